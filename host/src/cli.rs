@@ -1,0 +1,251 @@
+//! The `cordon` command line. Parsing and reporting only: every decision
+//! lives in the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use crate::exit;
+use crate::policy::{SandboxMode, SandboxPolicy};
+use crate::resolve::{self, ToolSource};
+use crate::wasi::{CompileCache, Outcome, Status, Stdio, WASMTIME_VERSION, WasiHost};
+
+/// Runs the commands coding agents propose, inside a sandbox.
+#[derive(Parser, Debug)]
+#[command(name = "cordon", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a WASI tool confined to the project root.
+    Run(RunArgs),
+    /// Show the engine, the compile cache and the sandbox layers available.
+    Doctor(CacheArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct CacheArgs {
+    /// Directory for compiled code [default: $XDG_CACHE_HOME/cordon].
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Compile every time; neither read nor write the cache.
+    #[arg(long)]
+    no_cache: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// Project root: the only directory the tool can see [default: .].
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    root: PathBuf,
+    /// Working directory, inside the root (relative to it, or absolute).
+    #[arg(long, value_name = "SUBDIR")]
+    cwd: Option<PathBuf>,
+    /// What the tool may change.
+    #[arg(long, value_enum, default_value_t = SandboxMode::WorkspaceWrite)]
+    sandbox: SandboxMode,
+    /// Wall-clock limit in seconds (fractions allowed).
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    timeout: Option<Duration>,
+    /// Memory limit in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 512,
+          value_parser = clap::value_parser!(u64).range(1..=65536))]
+    memory: u64,
+    /// Cap on each of stdout and stderr; the excess is dropped.
+    #[arg(long, value_name = "BYTES")]
+    max_output: Option<u64>,
+    /// Set a variable in the tool's environment (repeatable).
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    env: Vec<String>,
+    /// Run NAME from this .wasm file (repeatable).
+    #[arg(long = "tool", value_name = "NAME=PATH", value_parser = parse_tool)]
+    tools: Vec<(String, PathBuf)>,
+    #[command(flatten)]
+    cache: CacheArgs,
+    /// The tool and its arguments.
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "TOOL [ARGS]..."
+    )]
+    command: Vec<String>,
+}
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("not a number of seconds: {text}"))?;
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("not a positive duration: {text}"))
+}
+
+fn parse_tool(text: &str) -> Result<(String, PathBuf), String> {
+    match text.split_once('=') {
+        Some((name, path)) if !name.is_empty() && !path.is_empty() => {
+            Ok((name.to_string(), PathBuf::from(path)))
+        }
+        _ => Err(format!("expected NAME=PATH.wasm, got {text}")),
+    }
+}
+
+/// Prints one `cordon:` line on stderr.
+fn say(message: impl std::fmt::Display) {
+    eprintln!("cordon: {message}");
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) if !err.use_stderr() => {
+            let _ = err.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(err) => {
+            let rendered = err.render().to_string();
+            let first = rendered.lines().next().unwrap_or("invalid arguments");
+            say(first.trim_start_matches("error: "));
+            return ExitCode::from(exit::HOST_ERROR);
+        }
+    };
+    let result = match cli.command {
+        Command::Run(args) => run(args),
+        Command::Doctor(args) => doctor(args),
+    };
+    result.unwrap_or_else(|err| {
+        say(format!("{err:#}"));
+        ExitCode::from(exit::HOST_ERROR)
+    })
+}
+
+fn cache_of(args: &CacheArgs) -> Option<CompileCache> {
+    if args.no_cache {
+        return None;
+    }
+    args.cache_dir
+        .clone()
+        .map(CompileCache::new)
+        .or_else(|| CompileCache::default_dir().map(CompileCache::new))
+}
+
+fn run(args: RunArgs) -> Result<ExitCode> {
+    let mut policy = SandboxPolicy::new(&args.root, args.cwd.as_deref(), args.sandbox)?;
+    for assignment in &args.env {
+        policy.push_env(assignment)?;
+    }
+    policy.limits.timeout = args.timeout;
+    policy.limits.memory_bytes = usize::try_from(args.memory << 20)?;
+    policy.limits.max_output_bytes = args.max_output;
+
+    let name = &args.command[0];
+    let resolved = match resolve::resolve(name, &args.tools, policy.root()) {
+        Ok(resolved) => resolved,
+        Err(not_found) => {
+            say(not_found);
+            return Ok(ExitCode::from(exit::NOT_FOUND));
+        }
+    };
+    if let Some(note) = &resolved.note {
+        say(note);
+    }
+    let bytes = match &resolved.source {
+        ToolSource::Path(path) | ToolSource::Mapped(path) | ToolSource::Project(path) => {
+            std::fs::read(path).with_context(|| format!("reading {}", path.display()))?
+        }
+        ToolSource::BuiltIn(tool) => anyhow::bail!("built-in {tool} is not in this build"),
+    };
+    let host = WasiHost::new(cache_of(&args.cache))?;
+    let program = host
+        .load(&bytes)
+        .map_err(anyhow::Error::from)
+        .with_context(|| name.clone())?;
+
+    if let Some(timeout) = args.timeout {
+        start_watchdog(timeout);
+    }
+    let outcome = host.run(
+        &program,
+        &policy,
+        &args.command,
+        Stdio::inherit(args.max_output),
+    )?;
+    Ok(report(name, &policy, &outcome))
+}
+
+/// Host calls that block outside the async runtime (a FIFO opened for
+/// reading, say) cannot be cancelled; past the deadline plus this grace the
+/// process ends anyway.
+const WATCHDOG_GRACE: Duration = Duration::from_secs(2);
+
+fn start_watchdog(timeout: Duration) {
+    std::thread::spawn(move || {
+        std::thread::sleep(timeout + WATCHDOG_GRACE);
+        say(format!(
+            "timed out after {:.3}s (--timeout); the tool was blocked in a host call",
+            timeout.as_secs_f64()
+        ));
+        std::process::exit(exit::TIMED_OUT.into());
+    });
+}
+
+/// Says what limits the tool ran into and maps the outcome to an exit code.
+fn report(name: &str, policy: &SandboxPolicy, outcome: &Outcome) -> ExitCode {
+    let limits = &policy.limits;
+    for (stream, dropped) in [
+        ("stdout", outcome.stdout_dropped),
+        ("stderr", outcome.stderr_dropped),
+    ] {
+        if dropped > 0 {
+            say(format!(
+                "{name}: {stream} truncated at {} bytes (--max-output); {dropped} bytes dropped",
+                limits.max_output_bytes.unwrap_or_default()
+            ));
+        }
+    }
+    if outcome.memory_exceeded {
+        say(format!(
+            "{name}: memory limit of {} MiB reached (--memory)",
+            limits.memory_bytes >> 20
+        ));
+    }
+    match &outcome.status {
+        Status::Exited(code) => ExitCode::from(*code as u8),
+        Status::TimedOut => {
+            let secs = limits.timeout.map_or(0.0, |t| t.as_secs_f64());
+            say(format!("{name}: timed out after {secs:.3}s (--timeout)"));
+            ExitCode::from(exit::TIMED_OUT)
+        }
+        Status::Trapped(trap) => {
+            let first = trap.lines().next().unwrap_or("trap");
+            say(format!("{name}: trapped: {first}"));
+            ExitCode::from(exit::TRAPPED)
+        }
+    }
+}
+
+fn doctor(args: CacheArgs) -> Result<ExitCode> {
+    println!("cordon {}", env!("CARGO_PKG_VERSION"));
+    println!("wasmtime {WASMTIME_VERSION} (cranelift; WASIp1 modules and WASIp2 components)");
+    match cache_of(&args) {
+        Some(cache) => {
+            let (entries, bytes) = cache.usage();
+            println!(
+                "compile cache: {} ({entries} entries, {:.1} MiB)",
+                cache.dir().display(),
+                bytes as f64 / (1 << 20) as f64
+            );
+        }
+        None => println!("compile cache: off"),
+    }
+    println!("native sandbox: not in this build (WASI tools only)");
+    Ok(ExitCode::SUCCESS)
+}

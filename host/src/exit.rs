@@ -1,0 +1,13 @@
+//! Exit codes reserved by cordon. Any other code is the command's own.
+
+/// The wall-clock deadline passed.
+pub const TIMED_OUT: u8 = 124;
+/// cordon itself failed: a bad flag, bad configuration, an unreadable or
+/// invalid module.
+pub const HOST_ERROR: u8 = 125;
+/// Refused by policy or by the person asked.
+pub const DENIED: u8 = 126;
+/// No tool by that name.
+pub const NOT_FOUND: u8 = 127;
+/// The guest trapped (as `wasmtime run` reports a trap: 128 + SIGABRT).
+pub const TRAPPED: u8 = 134;

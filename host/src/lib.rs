@@ -1,0 +1,12 @@
+//! cordon runs the commands coding agents propose inside a sandbox.
+//!
+//! Tool commands compiled to WASI run in wasmtime with the project root as
+//! their only preopen ([`wasi`]); what a command may touch is a
+//! [`policy::SandboxPolicy`]; [`resolve`] finds the program for a command
+//! name; [`cli`] is the thin command-line front end.
+
+pub mod cli;
+pub mod exit;
+pub mod policy;
+pub mod resolve;
+pub mod wasi;

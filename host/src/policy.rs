@@ -1,0 +1,312 @@
+//! What a command may touch: the project root, the sandbox mode, limits.
+//!
+//! Pure data and validation. The only I/O is resolving the root and the
+//! working directory once, when the policy is built, so that everything below
+//! works with real, symlink-free paths.
+
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+/// Subpaths of the root that stay read-only in `workspace-write`, whether or
+/// not they exist yet.
+pub const PROTECTED_NAMES: &[&str] = &[".git", ".cordon"];
+
+/// How much of the filesystem a command may change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum SandboxMode {
+    /// Nothing is writable.
+    ReadOnly,
+    /// The root is writable except the protected subpaths.
+    #[default]
+    WorkspaceWrite,
+    /// Everything the backend can grant. For WASI tools that is still only
+    /// the root, protected subpaths included.
+    FullAccess,
+}
+
+impl SandboxMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SandboxMode::ReadOnly => "read-only",
+            SandboxMode::WorkspaceWrite => "workspace-write",
+            SandboxMode::FullAccess => "full-access",
+        }
+    }
+}
+
+/// Resource limits for one command.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Wall-clock deadline; `None` means no deadline.
+    pub timeout: Option<Duration>,
+    /// Cap on linear memory, per memory, in bytes.
+    pub memory_bytes: usize,
+    /// Cap on each of stdout and stderr, in bytes; the excess is dropped.
+    pub max_output_bytes: Option<u64>,
+    /// Cap on instances, tables and memories a guest may create.
+    pub max_instances: usize,
+    pub max_tables: usize,
+    pub max_table_elements: usize,
+    /// Bytes a single WASI host call may copy in or out of the guest.
+    pub hostcall_fuel: usize,
+    /// Entries in the host's resource table (open files, streams, ...).
+    pub max_resources: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            timeout: None,
+            memory_bytes: 512 << 20,
+            max_output_bytes: None,
+            max_instances: 64,
+            max_tables: 64,
+            max_table_elements: 1 << 20,
+            hostcall_fuel: 128 << 20,
+            max_resources: 16 * 1024,
+        }
+    }
+}
+
+/// Why a policy could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    #[error("root {path}: {source}")]
+    RootUnreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("root {0} is not a directory")]
+    RootNotDirectory(PathBuf),
+    #[error("root {0} is the filesystem root; choose a project directory")]
+    RootIsFilesystemRoot(PathBuf),
+    #[error("--cwd {cwd}: {source}")]
+    CwdUnreadable {
+        cwd: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("--cwd {cwd} leaves the root {root}")]
+    CwdOutsideRoot { cwd: PathBuf, root: PathBuf },
+    #[error("--cwd {0} is not a directory")]
+    CwdNotDirectory(PathBuf),
+    #[error("--env {0}: expected KEY=VALUE with a non-empty KEY and no '=' or NUL in it")]
+    BadEnv(String),
+}
+
+/// The validated sandbox for one command.
+#[derive(Clone, Debug)]
+pub struct SandboxPolicy {
+    root: PathBuf,
+    /// The root as the user spelled it, made absolute, when that differs
+    /// from the canonical path (e.g. through a symlinked parent).
+    root_alias: Option<PathBuf>,
+    /// Working directory, relative to the root, without `.`/`..`/symlinks.
+    cwd: PathBuf,
+    pub mode: SandboxMode,
+    pub limits: Limits,
+    env: Vec<(String, String)>,
+}
+
+impl SandboxPolicy {
+    /// Builds a policy for `root` (must be an existing directory other than
+    /// the filesystem root), with the command running in `cwd`.
+    ///
+    /// `cwd` may be relative (to the root) or absolute; either way it is
+    /// resolved, symlinks included, and must lie inside the root, compared
+    /// component by component.
+    ///
+    /// # Errors
+    ///
+    /// A [`PolicyError`] naming the offending path.
+    pub fn new(root: &Path, cwd: Option<&Path>, mode: SandboxMode) -> Result<Self, PolicyError> {
+        let canonical = root
+            .canonicalize()
+            .map_err(|source| PolicyError::RootUnreadable {
+                path: root.to_path_buf(),
+                source,
+            })?;
+        if !canonical.is_dir() {
+            return Err(PolicyError::RootNotDirectory(root.to_path_buf()));
+        }
+        if canonical.parent().is_none() {
+            return Err(PolicyError::RootIsFilesystemRoot(root.to_path_buf()));
+        }
+        let spelled = std::path::absolute(root).ok().map(|p| lexically_normal(&p));
+        let root_alias = spelled.filter(|p| *p != canonical);
+        let cwd = match cwd {
+            None => PathBuf::new(),
+            Some(cwd) => resolve_cwd(&canonical, root_alias.as_deref(), cwd)?,
+        };
+        Ok(SandboxPolicy {
+            root: canonical,
+            root_alias,
+            cwd,
+            mode,
+            limits: Limits::default(),
+            env: Vec::new(),
+        })
+    }
+
+    /// Adds `KEY=VALUE` to the command's environment.
+    ///
+    /// # Errors
+    ///
+    /// [`PolicyError::BadEnv`] when the text is not `KEY=VALUE`.
+    pub fn push_env(&mut self, assignment: &str) -> Result<(), PolicyError> {
+        let bad = || PolicyError::BadEnv(assignment.to_string());
+        let (key, value) = assignment.split_once('=').ok_or_else(bad)?;
+        if key.is_empty() || key.contains('\0') || value.contains('\0') {
+            return Err(bad());
+        }
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.to_string()));
+        Ok(())
+    }
+
+    /// The canonical project root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Other absolute spellings of the root that the guest may use.
+    pub fn root_alias(&self) -> Option<&Path> {
+        self.root_alias.as_deref()
+    }
+
+    /// The working directory relative to the root (empty for the root).
+    pub fn cwd(&self) -> &Path {
+        &self.cwd
+    }
+
+    /// The working directory as an absolute host path.
+    pub fn cwd_abs(&self) -> PathBuf {
+        self.root.join(&self.cwd)
+    }
+
+    /// Variables passed with `--env`, in order.
+    pub fn env(&self) -> &[(String, String)] {
+        &self.env
+    }
+
+    /// Whether the command may write anywhere.
+    pub fn writable(&self) -> bool {
+        self.mode != SandboxMode::ReadOnly
+    }
+
+    /// Whether [`PROTECTED_NAMES`] must stay read-only.
+    pub fn protects_subpaths(&self) -> bool {
+        self.mode == SandboxMode::WorkspaceWrite
+    }
+}
+
+/// Resolves `cwd` against the root and checks, by components of the
+/// canonical path, that it stays inside.
+fn resolve_cwd(root: &Path, alias: Option<&Path>, cwd: &Path) -> Result<PathBuf, PolicyError> {
+    // An absolute cwd spelled through the alias is the same place.
+    let joined = match alias.and_then(|a| cwd.strip_prefix(a).ok()) {
+        Some(rest) => root.join(rest),
+        None => root.join(cwd),
+    };
+    let resolved = joined
+        .canonicalize()
+        .map_err(|source| PolicyError::CwdUnreadable {
+            cwd: cwd.to_path_buf(),
+            source,
+        })?;
+    let inside = resolved
+        .strip_prefix(root)
+        .map_err(|_| PolicyError::CwdOutsideRoot {
+            cwd: cwd.to_path_buf(),
+            root: root.to_path_buf(),
+        })?;
+    if !resolved.is_dir() {
+        return Err(PolicyError::CwdNotDirectory(cwd.to_path_buf()));
+    }
+    Ok(inside.to_path_buf())
+}
+
+/// Removes `.` and folds `..` without touching the filesystem; used only to
+/// spell an alias of a root that was already resolved for real.
+fn lexically_normal(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cwd_must_stay_inside_by_components() {
+        let base = tempfile::tempdir().unwrap();
+        let root = base.path().join("proj");
+        let evil = base.path().join("proj-evil");
+        std::fs::create_dir_all(root.join("src")).unwrap();
+        std::fs::create_dir_all(&evil).unwrap();
+        let p = SandboxPolicy::new(&root, Some(Path::new("src")), SandboxMode::ReadOnly).unwrap();
+        assert_eq!(p.cwd(), Path::new("src"));
+        let err = SandboxPolicy::new(&root, Some(&evil), SandboxMode::ReadOnly).unwrap_err();
+        assert!(matches!(err, PolicyError::CwdOutsideRoot { .. }), "{err}");
+        let err = SandboxPolicy::new(
+            &root,
+            Some(Path::new("../proj-evil")),
+            SandboxMode::ReadOnly,
+        )
+        .unwrap_err();
+        assert!(matches!(err, PolicyError::CwdOutsideRoot { .. }), "{err}");
+    }
+
+    #[test]
+    fn cwd_symlink_out_of_root_is_refused() {
+        let base = tempfile::tempdir().unwrap();
+        let root = base.path().join("proj");
+        std::fs::create_dir_all(&root).unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(base.path(), root.join("up")).unwrap();
+        #[cfg(unix)]
+        assert!(matches!(
+            SandboxPolicy::new(&root, Some(Path::new("up")), SandboxMode::ReadOnly),
+            Err(PolicyError::CwdOutsideRoot { .. })
+        ));
+    }
+
+    #[test]
+    fn root_must_be_a_directory_and_not_slash() {
+        let base = tempfile::tempdir().unwrap();
+        let file = base.path().join("f");
+        std::fs::write(&file, "x").unwrap();
+        assert!(matches!(
+            SandboxPolicy::new(&file, None, SandboxMode::ReadOnly),
+            Err(PolicyError::RootNotDirectory(_))
+        ));
+        assert!(matches!(
+            SandboxPolicy::new(Path::new("/"), None, SandboxMode::ReadOnly),
+            Err(PolicyError::RootIsFilesystemRoot(_))
+        ));
+        assert!(matches!(
+            SandboxPolicy::new(&base.path().join("missing"), None, SandboxMode::ReadOnly),
+            Err(PolicyError::RootUnreadable { .. })
+        ));
+    }
+
+    #[test]
+    fn env_needs_key_and_equals() {
+        let base = tempfile::tempdir().unwrap();
+        let mut p = SandboxPolicy::new(base.path(), None, SandboxMode::ReadOnly).unwrap();
+        p.push_env("A=1").unwrap();
+        p.push_env("A=2").unwrap();
+        assert_eq!(p.env(), &[("A".to_string(), "2".to_string())]);
+        assert!(p.push_env("=x").is_err());
+        assert!(p.push_env("novalue").is_err());
+    }
+}

@@ -1,0 +1,83 @@
+//! The WASI context of one run, built from a [`SandboxPolicy`].
+//!
+//! Deny by default: the only preopens are the project root (at its absolute
+//! path, so agents may pass absolute paths) and the working directory (at
+//! `.`, where relative paths resolve); no sockets, no name lookup; the
+//! environment holds only the fixed variables below and what `--env` passes.
+//!
+//! Fixed variables: `HOME` (the root) and `PWD` (the working directory), both
+//! as the guest sees them.
+
+use wasmtime::Result;
+use wasmtime::error::Context;
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+
+use super::fs_guard::FsGuard;
+use super::output::CappedOutput;
+use crate::policy::SandboxPolicy;
+
+/// Builds the context for `argv` under `policy`.
+///
+/// # Errors
+///
+/// When the root or the working directory cannot be opened.
+pub fn build(
+    policy: &SandboxPolicy,
+    guard: Option<&FsGuard>,
+    argv: &[String],
+    stdout: CappedOutput,
+    stderr: CappedOutput,
+) -> Result<WasiCtxBuilder> {
+    let mut b = WasiCtxBuilder::new();
+    b.args(argv)
+        .stdout(stdout)
+        .stderr(stderr)
+        .inherit_stdin()
+        .allow_blocking_current_thread(true)
+        .allow_ip_name_lookup(false)
+        .allow_tcp(false)
+        .allow_udp(false)
+        .socket_addr_check(|_, _| Box::pin(async { false }));
+
+    let perms = if policy.writable() {
+        FsPerms::ReadWrite
+    } else {
+        FsPerms::ReadOnly
+    };
+    let cwd_abs = policy.cwd_abs();
+    // A working directory inside a protected tree is read-only from the start.
+    let cwd_perms = match guard {
+        Some(guard) if perms == FsPerms::ReadWrite => {
+            let dir = std::fs::File::open(&cwd_abs)
+                .with_context(|| format!("opening {}", cwd_abs.display()))?;
+            if guard.dir_protected(&dir) {
+                FsPerms::ReadOnly
+            } else {
+                perms
+            }
+        }
+        _ => perms,
+    };
+    let guest_root = policy.root().to_str().filter(|p| p.starts_with('/'));
+    let guest_cwd = match guest_root {
+        Some(root) if policy.cwd().as_os_str().is_empty() => root.to_string(),
+        Some(root) => format!("{root}/{}", policy.cwd().to_string_lossy()),
+        None => ".".to_string(),
+    };
+    if let Some(root) = guest_root {
+        b.preopened_dir(policy.root(), root, perms)
+            .with_context(|| format!("opening root {}", policy.root().display()))?;
+    }
+    if let Some(alias) = policy.root_alias().and_then(|a| a.to_str()) {
+        b.preopened_dir(policy.root(), alias, perms)?;
+    }
+    b.preopened_dir(&cwd_abs, ".", cwd_perms)
+        .with_context(|| format!("opening {}", cwd_abs.display()))?;
+    b.initial_cwd(&guest_cwd);
+    b.env("HOME", guest_root.unwrap_or("."));
+    b.env("PWD", &guest_cwd);
+    for (key, value) in policy.env() {
+        b.env(key, value);
+    }
+    Ok(b)
+}

@@ -1,0 +1,369 @@
+//! Keeps the protected subpaths (`.git`, `.cordon`, nested `.git`) read-only
+//! for WASI guests in `workspace-write`, whether or not they exist yet.
+//!
+//! wasmtime-wasi grants write access per preopen, and a preopen is the whole
+//! root. So every mutating filesystem call a guest makes is checked here
+//! first: the path is resolved the way the call will resolve it (through
+//! cap-std, which never leaves the directory it starts from), and the parent
+//! directory it lands in is identified by device and inode, never by
+//! comparing path strings. Directory descriptors that lie inside a protected
+//! tree lose their write permission as soon as they are opened.
+//!
+//! The thin adapters in `fs_guard_p1` and `fs_guard_p2` decode each ABI's
+//! arguments and call into [`FsGuard`].
+
+use std::io;
+use std::path::Path;
+use std::sync::{Arc, Mutex, Weak};
+
+use cap_fs_ext::MetadataExt;
+use cap_std::ambient_authority;
+use cap_std::fs::Dir;
+use wasmtime_wasi::FsPerms;
+use wasmtime_wasi::ResourceTable;
+use wasmtime_wasi::filesystem::Descriptor;
+
+use crate::policy::PROTECTED_NAMES;
+
+/// Symlinks followed while resolving one path, as Linux's `MAXSYMLINKS`.
+const MAX_SYMLINKS: u32 = 40;
+/// Directory levels walked up before giving up (and refusing).
+const MAX_DEPTH: u32 = 4096;
+/// Entries examined when looking for a file inside the protected trees.
+const MAX_PROTECTED_SCAN: usize = 200_000;
+
+/// Identity of a file or directory on the host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+fn id_of(dir: &Dir) -> io::Result<FileId> {
+    let meta = dir.dir_metadata()?;
+    Ok(FileId {
+        dev: meta.dev(),
+        ino: meta.ino(),
+    })
+}
+
+/// One directory a mutating call may start from.
+pub struct Base<'a>(pub &'a Arc<std::fs::File>);
+
+/// A mutation the guest asked for, described by what it touches.
+pub enum Touch<'a> {
+    /// The directory entry `path` itself (create, remove, rename, link).
+    Entry(&'a str),
+    /// What `path` names after following a final symlink (open for writing,
+    /// set times through a link).
+    Target(&'a str),
+}
+
+/// Decides whether a guest mutation reaches a protected path.
+pub struct FsGuard {
+    root: FileId,
+    /// Identities of the protected directories that exist at the root.
+    protected_dirs: Vec<FileId>,
+    /// Handles of the protected trees, for the rare descriptor-level check.
+    protected_trees: Vec<Dir>,
+    /// Directory handles already found outside every protected tree. The
+    /// weak references keep each allocation alive, so an address is never
+    /// mistaken for a later handle.
+    known_free: Mutex<Vec<Weak<std::fs::File>>>,
+}
+
+impl FsGuard {
+    /// Captures the identities of `root` and of its protected subpaths.
+    ///
+    /// # Errors
+    ///
+    /// When the root itself cannot be opened or examined.
+    pub fn new(root: &Path) -> io::Result<Self> {
+        let root_dir = Dir::open_ambient_dir(root, ambient_authority())?;
+        let mut protected_dirs = Vec::new();
+        let mut protected_trees = Vec::new();
+        for name in PROTECTED_NAMES {
+            // A protected name that is a symlink to a directory inside the
+            // root protects that directory; a file is protected by name.
+            if let Ok(dir) = root_dir.open_dir(name) {
+                protected_dirs.push(id_of(&dir)?);
+                protected_trees.push(dir);
+            }
+        }
+        Ok(FsGuard {
+            root: id_of(&root_dir)?,
+            protected_dirs,
+            protected_trees,
+            known_free: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Whether `touch`, resolved from any of `bases`, would change something
+    /// protected. Errors other than "not found" count as protected: the
+    /// guard fails closed, and a not-found parent fails the call anyway.
+    pub fn reaches_protected<'a>(
+        &self,
+        bases: impl IntoIterator<Item = Base<'a>>,
+        touch: &Touch<'_>,
+    ) -> bool {
+        bases.into_iter().any(|base| {
+            let dir = match base.0.try_clone() {
+                Ok(file) => Dir::from_std_file(file),
+                Err(_) => return true,
+            };
+            match touch {
+                Touch::Entry(path) => self.entry_protected(&dir, path, false, 0),
+                Touch::Target(path) => self.entry_protected(&dir, path, true, 0),
+            }
+        })
+    }
+
+    /// Whether the directory behind `file` lies in a protected tree.
+    pub fn dir_protected(&self, file: &std::fs::File) -> bool {
+        match file.try_clone() {
+            Ok(file) => self.dir_in_protected_tree(&Dir::from_std_file(file)),
+            Err(_) => true,
+        }
+    }
+
+    /// Removes write permission from every directory descriptor in `table`
+    /// that lies in a protected tree, and returns the writable ones that
+    /// remain: the directories a mutating call may start from.
+    pub fn writable_dirs(&self, table: &mut ResourceTable) -> Vec<Arc<std::fs::File>> {
+        let mut known_free = self.known_free.lock().unwrap_or_else(|e| e.into_inner());
+        known_free.retain(|weak| weak.strong_count() > 0);
+        let mut writable = Vec::new();
+        for entry in table.iter_mut() {
+            let Some(Descriptor::Dir(dir)) = entry.downcast_mut::<Descriptor>() else {
+                continue;
+            };
+            if dir.perms == FsPerms::ReadOnly {
+                continue;
+            }
+            let handle = Arc::downgrade(&dir.dir);
+            if !known_free.iter().any(|free| free.ptr_eq(&handle)) {
+                if self.dir_protected(&dir.dir) {
+                    dir.perms = FsPerms::ReadOnly;
+                    continue;
+                }
+                known_free.push(handle);
+            }
+            writable.push(Arc::clone(&dir.dir));
+        }
+        writable
+    }
+
+    /// Whether `file` is one of the files inside the protected trees. Used
+    /// before changing a file through its descriptor (its times), where no
+    /// path is given.
+    pub fn file_protected(&self, file: &std::fs::File) -> bool {
+        match file.metadata() {
+            Ok(meta) => self.protected_trees_contain(&[std_id(&meta)]),
+            Err(_) => true,
+        }
+    }
+
+    /// Whether any open file in `table` lies inside the protected trees: the
+    /// p1 form of [`FsGuard::file_protected`], where the descriptor behind a
+    /// file number is not known.
+    pub fn table_holds_protected_file(&self, table: &mut ResourceTable) -> bool {
+        let mut open_files = Vec::new();
+        for entry in table.iter_mut() {
+            if let Some(Descriptor::File(file)) = entry.downcast_mut::<Descriptor>() {
+                match file.file.metadata() {
+                    Ok(meta) => open_files.push(std_id(&meta)),
+                    Err(_) => return true,
+                }
+            }
+        }
+        !open_files.is_empty() && self.protected_trees_contain(&open_files)
+    }
+
+    fn entry_protected(&self, base: &Dir, path: &str, follow: bool, links: u32) -> bool {
+        if links > MAX_SYMLINKS {
+            // The call itself fails with ELOOP.
+            return false;
+        }
+        let trimmed = path.trim_end_matches('/');
+        if path.starts_with('/') {
+            // Absolute paths never resolve under a preopen; the call fails.
+            return false;
+        }
+        let (parent, name) = match trimmed.rsplit_once('/') {
+            Some((parent, name)) => (parent, name),
+            None => (".", trimmed),
+        };
+        if matches!(name, "" | "." | "..") {
+            // The path names a directory as a whole.
+            let target = if trimmed.is_empty() { "." } else { trimmed };
+            return match base.open_dir(target) {
+                Ok(dir) => self.dir_in_protected_tree(&dir),
+                Err(e) => e.kind() != io::ErrorKind::NotFound,
+            };
+        }
+        let parent = match base.open_dir(if parent.is_empty() { "." } else { parent }) {
+            Ok(dir) => dir,
+            Err(e) => return e.kind() != io::ErrorKind::NotFound,
+        };
+        if self.dir_in_protected_tree(&parent) {
+            return true;
+        }
+        let parent_id = match id_of(&parent) {
+            Ok(id) => id,
+            Err(_) => return true,
+        };
+        if name.eq_ignore_ascii_case(".git")
+            || (parent_id == self.root
+                && PROTECTED_NAMES.iter().any(|p| name.eq_ignore_ascii_case(p)))
+        {
+            return true;
+        }
+        if !follow {
+            return false;
+        }
+        match parent.symlink_metadata(name) {
+            Ok(meta) if meta.is_symlink() => match parent.read_link(name) {
+                Ok(target) => match target.to_str() {
+                    Some(target) => self.entry_protected(&parent, target, true, links + 1),
+                    None => true,
+                },
+                Err(_) => true,
+            },
+            Ok(_) => false,
+            Err(e) => e.kind() != io::ErrorKind::NotFound,
+        }
+    }
+
+    /// Walks up from `dir` to the root: inside a protected tree if it meets
+    /// a protected directory, or a directory that its parent calls `.git`.
+    fn dir_in_protected_tree(&self, dir: &Dir) -> bool {
+        let Ok(mut current) = dir.try_clone() else {
+            return true;
+        };
+        for _ in 0..MAX_DEPTH {
+            let Ok(id) = id_of(&current) else {
+                return true;
+            };
+            if self.protected_dirs.contains(&id) {
+                return true;
+            }
+            if id == self.root {
+                return false;
+            }
+            let Ok(parent) = current.open_parent_dir(ambient_authority()) else {
+                return true;
+            };
+            match parent.open_dir(".git").and_then(|git| id_of(&git)) {
+                Ok(git) if git == id => return true,
+                _ => {}
+            }
+            match id_of(&parent) {
+                // Reached the filesystem root without meeting ours.
+                Ok(parent_id) if parent_id == id => return true,
+                Ok(_) => current = parent,
+                Err(_) => return true,
+            }
+        }
+        true
+    }
+
+    fn protected_trees_contain(&self, wanted: &[FileId]) -> bool {
+        let mut budget = MAX_PROTECTED_SCAN;
+        let mut stack: Vec<Dir> = Vec::new();
+        for tree in &self.protected_trees {
+            match tree.try_clone() {
+                Ok(dir) => stack.push(dir),
+                Err(_) => return true,
+            }
+        }
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = dir.entries() else {
+                return true;
+            };
+            for entry in entries {
+                budget = match budget.checked_sub(1) {
+                    Some(left) => left,
+                    None => return true,
+                };
+                let Ok(entry) = entry else { return true };
+                let Ok(meta) = entry.metadata() else {
+                    return true;
+                };
+                if wanted.contains(&FileId {
+                    dev: meta.dev(),
+                    ino: meta.ino(),
+                }) {
+                    return true;
+                }
+                if meta.is_dir() {
+                    match entry.open_dir() {
+                        Ok(sub) => stack.push(sub),
+                        Err(_) => return true,
+                    }
+                }
+            }
+        }
+        false
+    }
+}
+
+fn std_id(meta: &std::fs::Metadata) -> FileId {
+    let meta = cap_std::fs::Metadata::from_just_metadata(meta.clone());
+    FileId {
+        dev: meta.dev(),
+        ino: meta.ino(),
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn setup() -> (tempfile::TempDir, FsGuard, Arc<std::fs::File>) {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        std::fs::create_dir_all(root.join(".git/hooks")).unwrap();
+        std::fs::create_dir_all(root.join("src/.git")).unwrap();
+        std::fs::create_dir_all(root.join("src/lib")).unwrap();
+        symlink(".git", root.join("gitlink")).unwrap();
+        symlink("../.git/hooks/pre-commit", root.join("src/hook")).unwrap();
+        let guard = FsGuard::new(root).unwrap();
+        let base = Arc::new(std::fs::File::open(root).unwrap());
+        (tmp, guard, base)
+    }
+
+    fn entry(guard: &FsGuard, base: &Arc<std::fs::File>, path: &str) -> bool {
+        guard.reaches_protected([Base(base)], &Touch::Entry(path))
+    }
+
+    #[test]
+    fn plain_paths_are_free() {
+        let (_tmp, guard, base) = setup();
+        assert!(!entry(&guard, &base, "new.txt"));
+        assert!(!entry(&guard, &base, "src/lib/x.rs"));
+        assert!(!entry(&guard, &base, "missing/dir/x"));
+        assert!(!entry(&guard, &base, "src/gitx"));
+    }
+
+    #[test]
+    fn protected_names_and_trees() {
+        let (_tmp, guard, base) = setup();
+        assert!(entry(&guard, &base, ".git"));
+        assert!(entry(&guard, &base, ".GIT"));
+        assert!(entry(&guard, &base, ".cordon"));
+        assert!(!entry(&guard, &base, ".cordon/rules.toml"));
+        assert!(entry(&guard, &base, ".git/hooks/pre-commit"));
+        assert!(entry(&guard, &base, "src/../.git/config"));
+        assert!(entry(&guard, &base, "gitlink/config"));
+        assert!(entry(&guard, &base, "src/.git/HEAD"));
+        assert!(entry(&guard, &base, "src/new/.git"));
+    }
+
+    #[test]
+    fn final_symlinks_are_followed_for_targets() {
+        let (_tmp, guard, base) = setup();
+        assert!(!entry(&guard, &base, "src/hook"));
+        assert!(guard.reaches_protected([Base(&base)], &Touch::Target("src/hook")));
+    }
+}

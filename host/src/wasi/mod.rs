@@ -1,0 +1,347 @@
+//! Running WASI tools in wasmtime.
+//!
+//! [`WasiHost`] owns the engine, the compile cache and the pre-built linkers;
+//! [`WasiHost::load`] compiles a tool once, [`WasiHost::run`] instantiates and
+//! runs it under a [`SandboxPolicy`]. Limits: a wall-clock deadline (epoch
+//! interruption for guest code, cancellation for host calls), a memory cap,
+//! caps on instances, tables and resource-table entries, and a cap on what
+//! one host call may copy.
+
+mod cache;
+mod ctx;
+mod fs_guard;
+mod fs_guard_p1;
+mod fs_guard_p2;
+mod output;
+mod program;
+mod state;
+
+use std::io::Write;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use wasmtime::Result;
+use wasmtime::component::{self, ResourceTable};
+use wasmtime::error::Context;
+use wasmtime::{Config, Engine, InstancePre, Linker, Store, StoreLimitsBuilder, Trap};
+use wasmtime_wasi::I32Exit;
+use wasmtime_wasi::p2::bindings::CommandPre;
+
+pub use cache::CompileCache;
+pub use output::CappedOutput;
+pub use program::Kind;
+
+use fs_guard::FsGuard;
+use fs_guard_p1::P1Originals;
+use program::Compiled;
+use state::{Limiter, P1State, P2State};
+
+use crate::policy::SandboxPolicy;
+
+/// How often the epoch advances; the granularity of the wall-clock deadline
+/// for code that never calls the host.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// The wasmtime version this host embeds.
+pub const WASMTIME_VERSION: &str = "48.0.8";
+
+/// Engine, cache and linkers shared by every run.
+pub struct WasiHost {
+    engine: Engine,
+    cache: Option<CompileCache>,
+    /// wasmtime-wasi's p1 functions alone, to instantiate the originals that
+    /// the guarded shadows call.
+    p1_plain: Linker<P1State>,
+    p1: Linker<P1State>,
+    p2: component::Linker<P2State>,
+    runtime: tokio::runtime::Runtime,
+    ticker: OnceLock<()>,
+}
+
+/// A tool compiled and linked, ready to run any number of times.
+#[derive(Clone)]
+pub enum Program {
+    CoreModule(InstancePre<P1State>),
+    Component(CommandPre<P2State>),
+}
+
+impl Program {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Program::CoreModule(_) => Kind::CoreModule,
+            Program::Component(_) => Kind::Component,
+        }
+    }
+}
+
+/// Where a run's output goes.
+pub struct Stdio {
+    pub stdout: CappedOutput,
+    pub stderr: CappedOutput,
+}
+
+impl Stdio {
+    /// The host's stdout and stderr, each capped at `limit` bytes.
+    pub fn inherit(limit: Option<u64>) -> Self {
+        use std::io::IsTerminal;
+        Stdio {
+            stdout: CappedOutput::new(
+                Box::new(std::io::stdout()),
+                limit,
+                std::io::stdout().is_terminal(),
+            ),
+            stderr: CappedOutput::new(
+                Box::new(std::io::stderr()),
+                limit,
+                std::io::stderr().is_terminal(),
+            ),
+        }
+    }
+
+    /// Both streams into one writer each, never a terminal (for embedding).
+    pub fn to_writers(
+        stdout: Box<dyn Write + Send>,
+        stderr: Box<dyn Write + Send>,
+        limit: Option<u64>,
+    ) -> Self {
+        Stdio {
+            stdout: CappedOutput::new(stdout, limit, false),
+            stderr: CappedOutput::new(stderr, limit, false),
+        }
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// The guest exited with this code (0 when it returned normally).
+    Exited(i32),
+    /// The wall-clock deadline passed.
+    TimedOut,
+    /// The guest trapped; the text says what trapped.
+    Trapped(String),
+}
+
+/// The result of one run.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub status: Status,
+    /// The guest asked for more memory than `--memory` allows.
+    pub memory_exceeded: bool,
+    pub stdout_dropped: u64,
+    pub stderr_dropped: u64,
+}
+
+impl WasiHost {
+    /// A host with a fresh engine, caching compiled code in `cache`.
+    ///
+    /// # Errors
+    ///
+    /// When the engine or the WASI linkers cannot be built.
+    pub fn new(cache: Option<CompileCache>) -> Result<Self> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        config.wasm_component_model(true);
+        let engine = Engine::new(&config)?;
+
+        let mut p1_plain = Linker::new(&engine);
+        wasmtime_wasi::p1::add_to_linker_async(&mut p1_plain, |s: &mut P1State| &mut s.wasi)?;
+        let mut p1 = p1_plain.clone();
+        fs_guard_p1::shadow(&engine, &mut p1)?;
+
+        let mut p2 = component::Linker::new(&engine);
+        // Includes `wasi:cli/exit.exit-with-code` (stable since WASI 0.2.12),
+        // which is how a component reports an exact exit code.
+        wasmtime_wasi::p2::add_to_linker_async(&mut p2)?;
+        fs_guard_p2::shadow(&mut p2)?;
+
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .context("starting the async runtime")?;
+        Ok(WasiHost {
+            engine,
+            cache,
+            p1_plain,
+            p1,
+            p2,
+            runtime,
+            ticker: OnceLock::new(),
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn cache(&self) -> Option<&CompileCache> {
+        self.cache.as_ref()
+    }
+
+    /// Compiles (or loads from the cache) and links `bytes`.
+    ///
+    /// # Errors
+    ///
+    /// When the bytes are not a valid WASI program, or import something this
+    /// host does not provide.
+    pub fn load(&self, bytes: &[u8]) -> Result<Program> {
+        match program::compile(&self.engine, self.cache.as_ref(), bytes)? {
+            Compiled::CoreModule(module) => Ok(Program::CoreModule(
+                self.p1
+                    .instantiate_pre(&module)
+                    .context("cannot link module")?,
+            )),
+            Compiled::Component(component) => {
+                let pre = self
+                    .p2
+                    .instantiate_pre(&component)
+                    .context("cannot link component")?;
+                Ok(Program::Component(
+                    CommandPre::new(pre).context("component is not a wasi:cli command")?,
+                ))
+            }
+        }
+    }
+
+    /// Runs `program` with `argv` (argv[0] is the tool's name) under
+    /// `policy`, writing to `stdio`.
+    ///
+    /// # Errors
+    ///
+    /// Only for failures of the host itself; everything the guest does
+    /// (exit, trap, time out) is an [`Outcome`].
+    pub fn run(
+        &self,
+        program: &Program,
+        policy: &SandboxPolicy,
+        argv: &[String],
+        stdio: Stdio,
+    ) -> Result<Outcome> {
+        let guard = if policy.protects_subpaths() {
+            Some(Arc::new(
+                FsGuard::new(policy.root()).context("examining the root")?,
+            ))
+        } else {
+            None
+        };
+        let (stdout, stderr) = (stdio.stdout.clone(), stdio.stderr.clone());
+        let mut builder = ctx::build(policy, guard.as_deref(), argv, stdio.stdout, stdio.stderr)?;
+        let limits = &policy.limits;
+        let limiter = Limiter {
+            limits: StoreLimitsBuilder::new()
+                .memory_size(limits.memory_bytes)
+                .instances(limits.max_instances)
+                .tables(limits.max_tables)
+                .memories(limits.max_instances)
+                .table_elements(limits.max_table_elements)
+                .build(),
+            memory_exceeded: false,
+        };
+        let deadline_ticks = match limits.timeout {
+            Some(timeout) => {
+                self.start_ticker();
+                (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1
+            }
+            None => u64::MAX,
+        };
+        let call = async {
+            match program {
+                Program::CoreModule(pre) => {
+                    let state = P1State {
+                        wasi: builder.build_p1(),
+                        guard,
+                        originals: None,
+                        limiter,
+                    };
+                    let mut store = Store::new(&self.engine, state);
+                    store.limiter(|s| &mut s.limiter);
+                    store.set_epoch_deadline(deadline_ticks);
+                    let originals = P1Originals::new(&self.p1_plain, &mut store)?;
+                    store.data_mut().originals = Some(originals);
+                    let result = async {
+                        let instance = pre.instantiate_async(&mut store).await?;
+                        let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+                        start.call_async(&mut store, ()).await
+                    }
+                    .await;
+                    Ok::<_, wasmtime::Error>((
+                        result.map(|()| 0),
+                        store.data().limiter.memory_exceeded,
+                    ))
+                }
+                Program::Component(pre) => {
+                    let mut table = ResourceTable::new();
+                    table.set_max_capacity(limits.max_resources);
+                    let state = P2State {
+                        wasi: builder.build(),
+                        table,
+                        guard,
+                        limiter,
+                    };
+                    let mut store = Store::new(&self.engine, state);
+                    store.limiter(|s| &mut s.limiter);
+                    store.set_epoch_deadline(deadline_ticks);
+                    let result = async {
+                        let command = pre.instantiate_async(&mut store).await?;
+                        command.wasi_cli_run().call_run(&mut store).await
+                    }
+                    .await;
+                    // `run` returning `err` is exit status 1, as in `exit(err)`.
+                    let code = result.map(|r| if r.is_ok() { 0 } else { 1 });
+                    Ok((code, store.data().limiter.memory_exceeded))
+                }
+            }
+        };
+        let ended = self.runtime.block_on(async {
+            match limits.timeout {
+                Some(timeout) => tokio::time::timeout(timeout, call).await.ok(),
+                None => Some(call.await),
+            }
+        });
+        let (status, memory_exceeded) = match ended {
+            None => (Status::TimedOut, false),
+            Some(result) => {
+                let (result, memory_exceeded) = result?;
+                (status_of(result), memory_exceeded)
+            }
+        };
+        Ok(Outcome {
+            status,
+            memory_exceeded,
+            stdout_dropped: stdout.dropped(),
+            stderr_dropped: stderr.dropped(),
+        })
+    }
+
+    /// Starts the thread that advances the epoch, once per host.
+    fn start_ticker(&self) {
+        self.ticker.get_or_init(|| {
+            let engine = self.engine.weak();
+            std::thread::spawn(move || {
+                while let Some(engine) = engine.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            });
+        });
+    }
+}
+
+/// Reads an exit code, a deadline or a trap out of a guest's result.
+fn status_of(result: wasmtime::Result<i32>) -> Status {
+    match result {
+        Ok(code) => Status::Exited(code),
+        Err(err) => {
+            if let Some(exit) = err.downcast_ref::<I32Exit>() {
+                Status::Exited(exit.0)
+            } else if let Some(Trap::Interrupt) = err.downcast_ref::<Trap>() {
+                Status::TimedOut
+            } else if let Some(trap) = err.downcast_ref::<Trap>() {
+                Status::Trapped(trap.to_string())
+            } else {
+                Status::Trapped(format!("{err:#}"))
+            }
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! What each store carries: the WASI context, the filesystem guard, and the
+//! limiter that remembers which limit a guest ran into.
+
+use std::sync::Arc;
+
+use wasmtime::{ResourceLimiter, StoreLimits};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
+
+use super::fs_guard::FsGuard;
+use super::fs_guard_p1::P1Originals;
+
+/// Store limits that also record a refused memory growth, so the host can
+/// say "memory limit reached" instead of only "the guest aborted".
+pub struct Limiter {
+    pub limits: StoreLimits,
+    pub memory_exceeded: bool,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = self.limits.memory_growing(current, desired, maximum)?;
+        self.memory_exceeded |= !allowed;
+        Ok(allowed)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
+    }
+}
+
+/// Store data for a WASIp1 core module.
+pub struct P1State {
+    pub wasi: WasiP1Ctx,
+    pub guard: Option<Arc<FsGuard>>,
+    pub originals: Option<P1Originals>,
+    pub limiter: Limiter,
+}
+
+impl P1State {
+    /// The resource table behind the guest's file descriptors.
+    pub fn table(&mut self) -> &mut ResourceTable {
+        self.wasi.ctx().table
+    }
+}
+
+/// Store data for a WASIp2 command component.
+pub struct P2State {
+    pub wasi: WasiCtx,
+    pub table: ResourceTable,
+    pub guard: Option<Arc<FsGuard>>,
+    pub limiter: Limiter,
+}
+
+impl WasiView for P2State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
