@@ -32,7 +32,6 @@ pub use output::CappedOutput;
 pub use program::Kind;
 
 use fs_guard::FsGuard;
-use fs_guard_p1::P1Originals;
 use program::Compiled;
 use state::{Limiter, P1State, P2State};
 
@@ -49,9 +48,6 @@ pub const WASMTIME_VERSION: &str = "48.0.8";
 pub struct WasiHost {
     engine: Engine,
     cache: Option<CompileCache>,
-    /// wasmtime-wasi's p1 functions alone, to instantiate the originals that
-    /// the guarded shadows call.
-    p1_plain: Linker<P1State>,
     p1: Linker<P1State>,
     p2: component::Linker<P2State>,
     runtime: tokio::runtime::Runtime,
@@ -144,10 +140,9 @@ impl WasiHost {
         config.wasm_component_model(true);
         let engine = Engine::new(&config)?;
 
-        let mut p1_plain = Linker::new(&engine);
-        wasmtime_wasi::p1::add_to_linker_async(&mut p1_plain, |s: &mut P1State| &mut s.wasi)?;
-        let mut p1 = p1_plain.clone();
-        fs_guard_p1::shadow(&engine, &mut p1)?;
+        let mut p1 = Linker::new(&engine);
+        wasmtime_wasi::p1::add_to_linker_async(&mut p1, |s: &mut P1State| &mut s.wasi)?;
+        fs_guard_p1::shadow(&mut p1)?;
 
         let mut p2 = component::Linker::new(&engine);
         // Includes `wasi:cli/exit.exit-with-code` (stable since WASI 0.2.12),
@@ -162,7 +157,6 @@ impl WasiHost {
         Ok(WasiHost {
             engine,
             cache,
-            p1_plain,
             p1,
             p2,
             runtime,
@@ -250,14 +244,11 @@ impl WasiHost {
                     let state = P1State {
                         wasi: builder.build_p1(),
                         guard,
-                        originals: None,
                         limiter,
                     };
                     let mut store = Store::new(&self.engine, state);
                     store.limiter(|s| &mut s.limiter);
                     store.set_epoch_deadline(deadline_ticks);
-                    let originals = P1Originals::new(&self.p1_plain, &mut store)?;
-                    store.data_mut().originals = Some(originals);
                     let result = async {
                         let instance = pre.instantiate_async(&mut store).await?;
                         let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
@@ -340,7 +331,7 @@ fn status_of(result: wasmtime::Result<i32>) -> Status {
             } else if let Some(trap) = err.downcast_ref::<Trap>() {
                 Status::Trapped(trap.to_string())
             } else {
-                Status::Trapped(format!("{err:#}"))
+                Status::Trapped(format!("{:#}", err.root_cause()))
             }
         }
     }

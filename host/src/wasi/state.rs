@@ -8,7 +8,6 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
 
 use super::fs_guard::FsGuard;
-use super::fs_guard_p1::P1Originals;
 
 /// Store limits that also record a refused memory growth, so the host can
 /// say "memory limit reached" instead of only "the guest aborted".
@@ -55,7 +54,6 @@ impl ResourceLimiter for Limiter {
 pub struct P1State {
     pub wasi: WasiP1Ctx,
     pub guard: Option<Arc<FsGuard>>,
-    pub originals: Option<P1Originals>,
     pub limiter: Limiter,
 }
 
