@@ -357,7 +357,9 @@ mod tests {
         assert!(entry(&guard, &base, "src/../.git/config"));
         assert!(entry(&guard, &base, "gitlink/config"));
         assert!(entry(&guard, &base, "src/.git/HEAD"));
-        assert!(entry(&guard, &base, "src/new/.git"));
+        assert!(entry(&guard, &base, "src/lib/.git"));
+        // A missing parent fails the call by itself.
+        assert!(!entry(&guard, &base, "src/new/.git"));
     }
 
     #[test]

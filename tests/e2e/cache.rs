@@ -1,0 +1,83 @@
+//! The compile cache: reused when intact, recompiled when not, never a
+//! crash; and invalid modules are a clear host error.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::support::{Layout, Wasi, probe};
+
+fn entries(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|rd| rd.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default()
+}
+
+fn run_with_cache(l: &Layout, dir: &Path) -> crate::support::Run {
+    let mut cmd = crate::support::cordon();
+    cmd.arg("run").arg("--root").arg(&l.root).arg("--cache-dir").arg(dir);
+    crate::support::Cordon(cmd).wasm(&probe(Wasi::P1), &["read", "a.txt"])
+}
+
+#[test]
+fn corrupt_and_foreign_cache_entries_are_recompiled() {
+    let l = Layout::new();
+    let dir = l.base.join("cache");
+    run_with_cache(&l, &dir).expect_code(0);
+    let stored = entries(&dir);
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    let entry = &stored[0];
+    let good = std::fs::read(entry).unwrap();
+
+    // A flipped byte fails the checksum.
+    let mut corrupt = good.clone();
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 0xff;
+    std::fs::write(entry, &corrupt).unwrap();
+    let run = run_with_cache(&l, &dir);
+    assert_eq!(run.expect_code(0).stdout(), "alpha\n");
+    assert_eq!(std::fs::read(entry).unwrap(), good, "entry was not rewritten");
+
+    // A truncated entry.
+    std::fs::write(entry, &good[..20]).unwrap();
+    assert_eq!(run_with_cache(&l, &dir).expect_code(0).stdout(), "alpha\n");
+
+    // A foreign payload with a valid checksum: wasmtime's own header check
+    // refuses it and the module is compiled again.
+    let payload = b"\x7fELF not a wasmtime artifact".to_vec();
+    let mut foreign = b"cordon1\n".to_vec();
+    foreign.extend_from_slice(&Sha256::digest(&payload));
+    foreign.extend_from_slice(&payload);
+    std::fs::write(entry, &foreign).unwrap();
+    assert_eq!(run_with_cache(&l, &dir).expect_code(0).stdout(), "alpha\n");
+    assert_eq!(std::fs::read(entry).unwrap(), good);
+}
+
+#[test]
+fn no_cache_writes_nothing() {
+    let l = Layout::new();
+    let dir = l.base.join("cache");
+    let mut cmd = crate::support::cordon();
+    cmd.arg("run").arg("--root").arg(&l.root).arg("--cache-dir").arg(&dir).arg("--no-cache");
+    crate::support::Cordon(cmd).wasm(&probe(Wasi::P1), &["noop"]).expect_code(0);
+    assert!(entries(&dir).is_empty());
+}
+
+#[test]
+fn malformed_wasm_is_a_host_error() {
+    let l = Layout::new();
+    let cases: [(&str, &[u8]); 3] = [
+        ("empty.wasm", b""),
+        ("text.wasm", b"#!/bin/sh\necho hi\n"),
+        ("broken.wasm", b"\0asm\x01\0\0\0\x01\xff\xff"),
+    ];
+    for (name, bytes) in cases {
+        let path = l.base.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let run = l.cordon().wasm(&path, &[]);
+        run.expect_code(125);
+        let stderr = run.stderr();
+        assert!(stderr.starts_with("cordon: "), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+}

@@ -1,0 +1,89 @@
+//! The command line: resolution of tools, refusals of bad input, doctor.
+
+use crate::support::{Layout, Wasi, cordon, probe};
+
+#[test]
+fn unknown_tool_is_127_and_says_where_it_looked() {
+    let l = Layout::new();
+    let run = l.cordon().args(["--", "no-such-tool", "x"]).output();
+    run.expect_code(127);
+    let stderr = run.stderr();
+    assert!(stderr.starts_with("cordon: no-such-tool: command not found"), "{stderr}");
+    assert!(stderr.contains("--tool") && stderr.contains(".cordon/tools/no-such-tool.wasm"));
+    let run = l.cordon().args(["--", "./missing.wasm"]).output();
+    run.expect_code(127);
+}
+
+#[test]
+fn tools_resolve_from_flags_and_the_project() {
+    let l = Layout::new();
+    let run = l
+        .cordon()
+        .args(["--tool", &format!("hello={}", probe(Wasi::P1).display())])
+        .args(["--", "hello", "args", "a b"])
+        .output();
+    assert_eq!(run.expect_code(0).stdout(), "a b\n");
+    std::fs::create_dir_all(l.at(".cordon/tools")).unwrap();
+    std::fs::copy(probe(Wasi::P2), l.at(".cordon/tools/mine.wasm")).unwrap();
+    let run = l.cordon().args(["--", "mine", "args", "x"]).output();
+    assert_eq!(run.expect_code(0).stdout(), "x\n");
+}
+
+#[test]
+fn bad_roots_are_refused() {
+    let l = Layout::new();
+    let file = l.at("a.txt");
+    let missing = l.base.join("missing");
+    for (root, says) in [
+        ("/", "filesystem root"),
+        (file.to_str().unwrap(), "not a directory"),
+        (missing.to_str().unwrap(), "No such file"),
+    ] {
+        let run = cordon()
+            .args(["run", "--root", root, "--"])
+            .arg(probe(Wasi::P1))
+            .arg("noop")
+            .output()
+            .unwrap();
+        assert_eq!(run.status.code(), Some(125));
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(stderr.starts_with("cordon: root"), "{stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1);
+    }
+}
+
+#[test]
+fn bad_flags_are_one_line_and_125() {
+    let l = Layout::new();
+    for args in [
+        &["--sandbox", "wide-open", "--", "x"][..],
+        &["--timeout", "-1", "--", "x"],
+        &["--memory", "0", "--", "x"],
+        &["--env", "NOEQUALS", "--", "x"],
+        &["--tool", "nopath", "--", "x"],
+        &["--cwd", "../", "--", "x"],
+    ] {
+        let run = l.cordon().args(args).output();
+        run.expect_code(125);
+        let stderr = run.stderr();
+        assert!(stderr.starts_with("cordon: "), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn doctor_reports_engine_and_cache() {
+    let l = Layout::new();
+    l.cordon().probe(Wasi::P1, &["noop"]).expect_code(0);
+    let out = cordon()
+        .args(["doctor", "--cache-dir"])
+        .arg(crate::support::cache_dir())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("wasmtime 48.0.8"), "{text}");
+    assert!(text.contains(&crate::support::cache_dir().display().to_string()), "{text}");
+    assert!(!text.contains("(0 entries"), "{text}");
+}

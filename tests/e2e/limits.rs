@@ -1,0 +1,70 @@
+//! Limits: memory, wall clock (for guest code and for blocked host calls),
+//! output volume. Each ends with a `cordon:` line and its documented code;
+//! none is a timing assertion beyond "it did end".
+
+use std::time::{Duration, Instant};
+
+use crate::support::{BOTH, Layout};
+
+/// Generous upper bound: the run ended because of the limit, not by luck.
+const ENDED_WITHIN: Duration = Duration::from_secs(20);
+
+#[test]
+fn memory_bomb_is_stopped() {
+    for wasi in BOTH {
+        let l = Layout::new();
+        let run = l.cordon().args(["--memory", "64"]).probe(wasi, &["alloc", "512"]);
+        assert_ne!(run.code(), 0);
+        assert!(!run.stdout().contains("allocated"));
+        assert!(
+            run.stderr().contains("cordon:") && run.stderr().contains("memory limit of 64 MiB"),
+            "{}",
+            run.stderr()
+        );
+        // Within the limit the same guest succeeds.
+        let run = l.cordon().args(["--memory", "64"]).probe(wasi, &["alloc", "8"]);
+        assert_eq!(run.expect_code(0).stdout(), "allocated 8 MiB\n");
+    }
+}
+
+#[test]
+fn infinite_loop_times_out() {
+    for wasi in BOTH {
+        let l = Layout::new();
+        let started = Instant::now();
+        let run = l.cordon().args(["--timeout", "0.5"]).probe(wasi, &["spin"]);
+        run.expect_code(124);
+        assert!(run.stderr().contains("cordon:") && run.stderr().contains("timed out"));
+        assert!(started.elapsed() < ENDED_WITHIN);
+    }
+}
+
+#[test]
+fn a_guest_blocked_in_a_host_call_times_out() {
+    for wasi in BOTH {
+        let l = Layout::new();
+        let started = Instant::now();
+        let run = l.cordon().args(["--timeout", "0.5"]).probe(wasi, &["sleep", "60"]);
+        run.expect_code(124);
+        assert!(run.stderr().contains("timed out"), "{}", run.stderr());
+        assert!(started.elapsed() < ENDED_WITHIN);
+    }
+}
+
+#[test]
+fn output_flood_is_capped_without_trapping() {
+    for wasi in BOTH {
+        let l = Layout::new();
+        let run = l
+            .cordon()
+            .args(["--max-output", "1000"])
+            .probe(wasi, &["flood", "10000000"]);
+        // The guest finished normally: the cap drops bytes, it does not trap.
+        run.expect_code(0);
+        assert_eq!(run.0.stdout.len(), 1000);
+        let stderr = run.stderr();
+        let notice: Vec<&str> = stderr.lines().filter(|l| l.starts_with("cordon:")).collect();
+        assert_eq!(notice.len(), 1, "{stderr}");
+        assert!(notice[0].contains("stdout truncated at 1000 bytes"), "{}", notice[0]);
+    }
+}
