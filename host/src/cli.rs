@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use crate::exit;
 use crate::policy::{SandboxMode, SandboxPolicy};
 use crate::resolve::{self, ToolSource};
+use crate::tools;
 use crate::wasi::{CompileCache, Outcome, Status, Stdio, WASMTIME_VERSION, WasiHost};
 
 /// Runs the commands coding agents propose, inside a sandbox.
@@ -27,6 +28,8 @@ enum Command {
     Run(RunArgs),
     /// Show the engine, the compile cache and the sandbox layers available.
     Doctor(CacheArgs),
+    /// List the built-in tools with the crate and version each comes from.
+    Tools,
 }
 
 #[derive(clap::Args, Debug)]
@@ -120,6 +123,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run(args),
         Command::Doctor(args) => doctor(args),
+        Command::Tools => Ok(list_tools()),
     };
     result.unwrap_or_else(|err| {
         say(format!("{err:#}"));
@@ -159,9 +163,11 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     }
     let bytes = match &resolved.source {
         ToolSource::Path(path) | ToolSource::Mapped(path) | ToolSource::Project(path) => {
-            std::fs::read(path).with_context(|| format!("reading {}", path.display()))?
+            std::borrow::Cow::Owned(
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+            )
         }
-        ToolSource::BuiltIn(tool) => anyhow::bail!("built-in {tool} is not in this build"),
+        ToolSource::BuiltIn(_) => std::borrow::Cow::Borrowed(tools::MODULE),
     };
     let host = WasiHost::new(cache_of(&args.cache))?;
     let program = host
@@ -218,7 +224,8 @@ fn report(name: &str, policy: &SandboxPolicy, outcome: &Outcome) -> ExitCode {
         ));
     }
     match &outcome.status {
-        Status::Exited(code) => ExitCode::from(*code as u8),
+        // A code the OS cannot carry must not turn into a success.
+        Status::Exited(code) => ExitCode::from(u8::try_from(*code).unwrap_or(1)),
         Status::TimedOut => {
             let secs = limits.timeout.map_or(0.0, |t| t.as_secs_f64());
             say(format!("{name}: timed out after {secs:.3}s (--timeout)"));
@@ -230,6 +237,18 @@ fn report(name: &str, policy: &SandboxPolicy, outcome: &Outcome) -> ExitCode {
             ExitCode::from(exit::TRAPPED)
         }
     }
+}
+
+fn list_tools() -> ExitCode {
+    for tool in tools::BUILT_IN {
+        println!("{:<12} {} {}", tool.name, tool.krate, tool.version);
+    }
+    println!(
+        "({} tools in one WASI module of {:.1} MiB)",
+        tools::BUILT_IN.len(),
+        tools::MODULE.len() as f64 / (1 << 20) as f64
+    );
+    ExitCode::SUCCESS
 }
 
 fn doctor(args: CacheArgs) -> Result<ExitCode> {

@@ -6,6 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::tools::{self, BuiltIn};
+
 /// Where a tool's bytes come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ToolSource {
@@ -14,7 +16,7 @@ pub enum ToolSource {
     /// A `--tool NAME=PATH` mapping.
     Mapped(PathBuf),
     /// A tool built into cordon.
-    BuiltIn(&'static str),
+    BuiltIn(&'static BuiltIn),
     /// `.cordon/tools/NAME.wasm` in the project.
     Project(PathBuf),
 }
@@ -34,9 +36,6 @@ pub struct NotFound {
     pub name: String,
     pub looked: Vec<String>,
 }
-
-/// Built-in tool names; the guest-tools module lands with its own issue.
-const BUILT_IN: &[&str] = &[];
 
 /// Resolves `name` given the `--tool` mappings and the project root.
 ///
@@ -72,7 +71,7 @@ pub fn resolve(
     looked.push("--tool mappings".to_string());
     let project = plain_name(name).map(|n| root.join(".cordon/tools").join(format!("{n}.wasm")));
     let project = project.filter(|p| p.is_file());
-    if let Some(builtin) = BUILT_IN.iter().find(|b| **b == name) {
+    if let Some(builtin) = tools::find(name) {
         let note = project.map(|p| {
             format!(
                 "using the built-in {name}; {} is ignored (use --tool {name}={} to run it)",
@@ -110,6 +109,19 @@ fn plain_name(name: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn built_ins_win_over_project_tools() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join(".cordon/tools")).unwrap();
+        std::fs::write(root.path().join(".cordon/tools/ls.wasm"), b"").unwrap();
+        let r = resolve("ls", &[], root.path()).unwrap();
+        assert_eq!(r.source, ToolSource::BuiltIn(tools::find("ls").unwrap()));
+        assert!(r.note.unwrap().contains("--tool ls="));
+        let mapped = vec![("ls".to_string(), PathBuf::from("/x/ls.wasm"))];
+        let r = resolve("ls", &mapped, root.path()).unwrap();
+        assert_eq!(r.source, ToolSource::Mapped(PathBuf::from("/x/ls.wasm")));
+    }
 
     #[test]
     fn order_and_not_found() {

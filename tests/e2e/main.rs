@@ -4,6 +4,7 @@ mod support;
 
 mod cache;
 mod cli;
+mod conformance;
 mod escape;
 mod exit_codes;
 mod isolation;

@@ -48,8 +48,10 @@ pub const WASMTIME_VERSION: &str = "48.0.8";
 pub struct WasiHost {
     engine: Engine,
     cache: Option<CompileCache>,
-    p1: Linker<P1State>,
-    p2: component::Linker<P2State>,
+    /// Built on first use: a process runs one kind of tool far more often
+    /// than both, and each linker costs start-up time.
+    p1: OnceLock<Linker<P1State>>,
+    p2: OnceLock<component::Linker<P2State>>,
     runtime: tokio::runtime::Runtime,
     ticker: OnceLock<()>,
 }
@@ -139,17 +141,6 @@ impl WasiHost {
         config.epoch_interruption(true);
         config.wasm_component_model(true);
         let engine = Engine::new(&config)?;
-
-        let mut p1 = Linker::new(&engine);
-        wasmtime_wasi::p1::add_to_linker_async(&mut p1, |s: &mut P1State| &mut s.wasi)?;
-        fs_guard_p1::shadow(&mut p1)?;
-
-        let mut p2 = component::Linker::new(&engine);
-        // Includes `wasi:cli/exit.exit-with-code` (stable since WASI 0.2.12),
-        // which is how a component reports an exact exit code.
-        wasmtime_wasi::p2::add_to_linker_async(&mut p2)?;
-        fs_guard_p2::shadow(&mut p2)?;
-
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
@@ -157,8 +148,8 @@ impl WasiHost {
         Ok(WasiHost {
             engine,
             cache,
-            p1,
-            p2,
+            p1: OnceLock::new(),
+            p2: OnceLock::new(),
             runtime,
             ticker: OnceLock::new(),
         })
@@ -181,13 +172,13 @@ impl WasiHost {
     pub fn load(&self, bytes: &[u8]) -> Result<Program> {
         match program::compile(&self.engine, self.cache.as_ref(), bytes)? {
             Compiled::CoreModule(module) => Ok(Program::CoreModule(
-                self.p1
+                self.p1_linker()?
                     .instantiate_pre(&module)
                     .context("cannot link module")?,
             )),
             Compiled::Component(component) => {
                 let pre = self
-                    .p2
+                    .p2_linker()?
                     .instantiate_pre(&component)
                     .context("cannot link component")?;
                 Ok(Program::Component(
@@ -249,6 +240,11 @@ impl WasiHost {
                     let mut store = Store::new(&self.engine, state);
                     store.limiter(|s| &mut s.limiter);
                     store.set_epoch_deadline(deadline_ticks);
+                    store.set_hostcall_fuel(limits.hostcall_fuel);
+                    store
+                        .data_mut()
+                        .table()
+                        .set_max_capacity(limits.max_resources);
                     let result = async {
                         let instance = pre.instantiate_async(&mut store).await?;
                         let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
@@ -272,6 +268,7 @@ impl WasiHost {
                     let mut store = Store::new(&self.engine, state);
                     store.limiter(|s| &mut s.limiter);
                     store.set_epoch_deadline(deadline_ticks);
+                    store.set_hostcall_fuel(limits.hostcall_fuel);
                     let result = async {
                         let command = pre.instantiate_async(&mut store).await?;
                         command.wasi_cli_run().call_run(&mut store).await
@@ -302,6 +299,28 @@ impl WasiHost {
             stdout_dropped: stdout.dropped(),
             stderr_dropped: stderr.dropped(),
         })
+    }
+
+    fn p1_linker(&self) -> Result<&Linker<P1State>> {
+        if let Some(linker) = self.p1.get() {
+            return Ok(linker);
+        }
+        let mut linker = Linker::new(&self.engine);
+        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s: &mut P1State| &mut s.wasi)?;
+        fs_guard_p1::shadow(&mut linker)?;
+        Ok(self.p1.get_or_init(|| linker))
+    }
+
+    fn p2_linker(&self) -> Result<&component::Linker<P2State>> {
+        if let Some(linker) = self.p2.get() {
+            return Ok(linker);
+        }
+        let mut linker = component::Linker::new(&self.engine);
+        // Includes `wasi:cli/exit.exit-with-code` (stable since WASI 0.2.12),
+        // which is how a component reports an exact exit code.
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        fs_guard_p2::shadow(&mut linker)?;
+        Ok(self.p2.get_or_init(|| linker))
     }
 
     /// Starts the thread that advances the epoch, once per host.

@@ -1,0 +1,378 @@
+//! The built-in tools against the GNU tools on this machine: each case runs
+//! once through `cordon run` and once natively, each in a fresh copy of the
+//! same fixture tree, with `LC_ALL=C`. Compared: exit code, stdout, the tree
+//! afterwards, and stderr where the case says so. Cases whose GNU tool is
+//! missing here are skipped; known differences are listed in
+//! docs/TOOLS.md and marked `Known` below.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::support::{cache_dir, cordon};
+
+/// How a case is compared.
+#[derive(Clone, Copy, PartialEq)]
+enum Compare {
+    /// Exit code, stdout, resulting tree.
+    Out,
+    /// Also stderr, byte for byte.
+    All,
+    /// Output order differs by design (find walks in name order): compare
+    /// stdout lines sorted.
+    Sorted,
+    /// Exit code and resulting tree only (output depends on time or
+    /// wording differs, see docs/TOOLS.md).
+    Code,
+}
+
+use Compare::*;
+
+/// (stdin, comparison, argv)
+type Case = (Option<&'static str>, Compare, &'static [&'static str]);
+
+const CASES: &[Case] = &[
+    // ls
+    (None, Out, &["ls"]),
+    (None, Out, &["ls", "-a"]),
+    (None, Out, &["ls", "-1", "src"]),
+    (None, Out, &["ls", "-R", "src"]),
+    (None, Out, &["ls", "-d", "src", "notes"]),
+    (None, Out, &["ls", "-r", "data"]),
+    (None, Out, &["ls", "-A", "notes"]),
+    (None, All, &["ls", "missing"]),
+    (None, Out, &["ls", "-F", "."]),
+    // cat
+    (None, Out, &["cat", "README.md"]),
+    (None, Out, &["cat", "-n", "data/words.txt"]),
+    (None, Out, &["cat", "-A", "data/tabs.txt"]),
+    (None, Out, &["cat", "notes/a b.txt", "notes/ünï.txt"]),
+    (Some("from stdin\n"), Out, &["cat"]),
+    (Some("in\n"), Out, &["cat", "-", "README.md"]),
+    (None, All, &["cat", "missing"]),
+    // head / tail
+    (None, Out, &["head", "data/numbers.txt"]),
+    (None, Out, &["head", "-n", "3", "data/numbers.txt"]),
+    (None, Out, &["head", "-c", "10", "README.md"]),
+    (None, Out, &["head", "-n", "-95", "data/numbers.txt"]),
+    (None, Out, &["head", "-n", "2", "README.md", "data/words.txt"]),
+    (None, Out, &["tail", "data/numbers.txt"]),
+    (None, Out, &["tail", "-n", "3", "data/numbers.txt"]),
+    (None, Out, &["tail", "-n", "+98", "data/numbers.txt"]),
+    (None, Out, &["tail", "-c", "7", "README.md"]),
+    // wc
+    (None, Out, &["wc", "README.md"]),
+    (None, Out, &["wc", "-l", "data/numbers.txt"]),
+    (None, Out, &["wc", "-w", "data/words.txt"]),
+    (None, Out, &["wc", "-c", "data/words.txt"]),
+    (None, Out, &["wc", "-l", "data/numbers.txt", "data/words.txt"]),
+    (Some("a b\nc\n"), Out, &["wc", "-l"]),
+    // grep
+    (None, Out, &["grep", "TODO", "src/main.rs"]),
+    (None, Out, &["grep", "-n", "TODO", "src/main.rs"]),
+    (None, Out, &["grep", "-rn", "TODO", "src"]),
+    (None, Out, &["grep", "-r", "TODO", "."]),
+    (None, Out, &["grep", "-R", "fn", "src"]),
+    (None, Out, &["grep", "-i", "todo", "src/main.rs"]),
+    (None, Out, &["grep", "-v", "fn", "src/main.rs"]),
+    (None, Out, &["grep", "-c", "fn", "src/main.rs", "src/lib.rs"]),
+    (None, Out, &["grep", "-l", "fn", "src/main.rs", "src/lib.rs", "README.md"]),
+    (None, Out, &["grep", "-L", "fn", "src/main.rs", "src/lib.rs", "README.md"]),
+    (None, Out, &["grep", "-w", "main", "src/main.rs"]),
+    (None, Out, &["grep", "-x", "apple", "data/words.txt"]),
+    (None, Out, &["grep", "-E", "ap+le|cherry", "data/words.txt"]),
+    (None, Out, &["grep", "ap\\+le\\|cherry", "data/words.txt"]),
+    (None, Out, &["grep", "a.p", "data/words.txt"]),
+    (None, Out, &["grep", "-F", "a.p", "data/words.txt"]),
+    (None, Out, &["grep", "-e", "apple", "-e", "banana", "data/words.txt"]),
+    (None, Out, &["grep", "-o", "[0-9][0-9]", "data/numbers.txt"]),
+    (None, Out, &["grep", "-H", "apple", "data/words.txt"]),
+    (None, Out, &["grep", "-h", "fn", "src/main.rs", "src/lib.rs"]),
+    (None, Out, &["grep", "-q", "apple", "data/words.txt"]),
+    (None, Out, &["grep", "-q", "zebra", "data/words.txt"]),
+    (None, Out, &["grep", "-s", "x", "missing"]),
+    (None, All, &["grep", "x", "missing"]),
+    (None, Out, &["grep", "-r", "--include=*.rs", "fn", "."]),
+    (None, Out, &["grep", "-r", "--exclude=*.rs", "TODO", "."]),
+    (None, Out, &["grep", "zebra", "data/words.txt"]),
+    (None, Out, &["grep", "-n", "-A", "1", "banana", "data/words.txt"]),
+    (None, Out, &["grep", "-C", "1", "cherry", "data/words.txt"]),
+    (None, All, &["grep", "abc", "data/bin.dat"]),
+    (None, Out, &["grep", "-c", "abc", "data/bin.dat"]),
+    (Some("one\ntwo\n"), Out, &["grep", "o"]),
+    (None, Out, &["grep", "-rl", "secret", "notes"]),
+    (None, Out, &["grep", "ünï", "notes/ünï.txt"]),
+    (None, Out, &["grep", "-ri", "HELLO", "notes"]),
+    // find
+    (None, Sorted, &["find", "."]),
+    (None, Sorted, &["find", "src"]),
+    (None, Sorted, &["find", ".", "-name", "*.rs"]),
+    (None, Sorted, &["find", ".", "-iname", "*.MD"]),
+    (None, Sorted, &["find", ".", "-type", "d"]),
+    (None, Sorted, &["find", ".", "-type", "f", "-name", "*.txt"]),
+    (None, Sorted, &["find", ".", "-maxdepth", "1"]),
+    (None, Sorted, &["find", ".", "-mindepth", "2", "-type", "f"]),
+    (None, Sorted, &["find", ".", "-path", "./src/*"]),
+    (None, Sorted, &["find", ".", "-empty"]),
+    (None, Sorted, &["find", ".", "-name", "*.rs", "-o", "-name", "*.md"]),
+    (None, Sorted, &["find", ".", "!", "-name", "*.txt", "-type", "f"]),
+    (None, Sorted, &["find", ".", "-name", "src", "-prune", "-o", "-type", "f", "-print"]),
+    (None, Sorted, &["find", ".", "-size", "+1k"]),
+    (None, Sorted, &["find", "notes", "data"]),
+    (None, Code, &["find", "missing"]),
+    (None, Sorted, &["find", "tmp", "-name", "*.log", "-delete"]),
+    // sed
+    (None, Out, &["sed", "s/apple/APPLE/", "data/words.txt"]),
+    (None, Out, &["sed", "-n", "2p", "data/words.txt"]),
+    (None, Out, &["sed", "-n", "2,4p", "data/numbers.txt"]),
+    (None, Out, &["sed", "/banana/d", "data/words.txt"]),
+    (None, Out, &["sed", "-e", "s/a/A/g", "-e", "s/e/E/", "data/words.txt"]),
+    (None, Out, &["sed", "-E", "s/(a)(p)/\\2\\1/", "data/words.txt"]),
+    (None, Out, &["sed", "-i", "s/TODO/DONE/", "src/main.rs"]),
+    (None, Out, &["sed", "3q", "data/numbers.txt"]),
+    (None, Out, &["sed", "$d", "data/words.txt"]),
+    (Some("x y\n"), Out, &["sed", "s/ /_/"]),
+    // sort / uniq / cut / tr
+    (None, Out, &["sort", "data/words.txt"]),
+    (None, Out, &["sort", "-r", "data/words.txt"]),
+    (None, Out, &["sort", "-n", "data/mixed.txt"]),
+    (None, Out, &["sort", "-u", "data/dups.txt"]),
+    (None, Out, &["sort", "-t", ",", "-k", "2", "data/table.csv"]),
+    (None, Out, &["sort", "-n", "-k", "3", "-t", ",", "data/table.csv"]),
+    (None, Out, &["uniq", "data/dups.txt"]),
+    (None, Out, &["uniq", "-c", "data/dups.txt"]),
+    (None, Out, &["uniq", "-d", "data/dups.txt"]),
+    (None, Out, &["uniq", "-u", "data/dups.txt"]),
+    (None, Out, &["cut", "-d", ",", "-f", "1", "data/table.csv"]),
+    (None, Out, &["cut", "-d", ",", "-f", "2,3", "data/table.csv"]),
+    (None, Out, &["cut", "-c", "1-3", "data/words.txt"]),
+    (Some("hello world\n"), Out, &["tr", "a-z", "A-Z"]),
+    (Some("hello world\n"), Out, &["tr", "-d", "lo"]),
+    (Some("aabbcc\n"), Out, &["tr", "-s", "a-c"]),
+    // diff / cmp
+    (None, Out, &["diff", "data/words.txt", "data/words2.txt"]),
+    (None, Out, &["diff", "-u", "data/words.txt", "data/words2.txt"]),
+    (None, Out, &["diff", "data/words.txt", "data/words.txt"]),
+    (None, Out, &["diff", "-q", "data/words.txt", "data/words2.txt"]),
+    (None, Out, &["diff", "data/short.txt", "data/short2.txt"]),
+    (None, Code, &["diff", "data/words.txt", "missing"]),
+    (None, Out, &["cmp", "data/words.txt", "data/words.txt"]),
+    (None, Out, &["cmp", "data/words.txt", "data/words2.txt"]),
+    // files
+    (None, Out, &["mkdir", "newdir"]),
+    (None, Out, &["mkdir", "-p", "a/b/c"]),
+    (None, All, &["mkdir", "src"]),
+    (None, Out, &["rm", "README.md"]),
+    (None, Out, &["rm", "-r", "notes"]),
+    (None, Out, &["rm", "-f", "missing"]),
+    (None, All, &["rm", "missing"]),
+    (None, All, &["rm", "src"]),
+    (None, Out, &["rm", "-rf", "tmp"]),
+    (None, Out, &["cp", "README.md", "copy.md"]),
+    (None, Out, &["cp", "-r", "src", "src2"]),
+    (None, Out, &["cp", "README.md", "notes/"]),
+    (None, Out, &["mv", "README.md", "moved.md"]),
+    (None, Out, &["mv", "notes", "renamed"]),
+    (None, Code, &["touch", "new-file"]),
+    (None, Out, &["touch", "-c", "missing"]),
+    (Some("tee me\n"), Out, &["tee", "teed.txt"]),
+    (Some("more\n"), Out, &["tee", "-a", "README.md"]),
+    // text and names
+    (None, Out, &["echo", "hello", "world"]),
+    (None, Out, &["echo", "-n", "no newline"]),
+    (None, Out, &["echo", "-e", "a\\tb"]),
+    (None, Out, &["printf", "%s-%d\\n", "x", "42"]),
+    (None, Out, &["printf", "%5.2f|%-4s|\\n", "3.14159", "ab"]),
+    (None, Out, &["basename", "/a/b/c.txt"]),
+    (None, Out, &["basename", "/a/b/c.txt", ".txt"]),
+    (None, Out, &["dirname", "/a/b/c.txt"]),
+    (None, Out, &["dirname", "c.txt"]),
+    (None, Out, &["seq", "5"]),
+    (None, Out, &["seq", "2", "3", "11"]),
+    (None, Out, &["seq", "-s", ",", "3"]),
+    (None, Out, &["sha256sum", "README.md"]),
+    (None, Out, &["sha256sum", "data/words.txt", "data/numbers.txt"]),
+    (None, Out, &["base64", "README.md"]),
+    (Some("aGVsbG8K\n"), Out, &["base64", "-d"]),
+    (None, Out, &["test", "-f", "README.md"]),
+    (None, Out, &["test", "-d", "README.md"]),
+    (None, Out, &["test", "-e", "missing"]),
+    (None, Out, &["test", "3", "-gt", "2"]),
+    (None, Out, &["test", "abc", "=", "abd"]),
+    (None, Out, &["true"]),
+    (None, Out, &["false"]),
+    (None, Out, &["sleep", "0.1"]),
+    (None, Code, &["date"]),
+    (None, Out, &["date", "-u", "-d", "@0", "+%Y-%m-%d %H:%M:%S"]),
+];
+
+/// The fixture tree, built fresh for every run of every case.
+fn fixture(dir: &Path) {
+    let files: &[(&str, &[u8])] = &[
+        ("README.md", b"# Demo\nHello from the demo project.\nTODO: write docs\n"),
+        ("src/main.rs", b"fn main() {\n    // TODO: parse args\n    println!(\"hi\");\n}\n"),
+        ("src/lib.rs", b"pub fn add(a: i32, b: i32) -> i32 {\n    a + b\n}\n"),
+        ("src/util/mod.rs", b"// TODO: more\npub mod io;\n"),
+        ("notes/a b.txt", b"a file with spaces\nsecret plan\n"),
+        ("notes/\xc3\xbcn\xc3\xaf.txt", "ünï code\nHello\n".as_bytes()),
+        ("notes/empty.txt", b""),
+        ("data/words.txt", b"apple\nbanana\ncherry\ndate\nelderberry\nfig\n"),
+        ("data/words2.txt", b"apple\nblueberry\ncherry\ndate\nfig\ngrape\n"),
+        ("data/short.txt", b"a\nb\n"),
+        ("data/short2.txt", b"a\nb\nc\n"),
+        ("data/mixed.txt", b"10\n9\n100\n-3\n2.5\n"),
+        ("data/dups.txt", b"a\na\nb\nc\nc\nc\nd\n"),
+        ("data/table.csv", b"id,name,score\n1,zoe,30\n2,adam,4\n3,mia,100\n"),
+        ("data/tabs.txt", b"a\tb\r\nend\n"),
+        ("data/bin.dat", b"abc\0def\nabc\n"),
+        ("tmp/one.log", b"log\n"),
+        ("tmp/keep.txt", b"keep\n"),
+        ("tmp/deep/two.log", b"log\n"),
+    ];
+    for (path, bytes) in files {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+    let numbers: String = (1..=100).map(|n| format!("{n}\n")).collect();
+    std::fs::write(dir.join("data/numbers.txt"), numbers).unwrap();
+    std::fs::write(dir.join("data/big.txt"), "x".repeat(3000)).unwrap();
+    std::fs::create_dir_all(dir.join("empty-dir")).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let name = std::ffi::OsStr::from_bytes(b"notes/bad-\xff-name.txt");
+        std::fs::write(dir.join(name), b"invalid utf-8 name\n").unwrap();
+    }
+}
+
+struct Observed {
+    code: i32,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    tree: std::collections::BTreeMap<std::path::PathBuf, String>,
+}
+
+fn tree(dir: &Path) -> std::collections::BTreeMap<std::path::PathBuf, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for entry in walk(dir) {
+        let rel = entry.strip_prefix(dir).unwrap().to_path_buf();
+        let meta = std::fs::symlink_metadata(&entry).unwrap();
+        let what = if meta.is_dir() {
+            "dir".to_string()
+        } else {
+            format!("{:?}", std::fs::read(&entry).unwrap())
+        };
+        out.insert(rel, what);
+    }
+    out
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            all.extend(walk(&path));
+        }
+        all.push(path);
+    }
+    all
+}
+
+fn observe(mut cmd: Command, dir: &Path, stdin: Option<&str>) -> Observed {
+    use std::io::Write;
+    use std::process::Stdio;
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).unwrap();
+    }
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    Observed {
+        code: out.status.code().unwrap_or(-1),
+        stdout: out.stdout,
+        stderr: out.stderr,
+        tree: tree(dir),
+    }
+}
+
+fn gnu_available(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn sorted_lines(bytes: &[u8]) -> Vec<&[u8]> {
+    let mut lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn built_in_tools_match_gnu() {
+    assert!(CASES.len() >= 150, "{} cases", CASES.len());
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    for (stdin, compare, argv) in CASES {
+        let tool = argv[0];
+        if !gnu_available(tool) {
+            continue;
+        }
+        let ours_dir = tempfile::tempdir().unwrap();
+        let gnu_dir = tempfile::tempdir().unwrap();
+        fixture(ours_dir.path());
+        fixture(gnu_dir.path());
+        let mut ours = cordon();
+        ours.arg("run")
+            .arg("--root")
+            .arg(ours_dir.path())
+            .arg("--cache-dir")
+            .arg(cache_dir())
+            .arg("--")
+            .args(*argv);
+        let ours = observe(ours, ours_dir.path(), *stdin);
+        let mut gnu = Command::new(tool);
+        gnu.args(&argv[1..])
+            .current_dir(gnu_dir.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("LC_ALL", "C")
+            .env("TZ", "UTC");
+        let gnu = observe(gnu, gnu_dir.path(), *stdin);
+        compared += 1;
+        let mut diffs = Vec::new();
+        if ours.code != gnu.code {
+            diffs.push(format!("exit {} vs GNU {}", ours.code, gnu.code));
+        }
+        let stdout_same = match compare {
+            Sorted => sorted_lines(&ours.stdout) == sorted_lines(&gnu.stdout),
+            Code => true,
+            Out | All => ours.stdout == gnu.stdout,
+        };
+        if !stdout_same {
+            diffs.push(format!(
+                "stdout:\n  ours: {:?}\n  GNU:  {:?}",
+                String::from_utf8_lossy(&ours.stdout),
+                String::from_utf8_lossy(&gnu.stdout)
+            ));
+        }
+        if *compare == All && ours.stderr != gnu.stderr {
+            diffs.push(format!(
+                "stderr:\n  ours: {:?}\n  GNU:  {:?}",
+                String::from_utf8_lossy(&ours.stderr),
+                String::from_utf8_lossy(&gnu.stderr)
+            ));
+        }
+        if ours.tree != gnu.tree {
+            diffs.push("the tree afterwards differs".to_string());
+        }
+        if !diffs.is_empty() {
+            failures.push(format!("{}: {}", argv.join(" "), diffs.join("; ")));
+        }
+    }
+    assert!(compared >= 150, "only {compared} cases had a GNU tool to compare with");
+    assert!(failures.is_empty(), "{} of {compared} cases differ:\n{}", failures.len(), failures.join("\n"));
+}
