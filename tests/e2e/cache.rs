@@ -15,7 +15,11 @@ fn entries(dir: &Path) -> Vec<PathBuf> {
 
 fn run_with_cache(l: &Layout, dir: &Path) -> crate::support::Run {
     let mut cmd = crate::support::cordon();
-    cmd.arg("run").arg("--root").arg(&l.root).arg("--cache-dir").arg(dir);
+    cmd.arg("run")
+        .arg("--root")
+        .arg(&l.root)
+        .arg("--cache-dir")
+        .arg(dir);
     crate::support::Cordon(cmd).wasm(&probe(Wasi::P1), &["read", "a.txt"])
 }
 
@@ -36,7 +40,11 @@ fn corrupt_and_foreign_cache_entries_are_recompiled() {
     std::fs::write(entry, &corrupt).unwrap();
     let run = run_with_cache(&l, &dir);
     assert_eq!(run.expect_code(0).stdout(), "alpha\n");
-    assert_eq!(std::fs::read(entry).unwrap(), good, "entry was not rewritten");
+    assert_eq!(
+        std::fs::read(entry).unwrap(),
+        good,
+        "entry was not rewritten"
+    );
 
     // A truncated entry.
     std::fs::write(entry, &good[..20]).unwrap();
@@ -58,8 +66,15 @@ fn no_cache_writes_nothing() {
     let l = Layout::new();
     let dir = l.base.join("cache");
     let mut cmd = crate::support::cordon();
-    cmd.arg("run").arg("--root").arg(&l.root).arg("--cache-dir").arg(&dir).arg("--no-cache");
-    crate::support::Cordon(cmd).wasm(&probe(Wasi::P1), &["noop"]).expect_code(0);
+    cmd.arg("run")
+        .arg("--root")
+        .arg(&l.root)
+        .arg("--cache-dir")
+        .arg(&dir)
+        .arg("--no-cache");
+    crate::support::Cordon(cmd)
+        .wasm(&probe(Wasi::P1), &["noop"])
+        .expect_code(0);
     assert!(entries(&dir).is_empty());
 }
 

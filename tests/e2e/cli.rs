@@ -8,7 +8,10 @@ fn unknown_tool_is_127_and_says_where_it_looked() {
     let run = l.cordon().args(["--", "no-such-tool", "x"]).output();
     run.expect_code(127);
     let stderr = run.stderr();
-    assert!(stderr.starts_with("cordon: no-such-tool: command not found"), "{stderr}");
+    assert!(
+        stderr.starts_with("cordon: no-such-tool: command not found"),
+        "{stderr}"
+    );
     assert!(stderr.contains("--tool") && stderr.contains(".cordon/tools/no-such-tool.wasm"));
     let run = l.cordon().args(["--", "./missing.wasm"]).output();
     run.expect_code(127);
@@ -84,6 +87,9 @@ fn doctor_reports_engine_and_cache() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("wasmtime 48.0.8"), "{text}");
-    assert!(text.contains(&crate::support::cache_dir().display().to_string()), "{text}");
+    assert!(
+        text.contains(&crate::support::cache_dir().display().to_string()),
+        "{text}"
+    );
     assert!(!text.contains("(0 entries"), "{text}");
 }

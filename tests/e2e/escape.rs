@@ -7,7 +7,9 @@ use crate::support::{BOTH, Layout};
 fn reads_and_writes_inside_the_root_work() {
     for wasi in BOTH {
         let l = Layout::new();
-        l.cordon().probe(wasi, &["write", "new.txt", "hello"]).expect_code(0);
+        l.cordon()
+            .probe(wasi, &["write", "new.txt", "hello"])
+            .expect_code(0);
         assert_eq!(std::fs::read_to_string(l.at("new.txt")).unwrap(), "hello");
         let run = l.cordon().probe(wasi, &["read", "a.txt"]);
         assert_eq!(run.expect_code(0).stdout(), "alpha\n");
@@ -31,10 +33,18 @@ fn dot_dot_traversal_is_refused() {
         let run = l.cordon().probe(wasi, &["read", "../outside/secret.txt"]);
         run.expect_refused();
         assert!(!run.stdout().contains("secret"));
-        l.cordon().probe(wasi, &["read", "src/../../outside/secret.txt"]).expect_refused();
-        l.cordon().probe(wasi, &["write", "../outside/new.txt", "x"]).expect_refused();
-        l.cordon().probe(wasi, &["mkdir", "../made"]).expect_refused();
-        l.cordon().probe(wasi, &["rm", "../outside/secret.txt"]).expect_refused();
+        l.cordon()
+            .probe(wasi, &["read", "src/../../outside/secret.txt"])
+            .expect_refused();
+        l.cordon()
+            .probe(wasi, &["write", "../outside/new.txt", "x"])
+            .expect_refused();
+        l.cordon()
+            .probe(wasi, &["mkdir", "../made"])
+            .expect_refused();
+        l.cordon()
+            .probe(wasi, &["rm", "../outside/secret.txt"])
+            .expect_refused();
         assert_eq!(l.outside(), before);
     }
 }
@@ -48,7 +58,9 @@ fn absolute_paths_outside_the_root_are_not_found() {
         run.expect_refused();
         assert!(!run.stdout().contains("root:"));
         let secret = l.base.join("outside/secret.txt");
-        l.cordon().probe(wasi, &["read", secret.to_str().unwrap()]).expect_refused();
+        l.cordon()
+            .probe(wasi, &["read", secret.to_str().unwrap()])
+            .expect_refused();
         let target = l.base.join("outside/planted.txt");
         l.cordon()
             .probe(wasi, &["write", target.to_str().unwrap(), "x"])
@@ -72,15 +84,29 @@ fn symlinks_pointing_out_of_the_root_are_not_followed() {
         symlink("src/hop2", l.at("hop1")).unwrap();
         symlink("../../outside/secret.txt", l.at("src/hop2")).unwrap();
         let before = l.outside();
-        for path in ["abs-link", "rel-link", "up/outside/secret.txt", "dir-link/secret.txt", "hop1"] {
+        for path in [
+            "abs-link",
+            "rel-link",
+            "up/outside/secret.txt",
+            "dir-link/secret.txt",
+            "hop1",
+        ] {
             let run = l.cordon().probe(wasi, &["read", path]);
             run.expect_refused();
             assert!(!run.stdout().contains("secret"), "{path}: {}", run.stdout());
-            l.cordon().probe(wasi, &["write", path, "owned"]).expect_refused();
-            l.cordon().probe(wasi, &["append", path, "owned"]).expect_refused();
+            l.cordon()
+                .probe(wasi, &["write", path, "owned"])
+                .expect_refused();
+            l.cordon()
+                .probe(wasi, &["append", path, "owned"])
+                .expect_refused();
         }
-        l.cordon().probe(wasi, &["write", "dir-link/new.txt", "x"]).expect_refused();
-        l.cordon().probe(wasi, &["mkdir", "up/made"]).expect_refused();
+        l.cordon()
+            .probe(wasi, &["write", "dir-link/new.txt", "x"])
+            .expect_refused();
+        l.cordon()
+            .probe(wasi, &["mkdir", "up/made"])
+            .expect_refused();
         l.cordon().probe(wasi, &["ls", "up"]).expect_refused();
         assert_eq!(l.outside(), before);
     }
@@ -99,8 +125,12 @@ fn symlink_with_trailing_slash_stays_inside() {
         let before = l.outside();
         for path in ["esc/", "esc-abs/", "esc/.", "esc//"] {
             l.cordon().probe(wasi, &["ls", path]).expect_refused();
-            l.cordon().probe(wasi, &["mkdir", &format!("{path}made")]).expect_refused();
-            l.cordon().probe(wasi, &["write", &format!("{path}x"), "x"]).expect_refused();
+            l.cordon()
+                .probe(wasi, &["mkdir", &format!("{path}made")])
+                .expect_refused();
+            l.cordon()
+                .probe(wasi, &["write", &format!("{path}x"), "x"])
+                .expect_refused();
         }
         l.cordon().probe(wasi, &["rmdir", "esc/"]).expect_refused();
         assert_eq!(l.outside(), before);
@@ -118,7 +148,8 @@ fn truncate_on_read_only_root_is_refused() {
         let ro = || l.cordon().args(["--sandbox", "read-only"]);
         ro().probe(wasi, &["truncate", "a.txt"]).expect_refused();
         ro().probe(wasi, &["write", "a.txt", "x"]).expect_refused();
-        ro().probe(wasi, &["write", "new.txt", "x"]).expect_refused();
+        ro().probe(wasi, &["write", "new.txt", "x"])
+            .expect_refused();
         ro().probe(wasi, &["mkdir", "d"]).expect_refused();
         ro().probe(wasi, &["rm", "a.txt"]).expect_refused();
         ro().probe(wasi, &["read", "a.txt"]).expect_code(0);
@@ -133,8 +164,12 @@ fn rename_and_hard_link_out_of_the_root_are_refused() {
         let before = l.outside();
         let abs_outside = l.base.join("outside/moved.txt");
         for to in ["../outside/moved.txt", abs_outside.to_str().unwrap()] {
-            l.cordon().probe(wasi, &["rename", "a.txt", to]).expect_refused();
-            l.cordon().probe(wasi, &["link", "a.txt", to]).expect_refused();
+            l.cordon()
+                .probe(wasi, &["rename", "a.txt", to])
+                .expect_refused();
+            l.cordon()
+                .probe(wasi, &["link", "a.txt", to])
+                .expect_refused();
         }
         // Pulling a file in from outside is refused as well.
         l.cordon()
@@ -158,7 +193,9 @@ fn a_sibling_sharing_the_roots_prefix_is_outside() {
         let run = l.cordon().probe(wasi, &["read", evil.to_str().unwrap()]);
         run.expect_refused();
         assert!(!run.stdout().contains("evil"));
-        l.cordon().probe(wasi, &["read", "../proj-evil/secret.txt"]).expect_refused();
+        l.cordon()
+            .probe(wasi, &["read", "../proj-evil/secret.txt"])
+            .expect_refused();
         let planted = l.base.join("proj-evil/planted");
         l.cordon()
             .probe(wasi, &["write", planted.to_str().unwrap(), "x"])
@@ -169,7 +206,11 @@ fn a_sibling_sharing_the_roots_prefix_is_outside() {
             .args(["--cwd", l.base.join("proj-evil").to_str().unwrap()])
             .probe(wasi, &["read", "secret.txt"]);
         run.expect_code(125);
-        assert!(run.stderr().starts_with("cordon: --cwd"), "{}", run.stderr());
+        assert!(
+            run.stderr().starts_with("cordon: --cwd"),
+            "{}",
+            run.stderr()
+        );
         assert_eq!(l.outside(), before);
     }
 }

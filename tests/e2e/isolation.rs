@@ -33,7 +33,9 @@ fn no_socket_without_a_grant() {
         let run = l.cordon().probe(wasi, &["connect", &addr]);
         run.expect_refused();
         assert!(!run.stdout().contains("connected"));
-        l.cordon().probe(wasi, &["lookup", "localhost"]).expect_refused();
+        l.cordon()
+            .probe(wasi, &["lookup", "localhost"])
+            .expect_refused();
     }
     assert!(listener.accept().is_err(), "a guest reached the listener");
 }
@@ -42,11 +44,18 @@ fn no_socket_without_a_grant() {
 fn cwd_sets_where_relative_paths_resolve() {
     for wasi in BOTH {
         let l = Layout::new();
-        let run = l.cordon().args(["--cwd", "src"]).probe(wasi, &["read", "main.rs"]);
+        let run = l
+            .cordon()
+            .args(["--cwd", "src"])
+            .probe(wasi, &["read", "main.rs"]);
         assert_eq!(run.expect_code(0).stdout(), "fn main() {}\n");
         let run = l.cordon().args(["--cwd", "src"]).probe(wasi, &["env"]);
         let pwd = format!("PWD={}/src\n", l.root.display());
-        assert!(run.expect_code(0).stdout().contains(&pwd), "{}", run.stdout());
+        assert!(
+            run.expect_code(0).stdout().contains(&pwd),
+            "{}",
+            run.stdout()
+        );
         // An absolute --cwd inside the root is the same place.
         let abs = l.at("src");
         let run = l
@@ -74,7 +83,10 @@ fn output_streams_while_the_tool_runs() {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     assert_eq!(lines.next().unwrap().unwrap(), "tick 0");
     // The first line arrived while the tool still had ~1.2 s to run.
-    assert!(child.try_wait().unwrap().is_none(), "output came only at exit");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "output came only at exit"
+    );
     let rest: Vec<String> = lines.map(Result::unwrap).collect();
     assert_eq!(rest, ["tick 1", "tick 2", "tick 3", "tick 4"]);
     assert!(child.wait().unwrap().success());
@@ -96,7 +108,12 @@ fn stdin_reaches_the_guest() {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(b"piped in\n").unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"piped in\n")
+            .unwrap();
         let out = child.wait_with_output().unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout), "piped in\n");
     }

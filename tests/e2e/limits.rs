@@ -13,7 +13,10 @@ const ENDED_WITHIN: Duration = Duration::from_secs(20);
 fn memory_bomb_is_stopped() {
     for wasi in BOTH {
         let l = Layout::new();
-        let run = l.cordon().args(["--memory", "64"]).probe(wasi, &["alloc", "512"]);
+        let run = l
+            .cordon()
+            .args(["--memory", "64"])
+            .probe(wasi, &["alloc", "512"]);
         assert_ne!(run.code(), 0);
         assert!(!run.stdout().contains("allocated"));
         assert!(
@@ -22,7 +25,10 @@ fn memory_bomb_is_stopped() {
             run.stderr()
         );
         // Within the limit the same guest succeeds.
-        let run = l.cordon().args(["--memory", "64"]).probe(wasi, &["alloc", "8"]);
+        let run = l
+            .cordon()
+            .args(["--memory", "64"])
+            .probe(wasi, &["alloc", "8"]);
         assert_eq!(run.expect_code(0).stdout(), "allocated 8 MiB\n");
     }
 }
@@ -44,7 +50,10 @@ fn a_guest_blocked_in_a_host_call_times_out() {
     for wasi in BOTH {
         let l = Layout::new();
         let started = Instant::now();
-        let run = l.cordon().args(["--timeout", "0.5"]).probe(wasi, &["sleep", "60"]);
+        let run = l
+            .cordon()
+            .args(["--timeout", "0.5"])
+            .probe(wasi, &["sleep", "60"]);
         run.expect_code(124);
         assert!(run.stderr().contains("timed out"), "{}", run.stderr());
         assert!(started.elapsed() < ENDED_WITHIN);
@@ -63,8 +72,15 @@ fn output_flood_is_capped_without_trapping() {
         run.expect_code(0);
         assert_eq!(run.0.stdout.len(), 1000);
         let stderr = run.stderr();
-        let notice: Vec<&str> = stderr.lines().filter(|l| l.starts_with("cordon:")).collect();
+        let notice: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("cordon:"))
+            .collect();
         assert_eq!(notice.len(), 1, "{stderr}");
-        assert!(notice[0].contains("stdout truncated at 1000 bytes"), "{}", notice[0]);
+        assert!(
+            notice[0].contains("stdout truncated at 1000 bytes"),
+            "{}",
+            notice[0]
+        );
     }
 }

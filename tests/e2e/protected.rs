@@ -75,10 +75,18 @@ fn symlinks_into_protected_paths_do_not_unlock_them() {
         symlink(".git", l.at("gitdir")).unwrap();
         symlink("../.cordon/rules.toml", l.at("src/rules")).unwrap();
         let before = l.inside();
-        l.cordon().probe(wasi, &["write", "src/hook", "evil"]).expect_refused();
-        l.cordon().probe(wasi, &["write", "gitdir/hooks/post-checkout", "evil"]).expect_refused();
-        l.cordon().probe(wasi, &["write", "src/rules", "allow"]).expect_refused();
-        l.cordon().probe(wasi, &["mkdir", "gitdir/refs"]).expect_refused();
+        l.cordon()
+            .probe(wasi, &["write", "src/hook", "evil"])
+            .expect_refused();
+        l.cordon()
+            .probe(wasi, &["write", "gitdir/hooks/post-checkout", "evil"])
+            .expect_refused();
+        l.cordon()
+            .probe(wasi, &["write", "src/rules", "allow"])
+            .expect_refused();
+        l.cordon()
+            .probe(wasi, &["mkdir", "gitdir/refs"])
+            .expect_refused();
         assert_eq!(l.inside(), before, "{wasi:?}");
     }
 }
@@ -89,7 +97,9 @@ fn a_working_directory_inside_git_is_read_only() {
         let l = Layout::new();
         let before = l.inside();
         let cwd = || l.cordon().args(["--cwd", ".git/hooks"]);
-        cwd().probe(wasi, &["write", "pre-commit", "x"]).expect_refused();
+        cwd()
+            .probe(wasi, &["write", "pre-commit", "x"])
+            .expect_refused();
         cwd().probe(wasi, &["read", "../HEAD"]).expect_refused();
         assert_eq!(l.inside(), before);
     }
@@ -99,10 +109,18 @@ fn a_working_directory_inside_git_is_read_only() {
 fn the_rest_of_the_root_stays_writable() {
     for wasi in BOTH {
         let l = Layout::new();
-        l.cordon().probe(wasi, &["mkdir-p", "build/out"]).expect_code(0);
-        l.cordon().probe(wasi, &["write", "build/out/.gitignore", "*"]).expect_code(0);
-        l.cordon().probe(wasi, &["write", "src/gitx", "x"]).expect_code(0);
-        l.cordon().probe(wasi, &["rename", "a.txt", "b.txt"]).expect_code(0);
+        l.cordon()
+            .probe(wasi, &["mkdir-p", "build/out"])
+            .expect_code(0);
+        l.cordon()
+            .probe(wasi, &["write", "build/out/.gitignore", "*"])
+            .expect_code(0);
+        l.cordon()
+            .probe(wasi, &["write", "src/gitx", "x"])
+            .expect_code(0);
+        l.cordon()
+            .probe(wasi, &["rename", "a.txt", "b.txt"])
+            .expect_code(0);
         l.cordon().probe(wasi, &["rm", "b.txt"]).expect_code(0);
         assert!(l.at("build/out/.gitignore").exists());
         assert!(!l.at("a.txt").exists());
@@ -115,8 +133,12 @@ fn full_access_lifts_the_protection_but_not_the_root() {
         let l = Layout::new();
         let before = l.outside();
         let full = || l.cordon().args(["--sandbox", "full-access"]);
-        full().probe(wasi, &["write", ".git/hooks/pre-commit", "ok"]).expect_code(0);
-        full().probe(wasi, &["write", "../outside/x", "x"]).expect_refused();
+        full()
+            .probe(wasi, &["write", ".git/hooks/pre-commit", "ok"])
+            .expect_code(0);
+        full()
+            .probe(wasi, &["write", "../outside/x", "x"])
+            .expect_refused();
         assert_eq!(l.outside(), before);
     }
 }

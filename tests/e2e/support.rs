@@ -133,7 +133,10 @@ impl Layout {
 }
 
 fn snapshot(base: &Path, dir: &Path, skip: Option<&Path>, seen: &mut BTreeMap<PathBuf, String>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .collect();
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
         let path = entry.path();
