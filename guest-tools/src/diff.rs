@@ -30,6 +30,31 @@ pub fn cmp_main(_args: Vec<OsString>) -> i32 {
     }
 }
 
+/// diffutils 0.6 prints a one-line range as `5,5`; GNU prints `5`. Rewrites
+/// the change commands (`2a3,3`) and leaves the `<`/`>` lines alone.
+fn gnu_ranges(normal: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(normal.len());
+    for line in normal.split_inclusive(|b| *b == b'\n') {
+        let command = line.first().is_some_and(u8::is_ascii_digit);
+        match std::str::from_utf8(line).ok().filter(|_| command) {
+            Some(text) => {
+                let body = text.trim_end_matches('\n');
+                let split = body.find(['a', 'c', 'd']).unwrap_or(body.len());
+                let (left, right) = body.split_at(split);
+                let fold = |range: &str| match range.split_once(',') {
+                    Some((a, b)) if a == b => a.to_string(),
+                    _ => range.to_string(),
+                };
+                let (op, right) = right.split_at(right.len().min(1));
+                out.extend_from_slice(format!("{}{op}{}", fold(left), fold(right)).as_bytes());
+                out.extend_from_slice(&line[body.len()..]);
+            }
+            None => out.extend_from_slice(line),
+        }
+    }
+    out
+}
+
 fn read_input(path: &OsString) -> std::io::Result<Vec<u8>> {
     if path == "-" {
         let mut content = Vec::new();
@@ -65,7 +90,7 @@ pub fn diff_main(args: Vec<OsString>) -> i32 {
     let (from, to) = (&contents[0], &contents[1]);
     let mut stdout = std::io::stdout().lock();
     let output = match params.format {
-        Format::Normal => normal_diff::diff(from, to, &params),
+        Format::Normal => gnu_ranges(&normal_diff::diff(from, to, &params)),
         Format::Unified => unified_diff::diff(from, to, &params),
         Format::Context => context_diff::diff(from, to, &params),
         Format::Ed => match ed_diff::diff(from, to, &params) {

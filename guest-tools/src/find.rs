@@ -7,8 +7,7 @@
 //! sandboxed tool cannot start processes. uutils findutils does not build
 //! for WASI (its onig_sys dependency needs a C toolchain for wasm).
 //!
-//! Known difference: entries are visited in name order, not directory
-//! order, so output is the same on every filesystem.
+//! Entries are visited in directory order, as GNU find does.
 
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Write};
@@ -352,8 +351,7 @@ fn walk(root: &str, parsed: &Parsed, settings: &Settings, out: &mut impl Write) 
         .follow_links(settings.follow)
         .min_depth(settings.min_depth)
         .max_depth(settings.max_depth)
-        .contents_first(parsed.deletes)
-        .sort_by_file_name();
+        .contents_first(parsed.deletes);
     let mut walker = walker.into_iter();
     while let Some(entry) = walker.next() {
         let entry = match entry {

@@ -92,9 +92,14 @@ pub fn main(args: Vec<OsString>) -> i32 {
         opts: &opts,
         matcher: &matcher,
         multiple: false,
+        implicit_dot: false,
     };
     let files: Vec<OsString> = match (&opts.files[..], opts.recursive) {
-        ([], Some(_)) => vec![".".into()],
+        // GNU searches the working directory and names files without "./".
+        ([], Some(_)) => {
+            grep.implicit_dot = true;
+            vec![".".into()]
+        }
         ([], None) => vec!["-".into()],
         (files, _) => files.to_vec(),
     };
@@ -356,6 +361,8 @@ struct Grep<'a> {
     opts: &'a Options,
     matcher: &'a RegexMatcher,
     multiple: bool,
+    /// Searching "." because no file was named.
+    implicit_dot: bool,
 }
 
 impl Grep<'_> {
@@ -377,14 +384,14 @@ impl Grep<'_> {
             if path.is_dir() {
                 self.warn(format_args!("{}: Is a directory", path.display()));
             } else {
-                self.search_file(path);
+                self.search_file(path, path);
             }
             return;
         };
+        // Directory order, as GNU grep walks (fts without sorting).
         let walker = walkdir::WalkDir::new(path)
             .follow_links(follow == Follow::All)
-            .follow_root_links(true)
-            .sort_by_file_name();
+            .follow_root_links(true);
         let mut walker = walker.into_iter();
         while let Some(entry) = walker.next() {
             if self.matched && self.opts.quiet {
@@ -412,7 +419,12 @@ impl Grep<'_> {
             if !self.selected(name, entry.depth() == 0) {
                 continue;
             }
-            self.search_file(entry.path());
+            let path = entry.path();
+            let shown = match path.strip_prefix("./") {
+                Ok(rest) if self.implicit_dot => rest,
+                _ => path,
+            };
+            self.search_file(path, shown);
         }
     }
 
@@ -427,10 +439,11 @@ impl Grep<'_> {
             || self.opts.include.iter().any(|g| g.is_match(name))
     }
 
-    fn search_file(&mut self, path: &Path) {
+    /// Searches the file at `path`, naming it `shown` in output.
+    fn search_file(&mut self, path: &Path, shown: &Path) {
         match std::fs::File::open(path) {
-            Ok(file) => self.search_reader(path, Some(file)),
-            Err(err) => self.warn(format_args!("{}: {}", path.display(), describe(&err))),
+            Ok(file) => self.search_reader(shown, Some(file)),
+            Err(err) => self.warn(format_args!("{}: {}", shown.display(), describe(&err))),
         }
     }
 
@@ -545,12 +558,13 @@ impl<W: Write> Sink for LineSink<'_, W> {
         if self.opts.quiet || self.opts.files_with_matches || self.opts.files_without_match {
             return Ok(false);
         }
-        if self.binary {
-            self.binary_matched = true;
-            return Ok(false);
-        }
         if !self.prints_lines() {
             return Ok(true);
+        }
+        if self.binary {
+            // GNU prints one notice instead of the lines of a binary file.
+            self.binary_matched = true;
+            return Ok(false);
         }
         self.printed_any = true;
         let line = mat.bytes();
