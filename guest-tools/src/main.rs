@@ -10,6 +10,7 @@ mod find;
 mod grep;
 mod io_error;
 mod patch;
+mod wasi_gaps;
 
 use std::ffi::OsString;
 
@@ -39,11 +40,9 @@ const TOOLS: &[(&str, &str, fn(Vec<OsString>) -> i32)] = &[
     ("mv", "uu_mv", |a| uu_mv::uumain(a.into_iter())),
     ("patch", "cordon-guest-tools", patch::patch_main),
     ("printf", "uu_printf", |a| uu_printf::uumain(a.into_iter())),
-    ("pwd", "uu_pwd", |a| uu_pwd::uumain(a.into_iter())),
-    ("realpath", "uu_realpath", |a| {
-        uu_realpath::uumain(a.into_iter())
-    }),
-    ("rm", "uu_rm", |a| uu_rm::uumain(a.into_iter())),
+    ("pwd", "cordon-guest-tools", wasi_gaps::pwd_main),
+    ("realpath", "cordon-guest-tools", wasi_gaps::realpath_main),
+    ("rm", "uu_rm", wasi_gaps::rm_main),
     ("sed", "sed", |a| sed::sed::uumain(a.into_iter())),
     ("seq", "uu_seq", |a| uu_seq::uumain(a.into_iter())),
     ("sha256sum", "uu_sha256sum", |a| {

@@ -10,3 +10,4 @@ mod exit_codes;
 mod isolation;
 mod limits;
 mod protected;
+mod tools;

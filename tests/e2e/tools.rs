@@ -1,0 +1,278 @@
+//! The built-in tools: listed with their origin, confined to the root, and
+//! apply_patch/patch all-or-nothing.
+
+use crate::support::{Layout, cordon};
+
+#[test]
+fn cordon_tools_lists_every_tool_with_crate_and_version() {
+    let out = cordon().arg("tools").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for (tool, krate) in [
+        ("ls", "uu_ls"),
+        ("grep", "cordon-guest-tools"),
+        ("find", "cordon-guest-tools"),
+        ("sed", "sed"),
+        ("diff", "diffutils"),
+        ("apply_patch", "cordon-guest-tools"),
+        ("sha256sum", "uu_sha256sum"),
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(tool))
+            .unwrap_or_else(|| panic!("{tool} missing from:\n{text}"));
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(fields[1], krate, "{line}");
+        assert!(
+            fields[2].chars().next().is_some_and(|c| c.is_ascii_digit()),
+            "{line}"
+        );
+    }
+    // Every listed tool is really there: the module's own list agrees.
+    let l = Layout::new();
+    let listed = l.cordon().args(["--", "true"]).output();
+    listed.expect_code(0);
+}
+
+#[test]
+fn tools_never_reach_outside_the_root() {
+    let l = Layout::new();
+    let before = l.outside();
+    let run = l.cordon().args(["--", "cp", "/etc/passwd", "."]).output();
+    assert_ne!(run.code(), 0);
+    assert!(!l.at("passwd").exists());
+    let run = l
+        .cordon()
+        .args(["--", "find", "/", "-name", "secret.txt"])
+        .output();
+    assert!(!run.stdout().contains("outside"), "{}", run.stdout());
+    let run = l.cordon().args(["--", "rm", "-rf", ".."]).output();
+    assert_ne!(run.code(), 0);
+    let run = l.cordon().args(["--", "mv", "a.txt", "../"]).output();
+    assert_ne!(run.code(), 0);
+    let outside = l.base.join("outside/secret.txt");
+    let run = l
+        .cordon()
+        .args(["--", "cat", outside.to_str().unwrap()])
+        .output();
+    assert_ne!(run.code(), 0);
+    let run = l
+        .cordon()
+        .args(["--", "grep", "-r", "secret", ".."])
+        .output();
+    assert!(!run.stdout().contains("outside secret"), "{}", run.stdout());
+    let run = l
+        .cordon()
+        .args(["--", "sed", "-i", "s/x/y/", "../outside/secret.txt"])
+        .output();
+    assert_ne!(run.code(), 0);
+    assert!(l.at("a.txt").exists());
+    assert_eq!(l.outside(), before);
+}
+
+#[test]
+fn dot_dot_inside_the_root_works_from_a_subdirectory() {
+    let l = Layout::new();
+    let run = l
+        .cordon()
+        .args(["--cwd", "src", "--", "cat", "../a.txt"])
+        .output();
+    assert_eq!(run.expect_code(0).stdout(), "alpha\n");
+    let run = l.cordon().args(["--cwd", "src", "--", "pwd"]).output();
+    assert_eq!(
+        run.expect_code(0).stdout(),
+        format!("{}/src\n", l.root.display())
+    );
+}
+
+#[test]
+fn grep_follows_gnu_exit_codes() {
+    let l = Layout::new();
+    l.cordon()
+        .args(["--", "grep", "alpha", "a.txt"])
+        .output()
+        .expect_code(0);
+    l.cordon()
+        .args(["--", "grep", "zzz", "a.txt"])
+        .output()
+        .expect_code(1);
+    l.cordon()
+        .args(["--", "grep", "x", "missing"])
+        .output()
+        .expect_code(2);
+    l.cordon()
+        .args(["--", "grep", "-q", "alpha", "a.txt", "missing"])
+        .output()
+        .expect_code(0);
+    l.cordon()
+        .args(["--", "grep", "(", "a.txt"])
+        .output()
+        .expect_code(1);
+    l.cordon()
+        .args(["--", "grep", "-E", "(", "a.txt"])
+        .output()
+        .expect_code(2);
+}
+
+const AGENT_PATCH: &str = "*** Begin Patch
+*** Add File: docs/new.md
++# New
++text
+*** Update File: src/main.rs
+@@
+-fn main() {}
++fn main() {
++    println!(\"hi\");
++}
+*** Update File: a.txt
+*** Move to: b.txt
+@@
+-alpha
++beta
+*** Delete File: .gitignore
+*** End Patch
+";
+
+#[test]
+fn apply_patch_adds_updates_moves_and_deletes() {
+    let l = Layout::new();
+    std::fs::write(l.at(".gitignore"), "target\n").unwrap();
+    let run = l.cordon().args(["--", "apply_patch", AGENT_PATCH]).output();
+    run.expect_code(0);
+    assert!(run.stdout().starts_with("Success."), "{}", run.stdout());
+    assert_eq!(
+        std::fs::read_to_string(l.at("docs/new.md")).unwrap(),
+        "# New\ntext\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(l.at("src/main.rs")).unwrap(),
+        "fn main() {\n    println!(\"hi\");\n}\n"
+    );
+    assert!(!l.at("a.txt").exists());
+    assert_eq!(std::fs::read_to_string(l.at("b.txt")).unwrap(), "beta\n");
+    assert!(!l.at(".gitignore").exists());
+}
+
+#[test]
+fn apply_patch_with_a_failing_hunk_changes_nothing() {
+    let l = Layout::new();
+    std::fs::write(l.at(".gitignore"), "target\n").unwrap();
+    let broken = AGENT_PATCH.replace("-alpha", "-gamma");
+    let before = l.inside();
+    let mut cmd = l.cordon().args(["--", "apply_patch"]);
+    cmd.0.stdin(std::process::Stdio::piped());
+    let mut child = cmd
+        .0
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(broken.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("a.txt: hunk 1 does not apply"), "{stderr}");
+    assert_eq!(l.inside(), before);
+}
+
+#[test]
+fn apply_patch_refuses_paths_that_leave_the_root() {
+    let l = Layout::new();
+    let before_inside = l.inside();
+    let before_outside = l.outside();
+    let outside = l.base.join("outside/planted.txt");
+    for path in ["../outside/planted.txt", outside.to_str().unwrap()] {
+        let patch = format!(
+            "*** Begin Patch\n*** Add File: ok.txt\n+fine\n*** Add File: {path}\n+evil\n*** End Patch\n"
+        );
+        let run = l.cordon().args(["--", "apply_patch", &patch]).output();
+        run.expect_code(1);
+        assert!(
+            run.stderr().starts_with("apply_patch: "),
+            "{}",
+            run.stderr()
+        );
+    }
+    // A protected path fails the whole patch too.
+    let patch = "*** Begin Patch\n*** Add File: ok.txt\n+fine\n*** Add File: .git/hooks/pre-commit\n+evil\n*** End Patch\n";
+    l.cordon()
+        .args(["--", "apply_patch", patch])
+        .output()
+        .expect_code(1);
+    assert_eq!(l.inside(), before_inside);
+    assert_eq!(l.outside(), before_outside);
+}
+
+const UNIFIED: &str = "--- a/a.txt
++++ b/a.txt
+@@ -1 +1,2 @@
+-alpha
++ALPHA
++omega
+--- /dev/null
++++ b/src/new.rs
+@@ -0,0 +1 @@
++// new
+";
+
+#[test]
+fn patch_applies_unified_diffs_all_or_nothing() {
+    let l = Layout::new();
+    std::fs::write(l.at("change.diff"), UNIFIED).unwrap();
+    let run = l
+        .cordon()
+        .args(["--", "patch", "-p1", "-i", "change.diff"])
+        .output();
+    run.expect_code(0);
+    assert_eq!(
+        run.stdout(),
+        "patching file a.txt\npatching file src/new.rs\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(l.at("a.txt")).unwrap(),
+        "ALPHA\nomega\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(l.at("src/new.rs")).unwrap(),
+        "// new\n"
+    );
+    // Applying it again fails on the first hunk and changes nothing.
+    let before = l.inside();
+    let run = l
+        .cordon()
+        .args(["--", "patch", "-p1", "-i", "change.diff"])
+        .output();
+    run.expect_code(1);
+    assert!(run.stderr().contains("does not apply"), "{}", run.stderr());
+    assert_eq!(l.inside(), before);
+}
+
+/// WASI paths are Unicode strings: a name that is not UTF-8 cannot be
+/// passed to a guest. Listing such a directory fails with a message (the
+/// documented known difference), and never crashes or hides the problem.
+#[cfg(unix)]
+#[test]
+fn names_that_are_not_utf8_are_reported() {
+    use std::os::unix::ffi::OsStrExt;
+    let l = Layout::new();
+    std::fs::create_dir(l.at("odd")).unwrap();
+    std::fs::write(
+        l.at("odd")
+            .join(std::ffi::OsStr::from_bytes(b"bad-\xff.txt")),
+        "x",
+    )
+    .unwrap();
+    let run = l.cordon().args(["--", "ls", "odd"]).output();
+    assert_ne!(run.code(), 0);
+    assert!(run.stderr().contains("ls:"), "{}", run.stderr());
+    // Names with spaces and non-ASCII Unicode work.
+    std::fs::write(l.at("a b ü.txt"), "ok\n").unwrap();
+    let run = l.cordon().args(["--", "cat", "a b ü.txt"]).output();
+    assert_eq!(run.expect_code(0).stdout(), "ok\n");
+}
