@@ -199,8 +199,7 @@ fn parse(args: Vec<OsString>) -> Result<Options, Usage> {
             positional.push(arg);
             continue;
         };
-        let mut chars = shorts.char_indices();
-        while let Some((i, flag)) = chars.next() {
+        for (i, flag) in shorts.char_indices() {
             let rest = &shorts[i + flag.len_utf8()..];
             // Flags that take a value consume the rest of this argument or
             // the next one.

@@ -14,8 +14,14 @@ mod wasi_gaps;
 
 use std::ffi::OsString;
 
-/// Every tool, the crate it comes from, and its entry point.
-const TOOLS: &[(&str, &str, fn(Vec<OsString>) -> i32)] = &[
+/// A tool's entry point: argv in, exit code out.
+type Entry = fn(Vec<OsString>) -> i32;
+
+/// A tool's name, the crate it comes from, and its entry point.
+type Tool = (&'static str, &'static str, Entry);
+
+/// Every tool.
+const TOOLS: &[Tool] = &[
     ("apply_patch", "cordon-guest-tools", patch::apply_patch_main),
     ("base64", "uu_base64", |a| uu_base64::uumain(a.into_iter())),
     ("basename", "uu_basename", |a| {
@@ -61,9 +67,7 @@ const TOOLS: &[(&str, &str, fn(Vec<OsString>) -> i32)] = &[
     ("wc", "uu_wc", |a| uu_wc::uumain(a.into_iter())),
 ];
 
-fn find_tool(
-    name: &std::ffi::OsStr,
-) -> Option<&'static (&'static str, &'static str, fn(Vec<OsString>) -> i32)> {
+fn find_tool(name: &std::ffi::OsStr) -> Option<&'static Tool> {
     let name = name.to_str()?;
     let name = name.rsplit('/').next().unwrap_or(name);
     let name = name.strip_suffix(".wasm").unwrap_or(name);
