@@ -282,7 +282,26 @@ struct Effects {
 struct Entry<'a> {
     path: &'a Path,
     name: &'a OsStr,
-    meta: std::fs::Metadata,
+    /// From the directory listing: no extra system call.
+    file_type: std::fs::FileType,
+    /// Fetched only for the predicates that need it (-empty, -newer,
+    /// -size): under WASI each lookup is a host call.
+    meta: std::cell::OnceCell<std::fs::Metadata>,
+    follow: bool,
+}
+
+impl Entry<'_> {
+    fn meta(&self) -> io::Result<&std::fs::Metadata> {
+        if let Some(meta) = self.meta.get() {
+            return Ok(meta);
+        }
+        let meta = if self.follow {
+            std::fs::metadata(self.path)?
+        } else {
+            std::fs::symlink_metadata(self.path)?
+        };
+        Ok(self.meta.get_or_init(|| meta))
+    }
 }
 
 fn eval(
@@ -296,7 +315,7 @@ fn eval(
         Expr::Name(glob) => glob.is_match(e.name),
         Expr::Path(glob) => glob.is_match(e.path),
         Expr::Type(kind) => {
-            let t = e.meta.file_type();
+            let t = e.file_type;
             match kind {
                 'f' => t.is_file(),
                 'd' => t.is_dir(),
@@ -304,16 +323,16 @@ fn eval(
             }
         }
         Expr::Empty => {
-            if e.meta.is_dir() {
+            if e.file_type.is_dir() {
                 std::fs::read_dir(e.path)?.next().is_none()
             } else {
-                e.meta.is_file() && e.meta.len() == 0
+                e.file_type.is_file() && e.meta()?.len() == 0
             }
         }
-        Expr::Newer(time) => e.meta.modified().is_ok_and(|m| m > *time),
+        Expr::Newer(time) => e.meta()?.modified().is_ok_and(|m| m > *time),
         Expr::Size(order, n, unit) => {
             // GNU rounds sizes up to whole units.
-            let units = e.meta.len().div_ceil(*unit);
+            let units = e.meta()?.len().div_ceil(*unit);
             units.cmp(n) == *order
         }
         Expr::Print => {
@@ -329,7 +348,7 @@ fn eval(
         Expr::Delete => {
             if e.path == Path::new(".") {
                 true
-            } else if e.meta.is_dir() {
+            } else if e.file_type.is_dir() {
                 std::fs::remove_dir(e.path).map(|()| true)?
             } else {
                 std::fs::remove_file(e.path).map(|()| true)?
@@ -367,15 +386,6 @@ fn walk(root: &str, parsed: &Parsed, settings: &Settings, out: &mut impl Write) 
                 continue;
             }
         };
-        let meta = match entry.metadata() {
-            Ok(meta) => meta,
-            Err(err) => {
-                let _ = out.flush();
-                eprintln!("find: '{}': {err}", entry.path().display());
-                code = 1;
-                continue;
-            }
-        };
         let name = if entry.depth() == 0 {
             entry.path().as_os_str()
         } else {
@@ -384,7 +394,9 @@ fn walk(root: &str, parsed: &Parsed, settings: &Settings, out: &mut impl Write) 
         let e = Entry {
             path: entry.path(),
             name,
-            meta,
+            file_type: entry.file_type(),
+            meta: std::cell::OnceCell::new(),
+            follow: settings.follow,
         };
         let mut effects = Effects::default();
         match eval(&parsed.expr, &e, out, &mut effects) {
@@ -395,15 +407,11 @@ fn walk(root: &str, parsed: &Parsed, settings: &Settings, out: &mut impl Write) 
             Ok(_) => {}
             Err(err) => {
                 let _ = out.flush();
-                eprintln!(
-                    "find: cannot delete '{}': {}",
-                    e.path.display(),
-                    describe(&err)
-                );
+                eprintln!("find: '{}': {}", e.path.display(), describe(&err));
                 code = 1;
             }
         }
-        if effects.prune && e.meta.is_dir() && !parsed.deletes {
+        if effects.prune && e.file_type.is_dir() && !parsed.deletes {
             walker.skip_current_dir();
         }
     }

@@ -161,17 +161,16 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     if let Some(note) = &resolved.note {
         say(note);
     }
-    let bytes = match &resolved.source {
-        ToolSource::Path(path) | ToolSource::Mapped(path) | ToolSource::Project(path) => {
-            std::borrow::Cow::Owned(
-                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
-            )
-        }
-        ToolSource::BuiltIn(_) => std::borrow::Cow::Borrowed(tools::MODULE),
-    };
     let host = WasiHost::new(cache_of(&args.cache))?;
-    let program = host
-        .load(&bytes)
+    let loaded = match &resolved.source {
+        ToolSource::Path(path) | ToolSource::Mapped(path) | ToolSource::Project(path) => {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            host.load(&bytes)
+        }
+        ToolSource::BuiltIn(_) => host.load_with_digest(tools::MODULE, Some(tools::MODULE_SHA256)),
+    };
+    let program = loaded
         .map_err(anyhow::Error::from)
         .with_context(|| name.clone())?;
 

@@ -16,6 +16,10 @@ pub const BUILT_IN: &[BuiltIn] = include!(concat!(env!("OUT_DIR"), "/builtin_too
 /// The multi-call module; `argv[0]` picks the tool.
 pub static MODULE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/cordon-tools.wasm"));
 
+/// sha256 of [`MODULE`], computed by the build script.
+pub static MODULE_SHA256: &[u8; 32] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/cordon-tools.sha256"));
+
 /// The built-in tool called `name`, if any.
 pub fn find(name: &str) -> Option<&'static BuiltIn> {
     BUILT_IN.iter().find(|tool| tool.name == name)

@@ -3,8 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use crate::support::{Layout, Wasi, probe};
 
 fn entries(dir: &Path) -> Vec<PathBuf> {
@@ -53,8 +51,8 @@ fn corrupt_and_foreign_cache_entries_are_recompiled() {
     // A foreign payload with a valid checksum: wasmtime's own header check
     // refuses it and the module is compiled again.
     let payload = b"\x7fELF not a wasmtime artifact".to_vec();
-    let mut foreign = b"cordon1\n".to_vec();
-    foreign.extend_from_slice(&Sha256::digest(&payload));
+    let mut foreign = b"cordon2\n".to_vec();
+    foreign.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
     foreign.extend_from_slice(&payload);
     std::fs::write(entry, &foreign).unwrap();
     assert_eq!(run_with_cache(&l, &dir).expect_code(0).stdout(), "alpha\n");
@@ -95,4 +93,33 @@ fn malformed_wasm_is_a_host_error() {
         assert!(stderr.starts_with("cordon: "), "{stderr}");
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
     }
+}
+
+/// A compile of over a second shows a spinner, on a terminal only. The
+/// built-in module takes several seconds to compile; `script` gives cordon a
+/// pseudo-terminal.
+#[cfg(unix)]
+#[test]
+fn a_slow_compile_shows_a_spinner_on_a_terminal() {
+    let l = Layout::new();
+    let cordon = env!("CARGO_BIN_EXE_cordon");
+    let line = format!(
+        "{cordon} run --no-cache --root {} -- true",
+        l.root.display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .output()
+        .expect("script(1) from util-linux");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("cordon: compiling"), "{shown:?}");
+    // Without a terminal, nothing is drawn.
+    let plain = l.cordon().args(["--no-cache", "--", "true"]).output();
+    plain.expect_code(0);
+    assert!(!plain.stderr().contains("compiling"), "{}", plain.stderr());
 }

@@ -170,7 +170,17 @@ impl WasiHost {
     /// When the bytes are not a valid WASI program, or import something this
     /// host does not provide.
     pub fn load(&self, bytes: &[u8]) -> Result<Program> {
-        match program::compile(&self.engine, self.cache.as_ref(), bytes)? {
+        self.load_with_digest(bytes, None)
+    }
+
+    /// [`WasiHost::load`] for bytes whose sha256 is known, which spares
+    /// hashing them (the built-in tools are 10 MB).
+    ///
+    /// # Errors
+    ///
+    /// As [`WasiHost::load`].
+    pub fn load_with_digest(&self, bytes: &[u8], sha256: Option<&[u8; 32]>) -> Result<Program> {
+        match program::compile(&self.engine, self.cache.as_ref(), bytes, sha256)? {
             Compiled::CoreModule(module) => Ok(Program::CoreModule(
                 self.p1_linker()?
                     .instantiate_pre(&module)
