@@ -21,42 +21,57 @@ fn run_with_cache(l: &Layout, dir: &Path) -> crate::support::Run {
     crate::support::Cordon(cmd).wasm(&probe(Wasi::P1), &["read", "a.txt"])
 }
 
+fn with_extension(entries: &[PathBuf], ext: &str) -> PathBuf {
+    entries
+        .iter()
+        .find(|p| p.extension().is_some_and(|e| e == ext))
+        .unwrap_or_else(|| panic!("no .{ext} in {entries:?}"))
+        .clone()
+}
+
 #[test]
 fn corrupt_and_foreign_cache_entries_are_recompiled() {
     let l = Layout::new();
     let dir = l.base.join("cache");
     run_with_cache(&l, &dir).expect_code(0);
     let stored = entries(&dir);
-    assert_eq!(stored.len(), 1, "{stored:?}");
-    let entry = &stored[0];
-    let good = std::fs::read(entry).unwrap();
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    let artifact = with_extension(&stored, "cwasm");
+    let check = with_extension(&stored, "check");
+    let good = std::fs::read(&artifact).unwrap();
+    let good_check = std::fs::read(&check).unwrap();
 
-    // A flipped byte fails the checksum.
+    // A flipped byte fails the checksum; the entry is compiled and written
+    // again.
     let mut corrupt = good.clone();
-    let last = corrupt.len() - 1;
-    corrupt[last] ^= 0xff;
-    std::fs::write(entry, &corrupt).unwrap();
+    let middle = corrupt.len() / 2;
+    corrupt[middle] ^= 0xff;
+    std::fs::write(&artifact, &corrupt).unwrap();
     let run = run_with_cache(&l, &dir);
     assert_eq!(run.expect_code(0).stdout(), "alpha\n");
     assert_eq!(
-        std::fs::read(entry).unwrap(),
+        std::fs::read(&artifact).unwrap(),
         good,
         "entry was not rewritten"
     );
 
-    // A truncated entry.
-    std::fs::write(entry, &good[..20]).unwrap();
+    // A truncated artifact, and a damaged check file.
+    std::fs::write(&artifact, &good[..20]).unwrap();
     assert_eq!(run_with_cache(&l, &dir).expect_code(0).stdout(), "alpha\n");
+    std::fs::write(&check, b"cordon2\n").unwrap();
+    assert_eq!(run_with_cache(&l, &dir).expect_code(0).stdout(), "alpha\n");
+    assert_eq!(std::fs::read(&check).unwrap(), good_check);
 
-    // A foreign payload with a valid checksum: wasmtime's own header check
+    // A foreign artifact with a valid check: wasmtime's own header check
     // refuses it and the module is compiled again.
-    let payload = b"\x7fELF not a wasmtime artifact".to_vec();
-    let mut foreign = b"cordon2\n".to_vec();
-    foreign.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-    foreign.extend_from_slice(&payload);
-    std::fs::write(entry, &foreign).unwrap();
+    let foreign = b"\x7fELF not a wasmtime artifact".to_vec();
+    let mut foreign_check = b"cordon2\n".to_vec();
+    foreign_check.extend_from_slice(&(foreign.len() as u64).to_le_bytes());
+    foreign_check.extend_from_slice(&crc32fast::hash(&foreign).to_le_bytes());
+    std::fs::write(&artifact, &foreign).unwrap();
+    std::fs::write(&check, &foreign_check).unwrap();
     assert_eq!(run_with_cache(&l, &dir).expect_code(0).stdout(), "alpha\n");
-    assert_eq!(std::fs::read(entry).unwrap(), good);
+    assert_eq!(std::fs::read(&artifact).unwrap(), good);
 }
 
 #[test]

@@ -1,11 +1,14 @@
 //! On-disk cache of compiled code.
 //!
 //! An entry is keyed by the sha256 of the wasm bytes and the engine's
-//! compatibility hash (wasmtime version, target, settings), and holds a
-//! CRC-32 of its own payload. A corrupt, truncated or foreign entry fails
-//! the checksum or wasmtime's own header check and is recompiled; it is never
-//! handed to the engine unchecked. Writes go to a temporary file that is
-//! renamed into place, so a reader never sees half an entry.
+//! compatibility hash (wasmtime version, target, settings). It is two files:
+//! `KEY.cwasm`, the compiled artifact as wasmtime wrote it (so it can be
+//! mapped, not copied), and `KEY.check`, its length and CRC-32. A corrupt,
+//! truncated or foreign entry fails the check or wasmtime's own header check
+//! and is recompiled; it is never handed to the engine unchecked. Each file
+//! is written to a temporary name and renamed into place, the artifact
+//! first, so a reader never sees half an entry: at worst a new artifact with
+//! an old check, which fails and is recompiled.
 //!
 //! The checksum guards against damage, not against someone who can write to
 //! the user's cache directory (they could replace the binary as well); a
@@ -13,14 +16,15 @@
 //! cost more than the rest of a warm start.
 
 use std::hash::Hasher;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 
 const MAGIC: &[u8; 8] = b"cordon2\n";
-const CHECKSUM_LEN: usize = 4;
+/// MAGIC, then the artifact's length (u64) and CRC-32 (u32), little-endian.
+const CHECK_LEN: usize = 8 + 8 + 4;
 
 /// A directory of compiled modules and components.
 #[derive(Clone, Debug)]
@@ -70,38 +74,60 @@ impl CompileCache {
         hex(&hasher.0.finalize())
     }
 
-    fn path(&self, key: &str) -> PathBuf {
+    fn artifact(&self, key: &str) -> PathBuf {
         self.dir.join(format!("{key}.cwasm"))
     }
 
-    /// The compiled bytes stored under `key`, if present and intact.
-    pub fn load(&self, key: &str) -> Option<Vec<u8>> {
-        let mut bytes = std::fs::read(self.path(key)).ok()?;
-        let header = MAGIC.len() + CHECKSUM_LEN;
-        if bytes.len() < header || &bytes[..MAGIC.len()] != MAGIC {
-            return None;
-        }
-        let (checksum, payload) = bytes[MAGIC.len()..].split_at(CHECKSUM_LEN);
-        if crc32fast::hash(payload).to_le_bytes() != checksum {
-            return None;
-        }
-        bytes.drain(..header);
-        Some(bytes)
+    fn check(&self, key: &str) -> PathBuf {
+        self.dir.join(format!("{key}.check"))
     }
 
-    /// Stores `compiled` under `key`, atomically.
+    /// The artifact stored under `key`, if present and intact.
+    pub fn lookup(&self, key: &str) -> Option<PathBuf> {
+        let check = std::fs::read(self.check(key)).ok()?;
+        if check.len() != CHECK_LEN || &check[..8] != MAGIC {
+            return None;
+        }
+        let length = u64::from_le_bytes(check[8..16].try_into().ok()?);
+        let crc = u32::from_le_bytes(check[16..20].try_into().ok()?);
+        let path = self.artifact(key);
+        let mut file = std::fs::File::open(&path).ok()?;
+        let mut hasher = crc32fast::Hasher::new();
+        let mut buffer = vec![0; 1 << 20];
+        let mut seen = 0u64;
+        loop {
+            match file.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => {
+                    hasher.update(&buffer[..n]);
+                    seen += n as u64;
+                }
+                Err(_) => return None,
+            }
+        }
+        (seen == length && hasher.finalize() == crc).then_some(path)
+    }
+
+    /// Stores `compiled` under `key`, each file atomically.
     ///
     /// # Errors
     ///
     /// When the directory cannot be created or the entry written.
     pub fn store(&self, key: &str, compiled: &[u8]) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
+        let mut check = Vec::with_capacity(CHECK_LEN);
+        check.extend_from_slice(MAGIC);
+        check.extend_from_slice(&(compiled.len() as u64).to_le_bytes());
+        check.extend_from_slice(&crc32fast::hash(compiled).to_le_bytes());
+        self.write_atomically(&self.artifact(key), compiled)?;
+        self.write_atomically(&self.check(key), &check)
+    }
+
+    fn write_atomically(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let mut file = tempfile::NamedTempFile::new_in(&self.dir)?;
-        file.write_all(MAGIC)?;
-        file.write_all(&crc32fast::hash(compiled).to_le_bytes())?;
-        file.write_all(compiled)?;
+        file.write_all(bytes)?;
         file.as_file().sync_data()?;
-        file.persist(self.path(key)).map_err(|e| e.error)?;
+        file.persist(path).map_err(|e| e.error)?;
         Ok(())
     }
 
@@ -131,14 +157,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = CompileCache::new(dir.path());
         cache.store("k", b"compiled").unwrap();
-        assert_eq!(cache.load("k").as_deref(), Some(&b"compiled"[..]));
-        let path = cache.path("k");
-        let mut bytes = std::fs::read(&path).unwrap();
-        *bytes.last_mut().unwrap() ^= 1;
-        std::fs::write(&path, &bytes).unwrap();
-        assert_eq!(cache.load("k"), None);
-        std::fs::write(&path, b"short").unwrap();
-        assert_eq!(cache.load("k"), None);
-        assert_eq!(cache.load("missing"), None);
+        let path = cache.lookup("k").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"compiled");
+        std::fs::write(&path, b"compilEd").unwrap();
+        assert_eq!(cache.lookup("k"), None);
+        std::fs::write(&path, b"compiled!").unwrap();
+        assert_eq!(cache.lookup("k"), None);
+        cache.store("k", b"compiled").unwrap();
+        std::fs::write(cache.check("k"), b"short").unwrap();
+        assert_eq!(cache.lookup("k"), None);
+        assert_eq!(cache.lookup("missing"), None);
     }
 }

@@ -71,18 +71,20 @@ pub fn compile(
         CompileCache::key(engine, &digest)
     });
     if let (Some(cache), Some(key)) = (cache, &key)
-        && let Some(compiled) = cache.load(key)
+        && let Some(artifact) = cache.lookup(key)
     {
-        // SAFETY: the entry carries the checksum this host wrote with it, under
-        // a key that includes the engine's compatibility hash; wasmtime also
-        // checks its own header (version, target, flags) before using it.
+        // SAFETY: the artifact matched the checksum this host wrote with it,
+        // under a key that includes the engine's compatibility hash; wasmtime
+        // also checks its own header (version, target, flags) before using
+        // it. Entries are replaced only by renaming a new file over them, so
+        // the mapped file does not change underneath.
         let loaded = unsafe {
             match kind {
                 Kind::CoreModule => {
-                    Module::deserialize(engine, &compiled).map(Compiled::CoreModule)
+                    Module::deserialize_file(engine, &artifact).map(Compiled::CoreModule)
                 }
                 Kind::Component => {
-                    Component::deserialize(engine, &compiled).map(Compiled::Component)
+                    Component::deserialize_file(engine, &artifact).map(Compiled::Component)
                 }
             }
         };
