@@ -95,26 +95,12 @@ fn output_streams_while_the_tool_runs() {
 
 #[test]
 fn stdin_reaches_the_guest() {
-    use std::io::Write;
     for wasi in BOTH {
         let l = Layout::new();
-        let mut child = l
+        let run = l
             .cordon()
-            .0
-            .arg("--")
-            .arg(probe(wasi))
-            .arg("cat")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"piped in\n")
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "piped in\n");
+            .args(["--".as_ref(), probe(wasi).as_os_str(), "cat".as_ref()])
+            .output_with_stdin(b"piped in\n");
+        assert_eq!(run.expect_code(0).stdout(), "piped in\n");
     }
 }

@@ -192,6 +192,21 @@ impl Cordon {
     pub fn output(mut self) -> Run {
         Run(self.0.output().expect("running cordon"))
     }
+
+    /// Runs with `input` on stdin.
+    pub fn output_with_stdin(mut self, input: &[u8]) -> Run {
+        use std::io::Write;
+        use std::process::Stdio;
+        let mut child = self
+            .0
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("running cordon");
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        Run(child.wait_with_output().expect("waiting for cordon"))
+    }
 }
 
 /// What a finished `cordon` run printed and returned.

@@ -159,25 +159,16 @@ fn apply_patch_with_a_failing_hunk_changes_nothing() {
     std::fs::write(l.at(".gitignore"), "target\n").unwrap();
     let broken = AGENT_PATCH.replace("-alpha", "-gamma");
     let before = l.inside();
-    let mut cmd = l.cordon().args(["--", "apply_patch"]);
-    cmd.0.stdin(std::process::Stdio::piped());
-    let mut child = cmd
-        .0
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(broken.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("a.txt: hunk 1 does not apply"), "{stderr}");
+    let run = l
+        .cordon()
+        .args(["--", "apply_patch"])
+        .output_with_stdin(broken.as_bytes());
+    run.expect_code(1);
+    assert!(
+        run.stderr().contains("a.txt: hunk 1 does not apply"),
+        "{}",
+        run.stderr()
+    );
     assert_eq!(l.inside(), before);
 }
 

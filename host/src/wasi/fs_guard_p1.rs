@@ -36,6 +36,25 @@ macro_rules! call_original {
     }};
 }
 
+/// Shadows `func`: refused when any of `paths` (built from its arguments)
+/// reaches a protected path, otherwise passed to wasmtime-wasi.
+macro_rules! guarded {
+    ($linker:ident, $func:ident($($arg:ident: $ty:ty),* $(,)?), $paths:expr) => {
+        $linker.func_wrap_async(
+            MODULE,
+            stringify!($func),
+            |mut caller: Caller<'_, P1State>, ($($arg,)*): ($($ty,)*)| {
+                Box::new(async move {
+                    if refuses(&mut caller, &$paths) {
+                        return Ok(ERRNO_PERM);
+                    }
+                    call_original!(caller, $func($($arg),*))
+                })
+            },
+        )?
+    };
+}
+
 /// A path argument: pointer, length, and whether a final symlink is
 /// followed.
 struct PathArg {
@@ -101,114 +120,45 @@ pub fn shadow(linker: &mut Linker<P1State>) -> Result<()> {
         },
     )?;
 
-    linker.func_wrap_async(
-        MODULE,
-        "path_create_directory",
-        |mut caller: Caller<'_, P1State>, (fd, path, len): (i32, i32, i32)| {
-            Box::new(async move {
-                if refuses(&mut caller, &[entry(path, len)]) {
-                    return Ok(ERRNO_PERM);
-                }
-                call_original!(caller, path_create_directory(fd, path, len))
-            })
-        },
-    )?;
-
-    linker.func_wrap_async(
-        MODULE,
-        "path_remove_directory",
-        |mut caller: Caller<'_, P1State>, (fd, path, len): (i32, i32, i32)| {
-            Box::new(async move {
-                if refuses(&mut caller, &[entry(path, len)]) {
-                    return Ok(ERRNO_PERM);
-                }
-                call_original!(caller, path_remove_directory(fd, path, len))
-            })
-        },
-    )?;
-
-    linker.func_wrap_async(
-        MODULE,
-        "path_unlink_file",
-        |mut caller: Caller<'_, P1State>, (fd, path, len): (i32, i32, i32)| {
-            Box::new(async move {
-                if refuses(&mut caller, &[entry(path, len)]) {
-                    return Ok(ERRNO_PERM);
-                }
-                call_original!(caller, path_unlink_file(fd, path, len))
-            })
-        },
-    )?;
-
-    linker.func_wrap_async(
-        MODULE,
-        "path_rename",
-        |mut caller: Caller<'_, P1State>,
-         (fd, old, old_len, new_fd, new, new_len): (i32, i32, i32, i32, i32, i32)| {
-            Box::new(async move {
-                if refuses(&mut caller, &[entry(old, old_len), entry(new, new_len)]) {
-                    return Ok(ERRNO_PERM);
-                }
-                call_original!(caller, path_rename(fd, old, old_len, new_fd, new, new_len))
-            })
-        },
-    )?;
-
-    linker.func_wrap_async(
-        MODULE,
-        "path_symlink",
-        |mut caller: Caller<'_, P1State>,
-         (old, old_len, fd, new, new_len): (i32, i32, i32, i32, i32)| {
-            Box::new(async move {
-                if refuses(&mut caller, &[entry(new, new_len)]) {
-                    return Ok(ERRNO_PERM);
-                }
-                call_original!(caller, path_symlink(old, old_len, fd, new, new_len))
-            })
-        },
-    )?;
-
-    linker.func_wrap_async(
-        MODULE,
-        "path_link",
-        |mut caller: Caller<'_, P1State>,
-         (old_fd, flags, old, old_len, new_fd, new, new_len): (
-            i32,
-            i32,
-            i32,
-            i32,
-            i32,
-            i32,
-            i32,
-        )| {
-            Box::new(async move {
-                if refuses(&mut caller, &[entry(old, old_len), entry(new, new_len)]) {
-                    return Ok(ERRNO_PERM);
-                }
-                call_original!(
-                    caller,
-                    path_link(old_fd, flags, old, old_len, new_fd, new, new_len)
-                )
-            })
-        },
-    )?;
-
-    linker.func_wrap_async(
-        MODULE,
-        "path_filestat_set_times",
-        |mut caller: Caller<'_, P1State>,
-         (fd, flags, path, len, atim, mtim, fst): (i32, i32, i32, i32, i64, i64, i32)| {
-            Box::new(async move {
-                if refuses(&mut caller, &[by_flags(flags, path, len)]) {
-                    return Ok(ERRNO_PERM);
-                }
-                call_original!(
-                    caller,
-                    path_filestat_set_times(fd, flags, path, len, atim, mtim, fst)
-                )
-            })
-        },
-    )?;
+    guarded!(linker, path_create_directory(fd: i32, path: i32, len: i32), [entry(path, len)]);
+    guarded!(linker, path_remove_directory(fd: i32, path: i32, len: i32), [entry(path, len)]);
+    guarded!(linker, path_unlink_file(fd: i32, path: i32, len: i32), [entry(path, len)]);
+    guarded!(
+        linker,
+        path_rename(fd: i32, old: i32, old_len: i32, new_fd: i32, new: i32, new_len: i32),
+        [entry(old, old_len), entry(new, new_len)]
+    );
+    guarded!(
+        linker,
+        path_symlink(old: i32, old_len: i32, fd: i32, new: i32, new_len: i32),
+        [entry(new, new_len)]
+    );
+    guarded!(
+        linker,
+        path_link(
+            old_fd: i32,
+            flags: i32,
+            old: i32,
+            old_len: i32,
+            new_fd: i32,
+            new: i32,
+            new_len: i32
+        ),
+        [entry(old, old_len), entry(new, new_len)]
+    );
+    guarded!(
+        linker,
+        path_filestat_set_times(
+            fd: i32,
+            flags: i32,
+            path: i32,
+            len: i32,
+            atim: i64,
+            mtim: i64,
+            fst: i32
+        ),
+        [by_flags(flags, path, len)]
+    );
 
     linker.func_wrap_async(
         MODULE,
