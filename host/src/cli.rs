@@ -181,7 +181,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         &program,
         &policy,
         &args.command,
-        Stdio::inherit(args.max_output),
+        Stdio::inherit(policy.limits.max_output_bytes),
     )?;
     Ok(report(name, &policy, &outcome))
 }

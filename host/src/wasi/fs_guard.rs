@@ -212,10 +212,7 @@ impl FsGuard {
             Ok(id) => id,
             Err(_) => return true,
         };
-        if name.eq_ignore_ascii_case(".git")
-            || (parent_id == self.root
-                && PROTECTED_NAMES.iter().any(|p| name.eq_ignore_ascii_case(p)))
-        {
+        if names_protected(name, parent_id == self.root) {
             return true;
         }
         if !follow {
@@ -307,6 +304,16 @@ impl FsGuard {
     }
 }
 
+/// Whether creating or changing the entry `name` is refused by name: `.git`
+/// anywhere, `.cordon` at the root. Compared the way the most lenient
+/// filesystem would: ignoring ASCII case (macOS, Windows) and trailing dots
+/// and spaces (Windows drops them, so `.git.` is `.git` there).
+fn names_protected(name: &str, at_root: bool) -> bool {
+    let name = name.trim_end_matches(['.', ' ']);
+    name.eq_ignore_ascii_case(".git")
+        || (at_root && PROTECTED_NAMES.iter().any(|p| name.eq_ignore_ascii_case(p)))
+}
+
 fn std_id(meta: &std::fs::Metadata) -> FileId {
     let meta = cap_std::fs::Metadata::from_just_metadata(meta.clone());
     FileId {
@@ -351,6 +358,8 @@ mod tests {
         let (_tmp, guard, base) = setup();
         assert!(entry(&guard, &base, ".git"));
         assert!(entry(&guard, &base, ".GIT"));
+        assert!(entry(&guard, &base, ".git."));
+        assert!(entry(&guard, &base, ".cordon. ."));
         assert!(entry(&guard, &base, ".cordon"));
         assert!(!entry(&guard, &base, ".cordon/rules.toml"));
         assert!(entry(&guard, &base, ".git/hooks/pre-commit"));
