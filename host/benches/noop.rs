@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use cordon::policy::{SandboxMode, SandboxPolicy};
-use cordon::wasi::{Program, Status, Stdio, WasiHost};
+use cordon::wasi::{EngineMode, Program, Status, Stdio, WasiHost};
 
 const RUNS: usize = 2000;
 
@@ -39,7 +39,7 @@ fn measure(host: &WasiHost, program: &Program, policy: &SandboxPolicy) -> Vec<Du
 
 fn main() {
     let root = tempfile::tempdir().expect("tempdir");
-    let host = WasiHost::new(None).expect("host");
+    let host = WasiHost::new(None, EngineMode::Standard).expect("host");
     for mode in [SandboxMode::ReadOnly, SandboxMode::WorkspaceWrite] {
         let policy = SandboxPolicy::new(root.path(), None, mode).expect("policy");
         for (kind, wat) in [("wasip1 module", P1_NOOP), ("wasip2 component", P2_NOOP)] {

@@ -9,10 +9,10 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use crate::exit;
-use crate::policy::{SandboxMode, SandboxPolicy};
+use crate::policy::{Determinism, SandboxMode, SandboxPolicy};
 use crate::resolve::{self, ToolSource};
 use crate::tools;
-use crate::wasi::{CompileCache, Outcome, Status, Stdio, WASMTIME_VERSION, WasiHost};
+use crate::wasi::{CompileCache, EngineMode, Outcome, Status, Stdio, WASMTIME_VERSION, WasiHost};
 
 /// Runs the commands coding agents propose, inside a sandbox.
 #[derive(Parser, Debug)]
@@ -25,7 +25,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a WASI tool confined to the project root.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Show the engine, the compile cache and the sandbox layers available.
     Doctor(CacheArgs),
     /// List the built-in tools with the crate and version each comes from.
@@ -69,6 +69,19 @@ struct RunArgs {
     /// Run NAME from this .wasm file (repeatable).
     #[arg(long = "tool", value_name = "NAME=PATH", value_parser = parse_tool)]
     tools: Vec<(String, PathBuf)>,
+    /// Reproducible run: fixed clocks, seeded randomness, fuel instead of
+    /// wall time, NaNs canonicalized, the root seen at /project.
+    #[arg(long)]
+    deterministic: bool,
+    /// Wall clock of a deterministic run [default: 2000-01-01T00:00:00Z].
+    #[arg(long, value_name = "RFC3339", requires = "deterministic", value_parser = parse_rfc3339)]
+    clock: Option<Duration>,
+    /// Seed of a deterministic run's random sources [default: 0].
+    #[arg(long, value_name = "N", requires = "deterministic")]
+    seed: Option<u64>,
+    /// Fuel of a deterministic run, roughly wasm instructions [default: 10^10].
+    #[arg(long, value_name = "N", requires = "deterministic")]
+    fuel: Option<u64>,
     #[command(flatten)]
     cache: CacheArgs,
     /// The tool and its arguments.
@@ -89,6 +102,13 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
         .ok()
         .filter(|d| !d.is_zero())
         .ok_or_else(|| format!("not a positive duration: {text}"))
+}
+
+fn parse_rfc3339(text: &str) -> Result<Duration, String> {
+    humantime::parse_rfc3339(text)
+        .map_err(|e| format!("{text}: {e}"))?
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|_| format!("{text}: before 1970"))
 }
 
 fn parse_tool(text: &str) -> Result<(String, PathBuf), String> {
@@ -121,7 +141,7 @@ pub fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(*args),
         Command::Doctor(args) => doctor(args),
         Command::Tools => Ok(list_tools()),
     };
@@ -149,6 +169,20 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     policy.limits.timeout = args.timeout;
     policy.limits.memory_bytes = usize::try_from(args.memory << 20)?;
     policy.limits.max_output_bytes = args.max_output;
+    if args.deterministic {
+        let defaults = Determinism::default();
+        policy.determinism = Some(Determinism {
+            wall_clock: args.clock.unwrap_or(defaults.wall_clock),
+            seed: args.seed.unwrap_or(defaults.seed),
+            fuel: args.fuel.unwrap_or(defaults.fuel),
+            ..defaults
+        });
+    }
+    let mode = if args.deterministic {
+        EngineMode::Deterministic
+    } else {
+        EngineMode::Standard
+    };
 
     let name = &args.command[0];
     let resolved = match resolve::resolve(name, &args.tools, policy.root()) {
@@ -161,7 +195,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     if let Some(note) = &resolved.note {
         say(note);
     }
-    let host = WasiHost::new(cache_of(&args.cache))?;
+    let host = WasiHost::new(cache_of(&args.cache), mode)?;
     let loaded = match &resolved.source {
         ToolSource::Path(path) | ToolSource::Mapped(path) | ToolSource::Project(path) => {
             let bytes =
@@ -228,6 +262,11 @@ fn report(name: &str, policy: &SandboxPolicy, outcome: &Outcome) -> ExitCode {
         Status::TimedOut => {
             let secs = limits.timeout.map_or(0.0, |t| t.as_secs_f64());
             say(format!("{name}: timed out after {secs:.3}s (--timeout)"));
+            ExitCode::from(exit::TIMED_OUT)
+        }
+        Status::OutOfFuel => {
+            let fuel = policy.determinism.as_ref().map_or(0, |d| d.fuel);
+            say(format!("{name}: fuel of {fuel} exhausted (--fuel)"));
             ExitCode::from(exit::TIMED_OUT)
         }
         Status::Trapped(trap) => {

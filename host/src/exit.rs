@@ -1,6 +1,6 @@
 //! Exit codes reserved by cordon. Any other code is the command's own.
 
-/// The wall-clock deadline passed.
+/// The wall-clock deadline passed, or a deterministic run's fuel ran out.
 pub const TIMED_OUT: u8 = 124;
 /// cordon itself failed: a bad flag, bad configuration, an unreadable or
 /// invalid module.

@@ -68,6 +68,33 @@ impl Default for Limits {
     }
 }
 
+/// Fixed inputs for a reproducible run: the same tool, arguments and files
+/// give byte-identical results on every run and every OS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Determinism {
+    /// What the wall clock reads, as time since the Unix epoch.
+    pub wall_clock: Duration,
+    /// How far the monotonic clock advances at each read.
+    pub monotonic_step: Duration,
+    /// Seed of every random source.
+    pub seed: u64,
+    /// Fuel (roughly, wasm instructions) the guest may burn; it replaces the
+    /// wall-clock deadline, which no two machines would agree on.
+    pub fuel: u64,
+}
+
+impl Default for Determinism {
+    /// 2000-01-01T00:00:00Z, 1 ms per monotonic read, seed 0, 10^10 fuel.
+    fn default() -> Self {
+        Determinism {
+            wall_clock: Duration::from_secs(946_684_800),
+            monotonic_step: Duration::from_millis(1),
+            seed: 0,
+            fuel: 10_000_000_000,
+        }
+    }
+}
+
 /// Why a policy could not be built.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -105,6 +132,8 @@ pub struct SandboxPolicy {
     cwd: PathBuf,
     pub mode: SandboxMode,
     pub limits: Limits,
+    /// `Some` for a deterministic run.
+    pub determinism: Option<Determinism>,
     env: Vec<(String, String)>,
 }
 
@@ -144,6 +173,7 @@ impl SandboxPolicy {
             cwd,
             mode,
             limits: Limits::default(),
+            determinism: None,
             env: Vec::new(),
         })
     }

@@ -5,6 +5,7 @@ mod support;
 mod cache;
 mod cli;
 mod conformance;
+mod deterministic;
 mod escape;
 mod exit_codes;
 mod isolation;

@@ -6,15 +6,20 @@
 //! environment holds only the fixed variables below and what `--env` passes.
 //!
 //! Fixed variables: `HOME` (the root) and `PWD` (the working directory), both
-//! as the guest sees them.
+//! as the guest sees them. In a deterministic run the root is at
+//! [`DETERMINISTIC_ROOT`] instead of its host path.
 
 use wasmtime::Result;
 use wasmtime::error::Context;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
+use super::determinism;
 use super::fs_guard::FsGuard;
 use super::output::CappedOutput;
 use crate::policy::SandboxPolicy;
+
+/// Where a deterministic run sees the project root.
+pub const DETERMINISTIC_ROOT: &str = "/project";
 
 /// Builds the context for `argv` under `policy`.
 ///
@@ -58,7 +63,13 @@ pub fn build(
         }
         _ => perms,
     };
-    let guest_root = policy.root().to_str().filter(|p| p.starts_with('/'));
+    // A deterministic run sees the root at a fixed path, so that output
+    // naming it is the same wherever the files really are.
+    let guest_root = if policy.determinism.is_some() {
+        Some(DETERMINISTIC_ROOT)
+    } else {
+        policy.root().to_str().filter(|p| p.starts_with('/'))
+    };
     let guest_cwd = match guest_root {
         Some(root) if policy.cwd().as_os_str().is_empty() => root.to_string(),
         Some(root) => format!("{root}/{}", policy.cwd().to_string_lossy()),
@@ -68,7 +79,9 @@ pub fn build(
         b.preopened_dir(policy.root(), root, perms)
             .with_context(|| format!("opening root {}", policy.root().display()))?;
     }
-    if let Some(alias) = policy.root_alias().and_then(|a| a.to_str()) {
+    if let Some(alias) = policy.root_alias().and_then(|a| a.to_str())
+        && policy.determinism.is_none()
+    {
         b.preopened_dir(policy.root(), alias, perms)?;
     }
     b.preopened_dir(&cwd_abs, ".", cwd_perms)
@@ -78,6 +91,9 @@ pub fn build(
     b.env("PWD", &guest_cwd);
     for (key, value) in policy.env() {
         b.env(key, value);
+    }
+    if let Some(fixed) = &policy.determinism {
+        determinism::apply(&mut b, fixed);
     }
     Ok(b)
 }

@@ -9,6 +9,7 @@
 
 mod cache;
 mod ctx;
+mod determinism;
 mod fs_guard;
 mod fs_guard_p1;
 mod fs_guard_p2;
@@ -23,19 +24,20 @@ use std::time::Duration;
 use wasmtime::Result;
 use wasmtime::component::{self, ResourceTable};
 use wasmtime::error::Context;
-use wasmtime::{Config, Engine, InstancePre, Linker, Store, StoreLimitsBuilder, Trap};
+use wasmtime::{Config, Engine, InstancePre, Linker, Store, StoreLimitsBuilder, Trap, bail};
 use wasmtime_wasi::I32Exit;
 use wasmtime_wasi::p2::bindings::CommandPre;
 
 pub use cache::CompileCache;
+pub use ctx::DETERMINISTIC_ROOT;
 pub use output::CappedOutput;
 pub use program::Kind;
 
 use fs_guard::FsGuard;
 use program::Compiled;
-use state::{Limiter, P1State, P2State};
+use state::{GuestState, Limiter, P1State, P2State};
 
-use crate::policy::SandboxPolicy;
+use crate::policy::{Limits, SandboxPolicy};
 
 /// How often the epoch advances; the granularity of the wall-clock deadline
 /// for code that never calls the host.
@@ -54,6 +56,7 @@ pub struct WasiHost {
     p2: OnceLock<component::Linker<P2State>>,
     runtime: tokio::runtime::Runtime,
     ticker: OnceLock<()>,
+    mode: EngineMode,
 }
 
 /// A tool compiled and linked, ready to run any number of times.
@@ -109,6 +112,17 @@ impl Stdio {
     }
 }
 
+/// Which engine a host runs: each compiles differently, so their compiled
+/// code is cached apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineMode {
+    /// Fastest: native NaN bits, relaxed SIMD, no fuel accounting.
+    Standard,
+    /// Same results on every machine: NaNs canonicalized, relaxed SIMD and
+    /// threads off, fuel metered. Runs need a policy with `determinism`.
+    Deterministic,
+}
+
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status {
@@ -116,6 +130,8 @@ pub enum Status {
     Exited(i32),
     /// The wall-clock deadline passed.
     TimedOut,
+    /// A deterministic run burned all its fuel.
+    OutOfFuel,
     /// The guest trapped; the text says what trapped.
     Trapped(String),
 }
@@ -136,10 +152,17 @@ impl WasiHost {
     /// # Errors
     ///
     /// When the engine or the WASI linkers cannot be built.
-    pub fn new(cache: Option<CompileCache>) -> Result<Self> {
+    pub fn new(cache: Option<CompileCache>, mode: EngineMode) -> Result<Self> {
         let mut config = Config::new();
         config.epoch_interruption(true);
         config.wasm_component_model(true);
+        // Threads are never available: wasmtime is built without them.
+        if mode == EngineMode::Deterministic {
+            config
+                .consume_fuel(true)
+                .cranelift_nan_canonicalization(true)
+                .wasm_relaxed_simd(false);
+        }
         let engine = Engine::new(&config)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
@@ -152,6 +175,7 @@ impl WasiHost {
             p2: OnceLock::new(),
             runtime,
             ticker: OnceLock::new(),
+            mode,
         })
     }
 
@@ -212,6 +236,9 @@ impl WasiHost {
         argv: &[String],
         stdio: Stdio,
     ) -> Result<Outcome> {
+        if policy.determinism.is_some() != (self.mode == EngineMode::Deterministic) {
+            bail!("a deterministic run needs a deterministic engine, and only it");
+        }
         let guard = if policy.protects_subpaths() {
             Some(Arc::new(
                 FsGuard::new(policy.root()).context("examining the root")?,
@@ -239,6 +266,7 @@ impl WasiHost {
             }
             None => u64::MAX,
         };
+        let fuel = policy.determinism.as_ref().map(|fixed| fixed.fuel);
         let call = async {
             match program {
                 Program::CoreModule(pre) => {
@@ -247,10 +275,7 @@ impl WasiHost {
                         guard,
                         limiter,
                     };
-                    let mut store = Store::new(&self.engine, state);
-                    store.limiter(|s| &mut s.limiter);
-                    store.set_epoch_deadline(deadline_ticks);
-                    store.set_hostcall_fuel(limits.hostcall_fuel);
+                    let mut store = self.store(state, deadline_ticks, limits, fuel)?;
                     store
                         .data_mut()
                         .table()
@@ -275,10 +300,7 @@ impl WasiHost {
                         guard,
                         limiter,
                     };
-                    let mut store = Store::new(&self.engine, state);
-                    store.limiter(|s| &mut s.limiter);
-                    store.set_epoch_deadline(deadline_ticks);
-                    store.set_hostcall_fuel(limits.hostcall_fuel);
+                    let mut store = self.store(state, deadline_ticks, limits, fuel)?;
                     let result = async {
                         let command = pre.instantiate_async(&mut store).await?;
                         command.wasi_cli_run().call_run(&mut store).await
@@ -309,6 +331,25 @@ impl WasiHost {
             stdout_dropped: stdout.dropped(),
             stderr_dropped: stderr.dropped(),
         })
+    }
+
+    /// A store for one run, with its limits, deadline and (in a
+    /// deterministic run) fuel.
+    fn store<T: GuestState>(
+        &self,
+        state: T,
+        deadline_ticks: u64,
+        limits: &Limits,
+        fuel: Option<u64>,
+    ) -> Result<Store<T>> {
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| s.limiter());
+        store.set_epoch_deadline(deadline_ticks);
+        store.set_hostcall_fuel(limits.hostcall_fuel);
+        if let Some(fuel) = fuel {
+            store.set_fuel(fuel)?;
+        }
+        Ok(store)
     }
 
     fn p1_linker(&self) -> Result<&Linker<P1State>> {
@@ -357,6 +398,8 @@ fn status_of(result: wasmtime::Result<i32>) -> Status {
                 Status::Exited(exit.0)
             } else if let Some(Trap::Interrupt) = err.downcast_ref::<Trap>() {
                 Status::TimedOut
+            } else if let Some(Trap::OutOfFuel) = err.downcast_ref::<Trap>() {
+                Status::OutOfFuel
             } else if let Some(trap) = err.downcast_ref::<Trap>() {
                 Status::Trapped(trap.to_string())
             } else {

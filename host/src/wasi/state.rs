@@ -50,6 +50,23 @@ impl ResourceLimiter for Limiter {
     }
 }
 
+/// What every store's data offers the host.
+pub trait GuestState: Send + 'static {
+    fn limiter(&mut self) -> &mut Limiter;
+}
+
+impl GuestState for P1State {
+    fn limiter(&mut self) -> &mut Limiter {
+        &mut self.limiter
+    }
+}
+
+impl GuestState for P2State {
+    fn limiter(&mut self) -> &mut Limiter {
+        &mut self.limiter
+    }
+}
+
 /// Store data for a WASIp1 core module.
 pub struct P1State {
     pub wasi: WasiP1Ctx,
