@@ -71,6 +71,21 @@ fn the_seed_and_the_clock_are_the_users() {
 }
 
 #[test]
+fn files_show_the_fixed_time() {
+    for wasi in BOTH {
+        let l = Layout::new();
+        let run = l
+            .cordon()
+            .args(["--deterministic"])
+            .probe(wasi, &["mtime", "a.txt"]);
+        assert_eq!(run.expect_code(0).stdout(), "946684800\n", "{wasi:?}");
+        // Without --deterministic the host's time shows through.
+        let run = l.cordon().probe(wasi, &["mtime", "a.txt"]);
+        assert_ne!(run.expect_code(0).stdout(), "946684800\n");
+    }
+}
+
+#[test]
 fn fuel_replaces_the_wall_clock_deadline() {
     let l = Layout::new();
     let run = l

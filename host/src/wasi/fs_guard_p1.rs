@@ -7,34 +7,19 @@
 //! protected path from any of them, the call is refused. That may refuse a
 //! harmless call in a rare layout, never allow a harmful one.
 
-use wasmtime::{AsContextMut, Caller, Extern, Linker, Result, bail};
-use wasmtime_wasi::p1::wasi_snapshot_preview1::{self as p1, WasiSnapshotPreview1};
+use wasmtime::{Caller, Linker, Result};
+
+use super::p1_call::{MODULE, call_original};
 
 use super::fs_guard::{Base, Touch};
 use super::state::P1State;
 
-const MODULE: &str = "wasi_snapshot_preview1";
 /// WASI errno `perm`: operation not permitted.
 const ERRNO_PERM: i32 = 63;
 const OFLAGS_CREAT: i32 = 1;
 const OFLAGS_TRUNC: i32 = 8;
 const RIGHTS_FD_WRITE: i64 = 1 << 6;
 const LOOKUP_SYMLINK_FOLLOW: i32 = 1;
-
-/// Calls wasmtime-wasi's implementation of `func` with the guest's memory
-/// and the store's host-call fuel, as its own linker entry would.
-macro_rules! call_original {
-    ($caller:ident, $func:ident($($arg:expr),* $(,)?)) => {{
-        let Some(Extern::Memory(memory)) = $caller.get_export("memory") else {
-            bail!("missing required memory export");
-        };
-        let fuel = $caller.as_context_mut().hostcall_fuel();
-        let (bytes, state) = memory.data_and_store_mut(&mut $caller);
-        state.wasi.set_hostcall_fuel(fuel);
-        let mut memory = wiggle::GuestMemory::Unshared(bytes);
-        p1::$func(&mut state.wasi, &mut memory, $($arg),*).await
-    }};
-}
 
 /// Shadows `func`: refused when any of `paths` (built from its arguments)
 /// reaches a protected path, otherwise passed to wasmtime-wasi.

@@ -15,7 +15,7 @@ use super::fs_guard::{Base, Touch};
 use super::state::P2State;
 
 /// The interface as wasmtime-wasi 48 names it.
-const INTERFACE: &str = "wasi:filesystem/types@0.2.12";
+pub const INTERFACE: &str = "wasi:filesystem/types@0.2.12";
 
 /// Whether any of `touches` (each from the directory behind a descriptor)
 /// reaches a protected path.
@@ -34,7 +34,7 @@ fn refuses(state: &mut P2State, touches: &[(&Resource<Descriptor>, Touch<'_>)]) 
 
 /// Maps wasmtime-wasi's result to what the guest receives: a filesystem
 /// error becomes an `error-code`, anything else traps.
-fn finish<T>(state: &mut P2State, result: FsResult<T>) -> Result<(Result<T, ErrorCode>,)> {
+pub fn finish<T>(state: &mut P2State, result: FsResult<T>) -> Result<(Result<T, ErrorCode>,)> {
     Ok((match result {
         Ok(value) => Ok(value),
         Err(err) => Err(state.filesystem().convert_error_code(err)?),

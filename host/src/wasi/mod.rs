@@ -10,10 +10,12 @@
 mod cache;
 mod ctx;
 mod determinism;
+mod fixed_times;
 mod fs_guard;
 mod fs_guard_p1;
 mod fs_guard_p2;
 mod output;
+mod p1_call;
 mod program;
 mod state;
 
@@ -267,6 +269,7 @@ impl WasiHost {
             None => u64::MAX,
         };
         let fuel = policy.determinism.as_ref().map(|fixed| fixed.fuel);
+        let fixed_time = policy.determinism.as_ref().map(|fixed| fixed.wall_clock);
         let call = async {
             match program {
                 Program::CoreModule(pre) => {
@@ -274,6 +277,7 @@ impl WasiHost {
                         wasi: builder.build_p1(),
                         guard,
                         limiter,
+                        fixed_time,
                     };
                     let mut store = self.store(state, deadline_ticks, limits, fuel)?;
                     store
@@ -299,6 +303,7 @@ impl WasiHost {
                         table,
                         guard,
                         limiter,
+                        fixed_time,
                     };
                     let mut store = self.store(state, deadline_ticks, limits, fuel)?;
                     let result = async {
@@ -359,6 +364,9 @@ impl WasiHost {
         let mut linker = Linker::new(&self.engine);
         wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s: &mut P1State| &mut s.wasi)?;
         fs_guard_p1::shadow(&mut linker)?;
+        if self.mode == EngineMode::Deterministic {
+            fixed_times::shadow_p1(&mut linker)?;
+        }
         Ok(self.p1.get_or_init(|| linker))
     }
 
@@ -371,6 +379,9 @@ impl WasiHost {
         // which is how a component reports an exact exit code.
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         fs_guard_p2::shadow(&mut linker)?;
+        if self.mode == EngineMode::Deterministic {
+            fixed_times::shadow_p2(&mut linker)?;
+        }
         Ok(self.p2.get_or_init(|| linker))
     }
 

@@ -2,6 +2,7 @@
 //! limiter that remembers which limit a guest ran into.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use wasmtime::{ResourceLimiter, StoreLimits};
 use wasmtime_wasi::p1::WasiP1Ctx;
@@ -72,6 +73,8 @@ pub struct P1State {
     pub wasi: WasiP1Ctx,
     pub guard: Option<Arc<FsGuard>>,
     pub limiter: Limiter,
+    /// The time every file shows in a deterministic run.
+    pub fixed_time: Option<Duration>,
 }
 
 impl P1State {
@@ -87,6 +90,8 @@ pub struct P2State {
     pub table: ResourceTable,
     pub guard: Option<Arc<FsGuard>>,
     pub limiter: Limiter,
+    /// The time every file shows in a deterministic run.
+    pub fixed_time: Option<Duration>,
 }
 
 impl WasiView for P2State {
