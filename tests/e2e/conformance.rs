@@ -132,6 +132,20 @@ const CASES: &[Case] = &[
     (None, Out, &["grep", "-c", "abc", "data/bin.dat"]),
     (Some("one\ntwo\n"), Out, &["grep", "o"]),
     (None, Out, &["grep", "-rl", "secret", "notes"]),
+    (None, Out, &["grep", "-rn", "TODO"]),
+    (None, Out, &["grep", "-rc", "fn", "--include=*.rs"]),
+    (
+        None,
+        Out,
+        &[
+            "grep",
+            "-E",
+            "-o",
+            "[a-z]+berry",
+            "data/words.txt",
+            "data/words2.txt",
+        ],
+    ),
     (None, Out, &["grep", "ünï", "notes/ünï.txt"]),
     (None, Out, &["grep", "-ri", "HELLO", "notes"]),
     // find
@@ -258,6 +272,9 @@ const CASES: &[Case] = &[
     (None, Out, &["dirname", "/a/b/c.txt"]),
     (None, Out, &["dirname", "c.txt"]),
     (None, Out, &["seq", "5"]),
+    (None, Out, &["pwd"]),
+    (None, Out, &["realpath", "src/../README.md"]),
+    (None, Out, &["realpath", "-m", "no/such/../file"]),
     (None, Out, &["seq", "2", "3", "11"]),
     (None, Out, &["seq", "-s", ",", "3"]),
     (None, Out, &["sha256sum", "README.md"]),
@@ -375,6 +392,18 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     all
 }
 
+/// `bytes` with the fixture copy's own path replaced by `<ROOT>`, so that
+/// the two copies compare equal where a tool prints absolute paths.
+fn rooted(bytes: Vec<u8>, dir: &Path) -> Vec<u8> {
+    let text = String::from_utf8_lossy(&bytes);
+    let dir = dir.to_string_lossy();
+    if text.contains(dir.as_ref()) {
+        text.replace(dir.as_ref(), "<ROOT>").into_bytes()
+    } else {
+        bytes
+    }
+}
+
 fn observe(mut cmd: Command, dir: &Path, stdin: Option<&str>) -> Observed {
     use std::io::Write;
     use std::process::Stdio;
@@ -390,8 +419,8 @@ fn observe(mut cmd: Command, dir: &Path, stdin: Option<&str>) -> Observed {
     let out = child.wait_with_output().unwrap();
     Observed {
         code: out.status.code().unwrap_or(-1),
-        stdout: out.stdout,
-        stderr: out.stderr,
+        stdout: rooted(out.stdout, dir),
+        stderr: rooted(out.stderr, dir),
         tree: tree(dir),
     }
 }
@@ -409,6 +438,20 @@ fn sorted_lines(bytes: &[u8]) -> Vec<&[u8]> {
     lines
 }
 
+/// A temporary directory named by its canonical path (what `pwd` prints).
+struct Canonical(tempfile::TempDir, std::path::PathBuf);
+
+impl Canonical {
+    fn new(dir: tempfile::TempDir) -> Self {
+        let path = dir.path().canonicalize().unwrap();
+        Canonical(dir, path)
+    }
+
+    fn path(&self) -> &Path {
+        &self.1
+    }
+}
+
 #[test]
 fn built_in_tools_match_gnu() {
     assert!(CASES.len() >= 150, "{} cases", CASES.len());
@@ -421,6 +464,7 @@ fn built_in_tools_match_gnu() {
         }
         let ours_dir = tempfile::tempdir().unwrap();
         let gnu_dir = tempfile::tempdir().unwrap();
+        let (ours_dir, gnu_dir) = (Canonical::new(ours_dir), Canonical::new(gnu_dir));
         fixture(ours_dir.path());
         fixture(gnu_dir.path());
         let mut ours = cordon();
