@@ -7,7 +7,8 @@
 //! sandboxed tool cannot start processes. uutils findutils does not build
 //! for WASI (its onig_sys dependency needs a C toolchain for wasm).
 //!
-//! Entries are visited in directory order, as GNU find does.
+//! Entries are visited in name order, so output is the same on every
+//! filesystem and OS (GNU find uses directory order).
 
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Write};
@@ -370,7 +371,8 @@ fn walk(root: &str, parsed: &Parsed, settings: &Settings, out: &mut impl Write) 
         .follow_links(settings.follow)
         .min_depth(settings.min_depth)
         .max_depth(settings.max_depth)
-        .contents_first(parsed.deletes);
+        .contents_first(parsed.deletes)
+        .sort_by_file_name();
     let mut walker = walker.into_iter();
     while let Some(entry) = walker.next() {
         let entry = match entry {

@@ -387,10 +387,12 @@ impl Grep<'_> {
             }
             return;
         };
-        // Directory order, as GNU grep walks (fts without sorting).
+        // Name order, not directory order: the same output on every
+        // filesystem and OS (GNU grep lists in directory order).
         let walker = walkdir::WalkDir::new(path)
             .follow_links(follow == Follow::All)
-            .follow_root_links(true);
+            .follow_root_links(true)
+            .sort_by_file_name();
         let mut walker = walker.into_iter();
         while let Some(entry) = walker.next() {
             if self.matched && self.opts.quiet {
