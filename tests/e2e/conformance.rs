@@ -439,16 +439,20 @@ fn sorted_lines(bytes: &[u8]) -> Vec<&[u8]> {
 }
 
 /// A temporary directory named by its canonical path (what `pwd` prints).
-struct Canonical(tempfile::TempDir, std::path::PathBuf);
+struct Canonical {
+    /// Removed when dropped.
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+}
 
 impl Canonical {
     fn new(dir: tempfile::TempDir) -> Self {
         let path = dir.path().canonicalize().unwrap();
-        Canonical(dir, path)
+        Canonical { _dir: dir, path }
     }
 
     fn path(&self) -> &Path {
-        &self.1
+        &self.path
     }
 }
 
