@@ -8,6 +8,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+use crate::broker::rules::Rules;
+use crate::broker::{self, Verdict};
 use crate::exit;
 use crate::policy::{Determinism, SandboxMode, SandboxPolicy};
 use crate::resolve::{self, ToolSource};
@@ -66,6 +68,9 @@ struct RunArgs {
     /// Set a variable in the tool's environment (repeatable).
     #[arg(long = "env", value_name = "KEY=VALUE")]
     env: Vec<String>,
+    /// Prefix rules deciding what runs and what is refused (repeatable).
+    #[arg(long = "rules", value_name = "FILE")]
+    rules: Vec<PathBuf>,
     /// Run NAME from this .wasm file (repeatable).
     #[arg(long = "tool", value_name = "NAME=PATH", value_parser = parse_tool)]
     tools: Vec<(String, PathBuf)>,
@@ -183,6 +188,15 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     } else {
         EngineMode::Standard
     };
+
+    let mut rules = Rules::default();
+    for file in &args.rules {
+        rules.load(file)?;
+    }
+    if let Verdict::Refused(reason) = broker::judge(&rules, &args.command) {
+        say(reason);
+        return Ok(ExitCode::from(exit::DENIED));
+    }
 
     let name = &args.command[0];
     let resolved = match resolve::resolve(name, &args.tools, policy.root()) {

@@ -5,6 +5,7 @@
 //! [`policy::SandboxPolicy`]; [`resolve`] finds the program for a command
 //! name, among them the built-in [`tools`]; [`cli`] is the thin command-line front end.
 
+pub mod broker;
 pub mod cli;
 pub mod exit;
 pub mod policy;

@@ -11,4 +11,5 @@ mod exit_codes;
 mod isolation;
 mod limits;
 mod protected;
+mod rules;
 mod tools;

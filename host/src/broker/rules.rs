@@ -1,0 +1,317 @@
+//! Prefix rules: which commands run, which ask a person, which are refused.
+//!
+//! A rules file is TOML with one `[[rule]]` table per rule:
+//!
+//! ```toml
+//! [[rule]]
+//! prefix = ["git", ["push", "fetch"]]   # argv prefix; a list is alternatives
+//! decision = "prompt"                     # allow | prompt | forbid
+//! justification = "talks to a remote"    # shown when the rule applies
+//! match = [["git", "push", "origin"]]     # must match (checked on load)
+//! not_match = [["git", "status"]]         # must not match (checked on load)
+//! ```
+//!
+//! The first word is compared by file name, so `/usr/bin/git` is `git`.
+//! When several rules match, the strictest wins: forbid, then prompt, then
+//! allow. An empty prefix is refused: it would match every command.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// What a rule decides, ordered from the most permissive to the strictest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    Allow,
+    Prompt,
+    Forbid,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Allow => "allow",
+            Decision::Prompt => "prompt",
+            Decision::Forbid => "forbid",
+        }
+    }
+}
+
+/// One word of a prefix: a word, or a list of alternatives.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Word {
+    One(String),
+    AnyOf(Vec<String>),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleSpec {
+    prefix: Vec<Word>,
+    decision: Decision,
+    #[serde(default)]
+    justification: Option<String>,
+    #[serde(default, rename = "match")]
+    must_match: Vec<Vec<String>>,
+    #[serde(default)]
+    not_match: Vec<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulesFile {
+    #[serde(default, rename = "rule")]
+    rules: Vec<Spanned<RuleSpec>>,
+}
+
+/// A loaded rule and where it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// Each position's accepted words.
+    pub prefix: Vec<Vec<String>>,
+    pub decision: Decision,
+    pub justification: Option<String>,
+    pub file: PathBuf,
+    pub line: usize,
+}
+
+impl Rule {
+    /// Whether `argv` starts with this rule's prefix.
+    pub fn matches(&self, argv: &[String]) -> bool {
+        argv.len() >= self.prefix.len()
+            && self
+                .prefix
+                .iter()
+                .zip(argv)
+                .enumerate()
+                .all(|(i, (words, arg))| {
+                    let arg = if i == 0 {
+                        command_name(arg)
+                    } else {
+                        arg.as_str()
+                    };
+                    words.iter().any(|w| w == arg)
+                })
+    }
+
+    /// `file:line`, for messages.
+    pub fn origin(&self) -> String {
+        format!("{}:{}", self.file.display(), self.line)
+    }
+}
+
+/// The file name of a command word (`/usr/bin/rm` is `rm`).
+fn command_name(word: &str) -> &str {
+    Path::new(word)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or(word)
+}
+
+/// Why a rules file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RulesError {
+    #[error("{}: {source}", file.display())]
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}:{line}: {message}", file.display())]
+    Invalid {
+        file: PathBuf,
+        line: usize,
+        message: String,
+    },
+}
+
+/// Every rule from the files given.
+#[derive(Debug, Default, Clone)]
+pub struct Rules {
+    rules: Vec<Rule>,
+}
+
+impl Rules {
+    /// Loads and checks the rules in `file`, adding them to these.
+    ///
+    /// # Errors
+    ///
+    /// A [`RulesError`] naming the file, the line and the problem.
+    pub fn load(&mut self, file: &Path) -> Result<(), RulesError> {
+        let text = std::fs::read_to_string(file).map_err(|source| RulesError::Read {
+            file: file.to_path_buf(),
+            source,
+        })?;
+        self.add(&text, file)
+    }
+
+    /// Parses and checks `text` as if read from `file`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Rules::load`].
+    pub fn add(&mut self, text: &str, file: &Path) -> Result<(), RulesError> {
+        let invalid = |offset: usize, message: String| RulesError::Invalid {
+            file: file.to_path_buf(),
+            line: line_of(text, offset),
+            message,
+        };
+        let parsed: RulesFile = toml::from_str(text).map_err(|err| {
+            let offset = err.span().map_or(0, |span| span.start);
+            invalid(offset, err.message().to_string())
+        })?;
+        for spanned in parsed.rules {
+            let offset = spanned.span().start;
+            let spec = spanned.into_inner();
+            let rule = Rule {
+                prefix: spec
+                    .prefix
+                    .into_iter()
+                    .map(|word| match word {
+                        Word::One(word) => vec![word],
+                        Word::AnyOf(words) => words,
+                    })
+                    .collect(),
+                decision: spec.decision,
+                justification: spec.justification,
+                file: file.to_path_buf(),
+                line: line_of(text, offset),
+            };
+            if rule.prefix.is_empty() {
+                return Err(invalid(
+                    offset,
+                    "empty prefix: it would match every command".into(),
+                ));
+            }
+            if rule.prefix.iter().any(Vec::is_empty) {
+                return Err(invalid(
+                    offset,
+                    "a prefix word lists no alternatives".into(),
+                ));
+            }
+            for example in &spec.must_match {
+                if !rule.matches(example) {
+                    let message = format!("example {example:?} does not match the prefix");
+                    return Err(invalid(offset, message));
+                }
+            }
+            for example in &spec.not_match {
+                if rule.matches(example) {
+                    let message = format!("example {example:?} matches the prefix but should not");
+                    return Err(invalid(offset, message));
+                }
+            }
+            self.rules.push(rule);
+        }
+        Ok(())
+    }
+
+    /// The strictest rule matching `argv`, if any (the first written wins
+    /// among equally strict ones).
+    pub fn evaluate(&self, argv: &[String]) -> Option<&Rule> {
+        self.rules.iter().filter(|rule| rule.matches(argv)).fold(
+            None,
+            |best: Option<&Rule>, rule| match best {
+                Some(best) if best.decision >= rule.decision => Some(best),
+                _ => Some(rule),
+            },
+        )
+    }
+}
+
+/// 1-based line of the byte `offset` in `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| w.to_string()).collect()
+    }
+
+    fn rules(text: &str) -> Result<Rules, RulesError> {
+        let mut rules = Rules::default();
+        rules.add(text, Path::new("rules.toml"))?;
+        Ok(rules)
+    }
+
+    const SAMPLE: &str = r#"
+[[rule]]
+prefix = ["git"]
+decision = "allow"
+
+[[rule]]
+prefix = ["git", ["push", "fetch"]]
+decision = "prompt"
+justification = "talks to a remote"
+match = [["git", "push", "origin"], ["/usr/bin/git", "fetch"]]
+not_match = [["git", "status"], ["gitx", "push"]]
+
+[[rule]]
+prefix = ["git", "push", "--force"]
+decision = "forbid"
+"#;
+
+    #[test]
+    fn strictest_matching_rule_wins() {
+        let rules = rules(SAMPLE).unwrap();
+        let decide = |words: &[&str]| rules.evaluate(&argv(words)).map(|r| (r.decision, r.line));
+        assert_eq!(decide(&["git", "status"]), Some((Decision::Allow, 2)));
+        assert_eq!(decide(&["git", "fetch"]), Some((Decision::Prompt, 6)));
+        assert_eq!(
+            decide(&["git", "push", "--force", "x"]),
+            Some((Decision::Forbid, 13))
+        );
+        assert_eq!(
+            decide(&["/usr/bin/git", "push", "--force"]),
+            Some((Decision::Forbid, 13))
+        );
+        assert_eq!(decide(&["ls"]), None);
+    }
+
+    #[test]
+    fn examples_are_checked_when_loading() {
+        let err = rules(
+            "[[rule]]\nprefix = [\"rm\"]\ndecision = \"forbid\"\nmatch = [[\"rmdir\", \"x\"]]\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "rules.toml:1: example [\"rmdir\", \"x\"] does not match the prefix"
+        );
+        let err = rules(
+            "\n[[rule]]\nprefix = [\"rm\"]\ndecision = \"forbid\"\nnot_match = [[\"rm\", \"-r\"]]\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with("rules.toml:2: example"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_files_name_the_line_and_the_problem() {
+        let err = rules("[[rule]]\nprefix = []\ndecision = \"allow\"\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "rules.toml:1: empty prefix: it would match every command"
+        );
+        let err = rules("[[rule]]\nprefix = [\"a\"]\ndecision = \"maybe\"\n").unwrap_err();
+        assert!(
+            err.to_string().starts_with("rules.toml:3: unknown variant"),
+            "{err}"
+        );
+        let err =
+            rules("[[rule]]\nprefix = [\"a\"]\ndecision = \"allow\"\nextra = 1\n").unwrap_err();
+        assert!(err.to_string().contains("unknown field"), "{err}");
+        let err = rules("[[rule]\n").unwrap_err();
+        assert!(err.to_string().starts_with("rules.toml:1: "), "{err}");
+        assert_eq!(err.to_string().lines().count(), 1);
+    }
+}

@@ -1,0 +1,84 @@
+//! `--rules`: prefix rules refuse commands before anything runs.
+
+use crate::support::Layout;
+
+const RULES: &str = r#"
+[[rule]]
+prefix = ["rm"]
+decision = "forbid"
+justification = "deletes files"
+match = [["rm", "-rf", "build"]]
+
+[[rule]]
+prefix = ["sed", "-i"]
+decision = "prompt"
+not_match = [["sed", "-n", "1p"]]
+
+[[rule]]
+prefix = ["cat"]
+decision = "allow"
+"#;
+
+#[test]
+fn forbidden_and_unapproved_commands_are_refused_before_running() {
+    let l = Layout::new();
+    std::fs::write(l.base.join("rules.toml"), RULES).unwrap();
+    let rules = l.base.join("rules.toml");
+    let with_rules = || l.cordon().args(["--rules", rules.to_str().unwrap()]);
+    let before = l.inside();
+
+    let run = with_rules().args(["--", "rm", "-f", "a.txt"]).output();
+    run.expect_code(126);
+    let line = run.stderr();
+    assert!(
+        line.starts_with("cordon: rm -f a.txt: forbidden by "),
+        "{line}"
+    );
+    assert!(line.contains("rules.toml:2 (deletes files)"), "{line}");
+    assert_eq!(line.lines().count(), 1);
+
+    let run = with_rules()
+        .args(["--", "sed", "-i", "s/a/b/", "a.txt"])
+        .output();
+    run.expect_code(126);
+    assert!(
+        run.stderr().contains("needs approval by"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(l.inside(), before, "a refused command changed files");
+
+    let run = with_rules().args(["--", "cat", "a.txt"]).output();
+    assert_eq!(run.expect_code(0).stdout(), "alpha\n");
+    with_rules()
+        .args(["--", "sed", "-n", "1p", "a.txt"])
+        .output()
+        .expect_code(0);
+}
+
+#[test]
+fn a_bad_rules_file_is_a_one_line_host_error() {
+    let l = Layout::new();
+    let rules = l.base.join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nprefix = [\"rm\"]\ndecision = \"forbid\"\nmatch = [[\"ls\"]]\n",
+    )
+    .unwrap();
+    let run = l
+        .cordon()
+        .args(["--rules", rules.to_str().unwrap(), "--", "true"])
+        .output();
+    run.expect_code(125);
+    let line = run.stderr();
+    assert!(
+        line.starts_with("cordon: ") && line.contains("rules.toml:1: example"),
+        "{line}"
+    );
+    assert_eq!(line.lines().count(), 1);
+    let run = l
+        .cordon()
+        .args(["--rules", "/no/such/rules.toml", "--", "true"])
+        .output();
+    run.expect_code(125);
+}
