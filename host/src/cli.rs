@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use crate::broker::rules::Rules;
-use crate::broker::{self, Verdict};
+use crate::broker::{self, ApprovalPolicy, Verdict};
 use crate::exit;
 use crate::policy::{Determinism, SandboxMode, SandboxPolicy};
 use crate::resolve::{self, ToolSource};
@@ -68,6 +68,9 @@ struct RunArgs {
     /// Set a variable in the tool's environment (repeatable).
     #[arg(long = "env", value_name = "KEY=VALUE")]
     env: Vec<String>,
+    /// When a person is asked (no approver yet: asking means refusing).
+    #[arg(long, value_enum, default_value_t = ApprovalPolicy::OnRequest)]
+    approval: ApprovalPolicy,
     /// Prefix rules deciding what runs and what is refused (repeatable).
     #[arg(long = "rules", value_name = "FILE")]
     rules: Vec<PathBuf>,
@@ -193,7 +196,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     for file in &args.rules {
         rules.load(file)?;
     }
-    if let Verdict::Refused(reason) = broker::judge(&rules, &args.command) {
+    if let Verdict::Refused(reason) = broker::judge(&rules, args.approval, &args.command) {
         say(reason);
         return Ok(ExitCode::from(exit::DENIED));
     }

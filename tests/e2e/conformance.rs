@@ -459,6 +459,14 @@ impl Canonical {
 #[test]
 fn built_in_tools_match_gnu() {
     assert!(CASES.len() >= 150, "{} cases", CASES.len());
+    // `rm -r` and `rm -f` ask for approval unless a rule allows them.
+    let rules_dir = tempfile::tempdir().unwrap();
+    let allow_rm = rules_dir.path().join("rules.toml");
+    std::fs::write(
+        &allow_rm,
+        "[[rule]]\nprefix = [\"rm\"]\ndecision = \"allow\"\n",
+    )
+    .unwrap();
     let mut failures = Vec::new();
     let mut compared = 0;
     for (stdin, compare, argv) in CASES {
@@ -477,6 +485,8 @@ fn built_in_tools_match_gnu() {
             .arg(ours_dir.path())
             .arg("--cache-dir")
             .arg(cache_dir())
+            .arg("--rules")
+            .arg(&allow_rm)
             .arg("--")
             .args(*argv);
         let ours = observe(ours, ours_dir.path(), *stdin);

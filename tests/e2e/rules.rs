@@ -42,7 +42,7 @@ fn forbidden_and_unapproved_commands_are_refused_before_running() {
         .output();
     run.expect_code(126);
     assert!(
-        run.stderr().contains("needs approval by"),
+        run.stderr().contains("needs approval (by "),
         "{}",
         run.stderr()
     );
@@ -81,4 +81,45 @@ fn a_bad_rules_file_is_a_one_line_host_error() {
         .args(["--rules", "/no/such/rules.toml", "--", "true"])
         .output();
     run.expect_code(125);
+}
+
+#[test]
+fn approval_policy_decides_what_asks() {
+    let l = Layout::new();
+    let before = l.inside();
+    // Under untrusted, only known-safe read-only commands run unasked.
+    let untrusted = || l.cordon().args(["--approval", "untrusted"]);
+    let run = untrusted().args(["--", "touch", "new.txt"]).output();
+    run.expect_code(126);
+    assert!(
+        run.stderr().contains("--approval untrusted"),
+        "{}",
+        run.stderr()
+    );
+    untrusted()
+        .args(["--", "sort", "-o", "sorted", "a.txt"])
+        .output()
+        .expect_code(126);
+    assert_eq!(
+        untrusted()
+            .args(["--", "cat", "a.txt"])
+            .output()
+            .expect_code(0)
+            .stdout(),
+        "alpha\n"
+    );
+    // Recursive or forced rm asks under every policy unless a rule allows it.
+    let run = l.cordon().args(["--", "rm", "-rf", "src"]).output();
+    run.expect_code(126);
+    assert!(
+        run.stderr().contains("recursive or forced rm"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(l.inside(), before);
+    l.cordon()
+        .args(["--approval", "never", "--", "touch", "new.txt"])
+        .output()
+        .expect_code(0);
+    assert!(l.at("new.txt").exists());
 }

@@ -46,8 +46,31 @@ fn tools_never_reach_outside_the_root() {
         .args(["--", "find", "/", "-name", "secret.txt"])
         .output();
     assert!(!run.stdout().contains("outside"), "{}", run.stdout());
-    let run = l.cordon().args(["--", "rm", "-rf", ".."]).output();
-    assert_ne!(run.code(), 0);
+    // A rule lets `rm -rf` past the broker, so the sandbox itself is tested.
+    let rules_dir = tempfile::tempdir().unwrap();
+    let allow_rm = rules_dir.path().join("allow-rm.toml");
+    std::fs::write(
+        &allow_rm,
+        "[[rule]]\nprefix = [\"rm\"]\ndecision = \"allow\"\n",
+    )
+    .unwrap();
+    let run = l
+        .cordon()
+        .args([
+            "--rules",
+            allow_rm.to_str().unwrap(),
+            "--",
+            "rm",
+            "-rf",
+            "..",
+        ])
+        .output();
+    run.expect_code(1);
+    assert!(
+        run.stderr().contains("refusing to remove"),
+        "{}",
+        run.stderr()
+    );
     let run = l.cordon().args(["--", "mv", "a.txt", "../"]).output();
     assert_ne!(run.code(), 0);
     let outside = l.base.join("outside/secret.txt");

@@ -1,0 +1,184 @@
+//! Which commands are known to be safe to run unasked, judged by the
+//! command and its flags, and which always ask.
+//!
+//! Known-safe means read-only whatever the arguments: `find` with -exec,
+//! -delete or -fprint, `sort -o`, `uniq IN OUT`, `date -s` are not. `sed` is
+//! never known-safe (its scripts can write and execute: `w`, `e`), nor is
+//! anything that writes (`cp`, `tee`, `touch`, ...).
+
+use std::path::Path;
+
+/// Commands that only read their inputs and write to stdout, unless one of
+/// the flags [`writes`] looks for is present.
+const READ_ONLY: &[&str] = &[
+    "base64",
+    "basename",
+    "cat",
+    "cmp",
+    "cut",
+    "date",
+    "diff",
+    "dirname",
+    "echo",
+    "false",
+    "find",
+    "grep",
+    "head",
+    "ls",
+    "printf",
+    "pwd",
+    "realpath",
+    "seq",
+    "sha256sum",
+    "sleep",
+    "sort",
+    "tail",
+    "test",
+    "[",
+    "tr",
+    "true",
+    "uniq",
+    "wc",
+];
+
+fn name(argv: &[String]) -> &str {
+    argv.first()
+        .and_then(|w| Path::new(w).file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("")
+}
+
+/// Whether a short-flag cluster (`-rf`) or a long flag names `short` or
+/// `long` (also as `--long=value`).
+fn has_flag(args: &[String], short: &[char], long: &[&str]) -> bool {
+    args.iter().take_while(|a| *a != "--").any(|arg| {
+        if let Some(flag) = arg.strip_prefix("--") {
+            let flag = flag.split('=').next().unwrap_or(flag);
+            long.contains(&flag)
+        } else if let Some(cluster) = arg.strip_prefix('-') {
+            cluster.chars().any(|c| short.contains(&c))
+        } else {
+            false
+        }
+    })
+}
+
+/// Whether the arguments make a read-only command write or run something.
+fn writes(command: &str, args: &[String]) -> bool {
+    match command {
+        "find" => args.iter().any(|a| {
+            matches!(
+                a.as_str(),
+                "-exec"
+                    | "-execdir"
+                    | "-ok"
+                    | "-okdir"
+                    | "-delete"
+                    | "-fprint"
+                    | "-fprint0"
+                    | "-fprintf"
+                    | "-fls"
+            )
+        }),
+        "sort" => has_flag(args, &['o'], &["output"]),
+        "date" => has_flag(args, &['s'], &["set"]),
+        // `uniq IN OUT` writes OUT.
+        "uniq" => {
+            args.iter()
+                .filter(|a| !a.starts_with('-') || *a == "-")
+                .count()
+                > 1
+        }
+        _ => false,
+    }
+}
+
+/// Whether `argv` may run without asking under the `untrusted` policy.
+pub fn known_safe(argv: &[String]) -> bool {
+    let command = name(argv);
+    READ_ONLY.contains(&command) && !writes(command, &argv[1..])
+}
+
+/// Commands that ask whatever the policy, unless a rule allows them:
+/// recursive or forced `rm`, forced `git push`, `git reset --hard`.
+pub fn always_asks(argv: &[String]) -> Option<&'static str> {
+    let args = argv.get(1..).unwrap_or_default();
+    match name(argv) {
+        "rm" if has_flag(args, &['r', 'R', 'f'], &["recursive", "force"]) => {
+            Some("recursive or forced rm")
+        }
+        "git" => {
+            let sub = args
+                .iter()
+                .find(|a| !a.starts_with('-'))
+                .map(String::as_str);
+            match sub {
+                Some("push") if has_flag(args, &['f'], &["force", "force-with-lease"]) => {
+                    Some("forced git push")
+                }
+                Some("reset") if args.iter().any(|a| a == "--hard") => Some("git reset --hard"),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(line: &str) -> Vec<String> {
+        line.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn flags_decide_safety() {
+        for safe in [
+            "ls -la",
+            "grep -rn TODO src",
+            "find . -name *.rs",
+            "sort -n x",
+            "uniq x",
+            "/usr/bin/cat a",
+            "date -u",
+        ] {
+            assert!(known_safe(&argv(safe)), "{safe}");
+        }
+        for unsafe_ in [
+            "find . -delete",
+            "find . -exec rm {} ;",
+            "sort -o out x",
+            "sort -no out x",
+            "sort --output=out x",
+            "uniq in out",
+            "date -s now",
+            "sed -n 1p x",
+            "rm x",
+            "tee x",
+            "cp a b",
+            "git status",
+        ] {
+            assert!(!known_safe(&argv(unsafe_)), "{unsafe_}");
+        }
+    }
+
+    #[test]
+    fn dangerous_commands_always_ask() {
+        for line in [
+            "rm -rf build",
+            "rm -r x",
+            "rm -f x",
+            "rm --recursive x",
+            "/bin/rm -fr x",
+            "git push --force",
+            "git push -f origin",
+            "git reset --hard HEAD~1",
+        ] {
+            assert!(always_asks(&argv(line)).is_some(), "{line}");
+        }
+        for line in ["rm x", "git push origin", "git reset --soft HEAD", "ls -rf"] {
+            assert!(always_asks(&argv(line)).is_none(), "{line}");
+        }
+    }
+}
