@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::{cache_dir, cordon};
+use crate::support::{allow_rm_rules, cache_dir, cordon};
 
 /// How a case is compared.
 #[derive(Clone, Copy, PartialEq)]
@@ -459,14 +459,6 @@ impl Canonical {
 #[test]
 fn built_in_tools_match_gnu() {
     assert!(CASES.len() >= 150, "{} cases", CASES.len());
-    // `rm -r` and `rm -f` ask for approval unless a rule allows them.
-    let rules_dir = tempfile::tempdir().unwrap();
-    let allow_rm = rules_dir.path().join("rules.toml");
-    std::fs::write(
-        &allow_rm,
-        "[[rule]]\nprefix = [\"rm\"]\ndecision = \"allow\"\n",
-    )
-    .unwrap();
     let mut failures = Vec::new();
     let mut compared = 0;
     for (stdin, compare, argv) in CASES {
@@ -486,7 +478,7 @@ fn built_in_tools_match_gnu() {
             .arg("--cache-dir")
             .arg(cache_dir())
             .arg("--rules")
-            .arg(&allow_rm)
+            .arg(allow_rm_rules())
             .arg("--")
             .args(*argv);
         let ours = observe(ours, ours_dir.path(), *stdin);

@@ -63,6 +63,19 @@ pub fn cache_dir() -> &'static Path {
     DIR.get_or_init(|| tempfile::tempdir().unwrap()).path()
 }
 
+/// A rules file that allows `rm` in every form (recursive and forced `rm`
+/// otherwise need approval), for tests that exercise `rm` itself.
+pub fn allow_rm_rules() -> &'static Path {
+    static FILE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    let (_, path) = FILE.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("allow-rm.toml");
+        std::fs::write(&path, "[[rule]]\nprefix = [\"rm\"]\ndecision = \"allow\"\n").unwrap();
+        (dir, path)
+    });
+    path
+}
+
 /// A project layout in a fresh temporary directory:
 ///
 /// ```text

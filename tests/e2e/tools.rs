@@ -1,7 +1,7 @@
 //! The built-in tools: listed with their origin, confined to the root, and
 //! apply_patch/patch all-or-nothing.
 
-use crate::support::{Layout, cordon};
+use crate::support::{Layout, allow_rm_rules, cordon};
 
 #[test]
 fn cordon_tools_lists_every_tool_with_crate_and_version() {
@@ -47,23 +47,10 @@ fn tools_never_reach_outside_the_root() {
         .output();
     assert!(!run.stdout().contains("outside"), "{}", run.stdout());
     // A rule lets `rm -rf` past the broker, so the sandbox itself is tested.
-    let rules_dir = tempfile::tempdir().unwrap();
-    let allow_rm = rules_dir.path().join("allow-rm.toml");
-    std::fs::write(
-        &allow_rm,
-        "[[rule]]\nprefix = [\"rm\"]\ndecision = \"allow\"\n",
-    )
-    .unwrap();
     let run = l
         .cordon()
-        .args([
-            "--rules",
-            allow_rm.to_str().unwrap(),
-            "--",
-            "rm",
-            "-rf",
-            "..",
-        ])
+        .args(["--rules".as_ref(), allow_rm_rules().as_os_str()])
+        .args(["--", "rm", "-rf", ".."])
         .output();
     run.expect_code(1);
     assert!(
