@@ -21,6 +21,8 @@ use grep_searcher::{
 #[derive(Default)]
 struct Options {
     patterns: Vec<String>,
+    /// Patterns came from -e or -f, so the first operand is a file.
+    explicit_patterns: bool,
     syntax: Syntax,
     ignore_case: bool,
     invert: bool,
@@ -121,6 +123,102 @@ pub fn main(args: Vec<OsString>) -> i32 {
     }
 }
 
+/// Short flags and the long options they stand for.
+const SHORT: &[(char, &str)] = &[
+    ('e', "regexp"),
+    ('f', "file"),
+    ('A', "after-context"),
+    ('B', "before-context"),
+    ('C', "context"),
+    ('E', "extended-regexp"),
+    ('F', "fixed-strings"),
+    ('G', "basic-regexp"),
+    ('i', "ignore-case"),
+    ('y', "ignore-case"),
+    ('v', "invert-match"),
+    ('w', "word-regexp"),
+    ('x', "line-regexp"),
+    ('c', "count"),
+    ('l', "files-with-matches"),
+    ('L', "files-without-match"),
+    ('o', "only-matching"),
+    ('q', "quiet"),
+    ('s', "no-messages"),
+    ('n', "line-number"),
+    ('H', "with-filename"),
+    ('h', "no-filename"),
+    ('r', "recursive"),
+    ('R', "dereference-recursive"),
+];
+
+/// Long options that take a value.
+const WITH_VALUE: &[&str] = &[
+    "regexp",
+    "file",
+    "include",
+    "exclude",
+    "exclude-dir",
+    "context",
+    "before-context",
+    "after-context",
+];
+
+impl Options {
+    /// Applies the long option `name`, with `value` when it takes one.
+    /// Returns false when there is no such option.
+    fn set(&mut self, name: &str, value: String) -> Result<bool, Usage> {
+        let glob = |text: &str| {
+            Glob::new(text)
+                .map(|g| g.compile_matcher())
+                .map_err(|e| Usage(format!("invalid glob {text}: {e}")))
+        };
+        let number = |text: &str| {
+            text.parse::<usize>()
+                .map_err(|_| Usage(format!("{text}: invalid context length argument")))
+        };
+        match name {
+            "regexp" => {
+                self.patterns.push(value);
+                self.explicit_patterns = true;
+            }
+            "file" => {
+                read_patterns(&value, &mut self.patterns)?;
+                self.explicit_patterns = true;
+            }
+            "include" => self.include.push(glob(&value)?),
+            "exclude" => self.exclude.push(glob(&value)?),
+            "exclude-dir" => self.exclude_dir.push(glob(&value)?),
+            "context" => {
+                let n = number(&value)?;
+                (self.before, self.after) = (n, n);
+            }
+            "before-context" => self.before = number(&value)?,
+            "after-context" => self.after = number(&value)?,
+            "extended-regexp" => self.syntax = Syntax::Extended,
+            "fixed-strings" => self.syntax = Syntax::Fixed,
+            "basic-regexp" => self.syntax = Syntax::Basic,
+            "ignore-case" => self.ignore_case = true,
+            "no-ignore-case" => self.ignore_case = false,
+            "invert-match" => self.invert = true,
+            "word-regexp" => self.word = true,
+            "line-regexp" => self.line = true,
+            "count" => self.count = true,
+            "files-with-matches" => self.files_with_matches = true,
+            "files-without-match" => self.files_without_match = true,
+            "only-matching" => self.only_matching = true,
+            "quiet" | "silent" => self.quiet = true,
+            "no-messages" => self.no_messages = true,
+            "line-number" => self.line_number = true,
+            "with-filename" => self.with_filename = Some(true),
+            "no-filename" => self.with_filename = Some(false),
+            "recursive" => self.recursive = Some(Follow::CommandLine),
+            "dereference-recursive" => self.recursive = Some(Follow::All),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
 fn parse(args: Vec<OsString>) -> Result<Options, Usage> {
     let mut opts = Options::default();
     let mut args = args
@@ -128,16 +226,6 @@ fn parse(args: Vec<OsString>) -> Result<Options, Usage> {
         .skip(1)
         .map(|a| a.to_string_lossy().into_owned());
     let mut positional = Vec::new();
-    let mut pattern_given = false;
-    let glob = |text: &str| {
-        Glob::new(text)
-            .map(|g| g.compile_matcher())
-            .map_err(|e| Usage(format!("invalid glob {text}: {e}")))
-    };
-    let number = |text: &str| {
-        text.parse::<usize>()
-            .map_err(|_| Usage(format!("{text}: invalid context length argument")))
-    };
     while let Some(arg) = args.next() {
         if arg == "--" {
             positional.extend(args.by_ref());
@@ -148,50 +236,15 @@ fn parse(args: Vec<OsString>) -> Result<Options, Usage> {
                 Some((n, v)) => (n, Some(v.to_string())),
                 None => (long, None),
             };
-            let mut value = || {
+            let value = if WITH_VALUE.contains(&name) {
                 inline
-                    .clone()
                     .or_else(|| args.next())
-                    .ok_or_else(|| Usage(format!("option '--{name}' requires an argument")))
+                    .ok_or_else(|| Usage(format!("option '--{name}' requires an argument")))?
+            } else {
+                String::new()
             };
-            match name {
-                "regexp" => {
-                    opts.patterns.push(value()?);
-                    pattern_given = true;
-                }
-                "file" => {
-                    read_patterns(&value()?, &mut opts.patterns)?;
-                    pattern_given = true;
-                }
-                "include" => opts.include.push(glob(&value()?)?),
-                "exclude" => opts.exclude.push(glob(&value()?)?),
-                "exclude-dir" => opts.exclude_dir.push(glob(&value()?)?),
-                "context" => {
-                    let n = number(&value()?)?;
-                    (opts.before, opts.after) = (n, n);
-                }
-                "before-context" => opts.before = number(&value()?)?,
-                "after-context" => opts.after = number(&value()?)?,
-                "extended-regexp" => opts.syntax = Syntax::Extended,
-                "fixed-strings" => opts.syntax = Syntax::Fixed,
-                "basic-regexp" => opts.syntax = Syntax::Basic,
-                "ignore-case" => opts.ignore_case = true,
-                "no-ignore-case" => opts.ignore_case = false,
-                "invert-match" => opts.invert = true,
-                "word-regexp" => opts.word = true,
-                "line-regexp" => opts.line = true,
-                "count" => opts.count = true,
-                "files-with-matches" => opts.files_with_matches = true,
-                "files-without-match" => opts.files_without_match = true,
-                "only-matching" => opts.only_matching = true,
-                "quiet" | "silent" => opts.quiet = true,
-                "no-messages" => opts.no_messages = true,
-                "line-number" => opts.line_number = true,
-                "with-filename" => opts.with_filename = Some(true),
-                "no-filename" => opts.with_filename = Some(false),
-                "recursive" => opts.recursive = Some(Follow::CommandLine),
-                "dereference-recursive" => opts.recursive = Some(Follow::All),
-                _ => return Err(Usage(format!("unrecognized option '--{name}'"))),
+            if !opts.set(name, value)? {
+                return Err(Usage(format!("unrecognized option '--{name}'")));
             }
             continue;
         }
@@ -200,61 +253,27 @@ fn parse(args: Vec<OsString>) -> Result<Options, Usage> {
             continue;
         };
         for (i, flag) in shorts.char_indices() {
-            let rest = &shorts[i + flag.len_utf8()..];
-            // Flags that take a value consume the rest of this argument or
-            // the next one.
-            let mut value = || -> Result<String, Usage> {
-                if rest.is_empty() {
-                    args.next()
-                        .ok_or_else(|| Usage(format!("option requires an argument -- '{flag}'")))
-                } else {
-                    Ok(rest.to_string())
-                }
+            let Some(&(_, name)) = SHORT.iter().find(|(short, _)| *short == flag) else {
+                return Err(Usage(format!("invalid option -- '{flag}'")));
             };
-            match flag {
-                'e' => {
-                    opts.patterns.push(value()?);
-                    pattern_given = true;
-                    break;
-                }
-                'f' => {
-                    read_patterns(&value()?, &mut opts.patterns)?;
-                    pattern_given = true;
-                    break;
-                }
-                'A' | 'B' | 'C' => {
-                    let n = number(&value()?)?;
-                    match flag {
-                        'A' => opts.after = n,
-                        'B' => opts.before = n,
-                        _ => (opts.before, opts.after) = (n, n),
-                    }
-                    break;
-                }
-                'E' => opts.syntax = Syntax::Extended,
-                'F' => opts.syntax = Syntax::Fixed,
-                'G' => opts.syntax = Syntax::Basic,
-                'i' | 'y' => opts.ignore_case = true,
-                'v' => opts.invert = true,
-                'w' => opts.word = true,
-                'x' => opts.line = true,
-                'c' => opts.count = true,
-                'l' => opts.files_with_matches = true,
-                'L' => opts.files_without_match = true,
-                'o' => opts.only_matching = true,
-                'q' => opts.quiet = true,
-                's' => opts.no_messages = true,
-                'n' => opts.line_number = true,
-                'H' => opts.with_filename = Some(true),
-                'h' => opts.with_filename = Some(false),
-                'r' => opts.recursive = Some(Follow::CommandLine),
-                'R' => opts.recursive = Some(Follow::All),
-                other => return Err(Usage(format!("invalid option -- '{other}'"))),
+            if !WITH_VALUE.contains(&name) {
+                opts.set(name, String::new())?;
+                continue;
             }
+            // The value is the rest of this argument, or the next one.
+            let rest = &shorts[i + flag.len_utf8()..];
+            let value = if rest.is_empty() {
+                args.next()
+                    .ok_or_else(|| Usage(format!("option requires an argument -- '{flag}'")))?
+            } else {
+                rest.to_string()
+            };
+            opts.set(name, value)?;
+            break;
         }
     }
     let mut positional = positional.into_iter();
-    if !pattern_given {
+    if !opts.explicit_patterns {
         let pattern = positional
             .next()
             .ok_or_else(|| Usage("no pattern given".into()))?;
