@@ -29,16 +29,6 @@ pub enum Decision {
     Forbid,
 }
 
-impl Decision {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Decision::Allow => "allow",
-            Decision::Prompt => "prompt",
-            Decision::Forbid => "forbid",
-        }
-    }
-}
-
 /// One word of a prefix: a word, or a list of alternatives.
 #[derive(Deserialize)]
 #[serde(untagged)]

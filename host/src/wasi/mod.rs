@@ -33,7 +33,6 @@ use wasmtime_wasi::p2::bindings::CommandPre;
 pub use cache::CompileCache;
 pub use ctx::DETERMINISTIC_ROOT;
 pub use output::CappedOutput;
-pub use program::Kind;
 
 use fs_guard::FsGuard;
 use program::Compiled;
@@ -66,15 +65,6 @@ pub struct WasiHost {
 pub enum Program {
     CoreModule(InstancePre<P1State>),
     Component(CommandPre<P2State>),
-}
-
-impl Program {
-    pub fn kind(&self) -> Kind {
-        match self {
-            Program::CoreModule(_) => Kind::CoreModule,
-            Program::Component(_) => Kind::Component,
-        }
-    }
 }
 
 /// Where a run's output goes.
@@ -179,14 +169,6 @@ impl WasiHost {
             ticker: OnceLock::new(),
             mode,
         })
-    }
-
-    pub fn engine(&self) -> &Engine {
-        &self.engine
-    }
-
-    pub fn cache(&self) -> Option<&CompileCache> {
-        self.cache.as_ref()
     }
 
     /// Compiles (or loads from the cache) and links `bytes`.
