@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use crate::broker::rules::Rules;
 use crate::broker::{self, ApprovalPolicy, Verdict};
 use crate::exit;
+use crate::native::{self, NativeError, NativeIo, NativeOptions, NativeStatus, Network, Plan};
 use crate::policy::{Determinism, SandboxMode, SandboxPolicy};
 use crate::resolve::{self, ToolSource};
 use crate::tools;
@@ -26,7 +27,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run a WASI tool confined to the project root.
+    /// Run a command: a WASI tool confined to the project root, or a native
+    /// program under the OS sandbox.
     Run(Box<RunArgs>),
     /// Show the engine, the compile cache and the sandbox layers available.
     Doctor(CacheArgs),
@@ -90,6 +92,35 @@ struct RunArgs {
     /// Fuel of a deterministic run, roughly wasm instructions [default: 10^10].
     #[arg(long, value_name = "N", requires = "deterministic")]
     fuel: Option<u64>,
+    /// Which engine runs the command: a WASI tool if one has that name, else
+    /// a native program (auto); or only one of them.
+    #[arg(long, value_enum, default_value_t = Engine::Auto)]
+    engine: Engine,
+    /// Network for native commands (WASI tools have no sockets).
+    #[arg(long, value_enum, default_value_t = Network::Off)]
+    network: Network,
+    /// Also writable for native commands, in workspace-write (repeatable).
+    #[arg(long = "writable", value_name = "DIR")]
+    writable: Vec<PathBuf>,
+    /// Also unreadable for native commands: a name (any depth) or a path
+    /// relative to the root, as a glob (repeatable).
+    #[arg(long = "secret", value_name = "GLOB")]
+    secret: Vec<String>,
+    /// Readable after all, though it looks like a secret (repeatable).
+    #[arg(long = "allow-secret", value_name = "GLOB")]
+    allow_secret: Vec<String>,
+    /// Pass this host variable to a native command even if its name looks
+    /// like a secret (repeatable).
+    #[arg(long = "env-pass", value_name = "NAME")]
+    env_pass: Vec<String>,
+    /// Native commands: do not use namespaces, even where the kernel allows
+    /// them (Landlock and seccomp alone; weaker, see docs/SANDBOX.md).
+    #[arg(long)]
+    no_namespaces: bool,
+    /// Let a deterministic run start native commands, which are not
+    /// deterministic.
+    #[arg(long, requires = "deterministic")]
+    allow_native: bool,
     #[command(flatten)]
     cache: CacheArgs,
     /// The tool and its arguments.
@@ -100,6 +131,14 @@ struct RunArgs {
         value_name = "TOOL [ARGS]..."
     )]
     command: Vec<String>,
+}
+
+/// Which engine may run a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Engine {
+    Auto,
+    Wasi,
+    Native,
 }
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {
@@ -135,6 +174,13 @@ fn say(message: impl std::fmt::Display) {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
+    #[cfg(target_os = "linux")]
+    {
+        let mut args = std::env::args();
+        if args.nth(1).as_deref() == Some(native::HELPER_ARG) {
+            native::helper_main(&args.next().unwrap_or_default());
+        }
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) if !err.use_stderr() => {
@@ -202,16 +248,18 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     }
 
     let name = &args.command[0];
-    let resolved = match resolve::resolve(name, &args.tools, policy.root()) {
-        Ok(resolved) => resolved,
-        Err(not_found) => {
+    let wasi = match args.engine {
+        Engine::Native => None,
+        _ => Some(resolve::resolve(name, &args.tools, policy.root())),
+    };
+    let resolved = match wasi {
+        Some(Ok(resolved)) => resolved,
+        Some(Err(not_found)) if args.engine == Engine::Wasi => {
             say(not_found);
             return Ok(ExitCode::from(exit::NOT_FOUND));
         }
+        _ => return run_native(&args, &policy),
     };
-    if let Some(note) = &resolved.note {
-        say(note);
-    }
     let host = WasiHost::new(cache_of(&args.cache), mode)?;
     let loaded = match &resolved.source {
         ToolSource::Path(path) | ToolSource::Mapped(path) | ToolSource::Project(path) => {
@@ -237,6 +285,94 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     Ok(report(name, &policy, &outcome))
 }
 
+/// Runs `args.command` as a native program under the OS sandbox.
+fn run_native(args: &RunArgs, policy: &SandboxPolicy) -> Result<ExitCode> {
+    let name = &args.command[0];
+    let host_path = std::env::var("PATH").ok();
+    let Some(program) = native::find_program(name, host_path.as_deref()) else {
+        let wasi = if args.engine == Engine::Native {
+            ""
+        } else {
+            "no WASI tool, "
+        };
+        say(format!("{name}: command not found ({wasi}not on PATH)"));
+        return Ok(ExitCode::from(exit::NOT_FOUND));
+    };
+    if args.deterministic && !args.allow_native {
+        say(format!(
+            "{name}: a native command is not deterministic; --allow-native runs it anyway"
+        ));
+        return Ok(ExitCode::from(exit::DENIED));
+    }
+    if let Some(why) = native::mode_refusal(policy.mode) {
+        say(format!("{name}: {why}"));
+        return Ok(ExitCode::from(exit::DENIED));
+    }
+    let mut writable = Vec::new();
+    for dir in &args.writable {
+        let canonical = dir
+            .canonicalize()
+            .ok()
+            .filter(|d| d.is_dir())
+            .with_context(|| format!("--writable {}: not a directory", dir.display()))?;
+        writable.push(canonical);
+    }
+    let options = NativeOptions {
+        writable,
+        network: args.network,
+        secrets: native::SecretPatterns::new(&args.secret, &args.allow_secret)?,
+        env_pass: args.env_pass.clone(),
+        no_namespaces: args.no_namespaces,
+    };
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let plan = Plan::new(
+        policy,
+        &options,
+        program,
+        &args.command,
+        std::env::vars(),
+        home.as_deref(),
+    );
+    if args.deterministic {
+        say(format!("{name}: native command, not deterministic"));
+    }
+    let stdio = Stdio::inherit(policy.limits.max_output_bytes);
+    let io = NativeIo {
+        stdout: stdio.stdout,
+        stderr: stdio.stderr,
+        timeout: args.timeout,
+    };
+    let outcome = match native::run(&plan, io) {
+        Ok(outcome) => outcome,
+        Err(err @ (NativeError::LayerMissing(_) | NativeError::Unsupported(_))) => {
+            say(format!("{name}: refused: {err}"));
+            return Ok(ExitCode::from(exit::DENIED));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    report_dropped(name, policy, outcome.stdout_dropped, outcome.stderr_dropped);
+    for violation in outcome.violations.iter().take(MAX_VIOLATIONS_SHOWN) {
+        say(format!(
+            "sandbox refused {}: {}",
+            violation.denied.as_str(),
+            violation.line
+        ));
+    }
+    Ok(match outcome.status {
+        NativeStatus::Exited(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        NativeStatus::TimedOut => {
+            let secs = args.timeout.map_or(0.0, |t| t.as_secs_f64());
+            say(format!(
+                "{name}: timed out after {secs:.3}s (--timeout); its processes were killed"
+            ));
+            ExitCode::from(exit::TIMED_OUT)
+        }
+    })
+}
+
+/// Refusals listed after a native run; the rest are counted only.
+const MAX_VIOLATIONS_SHOWN: usize = 5;
+
 /// Host calls that block outside the async runtime (a FIFO opened for
 /// reading, say) cannot be cancelled; past the deadline plus this grace the
 /// process ends anyway.
@@ -256,17 +392,7 @@ fn start_watchdog(timeout: Duration) {
 /// Says what limits the tool ran into and maps the outcome to an exit code.
 fn report(name: &str, policy: &SandboxPolicy, outcome: &Outcome) -> ExitCode {
     let limits = &policy.limits;
-    for (stream, dropped) in [
-        ("stdout", outcome.stdout_dropped),
-        ("stderr", outcome.stderr_dropped),
-    ] {
-        if dropped > 0 {
-            say(format!(
-                "{name}: {stream} truncated at {} bytes (--max-output); {dropped} bytes dropped",
-                limits.max_output_bytes.unwrap_or_default()
-            ));
-        }
-    }
+    report_dropped(name, policy, outcome.stdout_dropped, outcome.stderr_dropped);
     if outcome.memory_exceeded {
         say(format!(
             "{name}: memory limit of {} MiB reached (--memory)",
@@ -290,6 +416,18 @@ fn report(name: &str, policy: &SandboxPolicy, outcome: &Outcome) -> ExitCode {
             let first = trap.lines().next().unwrap_or("trap");
             say(format!("{name}: trapped: {first}"));
             ExitCode::from(exit::TRAPPED)
+        }
+    }
+}
+
+/// Says how much of each stream was past `--max-output`.
+fn report_dropped(name: &str, policy: &SandboxPolicy, stdout: u64, stderr: u64) {
+    for (stream, dropped) in [("stdout", stdout), ("stderr", stderr)] {
+        if dropped > 0 {
+            say(format!(
+                "{name}: {stream} truncated at {} bytes (--max-output); {dropped} bytes dropped",
+                policy.limits.max_output_bytes.unwrap_or_default()
+            ));
         }
     }
 }
@@ -320,6 +458,12 @@ fn doctor(args: CacheArgs) -> Result<ExitCode> {
         }
         None => println!("compile cache: off"),
     }
-    println!("native sandbox: not in this build (WASI tools only)");
+    println!("native sandbox layers:");
+    for layer in native::layers() {
+        match layer.state {
+            Ok(detail) => println!("  {:<11} available: {detail}", layer.name),
+            Err(why) => println!("  {:<11} missing: {why}", layer.name),
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

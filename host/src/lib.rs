@@ -3,11 +3,13 @@
 //! Tool commands compiled to WASI run in wasmtime with the project root as
 //! their only preopen ([`wasi`]); what a command may touch is a
 //! [`policy::SandboxPolicy`]; [`resolve`] finds the program for a command
-//! name, among them the built-in [`tools`]; [`cli`] is the thin command-line front end.
+//! name, among them the built-in [`tools`]; any other command runs under
+//! the OS sandbox ([`native`]); [`cli`] is the thin command-line front end.
 
 pub mod broker;
 pub mod cli;
 pub mod exit;
+pub mod native;
 pub mod policy;
 pub mod resolve;
 pub mod tools;

@@ -211,7 +211,11 @@ impl SandboxPolicy {
 
     /// The working directory as an absolute host path.
     pub fn cwd_abs(&self) -> PathBuf {
-        self.root.join(&self.cwd)
+        if self.cwd.as_os_str().is_empty() {
+            self.root.clone()
+        } else {
+            self.root.join(&self.cwd)
+        }
     }
 
     /// Variables passed with `--env`, in order.

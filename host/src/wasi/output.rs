@@ -66,7 +66,8 @@ impl CappedOutput {
         self.sink.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn write_bytes(&self, buf: &[u8]) -> std::io::Result<()> {
+    /// Writes through, keeping what fits under the cap and counting the rest.
+    pub fn write_bytes(&self, buf: &[u8]) -> std::io::Result<()> {
         self.lock().write(buf)
     }
 }

@@ -1,0 +1,219 @@
+//! The Linux backend: cordon re-executes itself as a small helper that
+//! enters namespaces, mounts the policy, restricts itself with Landlock and
+//! seccomp, and only then executes the command. All of it is cordon's own
+//! code running as the invoking user: no setuid helper.
+//!
+//! Why a helper process: user namespaces can only be entered by a
+//! single-threaded process and Landlock/seccomp must be applied between fork
+//! and exec without allocating in a forked copy of a threaded host.
+//! The helper starts single-threaded, so it can do all of it in plain Rust.
+
+pub mod helper;
+mod landlock_rules;
+mod mounts;
+mod seccomp;
+
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Layer, NativeError, NativeIo, NativeOutcome, Plan};
+
+/// First argument that turns the `cordon` binary into the helper.
+pub const HELPER_ARG: &str = "__native-sandbox";
+
+/// The descriptor on which the helper reports its layers or why it failed;
+/// it closes (close-on-exec) when the command starts.
+const STATUS_FD: i32 = 3;
+
+/// What the helper receives, as JSON in its argument list.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Spec {
+    pub plan: Plan,
+    /// The command's private temporary directory (TMPDIR).
+    pub tmpdir: PathBuf,
+    /// An empty file and an empty directory, never writable by the command,
+    /// mounted over what must not be read.
+    pub mask_file: PathBuf,
+    pub mask_dir: PathBuf,
+    /// Listening unix sockets of the host outside the writable trees.
+    pub host_sockets: Vec<PathBuf>,
+}
+
+pub fn run(plan: &Plan, io: NativeIo) -> Result<NativeOutcome, NativeError> {
+    let setup = |what: &str, err: std::io::Error| NativeError::Setup(format!("{what}: {err}"));
+    let tmpdir = tempfile::Builder::new()
+        .prefix("cordon-tmp-")
+        .tempdir()
+        .map_err(|e| setup("temporary directory", e))?;
+    let masks = tempfile::Builder::new()
+        .prefix("cordon-mask-")
+        .tempdir()
+        .map_err(|e| setup("mask directory", e))?;
+    let mask_file = masks.path().join("file");
+    let mask_dir = masks.path().join("dir");
+    make_mask(&mask_file, &mask_dir).map_err(|e| setup("mask", e))?;
+
+    let mut plan = plan.clone();
+    plan.env.retain(|(k, _)| k != "TMPDIR");
+    plan.env
+        .push(("TMPDIR".into(), tmpdir.path().display().to_string()));
+    let absent_protected: Vec<PathBuf> = plan
+        .protected
+        .iter()
+        .filter(|p| p.symlink_metadata().is_err())
+        .cloned()
+        .collect();
+    let host_sockets = if plan.network {
+        Vec::new()
+    } else {
+        host_unix_sockets(&plan.writable)
+    };
+    let spec = Spec {
+        plan,
+        tmpdir: tmpdir.path().to_path_buf(),
+        mask_file,
+        mask_dir,
+        host_sockets,
+    };
+    let json = serde_json::to_string(&spec).map_err(|e| NativeError::Setup(e.to_string()))?;
+
+    let (status_read, status_write) = pipe().map_err(|e| setup("pipe", e))?;
+    let exe = std::env::current_exe().map_err(|e| setup("finding cordon's own binary", e))?;
+    let mut command = Command::new(exe);
+    command
+        .arg(HELPER_ARG)
+        .arg(json)
+        .env_clear()
+        .stdin(Stdio::inherit())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let raw_status = status_write.as_raw_fd();
+    // SAFETY: dup2 is async-signal-safe; it runs between fork and exec and
+    // leaves the status pipe at a fixed number without close-on-exec.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::dup2(raw_status, STATUS_FD) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command
+        .spawn()
+        .map_err(|e| setup("starting the helper", e))?;
+    drop(status_write);
+    let group = child.id() as i32;
+
+    let mut report = String::new();
+    let _ = std::fs::File::from(status_read).read_to_string(&mut report);
+    let mut layers = Vec::new();
+    let mut failure = None;
+    for line in report.lines() {
+        match line.split_once(' ') {
+            Some(("layer", layer)) => layers.push(layer.to_string()),
+            Some(("missing", why)) => failure = Some(NativeError::LayerMissing(why.to_string())),
+            Some(("error", why)) => failure = Some(NativeError::Setup(why.to_string())),
+            _ => {}
+        }
+    }
+    if layers.is_empty() && failure.is_none() {
+        failure = Some(NativeError::Setup(
+            "the sandbox helper ended before the command started".into(),
+        ));
+    }
+    if let Some(failure) = failure {
+        super::spawn::kill_group(group);
+        let _ = child.wait();
+        remove_placeholders(&absent_protected);
+        return Err(failure);
+    }
+
+    let (status, violations) = super::spawn::supervise(child, &io)?;
+    remove_placeholders(&absent_protected);
+    Ok(NativeOutcome {
+        status,
+        stdout_dropped: io.stdout.dropped(),
+        stderr_dropped: io.stderr.dropped(),
+        violations,
+        layers,
+    })
+}
+
+/// Removes the empty placeholders the helper made for protected paths
+/// that did not exist (they hold the read-only mount while the command runs).
+fn remove_placeholders(absent: &[PathBuf]) {
+    for path in absent {
+        let _ = std::fs::remove_dir(path);
+    }
+}
+
+fn make_mask(file: &Path, dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o000)
+        .open(file)?;
+    std::fs::DirBuilder::new().mode(0o000).create(dir)
+}
+
+fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills both descriptors on success; each is owned once.
+    unsafe {
+        if libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok((OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])))
+    }
+}
+
+/// Paths of the host's listening unix sockets (from `/proc/net/unix`) that
+/// lie outside `writable`: a docker.sock is root on the host.
+fn host_unix_sockets(writable: &[PathBuf]) -> Vec<PathBuf> {
+    let Ok(table) = std::fs::read_to_string("/proc/net/unix") else {
+        return Vec::new();
+    };
+    let mut sockets: Vec<PathBuf> = table
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_whitespace().nth(7))
+        .filter(|path| path.starts_with('/'))
+        .map(PathBuf::from)
+        .filter(|path| !writable.iter().any(|w| path.starts_with(w)))
+        .filter(|path| {
+            use std::os::unix::fs::FileTypeExt;
+            path.symlink_metadata()
+                .is_ok_and(|m| m.file_type().is_socket())
+        })
+        .collect();
+    sockets.sort();
+    sockets.dedup();
+    sockets
+}
+
+/// The layers this kernel offers, probed without running anything.
+pub fn layers() -> Vec<Layer> {
+    vec![
+        Layer {
+            name: "landlock",
+            state: landlock_rules::kernel_abi()
+                .map(|abi| format!("ABI {abi}: filesystem; TCP from ABI 4; scopes from ABI 6")),
+        },
+        Layer {
+            name: "seccomp",
+            state: seccomp::available().map(|()| "filter mode".to_string()),
+        },
+        Layer {
+            name: "namespaces",
+            state: helper::probe_namespaces()
+                .map(|kinds| format!("{kinds}: mounts, secrets masked, own pids, no network")),
+        },
+    ]
+}

@@ -1,0 +1,182 @@
+//! The command's view of the filesystem, in its own mount namespace:
+//! everything read-only but the writable trees, protected paths read-only
+//! again inside them (a placeholder holds the mount where one does not exist
+//! yet), secrets and host sockets covered by empty, unreadable stand-ins,
+//! and a /proc and /dev/shm of its own.
+//!
+//! Read-only mounts hold even against a process with capabilities in the
+//! user namespace: they also stop chmod, chown and utimes, which Landlock
+//! does not cover.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use super::Spec;
+use super::helper::Failure;
+
+pub fn apply(spec: &Spec) -> Result<(), Failure> {
+    let plan = &spec.plan;
+    // Nothing done here may propagate back to the host's namespace.
+    mount(None, Path::new("/"), None, libc::MS_REC | libc::MS_PRIVATE)?;
+    let writable: Vec<&Path> = plan
+        .writable
+        .iter()
+        .map(|p| p.as_path())
+        .chain([spec.tmpdir.as_path()])
+        .collect();
+    for dir in &writable {
+        bind(dir, dir, true)?;
+    }
+    set_readonly(Path::new("/"), true)?;
+    for dir in &writable {
+        set_writable(dir)?;
+    }
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        mount(
+            Some("tmpfs"),
+            shm,
+            Some("tmpfs"),
+            libc::MS_NOSUID | libc::MS_NODEV,
+        )?;
+    }
+    mount(
+        Some("proc"),
+        Path::new("/proc"),
+        Some("proc"),
+        libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+    )?;
+    for path in &plan.protected {
+        if path.symlink_metadata().is_err() {
+            std::fs::create_dir(path)
+                .map_err(|e| Failure::error(&format!("placeholder {}", path.display()), e))?;
+        }
+        bind(path, path, true)?;
+        set_readonly(path, true)?;
+    }
+    for secret in &plan.secrets {
+        let mask = if secret.is_dir() {
+            &spec.mask_dir
+        } else {
+            &spec.mask_file
+        };
+        cover(mask, secret)?;
+    }
+    for socket in &spec.host_sockets {
+        cover(&spec.mask_file, socket)?;
+    }
+    Ok(())
+}
+
+/// Mounts an empty, read-only stand-in over `target`. A target that
+/// vanished since the host looked has nothing left to hide.
+fn cover(mask: &Path, target: &Path) -> Result<(), Failure> {
+    if target.symlink_metadata().is_err() {
+        return Ok(());
+    }
+    bind(mask, target, false)?;
+    set_readonly(target, false)
+}
+
+fn c_path(path: &Path) -> Result<CString, Failure> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| Failure::Error(format!("a NUL byte in {}", path.display())))
+}
+
+fn mount(
+    source: Option<&str>,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: libc::c_ulong,
+) -> Result<(), Failure> {
+    let source = source.map(|s| CString::new(s).expect("static name"));
+    let fstype = fstype.map(|s| CString::new(s).expect("static name"));
+    let target_c = c_path(target)?;
+    // SAFETY: NUL-terminated strings (or NULL) that outlive the call.
+    let rc = unsafe {
+        libc::mount(
+            source.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
+            target_c.as_ptr(),
+            fstype.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
+            flags,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        return Err(Failure::last_os(&format!("mount on {}", target.display())));
+    }
+    Ok(())
+}
+
+fn bind(source: &Path, target: &Path, recursive: bool) -> Result<(), Failure> {
+    let source_c = c_path(source)?;
+    let target_c = c_path(target)?;
+    let flags = libc::MS_BIND | if recursive { libc::MS_REC } else { 0 };
+    // SAFETY: NUL-terminated strings that outlive the call.
+    let rc = unsafe {
+        libc::mount(
+            source_c.as_ptr(),
+            target_c.as_ptr(),
+            std::ptr::null(),
+            flags,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        return Err(Failure::last_os(&format!(
+            "bind {} on {}",
+            source.display(),
+            target.display()
+        )));
+    }
+    Ok(())
+}
+
+/// `struct mount_attr` of mount_setattr(2).
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
+
+fn set_readonly(path: &Path, recursive: bool) -> Result<(), Failure> {
+    setattr(path, recursive, MOUNT_ATTR_RDONLY, 0)
+}
+
+fn set_writable(path: &Path) -> Result<(), Failure> {
+    setattr(path, true, 0, MOUNT_ATTR_RDONLY)
+}
+
+fn setattr(path: &Path, recursive: bool, set: u64, clear: u64) -> Result<(), Failure> {
+    let path_c = c_path(path)?;
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: clear,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let flags = if recursive { libc::AT_RECURSIVE } else { 0 };
+    // SAFETY: a valid path and a mount_attr of the size passed.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            path_c.as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if rc != 0 {
+        return Err(Failure::last_os(&format!(
+            "mount_setattr on {}",
+            path.display()
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,155 @@
+//! seccomp: the system calls a sandboxed command never needs and that
+//! would let it out (ptrace, io_uring, mounts, new namespaces, bpf, kernel
+//! keys, modules) fail with EPERM; without network, so does every socket
+//! but AF_UNIX. NO_NEW_PRIVS is set on the way.
+
+use std::collections::BTreeMap;
+
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule,
+};
+
+use super::helper::Failure;
+
+/// Refused outright, whatever the arguments.
+const REFUSED: &[libc::c_long] = &[
+    libc::SYS_ptrace,
+    libc::SYS_process_vm_readv,
+    libc::SYS_process_vm_writev,
+    libc::SYS_io_uring_setup,
+    libc::SYS_io_uring_enter,
+    libc::SYS_io_uring_register,
+    libc::SYS_mount,
+    libc::SYS_umount2,
+    libc::SYS_pivot_root,
+    libc::SYS_move_mount,
+    libc::SYS_open_tree,
+    libc::SYS_fsopen,
+    libc::SYS_fsmount,
+    libc::SYS_fsconfig,
+    libc::SYS_fspick,
+    libc::SYS_mount_setattr,
+    libc::SYS_unshare,
+    libc::SYS_setns,
+    libc::SYS_bpf,
+    libc::SYS_keyctl,
+    libc::SYS_add_key,
+    libc::SYS_request_key,
+    libc::SYS_perf_event_open,
+    libc::SYS_kexec_load,
+    libc::SYS_kexec_file_load,
+    libc::SYS_init_module,
+    libc::SYS_finit_module,
+    libc::SYS_delete_module,
+    libc::SYS_reboot,
+    libc::SYS_swapon,
+    libc::SYS_swapoff,
+    libc::SYS_acct,
+    libc::SYS_userfaultfd,
+    libc::SYS_syslog,
+];
+
+/// clone() flags that would create a namespace (CLONE_NEWTIME only exists
+/// for clone3, which is refused as a whole).
+const NAMESPACE_FLAGS: &[libc::c_int] = &[
+    libc::CLONE_NEWNS,
+    libc::CLONE_NEWCGROUP,
+    libc::CLONE_NEWUTS,
+    libc::CLONE_NEWIPC,
+    libc::CLONE_NEWUSER,
+    libc::CLONE_NEWPID,
+    libc::CLONE_NEWNET,
+];
+
+/// Terminal ioctls that push input into another process's terminal.
+const TERMINAL_INJECTION: &[libc::c_ulong] = &[libc::TIOCSTI, libc::TIOCLINUX];
+
+/// A condition on the low 32 bits of an argument: the kernel reads ioctl
+/// requests, socket families and clone flags as 32-bit values, so garbage
+/// in the high half must not slip past the filter.
+fn condition(arg: u8, op: SeccompCmpOp, value: u64) -> Result<SeccompCondition, Failure> {
+    SeccompCondition::new(arg, SeccompCmpArgLen::Dword, op, value)
+        .map_err(|e| Failure::error("seccomp", e))
+}
+
+fn rule(conditions: Vec<SeccompCondition>) -> Result<SeccompRule, Failure> {
+    SeccompRule::new(conditions).map_err(|e| Failure::error("seccomp", e))
+}
+
+fn compile(
+    rules: BTreeMap<i64, Vec<SeccompRule>>,
+    errno: libc::c_int,
+) -> Result<BpfProgram, Failure> {
+    let arch = std::env::consts::ARCH
+        .try_into()
+        .map_err(|e| Failure::error("seccomp", e))?;
+    SeccompFilter::new(
+        rules,
+        SeccompAction::Allow,
+        SeccompAction::Errno(errno as u32),
+        arch,
+    )
+    .and_then(TryInto::try_into)
+    .map_err(|e| Failure::error("seccomp", e))
+}
+
+/// Installs the filters; returns the layer's description.
+///
+/// `unix_sockets_scoped`: whether something else (mounts covering the
+/// host's sockets) keeps AF_UNIX connections inside the sandbox. When not,
+/// and the network is off, no socket of any family can be created
+/// (socketpair still works).
+pub fn apply(network: bool, unix_sockets_scoped: bool) -> Result<String, Failure> {
+    let mut refused: BTreeMap<i64, Vec<SeccompRule>> =
+        REFUSED.iter().map(|nr| (*nr, Vec::new())).collect();
+    refused.insert(
+        libc::SYS_clone,
+        NAMESPACE_FLAGS
+            .iter()
+            .map(|flag| {
+                let flag = *flag as u64;
+                rule(vec![condition(0, SeccompCmpOp::MaskedEq(flag), flag)?])
+            })
+            .collect::<Result<_, _>>()?,
+    );
+    refused.insert(
+        libc::SYS_ioctl,
+        TERMINAL_INJECTION
+            .iter()
+            .map(|request| rule(vec![condition(1, SeccompCmpOp::Eq, *request)?]))
+            .collect::<Result<_, _>>()?,
+    );
+    let sockets = match (network, unix_sockets_scoped) {
+        (true, _) => "all socket families",
+        (false, true) => {
+            let not_unix = condition(0, SeccompCmpOp::Ne, libc::AF_UNIX as u64)?;
+            refused.insert(libc::SYS_socket, vec![rule(vec![not_unix])?]);
+            "AF_UNIX sockets only"
+        }
+        (false, false) => {
+            refused.insert(libc::SYS_socket, Vec::new());
+            "no sockets (socketpair only)"
+        }
+    };
+    // clone3 passes its flags in memory, out of a filter's reach: ENOSYS
+    // makes the C library fall back to clone(), which is checked.
+    let clone3: BTreeMap<i64, Vec<SeccompRule>> = [(libc::SYS_clone3, Vec::new())].into();
+    for program in [
+        compile(refused, libc::EPERM)?,
+        compile(clone3, libc::ENOSYS)?,
+    ] {
+        seccompiler::apply_filter(&program).map_err(|e| Failure::error("seccomp", e))?;
+    }
+    Ok(format!("seccomp({sockets})"))
+}
+
+/// Whether the kernel has seccomp filters.
+pub fn available() -> Result<(), String> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    if status.lines().any(|l| l.starts_with("Seccomp_filters:")) || status.contains("Seccomp:") {
+        Ok(())
+    } else {
+        Err("not in this kernel (CONFIG_SECCOMP_FILTER)".into())
+    }
+}

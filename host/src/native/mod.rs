@@ -1,0 +1,223 @@
+//! Native commands (cargo, git, python ...) under the OS sandbox, with the
+//! same policy as WASI tools.
+//!
+//! The host computes a [`Plan`] once: what is writable, which paths stay
+//! read-only inside it, which secrets are hidden, whether there is network,
+//! and the scrubbed environment. A backend per OS enforces it:
+//! Linux with namespaces, Landlock and seccomp ([`linux`]), macOS with a
+//! Seatbelt profile ([`seatbelt`]); elsewhere native commands are refused.
+
+pub mod env;
+pub mod scan;
+pub mod seatbelt;
+pub mod secrets;
+#[cfg(unix)]
+mod spawn;
+pub mod violations;
+
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(target_os = "macos")]
+mod macos;
+#[cfg(target_os = "linux")]
+use linux as platform;
+#[cfg(target_os = "linux")]
+pub use linux::{HELPER_ARG, helper::main as helper_main};
+#[cfg(target_os = "macos")]
+use macos as platform;
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+mod unsupported;
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+use unsupported as platform;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::policy::{PROTECTED_NAMES, SandboxMode, SandboxPolicy};
+use crate::wasi::CappedOutput;
+pub use secrets::{BadGlob, SecretPatterns};
+pub use violations::Violation;
+
+/// Whether a native command reaches the network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Network {
+    /// No interfaces, no INET sockets, no TCP, no host unix sockets.
+    #[default]
+    Off,
+    /// The host's network, shared.
+    On,
+}
+
+/// What the user chose for native commands beyond the shared policy.
+#[derive(Debug, Clone)]
+pub struct NativeOptions {
+    /// Extra writable directories (`--writable`), canonical.
+    pub writable: Vec<PathBuf>,
+    pub network: Network,
+    pub secrets: SecretPatterns,
+    /// Host variables passed even if they look secret (`--env-pass`).
+    pub env_pass: Vec<String>,
+    /// Run without namespaces even where the kernel has them (a weaker
+    /// mode: Landlock and seccomp alone).
+    pub no_namespaces: bool,
+}
+
+/// Everything a backend enforces for one command, computed by the host.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Plan {
+    /// Absolute path of the program, and the argv it sees.
+    pub program: PathBuf,
+    pub argv: Vec<String>,
+    pub cwd: PathBuf,
+    pub env: Vec<(String, String)>,
+    /// Writable trees (the root in workspace-write, `--writable` dirs); the
+    /// per-run temporary directory is added by the backend.
+    pub writable: Vec<PathBuf>,
+    /// Paths inside writable trees that stay read-only, existing or not.
+    pub protected: Vec<PathBuf>,
+    /// Files and directories that must not be read.
+    pub secrets: Vec<PathBuf>,
+    pub network: bool,
+    pub no_namespaces: bool,
+}
+
+impl Plan {
+    /// Builds the plan for `argv` run as `program` under `policy`.
+    ///
+    /// `host_env` is the host's environment (scrubbed here); `home` is where
+    /// the user's credential stores live.
+    pub fn new(
+        policy: &SandboxPolicy,
+        options: &NativeOptions,
+        program: PathBuf,
+        argv: &[String],
+        host_env: impl IntoIterator<Item = (String, String)>,
+        home: Option<&Path>,
+    ) -> Plan {
+        let root = policy.root();
+        let scan = scan::scan(root, &options.secrets, home);
+        let mut writable = Vec::new();
+        let mut protected = Vec::new();
+        if policy.writable() {
+            writable.push(root.to_path_buf());
+            writable.extend(options.writable.iter().cloned());
+        }
+        if policy.protects_subpaths() {
+            protected.extend(PROTECTED_NAMES.iter().map(|name| root.join(name)));
+            protected.extend(scan.nested_git);
+        }
+        let mut env = env::scrub(host_env, &options.env_pass, policy.env());
+        env.retain(|(k, _)| k != "PWD");
+        env.push(("PWD".to_string(), policy.cwd_abs().display().to_string()));
+        Plan {
+            program,
+            argv: argv.to_vec(),
+            cwd: policy.cwd_abs(),
+            env,
+            writable,
+            protected,
+            secrets: scan.secrets,
+            network: options.network == Network::On,
+            no_namespaces: options.no_namespaces,
+        }
+    }
+}
+
+/// How a native command ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NativeStatus {
+    /// Exit code, or 128 + the signal that killed it.
+    Exited(i32),
+    TimedOut,
+}
+
+/// The result of one native run.
+#[derive(Debug)]
+pub struct NativeOutcome {
+    pub status: NativeStatus,
+    pub stdout_dropped: u64,
+    pub stderr_dropped: u64,
+    /// What the sandbox refused, as far as it could be observed.
+    pub violations: Vec<Violation>,
+    /// The layers that were in force, e.g. `landlock(abi 7)`.
+    pub layers: Vec<String>,
+}
+
+/// Why a native command did not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NativeError {
+    /// A layer the policy needs is missing; the message says which and what
+    /// weaker choice the user has.
+    #[error("{0}")]
+    LayerMissing(String),
+    /// This OS has no native sandbox.
+    #[error("native commands are not supported on this OS ({0}); WASI tools still run")]
+    Unsupported(&'static str),
+    #[error("native sandbox: {0}")]
+    Setup(String),
+}
+
+/// One sandbox layer as `cordon doctor` shows it.
+#[derive(Debug, Clone)]
+pub struct Layer {
+    pub name: &'static str,
+    /// `Ok(detail)` when usable, `Err(why not)` when missing.
+    pub state: Result<String, String>,
+}
+
+/// The layers this machine offers native commands.
+pub fn layers() -> Vec<Layer> {
+    platform::layers()
+}
+
+/// Output streams and limits of one native run.
+pub struct NativeIo {
+    pub stdout: CappedOutput,
+    pub stderr: CappedOutput,
+    pub timeout: Option<Duration>,
+}
+
+/// Runs `plan` under this OS's sandbox and waits for it.
+///
+/// # Errors
+///
+/// [`NativeError`]: a missing layer (fail closed), an unsupported OS, or a
+/// sandbox that could not be set up. The command did not run.
+pub fn run(plan: &Plan, io: NativeIo) -> Result<NativeOutcome, NativeError> {
+    platform::run(plan, io)
+}
+
+fn executable(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        path.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    }
+    #[cfg(not(unix))]
+    path.is_file()
+}
+
+/// Finds `name` on `path` (a `PATH` value) as an executable file.
+pub fn find_program(name: &str, path: Option<&str>) -> Option<PathBuf> {
+    if name.contains('/') {
+        let path = PathBuf::from(name);
+        return executable(&path).then(|| std::path::absolute(&path).unwrap_or(path));
+    }
+    path?
+        .split(':')
+        .filter(|dir| !dir.is_empty())
+        .map(|dir| Path::new(dir).join(name))
+        .find(|candidate| executable(candidate))
+}
+
+/// Why a mode cannot run natively here, if it cannot.
+pub fn mode_refusal(mode: SandboxMode) -> Option<&'static str> {
+    (mode == SandboxMode::FullAccess).then_some(
+        "full-access runs a native command with no sandbox at all and needs a person's \
+         approval, which this build cannot ask for; use --sandbox workspace-write",
+    )
+}

@@ -1,0 +1,133 @@
+//! Which files a native command may not read: secret-looking files inside
+//! the root (by glob, overridable with `--secret`/`--allow-secret`) and the
+//! credential stores in the user's home.
+
+use std::path::Path;
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+
+/// Matched by name at any depth of the root.
+pub const DEFAULT_PATTERNS: &[&str] = &[
+    ".env",
+    ".env.*",
+    "*.pem",
+    "*.key",
+    "id_rsa*",
+    "id_ed25519*",
+    "id_ecdsa*",
+    ".ssh",
+    ".aws",
+    ".netrc",
+    ".npmrc",
+    ".pypirc",
+];
+
+/// Credential stores under `$HOME`, hidden whether or not the root is there.
+pub const HOME_SECRETS: &[&str] = &[
+    ".ssh",
+    ".aws",
+    ".gnupg",
+    ".netrc",
+    ".npmrc",
+    ".pypirc",
+    ".git-credentials",
+    ".docker/config.json",
+    ".kube",
+    ".config/gh",
+    ".config/gcloud",
+    ".cargo/credentials",
+    ".cargo/credentials.toml",
+];
+
+/// A glob that does not compile.
+#[derive(Debug, thiserror::Error)]
+#[error("--{flag} {glob}: {source}")]
+pub struct BadGlob {
+    flag: &'static str,
+    glob: String,
+    source: globset::Error,
+}
+
+/// Compiled secret patterns. A glob without `/` matches a name at any depth;
+/// one with `/` matches the path relative to the root.
+#[derive(Debug, Clone)]
+pub struct SecretPatterns {
+    secret: GlobSet,
+    allowed: GlobSet,
+}
+
+fn compile<'a>(
+    flag: &'static str,
+    globs: impl IntoIterator<Item = &'a str>,
+) -> Result<GlobSet, BadGlob> {
+    let mut set = GlobSetBuilder::new();
+    for glob in globs {
+        let anchored = if glob.contains('/') {
+            glob.trim_start_matches('/').to_string()
+        } else {
+            format!("**/{glob}")
+        };
+        let compiled = Glob::new(&anchored).map_err(|source| BadGlob {
+            flag,
+            glob: glob.to_string(),
+            source,
+        })?;
+        set.add(compiled);
+    }
+    set.build().map_err(|source| BadGlob {
+        flag,
+        glob: String::new(),
+        source,
+    })
+}
+
+impl SecretPatterns {
+    /// The defaults plus `extra`, minus whatever matches `allowed`.
+    ///
+    /// # Errors
+    ///
+    /// [`BadGlob`] naming the flag and the glob.
+    pub fn new(extra: &[String], allowed: &[String]) -> Result<Self, BadGlob> {
+        let secret = DEFAULT_PATTERNS
+            .iter()
+            .copied()
+            .chain(extra.iter().map(String::as_str));
+        Ok(SecretPatterns {
+            secret: compile("secret", secret)?,
+            allowed: compile("allow-secret", allowed.iter().map(String::as_str))?,
+        })
+    }
+
+    /// Whether `relative` (a path inside the root) is a secret.
+    pub fn is_secret(&self, relative: &Path) -> bool {
+        self.secret.is_match(relative) && !self.allowed.is_match(relative)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_by_name_at_any_depth_and_allow_wins() {
+        let p =
+            SecretPatterns::new(&["config/prod.yaml".into()], &["*.example.key".into()]).unwrap();
+        for secret in [
+            ".env",
+            "app/.env.local",
+            "certs/site.pem",
+            "deploy/id_rsa.pub",
+        ] {
+            assert!(p.is_secret(Path::new(secret)), "{secret}");
+        }
+        assert!(p.is_secret(Path::new("config/prod.yaml")));
+        for plain in [
+            "environment.md",
+            "src/env.rs",
+            "x/config/prod.yaml",
+            "a.example.key",
+        ] {
+            assert!(!p.is_secret(Path::new(plain)), "{plain}");
+        }
+    }
+}

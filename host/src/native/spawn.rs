@@ -1,0 +1,103 @@
+//! Watching a sandboxed process the host started: its output copied
+//! through the caps, its stderr read for refusals, its deadline, and its
+//! whole process group killed when it ends or times out.
+
+use std::io::Read;
+use std::os::unix::process::ExitStatusExt;
+use std::process::Child;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use super::violations::{self, Violation};
+use super::{NativeError, NativeIo, NativeStatus};
+use crate::wasi::CappedOutput;
+
+/// How long output may keep flowing after the process ended: something that
+/// escaped its group (possible only without a pid namespace) may hold the
+/// pipes open, and cordon must not wait for it.
+const DRAIN_GRACE: Duration = Duration::from_millis(500);
+
+/// Waits for `child` (started in its own process group with piped output).
+pub fn supervise(
+    mut child: Child,
+    io: &NativeIo,
+) -> Result<(NativeStatus, Vec<Violation>), NativeError> {
+    let group = child.id() as i32;
+    let stdout = pump(child.stdout.take(), io.stdout.clone(), false);
+    let stderr = pump(child.stderr.take(), io.stderr.clone(), true);
+    let (done, timer) = mpsc::channel::<()>();
+    let watchdog = io.timeout.map(|timeout| {
+        std::thread::spawn(move || {
+            let expired = timer.recv_timeout(timeout) == Err(mpsc::RecvTimeoutError::Timeout);
+            if expired {
+                kill_group(group);
+            }
+            expired
+        })
+    });
+    let status = child
+        .wait()
+        .map_err(|e| NativeError::Setup(format!("waiting for the command: {e}")))?;
+    let _ = done.send(());
+    let timed_out = watchdog.is_some_and(|w| w.join().unwrap_or(false));
+    // What the command left running in its group goes with it.
+    kill_group(group);
+    let _ = stdout.recv_timeout(DRAIN_GRACE);
+    let found = stderr.recv_timeout(DRAIN_GRACE).unwrap_or_default();
+    let status = if timed_out {
+        NativeStatus::TimedOut
+    } else {
+        NativeStatus::Exited(
+            status
+                .code()
+                .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
+        )
+    };
+    Ok((status, found))
+}
+
+/// Copies a pipe into a capped stream; with `scan`, also reads each line
+/// for sandbox refusals.
+fn pump(
+    pipe: Option<impl Read + Send + 'static>,
+    out: CappedOutput,
+    scan: bool,
+) -> mpsc::Receiver<Vec<Violation>> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut found = Vec::new();
+        let mut line = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let mut buf = vec![0u8; 64 * 1024];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let _ = out.write_bytes(&buf[..n]);
+                if scan {
+                    for &byte in &buf[..n] {
+                        if byte == b'\n' {
+                            found.extend(violations::classify(&String::from_utf8_lossy(&line)));
+                            line.clear();
+                        } else {
+                            line.push(byte);
+                        }
+                    }
+                }
+            }
+        }
+        if !line.is_empty() {
+            found.extend(violations::classify(&String::from_utf8_lossy(&line)));
+        }
+        let _ = tx.send(found);
+    });
+    rx
+}
+
+/// SIGKILL to a whole process group.
+pub fn kill_group(group: i32) {
+    // SAFETY: plain syscall on a group the host created for this command.
+    unsafe {
+        libc::kill(-group, libc::SIGKILL);
+    }
+}

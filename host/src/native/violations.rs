@@ -1,0 +1,110 @@
+//! What the sandbox refused a native command, as far as cordon can see it.
+//!
+//! The kernel reports Landlock and seccomp denials to the command, as an
+//! errno, not to cordon (Landlock ABI 7 audit records go to the audit log,
+//! which needs a privileged reader). So cordon reads the command's stderr as
+//! it passes through and recognises the messages that errno turns into in
+//! the usual tools: a documented heuristic, good enough for the broker to
+//! offer the grant that was missing, never used to allow anything.
+
+use serde::Serialize;
+
+/// What kind of access was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Denied {
+    /// A write (EACCES/EPERM/EROFS on a path).
+    Write,
+    /// A read of a hidden or unreadable path.
+    Read,
+    /// A socket, connection or name lookup.
+    Network,
+}
+
+impl Denied {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Denied::Write => "a write",
+            Denied::Read => "a read",
+            Denied::Network => "network",
+        }
+    }
+}
+
+/// One refusal, with the stderr line it was read from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    pub denied: Denied,
+    /// The quoted path or host in the message, when there is one.
+    pub target: Option<String>,
+    pub line: String,
+}
+
+const NETWORK: &[&str] = &[
+    "Network is unreachable",
+    "Address family not supported",
+    "Temporary failure in name resolution",
+    "Could not resolve host",
+    "Name or service not known",
+    "Connection refused",
+];
+const WRITE: &[&str] = &["Read-only file system"];
+const DENIED: &[&str] = &["Permission denied", "Operation not permitted"];
+const READ_VERBS: &[&str] = &["open", "read", "cat", "No such", "load"];
+
+/// Classifies one line of stderr.
+pub fn classify(line: &str) -> Option<Violation> {
+    let denied = if NETWORK.iter().any(|m| line.contains(m)) {
+        Denied::Network
+    } else if WRITE.iter().any(|m| line.contains(m)) {
+        Denied::Write
+    } else if DENIED.iter().any(|m| line.contains(m)) {
+        // Without the syscall, a reading tool's message is the best hint.
+        if READ_VERBS.iter().any(|v| line.contains(v)) && !line.contains("create") {
+            Denied::Read
+        } else {
+            Denied::Write
+        }
+    } else {
+        return None;
+    };
+    Some(Violation {
+        denied,
+        target: quoted(line),
+        line: line.trim_end().to_string(),
+    })
+}
+
+/// The first `'...'`, `‘...’` or `"..."` in a message.
+fn quoted(line: &str) -> Option<String> {
+    for (open, close) in [('\'', '\''), ('‘', '’'), ('"', '"')] {
+        if let Some(start) = line.find(open) {
+            let rest = &line[start + open.len_utf8()..];
+            if let Some(end) = rest.find(close) {
+                return Some(rest[..end].to_string());
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_the_usual_messages() {
+        let v = classify("touch: cannot touch '/etc/x': Permission denied").unwrap();
+        assert_eq!(
+            (v.denied, v.target.as_deref()),
+            (Denied::Write, Some("/etc/x"))
+        );
+        let v = classify("cat: .env: Permission denied").unwrap();
+        assert_eq!(v.denied, Denied::Read);
+        let v = classify("sh: 1: cannot create .git/x: Read-only file system").unwrap();
+        assert_eq!(v.denied, Denied::Write);
+        let v = classify("curl: (6) Could not resolve host: example.com").unwrap();
+        assert_eq!(v.denied, Denied::Network);
+        assert!(classify("warning: unused variable").is_none());
+    }
+}
