@@ -10,6 +10,8 @@ mod escape;
 mod exit_codes;
 mod isolation;
 mod limits;
+#[cfg(target_os = "linux")]
+mod native;
 mod protected;
 mod rules;
 mod tools;

@@ -1,0 +1,473 @@
+//! Escape attempts from native commands under the OS sandbox (Linux). Each
+//! names the attack, asserts the refusal, and asserts that nothing outside
+//! the allowed area changed. The filesystem attempts run three ways: as
+//! root, as an unprivileged user (setpriv), and with Landlock and seccomp
+//! alone (--no-namespaces).
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Command;
+
+use crate::support::{Layout, Run};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Who {
+    Root,
+    Nobody,
+    LandlockOnly,
+}
+
+const NOBODY: u32 = 65534;
+
+fn is_root() -> bool {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The ways this machine can run the tests: unprivileged needs root (to
+/// drop from) and setpriv.
+fn everyone() -> Vec<Who> {
+    let mut all = vec![Who::Root, Who::LandlockOnly];
+    let setpriv = Command::new("setpriv").arg("--version").output().is_ok();
+    if is_root() && setpriv {
+        all.push(Who::Nobody);
+    } else {
+        eprintln!("skipping the unprivileged runs: needs root and setpriv");
+    }
+    all
+}
+
+fn chown_tree(path: &Path) {
+    let status = Command::new("chown")
+        .args(["-R", &format!("{NOBODY}:{NOBODY}")])
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// `cordon run [flags] -- sh -c SCRIPT` in the layout's root, as `who`.
+fn sh(l: &Layout, who: Who, flags: &[&str], script: &str) -> Run {
+    let mut cmd = match who {
+        Who::Nobody => {
+            chown_tree(&l.base);
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+                .arg(env!("CARGO_BIN_EXE_cordon"));
+            c
+        }
+        _ => Command::new(env!("CARGO_BIN_EXE_cordon")),
+    };
+    cmd.arg("run").arg("--root").arg(&l.root).args(flags);
+    if who == Who::LandlockOnly {
+        cmd.arg("--no-namespaces");
+    }
+    cmd.args(["--", "sh", "-c", script]);
+    Run(cmd.output().expect("running cordon"))
+}
+
+#[test]
+fn writes_inside_the_root_work_and_tmpdir_is_private() {
+    for who in everyone() {
+        let l = Layout::new();
+        let run = sh(
+            &l,
+            who,
+            &[],
+            "echo hi > src/new.txt && cat src/new.txt && echo t > $TMPDIR/t && cat $TMPDIR/t \
+             && echo $TMPDIR",
+        );
+        run.expect_code(0);
+        let out = run.stdout();
+        assert!(out.starts_with("hi\nt\n"), "{who:?}: {out}");
+        let tmpdir = out.lines().nth(2).unwrap();
+        assert!(!Path::new(tmpdir).exists(), "{who:?}: {tmpdir} left behind");
+        assert_eq!(
+            std::fs::read_to_string(l.at("src/new.txt")).unwrap(),
+            "hi\n"
+        );
+    }
+}
+
+#[test]
+fn writes_outside_the_root_are_refused() {
+    for who in everyone() {
+        let l = Layout::new();
+        let before = l.outside();
+        let outside = l.base.join("outside");
+        let tmp_probe = std::env::temp_dir().join(format!("cordon-e2e-{}", std::process::id()));
+        let script = format!(
+            "echo x > {o}/new.txt; echo x >> {o}/secret.txt; rm -f {o}/secret.txt; \
+             mkdir {o}/d; echo x > /etc/cordon-e2e; echo x > {t}; chmod 777 {o}/secret.txt; \
+             echo x > ../proj-evil/x; echo x > /proc/self/root{o}/alias.txt",
+            o = outside.display(),
+            t = tmp_probe.display()
+        );
+        let run = sh(&l, who, &[], &script);
+        assert!(
+            run.stderr().contains("cordon: sandbox refused a write"),
+            "{who:?}: {}",
+            run.stderr()
+        );
+        assert_eq!(l.outside(), before, "{who:?}");
+        assert!(!Path::new("/etc/cordon-e2e").exists());
+        assert!(!tmp_probe.exists(), "{who:?}: wrote /tmp itself");
+    }
+}
+
+#[test]
+fn protected_paths_stay_read_only_existing_or_not() {
+    for who in everyone() {
+        let l = Layout::new();
+        std::fs::write(l.at(".git/config"), "[core]\n").unwrap();
+        std::fs::create_dir_all(l.at("vendor/lib/.git")).unwrap();
+        let before = l.inside();
+        // Attack: rewrite .git/config, plant hooks, rename .git away and
+        // recreate it, poison a nested repository's .git.
+        let run = sh(
+            &l,
+            who,
+            &[],
+            "echo evil > .git/config; echo evil > .git/hooks/pre-commit; \
+             mv .git .git-old; mkdir .git-new; mv .git-new .git; \
+             echo evil > vendor/lib/.git/config; rm -rf vendor/lib/.git; \
+             rm -rf .git-new .git-old; true",
+        );
+        run.expect_code(0);
+        assert_eq!(l.inside(), before, "{who:?}: {}", run.stderr());
+
+        // Absent .git and .cordon cannot be created either.
+        let l = Layout::new();
+        std::fs::remove_dir_all(l.at(".git")).unwrap();
+        let run = sh(
+            &l,
+            who,
+            &[],
+            "mkdir -p .git/hooks; echo evil > .git/hooks/pre-commit; mkdir .cordon; \
+             echo '[[rule]]' > .cordon/rules.toml; echo gitdir: /tmp > .git; \
+             ln -s /tmp .cordon; echo ok > fine.txt; true",
+        );
+        run.expect_code(0);
+        assert!(!l.at(".git").exists(), "{who:?}: .git created");
+        assert!(!l.at(".cordon").exists(), "{who:?}: .cordon created");
+        if who != Who::LandlockOnly {
+            // Landlock alone cannot create anything new at the root's top.
+            assert!(l.at("fine.txt").exists(), "{who:?}: {}", run.stderr());
+        }
+    }
+}
+
+#[test]
+fn symlinks_out_of_the_root_do_not_carry_writes() {
+    for who in everyone() {
+        let l = Layout::new();
+        std::os::unix::fs::symlink(l.base.join("outside"), l.at("src/link")).unwrap();
+        std::os::unix::fs::symlink(l.base.join("outside/secret.txt"), l.at("src/file-link"))
+            .unwrap();
+        let before = l.outside();
+        sh(
+            &l,
+            who,
+            &[],
+            "echo x > src/link/new.txt; echo x > src/file-link; mkdir src/link/d; true",
+        );
+        assert_eq!(l.outside(), before, "{who:?}");
+    }
+}
+
+#[test]
+fn secrets_in_the_root_are_unreadable() {
+    for who in everyone() {
+        let l = Layout::new();
+        std::fs::write(l.at(".env"), "API_TOKEN=sk-live-123\n").unwrap();
+        std::fs::create_dir_all(l.at("deploy/.ssh")).unwrap();
+        std::fs::write(l.at("deploy/.ssh/id_rsa"), "PRIVATE KEY\n").unwrap();
+        std::fs::write(l.at("config.yaml"), "password: hunter2\n").unwrap();
+        let run = sh(
+            &l,
+            who,
+            &["--secret", "config.yaml"],
+            "cat .env deploy/.ssh/id_rsa config.yaml /proc/self/root$PWD/.env; cat a.txt",
+        );
+        let out = run.stdout();
+        assert!(out.contains("alpha"), "{who:?}: {out} {}", run.stderr());
+        for secret in ["sk-live", "PRIVATE", "hunter2"] {
+            assert!(!out.contains(secret), "{who:?} read {secret}: {out}");
+        }
+        // --allow-secret makes one readable again.
+        let run = sh(&l, who, &["--allow-secret", ".env"], "cat .env");
+        assert!(
+            run.stdout().contains("sk-live"),
+            "{who:?}: {}",
+            run.stderr()
+        );
+    }
+}
+
+#[test]
+fn environment_is_scrubbed_of_secrets() {
+    let l = Layout::new();
+    let run = |flags: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cordon"));
+        cmd.arg("run").arg("--root").arg(&l.root).args(flags);
+        cmd.args(["--", "env"])
+            .env("GITHUB_TOKEN", "ghp_leak")
+            .env("MY_API_KEY", "key_leak")
+            .env("EDITOR", "vi")
+            .env("LANG", "C.UTF-8");
+        Run(cmd.output().unwrap())
+    };
+    let out = run(&[]).expect_code(0).stdout();
+    assert!(!out.contains("leak"), "{out}");
+    assert!(!out.contains("EDITOR"), "{out}");
+    assert!(out.contains("LANG=C.UTF-8"), "{out}");
+    let out = run(&["--env-pass", "GITHUB_TOKEN"]).stdout();
+    assert!(
+        out.contains("GITHUB_TOKEN=ghp_leak") && !out.contains("key_leak"),
+        "{out}"
+    );
+}
+
+fn python3() -> bool {
+    Command::new("python3").arg("--version").output().is_ok()
+}
+
+#[test]
+fn network_is_off_unless_on() {
+    if !python3() {
+        eprintln!("skipping: python3 not found");
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connect = format!(
+        "import socket\ns=socket.create_connection(('127.0.0.1',{port}),timeout=2)\nprint('connected')"
+    );
+    for who in [Who::Root, Who::LandlockOnly] {
+        let l = Layout::new();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cordon"));
+        cmd.arg("run").arg("--root").arg(&l.root);
+        if who == Who::LandlockOnly {
+            cmd.arg("--no-namespaces");
+        }
+        let run = Run(cmd
+            .args(["--", "python3", "-c", &connect])
+            .output()
+            .unwrap());
+        assert_ne!(run.code(), 0, "{who:?}");
+        assert!(!run.stdout().contains("connected"), "{who:?}");
+        assert!(
+            listener.accept().is_err(),
+            "{who:?}: the listener saw a connection"
+        );
+        // No name lookup either: not even a socket to ask with.
+        let run = Run(Command::new(env!("CARGO_BIN_EXE_cordon"))
+            .arg("run")
+            .arg("--root")
+            .arg(&l.root)
+            .args([
+                "--",
+                "python3",
+                "-c",
+                "import socket; socket.socket(socket.AF_INET6)",
+            ])
+            .output()
+            .unwrap());
+        assert_ne!(run.code(), 0, "{who:?}");
+    }
+    let l = Layout::new();
+    let run = Run(Command::new(env!("CARGO_BIN_EXE_cordon"))
+        .arg("run")
+        .arg("--root")
+        .arg(&l.root)
+        .args(["--network", "on", "--", "python3", "-c", &connect])
+        .output()
+        .unwrap());
+    run.expect_code(0);
+    assert!(run.stdout().contains("connected"));
+}
+
+#[test]
+fn unix_sockets_outside_the_root_are_unreachable() {
+    if !python3() {
+        eprintln!("skipping: python3 not found");
+        return;
+    }
+    let l = Layout::new();
+    let path = l.base.join("outside/host.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let script = format!(
+        "import socket\ns=socket.socket(socket.AF_UNIX)\ns.connect('{}')\nprint('connected')",
+        path.display()
+    );
+    for flags in [&[][..], &["--no-namespaces"][..]] {
+        let run = Run(Command::new(env!("CARGO_BIN_EXE_cordon"))
+            .arg("run")
+            .arg("--root")
+            .arg(&l.root)
+            .args(flags)
+            .args(["--", "python3", "-c", &script])
+            .output()
+            .unwrap());
+        assert_ne!(run.code(), 0, "{flags:?}");
+        assert!(!run.stdout().contains("connected"), "{flags:?}");
+        assert!(
+            listener.accept().is_err(),
+            "{flags:?}: the host socket saw a connection"
+        );
+    }
+}
+
+/// `syscall(nr, args...)` from python's ctypes; prints the errno name.
+fn raw_syscall(l: &Layout, call: &str) -> Run {
+    let script = format!(
+        "import ctypes, errno, os\nlibc=ctypes.CDLL(None, use_errno=True)\n\
+         r=libc.syscall({call})\nprint(r, errno.errorcode.get(ctypes.get_errno(), 0))"
+    );
+    Run(Command::new(env!("CARGO_BIN_EXE_cordon"))
+        .arg("run")
+        .arg("--root")
+        .arg(&l.root)
+        .args(["--", "python3", "-c", &script])
+        .output()
+        .unwrap())
+}
+
+/// System call numbers are x86_64's.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn dangerous_system_calls_are_refused() {
+    if !python3() {
+        eprintln!("skipping: python3 not found");
+        return;
+    }
+    let l = Layout::new();
+    // SAFETY: getppid cannot fail.
+    let parent = unsafe { libc::getppid() };
+    for (attack, call) in [
+        (
+            "io_uring_setup",
+            "425, 8, ctypes.create_string_buffer(120)".to_string(),
+        ),
+        (
+            "ptrace(PTRACE_ATTACH, parent)",
+            format!("101, 16, {parent}, 0, 0"),
+        ),
+        ("unshare(CLONE_NEWUSER)", "272, 0x10000000".to_string()),
+        ("bpf", "321, 0, 0, 0".to_string()),
+        ("keyctl", "250, 0, 0, 0".to_string()),
+        ("mount", "165, 0, 0, 0, 0, 0".to_string()),
+        (
+            "TIOCSTI",
+            "16, 0, 0x5412, ctypes.c_char_p(b'x')".to_string(),
+        ),
+    ] {
+        let run = raw_syscall(&l, &call);
+        assert!(
+            run.stdout().starts_with("-1 EPERM"),
+            "{attack}: {} {}",
+            run.stdout(),
+            run.stderr()
+        );
+    }
+}
+
+#[test]
+fn host_processes_cannot_be_seen_or_signalled() {
+    let mut victim = Command::new("sleep").arg("30").spawn().unwrap();
+    let l = Layout::new();
+    for who in [Who::Root, Who::LandlockOnly] {
+        sh(&l, who, &[], &format!("kill -9 {}; true", victim.id()));
+        assert!(
+            victim.try_wait().unwrap().is_none(),
+            "{who:?}: the host process was killed"
+        );
+    }
+    let run = sh(
+        &l,
+        Who::Root,
+        &[],
+        &format!("test -e /proc/{} && echo visible", victim.id()),
+    );
+    assert!(!run.stdout().contains("visible"));
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+}
+
+#[test]
+fn a_timeout_kills_the_whole_process_tree() {
+    for who in [Who::Root, Who::LandlockOnly] {
+        let l = Layout::new();
+        let marker = format!("{}.{}", 1000 + std::process::id() % 1000, who as u8 + 1);
+        // A bounded fork storm: children, grandchildren, one escaping its
+        // process group with setsid.
+        let script = format!(
+            "for i in 1 2 3 4 5 6 7 8; do (sleep {marker} &) ; done; setsid sleep {marker} & \
+             while true; do sleep {marker} & sleep 0.05; done"
+        );
+        let run = sh(&l, who, &["--timeout", "1"], &script);
+        run.expect_code(124);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let left = Command::new("pgrep")
+            .args(["-f", &format!("sleep {marker}")])
+            .output();
+        if let Ok(left) = left {
+            let pids = String::from_utf8_lossy(&left.stdout).into_owned();
+            if who == Who::Root {
+                assert!(pids.trim().is_empty(), "{who:?}: survivors {pids}");
+            }
+            let _ = Command::new("pkill")
+                .args(["-f", &format!("sleep {marker}")])
+                .status();
+        }
+    }
+}
+
+#[test]
+fn engine_choice_and_refusals() {
+    let l = Layout::new();
+    let run = |args: &[&str]| {
+        Run(Command::new(env!("CARGO_BIN_EXE_cordon"))
+            .arg("run")
+            .arg("--root")
+            .arg(&l.root)
+            .args(args)
+            .output()
+            .unwrap())
+    };
+    // A native program is not a WASI tool.
+    run(&["--engine", "wasi", "--", "sh", "-c", "true"]).expect_code(127);
+    run(&["--", "no-such-program-anywhere"]).expect_code(127);
+    // --engine native runs the host's grep instead of the built-in one.
+    let native = run(&["--engine", "native", "--", "grep", "--version"]);
+    native.expect_code(0);
+    assert!(native.stdout().contains("GNU grep"), "{}", native.stdout());
+    // full-access would be unsandboxed: it needs a person's approval.
+    let full = run(&["--sandbox", "full-access", "--", "sh", "-c", "true"]);
+    full.expect_code(126);
+    assert!(full.stderr().starts_with("cordon: "), "{}", full.stderr());
+    // Deterministic runs refuse native commands unless allowed.
+    run(&["--deterministic", "--", "sh", "-c", "true"]).expect_code(126);
+    run(&[
+        "--deterministic",
+        "--allow-native",
+        "--",
+        "sh",
+        "-c",
+        "true",
+    ])
+    .expect_code(0);
+    // read-only: nothing in the root is writable.
+    let before = l.inside();
+    run(&[
+        "--sandbox",
+        "read-only",
+        "--",
+        "sh",
+        "-c",
+        "echo x > a.txt; echo x > new",
+    ]);
+    assert_eq!(l.inside(), before);
+}
