@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Start latency of a native command under each sandbox, side by side in one
+# hyperfine run: bare `true`; `cordon run --engine native -- true`; bwrap
+# with an equivalent policy (read-only /, the project writable, .git
+# read-only, .env covered, own /proc, /tmp, no network, new session); and
+# srt (npm @anthropic-ai/sandbox-runtime) with the same policy where it
+# installs. Installs hyperfine, bubblewrap, socat and ripgrep with apt-get
+# and srt with npm into target/bench-tools when they are missing.
+#
+#   bench/native.sh             # RUNS=200 by default
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-200}
+
+need_apt=()
+command -v hyperfine >/dev/null || need_apt+=(hyperfine)
+command -v bwrap >/dev/null || need_apt+=(bubblewrap)
+command -v socat >/dev/null || need_apt+=(socat)
+command -v rg >/dev/null || need_apt+=(ripgrep)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  apt-get install -y -q "${need_apt[@]}" >/dev/null || {
+    apt-get update -q >/dev/null && apt-get install -y -q "${need_apt[@]}" >/dev/null
+  }
+fi
+SRT=$PWD/target/bench-tools/npm/node_modules/.bin/srt
+if [ ! -x "$SRT" ] && command -v npm >/dev/null; then
+  npm install --silent --prefix target/bench-tools/npm @anthropic-ai/sandbox-runtime || true
+fi
+cargo build --release -p cordon --quiet
+
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+P="$WORK/proj"
+mkdir -p "$P/src" "$P/.git"
+echo "TOKEN=x" > "$P/.env"
+echo 'fn main() {}' > "$P/src/main.rs"
+cat > "$WORK/srt.json" <<JSON
+{"filesystem": {"allowWrite": ["$P"], "denyWrite": ["$P/.git"], "denyRead": ["$P/.env"]},
+ "network": {"allowedDomains": [], "deniedDomains": []}}
+JSON
+TRUE=$(command -v true)
+
+cmds=(
+  -n "bare true" "$TRUE"
+  -n "cordon --engine native" "$PWD/target/release/cordon run --root $P --engine native -- true"
+  -n "bwrap" "bwrap --ro-bind / / --bind $P $P --ro-bind $P/.git $P/.git --ro-bind /dev/null $P/.env --dev /dev --proc /proc --tmpfs /tmp --unshare-all --die-with-parent --new-session -- $TRUE"
+)
+if [ -x "$SRT" ] && (cd "$P" && "$SRT" -s "$WORK/srt.json" "$TRUE") 2>/dev/null; then
+  cmds+=(-n "srt" "$SRT -s $WORK/srt.json $TRUE")
+else
+  echo "srt: not runnable here; left out" >&2
+fi
+cd "$P"
+hyperfine -N --warmup 20 --runs "$RUNS" --export-markdown "$WORK/table.md" "${cmds[@]}" >/dev/null
+cat "$WORK/table.md"
