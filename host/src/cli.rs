@@ -13,7 +13,7 @@ use crate::broker::{self, ApprovalPolicy, Verdict};
 use crate::exit;
 use crate::native::{self, NativeError, NativeIo, NativeOptions, NativeStatus, Network, Plan};
 use crate::policy::{Determinism, SandboxMode, SandboxPolicy};
-use crate::resolve::{self, ToolSource};
+use crate::resolve::{self, NotFound, ToolSource};
 use crate::tools;
 use crate::wasi::{CompileCache, EngineMode, Outcome, Status, Stdio, WASMTIME_VERSION, WasiHost};
 
@@ -258,7 +258,8 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             say(not_found);
             return Ok(ExitCode::from(exit::NOT_FOUND));
         }
-        _ => return run_native(&args, &policy),
+        Some(Err(not_found)) => return run_native(&args, &policy, not_found),
+        None => return run_native(&args, &policy, NotFound::new(name)),
     };
     let host = WasiHost::new(cache_of(&args.cache), mode)?;
     let loaded = match &resolved.source {
@@ -286,16 +287,15 @@ fn run(args: RunArgs) -> Result<ExitCode> {
 }
 
 /// Runs `args.command` as a native program under the OS sandbox.
-fn run_native(args: &RunArgs, policy: &SandboxPolicy) -> Result<ExitCode> {
+///
+/// `not_found` lists where WASI resolution looked; PATH joins it when the
+/// program is not there either.
+fn run_native(args: &RunArgs, policy: &SandboxPolicy, mut not_found: NotFound) -> Result<ExitCode> {
     let name = &args.command[0];
     let host_path = std::env::var("PATH").ok();
     let Some(program) = native::find_program(name, host_path.as_deref()) else {
-        let wasi = if args.engine == Engine::Native {
-            ""
-        } else {
-            "no WASI tool, "
-        };
-        say(format!("{name}: command not found ({wasi}not on PATH)"));
+        not_found.looked.push("PATH".to_string());
+        say(not_found);
         return Ok(ExitCode::from(exit::NOT_FOUND));
     };
     if args.deterministic && !args.allow_native {

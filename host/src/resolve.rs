@@ -37,6 +37,25 @@ pub struct NotFound {
     pub looked: Vec<String>,
 }
 
+impl NotFound {
+    /// Nothing looked at yet.
+    pub fn new(name: &str) -> Self {
+        NotFound {
+            name: name.to_string(),
+            looked: Vec::new(),
+        }
+    }
+}
+
+/// Whether `path` starts with the wasm magic (a module or a component).
+fn is_wasm(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok_and(|()| magic == *b"\0asm")
+}
+
 /// Resolves `name` given the `--tool` mappings and the project root.
 ///
 /// # Errors
@@ -50,7 +69,9 @@ pub fn resolve(
     let mut looked = Vec::new();
     if name.contains('/') || name.ends_with(".wasm") {
         let path = PathBuf::from(name);
-        if path.is_file() {
+        // A file named .wasm is meant as one (and reported if malformed);
+        // another path is a WASI program only if its bytes say so.
+        if path.is_file() && (name.ends_with(".wasm") || is_wasm(&path)) {
             return Ok(Resolved {
                 source: ToolSource::Path(path),
                 note: None,

@@ -440,6 +440,8 @@ fn engine_choice_and_refusals() {
     // A native program is not a WASI tool.
     run(&["--engine", "wasi", "--", "sh", "-c", "true"]).expect_code(127);
     run(&["--", "no-such-program-anywhere"]).expect_code(127);
+    // A path to a native program runs natively; to a wasm file, in wasmtime.
+    run(&["--", "/bin/sh", "-c", "exit 3"]).expect_code(3);
     // --engine native runs the host's grep instead of the built-in one.
     let native = run(&["--engine", "native", "--", "grep", "--version"]);
     native.expect_code(0);
