@@ -473,3 +473,74 @@ fn engine_choice_and_refusals() {
     ]);
     assert_eq!(l.inside(), before);
 }
+
+/// A threaded host cannot fork into namespaces; it re-executes `cordon` as
+/// the helper with the plan as JSON and a status pipe on fd 3. That
+/// protocol, end to end: layers reported, the policy enforced.
+#[test]
+fn the_re_executed_helper_reports_layers_and_enforces_the_plan() {
+    use std::io::Read;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::process::CommandExt;
+
+    let l = Layout::new();
+    std::fs::write(l.at(".env"), "TOKEN=sk-live\n").unwrap();
+    let masks = tempfile::tempdir().unwrap();
+    std::fs::write(masks.path().join("file"), "").unwrap();
+    std::fs::create_dir(masks.path().join("dir")).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = l.root.display().to_string();
+    let spec = serde_json::json!({
+        "plan": {
+            "program": "/bin/sh",
+            "argv": ["sh", "-c", "echo hi > new.txt; cat .env; echo x > .git/HEAD; cat new.txt"],
+            "cwd": root,
+            "env": [["PATH", "/usr/bin:/bin"]],
+            "writable": [root],
+            "protected": [format!("{root}/.git"), format!("{root}/.cordon")],
+            "secrets": [format!("{root}/.env")],
+            "network": false,
+            "no_namespaces": false,
+        },
+        "tmpdir": tmp.path(),
+        "mask_file": masks.path().join("file"),
+        "mask_dir": masks.path().join("dir"),
+        "host_sockets": [],
+    });
+    let mut fds = [0; 2];
+    // SAFETY: pipe fills both descriptors; each is owned once below.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    let (read_end, write_end) =
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let raw = write_end.as_raw_fd();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cordon"));
+    cmd.arg("__native-sandbox").arg(spec.to_string());
+    // SAFETY: dup2 between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::dup2(raw, 3);
+            Ok(())
+        });
+    }
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(write_end);
+    let mut status = String::new();
+    std::fs::File::from(read_end)
+        .read_to_string(&mut status)
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(status.contains("layer namespaces("), "{status}");
+    assert!(
+        status.contains("layer landlock(") && status.contains("layer seccomp("),
+        "{status}"
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n");
+    assert_eq!(
+        std::fs::read_to_string(l.at(".git/HEAD")).unwrap(),
+        "ref: refs/heads/main\n"
+    );
+}

@@ -37,7 +37,7 @@ pub fn run(plan: &Plan, io: NativeIo) -> Result<NativeOutcome, NativeError> {
     let child = command
         .spawn()
         .map_err(|e| NativeError::Setup(format!("starting sandbox-exec: {e}")))?;
-    let (status, violations) = spawn::supervise(child, &io)?;
+    let (status, violations) = spawn::supervise(spawn::Process::from_child(child), &io)?;
     Ok(NativeOutcome {
         status,
         stdout_dropped: io.stdout.dropped(),

@@ -2,8 +2,8 @@
 //! through the caps, its stderr read for refusals, its deadline, and its
 //! whole process group killed when it ends or times out.
 
+use std::fs::File;
 use std::io::Read;
-use std::os::unix::process::ExitStatusExt;
 use std::process::Child;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -17,14 +17,56 @@ use crate::wasi::CappedOutput;
 /// pipes open, and cordon must not wait for it.
 const DRAIN_GRACE: Duration = Duration::from_millis(500);
 
-/// Waits for `child` (started in its own process group with piped output).
+/// A started process, leader of its own process group, with its output
+/// piped to the host.
+pub struct Process {
+    pub pid: i32,
+    pub stdout: File,
+    pub stderr: File,
+}
+
+impl Process {
+    /// Takes over a child spawned with piped stdout and stderr in its own
+    /// process group; waiting for it is then this module's job.
+    pub fn from_child(mut child: Child) -> Process {
+        let stdout = child.stdout.take().expect("stdout piped");
+        let stderr = child.stderr.take().expect("stderr piped");
+        Process {
+            pid: child.id() as i32,
+            stdout: File::from(std::os::fd::OwnedFd::from(stdout)),
+            stderr: File::from(std::os::fd::OwnedFd::from(stderr)),
+        }
+    }
+}
+
+/// Waits for the exit of `pid`, returning its raw wait status.
+fn wait(pid: i32) -> std::io::Result<i32> {
+    let mut status = 0;
+    loop {
+        // SAFETY: waiting for our own child.
+        if unsafe { libc::waitpid(pid, &mut status, 0) } == pid {
+            return Ok(status);
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != std::io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
+/// Reaps `pid` after it was killed.
+pub fn reap(pid: i32) {
+    let _ = wait(pid);
+}
+
+/// Waits for `process`, copying its output through the caps.
 pub fn supervise(
-    mut child: Child,
+    process: Process,
     io: &NativeIo,
 ) -> Result<(NativeStatus, Vec<Violation>), NativeError> {
-    let group = child.id() as i32;
-    let stdout = pump(child.stdout.take(), io.stdout.clone(), false);
-    let stderr = pump(child.stderr.take(), io.stderr.clone(), true);
+    let group = process.pid;
+    let stdout = pump(Some(process.stdout), io.stdout.clone(), false);
+    let stderr = pump(Some(process.stderr), io.stderr.clone(), true);
     let (done, timer) = mpsc::channel::<()>();
     let watchdog = io.timeout.map(|timeout| {
         std::thread::spawn(move || {
@@ -35,9 +77,8 @@ pub fn supervise(
             expired
         })
     });
-    let status = child
-        .wait()
-        .map_err(|e| NativeError::Setup(format!("waiting for the command: {e}")))?;
+    let status =
+        wait(group).map_err(|e| NativeError::Setup(format!("waiting for the command: {e}")))?;
     let _ = done.send(());
     let timed_out = watchdog.is_some_and(|w| w.join().unwrap_or(false));
     // What the command left running in its group goes with it.
@@ -47,11 +88,11 @@ pub fn supervise(
     let status = if timed_out {
         NativeStatus::TimedOut
     } else {
-        NativeStatus::Exited(
-            status
-                .code()
-                .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
-        )
+        NativeStatus::Exited(if libc::WIFEXITED(status) {
+            libc::WEXITSTATUS(status)
+        } else {
+            128 + libc::WTERMSIG(status)
+        })
     };
     Ok((status, found))
 }

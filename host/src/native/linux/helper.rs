@@ -11,7 +11,7 @@ use std::convert::Infallible;
 use std::ffi::CString;
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::FromRawFd;
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -34,23 +34,38 @@ impl Failure {
     }
 }
 
-/// Runs the helper; never returns.
+/// The re-executed helper's entry point: the plan as JSON, the status pipe
+/// at [`STATUS_FD`]. Never returns.
 pub fn main(spec: &str) -> ! {
     // SAFETY: the host put the status pipe at STATUS_FD before exec; this is
     // its only owner here.
-    let mut status = unsafe { File::from_raw_fd(STATUS_FD) };
+    let status = unsafe { File::from_raw_fd(STATUS_FD) };
     // SAFETY: plain fcntl on the descriptor owned above.
     unsafe { libc::fcntl(STATUS_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
-    let result = serde_json::from_str::<Spec>(spec)
-        .map_err(|e| Failure::error("reading the sandbox plan", e))
-        .and_then(|spec| setup_and_exec(&spec, &mut status));
-    let line = match result {
+    match serde_json::from_str::<Spec>(spec) {
+        Ok(spec) => run(&spec, status),
+        Err(e) => fail(status, Failure::error("reading the sandbox plan", e)),
+    }
+}
+
+/// Sets up the sandbox in this (single-threaded) process and executes the
+/// command; on failure reports on `status` and exits 125. Never returns.
+pub fn run(spec: &Spec, mut status: File) -> ! {
+    match setup_and_exec(spec, &mut status) {
         Ok(never) => match never {},
-        Err(Failure::Missing(why)) => format!("missing {why}\n"),
-        Err(Failure::Error(why)) => format!("error {why}\n"),
+        Err(failure) => fail(status, failure),
+    }
+}
+
+fn fail(mut status: File, failure: Failure) -> ! {
+    let line = match failure {
+        Failure::Missing(why) => format!("missing {why}\n"),
+        Failure::Error(why) => format!("error {why}\n"),
     };
     let _ = status.write_all(line.as_bytes());
-    std::process::exit(125);
+    // SAFETY: _exit skips the atexit handlers and buffers of a forked copy
+    // of the host.
+    unsafe { libc::_exit(125) }
 }
 
 fn setup_and_exec(spec: &Spec, status: &mut File) -> Result<Infallible, Failure> {
@@ -69,7 +84,7 @@ fn setup_and_exec(spec: &Spec, status: &mut File) -> Result<Infallible, Failure>
     if child > 0 {
         // Only the command's half reports; the pipe must close at its exec.
         // SAFETY: the descriptor is not used again in this process.
-        unsafe { libc::close(STATUS_FD) };
+        unsafe { libc::close(status.as_raw_fd()) };
         supervise(child, namespaces.is_none());
     }
     die_with_parent()?;
@@ -144,7 +159,8 @@ fn supervise(child: libc::pid_t, reap_tree: bool) -> ! {
     // SAFETY: waiting for our own child.
     while unsafe { libc::waitpid(child, &mut status, 0) } < 0 {
         if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
-            std::process::exit(125);
+            // SAFETY: as in `fail`.
+            unsafe { libc::_exit(125) }
         }
     }
     if reap_tree {
@@ -155,7 +171,8 @@ fn supervise(child: libc::pid_t, reap_tree: bool) -> ! {
     } else {
         128 + libc::WTERMSIG(status)
     };
-    std::process::exit(code);
+    // SAFETY: as in `fail`.
+    unsafe { libc::_exit(code) }
 }
 
 /// Kills and reaps every process re-parented to this subreaper.

@@ -13,6 +13,7 @@ mod landlock_rules;
 mod mounts;
 mod seccomp;
 
+use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
@@ -21,6 +22,7 @@ use std::process::{Command, Stdio};
 
 use serde::{Deserialize, Serialize};
 
+use super::spawn::{self, Process};
 use super::{Layer, NativeError, NativeIo, NativeOutcome, Plan};
 
 /// First argument that turns the `cordon` binary into the helper.
@@ -80,9 +82,91 @@ pub fn run(plan: &Plan, io: NativeIo) -> Result<NativeOutcome, NativeError> {
         mask_dir,
         host_sockets,
     };
-    let json = serde_json::to_string(&spec).map_err(|e| NativeError::Setup(e.to_string()))?;
+    let launched = launch(&spec)?;
+    let group = launched.pid;
 
+    let mut report = String::new();
+    let _ = { launched.status }.read_to_string(&mut report);
+    let mut layers = Vec::new();
+    let mut failure = None;
+    for line in report.lines() {
+        match line.split_once(' ') {
+            Some(("layer", layer)) => layers.push(layer.to_string()),
+            Some(("missing", why)) => failure = Some(NativeError::LayerMissing(why.to_string())),
+            Some(("error", why)) => failure = Some(NativeError::Setup(why.to_string())),
+            _ => {}
+        }
+    }
+    if layers.is_empty() && failure.is_none() {
+        failure = Some(NativeError::Setup(
+            "the sandbox helper ended before the command started".into(),
+        ));
+    }
+    if let Some(failure) = failure {
+        spawn::kill_group(group);
+        spawn::reap(group);
+        remove_placeholders(&absent_protected);
+        return Err(failure);
+    }
+
+    let (status, violations) = spawn::supervise(launched.process, &io)?;
+    remove_placeholders(&absent_protected);
+    Ok(NativeOutcome {
+        status,
+        stdout_dropped: io.stdout.dropped(),
+        stderr_dropped: io.stderr.dropped(),
+        violations,
+        layers,
+    })
+}
+
+/// A started helper: its process and the read end of its status pipe.
+struct Launched {
+    pid: i32,
+    process: Process,
+    status: File,
+}
+
+/// Starts the helper. A single-threaded host (the command line) forks and
+/// runs the helper's code directly; a threaded one (a library user) must
+/// not set up namespaces in a forked copy of itself, so it re-executes its
+/// own binary as the helper, passing the plan as JSON.
+fn launch(spec: &Spec) -> Result<Launched, NativeError> {
+    let setup = |what: &str, err: std::io::Error| NativeError::Setup(format!("{what}: {err}"));
     let (status_read, status_write) = pipe().map_err(|e| setup("pipe", e))?;
+    if single_threaded() {
+        let (out_read, out_write) = pipe().map_err(|e| setup("pipe", e))?;
+        let (err_read, err_write) = pipe().map_err(|e| setup("pipe", e))?;
+        // SAFETY: this process has one thread, so the child may run any
+        // code, allocation included, until it executes the command.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(setup("fork", std::io::Error::last_os_error()));
+        }
+        if pid == 0 {
+            // SAFETY: descriptors owned by this process; the originals are
+            // close-on-exec.
+            unsafe {
+                libc::setpgid(0, 0);
+                libc::dup2(out_write.as_raw_fd(), 1);
+                libc::dup2(err_write.as_raw_fd(), 2);
+            }
+            helper::run(spec, File::from(status_write));
+        }
+        // SAFETY: the child's own group, set here too so a kill cannot race
+        // the child's setpgid.
+        unsafe { libc::setpgid(pid, pid) };
+        return Ok(Launched {
+            pid,
+            process: Process {
+                pid,
+                stdout: File::from(out_read),
+                stderr: File::from(err_read),
+            },
+            status: File::from(status_read),
+        });
+    }
+    let json = serde_json::to_string(spec).map_err(|e| NativeError::Setup(e.to_string()))?;
     let exe = std::env::current_exe().map_err(|e| setup("finding cordon's own binary", e))?;
     let mut command = Command::new(exe);
     command
@@ -104,45 +188,20 @@ pub fn run(plan: &Plan, io: NativeIo) -> Result<NativeOutcome, NativeError> {
             Ok(())
         });
     }
-    let mut child = command
+    let child = command
         .spawn()
         .map_err(|e| setup("starting the helper", e))?;
-    drop(status_write);
-    let group = child.id() as i32;
-
-    let mut report = String::new();
-    let _ = std::fs::File::from(status_read).read_to_string(&mut report);
-    let mut layers = Vec::new();
-    let mut failure = None;
-    for line in report.lines() {
-        match line.split_once(' ') {
-            Some(("layer", layer)) => layers.push(layer.to_string()),
-            Some(("missing", why)) => failure = Some(NativeError::LayerMissing(why.to_string())),
-            Some(("error", why)) => failure = Some(NativeError::Setup(why.to_string())),
-            _ => {}
-        }
-    }
-    if layers.is_empty() && failure.is_none() {
-        failure = Some(NativeError::Setup(
-            "the sandbox helper ended before the command started".into(),
-        ));
-    }
-    if let Some(failure) = failure {
-        super::spawn::kill_group(group);
-        let _ = child.wait();
-        remove_placeholders(&absent_protected);
-        return Err(failure);
-    }
-
-    let (status, violations) = super::spawn::supervise(child, &io)?;
-    remove_placeholders(&absent_protected);
-    Ok(NativeOutcome {
-        status,
-        stdout_dropped: io.stdout.dropped(),
-        stderr_dropped: io.stderr.dropped(),
-        violations,
-        layers,
+    let process = Process::from_child(child);
+    Ok(Launched {
+        pid: process.pid,
+        process,
+        status: File::from(status_read),
     })
+}
+
+/// Whether this process has a single thread (read from /proc).
+fn single_threaded() -> bool {
+    std::fs::read_dir("/proc/self/task").is_ok_and(|tasks| tasks.count() == 1)
 }
 
 /// Removes the empty placeholders the helper made for protected paths
