@@ -51,5 +51,16 @@ else
   echo "srt: not runnable here; left out" >&2
 fi
 cd "$P"
-hyperfine -N --warmup 20 --runs "$RUNS" --export-markdown "$WORK/table.md" "${cmds[@]}" >/dev/null
+hyperfine -N --warmup 20 --runs "$RUNS" --export-markdown "$WORK/table.md" \
+  --export-json "$WORK/runs.json" "${cmds[@]}" >/dev/null
 cat "$WORK/table.md"
+python3 - "$WORK/runs.json" <<'PY'
+import json, sys
+results = json.load(open(sys.argv[1]))["results"]
+base = next(r for r in results if r["command"] == "bare true")["median"]
+print()
+print("| Command | Median [ms] | Added to bare true [ms] |")
+print("|:---|---:|---:|")
+for r in results:
+    print(f"| {r['command']} | {r['median'] * 1e3:.2f} | {(r['median'] - base) * 1e3:.2f} |")
+PY
