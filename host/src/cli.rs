@@ -1,21 +1,23 @@
 //! The `cordon` command line. Parsing and reporting only: every decision
 //! lives in the library.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+use crate::audit::{Audit, Event, RunRecord, StreamRecord};
+use crate::broker::approver::{self, ApproverSpec};
 use crate::broker::rules::Rules;
-use crate::broker::{self, ApprovalPolicy, Verdict};
+use crate::broker::{self, ApprovalPolicy, Broker, Escalation, Outcome, Request, project};
 use crate::exit;
 use crate::native::{self, NativeError, NativeIo, NativeOptions, NativeStatus, Network, Plan};
 use crate::policy::{Determinism, SandboxMode, SandboxPolicy};
 use crate::resolve::{self, NotFound, ToolSource};
 use crate::tools;
-use crate::wasi::{CompileCache, EngineMode, Outcome, Status, Stdio, WASMTIME_VERSION, WasiHost};
+use crate::wasi::{self, CompileCache, EngineMode, Status, Stdio, WASMTIME_VERSION, WasiHost};
 
 /// Runs the commands coding agents propose, inside a sandbox.
 #[derive(Parser, Debug)]
@@ -70,9 +72,23 @@ struct RunArgs {
     /// Set a variable in the tool's environment (repeatable).
     #[arg(long = "env", value_name = "KEY=VALUE")]
     env: Vec<String>,
-    /// When a person is asked (no approver yet: asking means refusing).
+    /// When a person is asked.
     #[arg(long, value_enum, default_value_t = ApprovalPolicy::OnRequest)]
     approval: ApprovalPolicy,
+    /// Who answers: tty, jsonl=FD|SOCKET, script=FILE, deny [default: tty
+    /// when interactive, else deny].
+    #[arg(long, value_name = "WHO")]
+    approver: Option<ApproverSpec>,
+    /// Append one JSON line per request, decision, run and violation.
+    #[arg(long, value_name = "FILE")]
+    audit: Option<PathBuf>,
+    /// Ask for more than the sandbox gives (native commands): network,
+    /// writable=DIR, unsandboxed. Needs a person's approval.
+    #[arg(long, value_name = "GRANT", value_parser = parse_escalation)]
+    escalate: Option<Escalation>,
+    /// Why the escalation is needed, shown to the person asked.
+    #[arg(long, value_name = "TEXT", requires = "escalate")]
+    justification: Option<String>,
     /// Prefix rules deciding what runs and what is refused (repeatable).
     #[arg(long = "rules", value_name = "FILE")]
     rules: Vec<PathBuf>,
@@ -139,6 +155,26 @@ enum Engine {
     Auto,
     Wasi,
     Native,
+}
+
+fn parse_escalation(text: &str) -> Result<Escalation, String> {
+    match text.split_once('=') {
+        None if text == "network" => Ok(Escalation::Network),
+        None if text == "unsandboxed" => Ok(Escalation::Unsandboxed),
+        Some(("writable", dir)) => std::path::Path::new(dir)
+            .canonicalize()
+            .ok()
+            .filter(|d| d.is_dir())
+            .map(Escalation::Writable)
+            .ok_or_else(|| format!("writable={dir}: not a directory")),
+        Some(("network", host)) => Err(format!(
+            "network={host}: per-host grants are not available yet; --escalate network asks \
+             for the host network"
+        )),
+        _ => Err(format!(
+            "expected network, writable=DIR or unsandboxed, got {text}"
+        )),
+    }
 }
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {
@@ -215,7 +251,7 @@ fn cache_of(args: &CacheArgs) -> Option<CompileCache> {
         .or_else(|| CompileCache::default_dir().map(CompileCache::new))
 }
 
-fn run(args: RunArgs) -> Result<ExitCode> {
+fn sandbox_policy(args: &RunArgs) -> Result<SandboxPolicy> {
     let mut policy = SandboxPolicy::new(&args.root, args.cwd.as_deref(), args.sandbox)?;
     for assignment in &args.env {
         policy.push_env(assignment)?;
@@ -232,34 +268,198 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             ..defaults
         });
     }
+    Ok(policy)
+}
+
+/// The broker for this run: the user's, the project's and `--rules`
+/// rules, the approver, the audit log.
+fn broker_for(args: &RunArgs, policy: &SandboxPolicy) -> Result<Broker> {
+    let mut rules = Rules::default();
+    let config = project::user_config_dir();
+    if let Some(note) =
+        project::load(&mut rules, policy.root(), config.as_deref()).map_err(anyhow::Error::msg)?
+    {
+        say(note);
+    }
+    for file in &args.rules {
+        rules.load(file)?;
+    }
+    let spec = args.approver.clone().unwrap_or_else(approver::default_spec);
+    let approver = approver::open(&spec).map_err(anyhow::Error::msg)?;
+    let audit = match &args.audit {
+        Some(path) => {
+            Audit::to_file(path).with_context(|| format!("--audit {}", path.display()))?
+        }
+        None => Audit::default(),
+    };
+    Ok(Broker::new(rules, args.approval, approver, audit))
+}
+
+/// What a command name resolved to.
+enum Target {
+    Wasi(resolve::Resolved),
+    Native(PathBuf),
+}
+
+/// Resolves `name` by `--engine`: a WASI tool, else a native program.
+fn locate(args: &RunArgs, policy: &SandboxPolicy, name: &str) -> Result<Target, NotFound> {
+    let mut not_found = match args.engine {
+        Engine::Native => NotFound::new(name),
+        _ => match resolve::resolve(name, &args.tools, policy.root()) {
+            Ok(resolved) => return Ok(Target::Wasi(resolved)),
+            Err(not_found) if args.engine == Engine::Wasi => return Err(not_found),
+            Err(not_found) => not_found,
+        },
+    };
+    let host_path = std::env::var("PATH").ok();
+    native::find_program(name, host_path.as_deref())
+        .map(Target::Native)
+        .ok_or_else(|| {
+            not_found.looked.push("PATH".to_string());
+            not_found
+        })
+}
+
+/// How one execution ended: cordon's exit code, and what the sandbox was
+/// seen refusing (native only).
+struct Ran {
+    code: u8,
+    violations: Vec<native::Violation>,
+}
+
+fn run(args: RunArgs) -> Result<ExitCode> {
+    let policy = sandbox_policy(&args)?;
+    let mut broker = broker_for(&args, &policy)?;
+    let mut argv = args.command.clone();
+    let mut escalation = args.escalate.clone();
+    let mut retried = false;
+    loop {
+        let mut target = match locate(&args, &policy, &argv[0]) {
+            Ok(target) => target,
+            Err(not_found) => {
+                say(not_found);
+                return Ok(ExitCode::from(exit::NOT_FOUND));
+            }
+        };
+        let engine = match target {
+            Target::Wasi(_) => "wasi",
+            Target::Native(_) => "native",
+        };
+        if engine == "native" && policy.mode == SandboxMode::FullAccess {
+            escalation = Some(Escalation::Unsandboxed);
+        }
+        if engine == "wasi" && escalation.is_some() {
+            say(format!(
+                "{}: --escalate applies to native commands; a WASI tool only ever sees the root",
+                argv[0]
+            ));
+            return Ok(ExitCode::from(exit::DENIED));
+        }
+        let request = Request {
+            argv: argv.clone(),
+            cwd: policy.cwd_abs(),
+            engine,
+            sandbox: policy.mode.as_str(),
+            escalation: escalation.clone(),
+            justification: args.justification.clone(),
+        };
+        let approved = match broker.decide(request) {
+            Outcome::Run(approved) => approved,
+            Outcome::Refused(why) => {
+                say(why);
+                return Ok(ExitCode::from(exit::DENIED));
+            }
+            Outcome::Aborted => {
+                say(format!("{}: aborted by the approver", argv.join(" ")));
+                return Ok(ExitCode::from(exit::DENIED));
+            }
+        };
+        if approved.argv != argv {
+            // An edited command is a different program, maybe another engine.
+            argv = approved.argv;
+            target = match locate(&args, &policy, &argv[0]) {
+                Ok(target) => target,
+                Err(not_found) => {
+                    say(not_found);
+                    return Ok(ExitCode::from(exit::NOT_FOUND));
+                }
+            };
+        }
+        let started = Instant::now();
+        let stdio = Stdio::inherit(policy.limits.max_output_bytes);
+        if broker.audit().enabled() {
+            stdio.stdout.keep_digest();
+            stdio.stderr.keep_digest();
+        }
+        let (stdout, stderr) = (stdio.stdout.clone(), stdio.stderr.clone());
+        let (engine, ran) = match &target {
+            Target::Wasi(resolved) => ("wasi", run_wasi(&args, &policy, resolved, &argv, stdio)?),
+            Target::Native(program) => (
+                "native",
+                run_native(&args, &policy, program, &argv, escalation.as_ref(), stdio)?,
+            ),
+        };
+        let layers = Vec::new();
+        let record = RunRecord {
+            argv: &argv,
+            engine,
+            sandbox: if escalation == Some(Escalation::Unsandboxed) {
+                "none"
+            } else {
+                policy.mode.as_str()
+            },
+            exit_code: ran.code.into(),
+            duration_ms: started.elapsed().as_millis(),
+            stdout: stdout
+                .digest()
+                .map(|(bytes, sha256)| StreamRecord { bytes, sha256 }),
+            stderr: stderr
+                .digest()
+                .map(|(bytes, sha256)| StreamRecord { bytes, sha256 }),
+            layers: &layers,
+        };
+        broker.audit().record(&Event::run(&record));
+        for violation in &ran.violations {
+            broker.audit().record(&Event::violation(violation));
+        }
+        // on-failure: a failure the sandbox caused may be retried once,
+        // with the grant that was missing, if a person says so.
+        let retry = (broker.policy() == ApprovalPolicy::OnFailure
+            && ran.code != 0
+            && !retried
+            && escalation.is_none())
+        .then(|| broker::missing_grant(&ran.violations, &policy))
+        .flatten();
+        match retry {
+            Some(grant) => {
+                say(format!(
+                    "{}: failed in the sandbox; asking to retry with {grant}",
+                    argv[0]
+                ));
+                escalation = Some(grant);
+                retried = true;
+            }
+            None => return Ok(ExitCode::from(ran.code)),
+        }
+    }
+}
+
+/// Runs a WASI tool; returns cordon's exit code.
+fn run_wasi(
+    args: &RunArgs,
+    policy: &SandboxPolicy,
+    resolved: &resolve::Resolved,
+    argv: &[String],
+    stdio: Stdio,
+) -> Result<Ran> {
+    let name = &argv[0];
+    if let Some(note) = &resolved.note {
+        say(note);
+    }
     let mode = if args.deterministic {
         EngineMode::Deterministic
     } else {
         EngineMode::Standard
-    };
-
-    let mut rules = Rules::default();
-    for file in &args.rules {
-        rules.load(file)?;
-    }
-    if let Verdict::Refused(reason) = broker::judge(&rules, args.approval, &args.command) {
-        say(reason);
-        return Ok(ExitCode::from(exit::DENIED));
-    }
-
-    let name = &args.command[0];
-    let wasi = match args.engine {
-        Engine::Native => None,
-        _ => Some(resolve::resolve(name, &args.tools, policy.root())),
-    };
-    let resolved = match wasi {
-        Some(Ok(resolved)) => resolved,
-        Some(Err(not_found)) if args.engine == Engine::Wasi => {
-            say(not_found);
-            return Ok(ExitCode::from(exit::NOT_FOUND));
-        }
-        Some(Err(not_found)) => return run_native(&args, &policy, not_found),
-        None => return run_native(&args, &policy, NotFound::new(name)),
     };
     let host = WasiHost::new(cache_of(&args.cache), mode)?;
     let loaded = match &resolved.source {
@@ -273,40 +473,38 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     let program = loaded
         .map_err(anyhow::Error::from)
         .with_context(|| name.clone())?;
-
     if let Some(timeout) = args.timeout {
         start_watchdog(timeout);
     }
-    let outcome = host.run(
-        &program,
-        &policy,
-        &args.command,
-        Stdio::inherit(policy.limits.max_output_bytes),
-    )?;
-    Ok(report(name, &policy, &outcome))
+    let outcome = host.run(&program, policy, argv, stdio)?;
+    Ok(Ran {
+        code: report(name, policy, &outcome),
+        violations: Vec::new(),
+    })
 }
 
-/// Runs `args.command` as a native program under the OS sandbox.
-///
-/// `not_found` lists where WASI resolution looked; PATH joins it when the
-/// program is not there either.
-fn run_native(args: &RunArgs, policy: &SandboxPolicy, mut not_found: NotFound) -> Result<ExitCode> {
-    let name = &args.command[0];
-    let host_path = std::env::var("PATH").ok();
-    let Some(program) = native::find_program(name, host_path.as_deref()) else {
-        not_found.looked.push("PATH".to_string());
-        say(not_found);
-        return Ok(ExitCode::from(exit::NOT_FOUND));
+/// Runs a native program under the OS sandbox (or, escalated to
+/// `unsandboxed` by a person, without one).
+fn run_native(
+    args: &RunArgs,
+    policy: &SandboxPolicy,
+    program: &Path,
+    argv: &[String],
+    escalation: Option<&Escalation>,
+    stdio: Stdio,
+) -> Result<Ran> {
+    let name = &argv[0];
+    let refused = |why: String| {
+        say(why);
+        Ok(Ran {
+            code: exit::DENIED,
+            violations: Vec::new(),
+        })
     };
     if args.deterministic && !args.allow_native {
-        say(format!(
+        return refused(format!(
             "{name}: a native command is not deterministic; --allow-native runs it anyway"
         ));
-        return Ok(ExitCode::from(exit::DENIED));
-    }
-    if let Some(why) = native::mode_refusal(policy.mode) {
-        say(format!("{name}: {why}"));
-        return Ok(ExitCode::from(exit::DENIED));
     }
     let mut writable = Vec::new();
     for dir in &args.writable {
@@ -317,9 +515,15 @@ fn run_native(args: &RunArgs, policy: &SandboxPolicy, mut not_found: NotFound) -
             .with_context(|| format!("--writable {}: not a directory", dir.display()))?;
         writable.push(canonical);
     }
+    let mut network = args.network;
+    match escalation {
+        Some(Escalation::Writable(dir)) => writable.push(dir.clone()),
+        Some(Escalation::Network) => network = Network::On,
+        _ => {}
+    }
     let options = NativeOptions {
         writable,
-        network: args.network,
+        network,
         secrets: native::SecretPatterns::new(&args.secret, &args.allow_secret)?,
         env_pass: args.env_pass.clone(),
         no_namespaces: args.no_namespaces,
@@ -328,25 +532,29 @@ fn run_native(args: &RunArgs, policy: &SandboxPolicy, mut not_found: NotFound) -
     let plan = Plan::new(
         policy,
         &options,
-        program,
-        &args.command,
+        program.to_path_buf(),
+        argv,
         std::env::vars(),
         home.as_deref(),
     );
     if args.deterministic {
         say(format!("{name}: native command, not deterministic"));
     }
-    let stdio = Stdio::inherit(policy.limits.max_output_bytes);
     let io = NativeIo {
         stdout: stdio.stdout,
         stderr: stdio.stderr,
         timeout: args.timeout,
     };
-    let outcome = match native::run(&plan, io) {
+    let result = if escalation == Some(&Escalation::Unsandboxed) {
+        say(format!("{name}: running without a sandbox, as approved"));
+        native::run_unsandboxed(&plan, io)
+    } else {
+        native::run(&plan, io)
+    };
+    let outcome = match result {
         Ok(outcome) => outcome,
         Err(err @ (NativeError::LayerMissing(_) | NativeError::Unsupported(_))) => {
-            say(format!("{name}: refused: {err}"));
-            return Ok(ExitCode::from(exit::DENIED));
+            return refused(format!("{name}: refused: {err}"));
         }
         Err(err) => return Err(err.into()),
     };
@@ -358,15 +566,19 @@ fn run_native(args: &RunArgs, policy: &SandboxPolicy, mut not_found: NotFound) -
             violation.line
         ));
     }
-    Ok(match outcome.status {
-        NativeStatus::Exited(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+    let code = match outcome.status {
+        NativeStatus::Exited(code) => u8::try_from(code).unwrap_or(1),
         NativeStatus::TimedOut => {
             let secs = args.timeout.map_or(0.0, |t| t.as_secs_f64());
             say(format!(
                 "{name}: timed out after {secs:.3}s (--timeout); its processes were killed"
             ));
-            ExitCode::from(exit::TIMED_OUT)
+            exit::TIMED_OUT
         }
+    };
+    Ok(Ran {
+        code,
+        violations: outcome.violations,
     })
 }
 
@@ -390,7 +602,7 @@ fn start_watchdog(timeout: Duration) {
 }
 
 /// Says what limits the tool ran into and maps the outcome to an exit code.
-fn report(name: &str, policy: &SandboxPolicy, outcome: &Outcome) -> ExitCode {
+fn report(name: &str, policy: &SandboxPolicy, outcome: &wasi::Outcome) -> u8 {
     let limits = &policy.limits;
     report_dropped(name, policy, outcome.stdout_dropped, outcome.stderr_dropped);
     if outcome.memory_exceeded {
@@ -401,21 +613,21 @@ fn report(name: &str, policy: &SandboxPolicy, outcome: &Outcome) -> ExitCode {
     }
     match &outcome.status {
         // A code the OS cannot carry must not turn into a success.
-        Status::Exited(code) => ExitCode::from(u8::try_from(*code).unwrap_or(1)),
+        Status::Exited(code) => u8::try_from(*code).unwrap_or(1),
         Status::TimedOut => {
             let secs = limits.timeout.map_or(0.0, |t| t.as_secs_f64());
             say(format!("{name}: timed out after {secs:.3}s (--timeout)"));
-            ExitCode::from(exit::TIMED_OUT)
+            exit::TIMED_OUT
         }
         Status::OutOfFuel => {
             let fuel = policy.determinism.as_ref().map_or(0, |d| d.fuel);
             say(format!("{name}: fuel of {fuel} exhausted (--fuel)"));
-            ExitCode::from(exit::TIMED_OUT)
+            exit::TIMED_OUT
         }
         Status::Trapped(trap) => {
             let first = trap.lines().next().unwrap_or("trap");
             say(format!("{name}: trapped: {first}"));
-            ExitCode::from(exit::TRAPPED)
+            exit::TRAPPED
         }
     }
 }

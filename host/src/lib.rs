@@ -6,6 +6,7 @@
 //! name, among them the built-in [`tools`]; any other command runs under
 //! the OS sandbox ([`native`]); [`cli`] is the thin command-line front end.
 
+pub mod audit;
 pub mod broker;
 pub mod cli;
 pub mod exit;

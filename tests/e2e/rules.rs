@@ -42,7 +42,7 @@ fn forbidden_and_unapproved_commands_are_refused_before_running() {
         .output();
     run.expect_code(126);
     assert!(
-        run.stderr().contains("needs approval (by "),
+        run.stderr().contains("needs approval (rule ") && run.stderr().contains("denied by deny"),
         "{}",
         run.stderr()
     );

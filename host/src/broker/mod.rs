@@ -1,24 +1,36 @@
-//! The approval broker: decides, for every command, whether it runs, asks a
-//! person, or is refused.
+//! The approval broker: decides, for every command, WASI or native,
+//! whether it runs, asks a person, or is refused, and records why.
 //!
-//! Order: a matching [`rules`] rule decides (strictest first); without one,
-//! commands that always ask ([`safety::always_asks`]) ask, and under
-//! `untrusted` everything that is not [`safety::known_safe`] asks. No
-//! approver is wired in yet, so a command that would ask a person is refused
-//! (fail closed).
+//! [`judge`] is the pure part. A matching [`rules`] rule decides (strictest
+//! first); without one, commands that always ask ([`safety::always_asks`])
+//! ask, under `untrusted` everything that is not [`safety::known_safe`]
+//! asks, and a request for more than the sandbox gives (an [`Escalation`])
+//! asks. [`Broker`] puts a person behind the questions through an
+//! [`approver::Approver`], remembers what they granted for the session,
+//! and writes every step to the audit log.
 
+pub mod approver;
+pub mod project;
 pub mod rules;
 pub mod safety;
 
+use std::path::PathBuf;
+
+use approver::{Answer, Approver, Question};
 use rules::{Decision, Rules};
+
+use crate::audit::{Audit, Event};
+use crate::native::Violation;
+use crate::native::violations::Denied;
+use crate::policy::SandboxPolicy;
 
 /// When a person is asked, independent of the sandbox mode.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum ApprovalPolicy {
     /// Only known-safe read-only commands run unasked.
     Untrusted,
-    /// Everything runs sandboxed; a failure caused by the sandbox may ask
-    /// to retry with more (not yet: failures are reported as they are).
+    /// Everything runs sandboxed; when it fails and the sandbox refused
+    /// something, the person is asked whether to retry with that grant.
     OnFailure,
     /// Runs sandboxed; asks when the request asks for more or a rule says so.
     #[default]
@@ -27,55 +39,282 @@ pub enum ApprovalPolicy {
     Never,
 }
 
-/// What the broker decided for one command.
+impl ApprovalPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalPolicy::Untrusted => "untrusted",
+            ApprovalPolicy::OnFailure => "on-failure",
+            ApprovalPolicy::OnRequest => "on-request",
+            ApprovalPolicy::Never => "never",
+        }
+    }
+}
+
+/// More than the sandbox gives, asked for by the request itself
+/// (`--escalate`) or offered after a failure (`on-failure`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Escalation {
+    /// The host's network.
+    Network,
+    /// One more writable directory.
+    Writable(PathBuf),
+    /// No sandbox at all (native commands only).
+    Unsandboxed,
+}
+
+impl std::fmt::Display for Escalation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Escalation::Network => write!(f, "network"),
+            Escalation::Writable(dir) => write!(f, "writable={}", dir.display()),
+            Escalation::Unsandboxed => write!(f, "unsandboxed"),
+        }
+    }
+}
+
+/// One command put to the broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub argv: Vec<String>,
+    /// Where it runs, for the person asked.
+    pub cwd: PathBuf,
+    /// `wasi` or `native`.
+    pub engine: &'static str,
+    /// The sandbox mode, as the user named it.
+    pub sandbox: &'static str,
+    pub escalation: Option<Escalation>,
+    /// Why the request needs the escalation, in the requester's words.
+    pub justification: Option<String>,
+}
+
+/// What [`judge`] makes of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// Run it, sandboxed.
-    Run,
+    /// Run it, sandboxed, unasked; `by` says what allowed it.
+    Run { by: String },
+    /// A person must decide; `reason` is shown to them.
+    Ask { reason: String },
     /// Refused; the text says what and how to grant it.
     Refused(String),
 }
 
-/// Refusal of a command that would ask a person, with nobody to ask.
-fn unanswered(command: &str, reason: &str, grant: &str) -> Verdict {
-    Verdict::Refused(format!(
-        "{command}: needs approval ({reason}), and no approver is available, so it is denied; {grant}"
-    ))
+/// Judges `request` against `rules` under `policy`, asking nobody.
+pub fn judge(rules: &Rules, policy: ApprovalPolicy, request: &Request) -> Verdict {
+    let argv = &request.argv;
+    let command = argv.join(" ");
+    let verdict = match rules.evaluate(argv) {
+        Some(rule) => {
+            let why = rule
+                .justification
+                .as_deref()
+                .map(|j| format!(" ({j})"))
+                .unwrap_or_default();
+            match rule.decision {
+                Decision::Allow => Verdict::Run {
+                    by: format!("rule {}", rule.origin()),
+                },
+                Decision::Forbid => {
+                    return Verdict::Refused(format!(
+                        "{command}: forbidden by {}{why}; change that rule's decision to run it",
+                        rule.origin()
+                    ));
+                }
+                Decision::Prompt => Verdict::Ask {
+                    reason: format!("rule {}{why}", rule.origin()),
+                },
+            }
+        }
+        None => {
+            if let Some(reason) = safety::always_asks(argv) {
+                Verdict::Ask {
+                    reason: reason.to_string(),
+                }
+            } else if policy == ApprovalPolicy::Untrusted && !safety::known_safe(argv) {
+                Verdict::Ask {
+                    reason: "not known to be read-only under --approval untrusted".into(),
+                }
+            } else {
+                Verdict::Run {
+                    by: format!("policy {}", policy.as_str()),
+                }
+            }
+        }
+    };
+    // Asking for more than the sandbox gives always needs a person, even
+    // for a command a rule allows.
+    match (&verdict, &request.escalation) {
+        (Verdict::Run { .. }, Some(escalation)) => Verdict::Ask {
+            reason: format!("it asks for {escalation}"),
+        },
+        _ => verdict,
+    }
 }
 
-/// Judges `argv` against `rules` under `policy`.
-pub fn judge(rules: &Rules, policy: ApprovalPolicy, argv: &[String]) -> Verdict {
-    let command = argv.join(" ");
-    let Some(rule) = rules.evaluate(argv) else {
-        let allow_rule = "an allow rule for it lets it run unasked";
-        if let Some(reason) = safety::always_asks(argv) {
-            return unanswered(&command, reason, allow_rule);
+/// The grant whose absence made a sandboxed run fail, from what the
+/// sandbox was seen refusing: a write outside the root asks for that
+/// directory, a refused connection for the network; a refused read (a
+/// secret) or a write inside the root (a protected path) can only be
+/// granted by running without the sandbox.
+pub fn missing_grant(violations: &[Violation], policy: &SandboxPolicy) -> Option<Escalation> {
+    let violation = violations.first()?;
+    Some(match violation.denied {
+        Denied::Network => Escalation::Network,
+        Denied::Read => Escalation::Unsandboxed,
+        Denied::Write => {
+            let target = violation
+                .target
+                .as_ref()
+                .map(|t| policy.cwd_abs().join(t))
+                .and_then(|t| t.parent().and_then(|p| p.canonicalize().ok()));
+            match target {
+                Some(dir) if !dir.starts_with(policy.root()) => Escalation::Writable(dir),
+                _ => Escalation::Unsandboxed,
+            }
         }
-        if policy == ApprovalPolicy::Untrusted && !safety::known_safe(argv) {
-            return unanswered(
-                &command,
-                "not known to be read-only under --approval untrusted",
-                allow_rule,
-            );
+    })
+}
+
+/// How the broker finally disposed of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Run this request (possibly edited by the person).
+    Run(Request),
+    /// Refused; one line for the user.
+    Refused(String),
+    /// The person stopped the session.
+    Aborted,
+}
+
+/// What a person granted for the rest of the session: commands starting
+/// with `prefix`, with that escalation (or none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Grant {
+    prefix: Vec<String>,
+    escalation: Option<Escalation>,
+}
+
+/// How many times one request may be edited before the broker gives up.
+const MAX_EDITS: usize = 16;
+
+/// The broker for one session: rules, policy, the approver, the grants
+/// made so far, and the audit log. Nothing in it outlives the session.
+pub struct Broker {
+    rules: Rules,
+    policy: ApprovalPolicy,
+    approver: Box<dyn Approver>,
+    grants: Vec<Grant>,
+    audit: Audit,
+}
+
+impl Broker {
+    pub fn new(
+        rules: Rules,
+        policy: ApprovalPolicy,
+        approver: Box<dyn Approver>,
+        audit: Audit,
+    ) -> Self {
+        Broker {
+            rules,
+            policy,
+            approver,
+            grants: Vec::new(),
+            audit,
         }
-        return Verdict::Run;
-    };
-    let why = rule
-        .justification
-        .as_deref()
-        .map(|j| format!(" ({j})"))
-        .unwrap_or_default();
-    match rule.decision {
-        Decision::Allow => Verdict::Run,
-        Decision::Forbid => Verdict::Refused(format!(
-            "{command}: forbidden by {}{why}; change that rule's decision to run it",
-            rule.origin()
-        )),
-        Decision::Prompt => unanswered(
-            &command,
-            &format!("by {}{why}", rule.origin()),
-            "set that rule's decision to allow to run it unasked",
-        ),
+    }
+
+    pub fn policy(&self) -> ApprovalPolicy {
+        self.policy
+    }
+
+    /// The audit log, for the run and violation events that follow.
+    pub fn audit(&mut self) -> &mut Audit {
+        &mut self.audit
+    }
+
+    fn granted(&self, request: &Request) -> bool {
+        self.grants.iter().any(|grant| {
+            grant.escalation == request.escalation
+                && request.argv.len() >= grant.prefix.len()
+                && grant.prefix.iter().zip(&request.argv).all(|(a, b)| a == b)
+        })
+    }
+
+    /// Decides `request`: judged, then asked about if need be; an edited
+    /// command is judged again from the start.
+    pub fn decide(&mut self, mut request: Request) -> Outcome {
+        for _ in 0..MAX_EDITS {
+            self.audit.record(&Event::request(&request, self.policy));
+            let reason = match judge(&self.rules, self.policy, &request) {
+                Verdict::Run { by } => {
+                    self.audit.record(&Event::decision("run", &by, None));
+                    return Outcome::Run(request);
+                }
+                Verdict::Refused(why) => {
+                    self.audit
+                        .record(&Event::decision("refused", "rule", Some(&why)));
+                    return Outcome::Refused(why);
+                }
+                Verdict::Ask { reason } => reason,
+            };
+            if self.granted(&request) {
+                self.audit
+                    .record(&Event::decision("run", "session grant", Some(&reason)));
+                return Outcome::Run(request);
+            }
+            let command = request.argv.join(" ");
+            if self.policy == ApprovalPolicy::Never {
+                let why = format!(
+                    "{command}: needs approval ({reason}), and --approval never asks nobody, \
+                     so it is denied"
+                );
+                self.audit
+                    .record(&Event::decision("refused", "policy never", Some(&reason)));
+                return Outcome::Refused(why);
+            }
+            let question = Question {
+                request: request.clone(),
+                reason: reason.clone(),
+            };
+            let answer = self.approver.ask(&question);
+            let by = self.approver.name();
+            match answer {
+                Answer::Once => {
+                    self.audit
+                        .record(&Event::decision("approved", by, Some(&reason)));
+                    return Outcome::Run(request);
+                }
+                Answer::Session { prefix } => {
+                    let prefix = prefix.unwrap_or_else(|| request.argv.clone());
+                    self.audit
+                        .record(&Event::grant(by, &prefix, &request.escalation));
+                    self.grants.push(Grant {
+                        prefix,
+                        escalation: request.escalation.clone(),
+                    });
+                    return Outcome::Run(request);
+                }
+                Answer::Deny(why) => {
+                    self.audit
+                        .record(&Event::decision("denied", by, Some(&why)));
+                    return Outcome::Refused(format!(
+                        "{command}: needs approval ({reason}); denied by {by}: {why}"
+                    ));
+                }
+                Answer::Edit(argv) => {
+                    self.audit.record(&Event::edit(by, &argv));
+                    request.argv = argv;
+                }
+                Answer::Abort => {
+                    self.audit.record(&Event::decision("aborted", by, None));
+                    return Outcome::Aborted;
+                }
+            }
+        }
+        Outcome::Refused(format!(
+            "{}: edited {MAX_EDITS} times without a decision; denied",
+            request.argv.join(" ")
+        ))
     }
 }
 
@@ -88,37 +327,168 @@ mod tests {
         line.split_whitespace().map(str::to_string).collect()
     }
 
+    fn request(line: &str) -> Request {
+        Request {
+            argv: argv(line),
+            cwd: "/p".into(),
+            engine: "native",
+            sandbox: "workspace-write",
+            escalation: None,
+            justification: None,
+        }
+    }
+
+    fn rules(text: &str) -> Rules {
+        let mut rules = Rules::default();
+        rules.add(text, Path::new("r.toml")).unwrap();
+        rules
+    }
+
     /// Each policy against each kind of command, with and without a rule.
     #[test]
-    fn approval_matrix() {
-        let mut allow_rm = Rules::default();
-        allow_rm
-            .add(
-                "[[rule]]\nprefix = [\"rm\"]\ndecision = \"allow\"\n",
-                Path::new("r.toml"),
-            )
-            .unwrap();
+    fn judge_matrix() {
+        let allow_rm = rules("[[rule]]\nprefix = [\"rm\"]\ndecision = \"allow\"\n");
+        let forbid_curl = rules("[[rule]]\nprefix = [\"curl\"]\ndecision = \"forbid\"\n");
         let none = Rules::default();
         use ApprovalPolicy::*;
-        let cases: &[(&Rules, ApprovalPolicy, &str, bool)] = &[
-            (&none, Untrusted, "grep -rn x .", true),
-            (&none, Untrusted, "sort -o out x", false),
-            (&none, Untrusted, "touch x", false),
-            (&none, OnRequest, "touch x", true),
-            (&none, OnFailure, "touch x", true),
-            (&none, Never, "touch x", true),
-            (&none, OnRequest, "rm -rf build", false),
-            (&none, Never, "rm -rf build", false),
-            (&allow_rm, OnRequest, "rm -rf build", true),
-            (&allow_rm, Untrusted, "rm -rf build", true),
-        ];
-        for (rules, policy, line, runs) in cases {
-            let verdict = judge(rules, *policy, &argv(line));
-            assert_eq!(
-                verdict == Verdict::Run,
-                *runs,
-                "{policy:?} {line}: {verdict:?}"
-            );
+        #[derive(Debug, PartialEq)]
+        enum V {
+            Run,
+            Ask,
+            Refused,
         }
+        let cases: &[(&Rules, ApprovalPolicy, &str, V)] = &[
+            (&none, Untrusted, "grep -rn x .", V::Run),
+            (&none, Untrusted, "sort -o out x", V::Ask),
+            (&none, Untrusted, "touch x", V::Ask),
+            (&none, OnRequest, "touch x", V::Run),
+            (&none, OnFailure, "touch x", V::Run),
+            (&none, Never, "touch x", V::Run),
+            (&none, OnRequest, "rm -rf build", V::Ask),
+            (&none, Never, "rm -rf build", V::Ask),
+            (&allow_rm, OnRequest, "rm -rf build", V::Run),
+            (&allow_rm, Untrusted, "rm -rf build", V::Run),
+            (&forbid_curl, OnRequest, "curl x", V::Refused),
+            (&forbid_curl, Never, "/usr/bin/curl x", V::Refused),
+        ];
+        for (rules, policy, line, expected) in cases {
+            let got = match judge(rules, *policy, &request(line)) {
+                Verdict::Run { .. } => V::Run,
+                Verdict::Ask { .. } => V::Ask,
+                Verdict::Refused(_) => V::Refused,
+            };
+            assert_eq!(&got, expected, "{policy:?} {line}");
+        }
+        // An escalation asks even when a rule allows the command.
+        let mut escalated = request("rm x");
+        escalated.escalation = Some(Escalation::Network);
+        assert!(matches!(
+            judge(&allow_rm, OnRequest, &escalated),
+            Verdict::Ask { .. }
+        ));
+    }
+
+    /// Answers in order and remembers what it was asked.
+    struct Scripted {
+        answers: Vec<Answer>,
+        asked: std::rc::Rc<std::cell::RefCell<Vec<Vec<String>>>>,
+    }
+
+    impl Approver for Scripted {
+        fn name(&self) -> &'static str {
+            "test"
+        }
+        fn ask(&mut self, question: &Question) -> Answer {
+            self.asked.borrow_mut().push(question.request.argv.clone());
+            if self.answers.is_empty() {
+                Answer::Deny("none left".into())
+            } else {
+                self.answers.remove(0)
+            }
+        }
+    }
+
+    fn broker(
+        rules: Rules,
+        policy: ApprovalPolicy,
+        answers: Vec<Answer>,
+    ) -> (Broker, std::rc::Rc<std::cell::RefCell<Vec<Vec<String>>>>) {
+        let asked = std::rc::Rc::default();
+        let approver = Scripted {
+            answers,
+            asked: std::rc::Rc::clone(&asked),
+        };
+        (
+            Broker::new(rules, policy, Box::new(approver), Audit::default()),
+            asked,
+        )
+    }
+
+    #[test]
+    fn session_grants_cover_the_prefix_and_nothing_else() {
+        let (mut b, asked) = broker(
+            Rules::default(),
+            ApprovalPolicy::Untrusted,
+            vec![
+                Answer::Session {
+                    prefix: Some(argv("git push")),
+                },
+                Answer::Deny("no".into()),
+            ],
+        );
+        assert!(matches!(
+            b.decide(request("git push origin")),
+            Outcome::Run(_)
+        ));
+        assert!(matches!(
+            b.decide(request("git push upstream")),
+            Outcome::Run(_)
+        ));
+        assert!(matches!(b.decide(request("git pull")), Outcome::Refused(_)));
+        assert_eq!(asked.borrow().len(), 2);
+        // A fresh broker (a new session) remembers nothing.
+        let (mut b, _) = broker(Rules::default(), ApprovalPolicy::Untrusted, vec![]);
+        assert!(matches!(
+            b.decide(request("git push origin")),
+            Outcome::Refused(_)
+        ));
+    }
+
+    #[test]
+    fn an_edit_is_judged_again_from_the_start() {
+        let forbid = rules("[[rule]]\nprefix = [\"curl\"]\ndecision = \"forbid\"\n");
+        let (mut b, asked) = broker(
+            forbid.clone(),
+            ApprovalPolicy::OnRequest,
+            vec![Answer::Edit(argv("curl evil.example"))],
+        );
+        assert!(matches!(
+            b.decide(request("rm -rf build")),
+            Outcome::Refused(_)
+        ));
+        assert_eq!(asked.borrow().len(), 1);
+        let (mut b, asked) = broker(
+            forbid,
+            ApprovalPolicy::OnRequest,
+            vec![Answer::Edit(argv("rm -r build/tmp")), Answer::Once],
+        );
+        match b.decide(request("rm -rf build")) {
+            Outcome::Run(r) => assert_eq!(r.argv, argv("rm -r build/tmp")),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(asked.borrow().len(), 2);
+    }
+
+    #[test]
+    fn never_refuses_without_asking_and_abort_stops() {
+        let (mut b, asked) = broker(Rules::default(), ApprovalPolicy::Never, vec![Answer::Once]);
+        assert!(matches!(b.decide(request("rm -rf x")), Outcome::Refused(_)));
+        assert!(asked.borrow().is_empty());
+        let (mut b, _) = broker(
+            Rules::default(),
+            ApprovalPolicy::OnRequest,
+            vec![Answer::Abort],
+        );
+        assert_eq!(b.decide(request("rm -rf x")), Outcome::Aborted);
     }
 }

@@ -199,6 +199,20 @@ impl Rules {
         Ok(())
     }
 
+    /// Adds `other`'s rules; with `tighten_only`, only those that prompt or
+    /// forbid. Returns how many were left out.
+    pub fn merge(&mut self, other: Rules, tighten_only: bool) -> usize {
+        let offered = other.rules.len();
+        let kept: Vec<Rule> = other
+            .rules
+            .into_iter()
+            .filter(|rule| !tighten_only || rule.decision != Decision::Allow)
+            .collect();
+        let left_out = offered - kept.len();
+        self.rules.extend(kept);
+        left_out
+    }
+
     /// The strictest rule matching `argv`, if any (the first written wins
     /// among equally strict ones).
     pub fn evaluate(&self, argv: &[String]) -> Option<&Rule> {

@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::policy::{PROTECTED_NAMES, SandboxMode, SandboxPolicy};
+use crate::policy::{PROTECTED_NAMES, SandboxPolicy};
 use crate::wasi::CappedOutput;
 pub use secrets::{BadGlob, SecretPatterns};
 pub use violations::Violation;
@@ -214,10 +214,40 @@ pub fn find_program(name: &str, path: Option<&str>) -> Option<PathBuf> {
         .find(|candidate| executable(candidate))
 }
 
-/// Why a mode cannot run natively here, if it cannot.
-pub fn mode_refusal(mode: SandboxMode) -> Option<&'static str> {
-    (mode == SandboxMode::FullAccess).then_some(
-        "full-access runs a native command with no sandbox at all and needs a person's \
-         approval, which this build cannot ask for; use --sandbox workspace-write",
-    )
+/// Runs `plan`'s command with no sandbox at all: only its environment and
+/// limits apply. For a person's explicit `unsandboxed` approval, never as a
+/// fallback.
+///
+/// # Errors
+///
+/// [`NativeError::Setup`] when it cannot start.
+#[cfg(unix)]
+pub fn run_unsandboxed(plan: &Plan, io: NativeIo) -> Result<NativeOutcome, NativeError> {
+    use std::os::unix::process::CommandExt;
+    let child = std::process::Command::new(&plan.program)
+        .arg0(&plan.argv[0])
+        .args(&plan.argv[1..])
+        .env_clear()
+        .envs(plan.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&plan.cwd)
+        .stdin(std::process::Stdio::inherit())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| NativeError::Setup(format!("starting {}: {e}", plan.program.display())))?;
+    let (status, violations) = spawn::supervise(spawn::Process::from_child(child), &io)?;
+    Ok(NativeOutcome {
+        status,
+        stdout_dropped: io.stdout.dropped(),
+        stderr_dropped: io.stderr.dropped(),
+        violations,
+        layers: Vec::new(),
+    })
+}
+
+/// Native commands need a unix system even unsandboxed.
+#[cfg(not(unix))]
+pub fn run_unsandboxed(_plan: &Plan, _io: NativeIo) -> Result<NativeOutcome, NativeError> {
+    Err(NativeError::Unsupported(std::env::consts::OS))
 }

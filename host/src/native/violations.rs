@@ -49,6 +49,8 @@ const NETWORK: &[&str] = &[
     "Connection refused",
 ];
 const WRITE: &[&str] = &["Read-only file system"];
+/// What opening a covered secret (a socket inode) fails with.
+const COVERED: &[&str] = &["No such device or address"];
 const DENIED: &[&str] = &["Permission denied", "Operation not permitted"];
 const READ_VERBS: &[&str] = &["open", "read", "cat", "No such", "load"];
 
@@ -56,6 +58,8 @@ const READ_VERBS: &[&str] = &["open", "read", "cat", "No such", "load"];
 pub fn classify(line: &str) -> Option<Violation> {
     let denied = if NETWORK.iter().any(|m| line.contains(m)) {
         Denied::Network
+    } else if COVERED.iter().any(|m| line.contains(m)) {
+        Denied::Read
     } else if WRITE.iter().any(|m| line.contains(m)) {
         Denied::Write
     } else if DENIED.iter().any(|m| line.contains(m)) {

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use sha2::{Digest, Sha256};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
 
@@ -19,10 +20,15 @@ struct Sink {
     limit: Option<u64>,
     written: u64,
     dropped: u64,
+    /// Digest of everything produced, kept or dropped, when asked for.
+    digest: Option<Sha256>,
 }
 
 impl Sink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        if let Some(digest) = &mut self.digest {
+            digest.update(buf);
+        }
         let room = self.limit.map_or(u64::MAX, |limit| limit - self.written);
         let keep = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
         if keep > 0 {
@@ -52,9 +58,24 @@ impl CappedOutput {
                 limit,
                 written: 0,
                 dropped: 0,
+                digest: None,
             })),
             terminal,
         }
+    }
+
+    /// From now on, keep a SHA-256 of everything written (for the audit log).
+    pub fn keep_digest(&self) {
+        self.lock().digest.get_or_insert_with(Sha256::new);
+    }
+
+    /// Bytes produced (kept and dropped) and their SHA-256 in hex, if
+    /// [`keep_digest`](Self::keep_digest) was called.
+    pub fn digest(&self) -> Option<(u64, String)> {
+        let sink = self.lock();
+        let digest = sink.digest.clone()?.finalize();
+        let hex = digest.iter().map(|b| format!("{b:02x}")).collect();
+        Some((sink.written + sink.dropped, hex))
     }
 
     /// Bytes dropped because they were past the cap.

@@ -212,13 +212,13 @@ fn remove_placeholders(absent: &[PathBuf]) {
     }
 }
 
+/// The stand-ins mounted over what must not be read: a socket inode for
+/// files (opening one fails with ENXIO for everyone, root included, where
+/// an empty file would read as empty) and an empty mode-000 directory.
 fn make_mask(file: &Path, dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o000)
-        .open(file)?;
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    drop(std::os::unix::net::UnixListener::bind(file)?);
+    std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o000))?;
     std::fs::DirBuilder::new().mode(0o000).create(dir)
 }
 
