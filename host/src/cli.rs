@@ -36,6 +36,13 @@ enum Command {
     Doctor(CacheArgs),
     /// List the built-in tools with the crate and version each comes from.
     Tools,
+    /// Trust a project's .cordon/rules.toml as it reads now, so its allow
+    /// rules apply (they only tighten otherwise). Stored in your config dir.
+    Trust {
+        /// The project root [default: .].
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        root: PathBuf,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -234,6 +241,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run(*args),
         Command::Doctor(args) => doctor(args),
         Command::Tools => Ok(list_tools()),
+        Command::Trust { root } => trust(&root),
     };
     result.unwrap_or_else(|err| {
         say(format!("{err:#}"));
@@ -332,7 +340,8 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     let mut broker = broker_for(&args, &policy)?;
     let mut argv = args.command.clone();
     let mut escalation = args.escalate.clone();
-    let mut retried = false;
+    // The code of a run that failed in the sandbox, once a retry is asked.
+    let mut failed = None;
     loop {
         let mut target = match locate(&args, &policy, &argv[0]) {
             Ok(target) => target,
@@ -367,7 +376,8 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             Outcome::Run(approved) => approved,
             Outcome::Refused(why) => {
                 say(why);
-                return Ok(ExitCode::from(exit::DENIED));
+                // A refused retry leaves the first run's failure standing.
+                return Ok(ExitCode::from(failed.unwrap_or(exit::DENIED)));
             }
             Outcome::Aborted => {
                 say(format!("{}: aborted by the approver", argv.join(" ")));
@@ -426,7 +436,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         // with the grant that was missing, if a person says so.
         let retry = (broker.policy() == ApprovalPolicy::OnFailure
             && ran.code != 0
-            && !retried
+            && failed.is_none()
             && escalation.is_none())
         .then(|| broker::missing_grant(&ran.violations, &policy))
         .flatten();
@@ -437,7 +447,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
                     argv[0]
                 ));
                 escalation = Some(grant);
-                retried = true;
+                failed = Some(ran.code);
             }
             None => return Ok(ExitCode::from(ran.code)),
         }
@@ -642,6 +652,21 @@ fn report_dropped(name: &str, policy: &SandboxPolicy, stdout: u64, stderr: u64) 
             ));
         }
     }
+}
+
+fn trust(root: &Path) -> Result<ExitCode> {
+    let root = root
+        .canonicalize()
+        .with_context(|| format!("--root {}", root.display()))?;
+    let config =
+        project::user_config_dir().context("no config directory: set XDG_CONFIG_HOME or HOME")?;
+    let digest = project::trust(&root, &config).map_err(anyhow::Error::msg)?;
+    println!(
+        "trusted {} as {} reads now (sha256 {digest}); a change to it needs trusting again",
+        root.display(),
+        project::PROJECT_RULES
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn list_tools() -> ExitCode {

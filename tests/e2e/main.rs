@@ -2,6 +2,7 @@
 
 mod support;
 
+mod approvals;
 mod cache;
 mod cli;
 mod conformance;

@@ -170,10 +170,12 @@ fn snapshot(base: &Path, dir: &Path, skip: Option<&Path>, seen: &mut BTreeMap<Pa
     }
 }
 
-/// The built `cordon` binary, with a scrubbed cache location.
+/// The built `cordon` binary, with a scrubbed cache location and an empty
+/// user config (no user rules, nothing trusted).
 pub fn cordon() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cordon"));
-    cmd.env("XDG_CACHE_HOME", cache_dir());
+    cmd.env("XDG_CACHE_HOME", cache_dir())
+        .env("XDG_CONFIG_HOME", cache_dir().join("no-config"));
     cmd
 }
 

@@ -74,9 +74,18 @@ pub fn classify(line: &str) -> Option<Violation> {
     };
     Some(Violation {
         denied,
-        target: quoted(line),
+        target: quoted(line).or_else(|| before_message(line)),
         line: line.trim_end().to_string(),
     })
+}
+
+/// In `tool: ...: PATH: message`, the last word before the message (the
+/// usual shape when the path is not quoted).
+fn before_message(line: &str) -> Option<String> {
+    let parts: Vec<&str> = line.trim_end().split(": ").collect();
+    let word = parts.len().checked_sub(2).map(|i| parts[i])?;
+    let word = word.split_whitespace().last()?;
+    (word.contains('/') || word.contains('.')).then(|| word.to_string())
 }
 
 /// The first `'...'`, `‘...’` or `"..."` in a message.
@@ -104,7 +113,12 @@ mod tests {
             (Denied::Write, Some("/etc/x"))
         );
         let v = classify("cat: .env: Permission denied").unwrap();
-        assert_eq!(v.denied, Denied::Read);
+        assert_eq!(
+            (v.denied, v.target.as_deref()),
+            (Denied::Read, Some(".env"))
+        );
+        let v = classify("sh: 1: cannot create /tmp/o/x.txt: Read-only file system").unwrap();
+        assert_eq!(v.target.as_deref(), Some("/tmp/o/x.txt"));
         let v = classify("sh: 1: cannot create .git/x: Read-only file system").unwrap();
         assert_eq!(v.denied, Denied::Write);
         let v = classify("curl: (6) Could not resolve host: example.com").unwrap();

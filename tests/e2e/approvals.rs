@@ -1,0 +1,347 @@
+//! The broker end to end: approvers, escalations, on-failure retries,
+//! project rules and trust, and the audit log.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::support::{Layout, Run, cache_dir};
+
+/// `--approver script=FILE` answering `answers`; the file lives outside
+/// the layout, which tests compare before and after.
+fn script(answers: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let path = cache_dir().join(format!("answers-{n}.txt"));
+    std::fs::write(&path, answers).unwrap();
+    format!("script={}", path.display())
+}
+
+fn audit_lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("an audit line is JSON"))
+        .collect()
+}
+
+fn events<'a>(lines: &'a [serde_json::Value], kind: &str) -> Vec<&'a serde_json::Value> {
+    lines.iter().filter(|l| l["event"] == kind).collect()
+}
+
+#[test]
+fn a_scripted_person_approves_denies_edits_and_aborts() {
+    let l = Layout::new();
+    let audit = l.base.join("audit.jsonl");
+    let run = |answers: &str| {
+        l.cordon()
+            .args(["--approver", &script(answers)])
+            .args(["--audit", audit.to_str().unwrap()])
+            .args(["--", "rm", "-rf", "src"])
+            .env_secret()
+            .output()
+    };
+    // Deny: nothing changes, 126, the reason names who denied.
+    let denied = run("deny not today\n");
+    denied.expect_code(126);
+    assert!(
+        denied.stderr().contains("denied by script: not today"),
+        "{}",
+        denied.stderr()
+    );
+    assert!(l.at("src").exists());
+    // Edit: the replacement is judged again and runs.
+    let edited = run("edit cat a.txt\n");
+    assert_eq!(edited.expect_code(0).stdout(), "alpha\n");
+    assert!(l.at("src").exists());
+    // Abort stops everything.
+    let aborted = run("abort\n");
+    aborted.expect_code(126);
+    assert!(aborted.stderr().contains("aborted"), "{}", aborted.stderr());
+    // Once: it runs.
+    run("once\n").expect_code(0);
+    assert!(!l.at("src").exists());
+
+    let lines = audit_lines(&audit);
+    let decisions: Vec<&str> = events(&lines, "decision")
+        .iter()
+        .map(|d| d["decision"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        decisions,
+        ["denied", "edited", "run", "aborted", "approved"]
+    );
+    let runs = events(&lines, "run");
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0]["argv"], serde_json::json!(["cat", "a.txt"]));
+    assert_eq!(runs[0]["stdout"]["bytes"], 6);
+    // sha256("alpha\n")
+    assert_eq!(
+        runs[0]["stdout"]["sha256"],
+        "b6a98d9ce9a2d9149288fa3df42d377c3e42737afdcdaf714e33c0a100b51060"
+    );
+    for line in &lines {
+        assert_eq!(line["v"], 1);
+        assert!(
+            !line.to_string().contains("hunter2"),
+            "an env value leaked: {line}"
+        );
+    }
+}
+
+/// Sets a secret-looking variable that must reach neither the command nor
+/// the audit log.
+trait EnvSecret {
+    fn env_secret(self) -> Self;
+}
+
+impl EnvSecret for crate::support::Cordon {
+    fn env_secret(mut self) -> Self {
+        self.0.env("DB_PASSWORD", "hunter2");
+        self
+    }
+}
+
+#[test]
+fn without_an_approver_asking_is_denying_and_never_asks_nobody() {
+    let l = Layout::new();
+    let run = l.cordon().args(["--", "rm", "-rf", "src"]).output();
+    run.expect_code(126);
+    assert!(run.stderr().contains("no approver"), "{}", run.stderr());
+    let audit = l.base.join("audit.jsonl");
+    let run = l
+        .cordon()
+        .args(["--approval", "never", "--approver", &script("once\n")])
+        .args(["--audit", audit.to_str().unwrap(), "--", "rm", "-rf", "src"])
+        .output();
+    run.expect_code(126);
+    assert!(l.at("src").exists());
+    let lines = audit_lines(&audit);
+    let decision = events(&lines, "decision")[0];
+    assert_eq!(decision["decision"], "refused");
+    assert_eq!(decision["by"], "policy never");
+}
+
+/// A program answering on a socket pair, as an agent would.
+#[test]
+fn jsonl_approver_on_a_descriptor_and_malformed_replies_deny() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+    use std::os::unix::process::CommandExt;
+
+    let cases: &[(&str, i32)] = &[
+        (r#"{"v":1,"id":1,"answer":"once"}"#, 0),
+        (r#"{"v":1,"id":1,"answer":"yes"}"#, 126),
+        (r#"{"v":1,"id":2,"answer":"once"}"#, 126),
+        (r#"{"v":1,"id":1,"answer":"once","extra":true}"#, 126),
+        ("not json at all", 126),
+        ("", 126),
+    ];
+    for (reply, code) in cases {
+        let l = Layout::new();
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let fd = theirs.as_raw_fd();
+        let mut cordon = l.cordon();
+        cordon
+            .0
+            .args(["--approver", "jsonl=7", "--", "rm", "-rf", "src"]);
+        // SAFETY: dup2 between fork and exec.
+        unsafe {
+            cordon.0.pre_exec(move || {
+                libc::dup2(fd, 7);
+                Ok(())
+            });
+        }
+        let line = reply.to_string();
+        let answerer = std::thread::spawn(move || {
+            let mut reader = BufReader::new(ours.try_clone().unwrap());
+            let mut question = String::new();
+            reader.read_line(&mut question).unwrap();
+            let mut ours = ours;
+            if !line.is_empty() {
+                writeln!(ours, "{line}").unwrap();
+            }
+            question
+        });
+        let run: Run = cordon.output();
+        drop(theirs);
+        let question: serde_json::Value = serde_json::from_str(&answerer.join().unwrap()).unwrap();
+        assert_eq!(question["v"], 1);
+        assert_eq!(question["type"], "question");
+        assert_eq!(question["argv"], serde_json::json!(["rm", "-rf", "src"]));
+        assert_eq!(question["reason"], "recursive or forced rm");
+        run.expect_code(*code);
+        assert_eq!(l.at("src").exists(), *code != 0, "{reply}");
+    }
+}
+
+#[test]
+fn jsonl_approver_on_a_unix_socket() {
+    let l = Layout::new();
+    let path = l.base.join("approver.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let answerer = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut question = String::new();
+        reader.read_line(&mut question).unwrap();
+        let mut stream = stream;
+        writeln!(
+            stream,
+            r#"{{"v":1,"id":1,"answer":"edit","argv":["cat","a.txt"]}}"#
+        )
+        .unwrap();
+        question
+    });
+    let run = l
+        .cordon()
+        .args(["--approver", &format!("jsonl={}", path.display())])
+        .args(["--", "rm", "-rf", "src"])
+        .output();
+    assert_eq!(run.expect_code(0).stdout(), "alpha\n");
+    assert!(answerer.join().unwrap().contains("\"rm\""));
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn escalations_need_a_person_and_give_exactly_the_grant() {
+    let l = Layout::new();
+    let outside = l.base.join("outside");
+    let write_outside = format!("echo x > {}/granted.txt", outside.display());
+    let escalate = |answers: &str, extra: &[&str]| {
+        l.cordon()
+            .args(["--approver", &script(answers)])
+            .args(["--escalate", &format!("writable={}", outside.display())])
+            .args(["--justification", "writes the build output there"])
+            .args(extra)
+            .args(["--", "sh", "-c", &write_outside])
+            .output()
+    };
+    let before = l.outside();
+    escalate("deny\n", &[]).expect_code(126);
+    escalate("once\n", &["--approval", "never"]).expect_code(126);
+    assert_eq!(l.outside(), before);
+    escalate("once\n", &[]).expect_code(0);
+    assert!(outside.join("granted.txt").exists());
+    // The grant is that directory, nothing more.
+    let run = l
+        .cordon()
+        .args(["--approver", &script("once\n")])
+        .args(["--escalate", &format!("writable={}", outside.display())])
+        .args(["--", "sh", "-c", "echo x > ../proj-evil/x"])
+        .output();
+    assert_ne!(run.code(), 0);
+    assert!(!l.base.join("proj-evil/x").exists());
+    // WASI tools cannot be escalated.
+    l.cordon()
+        .args(["--approver", &script("once\n"), "--escalate", "network"])
+        .args(["--", "cat", "a.txt"])
+        .output()
+        .expect_code(126);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn full_access_runs_unsandboxed_only_when_approved() {
+    let l = Layout::new();
+    let target = l.base.join("outside/free.txt");
+    let run = |answers: &str| {
+        l.cordon()
+            .args(["--sandbox", "full-access", "--approver", &script(answers)])
+            .args(["--", "sh", "-c", &format!("echo x > {}", target.display())])
+            .output()
+    };
+    run("deny\n").expect_code(126);
+    assert!(!target.exists());
+    let ran = run("once\n");
+    ran.expect_code(0);
+    assert!(
+        ran.stderr().contains("without a sandbox"),
+        "{}",
+        ran.stderr()
+    );
+    assert!(target.exists());
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn on_failure_retries_once_with_the_missing_grant_if_approved() {
+    let l = Layout::new();
+    let audit = l.base.join("audit.jsonl");
+    let target = l.base.join("outside/late.txt");
+    let run = |answers: &str| {
+        l.cordon()
+            .args(["--approval", "on-failure", "--approver", &script(answers)])
+            .args(["--audit", audit.to_str().unwrap()])
+            .args(["--", "sh", "-c", &format!("echo x > {}", target.display())])
+            .output()
+    };
+    let denied = run("deny\n");
+    assert_eq!(denied.code(), 2, "{}", denied.stderr());
+    assert!(!target.exists());
+    assert!(
+        denied.stderr().contains("asking to retry with writable="),
+        "{}",
+        denied.stderr()
+    );
+    run("once\n").expect_code(0);
+    assert!(target.exists());
+    let lines = audit_lines(&audit);
+    let runs = events(&lines, "run");
+    assert_eq!(
+        runs.len(),
+        3,
+        "failed, failed again unapproved, then retried"
+    );
+    assert_eq!(events(&lines, "violation")[0]["denied"], "write");
+    let escalations: Vec<&serde_json::Value> = events(&lines, "request")
+        .into_iter()
+        .filter(|r| !r["escalation"].is_null())
+        .collect();
+    assert_eq!(escalations.len(), 2);
+}
+
+#[test]
+fn project_rules_only_tighten_until_trusted_from_outside() {
+    let l = Layout::new();
+    let config = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(l.at(".cordon")).unwrap();
+    std::fs::write(
+        l.at(".cordon/rules.toml"),
+        "[[rule]]\nprefix = [\"rm\"]\ndecision = \"allow\"\n\n\
+         [[rule]]\nprefix = [\"cat\"]\ndecision = \"forbid\"\n",
+    )
+    .unwrap();
+    let cordon = || {
+        let mut c = l.cordon();
+        c.0.env("XDG_CONFIG_HOME", config.path());
+        c
+    };
+    // A cloned repository cannot approve its own rm -rf, but can forbid cat.
+    let run = cordon().args(["--", "rm", "-rf", "src"]).output();
+    run.expect_code(126);
+    assert!(run.stderr().contains("cordon trust"), "{}", run.stderr());
+    assert!(l.at("src").exists());
+    cordon()
+        .args(["--", "cat", "a.txt"])
+        .output()
+        .expect_code(126);
+    // Trusted from outside, its allow rules apply.
+    let trust = crate::support::cordon()
+        .env("XDG_CONFIG_HOME", config.path())
+        .args(["trust", "--root"])
+        .arg(&l.root)
+        .output()
+        .unwrap();
+    assert!(
+        trust.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trust.stderr)
+    );
+    cordon()
+        .args(["--", "rm", "-rf", "src"])
+        .output()
+        .expect_code(0);
+    assert!(!l.at("src").exists());
+}
