@@ -122,7 +122,7 @@ struct RunArgs {
     /// Network for native commands (WASI tools have no sockets).
     #[arg(long, value_enum, default_value_t = Network::Off)]
     network: Network,
-    /// Also writable for native commands, in workspace-write (repeatable).
+    /// Also writable for native commands, in any sandbox mode (repeatable).
     #[arg(long = "writable", value_name = "DIR")]
     writable: Vec<PathBuf>,
     /// Also unreadable for native commands: a name (any depth) or a path

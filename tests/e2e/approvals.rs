@@ -345,3 +345,185 @@ fn project_rules_only_tighten_until_trusted_from_outside() {
         .expect_code(0);
     assert!(!l.at("src").exists());
 }
+
+/// What one action did in the approval matrix.
+#[derive(Debug, PartialEq, Eq)]
+struct Observed {
+    asked: bool,
+    ran: bool,
+    succeeded: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Action {
+    ReadInRoot,
+    WriteInRoot,
+    WriteOutside,
+    WriteProtected,
+    ReadSecret,
+    ConnectOut,
+    DangerousRm,
+    UnknownNative,
+}
+
+const ACTIONS: [Action; 8] = [
+    Action::ReadInRoot,
+    Action::WriteInRoot,
+    Action::WriteOutside,
+    Action::WriteProtected,
+    Action::ReadSecret,
+    Action::ConnectOut,
+    Action::DangerousRm,
+    Action::UnknownNative,
+];
+
+impl Action {
+    fn native(self) -> bool {
+        !matches!(
+            self,
+            Action::ReadInRoot | Action::WriteInRoot | Action::DangerousRm
+        )
+    }
+
+    fn argv(self, l: &Layout, port: u16) -> Vec<String> {
+        let sh = |script: String| vec!["sh".to_string(), "-c".to_string(), script];
+        match self {
+            Action::ReadInRoot => vec!["cat".into(), "a.txt".into()],
+            Action::WriteInRoot => vec!["touch".into(), "new.txt".into()],
+            Action::WriteOutside => sh(format!("echo x > {}/outside/w", l.base.display())),
+            Action::WriteProtected => sh("echo x > .git/config".into()),
+            Action::ReadSecret => sh("cat .env".into()),
+            Action::ConnectOut => vec![
+                "bash".into(),
+                "-c".into(),
+                format!("exec 3<>/dev/tcp/127.0.0.1/{port}"),
+            ],
+            Action::DangerousRm => vec!["rm".into(), "-rf".into(), "src".into()],
+            Action::UnknownNative => sh("echo native".into()),
+        }
+    }
+
+    /// Whether the action took effect, from the files and the output.
+    fn took_effect(self, l: &Layout, run: &Run) -> bool {
+        match self {
+            Action::ReadInRoot => run.stdout() == "alpha\n",
+            Action::WriteInRoot => l.at("new.txt").exists(),
+            Action::WriteOutside => l.base.join("outside/w").exists(),
+            Action::WriteProtected => {
+                std::fs::read_to_string(l.at(".git/config")).is_ok_and(|c| c == "x\n")
+            }
+            Action::ReadSecret => run.stdout().contains("sk-xyz"),
+            Action::ConnectOut => run.code() == 0,
+            Action::DangerousRm => !l.at("src").exists(),
+            Action::UnknownNative => run.stdout() == "native\n",
+        }
+    }
+}
+
+/// The expected outcome: the policy's answer to "does it ask", `never`
+/// refusing instead, the sandbox deciding what succeeds, and `on-failure`
+/// asking once more (approved) when a native run failed on a refusal.
+fn expected(sandbox: &str, approval: &str, network: &str, action: Action) -> Observed {
+    let unsandboxed = sandbox == "full-access" && action.native();
+    let asks = action == Action::DangerousRm
+        || (approval == "untrusted" && action != Action::ReadInRoot)
+        || unsandboxed;
+    if asks && approval == "never" {
+        return Observed {
+            asked: false,
+            ran: false,
+            succeeded: false,
+        };
+    }
+    let sandbox_allows = match action {
+        Action::ReadInRoot | Action::UnknownNative => true,
+        Action::WriteInRoot | Action::DangerousRm => sandbox != "read-only",
+        Action::WriteOutside | Action::WriteProtected | Action::ReadSecret => unsandboxed,
+        Action::ConnectOut => network == "on" || unsandboxed,
+    };
+    let retried = !sandbox_allows && approval == "on-failure" && action.native();
+    Observed {
+        asked: asks || retried,
+        ran: true,
+        succeeded: sandbox_allows || retried,
+    }
+}
+
+fn approval_matrix_for(sandbox: &str) {
+    if std::process::Command::new("bash")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipping: bash not found");
+        return;
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut failures = Vec::new();
+    for approval in ["untrusted", "on-failure", "on-request", "never"] {
+        for network in ["off", "on"] {
+            for action in ACTIONS {
+                let l = Layout::new();
+                std::fs::write(l.at(".env"), "TOKEN=sk-xyz\n").unwrap();
+                std::fs::write(l.at(".git/config"), "[core]\n").unwrap();
+                let audit = l.base.join("audit.jsonl");
+                let run = l
+                    .cordon()
+                    .args([
+                        "--sandbox",
+                        sandbox,
+                        "--approval",
+                        approval,
+                        "--network",
+                        network,
+                    ])
+                    .args(["--approver", &script("once\nonce\n")])
+                    .args(["--audit", audit.to_str().unwrap(), "--"])
+                    .args(action.argv(&l, port))
+                    .output();
+                let lines = audit_lines(&audit);
+                let observed = Observed {
+                    asked: events(&lines, "decision")
+                        .iter()
+                        .any(|d| d["decision"] == "approved"),
+                    ran: !events(&lines, "run").is_empty(),
+                    succeeded: action.took_effect(&l, &run),
+                };
+                let want = expected(sandbox, approval, network, action);
+                let code_ok = match (want.ran, want.succeeded) {
+                    (false, _) => run.code() == 126,
+                    (true, true) => run.code() == 0,
+                    (true, false) => run.code() != 0 && run.code() != 126,
+                };
+                if observed != want || !code_ok {
+                    failures.push(format!(
+                        "{sandbox} {approval} network={network} {action:?}: want {want:?}, \
+                         got {observed:?} exit {}: {}",
+                        run.code(),
+                        run.stderr().trim()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn approval_matrix_read_only() {
+    approval_matrix_for("read-only");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn approval_matrix_workspace_write() {
+    approval_matrix_for("workspace-write");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn approval_matrix_full_access() {
+    approval_matrix_for("full-access");
+}

@@ -102,8 +102,9 @@ impl Plan {
         let mut protected = Vec::new();
         if policy.writable() {
             writable.push(root.to_path_buf());
-            writable.extend(options.writable.iter().cloned());
         }
+        // Named explicitly (a flag or an approved grant): writable in any mode.
+        writable.extend(options.writable.iter().cloned());
         if policy.protects_subpaths() {
             protected.extend(PROTECTED_NAMES.iter().map(|name| root.join(name)));
             protected.extend(scan.nested_git);
