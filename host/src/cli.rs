@@ -11,11 +11,14 @@ use clap::{Parser, Subcommand};
 use crate::audit::{Audit, Event, RunRecord, StreamRecord};
 use crate::broker::approver::{self, ApproverSpec};
 use crate::broker::rules::Rules;
-use crate::broker::{self, ApprovalPolicy, Broker, Escalation, Outcome, Request, project};
+use crate::broker::{
+    self, ApprovalPolicy, Broker, Escalation, Outcome, Request, ShellContext, project,
+};
 use crate::exit;
 use crate::native::{self, NativeError, NativeIo, NativeOptions, NativeStatus, Network, Plan};
-use crate::policy::{Determinism, SandboxMode, SandboxPolicy};
+use crate::policy::{Determinism, PROTECTED_NAMES, SandboxMode, SandboxPolicy};
 use crate::resolve::{self, NotFound, ToolSource};
+use crate::shell;
 use crate::tools;
 use crate::wasi::{self, CompileCache, EngineMode, Status, Stdio, WASMTIME_VERSION, WasiHost};
 
@@ -146,9 +149,13 @@ struct RunArgs {
     allow_native: bool,
     #[command(flatten)]
     cache: CacheArgs,
+    /// A shell command line to run, checked command by command (the same
+    /// as `-- sh -c SCRIPT`).
+    #[arg(short = 'c', value_name = "SCRIPT", conflicts_with = "command")]
+    script: Option<String>,
     /// The tool and its arguments.
     #[arg(
-        required = true,
+        required_unless_present = "script",
         trailing_var_arg = true,
         allow_hyphen_values = true,
         value_name = "TOOL [ARGS]..."
@@ -300,7 +307,19 @@ fn broker_for(args: &RunArgs, policy: &SandboxPolicy) -> Result<Broker> {
         }
         None => Audit::default(),
     };
-    Ok(Broker::new(rules, args.approval, approver, audit))
+    let shell = ShellContext {
+        env: shell::Env::new(command_env(args, policy)),
+        root: policy.root().to_path_buf(),
+    };
+    Ok(Broker::new(rules, args.approval, approver, audit).with_shell(shell))
+}
+
+/// The environment a command line's `$NAME` reads: what a native command
+/// would start with.
+fn command_env(args: &RunArgs, policy: &SandboxPolicy) -> Vec<(String, String)> {
+    let mut env = native::env::scrub(std::env::vars(), &args.env_pass, policy.env());
+    env.push(("PWD".into(), policy.cwd_abs().display().to_string()));
+    env
 }
 
 /// What a command name resolved to.
@@ -338,7 +357,26 @@ struct Ran {
 fn run(args: RunArgs) -> Result<ExitCode> {
     let policy = sandbox_policy(&args)?;
     let mut broker = broker_for(&args, &policy)?;
-    let mut argv = args.command.clone();
+    let mut argv = match &args.script {
+        // bash where there is one, for `set -o pipefail`; else POSIX sh.
+        Some(script) => {
+            let path = std::env::var("PATH").ok();
+            let shell = if native::find_program("bash", path.as_deref()).is_some() {
+                "bash"
+            } else {
+                "sh"
+            };
+            vec![shell.to_string(), "-c".to_string(), script.clone()]
+        }
+        None => args.command.clone(),
+    };
+    if let Some(text) = shell::script_of(&argv) {
+        let env = shell::Env::new(command_env(&args, &policy));
+        if let Err(err) = shell::parse(text, &env, policy.root(), &policy.cwd_abs()) {
+            say(err);
+            return Ok(ExitCode::from(exit::HOST_ERROR));
+        }
+    }
     let mut escalation = args.escalate.clone();
     // The code of a run that failed in the sandbox, once a retry is asked.
     let mut failed = None;
@@ -402,9 +440,19 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             stdio.stderr.keep_digest();
         }
         let (stdout, stderr) = (stdio.stdout.clone(), stdio.stderr.clone());
-        let (engine, ran) = match &target {
-            Target::Wasi(resolved) => ("wasi", run_wasi(&args, &policy, resolved, &argv, stdio)?),
-            Target::Native(program) => (
+        // A line is read and routed stage by stage unless the native engine
+        // or an escalation was asked for: then it is one native command (still
+        // judged command by command).
+        let script = shell::script_of(&argv)
+            .filter(|_| escalation.is_none() && args.engine != Engine::Native);
+        let (engine, ran) = match (&target, script) {
+            (Target::Native(shell), Some(text)) => {
+                ("shell", run_script(&args, &policy, shell, text, stdio)?)
+            }
+            (Target::Wasi(resolved), _) => {
+                ("wasi", run_wasi(&args, &policy, resolved, &argv, stdio)?)
+            }
+            (Target::Native(program), _) => (
                 "native",
                 run_native(&args, &policy, program, &argv, escalation.as_ref(), stdio)?,
             ),
@@ -452,6 +500,155 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             None => return Ok(ExitCode::from(ran.code)),
         }
     }
+}
+
+/// Runs an approved shell command line. A plain sequence (`a && b; c`,
+/// no pipes or redirections) runs command by command, each on its own
+/// engine, so WASI tools stay WASI tools; anything else runs in `shell`
+/// (`SHELL -c`) under the OS sandbox. Redirections that write outside the
+/// writable area refuse the line before anything runs.
+fn run_script(
+    args: &RunArgs,
+    policy: &SandboxPolicy,
+    shell: &Path,
+    text: &str,
+    stdio: Stdio,
+) -> Result<Ran> {
+    let env = shell::Env::new(command_env(args, policy));
+    let script = shell::parse(text, &env, policy.root(), &policy.cwd_abs())?;
+    for stage in script.stages() {
+        for redirect in &stage.redirects {
+            if let Some(why) = redirect_refusal(args, policy, redirect) {
+                say(why);
+                return Ok(Ran {
+                    code: exit::DENIED,
+                    violations: Vec::new(),
+                });
+            }
+        }
+    }
+    if !script.is_plain_sequence() {
+        let name = shell
+            .file_name()
+            .map_or("sh".into(), |n| n.to_string_lossy());
+        let argv = [name.into_owned(), "-c".to_string(), text.to_string()];
+        return run_native(args, policy, shell, &argv, None, stdio);
+    }
+    let mut policy = policy.clone();
+    let mut last = Ran {
+        code: 0,
+        violations: Vec::new(),
+    };
+    for list in &script.lists {
+        let pipelines = std::iter::once((None, &list.first))
+            .chain(list.rest.iter().map(|(c, p)| (Some(*c), p)));
+        for (connector, pipeline) in pipelines {
+            let go = match connector {
+                None => true,
+                Some(shell::Connector::And) => last.code == 0,
+                Some(shell::Connector::Or) => last.code != 0,
+            };
+            if !go {
+                continue;
+            }
+            let argv = &pipeline.stages[0].argv;
+            let streams = Stdio {
+                stdout: stdio.stdout.clone(),
+                stderr: stdio.stderr.clone(),
+            };
+            let mut ran = run_stage(args, &mut policy, argv, streams)?;
+            ran.violations.append(&mut last.violations);
+            last = ran;
+        }
+    }
+    Ok(last)
+}
+
+/// One command of a plain sequence; `cd` moves the rest of the line.
+fn run_stage(
+    args: &RunArgs,
+    policy: &mut SandboxPolicy,
+    argv: &[String],
+    stdio: Stdio,
+) -> Result<Ran> {
+    let done = |code| Ran {
+        code,
+        violations: Vec::new(),
+    };
+    if argv.is_empty() {
+        return Ok(done(0));
+    }
+    if argv[0] == "cd" {
+        let target = argv
+            .get(1)
+            .map_or(Path::new("."), |d| Path::new(d.as_str()));
+        let target = policy.cwd_abs().join(target);
+        return Ok(match policy.with_cwd(&target) {
+            Ok(moved) => {
+                *policy = moved;
+                done(0)
+            }
+            Err(err) => {
+                say(format!("cd: {err}"));
+                done(1)
+            }
+        });
+    }
+    match locate(args, policy, &argv[0]) {
+        Ok(Target::Wasi(resolved)) => run_wasi(args, policy, &resolved, argv, stdio),
+        Ok(Target::Native(program)) => run_native(args, policy, &program, argv, None, stdio),
+        Err(not_found) => {
+            say(not_found);
+            Ok(done(exit::NOT_FOUND))
+        }
+    }
+}
+
+/// Why a redirection may not be set up, if it may not: a write anywhere
+/// but the writable area (the root in workspace-write, `--writable`), into
+/// a protected path, or over a secret.
+fn redirect_refusal(
+    args: &RunArgs,
+    policy: &SandboxPolicy,
+    redirect: &shell::Redirect,
+) -> Option<String> {
+    let path = redirect.path.as_deref()?;
+    if !redirect.writes || matches!(path, "/dev/null" | "/dev/stdout" | "/dev/stderr") {
+        return None;
+    }
+    let target = policy.cwd_abs().join(path);
+    let name = target.file_name().map(|n| n.to_os_string());
+    let parent = target.parent()?.canonicalize().ok();
+    let refuse = || {
+        Some(format!(
+            "redirection to {path} is outside what the line may write; nothing ran"
+        ))
+    };
+    let (Some(parent), Some(name)) = (parent, name) else {
+        return refuse();
+    };
+    let target = parent.join(name);
+    let mut writable: Vec<PathBuf> = args
+        .writable
+        .iter()
+        .filter_map(|d| d.canonicalize().ok())
+        .collect();
+    if policy.writable() {
+        writable.push(policy.root().to_path_buf());
+    }
+    let protected = policy.protects_subpaths()
+        && target.strip_prefix(policy.root()).is_ok_and(|rel| {
+            rel.components()
+                .any(|c| PROTECTED_NAMES.iter().any(|p| c.as_os_str() == *p))
+        });
+    let secret = native::SecretPatterns::new(&args.secret, &args.allow_secret)
+        .ok()
+        .zip(target.strip_prefix(policy.root()).ok())
+        .is_some_and(|(patterns, rel)| patterns.is_secret(rel));
+    if !writable.iter().any(|w| target.starts_with(w)) || protected || secret {
+        return refuse();
+    }
+    None
 }
 
 /// Runs a WASI tool; returns cordon's exit code.

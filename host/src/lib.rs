@@ -13,5 +13,6 @@ pub mod exit;
 pub mod native;
 pub mod policy;
 pub mod resolve;
+pub mod shell;
 pub mod tools;
 pub mod wasi;

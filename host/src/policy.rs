@@ -178,6 +178,20 @@ impl SandboxPolicy {
         })
     }
 
+    /// The same policy with the working directory moved to `cwd` (absolute,
+    /// or relative to the root), checked as in [`SandboxPolicy::new`].
+    ///
+    /// # Errors
+    ///
+    /// As [`SandboxPolicy::new`] for the cwd.
+    pub fn with_cwd(&self, cwd: &Path) -> Result<Self, PolicyError> {
+        let cwd = resolve_cwd(&self.root, self.root_alias.as_deref(), cwd)?;
+        Ok(SandboxPolicy {
+            cwd,
+            ..self.clone()
+        })
+    }
+
     /// Adds `KEY=VALUE` to the command's environment.
     ///
     /// # Errors

@@ -15,4 +15,6 @@ mod limits;
 mod native;
 mod protected;
 mod rules;
+#[cfg(target_os = "linux")]
+mod shell;
 mod tools;

@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::{Layout, Run};
+use crate::support::{Layout, Run, allow_rm_rules};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Who {
@@ -46,6 +46,19 @@ fn chown_tree(path: &Path) {
     assert!(status.success());
 }
 
+/// A rules file allowing every rm, readable by the unprivileged user too.
+fn allow_rm_for_anyone() -> &'static Path {
+    static FILE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    FILE.get_or_init(|| {
+        let path =
+            std::env::temp_dir().join(format!("cordon-e2e-allow-rm-{}.toml", std::process::id()));
+        std::fs::copy(allow_rm_rules(), &path).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .unwrap();
+        path
+    })
+}
+
 /// `cordon run [flags] -- sh -c SCRIPT` in the layout's root, as `who`.
 fn sh(l: &Layout, who: Who, flags: &[&str], script: &str) -> Run {
     let mut cmd = match who {
@@ -58,7 +71,15 @@ fn sh(l: &Layout, who: Who, flags: &[&str], script: &str) -> Run {
         }
         _ => Command::new(env!("CARGO_BIN_EXE_cordon")),
     };
-    cmd.arg("run").arg("--root").arg(&l.root).args(flags);
+    // The line goes to the OS sandbox as written: no routing, no
+    // redirection checks before it runs.
+    // rm -r/-f in the attack scripts would otherwise ask first.
+    cmd.arg("run")
+        .arg("--root")
+        .arg(&l.root)
+        .args(["--engine", "native", "--rules"])
+        .arg(allow_rm_for_anyone())
+        .args(flags);
     if who == Who::LandlockOnly {
         cmd.arg("--no-namespaces");
     }
@@ -451,7 +472,18 @@ fn engine_choice_and_refusals() {
     full.expect_code(126);
     assert!(full.stderr().starts_with("cordon: "), "{}", full.stderr());
     // Deterministic runs refuse native commands unless allowed.
-    run(&["--deterministic", "--", "sh", "-c", "true"]).expect_code(126);
+    run(&[
+        "--deterministic",
+        "--engine",
+        "native",
+        "--",
+        "sh",
+        "-c",
+        "true",
+    ])
+    .expect_code(126);
+    // A line of WASI tools stays deterministic.
+    run(&["--deterministic", "-c", "true && echo ok"]).expect_code(0);
     run(&[
         "--deterministic",
         "--allow-native",

@@ -23,6 +23,7 @@ use crate::audit::{Audit, Event};
 use crate::native::Violation;
 use crate::native::violations::Denied;
 use crate::policy::SandboxPolicy;
+use crate::shell::{self, wrappers};
 
 /// When a person is asked, independent of the sandbox mode.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -99,11 +100,120 @@ pub enum Verdict {
     Refused(String),
 }
 
-/// Judges `request` against `rules` under `policy`, asking nobody.
-pub fn judge(rules: &Rules, policy: ApprovalPolicy, request: &Request) -> Verdict {
-    let argv = &request.argv;
+/// What the broker needs to read shell command lines: the variables `$NAME`
+/// expands to and the root globs stay in.
+#[derive(Debug, Clone)]
+pub struct ShellContext {
+    pub env: shell::Env,
+    pub root: PathBuf,
+}
+
+/// How deep `sh -c` may nest inside `sh -c` before the broker stops reading.
+const MAX_SHELL_DEPTH: usize = 4;
+
+/// Judges `request` against `rules` under `policy`, asking nobody. A shell
+/// command line (`sh -c SCRIPT`) is judged command by command, wrapped
+/// commands included: a forbidden one anywhere refuses the whole line, and
+/// everything that would ask is asked about at once.
+pub fn judge(
+    rules: &Rules,
+    policy: ApprovalPolicy,
+    request: &Request,
+    shell: Option<&ShellContext>,
+) -> Verdict {
+    let verdict = judge_words(rules, policy, request, shell, 0);
+    // Asking for more than the sandbox gives always needs a person, even
+    // for a command a rule allows.
+    match (&verdict, &request.escalation) {
+        (Verdict::Run { .. }, Some(escalation)) => Verdict::Ask {
+            reason: format!("it asks for {escalation}"),
+        },
+        _ => verdict,
+    }
+}
+
+fn judge_words(
+    rules: &Rules,
+    policy: ApprovalPolicy,
+    request: &Request,
+    shell: Option<&ShellContext>,
+    depth: usize,
+) -> Verdict {
+    let Some(text) = shell::script_of(&request.argv) else {
+        return judge_command(rules, policy, &request.argv);
+    };
+    let Some(context) = shell.filter(|_| depth < MAX_SHELL_DEPTH) else {
+        return judge_command(rules, policy, &request.argv);
+    };
+    let script = match shell::parse(text, &context.env, &context.root, &request.cwd) {
+        Ok(script) => script,
+        Err(err) => return Verdict::Refused(err.to_string()),
+    };
+    let mut asks = Vec::new();
+    // The shell itself answers to rules (one may forbid `bash`); what it
+    // runs is judged below.
+    if let Some(rule) = rules.evaluate(&request.argv[..1]) {
+        match judge_command(rules, policy, &request.argv[..1]) {
+            Verdict::Refused(why) => return Verdict::Refused(why),
+            Verdict::Ask { reason } if rule.decision == Decision::Prompt => {
+                asks.push(format!("`{}` ({reason})", request.argv[0]));
+            }
+            _ => {}
+        }
+    }
+    for argv in script.stages().map(|s| s.argv.clone()) {
+        if argv.is_empty() || matches!(argv[0].as_str(), "cd" | ":") {
+            continue;
+        }
+        for view in wrappers::unwrap(&argv) {
+            let inner = Request {
+                argv: view.clone(),
+                escalation: None,
+                ..request.clone()
+            };
+            match judge_words(rules, policy, &inner, shell, depth + 1) {
+                Verdict::Refused(why) => return Verdict::Refused(why),
+                Verdict::Ask { reason } => asks.push(format!("`{}` ({reason})", view.join(" "))),
+                Verdict::Run { .. } => {}
+            }
+        }
+    }
+    // A redirection that writes a file makes a line not read-only.
+    if policy == ApprovalPolicy::Untrusted {
+        let writes = script
+            .stages()
+            .flat_map(|s| &s.redirects)
+            .filter(|r| r.writes)
+            .filter_map(|r| r.path.as_deref())
+            .find(|p| !matches!(*p, "/dev/null" | "/dev/stdout" | "/dev/stderr"));
+        if let Some(path) = writes {
+            asks.push(format!(
+                "`> {path}` (writes a file under --approval untrusted)"
+            ));
+        }
+    }
+    if let Some(why) = &script.opaque
+        && policy == ApprovalPolicy::Untrusted
+    {
+        asks.push(format!(
+            "the line is opaque to cordon ({why}), an unknown command"
+        ));
+    }
+    if asks.is_empty() {
+        Verdict::Run {
+            by: format!("policy {} (every command in the line)", policy.as_str()),
+        }
+    } else {
+        Verdict::Ask {
+            reason: asks.join("; "),
+        }
+    }
+}
+
+/// Judges one plain command.
+fn judge_command(rules: &Rules, policy: ApprovalPolicy, argv: &[String]) -> Verdict {
     let command = argv.join(" ");
-    let verdict = match rules.evaluate(argv) {
+    match rules.evaluate(argv) {
         Some(rule) => {
             let why = rule
                 .justification
@@ -114,12 +224,10 @@ pub fn judge(rules: &Rules, policy: ApprovalPolicy, request: &Request) -> Verdic
                 Decision::Allow => Verdict::Run {
                     by: format!("rule {}", rule.origin()),
                 },
-                Decision::Forbid => {
-                    return Verdict::Refused(format!(
-                        "{command}: forbidden by {}{why}; change that rule's decision to run it",
-                        rule.origin()
-                    ));
-                }
+                Decision::Forbid => Verdict::Refused(format!(
+                    "{command}: forbidden by {}{why}; change that rule's decision to run it",
+                    rule.origin()
+                )),
                 Decision::Prompt => Verdict::Ask {
                     reason: format!("rule {}{why}", rule.origin()),
                 },
@@ -140,14 +248,6 @@ pub fn judge(rules: &Rules, policy: ApprovalPolicy, request: &Request) -> Verdic
                 }
             }
         }
-    };
-    // Asking for more than the sandbox gives always needs a person, even
-    // for a command a rule allows.
-    match (&verdict, &request.escalation) {
-        (Verdict::Run { .. }, Some(escalation)) => Verdict::Ask {
-            reason: format!("it asks for {escalation}"),
-        },
-        _ => verdict,
     }
 }
 
@@ -205,6 +305,7 @@ pub struct Broker {
     approver: Box<dyn Approver>,
     grants: Vec<Grant>,
     audit: Audit,
+    shell: Option<ShellContext>,
 }
 
 impl Broker {
@@ -220,7 +321,15 @@ impl Broker {
             approver,
             grants: Vec::new(),
             audit,
+            shell: None,
         }
+    }
+
+    /// Reads shell command lines in `context` (without it, `sh -c` is judged
+    /// as one unknown command).
+    pub fn with_shell(mut self, context: ShellContext) -> Self {
+        self.shell = Some(context);
+        self
     }
 
     pub fn policy(&self) -> ApprovalPolicy {
@@ -245,7 +354,7 @@ impl Broker {
     pub fn decide(&mut self, mut request: Request) -> Outcome {
         for _ in 0..MAX_EDITS {
             self.audit.record(&Event::request(&request, self.policy));
-            let reason = match judge(&self.rules, self.policy, &request) {
+            let reason = match judge(&self.rules, self.policy, &request, self.shell.as_ref()) {
                 Verdict::Run { by } => {
                     self.audit.record(&Event::decision("run", &by, None));
                     return Outcome::Run(request);
@@ -372,7 +481,7 @@ mod tests {
             (&forbid_curl, Never, "/usr/bin/curl x", V::Refused),
         ];
         for (rules, policy, line, expected) in cases {
-            let got = match judge(rules, *policy, &request(line)) {
+            let got = match judge(rules, *policy, &request(line), None) {
                 Verdict::Run { .. } => V::Run,
                 Verdict::Ask { .. } => V::Ask,
                 Verdict::Refused(_) => V::Refused,
@@ -383,7 +492,7 @@ mod tests {
         let mut escalated = request("rm x");
         escalated.escalation = Some(Escalation::Network);
         assert!(matches!(
-            judge(&allow_rm, OnRequest, &escalated),
+            judge(&allow_rm, OnRequest, &escalated, None),
             Verdict::Ask { .. }
         ));
     }

@@ -1,0 +1,211 @@
+//! Shell command lines: parsed, judged command by command, run across WASI
+//! and native stages; escape and injection attempts refused before anything
+//! runs.
+
+use crate::support::{Layout, Run};
+
+fn line(l: &Layout, flags: &[&str], script: &str) -> Run {
+    l.cordon().args(flags).args(["-c", script]).output()
+}
+
+#[test]
+fn lists_run_each_command_on_its_engine_with_shell_status() {
+    let l = Layout::new();
+    let audit = l.base.join("audit.jsonl");
+    let run = line(
+        &l,
+        &["--audit", audit.to_str().unwrap()],
+        "cat a.txt && sh -c 'echo native'; false || echo fallback; cd src && cat main.rs",
+    );
+    assert_eq!(
+        run.expect_code(0).stdout(),
+        "alpha\nnative\nfallback\nfn main() {}\n"
+    );
+    assert!(
+        std::fs::read_to_string(&audit)
+            .unwrap()
+            .contains("\"engine\":\"shell\"")
+    );
+    line(&l, &[], "true && false").expect_code(1);
+    line(&l, &[], "false; true").expect_code(0);
+    line(&l, &[], "false && echo never").expect_code(1);
+    // bash -lc is the same thing.
+    let run = l.cordon().args(["--", "bash", "-lc", "cat a.txt"]).output();
+    assert_eq!(run.expect_code(0).stdout(), "alpha\n");
+}
+
+#[test]
+fn pipelines_return_the_last_stage_status_and_honour_pipefail() {
+    let l = Layout::new();
+    let run = line(&l, &[], "cat a.txt | tr a-z A-Z");
+    assert_eq!(run.expect_code(0).stdout(), "ALPHA\n");
+    line(&l, &[], "false | true").expect_code(0);
+    line(&l, &[], "true | false").expect_code(1);
+    line(&l, &[], "set -o pipefail; false | true").expect_code(1);
+}
+
+#[test]
+fn quoting_corner_cases() {
+    let l = Layout::new();
+    let run = line(
+        &l,
+        &[],
+        r#"echo "a  b" 'c  d' e\ f "\$HOME" '$HOME' "it's""#,
+    );
+    assert_eq!(
+        run.expect_code(0).stdout(),
+        "a  b c  d e f $HOME $HOME it's\n"
+    );
+}
+
+#[test]
+fn a_forbidden_command_anywhere_refuses_the_whole_line() {
+    let l = Layout::new();
+    let rules = l.base.join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nprefix = [\"rm\"]\ndecision = \"forbid\"\n",
+    )
+    .unwrap();
+    let before = l.inside();
+    for script in [
+        "touch first.txt && rm -rf src",
+        "touch first.txt; rm -rf src",
+        "ls | rm -rf src",
+        "X=1 rm -rf src",
+        "env -i rm -rf src",
+        "nice -n 5 rm -rf src",
+        "timeout 5 rm -rf src",
+        "echo src | xargs rm -rf",
+        "sudo rm -rf src",
+        "command rm -rf src",
+        "exec rm -rf src",
+        "/usr/bin/rm -rf src",
+        "bash -c 'rm -rf src'",
+        "sh -c \"sh -c 'rm -rf src'\"",
+        "find . -name src -exec rm -rf {} +",
+        "touch first.txt > out.txt; rm -rf src",
+    ] {
+        let run = line(&l, &["--rules", rules.to_str().unwrap()], script);
+        run.expect_code(126);
+        assert!(
+            run.stderr().contains("forbidden by"),
+            "{script}: {}",
+            run.stderr()
+        );
+        assert_eq!(l.inside(), before, "{script}: something ran");
+    }
+}
+
+#[test]
+fn redirections_outside_the_writable_area_are_refused_before_running() {
+    let l = Layout::new();
+    let before = (l.inside(), l.outside());
+    for script in [
+        "touch first.txt; echo x > ../outside/x",
+        "echo x > /etc/cordon-x",
+        "echo x 2> ~/.bashrc",
+        "echo x >> .git/config",
+        "echo x &> ../proj-evil/x",
+        "echo x > .env",
+    ] {
+        let run = line(&l, &[], script);
+        run.expect_code(126);
+        assert!(
+            run.stderr().contains("nothing ran"),
+            "{script}: {}",
+            run.stderr()
+        );
+        assert_eq!((l.inside(), l.outside()), before, "{script}");
+    }
+    assert!(!std::path::Path::new("/etc/cordon-x").exists());
+    // Inside the root, redirections work.
+    line(&l, &[], "echo ok > out.txt").expect_code(0);
+    assert_eq!(std::fs::read_to_string(l.at("out.txt")).unwrap(), "ok\n");
+}
+
+#[test]
+fn globs_that_would_reach_outside_the_root_are_refused() {
+    let l = Layout::new();
+    for script in ["ls ../*", "cat /etc/*", "ls ../proj-e*/secret.txt"] {
+        let run = line(&l, &[], script);
+        run.expect_code(125);
+        assert!(
+            run.stderr().contains("outside the root"),
+            "{script}: {}",
+            run.stderr()
+        );
+    }
+    let run = line(&l, &[], "ls src/*.rs");
+    assert_eq!(run.expect_code(0).stdout(), "src/main.rs\n");
+}
+
+#[test]
+fn opaque_constructs_are_unknown_commands() {
+    let l = Layout::new();
+    let audit = l.base.join("audit.jsonl");
+    for script in [
+        "echo $(cat a.txt)",
+        "(cat a.txt)",
+        "for f in a.txt; do cat $f; done",
+    ] {
+        let run = line(
+            &l,
+            &[
+                "--approval",
+                "untrusted",
+                "--audit",
+                audit.to_str().unwrap(),
+            ],
+            script,
+        );
+        run.expect_code(126);
+        assert!(
+            run.stderr().contains("opaque"),
+            "{script}: {}",
+            run.stderr()
+        );
+        // Under the default policy they run, natively, in the sandbox.
+        assert_eq!(line(&l, &[], script).expect_code(0).stdout(), "alpha\n");
+    }
+    // Known-safe commands alone do not ask, even in a pipeline.
+    line(&l, &["--approval", "untrusted"], "cat a.txt | wc -l").expect_code(0);
+}
+
+#[test]
+fn an_argument_cannot_smuggle_a_second_command() {
+    let l = Layout::new();
+    let before = l.inside();
+    let run = line(
+        &l,
+        &[],
+        r#"echo "; rm -rf src" '$(rm -rf src)' '`rm -rf src`'"#,
+    );
+    assert_eq!(
+        run.expect_code(0).stdout(),
+        "; rm -rf src $(rm -rf src) `rm -rf src`\n"
+    );
+    line(&l, &[], "grep -e '; rm -rf src' a.txt").expect_code(1);
+    assert_eq!(l.inside(), before);
+    // A read-only-looking command that runs another is not known-safe.
+    for script in [
+        "find . -exec touch {}.x ;",
+        "sed -i s/a/b/ a.txt",
+        "rg --pre sh x .",
+    ] {
+        let run = line(&l, &["--approval", "untrusted"], script);
+        run.expect_code(126);
+    }
+    assert_eq!(l.inside(), before);
+}
+
+#[test]
+fn parse_errors_are_one_line_with_the_position() {
+    let l = Layout::new();
+    let run = line(&l, &[], "echo 'unterminated");
+    run.expect_code(125);
+    let stderr = run.stderr();
+    assert!(stderr.starts_with("cordon: -c script:"), "{stderr}");
+    assert!(stderr.contains("line 1"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1);
+}
