@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
 use crate::audit::{Audit, Event, RunRecord, StreamRecord};
@@ -383,6 +383,9 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     loop {
         let mut target = match locate(&args, &policy, &argv[0]) {
             Ok(target) => target,
+            // A line cordon runs itself needs no shell; one it cannot is
+            // refused when it gets there.
+            Err(_) if shell::script_of(&argv).is_some() => Target::Native(PathBuf::from(&argv[0])),
             Err(not_found) => {
                 say(not_found);
                 return Ok(ExitCode::from(exit::NOT_FOUND));
@@ -527,7 +530,26 @@ fn run_script(
             }
         }
     }
-    if !script.is_plain_sequence() {
+    // Cordon joins a pipeline's stages itself only when all are WASI tools
+    // (WASI to native stays with the shell, in the sandbox).
+    let all_wasi = |p: &shell::Pipeline| {
+        p.stages.len() == 1
+            || p.stages
+                .iter()
+                .all(|s| matches!(locate(args, policy, &s.argv[0]), Ok(Target::Wasi(_))))
+    };
+    if !script.is_plain_sequence() || !script.pipelines().all(all_wasi) {
+        if !shell.is_absolute() {
+            say(format!(
+                "{}: not found on PATH, and the line needs a shell (pipes to native \
+                 commands, redirections, builtins)",
+                shell.display()
+            ));
+            return Ok(Ran {
+                code: exit::NOT_FOUND,
+                violations: Vec::new(),
+            });
+        }
         let name = shell
             .file_name()
             .map_or("sh".into(), |n| n.to_string_lossy());
@@ -551,12 +573,15 @@ fn run_script(
             if !go {
                 continue;
             }
-            let argv = &pipeline.stages[0].argv;
             let streams = Stdio {
+                stdin: None,
                 stdout: stdio.stdout.clone(),
                 stderr: stdio.stderr.clone(),
             };
-            let mut ran = run_stage(args, &mut policy, argv, streams)?;
+            let mut ran = match pipeline.stages.as_slice() {
+                [stage] => run_stage(args, &mut policy, &stage.argv, streams)?,
+                stages => run_wasi_pipeline(args, &policy, stages, streams)?,
+            };
             ran.violations.append(&mut last.violations);
             last = ran;
         }
@@ -651,6 +676,69 @@ fn redirect_refusal(
     None
 }
 
+fn wasi_host(args: &RunArgs) -> Result<WasiHost> {
+    let mode = if args.deterministic {
+        EngineMode::Deterministic
+    } else {
+        EngineMode::Standard
+    };
+    Ok(WasiHost::new(cache_of(&args.cache), mode)?)
+}
+
+/// Compiles (or takes from the cache) the tool `resolved` names.
+fn load(host: &WasiHost, resolved: &resolve::Resolved, name: &str) -> Result<wasi::Program> {
+    let loaded = match &resolved.source {
+        ToolSource::Path(path) | ToolSource::Mapped(path) | ToolSource::Project(path) => {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            host.load(&bytes)
+        }
+        ToolSource::BuiltIn(_) => host.load_with_digest(tools::MODULE, Some(tools::MODULE_SHA256)),
+    };
+    loaded
+        .map_err(anyhow::Error::from)
+        .with_context(|| name.to_string())
+}
+
+/// A pipeline of WASI tools, joined in the host: no process, no shell.
+/// Its status is the last stage's.
+fn run_wasi_pipeline(
+    args: &RunArgs,
+    policy: &SandboxPolicy,
+    stages: &[shell::Stage],
+    stdio: Stdio,
+) -> Result<Ran> {
+    let host = wasi_host(args)?;
+    let mut programs = Vec::new();
+    for stage in stages {
+        let name = &stage.argv[0];
+        let Ok(Target::Wasi(resolved)) = locate(args, policy, name) else {
+            bail!("{name}: not a WASI tool");
+        };
+        if let Some(note) = &resolved.note {
+            say(note);
+        }
+        programs.push(load(&host, &resolved, name)?);
+    }
+    if let Some(timeout) = args.timeout {
+        start_watchdog(timeout);
+    }
+    let joined: Vec<(&wasi::Program, &[String])> = programs
+        .iter()
+        .zip(stages)
+        .map(|(program, stage)| (program, stage.argv.as_slice()))
+        .collect();
+    let outcomes = host.run_pipeline(&joined, policy, stdio)?;
+    let mut code = 0;
+    for (outcome, stage) in outcomes.iter().zip(stages) {
+        code = report(&stage.argv[0], policy, outcome);
+    }
+    Ok(Ran {
+        code,
+        violations: Vec::new(),
+    })
+}
+
 /// Runs a WASI tool; returns cordon's exit code.
 fn run_wasi(
     args: &RunArgs,
@@ -663,23 +751,8 @@ fn run_wasi(
     if let Some(note) = &resolved.note {
         say(note);
     }
-    let mode = if args.deterministic {
-        EngineMode::Deterministic
-    } else {
-        EngineMode::Standard
-    };
-    let host = WasiHost::new(cache_of(&args.cache), mode)?;
-    let loaded = match &resolved.source {
-        ToolSource::Path(path) | ToolSource::Mapped(path) | ToolSource::Project(path) => {
-            let bytes =
-                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            host.load(&bytes)
-        }
-        ToolSource::BuiltIn(_) => host.load_with_digest(tools::MODULE, Some(tools::MODULE_SHA256)),
-    };
-    let program = loaded
-        .map_err(anyhow::Error::from)
-        .with_context(|| name.clone())?;
+    let host = wasi_host(args)?;
+    let program = load(&host, resolved, name)?;
     if let Some(timeout) = args.timeout {
         start_watchdog(timeout);
     }
@@ -831,6 +904,7 @@ fn report(name: &str, policy: &SandboxPolicy, outcome: &wasi::Outcome) -> u8 {
             say(format!("{name}: fuel of {fuel} exhausted (--fuel)"));
             exit::TIMED_OUT
         }
+        Status::Trapped(trap) if trap.contains(wasi::BROKEN_PIPE) => exit::BROKEN_PIPE,
         Status::Trapped(trap) => {
             let first = trap.lines().next().unwrap_or("trap");
             say(format!("{name}: trapped: {first}"));

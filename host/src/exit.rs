@@ -11,3 +11,6 @@ pub const DENIED: u8 = 126;
 pub const NOT_FOUND: u8 = 127;
 /// The guest trapped (as `wasmtime run` reports a trap: 128 + SIGABRT).
 pub const TRAPPED: u8 = 134;
+/// The tool's output pipe closed under it (as a native process ends by
+/// SIGPIPE: 128 + 13).
+pub const BROKEN_PIPE: u8 = 141;

@@ -149,7 +149,12 @@ fn jsonl_approver_on_a_descriptor_and_malformed_replies_deny() {
         // SAFETY: dup2 between fork and exec.
         unsafe {
             cordon.0.pre_exec(move || {
-                libc::dup2(fd, 7);
+                // dup2 onto itself would leave close-on-exec set.
+                if fd == 7 {
+                    libc::fcntl(7, libc::F_SETFD, 0);
+                } else {
+                    libc::dup2(fd, 7);
+                }
                 Ok(())
             });
         }

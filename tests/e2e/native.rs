@@ -459,7 +459,7 @@ fn engine_choice_and_refusals() {
             .unwrap())
     };
     // A native program is not a WASI tool.
-    run(&["--engine", "wasi", "--", "sh", "-c", "true"]).expect_code(127);
+    run(&["--engine", "wasi", "--", "uname"]).expect_code(127);
     run(&["--", "no-such-program-anywhere"]).expect_code(127);
     // A path to a native program runs natively; to a wasm file, in wasmtime.
     run(&["--", "/bin/sh", "-c", "exit 3"]).expect_code(3);
@@ -550,7 +550,12 @@ fn the_re_executed_helper_reports_layers_and_enforces_the_plan() {
     // SAFETY: dup2 between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
-            libc::dup2(raw, 3);
+            // dup2 onto itself would leave close-on-exec set.
+            if raw == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0);
+            } else {
+                libc::dup2(raw, 3);
+            }
             Ok(())
         });
     }

@@ -209,3 +209,34 @@ fn parse_errors_are_one_line_with_the_position() {
     assert!(stderr.contains("line 1"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1);
 }
+
+#[test]
+fn wasi_pipelines_are_joined_in_the_host_without_any_process() {
+    let l = Layout::new();
+    let lines: String = (1..=5000).map(|n| format!("{n}\n")).collect();
+    std::fs::write(l.at("nums.txt"), lines).unwrap();
+    // No PATH: nothing native can run, so every stage is a WASI tool.
+    let no_path = |script: &str| {
+        let mut cordon = l.cordon().args(["-c", script]);
+        cordon.0.env("PATH", "");
+        cordon.output()
+    };
+    let run = no_path("cat nums.txt | grep 7 | wc -l");
+    assert_eq!(run.expect_code(0).stdout().trim(), "1355");
+    let run = no_path("cat a.txt | tr a-z A-Z && cat a.txt | grep -c alpha");
+    assert_eq!(run.expect_code(0).stdout(), "ALPHA\n1\n");
+    // The status is the last stage's.
+    no_path("cat a.txt | grep zzz").expect_code(1);
+    no_path("grep zzz a.txt | cat").expect_code(0);
+    // A stage whose reader went away ends quietly, as by SIGPIPE.
+    let run = no_path("cat nums.txt | head -2");
+    assert_eq!(run.expect_code(0).stdout(), "1\n2\n");
+    assert_eq!(run.stderr(), "");
+}
+
+#[test]
+fn wasi_to_native_stages_run_in_the_shell_under_the_sandbox() {
+    let l = Layout::new();
+    let run = line(&l, &[], "cat a.txt | sh -c 'tr a-z A-Z'");
+    assert_eq!(run.expect_code(0).stdout(), "ALPHA\n");
+}

@@ -73,33 +73,30 @@ impl Script {
     /// Every stage the parser could see (for an opaque script, those outside
     /// the constructs it does not follow).
     pub fn stages(&self) -> impl Iterator<Item = &Stage> {
-        self.lists.iter().flat_map(|list| {
-            std::iter::once(&list.first)
-                .chain(list.rest.iter().map(|(_, p)| p))
-                .flat_map(|p| p.stages.iter())
-        })
+        self.pipelines().flat_map(|p| p.stages.iter())
     }
 
-    /// Whether every pipeline is one stage without redirections and no
-    /// command needs the shell itself (a builtin other than `cd`), so each
-    /// command can run on its own engine, one after the other.
+    /// Whether cordon can run the line itself: no stage has redirections
+    /// or assignments, no pipeline is negated, and no command needs the
+    /// shell (a builtin other than `cd`). Each command then runs on its own
+    /// engine, and a pipeline's stages are joined by the host.
     pub fn is_plain_sequence(&self) -> bool {
         self.opaque.is_none()
+            && self.pipelines().all(|p| !p.negated)
             && self.stages().all(|s| {
-                s.argv
-                    .first()
-                    .is_none_or(|c| !BUILTINS.contains(&c.as_str()))
+                s.redirects.is_empty()
+                    && s.assignments.is_empty()
+                    && s.argv
+                        .first()
+                        .is_none_or(|c| !BUILTINS.contains(&c.as_str()))
             })
-            && self.lists.iter().all(|list| {
-                std::iter::once(&list.first)
-                    .chain(list.rest.iter().map(|(_, p)| p))
-                    .all(|p| {
-                        !p.negated
-                            && p.stages.len() == 1
-                            && p.stages[0].redirects.is_empty()
-                            && p.stages[0].assignments.is_empty()
-                    })
-            })
+    }
+
+    /// Every pipeline, in order.
+    pub fn pipelines(&self) -> impl Iterator<Item = &Pipeline> {
+        self.lists
+            .iter()
+            .flat_map(|list| std::iter::once(&list.first).chain(list.rest.iter().map(|(_, p)| p)))
     }
 }
 
@@ -361,7 +358,10 @@ mod tests {
         );
         assert_eq!(s.lists.len(), 2);
         assert_eq!(s.lists[0].rest[0].0, Connector::And);
-        assert!(!s.is_plain_sequence());
+        assert!(s.is_plain_sequence());
+        assert!(!parse_in("ls > x").is_plain_sequence());
+        assert!(!parse_in("! ls").is_plain_sequence());
+        assert!(!parse_in("export A=1; ls").is_plain_sequence());
     }
 
     #[test]

@@ -11,11 +11,12 @@
 
 use wasmtime::Result;
 use wasmtime::error::Context;
+use wasmtime_wasi::cli::InputFile;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
+use super::Stdio;
 use super::determinism;
 use super::fs_guard::FsGuard;
-use super::output::CappedOutput;
 use crate::policy::SandboxPolicy;
 
 /// Where a deterministic run sees the project root.
@@ -30,15 +31,15 @@ pub fn build(
     policy: &SandboxPolicy,
     guard: Option<&FsGuard>,
     argv: &[String],
-    stdout: CappedOutput,
-    stderr: CappedOutput,
+    stdio: Stdio,
 ) -> Result<WasiCtxBuilder> {
     let mut b = WasiCtxBuilder::new();
-    b.args(argv)
-        .stdout(stdout)
-        .stderr(stderr)
-        .inherit_stdin()
-        .allow_blocking_current_thread(true)
+    b.args(argv).stdout(stdio.stdout).stderr(stdio.stderr);
+    match stdio.stdin {
+        Some(file) => b.stdin(InputFile::new(file)),
+        None => b.inherit_stdin(),
+    };
+    b.allow_blocking_current_thread(true)
         .allow_ip_name_lookup(false)
         .allow_tcp(false)
         .allow_udp(false)

@@ -32,7 +32,7 @@ use wasmtime_wasi::p2::bindings::CommandPre;
 
 pub use cache::CompileCache;
 pub use ctx::DETERMINISTIC_ROOT;
-pub use output::CappedOutput;
+pub use output::{BROKEN_PIPE, CappedOutput};
 
 use fs_guard::FsGuard;
 use program::Compiled;
@@ -55,7 +55,6 @@ pub struct WasiHost {
     /// than both, and each linker costs start-up time.
     p1: OnceLock<Linker<P1State>>,
     p2: OnceLock<component::Linker<P2State>>,
-    runtime: tokio::runtime::Runtime,
     ticker: OnceLock<()>,
     mode: EngineMode,
 }
@@ -67,8 +66,10 @@ pub enum Program {
     Component(CommandPre<P2State>),
 }
 
-/// Where a run's output goes.
+/// Where a run's input comes from and its output goes.
 pub struct Stdio {
+    /// A file or pipe to read, or `None` for the host's stdin.
+    pub stdin: Option<std::fs::File>,
     pub stdout: CappedOutput,
     pub stderr: CappedOutput,
 }
@@ -78,6 +79,7 @@ impl Stdio {
     pub fn inherit(limit: Option<u64>) -> Self {
         use std::io::IsTerminal;
         Stdio {
+            stdin: None,
             stdout: CappedOutput::new(
                 Box::new(std::io::stdout()),
                 limit,
@@ -98,10 +100,19 @@ impl Stdio {
         limit: Option<u64>,
     ) -> Self {
         Stdio {
+            stdin: None,
             stdout: CappedOutput::new(stdout, limit, false),
             stderr: CappedOutput::new(stderr, limit, false),
         }
     }
+}
+
+/// The read end of a pipe as a file, as stdin is given to a guest.
+fn pipe_file(reader: std::io::PipeReader) -> std::fs::File {
+    #[cfg(unix)]
+    return std::fs::File::from(std::os::fd::OwnedFd::from(reader));
+    #[cfg(windows)]
+    return std::fs::File::from(std::os::windows::io::OwnedHandle::from(reader));
 }
 
 /// Which engine a host runs: each compiles differently, so their compiled
@@ -156,16 +167,11 @@ impl WasiHost {
                 .wasm_relaxed_simd(false);
         }
         let engine = Engine::new(&config)?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .context("starting the async runtime")?;
         Ok(WasiHost {
             engine,
             cache,
             p1: OnceLock::new(),
             p2: OnceLock::new(),
-            runtime,
             ticker: OnceLock::new(),
             mode,
         })
@@ -231,7 +237,7 @@ impl WasiHost {
             None
         };
         let (stdout, stderr) = (stdio.stdout.clone(), stdio.stderr.clone());
-        let mut builder = ctx::build(policy, guard.as_deref(), argv, stdio.stdout, stdio.stderr)?;
+        let mut builder = ctx::build(policy, guard.as_deref(), argv, stdio)?;
         let limits = &policy.limits;
         let limiter = Limiter {
             limits: StoreLimitsBuilder::new()
@@ -299,7 +305,13 @@ impl WasiHost {
                 }
             }
         };
-        let ended = self.runtime.block_on(async {
+        // A runtime per run: the stages of a pipeline run at once, each on
+        // its own thread.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .context("starting the async runtime")?;
+        let ended = runtime.block_on(async {
             match limits.timeout {
                 Some(timeout) => tokio::time::timeout(timeout, call).await.ok(),
                 None => Some(call.await),
@@ -317,6 +329,50 @@ impl WasiHost {
             memory_exceeded,
             stdout_dropped: stdout.dropped(),
             stderr_dropped: stderr.dropped(),
+        })
+    }
+
+    /// Runs `stages` as a pipeline: each stage on its own thread, stdout of
+    /// one into stdin of the next through a pipe, no process in between.
+    /// The first reads `stdio.stdin`, the last writes `stdio.stdout`, all
+    /// write `stdio.stderr`. Returns every stage's outcome, in order.
+    ///
+    /// # Errors
+    ///
+    /// As [`WasiHost::run`], or when a pipe cannot be made.
+    pub fn run_pipeline(
+        &self,
+        stages: &[(&Program, &[String])],
+        policy: &SandboxPolicy,
+        stdio: Stdio,
+    ) -> Result<Vec<Outcome>> {
+        std::thread::scope(|scope| {
+            let mut running = Vec::new();
+            let mut stdin = stdio.stdin;
+            for (i, (program, argv)) in stages.iter().enumerate() {
+                let (stdout, next) = if i + 1 == stages.len() {
+                    (stdio.stdout.clone(), None)
+                } else {
+                    let (reader, writer) = std::io::pipe().context("making a pipe")?;
+                    let writer = CappedOutput::new(Box::new(writer), None, false);
+                    (writer, Some(pipe_file(reader)))
+                };
+                let stage = Stdio {
+                    stdin: stdin.take(),
+                    stdout,
+                    stderr: stdio.stderr.clone(),
+                };
+                running.push(scope.spawn(move || self.run(program, policy, argv, stage)));
+                stdin = next;
+            }
+            running
+                .into_iter()
+                .map(|stage| {
+                    stage
+                        .join()
+                        .unwrap_or_else(|_| bail!("a pipeline stage panicked"))
+                })
+                .collect()
         })
     }
 

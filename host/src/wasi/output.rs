@@ -114,10 +114,19 @@ impl Pollable for CappedOutput {
     async fn ready(&mut self) {}
 }
 
+/// What a guest traps with when the reader of its output went away: it
+/// ends as a native process ends by SIGPIPE, quietly.
+pub const BROKEN_PIPE: &str = "its output pipe was closed (broken pipe)";
+
 impl OutputStream for CappedOutput {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
-        self.write_bytes(&bytes)
-            .map_err(|e| StreamError::LastOperationFailed(e.into()))
+        self.write_bytes(&bytes).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                StreamError::Trap(wasmtime::format_err!(BROKEN_PIPE))
+            } else {
+                StreamError::LastOperationFailed(e.into())
+            }
+        })
     }
 
     fn flush(&mut self) -> StreamResult<()> {

@@ -178,11 +178,17 @@ fn launch(spec: &Spec) -> Result<Launched, NativeError> {
         .stderr(Stdio::piped())
         .process_group(0);
     let raw_status = status_write.as_raw_fd();
-    // SAFETY: dup2 is async-signal-safe; it runs between fork and exec and
-    // leaves the status pipe at a fixed number without close-on-exec.
+    // SAFETY: dup2 and fcntl are async-signal-safe; they run between fork and
+    // exec and leave the status pipe at a fixed number without close-on-exec.
     unsafe {
         command.pre_exec(move || {
-            if libc::dup2(raw_status, STATUS_FD) < 0 {
+            // dup2 onto itself would leave close-on-exec set.
+            let placed = if raw_status == STATUS_FD {
+                libc::fcntl(STATUS_FD, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(raw_status, STATUS_FD)
+            };
+            if placed < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
