@@ -319,6 +319,8 @@ fn broker_for(args: &RunArgs, policy: &SandboxPolicy) -> Result<Broker> {
 fn command_env(args: &RunArgs, policy: &SandboxPolicy) -> Vec<(String, String)> {
     let mut env = native::env::scrub(std::env::vars(), &args.env_pass, policy.env());
     env.push(("PWD".into(), policy.cwd_abs().display().to_string()));
+    // The run's private TMPDIR is made later; it lives under this one.
+    env.push(("TMPDIR".into(), std::env::temp_dir().display().to_string()));
     env
 }
 
@@ -339,7 +341,7 @@ fn locate(args: &RunArgs, policy: &SandboxPolicy, name: &str) -> Result<Target, 
         },
     };
     let host_path = std::env::var("PATH").ok();
-    native::find_program(name, host_path.as_deref())
+    native::find_program(name, host_path.as_deref(), &policy.cwd_abs())
         .map(Target::Native)
         .ok_or_else(|| {
             not_found.looked.push("PATH".to_string());
@@ -361,7 +363,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         // bash where there is one, for `set -o pipefail`; else POSIX sh.
         Some(script) => {
             let path = std::env::var("PATH").ok();
-            let shell = if native::find_program("bash", path.as_deref()).is_some() {
+            let shell = if native::find_program("bash", path.as_deref(), Path::new("/")).is_some() {
                 "bash"
             } else {
                 "sh"
@@ -370,9 +372,9 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         }
         None => args.command.clone(),
     };
-    if let Some(text) = shell::script_of(&argv) {
+    if let Some((dialect, text)) = shell::shell_line(&argv) {
         let env = shell::Env::new(command_env(&args, &policy));
-        if let Err(err) = shell::parse(text, &env, policy.root(), &policy.cwd_abs()) {
+        if let Err(err) = shell::parse(text, dialect, &env, policy.root(), &policy.cwd_abs()) {
             say(err);
             return Ok(ExitCode::from(exit::HOST_ERROR));
         }
@@ -518,7 +520,12 @@ fn run_script(
     stdio: Stdio,
 ) -> Result<Ran> {
     let env = shell::Env::new(command_env(args, policy));
-    let script = shell::parse(text, &env, policy.root(), &policy.cwd_abs())?;
+    let name = shell
+        .file_name()
+        .map_or("sh".into(), |n| n.to_string_lossy());
+    let (dialect, _) = shell::shell_line(&[name.to_string(), "-c".into(), String::new()])
+        .unwrap_or((shell::Dialect::Posix, ""));
+    let script = shell::parse(text, dialect, &env, policy.root(), &policy.cwd_abs())?;
     for stage in script.stages() {
         for redirect in &stage.redirects {
             if let Some(why) = redirect_refusal(args, policy, redirect) {
@@ -550,9 +557,6 @@ fn run_script(
                 violations: Vec::new(),
             });
         }
-        let name = shell
-            .file_name()
-            .map_or("sh".into(), |n| n.to_string_lossy());
         let argv = [name.into_owned(), "-c".to_string(), text.to_string()];
         return run_native(args, policy, shell, &argv, None, stdio);
     }
@@ -807,6 +811,7 @@ fn run_native(
         secrets: native::SecretPatterns::new(&args.secret, &args.allow_secret)?,
         env_pass: args.env_pass.clone(),
         no_namespaces: args.no_namespaces,
+        protected: project::user_config_dir().into_iter().collect(),
     };
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let plan = Plan::new(

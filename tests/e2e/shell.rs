@@ -147,7 +147,7 @@ fn opaque_constructs_are_unknown_commands() {
     for script in [
         "echo $(cat a.txt)",
         "(cat a.txt)",
-        "for f in a.txt; do cat $f; done",
+        "for f in x; do cat a.txt; done",
     ] {
         let run = line(
             &l,
@@ -168,6 +168,11 @@ fn opaque_constructs_are_unknown_commands() {
         // Under the default policy they run, natively, in the sandbox.
         assert_eq!(line(&l, &[], script).expect_code(0).stdout(), "alpha\n");
     }
+    // A loop variable only has a value as the shell runs: the line cannot
+    // be read, so it asks under every policy.
+    let run = line(&l, &[], "for f in a.txt; do cat $f; done");
+    run.expect_code(126);
+    assert!(run.stderr().contains("cannot read"), "{}", run.stderr());
     // Known-safe commands alone do not ask, even in a pipeline.
     line(&l, &["--approval", "untrusted"], "cat a.txt | wc -l").expect_code(0);
 }
@@ -239,4 +244,80 @@ fn wasi_to_native_stages_run_in_the_shell_under_the_sandbox() {
     let l = Layout::new();
     let run = line(&l, &[], "cat a.txt | sh -c 'tr a-z A-Z'");
     assert_eq!(run.expect_code(0).stdout(), "ALPHA\n");
+}
+
+/// Attacks on the broker's reading of a line: each must be refused (a
+/// forbidding rule) or asked about (and so denied with nobody to ask), and
+/// change nothing.
+#[test]
+fn what_the_broker_cannot_read_it_does_not_let_through() {
+    let l = Layout::new();
+    let rules = l.base.join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nprefix = [\"rm\"]\ndecision = \"forbid\"\n\n\
+         [[rule]]\nprefix = [\"curl\"]\ndecision = \"forbid\"\n",
+    )
+    .unwrap();
+    let before = l.inside();
+    let refused = |flags: &[&str], argv: &[&str]| {
+        let run = l
+            .cordon()
+            .args(["--rules", rules.to_str().unwrap()])
+            .args(flags)
+            .args(["--"])
+            .args(argv)
+            .output();
+        run.expect_code(126);
+        assert_eq!(l.inside(), before, "{argv:?} changed something");
+    };
+    // Top-level wrappers and wrapped shells.
+    refused(&[], &["env", "rm", "-rf", "src"]);
+    refused(&[], &["nice", "rm", "-rf", "src"]);
+    refused(&[], &["env", "sh", "-c", "rm -rf src"]);
+    refused(&[], &["sh", "-c", "exec -a x rm -rf src"]);
+    // Shell options before -c.
+    refused(&[], &["bash", "-e", "-c", "rm -rf src"]);
+    refused(&[], &["sh", "-xc", "rm -rf src"]);
+    refused(&[], &["bash", "--norc", "-c", "rm -rf src"]);
+    refused(&[], &["sh", "-c", "--", "rm -rf src"]);
+    // Inside bodies and substitutions.
+    refused(&[], &["sh", "-c", "(rm -rf src)"]);
+    refused(&[], &["sh", "-c", "{ rm -rf src; }"]);
+    refused(&[], &["sh", "-c", "echo $(rm -rf src)"]);
+    refused(&[], &["sh", "-c", "if true; then rm -rf src; fi"]);
+    // What only the running shell knows.
+    refused(&[], &["sh", "-c", "$NOPE rm -rf src >/dev/null"]);
+    refused(&[], &["bash", "-c", "find .${IFS}-delete >/dev/null"]);
+    refused(&[], &["bash", "-c", "{rm,-rf,src} >/dev/null"]);
+    refused(&[], &["sh", "-c", "command eval 'rm -rf src'"]);
+    refused(&[], &["bash", "-c", "bash <<EOF\nrm -rf src\nEOF"]);
+    refused(&[], &["sh", "-c", "touch ./-rf && rm * >/dev/null"]);
+    // dash reads `&>` as `&` then `>`: read with sh's grammar.
+    refused(&[], &["sh", "-c", "echo &>/dev/null rm -rf src"]);
+    // A command fed to a wrapper by xargs.
+    refused(&[], &["sh", "-c", "echo rm -rf src | xargs env"]);
+    // untrusted: variables set for a command, the project's own programs,
+    // option prefixes.
+    std::fs::write(l.at("ls"), "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(
+        l.at("ls"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let before = l.inside();
+    for argv in [
+        &["sh", "-c", "LD_PRELOAD=./x.so cat a.txt"][..],
+        &["./ls"],
+        &["sort", "--o=out", "a.txt"],
+        &["sort", "--compress-program=./x", "a.txt"],
+    ] {
+        let run = l
+            .cordon()
+            .args(["--approval", "untrusted", "--"])
+            .args(argv)
+            .output();
+        run.expect_code(126);
+        assert_eq!(l.inside(), before, "{argv:?}");
+    }
 }

@@ -218,19 +218,32 @@ impl Approver for Terminal {
 
     fn ask(&mut self, question: &Question) -> Answer {
         let r = &question.request;
+        // Control characters in a command could redraw the prompt.
+        let shown = |text: &str| -> String {
+            text.chars()
+                .flat_map(|c| {
+                    let escaped: Vec<char> = if c.is_control() {
+                        c.escape_default().collect()
+                    } else {
+                        vec![c]
+                    };
+                    escaped
+                })
+                .collect()
+        };
         let mut text = format!(
             "\ncordon: approval needed\n  command: {}\n  cwd:     {}\n  sandbox: {} ({})\n  why:     {}\n",
-            r.argv.join(" "),
-            r.cwd.display(),
+            shown(&r.argv.join(" ")),
+            shown(&r.cwd.display().to_string()),
             r.sandbox,
             r.engine,
-            question.reason
+            shown(&question.reason)
         );
         if let Some(escalation) = &r.escalation {
-            text.push_str(&format!("  needs:   {escalation}\n"));
+            text.push_str(&format!("  needs:   {}\n", shown(&escalation.to_string())));
         }
         if let Some(justification) = &r.justification {
-            text.push_str(&format!("  because: {justification}\n"));
+            text.push_str(&format!("  because: {}\n", shown(justification)));
         }
         text.push_str(
             "  [y] once  [s] this command for the session  [p PREFIX] a prefix for the session\n  \
@@ -325,6 +338,7 @@ impl Jsonl {
         ))
     }
 
+    #[cfg(unix)]
     fn from_file(file: File, what: &str) -> Result<Self, String> {
         let writer = file
             .try_clone()

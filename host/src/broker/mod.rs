@@ -139,47 +139,92 @@ fn judge_words(
     shell: Option<&ShellContext>,
     depth: usize,
 ) -> Verdict {
-    let Some(text) = shell::script_of(&request.argv) else {
-        return judge_command(rules, policy, &request.argv);
+    let unwrapped = wrappers::unwrap(&request.argv);
+    let mut asks = Vec::new();
+    let mut allowed_by = None;
+    for (i, view) in unwrapped.views.iter().enumerate() {
+        let verdict = match shell::shell_line(view) {
+            Some((dialect, text)) => {
+                judge_line(rules, policy, request, view, dialect, text, shell, depth)
+            }
+            None => judge_command(rules, policy, view),
+        };
+        match verdict {
+            Verdict::Refused(why) => return Verdict::Refused(why),
+            Verdict::Ask { reason } if i == 0 => asks.push(reason),
+            Verdict::Ask { reason } => asks.push(format!("`{}` ({reason})", view.join(" "))),
+            Verdict::Run { by } => {
+                allowed_by.get_or_insert(by);
+            }
+        }
+    }
+    if let Some(why) = unwrapped.uncertain {
+        asks.push(format!("cordon cannot tell what runs: {why}"));
+    }
+    match (asks.is_empty(), allowed_by) {
+        (true, Some(by)) => Verdict::Run { by },
+        _ => Verdict::Ask {
+            reason: asks.join("; "),
+        },
+    }
+}
+
+/// Judges a shell line (`view` runs `text` with `dialect`) command by
+/// command.
+#[allow(clippy::too_many_arguments)]
+fn judge_line(
+    rules: &Rules,
+    policy: ApprovalPolicy,
+    request: &Request,
+    view: &[String],
+    dialect: shell::Dialect,
+    text: &str,
+    shell: Option<&ShellContext>,
+    depth: usize,
+) -> Verdict {
+    let Some(context) = shell else {
+        return judge_command(rules, policy, view);
     };
-    let Some(context) = shell.filter(|_| depth < MAX_SHELL_DEPTH) else {
-        return judge_command(rules, policy, &request.argv);
-    };
-    let script = match shell::parse(text, &context.env, &context.root, &request.cwd) {
+    if depth >= MAX_SHELL_DEPTH {
+        return Verdict::Ask {
+            reason: "shell lines nested too deep for cordon to read".into(),
+        };
+    }
+    let script = match shell::parse(text, dialect, &context.env, &context.root, &request.cwd) {
         Ok(script) => script,
         Err(err) => return Verdict::Refused(err.to_string()),
     };
     let mut asks = Vec::new();
     // The shell itself answers to rules (one may forbid `bash`); what it
     // runs is judged below.
-    if let Some(rule) = rules.evaluate(&request.argv[..1]) {
-        match judge_command(rules, policy, &request.argv[..1]) {
+    if let Some(rule) = rules.evaluate(&view[..1]) {
+        match judge_command(rules, policy, &view[..1]) {
             Verdict::Refused(why) => return Verdict::Refused(why),
             Verdict::Ask { reason } if rule.decision == Decision::Prompt => {
-                asks.push(format!("`{}` ({reason})", request.argv[0]));
+                asks.push(format!("`{}` ({reason})", view[0]));
             }
             _ => {}
         }
     }
-    for argv in script.stages().map(|s| s.argv.clone()) {
+    for stage in script.stages() {
+        let argv = &stage.argv;
         if argv.is_empty() || matches!(argv[0].as_str(), "cd" | ":") {
             continue;
         }
-        for view in wrappers::unwrap(&argv) {
-            let inner = Request {
-                argv: view.clone(),
-                escalation: None,
-                ..request.clone()
-            };
-            match judge_words(rules, policy, &inner, shell, depth + 1) {
-                Verdict::Refused(why) => return Verdict::Refused(why),
-                Verdict::Ask { reason } => asks.push(format!("`{}` ({reason})", view.join(" "))),
-                Verdict::Run { .. } => {}
-            }
+        let inner = Request {
+            argv: argv.clone(),
+            escalation: None,
+            ..request.clone()
+        };
+        match judge_words(rules, policy, &inner, shell, depth + 1) {
+            Verdict::Refused(why) => return Verdict::Refused(why),
+            Verdict::Ask { reason } => asks.push(format!("`{}` ({reason})", argv.join(" "))),
+            Verdict::Run { .. } => {}
         }
     }
-    // A redirection that writes a file makes a line not read-only.
     if policy == ApprovalPolicy::Untrusted {
+        // A redirection that writes a file, or a variable set for a command
+        // (LD_PRELOAD, PATH, BASH_ENV ...), makes a line not read-only.
         let writes = script
             .stages()
             .flat_map(|s| &s.redirects)
@@ -191,13 +236,18 @@ fn judge_words(
                 "`> {path}` (writes a file under --approval untrusted)"
             ));
         }
+        if let Some((name, _)) = script.stages().flat_map(|s| &s.assignments).next() {
+            asks.push(format!("`{name}=...` (sets a variable for a command)"));
+        }
+        if let Some(why) = &script.opaque {
+            asks.push(format!(
+                "the line is opaque to cordon ({why}), an unknown command"
+            ));
+        }
     }
-    if let Some(why) = &script.opaque
-        && policy == ApprovalPolicy::Untrusted
-    {
-        asks.push(format!(
-            "the line is opaque to cordon ({why}), an unknown command"
-        ));
+    // What cannot be read cannot be judged: it asks under every policy.
+    if let Some(why) = &script.unreadable {
+        asks.push(format!("cordon cannot read all of the line ({why})"));
     }
     if asks.is_empty() {
         Verdict::Run {
@@ -210,10 +260,23 @@ fn judge_words(
     }
 }
 
-/// Judges one plain command.
+/// Judges one plain command. A command named by a relative path
+/// (`./ls`, `bin/git`) is the project's own program: rules still forbid or
+/// ask by its name, but nothing allows it by name and it is never known-safe.
 fn judge_command(rules: &Rules, policy: ApprovalPolicy, argv: &[String]) -> Verdict {
     let command = argv.join(" ");
-    match rules.evaluate(argv) {
+    let own_program = argv
+        .first()
+        .is_some_and(|w| w.contains('/') && !w.starts_with('/'));
+    let rule = rules
+        .evaluate(argv)
+        .filter(|rule| !(own_program && rule.decision == Decision::Allow));
+    if own_program && rule.is_none() && policy == ApprovalPolicy::Untrusted {
+        return Verdict::Ask {
+            reason: "a program of the project's own, not known to be read-only".into(),
+        };
+    }
+    match rule {
         Some(rule) => {
             let why = rule
                 .justification

@@ -53,8 +53,9 @@ fn name(argv: &[String]) -> &str {
 fn has_flag(args: &[String], short: &[char], long: &[&str]) -> bool {
     args.iter().take_while(|a| *a != "--").any(|arg| {
         if let Some(flag) = arg.strip_prefix("--") {
+            // GNU tools take any unambiguous prefix: `--o` is `--output`.
             let flag = flag.split('=').next().unwrap_or(flag);
-            long.contains(&flag)
+            !flag.is_empty() && long.iter().any(|l| l.starts_with(flag))
         } else if let Some(cluster) = arg.strip_prefix('-') {
             cluster.chars().any(|c| short.contains(&c))
         } else {
@@ -80,7 +81,11 @@ fn writes(command: &str, args: &[String]) -> bool {
                     | "-fls"
             )
         }),
-        "sort" => has_flag(args, &['o'], &["output"]),
+        "sort" => has_flag(
+            args,
+            &['o', 'T'],
+            &["output", "compress-program", "temporary-directory"],
+        ),
         "date" => has_flag(args, &['s'], &["set"]),
         // `uniq IN OUT` writes OUT.
         "uniq" => {

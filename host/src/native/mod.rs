@@ -62,6 +62,9 @@ pub struct NativeOptions {
     /// Run without namespaces even where the kernel has them (a weaker
     /// mode: Landlock and seccomp alone).
     pub no_namespaces: bool,
+    /// More paths that stay read-only wherever they fall in a writable tree
+    /// (cordon's own config directory: rules and trusted projects).
+    pub protected: Vec<PathBuf>,
 }
 
 /// Everything a backend enforces for one command, computed by the host.
@@ -109,6 +112,13 @@ impl Plan {
             protected.extend(PROTECTED_NAMES.iter().map(|name| root.join(name)));
             protected.extend(scan.nested_git);
         }
+        protected.extend(
+            options
+                .protected
+                .iter()
+                .filter(|p| writable.iter().any(|w| p.starts_with(w)))
+                .cloned(),
+        );
         let mut env = env::scrub(host_env, &options.env_pass, policy.env());
         env.retain(|(k, _)| k != "PWD");
         env.push(("PWD".to_string(), policy.cwd_abs().display().to_string()));
@@ -202,11 +212,12 @@ fn executable(path: &Path) -> bool {
     path.is_file()
 }
 
-/// Finds `name` on `path` (a `PATH` value) as an executable file.
-pub fn find_program(name: &str, path: Option<&str>) -> Option<PathBuf> {
+/// Finds `name` as an executable file: a name with a `/` relative to `cwd`
+/// (the command's working directory), any other on `path` (a `PATH` value).
+pub fn find_program(name: &str, path: Option<&str>, cwd: &Path) -> Option<PathBuf> {
     if name.contains('/') {
-        let path = PathBuf::from(name);
-        return executable(&path).then(|| std::path::absolute(&path).unwrap_or(path));
+        let path = cwd.join(name);
+        return executable(&path).then_some(path);
     }
     path?
         .split(':')

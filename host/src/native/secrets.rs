@@ -37,6 +37,15 @@ pub const HOME_SECRETS: &[&str] = &[
     ".config/gcloud",
     ".cargo/credentials",
     ".cargo/credentials.toml",
+    ".pgpass",
+    ".vault-token",
+    ".azure",
+    ".terraform.d",
+    ".config/op",
+    ".local/share/keyrings",
+    ".password-store",
+    ".claude/.credentials.json",
+    ".codex/auth.json",
 ];
 
 /// A glob that does not compile.

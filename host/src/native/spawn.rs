@@ -55,6 +55,7 @@ fn wait(pid: i32) -> std::io::Result<i32> {
 }
 
 /// Reaps `pid` after it was killed.
+#[cfg(target_os = "linux")]
 pub fn reap(pid: i32) {
     let _ = wait(pid);
 }

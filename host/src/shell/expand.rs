@@ -1,13 +1,16 @@
 //! Word expansion for the subset: quotes, escapes, `$NAME`/`${NAME}` from
 //! the fixed environment, `~` for HOME, and globs in the last path
-//! component, matched by cordon inside the root. What it does not expand
-//! (command substitution, arithmetic, other parameter forms, an unquoted
-//! expansion that would be split or globbed) it names, and the script
-//! becomes opaque.
+//! component, matched by cordon inside the root. What it does not expand it
+//! names: a command substitution (its text is read as a script too), or
+//! something only the running shell knows (an unset or splitting variable,
+//! `$IFS`, brace expansion, arithmetic, other parameter forms), which makes
+//! the line unreadable.
 
 use std::path::{Component, Path};
 
-use brush_parser::word::{Parameter, ParameterExpr, TildeExpr, WordPiece, WordPieceWithSource};
+use brush_parser::word::{
+    Parameter, ParameterExpr, SpecialParameter, TildeExpr, WordPiece, WordPieceWithSource,
+};
 
 use super::ParseError;
 
@@ -29,10 +32,19 @@ impl Env {
     }
 }
 
-/// One word's expansion: the words it becomes (a glob may become several),
-/// or why it is outside the subset. `Err` only for a glob that reaches
-/// outside the root.
-pub type Expansion = Result<Result<Vec<String>, String>, ParseError>;
+/// Why a word was not expanded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotExpanded {
+    /// A command substitution, with its text (the broker reads it too).
+    Substitution(String),
+    /// Something whose value only exists when the shell runs.
+    Unreadable(String),
+}
+
+/// One word's expansion: the words it becomes (a glob may become several)
+/// and whether a glob was expanded, or why it was not expanded. `Err` only
+/// for a glob that reaches outside the root.
+pub type Expansion = Result<Result<(Vec<String>, bool), NotExpanded>, ParseError>;
 
 struct Text {
     text: String,
@@ -40,8 +52,14 @@ struct Text {
     glob: bool,
 }
 
-pub fn word(raw: &str, env: &Env, root: &Path, cwd: &Path) -> Expansion {
-    let pieces = match brush_parser::word::parse(raw, &super::options()) {
+pub fn word(
+    raw: &str,
+    options: &brush_parser::ParserOptions,
+    env: &Env,
+    root: &Path,
+    cwd: &Path,
+) -> Expansion {
+    let pieces = match brush_parser::word::parse(raw, options) {
         Ok(pieces) => pieces,
         Err(e) => return Err(ParseError(format!("{raw}: {e}"))),
     };
@@ -49,13 +67,24 @@ pub fn word(raw: &str, env: &Env, root: &Path, cwd: &Path) -> Expansion {
         text: String::new(),
         glob: false,
     };
-    if let Err(why) = pieces_into(&pieces, false, env, &mut out) {
-        return Ok(Err(why));
+    if let Err(not) = pieces_into(&pieces, false, env, &mut out) {
+        return Ok(Err(not));
     }
     if !out.glob {
-        return Ok(Ok(vec![out.text]));
+        return Ok(Ok((vec![out.text], false)));
     }
-    glob(&out.text, root, cwd).map(Ok)
+    glob(&out.text, root, cwd).map(|words| Ok((words, true)))
+}
+
+/// Unquoted text the shell would brace-expand: `{a,b}` or `{1..3}`.
+fn brace_expands(text: &str) -> bool {
+    text.find('{')
+        .and_then(|open| {
+            text[open..]
+                .find('}')
+                .map(|close| &text[open..open + close])
+        })
+        .is_some_and(|inside| inside.contains(',') || inside.contains(".."))
 }
 
 fn pieces_into(
@@ -63,12 +92,16 @@ fn pieces_into(
     quoted: bool,
     env: &Env,
     out: &mut Text,
-) -> Result<(), String> {
+) -> Result<(), NotExpanded> {
+    let unreadable = |why: String| Err(NotExpanded::Unreadable(why));
     for piece in pieces {
         match &piece.piece {
             WordPiece::Text(text) => {
                 if !quoted && text.contains(['*', '?', '[']) {
                     out.glob = true;
+                }
+                if !quoted && brace_expands(text) {
+                    return unreadable(format!("the brace expansion in {text}"));
                 }
                 out.text.push_str(text);
             }
@@ -83,24 +116,48 @@ fn pieces_into(
                     out.text.push_str(ch);
                 }
             }
-            WordPiece::TildeExpansion(TildeExpr::Home) => {
-                out.text.push_str(env.get("HOME").ok_or("~ without HOME")?);
-            }
+            WordPiece::TildeExpansion(TildeExpr::Home) => match env.get("HOME") {
+                Some(home) => out.text.push_str(home),
+                None => return unreadable("~ without HOME".into()),
+            },
             WordPiece::ParameterExpansion(ParameterExpr::Parameter {
                 parameter: Parameter::Named(name),
                 indirect: false,
             }) => {
-                let value = env.get(name).unwrap_or_default();
-                if !quoted && value.contains([' ', '\t', '\n', '*', '?', '[']) {
-                    return Err(format!("${name} would be split or globbed"));
+                // IFS and other shell-set variables only have values in the
+                // running shell.
+                let value = env.get(name).filter(|_| name != "IFS");
+                match value {
+                    // Unquoted, an empty value vanishes and others split:
+                    // only a plain word is read as cordon reads it.
+                    Some(v)
+                        if quoted
+                            || (!v.is_empty() && !v.contains([' ', '\t', '\n', '*', '?', '['])) =>
+                    {
+                        out.text.push_str(v);
+                    }
+                    Some(_) if !quoted => return unreadable(format!("${name} would be split")),
+                    _ => return unreadable(format!("${name} only has a value as the shell runs")),
                 }
-                out.text.push_str(value);
             }
-            WordPiece::CommandSubstitution(_) | WordPiece::BackquotedCommandSubstitution(_) => {
-                return Err("command substitution".into());
+            // `$?`, `$$`, `$!`, `$#`, `$-`: numbers and flags, never words
+            // that name a command; read as a placeholder.
+            WordPiece::ParameterExpansion(ParameterExpr::Parameter {
+                parameter: Parameter::Special(special),
+                indirect: false,
+            }) if !matches!(
+                special,
+                SpecialParameter::AllPositionalParameters { .. } | SpecialParameter::ShellName
+            ) =>
+            {
+                out.text.push('0');
             }
-            WordPiece::ArithmeticExpression(_) => return Err("arithmetic".into()),
-            other => return Err(format!("the expansion {other:?}")),
+            WordPiece::CommandSubstitution(text)
+            | WordPiece::BackquotedCommandSubstitution(text) => {
+                return Err(NotExpanded::Substitution(text.clone()));
+            }
+            WordPiece::ArithmeticExpression(_) => return unreadable("arithmetic".into()),
+            other => return unreadable(format!("the expansion {other:?}")),
         }
     }
     Ok(())

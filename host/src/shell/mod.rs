@@ -19,6 +19,7 @@ use std::path::Path;
 use brush_parser::ast;
 
 pub use expand::Env;
+use expand::NotExpanded;
 
 /// A redirection, after expansion.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,20 +61,27 @@ pub struct List {
     pub rest: Vec<(Connector, Pipeline)>,
 }
 
-/// A parsed script: its lists (run one after the other), and why it is
-/// opaque, if it is.
+/// A parsed script: its lists (run one after the other), why it is opaque
+/// (cordon will not run it itself), and why it is unreadable (part of what
+/// it runs cannot be judged before it runs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Script {
     pub text: String,
     pub lists: Vec<List>,
+    /// Commands inside compound commands, functions and substitutions:
+    /// judged, never run by cordon itself.
+    pub nested: Vec<Stage>,
     pub opaque: Option<String>,
+    pub unreadable: Option<String>,
 }
 
 impl Script {
     /// Every stage the parser could see (for an opaque script, those outside
     /// the constructs it does not follow).
     pub fn stages(&self) -> impl Iterator<Item = &Stage> {
-        self.pipelines().flat_map(|p| p.stages.iter())
+        self.pipelines()
+            .flat_map(|p| p.stages.iter())
+            .chain(self.nested.iter())
     }
 
     /// Whether cordon can run the line itself: no stage has redirections
@@ -116,75 +124,250 @@ const BUILTINS: &[&str] = &[
 /// Builtins that run text cordon cannot see: they make a line opaque.
 const EVALUATING: &[&str] = &["eval", "source", ".", "trap", "alias"];
 
-/// The shells whose `-c` cordon reads.
-const SHELLS: &[&str] = &["sh", "bash", "zsh", "dash", "ksh"];
+/// The shells whose `-c` cordon reads, and the grammar it reads them with.
+const SHELLS: &[(&str, Dialect)] = &[
+    ("sh", Dialect::Posix),
+    ("dash", Dialect::Posix),
+    ("ksh", Dialect::Posix),
+    ("bash", Dialect::Bash),
+    ("zsh", Dialect::Unreadable),
+];
 
-/// The script of `argv` if it is `SHELL -c SCRIPT` or `SHELL -lc SCRIPT`
-/// (by file name, so `/bin/bash` counts).
-pub fn script_of(argv: &[String]) -> Option<&str> {
-    let [shell, flag, script, ..] = argv else {
-        return None;
-    };
-    let name = Path::new(shell).file_name()?.to_str()?;
-    let flag_ok = matches!(flag.as_str(), "-c" | "-lc" | "-cl" | "-ec" | "-ce");
-    (SHELLS.contains(&name) && flag_ok).then_some(script.as_str())
+/// The grammar a shell line is read with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Posix,
+    Bash,
+    /// A shell whose grammar cordon does not model (zsh): every line of it
+    /// is unreadable.
+    Unreadable,
 }
 
-fn options() -> brush_parser::ParserOptions {
+/// Long options of sh/bash that take a value.
+const VALUED_LONG: &[&str] = &["--rcfile", "--init-file"];
+
+/// The dialect and script of `argv` if it runs a shell with `-c`, options
+/// parsed as the shell does (`bash --norc -e -c SCRIPT`, `sh -xc SCRIPT`,
+/// `sh -c -- SCRIPT`); by file name, so `/bin/bash` counts.
+pub fn shell_line(argv: &[String]) -> Option<(Dialect, &str)> {
+    let name = Path::new(argv.first()?).file_name()?.to_str()?;
+    let dialect = SHELLS.iter().find(|(n, _)| *n == name)?.1;
+    let mut command = false;
+    let mut i = 1;
+    while let Some(arg) = argv.get(i) {
+        if arg == "--" || arg == "-" {
+            i += 1;
+            break;
+        }
+        if arg.starts_with("--") {
+            i += if VALUED_LONG.contains(&arg.as_str()) {
+                2
+            } else {
+                1
+            };
+            continue;
+        }
+        let Some(flags) = arg.strip_prefix('-').or_else(|| arg.strip_prefix('+')) else {
+            break;
+        };
+        command |= flags.contains('c');
+        // -o NAME / -O NAME take the next word.
+        i += if flags.contains(['o', 'O']) { 2 } else { 1 };
+    }
+    let script = argv.get(i).filter(|_| command)?;
+    Some((dialect, script.as_str()))
+}
+
+/// The script of `argv` if it runs a shell with `-c`.
+pub fn script_of(argv: &[String]) -> Option<&str> {
+    shell_line(argv).map(|(_, script)| script)
+}
+
+fn options(dialect: Dialect) -> brush_parser::ParserOptions {
+    let posix = dialect == Dialect::Posix;
     brush_parser::ParserOptions {
         enable_extended_globbing: false,
-        posix_mode: false,
-        sh_mode: false,
+        posix_mode: posix,
+        sh_mode: posix,
         tilde_expansion_at_word_start: true,
         tilde_expansion_after_colon: false,
         parser_impl: brush_parser::ParserImpl::Peg,
     }
 }
 
-/// Parses `text`, expanding words with `env` and globs in `cwd` (which must
-/// lie inside `root`).
+/// How deep substitutions inside substitutions are read.
+const MAX_DEPTH: usize = 8;
+
+/// Parses `text` with the grammar of `dialect`, expanding words with `env`
+/// and globs in `cwd` (which must lie inside `root`).
 ///
 /// # Errors
 ///
 /// [`ParseError`] with the line and column, or a glob reaching outside the
 /// root.
-pub fn parse(text: &str, env: &Env, root: &Path, cwd: &Path) -> Result<Script, ParseError> {
-    let mut parser = brush_parser::Parser::new(std::io::Cursor::new(text), &options());
-    let program = parser
-        .parse_program()
-        .map_err(|e| ParseError(e.to_string()))?;
+pub fn parse(
+    text: &str,
+    dialect: Dialect,
+    env: &Env,
+    root: &Path,
+    cwd: &Path,
+) -> Result<Script, ParseError> {
     let mut builder = Builder {
         env,
         root,
         cwd,
+        dialect,
+        depth: 0,
+        nested: Vec::new(),
         opaque: None,
+        unreadable: None,
+        globbed: false,
     };
-    let mut lists = Vec::new();
-    for complete in &program.complete_commands {
-        for ast::CompoundListItem(and_or, separator) in &complete.0 {
-            if matches!(separator, ast::SeparatorOperator::Async) {
-                builder.make_opaque("a background job (&)");
-            }
-            lists.push(builder.list(and_or)?);
-        }
+    if dialect == Dialect::Unreadable {
+        builder.make_unreadable("a shell whose grammar cordon does not read");
     }
-    Ok(Script {
+    let lists = builder.program(text)?;
+    let mut script = Script {
         text: text.to_string(),
         lists,
+        nested: builder.nested,
         opaque: builder.opaque,
-    })
+        unreadable: builder.unreadable,
+    };
+    // The shell expands globs again when it runs the line, maybe over
+    // files an earlier command made: what the broker saw may not be what runs.
+    if builder.globbed && !script.is_plain_sequence() {
+        script
+            .unreadable
+            .get_or_insert_with(|| "globs the shell expands as it runs".into());
+    }
+    Ok(script)
 }
 
 struct Builder<'a> {
     env: &'a Env,
     root: &'a Path,
     cwd: &'a Path,
+    dialect: Dialect,
+    depth: usize,
+    nested: Vec<Stage>,
     opaque: Option<String>,
+    unreadable: Option<String>,
+    globbed: bool,
 }
 
 impl Builder<'_> {
     fn make_opaque(&mut self, why: &str) {
         self.opaque.get_or_insert_with(|| why.to_string());
+    }
+
+    /// Cordon cannot see all of what this runs: opaque, and never judged
+    /// as fully known.
+    fn make_unreadable(&mut self, why: &str) {
+        self.make_opaque(why);
+        self.unreadable.get_or_insert_with(|| why.to_string());
+    }
+
+    fn program(&mut self, text: &str) -> Result<Vec<List>, ParseError> {
+        let mut parser =
+            brush_parser::Parser::new(std::io::Cursor::new(text), &options(self.dialect));
+        let program = parser
+            .parse_program()
+            .map_err(|e| ParseError(e.to_string()))?;
+        let mut lists = Vec::new();
+        for complete in &program.complete_commands {
+            for ast::CompoundListItem(and_or, separator) in &complete.0 {
+                if matches!(separator, ast::SeparatorOperator::Async) {
+                    self.make_opaque("a background job (&)");
+                }
+                lists.push(self.list(and_or)?);
+            }
+        }
+        Ok(lists)
+    }
+
+    /// Reads the commands of a body cordon will not run itself, for the
+    /// broker to judge.
+    fn nested_list(&mut self, list: &ast::CompoundList) -> Result<(), ParseError> {
+        for ast::CompoundListItem(and_or, _) in &list.0 {
+            let list = self.list(and_or)?;
+            let pipelines =
+                std::iter::once(list.first).chain(list.rest.into_iter().map(|(_, p)| p));
+            for pipeline in pipelines {
+                self.nested.extend(pipeline.stages);
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the text of a command substitution the same way.
+    fn nested_text(&mut self, text: &str) -> Result<(), ParseError> {
+        if self.depth >= MAX_DEPTH {
+            self.make_unreadable("substitutions nested too deep");
+            return Ok(());
+        }
+        self.depth += 1;
+        let lists = self.program(text);
+        self.depth -= 1;
+        for list in lists? {
+            let pipelines =
+                std::iter::once(list.first).chain(list.rest.into_iter().map(|(_, p)| p));
+            for pipeline in pipelines {
+                self.nested.extend(pipeline.stages);
+            }
+        }
+        Ok(())
+    }
+
+    fn compound(&mut self, command: &ast::CompoundCommand) -> Result<(), ParseError> {
+        use ast::CompoundCommand as C;
+        self.make_opaque("a compound command");
+        match command {
+            C::BraceGroup(group) => self.nested_list(&group.list),
+            C::Subshell(sub) => self.nested_list(&sub.list),
+            C::ForClause(clause) => {
+                for word in clause.values.iter().flatten() {
+                    self.word(word)?;
+                }
+                self.nested_list(&clause.body.list)
+            }
+            C::ArithmeticForClause(clause) => {
+                self.make_unreadable("arithmetic");
+                self.nested_list(&clause.body.list)
+            }
+            C::CaseClause(clause) => {
+                self.word(&clause.value)?;
+                for case in &clause.cases {
+                    if let Some(list) = &case.cmd {
+                        self.nested_list(list)?;
+                    }
+                }
+                Ok(())
+            }
+            C::IfClause(clause) => {
+                self.nested_list(&clause.condition)?;
+                self.nested_list(&clause.then)?;
+                for other in clause.elses.iter().flatten() {
+                    if let Some(condition) = &other.condition {
+                        self.nested_list(condition)?;
+                    }
+                    self.nested_list(&other.body)?;
+                }
+                Ok(())
+            }
+            C::WhileClause(clause) | C::UntilClause(clause) => {
+                self.nested_list(&clause.0)?;
+                self.nested_list(&clause.1.list)
+            }
+            C::Arithmetic(_) => {
+                self.make_unreadable("arithmetic");
+                Ok(())
+            }
+            C::Coprocess(_) => {
+                self.make_unreadable("a coprocess");
+                Ok(())
+            }
+        }
     }
 
     fn list(&mut self, and_or: &ast::AndOrList) -> Result<List, ParseError> {
@@ -207,8 +390,11 @@ impl Builder<'_> {
         for command in &pipeline.seq {
             match command {
                 ast::Command::Simple(simple) => stages.push(self.stage(simple)?),
-                ast::Command::Compound(..) => self.make_opaque("a compound command"),
-                ast::Command::Function(_) => self.make_opaque("a function definition"),
+                ast::Command::Compound(command, _) => self.compound(command)?,
+                ast::Command::Function(function) => {
+                    self.make_opaque("a function definition");
+                    self.compound(&function.body.0)?;
+                }
                 ast::Command::ExtendedTest(..) => self.make_opaque("[[ ... ]]"),
             }
         }
@@ -219,10 +405,26 @@ impl Builder<'_> {
     }
 
     fn word(&mut self, word: &ast::Word) -> Result<Vec<String>, ParseError> {
-        match expand::word(&word.value, self.env, self.root, self.cwd)? {
-            Ok(words) => Ok(words),
-            Err(why) => {
-                self.make_opaque(&why);
+        let expanded = expand::word(
+            &word.value,
+            &options(self.dialect),
+            self.env,
+            self.root,
+            self.cwd,
+        )?;
+        match expanded {
+            Ok((words, globbed)) => {
+                self.globbed |= globbed;
+                Ok(words)
+            }
+            Err(not) => {
+                match not {
+                    NotExpanded::Substitution(text) => {
+                        self.make_opaque("command substitution");
+                        self.nested_text(&text)?;
+                    }
+                    NotExpanded::Unreadable(why) => self.make_unreadable(&why),
+                }
                 // Judged as written: the best the broker can see.
                 Ok(vec![word.value.clone()])
             }
@@ -236,13 +438,20 @@ impl Builder<'_> {
         }
         if let Some(name) = &simple.word_or_name {
             let words = self.word(name)?;
-            if let Some(builtin) = words.first().filter(|w| EVALUATING.contains(&w.as_str())) {
-                self.make_opaque(&format!("`{builtin}` runs text cordon cannot read"));
-            }
             stage.argv.extend(words);
         }
         for item in simple.suffix.iter().flat_map(|s| s.0.iter()) {
             self.item(item, &mut stage, false)?;
+        }
+        // Also behind a wrapper: `command eval ...`.
+        let evaluating = wrappers::unwrap(&stage.argv)
+            .views
+            .iter()
+            .filter_map(|view| view.first())
+            .find(|w| EVALUATING.contains(&w.as_str()))
+            .cloned();
+        if let Some(builtin) = evaluating {
+            self.make_unreadable(&format!("`{builtin}` runs text cordon cannot read"));
         }
         Ok(stage)
     }
@@ -280,7 +489,10 @@ impl Builder<'_> {
                 let redirect = self.redirect(redirect)?;
                 stage.redirects.extend(redirect);
             }
-            Item::ProcessSubstitution(..) => self.make_opaque("process substitution"),
+            Item::ProcessSubstitution(_, sub) => {
+                self.make_opaque("process substitution");
+                self.nested_list(&sub.list)?;
+            }
         }
         Ok(())
     }
@@ -302,8 +514,9 @@ impl Builder<'_> {
                             Some(text)
                         }
                     }
-                    Target::ProcessSubstitution(..) => {
+                    Target::ProcessSubstitution(_, sub) => {
                         self.make_opaque("process substitution");
+                        self.nested_list(&sub.list)?;
                         None
                     }
                 };
@@ -318,8 +531,9 @@ impl Builder<'_> {
                 writes: true,
                 path: Some(self.word(word)?.join(" ")),
             }),
+            // The text may be a script fed to a shell on its stdin.
             ast::IoRedirect::HereDocument(..) | ast::IoRedirect::HereString(..) => {
-                self.make_opaque("a here-document");
+                self.make_unreadable("a here-document");
                 None
             }
         })
@@ -336,7 +550,7 @@ mod tests {
             std::fs::write(root.path().join(f), "").unwrap();
         }
         let env = Env::new([("HOME".into(), "/home/u".into()), ("X".into(), "1".into())]);
-        parse(text, &env, root.path(), root.path()).unwrap()
+        parse(text, Dialect::Bash, &env, root.path(), root.path()).unwrap()
     }
 
     fn argvs(script: &Script) -> Vec<Vec<String>> {
@@ -397,6 +611,22 @@ mod tests {
         ] {
             assert!(parse_in(text).opaque.is_some(), "{text}");
         }
+        // What only the running shell knows makes a line unreadable.
+        for text in [
+            "$NOPE curl x",
+            "find .${IFS}-delete",
+            "{rm,-rf,src}",
+            "command eval 'rm -rf x'",
+            "bash <<EOF\nrm -rf x\nEOF",
+            "ls *.rs > out",
+        ] {
+            assert!(parse_in(text).unreadable.is_some(), "{text}");
+        }
+        // Bodies and substitutions are read for the broker.
+        let s = parse_in("(rm -rf a); echo $(curl x); if true; then git push; fi");
+        let nested: Vec<String> = s.nested.iter().map(|st| st.argv[0].clone()).collect();
+        assert_eq!(nested, ["rm", "curl", "true", "git"]);
+        assert!(s.unreadable.is_none());
     }
 
     #[test]
@@ -406,5 +636,17 @@ mod tests {
         assert_eq!(script_of(&argv(&["/bin/sh", "-c", "ls"])), Some("ls"));
         assert_eq!(script_of(&argv(&["python3", "-c", "x"])), None);
         assert_eq!(script_of(&argv(&["bash", "script.sh"])), None);
+        assert_eq!(script_of(&argv(&["bash", "-e", "-c", "x"])), Some("x"));
+        assert_eq!(script_of(&argv(&["sh", "-xc", "x"])), Some("x"));
+        assert_eq!(script_of(&argv(&["bash", "--norc", "-c", "x"])), Some("x"));
+        assert_eq!(script_of(&argv(&["sh", "-c", "--", "x"])), Some("x"));
+        assert_eq!(
+            script_of(&argv(&["bash", "-o", "pipefail", "-c", "x"])),
+            Some("x")
+        );
+        assert_eq!(
+            shell_line(&argv(&["zsh", "-c", "x"])).map(|(d, _)| d),
+            Some(Dialect::Unreadable)
+        );
     }
 }

@@ -1,54 +1,221 @@
 //! Commands that run another command (`env`, `nice`, `timeout`, `xargs`,
-//! `sudo`, `command`, `exec`, ...). The broker judges the wrapper and every
-//! command it wraps, so a forbidden command cannot hide behind one.
+//! `sudo`, `command`, `exec`, `find -exec`, `busybox` ...). The broker judges
+//! the wrapper and every command it wraps, so a forbidden command cannot
+//! hide behind one; where cordon cannot tell which command a wrapper runs
+//! (an option it does not know, a command fed to `xargs` on stdin), the
+//! unwrapping says so and the broker asks.
 
 use std::path::Path;
 
-/// Options of a wrapper that take a value as the next word.
-fn takes_value(wrapper: &str, option: &str) -> bool {
-    match wrapper {
-        "env" => matches!(
-            option,
-            "-u" | "--unset" | "-C" | "--chdir" | "-S" | "--split-string"
-        ),
-        "nice" => matches!(option, "-n" | "--adjustment"),
-        "timeout" => matches!(option, "-k" | "--kill-after" | "-s" | "--signal"),
-        "xargs" => matches!(
-            option,
-            "-I" | "-i"
-                | "-n"
-                | "-P"
-                | "-d"
-                | "-L"
-                | "-l"
-                | "-s"
-                | "-E"
-                | "-e"
-                | "-a"
-                | "--arg-file"
-                | "--delimiter"
-                | "--max-args"
-                | "--max-procs"
-        ),
-        "sudo" | "doas" => matches!(
-            option,
-            "-u" | "-g" | "-C" | "-D" | "-h" | "-p" | "-U" | "-r" | "-t"
-        ),
-        "stdbuf" => matches!(option, "-i" | "-o" | "-e"),
-        "ionice" => matches!(option, "-c" | "-n" | "-p"),
-        _ => false,
-    }
+/// A wrapper: its options without a value, and those with one (as the next
+/// word, or attached: `-n5`, `--adjustment=5`).
+struct Wrapper {
+    name: &'static str,
+    flags: &'static [&'static str],
+    valued: &'static [&'static str],
 }
 
-const WRAPPERS: &[&str] = &[
-    "env", "nice", "timeout", "xargs", "sudo", "doas", "command", "exec", "nohup", "time",
-    "stdbuf", "ionice", "setsid", "builtin",
+const WRAPPERS: &[Wrapper] = &[
+    Wrapper {
+        name: "env",
+        flags: &[
+            "-i",
+            "-0",
+            "-v",
+            "--ignore-environment",
+            "--null",
+            "--debug",
+        ],
+        valued: &["-u", "-C", "--unset", "--chdir"],
+    },
+    Wrapper {
+        name: "nice",
+        flags: &[],
+        valued: &["-n", "--adjustment"],
+    },
+    Wrapper {
+        name: "timeout",
+        flags: &["-v", "--verbose", "--preserve-status", "--foreground"],
+        valued: &["-k", "-s", "--kill-after", "--signal"],
+    },
+    Wrapper {
+        name: "xargs",
+        flags: &[
+            "-0",
+            "-r",
+            "-t",
+            "-p",
+            "-x",
+            "--null",
+            "--no-run-if-empty",
+            "--verbose",
+            "--interactive",
+            "--exit",
+            "--open-tty",
+            "--show-limits",
+        ],
+        valued: &[
+            "-I",
+            "-n",
+            "-P",
+            "-d",
+            "-L",
+            "-s",
+            "-E",
+            "-a",
+            "--arg-file",
+            "--delimiter",
+            "--max-args",
+            "--max-procs",
+            "--max-lines",
+            "--max-chars",
+            "--process-slot-var",
+            "--eof",
+            "--replace",
+        ],
+    },
+    Wrapper {
+        name: "sudo",
+        flags: &[
+            "-E", "-H", "-n", "-S", "-b", "-i", "-s", "-P", "-k", "-K", "-A", "-B",
+        ],
+        valued: &[
+            "-u", "-g", "-C", "-D", "-h", "-p", "-U", "-r", "-t", "-T", "--user", "--group",
+        ],
+    },
+    Wrapper {
+        name: "doas",
+        flags: &["-n", "-s"],
+        valued: &["-u", "-C"],
+    },
+    Wrapper {
+        name: "command",
+        flags: &["-p"],
+        valued: &[],
+    },
+    Wrapper {
+        name: "builtin",
+        flags: &[],
+        valued: &[],
+    },
+    Wrapper {
+        name: "exec",
+        flags: &["-c", "-l"],
+        valued: &["-a"],
+    },
+    Wrapper {
+        name: "nohup",
+        flags: &[],
+        valued: &[],
+    },
+    Wrapper {
+        name: "time",
+        flags: &["-p", "-a", "-v", "--append", "--verbose", "--portability"],
+        valued: &["-o", "-f", "--output", "--format"],
+    },
+    Wrapper {
+        name: "stdbuf",
+        flags: &[],
+        valued: &["-i", "-o", "-e", "--input", "--output", "--error"],
+    },
+    Wrapper {
+        name: "ionice",
+        flags: &["-t"],
+        valued: &["-c", "-n", "-p"],
+    },
+    Wrapper {
+        name: "setsid",
+        flags: &["-c", "-f", "-w"],
+        valued: &[],
+    },
+    Wrapper {
+        name: "busybox",
+        flags: &[],
+        valued: &[],
+    },
 ];
+
+/// Shells, which run whatever text they are given.
+const SHELLS: &[&str] = &["sh", "bash", "dash", "ksh", "zsh", "busybox"];
+
+fn name_of(word: &str) -> &str {
+    Path::new(word)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or(word)
+}
+
+/// The commands that `argv` runs, outermost first, and whether that list
+/// is certain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unwrapped {
+    /// `sudo env X=1 rm -rf /` gives `[sudo ...]`, `[env ...]`, `[rm -rf /]`;
+    /// a `find` adds the commands of its `-exec` actions.
+    pub views: Vec<Vec<String>>,
+    /// Why cordon cannot tell every command that runs, if it cannot.
+    pub uncertain: Option<String>,
+}
+
+/// How many words a wrapper's options take, or why they cannot be read.
+fn options_length(wrapper: &Wrapper, args: &[String]) -> Result<usize, String> {
+    let mut i = 0;
+    while let Some(word) = args.get(i) {
+        if word == "--" {
+            return Ok(i + 1);
+        }
+        let assignment = wrapper.name == "env" && word.contains('=') && !word.starts_with('-');
+        if assignment {
+            i += 1;
+            continue;
+        }
+        if !word.starts_with('-') || word == "-" {
+            return Ok(i);
+        }
+        // nice -5, a number as the option.
+        if wrapper.name == "nice" && word[1..].chars().all(|c| c.is_ascii_digit()) {
+            i += 1;
+            continue;
+        }
+        let (option, attached) = match word.split_once('=') {
+            Some((option, _)) => (option, true),
+            None if !word.starts_with("--") && word.len() > 2 => (&word[..2], true),
+            None => (word.as_str(), false),
+        };
+        if wrapper.valued.contains(&option) {
+            i += if attached { 1 } else { 2 };
+        } else if wrapper.flags.contains(&word.as_str()) {
+            i += 1;
+        } else {
+            return Err(format!("`{}` with the option {word}", wrapper.name));
+        }
+    }
+    Ok(i)
+}
+
+/// `env -S 'cmd args'` / `--split-string=...`: the value is the command.
+fn env_split_string(args: &[String]) -> Option<Vec<String>> {
+    let mut words = args.iter();
+    while let Some(word) = words.next() {
+        let text = match word.as_str() {
+            "-S" | "--split-string" => words.next()?.clone(),
+            w if w.starts_with("--split-string=") => w["--split-string=".len()..].to_string(),
+            w if w.starts_with("-S") => w[2..].to_string(),
+            _ => continue,
+        };
+        let rest: Vec<String> = words.cloned().collect();
+        return Some(
+            text.split_whitespace()
+                .map(str::to_string)
+                .chain(rest)
+                .collect(),
+        );
+    }
+    None
+}
 
 /// `find`'s actions that run a command, up to `;` or `+`.
 const FIND_ACTIONS: &[&str] = &["-exec", "-execdir", "-ok", "-okdir"];
 
-/// The commands a `find` would run: `find . -exec rm {} ;` gives `[rm {}]`.
 fn find_actions(args: &[String]) -> Vec<Vec<String>> {
     let mut found = Vec::new();
     let mut words = args.iter();
@@ -67,56 +234,69 @@ fn find_actions(args: &[String]) -> Vec<Vec<String>> {
     found
 }
 
-/// `argv` and, in turn, each command it wraps: `sudo env X=1 rm -rf /`
-/// gives `[sudo ...]`, `[env ...]`, `[rm -rf /]`; a `find` gives the
-/// commands of its `-exec` actions.
-pub fn unwrap(argv: &[String]) -> Vec<Vec<String>> {
-    let mut views = vec![argv.to_vec()];
-    let mut rest = argv;
+/// Unwraps `argv`; see [`Unwrapped`].
+pub fn unwrap(argv: &[String]) -> Unwrapped {
+    let mut out = Unwrapped {
+        views: vec![argv.to_vec()],
+        uncertain: None,
+    };
+    let mut rest = argv.to_vec();
+    let mut fed_by_xargs = false;
     while let Some(first) = rest.first() {
-        let name = Path::new(first)
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or(first);
-        if !WRAPPERS.contains(&name) {
+        let name = name_of(first);
+        let Some(wrapper) = WRAPPERS.iter().find(|w| w.name == name) else {
+            if fed_by_xargs && SHELLS.contains(&name) {
+                out.uncertain = Some(format!("a shell fed by xargs ({name})"));
+            }
             break;
-        }
-        let mut i = 1;
-        while let Some(word) = rest.get(i) {
-            if word == "--" {
-                i += 1;
-                break;
-            }
-            let is_option = word.starts_with('-') && word.len() > 1;
-            let is_assignment = name == "env" && word.contains('=');
-            if !(is_option || is_assignment) {
-                break;
-            }
-            i += if takes_value(name, word) { 2 } else { 1 };
-        }
-        // `timeout` takes the duration before the command.
-        if name == "timeout" && i < rest.len() {
-            i += 1;
+        };
+        let args = &rest[1..];
+        if name == "env"
+            && let Some(split) = env_split_string(args)
+        {
+            rest = split;
+            out.views.push(rest.clone());
+            continue;
         }
         // `command -v NAME` only looks the name up.
-        if name == "command" && rest[1..].iter().any(|w| w == "-v" || w == "-V") {
+        if name == "command" && args.iter().any(|w| w == "-v" || w == "-V") {
             break;
         }
-        rest = rest.get(i..).unwrap_or_default();
-        if rest.is_empty() {
+        let skip = match options_length(wrapper, args) {
+            Ok(skip) => skip,
+            Err(why) => {
+                out.uncertain = Some(why);
+                break;
+            }
+        };
+        // `timeout` takes the duration before the command.
+        let skip = skip + usize::from(name == "timeout");
+        let command = args.get(skip..).unwrap_or_default().to_vec();
+        if command.is_empty() {
+            if fed_by_xargs || name == "xargs" {
+                // The command comes from stdin: `... | xargs env`.
+                if name != "xargs" {
+                    out.uncertain = Some(format!("`{name}` with a command fed by xargs"));
+                }
+            }
             break;
         }
-        views.push(rest.to_vec());
+        fed_by_xargs = name == "xargs";
+        rest = command;
+        out.views.push(rest.clone());
     }
-    let finds: Vec<Vec<String>> = views
+    let finds: Vec<Vec<String>> = out
+        .views
         .iter()
-        .filter(|v| v.first().and_then(|w| Path::new(w).file_name()) == Some("find".as_ref()))
+        .filter(|v| v.first().is_some_and(|w| name_of(w) == "find"))
         .flat_map(|v| find_actions(&v[1..]))
         .collect();
     for command in finds {
-        views.extend(unwrap(&command));
+        let inner = unwrap(&command);
+        out.uncertain = out.uncertain.or(inner.uncertain);
+        out.views.extend(inner.views);
     }
-    views
+    out
 }
 
 #[cfg(test)]
@@ -132,19 +312,36 @@ mod tests {
         for (line, inner) in [
             ("env -i A=1 rm -rf x", "rm -rf x"),
             ("nice -n 5 rm -rf x", "rm -rf x"),
+            ("nice -5 rm -rf x", "rm -rf x"),
             ("timeout -s KILL 10 rm -rf x", "rm -rf x"),
             ("xargs -n 1 rm -rf", "rm -rf"),
+            ("xargs --max-chars 99 curl", "curl"),
             ("sudo -u root rm -rf x", "rm -rf x"),
             ("command rm -rf x", "rm -rf x"),
-            ("exec /usr/bin/rm -rf x", "/usr/bin/rm -rf x"),
+            ("exec -a name /usr/bin/rm -rf x", "/usr/bin/rm -rf x"),
+            ("/usr/bin/time -o f curl x", "curl x"),
+            ("env -S curl_x", "curl_x"),
+            ("busybox rm -rf x", "rm -rf x"),
             ("sudo env nice rm -rf x", "rm -rf x"),
+            ("find . -name x -exec rm -rf {} ; -print", "rm -rf {}"),
         ] {
-            let views = unwrap(&words(line));
-            assert_eq!(views.last().unwrap(), &words(inner), "{line}");
-            assert_eq!(views[0], words(line));
+            let u = unwrap(&words(line));
+            assert_eq!(u.views.last().unwrap(), &words(inner), "{line}");
+            assert_eq!(u.views[0], words(line));
+            assert_eq!(u.uncertain, None, "{line}");
         }
-        assert_eq!(unwrap(&words("ls -l")).len(), 1);
-        let views = unwrap(&words("find . -name x -exec rm -rf {} ; -print"));
-        assert_eq!(views.last().unwrap(), &words("rm -rf {}"));
+        assert_eq!(unwrap(&words("ls -l")).views.len(), 1);
+    }
+
+    #[test]
+    fn what_cannot_be_read_is_uncertain() {
+        for line in [
+            "env --weird curl",
+            "xargs env",
+            "xargs sh -c",
+            "sudo --unknown rm",
+        ] {
+            assert!(unwrap(&words(line)).uncertain.is_some(), "{line}");
+        }
     }
 }

@@ -25,14 +25,12 @@ use super::helper::Failure;
 const ABI_WANTED: ABI = ABI::V9;
 
 /// Devices a command may write to (and use as terminals).
-const DEVICES: &[&str] = &[
-    "/dev/null",
-    "/dev/zero",
-    "/dev/full",
-    "/dev/tty",
-    "/dev/ptmx",
-    "/dev/pts",
-];
+const DEVICES: &[&str] = &["/dev/null", "/dev/zero", "/dev/full", "/dev/tty"];
+
+/// Terminal devices: with namespaces the command has its own instance of
+/// them; without, they are the host's other terminals (what is typed into
+/// them included), neither readable nor writable.
+const TERMINALS: &[&str] = &["/dev/ptmx", "/dev/pts"];
 
 type Grants = Vec<(PathBuf, BitFlags<AccessFs>)>;
 
@@ -47,9 +45,15 @@ pub fn restrict(spec: &Spec, namespaces: bool) -> Result<String, Failure> {
         // Secrets are covered by mounts; reading the rest is the policy.
         grants.push(("/".into(), read));
     } else {
+        let hidden: Vec<PathBuf> = plan
+            .secrets
+            .iter()
+            .cloned()
+            .chain(TERMINALS.iter().map(PathBuf::from))
+            .collect();
         carve(
             Path::new("/"),
-            &plan.secrets,
+            &hidden,
             read,
             AccessFs::ReadDir.into(),
             &mut grants,
@@ -73,7 +77,8 @@ pub fn restrict(spec: &Spec, namespaces: bool) -> Result<String, Failure> {
     if namespaces {
         grants.push(("/dev/shm".into(), write));
     }
-    for device in DEVICES {
+    let terminals = if namespaces { TERMINALS } else { &[] };
+    for device in DEVICES.iter().chain(terminals) {
         grants.push((device.into(), AccessFs::WriteFile | AccessFs::IoctlDev));
     }
     // Pathname unix sockets (ABI 9): without network only inside the

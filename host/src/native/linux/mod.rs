@@ -60,6 +60,8 @@ pub fn run(plan: &Plan, io: NativeIo) -> Result<NativeOutcome, NativeError> {
     let mask_dir = masks.path().join("dir");
     make_mask(&mask_file, &mask_dir).map_err(|e| setup("mask", e))?;
 
+    // Runs on one root share its placeholders; the last one out removes them.
+    let placeholders = PlaceholderLock::take(&plan.writable)?;
     let mut plan = plan.clone();
     plan.env.retain(|(k, _)| k != "TMPDIR");
     plan.env
@@ -105,12 +107,12 @@ pub fn run(plan: &Plan, io: NativeIo) -> Result<NativeOutcome, NativeError> {
     if let Some(failure) = failure {
         spawn::kill_group(group);
         spawn::reap(group);
-        remove_placeholders(&absent_protected);
+        placeholders.release(&absent_protected);
         return Err(failure);
     }
 
     let (status, violations) = spawn::supervise(launched.process, &io)?;
-    remove_placeholders(&absent_protected);
+    placeholders.release(&absent_protected);
     Ok(NativeOutcome {
         status,
         stdout_dropped: io.stdout.dropped(),
@@ -210,11 +212,61 @@ fn single_threaded() -> bool {
     std::fs::read_dir("/proc/self/task").is_ok_and(|tasks| tasks.count() == 1)
 }
 
-/// Removes the empty placeholders the helper made for protected paths
-/// that did not exist (they hold the read-only mount while the command runs).
-fn remove_placeholders(absent: &[PathBuf]) {
-    for path in absent {
-        let _ = std::fs::remove_dir(path);
+/// A shared lock per writable tree for the length of a run. A run creates
+/// placeholders for absent protected paths to hold read-only mounts; removing
+/// one under another run would detach that run's mount, so only a run that
+/// can take the lock exclusively at its end (no other run holds it) removes
+/// them. Empty placeholders left behind are harmless and reused.
+struct PlaceholderLock(Vec<File>);
+
+impl PlaceholderLock {
+    fn take(writable: &[PathBuf]) -> Result<Self, NativeError> {
+        use sha2::{Digest, Sha256};
+        // SAFETY: geteuid cannot fail.
+        let uid = unsafe { libc::geteuid() };
+        let dir = std::env::temp_dir().join(format!("cordon-locks-{uid}"));
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+        }
+        let mut held = Vec::new();
+        for tree in writable {
+            let key: String = Sha256::digest(tree.as_os_str().as_encoded_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(dir.join(key))
+                .map_err(|e| NativeError::Setup(format!("lock for {}: {e}", tree.display())))?;
+            // SAFETY: flock on a descriptor we own.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH) } != 0 {
+                return Err(NativeError::Setup(format!(
+                    "lock for {}: {}",
+                    tree.display(),
+                    std::io::Error::last_os_error()
+                )));
+            }
+            held.push(file);
+        }
+        Ok(PlaceholderLock(held))
+    }
+
+    /// Removes the empty placeholders of `absent` if no other run holds
+    /// the lock, then releases it.
+    fn release(self, absent: &[PathBuf]) {
+        // SAFETY: flock on descriptors we own.
+        let alone = self
+            .0
+            .iter()
+            .all(|f| unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0);
+        if alone {
+            for path in absent {
+                let _ = std::fs::remove_dir(path);
+            }
+        }
     }
 }
 

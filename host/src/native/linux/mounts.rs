@@ -47,15 +47,39 @@ pub fn apply(spec: &Spec) -> Result<(), Failure> {
         Some("proc"),
         libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
     )?;
+    // Terminals of its own: the host's other terminals (and what is typed
+    // into them) stay out of reach.
+    let pts = Path::new("/dev/pts");
+    if pts.is_dir() {
+        mount_with(
+            Some("devpts"),
+            pts,
+            Some("devpts"),
+            libc::MS_NOSUID | libc::MS_NOEXEC,
+            Some("newinstance,ptmxmode=0666,mode=0620"),
+        )?;
+        let ptmx = Path::new("/dev/ptmx");
+        if ptmx.exists() {
+            bind(&pts.join("ptmx"), ptmx, false)?;
+        }
+    }
     for path in &plan.protected {
         if path.symlink_metadata().is_err() {
-            std::fs::create_dir(path)
+            std::fs::create_dir_all(path)
                 .map_err(|e| Failure::error(&format!("placeholder {}", path.display()), e))?;
         }
         bind(path, path, true)?;
         set_readonly(path, true)?;
     }
     for secret in &plan.secrets {
+        // A secret that moved since the host looked could be read where it
+        // went: refuse rather than run with it uncovered.
+        if secret.symlink_metadata().is_err() {
+            return Err(Failure::Error(format!(
+                "{} moved while the sandbox was set up; run again",
+                secret.display()
+            )));
+        }
         let mask = if secret.is_dir() {
             &spec.mask_dir
         } else {
@@ -64,17 +88,16 @@ pub fn apply(spec: &Spec) -> Result<(), Failure> {
         cover(mask, secret)?;
     }
     for socket in &spec.host_sockets {
-        cover(&spec.mask_file, socket)?;
+        // A socket closed since the host looked has nothing left to reach.
+        if socket.symlink_metadata().is_ok() {
+            cover(&spec.mask_file, socket)?;
+        }
     }
     Ok(())
 }
 
-/// Mounts an empty, read-only stand-in over `target`. A target that
-/// vanished since the host looked has nothing left to hide.
+/// Mounts an empty, read-only stand-in over `target`.
 fn cover(mask: &Path, target: &Path) -> Result<(), Failure> {
-    if target.symlink_metadata().is_err() {
-        return Ok(());
-    }
     bind(mask, target, false)?;
     set_readonly(target, false)
 }
@@ -90,8 +113,19 @@ fn mount(
     fstype: Option<&str>,
     flags: libc::c_ulong,
 ) -> Result<(), Failure> {
+    mount_with(source, target, fstype, flags, None)
+}
+
+fn mount_with(
+    source: Option<&str>,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: libc::c_ulong,
+    data: Option<&str>,
+) -> Result<(), Failure> {
     let source = source.map(|s| CString::new(s).expect("static name"));
     let fstype = fstype.map(|s| CString::new(s).expect("static name"));
+    let data = data.map(|s| CString::new(s).expect("static options"));
     let target_c = c_path(target)?;
     // SAFETY: NUL-terminated strings (or NULL) that outlive the call.
     let rc = unsafe {
@@ -100,7 +134,8 @@ fn mount(
             target_c.as_ptr(),
             fstype.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
             flags,
-            std::ptr::null(),
+            data.as_ref()
+                .map_or(std::ptr::null(), |s| s.as_ptr().cast::<libc::c_void>()),
         )
     };
     if rc != 0 {
