@@ -1,7 +1,7 @@
 //! The macOS backend: the plan's Seatbelt profile under sandbox-exec.
 
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use super::{Layer, NativeError, NativeIo, NativeOutcome, Plan, seatbelt, spawn};
 
@@ -29,22 +29,8 @@ pub fn run(plan: &Plan, io: NativeIo) -> Result<NativeOutcome, NativeError> {
         .env_clear()
         .envs(plan.env.iter().map(|(k, v)| (k, v)))
         .env("TMPDIR", tmpdir.path())
-        .current_dir(&plan.cwd)
-        .stdin(Stdio::inherit())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    let child = command
-        .spawn()
-        .map_err(|e| NativeError::Setup(format!("starting sandbox-exec: {e}")))?;
-    let (status, violations) = spawn::supervise(spawn::Process::from_child(child), &io)?;
-    Ok(NativeOutcome {
-        status,
-        stdout_dropped: io.stdout.dropped(),
-        stderr_dropped: io.stderr.dropped(),
-        violations,
-        layers: vec!["seatbelt".into()],
-    })
+        .current_dir(&plan.cwd);
+    spawn::run_command(&mut command, &io, vec!["seatbelt".into()])
 }
 
 pub fn layers() -> Vec<Layer> {

@@ -236,26 +236,14 @@ pub fn find_program(name: &str, path: Option<&str>, cwd: &Path) -> Option<PathBu
 #[cfg(unix)]
 pub fn run_unsandboxed(plan: &Plan, io: NativeIo) -> Result<NativeOutcome, NativeError> {
     use std::os::unix::process::CommandExt;
-    let child = std::process::Command::new(&plan.program)
+    let mut command = std::process::Command::new(&plan.program);
+    command
         .arg0(&plan.argv[0])
         .args(&plan.argv[1..])
         .env_clear()
         .envs(plan.env.iter().map(|(k, v)| (k, v)))
-        .current_dir(&plan.cwd)
-        .stdin(std::process::Stdio::inherit())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .map_err(|e| NativeError::Setup(format!("starting {}: {e}", plan.program.display())))?;
-    let (status, violations) = spawn::supervise(spawn::Process::from_child(child), &io)?;
-    Ok(NativeOutcome {
-        status,
-        stdout_dropped: io.stdout.dropped(),
-        stderr_dropped: io.stderr.dropped(),
-        violations,
-        layers: Vec::new(),
-    })
+        .current_dir(&plan.cwd);
+    spawn::run_command(&mut command, &io, Vec::new())
 }
 
 /// Native commands need a unix system even unsandboxed.

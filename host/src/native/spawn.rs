@@ -60,6 +60,30 @@ pub fn reap(pid: i32) {
     let _ = wait(pid);
 }
 
+/// Runs `command` (its stdio and process group are set here) to the end.
+pub fn run_command(
+    command: &mut std::process::Command,
+    io: &NativeIo,
+    layers: Vec<String>,
+) -> Result<super::NativeOutcome, NativeError> {
+    use std::os::unix::process::CommandExt;
+    let child = command
+        .stdin(std::process::Stdio::inherit())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| NativeError::Setup(format!("starting {:?}: {e}", command.get_program())))?;
+    let (status, violations) = supervise(Process::from_child(child), io)?;
+    Ok(super::NativeOutcome {
+        status,
+        stdout_dropped: io.stdout.dropped(),
+        stderr_dropped: io.stderr.dropped(),
+        violations,
+        layers,
+    })
+}
+
 /// Waits for `process`, copying its output through the caps.
 pub fn supervise(
     process: Process,
