@@ -537,15 +537,7 @@ fn run_script(
             }
         }
     }
-    // Cordon joins a pipeline's stages itself only when all are WASI tools
-    // (WASI to native stays with the shell, in the sandbox).
-    let all_wasi = |p: &shell::Pipeline| {
-        p.stages.len() == 1
-            || p.stages
-                .iter()
-                .all(|s| matches!(locate(args, policy, &s.argv[0]), Ok(Target::Wasi(_))))
-    };
-    if !script.is_plain_sequence() || !script.pipelines().all(all_wasi) {
+    if !script.is_plain_sequence() {
         if !shell.is_absolute() {
             say(format!(
                 "{}: not found on PATH, and the line needs a shell (pipes to native \
@@ -584,7 +576,7 @@ fn run_script(
             };
             let mut ran = match pipeline.stages.as_slice() {
                 [stage] => run_stage(args, &mut policy, &stage.argv, streams)?,
-                stages => run_wasi_pipeline(args, &policy, stages, streams)?,
+                stages => run_pipeline(args, &policy, stages, streams)?,
             };
             ran.violations.append(&mut last.violations);
             last = ran;
@@ -704,43 +696,80 @@ fn load(host: &WasiHost, resolved: &resolve::Resolved, name: &str) -> Result<was
         .with_context(|| name.to_string())
 }
 
-/// A pipeline of WASI tools, joined in the host: no process, no shell.
-/// Its status is the last stage's.
-fn run_wasi_pipeline(
+/// A pipeline joined in the host: each stage on its own thread with pipes
+/// between them, WASI stages in wasmtime (no process), native ones under
+/// the OS sandbox. Its status is the last stage's.
+fn run_pipeline(
     args: &RunArgs,
     policy: &SandboxPolicy,
     stages: &[shell::Stage],
     stdio: Stdio,
 ) -> Result<Ran> {
-    let host = wasi_host(args)?;
-    let mut programs = Vec::new();
+    let mut targets = Vec::new();
     for stage in stages {
-        let name = &stage.argv[0];
-        let Ok(Target::Wasi(resolved)) = locate(args, policy, name) else {
-            bail!("{name}: not a WASI tool");
-        };
-        if let Some(note) = &resolved.note {
-            say(note);
+        match locate(args, policy, &stage.argv[0]) {
+            Ok(target) => targets.push(target),
+            Err(not_found) => {
+                say(not_found);
+                return Ok(Ran {
+                    code: exit::NOT_FOUND,
+                    violations: Vec::new(),
+                });
+            }
         }
-        programs.push(load(&host, &resolved, name)?);
     }
-    if let Some(timeout) = args.timeout {
-        start_watchdog(timeout);
-    }
-    let joined: Vec<(&wasi::Program, &[String])> = programs
-        .iter()
-        .zip(stages)
-        .map(|(program, stage)| (program, stage.argv.as_slice()))
-        .collect();
-    let outcomes = host.run_pipeline(&joined, policy, stdio)?;
-    let mut code = 0;
-    for (outcome, stage) in outcomes.iter().zip(stages) {
-        code = report(&stage.argv[0], policy, outcome);
-    }
-    Ok(Ran {
-        code,
-        violations: Vec::new(),
+    let results: Vec<Result<Ran>> = std::thread::scope(|scope| {
+        let mut running = Vec::new();
+        let mut stdin = stdio.stdin;
+        for (i, (target, stage)) in targets.iter().zip(stages).enumerate() {
+            let (stdout, next) = if i + 1 == stages.len() {
+                (stdio.stdout.clone(), None)
+            } else {
+                let (reader, writer) = std::io::pipe()?;
+                let writer = wasi::CappedOutput::new(Box::new(writer), None, false);
+                (writer, Some(pipe_file(reader)))
+            };
+            let io = Stdio {
+                stdin: stdin.take(),
+                stdout,
+                stderr: stdio.stderr.clone(),
+            };
+            running.push(scope.spawn(move || match target {
+                Target::Wasi(resolved) => run_wasi(args, policy, resolved, &stage.argv, io),
+                Target::Native(program) => run_native(args, policy, program, &stage.argv, None, io),
+            }));
+            stdin = next;
+        }
+        Ok::<_, std::io::Error>(
+            running
+                .into_iter()
+                .map(|stage| {
+                    stage
+                        .join()
+                        .unwrap_or_else(|_| bail!("a pipeline stage panicked"))
+                })
+                .collect(),
+        )
     })
+    .context("making a pipe")?;
+    let mut last = Ran {
+        code: 0,
+        violations: Vec::new(),
+    };
+    for result in results {
+        let mut ran = result?;
+        ran.violations.append(&mut last.violations);
+        last = ran;
+    }
+    Ok(last)
+}
+
+/// The read end of a pipe as a file, as a stage's stdin is given.
+fn pipe_file(reader: std::io::PipeReader) -> std::fs::File {
+    #[cfg(unix)]
+    return std::fs::File::from(std::os::fd::OwnedFd::from(reader));
+    #[cfg(windows)]
+    return std::fs::File::from(std::os::windows::io::OwnedHandle::from(reader));
 }
 
 /// Runs a WASI tool; returns cordon's exit code.
@@ -826,6 +855,7 @@ fn run_native(
         say(format!("{name}: native command, not deterministic"));
     }
     let io = NativeIo {
+        stdin: stdio.stdin,
         stdout: stdio.stdout,
         stderr: stdio.stderr,
         timeout: args.timeout,

@@ -240,10 +240,19 @@ fn wasi_pipelines_are_joined_in_the_host_without_any_process() {
 }
 
 #[test]
-fn wasi_to_native_stages_run_in_the_shell_under_the_sandbox() {
+fn wasi_and_native_stages_are_joined_by_pipes_in_the_host() {
     let l = Layout::new();
-    let run = line(&l, &[], "cat a.txt | sh -c 'tr a-z A-Z'");
-    assert_eq!(run.expect_code(0).stdout(), "ALPHA\n");
+    // WASI cat into native sh into WASI wc, then a native producer whose
+    // reader goes away: it ends quietly, as in a shell.
+    let run = line(&l, &[], "cat a.txt | sh -c 'tr a-z A-Z' | wc -c");
+    assert_eq!(run.expect_code(0).stdout().trim(), "6");
+    let run = line(&l, &[], "yes | head -2");
+    assert_eq!(run.expect_code(0).stdout(), "y\ny\n");
+    assert_eq!(run.stderr(), "");
+    // The native stage is still in the sandbox.
+    let before = l.outside();
+    line(&l, &[], "cat a.txt | sh -c 'cat > ../outside/x'");
+    assert_eq!(l.outside(), before);
 }
 
 /// Attacks on the broker's reading of a line: each must be refused (a

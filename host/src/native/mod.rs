@@ -186,6 +186,8 @@ pub fn layers() -> Vec<Layer> {
 
 /// Output streams and limits of one native run.
 pub struct NativeIo {
+    /// A file or pipe to read, or `None` for the host's stdin.
+    pub stdin: Option<std::fs::File>,
     pub stdout: CappedOutput,
     pub stderr: CappedOutput,
     pub timeout: Option<Duration>,
@@ -243,7 +245,7 @@ pub fn run_unsandboxed(plan: &Plan, io: NativeIo) -> Result<NativeOutcome, Nativ
         .env_clear()
         .envs(plan.env.iter().map(|(k, v)| (k, v)))
         .current_dir(&plan.cwd);
-    spawn::run_command(&mut command, &io, Vec::new())
+    spawn::run_command(&mut command, io, Vec::new())
 }
 
 /// Native commands need a unix system even unsandboxed.

@@ -63,18 +63,30 @@ pub fn reap(pid: i32) {
 /// Runs `command` (its stdio and process group are set here) to the end.
 pub fn run_command(
     command: &mut std::process::Command,
-    io: &NativeIo,
+    mut io: NativeIo,
     layers: Vec<String>,
 ) -> Result<super::NativeOutcome, NativeError> {
     use std::os::unix::process::CommandExt;
+    let stdin = io
+        .stdin
+        .take()
+        .map_or_else(std::process::Stdio::inherit, std::process::Stdio::from);
+    // As in the helper: the command gets SIGPIPE's default back.
+    // SAFETY: signal() is async-signal-safe; it runs between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            Ok(())
+        });
+    }
     let child = command
-        .stdin(std::process::Stdio::inherit())
+        .stdin(stdin)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .process_group(0)
         .spawn()
         .map_err(|e| NativeError::Setup(format!("starting {:?}: {e}", command.get_program())))?;
-    let (status, violations) = supervise(Process::from_child(child), io)?;
+    let (status, violations) = supervise(Process::from_child(child), &io)?;
     Ok(super::NativeOutcome {
         status,
         stdout_dropped: io.stdout.dropped(),
@@ -139,7 +151,11 @@ fn pump(
                 if n == 0 {
                     break;
                 }
-                let _ = out.write_bytes(&buf[..n]);
+                // The reader went away: stop reading, so the command gets
+                // SIGPIPE on its next write, as in a shell pipeline.
+                if out.write_bytes(&buf[..n]).is_err() {
+                    break;
+                }
                 if scan {
                     for &byte in &buf[..n] {
                         if byte == b'\n' {

@@ -107,14 +107,6 @@ impl Stdio {
     }
 }
 
-/// The read end of a pipe as a file, as stdin is given to a guest.
-fn pipe_file(reader: std::io::PipeReader) -> std::fs::File {
-    #[cfg(unix)]
-    return std::fs::File::from(std::os::fd::OwnedFd::from(reader));
-    #[cfg(windows)]
-    return std::fs::File::from(std::os::windows::io::OwnedHandle::from(reader));
-}
-
 /// Which engine a host runs: each compiles differently, so their compiled
 /// code is cached apart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -306,7 +298,7 @@ impl WasiHost {
             }
         };
         // A runtime per run: the stages of a pipeline run at once, each on
-        // its own thread.
+        // its own thread, maybe on one host.
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
@@ -329,50 +321,6 @@ impl WasiHost {
             memory_exceeded,
             stdout_dropped: stdout.dropped(),
             stderr_dropped: stderr.dropped(),
-        })
-    }
-
-    /// Runs `stages` as a pipeline: each stage on its own thread, stdout of
-    /// one into stdin of the next through a pipe, no process in between.
-    /// The first reads `stdio.stdin`, the last writes `stdio.stdout`, all
-    /// write `stdio.stderr`. Returns every stage's outcome, in order.
-    ///
-    /// # Errors
-    ///
-    /// As [`WasiHost::run`], or when a pipe cannot be made.
-    pub fn run_pipeline(
-        &self,
-        stages: &[(&Program, &[String])],
-        policy: &SandboxPolicy,
-        stdio: Stdio,
-    ) -> Result<Vec<Outcome>> {
-        std::thread::scope(|scope| {
-            let mut running = Vec::new();
-            let mut stdin = stdio.stdin;
-            for (i, (program, argv)) in stages.iter().enumerate() {
-                let (stdout, next) = if i + 1 == stages.len() {
-                    (stdio.stdout.clone(), None)
-                } else {
-                    let (reader, writer) = std::io::pipe().context("making a pipe")?;
-                    let writer = CappedOutput::new(Box::new(writer), None, false);
-                    (writer, Some(pipe_file(reader)))
-                };
-                let stage = Stdio {
-                    stdin: stdin.take(),
-                    stdout,
-                    stderr: stdio.stderr.clone(),
-                };
-                running.push(scope.spawn(move || self.run(program, policy, argv, stage)));
-                stdin = next;
-            }
-            running
-                .into_iter()
-                .map(|stage| {
-                    stage
-                        .join()
-                        .unwrap_or_else(|_| bail!("a pipeline stage panicked"))
-                })
-                .collect()
         })
     }
 

@@ -97,6 +97,20 @@ fn setup_and_exec(spec: &Spec, status: &mut File) -> Result<Infallible, Failure>
     if let Some(kinds) = &namespaces {
         mounts::apply(spec)?;
         layers.push(format!("namespaces({kinds})"));
+        // This process is pid 1 of the namespace, which the kernel spares
+        // the default action of signals (SIGPIPE, SIGTERM, SIGINT): the
+        // command must be another process, this one its init.
+        // SAFETY: single-threaded, as above.
+        let command = unsafe { libc::fork() };
+        if command < 0 {
+            return Err(Failure::last_os("fork"));
+        }
+        if command > 0 {
+            // SAFETY: the descriptor is not used again in this process.
+            unsafe { libc::close(status.as_raw_fd()) };
+            supervise(command, false);
+        }
+        die_with_parent()?;
     }
     layers.push(landlock_rules::restrict(spec, namespaces.is_some())?);
     layers.push(seccomp::apply(spec.plan.network, namespaces.is_some())?);
@@ -220,6 +234,11 @@ fn exec(spec: &Spec) -> Result<Infallible, Failure> {
     argv_ptrs.push(std::ptr::null());
     let mut env_ptrs: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
     env_ptrs.push(std::ptr::null());
+    // cordon ignores SIGPIPE (Rust's default) and an ignored signal stays
+    // ignored across exec: give the command the default back, so it ends
+    // quietly when the reader of its output goes away.
+    // SAFETY: plain signal disposition change in a single-threaded process.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     // SAFETY: NUL-terminated strings and NULL-terminated arrays that outlive
     // the call; on success it does not return.
     unsafe { libc::execve(program.as_ptr(), argv_ptrs.as_ptr(), env_ptrs.as_ptr()) };

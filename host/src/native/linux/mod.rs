@@ -46,7 +46,7 @@ pub struct Spec {
     pub host_sockets: Vec<PathBuf>,
 }
 
-pub fn run(plan: &Plan, io: NativeIo) -> Result<NativeOutcome, NativeError> {
+pub fn run(plan: &Plan, mut io: NativeIo) -> Result<NativeOutcome, NativeError> {
     let setup = |what: &str, err: std::io::Error| NativeError::Setup(format!("{what}: {err}"));
     let tmpdir = tempfile::Builder::new()
         .prefix("cordon-tmp-")
@@ -84,7 +84,7 @@ pub fn run(plan: &Plan, io: NativeIo) -> Result<NativeOutcome, NativeError> {
         mask_dir,
         host_sockets,
     };
-    let launched = launch(&spec)?;
+    let launched = launch(&spec, io.stdin.take())?;
     let group = launched.pid;
 
     let mut report = String::new();
@@ -133,7 +133,7 @@ struct Launched {
 /// runs the helper's code directly; a threaded one (a library user) must
 /// not set up namespaces in a forked copy of itself, so it re-executes its
 /// own binary as the helper, passing the plan as JSON.
-fn launch(spec: &Spec) -> Result<Launched, NativeError> {
+fn launch(spec: &Spec, stdin: Option<File>) -> Result<Launched, NativeError> {
     let setup = |what: &str, err: std::io::Error| NativeError::Setup(format!("{what}: {err}"));
     let (status_read, status_write) = pipe().map_err(|e| setup("pipe", e))?;
     if single_threaded() {
@@ -152,6 +152,9 @@ fn launch(spec: &Spec) -> Result<Launched, NativeError> {
                 libc::setpgid(0, 0);
                 libc::dup2(out_write.as_raw_fd(), 1);
                 libc::dup2(err_write.as_raw_fd(), 2);
+                if let Some(stdin) = &stdin {
+                    libc::dup2(stdin.as_raw_fd(), 0);
+                }
             }
             helper::run(spec, File::from(status_write));
         }
@@ -175,7 +178,7 @@ fn launch(spec: &Spec) -> Result<Launched, NativeError> {
         .arg(HELPER_ARG)
         .arg(json)
         .env_clear()
-        .stdin(Stdio::inherit())
+        .stdin(stdin.map_or_else(Stdio::inherit, Stdio::from))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
