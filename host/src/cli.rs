@@ -526,9 +526,11 @@ fn run_script(
     let (dialect, _) = shell::shell_line(&[name.to_string(), "-c".into(), String::new()])
         .unwrap_or((shell::Dialect::Posix, ""));
     let script = shell::parse(text, dialect, &env, policy.root(), &policy.cwd_abs())?;
+    let writable = writable_dirs(args)?;
+    let secrets = native::SecretPatterns::new(&args.secret, &args.allow_secret)?;
     for stage in script.stages() {
         for redirect in &stage.redirects {
-            if let Some(why) = redirect_refusal(args, policy, redirect) {
+            if let Some(why) = redirect_refusal(policy, &writable, &secrets, redirect) {
                 say(why);
                 return Ok(Ran {
                     code: exit::DENIED,
@@ -629,47 +631,51 @@ fn run_stage(
 /// but the writable area (the root in workspace-write, `--writable`), into
 /// a protected path, or over a secret.
 fn redirect_refusal(
-    args: &RunArgs,
     policy: &SandboxPolicy,
+    writable: &[PathBuf],
+    secrets: &native::SecretPatterns,
     redirect: &shell::Redirect,
 ) -> Option<String> {
-    let path = redirect.path.as_deref()?;
-    if !redirect.writes || matches!(path, "/dev/null" | "/dev/stdout" | "/dev/stderr") {
-        return None;
-    }
-    let target = policy.cwd_abs().join(path);
-    let name = target.file_name().map(|n| n.to_os_string());
-    let parent = target.parent()?.canonicalize().ok();
+    let path = redirect.written_file()?;
     let refuse = || {
         Some(format!(
             "redirection to {path} is outside what the line may write; nothing ran"
         ))
     };
-    let (Some(parent), Some(name)) = (parent, name) else {
+    let target = policy.cwd_abs().join(path);
+    let (Some(parent), Some(name)) = (
+        target.parent().and_then(|p| p.canonicalize().ok()),
+        target.file_name(),
+    ) else {
         return refuse();
     };
     let target = parent.join(name);
-    let mut writable: Vec<PathBuf> = args
-        .writable
-        .iter()
-        .filter_map(|d| d.canonicalize().ok())
-        .collect();
-    if policy.writable() {
-        writable.push(policy.root().to_path_buf());
-    }
+    let in_root = target.strip_prefix(policy.root()).ok();
+    let writable =
+        (policy.writable() && in_root.is_some()) || writable.iter().any(|w| target.starts_with(w));
     let protected = policy.protects_subpaths()
-        && target.strip_prefix(policy.root()).is_ok_and(|rel| {
+        && in_root.is_some_and(|rel| {
             rel.components()
                 .any(|c| PROTECTED_NAMES.iter().any(|p| c.as_os_str() == *p))
         });
-    let secret = native::SecretPatterns::new(&args.secret, &args.allow_secret)
-        .ok()
-        .zip(target.strip_prefix(policy.root()).ok())
-        .is_some_and(|(patterns, rel)| patterns.is_secret(rel));
-    if !writable.iter().any(|w| target.starts_with(w)) || protected || secret {
+    let secret = in_root.is_some_and(|rel| secrets.is_secret(rel));
+    if !writable || protected || secret {
         return refuse();
     }
     None
+}
+
+/// `--writable` directories, resolved; each must exist.
+fn writable_dirs(args: &RunArgs) -> Result<Vec<PathBuf>> {
+    args.writable
+        .iter()
+        .map(|dir| {
+            dir.canonicalize()
+                .ok()
+                .filter(|d| d.is_dir())
+                .with_context(|| format!("--writable {}: not a directory", dir.display()))
+        })
+        .collect()
 }
 
 fn wasi_host(args: &RunArgs) -> Result<WasiHost> {
@@ -819,15 +825,7 @@ fn run_native(
             "{name}: a native command is not deterministic; --allow-native runs it anyway"
         ));
     }
-    let mut writable = Vec::new();
-    for dir in &args.writable {
-        let canonical = dir
-            .canonicalize()
-            .ok()
-            .filter(|d| d.is_dir())
-            .with_context(|| format!("--writable {}: not a directory", dir.display()))?;
-        writable.push(canonical);
-    }
+    let mut writable = writable_dirs(args)?;
     let mut network = args.network;
     match escalation {
         Some(Escalation::Writable(dir)) => writable.push(dir.clone()),

@@ -228,9 +228,7 @@ fn judge_line(
         let writes = script
             .stages()
             .flat_map(|s| &s.redirects)
-            .filter(|r| r.writes)
-            .filter_map(|r| r.path.as_deref())
-            .find(|p| !matches!(*p, "/dev/null" | "/dev/stdout" | "/dev/stderr"));
+            .find_map(shell::Redirect::written_file);
         if let Some(path) = writes {
             asks.push(format!(
                 "`> {path}` (writes a file under --approval untrusted)"

@@ -32,6 +32,15 @@ pub struct Redirect {
     pub path: Option<String>,
 }
 
+impl Redirect {
+    /// The file this redirection writes, if it writes one (the standard
+    /// streams and /dev/null are not files).
+    pub fn written_file(&self) -> Option<&str> {
+        let path = self.path.as_deref().filter(|_| self.writes)?;
+        (!matches!(path, "/dev/null" | "/dev/stdout" | "/dev/stderr")).then_some(path)
+    }
+}
+
 /// One simple command of a pipeline.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Stage {
