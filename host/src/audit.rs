@@ -132,6 +132,36 @@ impl Event {
         )
     }
 
+    /// A connection decided by the network gate: `decision` as for
+    /// commands (run, refused, approved, approved-for-session, denied),
+    /// `by` what decided, `reason` why it was asked or refused.
+    pub fn connect(
+        argv: &[String],
+        host: &str,
+        port: u16,
+        decision: &str,
+        by: &str,
+        reason: Option<&str>,
+    ) -> Event {
+        object(
+            "connect",
+            json!({
+                "argv": argv,
+                "host": host,
+                "port": (port != 0).then_some(port),
+                "decision": decision,
+                "by": by,
+                "reason": reason,
+            }),
+        )
+    }
+
+    /// The session read (or was granted) a secret: from here on every
+    /// network grant needs a person.
+    pub fn taint(why: &str) -> Event {
+        object("taint", json!({"why": why}))
+    }
+
     /// The field `key`, for tests and embedders.
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.0.get(key)

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -15,7 +16,8 @@ use crate::broker::{
     self, ApprovalPolicy, Broker, Escalation, Outcome, Request, ShellContext, project,
 };
 use crate::exit;
-use crate::native::{self, NativeError, NativeIo, NativeOptions, NativeStatus, Network, Plan};
+use crate::native::{self, NativeError, NativeIo, NativeOptions, NativeStatus, Plan};
+use crate::net::{self, Allowlist, Decider, Host, NetAccess, Network, Resolver};
 use crate::policy::{Determinism, PROTECTED_NAMES, SandboxMode, SandboxPolicy};
 use crate::resolve::{self, NotFound, ToolSource};
 use crate::shell;
@@ -122,9 +124,14 @@ struct RunArgs {
     /// a native program (auto); or only one of them.
     #[arg(long, value_enum, default_value_t = Engine::Auto)]
     engine: Engine,
-    /// Network for native commands (WASI tools have no sockets).
-    #[arg(long, value_enum, default_value_t = Network::Off)]
+    /// Network: off, on (the host's, shared) or allow=HOST[:PORT],... (only
+    /// those hosts; `*.NAME` for subdomains; others are asked about).
+    #[arg(long, value_name = "off|on|allow=HOSTS", default_value = "off")]
     network: Network,
+    /// Resolve NAME to ADDRESS instead of asking DNS (repeatable). Grants
+    /// nothing: the name must still be allowed.
+    #[arg(long = "resolve", value_name = "NAME=ADDRESS")]
+    resolve: Vec<String>,
     /// Also writable for native commands, in any sandbox mode (repeatable).
     #[arg(long = "writable", value_name = "DIR")]
     writable: Vec<PathBuf>,
@@ -181,12 +188,24 @@ fn parse_escalation(text: &str) -> Result<Escalation, String> {
             .filter(|d| d.is_dir())
             .map(Escalation::Writable)
             .ok_or_else(|| format!("writable={dir}: not a directory")),
-        Some(("network", host)) => Err(format!(
-            "network={host}: per-host grants are not available yet; --escalate network asks \
-             for the host network"
-        )),
+        Some(("network", target)) => {
+            let (host, port) = match Host::parse(target) {
+                Ok(host) => (host, None),
+                Err(why) => match target.rsplit_once(':') {
+                    Some((host, port)) => (
+                        Host::parse(host)?,
+                        Some(
+                            port.parse()
+                                .map_err(|_| format!("network={target}: bad port"))?,
+                        ),
+                    ),
+                    None => return Err(why),
+                },
+            };
+            Ok(Escalation::Host(host, port))
+        }
         _ => Err(format!(
-            "expected network, writable=DIR or unsandboxed, got {text}"
+            "expected network, network=HOST[:PORT], writable=DIR or unsandboxed, got {text}"
         )),
     }
 }
@@ -349,6 +368,66 @@ fn locate(args: &RunArgs, policy: &SandboxPolicy, name: &str) -> Result<Target, 
         })
 }
 
+/// What every command of one `cordon run` shares: the broker (behind a
+/// lock, for the network gate's questions while a command runs) and the
+/// resolver.
+struct Session {
+    broker: Arc<Mutex<Broker>>,
+    resolver: Resolver,
+}
+
+impl Session {
+    fn new(args: &RunArgs, broker: Broker) -> Result<Session> {
+        let mut resolver = Resolver::default();
+        for pin in &args.resolve {
+            resolver.pin(pin).map_err(anyhow::Error::msg)?;
+        }
+        let session = Session {
+            broker: Arc::new(Mutex::new(broker)),
+            resolver,
+        };
+        if let Some(glob) = args.allow_secret.first() {
+            session
+                .broker()
+                .taint(&format!("a secret was granted: --allow-secret {glob}"));
+        }
+        Ok(session)
+    }
+
+    fn broker(&self) -> std::sync::MutexGuard<'_, Broker> {
+        // A panic while holding it ends the process anyway.
+        self.broker.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The network one command gets: `--network`, widened by an approved
+    /// escalation.
+    fn network_access(&self, chosen: &Network, escalation: Option<&Escalation>) -> NetAccess {
+        let gated = |allow: Allowlist| {
+            let decider: Arc<dyn Decider> = self.broker.clone();
+            NetAccess::Gated(net::Grants {
+                allow,
+                resolver: self.resolver.clone(),
+                decider,
+            })
+        };
+        match (chosen, escalation) {
+            (Network::On, _) | (_, Some(Escalation::Network)) => NetAccess::On,
+            (Network::Off, Some(Escalation::Host(host, port))) => {
+                let mut allow = Allowlist::default();
+                allow.add(host.clone(), *port);
+                gated(allow)
+            }
+            (Network::Allow(list), Some(Escalation::Host(host, port))) => {
+                let mut allow = list.clone();
+                allow.add(host.clone(), *port);
+                gated(allow)
+            }
+            (Network::Allow(list), _) => gated(list.clone()),
+            (Network::Off, _) => NetAccess::Off,
+        }
+    }
+}
+
 /// How one execution ended: cordon's exit code, and what the sandbox was
 /// seen refusing (native only).
 struct Ran {
@@ -357,8 +436,8 @@ struct Ran {
 }
 
 fn run(args: RunArgs) -> Result<ExitCode> {
-    let policy = sandbox_policy(&args)?;
-    let mut broker = broker_for(&args, &policy)?;
+    let mut policy = sandbox_policy(&args)?;
+    let session = Session::new(&args, broker_for(&args, &policy)?)?;
     let mut argv = match &args.script {
         // bash where there is one, for `set -o pipefail`; else POSIX sh.
         Some(script) => {
@@ -400,22 +479,32 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         if engine == "native" && policy.mode == SandboxMode::FullAccess {
             escalation = Some(Escalation::Unsandboxed);
         }
-        if engine == "wasi" && escalation.is_some() {
+        if engine == "wasi"
+            && matches!(
+                escalation,
+                Some(Escalation::Writable(_) | Escalation::Unsandboxed)
+            )
+        {
             say(format!(
-                "{}: --escalate applies to native commands; a WASI tool only ever sees the root",
-                argv[0]
+                "{}: --escalate {} applies to native commands; a WASI tool only ever sees \
+                 the root",
+                argv[0],
+                escalation.as_ref().expect("matched")
             ));
             return Ok(ExitCode::from(exit::DENIED));
         }
+        // A tainted session shares the host's network only with a person's
+        // approval.
+        if escalation.is_none() && args.network == Network::On && session.broker().tainted() {
+            escalation = Some(Escalation::Network);
+        }
         let request = Request {
-            argv: argv.clone(),
-            cwd: policy.cwd_abs(),
-            engine,
-            sandbox: policy.mode.as_str(),
             escalation: escalation.clone(),
             justification: args.justification.clone(),
+            ..Request::for_command(&argv, &policy, engine)
         };
-        let approved = match broker.decide(request) {
+        let decided = session.broker().decide(request);
+        let approved = match decided {
             Outcome::Run(approved) => approved,
             Outcome::Refused(why) => {
                 say(why);
@@ -438,9 +527,10 @@ fn run(args: RunArgs) -> Result<ExitCode> {
                 }
             };
         }
+        policy.network = session.network_access(&args.network, escalation.as_ref());
         let started = Instant::now();
         let stdio = Stdio::inherit(policy.limits.max_output_bytes);
-        if broker.audit().enabled() {
+        if session.broker().audit().enabled() {
             stdio.stdout.keep_digest();
             stdio.stderr.keep_digest();
         }
@@ -481,18 +571,26 @@ fn run(args: RunArgs) -> Result<ExitCode> {
                 .map(|(bytes, sha256)| StreamRecord { bytes, sha256 }),
             layers: &layers,
         };
+        let mut broker = session.broker();
         broker.audit().record(&Event::run(&record));
         for violation in &ran.violations {
             broker.audit().record(&Event::violation(violation));
         }
+        if broker.aborted() {
+            say(format!("{}: aborted by the approver", argv.join(" ")));
+            return Ok(ExitCode::from(exit::DENIED));
+        }
         // on-failure: a failure the sandbox caused may be retried once,
-        // with the grant that was missing, if a person says so.
+        // with the grant that was missing (a refused connection first), if
+        // a person says so.
+        let refused_host = broker.take_refused_host();
         let retry = (broker.policy() == ApprovalPolicy::OnFailure
             && ran.code != 0
             && failed.is_none()
             && escalation.is_none())
-        .then(|| broker::missing_grant(&ran.violations, &policy))
+        .then(|| refused_host.or_else(|| broker::missing_grant(&ran.violations, &policy)))
         .flatten();
+        drop(broker);
         match retry {
             Some(grant) => {
                 say(format!(
@@ -826,15 +924,11 @@ fn run_native(
         ));
     }
     let mut writable = writable_dirs(args)?;
-    let mut network = args.network;
-    match escalation {
-        Some(Escalation::Writable(dir)) => writable.push(dir.clone()),
-        Some(Escalation::Network) => network = Network::On,
-        _ => {}
+    if let Some(Escalation::Writable(dir)) = escalation {
+        writable.push(dir.clone());
     }
     let options = NativeOptions {
         writable,
-        network,
         secrets: native::SecretPatterns::new(&args.secret, &args.allow_secret)?,
         env_pass: args.env_pass.clone(),
         no_namespaces: args.no_namespaces,
@@ -852,11 +946,18 @@ fn run_native(
     if args.deterministic {
         say(format!("{name}: native command, not deterministic"));
     }
+    let gate = match &policy.network {
+        NetAccess::Gated(grants) => Some(Arc::new(
+            grants.gate(Request::for_command(argv, policy, "native")),
+        )),
+        _ => None,
+    };
     let io = NativeIo {
         stdin: stdio.stdin,
         stdout: stdio.stdout,
         stderr: stdio.stderr,
         timeout: args.timeout,
+        gate,
     };
     let result = if escalation == Some(&Escalation::Unsandboxed) {
         say(format!("{name}: running without a sandbox, as approved"));

@@ -11,6 +11,7 @@ pub mod broker;
 pub mod cli;
 pub mod exit;
 pub mod native;
+pub mod net;
 pub mod policy;
 pub mod resolve;
 pub mod shell;

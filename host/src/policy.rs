@@ -7,6 +7,8 @@
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
+use crate::net::NetAccess;
+
 /// Subpaths of the root that stay read-only in `workspace-write`, whether or
 /// not they exist yet.
 pub const PROTECTED_NAMES: &[&str] = &[".git", ".cordon"];
@@ -134,6 +136,8 @@ pub struct SandboxPolicy {
     pub limits: Limits,
     /// `Some` for a deterministic run.
     pub determinism: Option<Determinism>,
+    /// What the command may reach on the network (nothing by default).
+    pub network: NetAccess,
     env: Vec<(String, String)>,
 }
 
@@ -174,6 +178,7 @@ impl SandboxPolicy {
             mode,
             limits: Limits::default(),
             determinism: None,
+            network: NetAccess::Off,
             env: Vec::new(),
         })
     }

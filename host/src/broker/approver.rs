@@ -80,7 +80,7 @@ impl std::str::FromStr for ApproverSpec {
 ///
 /// A one-line reason when the script, descriptor, socket or terminal
 /// cannot be opened.
-pub fn open(spec: &ApproverSpec) -> Result<Box<dyn Approver>, String> {
+pub fn open(spec: &ApproverSpec) -> Result<Box<dyn Approver + Send>, String> {
     Ok(match spec {
         ApproverSpec::Deny => Box::new(Nobody),
         ApproverSpec::Script(file) => Box::new(Script::load(file)?),

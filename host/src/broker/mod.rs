@@ -22,6 +22,7 @@ use rules::{Decision, Rules};
 use crate::audit::{Audit, Event};
 use crate::native::Violation;
 use crate::native::violations::Denied;
+use crate::net::{self, Host};
 use crate::policy::SandboxPolicy;
 use crate::shell::{self, wrappers};
 
@@ -53,11 +54,13 @@ impl ApprovalPolicy {
 
 /// More than the sandbox gives, asked for by the request itself
 /// (`--escalate`) or offered after a failure (`on-failure`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Escalation {
     /// The host's network.
     Network,
+    /// One host (any port when `None`): `--escalate network=HOST`, or a
+    /// connection the network gate asks about.
+    Host(Host, Option<u16>),
     /// One more writable directory.
     Writable(PathBuf),
     /// No sandbox at all (native commands only).
@@ -68,6 +71,8 @@ impl std::fmt::Display for Escalation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Escalation::Network => write!(f, "network"),
+            Escalation::Host(host, None) => write!(f, "network={host}"),
+            Escalation::Host(host, Some(port)) => write!(f, "network={host}:{port}"),
             Escalation::Writable(dir) => write!(f, "writable={}", dir.display()),
             Escalation::Unsandboxed => write!(f, "unsandboxed"),
         }
@@ -87,6 +92,21 @@ pub struct Request {
     pub escalation: Option<Escalation>,
     /// Why the request needs the escalation, in the requester's words.
     pub justification: Option<String>,
+}
+
+impl Request {
+    /// `argv` as it runs under `policy` on `engine`, asking for nothing
+    /// more.
+    pub fn for_command(argv: &[String], policy: &SandboxPolicy, engine: &'static str) -> Request {
+        Request {
+            argv: argv.to_vec(),
+            cwd: policy.cwd_abs(),
+            engine,
+            sandbox: policy.mode.as_str(),
+            escalation: None,
+            justification: None,
+        }
+    }
 }
 
 /// What [`judge`] makes of a request.
@@ -363,8 +383,17 @@ const MAX_EDITS: usize = 16;
 pub struct Broker {
     rules: Rules,
     policy: ApprovalPolicy,
-    approver: Box<dyn Approver>,
+    approver: Box<dyn Approver + Send>,
     grants: Vec<Grant>,
+    /// Hosts a person allowed for the rest of the session.
+    host_grants: Vec<Host>,
+    /// Why the session is tainted (it read or was granted a secret): every
+    /// network grant from then on needs a person.
+    taint: Option<String>,
+    /// Connections refused at run time under on-failure, offered as the
+    /// missing grant when the command fails.
+    refused_hosts: Vec<(Host, u16)>,
+    aborted: bool,
     audit: Audit,
     shell: Option<ShellContext>,
 }
@@ -373,7 +402,7 @@ impl Broker {
     pub fn new(
         rules: Rules,
         policy: ApprovalPolicy,
-        approver: Box<dyn Approver>,
+        approver: Box<dyn Approver + Send>,
         audit: Audit,
     ) -> Self {
         Broker {
@@ -381,8 +410,158 @@ impl Broker {
             policy,
             approver,
             grants: Vec::new(),
+            host_grants: Vec::new(),
+            taint: None,
+            refused_hosts: Vec::new(),
+            aborted: false,
             audit,
             shell: None,
+        }
+    }
+
+    /// Marks the session as having read (or been granted) a secret; the
+    /// first reason stays. Host grants made before it no longer count.
+    pub fn taint(&mut self, why: &str) {
+        if self.taint.is_none() {
+            self.audit.record(&Event::taint(why));
+            self.taint = Some(why.to_string());
+            self.host_grants.clear();
+            self.grants.retain(|grant| {
+                !matches!(
+                    grant.escalation,
+                    Some(Escalation::Network | Escalation::Host(..))
+                )
+            });
+        }
+    }
+
+    /// Whether the session read (or was granted) a secret.
+    pub fn tainted(&self) -> bool {
+        self.taint.is_some()
+    }
+
+    /// Whether a person aborted the session while a command ran (a network
+    /// question answered `abort`).
+    pub fn aborted(&self) -> bool {
+        self.aborted
+    }
+
+    /// The first connection refused under on-failure since the last call,
+    /// as the grant that would have let it through.
+    pub fn take_refused_host(&mut self) -> Option<Escalation> {
+        let first = self.refused_hosts.first().cloned();
+        self.refused_hosts.clear();
+        first.map(|(host, port)| Escalation::Host(host, (port != 0).then_some(port)))
+    }
+
+    /// Decides a connection of `request`'s command to `host:port` (`port`
+    /// 0: a name lookup); `listed` when `--network allow=` names it.
+    ///
+    /// # Errors
+    ///
+    /// Why it is refused, in one line.
+    pub fn decide_connection(
+        &mut self,
+        request: &Request,
+        host: &Host,
+        port: u16,
+        listed: bool,
+    ) -> Result<(), String> {
+        let shown_host = host.to_string();
+        let record = |audit: &mut Audit, decision: &str, by: &str, reason: Option<&str>| {
+            audit.record(&Event::connect(
+                &request.argv,
+                &shown_host,
+                port,
+                decision,
+                by,
+                reason,
+            ));
+        };
+        let target = match port {
+            0 => shown_host.clone(),
+            port => format!("{shown_host}:{port}"),
+        };
+        let rule = self.rules.evaluate_network(host, port);
+        let allowed_by = match rule.map(|r| (r.decision, r)) {
+            Some((Decision::Forbid, rule)) => {
+                let why = format!("{target}: forbidden by {}", rule.origin());
+                record(&mut self.audit, "refused", &rule.origin(), None);
+                return Err(why);
+            }
+            Some((Decision::Prompt, rule)) => Err(rule
+                .justification
+                .clone()
+                .unwrap_or_else(|| format!("{} asks for this host", rule.origin()))),
+            Some((Decision::Allow, rule)) => Ok(rule.origin()),
+            None if listed => Ok("--network allow".to_string()),
+            None if self.host_grants.contains(host) => Ok("session grant".to_string()),
+            None => Err("not on the network allowlist".to_string()),
+        };
+        let reason = match (allowed_by, &self.taint) {
+            (Ok(by), None) => {
+                record(&mut self.audit, "run", &by, None);
+                return Ok(());
+            }
+            (_, Some(taint)) => format!(
+                "this session read a secret ({taint}); every network grant after that needs \
+                 a person"
+            ),
+            (Err(reason), None) => reason,
+        };
+        match self.policy {
+            ApprovalPolicy::Never => {
+                record(&mut self.audit, "refused", "policy never", Some(&reason));
+                return Err(format!(
+                    "{target}: needs approval ({reason}), and --approval never asks nobody"
+                ));
+            }
+            ApprovalPolicy::OnFailure => {
+                record(
+                    &mut self.audit,
+                    "refused",
+                    "policy on-failure",
+                    Some(&reason),
+                );
+                self.refused_hosts.push((host.clone(), port));
+                return Err(format!(
+                    "{target}: needs approval ({reason}); asked after the command fails"
+                ));
+            }
+            ApprovalPolicy::Untrusted | ApprovalPolicy::OnRequest => {}
+        }
+        let mut asked = request.clone();
+        asked.escalation = Some(Escalation::Host(host.clone(), (port != 0).then_some(port)));
+        let question = Question {
+            request: asked,
+            reason: reason.clone(),
+        };
+        let answer = self.approver.ask(&question);
+        let by = self.approver.name();
+        match answer {
+            Answer::Once => {
+                record(&mut self.audit, "approved", by, Some(&reason));
+                Ok(())
+            }
+            Answer::Session { .. } => {
+                record(&mut self.audit, "approved-for-session", by, Some(&reason));
+                self.host_grants.push(host.clone());
+                Ok(())
+            }
+            Answer::Deny(why) => {
+                record(&mut self.audit, "denied", by, Some(&why));
+                Err(format!("{target}: denied by {by}: {why}"))
+            }
+            Answer::Edit(_) => {
+                let why = "a connection cannot be edited";
+                record(&mut self.audit, "denied", by, Some(why));
+                Err(format!("{target}: {why}; denied"))
+            }
+            Answer::Abort => {
+                record(&mut self.audit, "aborted", by, None);
+                self.aborted = true;
+                Err(format!("{target}: the session was aborted"))
+            }
         }
     }
 
@@ -488,6 +667,34 @@ impl Broker {
     }
 }
 
+/// The network gate's questions go to the session's broker.
+impl net::Decider for std::sync::Mutex<Broker> {
+    fn decide(
+        &self,
+        request: &Request,
+        host: &Host,
+        port: u16,
+        listed: bool,
+    ) -> Result<(), String> {
+        self.lock()
+            .map_err(|_| "the broker failed".to_string())?
+            .decide_connection(request, host, port, listed)
+    }
+
+    fn refused(&self, request: &Request, host: &Host, port: u16, why: &str) {
+        if let Ok(mut broker) = self.lock() {
+            broker.audit.record(&Event::connect(
+                &request.argv,
+                &host.to_string(),
+                port,
+                "refused",
+                "address check",
+                Some(why),
+            ));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -561,7 +768,7 @@ mod tests {
     /// Answers in order and remembers what it was asked.
     struct Scripted {
         answers: Vec<Answer>,
-        asked: std::rc::Rc<std::cell::RefCell<Vec<Vec<String>>>>,
+        asked: std::sync::Arc<std::sync::Mutex<Vec<Vec<String>>>>,
     }
 
     impl Approver for Scripted {
@@ -569,7 +776,10 @@ mod tests {
             "test"
         }
         fn ask(&mut self, question: &Question) -> Answer {
-            self.asked.borrow_mut().push(question.request.argv.clone());
+            self.asked
+                .lock()
+                .unwrap()
+                .push(question.request.argv.clone());
             if self.answers.is_empty() {
                 Answer::Deny("none left".into())
             } else {
@@ -582,11 +792,11 @@ mod tests {
         rules: Rules,
         policy: ApprovalPolicy,
         answers: Vec<Answer>,
-    ) -> (Broker, std::rc::Rc<std::cell::RefCell<Vec<Vec<String>>>>) {
-        let asked = std::rc::Rc::default();
+    ) -> (Broker, std::sync::Arc<std::sync::Mutex<Vec<Vec<String>>>>) {
+        let asked = std::sync::Arc::default();
         let approver = Scripted {
             answers,
-            asked: std::rc::Rc::clone(&asked),
+            asked: std::sync::Arc::clone(&asked),
         };
         (
             Broker::new(rules, policy, Box::new(approver), Audit::default()),
@@ -615,7 +825,7 @@ mod tests {
             Outcome::Run(_)
         ));
         assert!(matches!(b.decide(request("git pull")), Outcome::Refused(_)));
-        assert_eq!(asked.borrow().len(), 2);
+        assert_eq!(asked.lock().unwrap().len(), 2);
         // A fresh broker (a new session) remembers nothing.
         let (mut b, _) = broker(Rules::default(), ApprovalPolicy::Untrusted, vec![]);
         assert!(matches!(
@@ -636,7 +846,7 @@ mod tests {
             b.decide(request("rm -rf build")),
             Outcome::Refused(_)
         ));
-        assert_eq!(asked.borrow().len(), 1);
+        assert_eq!(asked.lock().unwrap().len(), 1);
         let (mut b, asked) = broker(
             forbid,
             ApprovalPolicy::OnRequest,
@@ -646,19 +856,91 @@ mod tests {
             Outcome::Run(r) => assert_eq!(r.argv, argv("rm -r build/tmp")),
             other => panic!("{other:?}"),
         }
-        assert_eq!(asked.borrow().len(), 2);
+        assert_eq!(asked.lock().unwrap().len(), 2);
     }
 
     #[test]
     fn never_refuses_without_asking_and_abort_stops() {
         let (mut b, asked) = broker(Rules::default(), ApprovalPolicy::Never, vec![Answer::Once]);
         assert!(matches!(b.decide(request("rm -rf x")), Outcome::Refused(_)));
-        assert!(asked.borrow().is_empty());
+        assert!(asked.lock().unwrap().is_empty());
         let (mut b, _) = broker(
             Rules::default(),
             ApprovalPolicy::OnRequest,
             vec![Answer::Abort],
         );
         assert_eq!(b.decide(request("rm -rf x")), Outcome::Aborted);
+    }
+
+    /// Connections: the allowlist and rules decide unasked until the session
+    /// is tainted; then every grant asks, and session grants made before
+    /// the taint are gone.
+    #[test]
+    fn connections_and_the_taint_guard() {
+        let host = |name: &str| Host::parse(name).unwrap();
+        let forbid = rules("[[network]]\nhost = \"*.evil.test\"\ndecision = \"forbid\"\n");
+        let (mut b, asked) = broker(
+            forbid,
+            ApprovalPolicy::OnRequest,
+            vec![
+                Answer::Session { prefix: None },
+                Answer::Deny("tainted".into()),
+                Answer::Once,
+            ],
+        );
+        let r = request("curl x");
+        assert!(
+            b.decide_connection(&r, &host("a.evil.test"), 443, true)
+                .is_err()
+        );
+        assert!(
+            b.decide_connection(&r, &host("listed.test"), 443, true)
+                .is_ok()
+        );
+        assert!(asked.lock().unwrap().is_empty());
+        assert!(
+            b.decide_connection(&r, &host("other.test"), 443, false)
+                .is_ok()
+        );
+        assert!(
+            b.decide_connection(&r, &host("other.test"), 80, false)
+                .is_ok()
+        );
+        assert_eq!(asked.lock().unwrap().len(), 1, "the session grant answers");
+        b.taint("read .env");
+        assert!(
+            b.decide_connection(&r, &host("other.test"), 443, false)
+                .is_err()
+        );
+        assert!(
+            b.decide_connection(&r, &host("listed.test"), 443, true)
+                .is_ok()
+        );
+        assert_eq!(
+            asked.lock().unwrap().len(),
+            3,
+            "each grant after the taint asks"
+        );
+
+        let (mut b, asked) = broker(
+            Rules::default(),
+            ApprovalPolicy::OnFailure,
+            vec![Answer::Once],
+        );
+        assert!(
+            b.decide_connection(&r, &host("other.test"), 443, false)
+                .is_err()
+        );
+        assert!(asked.lock().unwrap().is_empty());
+        assert_eq!(
+            b.take_refused_host(),
+            Some(Escalation::Host(host("other.test"), Some(443)))
+        );
+        let (mut b, _) = broker(Rules::default(), ApprovalPolicy::Never, vec![Answer::Once]);
+        b.taint("--allow-secret .env");
+        assert!(
+            b.decide_connection(&r, &host("listed.test"), 443, true)
+                .is_err()
+        );
     }
 }

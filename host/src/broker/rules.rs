@@ -11,6 +11,15 @@
 //! not_match = [["git", "status"]]         # must not match (checked on load)
 //! ```
 //!
+//! and one `[[network]]` table per host rule:
+//!
+//! ```toml
+//! [[network]]
+//! host = "*.npmjs.org:443"                # as in --network allow=
+//! decision = "allow"                      # allow | prompt | forbid
+//! justification = "the package registry"
+//! ```
+//!
 //! The first word is compared by file name, so `/usr/bin/git` is `git`.
 //! When several rules match, the strictest wins: forbid, then prompt, then
 //! allow. An empty prefix is refused: it would match every command.
@@ -19,6 +28,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use toml::Spanned;
+
+use crate::net::{Allowlist, Host};
 
 /// What a rule decides, ordered from the most permissive to the strictest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
@@ -52,9 +63,38 @@ struct RuleSpec {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct NetworkRuleSpec {
+    host: String,
+    decision: Decision,
+    #[serde(default)]
+    justification: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RulesFile {
     #[serde(default, rename = "rule")]
     rules: Vec<Spanned<RuleSpec>>,
+    #[serde(default, rename = "network")]
+    network: Vec<Spanned<NetworkRuleSpec>>,
+}
+
+/// A loaded network rule and where it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkRule {
+    /// The host (or `*.` pattern, with or without a port), as one entry.
+    pub host: Allowlist,
+    pub decision: Decision,
+    pub justification: Option<String>,
+    pub file: PathBuf,
+    pub line: usize,
+}
+
+impl NetworkRule {
+    /// `file:line`, for messages.
+    pub fn origin(&self) -> String {
+        format!("{}:{}", self.file.display(), self.line)
+    }
 }
 
 /// A loaded rule and where it was written.
@@ -122,6 +162,7 @@ pub enum RulesError {
 #[derive(Debug, Default, Clone)]
 pub struct Rules {
     rules: Vec<Rule>,
+    network: Vec<NetworkRule>,
 }
 
 impl Rules {
@@ -196,34 +237,75 @@ impl Rules {
             }
             self.rules.push(rule);
         }
+        for spanned in parsed.network {
+            let offset = spanned.span().start;
+            let spec = spanned.into_inner();
+            if spec.host.contains(',') {
+                return Err(invalid(offset, "one host per [[network]] rule".into()));
+            }
+            let host = Allowlist::parse(&spec.host)
+                .map_err(|e| invalid(offset, e.replacen("allow=", "host ", 1)))?;
+            self.network.push(NetworkRule {
+                host,
+                decision: spec.decision,
+                justification: spec.justification,
+                file: file.to_path_buf(),
+                line: line_of(text, offset),
+            });
+        }
         Ok(())
     }
 
     /// Adds `other`'s rules; with `tighten_only`, only those that prompt or
     /// forbid. Returns how many were left out.
     pub fn merge(&mut self, other: Rules, tighten_only: bool) -> usize {
-        let offered = other.rules.len();
+        let offered = other.rules.len() + other.network.len();
         let kept: Vec<Rule> = other
             .rules
             .into_iter()
             .filter(|rule| !tighten_only || rule.decision != Decision::Allow)
             .collect();
-        let left_out = offered - kept.len();
+        let kept_network: Vec<NetworkRule> = other
+            .network
+            .into_iter()
+            .filter(|rule| !tighten_only || rule.decision != Decision::Allow)
+            .collect();
+        let left_out = offered - kept.len() - kept_network.len();
         self.rules.extend(kept);
+        self.network.extend(kept_network);
         left_out
+    }
+
+    /// The strictest network rule matching `host:port` (`port` 0: any).
+    pub fn evaluate_network(&self, host: &Host, port: u16) -> Option<&NetworkRule> {
+        strictest(
+            self.network.iter().filter(|rule| match port {
+                0 => rule.host.ports_for(host).is_some(),
+                port => rule.host.allows(host, port),
+            }),
+            |rule| rule.decision,
+        )
     }
 
     /// The strictest rule matching `argv`, if any (the first written wins
     /// among equally strict ones).
     pub fn evaluate(&self, argv: &[String]) -> Option<&Rule> {
-        self.rules.iter().filter(|rule| rule.matches(argv)).fold(
-            None,
-            |best: Option<&Rule>, rule| match best {
-                Some(best) if best.decision >= rule.decision => Some(best),
-                _ => Some(rule),
-            },
+        strictest(
+            self.rules.iter().filter(|rule| rule.matches(argv)),
+            |rule| rule.decision,
         )
     }
+}
+
+/// The strictest of `rules`, the first written among equally strict ones.
+fn strictest<'a, R>(
+    rules: impl Iterator<Item = &'a R>,
+    decision: impl Fn(&R) -> Decision,
+) -> Option<&'a R> {
+    rules.fold(None, |best: Option<&R>, rule| match best {
+        Some(best) if decision(best) >= decision(rule) => Some(best),
+        _ => Some(rule),
+    })
 }
 
 /// 1-based line of the byte `offset` in `text`.
@@ -295,6 +377,28 @@ decision = "forbid"
         .unwrap_err();
         assert!(
             err.to_string().starts_with("rules.toml:2: example"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn network_rules() {
+        let rules = rules(
+            "[[network]]\nhost = \"*.npmjs.org\"\ndecision = \"allow\"\n\n\
+             [[network]]\nhost = \"evil.npmjs.org\"\ndecision = \"forbid\"\n",
+        )
+        .unwrap();
+        let decide = |host: &str| {
+            rules
+                .evaluate_network(&Host::parse(host).unwrap(), 443)
+                .map(|r| (r.decision, r.line))
+        };
+        assert_eq!(decide("registry.npmjs.org"), Some((Decision::Allow, 1)));
+        assert_eq!(decide("evil.npmjs.org"), Some((Decision::Forbid, 5)));
+        assert_eq!(decide("npmjs.org"), None);
+        let err = self::rules("[[network]]\nhost = \"a b\"\ndecision = \"allow\"\n").unwrap_err();
+        assert!(
+            err.to_string().starts_with("rules.toml:1: host a b: "),
             "{err}"
         );
     }

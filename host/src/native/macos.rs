@@ -12,6 +12,13 @@ pub fn run(plan: &Plan, io: NativeIo) -> Result<NativeOutcome, NativeError> {
             seatbelt::SANDBOX_EXEC
         )));
     }
+    if plan.network == super::PlanNetwork::Proxy {
+        return Err(NativeError::LayerMissing(
+            "--network allow= for native commands needs a network namespace (Linux); \
+             choose --network on or off, or a WASI tool"
+                .into(),
+        ));
+    }
     let tmpdir = tempfile::Builder::new()
         .prefix("cordon-tmp-")
         .tempdir()

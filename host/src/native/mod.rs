@@ -31,23 +31,28 @@ mod unsupported;
 use unsupported as platform;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::net::{Gate, NetAccess, proxy};
 use crate::policy::{PROTECTED_NAMES, SandboxPolicy};
 use crate::wasi::CappedOutput;
 pub use secrets::{BadGlob, SecretPatterns};
 pub use violations::Violation;
 
-/// Whether a native command reaches the network.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum Network {
+/// What a native command reaches on the network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum PlanNetwork {
     /// No interfaces, no INET sockets, no TCP, no host unix sockets.
     #[default]
     Off,
     /// The host's network, shared.
     On,
+    /// Only the host's proxy, at 127.0.0.1:[`proxy::PORT`] in the
+    /// command's own network namespace (which needs namespaces).
+    Proxy,
 }
 
 /// What the user chose for native commands beyond the shared policy.
@@ -55,7 +60,6 @@ pub enum Network {
 pub struct NativeOptions {
     /// Extra writable directories (`--writable`), canonical.
     pub writable: Vec<PathBuf>,
-    pub network: Network,
     pub secrets: SecretPatterns,
     /// Host variables passed even if they look secret (`--env-pass`).
     pub env_pass: Vec<String>,
@@ -82,7 +86,7 @@ pub struct Plan {
     pub protected: Vec<PathBuf>,
     /// Files and directories that must not be read.
     pub secrets: Vec<PathBuf>,
-    pub network: bool,
+    pub network: PlanNetwork,
     pub no_namespaces: bool,
 }
 
@@ -122,6 +126,16 @@ impl Plan {
         let mut env = env::scrub(host_env, &options.env_pass, policy.env());
         env.retain(|(k, _)| k != "PWD");
         env.push(("PWD".to_string(), policy.cwd_abs().display().to_string()));
+        let network = match policy.network {
+            NetAccess::Off => PlanNetwork::Off,
+            NetAccess::On => PlanNetwork::On,
+            NetAccess::Gated(_) => {
+                let proxy_env = proxy::environment();
+                env.retain(|(k, _)| !proxy_env.iter().any(|(p, _)| p == k));
+                env.extend(proxy_env);
+                PlanNetwork::Proxy
+            }
+        };
         Plan {
             program,
             argv: argv.to_vec(),
@@ -130,7 +144,7 @@ impl Plan {
             writable,
             protected,
             secrets: scan.secrets,
-            network: options.network == Network::On,
+            network,
             no_namespaces: options.no_namespaces,
         }
     }
@@ -184,13 +198,16 @@ pub fn layers() -> Vec<Layer> {
     platform::layers()
 }
 
-/// Output streams and limits of one native run.
+/// What the host attaches to one native run: streams, limits, and the
+/// gate its proxy decides connections with.
 pub struct NativeIo {
     /// A file or pipe to read, or `None` for the host's stdin.
     pub stdin: Option<std::fs::File>,
     pub stdout: CappedOutput,
     pub stderr: CappedOutput,
     pub timeout: Option<Duration>,
+    /// Required when the plan's network is [`PlanNetwork::Proxy`].
+    pub gate: Option<Arc<Gate>>,
 }
 
 /// Runs `plan` under this OS's sandbox and waits for it.

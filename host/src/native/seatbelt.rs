@@ -9,7 +9,7 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use super::Plan;
+use super::{Plan, PlanNetwork};
 
 /// Where the profile is run from.
 pub const SANDBOX_EXEC: &str = "/usr/bin/sandbox-exec";
@@ -84,7 +84,7 @@ pub fn profile(plan: &Plan, tmpdir: &Path) -> Result<String, Unrepresentable> {
         )
         .expect("write to String");
     }
-    if plan.network {
+    if plan.network == PlanNetwork::On {
         out.push_str("(allow network*)\n");
     }
     Ok(out)
@@ -104,7 +104,11 @@ mod tests {
             writable: vec!["/p".into()],
             protected: vec!["/p/.git".into(), "/p/.cordon".into()],
             secrets: vec!["/p/.env".into(), "/Users/me/.ssh".into()],
-            network,
+            network: if network {
+                PlanNetwork::On
+            } else {
+                PlanNetwork::Off
+            },
             no_namespaces: false,
         }
     }

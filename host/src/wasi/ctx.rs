@@ -2,7 +2,8 @@
 //!
 //! Deny by default: the only preopens are the project root (at its absolute
 //! path, so agents may pass absolute paths) and the working directory (at
-//! `.`, where relative paths resolve); no sockets, no name lookup; the
+//! `.`, where relative paths resolve); no sockets and no name lookup unless
+//! the policy's network grants them (through the gate); the
 //! environment holds only the fixed variables below and what `--env` passes.
 //!
 //! Fixed variables: `HOME` (the root) and `PWD` (the working directory), both
@@ -14,9 +15,13 @@ use wasmtime::error::Context;
 use wasmtime_wasi::cli::InputFile;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
+use std::sync::Arc;
+
 use super::Stdio;
 use super::determinism;
 use super::fs_guard::FsGuard;
+use super::net_p2;
+use crate::net::{Gate, NetAccess};
 use crate::policy::SandboxPolicy;
 
 /// Where a deterministic run sees the project root.
@@ -30,6 +35,7 @@ pub const DETERMINISTIC_ROOT: &str = "/project";
 pub fn build(
     policy: &SandboxPolicy,
     guard: Option<&FsGuard>,
+    gate: Option<Arc<Gate>>,
     argv: &[String],
     stdio: Stdio,
 ) -> Result<WasiCtxBuilder> {
@@ -39,11 +45,31 @@ pub fn build(
         Some(file) => b.stdin(InputFile::new(file)),
         None => b.inherit_stdin(),
     };
-    b.allow_blocking_current_thread(true)
-        .allow_ip_name_lookup(false)
-        .allow_tcp(false)
-        .allow_udp(false)
-        .socket_addr_check(|_, _| Box::pin(async { false }));
+    b.allow_blocking_current_thread(true);
+    match (&policy.network, gate) {
+        (NetAccess::On, _) => {
+            b.allow_ip_name_lookup(true)
+                .allow_tcp(true)
+                .allow_udp(true)
+                .socket_addr_check(|_, _| Box::pin(async { true }));
+        }
+        // Lookups go through the gate (net_p2), connections too.
+        (NetAccess::Gated(_), Some(gate)) => {
+            b.allow_ip_name_lookup(true)
+                .allow_tcp(true)
+                .allow_udp(true)
+                .socket_addr_check(move |addr, usage| {
+                    let allowed = net_p2::allowed(&gate, addr, usage);
+                    Box::pin(async move { allowed })
+                });
+        }
+        _ => {
+            b.allow_ip_name_lookup(false)
+                .allow_tcp(false)
+                .allow_udp(false)
+                .socket_addr_check(|_, _| Box::pin(async { false }));
+        }
+    }
 
     let perms = if policy.writable() {
         FsPerms::ReadWrite

@@ -14,6 +14,7 @@ mod fixed_times;
 mod fs_guard;
 mod fs_guard_p1;
 mod fs_guard_p2;
+mod net_p2;
 mod output;
 mod p1_call;
 mod program;
@@ -38,6 +39,8 @@ use fs_guard::FsGuard;
 use program::Compiled;
 use state::{GuestState, Limiter, P1State, P2State};
 
+use crate::broker::Request;
+use crate::net::NetAccess;
 use crate::policy::{Limits, SandboxPolicy};
 
 /// How often the epoch advances; the granularity of the wall-clock deadline
@@ -229,7 +232,13 @@ impl WasiHost {
             None
         };
         let (stdout, stderr) = (stdio.stdout.clone(), stdio.stderr.clone());
-        let mut builder = ctx::build(policy, guard.as_deref(), argv, stdio)?;
+        let gate = match &policy.network {
+            NetAccess::Gated(grants) => Some(Arc::new(
+                grants.gate(Request::for_command(argv, policy, "wasi")),
+            )),
+            _ => None,
+        };
+        let mut builder = ctx::build(policy, guard.as_deref(), gate.clone(), argv, stdio)?;
         let limits = &policy.limits;
         let limiter = Limiter {
             limits: StoreLimitsBuilder::new()
@@ -284,6 +293,7 @@ impl WasiHost {
                         guard,
                         limiter,
                         fixed_time,
+                        gate,
                     };
                     let mut store = self.store(state, deadline_ticks, limits, fuel)?;
                     let result = async {
@@ -299,10 +309,13 @@ impl WasiHost {
         };
         // A runtime per run: the stages of a pipeline run at once, each on
         // its own thread, maybe on one host.
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .context("starting the async runtime")?;
+        let mut runtime = tokio::runtime::Builder::new_current_thread();
+        runtime.enable_time();
+        // Sockets need the I/O driver; a run without network skips its cost.
+        if !matches!(policy.network, NetAccess::Off) {
+            runtime.enable_io();
+        }
+        let runtime = runtime.build().context("starting the async runtime")?;
         let ended = runtime.block_on(async {
             match limits.timeout {
                 Some(timeout) => tokio::time::timeout(timeout, call).await.ok(),
@@ -365,6 +378,7 @@ impl WasiHost {
         // which is how a component reports an exact exit code.
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         fs_guard_p2::shadow(&mut linker)?;
+        net_p2::shadow(&mut linker)?;
         if self.mode == EngineMode::Deterministic {
             fixed_times::shadow_p2(&mut linker)?;
         }

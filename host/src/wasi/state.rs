@@ -9,6 +9,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
 
 use super::fs_guard::FsGuard;
+use crate::net::Gate;
 
 /// Store limits that also record a refused memory growth, so the host can
 /// say "memory limit reached" instead of only "the guest aborted".
@@ -92,6 +93,8 @@ pub struct P2State {
     pub limiter: Limiter,
     /// The time every file shows in a deterministic run.
     pub fixed_time: Option<Duration>,
+    /// Decides name lookups and connections under `--network allow=`.
+    pub gate: Option<Arc<Gate>>,
 }
 
 impl WasiView for P2State {

@@ -15,7 +15,8 @@ use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use super::{STATUS_FD, Spec, landlock_rules, mounts, seccomp};
+use super::{STATUS_FD, Spec, landlock_rules, mounts, proxy_listener, seccomp};
+use crate::native::PlanNetwork;
 
 /// A setup step that failed: `Missing` when a layer the policy needs is
 /// absent (the user may choose a weaker mode), `Error` otherwise.
@@ -75,6 +76,19 @@ fn setup_and_exec(spec: &Spec, status: &mut File) -> Result<Infallible, Failure>
     } else {
         enter_namespaces(spec.plan.network)?
     };
+    if let Some(channel) = spec.proxy_fd {
+        if namespaces.is_none() {
+            return Err(Failure::Missing(
+                "network namespaces, which --network allow= needs for native commands \
+                 (the proxy must be all the command can reach); choose --network on or off"
+                    .into(),
+            ));
+        }
+        proxy_listener::open_and_send(channel)?;
+        // SAFETY: the channel is not used again; nothing after this may
+        // inherit it.
+        unsafe { libc::close(channel) };
+    }
     let supervisor = std::process::id();
     // SAFETY: the helper is single-threaded, so the child may run any code.
     let child = unsafe { libc::fork() };
@@ -113,7 +127,10 @@ fn setup_and_exec(spec: &Spec, status: &mut File) -> Result<Infallible, Failure>
         die_with_parent()?;
     }
     layers.push(landlock_rules::restrict(spec, namespaces.is_some())?);
-    layers.push(seccomp::apply(spec.plan.network, namespaces.is_some())?);
+    layers.push(seccomp::apply(
+        spec.plan.network != PlanNetwork::Off,
+        namespaces.is_some(),
+    )?);
     for layer in &layers {
         let _ = writeln!(status, "layer {layer}");
     }
@@ -128,13 +145,14 @@ fn die_with_parent() -> Result<(), Failure> {
     Ok(())
 }
 
-/// Enters new user, mount, pid and (network off) network namespaces.
+/// Enters new user, mount, pid and (unless the network is shared) network
+/// namespaces.
 /// `None` when the kernel refuses: the run goes on with Landlock and
 /// seccomp alone, which the plan's rules are built to hold without them.
-fn enter_namespaces(network: bool) -> Result<Option<String>, Failure> {
+fn enter_namespaces(network: PlanNetwork) -> Result<Option<String>, Failure> {
     let mut flags = libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWIPC;
     let mut kinds = vec!["user", "mount", "pid", "ipc"];
-    if !network {
+    if network != PlanNetwork::On {
         flags |= libc::CLONE_NEWNET;
         kinds.push("net");
     }

@@ -1,5 +1,6 @@
 //! Landlock: reads everywhere, writes only in the writable trees, TCP only
-//! with network on, abstract sockets and signals scoped to the sandbox.
+//! with network on (or to the host's proxy with `allow=`), abstract sockets
+//! and signals scoped to the sandbox.
 //!
 //! Without a mount namespace nothing can be covered, so the rules carve the
 //! exceptions out themselves. Landlock grants are inherited by a whole
@@ -13,12 +14,14 @@
 use std::path::{Path, PathBuf};
 
 use landlock::{
-    ABI, Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, PathBeneath, PathFd,
-    Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope,
+    ABI, Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, NetPort, PathBeneath,
+    PathFd, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope,
 };
 
 use super::Spec;
 use super::helper::Failure;
+use crate::native::PlanNetwork;
+use crate::net::proxy;
 
 /// The newest ABI whose rights cordon asks for; older kernels get the
 /// subset they know (best effort), never nothing.
@@ -83,7 +86,7 @@ pub fn restrict(spec: &Spec, namespaces: bool) -> Result<String, Failure> {
     }
     // Pathname unix sockets (ABI 9): without network only inside the
     // writable trees; older kernels rely on the mounts or on seccomp.
-    if plan.network {
+    if plan.network == PlanNetwork::On {
         grants.push(("/".into(), AccessFs::ResolveUnix.into()));
     } else {
         for dir in &plan.writable {
@@ -95,7 +98,7 @@ pub fn restrict(spec: &Spec, namespaces: bool) -> Result<String, Failure> {
         .set_compatibility(CompatLevel::BestEffort)
         .handle_access(all)
         .map_err(|e| Failure::error("landlock", e))?;
-    if !plan.network {
+    if plan.network != PlanNetwork::On {
         ruleset = ruleset
             .handle_access(AccessNet::BindTcp | AccessNet::ConnectTcp)
             .map_err(|e| Failure::error("landlock", e))?;
@@ -121,6 +124,11 @@ pub fn restrict(spec: &Spec, namespaces: bool) -> Result<String, Failure> {
         created = created
             .add_rule(PathBeneath::new(fd, access))
             .map_err(|e| Failure::error(&format!("landlock rule for {}", path.display()), e))?;
+    }
+    if plan.network == PlanNetwork::Proxy {
+        created = created
+            .add_rule(NetPort::new(proxy::PORT, AccessNet::ConnectTcp))
+            .map_err(|e| Failure::error("landlock rule for the proxy port", e))?;
     }
     let status = created
         .restrict_self()

@@ -11,6 +11,7 @@
 pub mod helper;
 mod landlock_rules;
 mod mounts;
+mod proxy_listener;
 mod seccomp;
 
 use std::fs::File;
@@ -23,7 +24,8 @@ use std::process::{Command, Stdio};
 use serde::{Deserialize, Serialize};
 
 use super::spawn::{self, Process};
-use super::{Layer, NativeError, NativeIo, NativeOutcome, Plan};
+use super::{Layer, NativeError, NativeIo, NativeOutcome, Plan, PlanNetwork};
+use crate::net::proxy::Proxy;
 
 /// First argument that turns the `cordon` binary into the helper.
 pub const HELPER_ARG: &str = "__native-sandbox";
@@ -31,6 +33,9 @@ pub const HELPER_ARG: &str = "__native-sandbox";
 /// The descriptor on which the helper reports its layers or why it failed;
 /// it closes (close-on-exec) when the command starts.
 const STATUS_FD: i32 = 3;
+
+/// Where a re-executed helper finds the channel for the proxy listener.
+const PROXY_FD: i32 = 4;
 
 /// What the helper receives, as JSON in its argument list.
 #[derive(Debug, Serialize, Deserialize)]
@@ -44,6 +49,9 @@ pub struct Spec {
     pub mask_dir: PathBuf,
     /// Listening unix sockets of the host outside the writable trees.
     pub host_sockets: Vec<PathBuf>,
+    /// With `--network allow=`: the unix socket on which the helper hands
+    /// the host the proxy's listening socket.
+    pub proxy_fd: Option<i32>,
 }
 
 pub fn run(plan: &Plan, mut io: NativeIo) -> Result<NativeOutcome, NativeError> {
@@ -72,10 +80,19 @@ pub fn run(plan: &Plan, mut io: NativeIo) -> Result<NativeOutcome, NativeError> 
         .filter(|p| p.symlink_metadata().is_err())
         .cloned()
         .collect();
-    let host_sockets = if plan.network {
+    let host_sockets = if plan.network == PlanNetwork::On {
         Vec::new()
     } else {
         host_unix_sockets(&plan.writable)
+    };
+    let proxy_channel = match (plan.network, &io.gate) {
+        (PlanNetwork::Proxy, None) => {
+            return Err(NativeError::Setup(
+                "--network allow= without a gate to decide connections".into(),
+            ));
+        }
+        (PlanNetwork::Proxy, Some(_)) => Some(socketpair().map_err(|e| setup("socketpair", e))?),
+        _ => None,
     };
     let spec = Spec {
         plan,
@@ -83,9 +100,18 @@ pub fn run(plan: &Plan, mut io: NativeIo) -> Result<NativeOutcome, NativeError> 
         mask_file,
         mask_dir,
         host_sockets,
+        proxy_fd: proxy_channel.as_ref().map(|(_, child)| child.as_raw_fd()),
     };
-    let launched = launch(&spec, io.stdin.take())?;
+    let (proxy_host, proxy_child) = proxy_channel.unzip();
+    let launched = launch(&spec, io.stdin.take(), proxy_child)?;
     let group = launched.pid;
+    // Before the status: the helper sends it before reporting its layers.
+    let listener = match &proxy_host {
+        Some(channel) => {
+            proxy_listener::receive(channel).map_err(|e| setup("proxy listener", e))?
+        }
+        None => None,
+    };
 
     let mut report = String::new();
     let _ = { launched.status }.read_to_string(&mut report);
@@ -104,6 +130,11 @@ pub fn run(plan: &Plan, mut io: NativeIo) -> Result<NativeOutcome, NativeError> 
             "the sandbox helper ended before the command started".into(),
         ));
     }
+    if failure.is_none() && proxy_host.is_some() && listener.is_none() {
+        failure = Some(NativeError::Setup(
+            "the sandbox helper did not hand over the proxy listener".into(),
+        ));
+    }
     if let Some(failure) = failure {
         spawn::kill_group(group);
         spawn::reap(group);
@@ -111,7 +142,14 @@ pub fn run(plan: &Plan, mut io: NativeIo) -> Result<NativeOutcome, NativeError> 
         return Err(failure);
     }
 
-    let (status, violations) = spawn::supervise(launched.process, &io)?;
+    let proxy = listener
+        .zip(io.gate.clone())
+        .map(|(listener, gate)| Proxy::serve(listener, gate));
+    let supervised = spawn::supervise(launched.process, &io);
+    if let Some(proxy) = proxy {
+        proxy.stop();
+    }
+    let (status, violations) = supervised?;
     placeholders.release(&absent_protected);
     Ok(NativeOutcome {
         status,
@@ -133,7 +171,11 @@ struct Launched {
 /// runs the helper's code directly; a threaded one (a library user) must
 /// not set up namespaces in a forked copy of itself, so it re-executes its
 /// own binary as the helper, passing the plan as JSON.
-fn launch(spec: &Spec, stdin: Option<File>) -> Result<Launched, NativeError> {
+fn launch(
+    spec: &Spec,
+    stdin: Option<File>,
+    proxy_child: Option<OwnedFd>,
+) -> Result<Launched, NativeError> {
     let setup = |what: &str, err: std::io::Error| NativeError::Setup(format!("{what}: {err}"));
     let (status_read, status_write) = pipe().map_err(|e| setup("pipe", e))?;
     if single_threaded() {
@@ -171,7 +213,11 @@ fn launch(spec: &Spec, stdin: Option<File>) -> Result<Launched, NativeError> {
             status: File::from(status_read),
         });
     }
-    let json = serde_json::to_string(spec).map_err(|e| NativeError::Setup(e.to_string()))?;
+    let mut json = serde_json::to_value(spec).map_err(|e| NativeError::Setup(e.to_string()))?;
+    if proxy_child.is_some() {
+        json["proxy_fd"] = PROXY_FD.into();
+    }
+    let json = json.to_string();
     let exe = std::env::current_exe().map_err(|e| setup("finding cordon's own binary", e))?;
     let mut command = Command::new(exe);
     command
@@ -183,18 +229,24 @@ fn launch(spec: &Spec, stdin: Option<File>) -> Result<Launched, NativeError> {
         .stderr(Stdio::piped())
         .process_group(0);
     let raw_status = status_write.as_raw_fd();
+    let raw_proxy = proxy_child.as_ref().map(AsRawFd::as_raw_fd);
     // SAFETY: dup2 and fcntl are async-signal-safe; they run between fork and
-    // exec and leave the status pipe at a fixed number without close-on-exec.
+    // exec and leave the status pipe (and the proxy channel) at fixed numbers
+    // without close-on-exec.
     unsafe {
         command.pre_exec(move || {
-            // dup2 onto itself would leave close-on-exec set.
-            let placed = if raw_status == STATUS_FD {
-                libc::fcntl(STATUS_FD, libc::F_SETFD, 0)
-            } else {
-                libc::dup2(raw_status, STATUS_FD)
-            };
-            if placed < 0 {
-                return Err(std::io::Error::last_os_error());
+            let fixed = [(Some(raw_status), STATUS_FD), (raw_proxy, PROXY_FD)];
+            for (raw, at) in fixed {
+                let Some(raw) = raw else { continue };
+                // dup2 onto itself would leave close-on-exec set.
+                let placed = if raw == at {
+                    libc::fcntl(at, libc::F_SETFD, 0)
+                } else {
+                    libc::dup2(raw, at)
+                };
+                if placed < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
             }
             Ok(())
         });
@@ -281,6 +333,24 @@ fn make_mask(file: &Path, dir: &Path) -> std::io::Result<()> {
     drop(std::os::unix::net::UnixListener::bind(file)?);
     std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o000))?;
     std::fs::DirBuilder::new().mode(0o000).create(dir)
+}
+
+/// A connected pair of unix stream sockets, close-on-exec.
+fn socketpair() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: socketpair fills both descriptors on success; each is owned once.
+    unsafe {
+        if libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        ) != 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok((OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])))
+    }
 }
 
 fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {

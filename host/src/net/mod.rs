@@ -1,0 +1,97 @@
+//! Network grants: what a sandboxed command may reach, for WASI sockets and
+//! for native commands through the host's proxy.
+//!
+//! `--network off` (the default) gives nothing; `on` shares the host's
+//! network; `allow=HOST[:PORT],...` gives exactly those hosts, each
+//! connection decided by a [`Gate`]: the name checked, the broker asked
+//! (allowlist, network rules, session grants, a person), the name resolved
+//! by the host, and loopback, private, link-local and metadata addresses
+//! refused unless the list names that address itself.
+
+mod address;
+mod allowlist;
+mod gate;
+pub mod proxy;
+mod resolver;
+
+use std::sync::Arc;
+
+pub use allowlist::{Allowlist, Host};
+pub use gate::{Decider, Gate};
+pub use resolver::Resolver;
+
+use crate::broker::Request;
+
+/// What `--network` chose.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Network {
+    #[default]
+    Off,
+    On,
+    Allow(Allowlist),
+}
+
+impl std::str::FromStr for Network {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Network, String> {
+        match text {
+            "off" => Ok(Network::Off),
+            "on" => Ok(Network::On),
+            _ => match text.strip_prefix("allow=") {
+                Some(list) => Allowlist::parse(list).map(Network::Allow),
+                None => Err(format!(
+                    "expected off, on or allow=HOST[:PORT],..., got {text}"
+                )),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Network::Off => f.write_str("off"),
+            Network::On => f.write_str("on"),
+            Network::Allow(list) => write!(f, "allow={}", list.describe()),
+        }
+    }
+}
+
+/// What one command may reach, as its backend enforces it.
+#[derive(Clone, Default)]
+pub enum NetAccess {
+    #[default]
+    Off,
+    /// The host's network, shared.
+    On,
+    /// Only what the grants decide, connection by connection.
+    Gated(Grants),
+}
+
+impl std::fmt::Debug for NetAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NetAccess::Off => f.write_str("Off"),
+            NetAccess::On => f.write_str("On"),
+            NetAccess::Gated(grants) => write!(f, "Gated({})", grants.allow.describe()),
+        }
+    }
+}
+
+/// The session's network grants: the allowlist, the resolver, and who
+/// decides what the list does not (the broker).
+#[derive(Clone)]
+pub struct Grants {
+    pub allow: Allowlist,
+    pub resolver: Resolver,
+    pub decider: Arc<dyn Decider>,
+}
+
+impl Grants {
+    /// The gate for one command, whose request names it in questions and
+    /// in the audit log.
+    pub fn gate(&self, request: Request) -> Gate {
+        Gate::new(self.clone(), request)
+    }
+}
