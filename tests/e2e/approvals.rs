@@ -2,33 +2,8 @@
 //! project rules and trust, and the audit log.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-use crate::support::{Layout, Run, cache_dir};
-
-/// `--approver script=FILE` answering `answers`; the file lives outside
-/// the layout, which tests compare before and after.
-fn script(answers: &str) -> String {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let path = cache_dir().join(format!("answers-{n}.txt"));
-    std::fs::write(&path, answers).unwrap();
-    format!("script={}", path.display())
-}
-
-fn audit_lines(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("an audit line is JSON"))
-        .collect()
-}
-
-fn events<'a>(lines: &'a [serde_json::Value], kind: &str) -> Vec<&'a serde_json::Value> {
-    lines.iter().filter(|l| l["event"] == kind).collect()
-}
+use crate::support::{Layout, Run, audit_lines, events, script};
 
 #[test]
 fn a_scripted_person_approves_denies_edits_and_aborts() {
@@ -238,12 +213,14 @@ fn escalations_need_a_person_and_give_exactly_the_grant() {
         .output();
     assert_ne!(run.code(), 0);
     assert!(!l.base.join("proj-evil/x").exists());
-    // WASI tools cannot be escalated.
-    l.cordon()
-        .args(["--approver", &script("once\n"), "--escalate", "network"])
-        .args(["--", "cat", "a.txt"])
-        .output()
-        .expect_code(126);
+    // WASI tools only ever see the root: no writable or unsandboxed grant.
+    for grant in ["unsandboxed", &format!("writable={}", outside.display())] {
+        l.cordon()
+            .args(["--approver", &script("once\n"), "--escalate", grant])
+            .args(["--", "cat", "a.txt"])
+            .output()
+            .expect_code(126);
+    }
 }
 
 #[cfg(target_os = "linux")]

@@ -13,6 +13,7 @@ mod isolation;
 mod limits;
 #[cfg(target_os = "linux")]
 mod native;
+mod network;
 mod protected;
 mod rules;
 #[cfg(target_os = "linux")]

@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::{Layout, Run, allow_rm_rules};
+use crate::support::{Layout, Run, allow_rm_rules, installed};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Who {
@@ -249,13 +249,9 @@ fn environment_is_scrubbed_of_secrets() {
     );
 }
 
-fn python3() -> bool {
-    Command::new("python3").arg("--version").output().is_ok()
-}
-
 #[test]
 fn network_is_off_unless_on() {
-    if !python3() {
+    if !installed("python3") {
         eprintln!("skipping: python3 not found");
         return;
     }
@@ -306,7 +302,7 @@ fn network_is_off_unless_on() {
 
 #[test]
 fn unix_sockets_outside_the_root_are_unreachable() {
-    if !python3() {
+    if !installed("python3") {
         eprintln!("skipping: python3 not found");
         return;
     }
@@ -346,7 +342,7 @@ fn raw_syscall(l: &Layout, call: &str) -> Run {
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn dangerous_system_calls_are_refused() {
-    if !python3() {
+    if !installed("python3") {
         eprintln!("skipping: python3 not found");
         return;
     }
@@ -509,7 +505,7 @@ fn the_re_executed_helper_reports_layers_and_enforces_the_plan() {
             "writable": [root],
             "protected": [format!("{root}/.git"), format!("{root}/.cordon")],
             "secrets": [format!("{root}/.env")],
-            "network": false,
+            "network": "off",
             "no_namespaces": false,
         },
         "tmpdir": tmp.path(),

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Which WASI the probe guest was built for.
 #[derive(Clone, Copy, Debug)]
@@ -258,4 +259,31 @@ impl Run {
         assert!(self.stderr().contains("error:"), "{}", self.stderr());
         self
     }
+}
+
+/// `--approver script=FILE` answering `answers`; the file lives outside
+/// the layout, which tests compare before and after.
+pub fn script(answers: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let path = cache_dir().join(format!("answers-{n}.txt"));
+    std::fs::write(&path, answers).unwrap();
+    format!("script={}", path.display())
+}
+
+pub fn audit_lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("an audit line is JSON"))
+        .collect()
+}
+
+pub fn events<'a>(lines: &'a [serde_json::Value], kind: &str) -> Vec<&'a serde_json::Value> {
+    lines.iter().filter(|l| l["event"] == kind).collect()
+}
+
+/// Whether `program` runs here (tests that need it skip, saying so).
+pub fn installed(program: &str) -> bool {
+    Command::new(program).arg("--version").output().is_ok()
 }

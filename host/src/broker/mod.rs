@@ -550,7 +550,9 @@ impl Broker {
             }
             Answer::Deny(why) => {
                 record(&mut self.audit, "denied", by, Some(&why));
-                Err(format!("{target}: denied by {by}: {why}"))
+                Err(format!(
+                    "{target}: needs approval ({reason}); denied by {by}: {why}"
+                ))
             }
             Answer::Edit(_) => {
                 let why = "a connection cannot be edited";

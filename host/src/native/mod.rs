@@ -44,6 +44,7 @@ pub use violations::Violation;
 
 /// What a native command reaches on the network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum PlanNetwork {
     /// No interfaces, no INET sockets, no TCP, no host unix sockets.
     #[default]

@@ -41,9 +41,8 @@ pub trait Decider: Send + Sync {
 pub struct Gate {
     grants: Grants,
     request: Request,
-    /// Addresses handed out for granted names, and the port each may use
-    /// (`None`: any).
-    vetted: Mutex<Vec<(IpAddr, Option<u16>)>>,
+    /// Addresses handed out for granted names, and the ports each may use.
+    vetted: Mutex<Vec<(IpAddr, Ports)>>,
 }
 
 impl Gate {
@@ -67,10 +66,10 @@ impl Gate {
             self.grants
                 .decider
                 .decide(&self.request, &host, port, listed)?;
-            let addrs = self.checked_addresses(&host, port)?;
+            let addrs = self.checked_addresses(&host, Some(port), None)?;
             Ok(addrs
                 .into_iter()
-                .map(|ip| SocketAddr::new(ip, port))
+                .map(|(ip, _)| SocketAddr::new(ip, port))
                 .collect())
         }))
     }
@@ -89,21 +88,15 @@ impl Gate {
     fn vetted_lookup(&self, name: &str) -> Result<Vec<IpAddr>, String> {
         let host = Host::parse(name)?;
         let ports = self.grants.allow.ports_for(&host);
-        let listed = ports.is_some();
         self.grants
             .decider
-            .decide(&self.request, &host, 0, listed)?;
-        // Approved by a person or a rule without a listed port: any port.
-        let ports = ports.unwrap_or_default();
-        let addrs = self.checked_addresses(&host, ports.first().copied().unwrap_or(0))?;
-        let mut vetted = self.vetted.lock().expect("gate lock");
-        for ip in &addrs {
-            if ports.is_empty() {
-                vetted.push((*ip, None));
-            }
-            vetted.extend(ports.iter().map(|port| (*ip, Some(*port))));
-        }
-        Ok(addrs)
+            .decide(&self.request, &host, 0, ports.is_some())?;
+        // Approved by a person or a rule, or listed without a port: any port.
+        let ports = ports.filter(|p| !p.is_empty());
+        let addrs = self.checked_addresses(&host, None, ports)?;
+        let handed_out = addrs.iter().map(|(ip, _)| *ip).collect();
+        self.vetted.lock().expect("gate lock").extend(addrs);
+        Ok(handed_out)
     }
 
     /// Whether a guest may connect to `addr`: an address a lookup handed
@@ -123,15 +116,25 @@ impl Gate {
             .lock()
             .expect("gate lock")
             .iter()
-            .any(|(vetted, port)| *vetted == ip && port.is_none_or(|p| p == addr.port()))
+            .any(|(vetted, ports)| *vetted == ip && admits(ports, addr.port()))
     }
 
-    /// The addresses of `host` a connection may use: for a name, those that
-    /// are not loopback, private, link-local or metadata, unless the
-    /// allowlist names that address itself.
-    fn checked_addresses(&self, host: &Host, port: u16) -> Result<Vec<IpAddr>, String> {
+    /// The addresses of `host` a connection may use, each with its ports:
+    /// for a name, those that are not loopback, private, link-local or
+    /// metadata, unless the allowlist names that address itself (then on
+    /// the ports it names there). `port`: the one connection's port;
+    /// `name_ports`: the ports the name was granted on.
+    fn checked_addresses(
+        &self,
+        host: &Host,
+        port: Option<u16>,
+        name_ports: Ports,
+    ) -> Result<Vec<(IpAddr, Ports)>, String> {
+        let shown_port = port.unwrap_or(0);
         let refuse = |why: String| {
-            self.grants.decider.refused(&self.request, host, port, &why);
+            self.grants
+                .decider
+                .refused(&self.request, host, shown_port, &why);
             Err(why)
         };
         let found = match self.grants.resolver.resolve(host) {
@@ -140,17 +143,33 @@ impl Gate {
         };
         if let Host::Ip(_) = host {
             // Decided as itself: naming the address was the explicit part.
-            return Ok(found);
+            return Ok(found
+                .into_iter()
+                .map(|ip| (ip, name_ports.clone()))
+                .collect());
         }
         let mut kept = Vec::new();
         let mut dropped = Vec::new();
         for ip in found {
-            match address::special(ip) {
-                Some(kind) if !self.grants.allow.names_address(ip, port) => {
-                    dropped.push(format!("{ip} ({kind})"));
+            let ports = match address::special(ip) {
+                None => name_ports.clone(),
+                Some(kind) => {
+                    let named = self.grants.allow.ports_for(&Host::Ip(ip));
+                    match named.map(|p| intersect(&name_ports, p)) {
+                        Some(ports)
+                            if ports.as_ref().is_none_or(|p| !p.is_empty())
+                                && port.is_none_or(|p| admits(&ports, p)) =>
+                        {
+                            ports
+                        }
+                        _ => {
+                            dropped.push(format!("{ip} ({kind})"));
+                            continue;
+                        }
+                    }
                 }
-                _ => kept.push(ip),
-            }
+            };
+            kept.push((ip, ports));
         }
         if kept.is_empty() {
             return refuse(format!(
@@ -159,5 +178,28 @@ impl Gate {
             ));
         }
         Ok(kept)
+    }
+}
+
+/// Ports an address may be used on; `None`: any.
+type Ports = Option<Vec<u16>>;
+
+fn admits(ports: &Ports, port: u16) -> bool {
+    ports.as_ref().is_none_or(|p| p.contains(&port))
+}
+
+/// The ports both allow (`named` empty: any).
+fn intersect(ports: &Ports, named: Vec<u16>) -> Ports {
+    match (ports, named.is_empty()) {
+        (None, true) => None,
+        (None, false) => Some(named),
+        (Some(ports), true) => Some(ports.clone()),
+        (Some(ports), false) => Some(
+            ports
+                .iter()
+                .copied()
+                .filter(|p| named.contains(p))
+                .collect(),
+        ),
     }
 }

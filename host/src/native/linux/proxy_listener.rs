@@ -57,52 +57,51 @@ union Control {
     bytes: [u8; 64],
 }
 
-fn send_fd(channel: RawFd, fd: RawFd) -> io::Result<()> {
+/// Calls `f` with a message of one data byte and a control buffer whose
+/// length `f` sees as `control_len` (at most the buffer's size).
+fn with_message<R>(control_len: usize, f: impl FnOnce(&mut libc::msghdr) -> R) -> R {
     let mut byte = [0u8; 1];
     let mut iov = libc::iovec {
         iov_base: byte.as_mut_ptr().cast(),
         iov_len: 1,
     };
-    // SAFETY: zeroed msghdr/control are valid; the CMSG macros stay inside
-    // the control buffer, which has room for one descriptor.
-    unsafe {
-        let mut control: Control = std::mem::zeroed();
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = (&raw mut control).cast();
-        msg.msg_controllen = libc::CMSG_SPACE(size_of::<RawFd>() as u32) as _;
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+    // SAFETY: all-zero msghdr and control buffers are valid; the pointers
+    // set here outlive the call to `f`.
+    let mut control: Control = unsafe { std::mem::zeroed() };
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = (&raw mut control).cast();
+    msg.msg_controllen = control_len.min(size_of::<Control>()) as _;
+    f(&mut msg)
+}
+
+fn send_fd(channel: RawFd, fd: RawFd) -> io::Result<()> {
+    // SAFETY: CMSG_SPACE(one descriptor) fits the control buffer, so the
+    // CMSG macros stay inside it.
+    let space = unsafe { libc::CMSG_SPACE(size_of::<RawFd>() as u32) } as usize;
+    with_message(space, |msg| unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(msg);
         (*cmsg).cmsg_level = libc::SOL_SOCKET;
         (*cmsg).cmsg_type = libc::SCM_RIGHTS;
         (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<RawFd>() as u32) as _;
         std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>(), fd);
-        if libc::sendmsg(channel, &msg, libc::MSG_NOSIGNAL) < 0 {
+        if libc::sendmsg(channel, msg, libc::MSG_NOSIGNAL) < 0 {
             return Err(io::Error::last_os_error());
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Host side: the listener the helper sent on `channel`, or `None` when it
 /// closed the channel without sending one (its status says why).
 pub fn receive(channel: &OwnedFd) -> io::Result<Option<TcpListener>> {
-    let mut byte = [0u8; 1];
-    let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: 1,
-    };
-    // SAFETY: as in send_fd; MSG_CMSG_CLOEXEC keeps the received descriptor
-    // out of any later child.
-    unsafe {
-        let mut control: Control = std::mem::zeroed();
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = (&raw mut control).cast();
-        msg.msg_controllen = size_of::<Control>() as _;
+    // SAFETY: recvmsg fills at most the control buffer; the descriptor read
+    // from a SCM_RIGHTS message is new and owned here. MSG_CMSG_CLOEXEC
+    // keeps it out of any later child.
+    with_message(size_of::<Control>(), |msg| unsafe {
         let n = loop {
-            let n = libc::recvmsg(channel.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC);
+            let n = libc::recvmsg(channel.as_raw_fd(), msg, libc::MSG_CMSG_CLOEXEC);
             if n >= 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
                 break n;
             }
@@ -110,11 +109,11 @@ pub fn receive(channel: &OwnedFd) -> io::Result<Option<TcpListener>> {
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        let cmsg = libc::CMSG_FIRSTHDR(msg);
         if n == 0 || cmsg.is_null() || (*cmsg).cmsg_type != libc::SCM_RIGHTS {
             return Ok(None);
         }
         let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>());
         Ok(Some(TcpListener::from(OwnedFd::from_raw_fd(fd))))
-    }
+    })
 }
