@@ -1,22 +1,68 @@
-//! Builds the built-in tools (../guest-tools) for wasm32-wasip1 with their
-//! own target directory, as wasmtime's test programs are built, and writes
-//! into OUT_DIR:
-//! - `cordon-tools.wasm`, embedded in the binary, and `cordon-tools.sha256`,
-//!   its digest (the compile-cache key, without hashing 10 MB at each run);
+//! Builds the built-in tools with their own target directories, as
+//! wasmtime's test programs are built: ../guest-tools (the multi-call
+//! module) for wasm32-wasip1 and ../guest-fetch (`fetch`, a component for
+//! wasi:http) for wasm32-wasip2. Writes into OUT_DIR:
+//! - `cordon-tools.wasm` and `cordon-fetch.wasm`, embedded in the binary,
+//!   each with its `.sha256` digest (the compile-cache key, without hashing
+//!   10 MB at each run);
 //! - `builtin_tools.rs`, the table of tool names with the crate and version
-//!   each comes from, read from the guest's dispatch table and Cargo.lock.
+//!   each comes from, read from the guests' dispatch table and manifests.
 
 use std::env;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const TARGET: &str = "wasm32-wasip1";
-
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
-    let guest = manifest_dir.join("../guest-tools");
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets it"));
+    let guest_tools = manifest_dir.join("../guest-tools");
+    // SIMD for memchr, regex and friends: a large part of grep's and wc's
+    // speed. wasmtime enables it by default.
+    let Some(tools) = build_guest(
+        &guest_tools,
+        "cordon-tools",
+        "wasm32-wasip1",
+        "-Ctarget-feature=+simd128",
+    ) else {
+        return;
+    };
+    // wasi:http needs a component: fetch is its own program.
+    let guest_fetch = manifest_dir.join("../guest-fetch");
+    let Some(fetch) = build_guest(&guest_fetch, "cordon-fetch", "wasm32-wasip2", "") else {
+        return;
+    };
+    for (name, module) in [("cordon-tools", tools), ("cordon-fetch", fetch)] {
+        let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&module).into();
+        std::fs::write(out_dir.join(format!("{name}.wasm")), &module).expect("writing a module");
+        std::fs::write(out_dir.join(format!("{name}.sha256")), digest).expect("writing a digest");
+    }
+    let mut tools: Vec<_> = tool_table(&guest_tools)
+        .into_iter()
+        .map(|entry| (entry, "TOOLS"))
+        .collect();
+    let fetch_version = package_version(&guest_fetch);
+    tools.push((
+        ("fetch".into(), "cordon-fetch".into(), fetch_version),
+        "FETCH",
+    ));
+    tools.sort();
+    let mut table = String::from("&[\n");
+    for ((name, krate, version), module) in tools {
+        writeln!(
+            table,
+            "    BuiltIn {{ name: {name:?}, krate: {krate:?}, version: {version:?}, module: &{module} }},"
+        )
+        .expect("writing to a string");
+    }
+    table.push(']');
+    std::fs::write(out_dir.join("builtin_tools.rs"), table).expect("writing the tool table");
+}
+
+/// Builds the guest crate at `guest` for `target` with its own target
+/// directory and returns the module `bin` (`None` after reporting a
+/// missing target as the build's error).
+fn build_guest(guest: &Path, bin: &str, target: &str, rustflags: &str) -> Option<Vec<u8>> {
     for watched in ["src", "Cargo.toml", "Cargo.lock"] {
         println!("cargo::rerun-if-changed={}", guest.join(watched).display());
     }
@@ -26,13 +72,14 @@ fn main() {
         .output()
         .ok()
         .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
-    if sysroot.is_none_or(|s| !s.join("lib/rustlib").join(TARGET).exists()) {
+    if sysroot.is_none_or(|s| !s.join("lib/rustlib").join(target).exists()) {
         println!(
-            "cargo::error=the {TARGET} target is missing; install it with: rustup target add {TARGET}"
+            "cargo::error=the {target} target is missing; install it with: rustup target add {target}"
         );
-        return;
+        return None;
     }
-    let target_dir = manifest_dir.join("../target/guest-tools");
+    let name = guest.file_name().expect("a guest directory");
+    let target_dir = guest.join("../target").join(name);
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut build = Command::new(cargo);
     build
@@ -41,17 +88,15 @@ fn main() {
             "--release",
             "--locked",
             "--target",
-            TARGET,
+            target,
             "--manifest-path",
         ])
         .arg(guest.join("Cargo.toml"))
         .arg("--target-dir")
         .arg(&target_dir);
-    // SIMD for memchr, regex and friends: a large part of grep's and wc's
-    // speed. wasmtime enables it by default.
-    build.env(
-        "CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS",
-        "-Ctarget-feature=+simd128",
+    let flags_var = format!(
+        "CARGO_TARGET_{}_RUSTFLAGS",
+        target.to_uppercase().replace('-', "_")
     );
     // The host's flags and profile settings are not the guest's.
     for (key, _) in env::vars_os() {
@@ -68,24 +113,33 @@ fn main() {
             build.env_remove(key.as_ref());
         }
     }
-    let status = build.status().expect("running cargo for the guest tools");
+    build.env(flags_var, rustflags);
+    let status = build.status().expect("running cargo for a guest");
     // A panic makes cargo show the nested build's output.
     assert!(
         status.success(),
-        "building the built-in tools (guest-tools/) failed"
+        "building the guest {} failed",
+        guest.display()
     );
-    let wasm = target_dir.join(TARGET).join("release/cordon-tools.wasm");
-    let module = std::fs::read(&wasm).expect("reading the tools module");
-    std::fs::write(out_dir.join("cordon-tools.wasm"), &module).expect("writing the tools module");
-    let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&module).into();
-    std::fs::write(out_dir.join("cordon-tools.sha256"), digest).expect("writing the digest");
-    let table = tool_table(&guest);
-    std::fs::write(out_dir.join("builtin_tools.rs"), table).expect("writing the tool table");
+    let wasm = target_dir.join(target).join(format!("release/{bin}.wasm"));
+    Some(std::fs::read(&wasm).expect("reading a guest module"))
 }
 
-/// `("name", "crate", ...)` entries of the guest's `TOOLS` table, with each
-/// crate's version from the guest's Cargo.lock.
-fn tool_table(guest: &Path) -> String {
+/// The `version` of the package in `guest`'s Cargo.toml.
+fn package_version(guest: &Path) -> String {
+    let manifest = std::fs::read_to_string(guest.join("Cargo.toml")).expect("guest Cargo.toml");
+    manifest
+        .lines()
+        .find_map(|line| line.strip_prefix("version = \""))
+        .and_then(|rest| rest.split('"').next())
+        .expect("a package version")
+        .to_string()
+}
+
+/// `(name, crate, version)` of each entry of the guest's `TOOLS` table
+/// (`("name", "crate", ...)` lines), each crate's version from the guest's
+/// Cargo.lock.
+fn tool_table(guest: &Path) -> Vec<(String, String, String)> {
     let source = std::fs::read_to_string(guest.join("src/main.rs")).expect("guest main.rs");
     let lock = std::fs::read_to_string(guest.join("Cargo.lock")).expect("guest Cargo.lock");
     let version_of = |krate: &str| -> String {
@@ -95,7 +149,7 @@ fn tool_table(guest: &Path) -> String {
             .unwrap_or_else(|| panic!("{krate} is not in guest-tools/Cargo.lock"))
             .to_string()
     };
-    let mut table = String::from("&[\n");
+    let mut entries = Vec::new();
     for line in source.lines() {
         let Some(entry) = line.trim().strip_prefix("(\"") else {
             continue;
@@ -105,13 +159,7 @@ fn tool_table(guest: &Path) -> String {
         else {
             continue;
         };
-        let version = version_of(krate);
-        writeln!(
-            table,
-            "    BuiltIn {{ name: {name:?}, krate: {krate:?}, version: {version:?} }},"
-        )
-        .expect("writing to a string");
+        entries.push((name.to_string(), krate.to_string(), version_of(krate)));
     }
-    table.push(']');
-    table
+    entries
 }

@@ -793,7 +793,9 @@ fn load(host: &WasiHost, resolved: &resolve::Resolved, name: &str) -> Result<was
                 std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
             host.load(&bytes)
         }
-        ToolSource::BuiltIn(_) => host.load_with_digest(tools::MODULE, Some(tools::MODULE_SHA256)),
+        ToolSource::BuiltIn(tool) => {
+            host.load_with_digest(tool.module.bytes, Some(tool.module.sha256))
+        }
     };
     loaded
         .map_err(anyhow::Error::from)
@@ -1078,10 +1080,12 @@ fn list_tools() -> ExitCode {
     for tool in tools::BUILT_IN {
         println!("{:<12} {} {}", tool.name, tool.krate, tool.version);
     }
+    let mib = |module: &tools::Embedded| module.bytes.len() as f64 / (1 << 20) as f64;
     println!(
-        "({} tools in one WASI module of {:.1} MiB)",
+        "({} tools: a WASIp1 module of {:.1} MiB, and fetch, a WASIp2 component of {:.1} MiB)",
         tools::BUILT_IN.len(),
-        tools::MODULE.len() as f64 / (1 << 20) as f64
+        mib(&tools::TOOLS),
+        mib(&tools::FETCH)
     );
     ExitCode::SUCCESS
 }

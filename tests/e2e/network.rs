@@ -20,6 +20,15 @@ struct Server {
 
 impl Server {
     fn start(bind: &str, body: &'static str) -> Server {
+        Server::answering(bind, "200 OK", String::new(), body)
+    }
+
+    /// A server answering `301` to `location`.
+    fn redirecting(location: String) -> Server {
+        Server::answering("127.0.0.1:0", "301 Moved Permanently", location, "")
+    }
+
+    fn answering(bind: &str, status: &'static str, location: String, body: &'static str) -> Server {
         let listener = TcpListener::bind(bind).unwrap();
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(AtomicUsize::new(0));
@@ -37,9 +46,13 @@ impl Server {
                         Ok(n) => head.extend_from_slice(&buf[..n]),
                     }
                 }
+                let location = match location.as_str() {
+                    "" => String::new(),
+                    to => format!("Location: {to}\r\n"),
+                };
                 let _ = write!(
                     stream,
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    "HTTP/1.1 {status}\r\n{location}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
                     body.len()
                 );
             }
@@ -260,6 +273,86 @@ fn an_escalation_grants_one_host() {
         "other.test",
     );
     assert_eq!(server.hits(), 1);
+}
+
+/// The built-in `fetch`: wasi:http through the same gate, no native curl.
+#[test]
+fn fetch_downloads_from_allowed_hosts_only() {
+    let l = Layout::new();
+    let server = Server::start("127.0.0.1:0", "package tarball\n");
+    let port = server.port();
+    let list = format!("good.test:{port},127.0.0.1:{port}");
+    let fetch =
+        |list: &str, args: &[&str]| gated(&l, list).args(["--", "fetch"]).args(args).output();
+    let url = format!("http://good.test:{port}/pkg.tgz");
+    assert_eq!(
+        fetch(&list, &[&url]).expect_code(0).stdout(),
+        "package tarball\n"
+    );
+    // -o writes the file in the root, whole.
+    fetch(&list, &["-o", "pkg.tgz", &url]).expect_code(0);
+    assert_eq!(
+        std::fs::read_to_string(l.at("pkg.tgz")).unwrap(),
+        "package tarball\n"
+    );
+    assert!(!l.at("pkg.tgz.fetch-partial").exists());
+    assert_eq!(server.hits(), 2);
+    // Another host, a granted name resolving to loopback, and no network
+    // at all are refused before any connection.
+    let other = fetch(&list, &[&format!("http://other.test:{port}/")]);
+    refused_saying(other.expect_code(1), "other.test");
+    let only_name = fetch(&format!("good.test:{port}"), &[&url]);
+    refused_saying(only_name.expect_code(1), "loopback");
+    let off = l.cordon().args(["--", "fetch", &url]).output();
+    refused_saying(off.expect_code(1), "the network is off");
+    assert_eq!(server.hits(), 2);
+    // https means TLS, verified: a plain server behind an allowed name
+    // fails the handshake, never falls back to plaintext.
+    let tls = fetch(&list, &[&format!("https://good.test:{port}/")]);
+    tls.expect_code(1);
+    assert_eq!(tls.stdout(), "");
+    assert_eq!(server.hits(), 3, "the handshake reached the server and failed");
+    // -L follows redirects, each one decided again: to an allowed host,
+    // a relative one (to itself, until the limit), a refused host.
+    let hop = Server::redirecting(format!("http://good.test:{port}/final"));
+    let hop_list = format!("good.test,127.0.0.1:{port},127.0.0.1:{}", hop.port());
+    let hop_url = format!("http://good.test:{}/start", hop.port());
+    let followed = fetch(&hop_list, &["-L", &hop_url]);
+    assert_eq!(followed.expect_code(0).stdout(), "package tarball\n");
+    let unfollowed = fetch(&hop_list, &[&hop_url]);
+    assert_eq!(unfollowed.expect_code(0).stdout(), "");
+    let looping = Server::redirecting("/again".into());
+    let loop_list = format!("good.test,127.0.0.1:{}", looping.port());
+    let looped = fetch(
+        &loop_list,
+        &["-L", &format!("http://good.test:{}/", looping.port())],
+    );
+    assert!(
+        looped
+            .expect_code(1)
+            .stderr()
+            .contains("more than 10 redirects")
+    );
+    assert_eq!(looping.hits(), 11);
+    let away = Server::redirecting(format!("http://other.test:{port}/"));
+    let away_list = format!("good.test,127.0.0.1:{}", away.port());
+    let refused = fetch(
+        &away_list,
+        &["-L", &format!("http://good.test:{}/", away.port())],
+    );
+    refused_saying(refused.expect_code(1), "other.test");
+    assert_eq!(server.hits(), 4);
+    // A question, answered once.
+    let asked = gated(&l, &format!("127.0.0.1:{port}"))
+        .args([
+            "--approver",
+            &script("once\n"),
+            "--",
+            "fetch",
+            &format!("http://other.test:{port}/"),
+        ])
+        .output();
+    assert_eq!(asked.expect_code(0).stdout(), "package tarball\n");
 }
 
 #[cfg(target_os = "linux")]

@@ -17,7 +17,7 @@ mod resolver;
 use std::sync::Arc;
 
 pub use allowlist::{Allowlist, Host};
-pub use gate::{Decider, Gate};
+pub use gate::{Decider, Gate, report_refusal};
 pub use resolver::Resolver;
 
 use crate::broker::Request;

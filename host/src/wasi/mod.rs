@@ -14,6 +14,7 @@ mod fixed_times;
 mod fs_guard;
 mod fs_guard_p1;
 mod fs_guard_p2;
+mod http;
 mod net_p2;
 mod output;
 mod p1_call;
@@ -36,8 +37,10 @@ pub use ctx::DETERMINISTIC_ROOT;
 pub use output::{BROKEN_PIPE, CappedOutput};
 
 use fs_guard::FsGuard;
+use http::HttpHooks;
 use program::Compiled;
 use state::{GuestState, Limiter, P1State, P2State};
+use wasmtime_wasi_http::WasiHttpCtx;
 
 use crate::broker::Request;
 use crate::net::NetAccess;
@@ -293,7 +296,9 @@ impl WasiHost {
                         guard,
                         limiter,
                         fixed_time,
+                        http_hooks: HttpHooks::new(&policy.network, gate.clone()),
                         gate,
+                        http: WasiHttpCtx::new(),
                     };
                     let mut store = self.store(state, deadline_ticks, limits, fuel)?;
                     let result = async {
@@ -379,6 +384,7 @@ impl WasiHost {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         fs_guard_p2::shadow(&mut linker)?;
         net_p2::shadow(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         if self.mode == EngineMode::Deterministic {
             fixed_times::shadow_p2(&mut linker)?;
         }

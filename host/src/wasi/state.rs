@@ -8,7 +8,10 @@ use wasmtime::{ResourceLimiter, StoreLimits};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
 
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
 use super::fs_guard::FsGuard;
+use super::http::HttpHooks;
 use crate::net::Gate;
 
 /// Store limits that also record a refused memory growth, so the host can
@@ -95,6 +98,9 @@ pub struct P2State {
     pub fixed_time: Option<Duration>,
     /// Decides name lookups and connections under `--network allow=`.
     pub gate: Option<Arc<Gate>>,
+    pub http: WasiHttpCtx,
+    /// Where the guest's HTTP requests may go.
+    pub http_hooks: HttpHooks,
 }
 
 impl WasiView for P2State {
@@ -102,6 +108,16 @@ impl WasiView for P2State {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for P2State {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.http_hooks,
         }
     }
 }
