@@ -20,6 +20,7 @@ use crate::native::{self, NativeError, NativeIo, NativeOptions, NativeStatus, Pl
 use crate::net::{self, Allowlist, Decider, Host, NetAccess, Network, Resolver};
 use crate::policy::{Determinism, PROTECTED_NAMES, SandboxMode, SandboxPolicy};
 use crate::resolve::{self, NotFound, ToolSource};
+use crate::secrets::SecretPatterns;
 use crate::shell;
 use crate::tools;
 use crate::wasi::{self, CompileCache, EngineMode, Status, Stdio, WASMTIME_VERSION, WasiHost};
@@ -293,6 +294,7 @@ fn sandbox_policy(args: &RunArgs) -> Result<SandboxPolicy> {
     policy.limits.timeout = args.timeout;
     policy.limits.memory_bytes = usize::try_from(args.memory << 20)?;
     policy.limits.max_output_bytes = args.max_output;
+    policy.secrets = SecretPatterns::new(&args.secret, &args.allow_secret)?;
     if args.deterministic {
         let defaults = Determinism::default();
         policy.determinism = Some(Determinism {
@@ -625,10 +627,9 @@ fn run_script(
         .unwrap_or((shell::Dialect::Posix, ""));
     let script = shell::parse(text, dialect, &env, policy.root(), &policy.cwd_abs())?;
     let writable = writable_dirs(args)?;
-    let secrets = native::SecretPatterns::new(&args.secret, &args.allow_secret)?;
     for stage in script.stages() {
         for redirect in &stage.redirects {
-            if let Some(why) = redirect_refusal(policy, &writable, &secrets, redirect) {
+            if let Some(why) = redirect_refusal(policy, &writable, redirect) {
                 say(why);
                 return Ok(Ran {
                     code: exit::DENIED,
@@ -731,7 +732,6 @@ fn run_stage(
 fn redirect_refusal(
     policy: &SandboxPolicy,
     writable: &[PathBuf],
-    secrets: &native::SecretPatterns,
     redirect: &shell::Redirect,
 ) -> Option<String> {
     let path = redirect.written_file()?;
@@ -756,7 +756,7 @@ fn redirect_refusal(
             rel.components()
                 .any(|c| PROTECTED_NAMES.iter().any(|p| c.as_os_str() == *p))
         });
-    let secret = in_root.is_some_and(|rel| secrets.is_secret(rel));
+    let secret = in_root.is_some_and(|rel| policy.secrets.covers(rel));
     if !writable || protected || secret {
         return refuse();
     }
@@ -931,7 +931,6 @@ fn run_native(
     }
     let options = NativeOptions {
         writable,
-        secrets: native::SecretPatterns::new(&args.secret, &args.allow_secret)?,
         env_pass: args.env_pass.clone(),
         no_namespaces: args.no_namespaces,
         protected: project::user_config_dir().into_iter().collect(),

@@ -14,6 +14,7 @@ pub mod native;
 pub mod net;
 pub mod policy;
 pub mod resolve;
+pub mod secrets;
 pub mod shell;
 pub mod tools;
 pub mod wasi;

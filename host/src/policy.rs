@@ -8,6 +8,7 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use crate::net::NetAccess;
+use crate::secrets::SecretPatterns;
 
 /// Subpaths of the root that stay read-only in `workspace-write`, whether or
 /// not they exist yet.
@@ -138,6 +139,8 @@ pub struct SandboxPolicy {
     pub determinism: Option<Determinism>,
     /// What the command may reach on the network (nothing by default).
     pub network: NetAccess,
+    /// Files in the root no command may read (the defaults unless set).
+    pub secrets: SecretPatterns,
     env: Vec<(String, String)>,
 }
 
@@ -179,6 +182,7 @@ impl SandboxPolicy {
             limits: Limits::default(),
             determinism: None,
             network: NetAccess::Off,
+            secrets: SecretPatterns::default(),
             env: Vec::new(),
         })
     }

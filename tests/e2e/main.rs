@@ -16,6 +16,8 @@ mod native;
 mod network;
 mod protected;
 mod rules;
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+mod secrets;
 #[cfg(target_os = "linux")]
 mod shell;
 mod tools;

@@ -311,7 +311,11 @@ fn fetch_downloads_from_allowed_hosts_only() {
     let tls = fetch(&list, &[&format!("https://good.test:{port}/")]);
     tls.expect_code(1);
     assert_eq!(tls.stdout(), "");
-    assert_eq!(server.hits(), 3, "the handshake reached the server and failed");
+    assert_eq!(
+        server.hits(),
+        3,
+        "the handshake reached the server and failed"
+    );
     // -L follows redirects, each one decided again: to an allowed host,
     // a relative one (to itself, until the limit), a refused host.
     let hop = Server::redirecting(format!("http://good.test:{port}/final"));

@@ -10,7 +10,6 @@
 pub mod env;
 pub mod scan;
 pub mod seatbelt;
-pub mod secrets;
 #[cfg(unix)]
 mod spawn;
 pub mod violations;
@@ -39,7 +38,6 @@ use serde::{Deserialize, Serialize};
 use crate::net::{Gate, NetAccess, proxy};
 use crate::policy::{PROTECTED_NAMES, SandboxPolicy};
 use crate::wasi::CappedOutput;
-pub use secrets::{BadGlob, SecretPatterns};
 pub use violations::Violation;
 
 /// What a native command reaches on the network.
@@ -61,7 +59,6 @@ pub enum PlanNetwork {
 pub struct NativeOptions {
     /// Extra writable directories (`--writable`), canonical.
     pub writable: Vec<PathBuf>,
-    pub secrets: SecretPatterns,
     /// Host variables passed even if they look secret (`--env-pass`).
     pub env_pass: Vec<String>,
     /// Run without namespaces even where the kernel has them (a weaker
@@ -105,7 +102,7 @@ impl Plan {
         home: Option<&Path>,
     ) -> Plan {
         let root = policy.root();
-        let scan = scan::scan(root, &options.secrets, home);
+        let scan = scan::scan(root, &policy.secrets, home);
         let mut writable = Vec::new();
         let mut protected = Vec::new();
         if policy.writable() {

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::secrets::{HOME_SECRETS, SecretPatterns};
+use crate::secrets::{HOME_SECRETS, SecretPatterns};
 
 /// What the walk found, as absolute paths in name order.
 #[derive(Debug, Default, PartialEq, Eq)]

@@ -26,7 +26,7 @@ use wasmtime_wasi::filesystem::Descriptor;
 use crate::policy::PROTECTED_NAMES;
 
 /// Symlinks followed while resolving one path, as Linux's `MAXSYMLINKS`.
-const MAX_SYMLINKS: u32 = 40;
+pub const MAX_SYMLINKS: u32 = 40;
 /// Directory levels walked up before giving up (and refusing).
 const MAX_DEPTH: u32 = 4096;
 /// Entries examined when looking for a file inside the protected trees.
@@ -57,6 +57,20 @@ pub enum Touch<'a> {
     /// What `path` names after following a final symlink (open for writing,
     /// set times through a link).
     Target(&'a str),
+}
+
+/// The directory handles in `table` a mutating call may start from, when
+/// no [`FsGuard`] narrows them.
+pub fn writable_dir_handles(table: &mut ResourceTable) -> Vec<Arc<std::fs::File>> {
+    table
+        .iter_mut()
+        .filter_map(|entry| match entry.downcast_ref::<Descriptor>() {
+            Some(Descriptor::Dir(dir)) if dir.perms != FsPerms::ReadOnly => {
+                Some(Arc::clone(&dir.dir))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// Decides whether a guest mutation reaches a protected path.

@@ -1,6 +1,7 @@
-//! WASIp1 adapter for [`FsGuard`]: shadows the mutating
-//! `wasi_snapshot_preview1` functions of wasmtime-wasi with versions that
-//! ask the guard first and then call wasmtime-wasi's own implementation.
+//! WASIp1 adapter for [`FsGuard`] and the secrets guard: shadows
+//! `path_open` and the mutating `wasi_snapshot_preview1` functions of
+//! wasmtime-wasi with versions that ask the guards first (and close a
+//! secret just opened), then call wasmtime-wasi's own implementation.
 //!
 //! p1 file descriptors are private to wasmtime-wasi, so a path is checked
 //! from every writable directory the guest holds open: if it reaches a
@@ -11,11 +12,13 @@ use wasmtime::{Caller, Linker, Result};
 
 use super::p1_call::{MODULE, call_original};
 
-use super::fs_guard::{Base, Touch};
+use super::fs_guard::{self, Base, Touch};
 use super::state::P1State;
 
 /// WASI errno `perm`: operation not permitted.
 const ERRNO_PERM: i32 = 63;
+/// WASI errno `acces`: permission denied.
+const ERRNO_ACCES: i32 = 2;
 const OFLAGS_CREAT: i32 = 1;
 const OFLAGS_TRUNC: i32 = 8;
 const RIGHTS_FD_WRITE: i64 = 1 << 6;
@@ -100,6 +103,18 @@ pub fn shadow(linker: &mut Linker<P1State>) -> Result<()> {
                 if let Some(guard) = caller.data().guard.clone() {
                     guard.writable_dirs(caller.data_mut().table());
                 }
+                // A secret is closed before the guest can use it.
+                if errno == 0
+                    && let Some(secrets) = caller.data().secrets.clone()
+                    && secrets.newly_opened_secret(caller.data_mut().table())
+                {
+                    let Some(opened) = guest_u32(&mut caller, out) else {
+                        // Cannot close it: the guest must not go on holding it.
+                        wasmtime::bail!("a secret was opened and its descriptor is unreadable");
+                    };
+                    call_original!(caller, fd_close(opened as i32))?;
+                    return Ok(ERRNO_ACCES);
+                }
                 Ok(errno)
             })
         },
@@ -167,22 +182,40 @@ pub fn shadow(linker: &mut Linker<P1State>) -> Result<()> {
 /// Whether any of `paths` reaches a protected path from a writable
 /// directory the guest holds.
 fn refuses(caller: &mut Caller<'_, P1State>, paths: &[PathArg]) -> bool {
-    let Some(guard) = caller.data().guard.clone() else {
+    let (guard, secrets) = (caller.data().guard.clone(), caller.data().secrets.clone());
+    if guard.is_none() && secrets.is_none() {
         return false;
-    };
+    }
     let paths: Vec<(bool, String)> = paths
         .iter()
         .filter_map(|p| guest_str(caller, p.ptr, p.len).map(|s| (p.follow, s)))
         .collect();
-    let writable = guard.writable_dirs(caller.data_mut().table());
+    let table = caller.data_mut().table();
+    let writable = match &guard {
+        Some(guard) => guard.writable_dirs(table),
+        None => fs_guard::writable_dir_handles(table),
+    };
     paths.iter().any(|(follow, path)| {
         let touch = if *follow {
             Touch::Target(path)
         } else {
             Touch::Entry(path)
         };
-        guard.reaches_protected(writable.iter().map(Base), &touch)
+        guard
+            .as_ref()
+            .is_some_and(|g| g.reaches_protected(writable.iter().map(Base), &touch))
+            || secrets
+                .as_ref()
+                .is_some_and(|s| s.reaches_secret(writable.iter().map(Base), &touch))
     })
+}
+
+/// Reads the little-endian u32 the guest's memory holds at `ptr`.
+fn guest_u32(caller: &mut Caller<'_, P1State>, ptr: i32) -> Option<u32> {
+    let memory = caller.get_export("memory")?.into_memory()?;
+    let start = ptr as u32 as usize;
+    let bytes = memory.data(&*caller).get(start..start.checked_add(4)?)?;
+    Some(u32::from_le_bytes(bytes.try_into().ok()?))
 }
 
 /// Copies a guest string out of its exported memory; `None` when it is out

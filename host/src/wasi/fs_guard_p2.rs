@@ -1,6 +1,7 @@
-//! WASIp2 adapter for [`FsGuard`]: shadows the mutating methods of
-//! `wasi:filesystem/types.descriptor` with versions that ask the guard
-//! first and then call wasmtime-wasi's implementation.
+//! WASIp2 adapter for [`FsGuard`] and the secrets guard: shadows `open-at`
+//! and the mutating methods of `wasi:filesystem/types.descriptor` with
+//! versions that ask the guards first (and close a secret just opened),
+//! then call wasmtime-wasi's implementation.
 
 use wasmtime::Result;
 use wasmtime::component::{Linker, Resource};
@@ -20,13 +21,18 @@ pub const INTERFACE: &str = "wasi:filesystem/types@0.2.12";
 /// Whether any of `touches` (each from the directory behind a descriptor)
 /// reaches a protected path.
 fn refuses(state: &mut P2State, touches: &[(&Resource<Descriptor>, Touch<'_>)]) -> bool {
-    let Some(guard) = state.guard.clone() else {
-        return false;
-    };
+    let (guard, secrets) = (state.guard.clone(), state.secrets.clone());
     touches
         .iter()
         .any(|(fd, touch)| match state.table.get(*fd) {
-            Ok(Descriptor::Dir(dir)) => guard.reaches_protected([Base(&dir.dir)], touch),
+            Ok(Descriptor::Dir(dir)) => {
+                guard
+                    .as_ref()
+                    .is_some_and(|g| g.reaches_protected([Base(&dir.dir)], touch))
+                    || secrets
+                        .as_ref()
+                        .is_some_and(|s| s.reaches_secret([Base(&dir.dir)], touch))
+            }
             // Not a directory: wasmtime-wasi refuses the call itself.
             _ => false,
         })
@@ -79,6 +85,14 @@ pub fn shadow(linker: &mut Linker<P2State>) -> Result<()> {
                     && guard.dir_protected(&dir.dir)
                 {
                     dir.perms = FsPerms::ReadOnly;
+                }
+                // A secret is closed before the guest can use it.
+                if let (Ok(new), Some(secrets)) = (&result, state.secrets.clone())
+                    && secrets.newly_opened_secret(&mut state.table)
+                {
+                    let secret = Resource::<Descriptor>::new_own(new.rep());
+                    state.table.delete(secret)?;
+                    return Ok((Err(ErrorCode::Access),));
                 }
                 finish(state, result)
             })

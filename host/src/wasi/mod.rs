@@ -19,6 +19,7 @@ mod net_p2;
 mod output;
 mod p1_call;
 mod program;
+mod secrets_guard;
 mod state;
 
 use std::io::Write;
@@ -39,6 +40,7 @@ pub use output::{BROKEN_PIPE, CappedOutput};
 use fs_guard::FsGuard;
 use http::HttpHooks;
 use program::Compiled;
+use secrets_guard::SecretsGuard;
 use state::{GuestState, Limiter, P1State, P2State};
 use wasmtime_wasi_http::WasiHttpCtx;
 
@@ -241,6 +243,7 @@ impl WasiHost {
             )),
             _ => None,
         };
+        let secrets = SecretsGuard::new(policy.root(), policy.secrets.clone()).map(Arc::new);
         let mut builder = ctx::build(policy, guard.as_deref(), gate.clone(), argv, stdio)?;
         let limits = &policy.limits;
         let limiter = Limiter {
@@ -268,6 +271,7 @@ impl WasiHost {
                     let state = P1State {
                         wasi: builder.build_p1(),
                         guard,
+                        secrets,
                         limiter,
                         fixed_time,
                     };
@@ -294,6 +298,7 @@ impl WasiHost {
                         wasi: builder.build(),
                         table,
                         guard,
+                        secrets,
                         limiter,
                         fixed_time,
                         http_hooks: HttpHooks::new(&policy.network, gate.clone()),

@@ -12,6 +12,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::fs_guard::FsGuard;
 use super::http::HttpHooks;
+use super::secrets_guard::SecretsGuard;
 use crate::net::Gate;
 
 /// Store limits that also record a refused memory growth, so the host can
@@ -76,6 +77,7 @@ impl GuestState for P2State {
 pub struct P1State {
     pub wasi: WasiP1Ctx,
     pub guard: Option<Arc<FsGuard>>,
+    pub secrets: Option<Arc<SecretsGuard>>,
     pub limiter: Limiter,
     /// The time every file shows in a deterministic run.
     pub fixed_time: Option<Duration>,
@@ -93,6 +95,7 @@ pub struct P2State {
     pub wasi: WasiCtx,
     pub table: ResourceTable,
     pub guard: Option<Arc<FsGuard>>,
+    pub secrets: Option<Arc<SecretsGuard>>,
     pub limiter: Limiter,
     /// The time every file shows in a deterministic run.
     pub fixed_time: Option<Duration>,

@@ -1,5 +1,6 @@
-//! Which files a native command may not read: secret-looking files inside
-//! the root (by glob, overridable with `--secret`/`--allow-secret`) and the
+//! Which files a command may not read: secret-looking files inside the
+//! root (by glob, overridable with `--secret`/`--allow-secret`), for WASI
+//! tools and native commands alike, and, for native commands, the
 //! credential stores in the user's home.
 
 use std::path::Path;
@@ -90,6 +91,13 @@ fn compile<'a>(
     })
 }
 
+impl Default for SecretPatterns {
+    /// The default patterns, nothing added or allowed.
+    fn default() -> Self {
+        SecretPatterns::new(&[], &[]).expect("the default patterns compile")
+    }
+}
+
 impl SecretPatterns {
     /// The defaults plus `extra`, minus whatever matches `allowed`.
     ///
@@ -105,6 +113,14 @@ impl SecretPatterns {
             secret: compile("secret", secret)?,
             allowed: compile("allow-secret", allowed.iter().map(String::as_str))?,
         })
+    }
+
+    /// Whether `relative` (a path inside the root), or a directory on the
+    /// way to it, is a secret.
+    pub fn covers(&self, relative: &Path) -> bool {
+        relative
+            .ancestors()
+            .any(|prefix| !prefix.as_os_str().is_empty() && self.is_secret(prefix))
     }
 
     /// Whether `relative` (a path inside the root) is a secret.

@@ -1,0 +1,154 @@
+//! Keeps the secret files of the root (`.env`, keys, `.ssh/`, ... and
+//! `--secret`) unreadable for WASI guests, as the native sandbox does for
+//! native commands: a guest cannot open one, nor rename, link, truncate or
+//! remove it.
+//!
+//! A file is judged by where it really is: after wasmtime-wasi opens it,
+//! the descriptor's real path (the kernel's, symlinks resolved) is matched
+//! against the patterns, and a secret is closed before the guest can use
+//! it. Linux reads it from /proc/self/fd, macOS from `F_GETPATH`; where
+//! neither exists, or the path cannot be read, the file counts as a secret
+//! (fail closed) on those systems, and other systems have no WASI secret
+//! hiding (docs/SANDBOX.md).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
+
+use cap_std::fs::Dir;
+use wasmtime_wasi::ResourceTable;
+use wasmtime_wasi::filesystem::Descriptor;
+
+use super::fs_guard::{Base, MAX_SYMLINKS, Touch};
+use crate::secrets::SecretPatterns;
+
+/// Decides whether a guest's file is a secret.
+pub struct SecretsGuard {
+    root: PathBuf,
+    patterns: SecretPatterns,
+    /// Handles already found not to be secrets; the weak references keep
+    /// each allocation alive, so an address is never mistaken for a later
+    /// handle.
+    checked: Mutex<Vec<Weak<std::fs::File>>>,
+}
+
+impl SecretsGuard {
+    /// A guard for `root` (canonical), or `None` where this system cannot
+    /// tell where a descriptor leads.
+    pub fn new(root: &Path, patterns: SecretPatterns) -> Option<SecretsGuard> {
+        cfg!(any(target_os = "linux", target_os = "macos")).then(|| SecretsGuard {
+            root: root.to_path_buf(),
+            patterns,
+            checked: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Whether a descriptor in `table` opened since the last call leads to
+    /// a secret: the guest just opened it, and must not keep it.
+    pub fn newly_opened_secret(&self, table: &mut ResourceTable) -> bool {
+        let mut checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
+        checked.retain(|weak| weak.strong_count() > 0);
+        for entry in table.iter_mut() {
+            let handle = match entry.downcast_ref::<Descriptor>() {
+                Some(Descriptor::File(file)) => &file.file,
+                Some(Descriptor::Dir(dir)) => &dir.dir,
+                None => continue,
+            };
+            let weak = Arc::downgrade(handle);
+            if checked.iter().any(|seen| seen.ptr_eq(&weak)) {
+                continue;
+            }
+            if self.leads_to_secret(handle) {
+                return true;
+            }
+            checked.push(weak);
+        }
+        false
+    }
+
+    /// Whether `touch`, resolved from any of `bases`, changes a secret (or
+    /// something inside a secret directory).
+    pub fn reaches_secret<'a>(
+        &self,
+        bases: impl IntoIterator<Item = Base<'a>>,
+        touch: &Touch<'_>,
+    ) -> bool {
+        bases.into_iter().any(|base| match base.0.try_clone() {
+            Ok(file) => {
+                let dir = Dir::from_std_file(file);
+                match touch {
+                    Touch::Entry(path) => self.entry_secret(&dir, path, false, 0),
+                    Touch::Target(path) => self.entry_secret(&dir, path, true, 0),
+                }
+            }
+            Err(_) => true,
+        })
+    }
+
+    /// Whether the entry `path` under `base` (or, with `follow`, what its
+    /// final symlink leads to) is a secret. Opens directories only: a
+    /// FIFO must not block the check.
+    fn entry_secret(&self, base: &Dir, path: &str, follow: bool, links: u32) -> bool {
+        if links > MAX_SYMLINKS || path.starts_with('/') {
+            // The call itself fails (ELOOP, or outside every preopen).
+            return false;
+        }
+        let trimmed = path.trim_end_matches('/');
+        let (parent, name) = trimmed.rsplit_once('/').unwrap_or((".", trimmed));
+        let parent = match base.open_dir(if parent.is_empty() { "." } else { parent }) {
+            Ok(parent) => parent,
+            // The call fails on its own.
+            Err(_) => return false,
+        };
+        if follow
+            && let Ok(meta) = parent.symlink_metadata(name)
+            && meta.is_symlink()
+        {
+            return match parent
+                .read_link(name)
+                .ok()
+                .and_then(|t| t.to_str().map(String::from))
+            {
+                Some(target) => self.entry_secret(&parent, &target, true, links + 1),
+                None => true,
+            };
+        }
+        match parent.try_clone().map(|d| real_path(&d.into_std_file())) {
+            Ok(Some(parent)) => self.is_secret(&parent.join(name)),
+            _ => true,
+        }
+    }
+
+    fn leads_to_secret(&self, file: &std::fs::File) -> bool {
+        real_path(file).is_none_or(|path| self.is_secret(&path))
+    }
+
+    fn is_secret(&self, path: &Path) -> bool {
+        path.strip_prefix(&self.root)
+            .is_ok_and(|relative| self.patterns.covers(relative))
+    }
+}
+
+/// Where `file` really is, as the kernel knows it.
+#[cfg(target_os = "linux")]
+fn real_path(file: &std::fs::File) -> Option<PathBuf> {
+    use std::os::fd::AsRawFd;
+    std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()
+}
+
+#[cfg(target_os = "macos")]
+fn real_path(file: &std::fs::File) -> Option<PathBuf> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    let mut buf = vec![0u8; libc::PATH_MAX as usize];
+    // SAFETY: F_GETPATH writes at most PATH_MAX bytes, NUL-terminated.
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETPATH, buf.as_mut_ptr()) } < 0 {
+        return None;
+    }
+    let len = buf.iter().position(|b| *b == 0)?;
+    Some(PathBuf::from(std::ffi::OsStr::from_bytes(&buf[..len])))
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+fn real_path(_file: &std::fs::File) -> Option<PathBuf> {
+    None
+}

@@ -1,0 +1,126 @@
+//! Secret files in the root stay unreadable for WASI tools, as for native
+//! commands: however the guest names them (a symlink, a path through a
+//! secret directory, a copy, a rename, a hard link), and in every sandbox
+//! mode, unless `--allow-secret` grants them.
+
+use crate::support::{BOTH, Layout};
+
+/// A layout with secrets: `.env`, `app/.env.local`, `certs/site.pem`,
+/// `.ssh/config`, and a symlink `link` to `.env`.
+fn with_secrets() -> Layout {
+    let l = Layout::new();
+    for dir in ["app", "certs", ".ssh"] {
+        std::fs::create_dir_all(l.at(dir)).unwrap();
+    }
+    for (file, text) in [
+        (".env", "TOKEN=sk-live\n"),
+        ("app/.env.local", "DB=secret\n"),
+        ("certs/site.pem", "-----BEGIN\n"),
+        (".ssh/config", "Host *\n"),
+    ] {
+        std::fs::write(l.at(file), text).unwrap();
+    }
+    std::os::unix::fs::symlink(".env", l.at("link")).unwrap();
+    l
+}
+
+#[test]
+fn reading_a_secret_is_refused_however_it_is_named() {
+    for wasi in BOTH {
+        let l = with_secrets();
+        for mode in ["read-only", "workspace-write", "full-access"] {
+            for path in [
+                ".env",
+                "link",
+                "app/.env.local",
+                "certs/site.pem",
+                ".ssh/config",
+                "src/../.env",
+            ] {
+                let run = l
+                    .cordon()
+                    .args(["--sandbox", mode])
+                    .probe(wasi, &["read", path]);
+                run.expect_refused();
+                assert!(!run.stdout().contains("TOKEN"), "{wasi:?} {mode} {path}");
+            }
+            let run = l
+                .cordon()
+                .args(["--sandbox", mode])
+                .probe(wasi, &["ls", ".ssh"]);
+            run.expect_refused();
+        }
+        // Ordinary files stay readable.
+        let run = l.cordon().probe(wasi, &["read", "a.txt"]);
+        assert_eq!(run.expect_code(0).stdout(), "alpha\n");
+    }
+    // The built-in tools too.
+    let l = with_secrets();
+    for command in [
+        &["cat", ".env"][..],
+        &["head", "link"],
+        &["grep", "-r", "TOKEN", "."],
+    ] {
+        let run = l.cordon().args(["--"]).args(command).output();
+        assert_ne!(run.code(), 0, "{command:?}");
+        assert!(
+            !run.stdout().contains("sk-live"),
+            "{command:?}: {}",
+            run.stdout()
+        );
+    }
+}
+
+#[test]
+fn a_secret_cannot_be_moved_copied_linked_or_changed() {
+    for wasi in BOTH {
+        let l = with_secrets();
+        let before = l.inside();
+        let attempts: &[&[&str]] = &[
+            &["rename", ".env", "plain.txt"],
+            &["rename", ".ssh", "ssh"],
+            &["link", ".env", "plain.txt"],
+            &["write", ".env", "TOKEN=stolen"],
+            &["append", "link", "x"],
+            &["truncate", "certs/site.pem"],
+            &["rm", ".env"],
+            &["write", ".ssh/authorized_keys", "ssh-ed25519 AAAA attacker"],
+        ];
+        for attempt in attempts {
+            l.cordon().probe(wasi, attempt).expect_refused();
+        }
+        assert_eq!(l.inside(), before, "{wasi:?}");
+    }
+    let l = with_secrets();
+    let before = l.inside();
+    for command in [
+        &["cp", ".env", "copy"][..],
+        &["mv", ".env", "moved"],
+        &["sed", "-i", "s/sk/xx/", ".env"],
+    ] {
+        let run = l.cordon().args(["--"]).args(command).output();
+        assert_ne!(run.code(), 0, "{command:?}");
+    }
+    assert_eq!(l.inside(), before);
+}
+
+#[test]
+fn allow_secret_grants_and_secret_adds() {
+    let l = with_secrets();
+    let run = l
+        .cordon()
+        .args(["--allow-secret", ".env", "--", "cat", ".env"])
+        .output();
+    assert_eq!(run.expect_code(0).stdout(), "TOKEN=sk-live\n");
+    // Only what was granted: the others stay hidden.
+    l.cordon()
+        .args(["--allow-secret", ".env", "--", "cat", "certs/site.pem"])
+        .output()
+        .expect_code(1);
+    let run = l
+        .cordon()
+        .args(["--secret", "src/*.rs", "--", "cat", "src/main.rs"])
+        .output();
+    run.expect_code(1);
+    assert_eq!(run.stdout(), "");
+}
