@@ -100,6 +100,25 @@ impl Event {
         )
     }
 
+    /// An "always" answer: `granted` (a command prefix or a host) and the
+    /// rules file written, or why none was.
+    pub fn always(by: &str, granted: &str, rule: &Result<String, String>) -> Event {
+        let (file, error) = match rule {
+            Ok(file) => (Some(file.as_str()), None),
+            Err(why) => (None, Some(why.as_str())),
+        };
+        object(
+            "decision",
+            json!({
+                "decision": "approved-always",
+                "by": by,
+                "granted": granted,
+                "rule_file": file,
+                "rule_error": error,
+            }),
+        )
+    }
+
     pub fn edit(by: &str, argv: &[String]) -> Event {
         object(
             "decision",

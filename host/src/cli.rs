@@ -92,6 +92,9 @@ struct RunArgs {
     /// when interactive, else deny].
     #[arg(long, value_name = "WHO")]
     approver: Option<ApproverSpec>,
+    /// Seconds a question may wait for its answer; then it is denied.
+    #[arg(long, value_name = "SECS", default_value = "300", value_parser = parse_seconds)]
+    approval_timeout: Duration,
     /// Append one JSON line per request, decision, run and violation.
     #[arg(long, value_name = "FILE")]
     audit: Option<PathBuf>,
@@ -321,7 +324,7 @@ fn broker_for(args: &RunArgs, policy: &SandboxPolicy) -> Result<Broker> {
         rules.load(file)?;
     }
     let spec = args.approver.clone().unwrap_or_else(approver::default_spec);
-    let approver = approver::open(&spec).map_err(anyhow::Error::msg)?;
+    let approver = approver::open(&spec, args.approval_timeout).map_err(anyhow::Error::msg)?;
     let audit = match &args.audit {
         Some(path) => {
             Audit::to_file(path).with_context(|| format!("--audit {}", path.display()))?
@@ -332,7 +335,11 @@ fn broker_for(args: &RunArgs, policy: &SandboxPolicy) -> Result<Broker> {
         env: shell::Env::new(command_env(args, policy)),
         root: policy.root().to_path_buf(),
     };
-    Ok(Broker::new(rules, args.approval, approver, audit).with_shell(shell))
+    let mut broker = Broker::new(rules, args.approval, approver, audit).with_shell(shell);
+    if let Some(config) = config {
+        broker = broker.with_rules_file(config.join(project::USER_RULES));
+    }
+    Ok(broker)
 }
 
 /// The environment a command line's `$NAME` reads: what a native command

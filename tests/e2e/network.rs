@@ -210,6 +210,29 @@ fn a_connection_off_the_list_asks_the_person() {
     assert_eq!(server.hits(), 1);
 }
 
+/// "always" for a host writes a `[[network]]` rule; the next session
+/// connects unasked.
+#[test]
+fn always_for_a_host_writes_a_network_rule() {
+    let l = Layout::new();
+    let server = Server::start("127.0.0.1:0", "x\n");
+    let port = server.port();
+    let config = l.base.join("config");
+    let connect = |answers: &str| {
+        let mut c = gated(&l, &format!("127.0.0.1:{port}")).args(["--approver", &script(answers)]);
+        c.0.env("XDG_CONFIG_HOME", &config);
+        c.probe(Wasi::P2, &["connect", &format!("other.test:{port}")])
+    };
+    connect("always\n").expect_code(0);
+    let rules = std::fs::read_to_string(config.join("cordon/rules.toml")).unwrap();
+    assert!(
+        rules.contains("[[network]]\nhost = \"other.test\"\ndecision = \"allow\""),
+        "{rules}"
+    );
+    connect("deny\n").expect_code(0);
+    assert_eq!(server.hits(), 2);
+}
+
 /// Once a secret was granted, even a listed host needs a person, and the
 /// audit log says why.
 #[test]

@@ -7,6 +7,7 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +29,9 @@ pub enum Answer {
     /// Run it, and anything starting with `prefix` (default: this exact
     /// command) with the same escalation, for the rest of the session.
     Session { prefix: Option<Vec<String>> },
+    /// As `Session`, and from now on: an allow rule for `prefix` (or the
+    /// host asked about) is written to the user's rules file.
+    Always { prefix: Option<Vec<String>> },
     /// Do not run it; why, in the approver's words.
     Deny(String),
     /// Run this command instead (judged again from the start).
@@ -80,13 +84,15 @@ impl std::str::FromStr for ApproverSpec {
 ///
 /// A one-line reason when the script, descriptor, socket or terminal
 /// cannot be opened.
-pub fn open(spec: &ApproverSpec) -> Result<Box<dyn Approver + Send>, String> {
+/// A question unanswered for `timeout` is denied (the command, or a guest
+/// waiting on a connection, waits that long at most).
+pub fn open(spec: &ApproverSpec, timeout: Duration) -> Result<Box<dyn Approver + Send>, String> {
     Ok(match spec {
         ApproverSpec::Deny => Box::new(Nobody),
         ApproverSpec::Script(file) => Box::new(Script::load(file)?),
-        ApproverSpec::Tty => Box::new(Terminal::open()?),
-        ApproverSpec::JsonlFd(fd) => Box::new(Jsonl::from_fd(*fd)?),
-        ApproverSpec::JsonlSocket(path) => Box::new(Jsonl::connect(path)?),
+        ApproverSpec::Tty => Box::new(Terminal::open(timeout)?),
+        ApproverSpec::JsonlFd(fd) => Box::new(Jsonl::from_fd(*fd, timeout)?),
+        ApproverSpec::JsonlSocket(path) => Box::new(Jsonl::connect(path, timeout)?),
     })
 }
 
@@ -122,6 +128,8 @@ fn parse_answer(line: &str) -> Option<Answer> {
         ("once" | "y", true) => Some(Answer::Once),
         ("session" | "s", true) => Some(Answer::Session { prefix: None }),
         ("session" | "p", false) => Some(Answer::Session { prefix: Some(rest) }),
+        ("always" | "r", true) => Some(Answer::Always { prefix: None }),
+        ("always" | "r", false) => Some(Answer::Always { prefix: Some(rest) }),
         ("deny" | "n", _) => Some(Answer::Deny(if rest.is_empty() {
             "denied".into()
         } else {
@@ -134,7 +142,7 @@ fn parse_answer(line: &str) -> Option<Answer> {
 }
 
 /// Ordered answers from a file, one per line (`#` comments):
-/// `once`, `session`, `session PREFIX...`, `deny [WHY]`,
+/// `once`, `session [PREFIX...]`, `always [PREFIX...]`, `deny [WHY]`,
 /// `edit COMMAND...`, `abort`. When they run out, every answer is a denial.
 pub struct Script {
     answers: std::vec::IntoIter<Answer>,
@@ -152,8 +160,8 @@ impl Script {
             }
             let answer = parse_answer(line).ok_or_else(|| {
                 format!(
-                    "{}:{}: not an answer: {line} (once, session [PREFIX...], deny [WHY], \
-                     edit COMMAND..., abort)",
+                    "{}:{}: not an answer: {line} (once, session [PREFIX...], \
+                     always [PREFIX...], deny [WHY], edit COMMAND..., abort)",
                     file.display(),
                     n + 1
                 )
@@ -179,13 +187,14 @@ impl Approver for Script {
 }
 
 /// A person at the controlling terminal. The command owns stdin and
-/// stdout, so the prompt goes through /dev/tty.
+/// stdout, so the prompt goes through /dev/tty; each choice is one key.
 pub struct Terminal {
     tty: BufReader<File>,
+    timeout: Duration,
 }
 
 impl Terminal {
-    pub fn open() -> Result<Self, String> {
+    pub fn open(timeout: Duration) -> Result<Self, String> {
         let tty = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -193,6 +202,7 @@ impl Terminal {
             .map_err(|e| format!("--approver tty: /dev/tty: {e}"))?;
         Ok(Terminal {
             tty: BufReader::new(tty),
+            timeout,
         })
     }
 
@@ -202,12 +212,69 @@ impl Terminal {
         tty.flush()
     }
 
-    fn read_line(&mut self) -> Option<String> {
+    /// One key, without waiting for Enter (where the terminal allows).
+    fn read_key(&mut self) -> Result<u8, String> {
+        let _raw = RawMode::enter(self.tty.get_ref());
+        self.wait()?;
+        let mut key = [0u8; 1];
+        match std::io::Read::read(&mut self.tty, &mut key) {
+            Ok(1) => Ok(key[0]),
+            _ => Err("the terminal closed".into()),
+        }
+    }
+
+    /// Asks `prompt` and reads a line, as words.
+    fn read_words(&mut self, prompt: &str) -> Result<Vec<String>, String> {
+        self.say(prompt).map_err(|_| "the terminal went away")?;
+        self.wait()?;
         let mut line = String::new();
         match self.tty.read_line(&mut line) {
-            Ok(n) if n > 0 => Some(line.trim().to_string()),
-            _ => None,
+            Ok(n) if n > 0 => Ok(line.split_whitespace().map(str::to_string).collect()),
+            _ => Err("the terminal closed".into()),
         }
+    }
+
+    fn wait(&mut self) -> Result<(), String> {
+        if self.tty.buffer().is_empty() && !readable_within(self.tty.get_ref(), self.timeout) {
+            return Err(no_answer(self.timeout));
+        }
+        Ok(())
+    }
+
+    /// The answer for `key`, asking for the rest of it where needed;
+    /// `None` for a key that means nothing.
+    fn answer(&mut self, key: u8) -> Result<Option<Answer>, String> {
+        let words = |this: &mut Self, prompt: &str| this.read_words(prompt);
+        Ok(match key {
+            b'y' => Some(Answer::Once),
+            b's' => Some(Answer::Session { prefix: None }),
+            b'p' => {
+                let prefix = words(self, "\n  prefix for the session: ")?;
+                (!prefix.is_empty()).then_some(Answer::Session {
+                    prefix: Some(prefix),
+                })
+            }
+            b'r' => {
+                let prefix = words(self, "\n  prefix for the rule (Enter: this command): ")?;
+                Some(Answer::Always {
+                    prefix: (!prefix.is_empty()).then_some(prefix),
+                })
+            }
+            b'n' => {
+                let why = words(self, "\n  why (Enter to skip): ")?;
+                Some(Answer::Deny(if why.is_empty() {
+                    "denied".into()
+                } else {
+                    why.join(" ")
+                }))
+            }
+            b'e' => {
+                let argv = words(self, "\n  command: ")?;
+                (!argv.is_empty()).then_some(Answer::Edit(argv))
+            }
+            b'a' => Some(Answer::Abort),
+            _ => None,
+        })
     }
 }
 
@@ -246,22 +313,103 @@ impl Approver for Terminal {
             text.push_str(&format!("  because: {}\n", shown(justification)));
         }
         text.push_str(
-            "  [y] once  [s] this command for the session  [p PREFIX] a prefix for the session\n  \
-             [n] deny  [e COMMAND] edit  [a] abort\n> ",
+            "  [y] once  [s] this for the session  [p] a prefix for the session\n  \
+             [r] always (write a rule)  [n] deny  [e] edit  [a] abort\n> ",
         );
         loop {
             if self.say(&text).is_err() {
                 return Answer::Deny("the terminal went away".into());
             }
-            let Some(line) = self.read_line() else {
-                return Answer::Deny("the terminal closed".into());
-            };
-            if let Some(answer) = parse_answer(&line) {
-                return answer;
+            let answer = self.read_key().and_then(|key| self.answer(key));
+            match answer {
+                Ok(Some(answer)) => {
+                    let _ = self.say("\n");
+                    return answer;
+                }
+                Ok(None) => text = "\n  press y, s, p, r, n, e or a\n> ".into(),
+                Err(why) => return Answer::Deny(why),
             }
-            text = "  answer y, s, p PREFIX, n, e COMMAND or a\n> ".into();
         }
     }
+}
+
+/// The terminal in non-canonical mode (keys arrive one by one, still
+/// echoed) while alive; the settings it found are put back on drop.
+struct RawMode {
+    #[cfg(unix)]
+    saved: Option<(i32, libc::termios)>,
+}
+
+impl RawMode {
+    fn enter(tty: &File) -> RawMode {
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsRawFd;
+            let fd = tty.as_raw_fd();
+            // SAFETY: tcgetattr fills the termios given; a zeroed one is valid.
+            let mut termios: libc::termios = unsafe { std::mem::zeroed() };
+            if unsafe { libc::tcgetattr(fd, &mut termios) } != 0 {
+                return RawMode { saved: None };
+            }
+            let saved = termios;
+            termios.c_lflag &= !libc::ICANON;
+            termios.c_cc[libc::VMIN] = 1;
+            termios.c_cc[libc::VTIME] = 0;
+            // SAFETY: sets the terminal of a descriptor we hold.
+            if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &termios) } != 0 {
+                return RawMode { saved: None };
+            }
+            RawMode {
+                saved: Some((fd, saved)),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tty;
+            RawMode {}
+        }
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some((fd, saved)) = &self.saved {
+            // SAFETY: restores what tcgetattr read from the same descriptor.
+            unsafe { libc::tcsetattr(*fd, libc::TCSANOW, saved) };
+        }
+    }
+}
+
+/// Whether `file` has something to read within `timeout`.
+#[cfg(unix)]
+fn readable_within(file: &File, timeout: Duration) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut poll = libc::pollfd {
+        fd: file.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let millis = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    loop {
+        // SAFETY: one pollfd, owned here.
+        let ready = unsafe { libc::poll(&mut poll, 1, millis) };
+        if ready >= 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return ready > 0;
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn readable_within(_file: &File, _timeout: Duration) -> bool {
+    true
+}
+
+fn no_answer(timeout: Duration) -> String {
+    format!(
+        "no answer within {}s (--approval-timeout)",
+        timeout.as_secs()
+    )
 }
 
 /// Version of the JSON-lines approval protocol (docs/APPROVALS.md).
@@ -302,10 +450,11 @@ pub struct Jsonl {
     reader: BufReader<File>,
     writer: File,
     next_id: u64,
+    timeout: Duration,
 }
 
 impl Jsonl {
-    pub fn from_fd(fd: i32) -> Result<Self, String> {
+    pub fn from_fd(fd: i32, timeout: Duration) -> Result<Self, String> {
         #[cfg(unix)]
         {
             use std::os::fd::{BorrowedFd, OwnedFd};
@@ -315,7 +464,7 @@ impl Jsonl {
             let owned: OwnedFd = borrowed
                 .try_clone_to_owned()
                 .map_err(|e| format!("--approver jsonl={fd}: {e}"))?;
-            Self::from_file(File::from(owned), &fd.to_string())
+            Self::from_file(File::from(owned), &fd.to_string(), timeout)
         }
         #[cfg(not(unix))]
         Err(format!(
@@ -323,13 +472,13 @@ impl Jsonl {
         ))
     }
 
-    pub fn connect(path: &Path) -> Result<Self, String> {
+    pub fn connect(path: &Path, timeout: Duration) -> Result<Self, String> {
         #[cfg(unix)]
         {
             let stream = std::os::unix::net::UnixStream::connect(path)
                 .map_err(|e| format!("--approver jsonl={}: {e}", path.display()))?;
             let owned = std::os::fd::OwnedFd::from(stream);
-            Self::from_file(File::from(owned), &path.display().to_string())
+            Self::from_file(File::from(owned), &path.display().to_string(), timeout)
         }
         #[cfg(not(unix))]
         Err(format!(
@@ -339,7 +488,7 @@ impl Jsonl {
     }
 
     #[cfg(unix)]
-    fn from_file(file: File, what: &str) -> Result<Self, String> {
+    fn from_file(file: File, what: &str, timeout: Duration) -> Result<Self, String> {
         let writer = file
             .try_clone()
             .map_err(|e| format!("--approver jsonl={what}: {e}"))?;
@@ -347,6 +496,7 @@ impl Jsonl {
             reader: BufReader::new(file),
             writer,
             next_id: 1,
+            timeout,
         })
     }
 
@@ -372,6 +522,10 @@ impl Jsonl {
             .write_all(line.as_bytes())
             .and_then(|()| self.writer.flush())
             .map_err(|e| format!("writing the question: {e}"))?;
+        if self.reader.buffer().is_empty() && !readable_within(self.reader.get_ref(), self.timeout)
+        {
+            return Err(no_answer(self.timeout));
+        }
         let mut reply = String::new();
         match self.reader.read_line(&mut reply) {
             Ok(0) => return Err("the channel closed".into()),
@@ -390,6 +544,9 @@ impl Jsonl {
             ("once", None, None) => Ok(Answer::Once),
             ("session", prefix, None) if prefix.as_ref().is_none_or(|p| !p.is_empty()) => {
                 Ok(Answer::Session { prefix })
+            }
+            ("always", prefix, None) if prefix.as_ref().is_none_or(|p| !p.is_empty()) => {
+                Ok(Answer::Always { prefix })
             }
             ("deny", None, None) => Ok(Answer::Deny(
                 answer.reason.unwrap_or_else(|| "denied".into()),
@@ -445,6 +602,16 @@ mod tests {
         assert_eq!(
             parse_answer("edit ls -l"),
             Some(Answer::Edit(vec!["ls".into(), "-l".into()]))
+        );
+        assert_eq!(
+            parse_answer("always"),
+            Some(Answer::Always { prefix: None })
+        );
+        assert_eq!(
+            parse_answer("always git"),
+            Some(Answer::Always {
+                prefix: Some(vec!["git".into()])
+            })
         );
         assert_eq!(parse_answer("edit"), None);
         assert_eq!(parse_answer("yes please"), None);

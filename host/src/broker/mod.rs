@@ -17,7 +17,7 @@ pub mod safety;
 use std::path::PathBuf;
 
 use approver::{Answer, Approver, Question};
-use rules::{Decision, Rules};
+use rules::{Decision, NewRule, Rules};
 
 use crate::audit::{Audit, Event};
 use crate::native::Violation;
@@ -394,6 +394,8 @@ pub struct Broker {
     /// missing grant when the command fails.
     refused_hosts: Vec<(Host, u16)>,
     aborted: bool,
+    /// Where "always" answers write their rule (the user's rules file).
+    rules_file: Option<PathBuf>,
     audit: Audit,
     shell: Option<ShellContext>,
 }
@@ -414,9 +416,34 @@ impl Broker {
             taint: None,
             refused_hosts: Vec::new(),
             aborted: false,
+            rules_file: None,
             audit,
             shell: None,
         }
+    }
+
+    /// Writes the rule of an "always" answer to `file`.
+    pub fn with_rules_file(mut self, file: PathBuf) -> Self {
+        self.rules_file = Some(file);
+        self
+    }
+
+    /// Writes the rule an "always" answer asked for, and records it;
+    /// returns why it could not be written (the grant then lasts the
+    /// session only).
+    fn write_rule(&mut self, by: &str, granted: &str, rule: &NewRule) -> Result<(), String> {
+        let written = match &self.rules_file {
+            Some(file) => self
+                .rules
+                .append(file, rule)
+                .map(|()| file.display().to_string())
+                .map_err(|e| e.to_string()),
+            None => Err("no user configuration directory".into()),
+        };
+        self.audit.record(&Event::always(by, granted, &written));
+        written
+            .map(|_| ())
+            .map_err(|why| format!("no rule written ({why}); approved for this session only"))
     }
 
     /// Marks the session as having read (or been granted) a secret; the
@@ -548,6 +575,14 @@ impl Broker {
                 self.host_grants.push(host.clone());
                 Ok(())
             }
+            Answer::Always { .. } => {
+                self.host_grants.push(host.clone());
+                let rule = NewRule::Host(host, (port != 0).then_some(port));
+                if let Err(why) = self.write_rule(by, &target, &rule) {
+                    eprintln!("cordon: {target}: {why}");
+                }
+                Ok(())
+            }
             Answer::Deny(why) => {
                 record(&mut self.audit, "denied", by, Some(&why));
                 Err(format!(
@@ -643,6 +678,28 @@ impl Broker {
                         prefix,
                         escalation: request.escalation.clone(),
                     });
+                    return Outcome::Run(request);
+                }
+                Answer::Always { prefix } => {
+                    let prefix = prefix.unwrap_or_else(|| request.argv.clone());
+                    self.grants.push(Grant {
+                        prefix: prefix.clone(),
+                        escalation: request.escalation.clone(),
+                    });
+                    // A rule decides the command, never an escalation.
+                    let written = match &request.escalation {
+                        None => self.write_rule(by, &prefix.join(" "), &NewRule::Command(&prefix)),
+                        Some(escalation) => {
+                            self.audit
+                                .record(&Event::grant(by, &prefix, &request.escalation));
+                            Err(format!(
+                                "a rule cannot grant {escalation}; approved for this session only"
+                            ))
+                        }
+                    };
+                    if let Err(why) = written {
+                        eprintln!("cordon: {command}: {why}");
+                    }
                     return Outcome::Run(request);
                 }
                 Answer::Deny(why) => {

@@ -17,6 +17,9 @@ use super::rules::{Rules, RulesError};
 /// The project's rules file, relative to the root.
 pub const PROJECT_RULES: &str = ".cordon/rules.toml";
 
+/// The user's own rules, in [`user_config_dir`].
+pub const USER_RULES: &str = "rules.toml";
+
 /// cordon's directory in the user's config: `$XDG_CONFIG_HOME/cordon`, or
 /// `$HOME/.config/cordon`.
 pub fn user_config_dir() -> Option<PathBuf> {
@@ -73,7 +76,7 @@ pub fn load(
     config: Option<&Path>,
 ) -> Result<Option<String>, String> {
     if let Some(config) = config {
-        let user = config.join("rules.toml");
+        let user = config.join(USER_RULES);
         if user.is_file() {
             rules.load(&user).map_err(|e: RulesError| e.to_string())?;
         }

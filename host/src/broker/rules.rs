@@ -308,6 +308,90 @@ fn strictest<'a, R>(
     })
 }
 
+/// A rule a person asked for at a prompt ("always").
+pub enum NewRule<'a> {
+    /// Allow commands starting with this prefix.
+    Command(&'a [String]),
+    /// Allow connections to this host (on this port, or any).
+    Host(&'a Host, Option<u16>),
+}
+
+impl NewRule<'_> {
+    /// The rule as TOML, first word of a prefix by file name as rules
+    /// compare it.
+    fn text(&self) -> String {
+        let quoted = |s: &str| toml::Value::String(s.to_string()).to_string();
+        match self {
+            NewRule::Command(prefix) => {
+                let words: Vec<String> = prefix
+                    .iter()
+                    .enumerate()
+                    .map(|(i, w)| quoted(if i == 0 { command_name(w) } else { w }))
+                    .collect();
+                format!(
+                    "[[rule]]\nprefix = [{}]\ndecision = \"allow\"\n\
+                     justification = \"approved always at a cordon prompt\"\n",
+                    words.join(", ")
+                )
+            }
+            NewRule::Host(host, port) => {
+                let host = match port {
+                    Some(port) => format!("{host}:{port}"),
+                    None => host.to_string(),
+                };
+                format!(
+                    "[[network]]\nhost = {}\ndecision = \"allow\"\n\
+                     justification = \"approved always at a cordon prompt\"\n",
+                    quoted(&host)
+                )
+            }
+        }
+    }
+}
+
+impl Rules {
+    /// Appends `rule` to `file` (creating it and its directory), and to
+    /// these rules. The file is written whole beside itself and renamed
+    /// over, and only if it still loads with the new rule: an error leaves
+    /// it as it was.
+    ///
+    /// # Errors
+    ///
+    /// A [`RulesError`] naming the file and the problem.
+    pub fn append(&mut self, file: &Path, rule: &NewRule) -> Result<(), RulesError> {
+        let io = |source: std::io::Error| RulesError::Read {
+            file: file.to_path_buf(),
+            source,
+        };
+        let old = match std::fs::read_to_string(file) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(io(e)),
+        };
+        let separator = if old.is_empty() || old.ends_with("\n\n") {
+            ""
+        } else if old.ends_with('\n') {
+            "\n"
+        } else {
+            "\n\n"
+        };
+        let text = format!("{old}{separator}{}", rule.text());
+        let mut checked = Rules::default();
+        checked.add(&text, file)?;
+        let dir = file.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+        std::io::Write::write_all(&mut temp, text.as_bytes()).map_err(io)?;
+        temp.persist(file).map_err(|e| io(e.error))?;
+        // The new rule is the last of its kind in the file.
+        match rule {
+            NewRule::Command(_) => self.rules.extend(checked.rules.pop()),
+            NewRule::Host(..) => self.network.extend(checked.network.pop()),
+        }
+        Ok(())
+    }
+}
+
 /// 1-based line of the byte `offset` in `text`.
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
