@@ -20,6 +20,7 @@ use crate::native::{self, NativeError, NativeIo, NativeOptions, NativeStatus, Pl
 use crate::net::{self, Allowlist, Decider, Host, NetAccess, Network, Resolver};
 use crate::policy::{Determinism, PROTECTED_NAMES, SandboxMode, SandboxPolicy};
 use crate::resolve::{self, NotFound, ToolSource};
+use crate::scenario;
 use crate::secrets::SecretPatterns;
 use crate::shell;
 use crate::tools;
@@ -42,6 +43,19 @@ enum Command {
     Doctor(CacheArgs),
     /// List the built-in tools with the crate and version each comes from.
     Tools,
+    /// Replay scenario files (TOML) of agent actions and check what came of
+    /// them; see docs/SCENARIOS.md. Exit 0 only if all passed.
+    Test {
+        /// Scenario files, or directories of them [default: scenarios].
+        #[arg(value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Write each scenario's golden transcript (NAME.golden.json).
+        #[arg(long)]
+        bless: bool,
+        /// Print the results as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Trust a project's .cordon/rules.toml as it reads now, so its allow
     /// rules apply (they only tighten otherwise). Stored in your config dir.
     Trust {
@@ -272,6 +286,7 @@ pub fn main() -> ExitCode {
         Command::Doctor(args) => doctor(args),
         Command::Tools => Ok(list_tools()),
         Command::Trust { root } => trust(&root),
+        Command::Test { paths, bless, json } => test(paths, bless, json),
     };
     result.unwrap_or_else(|err| {
         say(format!("{err:#}"));
@@ -683,7 +698,16 @@ fn run_script(
                 stderr: stdio.stderr.clone(),
             };
             let mut ran = match pipeline.stages.as_slice() {
-                [stage] => run_stage(args, &mut policy, &stage.argv, streams)?,
+                [stage] => {
+                    let ran = run_stage(args, &mut policy, &stage.argv, streams)?;
+                    // The rest of the line was read (its globs expanded) in
+                    // the directory `cd` names: it cannot run elsewhere.
+                    if stage.argv.first().is_some_and(|c| c == "cd") && ran.code != 0 {
+                        say("cd failed; the rest of the line does not run");
+                        return Ok(ran);
+                    }
+                    ran
+                }
                 stages => run_pipeline(args, &policy, stages, streams)?,
             };
             ran.violations.append(&mut last.violations);
@@ -1080,6 +1104,23 @@ fn trust(root: &Path) -> Result<ExitCode> {
         project::PROJECT_RULES
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn test(paths: Vec<PathBuf>, bless: bool, json: bool) -> Result<ExitCode> {
+    let paths = if paths.is_empty() {
+        vec![PathBuf::from("scenarios")]
+    } else {
+        paths
+    };
+    let options = scenario::Options { paths, bless, json };
+    match scenario::run(&options) {
+        Ok(true) => Ok(ExitCode::SUCCESS),
+        Ok(false) => Ok(ExitCode::from(1)),
+        Err(why) => {
+            say(why);
+            Ok(ExitCode::from(exit::HOST_ERROR))
+        }
+    }
 }
 
 fn list_tools() -> ExitCode {

@@ -6,6 +6,7 @@
 //! name, among them the built-in [`tools`]; any other command runs under
 //! the OS sandbox ([`native`]); [`cli`] is the thin command-line front end.
 
+pub mod atomic;
 pub mod audit;
 pub mod broker;
 pub mod cli;
@@ -14,6 +15,7 @@ pub mod native;
 pub mod net;
 pub mod policy;
 pub mod resolve;
+pub mod scenario;
 pub mod secrets;
 pub mod shell;
 pub mod tools;

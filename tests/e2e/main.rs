@@ -16,6 +16,7 @@ mod native;
 mod network;
 mod protected;
 mod rules;
+mod scenarios;
 #[cfg(any(target_os = "linux", target_os = "macos"))]
 mod secrets;
 #[cfg(target_os = "linux")]

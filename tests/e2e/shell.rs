@@ -2,7 +2,7 @@
 //! and native stages; escape and injection attempts refused before anything
 //! runs.
 
-use crate::support::{Layout, Run};
+use crate::support::{Layout, Run, allow_rm_rules};
 
 fn line(l: &Layout, flags: &[&str], script: &str) -> Run {
     l.cordon().args(flags).args(["-c", script]).output()
@@ -329,4 +329,26 @@ fn what_the_broker_cannot_read_it_does_not_let_through() {
         run.expect_code(126);
         assert_eq!(l.inside(), before, "{argv:?}");
     }
+}
+
+/// A glob after `cd` expands where the `cd` went, as in a shell; a `cd`
+/// that fails ends the line (its rest was read in that directory).
+#[test]
+fn globs_follow_cd_and_a_failed_cd_ends_the_line() {
+    let l = Layout::new();
+    std::fs::create_dir_all(l.at("build/obj")).unwrap();
+    std::fs::write(l.at("build/a.o"), "a").unwrap();
+    std::fs::write(l.at("build/obj/b.o"), "b").unwrap();
+    let run = line(
+        &l,
+        &["--rules", allow_rm_rules().to_str().unwrap()],
+        "cd build && rm -rf *",
+    );
+    run.expect_code(0);
+    assert!(l.at("build").is_dir());
+    assert_eq!(std::fs::read_dir(l.at("build")).unwrap().count(), 0);
+    assert!(l.at("src/main.rs").exists() && l.at("a.txt").exists());
+    let run = line(&l, &[], "cd nowhere; touch after.txt");
+    run.expect_code(1);
+    assert!(!l.at("after.txt").exists() && !l.at("nowhere/after.txt").exists());
 }

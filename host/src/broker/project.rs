@@ -130,11 +130,7 @@ pub fn trust(root: &Path, config: &Path) -> Result<String, String> {
     });
     std::fs::create_dir_all(config).map_err(|e| format!("{}: {e}", config.display()))?;
     let text = toml::to_string(&store).map_err(|e| e.to_string())?;
-    let mut temp = tempfile::NamedTempFile::new_in(config)
-        .map_err(|e| format!("{}: {e}", config.display()))?;
-    std::io::Write::write_all(&mut temp, text.as_bytes())
-        .map_err(|e| format!("{}: {e}", config.display()))?;
-    temp.persist(store_path(config))
+    crate::atomic::write(&store_path(config), text.as_bytes())
         .map_err(|e| format!("{}: {e}", store_path(config).display()))?;
     Ok(digest)
 }

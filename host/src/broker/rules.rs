@@ -378,11 +378,10 @@ impl Rules {
         let text = format!("{old}{separator}{}", rule.text());
         let mut checked = Rules::default();
         checked.add(&text, file)?;
-        let dir = file.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(io)?;
-        let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-        std::io::Write::write_all(&mut temp, text.as_bytes()).map_err(io)?;
-        temp.persist(file).map_err(|e| io(e.error))?;
+        if let Some(dir) = file.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        crate::atomic::write(file, text.as_bytes()).map_err(io)?;
         // The new rule is the last of its kind in the file.
         match rule {
             NewRule::Command(_) => self.rules.extend(checked.rules.pop()),

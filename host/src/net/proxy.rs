@@ -244,23 +244,73 @@ fn http(client: &mut TcpStream, first: u8, gate: &Gate) -> io::Result<Option<Tcp
         )?;
         return Ok(None);
     };
-    match path {
-        None => client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")?,
-        Some(path) => {
-            let mut forwarded = format!("{method} {path} {version}\r\n");
-            for line in lines.filter(|l| !l.is_empty()) {
-                let name = line.split(':').next().unwrap_or_default();
-                if !name.to_ascii_lowercase().starts_with("proxy-") {
-                    forwarded.push_str(line);
-                    forwarded.push_str("\r\n");
-                }
-            }
-            forwarded.push_str("\r\n");
-            upstream.write_all(forwarded.as_bytes())?;
+    let Some(path) = path else {
+        client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")?;
+        upstream.write_all(&rest)?;
+        return Ok(Some(upstream));
+    };
+    // One request per connection: the next one may name another host, so
+    // the connection closes after this response, both ways.
+    let mut forwarded = format!("{method} {path} {version}\r\n");
+    forwarded.push_str(&hop_by_hop_dropped(lines));
+    upstream.write_all(forwarded.as_bytes())?;
+    upstream.write_all(&rest)?;
+    let request_body = relay_one_way(client.try_clone()?, upstream.try_clone()?);
+    let head = read_head(&mut upstream)?;
+    if let Some((head, rest)) = head {
+        let text = String::from_utf8_lossy(&head).into_owned();
+        let mut lines = text.split("\r\n");
+        let status = lines.next().unwrap_or_default().to_string();
+        let response = format!("{status}\r\n{}", hop_by_hop_dropped(lines));
+        client.write_all(response.as_bytes())?;
+        client.write_all(&rest)?;
+        let _ = io::copy(&mut upstream, client);
+    }
+    let _ = client.shutdown(Shutdown::Both);
+    let _ = upstream.shutdown(Shutdown::Both);
+    let _ = request_body.join();
+    Ok(None)
+}
+
+/// The header lines without `Proxy-*`, `Connection` and `Keep-Alive`, and
+/// with `Connection: close`, then the blank line that ends a head.
+fn hop_by_hop_dropped<'a>(lines: impl Iterator<Item = &'a str>) -> String {
+    let mut kept = String::new();
+    for line in lines.filter(|l| !l.is_empty()) {
+        let name = line
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        if !(name.starts_with("proxy-") || name == "connection" || name == "keep-alive") {
+            kept.push_str(line);
+            kept.push_str("\r\n");
         }
     }
-    upstream.write_all(&rest)?;
-    Ok(Some(upstream))
+    kept.push_str("Connection: close\r\n\r\n");
+    kept
+}
+
+/// Reads `stream` up to the end of a head (`\r\n\r\n`): the head and what
+/// came after it, or `None` if it closed first.
+fn read_head(stream: &mut TcpStream) -> io::Result<Option<(Vec<u8>, Vec<u8>)>> {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+            let rest = head.split_off(end + 4);
+            return Ok(Some((head, rest)));
+        }
+        if head.len() > MAX_HEAD {
+            return Ok(None);
+        }
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
 }
 
 /// `host:port` or `[v6]:port`; the port may be left out where the scheme
@@ -292,16 +342,21 @@ fn answer(client: &mut TcpStream, code: u16, text: &str) -> io::Result<()> {
 /// Copies both ways until each side has finished sending.
 fn relay(client: TcpStream, upstream: TcpStream) -> io::Result<()> {
     client.set_read_timeout(None)?;
-    let (mut client_in, mut upstream_out) = (client.try_clone()?, upstream.try_clone()?);
-    let up = std::thread::spawn(move || {
-        let _ = io::copy(&mut client_in, &mut upstream_out);
-        let _ = upstream_out.shutdown(Shutdown::Write);
-    });
+    let up = relay_one_way(client.try_clone()?, upstream.try_clone()?);
     let (mut upstream_in, mut client_out) = (upstream, client);
     let _ = io::copy(&mut upstream_in, &mut client_out);
     let _ = client_out.shutdown(Shutdown::Write);
     let _ = up.join();
     Ok(())
+}
+
+/// Copies `from` to `to` on a thread, then ends `to`'s sending side.
+fn relay_one_way(mut from: TcpStream, mut to: TcpStream) -> JoinHandle<()> {
+    let _ = from.set_read_timeout(None);
+    std::thread::spawn(move || {
+        let _ = io::copy(&mut from, &mut to);
+        let _ = to.shutdown(Shutdown::Write);
+    })
 }
 
 #[cfg(test)]

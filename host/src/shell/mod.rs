@@ -14,7 +14,7 @@
 mod expand;
 pub mod wrappers;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use brush_parser::ast;
 
@@ -224,7 +224,7 @@ pub fn parse(
     let mut builder = Builder {
         env,
         root,
-        cwd,
+        cwd: cwd.to_path_buf(),
         dialect,
         depth: 0,
         nested: Vec::new(),
@@ -256,7 +256,9 @@ pub fn parse(
 struct Builder<'a> {
     env: &'a Env,
     root: &'a Path,
-    cwd: &'a Path,
+    /// Where globs expand: the line's directory, moved by each `cd` as
+    /// cordon's executor will move it (a failed `cd` ends the line there).
+    cwd: PathBuf,
     dialect: Dialect,
     depth: usize,
     nested: Vec<Stage>,
@@ -398,7 +400,13 @@ impl Builder<'_> {
         let mut stages = Vec::new();
         for command in &pipeline.seq {
             match command {
-                ast::Command::Simple(simple) => stages.push(self.stage(simple)?),
+                ast::Command::Simple(simple) => {
+                    let stage = self.stage(simple)?;
+                    if pipeline.seq.len() == 1 {
+                        self.follow_cd(&stage);
+                    }
+                    stages.push(stage);
+                }
                 ast::Command::Compound(command, _) => self.compound(command)?,
                 ast::Command::Function(function) => {
                     self.make_opaque("a function definition");
@@ -419,7 +427,7 @@ impl Builder<'_> {
             &options(self.dialect),
             self.env,
             self.root,
-            self.cwd,
+            &self.cwd,
         )?;
         match expanded {
             Ok((words, globbed)) => {
@@ -437,6 +445,20 @@ impl Builder<'_> {
                 // Judged as written: the best the broker can see.
                 Ok(vec![word.value.clone()])
             }
+        }
+    }
+
+    /// Moves the glob directory with a plain `cd DIR` into a directory of
+    /// the root; the executor moves the same way or ends the line.
+    fn follow_cd(&mut self, stage: &Stage) {
+        if let [cd, dir] = stage.argv.as_slice()
+            && cd == "cd"
+            && stage.redirects.is_empty()
+            && let Ok(moved) = self.cwd.join(dir).canonicalize()
+            && moved.starts_with(self.root)
+            && moved.is_dir()
+        {
+            self.cwd = moved;
         }
     }
 

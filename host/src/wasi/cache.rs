@@ -16,11 +16,13 @@
 //! cost more than the rest of a warm start.
 
 use std::hash::Hasher;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
+
+use crate::atomic;
 
 const MAGIC: &[u8; 8] = b"cordon2\n";
 /// MAGIC, then the artifact's length (u64) and CRC-32 (u32), little-endian.
@@ -119,16 +121,8 @@ impl CompileCache {
         check.extend_from_slice(MAGIC);
         check.extend_from_slice(&(compiled.len() as u64).to_le_bytes());
         check.extend_from_slice(&crc32fast::hash(compiled).to_le_bytes());
-        self.write_atomically(&self.artifact(key), compiled)?;
-        self.write_atomically(&self.check(key), &check)
-    }
-
-    fn write_atomically(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-        let mut file = tempfile::NamedTempFile::new_in(&self.dir)?;
-        file.write_all(bytes)?;
-        file.as_file().sync_data()?;
-        file.persist(path).map_err(|e| e.error)?;
-        Ok(())
+        atomic::write(&self.artifact(key), compiled)?;
+        atomic::write(&self.check(key), &check)
     }
 
     /// Number of entries and their total size in bytes.

@@ -1,0 +1,205 @@
+//! `cordon test`: replays scenarios of agent actions and checks what came
+//! of them. Each scenario runs on a fresh temporary copy of its fixture,
+//! each step as a `cordon run` child with scripted answers and an audit
+//! log; the observations are checked against the step's expectations and,
+//! once blessed, against the golden transcript beside the scenario
+//! (`NAME.golden.json`). docs/SCENARIOS.md has the format.
+
+mod expect;
+mod server;
+mod spec;
+mod step;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use step::{Observed, Sandbox};
+
+/// How `cordon test` was asked to run.
+pub struct Options {
+    pub paths: Vec<PathBuf>,
+    /// Write the golden transcripts instead of comparing with them.
+    pub bless: bool,
+    pub json: bool,
+}
+
+/// One scenario's result.
+#[derive(Serialize)]
+struct Outcome {
+    file: PathBuf,
+    name: String,
+    passed: bool,
+    /// The first difference, when it failed.
+    failure: Option<String>,
+    /// sha256 of the transcript (the golden file's content).
+    transcript_sha256: String,
+    steps: Vec<Observed>,
+}
+
+/// Runs every scenario under `options.paths`; returns whether all passed.
+///
+/// # Errors
+///
+/// A scenario file that does not load (`FILE:LINE: problem`), a path with
+/// no scenario, or a fixture that cannot be set up.
+pub fn run(options: &Options) -> Result<bool, String> {
+    let files = scenario_files(&options.paths)?;
+    let scenarios = files
+        .iter()
+        .map(|file| spec::load(file).map(|s| (file, s)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut outcomes = Vec::new();
+    for (file, scenario) in scenarios {
+        let outcome = run_scenario(file, &scenario, options.bless)?;
+        if !options.json {
+            match &outcome.failure {
+                None => println!("ok      {}", outcome.name),
+                Some(why) => println!("FAILED  {}: {why}", outcome.name),
+            }
+        }
+        outcomes.push(outcome);
+    }
+    let failed = outcomes.iter().filter(|o| !o.passed).count();
+    let passed = outcomes.len() - failed;
+    if options.json {
+        let report = serde_json::json!({
+            "scenarios": outcomes,
+            "passed": passed,
+            "failed": failed,
+        });
+        println!("{report:#}");
+    }
+    println!("{passed} passed, {failed} failed");
+    Ok(failed == 0)
+}
+
+/// The scenario files `paths` name: files as given, directories' `*.toml`
+/// in name order.
+fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|e| format!("{}: {e}", path.display()))?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "toml"))
+                .collect();
+            found.sort();
+            if found.is_empty() {
+                return Err(format!("{}: no scenario (*.toml) here", path.display()));
+            }
+            files.extend(found);
+        } else if path.is_file() {
+            files.push(path.clone());
+        } else {
+            return Err(format!(
+                "{}: no such scenario file or directory",
+                path.display()
+            ));
+        }
+    }
+    Ok(files)
+}
+
+fn run_scenario(file: &Path, scenario: &spec::Scenario, bless: bool) -> Result<Outcome, String> {
+    let name = scenario.name.clone().unwrap_or_else(|| {
+        file.file_stem()
+            .map_or("scenario".into(), |s| s.to_string_lossy().into_owned())
+    });
+    let dir = file.parent().unwrap_or(Path::new("."));
+    let setup = |what: &str, e: std::io::Error| format!("{}: {what}: {e}", file.display());
+    let tmp = tempfile::Builder::new()
+        .prefix("cordon-scenario-")
+        .tempdir()
+        .map_err(|e| setup("temporary directory", e))?;
+    let base = tmp
+        .path()
+        .canonicalize()
+        .map_err(|e| setup("temporary directory", e))?;
+    let root = base.join("project");
+    for made in [&root, &base.join("home"), &base.join("config")] {
+        std::fs::create_dir_all(made).map_err(|e| setup("temporary directory", e))?;
+    }
+    if let Some(fixture) = &scenario.fixture.dir {
+        copy_tree(&dir.join(fixture), &root).map_err(|e| setup("copying the fixture", e))?;
+    }
+    for (path, content) in &scenario.fixture.files {
+        let target = root.join(path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| setup(path, e))?;
+        }
+        std::fs::write(&target, content).map_err(|e| setup(path, e))?;
+    }
+    let mut servers = Vec::new();
+    for server in &scenario.servers {
+        let started = server::Server::start(&server.name, &dir.join(&server.dir))
+            .map_err(|e| setup(&format!("server {}", server.name), e))?;
+        servers.push((server.name.clone(), started));
+    }
+    let sandbox = Sandbox {
+        base,
+        root,
+        servers: servers.iter().map(|(n, s)| (n.clone(), s.port)).collect(),
+    };
+
+    let mut steps = Vec::new();
+    let mut failure = None;
+    for (n, step_spec) in scenario.steps.iter().enumerate() {
+        let observed = step::run(&sandbox, dir, &scenario.policy, step_spec, n + 1)
+            .map_err(|e| setup(&format!("step {}", n + 1), e))?;
+        if let Err(why) = expect::check(&step_spec.expect, &observed) {
+            let tail: Vec<&str> = observed.stderr.lines().rev().take(5).collect();
+            let tail: Vec<String> = tail.iter().rev().map(|l| format!("\n  | {l}")).collect();
+            failure = Some(format!(
+                "step {} (`{}`): {why}{}",
+                n + 1,
+                observed.command,
+                tail.concat()
+            ));
+        }
+        steps.push(observed);
+        if failure.is_some() {
+            break;
+        }
+    }
+    let transcript = serde_json::to_string_pretty(&steps).expect("a transcript serializes") + "\n";
+    let golden = file.with_extension("golden.json");
+    if failure.is_none() {
+        if bless {
+            crate::atomic::write(&golden, transcript.as_bytes())
+                .map_err(|e| setup("blessing", e))?;
+        } else if let Ok(text) = std::fs::read_to_string(&golden) {
+            failure = expect::against_golden(&text, &steps).err();
+        }
+    }
+    Ok(Outcome {
+        file: file.to_path_buf(),
+        name,
+        passed: failure.is_none(),
+        failure,
+        transcript_sha256: step::hex(&Sha256::digest(transcript.as_bytes())),
+        steps,
+    })
+}
+
+/// Copies the tree at `from` into `to`: directories, files, symlinks.
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            std::fs::create_dir_all(&target)?;
+            copy_tree(&entry.path(), &target)?;
+        } else if kind.is_symlink() {
+            #[cfg(unix)]
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,132 @@
+//! A scenario's static HTTP server on loopback: the package registry a
+//! step downloads from, with no outside network involved.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// A running server; stops when dropped.
+pub struct Server {
+    pub port: u16,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Serves `dir` as host `name` on 127.0.0.1 (a free port). `{{origin}}`
+    /// in a served text file becomes `http://NAME:PORT`.
+    pub fn start(name: &str, dir: &Path) -> std::io::Result<Server> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let port = listener.local_addr()?.port();
+        let origin = format!("http://{name}:{port}");
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = Arc::clone(&stop);
+        let dir = dir.to_path_buf();
+        let thread = std::thread::spawn(move || {
+            while !stopping.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let (dir, origin) = (dir.clone(), origin.clone());
+                        std::thread::spawn(move || serve(stream, &dir, &origin));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Ok(Server {
+            port,
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Answers requests on one connection (keep-alive), GET and HEAD only.
+fn serve(mut stream: TcpStream, dir: &Path, origin: &str) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut pending = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let end = loop {
+            if let Some(i) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => pending.extend_from_slice(&buf[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&pending[..end]).into_owned();
+        pending.drain(..end);
+        let mut words = head.split_whitespace();
+        let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or("/"));
+        let body = file_for(dir, target).and_then(|path| std::fs::read(path).ok());
+        let (status, body) = match (method, body) {
+            ("GET" | "HEAD", Some(body)) => ("200 OK", with_origin(body, origin)),
+            ("GET" | "HEAD", None) => ("404 Not Found", b"not found\n".to_vec()),
+            _ => ("405 Method Not Allowed", Vec::new()),
+        };
+        let header = format!(
+            "HTTP/1.1 {status}\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\n\r\n",
+            body.len()
+        );
+        let sent = stream.write_all(header.as_bytes()).and_then(|()| {
+            if method == "HEAD" {
+                Ok(())
+            } else {
+                stream.write_all(&body)
+            }
+        });
+        if sent.is_err() {
+            return;
+        }
+    }
+}
+
+/// The file a request path names inside `dir`, never outside it.
+fn file_for(dir: &Path, target: &str) -> Option<PathBuf> {
+    // A proxy may pass the absolute form on (RFC 9112 3.2.2).
+    let target = match target.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
+        None => target,
+    };
+    let path = target.split(['?', '#']).next()?.trim_start_matches('/');
+    let path = path
+        .replace("%2f", "/")
+        .replace("%2F", "/")
+        .replace("%40", "@");
+    if path.split('/').any(|c| c == ".." || c.starts_with('.')) {
+        return None;
+    }
+    // A directory answers with its `index` file (`/leftpad` and
+    // `/leftpad/-/leftpad-1.0.0.tgz` side by side, as registries serve).
+    let file = dir.join(&path);
+    let file = if file.is_dir() {
+        file.join("index")
+    } else {
+        file
+    };
+    file.is_file().then_some(file)
+}
+
+fn with_origin(body: Vec<u8>, origin: &str) -> Vec<u8> {
+    match String::from_utf8(body) {
+        Ok(text) => text.replace("{{origin}}", origin).into_bytes(),
+        Err(raw) => raw.into_bytes(),
+    }
+}

@@ -1,0 +1,320 @@
+//! Running one step as `cordon run` in a child process, and observing it:
+//! its exit code and output, what the broker decided and asked (from the
+//! audit log), what the sandbox refused, and what changed in the root.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::spec::{Policy, Step};
+
+/// Where a scenario runs: a fresh temporary directory holding the root,
+/// an empty home and config, and each step's answers and audit log.
+pub struct Sandbox {
+    pub base: PathBuf,
+    pub root: PathBuf,
+    /// `--resolve` pins and `{{url:NAME}}` values for the servers.
+    pub servers: Vec<(String, u16)>,
+}
+
+/// What one step did, as the transcript records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Observed {
+    pub command: String,
+    /// The `--network` it ran with.
+    pub network: String,
+    pub decision: String,
+    pub asked: Vec<String>,
+    pub exit: i32,
+    /// Null for a step that ran a native command (not deterministic).
+    pub stdout_sha256: Option<String>,
+    pub stderr_sha256: Option<String>,
+    pub created: BTreeMap<String, String>,
+    pub modified: BTreeMap<String, String>,
+    pub removed: Vec<String>,
+    pub violations: Vec<String>,
+    pub deterministic: bool,
+    /// The output itself, for expectations; not in the transcript.
+    #[serde(skip)]
+    pub stdout: String,
+    #[serde(skip)]
+    pub stderr: String,
+    /// The root's files after the step, path -> sha256.
+    #[serde(skip)]
+    pub files: BTreeMap<String, String>,
+}
+
+/// Runs step `n` of a scenario under `policy` (paths relative to `dir`).
+pub fn run(
+    sandbox: &Sandbox,
+    dir: &Path,
+    policy: &Policy,
+    step: &Step,
+    n: usize,
+) -> std::io::Result<Observed> {
+    let answers = sandbox.base.join(format!("answers-{n}.txt"));
+    std::fs::write(&answers, step.answers.join("\n") + "\n")?;
+    let audit = sandbox.base.join(format!("audit-{n}.jsonl"));
+    let before = sandbox.snapshot();
+
+    let exe = std::env::current_exe()?;
+    let network = step.network.as_deref().unwrap_or(&policy.network);
+    let mut command = Command::new(exe);
+    command
+        .arg("run")
+        .arg("--root")
+        .arg(&sandbox.root)
+        .args(["--sandbox", &policy.sandbox])
+        .args(["--approval", &policy.approval])
+        .args(["--network", network])
+        .arg("--approver")
+        .arg(format!("script={}", answers.display()))
+        .arg("--audit")
+        .arg(&audit)
+        .args(["--timeout", &policy.timeout.unwrap_or(60.0).to_string()]);
+    for rules in &policy.rules {
+        command.arg("--rules").arg(dir.join(rules));
+    }
+    for pin in &policy.resolve {
+        command.args(["--resolve", pin]);
+    }
+    for (name, _) in &sandbox.servers {
+        command.args(["--resolve", &format!("{name}=127.0.0.1")]);
+    }
+    for glob in &policy.allow_secret {
+        command.args(["--allow-secret", glob]);
+    }
+    if policy.deterministic {
+        command.arg("--deterministic");
+        if policy.allow_native {
+            command.arg("--allow-native");
+        }
+    }
+    if let Some(cwd) = &step.cwd {
+        command.args(["--cwd", cwd]);
+    }
+    if let Some(escalate) = &step.escalate {
+        command.args(["--escalate", escalate]);
+    }
+    // As written: the transcript must not depend on a server's port.
+    let shown = match (&step.run, &step.argv) {
+        (Some(line), _) => {
+            command.args(["-c", &sandbox.expand(line)]);
+            line.clone()
+        }
+        (None, Some(argv)) => {
+            command
+                .arg("--")
+                .args(argv.iter().map(|a| sandbox.expand(a)));
+            argv.join(" ")
+        }
+        (None, None) => unreachable!("checked when loading"),
+    };
+    // Nothing of the user's: an empty config (no user rules, nothing
+    // trusted) and a home of the scenario's own.
+    let out = command
+        .env("HOME", sandbox.base.join("home"))
+        .env("XDG_CONFIG_HOME", sandbox.base.join("config"))
+        .current_dir(&sandbox.root)
+        .output()?;
+
+    let after = sandbox.snapshot();
+    let lines: Vec<Value> = std::fs::read_to_string(&audit)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    let deterministic = !lines
+        .iter()
+        .any(|l| l["event"] == "run" && l["engine"] != "wasi");
+    let stdout = sandbox.stable(&out.stdout);
+    let stderr = sandbox.stable(&out.stderr);
+    let digest = |text: &str| deterministic.then(|| hex(&Sha256::digest(text.as_bytes())));
+    let mut observed = Observed {
+        command: shown,
+        network: network.to_string(),
+        decision: decision(&lines),
+        asked: asked(&lines)
+            .iter()
+            .map(|question| sandbox.stable(question.as_bytes()))
+            .collect(),
+        exit: out.status.code().unwrap_or(-1),
+        stdout_sha256: digest(&stdout),
+        stderr_sha256: digest(&stderr),
+        created: BTreeMap::new(),
+        modified: BTreeMap::new(),
+        removed: Vec::new(),
+        violations: lines
+            .iter()
+            .filter(|l| l["event"] == "violation")
+            .filter_map(|l| l["denied"].as_str().map(str::to_string))
+            .collect(),
+        deterministic,
+        stdout,
+        stderr,
+        files: BTreeMap::new(),
+    };
+    for (path, hash) in &after {
+        match before.get(path) {
+            None => {
+                observed.created.insert(path.clone(), hash.clone());
+            }
+            Some(old) if old != hash => {
+                observed.modified.insert(path.clone(), hash.clone());
+            }
+            _ => {}
+        }
+    }
+    observed.removed = before
+        .keys()
+        .filter(|path| !after.contains_key(*path))
+        .cloned()
+        .collect();
+    observed.files = after;
+    Ok(observed)
+}
+
+impl Sandbox {
+    /// `{{url:NAME}}` in a step becomes the server's `http://NAME:PORT`.
+    fn expand(&self, text: &str) -> String {
+        self.servers
+            .iter()
+            .fold(text.to_string(), |text, (name, port)| {
+                text.replace(
+                    &format!("{{{{url:{name}}}}}"),
+                    &format!("http://{name}:{port}"),
+                )
+            })
+    }
+
+    /// Output with what differs between runs written the same way: the
+    /// scenario's directory as `/scenario`, the root as `/project`, a
+    /// server's port as `PORT`.
+    fn stable(&self, bytes: &[u8]) -> String {
+        let mut text = String::from_utf8_lossy(bytes)
+            .replace(&self.root.display().to_string(), "/project")
+            .replace(&self.base.display().to_string(), "/scenario");
+        for (_, port) in &self.servers {
+            text = text.replace(&format!(":{port}"), ":PORT");
+        }
+        text
+    }
+}
+
+/// The broker's last decision on the step's command (after an edit or a
+/// retry, the last one made).
+fn decision(lines: &[Value]) -> String {
+    lines
+        .iter()
+        .rev()
+        .filter(|l| l["event"] == "decision")
+        .filter_map(|l| l["decision"].as_str())
+        .find(|d| *d != "edited")
+        .unwrap_or("none")
+        .to_string()
+}
+
+/// What the person was asked, in order: the command line of each
+/// question the approver answered, `connect HOST[:PORT]` for connections.
+fn asked(lines: &[Value]) -> Vec<String> {
+    let mut asked = Vec::new();
+    let mut last_request = String::new();
+    let by_person = |l: &Value| l["by"] == "script";
+    for line in lines {
+        match line["event"].as_str() {
+            Some("request") => {
+                last_request = match line["escalation"].as_str() {
+                    Some(escalation) => format!("{} [{escalation}]", words(&line["argv"])),
+                    None => words(&line["argv"]),
+                };
+            }
+            Some("decision") if by_person(line) => asked.push(last_request.clone()),
+            Some("connect") if by_person(line) => {
+                let host = line["host"].as_str().unwrap_or_default();
+                asked.push(match line["port"].as_u64() {
+                    Some(port) => format!("connect {host}:{port}"),
+                    None => format!("connect {host}"),
+                });
+            }
+            _ => {}
+        }
+    }
+    asked
+}
+
+fn words(argv: &Value) -> String {
+    argv.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
+impl Sandbox {
+    /// Every file under the root (relative path -> sha256 of its content,
+    /// text made stable as the output is), directories as `dir`, symlinks
+    /// as `-> TARGET`.
+    fn snapshot(&self) -> BTreeMap<String, String> {
+        let mut seen = BTreeMap::new();
+        walk(
+            &self.root,
+            &self.root,
+            &|bytes| self.stable_bytes(bytes),
+            &mut seen,
+        );
+        seen
+    }
+
+    /// `bytes` made stable as output is, when they are text.
+    fn stable_bytes(&self, bytes: Vec<u8>) -> Vec<u8> {
+        match String::from_utf8(bytes) {
+            Ok(text) => self.stable(text.as_bytes()).into_bytes(),
+            Err(raw) => raw.into_bytes(),
+        }
+    }
+}
+
+fn walk(
+    root: &Path,
+    dir: &Path,
+    stable: &dyn Fn(Vec<u8>) -> Vec<u8>,
+    seen: &mut BTreeMap<String, String>,
+) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let relative = path
+            .strip_prefix(root)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        let what = if meta.is_symlink() {
+            let target = std::fs::read_link(&path).unwrap_or_default();
+            format!("-> {}", target.display())
+        } else if meta.is_dir() {
+            walk(root, &path, stable, seen);
+            "dir".to_string()
+        } else {
+            std::fs::read(&path).map_or_else(
+                |e| format!("unreadable: {e}"),
+                |b| hex(&Sha256::digest(stable(b))),
+            )
+        };
+        seen.insert(relative, what);
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

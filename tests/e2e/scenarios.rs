@@ -1,0 +1,193 @@
+//! `cordon test`: the shipped scenario set, determinism of transcripts,
+//! blessing, a changed fixture caught, malformed files, the report.
+
+use std::path::{Path, PathBuf};
+
+use crate::support::{Run, Wasi, cordon, installed, probe};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn cordon_test(args: &[&str]) -> Run {
+    Run(cordon()
+        .arg("test")
+        .args(args)
+        .output()
+        .expect("running cordon test"))
+}
+
+/// The threat-model demo set, run as a user would run it.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_shipped_scenarios_pass() {
+    let dir = repo().join("tests/scenarios");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    if !installed("npm") {
+        eprintln!("npm not found: the npm-install scenario is left out");
+        files.retain(|f| !f.ends_with("npm-install.toml"));
+    }
+    let args: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
+    let run = cordon_test(&args);
+    run.expect_code(0);
+    let out = run.stdout();
+    assert!(
+        out.lines()
+            .all(|l| l.starts_with("ok ") || l.ends_with(" failed")),
+        "{out}"
+    );
+    assert_eq!(
+        out.lines().last().unwrap(),
+        format!("{} passed, 0 failed", files.len())
+    );
+}
+
+/// A scenario in its own directory, running the probe guest.
+fn scenario(dir: &Path, steps: &str) -> PathBuf {
+    let file = dir.join("probe.toml");
+    let text = format!(
+        "[fixture.files]\n\"data/b.txt\" = \"b\\n\"\n\"data/a.txt\" = \"a\\n\"\n\"data/c.txt\" = \"c\\n\"\n{steps}"
+    );
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+fn transcript_sha256(run: &Run) -> String {
+    let out = run.stdout();
+    let json = out.rsplit_once('\n').map_or(out.as_str(), |(json, _)| json);
+    let json = json.rsplit_once('\n').map_or(json, |(json, _)| json);
+    let report: serde_json::Value = serde_json::from_str(json).expect("--json output");
+    report["scenarios"][0]["transcript_sha256"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Time, random bytes, the environment and a directory listing, from a
+/// guest: the same transcript on every run, whatever the host's clock,
+/// time zone and environment.
+#[test]
+fn transcripts_are_deterministic() {
+    let dir = tempfile::tempdir().unwrap();
+    let guest = probe(Wasi::P1);
+    let guest = guest.display();
+    let file = scenario(
+        dir.path(),
+        &format!(
+            "[[step]]\nargv = [\"{guest}\", \"clock\"]\n\
+             [[step]]\nargv = [\"{guest}\", \"random\", \"16\"]\n\
+             [[step]]\nargv = [\"{guest}\", \"env\"]\n\
+             [[step]]\nargv = [\"{guest}\", \"ls\", \"data\"]\n"
+        ),
+    );
+    let file = file.to_str().unwrap();
+    let first = cordon_test(&["--json", file]);
+    first.expect_code(0);
+    let mut changed = cordon();
+    changed
+        .args(["test", "--json", file])
+        .env("TZ", "Pacific/Kiritimati")
+        .env("LANG", "ja_JP.UTF-8")
+        .env("SOME_HOST_VARIABLE", "differs");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let second = Run(changed.output().unwrap());
+    second.expect_code(0);
+    assert_eq!(transcript_sha256(&first), transcript_sha256(&second));
+}
+
+/// Blessing writes the golden transcript; the next run compares against
+/// it and passes; a changed fixture is caught with the first difference.
+#[test]
+fn blessing_round_trips_and_a_changed_fixture_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario(
+        dir.path(),
+        "[[step]]\nargv = [\"cat\", \"data/a.txt\", \"data/b.txt\"]\n[step.expect]\nexit = 0\n",
+    );
+    let path = file.to_str().unwrap();
+    let blessed = cordon_test(&["--bless", path]);
+    blessed.expect_code(0);
+    let golden = dir.path().join("probe.golden.json");
+    let text = std::fs::read_to_string(&golden).unwrap();
+    assert!(text.contains("\"stdout_sha256\""), "{text}");
+    cordon_test(&[path]).expect_code(0);
+    cordon_test(&["--bless", path]).expect_code(0);
+    assert_eq!(
+        std::fs::read_to_string(&golden).unwrap(),
+        text,
+        "re-blessing changes nothing"
+    );
+
+    let changed = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("\"a\\n\"", "\"A\\n\"");
+    std::fs::write(&file, changed).unwrap();
+    let run = cordon_test(&[path]);
+    run.expect_code(1);
+    let out = run.stdout();
+    assert!(
+        out.starts_with("FAILED  probe: step 1 vs golden: stdout sha256"),
+        "{out}"
+    );
+    assert!(out.ends_with("0 passed, 1 failed\n"), "{out}");
+}
+
+/// An expectation that does not hold shows the first differing line.
+#[test]
+fn a_failed_expectation_shows_the_first_difference() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario(
+        dir.path(),
+        "[[step]]\nargv = [\"cat\", \"data/a.txt\", \"data/b.txt\"]\n\
+         [step.expect]\nstdout = \"a\\nX\\n\"\n",
+    );
+    let run = cordon_test(&[file.to_str().unwrap()]);
+    run.expect_code(1);
+    let out = run.stdout();
+    assert!(
+        out.contains("stdout differs:\n  line 2\n  - \"X\\n\"\n  + \"b\\n\""),
+        "{out}"
+    );
+}
+
+/// A malformed scenario names the file, the line and the problem, and
+/// nothing runs.
+#[test]
+fn a_malformed_scenario_names_file_line_and_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "[[step]]\nargv = [\"true\"]\nrun = \"true\"\n",
+            ":1: a step needs exactly one of run or argv",
+        ),
+        (
+            "[[step]]\nargv = [\"true\"]\n\n[step.expect]\nexitt = 0\n",
+            ":5: unknown field `exitt`",
+        ),
+        ("name = \"x\"\n", ":1: missing field `step`"),
+        ("[[step]\n", ":1: "),
+    ];
+    for (text, want) in cases {
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, text).unwrap();
+        let run = cordon_test(&[file.to_str().unwrap()]);
+        run.expect_code(125);
+        let err = run.stderr();
+        assert!(
+            err.starts_with(&format!("cordon: {}", file.display())),
+            "{err}"
+        );
+        assert!(err.contains(want), "{want}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    let missing = cordon_test(&["/no/such/scenarios"]);
+    missing.expect_code(125);
+}
