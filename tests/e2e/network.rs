@@ -434,6 +434,32 @@ mod native {
         assert_eq!(server.hits(), 3);
     }
 
+    /// Two plain-HTTP requests to two hosts from one client: each reaches
+    /// its own host (a proxy connection carries one request, then closes).
+    #[test]
+    fn each_proxied_request_reaches_its_own_host() {
+        if !curl() {
+            return;
+        }
+        let l = Layout::new();
+        let first = Server::start("127.0.0.1:0", "first\n");
+        let second = Server::start("127.0.0.1:0", "second\n");
+        let list = format!(
+            "good.test,other.test,127.0.0.1:{},127.0.0.1:{}",
+            first.port(),
+            second.port()
+        );
+        let run = gated(&l, &list)
+            .args(["--", "curl", "-sS", "--max-time", "10"])
+            .args([
+                format!("http://good.test:{}/", first.port()),
+                format!("http://other.test:{}/", second.port()),
+            ])
+            .output();
+        assert_eq!(run.expect_code(0).stdout(), "first\nsecond\n");
+        assert_eq!((first.hits(), second.hits()), (1, 1));
+    }
+
     /// A native stage of a pipeline joined in the host (a threaded host:
     /// the helper is re-executed and gets the proxy channel by number).
     #[test]
