@@ -964,7 +964,12 @@ fn run_native(
         writable,
         env_pass: args.env_pass.clone(),
         no_namespaces: args.no_namespaces,
-        protected: project::user_config_dir().into_iter().collect(),
+        // cordon's rules and trust store, and its compiled code: a command
+        // that could write them would approve or run anything next time.
+        protected: project::user_config_dir()
+            .into_iter()
+            .chain(cache_of(&args.cache).map(|cache| cache.dir().to_path_buf()))
+            .collect(),
     };
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let plan = Plan::new(

@@ -58,16 +58,19 @@ fn corrupt_and_foreign_cache_entries_are_recompiled() {
     // A truncated artifact, and a damaged check file.
     std::fs::write(&artifact, &good[..20]).unwrap();
     assert_eq!(run_with_cache(&l, &dir).expect_code(0).stdout(), "alpha\n");
-    std::fs::write(&check, b"cordon2\n").unwrap();
+    std::fs::write(&check, b"cordon3\n").unwrap();
     assert_eq!(run_with_cache(&l, &dir).expect_code(0).stdout(), "alpha\n");
-    assert_eq!(std::fs::read(&check).unwrap(), good_check);
+    // Magic, length and CRC as before; the identity is the new file's.
+    assert_eq!(std::fs::read(&check).unwrap()[..20], good_check[..20]);
 
-    // A foreign artifact with a valid check: wasmtime's own header check
-    // refuses it and the module is compiled again.
+    // A foreign artifact with a valid check (its CRC; no identity, so it is
+    // hashed): wasmtime's own header check refuses it and the module is
+    // compiled again.
     let foreign = b"\x7fELF not a wasmtime artifact".to_vec();
-    let mut foreign_check = b"cordon2\n".to_vec();
+    let mut foreign_check = b"cordon3\n".to_vec();
     foreign_check.extend_from_slice(&(foreign.len() as u64).to_le_bytes());
     foreign_check.extend_from_slice(&crc32fast::hash(&foreign).to_le_bytes());
+    foreign_check.extend_from_slice(&[0; 32]);
     std::fs::write(&artifact, &foreign).unwrap();
     std::fs::write(&check, &foreign_check).unwrap();
     assert_eq!(run_with_cache(&l, &dir).expect_code(0).stdout(), "alpha\n");

@@ -598,3 +598,43 @@ fn cordons_own_config_is_protected_when_it_is_in_the_root() {
         run.stderr()
     );
 }
+
+/// Attack: plant compiled code in cordon's compile cache (here inside the
+/// root) so that cordon runs it next time. The cache stays read-only for
+/// native commands wherever it lies.
+#[test]
+fn the_compile_cache_is_read_only_for_native_commands() {
+    let l = Layout::new();
+    let cache = l.at("cordon-cache");
+    let cordon_with_cache = || {
+        let mut c = crate::support::cordon();
+        c.arg("run")
+            .arg("--root")
+            .arg(&l.root)
+            .arg("--cache-dir")
+            .arg(&cache);
+        c
+    };
+    // A WASI run fills the cache first.
+    let fill = cordon_with_cache()
+        .args(["--", "cat", "a.txt"])
+        .output()
+        .unwrap();
+    assert!(fill.status.success());
+    let stored: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let target = &stored[0];
+    let script = format!(
+        "echo evil > {} ; echo evil > cordon-cache/new.cwasm",
+        target.display()
+    );
+    let run = cordon_with_cache()
+        .args(["--engine", "native", "--", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    assert!(!cache.join("new.cwasm").exists());
+    assert_ne!(std::fs::read(target).unwrap(), b"evil\n");
+}

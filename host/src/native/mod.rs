@@ -65,7 +65,8 @@ pub struct NativeOptions {
     /// mode: Landlock and seccomp alone).
     pub no_namespaces: bool,
     /// More paths that stay read-only wherever they fall in a writable tree
-    /// (cordon's own config directory: rules and trusted projects).
+    /// (cordon's own config directory: rules and trusted projects; its
+    /// compile cache).
     pub protected: Vec<PathBuf>,
 }
 
