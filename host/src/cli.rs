@@ -16,7 +16,7 @@ use crate::broker::{
     self, ApprovalPolicy, Broker, Escalation, Outcome, Request, ShellContext, project,
 };
 use crate::exit;
-use crate::native::{self, NativeError, NativeIo, NativeOptions, NativeStatus, Plan};
+use crate::native::{self, NativeError, NativeIo, NativeOptions, NativeStatus, Plan, PlanNetwork};
 use crate::net::{self, Allowlist, Decider, Host, NetAccess, Network, Resolver};
 use crate::policy::{Determinism, PROTECTED_NAMES, SandboxMode, SandboxPolicy};
 use crate::resolve::{self, NotFound, ToolSource};
@@ -956,6 +956,7 @@ fn run_native(
             "{name}: a native command is not deterministic; --allow-native runs it anyway"
         ));
     }
+    let unsandboxed = escalation == Some(&Escalation::Unsandboxed);
     let mut writable = writable_dirs(args)?;
     if let Some(Escalation::Writable(dir)) = escalation {
         writable.push(dir.clone());
@@ -996,8 +997,18 @@ fn run_native(
         timeout: args.timeout,
         gate,
     };
-    let result = if escalation == Some(&Escalation::Unsandboxed) {
+    let result = if unsandboxed {
         say(format!("{name}: running without a sandbox, as approved"));
+        let mut plan = plan;
+        if plan.network == PlanNetwork::Proxy {
+            // Nothing holds it to the list any more: no proxy variables
+            // pointing at a port that is not ours.
+            say(format!(
+                "{name}: without the sandbox --network allow= does not apply; it has the \
+                 host's network"
+            ));
+            plan.without_proxy();
+        }
         native::run_unsandboxed(&plan, io)
     } else {
         native::run(&plan, io)

@@ -284,14 +284,24 @@ fn a_person_at_the_terminal_answers_with_one_key() {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
+        // Keys typed before the question are dropped: wait for the prompt.
+        let mut stdout = child.stdout.take().unwrap();
+        let mut shown = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&shown).contains("[a] abort") {
+            let n = std::io::Read::read(&mut stdout, &mut buf).unwrap();
+            assert!(n > 0, "{}", String::from_utf8_lossy(&shown));
+            shown.extend_from_slice(&buf[..n]);
+        }
         child
             .stdin
             .take()
             .unwrap()
             .write_all(keys.as_bytes())
             .unwrap();
-        let out = child.wait_with_output().unwrap();
-        let shown = String::from_utf8_lossy(&out.stdout);
+        std::io::Read::read_to_end(&mut stdout, &mut shown).unwrap();
+        child.wait().unwrap();
+        let shown = String::from_utf8_lossy(&shown);
         assert!(shown.contains("[r] always (write a rule)"), "{shown}");
         assert_eq!(!l.at("src").exists(), removed, "{keys}: {shown}");
     }

@@ -190,4 +190,23 @@ fn a_malformed_scenario_names_file_line_and_problem() {
     }
     let missing = cordon_test(&["/no/such/scenarios"]);
     missing.expect_code(125);
+    // A fixture file may not be written outside the scenario's root.
+    let file = dir.path().join("escape.toml");
+    let outside = dir.path().join("planted");
+    std::fs::write(
+        &file,
+        format!(
+            "[fixture.files]\n\"{}\" = \"x\"\n\"../planted\" = \"x\"\n[[step]]\nargv = [\"true\"]\n",
+            outside.display()
+        ),
+    )
+    .unwrap();
+    let run = cordon_test(&[file.to_str().unwrap()]);
+    run.expect_code(125);
+    assert!(
+        run.stderr().contains("not a relative path inside the root"),
+        "{}",
+        run.stderr()
+    );
+    assert!(!outside.exists());
 }

@@ -234,6 +234,19 @@ impl Terminal {
         }
     }
 
+    /// Drops keys typed before this question: a late answer to the last one
+    /// (denied on timeout) must not answer this one.
+    fn discard_typed_ahead(&mut self) {
+        let pending = self.tty.buffer().len();
+        self.tty.consume(pending);
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsRawFd;
+            // SAFETY: flushes the input queue of a terminal we hold open.
+            unsafe { libc::tcflush(self.tty.get_ref().as_raw_fd(), libc::TCIFLUSH) };
+        }
+    }
+
     fn wait(&mut self) -> Result<(), String> {
         if self.tty.buffer().is_empty() && !readable_within(self.tty.get_ref(), self.timeout) {
             return Err(no_answer(self.timeout));
@@ -316,6 +329,7 @@ impl Approver for Terminal {
             "  [y] once  [s] this for the session  [p] a prefix for the session\n  \
              [r] always (write a rule)  [n] deny  [e] edit  [a] abort\n> ",
         );
+        self.discard_typed_ahead();
         loop {
             if self.say(&text).is_err() {
                 return Answer::Deny("the terminal went away".into());
@@ -492,6 +506,13 @@ impl Jsonl {
         let writer = file
             .try_clone()
             .map_err(|e| format!("--approver jsonl={what}: {e}"))?;
+        // Each read waits at most the timeout, so a peer that starts a line
+        // and never ends it cannot hold the broker (a socket option, shared
+        // by every descriptor of the socket; not a socket: poll alone).
+        if let Ok(clone) = file.try_clone() {
+            let stream = std::os::unix::net::UnixStream::from(std::os::fd::OwnedFd::from(clone));
+            let _ = stream.set_read_timeout(Some(timeout.max(Duration::from_millis(1))));
+        }
         Ok(Jsonl {
             reader: BufReader::new(file),
             writer,
@@ -526,14 +547,21 @@ impl Jsonl {
         {
             return Err(no_answer(self.timeout));
         }
-        let mut reply = String::new();
-        match self.reader.read_line(&mut reply) {
-            Ok(0) => return Err("the channel closed".into()),
-            Err(e) => return Err(format!("reading the answer: {e}")),
-            Ok(_) => {}
-        }
-        let answer: WireAnswer =
-            serde_json::from_str(&reply).map_err(|e| format!("malformed answer: {e}"))?;
+        let answer = loop {
+            let mut reply = String::new();
+            match self.reader.read_line(&mut reply) {
+                Ok(0) => return Err("the channel closed".into()),
+                Err(e) => return Err(format!("reading the answer: {e}")),
+                Ok(_) => {}
+            }
+            let answer: WireAnswer =
+                serde_json::from_str(&reply).map_err(|e| format!("malformed answer: {e}"))?;
+            // A late answer to a question already denied (timed out).
+            if answer.v == PROTOCOL_VERSION && answer.id < id {
+                continue;
+            }
+            break answer;
+        };
         if answer.v != PROTOCOL_VERSION || answer.id != id {
             return Err(format!(
                 "answer for v{} id {} to question v{PROTOCOL_VERSION} id {id}",

@@ -428,22 +428,25 @@ impl Broker {
         self
     }
 
-    /// Writes the rule an "always" answer asked for, and records it;
-    /// returns why it could not be written (the grant then lasts the
-    /// session only).
-    fn write_rule(&mut self, by: &str, granted: &str, rule: &NewRule) -> Result<(), String> {
-        let written = match &self.rules_file {
+    /// Writes the rule an "always" answer asked for: the rules file, or
+    /// why it could not be written (the grant then lasts the session only).
+    fn write_rule(&mut self, rule: &NewRule) -> Result<String, String> {
+        match &self.rules_file {
             Some(file) => self
                 .rules
                 .append(file, rule)
                 .map(|()| file.display().to_string())
                 .map_err(|e| e.to_string()),
             None => Err("no user configuration directory".into()),
-        };
-        self.audit.record(&Event::always(by, granted, &written));
-        written
-            .map(|_| ())
-            .map_err(|why| format!("no rule written ({why}); approved for this session only"))
+        }
+    }
+
+    /// A person approved `request`'s escalation to a host: connections to
+    /// it are theirs for the session, taint or not (the approval came after).
+    fn grant_escalated_host(&mut self, request: &Request) {
+        if let Some(Escalation::Host(host, _)) = &request.escalation {
+            self.host_grants.push(host.clone());
+        }
     }
 
     /// Marks the session as having read (or been granted) a secret; the
@@ -493,7 +496,7 @@ impl Broker {
         host: &Host,
         port: u16,
         listed: bool,
-    ) -> Result<(), String> {
+    ) -> Result<Option<Vec<u16>>, String> {
         let shown_host = host.to_string();
         let record = |audit: &mut Audit, decision: &str, by: &str, reason: Option<&str>| {
             audit.record(&Event::connect(
@@ -510,25 +513,34 @@ impl Broker {
             port => format!("{shown_host}:{port}"),
         };
         let rule = self.rules.evaluate_network(host, port);
+        if let Some(rule) = rule.filter(|r| r.decision == Decision::Forbid) {
+            let why = format!("{target}: forbidden by {}", rule.origin());
+            record(&mut self.audit, "refused", &rule.origin(), None);
+            return Err(why);
+        }
+        // A person said yes to this host in this session, after any taint
+        // (grants made before it were dropped).
+        if self.host_grants.contains(host) {
+            record(&mut self.audit, "run", "session grant", None);
+            return Ok(None);
+        }
         let allowed_by = match rule.map(|r| (r.decision, r)) {
-            Some((Decision::Forbid, rule)) => {
-                let why = format!("{target}: forbidden by {}", rule.origin());
-                record(&mut self.audit, "refused", &rule.origin(), None);
-                return Err(why);
-            }
             Some((Decision::Prompt, rule)) => Err(rule
                 .justification
                 .clone()
                 .unwrap_or_else(|| format!("{} asks for this host", rule.origin()))),
-            Some((Decision::Allow, rule)) => Ok(rule.origin()),
-            None if listed => Ok("--network allow".to_string()),
-            None if self.host_grants.contains(host) => Ok("session grant".to_string()),
+            // A lookup granted by `HOST:PORT` is good for that port only.
+            Some((_, rule)) => Ok((
+                rule.origin(),
+                rule.host.ports_for(host).filter(|p| !p.is_empty()),
+            )),
+            None if listed => Ok(("--network allow".to_string(), None)),
             None => Err("not on the network allowlist".to_string()),
         };
         let reason = match (allowed_by, &self.taint) {
-            (Ok(by), None) => {
+            (Ok((by, ports)), None) => {
                 record(&mut self.audit, "run", &by, None);
-                return Ok(());
+                return Ok(ports);
             }
             (_, Some(taint)) => format!(
                 "this session read a secret ({taint}); every network grant after that needs \
@@ -568,20 +580,28 @@ impl Broker {
         match answer {
             Answer::Once => {
                 record(&mut self.audit, "approved", by, Some(&reason));
-                Ok(())
+                Ok(None)
             }
             Answer::Session { .. } => {
                 record(&mut self.audit, "approved-for-session", by, Some(&reason));
                 self.host_grants.push(host.clone());
-                Ok(())
+                Ok(None)
             }
             Answer::Always { .. } => {
                 self.host_grants.push(host.clone());
-                let rule = NewRule::Host(host, (port != 0).then_some(port));
-                if let Err(why) = self.write_rule(by, &target, &rule) {
-                    eprintln!("cordon: {target}: {why}");
-                }
-                Ok(())
+                let written = self.write_rule(&NewRule::Host(host, (port != 0).then_some(port)));
+                let note = match &written {
+                    Ok(file) => format!("{reason}; allow rule written to {file}"),
+                    Err(why) => {
+                        eprintln!(
+                            "cordon: {target}: no rule written ({why}); approved for this \
+                             session only"
+                        );
+                        format!("{reason}; no rule written: {why}")
+                    }
+                };
+                record(&mut self.audit, "approved-always", by, Some(&note));
+                Ok(None)
             }
             Answer::Deny(why) => {
                 record(&mut self.audit, "denied", by, Some(&why));
@@ -668,9 +688,11 @@ impl Broker {
                 Answer::Once => {
                     self.audit
                         .record(&Event::decision("approved", by, Some(&reason)));
+                    self.grant_escalated_host(&request);
                     return Outcome::Run(request);
                 }
                 Answer::Session { prefix } => {
+                    self.grant_escalated_host(&request);
                     let prefix = prefix.unwrap_or_else(|| request.argv.clone());
                     self.audit
                         .record(&Event::grant(by, &prefix, &request.escalation));
@@ -686,19 +708,28 @@ impl Broker {
                         prefix: prefix.clone(),
                         escalation: request.escalation.clone(),
                     });
+                    self.grant_escalated_host(&request);
                     // A rule decides the command, never an escalation.
-                    let written = match &request.escalation {
-                        None => self.write_rule(by, &prefix.join(" "), &NewRule::Command(&prefix)),
+                    match &request.escalation {
+                        None => {
+                            let written = self.write_rule(&NewRule::Command(&prefix));
+                            self.audit
+                                .record(&Event::always(by, &prefix.join(" "), &written));
+                            if let Err(why) = written {
+                                eprintln!(
+                                    "cordon: {command}: no rule written ({why}); approved for \
+                                     this session only"
+                                );
+                            }
+                        }
                         Some(escalation) => {
                             self.audit
                                 .record(&Event::grant(by, &prefix, &request.escalation));
-                            Err(format!(
-                                "a rule cannot grant {escalation}; approved for this session only"
-                            ))
+                            eprintln!(
+                                "cordon: {command}: a rule cannot grant {escalation}; approved \
+                                 for this session only"
+                            );
                         }
-                    };
-                    if let Err(why) = written {
-                        eprintln!("cordon: {command}: {why}");
                     }
                     return Outcome::Run(request);
                 }
@@ -734,7 +765,7 @@ impl net::Decider for std::sync::Mutex<Broker> {
         host: &Host,
         port: u16,
         listed: bool,
-    ) -> Result<(), String> {
+    ) -> Result<Option<Vec<u16>>, String> {
         self.lock()
             .map_err(|_| "the broker failed".to_string())?
             .decide_connection(request, host, port, listed)

@@ -149,6 +149,17 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// The plan with the host's network instead of the proxy (for a run a
+    /// person approved without any sandbox).
+    pub fn without_proxy(&mut self) {
+        let proxy_env = proxy::environment();
+        self.env
+            .retain(|(k, _)| !proxy_env.iter().any(|(p, _)| p == k));
+        self.network = PlanNetwork::On;
+    }
+}
+
 /// How a native command ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NativeStatus {

@@ -34,8 +34,15 @@ pub trait Decider: Send + Sync {
     /// # Errors
     ///
     /// Why not, in one line.
-    fn decide(&self, request: &Request, host: &Host, port: u16, listed: bool)
-    -> Result<(), String>;
+    /// On success, the ports a rule limited the grant to (`None`: any, or
+    /// not limited by the decider: the allowlist's own ports apply).
+    fn decide(
+        &self,
+        request: &Request,
+        host: &Host,
+        port: u16,
+        listed: bool,
+    ) -> Result<Option<Vec<u16>>, String>;
 
     /// Records a connection refused after the decision (where the name led).
     fn refused(&self, request: &Request, host: &Host, port: u16, why: &str);
@@ -91,12 +98,17 @@ impl Gate {
 
     fn vetted_lookup(&self, name: &str) -> Result<Vec<IpAddr>, String> {
         let host = Host::parse(name)?;
-        let ports = self.grants.allow.ports_for(&host);
-        self.grants
+        let listed = self.grants.allow.ports_for(&host);
+        let granted = self
+            .grants
             .decider
-            .decide(&self.request, &host, 0, ports.is_some())?;
-        // Approved by a person or a rule, or listed without a port: any port.
-        let ports = ports.filter(|p| !p.is_empty());
+            .decide(&self.request, &host, 0, listed.is_some())?;
+        // The list's ports, else a rule's; listed without a port, or
+        // approved by a person: any port.
+        let ports = match listed {
+            Some(listed) => Some(listed).filter(|p| !p.is_empty()),
+            None => granted,
+        };
         let addrs = self.checked_addresses(&host, None, ports)?;
         let handed_out = addrs.iter().map(|(ip, _)| *ip).collect();
         self.vetted.lock().expect("gate lock").extend(addrs);
@@ -205,5 +217,89 @@ fn intersect(ports: &Ports, named: Vec<u16>) -> Ports {
                 .filter(|p| named.contains(p))
                 .collect(),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::{Allowlist, Resolver};
+    use std::sync::Arc;
+
+    /// Allows names (on the ports given), refuses addresses.
+    struct NamesOnly(Option<Vec<u16>>);
+
+    impl Decider for NamesOnly {
+        fn decide(
+            &self,
+            _: &Request,
+            host: &Host,
+            _: u16,
+            _: bool,
+        ) -> Result<Option<Vec<u16>>, String> {
+            match host {
+                Host::Name(_) => Ok(self.0.clone()),
+                Host::Ip(_) => Err("an address".into()),
+            }
+        }
+        fn refused(&self, _: &Request, _: &Host, _: u16, _: &str) {}
+    }
+
+    fn gate(list: &str, decider: NamesOnly) -> Gate {
+        let mut resolver = Resolver::default();
+        resolver.pin("api.test=93.184.216.34").unwrap();
+        resolver.pin("inside.test=10.0.0.7").unwrap();
+        let grants = Grants {
+            allow: Allowlist::parse(list).unwrap(),
+            resolver,
+            decider: Arc::new(decider),
+        };
+        let request = Request {
+            argv: vec!["probe".into()],
+            cwd: "/p".into(),
+            engine: "wasi",
+            sandbox: "workspace-write",
+            escalation: None,
+            justification: None,
+        };
+        Gate::new(grants, request)
+    }
+
+    fn addr(text: &str) -> SocketAddr {
+        text.parse().unwrap()
+    }
+
+    /// A lookup granted for one port (a rule `api.test:443`) hands the
+    /// address out for that port only.
+    #[test]
+    fn a_lookup_keeps_the_ports_it_was_granted() {
+        let g = gate("", NamesOnly(Some(vec![443])));
+        assert_eq!(
+            g.lookup("api.test").unwrap(),
+            vec!["93.184.216.34".parse::<IpAddr>().unwrap()]
+        );
+        assert!(g.may_connect(addr("93.184.216.34:443")));
+        assert!(!g.may_connect(addr("93.184.216.34:25")));
+        // Listed with a port: the list's port.
+        let g = gate("api.test:8443", NamesOnly(None));
+        g.lookup("api.test").unwrap();
+        assert!(g.handed_out(addr("93.184.216.34:8443")));
+        assert!(!g.handed_out(addr("93.184.216.34:443")));
+        // Granted without a port: any.
+        let g = gate("", NamesOnly(None));
+        g.lookup("api.test").unwrap();
+        assert!(g.handed_out(addr("93.184.216.34:25")));
+    }
+
+    /// A granted name leading to a private address is refused, and nothing
+    /// is handed out.
+    #[test]
+    fn private_addresses_stay_closed_behind_a_granted_name() {
+        let g = gate("inside.test", NamesOnly(None));
+        let err = g.lookup("inside.test").unwrap_err();
+        assert!(err.contains("10.0.0.7 (private)"), "{err}");
+        assert!(!g.may_connect(addr("10.0.0.7:80")));
+        let targets = g.connect_targets("api.test", 443).unwrap();
+        assert_eq!(targets, vec![addr("93.184.216.34:443")]);
     }
 }

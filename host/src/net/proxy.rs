@@ -7,7 +7,7 @@
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -47,6 +47,7 @@ pub fn environment() -> Vec<(String, String)> {
 /// A running proxy; [`Proxy::stop`] ends it.
 pub struct Proxy {
     listener: Arc<TcpListener>,
+    stopping: Arc<AtomicBool>,
     thread: JoinHandle<()>,
 }
 
@@ -54,13 +55,19 @@ impl Proxy {
     /// Serves `listener` until stopped, deciding through `gate`.
     pub fn serve(listener: TcpListener, gate: Arc<Gate>) -> Proxy {
         let listener = Arc::new(listener);
-        let accepting = Arc::clone(&listener);
-        let thread = std::thread::spawn(move || accept_loop(&accepting, &gate));
-        Proxy { listener, thread }
+        let stopping = Arc::new(AtomicBool::new(false));
+        let (accepting, stop) = (Arc::clone(&listener), Arc::clone(&stopping));
+        let thread = std::thread::spawn(move || accept_loop(&accepting, &gate, &stop));
+        Proxy {
+            listener,
+            stopping,
+            thread,
+        }
     }
 
     /// Stops accepting; connections under way end with their command.
     pub fn stop(self) {
+        self.stopping.store(true, Ordering::SeqCst);
         // Native commands (the only users) run on unix systems alone.
         #[cfg(unix)]
         {
@@ -73,9 +80,19 @@ impl Proxy {
     }
 }
 
-fn accept_loop(listener: &TcpListener, gate: &Arc<Gate>) {
+fn accept_loop(listener: &TcpListener, gate: &Arc<Gate>, stopping: &AtomicBool) {
     let active = Arc::new(AtomicUsize::new(0));
-    while let Ok((client, _)) = listener.accept() {
+    loop {
+        let client = match listener.accept() {
+            Ok((client, _)) => client,
+            Err(_) if stopping.load(Ordering::SeqCst) => return,
+            // Out of descriptors, a connection reset before accept: the
+            // next one may do.
+            Err(_) => {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+        };
         if active.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
             active.fetch_sub(1, Ordering::SeqCst);
             continue;
@@ -186,23 +203,14 @@ fn socks5(client: &mut TcpStream, gate: &Gate) -> io::Result<Option<TcpStream>> 
 /// with an absolute `http://` URL is sent on to that host. `None` when the
 /// client was answered with a refusal.
 fn http(client: &mut TcpStream, first: u8, gate: &Gate) -> io::Result<Option<TcpStream>> {
-    let mut head = vec![first];
-    let mut buf = [0u8; 4096];
-    let end = loop {
-        if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
-            break end + 4;
-        }
-        if head.len() > MAX_HEAD {
+    let (head, rest) = match read_head(client, vec![first])? {
+        Head::Complete(head, rest) => (head, rest),
+        Head::TooLarge => {
             answer(client, 431, "request head too large")?;
             return Ok(None);
         }
-        let n = client.read(&mut buf)?;
-        if n == 0 {
-            return Ok(None);
-        }
-        head.extend_from_slice(&buf[..n]);
+        Head::Closed => return Ok(None),
     };
-    let rest = head.split_off(end);
     let Ok(text) = std::str::from_utf8(&head) else {
         answer(client, 400, "request head is not UTF-8")?;
         return Ok(None);
@@ -251,13 +259,16 @@ fn http(client: &mut TcpStream, first: u8, gate: &Gate) -> io::Result<Option<Tcp
     };
     // One request per connection: the next one may name another host, so
     // the connection closes after this response, both ways.
-    let mut forwarded = format!("{method} {path} {version}\r\n");
-    forwarded.push_str(&hop_by_hop_dropped(lines));
+    // The server routes by Host: it must name the host the gate decided.
+    let mut forwarded = format!("{method} {path} {version}\r\nHost: {authority}\r\n");
+    forwarded.push_str(&hop_by_hop_dropped(lines.filter(|l| !is_header(l, "host"))));
     upstream.write_all(forwarded.as_bytes())?;
     upstream.write_all(&rest)?;
     let request_body = relay_one_way(client.try_clone()?, upstream.try_clone()?);
-    let head = read_head(&mut upstream)?;
-    if let Some((head, rest)) = head {
+    upstream.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
+    let head = read_head(&mut upstream, Vec::new());
+    upstream.set_read_timeout(None)?;
+    if let Ok(Head::Complete(head, rest)) = head {
         let text = String::from_utf8_lossy(&head).into_owned();
         let mut lines = text.split("\r\n");
         let status = lines.next().unwrap_or_default().to_string();
@@ -270,6 +281,12 @@ fn http(client: &mut TcpStream, first: u8, gate: &Gate) -> io::Result<Option<Tcp
     let _ = upstream.shutdown(Shutdown::Both);
     let _ = request_body.join();
     Ok(None)
+}
+
+/// Whether the header line `line` is `name` (compared as HTTP does).
+fn is_header(line: &str, name: &str) -> bool {
+    line.split_once(':')
+        .is_some_and(|(n, _)| n.trim().eq_ignore_ascii_case(name))
 }
 
 /// The header lines without `Proxy-*`, `Connection` and `Keep-Alive`, and
@@ -292,22 +309,29 @@ fn hop_by_hop_dropped<'a>(lines: impl Iterator<Item = &'a str>) -> String {
     kept
 }
 
-/// Reads `stream` up to the end of a head (`\r\n\r\n`): the head and what
-/// came after it, or `None` if it closed first.
-fn read_head(stream: &mut TcpStream) -> io::Result<Option<(Vec<u8>, Vec<u8>)>> {
-    let mut head = Vec::new();
+/// An HTTP head read off a stream.
+enum Head {
+    /// The head (through `\r\n\r\n`) and what came after it.
+    Complete(Vec<u8>, Vec<u8>),
+    TooLarge,
+    Closed,
+}
+
+/// Reads `stream`, after the bytes already `read`, up to the end of a head.
+fn read_head(stream: &mut TcpStream, read: Vec<u8>) -> io::Result<Head> {
+    let mut head = read;
     let mut buf = [0u8; 4096];
     loop {
         if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
             let rest = head.split_off(end + 4);
-            return Ok(Some((head, rest)));
+            return Ok(Head::Complete(head, rest));
         }
         if head.len() > MAX_HEAD {
-            return Ok(None);
+            return Ok(Head::TooLarge);
         }
         let n = stream.read(&mut buf)?;
         if n == 0 {
-            return Ok(None);
+            return Ok(Head::Closed);
         }
         head.extend_from_slice(&buf[..n]);
     }

@@ -127,7 +127,13 @@ fn run_scenario(file: &Path, scenario: &spec::Scenario, bless: bool) -> Result<O
         copy_tree(&dir.join(fixture), &root).map_err(|e| setup("copying the fixture", e))?;
     }
     for (path, content) in &scenario.fixture.files {
-        let target = root.join(path);
+        let relative = plain_relative(path).ok_or_else(|| {
+            format!(
+                "{}: fixture file {path:?}: not a relative path inside the root",
+                file.display()
+            )
+        })?;
+        let target = root.join(relative);
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent).map_err(|e| setup(path, e))?;
         }
@@ -183,6 +189,17 @@ fn run_scenario(file: &Path, scenario: &spec::Scenario, bless: bool) -> Result<O
         transcript_sha256: step::hex(&Sha256::digest(transcript.as_bytes())),
         steps,
     })
+}
+
+/// `path` as a relative path of plain names (no root, no `.` or `..`), or
+/// `None`: what a scenario may name inside its root or a server's files.
+fn plain_relative(path: &str) -> Option<PathBuf> {
+    let relative = Path::new(path);
+    let plain = !path.is_empty()
+        && relative
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+    plain.then(|| relative.to_path_buf())
 }
 
 /// Copies the tree at `from` into `to`: directories, files, symlinks.

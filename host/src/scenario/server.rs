@@ -105,17 +105,19 @@ fn file_for(dir: &Path, target: &str) -> Option<PathBuf> {
         Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
         None => target,
     };
-    let path = target.split(['?', '#']).next()?.trim_start_matches('/');
+    let path = target.split(['?', '#']).next()?;
     let path = path
         .replace("%2f", "/")
         .replace("%2F", "/")
         .replace("%40", "@");
-    if path.split('/').any(|c| c == ".." || c.starts_with('.')) {
-        return None;
-    }
+    // Decoded first, then only plain names: no root, no `..`, no dotfile.
+    let relative = super::plain_relative(path.trim_start_matches('/')).filter(|p| {
+        p.iter()
+            .all(|name| !name.to_string_lossy().starts_with('.'))
+    })?;
     // A directory answers with its `index` file (`/leftpad` and
     // `/leftpad/-/leftpad-1.0.0.tgz` side by side, as registries serve).
-    let file = dir.join(&path);
+    let file = dir.join(relative);
     let file = if file.is_dir() {
         file.join("index")
     } else {
@@ -128,5 +130,36 @@ fn with_origin(body: Vec<u8>, origin: &str) -> Vec<u8> {
     match String::from_utf8(body) {
         Ok(text) => text.replace("{{origin}}", origin).into_bytes(),
         Err(raw) => raw.into_bytes(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only files under the served directory, however the path is spelled.
+    #[test]
+    fn requests_stay_inside_the_served_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("pkg/-")).unwrap();
+        std::fs::write(dir.path().join("pkg/index"), "{}").unwrap();
+        std::fs::write(dir.path().join("pkg/-/pkg-1.tgz"), "t").unwrap();
+        std::fs::write(dir.path().join(".secret"), "s").unwrap();
+        let served = |target: &str| file_for(dir.path(), target);
+        assert_eq!(served("/pkg"), Some(dir.path().join("pkg/index")));
+        assert_eq!(
+            served("http://r.test:1/pkg/-/pkg-1.tgz?x=1"),
+            Some(dir.path().join("pkg/-/pkg-1.tgz"))
+        );
+        for escape in [
+            "/%2Fetc/passwd",
+            "/%2fproc/self/environ",
+            "/../etc/passwd",
+            "/pkg/../../x",
+            "/.secret",
+            "//etc/passwd",
+        ] {
+            assert_eq!(served(escape), None, "{escape}");
+        }
     }
 }

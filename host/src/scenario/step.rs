@@ -305,6 +305,9 @@ fn walk(
         } else if meta.is_dir() {
             walk(root, &path, stable, seen);
             "dir".to_string()
+        } else if !meta.is_file() {
+            // A FIFO or a socket: opening it could block.
+            "special".to_string()
         } else {
             std::fs::read(&path).map_or_else(
                 |e| format!("unreadable: {e}"),

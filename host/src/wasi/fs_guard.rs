@@ -26,7 +26,7 @@ use wasmtime_wasi::filesystem::Descriptor;
 use crate::policy::PROTECTED_NAMES;
 
 /// Symlinks followed while resolving one path, as Linux's `MAXSYMLINKS`.
-pub const MAX_SYMLINKS: u32 = 40;
+const MAX_SYMLINKS: u32 = 40;
 /// Directory levels walked up before giving up (and refusing).
 const MAX_DEPTH: u32 = 4096;
 /// Entries examined when looking for a file inside the protected trees.
@@ -126,8 +126,8 @@ impl FsGuard {
                 Err(_) => return true,
             };
             match touch {
-                Touch::Entry(path) => self.entry_protected(&dir, path, false, 0),
-                Touch::Target(path) => self.entry_protected(&dir, path, true, 0),
+                Touch::Entry(path) => self.entry_protected(&dir, path, false),
+                Touch::Target(path) => self.entry_protected(&dir, path, true),
             }
         })
     }
@@ -193,56 +193,19 @@ impl FsGuard {
         !open_files.is_empty() && self.protected_trees_contain(&open_files)
     }
 
-    fn entry_protected(&self, base: &Dir, path: &str, follow: bool, links: u32) -> bool {
-        if links > MAX_SYMLINKS {
-            // The call itself fails with ELOOP.
-            return false;
-        }
-        let trimmed = path.trim_end_matches('/');
-        if path.starts_with('/') {
-            // Absolute paths never resolve under a preopen; the call fails.
-            return false;
-        }
-        let (parent, name) = match trimmed.rsplit_once('/') {
-            Some((parent, name)) => (parent, name),
-            None => (".", trimmed),
-        };
-        if matches!(name, "" | "." | "..") {
-            // The path names a directory as a whole.
-            let target = if trimmed.is_empty() { "." } else { trimmed };
-            return match base.open_dir(target) {
-                Ok(dir) => self.dir_in_protected_tree(&dir),
-                Err(e) => e.kind() != io::ErrorKind::NotFound,
-            };
-        }
-        let parent = match base.open_dir(if parent.is_empty() { "." } else { parent }) {
-            Ok(dir) => dir,
-            Err(e) => return e.kind() != io::ErrorKind::NotFound,
-        };
-        if self.dir_in_protected_tree(&parent) {
+    fn entry_protected(&self, base: &Dir, path: &str, follow: bool) -> bool {
+        let Some(chain) = entry_chain(base, path, follow) else {
             return true;
-        }
-        let parent_id = match id_of(&parent) {
-            Ok(id) => id,
-            Err(_) => return true,
         };
-        if names_protected(name, parent_id == self.root) {
-            return true;
-        }
-        if !follow {
-            return false;
-        }
-        match parent.symlink_metadata(name) {
-            Ok(meta) if meta.is_symlink() => match parent.read_link(name) {
-                Ok(target) => match target.to_str() {
-                    Some(target) => self.entry_protected(&parent, target, true, links + 1),
-                    None => true,
-                },
-                Err(_) => true,
-            },
-            Ok(_) => false,
-            Err(e) => e.kind() != io::ErrorKind::NotFound,
-        }
+        chain.iter().any(|entry| match entry {
+            Entry::Whole(dir) => self.dir_in_protected_tree(dir),
+            Entry::Named(parent, name) => {
+                self.dir_in_protected_tree(parent)
+                    || id_of(parent)
+                        .ok()
+                        .is_none_or(|id| names_protected(name, id == self.root))
+            }
+        })
     }
 
     /// Walks up from `dir` to the root: inside a protected tree if it meets
@@ -316,6 +279,65 @@ impl FsGuard {
         }
         false
     }
+}
+
+/// One directory entry a call reaches on its way.
+pub enum Entry {
+    /// A directory as a whole (the path ended in `.`, `..` or nothing).
+    Whole(Dir),
+    /// The entry `name` of directory `parent` (existing or not).
+    Named(Dir, String),
+}
+
+/// The entries a call on `path` from `base` touches, resolved as the call
+/// will resolve it (cap-std, never leaving `base`): the entry itself and,
+/// with `follow`, each symlink hop to the final target. An empty list: the
+/// call fails on its own (not found, absolute, too many links). `None`:
+/// something could not be examined, which a guard treats as refused.
+pub fn entry_chain(base: &Dir, path: &str, follow: bool) -> Option<Vec<Entry>> {
+    let mut chain = Vec::new();
+    let (mut base, mut path) = (base.try_clone().ok()?, path.to_string());
+    for _ in 0..=MAX_SYMLINKS {
+        if path.starts_with('/') {
+            // Absolute paths never resolve under a preopen; the call fails.
+            return Some(chain);
+        }
+        let trimmed = path.trim_end_matches('/');
+        let (parent, name) = trimmed.rsplit_once('/').unwrap_or((".", trimmed));
+        if matches!(name, "" | "." | "..") {
+            let target = if trimmed.is_empty() { "." } else { trimmed };
+            return match base.open_dir(target) {
+                Ok(dir) => {
+                    chain.push(Entry::Whole(dir));
+                    Some(chain)
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Some(chain),
+                Err(_) => None,
+            };
+        }
+        let parent = match base.open_dir(if parent.is_empty() { "." } else { parent }) {
+            Ok(dir) => dir,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Some(chain),
+            Err(_) => return None,
+        };
+        let link = match parent.symlink_metadata(name) {
+            Ok(meta) => meta.is_symlink(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+            Err(_) => return None,
+        };
+        let target = if follow && link {
+            Some(parent.read_link(name).ok()?.to_str()?.to_string())
+        } else {
+            None
+        };
+        chain.push(Entry::Named(parent.try_clone().ok()?, name.to_string()));
+        match target {
+            Some(target) => (base, path) = (parent, target),
+            None => return Some(chain),
+        }
+    }
+    // Too many links: the call fails with ELOOP.
+    Some(chain)
 }
 
 /// Whether creating or changing the entry `name` is refused by name: `.git`

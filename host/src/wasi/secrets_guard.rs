@@ -18,7 +18,7 @@ use cap_std::fs::Dir;
 use wasmtime_wasi::ResourceTable;
 use wasmtime_wasi::filesystem::Descriptor;
 
-use super::fs_guard::{Base, MAX_SYMLINKS, Touch};
+use super::fs_guard::{Base, Entry, Touch, entry_chain};
 use crate::secrets::SecretPatterns;
 
 /// Decides whether a guest's file is a secret.
@@ -72,50 +72,33 @@ impl SecretsGuard {
         bases: impl IntoIterator<Item = Base<'a>>,
         touch: &Touch<'_>,
     ) -> bool {
-        bases.into_iter().any(|base| match base.0.try_clone() {
-            Ok(file) => {
-                let dir = Dir::from_std_file(file);
-                match touch {
-                    Touch::Entry(path) => self.entry_secret(&dir, path, false, 0),
-                    Touch::Target(path) => self.entry_secret(&dir, path, true, 0),
-                }
-            }
-            Err(_) => true,
-        })
-    }
-
-    /// Whether the entry `path` under `base` (or, with `follow`, what its
-    /// final symlink leads to) is a secret. Opens directories only: a
-    /// FIFO must not block the check.
-    fn entry_secret(&self, base: &Dir, path: &str, follow: bool, links: u32) -> bool {
-        if links > MAX_SYMLINKS || path.starts_with('/') {
-            // The call itself fails (ELOOP, or outside every preopen).
-            return false;
-        }
-        let trimmed = path.trim_end_matches('/');
-        let (parent, name) = trimmed.rsplit_once('/').unwrap_or((".", trimmed));
-        let parent = match base.open_dir(if parent.is_empty() { "." } else { parent }) {
-            Ok(parent) => parent,
-            // The call fails on its own.
-            Err(_) => return false,
-        };
-        if follow
-            && let Ok(meta) = parent.symlink_metadata(name)
-            && meta.is_symlink()
-        {
-            return match parent
-                .read_link(name)
-                .ok()
-                .and_then(|t| t.to_str().map(String::from))
-            {
-                Some(target) => self.entry_secret(&parent, &target, true, links + 1),
-                None => true,
+        bases.into_iter().any(|base| {
+            let Ok(file) = base.0.try_clone() else {
+                return true;
             };
-        }
-        match parent.try_clone().map(|d| real_path(&d.into_std_file())) {
-            Ok(Some(parent)) => self.is_secret(&parent.join(name)),
-            _ => true,
-        }
+            let (path, follow) = match touch {
+                Touch::Entry(path) => (*path, false),
+                Touch::Target(path) => (*path, true),
+            };
+            let Some(chain) = entry_chain(&Dir::from_std_file(file), path, follow) else {
+                return true;
+            };
+            chain.iter().any(|entry| {
+                let (dir, name) = match entry {
+                    Entry::Whole(dir) => (dir, None),
+                    Entry::Named(parent, name) => (parent, Some(name)),
+                };
+                let real = dir
+                    .try_clone()
+                    .ok()
+                    .and_then(|d| real_path(&d.into_std_file()));
+                match (real, name) {
+                    (Some(dir), Some(name)) => self.is_secret(&dir.join(name)),
+                    (Some(dir), None) => self.is_secret(&dir),
+                    (None, _) => true,
+                }
+            })
+        })
     }
 
     fn leads_to_secret(&self, file: &std::fs::File) -> bool {
