@@ -481,9 +481,12 @@ impl Jsonl {
             Self::from_file(File::from(owned), &fd.to_string(), timeout)
         }
         #[cfg(not(unix))]
-        Err(format!(
-            "--approver jsonl={fd}: descriptors need a unix system"
-        ))
+        {
+            let _ = timeout;
+            Err(format!(
+                "--approver jsonl={fd}: descriptors need a unix system"
+            ))
+        }
     }
 
     pub fn connect(path: &Path, timeout: Duration) -> Result<Self, String> {
@@ -494,6 +497,8 @@ impl Jsonl {
             let owned = std::os::fd::OwnedFd::from(stream);
             Self::from_file(File::from(owned), &path.display().to_string(), timeout)
         }
+        #[cfg(not(unix))]
+        let _ = timeout;
         #[cfg(not(unix))]
         Err(format!(
             "--approver jsonl={}: needs a unix system",

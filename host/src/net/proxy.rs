@@ -46,6 +46,9 @@ pub fn environment() -> Vec<(String, String)> {
 
 /// A running proxy; [`Proxy::stop`] ends it.
 pub struct Proxy {
+    /// Shut down through its descriptor to stop; native commands, the only
+    /// users, run on unix systems alone.
+    #[cfg_attr(not(unix), allow(dead_code))]
     listener: Arc<TcpListener>,
     stopping: Arc<AtomicBool>,
     thread: JoinHandle<()>,
