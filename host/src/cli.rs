@@ -984,12 +984,9 @@ fn run_native(
     if args.deterministic {
         say(format!("{name}: native command, not deterministic"));
     }
-    let gate = match &policy.network {
-        NetAccess::Gated(grants) => Some(Arc::new(
-            grants.gate(Request::for_command(argv, policy, "native")),
-        )),
-        _ => None,
-    };
+    let gate = policy
+        .network
+        .gate(Request::for_command(argv, policy, "native"));
     let io = NativeIo {
         stdin: stdio.stdin,
         stdout: stdio.stdout,

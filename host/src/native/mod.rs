@@ -129,9 +129,8 @@ impl Plan {
             NetAccess::Off => PlanNetwork::Off,
             NetAccess::On => PlanNetwork::On,
             NetAccess::Gated(_) => {
-                let proxy_env = proxy::environment();
-                env.retain(|(k, _)| !proxy_env.iter().any(|(p, _)| p == k));
-                env.extend(proxy_env);
+                drop_proxy_env(&mut env);
+                env.extend(proxy::environment());
                 PlanNetwork::Proxy
             }
         };
@@ -153,11 +152,15 @@ impl Plan {
     /// The plan with the host's network instead of the proxy (for a run a
     /// person approved without any sandbox).
     pub fn without_proxy(&mut self) {
-        let proxy_env = proxy::environment();
-        self.env
-            .retain(|(k, _)| !proxy_env.iter().any(|(p, _)| p == k));
+        drop_proxy_env(&mut self.env);
         self.network = PlanNetwork::On;
     }
+}
+
+/// Removes the variables that point clients at a proxy.
+fn drop_proxy_env(env: &mut Vec<(String, String)>) {
+    let proxy_env = proxy::environment();
+    env.retain(|(k, _)| !proxy_env.iter().any(|(p, _)| p == k));
 }
 
 /// How a native command ended.

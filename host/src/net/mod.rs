@@ -69,6 +69,17 @@ pub enum NetAccess {
     Gated(Grants),
 }
 
+impl NetAccess {
+    /// The gate for the command `request` describes, when its network is
+    /// gated.
+    pub fn gate(&self, request: Request) -> Option<Arc<Gate>> {
+        match self {
+            NetAccess::Gated(grants) => Some(Arc::new(grants.gate(request))),
+            _ => None,
+        }
+    }
+}
+
 impl std::fmt::Debug for NetAccess {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -237,12 +237,9 @@ impl WasiHost {
             None
         };
         let (stdout, stderr) = (stdio.stdout.clone(), stdio.stderr.clone());
-        let gate = match &policy.network {
-            NetAccess::Gated(grants) => Some(Arc::new(
-                grants.gate(Request::for_command(argv, policy, "wasi")),
-            )),
-            _ => None,
-        };
+        let gate = policy
+            .network
+            .gate(Request::for_command(argv, policy, "wasi"));
         let secrets = SecretsGuard::new(policy.root(), policy.secrets.clone()).map(Arc::new);
         let mut builder = ctx::build(policy, guard.as_deref(), gate.clone(), argv, stdio)?;
         let limits = &policy.limits;
