@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use crate::audit::{Audit, Event, RunRecord, StreamRecord};
@@ -18,13 +18,17 @@ use crate::broker::{
 use crate::exit;
 use crate::native::{self, NativeError, NativeIo, NativeOptions, NativeStatus, Plan, PlanNetwork};
 use crate::net::{self, Allowlist, Decider, Host, NetAccess, Network, Resolver};
-use crate::policy::{Determinism, PROTECTED_NAMES, SandboxMode, SandboxPolicy};
+use crate::policy::{Determinism, SandboxMode, SandboxPolicy};
 use crate::resolve::{self, NotFound, ToolSource};
 use crate::scenario;
 use crate::secrets::SecretPatterns;
 use crate::shell;
 use crate::tools;
 use crate::wasi::{self, CompileCache, EngineMode, Status, Stdio, WASMTIME_VERSION, WasiHost};
+
+mod line;
+
+use line::run_script;
 
 /// Runs the commands coding agents propose, inside a sandbox.
 #[derive(Parser, Debug)]
@@ -459,6 +463,16 @@ struct Ran {
     violations: Vec<native::Violation>,
 }
 
+impl Ran {
+    /// An end with `code` and nothing refused.
+    fn exited(code: u8) -> Ran {
+        Ran {
+            code,
+            violations: Vec::new(),
+        }
+    }
+}
+
 fn run(args: RunArgs) -> Result<ExitCode> {
     let mut policy = sandbox_policy(&args)?;
     let session = Session::new(&args, broker_for(&args, &policy)?)?;
@@ -629,169 +643,14 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     }
 }
 
-/// Runs an approved shell command line. A plain sequence (`a && b; c`,
-/// no pipes or redirections) runs command by command, each on its own
-/// engine, so WASI tools stay WASI tools; anything else runs in `shell`
-/// (`SHELL -c`) under the OS sandbox. Redirections that write outside the
-/// writable area refuse the line before anything runs.
-fn run_script(
-    args: &RunArgs,
-    policy: &SandboxPolicy,
-    shell: &Path,
-    text: &str,
-    stdio: Stdio,
-) -> Result<Ran> {
-    let env = shell::Env::new(command_env(args, policy));
-    let name = shell
-        .file_name()
-        .map_or("sh".into(), |n| n.to_string_lossy());
-    let (dialect, _) = shell::shell_line(&[name.to_string(), "-c".into(), String::new()])
-        .unwrap_or((shell::Dialect::Posix, ""));
-    let script = shell::parse(text, dialect, &env, policy.root(), &policy.cwd_abs())?;
-    let writable = writable_dirs(args)?;
-    for stage in script.stages() {
-        for redirect in &stage.redirects {
-            if let Some(why) = redirect_refusal(policy, &writable, redirect) {
-                say(why);
-                return Ok(Ran {
-                    code: exit::DENIED,
-                    violations: Vec::new(),
-                });
-            }
-        }
-    }
-    if !script.is_plain_sequence() {
-        if !shell.is_absolute() {
-            say(format!(
-                "{}: not found on PATH, and the line needs a shell (pipes to native \
-                 commands, redirections, builtins)",
-                shell.display()
-            ));
-            return Ok(Ran {
-                code: exit::NOT_FOUND,
-                violations: Vec::new(),
-            });
-        }
-        let argv = [name.into_owned(), "-c".to_string(), text.to_string()];
-        return run_native(args, policy, shell, &argv, None, stdio);
-    }
-    let mut policy = policy.clone();
-    let mut last = Ran {
-        code: 0,
-        violations: Vec::new(),
-    };
-    for list in &script.lists {
-        let pipelines = std::iter::once((None, &list.first))
-            .chain(list.rest.iter().map(|(c, p)| (Some(*c), p)));
-        for (connector, pipeline) in pipelines {
-            let go = match connector {
-                None => true,
-                Some(shell::Connector::And) => last.code == 0,
-                Some(shell::Connector::Or) => last.code != 0,
-            };
-            if !go {
-                continue;
-            }
-            let streams = Stdio {
-                stdin: None,
-                stdout: stdio.stdout.clone(),
-                stderr: stdio.stderr.clone(),
-            };
-            let mut ran = match pipeline.stages.as_slice() {
-                [stage] => {
-                    let ran = run_stage(args, &mut policy, &stage.argv, streams)?;
-                    // The rest of the line was read (its globs expanded) in
-                    // the directory `cd` names: it cannot run elsewhere.
-                    if stage.argv.first().is_some_and(|c| c == "cd") && ran.code != 0 {
-                        say("cd failed; the rest of the line does not run");
-                        return Ok(ran);
-                    }
-                    ran
-                }
-                stages => run_pipeline(args, &policy, stages, streams)?,
-            };
-            ran.violations.append(&mut last.violations);
-            last = ran;
-        }
-    }
-    Ok(last)
-}
-
-/// One command of a plain sequence; `cd` moves the rest of the line.
-fn run_stage(
-    args: &RunArgs,
-    policy: &mut SandboxPolicy,
-    argv: &[String],
-    stdio: Stdio,
-) -> Result<Ran> {
-    let done = |code| Ran {
-        code,
-        violations: Vec::new(),
-    };
-    if argv.is_empty() {
-        return Ok(done(0));
-    }
-    if argv[0] == "cd" {
-        let target = argv
-            .get(1)
-            .map_or(Path::new("."), |d| Path::new(d.as_str()));
-        let target = policy.cwd_abs().join(target);
-        return Ok(match policy.with_cwd(&target) {
-            Ok(moved) => {
-                *policy = moved;
-                done(0)
-            }
-            Err(err) => {
-                say(format!("cd: {err}"));
-                done(1)
-            }
-        });
-    }
-    match locate(args, policy, &argv[0]) {
-        Ok(Target::Wasi(resolved)) => run_wasi(args, policy, &resolved, argv, stdio),
-        Ok(Target::Native(program)) => run_native(args, policy, &program, argv, None, stdio),
-        Err(not_found) => {
-            say(not_found);
-            Ok(done(exit::NOT_FOUND))
-        }
-    }
-}
-
-/// Why a redirection may not be set up, if it may not: a write anywhere
-/// but the writable area (the root in workspace-write, `--writable`), into
-/// a protected path, or over a secret.
-fn redirect_refusal(
-    policy: &SandboxPolicy,
-    writable: &[PathBuf],
-    redirect: &shell::Redirect,
-) -> Option<String> {
-    let path = redirect.written_file()?;
-    let refuse = || {
-        Some(format!(
-            "redirection to {path} is outside what the line may write; nothing ran"
-        ))
-    };
-    let target = policy.cwd_abs().join(path);
-    let (Some(parent), Some(name)) = (
-        target.parent().and_then(|p| p.canonicalize().ok()),
-        target.file_name(),
-    ) else {
-        return refuse();
-    };
-    let target = parent.join(name);
-    let in_root = target.strip_prefix(policy.root()).ok();
-    let writable =
-        (policy.writable() && in_root.is_some()) || writable.iter().any(|w| target.starts_with(w));
-    let protected = policy.protects_subpaths()
-        && in_root.is_some_and(|rel| {
-            rel.components()
-                .any(|c| PROTECTED_NAMES.iter().any(|p| c.as_os_str() == *p))
-        });
-    let secret = in_root.is_some_and(|rel| policy.secrets.covers(rel));
-    if !writable || protected || secret {
-        return refuse();
-    }
-    None
+/// Directories no command may write: cordon's rules and trust store, and
+/// its compiled code. A command that could write them would approve or run
+/// anything next time.
+fn protected_dirs(args: &RunArgs) -> Vec<PathBuf> {
+    project::user_config_dir()
+        .into_iter()
+        .chain(cache_of(&args.cache).map(|cache| cache.dir().to_path_buf()))
+        .collect()
 }
 
 /// `--writable` directories, resolved; each must exist.
@@ -831,82 +690,6 @@ fn load(host: &WasiHost, resolved: &resolve::Resolved, name: &str) -> Result<was
     loaded
         .map_err(anyhow::Error::from)
         .with_context(|| name.to_string())
-}
-
-/// A pipeline joined in the host: each stage on its own thread with pipes
-/// between them, WASI stages in wasmtime (no process), native ones under
-/// the OS sandbox. Its status is the last stage's.
-fn run_pipeline(
-    args: &RunArgs,
-    policy: &SandboxPolicy,
-    stages: &[shell::Stage],
-    stdio: Stdio,
-) -> Result<Ran> {
-    let mut targets = Vec::new();
-    for stage in stages {
-        match locate(args, policy, &stage.argv[0]) {
-            Ok(target) => targets.push(target),
-            Err(not_found) => {
-                say(not_found);
-                return Ok(Ran {
-                    code: exit::NOT_FOUND,
-                    violations: Vec::new(),
-                });
-            }
-        }
-    }
-    let results: Vec<Result<Ran>> = std::thread::scope(|scope| {
-        let mut running = Vec::new();
-        let mut stdin = stdio.stdin;
-        for (i, (target, stage)) in targets.iter().zip(stages).enumerate() {
-            let (stdout, next) = if i + 1 == stages.len() {
-                (stdio.stdout.clone(), None)
-            } else {
-                let (reader, writer) = std::io::pipe()?;
-                let writer = wasi::CappedOutput::new(Box::new(writer), None, false);
-                (writer, Some(pipe_file(reader)))
-            };
-            let io = Stdio {
-                stdin: stdin.take(),
-                stdout,
-                stderr: stdio.stderr.clone(),
-            };
-            running.push(scope.spawn(move || match target {
-                Target::Wasi(resolved) => run_wasi(args, policy, resolved, &stage.argv, io),
-                Target::Native(program) => run_native(args, policy, program, &stage.argv, None, io),
-            }));
-            stdin = next;
-        }
-        Ok::<_, std::io::Error>(
-            running
-                .into_iter()
-                .map(|stage| {
-                    stage
-                        .join()
-                        .unwrap_or_else(|_| bail!("a pipeline stage panicked"))
-                })
-                .collect(),
-        )
-    })
-    .context("making a pipe")?;
-    let mut last = Ran {
-        code: 0,
-        violations: Vec::new(),
-    };
-    for result in results {
-        let mut ran = result?;
-        ran.violations.append(&mut last.violations);
-        last = ran;
-    }
-    Ok(last)
-}
-
-/// The read end of a pipe as a file, as a stage's stdin is given.
-fn pipe_file(reader: std::io::PipeReader) -> std::fs::File {
-    #[cfg(unix)]
-    return std::fs::File::from(std::os::fd::OwnedFd::from(reader));
-    #[cfg(windows)]
-    return std::fs::File::from(std::os::windows::io::OwnedHandle::from(reader));
 }
 
 /// Runs a WASI tool; returns cordon's exit code.
@@ -965,12 +748,7 @@ fn run_native(
         writable,
         env_pass: args.env_pass.clone(),
         no_namespaces: args.no_namespaces,
-        // cordon's rules and trust store, and its compiled code: a command
-        // that could write them would approve or run anything next time.
-        protected: project::user_config_dir()
-            .into_iter()
-            .chain(cache_of(&args.cache).map(|cache| cache.dir().to_path_buf()))
-            .collect(),
+        protected: protected_dirs(args),
     };
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let plan = Plan::new(

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod broker;
 pub mod cli;
 pub mod exit;
+pub mod fd_path;
 pub mod native;
 pub mod net;
 pub mod policy;

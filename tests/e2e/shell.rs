@@ -304,6 +304,15 @@ fn what_the_broker_cannot_read_it_does_not_let_through() {
     refused(&[], &["sh", "-c", "touch ./-rf && rm * >/dev/null"]);
     // dash reads `&>` as `&` then `>`: read with sh's grammar.
     refused(&[], &["sh", "-c", "echo &>/dev/null rm -rf src"]);
+    // A variable the line sets, read back as a command name: the shell
+    // runs `rm`, not the environment's HOME.
+    refused(&[], &["sh", "-c", "HOME=rm; $HOME -rf src"]);
+    refused(&[], &["sh", "-c", "export HOME=rm; $HOME -rf src"]);
+    refused(
+        &[],
+        &["bash", "-c", "for HOME in rm; do $HOME -rf src; done"],
+    );
+    refused(&[], &["bash", "-c", "f() { $HOME -rf src; }; HOME=rm; f"]);
     // A command fed to a wrapper by xargs.
     refused(&[], &["sh", "-c", "echo rm -rf src | xargs env"]);
     // untrusted: variables set for a command, the project's own programs,
@@ -351,4 +360,145 @@ fn globs_follow_cd_and_a_failed_cd_ends_the_line() {
     let run = line(&l, &[], "cd nowhere; touch after.txt");
     run.expect_code(1);
     assert!(!l.at("after.txt").exists() && !l.at("nowhere/after.txt").exists());
+}
+
+/// `cordon run -c` with no PATH: nothing native (not even a shell) can run,
+/// so a line that works ran its WASI tools with cordon joining the pipes,
+/// opening the redirections and following the builtins.
+fn in_host(l: &Layout, script: &str) -> Run {
+    let mut cordon = l.cordon().args(["-c", script]);
+    cordon.0.env("PATH", "");
+    cordon.output()
+}
+
+#[test]
+fn redirections_assignments_and_builtins_run_in_the_host() {
+    let l = Layout::new();
+    std::fs::write(l.at("in.txt"), "b\na\nc\n").unwrap();
+    // <, >, >>, 2>&1, >&2, /dev/null, `: >` and `>` alone (with no bash
+    // the line is read as sh reads it, so `&>` is bash's only, below).
+    let run = in_host(
+        &l,
+        "sort < in.txt > sorted.txt && cat sorted.txt; echo one >> log; echo two >> log; \
+         ls nope > both 2>&1; echo gone > /dev/null; echo to-err >&2; \
+         : > emptied; > made",
+    );
+    assert_eq!(run.expect_code(0).stdout(), "a\nb\nc\n");
+    assert_eq!(run.stderr(), "to-err\n");
+    std::fs::write(l.at("emptied"), "x").unwrap();
+    let read = |f: &str| std::fs::read_to_string(l.at(f)).unwrap();
+    assert_eq!(read("log"), "one\ntwo\n");
+    assert!(read("both").contains("nope"));
+    line(&l, &[], "ls nope &> all").expect_code(2);
+    assert!(read("all").contains("nope"));
+    in_host(&l, ": > emptied").expect_code(0);
+    assert_eq!(read("emptied"), "");
+    assert_eq!(read("made"), "");
+    // Order matters as in a shell: stderr goes where stdout went before.
+    let run = in_host(&l, "ls nope 2>&1 > out | wc -l");
+    assert_eq!(run.expect_code(0).stdout().trim(), "1");
+    // A directory made earlier in the line can be written into.
+    in_host(&l, "mkdir -p build && echo hi > build/x.txt").expect_code(0);
+    assert_eq!(read("build/x.txt"), "hi\n");
+    // A variable set for one command reaches that command only.
+    let run = in_host(&l, "TZ=XYZ-3 date -d @0 +%H; date -u -d @0 +%H");
+    assert_eq!(run.expect_code(0).stdout(), "03\n00\n");
+    // A file that cannot be opened fails its command, as in a shell.
+    let run = in_host(&l, "cat < missing.txt; echo after");
+    assert_eq!(run.expect_code(0).stdout(), "after\n");
+    assert!(run.stderr().contains("missing.txt"), "{}", run.stderr());
+    in_host(&l, "cat < missing.txt").expect_code(1);
+}
+
+#[test]
+fn negation_exit_errexit_and_pipefail_are_followed_in_the_host() {
+    let l = Layout::new();
+    in_host(&l, "! false").expect_code(0);
+    in_host(&l, "! true").expect_code(1);
+    in_host(&l, "false || exit 7; echo no").expect_code(7);
+    in_host(&l, "false; exit").expect_code(1);
+    let run = in_host(&l, "set -e; echo a; false; echo b");
+    assert_eq!(run.expect_code(1).stdout(), "a\n");
+    // A failing condition of && / || or a negated one does not end it.
+    let run = in_host(
+        &l,
+        "set -e; false && true; ! true; false || true; echo reached",
+    );
+    assert_eq!(run.expect_code(0).stdout(), "reached\n");
+    in_host(&l, "false | true").expect_code(0);
+    in_host(&l, "set -o pipefail; false | true").expect_code(1);
+    in_host(&l, "set -euo pipefail; grep zzz a.txt | cat; echo no").expect_code(1);
+    in_host(&l, "set -o pipefail; set +o pipefail; false | true").expect_code(0);
+    // They only steer the line: nothing to approve, even under untrusted.
+    let run = line(
+        &l,
+        &["--approval", "untrusted"],
+        "set -e; cat a.txt; exit 0",
+    );
+    assert_eq!(run.expect_code(0).stdout(), "alpha\n");
+}
+
+/// Each attack writes or reads through a link an earlier command of the
+/// same line made (or one already there), after the path was checked: the
+/// host opens the directory it checks and never follows the last name.
+#[test]
+fn redirections_through_links_made_in_the_line_are_refused() {
+    let l = Layout::new();
+    std::os::unix::fs::symlink("../outside/secret.txt", l.at("already")).unwrap();
+    let before = (
+        l.outside(),
+        std::fs::read_to_string(l.at(".git/HEAD")).unwrap(),
+    );
+    for script in [
+        // A link to a file outside the root, then a write through it.
+        "sh -c 'ln -s ../outside/secret.txt link'; echo pwned > link",
+        "echo pwned >> already",
+        // A linked directory, then a new file in it.
+        "sh -c 'ln -s ../outside d'; echo pwned > d/new.txt",
+        // A link to .git, then its config.
+        "sh -c 'ln -s .git g'; echo pwned > g/HEAD",
+        // Reading a file outside the root through a link.
+        "sh -c 'ln -s ../outside o'; cat < o/secret.txt",
+        "cat < already",
+    ] {
+        let run = line(&l, &[], script);
+        run.expect_code(126);
+        assert!(
+            run.stderr().contains("does not run"),
+            "{script}: {}",
+            run.stderr()
+        );
+        assert!(!run.stdout().contains("secret"), "{script}");
+        let now = (
+            l.outside(),
+            std::fs::read_to_string(l.at(".git/HEAD")).unwrap(),
+        );
+        assert_eq!(now, before, "{script}");
+        for link in ["link", "d", "g", "o"] {
+            let _ = std::fs::remove_file(l.at(link));
+        }
+    }
+}
+
+#[test]
+fn secrets_cannot_be_read_or_written_through_redirections() {
+    let l = Layout::new();
+    std::fs::write(l.at(".env"), "TOKEN=s3cret\n").unwrap();
+    let before = l.inside();
+    for script in [
+        "cat < .env",
+        "wc -c < .env",
+        "echo x > .env",
+        "echo x >> .env",
+    ] {
+        let run = line(&l, &[], script);
+        run.expect_code(126);
+        assert!(!run.stdout().contains("s3cret"), "{script}");
+        assert!(
+            run.stderr().contains("secret"),
+            "{script}: {}",
+            run.stderr()
+        );
+        assert_eq!(l.inside(), before, "{script}");
+    }
 }

@@ -228,7 +228,8 @@ fn judge_line(
     }
     for stage in script.stages() {
         let argv = &stage.argv;
-        if argv.is_empty() || matches!(argv[0].as_str(), "cd" | ":") {
+        // Builtins that only steer the line: nothing to judge.
+        if argv.is_empty() || argv[0] == ":" || shell::STEERING.contains(&argv[0].as_str()) {
             continue;
         }
         let inner = Request {

@@ -23,6 +23,16 @@ impl Env {
         Env(vars.into_iter().collect())
     }
 
+    /// The same variables without `names`.
+    pub fn without(&self, names: &[String]) -> Env {
+        Env(self
+            .0
+            .iter()
+            .filter(|(k, _)| !names.contains(k))
+            .cloned()
+            .collect())
+    }
+
     fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()

@@ -12,6 +12,7 @@
 //! command (never known-safe).
 
 mod expand;
+pub mod redirect;
 pub mod wrappers;
 
 use std::path::{Path, PathBuf};
@@ -24,29 +25,158 @@ use expand::NotExpanded;
 /// A redirection, after expansion.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Redirect {
-    /// The descriptor redirected (`2>`), if given.
-    pub fd: Option<i32>,
-    /// Whether the target is opened for writing.
-    pub writes: bool,
-    /// A path, or `None` for a duplication (`2>&1`).
-    pub path: Option<String>,
+    /// The descriptor redirected (0 for `<`, 1 for `>` unless given).
+    pub fd: i32,
+    /// `&>`: standard error goes where `fd` (1) goes.
+    pub and_stderr: bool,
+    pub op: RedirectOp,
 }
+
+/// What a redirection does to its descriptor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedirectOp {
+    /// `<`: read the file.
+    Read(String),
+    /// `>`, `>|`, `>>`: write the file, truncating or appending.
+    Write { path: String, append: bool },
+    /// `<>`: open the file for reading and writing.
+    ReadWrite(String),
+    /// `>&N`, `<&N`: a copy of descriptor N.
+    Duplicate(i32),
+    /// `>&-`, or a process substitution: only the shell sets these up.
+    Other,
+}
+
+/// Paths a redirection names that are not files: the null device and the
+/// standard streams.
+const DEVICES: &[&str] = &["/dev/null", "/dev/stdin", "/dev/stdout", "/dev/stderr"];
 
 impl Redirect {
     /// The file this redirection writes, if it writes one (the standard
     /// streams and /dev/null are not files).
     pub fn written_file(&self) -> Option<&str> {
-        let path = self.path.as_deref().filter(|_| self.writes)?;
-        (!matches!(path, "/dev/null" | "/dev/stdout" | "/dev/stderr")).then_some(path)
+        let path = match &self.op {
+            RedirectOp::Write { path, .. } | RedirectOp::ReadWrite(path) => path,
+            _ => return None,
+        };
+        (!DEVICES.contains(&path.as_str())).then_some(path)
+    }
+
+    /// The file this redirection reads, if it reads one.
+    pub fn read_file(&self) -> Option<&str> {
+        let path = match &self.op {
+            RedirectOp::Read(path) | RedirectOp::ReadWrite(path) => path,
+            _ => return None,
+        };
+        (!DEVICES.contains(&path.as_str())).then_some(path)
+    }
+
+    /// Whether cordon can set this up itself: the three standard
+    /// descriptors, files read on stdin or written on stdout/stderr, and
+    /// stdout and stderr copied onto each other.
+    fn host_can_open(&self) -> bool {
+        match &self.op {
+            RedirectOp::Read(_) => self.fd == 0,
+            RedirectOp::Write { .. } => matches!(self.fd, 1 | 2),
+            RedirectOp::Duplicate(to) => matches!((self.fd, to), (1, 2) | (2, 1) | (1, 1) | (2, 2)),
+            RedirectOp::ReadWrite(_) | RedirectOp::Other => false,
+        }
     }
 }
 
 /// One simple command of a pipeline.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Stage {
+    /// The directory its relative paths start from, as cordon read the
+    /// line (moved by each `cd` before it).
+    pub dir: PathBuf,
     pub assignments: Vec<(String, String)>,
     pub argv: Vec<String>,
     pub redirects: Vec<Redirect>,
+}
+
+impl Stage {
+    /// Whether cordon can run this stage itself: redirections it can open
+    /// ([`Redirect::host_can_open`]), assignments only before a command and
+    /// never to PATH (which would change what the name runs), and no
+    /// builtin but `cd`, `exit N` and the `set` options cordon follows.
+    fn runs_in_host(&self) -> bool {
+        let Some(command) = self.argv.first() else {
+            // `> file` alone creates the file; a bare assignment sets a
+            // shell variable.
+            return self.assignments.is_empty()
+                && self.redirects.iter().all(Redirect::host_can_open);
+        };
+        let plain = self.redirects.is_empty() && self.assignments.is_empty();
+        match command.as_str() {
+            "cd" => plain,
+            "exit" => plain && exit_status(&self.argv[1..]).is_some(),
+            "set" => plain && Options::default().set(&self.argv[1..]).is_some(),
+            builtin if BUILTINS.contains(&builtin) => false,
+            _ => {
+                self.redirects.iter().all(Redirect::host_can_open)
+                    && self.assignments.iter().all(|(name, _)| name != "PATH")
+            }
+        }
+    }
+}
+
+/// The status `exit ARGS` ends a line with: `Some(None)` for the last
+/// command's, `None` when cordon does not read the arguments.
+pub fn exit_status(args: &[String]) -> Option<Option<u8>> {
+    match args {
+        [] => Some(None),
+        [code] => code
+            .parse::<i64>()
+            .ok()
+            .map(|c| Some(c.rem_euclid(256) as u8)),
+        _ => None,
+    }
+}
+
+/// The shell options a line may `set` that cordon follows as it runs it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// `set -e`: a failing command ends the line.
+    pub errexit: bool,
+    /// `set -o pipefail`: a pipeline fails if any stage fails.
+    pub pipefail: bool,
+}
+
+impl Options {
+    /// The options after `set ARGS`, or `None` for arguments cordon does
+    /// not follow. `-u` changes nothing here: a line that reads an unset
+    /// variable is never run by cordon itself.
+    pub fn set(mut self, args: &[String]) -> Option<Options> {
+        if args.is_empty() {
+            return None;
+        }
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            let (on, flags) = match arg.split_at_checked(1)? {
+                ("-", flags) => (true, flags),
+                ("+", flags) => (false, flags),
+                _ => return None,
+            };
+            for flag in flags.chars() {
+                match flag {
+                    'e' => self.errexit = on,
+                    'u' => {}
+                    'o' => match args.next()?.as_str() {
+                        "errexit" => self.errexit = on,
+                        "pipefail" => self.pipefail = on,
+                        "nounset" => {}
+                        _ => return None,
+                    },
+                    _ => return None,
+                }
+            }
+            if flags.is_empty() {
+                return None;
+            }
+        }
+        Some(self)
+    }
 }
 
 /// Stages joined by `|`.
@@ -93,20 +223,22 @@ impl Script {
             .chain(self.nested.iter())
     }
 
-    /// Whether cordon can run the line itself: no stage has redirections
-    /// or assignments, no pipeline is negated, and no command needs the
-    /// shell (a builtin other than `cd`). Each command then runs on its own
-    /// engine, and a pipeline's stages are joined by the host.
-    pub fn is_plain_sequence(&self) -> bool {
-        self.opaque.is_none()
-            && self.pipelines().all(|p| !p.negated)
-            && self.stages().all(|s| {
-                s.redirects.is_empty()
-                    && s.assignments.is_empty()
-                    && s.argv
+    /// Whether cordon can run the line itself, each command on its own
+    /// engine, the host joining pipes and opening redirections: nothing
+    /// opaque, and every stage one cordon can set up
+    /// ([`Stage::runs_in_host`]).
+    pub fn runs_in_host(&self) -> bool {
+        // In a pipeline, `cd`, `exit` and `set` run in a subshell and
+        // steer nothing: only the shell models that.
+        let steering_in_pipe = self.pipelines().any(|p| {
+            p.stages.len() > 1
+                && p.stages.iter().any(|s| {
+                    s.argv
                         .first()
-                        .is_none_or(|c| !BUILTINS.contains(&c.as_str()))
-            })
+                        .is_some_and(|c| STEERING.contains(&c.as_str()))
+                })
+        });
+        self.opaque.is_none() && !steering_in_pipe && self.stages().all(Stage::runs_in_host)
     }
 
     /// Every pipeline, in order.
@@ -128,6 +260,25 @@ const BUILTINS: &[&str] = &[
     "exit", "export", "set", "unset", "read", "exec", "wait", "umask", "ulimit", "type", "hash",
     "shift", "return", "local", "declare", "typeset", "readonly", "getopts", "let", "builtin",
     "command", "jobs", "fg", "bg", "times", "shopt", "pushd", "popd", "dirs", "[",
+];
+
+/// Builtins cordon follows as it runs a line: they steer the line.
+pub const STEERING: &[&str] = &["cd", "exit", "set"];
+
+/// Builtins that set the shell variables their operands name.
+const SETTING: &[&str] = &[
+    "export",
+    "readonly",
+    "local",
+    "declare",
+    "typeset",
+    "read",
+    "getopts",
+    "unset",
+    "mapfile",
+    "readarray",
+    "let",
+    "printf",
 ];
 
 /// Builtins that run text cordon cannot see: they make a line opaque.
@@ -221,6 +372,26 @@ pub fn parse(
     root: &Path,
     cwd: &Path,
 ) -> Result<Script, ParseError> {
+    let (script, assigned) = read(text, dialect, env, root, cwd)?;
+    if assigned.is_empty() {
+        return Ok(script);
+    }
+    // A variable the line sets has its value only as the shell runs (a
+    // loop or a function may read it before its assignment in the text):
+    // read again with those names unknown, so a `$NAME` of them is
+    // unreadable rather than the environment's value.
+    let env = env.without(&assigned);
+    read(text, dialect, &env, root, cwd).map(|(script, _)| script)
+}
+
+/// One reading of `text`, and the names of the variables it sets.
+fn read(
+    text: &str,
+    dialect: Dialect,
+    env: &Env,
+    root: &Path,
+    cwd: &Path,
+) -> Result<(Script, Vec<String>), ParseError> {
     let mut builder = Builder {
         env,
         root,
@@ -231,6 +402,8 @@ pub fn parse(
         opaque: None,
         unreadable: None,
         globbed: false,
+        assigned: Vec::new(),
+        cwd_lost: false,
     };
     if dialect == Dialect::Unreadable {
         builder.make_unreadable("a shell whose grammar cordon does not read");
@@ -245,12 +418,12 @@ pub fn parse(
     };
     // The shell expands globs again when it runs the line, maybe over
     // files an earlier command made: what the broker saw may not be what runs.
-    if builder.globbed && !script.is_plain_sequence() {
+    if builder.globbed && !script.runs_in_host() {
         script
             .unreadable
             .get_or_insert_with(|| "globs the shell expands as it runs".into());
     }
-    Ok(script)
+    Ok((script, builder.assigned))
 }
 
 struct Builder<'a> {
@@ -265,6 +438,10 @@ struct Builder<'a> {
     opaque: Option<String>,
     unreadable: Option<String>,
     globbed: bool,
+    /// Variables the line sets as it runs.
+    assigned: Vec<String>,
+    /// A `cd` moved the line somewhere `cwd` does not follow.
+    cwd_lost: bool,
 }
 
 impl Builder<'_> {
@@ -337,6 +514,7 @@ impl Builder<'_> {
             C::BraceGroup(group) => self.nested_list(&group.list),
             C::Subshell(sub) => self.nested_list(&sub.list),
             C::ForClause(clause) => {
+                self.assigned.push(clause.variable_name.clone());
                 for word in clause.values.iter().flatten() {
                     self.word(word)?;
                 }
@@ -432,6 +610,9 @@ impl Builder<'_> {
         match expanded {
             Ok((words, globbed)) => {
                 self.globbed |= globbed;
+                if globbed && self.cwd_lost {
+                    self.make_unreadable("a glob after a `cd` cordon cannot follow");
+                }
                 Ok(words)
             }
             Err(not) => {
@@ -449,21 +630,30 @@ impl Builder<'_> {
     }
 
     /// Moves the glob directory with a plain `cd DIR` into a directory of
-    /// the root; the executor moves the same way or ends the line.
+    /// the root; the executor moves the same way or ends the line. A `cd`
+    /// it cannot follow (to a directory the line makes first, `cd -`)
+    /// leaves it not knowing where later globs would expand.
     fn follow_cd(&mut self, stage: &Stage) {
-        if let [cd, dir] = stage.argv.as_slice()
-            && cd == "cd"
+        if stage.argv.first().is_none_or(|c| c != "cd") {
+            return;
+        }
+        if let [_, dir] = stage.argv.as_slice()
             && stage.redirects.is_empty()
             && let Ok(moved) = self.cwd.join(dir).canonicalize()
             && moved.starts_with(self.root)
             && moved.is_dir()
         {
             self.cwd = moved;
+        } else {
+            self.cwd_lost = true;
         }
     }
 
     fn stage(&mut self, simple: &ast::SimpleCommand) -> Result<Stage, ParseError> {
-        let mut stage = Stage::default();
+        let mut stage = Stage {
+            dir: self.cwd.clone(),
+            ..Stage::default()
+        };
         for item in simple.prefix.iter().flat_map(|p| p.0.iter()) {
             self.item(item, &mut stage, true)?;
         }
@@ -484,7 +674,28 @@ impl Builder<'_> {
         if let Some(builtin) = evaluating {
             self.make_unreadable(&format!("`{builtin}` runs text cordon cannot read"));
         }
+        self.note_assigned(&stage);
         Ok(stage)
+    }
+
+    /// Records the variables `stage` sets in the shell: a bare assignment,
+    /// the operands of a builtin that sets variables, `cd`'s PWD.
+    fn note_assigned(&mut self, stage: &Stage) {
+        let Some(command) = stage.argv.first() else {
+            let names = stage.assignments.iter().map(|(name, _)| name.clone());
+            self.assigned.extend(names);
+            return;
+        };
+        if command == "cd" {
+            self.assigned.extend(["PWD".into(), "OLDPWD".into()]);
+        } else if SETTING.contains(&command.as_str()) {
+            // Every operand counts (`read -r a b`, `export A=1`,
+            // `printf -v A`): a name too many only makes the line ask.
+            let names = stage.argv[1..]
+                .iter()
+                .map(|operand| operand.split('=').next().unwrap_or_default().to_string());
+            self.assigned.extend(names);
+        }
     }
 
     fn item(
@@ -528,39 +739,69 @@ impl Builder<'_> {
         Ok(())
     }
 
+    /// A redirection's target: one word, as the shell insists.
+    fn redirect_path(&mut self, word: &ast::Word) -> Result<String, ParseError> {
+        match self.word(word)?.as_slice() {
+            [path] => Ok(path.clone()),
+            _ => Err(ParseError(format!("{}: ambiguous redirect", word.value))),
+        }
+    }
+
     fn redirect(&mut self, redirect: &ast::IoRedirect) -> Result<Option<Redirect>, ParseError> {
         use ast::{IoFileRedirectKind as Kind, IoFileRedirectTarget as Target};
         Ok(match redirect {
             ast::IoRedirect::File(fd, kind, target) => {
-                let writes = !matches!(kind, Kind::Read | Kind::DuplicateInput);
-                let path = match target {
-                    Target::Filename(word) => Some(self.word(word)?.join(" ")),
-                    Target::Fd(_) => None,
+                let input = matches!(kind, Kind::Read | Kind::DuplicateInput | Kind::ReadAndWrite);
+                let mut redirect = Redirect {
+                    fd: fd.unwrap_or(if input { 0 } else { 1 }),
+                    and_stderr: false,
+                    op: RedirectOp::Other,
+                };
+                redirect.op = match target {
+                    Target::Filename(word) => {
+                        let path = self.redirect_path(word)?;
+                        match kind {
+                            Kind::Read => RedirectOp::Read(path),
+                            Kind::ReadAndWrite => RedirectOp::ReadWrite(path),
+                            Kind::Append => RedirectOp::Write { path, append: true },
+                            _ => RedirectOp::Write {
+                                path,
+                                append: false,
+                            },
+                        }
+                    }
+                    Target::Fd(to) => RedirectOp::Duplicate(*to),
                     Target::Duplicate(word) => {
-                        let text = self.word(word)?.join(" ");
-                        if text.parse::<i32>().is_ok() || text == "-" {
-                            None
-                        } else {
+                        let text = self.redirect_path(word)?;
+                        match text.parse::<i32>() {
+                            Ok(to) => RedirectOp::Duplicate(to),
+                            Err(_) if text == "-" => RedirectOp::Other,
                             // `>& FILE` is bash for `&> FILE`.
-                            Some(text)
+                            Err(_) if fd.is_none() && !input => {
+                                redirect.and_stderr = true;
+                                RedirectOp::Write {
+                                    path: text,
+                                    append: false,
+                                }
+                            }
+                            Err(_) => RedirectOp::Other,
                         }
                     }
                     Target::ProcessSubstitution(_, sub) => {
                         self.make_opaque("process substitution");
                         self.nested_list(&sub.list)?;
-                        None
+                        RedirectOp::Other
                     }
                 };
-                Some(Redirect {
-                    fd: *fd,
-                    writes,
-                    path,
-                })
+                Some(redirect)
             }
-            ast::IoRedirect::OutputAndError(word, _) => Some(Redirect {
-                fd: None,
-                writes: true,
-                path: Some(self.word(word)?.join(" ")),
+            ast::IoRedirect::OutputAndError(word, append) => Some(Redirect {
+                fd: 1,
+                and_stderr: true,
+                op: RedirectOp::Write {
+                    path: self.redirect_path(word)?,
+                    append: *append,
+                },
             }),
             // The text may be a script fed to a shell on its stdin.
             ast::IoRedirect::HereDocument(..) | ast::IoRedirect::HereString(..) => {
@@ -580,7 +821,11 @@ mod tests {
         for f in ["a.rs", "b.rs", "c.txt", ".hidden.rs"] {
             std::fs::write(root.path().join(f), "").unwrap();
         }
-        let env = Env::new([("HOME".into(), "/home/u".into()), ("X".into(), "1".into())]);
+        let env = Env::new([
+            ("HOME".into(), "/home/u".into()),
+            ("X".into(), "1".into()),
+            ("PWD".into(), "/p".into()),
+        ]);
         parse(text, Dialect::Bash, &env, root.path(), root.path()).unwrap()
     }
 
@@ -603,10 +848,32 @@ mod tests {
         );
         assert_eq!(s.lists.len(), 2);
         assert_eq!(s.lists[0].rest[0].0, Connector::And);
-        assert!(s.is_plain_sequence());
-        assert!(!parse_in("ls > x").is_plain_sequence());
-        assert!(!parse_in("! ls").is_plain_sequence());
-        assert!(!parse_in("export A=1; ls").is_plain_sequence());
+        assert!(s.runs_in_host());
+        for text in [
+            "ls > x 2>&1",
+            "! ls",
+            "A=1 ls < c.txt >> log",
+            "ls &> x",
+            "> x",
+            "set -euo pipefail; ls | wc",
+            "false || exit 3",
+        ] {
+            assert!(parse_in(text).runs_in_host(), "{text}");
+        }
+        for text in [
+            "export A=1; ls",
+            "A=1; ls",
+            "PATH=bin ls",
+            "ls 3> x",
+            "ls >&-",
+            "ls <> x",
+            "set -x; ls",
+            "exit 1 2",
+            "cd x > y",
+            "ls | exit 3",
+        ] {
+            assert!(!parse_in(text).runs_in_host(), "{text}");
+        }
     }
 
     #[test]
@@ -621,9 +888,114 @@ mod tests {
         let stage = &s.lists[0].first.stages[0];
         assert_eq!(stage.assignments, [("FOO".to_string(), "bar".to_string())]);
         assert_eq!(stage.argv, ["make"]);
-        assert_eq!(stage.redirects.len(), 2);
-        assert_eq!(stage.redirects[0].path.as_deref(), Some("out.log"));
-        assert_eq!(stage.redirects[1].path, None);
+        assert_eq!(
+            stage.redirects,
+            [
+                Redirect {
+                    fd: 1,
+                    and_stderr: false,
+                    op: RedirectOp::Write {
+                        path: "out.log".into(),
+                        append: false
+                    }
+                },
+                Redirect {
+                    fd: 2,
+                    and_stderr: false,
+                    op: RedirectOp::Duplicate(1)
+                }
+            ]
+        );
+        let s = parse_in("cat < c.txt >& all >> log");
+        let ops: Vec<_> = s.lists[0].first.stages[0]
+            .redirects
+            .iter()
+            .map(|r| (r.fd, r.and_stderr, r.op.clone()))
+            .collect();
+        assert_eq!(
+            ops,
+            [
+                (0, false, RedirectOp::Read("c.txt".into())),
+                (
+                    1,
+                    true,
+                    RedirectOp::Write {
+                        path: "all".into(),
+                        append: false
+                    }
+                ),
+                (
+                    1,
+                    false,
+                    RedirectOp::Write {
+                        path: "log".into(),
+                        append: true
+                    }
+                ),
+            ]
+        );
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("a.rs"), "").unwrap();
+        std::fs::write(root.path().join("b.rs"), "").unwrap();
+        let env = Env::default();
+        let err = parse("ls > *.rs", Dialect::Bash, &env, root.path(), root.path()).unwrap_err();
+        assert!(err.to_string().contains("ambiguous redirect"), "{err}");
+    }
+
+    #[test]
+    fn set_options_cordon_follows() {
+        let set = |args: &[&str]| {
+            let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            Options::default().set(&args)
+        };
+        let both = Options {
+            errexit: true,
+            pipefail: true,
+        };
+        assert_eq!(set(&["-euo", "pipefail"]), Some(both));
+        assert_eq!(set(&["-e", "-o", "pipefail"]), Some(both));
+        assert_eq!(
+            both.set(&["+e".into()]),
+            Some(Options {
+                errexit: false,
+                pipefail: true
+            })
+        );
+        for unknown in [
+            &[][..],
+            &["-x"],
+            &["-o"],
+            &["-o", "vi"],
+            &["--", "a"],
+            &["-"],
+            &["a"],
+        ] {
+            assert_eq!(set(unknown), None, "{unknown:?}");
+        }
+        assert_eq!(exit_status(&[]), Some(None));
+        assert_eq!(exit_status(&["257".into()]), Some(Some(1)));
+        assert_eq!(exit_status(&["x".into()]), None);
+    }
+
+    #[test]
+    fn variables_the_line_sets_are_unreadable() {
+        // The environment has X=1; the shell would run `rm` here.
+        for text in [
+            "X=rm; $X -rf src",
+            "for X in rm; do $X -rf src; done",
+            "f() { $X -rf src; }; X=rm; f",
+            "read X; $X -rf src",
+            "export X=rm; $X -rf src",
+            "cd src; echo $PWD",
+        ] {
+            let s = parse_in(text);
+            assert!(s.unreadable.is_some(), "{text}");
+        }
+        // A glob after a `cd` into a directory the line makes first.
+        assert!(parse_in("mkdir d && cd d && rm *.rs").unreadable.is_some());
+        assert!(parse_in("cd . && rm *.rs").unreadable.is_none());
+        // A variable set for one command only is not the shell's.
+        assert!(parse_in("X=rm ls $X").unreadable.is_none());
     }
 
     #[test]
@@ -649,7 +1021,7 @@ mod tests {
             "{rm,-rf,src}",
             "command eval 'rm -rf x'",
             "bash <<EOF\nrm -rf x\nEOF",
-            "ls *.rs > out",
+            "ls *.rs 3> out",
         ] {
             assert!(parse_in(text).unreadable.is_some(), "{text}");
         }

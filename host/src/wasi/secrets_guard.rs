@@ -19,6 +19,7 @@ use wasmtime_wasi::ResourceTable;
 use wasmtime_wasi::filesystem::Descriptor;
 
 use super::fs_guard::{Base, Entry, Touch, entry_chain};
+use crate::fd_path::real_path;
 use crate::secrets::SecretPatterns;
 
 /// Decides whether a guest's file is a secret.
@@ -109,29 +110,4 @@ impl SecretsGuard {
         path.strip_prefix(&self.root)
             .is_ok_and(|relative| self.patterns.covers(relative))
     }
-}
-
-/// Where `file` really is, as the kernel knows it.
-#[cfg(target_os = "linux")]
-fn real_path(file: &std::fs::File) -> Option<PathBuf> {
-    use std::os::fd::AsRawFd;
-    std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()
-}
-
-#[cfg(target_os = "macos")]
-fn real_path(file: &std::fs::File) -> Option<PathBuf> {
-    use std::os::fd::AsRawFd;
-    use std::os::unix::ffi::OsStrExt;
-    let mut buf = vec![0u8; libc::PATH_MAX as usize];
-    // SAFETY: F_GETPATH writes at most PATH_MAX bytes, NUL-terminated.
-    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETPATH, buf.as_mut_ptr()) } < 0 {
-        return None;
-    }
-    let len = buf.iter().position(|b| *b == 0)?;
-    Some(PathBuf::from(std::ffi::OsStr::from_bytes(&buf[..len])))
-}
-
-#[cfg(not(any(target_os = "linux", target_os = "macos")))]
-fn real_path(_file: &std::fs::File) -> Option<PathBuf> {
-    None
 }
