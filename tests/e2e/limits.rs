@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{BOTH, Layout};
+use crate::support::{BOTH, Layout, Wasi};
 
 /// Generous upper bound: the run ended because of the limit, not by luck.
 const ENDED_WITHIN: Duration = Duration::from_secs(20);
@@ -58,6 +58,22 @@ fn a_guest_blocked_in_a_host_call_times_out() {
         assert!(run.stderr().contains("timed out"), "{}", run.stderr());
         assert!(started.elapsed() < ENDED_WITHIN);
     }
+}
+
+/// A WASIp1 guest's stdout is written whole while descriptor 1 is the
+/// run's stream (all the buffers of one fd_write), and a guest that moves a file onto
+/// descriptor 1 writes that file, not the run's output.
+#[test]
+fn stdout_writes_go_where_descriptor_one_points() {
+    let l = Layout::new();
+    let run = l.cordon().probe(Wasi::P1, &["vectored", "ab", "cd"]);
+    assert_eq!(run.expect_code(0).stdout(), "abcd");
+    assert!(run.stderr().contains("wrote 4"), "{}", run.stderr());
+    let run = l
+        .cordon()
+        .probe(Wasi::P1, &["stdout-to", "moved.txt", "hello"]);
+    assert_eq!(run.expect_code(0).stdout(), "");
+    assert_eq!(std::fs::read_to_string(l.at("moved.txt")).unwrap(), "hello");
 }
 
 #[test]

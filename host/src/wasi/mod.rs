@@ -21,6 +21,7 @@ mod p1_call;
 mod program;
 mod secrets_guard;
 mod state;
+mod stdio_p1;
 
 use std::io::Write;
 use std::sync::{Arc, OnceLock};
@@ -89,12 +90,12 @@ impl Stdio {
         Stdio {
             stdin: None,
             stdout: CappedOutput::new(
-                Box::new(std::io::stdout()),
+                unbuffered(std::io::stdout()),
                 limit,
                 std::io::stdout().is_terminal(),
             ),
             stderr: CappedOutput::new(
-                Box::new(std::io::stderr()),
+                unbuffered(std::io::stderr()),
                 limit,
                 std::io::stderr().is_terminal(),
             ),
@@ -112,6 +113,31 @@ impl Stdio {
             stdout: CappedOutput::new(stdout, limit, false),
             stderr: CappedOutput::new(stderr, limit, false),
         }
+    }
+}
+
+/// A stream of the host written straight to (a copy of) its descriptor:
+/// Rust's stdout is line-buffered, which split a guest's 64 KB writes into
+/// dozens of system calls. The stream itself if it cannot be copied.
+#[cfg(unix)]
+fn unbuffered<S>(stream: S) -> Box<dyn Write + Send>
+where
+    S: Write + Send + std::os::fd::AsFd + 'static,
+{
+    match stream.as_fd().try_clone_to_owned() {
+        Ok(fd) => Box::new(std::fs::File::from(fd)),
+        Err(_) => Box::new(stream),
+    }
+}
+
+#[cfg(windows)]
+fn unbuffered<S>(stream: S) -> Box<dyn Write + Send>
+where
+    S: Write + Send + std::os::windows::io::AsHandle + 'static,
+{
+    match stream.as_handle().try_clone_to_owned() {
+        Ok(handle) => Box::new(std::fs::File::from(handle)),
+        Err(_) => Box::new(stream),
     }
 }
 
@@ -267,6 +293,7 @@ impl WasiHost {
                 Program::CoreModule(pre) => {
                     let state = P1State {
                         wasi: builder.build_p1(),
+                        stdio: stdio_p1::Streams::new(stdout.clone(), stderr.clone()),
                         guard,
                         secrets,
                         limiter,
@@ -370,6 +397,7 @@ impl WasiHost {
         let mut linker = Linker::new(&self.engine);
         wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s: &mut P1State| &mut s.wasi)?;
         fs_guard_p1::shadow(&mut linker)?;
+        stdio_p1::shadow(&mut linker)?;
         if self.mode == EngineMode::Deterministic {
             fixed_times::shadow_p1(&mut linker)?;
         }
