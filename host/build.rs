@@ -63,7 +63,7 @@ fn main() {
 /// directory and returns the module `bin` (`None` after reporting a
 /// missing target as the build's error).
 fn build_guest(guest: &Path, bin: &str, target: &str, rustflags: &str) -> Option<Vec<u8>> {
-    for watched in ["src", "Cargo.toml", "Cargo.lock"] {
+    for watched in ["src", "patches", "Cargo.toml", "Cargo.lock"] {
         println!("cargo::rerun-if-changed={}", guest.join(watched).display());
     }
     let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
