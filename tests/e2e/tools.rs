@@ -277,3 +277,47 @@ fn names_that_are_not_utf8_are_reported() {
     let run = l.cordon().args(["--", "cat", "a b ü.txt"]).output();
     assert_eq!(run.expect_code(0).stdout(), "ok\n");
 }
+
+/// cordon lists directories for WASIp1 tools itself: a listing longer than
+/// the guest's buffer continues where it stopped, every entry once, each
+/// with its type, the same as wasmtime-wasi's listing of the root.
+#[cfg(unix)]
+#[test]
+fn long_directory_listings_are_complete_and_typed() {
+    let l = Layout::new();
+    let many = l.at("many");
+    std::fs::create_dir(&many).unwrap();
+    for i in 0..600 {
+        std::fs::write(
+            many.join(format!("{i:04}-a-rather-long-file-name-to-fill-buffers")),
+            "",
+        )
+        .unwrap();
+    }
+    for i in 0..5 {
+        std::fs::create_dir(many.join(format!("dir{i}"))).unwrap();
+    }
+    std::os::unix::fs::symlink(
+        "0000-a-rather-long-file-name-to-fill-buffers",
+        many.join("link"),
+    )
+    .unwrap();
+    let count = |args: &[&str]| {
+        let run = l.cordon().args(["--"]).args(args).output();
+        run.expect_code(0).stdout().lines().count()
+    };
+    assert_eq!(count(&["find", "many", "-type", "f"]), 600);
+    assert_eq!(count(&["find", "many", "-type", "d"]), 6);
+    assert_eq!(count(&["find", "many", "-type", "l"]), 1);
+    assert_eq!(count(&["ls", "-a", "many"]), 608);
+    // Listed from a subdirectory opened by path, and from the root itself.
+    let run = l
+        .cordon()
+        .args(["--", "ls", "-p", "many/dir0", "."])
+        .output();
+    let listed = run.expect_code(0).stdout();
+    assert!(
+        listed.contains("many/\n") && listed.contains("src/\n"),
+        "{listed}"
+    );
+}

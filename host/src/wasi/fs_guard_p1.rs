@@ -115,6 +115,14 @@ pub fn shadow(linker: &mut Linker<P1State>) -> Result<()> {
                     call_original!(caller, fd_close(opened as i32))?;
                     return Ok(ERRNO_ACCES);
                 }
+                // A directory opened is listed by cordon itself.
+                if errno == 0
+                    && let Some(opened) = guest_u32(&mut caller, out)
+                {
+                    let state = caller.data_mut();
+                    let table = wasmtime_wasi::WasiView::ctx(&mut state.wasi).table;
+                    state.direct.opened(opened, table);
+                }
                 Ok(errno)
             })
         },

@@ -10,6 +10,7 @@
 mod cache;
 mod ctx;
 mod determinism;
+mod direct_p1;
 mod fixed_times;
 mod fs_guard;
 mod fs_guard_p1;
@@ -21,7 +22,6 @@ mod p1_call;
 mod program;
 mod secrets_guard;
 mod state;
-mod stdio_p1;
 
 use std::io::Write;
 use std::sync::{Arc, OnceLock};
@@ -293,7 +293,7 @@ impl WasiHost {
                 Program::CoreModule(pre) => {
                     let state = P1State {
                         wasi: builder.build_p1(),
-                        stdio: stdio_p1::Streams::new(stdout.clone(), stderr.clone()),
+                        direct: direct_p1::Direct::new(stdout.clone(), stderr.clone()),
                         guard,
                         secrets,
                         limiter,
@@ -397,7 +397,7 @@ impl WasiHost {
         let mut linker = Linker::new(&self.engine);
         wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s: &mut P1State| &mut s.wasi)?;
         fs_guard_p1::shadow(&mut linker)?;
-        stdio_p1::shadow(&mut linker)?;
+        direct_p1::shadow(&mut linker)?;
         if self.mode == EngineMode::Deterministic {
             fixed_times::shadow_p1(&mut linker)?;
         }

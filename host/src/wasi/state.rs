@@ -76,8 +76,8 @@ impl GuestState for P2State {
 /// Store data for a WASIp1 core module.
 pub struct P1State {
     pub wasi: WasiP1Ctx,
-    /// Descriptors 1 and 2 written whole (see stdio_p1).
-    pub stdio: super::stdio_p1::Streams,
+    /// The calls cordon serves itself (see direct_p1).
+    pub direct: super::direct_p1::Direct,
     pub guard: Option<Arc<FsGuard>>,
     pub secrets: Option<Arc<SecretsGuard>>,
     pub limiter: Limiter,

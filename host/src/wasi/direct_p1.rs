@@ -1,0 +1,328 @@
+//! WASIp1 calls cordon serves itself, where wasmtime-wasi's own way costs
+//! many system calls per call. Both keep wasmtime-wasi's results; any case
+//! they do not cover goes to wasmtime-wasi.
+//!
+//! - `fd_write` on stdout and stderr: wasmtime-wasi hands the stream 4 KB
+//!   at a time, a system call each (a tool writing 64 KB blocks made
+//!   sixteen calls where GNU's makes one). While descriptors 1 and 2 are
+//!   still the run's streams (no `fd_renumber` or `fd_close` has touched
+//!   them), each buffer goes to the run's [`CappedOutput`] whole.
+//! - `fd_readdir` (unix): wasmtime-wasi stats every entry twice, for its
+//!   type and for its inode, and lists the directory again for every call
+//!   that continues a listing. cordon lists a directory the guest opened
+//!   once, taking type and inode from the directory entry itself (the
+//!   inode hashed as wasmtime-wasi hashes it), and serves continuations
+//!   from that listing.
+
+#[cfg(unix)]
+use std::collections::HashMap;
+#[cfg(unix)]
+use std::sync::{Arc, Weak};
+
+use wasmtime::{Caller, Extern, Linker, Result};
+#[cfg(unix)]
+use wasmtime_wasi::ResourceTable;
+#[cfg(unix)]
+use wasmtime_wasi::filesystem::Descriptor;
+
+use super::output::{BROKEN_PIPE, CappedOutput};
+use super::p1_call::{MODULE, call_original};
+use super::state::P1State;
+
+/// WASI errno `fault`: a buffer outside the guest's memory.
+const ERRNO_FAULT: i32 = 21;
+/// WASI errno `io`.
+const ERRNO_IO: i32 = 29;
+
+/// What cordon knows about the guest's descriptors.
+pub struct Direct {
+    /// The streams behind descriptors 1 and 2, while they are still there.
+    streams: [Option<CappedOutput>; 2],
+    /// Directories the guest opened, by descriptor.
+    #[cfg(unix)]
+    dirs: HashMap<i32, Weak<std::fs::File>>,
+    /// Every directory handle seen in the guest's table.
+    #[cfg(unix)]
+    seen: Vec<Weak<std::fs::File>>,
+    /// The last listing, served to the calls that continue it.
+    #[cfg(unix)]
+    listing: Option<(i32, Vec<u8>, Vec<usize>)>,
+}
+
+impl Direct {
+    pub fn new(stdout: CappedOutput, stderr: CappedOutput) -> Self {
+        Direct {
+            streams: [Some(stdout), Some(stderr)],
+            #[cfg(unix)]
+            dirs: HashMap::new(),
+            #[cfg(unix)]
+            seen: Vec::new(),
+            #[cfg(unix)]
+            listing: None,
+        }
+    }
+
+    fn stream(&self, fd: i32) -> Option<CappedOutput> {
+        let slot = usize::try_from(fd).ok()?.checked_sub(1)?;
+        self.streams.get(slot)?.clone()
+    }
+
+    /// Descriptor `fd` is closed or replaced.
+    fn forget(&mut self, fd: i32) {
+        let slot = usize::try_from(fd).ok().and_then(|fd| fd.checked_sub(1));
+        if let Some(stream) = slot.and_then(|slot| self.streams.get_mut(slot)) {
+            *stream = None;
+        }
+        #[cfg(unix)]
+        {
+            self.dirs.remove(&fd);
+            self.listing = None;
+        }
+    }
+
+    /// `path_open` gave the guest descriptor `fd`: if a directory handle
+    /// appeared in `table` with it (exactly one, so it is this one), it is
+    /// the directory behind `fd`.
+    #[cfg(unix)]
+    pub fn opened(&mut self, fd: u32, table: &mut ResourceTable) {
+        self.seen.retain(|dir| dir.strong_count() > 0);
+        let mut new = Vec::new();
+        for entry in table.iter_mut() {
+            if let Some(Descriptor::Dir(dir)) = entry.downcast_ref::<Descriptor>() {
+                let handle = Arc::downgrade(&dir.dir);
+                if !self.seen.iter().any(|seen| seen.ptr_eq(&handle)) {
+                    new.push(handle);
+                }
+            }
+        }
+        if let [dir] = new.as_slice() {
+            self.dirs.insert(fd as i32, dir.clone());
+        }
+        self.seen.extend(new);
+    }
+
+    #[cfg(not(unix))]
+    pub fn opened(&mut self, _fd: u32, _table: &mut wasmtime_wasi::ResourceTable) {}
+}
+
+/// Replaces `fd_write`, `fd_readdir` (unix), and `fd_renumber` and
+/// `fd_close` (which end what cordon knew of the descriptors they touch).
+pub fn shadow(linker: &mut Linker<P1State>) -> Result<()> {
+    linker.allow_shadowing(true);
+    linker.func_wrap_async(
+        MODULE,
+        "fd_write",
+        |mut caller: Caller<'_, P1State>, (fd, iovs, count, written): (i32, i32, i32, i32)| {
+            Box::new(async move {
+                match caller.data().direct.stream(fd) {
+                    Some(stream) => write_whole(&mut caller, &stream, iovs, count, written),
+                    None => call_original!(caller, fd_write(fd, iovs, count, written)),
+                }
+            })
+        },
+    )?;
+    #[cfg(unix)]
+    linker.func_wrap_async(
+        MODULE,
+        "fd_readdir",
+        |mut caller: Caller<'_, P1State>,
+         (fd, buf, len, cookie, used): (i32, i32, i32, i64, i32)| {
+            Box::new(async move {
+                match readdir(&mut caller, fd, buf, len, cookie, used) {
+                    Some(errno) => Ok(errno),
+                    None => call_original!(caller, fd_readdir(fd, buf, len, cookie, used)),
+                }
+            })
+        },
+    )?;
+    linker.func_wrap_async(
+        MODULE,
+        "fd_renumber",
+        |mut caller: Caller<'_, P1State>, (from, to): (i32, i32)| {
+            Box::new(async move {
+                caller.data_mut().direct.forget(from);
+                caller.data_mut().direct.forget(to);
+                call_original!(caller, fd_renumber(from, to))
+            })
+        },
+    )?;
+    linker.func_wrap_async(
+        MODULE,
+        "fd_close",
+        |mut caller: Caller<'_, P1State>, (fd,): (i32,)| {
+            Box::new(async move {
+                caller.data_mut().direct.forget(fd);
+                call_original!(caller, fd_close(fd))
+            })
+        },
+    )?;
+    Ok(())
+}
+
+fn memory(caller: &mut Caller<'_, P1State>) -> Result<wasmtime::Memory> {
+    match caller.get_export("memory") {
+        Some(Extern::Memory(memory)) => Ok(memory),
+        _ => wasmtime::bail!("missing required memory export"),
+    }
+}
+
+/// Writes `value` at `at` in the guest's memory; `false` if out of bounds.
+fn put_u32(memory: &mut [u8], at: i32, value: usize) -> bool {
+    let at = at as u32 as usize;
+    let value = u32::try_from(value).unwrap_or(u32::MAX).to_le_bytes();
+    match at.checked_add(4).and_then(|end| memory.get_mut(at..end)) {
+        Some(slot) => {
+            slot.copy_from_slice(&value);
+            true
+        }
+        None => false,
+    }
+}
+
+/// `fd_write` of the iovecs at `iovs` to `stream`, each whole; the total
+/// goes to `written`. A reader that went away traps, as wasmtime-wasi's
+/// stream does.
+fn write_whole(
+    caller: &mut Caller<'_, P1State>,
+    stream: &CappedOutput,
+    iovs: i32,
+    count: i32,
+    written: i32,
+) -> Result<i32> {
+    let memory = memory(caller)?;
+    let bytes = memory.data(&caller);
+    let word = |at: usize| -> Option<usize> {
+        let word = bytes.get(at..at.checked_add(4)?)?;
+        Some(u32::from_le_bytes(word.try_into().ok()?) as usize)
+    };
+    let mut total = 0usize;
+    for i in 0..count as u32 as usize {
+        let iov = (iovs as u32 as usize).checked_add(i * 8);
+        let Some((ptr, len)) = iov.and_then(|iov| Some((word(iov)?, word(iov + 4)?))) else {
+            return Ok(ERRNO_FAULT);
+        };
+        let Some(buf) = ptr.checked_add(len).and_then(|end| bytes.get(ptr..end)) else {
+            return Ok(ERRNO_FAULT);
+        };
+        match stream.write_bytes(buf) {
+            Ok(()) => total += len,
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                wasmtime::bail!(BROKEN_PIPE)
+            }
+            Err(_) => return Ok(ERRNO_IO),
+        }
+    }
+    if !put_u32(memory.data_mut(caller), written, total) {
+        return Ok(ERRNO_FAULT);
+    }
+    Ok(0)
+}
+
+/// `fd_readdir` of a directory the guest opened: the entries from
+/// `cookie` on, as many bytes as fit in `len`. `None` leaves the call to
+/// wasmtime-wasi (a descriptor cordon did not see opened, a listing it
+/// cannot make the same way).
+#[cfg(unix)]
+fn readdir(
+    caller: &mut Caller<'_, P1State>,
+    fd: i32,
+    buf: i32,
+    len: i32,
+    cookie: i64,
+    used: i32,
+) -> Option<i32> {
+    let skip = usize::try_from(cookie).ok()?;
+    let direct = &mut caller.data_mut().direct;
+    let fresh = skip == 0 || direct.listing.as_ref().is_none_or(|(at, ..)| *at != fd);
+    if fresh {
+        let dir = direct.dirs.get(&fd)?.upgrade()?;
+        let (bytes, starts) = list(&dir)?;
+        direct.listing = Some((fd, bytes, starts));
+    }
+    let (_, bytes, starts) = direct.listing.as_ref()?;
+    let from = starts.get(skip).copied().unwrap_or(bytes.len());
+    let end = from.saturating_add(len as u32 as usize).min(bytes.len());
+    let out = bytes[from..end].to_vec();
+    let memory = memory(caller).ok()?;
+    let memory = memory.data_mut(caller);
+    let start = buf as u32 as usize;
+    let Some(target) = start
+        .checked_add(out.len())
+        .and_then(|end| memory.get_mut(start..end))
+    else {
+        return Some(ERRNO_FAULT);
+    };
+    target.copy_from_slice(&out);
+    Some(if put_u32(memory, used, out.len()) {
+        0
+    } else {
+        ERRNO_FAULT
+    })
+}
+
+/// The whole listing of `dir` as p1 dirents (`.`, `..`, then the entries
+/// in the order the system gives them), and where each entry starts.
+/// `None` for what wasmtime-wasi reports its own way (an error, a name
+/// that is not UTF-8).
+#[cfg(unix)]
+fn list(dir: &std::fs::File) -> Option<(Vec<u8>, Vec<usize>)> {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    use std::os::unix::fs::MetadataExt;
+
+    use rustix::fs::DirEntryExt;
+
+    let meta = dir.metadata().ok()?;
+    // wasmtime-wasi's inode number: a hash of device and inode.
+    let hash = |ino: u64| {
+        let mut hasher = DefaultHasher::new();
+        (meta.dev(), ino).hash(&mut hasher);
+        hasher.finish()
+    };
+    let own = hash(meta.ino());
+    let mut entries = vec![
+        (own, FILETYPE_DIRECTORY, ".".to_string()),
+        (own, FILETYPE_DIRECTORY, "..".to_string()),
+    ];
+    let dir = cap_std::fs::Dir::from_std_file(dir.try_clone().ok()?);
+    for entry in dir.entries().ok()? {
+        let entry = entry.ok()?;
+        let name = entry.file_name().into_string().ok()?;
+        let kind = filetype(entry.file_type().ok()?);
+        entries.push((hash(entry.ino()), kind, name));
+    }
+    let mut bytes = Vec::new();
+    let mut starts = Vec::with_capacity(entries.len());
+    for (next, (ino, kind, name)) in (1u64..).zip(entries) {
+        starts.push(bytes.len());
+        bytes.extend_from_slice(&next.to_le_bytes());
+        bytes.extend_from_slice(&ino.to_le_bytes());
+        bytes.extend_from_slice(&u32::try_from(name.len()).ok()?.to_le_bytes());
+        bytes.extend_from_slice(&[kind, 0, 0, 0]);
+        bytes.extend_from_slice(name.as_bytes());
+    }
+    Some((bytes, starts))
+}
+
+#[cfg(unix)]
+const FILETYPE_DIRECTORY: u8 = 3;
+
+/// A p1 file type, as wasmtime-wasi maps a system one: FIFOs have no p1
+/// code (unknown), and sockets, on which wasmtime-wasi traps, are unknown
+/// too.
+#[cfg(unix)]
+fn filetype(kind: cap_std::fs::FileType) -> u8 {
+    use cap_std::fs::FileTypeExt;
+    if kind.is_dir() {
+        FILETYPE_DIRECTORY
+    } else if kind.is_symlink() {
+        7
+    } else if kind.is_file() {
+        4
+    } else if kind.is_block_device() {
+        1
+    } else if kind.is_char_device() {
+        2
+    } else {
+        0
+    }
+}
