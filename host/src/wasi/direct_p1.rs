@@ -269,7 +269,7 @@ fn list(dir: &std::fs::File) -> Option<(Vec<u8>, Vec<usize>)> {
     use std::hash::{DefaultHasher, Hash, Hasher};
     use std::os::unix::fs::MetadataExt;
 
-    use rustix::fs::DirEntryExt;
+    use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
     let meta = dir.metadata().ok()?;
     // wasmtime-wasi's inode number: a hash of device and inode.
@@ -280,14 +280,26 @@ fn list(dir: &std::fs::File) -> Option<(Vec<u8>, Vec<usize>)> {
     };
     let own = hash(meta.ino());
     let mut entries = vec![
-        (own, FILETYPE_DIRECTORY, ".".to_string()),
-        (own, FILETYPE_DIRECTORY, "..".to_string()),
+        (own, FileType::Directory, ".".to_string()),
+        (own, FileType::Directory, "..".to_string()),
     ];
-    let dir = cap_std::fs::Dir::from_std_file(dir.try_clone().ok()?);
-    for entry in dir.entries().ok()? {
+    // A listing of its own: reading `dir` would move the guest's position.
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let fresh = rustix::fs::openat(dir, c".", flags, Mode::empty()).ok()?;
+    for entry in rustix::fs::Dir::new(fresh).ok()? {
         let entry = entry.ok()?;
-        let name = entry.file_name().into_string().ok()?;
-        let kind = filetype(entry.file_type().ok()?);
+        let name = entry.file_name();
+        if matches!(name.to_bytes(), b"." | b"..") {
+            continue;
+        }
+        let kind = match entry.file_type() {
+            FileType::Unknown => {
+                let stat = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
+                FileType::from_raw_mode(stat.st_mode)
+            }
+            kind => kind,
+        };
+        let name = std::str::from_utf8(name.to_bytes()).ok()?.to_string();
         entries.push((hash(entry.ino()), kind, name));
     }
     let mut bytes = Vec::new();
@@ -297,32 +309,24 @@ fn list(dir: &std::fs::File) -> Option<(Vec<u8>, Vec<usize>)> {
         bytes.extend_from_slice(&next.to_le_bytes());
         bytes.extend_from_slice(&ino.to_le_bytes());
         bytes.extend_from_slice(&u32::try_from(name.len()).ok()?.to_le_bytes());
-        bytes.extend_from_slice(&[kind, 0, 0, 0]);
+        bytes.extend_from_slice(&[filetype(kind), 0, 0, 0]);
         bytes.extend_from_slice(name.as_bytes());
     }
     Some((bytes, starts))
 }
 
-#[cfg(unix)]
-const FILETYPE_DIRECTORY: u8 = 3;
-
 /// A p1 file type, as wasmtime-wasi maps a system one: FIFOs have no p1
 /// code (unknown), and sockets, on which wasmtime-wasi traps, are unknown
 /// too.
 #[cfg(unix)]
-fn filetype(kind: cap_std::fs::FileType) -> u8 {
-    use cap_std::fs::FileTypeExt;
-    if kind.is_dir() {
-        FILETYPE_DIRECTORY
-    } else if kind.is_symlink() {
-        7
-    } else if kind.is_file() {
-        4
-    } else if kind.is_block_device() {
-        1
-    } else if kind.is_char_device() {
-        2
-    } else {
-        0
+fn filetype(kind: rustix::fs::FileType) -> u8 {
+    use rustix::fs::FileType;
+    match kind {
+        FileType::BlockDevice => 1,
+        FileType::CharacterDevice => 2,
+        FileType::Directory => 3,
+        FileType::RegularFile => 4,
+        FileType::Symlink => 7,
+        _ => 0,
     }
 }

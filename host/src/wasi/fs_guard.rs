@@ -12,6 +12,7 @@
 //! The thin adapters in `fs_guard_p1` and `fs_guard_p2` decode each ABI's
 //! arguments and call into [`FsGuard`].
 
+use std::collections::HashSet;
 use std::io;
 use std::path::Path;
 use std::sync::{Arc, Mutex, Weak};
@@ -84,6 +85,9 @@ pub struct FsGuard {
     /// weak references keep each allocation alive, so an address is never
     /// mistaken for a later handle.
     known_free: Mutex<Vec<Weak<std::fs::File>>>,
+    /// Identities of directories already found outside every protected
+    /// tree: a walk up that meets one stops there.
+    free_ids: Mutex<HashSet<FileId>>,
 }
 
 impl FsGuard {
@@ -109,6 +113,7 @@ impl FsGuard {
             protected_dirs,
             protected_trees,
             known_free: Mutex::new(Vec::new()),
+            free_ids: Mutex::new(HashSet::new()),
         })
     }
 
@@ -209,11 +214,16 @@ impl FsGuard {
     }
 
     /// Walks up from `dir` to the root: inside a protected tree if it meets
-    /// a protected directory, or a directory that its parent calls `.git`.
+    /// a protected directory, or a directory that its parent calls `.git`;
+    /// outside once it meets the root or a directory found outside before
+    /// (a guest cannot move a directory into a protected tree, nor name one
+    /// `.git`).
     fn dir_in_protected_tree(&self, dir: &Dir) -> bool {
         let Ok(mut current) = dir.try_clone() else {
             return true;
         };
+        let mut free_ids = self.free_ids.lock().unwrap_or_else(|e| e.into_inner());
+        let mut climbed = Vec::new();
         for _ in 0..MAX_DEPTH {
             let Ok(id) = id_of(&current) else {
                 return true;
@@ -221,9 +231,11 @@ impl FsGuard {
             if self.protected_dirs.contains(&id) {
                 return true;
             }
-            if id == self.root {
+            if id == self.root || free_ids.contains(&id) {
+                free_ids.extend(climbed);
                 return false;
             }
+            climbed.push(id);
             let Ok(parent) = current.open_parent_dir(ambient_authority()) else {
                 return true;
             };
