@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A pipeline of three WASI tools over a 100 MB file, joined in the host by
 # `cordon run -c`, against the same pipeline of native GNU tools under bash,
-# side by side in one hyperfine run (warm compile cache).
+# side by side in one hyperfine run (warm compile cache); then a line with
+# redirections, likewise.
 #
 #   bench/pipeline.sh           # RUNS=5 by default; data in target/bench-data
 set -euo pipefail
@@ -32,8 +33,13 @@ CACHE=$(mktemp -d)
 trap 'rm -rf "$CACHE"' EXIT
 cd "$DATA"
 PIPE='cat lines-100m.txt | grep error | wc -l'
+# The same work with redirections: cordon opens them itself, so the line
+# still runs its WASI tools in the host.
+REDIRECTED='grep error < lines-100m.txt | wc -l > count.txt'
 # Warm the compile cache once, outside the timing.
 "$CORDON" run --cache-dir "$CACHE" -c true >/dev/null
 hyperfine -N --warmup 1 --runs "$RUNS" \
   -n "bash: $PIPE" "bash -c '$PIPE'" \
-  -n "cordon -c (WASI stages joined in the host)" "$CORDON run --cache-dir $CACHE -c '$PIPE'"
+  -n "cordon -c (WASI stages joined in the host)" "$CORDON run --cache-dir $CACHE -c '$PIPE'" \
+  -n "bash: $REDIRECTED" "bash -c '$REDIRECTED'" \
+  -n "cordon -c, redirections opened by the host" "$CORDON run --cache-dir $CACHE -c '$REDIRECTED'"
