@@ -408,6 +408,10 @@ fn redirections_assignments_and_builtins_run_in_the_host() {
     assert_eq!(run.expect_code(0).stdout(), "after\n");
     assert!(run.stderr().contains("missing.txt"), "{}", run.stderr());
     in_host(&l, "cat < missing.txt").expect_code(1);
+    // A file outside the root is read as a native command reads it: in the
+    // shell, under the OS sandbox.
+    let run = line(&l, &[], "wc -c < ../outside/secret.txt");
+    assert_eq!(run.expect_code(0).stdout().trim(), "15");
 }
 
 #[test]

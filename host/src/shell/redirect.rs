@@ -61,6 +61,11 @@ impl Area<'_> {
         let target = cwd.join(path);
         let (parent, name) = split(&target).ok_or_else(|| refused("not a file name".into()))?;
         let parent = resolve_missing(parent).ok_or_else(|| refused("outside the root".into()))?;
+        if access == Access::Read && !parent.starts_with(self.policy.root()) {
+            // Not cordon's to open: the line runs in the shell, where the
+            // OS sandbox judges the read as a native command's.
+            return Ok(());
+        }
         self.allows(&parent, name, access).map_err(refused)
     }
 
