@@ -20,6 +20,9 @@ fn special_v4(ip: Ipv4Addr) -> Option<&'static str> {
         (169, 254, _) => "link-local (cloud metadata)",
         // Alibaba Cloud's metadata service.
         (100, 100, 100) => "cloud metadata",
+        // Azure's WireServer, which hands a VM its configuration and
+        // certificates; a public address, so named here.
+        _ if ip == Ipv4Addr::new(168, 63, 129, 16) => "cloud metadata (Azure WireServer)",
         _ if ip.is_private() => "private",
         (100, 64..=127, _) => "shared address space",
         (192, 0, 0) => "IETF protocol assignments",
@@ -63,6 +66,7 @@ mod tests {
             "192.168.1.1",
             "169.254.169.254",
             "100.100.100.200",
+            "168.63.129.16",
             "100.64.0.1",
             "224.0.0.1",
             "::1",
@@ -79,6 +83,7 @@ mod tests {
         for ip in [
             "93.184.216.34",
             "1.1.1.1",
+            "168.63.129.17",
             "2606:4700::1111",
             "2002:5db8:d822::",
         ] {
