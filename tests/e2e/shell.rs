@@ -417,6 +417,9 @@ fn redirections_assignments_and_builtins_run_in_the_host() {
 #[test]
 fn negation_exit_errexit_and_pipefail_are_followed_in_the_host() {
     let l = Layout::new();
+    // `[` is a built-in tool, and `[` alone is a word, not a glob.
+    let run = in_host(&l, "[ -f a.txt ] && echo yes; [ -d a.txt ] || echo no");
+    assert_eq!(run.expect_code(0).stdout(), "yes\nno\n");
     in_host(&l, "! false").expect_code(0);
     in_host(&l, "! true").expect_code(1);
     in_host(&l, "false || exit 7; echo no").expect_code(7);

@@ -196,12 +196,16 @@ fn glob(pattern: &str, root: &Path, cwd: &Path) -> Result<Vec<String>, ParseErro
         Ok(_) => return Err(outside()),
         Err(_) => return Ok(vec![pattern.to_string()]),
     }
-    let matcher = globset::GlobBuilder::new(last)
+    // Not a valid pattern (`[` alone, as in `[ -f x ]`): the shell keeps
+    // the word as written.
+    let Ok(glob) = globset::GlobBuilder::new(last)
         .literal_separator(true)
         .backslash_escape(true)
         .build()
-        .map_err(|e| ParseError(format!("{pattern}: {e}")))?
-        .compile_matcher();
+    else {
+        return Ok(vec![pattern.to_string()]);
+    };
+    let matcher = glob.compile_matcher();
     let mut names: Vec<String> = std::fs::read_dir(&base)
         .map_err(|e| ParseError(format!("{pattern}: {e}")))?
         .flatten()

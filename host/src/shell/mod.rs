@@ -255,11 +255,11 @@ impl Script {
 pub struct ParseError(String);
 
 /// Builtins that only the shell can run (cordon runs `cd` itself; `echo`,
-/// `printf`, `pwd`, `test`, `true`, `false` are tools too).
+/// `printf`, `pwd`, `test`, `[`, `true`, `false` are tools too).
 const BUILTINS: &[&str] = &[
     "exit", "export", "set", "unset", "read", "exec", "wait", "umask", "ulimit", "type", "hash",
     "shift", "return", "local", "declare", "typeset", "readonly", "getopts", "let", "builtin",
-    "command", "jobs", "fg", "bg", "times", "shopt", "pushd", "popd", "dirs", "[",
+    "command", "jobs", "fg", "bg", "times", "shopt", "pushd", "popd", "dirs",
 ];
 
 /// Builtins cordon follows as it runs a line: they steer the line.
@@ -278,7 +278,6 @@ const SETTING: &[&str] = &[
     "mapfile",
     "readarray",
     "let",
-    "printf",
 ];
 
 /// Builtins that run text cordon cannot see: they make a line opaque.
@@ -688,9 +687,13 @@ impl Builder<'_> {
         };
         if command == "cd" {
             self.assigned.extend(["PWD".into(), "OLDPWD".into()]);
+        } else if command == "printf" {
+            // Only `printf -v NAME` sets a variable.
+            let names = stage.argv.windows(2).filter(|w| w[0] == "-v");
+            self.assigned.extend(names.map(|w| w[1].clone()));
         } else if SETTING.contains(&command.as_str()) {
-            // Every operand counts (`read -r a b`, `export A=1`,
-            // `printf -v A`): a name too many only makes the line ask.
+            // Every operand counts (`read -r a b`, `export A=1`): a name
+            // too many only makes the line ask.
             let names = stage.argv[1..]
                 .iter()
                 .map(|operand| operand.split('=').next().unwrap_or_default().to_string());
@@ -986,6 +989,7 @@ mod tests {
             "f() { $X -rf src; }; X=rm; f",
             "read X; $X -rf src",
             "export X=rm; $X -rf src",
+            "printf -v X rm; $X -rf src",
             "cd src; echo $PWD",
         ] {
             let s = parse_in(text);
@@ -994,6 +998,11 @@ mod tests {
         // A glob after a `cd` into a directory the line makes first.
         assert!(parse_in("mkdir d && cd d && rm *.rs").unreadable.is_some());
         assert!(parse_in("cd . && rm *.rs").unreadable.is_none());
+        // printf sets nothing without -v; `[` alone is a word, not a glob.
+        assert!(parse_in("printf '%s' X; echo $X").unreadable.is_none());
+        let s = parse_in("[ -f a.rs ] && echo yes");
+        assert_eq!(argvs(&s)[0], ["[", "-f", "a.rs", "]"]);
+        assert!(s.runs_in_host());
         // A variable set for one command only is not the shell's.
         assert!(parse_in("X=rm ls $X").unreadable.is_none());
     }
