@@ -69,6 +69,23 @@ fn stdout_writes_go_where_descriptor_one_points() {
     let run = l.cordon().probe(Wasi::P1, &["vectored", "ab", "cd"]);
     assert_eq!(run.expect_code(0).stdout(), "abcd");
     assert!(run.stderr().contains("wrote 4"), "{}", run.stderr());
+    // As writev(2), at most 1024 buffers in one call: the host's work in a
+    // call the deadline cannot interrupt stays bounded.
+    let run = l.cordon().probe(Wasi::P1, &["vectored-many", "1024"]);
+    assert_eq!(run.expect_code(0).stdout().len(), 1024);
+    assert!(
+        run.stderr().contains("errno 0 wrote 1024"),
+        "{}",
+        run.stderr()
+    );
+    let run = l.cordon().probe(Wasi::P1, &["vectored-many", "1025"]);
+    assert_eq!(run.expect_code(0).stdout(), "");
+    // 28: inval.
+    assert!(
+        run.stderr().contains("errno 28 wrote 0"),
+        "{}",
+        run.stderr()
+    );
     let run = l
         .cordon()
         .probe(Wasi::P1, &["stdout-to", "moved.txt", "hello"]);

@@ -31,8 +31,13 @@ use super::state::P1State;
 
 /// WASI errno `fault`: a buffer outside the guest's memory.
 const ERRNO_FAULT: i32 = 21;
+/// WASI errno `inval`.
+const ERRNO_INVAL: i32 = 28;
 /// WASI errno `io`.
 const ERRNO_IO: i32 = 29;
+/// Most buffers one write takes, as writev(2) on Linux: bounds the host's
+/// work in a single call, which the run's deadline cannot interrupt.
+const IOV_MAX: usize = 1024;
 
 /// What cordon knows about the guest's descriptors.
 pub struct Direct {
@@ -62,15 +67,18 @@ impl Direct {
         }
     }
 
+    /// Where descriptor `fd` (1 or 2) is in `streams`.
+    fn slot(fd: i32) -> Option<usize> {
+        usize::try_from(fd).ok()?.checked_sub(1)
+    }
+
     fn stream(&self, fd: i32) -> Option<CappedOutput> {
-        let slot = usize::try_from(fd).ok()?.checked_sub(1)?;
-        self.streams.get(slot)?.clone()
+        self.streams.get(Self::slot(fd)?)?.clone()
     }
 
     /// Descriptor `fd` is closed or replaced.
     fn forget(&mut self, fd: i32) {
-        let slot = usize::try_from(fd).ok().and_then(|fd| fd.checked_sub(1));
-        if let Some(stream) = slot.and_then(|slot| self.streams.get_mut(slot)) {
+        if let Some(stream) = Self::slot(fd).and_then(|slot| self.streams.get_mut(slot)) {
             *stream = None;
         }
         #[cfg(unix)]
@@ -195,8 +203,12 @@ fn write_whole(
         let word = bytes.get(at..at.checked_add(4)?)?;
         Some(u32::from_le_bytes(word.try_into().ok()?) as usize)
     };
+    let count = count as u32 as usize;
+    if count > IOV_MAX {
+        return Ok(ERRNO_INVAL);
+    }
     let mut total = 0usize;
-    for i in 0..count as u32 as usize {
+    for i in 0..count {
         let iov = (iovs as u32 as usize).checked_add(i * 8);
         let Some((ptr, len)) = iov.and_then(|iov| Some((word(iov)?, word(iov + 4)?))) else {
             return Ok(ERRNO_FAULT);
