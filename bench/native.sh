@@ -30,6 +30,10 @@ cargo build --release -p cordon --quiet
 
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
+# srt leaves a socket per run in the temporary directory: keep every
+# command's temporary files in the work directory, removed at the end.
+export TMPDIR="$WORK/tmp"
+mkdir -p "$TMPDIR"
 P="$WORK/proj"
 mkdir -p "$P/src" "$P/.git"
 echo "TOKEN=x" > "$P/.env"

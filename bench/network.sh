@@ -35,6 +35,10 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 python3 -m http.server "$PORT" --bind 127.0.0.1 --directory "$WORK/www" >/dev/null 2>&1 &
 SERVER=$!
 trap 'kill $SERVER; rm -rf "$WORK"' EXIT
+# srt leaves a socket per run in the temporary directory: keep every
+# command's temporary files in the work directory, removed at the end.
+export TMPDIR="$WORK/tmp"
+mkdir -p "$TMPDIR"
 sleep 1
 cat > "$WORK/srt.json" <<JSON
 {"filesystem": {"allowWrite": ["$P"], "denyWrite": [], "denyRead": []},
