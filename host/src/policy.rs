@@ -14,6 +14,17 @@ use crate::secrets::SecretPatterns;
 /// not they exist yet.
 pub const PROTECTED_NAMES: &[&str] = &[".git", ".cordon"];
 
+/// Whether creating or changing the entry `name` is refused by name: `.git`
+/// anywhere, `.cordon` too when `at_root`. Compared the way the most
+/// lenient filesystem would: ignoring ASCII case (macOS, Windows) and
+/// trailing dots and spaces (Windows drops them, so `.git.` is `.git`
+/// there).
+pub fn protected_name(name: &str, at_root: bool) -> bool {
+    let name = name.trim_end_matches(['.', ' ']);
+    name.eq_ignore_ascii_case(".git")
+        || (at_root && PROTECTED_NAMES.iter().any(|p| name.eq_ignore_ascii_case(p)))
+}
+
 /// How much of the filesystem a command may change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum SandboxMode {

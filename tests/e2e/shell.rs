@@ -106,6 +106,7 @@ fn redirections_outside_the_writable_area_are_refused_before_running() {
         "echo x > /etc/cordon-x",
         "echo x 2> ~/.bashrc",
         "echo x >> .git/config",
+        "echo x > .GIT/config",
         "echo x &> ../proj-evil/x",
         "echo x > .env",
     ] {

@@ -42,18 +42,19 @@ pub(super) fn run_script(
         writable: &writable,
         protected: &protected,
     };
+    let mut opens_all = true;
     for stage in script.stages() {
         for redirect in &stage.redirects {
-            if let Err(why) = area.precheck(&stage.dir, redirect) {
-                say(why);
-                return Ok(Ran::exited(exit::DENIED));
+            match area.precheck(&stage.dir, redirect) {
+                Ok(opens) => opens_all &= opens,
+                Err(why) => {
+                    say(why);
+                    return Ok(Ran::exited(exit::DENIED));
+                }
             }
         }
     }
-    let reads_in_root = script
-        .stages()
-        .all(|s| s.redirects.iter().all(|r| area.reads_in_root(&s.dir, r)));
-    if script.runs_in_host() && reads_in_root {
+    if script.runs_in_host() && opens_all {
         let line = Line {
             args,
             area,

@@ -15,7 +15,7 @@ use cap_fs_ext::{FollowSymlinks, OpenOptionsFollowExt};
 
 use super::{Redirect, RedirectOp};
 use crate::fd_path::real_path;
-use crate::policy::{PROTECTED_NAMES, SandboxPolicy};
+use crate::policy::{SandboxPolicy, protected_name};
 use crate::wasi::{CappedOutput, Stdio};
 
 /// Where the redirections of a line may read and write.
@@ -46,38 +46,28 @@ enum Access {
 impl Area<'_> {
     /// Checks `redirect`, of a stage read in `cwd`, before anything runs.
     /// A directory that does not exist yet (an earlier command may make it)
-    /// is judged by where it would be.
+    /// is judged by where it would be. `Ok(false)` for a read from outside
+    /// the root: not cordon's to open; the line runs in the shell, where the
+    /// OS sandbox judges the read as a native command's.
     ///
     /// # Errors
     ///
     /// Why the redirection is refused.
-    pub fn precheck(&self, cwd: &Path, redirect: &Redirect) -> Result<(), String> {
+    pub fn precheck(&self, cwd: &Path, redirect: &Redirect) -> Result<bool, String> {
         let (path, access) = match (redirect.written_file(), redirect.read_file()) {
             (Some(path), _) => (path, Access::Write),
             (None, Some(path)) => (path, Access::Read),
-            (None, None) => return Ok(()),
+            (None, None) => return Ok(true),
         };
         let refused = |why: String| format!("redirection {path}: {why}; nothing ran");
         let target = cwd.join(path);
         let (parent, name) = split(&target).ok_or_else(|| refused("not a file name".into()))?;
         let parent = resolve_missing(parent).ok_or_else(|| refused("outside the root".into()))?;
         if access == Access::Read && !parent.starts_with(self.policy.root()) {
-            // Not cordon's to open: the line runs in the shell, where the
-            // OS sandbox judges the read as a native command's.
-            return Ok(());
+            return Ok(false);
         }
-        self.allows(&parent, name, access).map_err(refused)
-    }
-
-    /// Whether what `redirect` reads lies in the root, where cordon opens
-    /// it itself (the OS sandbox judges reads elsewhere, in the shell).
-    pub fn reads_in_root(&self, cwd: &Path, redirect: &Redirect) -> bool {
-        let Some(path) = redirect.read_file() else {
-            return true;
-        };
-        split(&cwd.join(path))
-            .and_then(|(parent, _)| resolve_missing(parent))
-            .is_some_and(|parent| parent.starts_with(self.policy.root()))
+        self.allows(&parent, name, access).map_err(refused)?;
+        Ok(true)
     }
 
     /// The streams of a stage run in `cwd`: `stdio` with `redirects`
@@ -187,8 +177,9 @@ impl Area<'_> {
             || self.writable.iter().any(|w| target.starts_with(w));
         let protected = (policy.protects_subpaths()
             && in_root.is_some_and(|rel| {
+                // `.cordon` counts at any depth here, as `.git` does.
                 rel.components()
-                    .any(|c| PROTECTED_NAMES.iter().any(|p| c.as_os_str() == *p))
+                    .any(|c| protected_name(&c.as_os_str().to_string_lossy(), true))
             }))
             || self.protected.iter().any(|p| target.starts_with(p));
         if !writable {

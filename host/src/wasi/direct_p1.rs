@@ -19,14 +19,14 @@ use std::collections::HashMap;
 #[cfg(unix)]
 use std::sync::{Arc, Weak};
 
-use wasmtime::{Caller, Extern, Linker, Result};
+use wasmtime::{Caller, Linker, Result};
 #[cfg(unix)]
 use wasmtime_wasi::ResourceTable;
 #[cfg(unix)]
 use wasmtime_wasi::filesystem::Descriptor;
 
 use super::output::{BROKEN_PIPE, CappedOutput};
-use super::p1_call::{MODULE, call_original};
+use super::p1_call::{MODULE, call_original, memory, read_u32, span, span_mut};
 use super::state::P1State;
 
 /// WASI errno `fault`: a buffer outside the guest's memory.
@@ -167,24 +167,12 @@ pub fn shadow(linker: &mut Linker<P1State>) -> Result<()> {
     Ok(())
 }
 
-fn memory(caller: &mut Caller<'_, P1State>) -> Result<wasmtime::Memory> {
-    match caller.get_export("memory") {
-        Some(Extern::Memory(memory)) => Ok(memory),
-        _ => wasmtime::bail!("missing required memory export"),
-    }
-}
-
-/// Writes `value` at `at` in the guest's memory; `false` if out of bounds.
+/// Writes `value` at guest address `at`; `false` if out of bounds.
 fn put_u32(memory: &mut [u8], at: i32, value: usize) -> bool {
-    let at = at as u32 as usize;
     let value = u32::try_from(value).unwrap_or(u32::MAX).to_le_bytes();
-    match at.checked_add(4).and_then(|end| memory.get_mut(at..end)) {
-        Some(slot) => {
-            slot.copy_from_slice(&value);
-            true
-        }
-        None => false,
-    }
+    span_mut(memory, at as u32, 4)
+        .map(|slot| slot.copy_from_slice(&value))
+        .is_some()
 }
 
 /// `fd_write` of the iovecs at `iovs` to `stream`, each whole; the total
@@ -197,25 +185,26 @@ fn write_whole(
     count: i32,
     written: i32,
 ) -> Result<i32> {
-    let memory = memory(caller)?;
-    let bytes = memory.data(&caller);
-    let word = |at: usize| -> Option<usize> {
-        let word = bytes.get(at..at.checked_add(4)?)?;
-        Some(u32::from_le_bytes(word.try_into().ok()?) as usize)
+    let Some(memory) = memory(caller) else {
+        wasmtime::bail!("missing required memory export");
     };
+    let bytes = memory.data(&caller);
     let count = count as u32 as usize;
     if count > IOV_MAX {
         return Ok(ERRNO_INVAL);
     }
     let mut total = 0usize;
     for i in 0..count {
-        let iov = (iovs as u32 as usize).checked_add(i * 8);
-        let Some((ptr, len)) = iov.and_then(|iov| Some((word(iov)?, word(iov + 4)?))) else {
+        // An iovec: a buffer's address and length, u32 each.
+        let iov = (iovs as u32)
+            .checked_add(8 * i as u32)
+            .and_then(|at| span(bytes, at, 8));
+        let Some(buf) =
+            iov.and_then(|iov| span(bytes, read_u32(iov, 0)?, read_u32(iov, 4)? as usize))
+        else {
             return Ok(ERRNO_FAULT);
         };
-        let Some(buf) = ptr.checked_add(len).and_then(|end| bytes.get(ptr..end)) else {
-            return Ok(ERRNO_FAULT);
-        };
+        let len = buf.len();
         match stream.write_bytes(buf) {
             Ok(()) => total += len,
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
@@ -255,13 +244,9 @@ fn readdir(
     let from = starts.get(skip).copied().unwrap_or(bytes.len());
     let end = from.saturating_add(len as u32 as usize).min(bytes.len());
     let out = bytes[from..end].to_vec();
-    let memory = memory(caller).ok()?;
+    let memory = memory(caller)?;
     let memory = memory.data_mut(caller);
-    let start = buf as u32 as usize;
-    let Some(target) = start
-        .checked_add(out.len())
-        .and_then(|end| memory.get_mut(start..end))
-    else {
+    let Some(target) = span_mut(memory, buf as u32, out.len()) else {
         return Some(ERRNO_FAULT);
     };
     target.copy_from_slice(&out);
@@ -290,11 +275,22 @@ fn list(dir: &std::fs::File) -> Option<(Vec<u8>, Vec<usize>)> {
         (meta.dev(), ino).hash(&mut hasher);
         hasher.finish()
     };
+    let mut bytes = Vec::new();
+    let mut starts = Vec::new();
+    // One dirent: next cookie, inode, name length, type, padding, name.
+    let mut push = |ino: u64, kind: FileType, name: &[u8]| -> Option<()> {
+        let next = starts.len() as u64 + 1;
+        starts.push(bytes.len());
+        bytes.extend_from_slice(&next.to_le_bytes());
+        bytes.extend_from_slice(&ino.to_le_bytes());
+        bytes.extend_from_slice(&u32::try_from(name.len()).ok()?.to_le_bytes());
+        bytes.extend_from_slice(&[filetype(kind), 0, 0, 0]);
+        bytes.extend_from_slice(name);
+        Some(())
+    };
     let own = hash(meta.ino());
-    let mut entries = vec![
-        (own, FileType::Directory, ".".to_string()),
-        (own, FileType::Directory, "..".to_string()),
-    ];
+    push(own, FileType::Directory, b".")?;
+    push(own, FileType::Directory, b"..")?;
     // A listing of its own: reading `dir` would move the guest's position.
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
     let fresh = rustix::fs::openat(dir, c".", flags, Mode::empty()).ok()?;
@@ -311,18 +307,8 @@ fn list(dir: &std::fs::File) -> Option<(Vec<u8>, Vec<usize>)> {
             }
             kind => kind,
         };
-        let name = std::str::from_utf8(name.to_bytes()).ok()?.to_string();
-        entries.push((hash(entry.ino()), kind, name));
-    }
-    let mut bytes = Vec::new();
-    let mut starts = Vec::with_capacity(entries.len());
-    for (next, (ino, kind, name)) in (1u64..).zip(entries) {
-        starts.push(bytes.len());
-        bytes.extend_from_slice(&next.to_le_bytes());
-        bytes.extend_from_slice(&ino.to_le_bytes());
-        bytes.extend_from_slice(&u32::try_from(name.len()).ok()?.to_le_bytes());
-        bytes.extend_from_slice(&[filetype(kind), 0, 0, 0]);
-        bytes.extend_from_slice(name.as_bytes());
+        let name = std::str::from_utf8(name.to_bytes()).ok()?;
+        push(hash(entry.ino()), kind, name.as_bytes())?;
     }
     Some((bytes, starts))
 }

@@ -5,17 +5,17 @@
 use std::time::Duration;
 
 use wasmtime::component::{self, Resource};
-use wasmtime::{Caller, Extern, Linker, Result};
+use wasmtime::{Caller, Linker, Result};
 use wasmtime_wasi::filesystem::{Descriptor, WasiFilesystemView};
 use wasmtime_wasi::p2::bindings::clocks::wall_clock::Datetime;
 use wasmtime_wasi::p2::bindings::filesystem::types::{DescriptorStat, HostDescriptor, PathFlags};
 
 use super::fs_guard_p2::{INTERFACE, finish};
-use super::p1_call::{MODULE, call_original};
+use super::p1_call::{MODULE, call_original, memory, span_mut};
 use super::state::{P1State, P2State};
 
 /// Offsets of atim, mtim and ctim (u64 nanoseconds) in a p1 `filestat`.
-const P1_TIME_OFFSETS: [usize; 3] = [40, 48, 56];
+const P1_TIME_OFFSETS: [u32; 3] = [40, 48, 56];
 
 /// Rewrites the times of the p1 `filestat` the guest received at `buf`.
 fn fix_p1_filestat(caller: &mut Caller<'_, P1State>, buf: i32) {
@@ -25,13 +25,13 @@ fn fix_p1_filestat(caller: &mut Caller<'_, P1State>, buf: i32) {
     let nanos = u64::try_from(time.as_nanos())
         .unwrap_or(u64::MAX)
         .to_le_bytes();
-    let Some(memory) = caller.get_export("memory").and_then(Extern::into_memory) else {
+    let Some(memory) = memory(caller) else {
         return;
     };
     let data = memory.data_mut(&mut *caller);
     for offset in P1_TIME_OFFSETS {
-        let start = buf as u32 as usize + offset;
-        if let Some(slot) = data.get_mut(start..start + 8) {
+        let at = (buf as u32).checked_add(offset);
+        if let Some(slot) = at.and_then(|at| span_mut(data, at, 8)) {
             slot.copy_from_slice(&nanos);
         }
     }

@@ -24,7 +24,7 @@ use wasmtime_wasi::FsPerms;
 use wasmtime_wasi::ResourceTable;
 use wasmtime_wasi::filesystem::Descriptor;
 
-use crate::policy::PROTECTED_NAMES;
+use crate::policy::{PROTECTED_NAMES, protected_name};
 
 /// Symlinks followed while resolving one path, as Linux's `MAXSYMLINKS`.
 const MAX_SYMLINKS: u32 = 40;
@@ -208,7 +208,7 @@ impl FsGuard {
                 self.dir_in_protected_tree(parent)
                     || id_of(parent)
                         .ok()
-                        .is_none_or(|id| names_protected(name, id == self.root))
+                        .is_none_or(|id| protected_name(name, id == self.root))
             }
         })
     }
@@ -350,16 +350,6 @@ pub fn entry_chain(base: &Dir, path: &str, follow: bool) -> Option<Vec<Entry>> {
     }
     // Too many links: the call fails with ELOOP.
     Some(chain)
-}
-
-/// Whether creating or changing the entry `name` is refused by name: `.git`
-/// anywhere, `.cordon` at the root. Compared the way the most lenient
-/// filesystem would: ignoring ASCII case (macOS, Windows) and trailing dots
-/// and spaces (Windows drops them, so `.git.` is `.git` there).
-fn names_protected(name: &str, at_root: bool) -> bool {
-    let name = name.trim_end_matches(['.', ' ']);
-    name.eq_ignore_ascii_case(".git")
-        || (at_root && PROTECTED_NAMES.iter().any(|p| name.eq_ignore_ascii_case(p)))
 }
 
 fn std_id(meta: &std::fs::Metadata) -> FileId {

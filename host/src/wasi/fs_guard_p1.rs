@@ -10,7 +10,7 @@
 
 use wasmtime::{Caller, Linker, Result};
 
-use super::p1_call::{MODULE, call_original};
+use super::p1_call::{MODULE, call_original, memory, read_u32, span};
 
 use super::fs_guard::{self, Base, Touch};
 use super::state::P1State;
@@ -220,18 +220,14 @@ fn refuses(caller: &mut Caller<'_, P1State>, paths: &[PathArg]) -> bool {
 
 /// Reads the little-endian u32 the guest's memory holds at `ptr`.
 fn guest_u32(caller: &mut Caller<'_, P1State>, ptr: i32) -> Option<u32> {
-    let memory = caller.get_export("memory")?.into_memory()?;
-    let start = ptr as u32 as usize;
-    let bytes = memory.data(&*caller).get(start..start.checked_add(4)?)?;
-    Some(u32::from_le_bytes(bytes.try_into().ok()?))
+    let memory = memory(caller)?;
+    read_u32(memory.data(&*caller), ptr as u32)
 }
 
 /// Copies a guest string out of its exported memory; `None` when it is out
 /// of bounds or not UTF-8 (wasmtime-wasi then fails the call on its own).
 fn guest_str(caller: &mut Caller<'_, P1State>, ptr: i32, len: i32) -> Option<String> {
-    let memory = caller.get_export("memory")?.into_memory()?;
-    let start = ptr as u32 as usize;
-    let end = start.checked_add(len as u32 as usize)?;
-    let bytes = memory.data(&*caller).get(start..end)?;
+    let memory = memory(caller)?;
+    let bytes = span(memory.data(&*caller), ptr as u32, len as u32 as usize)?;
     String::from_utf8(bytes.to_vec()).ok()
 }

@@ -1,7 +1,10 @@
 //! Calling wasmtime-wasi's own WASIp1 functions from a host function that
 //! shadows them: the wiggle-generated functions are public, and take the
 //! guest's memory and the store's host-call fuel as wasmtime-wasi's own
-//! linker entries pass them.
+//! linker entries pass them. Also the shadows' access to the guest's
+//! memory: guest addresses are u32, bounds checked.
+
+use wasmtime::{Caller, Memory};
 
 pub const MODULE: &str = "wasi_snapshot_preview1";
 
@@ -24,3 +27,25 @@ macro_rules! call_original {
 }
 
 pub(crate) use call_original;
+
+/// The guest's exported memory.
+pub fn memory<T>(caller: &mut Caller<'_, T>) -> Option<Memory> {
+    caller.get_export("memory")?.into_memory()
+}
+
+/// The `len` bytes at guest address `at`, if they lie in `memory`.
+pub fn span(memory: &[u8], at: u32, len: usize) -> Option<&[u8]> {
+    let start = at as usize;
+    memory.get(start..start.checked_add(len)?)
+}
+
+/// [`span`], writable.
+pub fn span_mut(memory: &mut [u8], at: u32, len: usize) -> Option<&mut [u8]> {
+    let start = at as usize;
+    memory.get_mut(start..start.checked_add(len)?)
+}
+
+/// The little-endian u32 at guest address `at`.
+pub fn read_u32(memory: &[u8], at: u32) -> Option<u32> {
+    Some(u32::from_le_bytes(span(memory, at, 4)?.try_into().ok()?))
+}
