@@ -4,6 +4,7 @@
 //! credential stores in the user's home.
 
 use std::path::Path;
+use std::sync::LazyLock;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
@@ -92,9 +93,15 @@ fn compile<'a>(
 }
 
 impl Default for SecretPatterns {
-    /// The default patterns, nothing added or allowed.
+    /// The default patterns, nothing added or allowed: compiled once per
+    /// process (building the matcher costs more than a run's own checks).
     fn default() -> Self {
-        SecretPatterns::new(&[], &[]).expect("the default patterns compile")
+        static DEFAULTS: LazyLock<SecretPatterns> = LazyLock::new(|| SecretPatterns {
+            secret: compile("secret", DEFAULT_PATTERNS.iter().copied())
+                .expect("the default patterns compile"),
+            allowed: GlobSet::empty(),
+        });
+        DEFAULTS.clone()
     }
 }
 
@@ -105,6 +112,9 @@ impl SecretPatterns {
     ///
     /// [`BadGlob`] naming the flag and the glob.
     pub fn new(extra: &[String], allowed: &[String]) -> Result<Self, BadGlob> {
+        if extra.is_empty() && allowed.is_empty() {
+            return Ok(SecretPatterns::default());
+        }
         let secret = DEFAULT_PATTERNS
             .iter()
             .copied()

@@ -225,6 +225,81 @@ fn secrets_in_the_root_are_unreadable() {
     }
 }
 
+/// The stand-ins mounted over secrets live in cordon's per-user directory
+/// and are kept between runs: one planted there (content where a secret
+/// should read as nothing) is made again, and a directory others could
+/// write to is refused before anything runs.
+#[test]
+fn planted_stand_ins_are_replaced_and_a_shared_user_dir_is_refused() {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+    let l = Layout::new();
+    std::fs::write(l.at(".env"), "API_TOKEN=sk-live-123\n").unwrap();
+    std::fs::create_dir_all(l.at("deploy/.ssh")).unwrap();
+    std::fs::write(l.at("deploy/.ssh/id_rsa"), "PRIVATE KEY\n").unwrap();
+    let tmp = l.base.join("tmp");
+    // SAFETY: geteuid cannot fail.
+    let user_dir = tmp.join(format!("cordon-{}", unsafe { libc::geteuid() }));
+    std::fs::create_dir_all(user_dir.join("mask-dir")).unwrap();
+    std::fs::set_permissions(&user_dir, PermissionsExt::from_mode(0o700)).unwrap();
+    std::fs::write(user_dir.join("mask-file"), "planted\n").unwrap();
+    std::fs::write(user_dir.join("mask-dir/planted"), "planted\n").unwrap();
+    let run = |script: &str| {
+        Run(Command::new(env!("CARGO_BIN_EXE_cordon"))
+            .env("TMPDIR", &tmp)
+            .args(["run", "--engine", "native", "--root"])
+            .arg(&l.root)
+            .args(["--", "sh", "-c", script])
+            .output()
+            .unwrap())
+    };
+    let out = run("cat .env; ls -A deploy/.ssh; cat a.txt");
+    assert!(out.stdout().contains("alpha"), "{}", out.stderr());
+    for leak in ["planted", "sk-live", "id_rsa"] {
+        assert!(!out.stdout().contains(leak), "{leak}: {}", out.stdout());
+    }
+    let file = std::fs::symlink_metadata(user_dir.join("mask-file")).unwrap();
+    assert!(file.file_type().is_socket() && file.mode() & 0o777 == 0);
+    let dir = std::fs::symlink_metadata(user_dir.join("mask-dir")).unwrap();
+    assert!(dir.is_dir() && dir.mode() & 0o777 == 0);
+
+    std::fs::set_permissions(&user_dir, PermissionsExt::from_mode(0o777)).unwrap();
+    let before = l.inside();
+    let out = run("echo ran > ran.txt");
+    out.expect_code(125);
+    assert!(
+        out.stderr().contains("is not a private directory"),
+        "{}",
+        out.stderr()
+    );
+    assert_eq!(l.inside(), before, "the command ran");
+}
+
+/// When cordon returns, nothing the command started runs any more, also
+/// what it left in the background or moved out of its process group.
+#[test]
+fn nothing_the_command_started_outlives_cordon() {
+    for who in everyone() {
+        let l = Layout::new();
+        let marker = format!("{}.{}", 2000 + std::process::id() % 1000, who as u8 + 1);
+        let run = sh(
+            &l,
+            who,
+            &[],
+            &format!("sleep {marker} & setsid sleep {marker} & (sleep {marker} &); echo started"),
+        );
+        run.expect_code(0);
+        let left = Command::new("pgrep")
+            .args(["-f", &format!("sleep {marker}")])
+            .output()
+            .expect("pgrep");
+        let pids = String::from_utf8_lossy(&left.stdout).into_owned();
+        let _ = Command::new("pkill")
+            .args(["-f", &format!("sleep {marker}")])
+            .status();
+        assert!(pids.trim().is_empty(), "{who:?}: still running: {pids}");
+    }
+}
+
 #[test]
 fn environment_is_scrubbed_of_secrets() {
     let l = Layout::new();
@@ -359,6 +434,18 @@ fn dangerous_system_calls_are_refused() {
             format!("101, 16, {parent}, 0, 0"),
         ),
         ("unshare(CLONE_NEWUSER)", "272, 0x10000000".to_string()),
+        // Flags in memory, out of the filter's reach: refused whole.
+        (
+            "clone3(CLONE_NEWUSER)",
+            "435, ctypes.create_string_buffer(__import__('struct').pack('11Q', \
+             0x10000000, 0, 0, 0, 17, 0, 0, 0, 0, 0, 0), 88), 88"
+                .to_string(),
+        ),
+        // The x32 ABI: the same call with bit 30 set in its number.
+        (
+            "x32 unshare(CLONE_NEWUSER)",
+            "0x40000000 | 272, 0x10000000".to_string(),
+        ),
         ("bpf", "321, 0, 0, 0".to_string()),
         ("keyctl", "250, 0, 0, 0".to_string()),
         ("mount", "165, 0, 0, 0, 0, 0".to_string()),

@@ -3,7 +3,7 @@
 //! whole process group killed when it ends or times out.
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{BufRead, Read};
 use std::process::Child;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -23,6 +23,9 @@ pub struct Process {
     pub pid: i32,
     pub stdout: File,
     pub stderr: File,
+    /// Where the process reports the command's exit code once nothing of
+    /// it runs any more, before it ends itself; `None` to wait for its end.
+    pub exit: Option<File>,
 }
 
 impl Process {
@@ -35,6 +38,7 @@ impl Process {
             pid: child.id() as i32,
             stdout: File::from(std::os::fd::OwnedFd::from(stdout)),
             stderr: File::from(std::os::fd::OwnedFd::from(stderr)),
+            exit: None,
         }
     }
 }
@@ -54,8 +58,7 @@ fn wait(pid: i32) -> std::io::Result<i32> {
     }
 }
 
-/// Reaps `pid` after it was killed.
-#[cfg(target_os = "linux")]
+/// Reaps `pid`, which ended or was killed.
 pub fn reap(pid: i32) {
     let _ = wait(pid);
 }
@@ -114,8 +117,22 @@ pub fn supervise(
             expired
         })
     });
-    let status =
-        wait(group).map_err(|e| NativeError::Setup(format!("waiting for the command: {e}")))?;
+    let code = match process.exit.and_then(reported_code) {
+        Some(code) => {
+            // What is left is the kernel's: the process ends on its own.
+            std::thread::spawn(move || reap(group));
+            code
+        }
+        None => {
+            let status = wait(group)
+                .map_err(|e| NativeError::Setup(format!("waiting for the command: {e}")))?;
+            if libc::WIFEXITED(status) {
+                libc::WEXITSTATUS(status)
+            } else {
+                128 + libc::WTERMSIG(status)
+            }
+        }
+    };
     let _ = done.send(());
     let timed_out = watchdog.is_some_and(|w| w.join().unwrap_or(false));
     // What the command left running in its group goes with it.
@@ -125,13 +142,19 @@ pub fn supervise(
     let status = if timed_out {
         NativeStatus::TimedOut
     } else {
-        NativeStatus::Exited(if libc::WIFEXITED(status) {
-            libc::WEXITSTATUS(status)
-        } else {
-            128 + libc::WTERMSIG(status)
-        })
+        NativeStatus::Exited(code)
     };
     Ok((status, found))
+}
+
+/// The exit code a supervising process wrote on `report`; `None` when it
+/// ended without one (killed, or it failed).
+fn reported_code(report: File) -> Option<i32> {
+    // The line, not the end of the pipe: that comes only once the kernel
+    // has taken the process's memory down.
+    let mut line = String::new();
+    std::io::BufReader::new(report).read_line(&mut line).ok()?;
+    line.strip_suffix('\n')?.parse().ok()
 }
 
 /// Copies a pipe into a capped stream; with `scan`, also reads each line

@@ -1,11 +1,14 @@
-//! The helper: `cordon __native-sandbox SPEC` sets up the sandbox in
-//! itself and executes the command. It reports each layer, or why it could
-//! not set one up, on the status descriptor; the host refuses to go on
-//! without that report.
+//! The helper: the code that sets up the sandbox in a process of its own
+//! and executes the command. It reports each layer, or why it could not
+//! set one up, on the status descriptor; the host refuses to go on without
+//! that report.
 //!
-//! Order matters: namespaces first (they need the privileges that Landlock
-//! and seccomp take away), then a fork so the command is pid 1 of its own
-//! pid namespace, then mounts, Landlock, seccomp, exec.
+//! Order matters: the process is created in its namespaces (pid 1 of its
+//! own pid namespace, with the privileges that Landlock and seccomp take
+//! away later), mounts the plan, then forks the command, which restricts
+//! itself with Landlock and seccomp and executes. pid 1 stays behind as
+//! the command's init. Without namespaces a plain child supervises the
+//! command instead, as the subreaper of its tree.
 
 use std::convert::Infallible;
 use std::ffi::CString;
@@ -16,7 +19,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use super::{STATUS_FD, Spec, landlock_rules, mounts, proxy_listener, seccomp};
-use crate::native::PlanNetwork;
+use crate::native::{Plan, PlanNetwork};
 
 /// A setup step that failed: `Missing` when a layer the policy needs is
 /// absent (the user may choose a weaker mode), `Error` otherwise.
@@ -35,24 +38,138 @@ impl Failure {
     }
 }
 
-/// The re-executed helper's entry point: the plan as JSON, the status pipe
-/// at [`STATUS_FD`]. Never returns.
+/// The namespaces a sandbox process was created in.
+#[derive(Clone, Copy)]
+pub struct Namespaces {
+    /// The ids to map in a new user namespace; `None` when root made the
+    /// others without one.
+    user: Option<(libc::uid_t, libc::gid_t)>,
+    net: bool,
+}
+
+impl Namespaces {
+    fn kinds(self) -> String {
+        let mut kinds = Vec::new();
+        if self.user.is_some() {
+            kinds.push("user");
+        }
+        kinds.extend(["mount", "pid", "ipc"]);
+        if self.net {
+            kinds.push("net");
+        }
+        kinds.join(",")
+    }
+}
+
+/// Which side of [`fork_sandbox`] a process is on.
+pub enum Side {
+    Parent(libc::pid_t),
+    /// The new process: pid 1 of new namespaces, or a plain child where
+    /// the kernel refused them or the plan runs without.
+    Child(Option<Namespaces>),
+}
+
+/// Forks this single-threaded process into new user, mount, pid, ipc and
+/// (unless the network is shared) network namespaces, made as the child
+/// is created, so the child is pid 1 of its pid namespace with no process
+/// between it and the caller. Root may make them without a user namespace.
+/// Where the kernel refuses, a plain fork: Landlock and seccomp alone then
+/// hold the plan, whose rules are built for that.
+pub fn fork_sandbox(plan: &Plan) -> Result<Side, Failure> {
+    if !plan.no_namespaces {
+        // SAFETY: these cannot fail.
+        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        let net = plan.network != PlanNetwork::On;
+        let mut flags = libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWIPC;
+        if net {
+            flags |= libc::CLONE_NEWNET;
+        }
+        let attempts = [
+            (flags | libc::CLONE_NEWUSER, Some((uid, gid))),
+            (flags, None),
+        ];
+        for (flags, user) in attempts {
+            if user.is_none() && uid != 0 {
+                break;
+            }
+            match fork_into(flags) {
+                Ok(0) => return Ok(Side::Child(Some(Namespaces { user, net }))),
+                Ok(pid) => return Ok(Side::Parent(pid)),
+                Err(_) => continue,
+            }
+        }
+    }
+    match fork_into(0) {
+        Ok(0) => Ok(Side::Child(None)),
+        Ok(pid) => Ok(Side::Parent(pid)),
+        Err(err) => Err(Failure::error("fork", err)),
+    }
+}
+
+/// fork(2) that creates the namespaces in `flags` for the child.
+fn fork_into(flags: libc::c_int) -> std::io::Result<libc::pid_t> {
+    if flags == 0 {
+        // SAFETY: the caller is single-threaded.
+        let pid = unsafe { libc::fork() };
+        return if pid < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(pid)
+        };
+    }
+    let flags = (flags | libc::SIGCHLD) as libc::c_ulong;
+    // SAFETY: clone without CLONE_VM or a new stack is fork: the child goes
+    // on with a copy of this single-threaded process. libc's fork would
+    // also run at-fork handlers (no lock is held with one thread) and
+    // refresh its cached thread id, which only pthread_kill and owner-
+    // checking pthread mutexes read; neither is used before exec.
+    #[cfg(not(target_arch = "s390x"))]
+    let pid = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
+    // SAFETY: as above; s390x takes the stack first.
+    #[cfg(target_arch = "s390x")]
+    let pid = unsafe { libc::syscall(libc::SYS_clone, 0usize, flags, 0usize, 0usize, 0usize) };
+    if pid < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(pid as libc::pid_t)
+}
+
+/// The re-executed helper's entry point (a threaded host cannot fork into
+/// namespaces itself): the plan as JSON, the status pipe at [`STATUS_FD`].
+/// It waits for the sandbox it forks and exits with its status. Never
+/// returns.
 pub fn main(spec: &str) -> ! {
     // SAFETY: the host put the status pipe at STATUS_FD before exec; this is
     // its only owner here.
     let status = unsafe { File::from_raw_fd(STATUS_FD) };
     // SAFETY: plain fcntl on the descriptor owned above.
     unsafe { libc::fcntl(STATUS_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
-    match serde_json::from_str::<Spec>(spec) {
-        Ok(spec) => run(&spec, status),
+    let spec = match serde_json::from_str::<Spec>(spec) {
+        Ok(spec) => spec,
         Err(e) => fail(status, Failure::error("reading the sandbox plan", e)),
+    };
+    if let Err(failure) = die_with_parent() {
+        fail(status, failure);
+    }
+    match fork_sandbox(&spec.plan) {
+        Ok(Side::Parent(child)) => {
+            drop(status);
+            supervise(child, Tree::Child, None)
+        }
+        Ok(Side::Child(namespaces)) => run(&spec, status, namespaces),
+        Err(failure) => fail(status, failure),
     }
 }
 
-/// Sets up the sandbox in this (single-threaded) process and executes the
-/// command; on failure reports on `status` and exits 125. Never returns.
-pub fn run(spec: &Spec, mut status: File) -> ! {
-    match setup_and_exec(spec, &mut status) {
+/// The new process of [`fork_sandbox`]: sets up the sandbox and executes
+/// the command in a child, reporting on `status`; on failure reports why
+/// and exits 125. Never returns.
+pub fn run(spec: &Spec, mut status: File, namespaces: Option<Namespaces>) -> ! {
+    let result = match namespaces {
+        Some(namespaces) => init(spec, &mut status, namespaces),
+        None => supervisor(spec, &mut status),
+    };
+    match result {
         Ok(never) => match never {},
         Err(failure) => fail(status, failure),
     }
@@ -69,71 +186,91 @@ fn fail(mut status: File, failure: Failure) -> ! {
     unsafe { libc::_exit(125) }
 }
 
-fn setup_and_exec(spec: &Spec, status: &mut File) -> Result<Infallible, Failure> {
+/// pid 1 of the sandbox's namespaces: maps its user, hands over the proxy
+/// listener, mounts the plan and forks the command, whose init it stays.
+/// The kernel spares pid 1 the default action of signals (SIGPIPE,
+/// SIGTERM, SIGINT): the command must be another process.
+fn init(spec: &Spec, status: &mut File, namespaces: Namespaces) -> Result<Infallible, Failure> {
     die_with_parent()?;
-    let namespaces = if spec.plan.no_namespaces {
-        None
-    } else {
-        enter_namespaces(spec.plan.network)?
-    };
-    if let Some(channel) = spec.proxy_fd {
-        if namespaces.is_none() {
-            return Err(Failure::Missing(
-                "network namespaces, which --network allow= needs for native commands \
-                 (the proxy must be all the command can reach); choose --network on or off"
-                    .into(),
-            ));
+    if let Some((uid, gid)) = namespaces.user {
+        for (file, map) in [
+            ("setgroups", "deny".to_string()),
+            ("uid_map", format!("{uid} {uid} 1")),
+            ("gid_map", format!("{gid} {gid} 1")),
+        ] {
+            std::fs::write(format!("/proc/self/{file}"), map)
+                .map_err(|e| Failure::error(&format!("writing /proc/self/{file}"), e))?;
         }
+    }
+    if let Some(channel) = spec.proxy_fd {
         proxy_listener::open_and_send(channel)?;
         // SAFETY: the channel is not used again; nothing after this may
         // inherit it.
         unsafe { libc::close(channel) };
     }
+    mounts::apply(spec)?;
+    fork_command(spec, status, Tree::Namespace)?;
+    let layers = vec![format!("namespaces({})", namespaces.kinds())];
+    restrict_and_exec(spec, status, layers, true)
+}
+
+/// Without namespaces: forks the command and supervises it as the
+/// subreaper of its tree.
+fn supervisor(spec: &Spec, status: &mut File) -> Result<Infallible, Failure> {
+    die_with_parent()?;
+    if spec.proxy_fd.is_some() {
+        return Err(Failure::Missing(
+            "network namespaces, which --network allow= needs for native commands \
+             (the proxy must be all the command can reach); choose --network on or off"
+                .into(),
+        ));
+    }
     let supervisor = std::process::id();
-    // SAFETY: the helper is single-threaded, so the child may run any code.
-    let child = unsafe { libc::fork() };
-    if child < 0 {
-        return Err(Failure::last_os("fork"));
-    }
-    if child > 0 {
-        // Only the command's half reports; the pipe must close at its exec.
-        // SAFETY: the descriptor is not used again in this process.
-        unsafe { libc::close(status.as_raw_fd()) };
-        supervise(child, namespaces.is_none());
-    }
+    fork_command(spec, status, Tree::Subreaper)?;
     die_with_parent()?;
     // SAFETY: getppid cannot fail.
-    if unsafe { libc::getppid() } as u32 != supervisor && namespaces.is_none() {
+    if unsafe { libc::getppid() } as u32 != supervisor {
         return Err(Failure::Error("the supervisor ended before setup".into()));
     }
+    restrict_and_exec(spec, status, Vec::new(), false)
+}
 
-    let mut layers = Vec::new();
-    if let Some(kinds) = &namespaces {
-        mounts::apply(spec)?;
-        layers.push(format!("namespaces({kinds})"));
-        // This process is pid 1 of the namespace, which the kernel spares
-        // the default action of signals (SIGPIPE, SIGTERM, SIGINT): the
-        // command must be another process, this one its init.
-        // SAFETY: single-threaded, as above.
-        let command = unsafe { libc::fork() };
-        if command < 0 {
-            return Err(Failure::last_os("fork"));
-        }
-        if command > 0 {
-            // SAFETY: the descriptor is not used again in this process.
-            unsafe { libc::close(status.as_raw_fd()) };
-            supervise(command, false);
-        }
-        die_with_parent()?;
+/// Forks the command's process and returns in it; this process stays
+/// behind to supervise it as `tree`.
+fn fork_command(spec: &Spec, status: &File, tree: Tree) -> Result<(), Failure> {
+    // SAFETY: single-threaded, so the child may run any code.
+    let command = unsafe { libc::fork() };
+    if command < 0 {
+        return Err(Failure::last_os("fork"));
     }
-    layers.push(landlock_rules::restrict(spec, namespaces.is_some())?);
+    if command > 0 {
+        // SAFETY: the descriptor is not used again in this process; only the
+        // command's half reports, and the pipe must close at its exec.
+        unsafe { libc::close(status.as_raw_fd()) };
+        supervise(command, tree, spec.exit_fd);
+    }
+    Ok(())
+}
+
+/// The command's process: Landlock, seccomp, the report, exec.
+fn restrict_and_exec(
+    spec: &Spec,
+    status: &mut File,
+    mut layers: Vec<String>,
+    namespaces: bool,
+) -> Result<Infallible, Failure> {
+    die_with_parent()?;
+    layers.push(landlock_rules::restrict(spec, namespaces)?);
     layers.push(seccomp::apply(
         spec.plan.network != PlanNetwork::Off,
-        namespaces.is_some(),
+        namespaces,
     )?);
-    for layer in &layers {
-        let _ = writeln!(status, "layer {layer}");
-    }
+    let report: String = layers.iter().map(|l| format!("layer {l}\n")).collect();
+    // A host that ended before its child could ask to die with it reads
+    // nothing any more: the write fails and the command does not run.
+    status
+        .write_all(report.as_bytes())
+        .map_err(|e| Failure::error("reporting to cordon", e))?;
     exec(spec)
 }
 
@@ -145,45 +282,24 @@ fn die_with_parent() -> Result<(), Failure> {
     Ok(())
 }
 
-/// Enters new user, mount, pid and (unless the network is shared) network
-/// namespaces.
-/// `None` when the kernel refuses: the run goes on with Landlock and
-/// seccomp alone, which the plan's rules are built to hold without them.
-fn enter_namespaces(network: PlanNetwork) -> Result<Option<String>, Failure> {
-    let mut flags = libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWIPC;
-    let mut kinds = vec!["user", "mount", "pid", "ipc"];
-    if network != PlanNetwork::On {
-        flags |= libc::CLONE_NEWNET;
-        kinds.push("net");
-    }
-    // SAFETY: geteuid/getegid cannot fail.
-    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
-    // SAFETY: unshare on a single-threaded process.
-    if unsafe { libc::unshare(flags | libc::CLONE_NEWUSER) } == 0 {
-        for (file, map) in [
-            ("setgroups", "deny".to_string()),
-            ("uid_map", format!("{uid} {uid} 1")),
-            ("gid_map", format!("{gid} {gid} 1")),
-        ] {
-            std::fs::write(format!("/proc/self/{file}"), map)
-                .map_err(|e| Failure::error(&format!("writing /proc/self/{file}"), e))?;
-        }
-        return Ok(Some(kinds.join(",")));
-    }
-    // Root needs no user namespace for the others.
-    // SAFETY: as above.
-    if uid == 0 && unsafe { libc::unshare(flags) } == 0 {
-        kinds.remove(0);
-        return Ok(Some(kinds.join(",")));
-    }
-    Ok(None)
+/// What a supervising process answers for once its child ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Tree {
+    /// pid 1 of the namespaces: every other process in them.
+    Namespace,
+    /// Without namespaces: the command's tree, re-parented to this
+    /// process as its subreaper.
+    Subreaper,
+    /// The re-executed helper waits for pid 1, which does the rest.
+    Child,
 }
 
-/// The helper's parent half: waits for the command's process and exits
-/// with its status. Without a pid namespace it also becomes the subreaper
-/// of the command's tree, so what the command leaves behind dies with it.
-fn supervise(child: libc::pid_t, reap_tree: bool) -> ! {
-    if reap_tree {
+/// Waits for `child`, kills what it left behind, and exits with its
+/// status. Where the host gave an exit descriptor, the status goes there
+/// first, once nothing of the command runs any more: the host then need
+/// not wait for the kernel to take the namespaces down.
+fn supervise(child: libc::pid_t, tree: Tree, exit_fd: Option<i32>) -> ! {
+    if tree == Tree::Subreaper {
         // SAFETY: plain prctl.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     }
@@ -195,16 +311,43 @@ fn supervise(child: libc::pid_t, reap_tree: bool) -> ! {
             unsafe { libc::_exit(125) }
         }
     }
-    if reap_tree {
-        kill_descendants();
+    match tree {
+        Tree::Namespace => kill_namespace(),
+        Tree::Subreaper => kill_descendants(),
+        Tree::Child => {}
     }
     let code = if libc::WIFEXITED(status) {
         libc::WEXITSTATUS(status)
     } else {
         128 + libc::WTERMSIG(status)
     };
+    if let Some(fd) = exit_fd {
+        let line = format!("{code}\n");
+        // SAFETY: this process's own descriptors. The command's output
+        // ends here: the host's readers see the end of it before the status.
+        unsafe {
+            for stdio in 0..3 {
+                libc::close(stdio);
+            }
+            libc::write(fd, line.as_ptr().cast(), line.len());
+        }
+    }
     // SAFETY: as in `fail`.
     unsafe { libc::_exit(code) }
+}
+
+/// As pid 1: kills and reaps every other process of the namespace.
+fn kill_namespace() {
+    loop {
+        // SAFETY: from pid 1, -1 is every other process of its namespace.
+        unsafe { libc::kill(-1, libc::SIGKILL) };
+        // SAFETY: reaping our own children.
+        if unsafe { libc::waitpid(-1, std::ptr::null_mut(), 0) } < 0
+            && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted
+        {
+            return;
+        }
+    }
 }
 
 /// Kills and reaps every process re-parented to this subreaper.

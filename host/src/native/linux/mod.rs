@@ -13,12 +13,13 @@ mod landlock_rules;
 mod mounts;
 mod proxy_listener;
 mod seccomp;
+mod user_dir;
 
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use serde::{Deserialize, Serialize};
@@ -26,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use super::spawn::{self, Process};
 use super::{Layer, NativeError, NativeIo, NativeOutcome, Plan, PlanNetwork};
 use crate::net::proxy::Proxy;
+use user_dir::UserDir;
 
 /// First argument that turns the `cordon` binary into the helper.
 pub const HELPER_ARG: &str = "__native-sandbox";
@@ -52,6 +54,9 @@ pub struct Spec {
     /// With `--network allow=`: the unix socket on which the helper hands
     /// the host the proxy's listening socket.
     pub proxy_fd: Option<i32>,
+    /// Where the process supervising the command reports its exit code
+    /// (a forked helper only).
+    pub exit_fd: Option<i32>,
 }
 
 pub fn run(plan: &Plan, mut io: NativeIo) -> Result<NativeOutcome, NativeError> {
@@ -60,16 +65,10 @@ pub fn run(plan: &Plan, mut io: NativeIo) -> Result<NativeOutcome, NativeError> 
         .prefix("cordon-tmp-")
         .tempdir()
         .map_err(|e| setup("temporary directory", e))?;
-    let masks = tempfile::Builder::new()
-        .prefix("cordon-mask-")
-        .tempdir()
-        .map_err(|e| setup("mask directory", e))?;
-    let mask_file = masks.path().join("file");
-    let mask_dir = masks.path().join("dir");
-    make_mask(&mask_file, &mask_dir).map_err(|e| setup("mask", e))?;
-
+    let user_dir = UserDir::open().map_err(|e| setup("cordon's directory", e))?;
+    let (mask_file, mask_dir) = user_dir.masks().map_err(|e| setup("mask", e))?;
     // Runs on one root share its placeholders; the last one out removes them.
-    let placeholders = PlaceholderLock::take(&plan.writable)?;
+    let placeholders = user_dir.lock_placeholders(&plan.writable)?;
     let mut plan = plan.clone();
     plan.env.retain(|(k, _)| k != "TMPDIR");
     plan.env
@@ -94,16 +93,17 @@ pub fn run(plan: &Plan, mut io: NativeIo) -> Result<NativeOutcome, NativeError> 
         (PlanNetwork::Proxy, Some(_)) => Some(socketpair().map_err(|e| setup("socketpair", e))?),
         _ => None,
     };
-    let spec = Spec {
+    let mut spec = Spec {
         plan,
         tmpdir: tmpdir.path().to_path_buf(),
         mask_file,
         mask_dir,
         host_sockets,
         proxy_fd: proxy_channel.as_ref().map(|(_, child)| child.as_raw_fd()),
+        exit_fd: None,
     };
     let (proxy_host, proxy_child) = proxy_channel.unzip();
-    let launched = launch(&spec, io.stdin.take(), proxy_child)?;
+    let launched = launch(&mut spec, io.stdin.take(), proxy_child)?;
     let group = launched.pid;
     // Before the status: the helper sends it before reporting its layers.
     let listener = match &proxy_host {
@@ -172,7 +172,7 @@ struct Launched {
 /// not set up namespaces in a forked copy of itself, so it re-executes its
 /// own binary as the helper, passing the plan as JSON.
 fn launch(
-    spec: &Spec,
+    spec: &mut Spec,
     stdin: Option<File>,
     proxy_child: Option<OwnedFd>,
 ) -> Result<Launched, NativeError> {
@@ -181,25 +181,34 @@ fn launch(
     if single_threaded() {
         let (out_read, out_write) = pipe().map_err(|e| setup("pipe", e))?;
         let (err_read, err_write) = pipe().map_err(|e| setup("pipe", e))?;
-        // SAFETY: this process has one thread, so the child may run any
-        // code, allocation included, until it executes the command.
-        let pid = unsafe { libc::fork() };
-        if pid < 0 {
-            return Err(setup("fork", std::io::Error::last_os_error()));
-        }
-        if pid == 0 {
-            // SAFETY: descriptors owned by this process; the originals are
-            // close-on-exec.
-            unsafe {
-                libc::setpgid(0, 0);
-                libc::dup2(out_write.as_raw_fd(), 1);
-                libc::dup2(err_write.as_raw_fd(), 2);
-                if let Some(stdin) = &stdin {
-                    libc::dup2(stdin.as_raw_fd(), 0);
+        let (exit_read, exit_write) = pipe().map_err(|e| setup("pipe", e))?;
+        spec.exit_fd = Some(exit_write.as_raw_fd());
+        let side = helper::fork_sandbox(&spec.plan).map_err(|failure| match failure {
+            helper::Failure::Missing(why) => NativeError::LayerMissing(why),
+            helper::Failure::Error(why) => NativeError::Setup(why),
+        })?;
+        let pid = match side {
+            helper::Side::Parent(pid) => pid,
+            helper::Side::Child(namespaces) => {
+                // The host's ends stay with the host: the helper must see
+                // the status pipe break if the host goes away.
+                drop((out_read, err_read, exit_read, status_read));
+                // SAFETY: descriptors owned by this process; the originals are
+                // close-on-exec.
+                unsafe {
+                    libc::setpgid(0, 0);
+                    libc::dup2(out_write.as_raw_fd(), 1);
+                    libc::dup2(err_write.as_raw_fd(), 2);
+                    if let Some(stdin) = &stdin {
+                        libc::dup2(stdin.as_raw_fd(), 0);
+                    }
                 }
+                // Only 1 and 2 may keep the output open: the host reads it
+                // to its end once they close.
+                drop((out_write, err_write));
+                helper::run(spec, File::from(status_write), namespaces);
             }
-            helper::run(spec, File::from(status_write));
-        }
+        };
         // SAFETY: the child's own group, set here too so a kill cannot race
         // the child's setpgid.
         unsafe { libc::setpgid(pid, pid) };
@@ -209,6 +218,7 @@ fn launch(
                 pid,
                 stdout: File::from(out_read),
                 stderr: File::from(err_read),
+                exit: Some(File::from(exit_read)),
             },
             status: File::from(status_read),
         });
@@ -265,74 +275,6 @@ fn launch(
 /// Whether this process has a single thread (read from /proc).
 fn single_threaded() -> bool {
     std::fs::read_dir("/proc/self/task").is_ok_and(|tasks| tasks.count() == 1)
-}
-
-/// A shared lock per writable tree for the length of a run. A run creates
-/// placeholders for absent protected paths to hold read-only mounts; removing
-/// one under another run would detach that run's mount, so only a run that
-/// can take the lock exclusively at its end (no other run holds it) removes
-/// them. Empty placeholders left behind are harmless and reused.
-struct PlaceholderLock(Vec<File>);
-
-impl PlaceholderLock {
-    fn take(writable: &[PathBuf]) -> Result<Self, NativeError> {
-        use sha2::{Digest, Sha256};
-        // SAFETY: geteuid cannot fail.
-        let uid = unsafe { libc::geteuid() };
-        let dir = std::env::temp_dir().join(format!("cordon-locks-{uid}"));
-        {
-            use std::os::unix::fs::DirBuilderExt;
-            let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
-        }
-        let mut held = Vec::new();
-        for tree in writable {
-            let key: String = Sha256::digest(tree.as_os_str().as_encoded_bytes())
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(dir.join(key))
-                .map_err(|e| NativeError::Setup(format!("lock for {}: {e}", tree.display())))?;
-            // SAFETY: flock on a descriptor we own.
-            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH) } != 0 {
-                return Err(NativeError::Setup(format!(
-                    "lock for {}: {}",
-                    tree.display(),
-                    std::io::Error::last_os_error()
-                )));
-            }
-            held.push(file);
-        }
-        Ok(PlaceholderLock(held))
-    }
-
-    /// Removes the empty placeholders of `absent` if no other run holds
-    /// the lock, then releases it.
-    fn release(self, absent: &[PathBuf]) {
-        // SAFETY: flock on descriptors we own.
-        let alone = self
-            .0
-            .iter()
-            .all(|f| unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0);
-        if alone {
-            for path in absent {
-                let _ = std::fs::remove_dir(path);
-            }
-        }
-    }
-}
-
-/// The stand-ins mounted over what must not be read: a socket inode for
-/// files (opening one fails with ENXIO for everyone, root included, where
-/// an empty file would read as empty) and an empty mode-000 directory.
-fn make_mask(file: &Path, dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    drop(std::os::unix::net::UnixListener::bind(file)?);
-    std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o000))?;
-    std::fs::DirBuilder::new().mode(0o000).create(dir)
 }
 
 /// A connected pair of unix stream sockets, close-on-exec.

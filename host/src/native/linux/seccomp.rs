@@ -132,44 +132,41 @@ pub fn apply(network: bool, unix_sockets_scoped: bool) -> Result<String, Failure
             "no sockets (socketpair only)"
         }
     };
-    // clone3 passes its flags in memory, out of a filter's reach: ENOSYS
-    // makes the C library fall back to clone(), which is checked.
-    let clone3: BTreeMap<i64, Vec<SeccompRule>> = [(libc::SYS_clone3, Vec::new())].into();
-    let mut programs = vec![
-        compile(refused, libc::EPERM)?,
-        compile(clone3, libc::ENOSYS)?,
-    ];
-    programs.extend(x32_refused());
-    for program in programs {
-        seccompiler::apply_filter(&program).map_err(|e| Failure::error("seccomp", e))?;
-    }
+    let mut program = refused_early();
+    program.extend(compile(refused, libc::EPERM)?);
+    seccompiler::apply_filter(&program).map_err(|e| Failure::error("seccomp", e))?;
     Ok(format!("seccomp({sockets})"))
 }
 
-/// On x86_64 the x32 ABI reaches the same system calls with bit 30 set in
-/// the number, under the same architecture tag, past a filter keyed by
-/// number: refuse every such call.
-#[cfg(target_arch = "x86_64")]
-fn x32_refused() -> Option<BpfProgram> {
+/// Checks on the bare system call number, placed before the per-call
+/// rules in the same program (one filter for the kernel to run on every
+/// call, not three). They only ever refuse, so reading the number before
+/// the architecture check lets nothing through.
+///
+/// - clone3 passes its flags in memory, out of a filter's reach: ENOSYS
+///   makes the C library fall back to clone(), which is checked.
+/// - On x86_64 the x32 ABI reaches the same system calls with bit 30 set
+///   in the number, under the same architecture tag, past rules keyed by
+///   number: every such call is refused.
+fn refused_early() -> BpfProgram {
     use seccompiler::sock_filter;
     const LOAD_NR: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS, offset 0: the number
-    const JGE: u16 = 0x35; // BPF_JMP | BPF_JGE | BPF_K
+    const JEQ: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
     const RET: u16 = 0x06; // BPF_RET | BPF_K
-    const X32_BIT: u32 = 0x4000_0000;
-    const RET_ERRNO: u32 = 0x0005_0000;
-    const RET_ALLOW: u32 = 0x7fff_0000;
+    const RET_ENOSYS: u32 = 0x0005_0000 | libc::ENOSYS as u32;
     let op = |code, jt, jf, k| sock_filter { code, jt, jf, k };
-    Some(vec![
+    let mut program = vec![
         op(LOAD_NR, 0, 0, 0),
-        op(JGE, 0, 1, X32_BIT),
-        op(RET, 0, 0, RET_ERRNO | libc::ENOSYS as u32),
-        op(RET, 0, 0, RET_ALLOW),
-    ])
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn x32_refused() -> Option<BpfProgram> {
-    None
+        op(JEQ, 0, 1, libc::SYS_clone3 as u32),
+        op(RET, 0, 0, RET_ENOSYS),
+    ];
+    #[cfg(target_arch = "x86_64")]
+    {
+        const JSET: u16 = 0x45; // BPF_JMP | BPF_JSET | BPF_K
+        const X32_BIT: u32 = 0x4000_0000;
+        program.extend([op(JSET, 0, 1, X32_BIT), op(RET, 0, 0, RET_ENOSYS)]);
+    }
+    program
 }
 
 /// Whether the kernel has seccomp filters.
