@@ -101,8 +101,13 @@ fn writes_inside_the_root_work_and_tmpdir_is_private() {
         run.expect_code(0);
         let out = run.stdout();
         assert!(out.starts_with("hi\nt\n"), "{who:?}: {out}");
+        // Gone with the run: a namespace's own tmpfs, or a directory the
+        // supervisor removes. The next run starts with an empty one.
         let tmpdir = out.lines().nth(2).unwrap();
-        assert!(!Path::new(tmpdir).exists(), "{who:?}: {tmpdir} left behind");
+        let left = Path::new(tmpdir).join("t");
+        assert!(!left.exists(), "{who:?}: {} left behind", left.display());
+        let next = sh(&l, who, &[], "ls -A $TMPDIR");
+        assert_eq!(next.stdout(), "", "{who:?}: {}", next.stderr());
         assert_eq!(
             std::fs::read_to_string(l.at("src/new.txt")).unwrap(),
             "hi\n"

@@ -58,9 +58,21 @@ fn wait(pid: i32) -> std::io::Result<i32> {
     }
 }
 
-/// Reaps `pid`, which ended or was killed.
+/// Reaps `pid` after it was killed.
+#[cfg(target_os = "linux")]
 pub fn reap(pid: i32) {
     let _ = wait(pid);
+}
+
+/// Reaps `pid` once it has ended, without waiting for it: now if it has,
+/// else at a later call (at most a few zombies for the host's lifetime,
+/// none once it exits).
+fn reap_later(pid: i32) {
+    static ENDING: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
+    let mut ending = ENDING.lock().unwrap_or_else(|e| e.into_inner());
+    ending.push(pid);
+    // SAFETY: polling our own children.
+    ending.retain(|&pid| unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) } == 0);
 }
 
 /// Runs `command` (its stdio and process group are set here) to the end.
@@ -104,6 +116,23 @@ pub fn supervise(
     process: Process,
     io: &NativeIo,
 ) -> Result<(NativeStatus, Vec<Violation>), NativeError> {
+    Ok(watch(process, io).wait()?.drain())
+}
+
+/// A process whose output is being copied and whose deadline runs.
+pub struct Watched {
+    group: i32,
+    exit: Option<File>,
+    stdout: mpsc::Receiver<Vec<Violation>>,
+    stderr: mpsc::Receiver<Vec<Violation>>,
+    done: mpsc::Sender<()>,
+    watchdog: Option<std::thread::JoinHandle<bool>>,
+}
+
+/// Starts copying `process`'s output through the caps and its deadline;
+/// [`Watched::wait`] waits for the end. Dropped instead, the copying
+/// ends with the process.
+pub fn watch(process: Process, io: &NativeIo) -> Watched {
     let group = process.pid;
     let stdout = pump(Some(process.stdout), io.stdout.clone(), false);
     let stderr = pump(Some(process.stderr), io.stderr.clone(), true);
@@ -117,34 +146,69 @@ pub fn supervise(
             expired
         })
     });
-    let code = match process.exit.and_then(reported_code) {
-        Some(code) => {
-            // What is left is the kernel's: the process ends on its own.
-            std::thread::spawn(move || reap(group));
-            code
-        }
-        None => {
-            let status = wait(group)
-                .map_err(|e| NativeError::Setup(format!("waiting for the command: {e}")))?;
-            if libc::WIFEXITED(status) {
-                libc::WEXITSTATUS(status)
-            } else {
-                128 + libc::WTERMSIG(status)
+    Watched {
+        group,
+        exit: process.exit,
+        stdout,
+        stderr,
+        done,
+        watchdog,
+    }
+}
+
+impl Watched {
+    /// Waits for the end of the process and of what it left in its group;
+    /// its output may still be on the way.
+    pub fn wait(self) -> Result<Ended, NativeError> {
+        let group = self.group;
+        let code = match self.exit.and_then(reported_code) {
+            Some(code) => {
+                // What is left is the kernel's: the process ends on its own.
+                reap_later(group);
+                code
             }
-        }
-    };
-    let _ = done.send(());
-    let timed_out = watchdog.is_some_and(|w| w.join().unwrap_or(false));
-    // What the command left running in its group goes with it.
-    kill_group(group);
-    let _ = stdout.recv_timeout(DRAIN_GRACE);
-    let found = stderr.recv_timeout(DRAIN_GRACE).unwrap_or_default();
-    let status = if timed_out {
-        NativeStatus::TimedOut
-    } else {
-        NativeStatus::Exited(code)
-    };
-    Ok((status, found))
+            None => {
+                let status = wait(group)
+                    .map_err(|e| NativeError::Setup(format!("waiting for the command: {e}")))?;
+                if libc::WIFEXITED(status) {
+                    libc::WEXITSTATUS(status)
+                } else {
+                    128 + libc::WTERMSIG(status)
+                }
+            }
+        };
+        let _ = self.done.send(());
+        let timed_out = self.watchdog.is_some_and(|w| w.join().unwrap_or(false));
+        // What the command left running in its group goes with it.
+        kill_group(group);
+        let status = if timed_out {
+            NativeStatus::TimedOut
+        } else {
+            NativeStatus::Exited(code)
+        };
+        Ok(Ended {
+            status,
+            stdout: self.stdout,
+            stderr: self.stderr,
+        })
+    }
+}
+
+/// A process that ended, its output still being copied.
+pub struct Ended {
+    status: NativeStatus,
+    stdout: mpsc::Receiver<Vec<Violation>>,
+    stderr: mpsc::Receiver<Vec<Violation>>,
+}
+
+impl Ended {
+    /// Waits (at most a grace period) for the rest of the output: the
+    /// status, and the refusals seen on stderr.
+    pub fn drain(self) -> (NativeStatus, Vec<Violation>) {
+        let _ = self.stdout.recv_timeout(DRAIN_GRACE);
+        let found = self.stderr.recv_timeout(DRAIN_GRACE).unwrap_or_default();
+        (self.status, found)
+    }
 }
 
 /// The exit code a supervising process wrote on `report`; `None` when it

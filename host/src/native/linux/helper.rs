@@ -141,23 +141,23 @@ fn fork_into(flags: libc::c_int) -> std::io::Result<libc::pid_t> {
 pub fn main(spec: &str) -> ! {
     // SAFETY: the host put the status pipe at STATUS_FD before exec; this is
     // its only owner here.
-    let status = unsafe { File::from_raw_fd(STATUS_FD) };
+    let mut status = unsafe { File::from_raw_fd(STATUS_FD) };
     // SAFETY: plain fcntl on the descriptor owned above.
     unsafe { libc::fcntl(STATUS_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
     let spec = match serde_json::from_str::<Spec>(spec) {
         Ok(spec) => spec,
-        Err(e) => fail(status, Failure::error("reading the sandbox plan", e)),
+        Err(e) => fail(&mut status, Failure::error("reading the sandbox plan", e)),
     };
     if let Err(failure) = die_with_parent() {
-        fail(status, failure);
+        fail(&mut status, failure);
     }
     match fork_sandbox(&spec.plan) {
         Ok(Side::Parent(child)) => {
             drop(status);
-            supervise(child, Tree::Child, None)
+            supervise(child, Tree::Child, None, None)
         }
         Ok(Side::Child(namespaces)) => run(&spec, status, namespaces),
-        Err(failure) => fail(status, failure),
+        Err(failure) => fail(&mut status, failure),
     }
 }
 
@@ -171,11 +171,11 @@ pub fn run(spec: &Spec, mut status: File, namespaces: Option<Namespaces>) -> ! {
     };
     match result {
         Ok(never) => match never {},
-        Err(failure) => fail(status, failure),
+        Err(failure) => fail(&mut status, failure),
     }
 }
 
-fn fail(mut status: File, failure: Failure) -> ! {
+fn fail(status: &mut File, failure: Failure) -> ! {
     let line = match failure {
         Failure::Missing(why) => format!("missing {why}\n"),
         Failure::Error(why) => format!("error {why}\n"),
@@ -209,9 +209,8 @@ fn init(spec: &Spec, status: &mut File, namespaces: Namespaces) -> Result<Infall
         unsafe { libc::close(channel) };
     }
     mounts::apply(spec)?;
-    fork_command(spec, status, Tree::Namespace)?;
     let layers = vec![format!("namespaces({})", namespaces.kinds())];
-    restrict_and_exec(spec, status, layers, true)
+    spawn_command(spec, status, Tree::Namespace, layers)
 }
 
 /// Without namespaces: forks the command and supervises it as the
@@ -225,31 +224,94 @@ fn supervisor(spec: &Spec, status: &mut File) -> Result<Infallible, Failure> {
                 .into(),
         ));
     }
-    let supervisor = std::process::id();
-    fork_command(spec, status, Tree::Subreaper)?;
-    die_with_parent()?;
-    // SAFETY: getppid cannot fail.
-    if unsafe { libc::getppid() } as u32 != supervisor {
-        return Err(Failure::Error("the supervisor ended before setup".into()));
-    }
-    restrict_and_exec(spec, status, Vec::new(), false)
+    // No namespace to hold a temporary directory: a real one, removed
+    // when the command ends.
+    let tmpdir = tempfile::Builder::new()
+        .prefix("run-")
+        .tempdir_in(&spec.tmpdir)
+        .map_err(|e| Failure::error("temporary directory", e))?
+        .keep();
+    let spec = Spec {
+        tmpdir,
+        ..spec.clone()
+    };
+    spawn_command(&spec, status, Tree::Subreaper, Vec::new())
 }
 
-/// Forks the command's process and returns in it; this process stays
-/// behind to supervise it as `tree`.
-fn fork_command(spec: &Spec, status: &File, tree: Tree) -> Result<(), Failure> {
-    // SAFETY: single-threaded, so the child may run any code.
-    let command = unsafe { libc::fork() };
-    if command < 0 {
-        return Err(Failure::last_os("fork"));
+/// Stack of the command's process until it executes the command (it runs
+/// Landlock's and seccomp's setup, no more).
+const COMMAND_STACK: usize = 1 << 20;
+
+/// Starts the command's process and stays behind to supervise it as
+/// `tree`. The process shares this one's memory until it executes the
+/// command (or fails), while this one waits (`CLONE_VM | CLONE_VFORK`, as
+/// posix_spawn does): no copy of the address space to make and then throw
+/// away at exec. It runs on a stack of its own with a guard page below.
+fn spawn_command(
+    spec: &Spec,
+    status: &mut File,
+    tree: Tree,
+    layers: Vec<String>,
+) -> Result<Infallible, Failure> {
+    struct Job<'a> {
+        spec: &'a Spec,
+        status: &'a mut File,
+        layers: Vec<String>,
+        tree: Tree,
+        supervisor: libc::pid_t,
     }
-    if command > 0 {
-        // SAFETY: the descriptor is not used again in this process; only the
-        // command's half reports, and the pipe must close at its exec.
-        unsafe { libc::close(status.as_raw_fd()) };
-        supervise(command, tree, spec.exit_fd);
+    extern "C" fn command(job: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: the Job below, alive while this process shares the
+        // memory (the parent waits for it to execute or end).
+        let job = unsafe { &mut *job.cast::<Job>() };
+        let layers = std::mem::take(&mut job.layers);
+        match restrict_and_exec(job.spec, job.status, layers, job.tree, job.supervisor) {
+            Ok(never) => match never {},
+            Err(failure) => fail(job.status, failure),
+        }
     }
-    Ok(())
+    let page = 4096;
+    // SAFETY: a fresh private mapping; the lowest page becomes the guard.
+    let stack = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            COMMAND_STACK + page,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+            -1,
+            0,
+        )
+    };
+    // SAFETY: the guard page lies in the mapping just made.
+    if stack == libc::MAP_FAILED || unsafe { libc::mprotect(stack, page, libc::PROT_NONE) } != 0 {
+        return Err(Failure::last_os("the command's stack"));
+    }
+    let mut job = Job {
+        spec,
+        status,
+        layers,
+        tree,
+        supervisor: std::process::id() as libc::pid_t,
+    };
+    // SAFETY: the stack grows down from the end of the mapping; `job`
+    // outlives the child's use of it (CLONE_VFORK returns once the child
+    // executed or ended).
+    let pid = unsafe {
+        libc::clone(
+            command,
+            stack.cast::<u8>().add(COMMAND_STACK + page).cast(),
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            (&raw mut job).cast(),
+        )
+    };
+    if pid < 0 {
+        return Err(Failure::last_os("starting the command"));
+    }
+    // SAFETY: the descriptor is not used again in this process; only the
+    // command's process reports, and the pipe must close at its exec.
+    unsafe { libc::close(job.status.as_raw_fd()) };
+    let made = (tree == Tree::Subreaper).then_some(spec.tmpdir.as_path());
+    supervise(pid, tree, spec.exit_fd, made)
 }
 
 /// The command's process: Landlock, seccomp, the report, exec.
@@ -257,9 +319,15 @@ fn restrict_and_exec(
     spec: &Spec,
     status: &mut File,
     mut layers: Vec<String>,
-    namespaces: bool,
+    tree: Tree,
+    supervisor: libc::pid_t,
 ) -> Result<Infallible, Failure> {
     die_with_parent()?;
+    // SAFETY: getppid cannot fail.
+    if unsafe { libc::getppid() } != supervisor && tree == Tree::Subreaper {
+        return Err(Failure::Error("the supervisor ended before setup".into()));
+    }
+    let namespaces = tree == Tree::Namespace;
     layers.push(landlock_rules::restrict(spec, namespaces)?);
     layers.push(seccomp::apply(
         spec.plan.network != PlanNetwork::Off,
@@ -294,11 +362,12 @@ enum Tree {
     Child,
 }
 
-/// Waits for `child`, kills what it left behind, and exits with its
-/// status. Where the host gave an exit descriptor, the status goes there
-/// first, once nothing of the command runs any more: the host then need
-/// not wait for the kernel to take the namespaces down.
-fn supervise(child: libc::pid_t, tree: Tree, exit_fd: Option<i32>) -> ! {
+/// Waits for `child`, kills what it left behind, removes the temporary
+/// directory it `made` for it, and exits with its status. Where the host
+/// gave an exit descriptor, the status goes there first, once nothing of
+/// the command runs any more: the host then need not wait for the kernel
+/// to take the namespaces down.
+fn supervise(child: libc::pid_t, tree: Tree, exit_fd: Option<i32>, made: Option<&Path>) -> ! {
     if tree == Tree::Subreaper {
         // SAFETY: plain prctl.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
@@ -315,6 +384,9 @@ fn supervise(child: libc::pid_t, tree: Tree, exit_fd: Option<i32>) -> ! {
         Tree::Namespace => kill_namespace(),
         Tree::Subreaper => kill_descendants(),
         Tree::Child => {}
+    }
+    if let Some(dir) = made {
+        let _ = std::fs::remove_dir_all(dir);
     }
     let code = if libc::WIFEXITED(status) {
         libc::WEXITSTATUS(status)
@@ -386,9 +458,11 @@ fn exec(spec: &Spec) -> Result<Infallible, Failure> {
         .iter()
         .map(|a| cstring(a.as_bytes()))
         .collect::<Result<Vec<_>, _>>()?;
+    let tmpdir = [("TMPDIR".to_string(), spec.tmpdir.display().to_string())];
     let env = plan
         .env
         .iter()
+        .chain(&tmpdir)
         .map(|(k, v)| cstring(format!("{k}={v}").as_bytes()))
         .collect::<Result<Vec<_>, _>>()?;
     let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();

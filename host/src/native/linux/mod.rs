@@ -40,10 +40,13 @@ const STATUS_FD: i32 = 3;
 const PROXY_FD: i32 = 4;
 
 /// What the helper receives, as JSON in its argument list.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Spec {
     pub plan: Plan,
-    /// The command's private temporary directory (TMPDIR).
+    /// The command's private temporary directory (TMPDIR): with
+    /// namespaces a tmpfs of its own mounted here (an empty directory of
+    /// cordon's, kept); without, a directory made here for the run by the
+    /// supervisor, which removes it afterwards.
     pub tmpdir: PathBuf,
     /// An empty file and an empty directory, never writable by the command,
     /// mounted over what must not be read.
@@ -61,18 +64,16 @@ pub struct Spec {
 
 pub fn run(plan: &Plan, mut io: NativeIo) -> Result<NativeOutcome, NativeError> {
     let setup = |what: &str, err: std::io::Error| NativeError::Setup(format!("{what}: {err}"));
-    let tmpdir = tempfile::Builder::new()
-        .prefix("cordon-tmp-")
-        .tempdir()
-        .map_err(|e| setup("temporary directory", e))?;
     let user_dir = UserDir::open().map_err(|e| setup("cordon's directory", e))?;
     let (mask_file, mask_dir) = user_dir.masks().map_err(|e| setup("mask", e))?;
+    let tmpdir = user_dir
+        .temporary()
+        .map_err(|e| setup("temporary directory", e))?;
     // Runs on one root share its placeholders; the last one out removes them.
     let placeholders = user_dir.lock_placeholders(&plan.writable)?;
     let mut plan = plan.clone();
+    // The sandbox sets it once it knows where the directory is.
     plan.env.retain(|(k, _)| k != "TMPDIR");
-    plan.env
-        .push(("TMPDIR".into(), tmpdir.path().display().to_string()));
     let absent_protected: Vec<PathBuf> = plan
         .protected
         .iter()
@@ -95,7 +96,7 @@ pub fn run(plan: &Plan, mut io: NativeIo) -> Result<NativeOutcome, NativeError> 
     };
     let mut spec = Spec {
         plan,
-        tmpdir: tmpdir.path().to_path_buf(),
+        tmpdir,
         mask_file,
         mask_dir,
         host_sockets,
@@ -105,6 +106,8 @@ pub fn run(plan: &Plan, mut io: NativeIo) -> Result<NativeOutcome, NativeError> 
     let (proxy_host, proxy_child) = proxy_channel.unzip();
     let launched = launch(&mut spec, io.stdin.take(), proxy_child)?;
     let group = launched.pid;
+    // Output flows (and the deadline runs) while the sandbox is set up.
+    let watched = spawn::watch(launched.process, &io);
     // Before the status: the helper sends it before reporting its layers.
     let listener = match &proxy_host {
         Some(channel) => {
@@ -145,12 +148,14 @@ pub fn run(plan: &Plan, mut io: NativeIo) -> Result<NativeOutcome, NativeError> 
     let proxy = listener
         .zip(io.gate.clone())
         .map(|(listener, gate)| Proxy::serve(listener, gate));
-    let supervised = spawn::supervise(launched.process, &io);
+    let ended = watched.wait();
     if let Some(proxy) = proxy {
         proxy.stop();
     }
-    let (status, violations) = supervised?;
+    // Nothing of the command runs any more: its placeholders can go while
+    // the last of its output arrives.
     placeholders.release(&absent_protected);
+    let (status, violations) = ended?.drain();
     Ok(NativeOutcome {
         status,
         stdout_dropped: io.stdout.dropped(),

@@ -19,19 +19,21 @@ pub fn apply(spec: &Spec) -> Result<(), Failure> {
     let plan = &spec.plan;
     // Nothing done here may propagate back to the host's namespace.
     mount(None, Path::new("/"), None, libc::MS_REC | libc::MS_PRIVATE)?;
-    let writable: Vec<&Path> = plan
-        .writable
-        .iter()
-        .map(|p| p.as_path())
-        .chain([spec.tmpdir.as_path()])
-        .collect();
-    for dir in &writable {
+    for dir in &plan.writable {
         bind(dir, dir, true)?;
     }
     set_readonly(Path::new("/"), true)?;
-    for dir in &writable {
+    for dir in &plan.writable {
         set_writable(dir)?;
     }
+    // A temporary directory of the run's own, gone with the namespace.
+    mount_with(
+        Some("tmpfs"),
+        &spec.tmpdir,
+        Some("tmpfs"),
+        libc::MS_NOSUID | libc::MS_NODEV,
+        Some("mode=0700"),
+    )?;
     let shm = Path::new("/dev/shm");
     if shm.is_dir() {
         mount(

@@ -1,7 +1,8 @@
 //! cordon's directory for one user under the temporary directory
 //! (`cordon-UID`, mode 0700): what native runs share, made once and kept.
-//! It holds the locks on placeholders and the two stand-ins mounted over
-//! what must not be read.
+//! It holds the locks on placeholders, the two stand-ins mounted over what
+//! must not be read, and the directory the runs' temporary directories go
+//! on or in.
 //!
 //! Nothing in it is trusted without a look: the directory must be a real
 //! directory of this user that no one else can enter, and a stand-in that
@@ -60,6 +61,23 @@ impl UserDir {
             self.replace(&dir, |at| DirBuilder::new().mode(0o000).create(at))?;
         }
         Ok((file, dir))
+    }
+
+    /// The kept, empty directory under which each run gets its temporary
+    /// directory (see `Spec::tmpdir`).
+    pub fn temporary(&self) -> io::Result<PathBuf> {
+        let path = self.path.join("tmp");
+        match DirBuilder::new().mode(0o700).create(&path) {
+            Err(err) if err.kind() != io::ErrorKind::AlreadyExists => return Err(err),
+            _ => {}
+        }
+        if !path.symlink_metadata()?.is_dir() {
+            return Err(io::Error::other(format!(
+                "{} is not a directory",
+                path.display()
+            )));
+        }
+        Ok(path)
     }
 
     /// Whether `path` is of the right type, this user's, with mode 000.
