@@ -43,10 +43,11 @@ cat > "$WORK/srt.json" <<JSON
  "network": {"allowedDomains": [], "deniedDomains": []}}
 JSON
 TRUE=$(command -v true)
+CORDON=$PWD/target/release/cordon
 
 cmds=(
   -n "bare true" "$TRUE"
-  -n "cordon --engine native" "$PWD/target/release/cordon run --root $P --engine native -- true"
+  -n "cordon --engine native" "$CORDON run --root $P --engine native -- true"
   -n "bwrap" "bwrap --ro-bind / / --bind $P $P --ro-bind $P/.git $P/.git --ro-bind /dev/null $P/.env --dev /dev --proc /proc --tmpfs /tmp --unshare-all --die-with-parent --new-session -- $TRUE"
 )
 if [ -x "$SRT" ] && (cd "$P" && "$SRT" -s "$WORK/srt.json" "$TRUE") 2>/dev/null; then
@@ -67,4 +68,41 @@ print("| Command | Median [ms] | Added to bare true [ms] |")
 print("|:---|---:|---:|")
 for r in results:
     print(f"| {r['command']} | {r['median'] * 1e3:.2f} | {(r['median'] - base) * 1e3:.2f} |")
+PY
+
+# hyperfine runs one command after the other, so a drift of this machine
+# (and the kernel's cleanup of the namespaces before) lands on whichever
+# command runs then. A second pass alternates the commands run by run.
+python3 - "$RUNS" "$P" "$CORDON" "$TRUE" <<'PY'
+import os, statistics, sys, time
+runs, root, cordon, true = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+commands = {
+    "bare true": [true],
+    "cordon --engine native": [cordon, "run", "--root", root, "--engine", "native", "--", "true"],
+    "bwrap": ["bwrap", "--ro-bind", "/", "/", "--bind", root, root, "--ro-bind",
+              root + "/.git", root + "/.git", "--ro-bind", "/dev/null", root + "/.env",
+              "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--unshare-all",
+              "--die-with-parent", "--new-session", "--", true],
+}
+null = os.open(os.devnull, os.O_WRONLY)
+quiet = [(os.POSIX_SPAWN_DUP2, null, 1), (os.POSIX_SPAWN_DUP2, null, 2)]
+def once(argv):
+    start = time.perf_counter_ns()
+    pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=quiet)
+    os.waitpid(pid, 0)
+    return (time.perf_counter_ns() - start) / 1e6
+times = {name: [] for name in commands}
+for _ in range(20):
+    for argv in commands.values():
+        once(argv)
+for _ in range(runs):
+    for name, argv in commands.items():
+        times[name].append(once(argv))
+print()
+print("Alternating, one run of each in turn:")
+print()
+print("| Command | Median [ms] |")
+print("|:---|---:|")
+for name, values in times.items():
+    print(f"| {name} | {statistics.median(values):.2f} |")
 PY
