@@ -16,12 +16,12 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use crate::io_error::describe;
-use globset::{GlobBuilder, GlobMatcher};
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
 enum Expr {
     True,
-    Name(GlobMatcher),
-    Path(GlobMatcher),
+    Name(GlobSet),
+    Path(GlobSet),
     Type(char),
     Empty,
     Newer(SystemTime),
@@ -188,7 +188,9 @@ impl Parser<'_> {
                 .case_insensitive(case_insensitive)
                 .backslash_escape(true)
                 .build()
-                .map(|g| g.compile_matcher())
+                // A set of one: globset then matches `*.rs` by extension,
+                // `Makefile` by name, and only the rest with a regex.
+                .and_then(|g| GlobSetBuilder::new().add(g).build())
                 .map_err(|e| Failure(format!("invalid pattern '{pattern}': {e}")))
         };
         let number = |flag: &str, text: &str| {

@@ -278,6 +278,24 @@ fn names_that_are_not_utf8_are_reported() {
     assert_eq!(run.expect_code(0).stdout(), "ok\n");
 }
 
+/// A directory cordon lists for a WASIp1 tool comes in name order,
+/// whatever order the file system keeps (the same listing in every run).
+#[cfg(unix)]
+#[test]
+fn directory_listings_come_in_name_order() {
+    use crate::support::Wasi;
+    let l = Layout::new();
+    let names: Vec<String> = (0..40).map(|i| format!("n{:02}", (i * 17) % 40)).collect();
+    std::fs::create_dir(l.at("order")).unwrap();
+    for name in &names {
+        std::fs::write(l.at("order").join(name), "").unwrap();
+    }
+    let run = l.cordon().probe(Wasi::P1, &["ls-unsorted", "order"]);
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(run.expect_code(0).stdout(), sorted.join("\n") + "\n");
+}
+
 /// cordon lists directories for WASIp1 tools itself: a listing longer than
 /// the guest's buffer continues where it stopped, every entry once, each
 /// with its type, the same as wasmtime-wasi's listing of the root.

@@ -93,6 +93,17 @@ impl Direct {
     /// the directory behind `fd`.
     #[cfg(unix)]
     pub fn opened(&mut self, fd: u32, table: &mut ResourceTable) {
+        if let [dir] = self.unseen_dirs(table).as_slice() {
+            self.dirs.insert(fd as i32, dir.clone());
+        }
+    }
+
+    #[cfg(not(unix))]
+    pub fn opened(&mut self, _fd: u32, _table: &mut wasmtime_wasi::ResourceTable) {}
+
+    /// The directory handles in `table` not seen before, now seen.
+    #[cfg(unix)]
+    fn unseen_dirs(&mut self, table: &mut ResourceTable) -> Vec<Weak<std::fs::File>> {
         self.seen.retain(|dir| dir.strong_count() > 0);
         let mut new = Vec::new();
         for entry in table.iter_mut() {
@@ -103,18 +114,14 @@ impl Direct {
                 }
             }
         }
-        if let [dir] = new.as_slice() {
-            self.dirs.insert(fd as i32, dir.clone());
-        }
-        self.seen.extend(new);
+        self.seen.extend(new.iter().cloned());
+        new
     }
-
-    #[cfg(not(unix))]
-    pub fn opened(&mut self, _fd: u32, _table: &mut wasmtime_wasi::ResourceTable) {}
 }
 
-/// Replaces `fd_write`, `fd_readdir` (unix), and `fd_renumber` and
-/// `fd_close` (which end what cordon knew of the descriptors they touch).
+/// Replaces `fd_write`, `fd_readdir` and `fd_prestat_get` (unix), and
+/// `fd_renumber` and `fd_close` (which end what cordon knew of the
+/// descriptors they touch).
 pub fn shadow(linker: &mut Linker<P1State>) -> Result<()> {
     linker.allow_shadowing(true);
     linker.func_wrap_async(
@@ -140,6 +147,23 @@ pub fn shadow(linker: &mut Linker<P1State>) -> Result<()> {
                     Some(errno) => Ok(errno),
                     None => call_original!(caller, fd_readdir(fd, buf, len, cookie, used)),
                 }
+            })
+        },
+    )?;
+    // The C library asks for every preopen before `main`: by then they are
+    // in the table, and marked seen, the first directory the guest opens
+    // is told apart from them.
+    #[cfg(unix)]
+    linker.func_wrap_async(
+        MODULE,
+        "fd_prestat_get",
+        |mut caller: Caller<'_, P1State>, (fd, out): (i32, i32)| {
+            Box::new(async move {
+                let errno = call_original!(caller, sync fd_prestat_get(fd, out))?;
+                let state = caller.data_mut();
+                let table = wasmtime_wasi::WasiView::ctx(&mut state.wasi).table;
+                state.direct.unseen_dirs(table);
+                Ok(errno)
             })
         },
     )?;
@@ -258,7 +282,7 @@ fn readdir(
 }
 
 /// The whole listing of `dir` as p1 dirents (`.`, `..`, then the entries
-/// in the order the system gives them), and where each entry starts.
+/// in name order), and where each entry starts.
 /// `None` for what wasmtime-wasi reports its own way (an error, a name
 /// that is not UTF-8).
 #[cfg(unix)]
@@ -294,6 +318,7 @@ fn list(dir: &std::fs::File) -> Option<(Vec<u8>, Vec<usize>)> {
     // A listing of its own: reading `dir` would move the guest's position.
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
     let fresh = rustix::fs::openat(dir, c".", flags, Mode::empty()).ok()?;
+    let mut entries = Vec::new();
     for entry in rustix::fs::Dir::new(fresh).ok()? {
         let entry = entry.ok()?;
         let name = entry.file_name();
@@ -307,8 +332,14 @@ fn list(dir: &std::fs::File) -> Option<(Vec<u8>, Vec<usize>)> {
             }
             kind => kind,
         };
-        let name = std::str::from_utf8(name.to_bytes()).ok()?;
-        push(hash(entry.ino()), kind, name.as_bytes())?;
+        let name = String::from_utf8(name.to_bytes().to_vec()).ok()?;
+        entries.push((name, hash(entry.ino()), kind));
+    }
+    // The same order on every file system and in every run (a guest that
+    // sorts, as find does, then gets its order for the price of a check).
+    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    for (name, ino, kind) in entries {
+        push(ino, kind, name.as_bytes())?;
     }
     Some((bytes, starts))
 }

@@ -8,9 +8,16 @@ use wasmtime::{Caller, Memory};
 
 pub const MODULE: &str = "wasi_snapshot_preview1";
 
-/// `call_original!(caller, func(args...))` runs wasmtime-wasi's `func`.
+/// `call_original!(caller, func(args...))` runs wasmtime-wasi's `func`;
+/// `call_original!(caller, sync func(args...))` one that is not async.
 macro_rules! call_original {
-    ($caller:ident, $func:ident($($arg:expr),* $(,)?)) => {{
+    ($caller:ident, $func:ident($($arg:expr),* $(,)?)) => {
+        call_original!(@call [.await] $caller, $func($($arg),*))
+    };
+    ($caller:ident, sync $func:ident($($arg:expr),* $(,)?)) => {
+        call_original!(@call [] $caller, $func($($arg),*))
+    };
+    (@call [$($await:tt)*] $caller:ident, $func:ident($($arg:expr),*)) => {{
         let Some(::wasmtime::Extern::Memory(memory)) = $caller.get_export("memory") else {
             ::wasmtime::bail!("missing required memory export");
         };
@@ -22,7 +29,7 @@ macro_rules! call_original {
         );
         let mut memory = ::wiggle::GuestMemory::Unshared(bytes);
         ::wasmtime_wasi::p1::wasi_snapshot_preview1::$func(&mut state.wasi, &mut memory, $($arg),*)
-            .await
+            $($await)*
     }};
 }
 
