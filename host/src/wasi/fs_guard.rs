@@ -140,7 +140,7 @@ impl FsGuard {
     /// Whether the directory behind `file` lies in a protected tree.
     pub fn dir_protected(&self, file: &std::fs::File) -> bool {
         match file.try_clone() {
-            Ok(file) => self.dir_in_protected_tree(&Dir::from_std_file(file)),
+            Ok(file) => self.climb_protected(Dir::from_std_file(file)),
             Err(_) => true,
         }
     }
@@ -219,15 +219,21 @@ impl FsGuard {
     /// (a guest cannot move a directory into a protected tree, nor name one
     /// `.git`).
     fn dir_in_protected_tree(&self, dir: &Dir) -> bool {
-        let Ok(mut current) = dir.try_clone() else {
-            return true;
-        };
+        match dir.try_clone() {
+            Ok(dir) => self.climb_protected(dir),
+            Err(_) => true,
+        }
+    }
+
+    /// [`FsGuard::dir_in_protected_tree`] on a descriptor of its own, which
+    /// the walk up moves.
+    fn climb_protected(&self, mut current: Dir) -> bool {
         let mut free_ids = self.free_ids.lock().unwrap_or_else(|e| e.into_inner());
         let mut climbed = Vec::new();
+        let Ok(mut id) = id_of(&current) else {
+            return true;
+        };
         for _ in 0..MAX_DEPTH {
-            let Ok(id) = id_of(&current) else {
-                return true;
-            };
             if self.protected_dirs.contains(&id) {
                 return true;
             }
@@ -246,7 +252,7 @@ impl FsGuard {
             match id_of(&parent) {
                 // Reached the filesystem root without meeting ours.
                 Ok(parent_id) if parent_id == id => return true,
-                Ok(_) => current = parent,
+                Ok(parent_id) => (current, id) = (parent, parent_id),
                 Err(_) => return true,
             }
         }
