@@ -182,9 +182,11 @@ impl Parser<'_> {
             return Err(Failure("invalid expression".into()));
         };
         self.pos += 1;
-        let glob = |pattern: &str, case_insensitive: bool, separator: bool| {
+        // `*` may match `/`: as GNU find has it for -path, and all the same
+        // for -name, whose name has none (and so `*.rs` is an extension
+        // lookup for globset rather than a regex).
+        let glob = |pattern: &str, case_insensitive: bool| {
             GlobBuilder::new(pattern)
-                .literal_separator(separator)
                 .case_insensitive(case_insensitive)
                 .backslash_escape(true)
                 .build()
@@ -198,10 +200,10 @@ impl Parser<'_> {
                 .map_err(|_| Failure(format!("invalid argument '{text}' to '{flag}'")))
         };
         Ok(match token.as_str() {
-            "-name" => Expr::Name(glob(&self.value(&token)?, false, true)?),
-            "-iname" => Expr::Name(glob(&self.value(&token)?, true, true)?),
-            "-path" | "-wholename" => Expr::Path(glob(&self.value(&token)?, false, false)?),
-            "-ipath" | "-iwholename" => Expr::Path(glob(&self.value(&token)?, true, false)?),
+            "-name" => Expr::Name(glob(&self.value(&token)?, false)?),
+            "-iname" => Expr::Name(glob(&self.value(&token)?, true)?),
+            "-path" | "-wholename" => Expr::Path(glob(&self.value(&token)?, false)?),
+            "-ipath" | "-iwholename" => Expr::Path(glob(&self.value(&token)?, true)?),
             "-type" => {
                 let kind = self.value(&token)?;
                 match kind.as_str() {
