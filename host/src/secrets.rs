@@ -63,33 +63,50 @@ pub struct BadGlob {
 /// one with `/` matches the path relative to the root.
 #[derive(Debug, Clone)]
 pub struct SecretPatterns {
-    secret: GlobSet,
-    allowed: GlobSet,
+    secret: Globs,
+    allowed: Globs,
 }
 
-fn compile<'a>(
-    flag: &'static str,
-    globs: impl IntoIterator<Item = &'a str>,
-) -> Result<GlobSet, BadGlob> {
-    let mut set = GlobSetBuilder::new();
-    for glob in globs {
-        let anchored = if glob.contains('/') {
-            glob.trim_start_matches('/').to_string()
-        } else {
-            format!("**/{glob}")
+/// One side of the patterns: the globs without `/` matched against the
+/// last name of a path, the others against the whole relative path. Kept
+/// apart, the defaults are literals, prefixes and extensions to globset,
+/// never a regex to build.
+#[derive(Debug, Clone)]
+struct Globs {
+    names: GlobSet,
+    paths: GlobSet,
+}
+
+impl Globs {
+    fn compile<'a>(
+        flag: &'static str,
+        globs: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Globs, BadGlob> {
+        let bad = |glob: &str| {
+            let glob = glob.to_string();
+            move |source| BadGlob { flag, glob, source }
         };
-        let compiled = Glob::new(&anchored).map_err(|source| BadGlob {
-            flag,
-            glob: glob.to_string(),
-            source,
-        })?;
-        set.add(compiled);
+        let mut names = GlobSetBuilder::new();
+        let mut paths = GlobSetBuilder::new();
+        for glob in globs {
+            let (set, text) = match glob.contains('/') {
+                true => (&mut paths, glob.trim_start_matches('/')),
+                false => (&mut names, glob),
+            };
+            set.add(Glob::new(text).map_err(bad(glob))?);
+        }
+        Ok(Globs {
+            names: names.build().map_err(bad(""))?,
+            paths: paths.build().map_err(bad(""))?,
+        })
     }
-    set.build().map_err(|source| BadGlob {
-        flag,
-        glob: String::new(),
-        source,
-    })
+
+    fn is_match(&self, relative: &Path) -> bool {
+        relative
+            .file_name()
+            .is_some_and(|name| self.names.is_match(name))
+            || self.paths.is_match(relative)
+    }
 }
 
 impl Default for SecretPatterns {
@@ -97,9 +114,9 @@ impl Default for SecretPatterns {
     /// process (building the matcher costs more than a run's own checks).
     fn default() -> Self {
         static DEFAULTS: LazyLock<SecretPatterns> = LazyLock::new(|| SecretPatterns {
-            secret: compile("secret", DEFAULT_PATTERNS.iter().copied())
+            secret: Globs::compile("secret", DEFAULT_PATTERNS.iter().copied())
                 .expect("the default patterns compile"),
-            allowed: GlobSet::empty(),
+            allowed: Globs::compile("allow-secret", []).expect("nothing to compile"),
         });
         DEFAULTS.clone()
     }
@@ -120,8 +137,8 @@ impl SecretPatterns {
             .copied()
             .chain(extra.iter().map(String::as_str));
         Ok(SecretPatterns {
-            secret: compile("secret", secret)?,
-            allowed: compile("allow-secret", allowed.iter().map(String::as_str))?,
+            secret: Globs::compile("secret", secret)?,
+            allowed: Globs::compile("allow-secret", allowed.iter().map(String::as_str))?,
         })
     }
 
