@@ -122,7 +122,7 @@ fn fork_into(flags: libc::c_int) -> std::io::Result<libc::pid_t> {
     // on with a copy of this single-threaded process. libc's fork would
     // also run at-fork handlers (no lock is held with one thread) and
     // refresh its cached thread id, which only pthread_kill and owner-
-    // checking pthread mutexes read; neither is used before exec.
+    // checking pthread mutexes read; the sandbox's processes use neither.
     #[cfg(not(target_arch = "s390x"))]
     let pid = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
     // SAFETY: as above; s390x takes the stack first.
