@@ -35,7 +35,8 @@ impl UserDir {
         let meta = path.symlink_metadata()?;
         if !meta.is_dir() || meta.uid() != uid || meta.mode() & 0o077 != 0 {
             return Err(io::Error::other(format!(
-                "{} is not a private directory of this user; remove it",
+                "{} is not a private directory of this user (mode 0700, owned by uid {uid}); \
+                 remove it, or point TMPDIR elsewhere",
                 path.display()
             )));
         }
