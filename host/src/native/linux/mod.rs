@@ -1,12 +1,13 @@
-//! The Linux backend: cordon re-executes itself as a small helper that
-//! enters namespaces, mounts the policy, restricts itself with Landlock and
-//! seccomp, and only then executes the command. All of it is cordon's own
-//! code running as the invoking user: no setuid helper.
+//! The Linux backend: cordon forks itself into new namespaces (pid 1 of
+//! them), mounts the policy there, and starts the command, which restricts
+//! itself with Landlock and seccomp before it executes. All of it is
+//! cordon's own code running as the invoking user: no setuid helper.
 //!
-//! Why a helper process: user namespaces can only be entered by a
-//! single-threaded process and Landlock/seccomp must be applied between fork
-//! and exec without allocating in a forked copy of a threaded host.
-//! The helper starts single-threaded, so it can do all of it in plain Rust.
+//! Why the single-threaded start matters: user namespaces can only be
+//! entered by a single-threaded process, and a forked copy of a threaded
+//! host must not allocate. The command line is single-threaded when it
+//! gets here and forks directly; a threaded host re-executes its binary as
+//! a helper (see [`helper`]) that starts single-threaded.
 
 pub mod helper;
 mod landlock_rules;
@@ -172,10 +173,10 @@ struct Launched {
     status: File,
 }
 
-/// Starts the helper. A single-threaded host (the command line) forks and
-/// runs the helper's code directly; a threaded one (a library user) must
-/// not set up namespaces in a forked copy of itself, so it re-executes its
-/// own binary as the helper, passing the plan as JSON.
+/// Starts the sandbox. A single-threaded host (the command line) forks into
+/// it and runs the helper's code directly; a threaded one (a library user)
+/// must not set up namespaces in a forked copy of itself, so it re-executes
+/// its own binary as the helper, passing the plan as JSON.
 fn launch(
     spec: &mut Spec,
     stdin: Option<File>,
