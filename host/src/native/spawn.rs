@@ -64,6 +64,16 @@ pub fn reap(pid: i32) {
     let _ = wait(pid);
 }
 
+/// A raw wait status as a shell reports it: the exit code, or 128 plus
+/// the signal that ended the process.
+pub fn exit_code(status: i32) -> i32 {
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        128 + libc::WTERMSIG(status)
+    }
+}
+
 /// Reaps `pid` once it has ended, without waiting for it: now if it has,
 /// else at a later call (at most a few zombies for the host's lifetime,
 /// none once it exits).
@@ -170,11 +180,7 @@ impl Watched {
             None => {
                 let status = wait(group)
                     .map_err(|e| NativeError::Setup(format!("waiting for the command: {e}")))?;
-                if libc::WIFEXITED(status) {
-                    libc::WEXITSTATUS(status)
-                } else {
-                    128 + libc::WTERMSIG(status)
-                }
+                exit_code(status)
             }
         };
         let _ = self.done.send(());

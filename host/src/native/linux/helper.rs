@@ -19,6 +19,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use super::{STATUS_FD, Spec, landlock_rules, mounts, proxy_listener, seccomp};
+use crate::native::spawn;
 use crate::native::{Plan, PlanNetwork};
 
 /// A setup step that failed: `Missing` when a layer the policy needs is
@@ -388,11 +389,7 @@ fn supervise(child: libc::pid_t, tree: Tree, exit_fd: Option<i32>, made: Option<
     if let Some(dir) = made {
         let _ = std::fs::remove_dir_all(dir);
     }
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        128 + libc::WTERMSIG(status)
-    };
+    let code = spawn::exit_code(status);
     if let Some(fd) = exit_fd {
         let line = format!("{code}\n");
         // SAFETY: this process's own descriptors. The command's output

@@ -28,10 +28,7 @@ impl UserDir {
         // SAFETY: geteuid cannot fail.
         let uid = unsafe { libc::geteuid() };
         let path = std::env::temp_dir().join(format!("cordon-{uid}"));
-        match DirBuilder::new().mode(0o700).create(&path) {
-            Err(err) if err.kind() != io::ErrorKind::AlreadyExists => return Err(err),
-            _ => {}
-        }
+        make_private_dir(&path)?;
         let meta = path.symlink_metadata()?;
         if !meta.is_dir() || meta.uid() != uid || meta.mode() & 0o077 != 0 {
             return Err(io::Error::other(format!(
@@ -68,10 +65,7 @@ impl UserDir {
     /// directory (see `Spec::tmpdir`).
     pub fn temporary(&self) -> io::Result<PathBuf> {
         let path = self.path.join("tmp");
-        match DirBuilder::new().mode(0o700).create(&path) {
-            Err(err) if err.kind() != io::ErrorKind::AlreadyExists => return Err(err),
-            _ => {}
-        }
+        make_private_dir(&path)?;
         if !path.symlink_metadata()?.is_dir() {
             return Err(io::Error::other(format!(
                 "{} is not a directory",
@@ -132,6 +126,15 @@ impl UserDir {
             held.push(file);
         }
         Ok(PlaceholderLock(held))
+    }
+}
+
+/// Makes `path` a mode-0700 directory unless something is there already
+/// (which the caller then checks).
+fn make_private_dir(path: &Path) -> io::Result<()> {
+    match DirBuilder::new().mode(0o700).create(path) {
+        Err(err) if err.kind() != io::ErrorKind::AlreadyExists => Err(err),
+        _ => Ok(()),
     }
 }
 
