@@ -3,10 +3,11 @@
 //! whole process group killed when it ends or times out.
 
 use std::fs::File;
-use std::io::{BufRead, Read};
+use std::io::{BufRead, Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
 use std::process::Child;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::violations::{self, Violation};
 use super::{NativeError, NativeIo, NativeStatus};
@@ -126,26 +127,33 @@ pub fn supervise(
     process: Process,
     io: &NativeIo,
 ) -> Result<(NativeStatus, Vec<Violation>), NativeError> {
-    Ok(watch(process, io).wait()?.drain())
+    Ok(watch(process, io)?.wait()?.drain())
 }
 
-/// A process whose output is being copied and whose deadline runs.
+/// A started process whose deadline runs; [`Watched::wait`] copies its
+/// output while it waits for the end.
 pub struct Watched {
     group: i32,
-    exit: Option<File>,
-    stdout: mpsc::Receiver<Vec<Violation>>,
-    stderr: mpsc::Receiver<Vec<Violation>>,
+    /// Where the exit code arrives as a line: written by the process
+    /// itself (pid 1 of the sandbox) or by a thread that waits for it.
+    exit: File,
+    /// Whether the writer of the exit code also reaped the process.
+    reaped: bool,
+    output: Output,
     done: mpsc::Sender<()>,
     watchdog: Option<std::thread::JoinHandle<bool>>,
 }
 
-/// Starts copying `process`'s output through the caps and its deadline;
-/// [`Watched::wait`] waits for the end. Dropped instead, the copying
-/// ends with the process.
-pub fn watch(process: Process, io: &NativeIo) -> Watched {
+/// Starts `process`'s deadline. Its output is copied from
+/// [`Watched::wait`] on, on the calling thread: a thread of its own costs
+/// more than the copying (a thread's start and the address-space changes
+/// it brings are felt by every short command).
+pub fn watch(process: Process, io: &NativeIo) -> Result<Watched, NativeError> {
     let group = process.pid;
-    let stdout = pump(Some(process.stdout), io.stdout.clone(), false);
-    let stderr = pump(Some(process.stderr), io.stderr.clone(), true);
+    let (exit, reaped) = match process.exit {
+        Some(report) => (report, false),
+        None => (wait_in_thread(group)?, true),
+    };
     let (done, timer) = mpsc::channel::<()>();
     let watchdog = io.timeout.map(|timeout| {
         std::thread::spawn(move || {
@@ -156,31 +164,53 @@ pub fn watch(process: Process, io: &NativeIo) -> Watched {
             expired
         })
     });
-    Watched {
+    Ok(Watched {
         group,
-        exit: process.exit,
-        stdout,
-        stderr,
+        exit,
+        reaped,
+        output: Output {
+            pipes: [Some(process.stdout), Some(process.stderr)],
+            sinks: [io.stdout.clone(), io.stderr.clone()],
+            refusals: Refusals::default(),
+            buf: vec![0; 64 * 1024],
+        },
         done,
         watchdog,
-    }
+    })
+}
+
+/// For a process that reports no exit code itself: a thread waits for it
+/// and writes the code on a pipe, which is returned.
+fn wait_in_thread(pid: i32) -> Result<File, NativeError> {
+    let (report, mut writer) =
+        std::io::pipe().map_err(|e| NativeError::Setup(format!("pipe for the exit code: {e}")))?;
+    std::thread::spawn(move || {
+        // Nothing written: the reader sees the pipe end without a code.
+        if let Ok(status) = wait(pid) {
+            let _ = writer.write_all(format!("{}\n", exit_code(status)).as_bytes());
+        }
+    });
+    Ok(File::from(std::os::fd::OwnedFd::from(report)))
 }
 
 impl Watched {
-    /// Waits for the end of the process and of what it left in its group;
-    /// its output may still be on the way.
-    pub fn wait(self) -> Result<Ended, NativeError> {
+    /// Copies the output until the process has ended, with what it left
+    /// in its group; the rest of the output may still be on the way.
+    pub fn wait(mut self) -> Result<Ended, NativeError> {
         let group = self.group;
-        let code = match self.exit.and_then(reported_code) {
-            Some(code) => {
+        let code = match (self.output.copy_until_exit(&mut self.exit), self.reaped) {
+            (Some(code), true) => code,
+            (Some(code), false) => {
                 // What is left is the kernel's: the process ends on its own.
                 reap_later(group);
                 code
             }
-            None => {
-                let status = wait(group)
-                    .map_err(|e| NativeError::Setup(format!("waiting for the command: {e}")))?;
-                exit_code(status)
+            (None, false) => exit_code(
+                wait(group)
+                    .map_err(|e| NativeError::Setup(format!("waiting for the command: {e}")))?,
+            ),
+            (None, true) => {
+                return Err(NativeError::Setup("waiting for the command failed".into()));
             }
         };
         let _ = self.done.send(());
@@ -194,79 +224,142 @@ impl Watched {
         };
         Ok(Ended {
             status,
-            stdout: self.stdout,
-            stderr: self.stderr,
+            output: self.output,
         })
     }
 }
 
-/// A process that ended, its output still being copied.
+/// A process that ended, the end of its output still to be copied.
 pub struct Ended {
     status: NativeStatus,
-    stdout: mpsc::Receiver<Vec<Violation>>,
-    stderr: mpsc::Receiver<Vec<Violation>>,
+    output: Output,
 }
 
 impl Ended {
-    /// Waits (at most a grace period) for the rest of the output: the
-    /// status, and the refusals seen on stderr.
-    pub fn drain(self) -> (NativeStatus, Vec<Violation>) {
-        let _ = self.stdout.recv_timeout(DRAIN_GRACE);
-        let found = self.stderr.recv_timeout(DRAIN_GRACE).unwrap_or_default();
-        (self.status, found)
+    /// Copies the rest of the output (for at most a grace period); returns
+    /// the status and the refusals seen on stderr.
+    pub fn drain(mut self) -> (NativeStatus, Vec<Violation>) {
+        self.output.copy_to_end(Instant::now() + DRAIN_GRACE);
+        (self.status, self.output.refusals.finish())
     }
 }
 
-/// The exit code a supervising process wrote on `report`; `None` when it
-/// ended without one (killed, or it failed).
-fn reported_code(report: File) -> Option<i32> {
-    // The line, not the end of the pipe: that comes only once the kernel
-    // has taken the process's memory down.
-    let mut line = String::new();
-    std::io::BufReader::new(report).read_line(&mut line).ok()?;
-    line.strip_suffix('\n')?.parse().ok()
+/// A process's stdout and stderr, copied into their capped streams as
+/// either has data; stderr's lines are read for sandbox refusals.
+struct Output {
+    /// `None` once a pipe ended or is no longer read.
+    pipes: [Option<File>; 2],
+    sinks: [CappedOutput; 2],
+    refusals: Refusals,
+    buf: Vec<u8>,
 }
 
-/// Copies a pipe into a capped stream; with `scan`, also reads each line
-/// for sandbox refusals.
-fn pump(
-    pipe: Option<impl Read + Send + 'static>,
-    out: CappedOutput,
-    scan: bool,
-) -> mpsc::Receiver<Vec<Violation>> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut found = Vec::new();
-        let mut line = Vec::new();
-        if let Some(mut pipe) = pipe {
-            let mut buf = vec![0u8; 64 * 1024];
-            while let Ok(n) = pipe.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                // The reader went away: stop reading, so the command gets
-                // SIGPIPE on its next write, as in a shell pipeline.
-                if out.write_bytes(&buf[..n]).is_err() {
-                    break;
-                }
-                if scan {
-                    for &byte in &buf[..n] {
-                        if byte == b'\n' {
-                            found.extend(violations::classify(&String::from_utf8_lossy(&line)));
-                            line.clear();
-                        } else {
-                            line.push(byte);
-                        }
-                    }
-                }
+impl Output {
+    const STDERR: usize = 1;
+
+    /// Copies output until `exit` is readable, then reads the exit code
+    /// written there; `None` when it ended without one (the writer was
+    /// killed, or it failed).
+    fn copy_until_exit(&mut self, exit: &mut File) -> Option<i32> {
+        while !self.copy_ready(Some(exit.as_raw_fd()), -1) {}
+        // The line, not the end of the pipe: that comes only once the
+        // kernel has taken the writer's memory down.
+        let mut line = String::new();
+        std::io::BufReader::new(exit).read_line(&mut line).ok()?;
+        line.strip_suffix('\n')?.parse().ok()
+    }
+
+    /// Copies output until both pipes ended or `deadline` passed.
+    fn copy_to_end(&mut self, deadline: Instant) {
+        while self.pipes.iter().any(Option::is_some) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            let millis = i32::try_from(left.as_millis()).unwrap_or(i32::MAX).max(1);
+            self.copy_ready(None, millis);
+        }
+    }
+
+    /// Waits (at most `timeout` ms, -1 for no limit) until a pipe or
+    /// `also` is readable and copies what the pipes have; returns whether
+    /// `also` is readable (or polling failed: reading it then tells).
+    fn copy_ready(&mut self, also: Option<RawFd>, timeout: i32) -> bool {
+        // poll skips entries whose descriptor is negative.
+        let fds = [
+            self.pipes[0].as_ref().map(AsRawFd::as_raw_fd),
+            self.pipes[1].as_ref().map(AsRawFd::as_raw_fd),
+            also,
+        ];
+        let mut polled = fds.map(|fd| libc::pollfd {
+            fd: fd.unwrap_or(-1),
+            events: libc::POLLIN,
+            revents: 0,
+        });
+        // SAFETY: `polled` is an array of initialized entries.
+        if unsafe { libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, timeout) } < 0 {
+            return also.is_some()
+                && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted;
+        }
+        let [stdout, stderr, also] = polled.map(|p| p.revents != 0);
+        for (index, ready) in [stdout, stderr].into_iter().enumerate() {
+            if ready {
+                self.copy(index);
             }
         }
-        if !line.is_empty() {
-            found.extend(violations::classify(&String::from_utf8_lossy(&line)));
+        also
+    }
+
+    /// Copies what pipe `index` has.
+    fn copy(&mut self, index: usize) {
+        let Some(pipe) = &mut self.pipes[index] else {
+            return;
+        };
+        let n = match pipe.read(&mut self.buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return,
+            Err(_) => 0,
+        };
+        // At its end, or the reader went away: stop reading, so the
+        // command gets SIGPIPE on its next write, as in a shell pipeline.
+        if n == 0 || self.sinks[index].write_bytes(&self.buf[..n]).is_err() {
+            self.pipes[index] = None;
+        } else if index == Self::STDERR {
+            self.refusals.feed(&self.buf[..n]);
         }
-        let _ = tx.send(found);
-    });
-    rx
+    }
+}
+
+/// Sandbox refusals read from output, line by line.
+#[derive(Default)]
+struct Refusals {
+    line: Vec<u8>,
+    found: Vec<Violation>,
+}
+
+impl Refusals {
+    fn feed(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            if byte == b'\n' {
+                self.end_line();
+            } else {
+                self.line.push(byte);
+            }
+        }
+    }
+
+    fn end_line(&mut self) {
+        let line = String::from_utf8_lossy(&self.line);
+        self.found.extend(violations::classify(&line));
+        self.line.clear();
+    }
+
+    fn finish(mut self) -> Vec<Violation> {
+        if !self.line.is_empty() {
+            self.end_line();
+        }
+        self.found
+    }
 }
 
 /// SIGKILL to a whole process group.

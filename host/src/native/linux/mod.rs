@@ -18,6 +18,7 @@ mod user_dir;
 
 use std::fs::File;
 use std::io::Read;
+use std::net::TcpListener;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -107,44 +108,15 @@ pub fn run(plan: &Plan, mut io: NativeIo) -> Result<NativeOutcome, NativeError> 
     let (proxy_host, proxy_child) = proxy_channel.unzip();
     let launched = launch(&mut spec, io.stdin.take(), proxy_child)?;
     let group = launched.pid;
-    // Output flows (and the deadline runs) while the sandbox is set up.
-    let watched = spawn::watch(launched.process, &io);
-    // Before the status: the helper sends it before reporting its layers.
-    let listener = match &proxy_host {
-        Some(channel) => {
-            proxy_listener::receive(channel).map_err(|e| setup("proxy listener", e))?
+    let (watched, listener, layers) = match confirm_start(launched, &io, proxy_host.as_ref()) {
+        Ok(started) => started,
+        Err(failure) => {
+            spawn::kill_group(group);
+            spawn::reap(group);
+            placeholders.release(&absent_protected);
+            return Err(failure);
         }
-        None => None,
     };
-
-    let mut report = String::new();
-    let _ = { launched.status }.read_to_string(&mut report);
-    let mut layers = Vec::new();
-    let mut failure = None;
-    for line in report.lines() {
-        match line.split_once(' ') {
-            Some(("layer", layer)) => layers.push(layer.to_string()),
-            Some(("missing", why)) => failure = Some(NativeError::LayerMissing(why.to_string())),
-            Some(("error", why)) => failure = Some(NativeError::Setup(why.to_string())),
-            _ => {}
-        }
-    }
-    if layers.is_empty() && failure.is_none() {
-        failure = Some(NativeError::Setup(
-            "the sandbox helper ended before the command started".into(),
-        ));
-    }
-    if failure.is_none() && proxy_host.is_some() && listener.is_none() {
-        failure = Some(NativeError::Setup(
-            "the sandbox helper did not hand over the proxy listener".into(),
-        ));
-    }
-    if let Some(failure) = failure {
-        spawn::kill_group(group);
-        spawn::reap(group);
-        placeholders.release(&absent_protected);
-        return Err(failure);
-    }
 
     let proxy = listener
         .zip(io.gate.clone())
@@ -164,6 +136,47 @@ pub fn run(plan: &Plan, mut io: NativeIo) -> Result<NativeOutcome, NativeError> 
         violations,
         layers,
     })
+}
+
+/// Starts watching the sandbox and reads its report until the command
+/// starts: the layers it set up and, with a proxy, the listener it handed
+/// over; or why the command does not run.
+fn confirm_start(
+    launched: Launched,
+    io: &NativeIo,
+    proxy_host: Option<&OwnedFd>,
+) -> Result<(spawn::Watched, Option<TcpListener>, Vec<String>), NativeError> {
+    // The deadline runs while the sandbox is set up. Output is copied
+    // once the command runs: nothing before it writes any.
+    let watched = spawn::watch(launched.process, io)?;
+    // Before the status: the helper sends it before reporting its layers.
+    let listener = match proxy_host {
+        Some(channel) => proxy_listener::receive(channel)
+            .map_err(|e| NativeError::Setup(format!("proxy listener: {e}")))?,
+        None => None,
+    };
+    let mut report = String::new();
+    let _ = { launched.status }.read_to_string(&mut report);
+    let mut layers = Vec::new();
+    for line in report.lines() {
+        match line.split_once(' ') {
+            Some(("layer", layer)) => layers.push(layer.to_string()),
+            Some(("missing", why)) => return Err(NativeError::LayerMissing(why.to_string())),
+            Some(("error", why)) => return Err(NativeError::Setup(why.to_string())),
+            _ => {}
+        }
+    }
+    if layers.is_empty() {
+        return Err(NativeError::Setup(
+            "the sandbox helper ended before the command started".into(),
+        ));
+    }
+    if proxy_host.is_some() && listener.is_none() {
+        return Err(NativeError::Setup(
+            "the sandbox helper did not hand over the proxy listener".into(),
+        ));
+    }
+    Ok((watched, listener, layers))
 }
 
 /// A started helper: its process and the read end of its status pipe.
