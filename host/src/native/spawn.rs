@@ -172,7 +172,7 @@ pub fn watch(process: Process, io: &NativeIo) -> Result<Watched, NativeError> {
             pipes: [Some(process.stdout), Some(process.stderr)],
             sinks: [io.stdout.clone(), io.stderr.clone()],
             refusals: Refusals::default(),
-            buf: vec![0; 64 * 1024],
+            buf: Vec::new(),
         },
         done,
         watchdog,
@@ -251,6 +251,8 @@ struct Output {
     pipes: [Option<File>; 2],
     sinks: [CappedOutput; 2],
     refusals: Refusals,
+    /// Made at the first output: zeroing it touches 16 pages, which a
+    /// command without output need not pay for.
     buf: Vec<u8>,
 }
 
@@ -315,6 +317,9 @@ impl Output {
         let Some(pipe) = &mut self.pipes[index] else {
             return;
         };
+        if self.buf.is_empty() {
+            self.buf = vec![0; 64 * 1024];
+        }
         let n = match pipe.read(&mut self.buf) {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return,
