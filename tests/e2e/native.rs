@@ -61,6 +61,13 @@ fn allow_rm_for_anyone() -> &'static Path {
 
 /// `cordon run [flags] -- sh -c SCRIPT` in the layout's root, as `who`.
 fn sh(l: &Layout, who: Who, flags: &[&str], script: &str) -> Run {
+    Run(sh_command(l, who, flags, script)
+        .output()
+        .expect("running cordon"))
+}
+
+/// The command [`sh`] runs, to be started by the caller.
+fn sh_command(l: &Layout, who: Who, flags: &[&str], script: &str) -> Command {
     let mut cmd = match who {
         Who::Nobody => {
             chown_tree(&l.base);
@@ -84,7 +91,7 @@ fn sh(l: &Layout, who: Who, flags: &[&str], script: &str) -> Run {
         cmd.arg("--no-namespaces");
     }
     cmd.args(["--", "sh", "-c", script]);
-    Run(cmd.output().expect("running cordon"))
+    cmd
 }
 
 #[test]
@@ -277,6 +284,39 @@ fn planted_stand_ins_are_replaced_and_a_shared_user_dir_is_refused() {
         out.stderr()
     );
     assert_eq!(l.inside(), before, "the command ran");
+}
+
+/// A native command's stdout and stderr reach cordon's while it runs, not
+/// when it ends: the command waits for a file the test makes only after
+/// reading a line of each (--timeout ends a run that would wait forever).
+#[test]
+fn output_streams_while_the_command_runs() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    for who in everyone() {
+        let l = Layout::new();
+        let mut child = sh_command(
+            &l,
+            who,
+            &["--timeout", "30"],
+            "echo out; echo err >&2; until test -e go; do sleep 0.02; done; echo done",
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting cordon");
+        let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+        assert_eq!(out.next().unwrap().unwrap(), "out", "{who:?}");
+        assert_eq!(err.next().unwrap().unwrap(), "err", "{who:?}");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{who:?}: the output came only at the end"
+        );
+        std::fs::write(l.at("go"), "").unwrap();
+        assert_eq!(out.next().unwrap().unwrap(), "done", "{who:?}");
+        assert!(child.wait().unwrap().success(), "{who:?}");
+    }
 }
 
 /// When cordon returns, nothing the command started runs any more, also
