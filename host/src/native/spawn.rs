@@ -45,7 +45,7 @@ impl Process {
 }
 
 /// Waits for the exit of `pid`, returning its raw wait status.
-fn wait(pid: i32) -> std::io::Result<i32> {
+pub fn wait(pid: i32) -> std::io::Result<i32> {
     let mut status = 0;
     loop {
         // SAFETY: waiting for our own child.

@@ -373,14 +373,10 @@ fn supervise(child: libc::pid_t, tree: Tree, exit_fd: Option<i32>, made: Option<
         // SAFETY: plain prctl.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     }
-    let mut status = 0;
-    // SAFETY: waiting for our own child.
-    while unsafe { libc::waitpid(child, &mut status, 0) } < 0 {
-        if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
-            // SAFETY: as in `fail`.
-            unsafe { libc::_exit(125) }
-        }
-    }
+    let Ok(status) = spawn::wait(child) else {
+        // SAFETY: as in `fail`.
+        unsafe { libc::_exit(125) }
+    };
     match tree {
         Tree::Namespace => kill_namespace(),
         Tree::Subreaper => kill_descendants(),
