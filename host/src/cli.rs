@@ -317,6 +317,12 @@ fn sandbox_policy(args: &RunArgs) -> Result<SandboxPolicy> {
     policy.limits.memory_bytes = usize::try_from(args.memory << 20)?;
     policy.limits.max_output_bytes = args.max_output;
     policy.secrets = SecretPatterns::new(&args.secret, &args.allow_secret)?;
+    policy.own_dirs = own_dirs(args);
+    if let Some(key) = cache_of(&args.cache).map(|cache| cache.key_file())
+        && let Ok(relative) = key.strip_prefix(policy.root())
+    {
+        policy.secrets.hide_own(relative);
+    }
     if args.deterministic {
         let defaults = Determinism::default();
         policy.determinism = Some(Determinism {
@@ -346,6 +352,7 @@ fn broker_for(args: &RunArgs, policy: &SandboxPolicy) -> Result<Broker> {
     let approver = approver::open(&spec, args.approval_timeout).map_err(anyhow::Error::msg)?;
     let audit = match &args.audit {
         Some(path) => {
+            refuse_audit_in_reach(path, policy, &writable_dirs(args)?)?;
             Audit::to_file(path).with_context(|| format!("--audit {}", path.display()))?
         }
         None => Audit::default(),
@@ -645,12 +652,52 @@ fn run(args: RunArgs) -> Result<ExitCode> {
 
 /// Directories no command may write: cordon's rules and trust store, and
 /// its compiled code. A command that could write them would approve or run
-/// anything next time.
-fn protected_dirs(args: &RunArgs) -> Vec<PathBuf> {
+/// anything next time. Each is made now if it is missing, so that it has
+/// an identity to protect (and the path resolved, symlinks and all, to
+/// compare with the root by components); one that cannot be made stays as
+/// named, and the engines protect it by that path.
+fn own_dirs(args: &RunArgs) -> Vec<PathBuf> {
     project::user_config_dir()
         .into_iter()
         .chain(cache_of(&args.cache).map(|cache| cache.dir().to_path_buf()))
+        .map(|dir| {
+            std::fs::create_dir_all(&dir)
+                .and_then(|()| dir.canonicalize())
+                .unwrap_or(dir)
+        })
         .collect()
+}
+
+/// Refuses an audit log that a command could rewrite, truncate or forge:
+/// one that lies (after resolving symlinks, compared by components) inside
+/// the root when commands may write it, or inside a `--writable` directory.
+fn refuse_audit_in_reach(path: &Path, policy: &SandboxPolicy, writable: &[PathBuf]) -> Result<()> {
+    let resolved = match path.canonicalize() {
+        Ok(resolved) => resolved,
+        Err(_) => {
+            let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+            let parent = parent
+                .unwrap_or(Path::new("."))
+                .canonicalize()
+                .with_context(|| {
+                    format!("--audit {}: its directory does not exist", path.display())
+                })?;
+            parent.join(path.file_name().unwrap_or_default())
+        }
+    };
+    let root = policy.writable().then(|| policy.root());
+    let areas = root
+        .into_iter()
+        .chain(writable.iter().map(PathBuf::as_path));
+    if let Some(area) = areas.into_iter().find(|area| resolved.starts_with(area)) {
+        anyhow::bail!(
+            "--audit {}: lies inside {}, which commands may write (they could rewrite \
+             the log); choose a file outside it",
+            path.display(),
+            area.display()
+        );
+    }
+    Ok(())
 }
 
 /// `--writable` directories, resolved; each must exist.
@@ -748,7 +795,11 @@ fn run_native(
         writable,
         env_pass: args.env_pass.clone(),
         no_namespaces: args.no_namespaces,
-        protected: protected_dirs(args),
+        protected: policy.own_dirs.clone(),
+        hidden: cache_of(&args.cache)
+            .map(|cache| cache.key_file())
+            .into_iter()
+            .collect(),
     };
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let plan = Plan::new(

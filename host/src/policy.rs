@@ -152,6 +152,9 @@ pub struct SandboxPolicy {
     pub network: NetAccess,
     /// Files in the root no command may read (the defaults unless set).
     pub secrets: SecretPatterns,
+    /// cordon's own directories (its rules and trust store, its compile
+    /// cache), absolute: no command may write them, wherever they lie.
+    pub own_dirs: Vec<PathBuf>,
     env: Vec<(String, String)>,
 }
 
@@ -194,6 +197,7 @@ impl SandboxPolicy {
             determinism: None,
             network: NetAccess::Off,
             secrets: SecretPatterns::default(),
+            own_dirs: Vec::new(),
             env: Vec::new(),
         })
     }
@@ -263,6 +267,14 @@ impl SandboxPolicy {
     }
 
     /// Whether [`PROTECTED_NAMES`] must stay read-only.
+    /// cordon's own directories that lie inside the root, by components.
+    pub fn own_dirs_in_root(&self) -> impl Iterator<Item = &Path> {
+        self.own_dirs
+            .iter()
+            .filter(|dir| dir.starts_with(&self.root))
+            .map(PathBuf::as_path)
+    }
+
     pub fn protects_subpaths(&self) -> bool {
         self.mode == SandboxMode::WorkspaceWrite
     }

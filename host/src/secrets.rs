@@ -65,6 +65,9 @@ pub struct BadGlob {
 pub struct SecretPatterns {
     secret: Globs,
     allowed: Globs,
+    /// cordon's own secrets inside the root (the compile cache's key),
+    /// relative: hidden whatever `--allow-secret` says.
+    own: Vec<std::path::PathBuf>,
 }
 
 /// One side of the patterns: the globs without `/` matched against the
@@ -117,6 +120,7 @@ impl Default for SecretPatterns {
             secret: Globs::compile("secret", DEFAULT_PATTERNS.iter().copied())
                 .expect("the default patterns compile"),
             allowed: Globs::compile("allow-secret", []).expect("nothing to compile"),
+            own: Vec::new(),
         });
         DEFAULTS.clone()
     }
@@ -139,7 +143,13 @@ impl SecretPatterns {
         Ok(SecretPatterns {
             secret: Globs::compile("secret", secret)?,
             allowed: Globs::compile("allow-secret", allowed.iter().map(String::as_str))?,
+            own: Vec::new(),
         })
+    }
+
+    /// Hides `relative` (a path inside the root) whatever else is allowed.
+    pub fn hide_own(&mut self, relative: &Path) {
+        self.own.push(relative.to_path_buf());
     }
 
     /// Whether `relative` (a path inside the root), or a directory on the
@@ -152,7 +162,8 @@ impl SecretPatterns {
 
     /// Whether `relative` (a path inside the root) is a secret.
     pub fn is_secret(&self, relative: &Path) -> bool {
-        self.secret.is_match(relative) && !self.allowed.is_match(relative)
+        self.own.iter().any(|own| own == relative)
+            || (self.secret.is_match(relative) && !self.allowed.is_match(relative))
     }
 }
 

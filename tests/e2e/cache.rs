@@ -35,14 +35,14 @@ fn corrupt_and_foreign_cache_entries_are_recompiled() {
     let dir = l.base.join("cache");
     run_with_cache(&l, &dir).expect_code(0);
     let stored = entries(&dir);
-    assert_eq!(stored.len(), 2, "{stored:?}");
+    assert_eq!(stored.len(), 3, "{stored:?}");
+    assert!(dir.join("mac.key").is_file(), "{stored:?}");
     let artifact = with_extension(&stored, "cwasm");
     let check = with_extension(&stored, "check");
     let good = std::fs::read(&artifact).unwrap();
-    let good_check = std::fs::read(&check).unwrap();
 
-    // A flipped byte fails the checksum; the entry is compiled and written
-    // again.
+    // A flipped byte: the file is no longer the one cordon wrote; the
+    // entry is compiled and written again.
     let mut corrupt = good.clone();
     let middle = corrupt.len() / 2;
     corrupt[middle] ^= 0xff;
@@ -58,23 +58,54 @@ fn corrupt_and_foreign_cache_entries_are_recompiled() {
     // A truncated artifact, and a damaged check file.
     std::fs::write(&artifact, &good[..20]).unwrap();
     assert_eq!(run_with_cache(&l, &dir).expect_code(0).stdout(), "alpha\n");
-    std::fs::write(&check, b"cordon3\n").unwrap();
-    assert_eq!(run_with_cache(&l, &dir).expect_code(0).stdout(), "alpha\n");
-    // Magic, length and CRC as before; the identity is the new file's.
-    assert_eq!(std::fs::read(&check).unwrap()[..20], good_check[..20]);
-
-    // A foreign artifact with a valid check (its CRC; no identity, so it is
-    // hashed): wasmtime's own header check refuses it and the module is
-    // compiled again.
-    let foreign = b"\x7fELF not a wasmtime artifact".to_vec();
-    let mut foreign_check = b"cordon3\n".to_vec();
-    foreign_check.extend_from_slice(&(foreign.len() as u64).to_le_bytes());
-    foreign_check.extend_from_slice(&crc32fast::hash(&foreign).to_le_bytes());
-    foreign_check.extend_from_slice(&[0; 32]);
-    std::fs::write(&artifact, &foreign).unwrap();
-    std::fs::write(&check, &foreign_check).unwrap();
+    std::fs::write(&check, b"cordon4\n").unwrap();
     assert_eq!(run_with_cache(&l, &dir).expect_code(0).stdout(), "alpha\n");
     assert_eq!(std::fs::read(&artifact).unwrap(), good);
+}
+
+/// Attack: plant native code in the compile cache with a check of one's
+/// own making (its identity and length right, the tag made under a key
+/// the attacker chose), so that cordon would map and run it outside any
+/// sandbox. It is compiled again instead.
+#[test]
+fn a_planted_cache_entry_without_cordons_key_is_not_loaded() {
+    let l = Layout::new();
+    let dir = l.base.join("cache");
+    run_with_cache(&l, &dir).expect_code(0);
+    let stored = entries(&dir);
+    let artifact = with_extension(&stored, "cwasm");
+    let check = with_extension(&stored, "check");
+    let good = std::fs::read(&artifact).unwrap();
+    let mut planted = good.clone();
+    let middle = planted.len() / 2;
+    planted[middle] ^= 0xff;
+    let staged = dir.join("staged");
+    std::fs::write(&staged, &planted).unwrap();
+    std::fs::rename(&staged, &artifact).unwrap();
+    let meta = std::fs::metadata(&artifact).unwrap();
+    let mut forged = std::fs::read(&check).unwrap();
+    {
+        use std::os::unix::fs::MetadataExt;
+        let id = [
+            meta.dev(),
+            meta.ino(),
+            meta.ctime() as u64,
+            meta.ctime_nsec() as u64,
+        ];
+        for (slot, value) in forged[16..48].chunks_exact_mut(8).zip(id) {
+            slot.copy_from_slice(&value.to_le_bytes());
+        }
+    }
+    // A tag under a key of zeros: anything but cordon's own.
+    let tail = forged.len() - 32;
+    forged[tail..].copy_from_slice(&[0x42; 32]);
+    std::fs::write(&check, &forged).unwrap();
+    assert_eq!(run_with_cache(&l, &dir).expect_code(0).stdout(), "alpha\n");
+    assert_eq!(
+        std::fs::read(&artifact).unwrap(),
+        good,
+        "the planted entry stayed"
+    );
 }
 
 #[test]

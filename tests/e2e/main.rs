@@ -13,7 +13,10 @@ mod isolation;
 mod limits;
 #[cfg(target_os = "linux")]
 mod native;
+#[cfg(target_os = "linux")]
+mod native_leaks;
 mod network;
+mod own_files;
 mod protected;
 mod rules;
 mod scenarios;

@@ -11,7 +11,7 @@ use std::process::Command;
 use crate::support::{Layout, Run, allow_rm_rules, installed};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum Who {
+pub(crate) enum Who {
     Root,
     Nobody,
     LandlockOnly,
@@ -19,14 +19,14 @@ enum Who {
 
 const NOBODY: u32 = 65534;
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     // SAFETY: geteuid cannot fail.
     unsafe { libc::geteuid() == 0 }
 }
 
 /// The ways this machine can run the tests: unprivileged needs root (to
 /// drop from) and setpriv.
-fn everyone() -> Vec<Who> {
+pub(crate) fn everyone() -> Vec<Who> {
     let mut all = vec![Who::Root, Who::LandlockOnly];
     let setpriv = Command::new("setpriv").arg("--version").output().is_ok();
     if is_root() && setpriv {
@@ -60,14 +60,14 @@ fn allow_rm_for_anyone() -> &'static Path {
 }
 
 /// `cordon run [flags] -- sh -c SCRIPT` in the layout's root, as `who`.
-fn sh(l: &Layout, who: Who, flags: &[&str], script: &str) -> Run {
+pub(crate) fn sh(l: &Layout, who: Who, flags: &[&str], script: &str) -> Run {
     Run(sh_command(l, who, flags, script)
         .output()
         .expect("running cordon"))
 }
 
 /// The command [`sh`] runs, to be started by the caller.
-fn sh_command(l: &Layout, who: Who, flags: &[&str], script: &str) -> Command {
+pub(crate) fn sh_command(l: &Layout, who: Who, flags: &[&str], script: &str) -> Command {
     let mut cmd = match who {
         Who::Nobody => {
             chown_tree(&l.base);

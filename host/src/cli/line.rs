@@ -10,9 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
 
-use super::{
-    Ran, RunArgs, Target, locate, protected_dirs, run_native, run_wasi, say, writable_dirs,
-};
+use super::{Ran, RunArgs, Target, locate, run_native, run_wasi, say, writable_dirs};
 use crate::exit;
 use crate::policy::SandboxPolicy;
 use crate::shell::redirect::{Area, Failed};
@@ -36,11 +34,10 @@ pub(super) fn run_script(
         .unwrap_or((shell::Dialect::Posix, ""));
     let script = shell::parse(text, dialect, &env, policy.root(), &policy.cwd_abs())?;
     let writable = writable_dirs(args)?;
-    let protected = protected_dirs(args);
     let area = Area {
         policy,
         writable: &writable,
-        protected: &protected,
+        protected: &policy.own_dirs,
     };
     let mut opens_all = true;
     for stage in script.stages() {

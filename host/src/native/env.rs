@@ -2,7 +2,8 @@
 //! the host's variables, never one whose name looks like a secret unless the
 //! user passes it by name, then what `--env` sets.
 
-/// Host variables that pass through, as names or `PREFIX*`.
+/// Host variables that pass through, by exact name (the locale categories
+/// one by one: a prefix would let `LC_DATABASE_URL` through).
 pub const ALLOWED: &[&str] = &[
     "PATH",
     "HOME",
@@ -11,7 +12,19 @@ pub const ALLOWED: &[&str] = &[
     "SHELL",
     "LANG",
     "LANGUAGE",
-    "LC_*",
+    "LC_ALL",
+    "LC_ADDRESS",
+    "LC_COLLATE",
+    "LC_CTYPE",
+    "LC_IDENTIFICATION",
+    "LC_MEASUREMENT",
+    "LC_MESSAGES",
+    "LC_MONETARY",
+    "LC_NAME",
+    "LC_NUMERIC",
+    "LC_PAPER",
+    "LC_TELEPHONE",
+    "LC_TIME",
     "TERM",
     "COLORTERM",
     "NO_COLOR",
@@ -46,12 +59,7 @@ pub fn looks_secret(name: &str) -> bool {
 }
 
 fn allowed(name: &str) -> bool {
-    ALLOWED
-        .iter()
-        .any(|pattern| match pattern.strip_suffix('*') {
-            Some(prefix) => name.starts_with(prefix),
-            None => name == *pattern,
-        })
+    ALLOWED.contains(&name)
 }
 
 /// The command's environment from the host's: allowlisted names that do not
@@ -82,6 +90,7 @@ mod tests {
         [
             ("PATH", "/usr/bin"),
             ("LC_ALL", "C"),
+            ("LC_DATABASE_URL", "postgres://u:p@db/x"),
             ("GITHUB_TOKEN", "ghp_x"),
             ("AWS_SECRET_ACCESS_KEY", "k"),
             ("OPENAI_API_KEY", "sk"),

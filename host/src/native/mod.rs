@@ -7,6 +7,8 @@
 //! Linux with namespaces, Landlock and seccomp ([`linux`]), macOS with a
 //! Seatbelt profile ([`seatbelt`]); elsewhere native commands are refused.
 
+#[cfg(unix)]
+mod descriptors;
 pub mod env;
 pub mod scan;
 pub mod seatbelt;
@@ -68,6 +70,9 @@ pub struct NativeOptions {
     /// (cordon's own config directory: rules and trusted projects; its
     /// compile cache).
     pub protected: Vec<PathBuf>,
+    /// Files that must not be read wherever they are (the compile cache's
+    /// key).
+    pub hidden: Vec<PathBuf>,
 }
 
 /// Everything a backend enforces for one command, computed by the host.
@@ -122,6 +127,10 @@ impl Plan {
                 .filter(|p| writable.iter().any(|w| p.starts_with(w)))
                 .cloned(),
         );
+        let mut secrets = scan.secrets;
+        secrets.extend(options.hidden.iter().filter(|p| p.exists()).cloned());
+        secrets.sort();
+        secrets.dedup();
         let mut env = env::scrub(host_env, &options.env_pass, policy.env());
         env.retain(|(k, _)| k != "PWD");
         env.push(("PWD".to_string(), policy.cwd_abs().display().to_string()));
@@ -141,7 +150,7 @@ impl Plan {
             env,
             writable,
             protected,
-            secrets: scan.secrets,
+            secrets,
             network,
             no_namespaces: options.no_namespaces,
         }
@@ -230,7 +239,20 @@ pub struct NativeIo {
 /// [`NativeError`]: a missing layer (fail closed), an unsupported OS, or a
 /// sandbox that could not be set up. The command did not run.
 pub fn run(plan: &Plan, io: NativeIo) -> Result<NativeOutcome, NativeError> {
-    platform::run(plan, io)
+    platform::run(plan, without_terminal(io)?)
+}
+
+/// `io` with a stdin that is not the person's terminal.
+#[cfg(unix)]
+fn without_terminal(mut io: NativeIo) -> Result<NativeIo, NativeError> {
+    io.stdin = descriptors::stdin_without_terminal(io.stdin.take())
+        .map_err(|e| NativeError::Setup(format!("opening /dev/null for stdin: {e}")))?;
+    Ok(io)
+}
+
+#[cfg(not(unix))]
+fn without_terminal(io: NativeIo) -> Result<NativeIo, NativeError> {
+    Ok(io)
 }
 
 fn executable(path: &Path) -> bool {
@@ -275,7 +297,7 @@ pub fn run_unsandboxed(plan: &Plan, io: NativeIo) -> Result<NativeOutcome, Nativ
         .env_clear()
         .envs(plan.env.iter().map(|(k, v)| (k, v)))
         .current_dir(&plan.cwd);
-    spawn::run_command(&mut command, io, Vec::new())
+    spawn::run_command(&mut command, without_terminal(io)?, Vec::new())
 }
 
 /// Native commands need a unix system even unsandboxed.

@@ -97,12 +97,14 @@ pub fn run_command(
         .stdin
         .take()
         .map_or_else(std::process::Stdio::inherit, std::process::Stdio::from);
-    // As in the helper: the command gets SIGPIPE's default back.
-    // SAFETY: signal() is async-signal-safe; it runs between fork and exec.
+    // As in the helper: the command gets SIGPIPE's default back, and
+    // inherits no descriptor but its stdio (std has put those in place).
+    // SAFETY: signal() and close_on_exec_from are async-signal-safe; they
+    // run between fork and exec.
     unsafe {
         command.pre_exec(|| {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-            Ok(())
+            super::descriptors::close_on_exec_from(3)
         });
     }
     let child = command

@@ -1,15 +1,71 @@
 //! Addresses a granted name must not lead to unless the user named them:
-//! the machine itself, the private networks around it, and the cloud
-//! metadata endpoints that hand out credentials.
+//! the machine itself (loopback and every address of its own interfaces,
+//! public or not), the private networks around it, and the cloud metadata
+//! endpoints that hand out credentials.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Why `ip` is not an ordinary public address, or `None` when it is.
 pub fn special(ip: IpAddr) -> Option<&'static str> {
-    match ip.to_canonical() {
+    let ip = ip.to_canonical();
+    let by_range = match ip {
         IpAddr::V4(v4) => special_v4(v4),
         IpAddr::V6(v6) => special_v6(v6),
+    };
+    by_range.or_else(|| this_machine(ip).then_some("an address of this machine"))
+}
+
+/// Whether `ip` is assigned to one of this machine's interfaces, read
+/// afresh (addresses come and go). A machine whose interfaces cannot be
+/// read counts every address as its own: refused, never let through.
+#[cfg(unix)]
+fn this_machine(ip: IpAddr) -> bool {
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `list` on success; freed below.
+    if unsafe { libc::getifaddrs(&mut list) } != 0 {
+        return true;
     }
+    let mut found = false;
+    let mut entry = list;
+    while !entry.is_null() {
+        // SAFETY: a node of the list getifaddrs made, alive until freed.
+        let node = unsafe { &*entry };
+        if let Some(addr) = interface_address(node.ifa_addr) {
+            found |= addr == ip;
+        }
+        entry = node.ifa_next;
+    }
+    // SAFETY: the list from getifaddrs, freed once.
+    unsafe { libc::freeifaddrs(list) };
+    found
+}
+
+/// The IP address in a `sockaddr` of getifaddrs, if it holds one.
+#[cfg(unix)]
+fn interface_address(addr: *const libc::sockaddr) -> Option<IpAddr> {
+    if addr.is_null() {
+        return None;
+    }
+    // SAFETY: getifaddrs' sockaddrs are as long as their family says.
+    unsafe {
+        match i32::from((*addr).sa_family) {
+            libc::AF_INET => {
+                let v4 = &*addr.cast::<libc::sockaddr_in>();
+                Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(v4.sin_addr.s_addr))))
+            }
+            libc::AF_INET6 => {
+                let v6 = &*addr.cast::<libc::sockaddr_in6>();
+                Some(IpAddr::V6(Ipv6Addr::from(v6.sin6_addr.s6_addr)))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Without getifaddrs: the ranges above are all that is known.
+#[cfg(not(unix))]
+fn this_machine(_ip: IpAddr) -> bool {
+    false
 }
 
 fn special_v4(ip: Ipv4Addr) -> Option<&'static str> {
@@ -27,6 +83,7 @@ fn special_v4(ip: Ipv4Addr) -> Option<&'static str> {
         (100, 64..=127, _) => "shared address space",
         (192, 0, 0) => "IETF protocol assignments",
         (198, 18..=19, _) => "benchmarking",
+        (192, 0, 2) | (198, 51, 100) | (203, 0, 113) => "documentation range",
         _ if ip.is_multicast() || a >= 240 => "multicast or reserved",
         _ => return None,
     })
@@ -55,6 +112,27 @@ fn special_v6(ip: Ipv6Addr) -> Option<&'static str> {
 mod tests {
     use super::*;
 
+    #[cfg(unix)]
+    #[test]
+    fn every_address_of_this_machine_is_special() {
+        let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+        // SAFETY: as in this_machine.
+        assert_eq!(unsafe { libc::getifaddrs(&mut list) }, 0);
+        let mut entry = list;
+        while !entry.is_null() {
+            // SAFETY: as in this_machine.
+            let node = unsafe { &*entry };
+            if let Some(ip) = interface_address(node.ifa_addr) {
+                assert!(this_machine(ip), "{ip}");
+                assert!(special(ip).is_some(), "{ip}");
+            }
+            entry = node.ifa_next;
+        }
+        // SAFETY: as in this_machine.
+        unsafe { libc::freeifaddrs(list) };
+        assert!(!this_machine("93.184.216.34".parse().unwrap()));
+    }
+
     #[test]
     fn special_addresses() {
         for ip in [
@@ -77,6 +155,8 @@ mod tests {
             "fe80::1",
             "2002:7f00:1::",
             "64:ff9b::a00:1",
+            "192.0.2.10",
+            "203.0.113.7",
         ] {
             assert!(special(ip.parse().unwrap()).is_some(), "{ip}");
         }

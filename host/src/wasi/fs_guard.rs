@@ -77,8 +77,16 @@ pub fn writable_dir_handles(table: &mut ResourceTable) -> Vec<Arc<std::fs::File>
 /// Decides whether a guest mutation reaches a protected path.
 pub struct FsGuard {
     root: FileId,
+    /// Whether `.git`, `.cordon` and nested `.git` are protected by name
+    /// too (workspace-write), or only the directories given by identity.
+    names: bool,
     /// Identities of the protected directories that exist at the root.
     protected_dirs: Vec<FileId>,
+    /// Identities of the directories between the root and each of cordon's
+    /// own directories: moving one away would let a substitute take the
+    /// own directory's place by the next run, so they are never moved or
+    /// removed.
+    pinned: Vec<FileId>,
     /// Handles of the protected trees, for the rare descriptor-level check.
     protected_trees: Vec<Dir>,
     /// Directory handles already found outside every protected tree. The
@@ -91,16 +99,24 @@ pub struct FsGuard {
 }
 
 impl FsGuard {
-    /// Captures the identities of `root` and of its protected subpaths.
+    /// Captures the identities of `root` and of its protected subpaths:
+    /// with `names`, `.git` and `.cordon` (and any `.git` by name); always,
+    /// `own_dirs`, cordon's own directories inside the root.
     ///
     /// # Errors
     ///
-    /// When the root itself cannot be opened or examined.
-    pub fn new(root: &Path) -> io::Result<Self> {
+    /// When the root itself, or one of `own_dirs`, cannot be opened or
+    /// examined: a directory that cannot be identified cannot be protected.
+    pub fn new<'a>(
+        root: &Path,
+        names: bool,
+        own_dirs: impl IntoIterator<Item = &'a Path>,
+    ) -> io::Result<Self> {
         let root_dir = Dir::open_ambient_dir(root, ambient_authority())?;
         let mut protected_dirs = Vec::new();
         let mut protected_trees = Vec::new();
-        for name in PROTECTED_NAMES {
+        let protected_names = if names { PROTECTED_NAMES } else { &[] };
+        for name in protected_names {
             // A protected name that is a symlink to a directory inside the
             // root protects that directory; a file is protected by name.
             if let Ok(dir) = root_dir.open_dir(name) {
@@ -108,7 +124,25 @@ impl FsGuard {
                 protected_trees.push(dir);
             }
         }
+        let mut pinned = Vec::new();
+        for own in own_dirs {
+            let open = |path: &Path| {
+                Dir::open_ambient_dir(path, ambient_authority())
+                    .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+            };
+            let dir = open(own)?;
+            protected_dirs.push(id_of(&dir)?);
+            protected_trees.push(dir);
+            for ancestor in own.ancestors().skip(1) {
+                if ancestor == root || !ancestor.starts_with(root) {
+                    break;
+                }
+                pinned.push(id_of(&open(ancestor)?)?);
+            }
+        }
         Ok(FsGuard {
+            names,
+            pinned,
             root: id_of(&root_dir)?,
             protected_dirs,
             protected_trees,
@@ -208,7 +242,10 @@ impl FsGuard {
                 self.dir_in_protected_tree(parent)
                     || id_of(parent)
                         .ok()
-                        .is_none_or(|id| protected_name(name, id == self.root))
+                        .is_none_or(|id| self.names && protected_name(name, id == self.root))
+                    || id_at(parent, name).is_some_and(|id| {
+                        self.protected_dirs.contains(&id) || self.pinned.contains(&id)
+                    })
             }
         })
     }
@@ -245,9 +282,11 @@ impl FsGuard {
             let Ok(parent) = current.open_parent_dir(ambient_authority()) else {
                 return true;
             };
-            match parent.open_dir(".git").and_then(|git| id_of(&git)) {
-                Ok(git) if git == id => return true,
-                _ => {}
+            if self.names {
+                match parent.open_dir(".git").and_then(|git| id_of(&git)) {
+                    Ok(git) if git == id => return true,
+                    _ => {}
+                }
             }
             match id_of(&parent) {
                 // Reached the filesystem root without meeting ours.
@@ -358,6 +397,16 @@ pub fn entry_chain(base: &Dir, path: &str, follow: bool) -> Option<Vec<Entry>> {
     Some(chain)
 }
 
+/// Identity of the entry `name` of `parent` itself (a final symlink is
+/// not followed), if there is one.
+fn id_at(parent: &Dir, name: &str) -> Option<FileId> {
+    let meta = parent.symlink_metadata(name).ok()?;
+    Some(FileId {
+        dev: meta.dev(),
+        ino: meta.ino(),
+    })
+}
+
 fn std_id(meta: &std::fs::Metadata) -> FileId {
     let meta = cap_std::fs::Metadata::from_just_metadata(meta.clone());
     FileId {
@@ -379,7 +428,7 @@ mod tests {
         std::fs::create_dir_all(root.join("src/lib")).unwrap();
         symlink(".git", root.join("gitlink")).unwrap();
         symlink("../.git/hooks/pre-commit", root.join("src/hook")).unwrap();
-        let guard = FsGuard::new(root).unwrap();
+        let guard = FsGuard::new(root, true, []).unwrap();
         let base = Arc::new(std::fs::File::open(root).unwrap());
         (tmp, guard, base)
     }

@@ -24,6 +24,7 @@ mod secrets_guard;
 mod state;
 
 use std::io::Write;
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -255,9 +256,11 @@ impl WasiHost {
         if policy.determinism.is_some() != (self.mode == EngineMode::Deterministic) {
             bail!("a deterministic run needs a deterministic engine, and only it");
         }
-        let guard = if policy.protects_subpaths() {
+        let own_dirs: Vec<&Path> = policy.own_dirs_in_root().collect();
+        let guard = if policy.protects_subpaths() || (policy.writable() && !own_dirs.is_empty()) {
             Some(Arc::new(
-                FsGuard::new(policy.root()).context("examining the root")?,
+                FsGuard::new(policy.root(), policy.protects_subpaths(), own_dirs)
+                    .context("examining the root")?,
             ))
         } else {
             None

@@ -73,11 +73,13 @@ pub fn compile(
     if let (Some(cache), Some(key)) = (cache, &key)
         && let Some(artifact) = cache.lookup(key)
     {
-        // SAFETY: the artifact matched the checksum this host wrote with it,
-        // under a key that includes the engine's compatibility hash; wasmtime
+        // SAFETY: the artifact is authenticated as the very file this host
+        // wrote (a MAC under the user's cache key over its identity), under
+        // a key that includes the engine's compatibility hash; wasmtime
         // also checks its own header (version, target, flags) before using
-        // it. Entries are replaced only by renaming a new file over them, so
-        // the mapped file does not change underneath.
+        // it. Entries are replaced only by renaming a new file over them,
+        // and no command may write the cache directory, so the mapped file
+        // does not change underneath.
         let loaded = unsafe {
             match kind {
                 Kind::CoreModule => {

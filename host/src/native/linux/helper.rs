@@ -19,8 +19,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use super::{STATUS_FD, Spec, landlock_rules, mounts, proxy_listener, seccomp};
-use crate::native::spawn;
 use crate::native::{Plan, PlanNetwork};
+use crate::native::{descriptors, spawn};
 
 /// A setup step that failed: `Missing` when a layer the policy needs is
 /// absent (the user may choose a weaker mode), `Error` otherwise.
@@ -149,6 +149,14 @@ pub fn main(spec: &str) -> ! {
         Ok(spec) => spec,
         Err(e) => fail(&mut status, Failure::error("reading the sandbox plan", e)),
     };
+    // What the threaded host had open came along through its spawn.
+    let proxy = spec.proxy_fd.unwrap_or(-1);
+    if let Err(e) = descriptors::close_all_but([0, 1, 2, STATUS_FD, proxy]) {
+        fail(
+            &mut status,
+            Failure::error("closing inherited descriptors", e),
+        );
+    }
     if let Err(failure) = die_with_parent() {
         fail(&mut status, failure);
     }
@@ -166,6 +174,22 @@ pub fn main(spec: &str) -> ! {
 /// the command in a child, reporting on `status`; on failure reports why
 /// and exits 125. Never returns.
 pub fn run(spec: &Spec, mut status: File, namespaces: Option<Namespaces>) -> ! {
+    // Nothing the host had open stays in the sandbox's processes: not in
+    // the command (see `exec`), nor in those that supervise it.
+    let keep = [
+        0,
+        1,
+        2,
+        status.as_raw_fd(),
+        spec.exit_fd.unwrap_or(-1),
+        spec.proxy_fd.unwrap_or(-1),
+    ];
+    if let Err(e) = descriptors::close_all_but(keep) {
+        fail(
+            &mut status,
+            Failure::error("closing inherited descriptors", e),
+        );
+    }
     let result = match namespaces {
         Some(namespaces) => init(spec, &mut status, namespaces),
         None => supervisor(spec, &mut status),
@@ -331,8 +355,8 @@ fn restrict_and_exec(
     let namespaces = tree == Tree::Namespace;
     layers.push(landlock_rules::restrict(spec, namespaces)?);
     layers.push(seccomp::apply(
-        spec.plan.network != PlanNetwork::Off,
-        namespaces,
+        spec.plan.network,
+        landlock_rules::confines_unix_sockets(),
     )?);
     let report: String = layers.iter().map(|l| format!("layer {l}\n")).collect();
     // A host that ended before its child could ask to die with it reads
@@ -462,6 +486,10 @@ fn exec(spec: &Spec) -> Result<Infallible, Failure> {
     argv_ptrs.push(std::ptr::null());
     let mut env_ptrs: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
     env_ptrs.push(std::ptr::null());
+    // The last step: only 0, 1 and 2 outlive the exec (the status pipe,
+    // already close-on-exec, is written until then).
+    descriptors::close_on_exec_from(3)
+        .map_err(|e| Failure::error("closing inherited descriptors", e))?;
     // cordon ignores SIGPIPE (Rust's default) and an ignored signal stays
     // ignored across exec: give the command the default back, so it ends
     // quietly when the reader of its output goes away.

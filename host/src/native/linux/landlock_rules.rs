@@ -27,12 +27,19 @@ use crate::net::proxy;
 /// subset they know (best effort), never nothing.
 const ABI_WANTED: ABI = ABI::V9;
 
-/// Devices a command may write to (and use as terminals).
-const DEVICES: &[&str] = &["/dev/null", "/dev/zero", "/dev/full", "/dev/tty"];
+/// The devices a command may use. Without namespaces the rest of /dev
+/// (disks, the host's terminals, `tty` among them, and what is typed into
+/// them) is neither readable nor writable; with them, /dev holds only
+/// these (see mounts.rs).
+const DEVICES: &[&str] = &[
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/random",
+    "/dev/urandom",
+];
 
-/// Terminal devices: with namespaces the command has its own instance of
-/// them; without, they are the host's other terminals (what is typed into
-/// them included), neither readable nor writable.
+/// With namespaces: the command's own terminal instance.
 const TERMINALS: &[&str] = &["/dev/ptmx", "/dev/pts"];
 
 type Grants = Vec<(PathBuf, BitFlags<AccessFs>)>;
@@ -42,7 +49,8 @@ pub fn restrict(spec: &Spec, namespaces: bool) -> Result<String, Failure> {
     let plan = &spec.plan;
     let all = AccessFs::from_all(ABI_WANTED);
     let read = AccessFs::from_read(ABI_WANTED);
-    let write = all & !read & !AccessFs::ResolveUnix;
+    // No device nodes made: one would reach past every rule.
+    let write = all & !read & !AccessFs::ResolveUnix & !AccessFs::MakeChar & !AccessFs::MakeBlock;
     let mut grants: Grants = Vec::new();
     if namespaces {
         // Secrets are covered by mounts; reading the rest is the policy.
@@ -52,7 +60,7 @@ pub fn restrict(spec: &Spec, namespaces: bool) -> Result<String, Failure> {
             .secrets
             .iter()
             .cloned()
-            .chain(TERMINALS.iter().map(PathBuf::from))
+            .chain([PathBuf::from("/dev")])
             .collect();
         carve(
             Path::new("/"),
@@ -82,7 +90,10 @@ pub fn restrict(spec: &Spec, namespaces: bool) -> Result<String, Failure> {
     }
     let terminals = if namespaces { TERMINALS } else { &[] };
     for device in DEVICES.iter().chain(terminals) {
-        grants.push((device.into(), AccessFs::WriteFile | AccessFs::IoctlDev));
+        grants.push((
+            device.into(),
+            read | AccessFs::WriteFile | AccessFs::IoctlDev,
+        ));
     }
     // Pathname unix sockets (ABI 9): without network only inside the
     // writable trees; older kernels rely on the mounts or on seccomp.
@@ -175,6 +186,13 @@ fn carve(
         }
         carve(&entry.path(), excluded, access, along, grants);
     }
+}
+
+/// Whether this kernel's Landlock confines unix sockets: pathname ones to
+/// the grants (ABI 9, `ResolveUnix`) and abstract ones to the sandbox
+/// (ABI 6 scopes).
+pub fn confines_unix_sockets() -> bool {
+    kernel_abi().is_ok_and(|abi| abi >= 9)
 }
 
 /// The kernel's Landlock ABI version, or why there is none.

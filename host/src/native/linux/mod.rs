@@ -54,8 +54,6 @@ pub struct Spec {
     /// mounted over what must not be read.
     pub mask_file: PathBuf,
     pub mask_dir: PathBuf,
-    /// Listening unix sockets of the host outside the writable trees.
-    pub host_sockets: Vec<PathBuf>,
     /// With `--network allow=`: the unix socket on which the helper hands
     /// the host the proxy's listening socket.
     pub proxy_fd: Option<i32>,
@@ -82,11 +80,6 @@ pub fn run(plan: &Plan, mut io: NativeIo) -> Result<NativeOutcome, NativeError> 
         .filter(|p| p.symlink_metadata().is_err())
         .cloned()
         .collect();
-    let host_sockets = if plan.network == PlanNetwork::On {
-        Vec::new()
-    } else {
-        host_unix_sockets(&plan.writable)
-    };
     let proxy_channel = match (plan.network, &io.gate) {
         (PlanNetwork::Proxy, None) => {
             return Err(NativeError::Setup(
@@ -101,7 +94,6 @@ pub fn run(plan: &Plan, mut io: NativeIo) -> Result<NativeOutcome, NativeError> 
         tmpdir,
         mask_file,
         mask_dir,
-        host_sockets,
         proxy_fd: proxy_channel.as_ref().map(|(_, child)| child.as_raw_fd()),
         exit_fd: None,
     };
@@ -323,30 +315,6 @@ fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
         }
         Ok((OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])))
     }
-}
-
-/// Paths of the host's listening unix sockets (from `/proc/net/unix`) that
-/// lie outside `writable`: a docker.sock is root on the host.
-fn host_unix_sockets(writable: &[PathBuf]) -> Vec<PathBuf> {
-    let Ok(table) = std::fs::read_to_string("/proc/net/unix") else {
-        return Vec::new();
-    };
-    let mut sockets: Vec<PathBuf> = table
-        .lines()
-        .skip(1)
-        .filter_map(|line| line.split_whitespace().nth(7))
-        .filter(|path| path.starts_with('/'))
-        .map(PathBuf::from)
-        .filter(|path| !writable.iter().any(|w| path.starts_with(w)))
-        .filter(|path| {
-            use std::os::unix::fs::FileTypeExt;
-            path.symlink_metadata()
-                .is_ok_and(|m| m.file_type().is_socket())
-        })
-        .collect();
-    sockets.sort();
-    sockets.dedup();
-    sockets
 }
 
 /// The layers this kernel offers, probed without running anything.

@@ -10,7 +10,8 @@
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 
 use super::Spec;
 use super::helper::Failure;
@@ -22,7 +23,15 @@ pub fn apply(spec: &Spec) -> Result<(), Failure> {
     for dir in &plan.writable {
         bind(dir, dir, true)?;
     }
-    set_readonly(Path::new("/"), true)?;
+    // No device node of the host's is usable anywhere (a block device
+    // holding the project would bypass every mask); /dev gets its own
+    // few below.
+    setattr(
+        Path::new("/"),
+        true,
+        MOUNT_ATTR_RDONLY | MOUNT_ATTR_NODEV,
+        0,
+    )?;
     for dir in &plan.writable {
         set_writable(dir)?;
     }
@@ -34,38 +43,15 @@ pub fn apply(spec: &Spec) -> Result<(), Failure> {
         libc::MS_NOSUID | libc::MS_NODEV,
         Some("mode=0700"),
     )?;
-    let shm = Path::new("/dev/shm");
-    if shm.is_dir() {
-        mount(
-            Some("tmpfs"),
-            shm,
-            Some("tmpfs"),
-            libc::MS_NOSUID | libc::MS_NODEV,
-        )?;
-    }
     mount(
         Some("proc"),
         Path::new("/proc"),
         Some("proc"),
         libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
     )?;
-    // Terminals of its own: the host's other terminals (and what is typed
-    // into them) stay out of reach.
-    let pts = Path::new("/dev/pts");
-    if pts.is_dir() {
-        mount_with(
-            Some("devpts"),
-            pts,
-            Some("devpts"),
-            libc::MS_NOSUID | libc::MS_NOEXEC,
-            Some("newinstance,ptmxmode=0666,mode=0620"),
-        )?;
-        let ptmx = Path::new("/dev/ptmx");
-        if ptmx.exists() {
-            bind(&pts.join("ptmx"), ptmx, false)?;
-        }
-    }
+    minimal_dev()?;
     for path in &plan.protected {
+        pin_ancestors(path, &plan.writable)?;
         if path.symlink_metadata().is_err() {
             std::fs::create_dir_all(path)
                 .map_err(|e| Failure::error(&format!("placeholder {}", path.display()), e))?;
@@ -89,11 +75,98 @@ pub fn apply(spec: &Spec) -> Result<(), Failure> {
         };
         cover(mask, secret)?;
     }
-    for socket in &spec.host_sockets {
-        // A socket closed since the host looked has nothing left to reach.
-        if socket.symlink_metadata().is_ok() {
-            cover(&spec.mask_file, socket)?;
+    Ok(())
+}
+
+/// The devices a command gets: the host's, bound into a /dev of its own.
+/// No terminal of the host's (`tty` included), no disk, nothing else.
+const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom"];
+
+/// Replaces /dev with a tmpfs holding [`DEVICES`], a terminal instance of
+/// the command's own (`pts`, `ptmx`), `shm`, and the `fd` links, then
+/// makes it read-only.
+fn minimal_dev() -> Result<(), Failure> {
+    use std::os::fd::{AsRawFd, OwnedFd};
+    let dev = Path::new("/dev");
+    // The host's nodes, held before the new /dev hides them.
+    let mut nodes: Vec<(&str, OwnedFd)> = Vec::new();
+    for name in DEVICES {
+        let path = dev.join(name);
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH)
+            .open(&path)
+        {
+            Ok(file) => nodes.push((name, file.into())),
+            // A device this machine lacks is one the command lacks too.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Failure::error(&format!("opening {}", path.display()), e)),
         }
+    }
+    mount_with(
+        Some("tmpfs"),
+        dev,
+        Some("tmpfs"),
+        libc::MS_NOSUID | libc::MS_NOEXEC,
+        Some("mode=0755,size=64k"),
+    )?;
+    let made = |what: &str, result: std::io::Result<()>| {
+        result.map_err(|e| Failure::error(&format!("making /dev/{what}"), e))
+    };
+    for (name, node) in &nodes {
+        let target = dev.join(name);
+        made(name, std::fs::write(&target, b""))?;
+        let source = PathBuf::from(format!("/proc/self/fd/{}", node.as_raw_fd()));
+        bind(&source, &target, false)?;
+        // The bind took the node's mount flags, nodev among them.
+        setattr(&target, false, 0, MOUNT_ATTR_NODEV)?;
+    }
+    for (link, to) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("ptmx", "pts/ptmx"),
+    ] {
+        made(link, std::os::unix::fs::symlink(to, dev.join(link)))?;
+    }
+    for dir in ["pts", "shm"] {
+        made(dir, std::fs::create_dir(dev.join(dir)))?;
+    }
+    // Terminals of its own: the host's (and what is typed into them) stay
+    // out of reach.
+    mount_with(
+        Some("devpts"),
+        &dev.join("pts"),
+        Some("devpts"),
+        libc::MS_NOSUID | libc::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=0620"),
+    )?;
+    mount(
+        Some("tmpfs"),
+        &dev.join("shm"),
+        Some("tmpfs"),
+        libc::MS_NOSUID | libc::MS_NODEV,
+    )?;
+    set_readonly(dev, false)
+}
+
+/// Makes each directory between a writable tree and `path` a mount point
+/// of itself: a mount point cannot be renamed or removed (EBUSY), so no
+/// command can move the protected path's parent aside and make a
+/// substitute in its place for the next run to find.
+fn pin_ancestors(path: &Path, writable: &[PathBuf]) -> Result<(), Failure> {
+    let Some(tree) = writable.iter().find(|w| path.starts_with(w)) else {
+        return Ok(());
+    };
+    let between: Vec<&Path> = path
+        .ancestors()
+        .skip(1)
+        .take_while(|a| a != tree && a.starts_with(tree))
+        .collect();
+    // One that does not exist has nothing in it to substitute.
+    for ancestor in between.into_iter().rev().filter(|a| a.is_dir()) {
+        bind(ancestor, ancestor, true)?;
     }
     Ok(())
 }
@@ -180,6 +253,7 @@ struct MountAttr {
 }
 
 const MOUNT_ATTR_RDONLY: u64 = 0x1;
+const MOUNT_ATTR_NODEV: u64 = 0x4;
 
 fn set_readonly(path: &Path, recursive: bool) -> Result<(), Failure> {
     setattr(path, recursive, MOUNT_ATTR_RDONLY, 0)

@@ -1,7 +1,7 @@
 //! seccomp: the system calls a sandboxed command never needs and that
 //! would let it out (ptrace, io_uring, mounts, new namespaces, bpf, kernel
-//! keys, modules) fail with EPERM; without network, so does every socket
-//! but AF_UNIX. NO_NEW_PRIVS is set on the way.
+//! keys, modules) fail with EPERM, and so does every socket family the
+//! network grant does not need. NO_NEW_PRIVS is set on the way.
 
 use std::collections::BTreeMap;
 
@@ -11,6 +11,7 @@ use seccompiler::{
 };
 
 use super::helper::Failure;
+use crate::native::PlanNetwork;
 
 /// Refused outright, whatever the arguments.
 const REFUSED: &[libc::c_long] = &[
@@ -96,11 +97,16 @@ fn compile(
 
 /// Installs the filters; returns the layer's description.
 ///
-/// `unix_sockets_scoped`: whether something else (mounts covering the
-/// host's sockets) keeps AF_UNIX connections inside the sandbox. When not,
-/// and the network is off, no socket of any family can be created
-/// (socketpair still works).
-pub fn apply(network: bool, unix_sockets_scoped: bool) -> Result<String, Failure> {
+/// Socket families: with the network on, all; with `allow=` only INET and
+/// INET6 (to the proxy, which Landlock and the namespace leave as all they
+/// reach); off, none. AF_UNIX joins those only where the kernel confines
+/// it (`unix_sockets_scoped`: Landlock restricts pathname sockets to the
+/// writable trees and abstract ones to the sandbox). Otherwise a unix
+/// socket could reach any listener of the host's, whatever its name or
+/// network namespace: socket(AF_UNIX) is refused, and so is a datagram
+/// socketpair, which could be re-connected (or sent from) to any address.
+/// Stream and seqpacket socketpairs, connected for good, still work.
+pub fn apply(network: PlanNetwork, unix_sockets_scoped: bool) -> Result<String, Failure> {
     let mut refused: BTreeMap<i64, Vec<SeccompRule>> =
         REFUSED.iter().map(|nr| (*nr, Vec::new())).collect();
     refused.insert(
@@ -120,16 +126,39 @@ pub fn apply(network: bool, unix_sockets_scoped: bool) -> Result<String, Failure
             .map(|request| rule(vec![condition(1, SeccompCmpOp::Eq, *request)?]))
             .collect::<Result<_, _>>()?,
     );
-    let sockets = match (network, unix_sockets_scoped) {
-        (true, _) => "all socket families",
-        (false, true) => {
-            let not_unix = condition(0, SeccompCmpOp::Ne, libc::AF_UNIX as u64)?;
-            refused.insert(libc::SYS_socket, vec![rule(vec![not_unix])?]);
-            "AF_UNIX sockets only"
+    let mut families = match network {
+        PlanNetwork::On => None,
+        PlanNetwork::Proxy => Some(vec![(libc::AF_INET, "inet"), (libc::AF_INET6, "inet6")]),
+        PlanNetwork::Off => Some(Vec::new()),
+    };
+    if let Some(families) = &mut families {
+        if unix_sockets_scoped {
+            families.push((libc::AF_UNIX, "unix"));
+        } else {
+            // The low four bits of the type are the kind; the rest are
+            // SOCK_CLOEXEC and SOCK_NONBLOCK.
+            let datagram = condition(1, SeccompCmpOp::MaskedEq(0xf), libc::SOCK_DGRAM as u64)?;
+            refused.insert(libc::SYS_socketpair, vec![rule(vec![datagram])?]);
         }
-        (false, false) => {
-            refused.insert(libc::SYS_socket, Vec::new());
-            "no sockets (socketpair only)"
+        // One rule, all conditions at once: refused unless the family is
+        // one of these (no condition at all: every socket() refused).
+        let others = families
+            .iter()
+            .map(|(family, _)| condition(0, SeccompCmpOp::Ne, *family as u64))
+            .collect::<Result<Vec<_>, _>>()?;
+        let rules = if others.is_empty() {
+            Vec::new()
+        } else {
+            vec![rule(others)?]
+        };
+        refused.insert(libc::SYS_socket, rules);
+    }
+    let sockets = match &families {
+        None => "all socket families".to_string(),
+        Some(families) if families.is_empty() => "no sockets (stream socketpairs only)".into(),
+        Some(families) => {
+            let names: Vec<&str> = families.iter().map(|(_, name)| *name).collect();
+            format!("{} sockets only", names.join("/"))
         }
     };
     let mut program = refused_early();

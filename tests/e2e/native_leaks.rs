@@ -1,0 +1,367 @@
+//! What a native command could reach through what it is handed rather than
+//! through a path: descriptors cordon was started with, the host's devices
+//! and terminal, unix sockets bound outside the sandbox, the environment.
+//! Each test names the attack, runs it as root, unprivileged and with
+//! Landlock alone, and checks what it would have changed or read.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Command;
+
+use crate::native::{Who, everyone, is_root, sh, sh_command};
+use crate::support::{Layout, Run, installed};
+
+const CANARY: &str = "canary-7f3a\n";
+
+/// Runs `command` with `fds` placed at the given numbers, inheritable, as
+/// a caller of cordon might leave them.
+fn with_descriptors(mut command: Command, fds: &[(i32, i32)]) -> Run {
+    let fds = fds.to_vec();
+    // SAFETY: dup2 and fcntl are async-signal-safe.
+    unsafe {
+        command.pre_exec(move || {
+            for (fd, at) in &fds {
+                if libc::dup2(*fd, *at) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                libc::fcntl(*at, libc::F_SETFD, 0);
+            }
+            Ok(())
+        });
+    }
+    Run(command.output().expect("running cordon"))
+}
+
+/// Attack: a descriptor cordon's caller left open (a file outside the
+/// root, the root's directory, a socket, a pipe; at low and high numbers)
+/// is used from inside the sandbox to write outside, read a masked secret
+/// through the directory, and plant a git hook.
+#[test]
+fn inherited_descriptors_do_not_reach_the_command() {
+    if !installed("python3") {
+        panic!("python3 is needed: .ci/run installs it");
+    }
+    for who in everyone() {
+        let l = Layout::new();
+        std::fs::write(l.at(".env"), CANARY).unwrap();
+        let outside_file = l.base.join("outside/secret.txt");
+        let before = l.outside();
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&outside_file)
+            .unwrap();
+        let dir = std::fs::File::open(&l.root).unwrap();
+        let (sock, peer) = UnixStream::pair().unwrap();
+        peer.set_nonblocking(true).unwrap();
+        let (pipe_read, pipe_write) = pipe();
+        let placed = [
+            (file.as_raw_fd(), 3),
+            (dir.as_raw_fd(), 4),
+            (sock.as_raw_fd(), 5),
+            (pipe_write.as_raw_fd(), 6),
+            (file.as_raw_fd(), 200),
+            (dir.as_raw_fd(), 1023),
+            (sock.as_raw_fd(), 1000),
+            (pipe_write.as_raw_fd(), 517),
+        ];
+        let numbers: Vec<String> = placed.iter().map(|(_, at)| at.to_string()).collect();
+        let script = format!(
+            "import os\n\
+             for n in [{}]:\n\
+             \x20 try: os.fstat(n)\n\
+             \x20 except OSError: continue\n\
+             \x20 print('open', n)\n\
+             \x20 try: os.write(n, b'pwned')\n\
+             \x20 except OSError: pass\n\
+             \x20 try: print(os.read(os.open('.env', os.O_RDONLY, dir_fd=n), 100))\n\
+             \x20 except OSError: pass\n\
+             \x20 try: os.close(os.open('.git/hooks/pre-commit', os.O_CREAT | os.O_WRONLY, 0o755, dir_fd=n))\n\
+             \x20 except OSError: pass\n\
+             print('checked')\n",
+            numbers.join(", ")
+        );
+        let command = sh_command(&l, who, &[], "true");
+        // Replace the `sh -c true` tail with python.
+        let args: Vec<_> = command.get_args().map(|a| a.to_owned()).collect();
+        let mut command = Command::new(command.get_program());
+        let keep = args.len() - 3;
+        command.args(&args[..keep]).args(["python3", "-c", &script]);
+        let run = with_descriptors(command, &placed);
+        drop(pipe_write);
+        run.expect_code(0);
+        assert_eq!(run.stdout(), "checked\n", "{who:?}: {}", run.stderr());
+        assert_eq!(l.outside(), before, "{who:?}: outside changed");
+        assert!(
+            !l.at(".git/hooks/pre-commit").exists(),
+            "{who:?}: hook planted"
+        );
+        let mut received = [0u8; 16];
+        assert!(
+            std::io::Read::read(&mut &peer, &mut received).is_err(),
+            "{who:?}: the socket's peer received data"
+        );
+        assert_eq!(
+            std::io::Read::read(&mut std::fs::File::from(pipe_read), &mut received).unwrap(),
+            0,
+            "{who:?}: the pipe received data"
+        );
+    }
+}
+
+fn pipe() -> (OwnedFd, OwnedFd) {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills both on success.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: fresh descriptors, owned once each.
+    unsafe {
+        use std::os::fd::FromRawFd;
+        (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))
+    }
+}
+
+/// A block device of this machine, if any (the disk under the project).
+fn a_block_device() -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::read_dir("/dev")
+        .ok()?
+        .flatten()
+        .find(|e| e.file_type().is_ok_and(|t| t.is_block_device()))
+        .map(|e| e.path())
+}
+
+/// Attack: read the disk that holds the project past the secret masks
+/// (debugfs on the block device), reach the host's terminal, or make a
+/// device node of one's own.
+#[test]
+fn devices_beyond_the_basic_ones_are_out_of_reach() {
+    let disk = a_block_device();
+    for who in everyone() {
+        let l = Layout::new();
+        let before = l.outside();
+        // Each attempt prints its name only if it worked.
+        let mut script = String::from(
+            "head -c1 /dev/tty >/dev/null 2>&1 && echo tty-read; \
+             (echo x > /dev/tty) 2>/dev/null && echo tty-write; \
+             mknod node c 1 3 2>/dev/null && echo mknod; \
+             mknod blk b 7 0 2>/dev/null && echo mknod-block; \
+             head -c4 /dev/urandom | wc -c; head -c1 /dev/zero | wc -c; echo ok > /dev/null; true; ",
+        );
+        if let Some(disk) = &disk {
+            script.push_str(&format!(
+                "head -c512 {d} >/dev/null 2>&1 && echo disk-read; true",
+                d = disk.display()
+            ));
+        }
+        let run = sh(&l, who, &[], &script);
+        run.expect_code(0);
+        assert_eq!(run.stdout(), "4\n1\n", "{who:?}: {}", run.stderr());
+        assert!(!l.at("node").exists() && !l.at("blk").exists(), "{who:?}");
+        assert_eq!(l.outside(), before, "{who:?}");
+    }
+    // With namespaces, /dev holds the basic devices and nothing else.
+    let l = Layout::new();
+    let run = sh(&l, Who::Root, &[], "ls -A /dev | tr '\\n' ' '");
+    assert_eq!(
+        run.expect_code(0).stdout(),
+        "fd full null ptmx pts random shm stderr stdin stdout urandom zero "
+    );
+}
+
+/// A unix socket listener of the host's, and a python script that tries
+/// to connect to it from the sandbox (printing `connected` if it could).
+struct Listener {
+    address: String,
+    _bound: Option<UnixListener>,
+}
+
+/// Attack: with the network off, connect to a listening unix socket of the
+/// host's, one whose name has a space or a newline, an abstract one, and
+/// one bound by a process in another network namespace: none of them
+/// appears where a list of sockets could be read from.
+#[test]
+fn unix_sockets_of_the_host_are_unreachable_with_the_network_off() {
+    if !installed("python3") {
+        panic!("python3 is needed: .ci/run installs it");
+    }
+    for who in everyone() {
+        let l = Layout::new();
+        let outside = l.base.join("outside");
+        let mut listeners = Vec::new();
+        for name in ["plain.sock", "with space.sock", "new\nline.sock"] {
+            let path = outside.join(name);
+            let bound = UnixListener::bind(&path).unwrap();
+            bound.set_nonblocking(true).unwrap();
+            listeners.push(Listener {
+                address: path.display().to_string(),
+                _bound: Some(bound),
+            });
+        }
+        let abstract_name = format!("cordon-e2e-{}-{who:?}", std::process::id());
+        let bound = {
+            use std::os::linux::net::SocketAddrExt;
+            let addr = std::os::unix::net::SocketAddr::from_abstract_name(abstract_name.as_bytes())
+                .unwrap();
+            UnixListener::bind_addr(&addr).unwrap()
+        };
+        bound.set_nonblocking(true).unwrap();
+        listeners.push(Listener {
+            address: format!("\0{abstract_name}"),
+            _bound: Some(bound),
+        });
+        // A listener in a network namespace of its own: absent from this
+        // namespace's /proc/net/unix.
+        let other_netns = outside.join("other-netns.sock");
+        let mut elsewhere = is_root().then(|| listen_in_other_netns(&other_netns));
+        if elsewhere.is_some() {
+            listeners.push(Listener {
+                address: other_netns.display().to_string(),
+                _bound: None,
+            });
+        }
+        let addresses: Vec<String> = listeners
+            .iter()
+            .map(|l| format!("{:?}", l.address))
+            .collect();
+        let script = format!(
+            "import socket\n\
+             for a in [{}]:\n\
+             \x20 try:\n\
+             \x20   s = socket.socket(socket.AF_UNIX); s.connect(a); print('connected', repr(a))\n\
+             \x20 except OSError: pass\n\
+             \x20 try:\n\
+             \x20   s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.sendto(b'x', a); print('sent', repr(a))\n\
+             \x20 except OSError: pass\n\
+             \x20 try:\n\
+             \x20   p, q = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM); p.connect(a); print('paired', repr(a))\n\
+             \x20 except OSError: pass\n\
+             print('checked')\n",
+            addresses.join(", ")
+        );
+        let run = python(&l, who, &script);
+        run.expect_code(0);
+        assert_eq!(run.stdout(), "checked\n", "{who:?}: {}", run.stderr());
+        for listener in &listeners {
+            if let Some(bound) = &listener._bound {
+                assert!(bound.accept().is_err(), "{who:?}: {:?}", listener.address);
+            }
+        }
+        if let Some(child) = elsewhere.as_mut() {
+            let _ = child.kill();
+            let out = child.wait_with_output_ref();
+            assert!(!out.contains("accepted"), "{who:?}: other netns: {out}");
+        }
+    }
+}
+
+/// `cordon run --engine native -- python3 -c SCRIPT` as `who`.
+fn python(l: &Layout, who: Who, script: &str) -> Run {
+    let command = sh_command(l, who, &[], "true");
+    let args: Vec<_> = command.get_args().map(|a| a.to_owned()).collect();
+    let mut python = Command::new(command.get_program());
+    python
+        .args(&args[..args.len() - 3])
+        .args(["python3", "-c", script]);
+    Run(python.output().expect("running cordon"))
+}
+
+/// A process in a new network namespace listening on `path`, printing
+/// `accepted` for each connection it gets.
+fn listen_in_other_netns(path: &Path) -> ChildListener {
+    let ready = path.with_extension("ready");
+    let script = format!(
+        "import socket, os\n\
+         s = socket.socket(socket.AF_UNIX); s.bind({p:?}); os.chmod({p:?}, 0o777); s.listen()\n\
+         open({r:?}, 'w').close()\n\
+         while True:\n\
+         \x20 c, _ = s.accept(); print('accepted', flush=True)\n",
+        p = path.display().to_string(),
+        r = ready.display().to_string(),
+    );
+    let child = Command::new("unshare")
+        .args(["--net", "python3", "-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("unshare --net");
+    for _ in 0..500 {
+        if ready.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(
+        ready.exists(),
+        "the listener in another netns did not start"
+    );
+    ChildListener(Some(child))
+}
+
+struct ChildListener(Option<std::process::Child>);
+
+impl ChildListener {
+    fn kill(&mut self) -> std::io::Result<()> {
+        self.0.as_mut().map_or(Ok(()), std::process::Child::kill)
+    }
+
+    fn wait_with_output_ref(&mut self) -> String {
+        self.0
+            .take()
+            .and_then(|c| c.wait_with_output().ok())
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// Attack: a command run without a terminal of its own writes straight to
+/// the person's terminal on descriptor 0, past `--max-output`.
+#[test]
+fn a_terminal_on_stdin_is_not_handed_to_the_command() {
+    if !installed("script") {
+        panic!("script (util-linux) is needed: .ci/run installs it");
+    }
+    let l = Layout::new();
+    let cordon = env!("CARGO_BIN_EXE_cordon");
+    for flags in ["", "--no-namespaces"] {
+        // script(1) gives cordon a real terminal on 0, 1 and 2.
+        let line = format!(
+            "{cordon} run --root {} --engine native {flags} --approver deny --max-output 10 -- \
+             sh -c 'test -t 0 && echo TERMINAL-ON-STDIN; echo {} >&0; true'",
+            l.root.display(),
+            "X".repeat(200)
+        );
+        let out = Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(!text.contains("TERMINAL-ON-STDIN"), "{flags}: {text}");
+        assert!(!text.contains(&"X".repeat(20)), "{flags}: {text}");
+    }
+}
+
+/// Attack: a credential in a variable named like a locale category.
+#[test]
+fn only_the_locale_categories_pass_by_their_lc_names() {
+    let l = Layout::new();
+    let run = crate::support::cordon()
+        .arg("run")
+        .arg("--root")
+        .arg(&l.root)
+        .env("LC_DATABASE_URL", "postgres://u:hunter2@db/x")
+        .env("LC_TIME", "C")
+        .args([
+            "--engine",
+            "native",
+            "--",
+            "sh",
+            "-c",
+            "env | grep ^LC_ | sort",
+        ])
+        .output()
+        .unwrap();
+    let run = Run(run);
+    run.expect_code(0);
+    assert_eq!(run.stdout(), "LC_TIME=C\n");
+}

@@ -1,0 +1,223 @@
+//! cordon's own files (its rules, its compile cache and the cache's key,
+//! the audit log) when they lie where commands may write: HOME is the
+//! root, as in many containers. Each test names the attack and checks the
+//! files themselves afterwards.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::support::{Layout, Run, cordon};
+
+/// A root that is also HOME: cordon's config and cache live inside it.
+struct Home {
+    l: Layout,
+    config: PathBuf,
+    cache: PathBuf,
+}
+
+impl Home {
+    fn new() -> Home {
+        let l = Layout::new();
+        let config = l.at("home/.config");
+        let cache = l.at("home/.cache/cordon");
+        std::fs::create_dir_all(config.join("cordon")).unwrap();
+        std::fs::write(
+            config.join("cordon/rules.toml"),
+            "[[rule]]\nprefix = [\"touch\"]\ndecision = \"forbid\"\n",
+        )
+        .unwrap();
+        let home = Home { l, config, cache };
+        // A WASI run fills the cache (and makes its key).
+        home.run(&["--", "cat", "a.txt"]).expect_code(0);
+        assert!(home.cache.join("mac.key").is_file());
+        home
+    }
+
+    fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut c = cordon();
+        c.env("XDG_CONFIG_HOME", &self.config)
+            .arg("run")
+            .arg("--root")
+            .arg(&self.l.root)
+            .arg("--cache-dir")
+            .arg(&self.cache)
+            .args(args);
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        Run(self.command(args).output().unwrap())
+    }
+
+    /// Every file under home/, with its content.
+    fn snapshot(&self) -> BTreeMap<PathBuf, Vec<u8>> {
+        let mut seen = BTreeMap::new();
+        walk(&self.l.at("home"), &mut seen);
+        seen
+    }
+}
+
+fn walk(dir: &Path, seen: &mut BTreeMap<PathBuf, Vec<u8>>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            walk(&path, seen);
+        } else {
+            seen.insert(path.clone(), std::fs::read(&path).unwrap());
+        }
+    }
+}
+
+/// Attack: from a WASI tool, replace the user's rules, overwrite a cached
+/// artifact (native code cordon maps), plant a new one, remove the cache's
+/// key, move the cache's parent aside to put a substitute in its place, or
+/// write the rules through a redirection; in workspace-write and in
+/// full-access. Nothing under home/ changes.
+#[test]
+fn wasi_tools_cannot_write_cordons_own_directories_inside_the_root() {
+    let h = Home::new();
+    let before = h.snapshot();
+    let artifact = before
+        .keys()
+        .find(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .unwrap()
+        .strip_prefix(&h.l.root)
+        .unwrap()
+        .display()
+        .to_string();
+    let rules = "home/.config/cordon/rules.toml";
+    let attempts: Vec<Vec<String>> = vec![
+        vec!["cp".into(), "a.txt".into(), rules.into()],
+        vec!["cp".into(), "a.txt".into(), artifact.clone()],
+        vec![
+            "cp".into(),
+            "a.txt".into(),
+            "home/.cache/cordon/x.cwasm".into(),
+        ],
+        vec!["rm".into(), "home/.cache/cordon/mac.key".into()],
+        vec!["mv".into(), "home/.cache".into(), "home/moved".into()],
+        vec!["mv".into(), "home/.config".into(), "home/moved".into()],
+        vec!["mkdir".into(), "home/.cache/cordon/sub".into()],
+        vec!["touch".into(), artifact.clone()],
+    ];
+    for mode in ["workspace-write", "full-access"] {
+        for attempt in &attempts {
+            let mut args = vec!["--sandbox", mode, "--engine", "wasi", "--"];
+            args.extend(attempt.iter().map(String::as_str));
+            let run = h.run(&args);
+            assert_ne!(run.code(), 0, "{mode} {attempt:?}: {}", run.stdout());
+            assert_eq!(h.snapshot(), before, "{mode} {attempt:?}");
+        }
+        let line = format!("echo '' > {rules}");
+        let run = h.run(&["--sandbox", mode, "-c", &line]);
+        assert_ne!(run.code(), 0, "{mode}: {}", run.stderr());
+        assert_eq!(h.snapshot(), before, "{mode}: redirection");
+    }
+}
+
+/// Attack: read the cache's key (with it, a planted entry would pass as
+/// cordon's own), from a WASI tool and from a native command, even with
+/// every secret allowed.
+#[test]
+fn the_cache_key_is_unreadable_to_commands() {
+    let h = Home::new();
+    let key = std::fs::read(h.cache.join("mac.key")).unwrap();
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    let wasi = h.run(&[
+        "--allow-secret",
+        "*",
+        "--",
+        "sha256sum",
+        "home/.cache/cordon/mac.key",
+    ]);
+    assert_ne!(wasi.code(), 0, "{}", wasi.stdout());
+    assert!(!wasi.stdout().contains(&hex[..16]));
+    #[cfg(target_os = "linux")]
+    for flags in [&[][..], &["--no-namespaces"][..]] {
+        let mut args = vec!["--allow-secret", "*", "--engine", "native"];
+        args.extend(flags);
+        args.extend([
+            "--",
+            "sh",
+            "-c",
+            "od -An -tx1 home/.cache/cordon/mac.key | tr -d ' \\n'",
+        ]);
+        let run = h.run(&args);
+        assert!(
+            !run.stdout().contains(&hex[..16]),
+            "{flags:?}: read the key"
+        );
+    }
+}
+
+/// Attack: move the cache's or the config's parent aside from a native
+/// command and make a substitute with a key and rules of one's own, for
+/// the next run to trust.
+#[cfg(target_os = "linux")]
+#[test]
+fn native_commands_cannot_move_cordons_own_directories_aside() {
+    let h = Home::new();
+    let before = h.snapshot();
+    for flags in [&[][..], &["--no-namespaces"][..]] {
+        let mut args = vec!["--engine", "native"];
+        args.extend(flags);
+        args.extend([
+            "--",
+            "sh",
+            "-c",
+            "mv home/.cache home/c2; mv home/.config home/g2; \
+             mkdir -p home/.cache/cordon home/.config/cordon; \
+             echo planted > home/.cache/cordon/mac.key; \
+             echo planted > home/.config/cordon/rules.toml; true",
+        ]);
+        h.run(&args).expect_code(0);
+        assert_eq!(h.snapshot(), before, "{flags:?}");
+    }
+}
+
+/// Attack: a command rewrites or truncates the audit log that records it.
+/// A log inside the area commands may write is refused before anything
+/// runs, with one line saying why.
+#[test]
+fn an_audit_log_that_commands_could_write_is_refused() {
+    let l = Layout::new();
+    let writable = l.base.join("outside");
+    for (extra, log) in [
+        (vec![], l.at("audit.jsonl")),
+        (vec![], l.at("src/../audit.jsonl")),
+        (
+            vec!["--writable".to_string(), writable.display().to_string()],
+            writable.join("audit.jsonl"),
+        ),
+    ] {
+        let run = l
+            .cordon()
+            .args(&extra)
+            .args([Path::new("--audit"), &log])
+            .args(["--", "touch", "ran.txt"])
+            .output();
+        run.expect_code(125);
+        assert!(
+            run.stderr().starts_with("cordon: --audit") && run.stderr().lines().count() == 1,
+            "{}",
+            run.stderr()
+        );
+        assert!(!log.exists() && !l.at("ran.txt").exists());
+    }
+    // Outside, and with a read-only root, it is kept.
+    let log = l.base.join("audit.jsonl");
+    l.cordon()
+        .args([Path::new("--audit"), &log])
+        .args(["--", "touch", "ran.txt"])
+        .output()
+        .expect_code(0);
+    assert!(log.exists());
+    let inside = l.at("audit.jsonl");
+    l.cordon()
+        .args(["--sandbox", "read-only"])
+        .args([Path::new("--audit"), &inside])
+        .args(["--", "cat", "a.txt"])
+        .output()
+        .expect_code(0);
+    assert!(inside.exists());
+}
