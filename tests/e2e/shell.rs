@@ -510,3 +510,36 @@ fn secrets_cannot_be_read_or_written_through_redirections() {
         assert_eq!(l.inside(), before, "{script}");
     }
 }
+
+/// Attack: a line nested thousands of levels deep (braces, substitutions,
+/// compound commands) to overflow cordon's stack while it reads the line.
+/// It is refused with one clean line and exit 125; nothing runs.
+#[test]
+fn lines_nested_past_the_limit_are_a_clean_error() {
+    let l = Layout::new();
+    let before = l.inside();
+    for script in [
+        format!("{}touch x{}", "{ ".repeat(20_000), "; }".repeat(20_000)),
+        format!(
+            "echo {}x{}",
+            "$(touch x; echo ".repeat(2_000),
+            ")".repeat(2_000)
+        ),
+        format!(
+            "{}touch x; {}",
+            "if true; then ".repeat(5_000),
+            "fi; ".repeat(5_000)
+        ),
+        format!("{}touch x{}", "(".repeat(150), ")".repeat(150)),
+    ] {
+        let run = line(&l, &[], &script);
+        run.expect_code(125);
+        assert!(
+            run.stderr().starts_with("cordon: ") && run.stderr().lines().count() == 1,
+            "{}",
+            run.stderr()
+        );
+        assert!(run.stderr().contains("at most 100"), "{}", run.stderr());
+        assert_eq!(l.inside(), before);
+    }
+}

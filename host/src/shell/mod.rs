@@ -12,6 +12,7 @@
 //! command (never known-safe).
 
 mod expand;
+pub mod nesting;
 pub mod redirect;
 pub mod wrappers;
 
@@ -365,6 +366,38 @@ const MAX_DEPTH: usize = 8;
 /// [`ParseError`] with the line and column, or a glob reaching outside the
 /// root.
 pub fn parse(
+    text: &str,
+    dialect: Dialect,
+    env: &Env,
+    root: &Path,
+    cwd: &Path,
+) -> Result<Script, ParseError> {
+    let depth = nesting::check(text).map_err(ParseError)?;
+    if depth <= SHALLOW {
+        return parse_bounded(text, dialect, env, root, cwd);
+    }
+    // Each level takes some kilobytes of stack in the parser and in the
+    // reading of its tree: a thread of its own has room for the deepest
+    // line allowed, whatever thread (and stack) the caller runs on.
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("cordon-shell-parse".into())
+            .stack_size(DEEP_STACK)
+            .spawn_scoped(scope, || parse_bounded(text, dialect, env, root, cwd))
+            .map_err(|e| ParseError(format!("starting the parser: {e}")))?
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+/// Lines nesting at most this deep are read on the caller's stack.
+const SHALLOW: usize = 16;
+/// The stack for deeper ones, up to [`nesting::MAX_NESTING`] (mapped as
+/// used, not all at once).
+const DEEP_STACK: usize = 64 << 20;
+
+/// [`parse`] of a line within the nesting bounds.
+fn parse_bounded(
     text: &str,
     dialect: Dialect,
     env: &Env,

@@ -1,0 +1,306 @@
+//! How deeply a line nests, bounded before it is parsed. The parser, and
+//! cordon's reading of the tree it builds, recurse once per level: twenty
+//! thousand `{` would exhaust the stack and kill cordon. A line nesting
+//! deeper than [`MAX_NESTING`], or longer than [`MAX_LINE`], is refused
+//! with a clean error instead (docs/APPROVALS.md).
+//!
+//! The count over-approximates, never under: every bracket, quote,
+//! substitution and compound keyword that could open a level counts as one,
+//! wherever it stands outside single quotes, comments and here-document
+//! bodies (prose there is data, not structure).
+
+/// Levels of nesting a line may have.
+pub const MAX_NESTING: usize = 100;
+
+/// Bytes a line may have.
+pub const MAX_LINE: usize = 1 << 20;
+
+/// Words that open a compound command in command position, and those that
+/// close one.
+const OPENERS: &[&[u8]] = &[b"if", b"case", b"while", b"until", b"for", b"select", b"{"];
+const CLOSERS: &[&[u8]] = &[b"fi", b"esac", b"done", b"}"];
+
+/// Words after which the next word is in command position again.
+const LEADING: &[&[u8]] = &[
+    b"if", b"then", b"else", b"elif", b"while", b"until", b"do", b"{", b"}", b"!", b"time",
+];
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Frame {
+    /// Commands: the line itself, `( )` and `$( )`.
+    Code,
+    /// Inside `"..."`.
+    Double,
+    /// Inside `` `...` ``.
+    Backtick,
+    /// Inside `${...}`.
+    Parameter,
+}
+
+/// How deep `text` nests (over-approximated), or why it is refused.
+pub fn check(text: &str) -> Result<usize, String> {
+    if text.len() > MAX_LINE {
+        return Err(format!(
+            "the line has {} bytes; cordon reads at most {MAX_LINE}",
+            text.len()
+        ));
+    }
+    let depth = max_depth(text.as_bytes());
+    if depth > MAX_NESTING {
+        return Err(format!(
+            "the line nests {depth} levels deep; cordon reads at most {MAX_NESTING}"
+        ));
+    }
+    Ok(depth)
+}
+
+/// The deepest nesting of `text`, over-approximated.
+fn max_depth(text: &[u8]) -> usize {
+    let mut stack = vec![Frame::Code];
+    let mut words = 0usize;
+    let mut deepest = 0;
+    let mut command_position = true;
+    let mut heredocs: Vec<(Vec<u8>, bool)> = Vec::new();
+    let mut i = 0;
+    while i < text.len() {
+        deepest = deepest.max(stack.len() - 1 + words);
+        let frame = *stack.last().expect("the base frame stays");
+        let c = text[i];
+        let next = text.get(i + 1).copied();
+        match (frame, c) {
+            (_, b'\\') => i += 1,
+            (Frame::Double, b'"') | (Frame::Backtick, b'`') | (Frame::Parameter, b'}') => {
+                stack.pop();
+            }
+            (_, b'$') if next == Some(b'(') => {
+                stack.push(Frame::Code);
+                i += 1;
+            }
+            (_, b'$') if next == Some(b'{') => {
+                stack.push(Frame::Parameter);
+                i += 1;
+            }
+            (_, b'`') => stack.push(Frame::Backtick),
+            (Frame::Double, _) => {}
+            (_, b'$') if next == Some(b'\'') => i = quoted_end(text, i + 2, true),
+            (_, b'\'') => i = quoted_end(text, i + 1, false),
+            (_, b'"') => stack.push(Frame::Double),
+            (Frame::Parameter, _) => {}
+            (_, b'(') => {
+                stack.push(Frame::Code);
+                command_position = true;
+            }
+            (_, b')') => {
+                if stack.len() > 1 && frame == Frame::Code {
+                    stack.pop();
+                }
+                command_position = true;
+            }
+            (_, b'#') if i == 0 || is_break(text[i - 1]) => {
+                while i < text.len() && text[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            (_, b'<') if next == Some(b'<') && text.get(i + 2) != Some(&b'<') => {
+                let (delimiter, strip_tabs, end) = heredoc_delimiter(text, i + 2);
+                heredocs.push((delimiter, strip_tabs));
+                i = end;
+                continue;
+            }
+            (_, b'\n') => {
+                command_position = true;
+                for (delimiter, strip_tabs) in heredocs.drain(..) {
+                    i = body_end(text, i + 1, &delimiter, strip_tabs);
+                }
+            }
+            (_, b';' | b'&' | b'|') => command_position = true,
+            (_, b' ' | b'\t') => {}
+            _ => {
+                let end = word_end(text, i);
+                let word = &text[i..end];
+                // Keywords are keywords only in command position; a closer
+                // counted anywhere else would lower the count.
+                if command_position && OPENERS.contains(&word) {
+                    words += 1;
+                } else if command_position && CLOSERS.contains(&word) {
+                    words = words.saturating_sub(1);
+                }
+                command_position = command_position && LEADING.contains(&word);
+                i = end;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    deepest.max(stack.len() - 1 + words)
+}
+
+/// Whether a `#` after `c` starts a comment.
+fn is_break(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b';' | b'&' | b'|' | b'(' | b')')
+}
+
+/// The end of a plain word starting at `start`.
+fn word_end(text: &[u8], start: usize) -> usize {
+    let stop = |c: &u8| {
+        matches!(
+            c,
+            b' ' | b'\t'
+                | b'\n'
+                | b';'
+                | b'&'
+                | b'|'
+                | b'('
+                | b')'
+                | b'<'
+                | b'>'
+                | b'\''
+                | b'"'
+                | b'`'
+                | b'$'
+                | b'\\'
+        )
+    };
+    text[start..]
+        .iter()
+        .position(stop)
+        .map_or(text.len(), |n| (start + n).max(start + 1))
+}
+
+/// The index of the quote closing a quoted string whose text starts at
+/// `start` (`$'...'` honours backslashes; `'...'` does not).
+fn quoted_end(text: &[u8], mut start: usize, escapes: bool) -> usize {
+    while start < text.len() {
+        match text[start] {
+            b'\\' if escapes => start += 1,
+            b'\'' => return start,
+            _ => {}
+        }
+        start += 1;
+    }
+    text.len()
+}
+
+/// The delimiter of a here-document whose operator ended at `start`:
+/// its word without quotes, whether `<<-` strips tabs, and where it ends.
+fn heredoc_delimiter(text: &[u8], mut start: usize) -> (Vec<u8>, bool, usize) {
+    let strip_tabs = text.get(start) == Some(&b'-');
+    if strip_tabs {
+        start += 1;
+    }
+    while matches!(text.get(start), Some(b' ' | b'\t')) {
+        start += 1;
+    }
+    let mut delimiter = Vec::new();
+    let mut quote = None;
+    while let Some(&c) = text.get(start) {
+        match (quote, c) {
+            (None, b' ' | b'\t' | b'\n' | b';' | b'&' | b'|' | b'<' | b'>' | b'(' | b')') => break,
+            (None, b'\'' | b'"') => quote = Some(c),
+            (Some(q), _) if c == q => quote = None,
+            (None, b'\\') => {
+                start += 1;
+                if let Some(&escaped) = text.get(start) {
+                    delimiter.push(escaped);
+                }
+            }
+            _ => delimiter.push(c),
+        }
+        start += 1;
+    }
+    (delimiter, strip_tabs, start)
+}
+
+/// The index of the newline that ends a here-document body starting at
+/// `start` (the delimiter's own line), or the end of the text.
+fn body_end(text: &[u8], mut start: usize, delimiter: &[u8], strip_tabs: bool) -> usize {
+    while start < text.len() {
+        let end = text[start..]
+            .iter()
+            .position(|&c| c == b'\n')
+            .map_or(text.len(), |n| start + n);
+        let mut line = &text[start..end];
+        if strip_tabs {
+            while let [b'\t', rest @ ..] = line {
+                line = rest;
+            }
+        }
+        if line == delimiter {
+            return end;
+        }
+        start = end + 1;
+    }
+    text.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_each_kind_of_level() {
+        for (line, depth) in [
+            ("echo hi", 0),
+            ("{ { echo; }; }", 2),
+            ("(((true)))", 3),
+            ("echo $(echo $(echo x))", 2),
+            ("echo \"$(echo \"$(echo x)\")\"", 4),
+            ("if true; then while false; do :; done; fi", 2),
+            ("echo if for while '((((' \"(\"", 1),
+            ("{ { echo fi fi } }; { { { :; }; }; }", 5),
+            ("echo ${x:-$(echo y)}", 2),
+        ] {
+            assert_eq!(max_depth(line.as_bytes()), depth, "{line}");
+        }
+    }
+
+    #[test]
+    fn prose_in_here_documents_and_comments_is_not_structure() {
+        let body = "if you want it\nfor each one (and more {\n".repeat(200);
+        let line = format!("cat <<'EOF' > notes.md\n{body}EOF\necho done # if (((\n");
+        assert_eq!(max_depth(line.as_bytes()), 0);
+        let line = format!("cat <<-EOF\n{body}\tEOF\n");
+        assert_eq!(max_depth(line.as_bytes()), 0);
+    }
+
+    /// Any bytes at all: an answer, never a panic or a hang.
+    #[test]
+    fn any_input_gets_an_answer() {
+        let alphabet = b"(){}$`'\"\\<-#;&| \n\tifocasewhleEOFdn";
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..20_000 {
+            let len = (state % 64) as usize;
+            let line: Vec<u8> = (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    alphabet[(state % alphabet.len() as u64) as usize]
+                })
+                .collect();
+            let _ = check(&String::from_utf8_lossy(&line));
+        }
+    }
+
+    #[test]
+    fn deep_or_huge_lines_are_refused() {
+        let deep = format!("{}true{}", "{ ".repeat(20_000), "; }".repeat(20_000));
+        assert!(check(&deep).unwrap_err().contains("20000 levels"));
+        let substitutions = format!("echo {}x{}", "$(echo ".repeat(600), ")".repeat(600));
+        assert!(check(&substitutions).is_err());
+        let ifs = format!(
+            "{}true; {}",
+            "if true; then ".repeat(500),
+            "fi; ".repeat(500)
+        );
+        assert!(check(&ifs).is_err());
+        assert!(check(&"x".repeat(MAX_LINE + 1)).is_err());
+        let fine = format!(
+            "{}true{}",
+            "( ".repeat(MAX_NESTING),
+            ")".repeat(MAX_NESTING)
+        );
+        assert!(check(&fine).is_ok());
+    }
+}
