@@ -16,7 +16,9 @@ use crate::broker::{
     self, ApprovalPolicy, Broker, Escalation, Outcome, Request, ShellContext, project,
 };
 use crate::exit;
-use crate::native::{self, NativeError, NativeIo, NativeOptions, NativeStatus, Plan, PlanNetwork};
+use crate::native::{
+    self, NativeError, NativeIo, NativeLimits, NativeOptions, NativeStatus, Plan, PlanNetwork,
+};
 use crate::net::{self, Allowlist, Decider, Host, NetAccess, Network, Resolver};
 use crate::policy::{Determinism, SandboxMode, SandboxPolicy};
 use crate::resolve::{self, NotFound, ToolSource};
@@ -93,10 +95,15 @@ struct RunArgs {
     /// Wall-clock limit in seconds (fractions allowed).
     #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
     timeout: Option<Duration>,
-    /// Memory limit in MiB.
-    #[arg(long, value_name = "MIB", default_value_t = 512,
+    /// Memory limit in MiB: each WASI tool's (default 512), and, when
+    /// given, a native command's whole tree.
+    #[arg(long, value_name = "MIB",
           value_parser = clap::value_parser!(u64).range(1..=65536))]
-    memory: u64,
+    memory: Option<u64>,
+    /// Most processes a native command's tree may have at once.
+    #[arg(long, value_name = "N", default_value_t = 4096,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    processes: u64,
     /// Cap on each of stdout and stderr; the excess is dropped.
     #[arg(long, value_name = "BYTES")]
     max_output: Option<u64>,
@@ -314,7 +321,7 @@ fn sandbox_policy(args: &RunArgs) -> Result<SandboxPolicy> {
         policy.push_env(assignment)?;
     }
     policy.limits.timeout = args.timeout;
-    policy.limits.memory_bytes = usize::try_from(args.memory << 20)?;
+    policy.limits.memory_bytes = usize::try_from(args.memory.unwrap_or(512) << 20)?;
     policy.limits.max_output_bytes = args.max_output;
     policy.secrets = SecretPatterns::new(&args.secret, &args.allow_secret)?;
     policy.own_dirs = own_dirs(args);
@@ -468,6 +475,8 @@ impl Session {
 struct Ran {
     code: u8,
     violations: Vec<native::Violation>,
+    /// The sandbox layers a native run reported (empty for WASI tools).
+    layers: Vec<String>,
 }
 
 impl Ran {
@@ -476,6 +485,7 @@ impl Ran {
         Ran {
             code,
             violations: Vec::new(),
+            layers: Vec::new(),
         }
     }
 }
@@ -597,7 +607,6 @@ fn run(args: RunArgs) -> Result<ExitCode> {
                 run_native(&args, &policy, program, &argv, escalation.as_ref(), stdio)?,
             ),
         };
-        let layers = Vec::new();
         let record = RunRecord {
             argv: &argv,
             engine,
@@ -614,7 +623,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             stderr: stderr
                 .digest()
                 .map(|(bytes, sha256)| StreamRecord { bytes, sha256 }),
-            layers: &layers,
+            layers: &ran.layers,
         };
         let mut broker = session.broker();
         broker.audit().record(&Event::run(&record));
@@ -757,10 +766,7 @@ fn run_wasi(
         start_watchdog(timeout);
     }
     let outcome = host.run(&program, policy, argv, stdio)?;
-    Ok(Ran {
-        code: report(name, policy, &outcome),
-        violations: Vec::new(),
-    })
+    Ok(Ran::exited(report(name, policy, &outcome)))
 }
 
 /// Runs a native program under the OS sandbox (or, escalated to
@@ -776,10 +782,7 @@ fn run_native(
     let name = &argv[0];
     let refused = |why: String| {
         say(why);
-        Ok(Ran {
-            code: exit::DENIED,
-            violations: Vec::new(),
-        })
+        Ok(Ran::exited(exit::DENIED))
     };
     if args.deterministic && !args.allow_native {
         return refused(format!(
@@ -800,6 +803,10 @@ fn run_native(
             .map(|cache| cache.key_file())
             .into_iter()
             .collect(),
+        limits: NativeLimits {
+            memory_bytes: args.memory.map(|mib| mib << 20),
+            processes: Some(args.processes),
+        },
     };
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let plan = Plan::new(
@@ -867,6 +874,7 @@ fn run_native(
     Ok(Ran {
         code,
         violations: outcome.violations,
+        layers: outcome.layers,
     })
 }
 

@@ -1,6 +1,7 @@
 //! What a native command could reach through what it is handed rather than
 //! through a path: descriptors cordon was started with, the host's devices
-//! and terminal, unix sockets bound outside the sandbox, the environment.
+//! and terminal, unix sockets bound outside the sandbox, the environment;
+//! and how much of the machine its tree may take.
 //! Each test names the attack, runs it as root, unprivileged and with
 //! Landlock alone, and checks what it would have changed or read.
 
@@ -258,7 +259,12 @@ fn unix_sockets_of_the_host_are_unreachable_with_the_network_off() {
 
 /// `cordon run --engine native -- python3 -c SCRIPT` as `who`.
 fn python(l: &Layout, who: Who, script: &str) -> Run {
-    let command = sh_command(l, who, &[], "true");
+    python_with(l, who, &[], script)
+}
+
+/// [`python`] with more flags.
+fn python_with(l: &Layout, who: Who, flags: &[&str], script: &str) -> Run {
+    let command = sh_command(l, who, flags, "true");
     let args: Vec<_> = command.get_args().map(|a| a.to_owned()).collect();
     let mut python = Command::new(command.get_program());
     python
@@ -364,4 +370,130 @@ fn only_the_locale_categories_pass_by_their_lc_names() {
     let run = Run(run);
     run.expect_code(0);
     assert_eq!(run.stdout(), "LC_TIME=C\n");
+}
+
+/// Attack: a fork bomb, and an allocation past `--memory`, from a native
+/// command. The tree stops at `--processes`; the allocation fails; the
+/// audit names the limits that held.
+#[test]
+fn processes_and_memory_of_a_native_tree_are_limited() {
+    if !installed("python3") {
+        panic!("python3 is needed: .ci/run installs it");
+    }
+    let fork_bomb = "import os, time\n\
+        n = 0\n\
+        for i in range(300):\n\
+        \x20 try: pid = os.fork()\n\
+        \x20 except OSError: break\n\
+        \x20 if pid == 0:\n\
+        \x20   time.sleep(2); os._exit(0)\n\
+        \x20 n += 1\n\
+        print(n)\n";
+    for who in everyone() {
+        let l = Layout::new();
+        let audit = l.base.join("log/audit.jsonl");
+        std::fs::create_dir_all(audit.parent().unwrap()).unwrap();
+        let audit_flag = ["--audit", audit.to_str().unwrap()];
+        let run = python_with(
+            &l,
+            who,
+            &[&["--processes", "40"][..], &audit_flag].concat(),
+            fork_bomb,
+        );
+        run.expect_code(0);
+        let started: usize = run.stdout().trim().parse().unwrap();
+        assert!(started < 40, "{who:?}: {started} processes started");
+        let layers = crate::support::audit_lines(&audit)
+            .iter()
+            .find(|e| e["event"] == "run")
+            .map(|e| e["layers"].to_string())
+            .unwrap();
+        assert!(layers.contains("40 processes"), "{who:?}: {layers}");
+        let allocate = "b = bytearray(300 << 20); print('allocated')";
+        let run = python_with(&l, who, &["--memory", "100"], allocate);
+        assert_ne!(run.code(), 0, "{who:?}");
+        assert!(!run.stdout().contains("allocated"), "{who:?}");
+        python_with(&l, who, &["--memory", "1024"], allocate).expect_code(0);
+    }
+}
+
+/// Attack: a granted name that resolves to an address of this machine's
+/// own interfaces (a public-looking one, here on the loopback interface of
+/// a network namespace made for the test) to reach a service listening
+/// only locally. Refused for WASI tools and native commands alike; the
+/// service sees no request.
+#[test]
+fn a_granted_name_never_reaches_an_address_of_this_machine() {
+    for program in ["python3", "curl", "unshare"] {
+        assert!(
+            installed(program),
+            "{program} is needed: .ci/run installs it"
+        );
+    }
+    let l = Layout::new();
+    let log = l.base.join("outside/server.log");
+    let cordon = env!("CARGO_BIN_EXE_cordon");
+    let root = l.root.display();
+    let script = format!(
+        "ip link set lo up && ip addr add 93.184.216.34/32 dev lo || exit 90\n\
+         python3 -m http.server --bind 93.184.216.34 8080 >{log} 2>&1 &\n\
+         for i in $(seq 100); do grep -q Serving {log} && break; sleep 0.05; done\n\
+         flags='--root {root} --resolve x.test=93.184.216.34 --network allow=x.test:8080'\n\
+         {cordon} run $flags -- fetch http://x.test:8080/; echo \"wasi=$?\"\n\
+         {cordon} run $flags --engine native -- curl -sf -m 5 http://x.test:8080/; echo \"native=$?\"\n\
+         kill $!\n",
+        log = log.display(),
+    );
+    let namespace = if is_root() { "--net" } else { "-rn" };
+    let out = Command::new("unshare")
+        .args([namespace, "sh", "-c", &script])
+        .env("XDG_CACHE_HOME", crate::support::cache_dir())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stdout.contains("wasi=") && stdout.contains("native="),
+        "{stdout}{stderr}"
+    );
+    assert!(
+        !stdout.contains("wasi=0") && !stdout.contains("native=0"),
+        "{stdout}{stderr}"
+    );
+    assert!(!stdout.contains("Directory listing"), "{stdout}");
+    assert_eq!(
+        stderr.matches("an address of this machine").count(),
+        2,
+        "{stderr}"
+    );
+    let served = std::fs::read_to_string(&log).unwrap();
+    assert!(!served.contains("GET"), "{served}");
+}
+
+/// Attack: under `--network allow=`, open a socket of a family the grant
+/// does not need (vsock to the hypervisor, netlink, raw packets, the
+/// kernel's crypto) instead of going through the proxy.
+#[test]
+fn a_network_grant_opens_only_inet_sockets() {
+    if !installed("python3") {
+        panic!("python3 is needed: .ci/run installs it");
+    }
+    let script = "import socket\n\
+        for name in ['AF_VSOCK', 'AF_NETLINK', 'AF_PACKET', 'AF_ALG', 'AF_UNIX', 'AF_INET', 'AF_INET6']:\n\
+        \x20 try: socket.socket(getattr(socket, name), socket.SOCK_DGRAM if name != 'AF_ALG' else socket.SOCK_SEQPACKET); print(name)\n\
+        \x20 except OSError: pass\n";
+    for who in [Who::Root, Who::Nobody] {
+        if who == Who::Nobody && !everyone().contains(&Who::Nobody) {
+            continue;
+        }
+        let l = Layout::new();
+        let run = python_with(&l, who, &["--network", "allow=example.test"], script);
+        run.expect_code(0);
+        assert_eq!(
+            run.stdout(),
+            "AF_INET\nAF_INET6\n",
+            "{who:?}: {}",
+            run.stderr()
+        );
+    }
 }

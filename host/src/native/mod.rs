@@ -73,6 +73,14 @@ pub struct NativeOptions {
     /// Files that must not be read wherever they are (the compile cache's
     /// key).
     pub hidden: Vec<PathBuf>,
+    pub limits: NativeLimits,
+}
+
+/// What a native command's tree may use; `None`: no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NativeLimits {
+    pub memory_bytes: Option<u64>,
+    pub processes: Option<u64>,
 }
 
 /// Everything a backend enforces for one command, computed by the host.
@@ -92,6 +100,7 @@ pub struct Plan {
     pub secrets: Vec<PathBuf>,
     pub network: PlanNetwork,
     pub no_namespaces: bool,
+    pub limits: NativeLimits,
 }
 
 impl Plan {
@@ -153,6 +162,7 @@ impl Plan {
             secrets,
             network,
             no_namespaces: options.no_namespaces,
+            limits: options.limits,
         }
     }
 }

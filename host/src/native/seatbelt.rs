@@ -110,6 +110,7 @@ mod tests {
                 PlanNetwork::Off
             },
             no_namespaces: false,
+            limits: Default::default(),
         }
     }
 

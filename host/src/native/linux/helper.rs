@@ -18,8 +18,8 @@ use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use super::{STATUS_FD, Spec, landlock_rules, mounts, proxy_listener, seccomp};
-use crate::native::{Plan, PlanNetwork};
+use super::{STATUS_FD, Spec, landlock_rules, limits, mounts, proxy_listener, seccomp};
+use crate::native::{NativeLimits, Plan, PlanNetwork};
 use crate::native::{descriptors, spawn};
 
 /// A setup step that failed: `Missing` when a layer the policy needs is
@@ -190,6 +190,10 @@ pub fn run(spec: &Spec, mut status: File, namespaces: Option<Namespaces>) -> ! {
             Failure::error("closing inherited descriptors", e),
         );
     }
+    // Before anything else can start: all that follows is in the group.
+    if let Err(failure) = limits::join(&spec.cgroup_join) {
+        fail(&mut status, failure);
+    }
     let result = match namespaces {
         Some(namespaces) => init(spec, &mut status, namespaces),
         None => supervisor(spec, &mut status),
@@ -235,7 +239,13 @@ fn init(spec: &Spec, status: &mut File, namespaces: Namespaces) -> Result<Infall
     }
     mounts::apply(spec)?;
     let layers = vec![format!("namespaces({})", namespaces.kinds())];
-    spawn_command(spec, status, Tree::Namespace, layers)
+    spawn_command(
+        spec,
+        status,
+        Tree::Namespace,
+        layers,
+        namespaces.user.is_some(),
+    )
 }
 
 /// Without namespaces: forks the command and supervises it as the
@@ -260,7 +270,7 @@ fn supervisor(spec: &Spec, status: &mut File) -> Result<Infallible, Failure> {
         tmpdir,
         ..spec.clone()
     };
-    spawn_command(&spec, status, Tree::Subreaper, Vec::new())
+    spawn_command(&spec, status, Tree::Subreaper, Vec::new(), false)
 }
 
 /// Stack of the command's process until it executes the command (it runs
@@ -277,12 +287,14 @@ fn spawn_command(
     status: &mut File,
     tree: Tree,
     layers: Vec<String>,
+    user_namespace: bool,
 ) -> Result<Infallible, Failure> {
     struct Job<'a> {
         spec: &'a Spec,
         status: &'a mut File,
         layers: Vec<String>,
         tree: Tree,
+        user_namespace: bool,
         supervisor: libc::pid_t,
     }
     extern "C" fn command(job: *mut libc::c_void) -> libc::c_int {
@@ -290,7 +302,15 @@ fn spawn_command(
         // memory (the parent waits for it to execute or end).
         let job = unsafe { &mut *job.cast::<Job>() };
         let layers = std::mem::take(&mut job.layers);
-        match restrict_and_exec(job.spec, job.status, layers, job.tree, job.supervisor) {
+        let (tree, user_namespace) = (job.tree, job.user_namespace);
+        match restrict_and_exec(
+            job.spec,
+            job.status,
+            layers,
+            tree,
+            user_namespace,
+            job.supervisor,
+        ) {
             Ok(never) => match never {},
             Err(failure) => fail(job.status, failure),
         }
@@ -316,6 +336,7 @@ fn spawn_command(
         status,
         layers,
         tree,
+        user_namespace,
         supervisor: std::process::id() as libc::pid_t,
     };
     // SAFETY: the stack grows down from the end of the mapping; `job`
@@ -339,12 +360,13 @@ fn spawn_command(
     supervise(pid, tree, spec.exit_fd, made)
 }
 
-/// The command's process: Landlock, seccomp, the report, exec.
+/// The command's process: limits, Landlock, seccomp, the report, exec.
 fn restrict_and_exec(
     spec: &Spec,
     status: &mut File,
     mut layers: Vec<String>,
     tree: Tree,
+    user_namespace: bool,
     supervisor: libc::pid_t,
 ) -> Result<Infallible, Failure> {
     die_with_parent()?;
@@ -353,6 +375,13 @@ fn restrict_and_exec(
         return Err(Failure::Error("the supervisor ended before setup".into()));
     }
     let namespaces = tree == Tree::Namespace;
+    match &spec.cgroup_layer {
+        Some(layer) => layers.push(layer.clone()),
+        None if spec.plan.limits != NativeLimits::default() => {
+            layers.push(limits::apply_rlimits(spec.plan.limits, user_namespace)?);
+        }
+        None => {}
+    }
     layers.push(landlock_rules::restrict(spec, namespaces)?);
     layers.push(seccomp::apply(
         spec.plan.network,

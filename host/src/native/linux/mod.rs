@@ -11,6 +11,7 @@
 
 pub mod helper;
 mod landlock_rules;
+mod limits;
 mod mounts;
 mod proxy_listener;
 mod seccomp;
@@ -27,7 +28,7 @@ use std::process::{Command, Stdio};
 use serde::{Deserialize, Serialize};
 
 use super::spawn::{self, Process};
-use super::{Layer, NativeError, NativeIo, NativeOutcome, Plan, PlanNetwork};
+use super::{Layer, NativeError, NativeIo, NativeLimits, NativeOutcome, Plan, PlanNetwork};
 use crate::net::proxy::Proxy;
 use user_dir::UserDir;
 
@@ -60,6 +61,10 @@ pub struct Spec {
     /// Where the process supervising the command reports its exit code
     /// (a forked helper only).
     pub exit_fd: Option<i32>,
+    /// The control group's `cgroup.procs` files the sandbox's first
+    /// process joins, and the layer it makes; empty: per-process limits.
+    pub cgroup_join: Vec<PathBuf>,
+    pub cgroup_layer: Option<String>,
 }
 
 pub fn run(plan: &Plan, mut io: NativeIo) -> Result<NativeOutcome, NativeError> {
@@ -89,7 +94,16 @@ pub fn run(plan: &Plan, mut io: NativeIo) -> Result<NativeOutcome, NativeError> 
         (PlanNetwork::Proxy, Some(_)) => Some(socketpair().map_err(|e| setup("socketpair", e))?),
         _ => None,
     };
+    // The tree's limits: a control group where cordon may make one.
+    let group = (plan.limits != NativeLimits::default())
+        .then(|| limits::Group::create(plan.limits).ok())
+        .flatten();
     let mut spec = Spec {
+        cgroup_join: group
+            .as_ref()
+            .map(limits::Group::join_files)
+            .unwrap_or_default(),
+        cgroup_layer: group.as_ref().map(|g| g.describe(plan.limits)),
         plan,
         tmpdir,
         mask_file,
@@ -328,6 +342,10 @@ pub fn layers() -> Vec<Layer> {
         Layer {
             name: "seccomp",
             state: seccomp::available().map(|()| "filter mode".to_string()),
+        },
+        Layer {
+            name: "limits",
+            state: Ok(limits::available()),
         },
         Layer {
             name: "namespaces",

@@ -1,0 +1,250 @@
+//! Memory and process-count limits for a native command's whole tree.
+//!
+//! Where cordon may make a control group (cgroup v2 delegated to it with
+//! the memory and pids controllers, or cgroup v1's memory and pids
+//! hierarchies writable, as for root), the sandbox's first process joins
+//! a group of its own before anything else runs, and the limits hold for
+//! the tree as a whole. Elsewhere, resource limits on each process:
+//! RLIMIT_DATA for memory (the heap and private writable mappings; unlike
+//! RLIMIT_AS it does not count the address space runtimes such as V8 or
+//! Go reserve without using), and RLIMIT_NPROC, which inside a user
+//! namespace counts the processes of the namespace's own user, that is
+//! the command's tree. Root's processes are exempt from RLIMIT_NPROC, so
+//! as root without a control group the count is not limited; the layer
+//! says so.
+
+use std::path::{Path, PathBuf};
+
+use super::helper::Failure;
+use crate::native::NativeLimits as Limits;
+
+/// A control group made for one run; removed when dropped (once the
+/// tree in it has ended).
+#[derive(Debug)]
+pub struct Group {
+    /// One directory per hierarchy (v1), or one (v2).
+    dirs: Vec<PathBuf>,
+    kind: &'static str,
+}
+
+impl Group {
+    /// Makes a group under this process's own with `limits`, or says why
+    /// none could be made.
+    pub fn create(limits: Limits) -> Result<Group, String> {
+        let name = format!(
+            "cordon-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let own = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| e.to_string())?;
+        let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+        let made = if v2 {
+            create_v2(&own, &name, limits)
+        } else {
+            create_v1(&own, &name, limits)
+        };
+        made.map_err(|e| format!("no control group ({e})"))
+    }
+
+    /// The files the sandbox's first process writes `0` to, to join.
+    pub fn join_files(&self) -> Vec<PathBuf> {
+        self.dirs.iter().map(|d| d.join("cgroup.procs")).collect()
+    }
+
+    pub fn describe(&self, limits: Limits) -> String {
+        describe(self.kind, limits)
+    }
+}
+
+impl Drop for Group {
+    /// The tree may still be ending (cordon reports its exit before the
+    /// kernel has taken the last process down): a group still busy is
+    /// tried again for a little while.
+    fn drop(&mut self) {
+        for dir in &self.dirs {
+            for _ in 0..200 {
+                match std::fs::remove_dir(dir) {
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    }
+                    _ => break,
+                }
+            }
+        }
+    }
+}
+
+static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// This process's group in hierarchy `controller` (`""` for v2), from
+/// /proc/self/cgroup.
+fn own_path<'a>(own: &'a str, controller: &str) -> Option<&'a str> {
+    own.lines().find_map(|line| {
+        let mut fields = line.splitn(3, ':');
+        let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+        controllers
+            .split(',')
+            .any(|c| c == controller)
+            .then_some(path)
+    })
+}
+
+fn create_v2(own: &str, name: &str, limits: Limits) -> std::io::Result<Group> {
+    let path = own_path(own, "").ok_or_else(|| std::io::Error::other("not in a cgroup v2"))?;
+    let dir = Path::new("/sys/fs/cgroup")
+        .join(path.trim_start_matches('/'))
+        .join(name);
+    std::fs::create_dir(&dir)?;
+    let group = Group {
+        dirs: vec![dir.clone()],
+        kind: "cgroup v2",
+    };
+    let controllers = std::fs::read_to_string(dir.join("cgroup.controllers"))?;
+    for needed in ["memory", "pids"] {
+        if !controllers.split_whitespace().any(|c| c == needed) {
+            return Err(std::io::Error::other(format!(
+                "the {needed} controller is not delegated"
+            )));
+        }
+    }
+    if let Some(bytes) = limits.memory_bytes {
+        std::fs::write(dir.join("memory.max"), bytes.to_string())?;
+        std::fs::write(dir.join("memory.swap.max"), "0").or_else(absent_ok)?;
+    }
+    if let Some(count) = limits.processes {
+        std::fs::write(dir.join("pids.max"), count.to_string())?;
+    }
+    Ok(group)
+}
+
+fn create_v1(own: &str, name: &str, limits: Limits) -> std::io::Result<Group> {
+    let mut group = Group {
+        dirs: Vec::new(),
+        kind: "cgroup v1",
+    };
+    for (controller, file, value) in [
+        ("memory", "memory.limit_in_bytes", limits.memory_bytes),
+        ("pids", "pids.max", limits.processes),
+    ] {
+        let path = own_path(own, controller)
+            .ok_or_else(|| std::io::Error::other(format!("no {controller} hierarchy")))?;
+        let dir = Path::new("/sys/fs/cgroup")
+            .join(controller)
+            .join(path.trim_start_matches('/'))
+            .join(name);
+        std::fs::create_dir(&dir)?;
+        group.dirs.push(dir.clone());
+        if let Some(value) = value {
+            std::fs::write(dir.join(file), value.to_string())?;
+        }
+    }
+    Ok(group)
+}
+
+/// A limit file this kernel does not have (no swap accounting).
+fn absent_ok(err: std::io::Error) -> std::io::Result<()> {
+    match err.kind() {
+        std::io::ErrorKind::NotFound => Ok(()),
+        _ => Err(err),
+    }
+}
+
+fn describe(how: &str, limits: Limits) -> String {
+    let memory = limits
+        .memory_bytes
+        .map_or("memory unlimited".to_string(), |b| {
+            format!("memory {} MiB", b >> 20)
+        });
+    let processes = limits
+        .processes
+        .map_or("processes unlimited".to_string(), |n| {
+            format!("{n} processes")
+        });
+    format!("limits({how}: {memory}, {processes})")
+}
+
+/// How `--memory` and `--processes` would hold here, for `cordon doctor`.
+pub fn available() -> String {
+    let probe = Limits {
+        memory_bytes: None,
+        processes: Some(1 << 20),
+    };
+    match Group::create(probe) {
+        Ok(group) => format!("{}: memory and process count of the whole tree", group.kind),
+        Err(why) => format!(
+            "{why}; per process instead: RLIMIT_DATA for memory, RLIMIT_NPROC for the \
+             process count in a user namespace (not as root)"
+        ),
+    }
+}
+
+/// In the sandbox's first process, before anything else runs: joins the
+/// group through `join_files`.
+pub fn join(join_files: &[PathBuf]) -> Result<(), Failure> {
+    for file in join_files {
+        std::fs::write(file, "0")
+            .map_err(|e| Failure::error(&format!("joining {}", file.display()), e))?;
+    }
+    Ok(())
+}
+
+/// In the command's process, without a group: the per-process limits.
+/// `user_namespace`: whether it runs in a user namespace of its own (where
+/// RLIMIT_NPROC counts only the sandbox's processes). Returns the layer.
+pub fn apply_rlimits(limits: Limits, user_namespace: bool) -> Result<String, Failure> {
+    if let Some(bytes) = limits.memory_bytes {
+        set(libc::RLIMIT_DATA, bytes, "RLIMIT_DATA")?;
+    }
+    // SAFETY: getuid cannot fail.
+    let root = unsafe { libc::getuid() } == 0;
+    let processes = match limits.processes {
+        Some(count) if user_namespace && !root => {
+            set(libc::RLIMIT_NPROC, count, "RLIMIT_NPROC")?;
+            limits.processes
+        }
+        _ => None,
+    };
+    let how = if limits.processes.is_some() && processes.is_none() {
+        "rlimits per process; the process count is not limited (root, or no user namespace)"
+    } else {
+        "rlimits per process"
+    };
+    Ok(describe(
+        how,
+        Limits {
+            memory_bytes: limits.memory_bytes,
+            processes,
+        },
+    ))
+}
+
+#[cfg(target_env = "gnu")]
+type Resource = libc::__rlimit_resource_t;
+#[cfg(not(target_env = "gnu"))]
+type Resource = libc::c_int;
+
+fn set(resource: Resource, value: u64, name: &str) -> Result<(), Failure> {
+    let limit = libc::rlimit {
+        rlim_cur: value,
+        rlim_max: value,
+    };
+    // SAFETY: setrlimit reads the struct given.
+    if unsafe { libc::setrlimit(resource, &limit) } != 0 {
+        return Err(Failure::last_os(name));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_groups_are_read_per_hierarchy() {
+        let own = "9:name=systemd:/\n8:pids:/a\n4:memory:/b/c\n0::/d\n";
+        assert_eq!(own_path(own, "pids"), Some("/a"));
+        assert_eq!(own_path(own, "memory"), Some("/b/c"));
+        assert_eq!(own_path(own, ""), Some("/d"));
+        assert_eq!(own_path(own, "cpu"), None);
+    }
+}
