@@ -175,6 +175,16 @@ impl Event {
         )
     }
 
+    /// A line on the approver's channel not taken as an answer (it came
+    /// before the question, answers another id, or is malformed): `line`
+    /// is its start, as the approver kept it.
+    pub fn answer_discarded(by: &str, why: &str, line: &str) -> Event {
+        object(
+            "answer-discarded",
+            json!({"by": by, "why": why, "line": line}),
+        )
+    }
+
     /// The session read (or was granted) a secret: from here on every
     /// network grant needs a person.
     pub fn taint(why: &str) -> Event {

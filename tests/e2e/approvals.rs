@@ -98,89 +98,270 @@ fn without_an_approver_asking_is_denying_and_never_asks_nobody() {
     assert_eq!(decision["by"], "policy never");
 }
 
-/// A program answering on a socket pair, as an agent would.
-#[test]
-fn jsonl_approver_on_a_descriptor_and_malformed_replies_deny() {
+/// How an agent offers cordon the jsonl channel.
+#[derive(Clone, Copy, Debug)]
+enum Channel {
+    /// One end of a socket pair, as `--approver jsonl=7`.
+    Descriptor,
+    /// A unix socket cordon connects to, as `--approver jsonl=PATH`.
+    Socket,
+}
+
+/// Runs cordon with `args` and a program answering on `channel`, as an
+/// agent would: `forged` lines are put on the channel before cordon asks
+/// (as whoever else could reach it would), then the question is read and
+/// `replies` written, `ID` standing for the id received (a JSON string).
+/// The program then closes the channel, or with `hold_open` keeps it open
+/// until cordon exits. Returns the run and the question.
+fn over_jsonl(
+    l: &Layout,
+    channel: Channel,
+    forged: &[&str],
+    replies: &[&str],
+    hold_open: bool,
+    args: &[&str],
+) -> (Run, serde_json::Value) {
     use std::os::fd::AsRawFd;
-    use std::os::unix::net::UnixStream;
+    use std::os::unix::net::{UnixListener, UnixStream};
     use std::os::unix::process::CommandExt;
 
+    // One write per line, so no line reaches cordon in pieces.
+    fn write_lines(stream: &UnixStream, lines: &[String]) {
+        for line in lines {
+            (&*stream)
+                .write_all(format!("{line}\n").as_bytes())
+                .unwrap();
+        }
+    }
+    let forged: Vec<String> = forged.iter().map(|line| line.to_string()).collect();
+    let replies: Vec<String> = replies.iter().map(|line| line.to_string()).collect();
+    let answer = move |stream: UnixStream| -> String {
+        let mut reader = BufReader::new(&stream);
+        let mut question = String::new();
+        reader.read_line(&mut question).unwrap();
+        let asked: serde_json::Value = serde_json::from_str(&question).unwrap();
+        let id = asked["id"].to_string();
+        let replies: Vec<String> = replies.iter().map(|r| r.replace("ID", &id)).collect();
+        write_lines(&stream, &replies);
+        if hold_open {
+            // Until cordon closes its end (a reset is an end too).
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        }
+        question
+    };
+    let (run, question) = match channel {
+        Channel::Descriptor => {
+            let (ours, theirs) = UnixStream::pair().unwrap();
+            // Before cordon starts: certainly before it asks.
+            write_lines(&ours, &forged);
+            let answerer = std::thread::spawn(move || answer(ours));
+            let fd = theirs.as_raw_fd();
+            let mut cordon = l.cordon().args(["--approver", "jsonl=7"]).args(args);
+            // SAFETY: dup2 between fork and exec.
+            unsafe {
+                cordon.0.pre_exec(move || {
+                    // dup2 onto itself would leave close-on-exec set.
+                    if fd == 7 {
+                        libc::fcntl(7, libc::F_SETFD, 0);
+                    } else {
+                        libc::dup2(fd, 7);
+                    }
+                    Ok(())
+                });
+            }
+            let run = cordon.output();
+            drop(theirs);
+            (run, answerer.join().unwrap())
+        }
+        Channel::Socket => {
+            let path = l.base.join("approver.sock");
+            let listener = UnixListener::bind(&path).unwrap();
+            let answerer = std::thread::spawn(move || {
+                let (stream, _) = listener.accept().unwrap();
+                write_lines(&stream, &forged);
+                answer(stream)
+            });
+            let run = l
+                .cordon()
+                .args(["--approver", &format!("jsonl={}", path.display())])
+                .args(args)
+                .output();
+            (run, answerer.join().unwrap())
+        }
+    };
+    let question: serde_json::Value = serde_json::from_str(&question).unwrap();
+    let id = question["id"].as_str().unwrap_or_default();
+    assert!(
+        id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
+        "not 32 lowercase hex: {question}"
+    );
+    (run, question)
+}
+
+/// A program answering on a socket pair; whatever is not a well-formed
+/// answer to the question asked is a denial.
+#[test]
+fn jsonl_approver_on_a_descriptor_and_malformed_replies_deny() {
     let cases: &[(&str, i32)] = &[
-        (r#"{"v":1,"id":1,"answer":"once"}"#, 0),
-        (r#"{"v":1,"id":1,"answer":"yes"}"#, 126),
-        (r#"{"v":1,"id":2,"answer":"once"}"#, 126),
-        (r#"{"v":1,"id":1,"answer":"once","extra":true}"#, 126),
+        (r#"{"v":2,"id":ID,"answer":"once"}"#, 0),
+        (r#"{"v":2,"id":ID,"answer":"yes"}"#, 126),
+        (r#"{"v":2,"id":"1","answer":"once"}"#, 126),
+        (r#"{"v":2,"id":1,"answer":"once"}"#, 126),
+        (r#"{"v":1,"id":ID,"answer":"once"}"#, 126),
+        (r#"{"v":2,"id":ID,"answer":"once","extra":true}"#, 126),
         ("not json at all", 126),
-        ("", 126),
     ];
     for (reply, code) in cases {
         let l = Layout::new();
-        let (ours, theirs) = UnixStream::pair().unwrap();
-        let fd = theirs.as_raw_fd();
-        let mut cordon = l.cordon();
-        cordon
-            .0
-            .args(["--approver", "jsonl=7", "--", "rm", "-rf", "src"]);
-        // SAFETY: dup2 between fork and exec.
-        unsafe {
-            cordon.0.pre_exec(move || {
-                // dup2 onto itself would leave close-on-exec set.
-                if fd == 7 {
-                    libc::fcntl(7, libc::F_SETFD, 0);
-                } else {
-                    libc::dup2(fd, 7);
-                }
-                Ok(())
-            });
-        }
-        let line = reply.to_string();
-        let answerer = std::thread::spawn(move || {
-            let mut reader = BufReader::new(ours.try_clone().unwrap());
-            let mut question = String::new();
-            reader.read_line(&mut question).unwrap();
-            let mut ours = ours;
-            if !line.is_empty() {
-                writeln!(ours, "{line}").unwrap();
-            }
-            question
-        });
-        let run: Run = cordon.output();
-        drop(theirs);
-        let question: serde_json::Value = serde_json::from_str(&answerer.join().unwrap()).unwrap();
-        assert_eq!(question["v"], 1);
+        let (run, question) = over_jsonl(
+            &l,
+            Channel::Descriptor,
+            &[],
+            &[reply],
+            false,
+            &["--", "rm", "-rf", "src"],
+        );
+        assert_eq!(question["v"], 2);
         assert_eq!(question["type"], "question");
         assert_eq!(question["argv"], serde_json::json!(["rm", "-rf", "src"]));
         assert_eq!(question["reason"], "recursive or forced rm");
         run.expect_code(*code);
         assert_eq!(l.at("src").exists(), *code != 0, "{reply}");
     }
+    // No reply: the channel closes.
+    let l = Layout::new();
+    let args = ["--", "rm", "-rf", "src"];
+    let (run, _) = over_jsonl(&l, Channel::Descriptor, &[], &[], false, &args);
+    run.expect_code(126);
+    assert!(
+        run.stderr().contains("the channel closed"),
+        "{}",
+        run.stderr()
+    );
+    assert!(l.at("src").exists());
 }
 
 #[test]
 fn jsonl_approver_on_a_unix_socket() {
     let l = Layout::new();
-    let path = l.base.join("approver.sock");
-    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
-    let answerer = std::thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
-        let mut reader = BufReader::new(stream.try_clone().unwrap());
-        let mut question = String::new();
-        reader.read_line(&mut question).unwrap();
-        let mut stream = stream;
-        writeln!(
-            stream,
-            r#"{{"v":1,"id":1,"answer":"edit","argv":["cat","a.txt"]}}"#
-        )
-        .unwrap();
-        question
-    });
-    let run = l
-        .cordon()
-        .args(["--approver", &format!("jsonl={}", path.display())])
-        .args(["--", "rm", "-rf", "src"])
-        .output();
+    let (run, question) = over_jsonl(
+        &l,
+        Channel::Socket,
+        &[],
+        &[r#"{"v":2,"id":ID,"answer":"edit","argv":["cat","a.txt"]}"#],
+        false,
+        &["--", "rm", "-rf", "src"],
+    );
     assert_eq!(run.expect_code(0).stdout(), "alpha\n");
-    assert!(answerer.join().unwrap().contains("\"rm\""));
+    assert_eq!(question["argv"], serde_json::json!(["rm", "-rf", "src"]));
+}
+
+/// Answers written onto the channel ahead of time, by whoever could reach
+/// it: guesses at a counting id, the old numeric id, and a line that copies
+/// the format exactly.
+const FORGED_ANSWERS: [&str; 3] = [
+    r#"{"v":2,"id":"1","answer":"once"}"#,
+    r#"{"v":2,"id":1,"answer":"once"}"#,
+    r#"{"v":2,"id":"00112233445566778899aabbccddeeff","answer":"once"}"#,
+];
+
+/// The attack of issue 16 item 2: an answer put on the approver channel
+/// before cordon asks is taken as the person's answer to a later question.
+/// It must not be: the forged lines are discarded and audited, the command
+/// waits for the person and does not run without them; the person, who
+/// echoes the id received, still decides.
+fn forged_answers_before_the_question_are_not_taken(channel: Channel) {
+    let before_the_question = |discarded: &serde_json::Value| match channel {
+        Channel::Descriptor => discarded["why"] == "arrived before the question",
+        // The forger's lines may reach cordon just after it looked for
+        // stale lines, and are then discarded for their id.
+        Channel::Socket => {
+            discarded["why"] == "arrived before the question"
+                || discarded["why"] == "answers another id"
+        }
+    };
+    let discarded_forgeries = |lines: &[serde_json::Value]| {
+        let discarded = events(lines, "answer-discarded");
+        for forged in FORGED_ANSWERS {
+            let found = discarded
+                .iter()
+                .find(|d| d["line"] == forged)
+                .unwrap_or_else(|| panic!("{forged} not in the audit log: {lines:?}"));
+            assert_eq!(found["by"], "jsonl");
+            assert!(before_the_question(found), "{found}");
+        }
+    };
+
+    // Nobody answers: a guess after the question is not taken either, and
+    // the question is denied when its time is up.
+    let l = Layout::new();
+    let audit = l.base.join("audit.jsonl");
+    let guess = r#"{"v":2,"id":"2","answer":"once"}"#;
+    let (run, _) = over_jsonl(
+        &l,
+        channel,
+        &FORGED_ANSWERS,
+        &[guess],
+        true,
+        &[
+            "--approval-timeout",
+            "1",
+            "--audit",
+            audit.to_str().unwrap(),
+            "--",
+            "rm",
+            "-rf",
+            "src",
+        ],
+    );
+    run.expect_code(126);
+    assert!(
+        run.stderr().contains("no answer within"),
+        "{}",
+        run.stderr()
+    );
+    assert!(l.at("src").exists(), "the forged answer was taken");
+    let lines = audit_lines(&audit);
+    discarded_forgeries(&lines);
+    let discarded = events(&lines, "answer-discarded");
+    assert!(
+        discarded
+            .iter()
+            .any(|d| d["line"] == guess && d["why"] == "answers another id"),
+        "{lines:?}"
+    );
+    let decision = events(&lines, "decision")[0];
+    assert_eq!(decision["decision"], "denied");
+    assert_eq!(decision["by"], "jsonl");
+
+    // The person answers, echoing the id: that answer counts.
+    let l = Layout::new();
+    let audit = l.base.join("audit.jsonl");
+    let (run, _) = over_jsonl(
+        &l,
+        channel,
+        &FORGED_ANSWERS,
+        &[r#"{"v":2,"id":ID,"answer":"once"}"#],
+        true,
+        &["--audit", audit.to_str().unwrap(), "--", "rm", "-rf", "src"],
+    );
+    run.expect_code(0);
+    assert!(!l.at("src").exists());
+    let lines = audit_lines(&audit);
+    discarded_forgeries(&lines);
+    let decision = events(&lines, "decision")[0];
+    assert_eq!(decision["decision"], "approved");
+    assert_eq!(decision["by"], "jsonl");
+}
+
+#[test]
+fn forged_answers_before_the_question_are_not_taken_on_a_descriptor() {
+    forged_answers_before_the_question_are_not_taken(Channel::Descriptor);
+}
+
+#[test]
+fn forged_answers_before_the_question_are_not_taken_on_a_unix_socket() {
+    forged_answers_before_the_question_are_not_taken(Channel::Socket);
 }
 
 /// "always" writes an allow rule to the user's rules file (whole, beside

@@ -7,8 +7,9 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 
 use super::Request;
@@ -45,7 +46,31 @@ pub trait Approver {
     /// A short name for the audit log (`tty`, `jsonl`, `script`, `deny`).
     fn name(&self) -> &'static str;
     fn ask(&mut self, question: &Question) -> Answer;
+    /// What the channel carried since the last call that was not taken
+    /// as an answer (stale, forged or malformed), for the audit log.
+    fn take_discarded(&mut self) -> Vec<Discarded> {
+        Vec::new()
+    }
 }
+
+/// A line on an approver's channel that was not taken as an answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Discarded {
+    /// Why not, in a few words.
+    pub why: &'static str,
+    /// The line's first [`DISCARDED_LINE_BYTES`] bytes (lossy UTF-8).
+    pub line: String,
+}
+
+/// How much of a discarded line is kept.
+pub const DISCARDED_LINE_BYTES: usize = 200;
+
+/// How many discarded lines are kept between two `take_discarded` calls;
+/// the rest are counted, so a flood cannot grow memory.
+const MAX_DISCARDED: usize = 100;
+
+/// The longest answer line read; longer ones are discarded.
+const MAX_ANSWER_BYTES: usize = 1 << 20;
 
 /// Which approver `--approver` names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -395,7 +420,7 @@ impl Drop for RawMode {
     }
 }
 
-/// Whether `file` has something to read within `timeout`.
+/// Whether `file` has something to read within `timeout` (zero: now).
 #[cfg(unix)]
 fn readable_within(file: &File, timeout: Duration) -> bool {
     use std::os::fd::AsRawFd;
@@ -404,7 +429,8 @@ fn readable_within(file: &File, timeout: Duration) -> bool {
         events: libc::POLLIN,
         revents: 0,
     };
-    let millis = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    // Rounded up: a wait of less than a millisecond is not a poll of none.
+    let millis = i32::try_from(timeout.as_nanos().div_ceil(1_000_000)).unwrap_or(i32::MAX);
     loop {
         // SAFETY: one pollfd, owned here.
         let ready = unsafe { libc::poll(&mut poll, 1, millis) };
@@ -427,12 +453,12 @@ fn no_answer(timeout: Duration) -> String {
 }
 
 /// Version of the JSON-lines approval protocol (docs/APPROVALS.md).
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 #[derive(Serialize)]
 struct WireQuestion<'a> {
     v: u32,
-    id: u64,
+    id: &'a str,
     #[serde(rename = "type")]
     kind: &'static str,
     argv: &'a [String],
@@ -444,11 +470,22 @@ struct WireQuestion<'a> {
     justification: Option<&'a str>,
 }
 
+/// Just enough of a reply to tell which question it answers.
+#[derive(Deserialize)]
+struct WireAddress {
+    v: serde_json::Value,
+    id: serde_json::Value,
+}
+
+/// `v` and `id` are checked by `addressed_to`; named here so they are not
+/// unknown fields.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct WireAnswer {
-    v: u32,
-    id: u64,
+    #[serde(rename = "v")]
+    _v: u32,
+    #[serde(rename = "id")]
+    _id: String,
     answer: String,
     #[serde(default)]
     prefix: Option<Vec<String>>,
@@ -459,12 +496,17 @@ struct WireAnswer {
 }
 
 /// A program on the other end of a socket: one JSON question per line out,
-/// one JSON answer per line back.
+/// one JSON answer per line back. Only a line that arrives after the
+/// question and carries its unguessable id answers it; every other line is
+/// discarded (and kept for the audit log).
 pub struct Jsonl {
     reader: BufReader<File>,
     writer: File,
-    next_id: u64,
+    random: SystemRandom,
     timeout: Duration,
+    discarded: Vec<Discarded>,
+    /// Discarded lines past `MAX_DISCARDED`, only counted.
+    unkept: usize,
 }
 
 impl Jsonl {
@@ -511,9 +553,10 @@ impl Jsonl {
         let writer = file
             .try_clone()
             .map_err(|e| format!("--approver jsonl={what}: {e}"))?;
-        // Each read waits at most the timeout, so a peer that starts a line
-        // and never ends it cannot hold the broker (a socket option, shared
-        // by every descriptor of the socket; not a socket: poll alone).
+        // Every read follows a poll that found data, but another holder of
+        // the socket may take it first: each read waits at most the timeout
+        // (a socket option, shared by every descriptor of the socket; not a
+        // socket: poll alone).
         if let Ok(clone) = file.try_clone() {
             let stream = std::os::unix::net::UnixStream::from(std::os::fd::OwnedFd::from(clone));
             let _ = stream.set_read_timeout(Some(timeout.max(Duration::from_millis(1))));
@@ -521,18 +564,21 @@ impl Jsonl {
         Ok(Jsonl {
             reader: BufReader::new(file),
             writer,
-            next_id: 1,
+            random: SystemRandom::new(),
             timeout,
+            discarded: Vec::new(),
+            unkept: 0,
         })
     }
 
     fn exchange(&mut self, question: &Question) -> Result<Answer, String> {
-        let id = self.next_id;
-        self.next_id += 1;
+        let deadline = Instant::now() + self.timeout;
+        let id = unguessable_id(&self.random)?;
+        self.discard_unasked(deadline)?;
         let r = &question.request;
         let wire = WireQuestion {
             v: PROTOCOL_VERSION,
-            id,
+            id: &id,
             kind: "question",
             argv: &r.argv,
             cwd: &r.cwd,
@@ -548,46 +594,136 @@ impl Jsonl {
             .write_all(line.as_bytes())
             .and_then(|()| self.writer.flush())
             .map_err(|e| format!("writing the question: {e}"))?;
-        if self.reader.buffer().is_empty() && !readable_within(self.reader.get_ref(), self.timeout)
+        loop {
+            let reply = self.read_line(deadline)?;
+            match addressed_to(&reply, &id) {
+                Ok(()) => return parse_wire_answer(&reply),
+                Err(why) => self.discard(why, &reply),
+            }
+        }
+    }
+
+    /// Discards what the channel holds before a question is asked: nothing
+    /// written before the question answers it. A flood is cut off by the
+    /// question's deadline.
+    fn discard_unasked(&mut self, deadline: Instant) -> Result<(), String> {
+        let mut line = Vec::new();
+        while !self.reader.buffer().is_empty()
+            || readable_within(self.reader.get_ref(), Duration::ZERO)
         {
-            return Err(no_answer(self.timeout));
+            if Instant::now() >= deadline {
+                return Err(no_answer(self.timeout));
+            }
+            if take_line_part(&mut self.reader, &mut line)? {
+                self.discard("arrived before the question", &line);
+                line.clear();
+            }
         }
-        let answer = loop {
-            let mut reply = String::new();
-            match self.reader.read_line(&mut reply) {
-                Ok(0) => return Err("the channel closed".into()),
-                Err(e) => return Err(format!("reading the answer: {e}")),
-                Ok(_) => {}
-            }
-            let answer: WireAnswer =
-                serde_json::from_str(&reply).map_err(|e| format!("malformed answer: {e}"))?;
-            // A late answer to a question already denied (timed out).
-            if answer.v == PROTOCOL_VERSION && answer.id < id {
-                continue;
-            }
-            break answer;
-        };
-        if answer.v != PROTOCOL_VERSION || answer.id != id {
-            return Err(format!(
-                "answer for v{} id {} to question v{PROTOCOL_VERSION} id {id}",
-                answer.v, answer.id
-            ));
+        // The start of a line: what follows the question ends it, and is
+        // read as a line of its own (it cannot carry the new id either).
+        if !line.is_empty() {
+            self.discard("arrived before the question", &line);
         }
-        match (answer.answer.as_str(), answer.prefix, answer.argv) {
-            ("once", None, None) => Ok(Answer::Once),
-            ("session", prefix, None) if prefix.as_ref().is_none_or(|p| !p.is_empty()) => {
-                Ok(Answer::Session { prefix })
+        Ok(())
+    }
+
+    /// The next whole line (without its newline), read by `deadline`.
+    fn read_line(&mut self, deadline: Instant) -> Result<Vec<u8>, String> {
+        let mut line = Vec::new();
+        loop {
+            if self.reader.buffer().is_empty() {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() || !readable_within(self.reader.get_ref(), left) {
+                    return Err(no_answer(self.timeout));
+                }
             }
-            ("always", prefix, None) if prefix.as_ref().is_none_or(|p| !p.is_empty()) => {
-                Ok(Answer::Always { prefix })
+            if take_line_part(&mut self.reader, &mut line)? {
+                return Ok(line);
             }
-            ("deny", None, None) => Ok(Answer::Deny(
-                answer.reason.unwrap_or_else(|| "denied".into()),
-            )),
-            ("edit", None, Some(argv)) if !argv.is_empty() => Ok(Answer::Edit(argv)),
-            ("abort", None, None) => Ok(Answer::Abort),
-            (other, ..) => Err(format!("malformed answer: {other:?} with these fields")),
         }
+    }
+
+    fn discard(&mut self, why: &'static str, line: &[u8]) {
+        if self.discarded.len() < MAX_DISCARDED {
+            let kept = &line[..line.len().min(DISCARDED_LINE_BYTES)];
+            self.discarded.push(Discarded {
+                why,
+                line: String::from_utf8_lossy(kept).into_owned(),
+            });
+        } else {
+            self.unkept += 1;
+        }
+    }
+}
+
+/// Moves what `reader` has, up to the end of the line, onto `line`
+/// (keeping at most one byte past `MAX_ANSWER_BYTES`); whether the line
+/// ended. Reads at most once: call it when there is something to read.
+fn take_line_part(reader: &mut BufReader<File>, line: &mut Vec<u8>) -> Result<bool, String> {
+    let chunk = loop {
+        match reader.fill_buf() {
+            Ok(chunk) => break chunk,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("reading the answer: {e}")),
+        }
+    };
+    if chunk.is_empty() {
+        return Err("the channel closed".into());
+    }
+    let (part, ended) = match chunk.iter().position(|&b| b == b'\n') {
+        Some(end) => (&chunk[..end], true),
+        None => (chunk, false),
+    };
+    let room = (MAX_ANSWER_BYTES + 1).saturating_sub(line.len());
+    line.extend_from_slice(&part[..part.len().min(room)]);
+    let used = part.len() + usize::from(ended);
+    reader.consume(used);
+    Ok(ended)
+}
+
+/// A question id no one can guess: 128 bits from the OS, in lowercase hex.
+fn unguessable_id(random: &SystemRandom) -> Result<String, String> {
+    let mut bytes = [0u8; 16];
+    random
+        .fill(&mut bytes)
+        .map_err(|_| "no random question id from the system (not asked)".to_string())?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Whether `reply` is addressed to question `id`, or why it is discarded.
+fn addressed_to(reply: &[u8], id: &str) -> Result<(), &'static str> {
+    if reply.len() > MAX_ANSWER_BYTES {
+        return Err("too long");
+    }
+    let address: WireAddress = serde_json::from_slice(reply).map_err(|_| "malformed")?;
+    if address.v != PROTOCOL_VERSION {
+        return Err("another protocol version");
+    }
+    if address.id.as_str() != Some(id) {
+        return Err("answers another id");
+    }
+    Ok(())
+}
+
+/// The answer in `reply`, a line addressed to the question; any fault in
+/// it is a denial.
+fn parse_wire_answer(reply: &[u8]) -> Result<Answer, String> {
+    let answer: WireAnswer =
+        serde_json::from_slice(reply).map_err(|e| format!("malformed answer: {e}"))?;
+    match (answer.answer.as_str(), answer.prefix, answer.argv) {
+        ("once", None, None) => Ok(Answer::Once),
+        ("session", prefix, None) if prefix.as_ref().is_none_or(|p| !p.is_empty()) => {
+            Ok(Answer::Session { prefix })
+        }
+        ("always", prefix, None) if prefix.as_ref().is_none_or(|p| !p.is_empty()) => {
+            Ok(Answer::Always { prefix })
+        }
+        ("deny", None, None) => Ok(Answer::Deny(
+            answer.reason.unwrap_or_else(|| "denied".into()),
+        )),
+        ("edit", None, Some(argv)) if !argv.is_empty() => Ok(Answer::Edit(argv)),
+        ("abort", None, None) => Ok(Answer::Abort),
+        (other, ..) => Err(format!("malformed answer: {other:?} with these fields")),
     }
 }
 
@@ -600,11 +736,151 @@ impl Approver for Jsonl {
         self.exchange(question)
             .unwrap_or_else(|why| Answer::Deny(format!("approver channel: {why}")))
     }
+
+    fn take_discarded(&mut self) -> Vec<Discarded> {
+        let mut discarded = std::mem::take(&mut self.discarded);
+        if self.unkept > 0 {
+            discarded.push(Discarded {
+                why: "too many discarded lines to keep",
+                line: format!("{} more lines", std::mem::take(&mut self.unkept)),
+            });
+        }
+        discarded
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    fn channel() -> (Jsonl, std::os::unix::net::UnixStream) {
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        let file = File::from(std::os::fd::OwnedFd::from(ours));
+        let jsonl = Jsonl::from_file(file, "test", Duration::from_secs(10)).unwrap();
+        (jsonl, theirs)
+    }
+
+    fn question() -> Question {
+        Question {
+            request: Request {
+                argv: vec!["rm".into(), "-rf".into(), "src".into()],
+                cwd: "/p".into(),
+                engine: "wasi",
+                sandbox: "workspace-write",
+                escalation: None,
+                justification: None,
+            },
+            reason: "recursive or forced rm".into(),
+        }
+    }
+
+    /// Reads one question on `peer` and writes `replies`, with `ID` replaced
+    /// by the question's id; returns the id.
+    #[cfg(unix)]
+    fn answer_one(
+        peer: &std::os::unix::net::UnixStream,
+        replies: &'static [&'static str],
+    ) -> std::thread::JoinHandle<String> {
+        let peer = peer.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let mut asked = String::new();
+            BufReader::new(&peer).read_line(&mut asked).unwrap();
+            let asked: serde_json::Value = serde_json::from_str(&asked).unwrap();
+            let id = asked["id"].as_str().unwrap().to_string();
+            for reply in replies {
+                writeln!(&peer, "{}", reply.replace("ID", &id)).unwrap();
+            }
+            id
+        })
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn two_questions_get_different_unguessable_ids() {
+        let (mut jsonl, peer) = channel();
+        let mut ids = Vec::new();
+        for _ in 0..2 {
+            let answerer = answer_one(&peer, &[r#"{"v":2,"id":"ID","answer":"once"}"#]);
+            assert_eq!(jsonl.ask(&question()), Answer::Once);
+            ids.push(answerer.join().unwrap());
+        }
+        for id in &ids {
+            assert_eq!(id.len(), 32, "{id}");
+            assert!(
+                id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
+                "{id}"
+            );
+        }
+        assert_ne!(ids[0], ids[1]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn only_the_pending_id_after_the_question_answers_and_the_rest_is_kept_bounded() {
+        let (mut jsonl, peer) = channel();
+        // Written before the question: a guess and a copy of the format.
+        let forged = [
+            r#"{"v":2,"id":"1","answer":"once"}"#,
+            r#"{"v":2,"id":"0123456789abcdef0123456789abcdef","answer":"once"}"#,
+        ];
+        for line in forged {
+            writeln!(&peer, "{line}").unwrap();
+        }
+        let answerer = answer_one(
+            &peer,
+            &[
+                r#"{"v":2,"id":"1","answer":"once"}"#,
+                "not json",
+                r#"{"v":1,"id":"ID","answer":"once"}"#,
+                r#"{"v":2,"id":"ID","answer":"deny","reason":"mine"}"#,
+            ],
+        );
+        assert_eq!(jsonl.ask(&question()), Answer::Deny("mine".into()));
+        answerer.join().unwrap();
+        let whys: Vec<&str> = jsonl.take_discarded().iter().map(|d| d.why).collect();
+        assert_eq!(
+            whys,
+            [
+                "arrived before the question",
+                "arrived before the question",
+                "answers another id",
+                "malformed",
+                "another protocol version",
+            ]
+        );
+        assert!(jsonl.take_discarded().is_empty());
+
+        // A flood before the question: 100 lines kept, the rest counted.
+        let long = format!(
+            r#"{{"v":2,"id":"1","answer":"once","x":"{}"}}"#,
+            "a".repeat(500)
+        );
+        // One write: many small ones would fill the socket's send buffer.
+        (&peer)
+            .write_all(format!("{long}\n").repeat(150).as_bytes())
+            .unwrap();
+        let answerer = answer_one(&peer, &[r#"{"v":2,"id":"ID","answer":"once"}"#]);
+        assert_eq!(jsonl.ask(&question()), Answer::Once);
+        answerer.join().unwrap();
+        let discarded = jsonl.take_discarded();
+        assert_eq!(discarded.len(), MAX_DISCARDED + 1);
+        assert!(discarded[..MAX_DISCARDED].iter().all(|d| {
+            d.why == "arrived before the question" && d.line.len() == DISCARDED_LINE_BYTES
+        }));
+        assert_eq!(discarded[MAX_DISCARDED].line, "50 more lines");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_closed_channel_or_a_bad_answer_to_the_id_is_a_denial() {
+        let (mut jsonl, peer) = channel();
+        let answerer = answer_one(&peer, &[r#"{"v":2,"id":"ID","answer":"yes"}"#]);
+        assert!(matches!(jsonl.ask(&question()), Answer::Deny(why) if why.contains("malformed")));
+        answerer.join().unwrap();
+        drop(peer);
+        assert!(matches!(jsonl.ask(&question()), Answer::Deny(why) if why.contains("closed")));
+    }
 
     #[test]
     fn specs_parse_and_bad_ones_say_what_is_expected() {

@@ -423,6 +423,18 @@ impl Broker {
         }
     }
 
+    /// Asks the approver, and records what its channel carried that was
+    /// not taken as the answer; the answer and who gave it.
+    fn ask(&mut self, question: &Question) -> (Answer, &'static str) {
+        let answer = self.approver.ask(question);
+        let by = self.approver.name();
+        for discarded in self.approver.take_discarded() {
+            self.audit
+                .record(&Event::answer_discarded(by, discarded.why, &discarded.line));
+        }
+        (answer, by)
+    }
+
     /// Writes the rule of an "always" answer to `file`.
     pub fn with_rules_file(mut self, file: PathBuf) -> Self {
         self.rules_file = Some(file);
@@ -576,8 +588,7 @@ impl Broker {
             request: asked,
             reason: reason.clone(),
         };
-        let answer = self.approver.ask(&question);
-        let by = self.approver.name();
+        let (answer, by) = self.ask(&question);
         match answer {
             Answer::Once => {
                 record(&mut self.audit, "approved", by, Some(&reason));
@@ -683,8 +694,7 @@ impl Broker {
                 request: request.clone(),
                 reason: reason.clone(),
             };
-            let answer = self.approver.ask(&question);
-            let by = self.approver.name();
+            let (answer, by) = self.ask(&question);
             match answer {
                 Answer::Once => {
                     self.audit
