@@ -20,6 +20,7 @@ use crate::native::{
     self, NativeError, NativeIo, NativeLimits, NativeOptions, NativeStatus, Plan, PlanNetwork,
 };
 use crate::net::{self, Allowlist, Decider, Host, NetAccess, Network, Resolver};
+use crate::own_dirs::OwnDirs;
 use crate::policy::{Determinism, SandboxMode, SandboxPolicy};
 use crate::resolve::{self, NotFound, ToolSource};
 use crate::scenario;
@@ -324,11 +325,28 @@ fn sandbox_policy(args: &RunArgs) -> Result<SandboxPolicy> {
     policy.limits.memory_bytes = usize::try_from(args.memory.unwrap_or(512) << 20)?;
     policy.limits.max_output_bytes = args.max_output;
     policy.secrets = SecretPatterns::new(&args.secret, &args.allow_secret)?;
-    policy.own_dirs = own_dirs(args);
-    if let Some(key) = cache_of(&args.cache).map(|cache| cache.key_file())
-        && let Ok(relative) = key.strip_prefix(policy.root())
-    {
-        policy.secrets.hide_own(relative);
+    let writable = writable_dirs(args)?;
+    let root = policy.writable().then(|| policy.root().to_path_buf());
+    let areas: Vec<&Path> = root.iter().chain(&writable).map(PathBuf::as_path).collect();
+    // Whether or not this run uses the cache: a run that does not must not
+    // leave it open to the commands either.
+    let cache_dir = args
+        .cache
+        .cache_dir
+        .clone()
+        .or_else(CompileCache::default_dir);
+    let own = OwnDirs::resolve(
+        project::user_config_dir().as_deref(),
+        cache_dir.as_deref(),
+        &areas,
+    )?;
+    policy.own_dirs = own.all();
+    policy.own_secrets = own.cache_key().into_iter().collect();
+    for key in &policy.own_secrets {
+        if let Ok(relative) = key.strip_prefix(policy.root()) {
+            let relative = relative.to_path_buf();
+            policy.secrets.hide_own(&relative);
+        }
     }
     if args.deterministic {
         let defaults = Determinism::default();
@@ -659,24 +677,6 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     }
 }
 
-/// Directories no command may write: cordon's rules and trust store, and
-/// its compiled code. A command that could write them would approve or run
-/// anything next time. Each is made now if it is missing, so that it has
-/// an identity to protect (and the path resolved, symlinks and all, to
-/// compare with the root by components); one that cannot be made stays as
-/// named, and the engines protect it by that path.
-fn own_dirs(args: &RunArgs) -> Vec<PathBuf> {
-    project::user_config_dir()
-        .into_iter()
-        .chain(cache_of(&args.cache).map(|cache| cache.dir().to_path_buf()))
-        .map(|dir| {
-            std::fs::create_dir_all(&dir)
-                .and_then(|()| dir.canonicalize())
-                .unwrap_or(dir)
-        })
-        .collect()
-}
-
 /// Refuses an audit log that a command could rewrite, truncate or forge:
 /// one that lies (after resolving symlinks, compared by components) inside
 /// the root when commands may write it, or inside a `--writable` directory.
@@ -799,10 +799,7 @@ fn run_native(
         env_pass: args.env_pass.clone(),
         no_namespaces: args.no_namespaces,
         protected: policy.own_dirs.clone(),
-        hidden: cache_of(&args.cache)
-            .map(|cache| cache.key_file())
-            .into_iter()
-            .collect(),
+        hidden: policy.own_secrets.clone(),
         limits: NativeLimits {
             memory_bytes: args.memory.map(|mib| mib << 20),
             processes: Some(args.processes),

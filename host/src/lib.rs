@@ -14,6 +14,7 @@ pub mod exit;
 pub mod fd_path;
 pub mod native;
 pub mod net;
+pub mod own_dirs;
 pub mod policy;
 pub mod resolve;
 pub mod scenario;

@@ -153,8 +153,11 @@ pub struct SandboxPolicy {
     /// Files in the root no command may read (the defaults unless set).
     pub secrets: SecretPatterns,
     /// cordon's own directories (its rules and trust store, its compile
-    /// cache), absolute: no command may write them, wherever they lie.
+    /// cache), resolved: no command may write them, wherever they lie.
     pub own_dirs: Vec<PathBuf>,
+    /// cordon's own secrets (the compile cache's key), resolved: no
+    /// command may read them, wherever they lie.
+    pub own_secrets: Vec<PathBuf>,
     env: Vec<(String, String)>,
 }
 
@@ -198,6 +201,7 @@ impl SandboxPolicy {
             network: NetAccess::Off,
             secrets: SecretPatterns::default(),
             own_dirs: Vec::new(),
+            own_secrets: Vec::new(),
             env: Vec::new(),
         })
     }

@@ -643,11 +643,13 @@ fn the_re_executed_helper_reports_layers_and_enforces_the_plan() {
             "secrets": [format!("{root}/.env")],
             "network": "off",
             "no_namespaces": false,
+            "limits": {"memory_bytes": null, "processes": 64},
         },
         "tmpdir": tmp.path(),
         "mask_file": masks.path().join("file"),
         "mask_dir": masks.path().join("dir"),
-        "host_sockets": [],
+        "cgroup_join": [],
+        "cgroup_layer": null,
     });
     let mut fds = [0; 2];
     // SAFETY: pipe fills both descriptors; each is owned once below.
@@ -685,6 +687,8 @@ fn the_re_executed_helper_reports_layers_and_enforces_the_plan() {
         status.contains("layer landlock(") && status.contains("layer seccomp("),
         "{status}"
     );
+    // No control group was handed over: the limits hold per process.
+    assert!(status.contains("layer limits(rlimits"), "{status}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n");
     assert_eq!(
         std::fs::read_to_string(l.at(".git/HEAD")).unwrap(),

@@ -171,17 +171,34 @@ fn devices_beyond_the_basic_ones_are_out_of_reach() {
     );
 }
 
-/// A unix socket listener of the host's, and a python script that tries
-/// to connect to it from the sandbox (printing `connected` if it could).
+/// A unix socket of the host's, stream or datagram, that a python script
+/// in the sandbox tries to reach (printing what worked).
 struct Listener {
     address: String,
-    _bound: Option<UnixListener>,
+    bound: Option<Bound>,
 }
 
-/// Attack: with the network off, connect to a listening unix socket of the
-/// host's, one whose name has a space or a newline, an abstract one, and
-/// one bound by a process in another network namespace: none of them
-/// appears where a list of sockets could be read from.
+enum Bound {
+    Stream(UnixListener),
+    Datagram(std::os::unix::net::UnixDatagram),
+}
+
+impl Bound {
+    /// Whether anything reached it.
+    fn reached(&self) -> bool {
+        match self {
+            Bound::Stream(s) => s.accept().is_ok(),
+            Bound::Datagram(d) => d.recv(&mut [0u8; 64]).is_ok(),
+        }
+    }
+}
+
+/// Attack: with the network off, connect or send to a unix socket of the
+/// host's (stream and datagram), one whose name has a space or a newline,
+/// an abstract one, and one bound by a process in another network
+/// namespace (none of them appears where a list of sockets could be read
+/// from); also through socketpairs of every kind, re-connected or sent
+/// from with an address.
 #[test]
 fn unix_sockets_of_the_host_are_unreachable_with_the_network_off() {
     if !installed("python3") {
@@ -197,7 +214,15 @@ fn unix_sockets_of_the_host_are_unreachable_with_the_network_off() {
             bound.set_nonblocking(true).unwrap();
             listeners.push(Listener {
                 address: path.display().to_string(),
-                _bound: Some(bound),
+                bound: Some(Bound::Stream(bound)),
+            });
+            // A datagram socket beside it (as /dev/log or journald's are).
+            let path = outside.join(format!("dgram {name}"));
+            let bound = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+            bound.set_nonblocking(true).unwrap();
+            listeners.push(Listener {
+                address: path.display().to_string(),
+                bound: Some(Bound::Datagram(bound)),
             });
         }
         let abstract_name = format!("cordon-e2e-{}-{who:?}", std::process::id());
@@ -210,7 +235,7 @@ fn unix_sockets_of_the_host_are_unreachable_with_the_network_off() {
         bound.set_nonblocking(true).unwrap();
         listeners.push(Listener {
             address: format!("\0{abstract_name}"),
-            _bound: Some(bound),
+            bound: Some(Bound::Stream(bound)),
         });
         // A listener in a network namespace of its own: absent from this
         // namespace's /proc/net/unix.
@@ -219,7 +244,7 @@ fn unix_sockets_of_the_host_are_unreachable_with_the_network_off() {
         if elsewhere.is_some() {
             listeners.push(Listener {
                 address: other_netns.display().to_string(),
-                _bound: None,
+                bound: None,
             });
         }
         let addresses: Vec<String> = listeners
@@ -235,34 +260,49 @@ fn unix_sockets_of_the_host_are_unreachable_with_the_network_off() {
              \x20 try:\n\
              \x20   s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.sendto(b'x', a); print('sent', repr(a))\n\
              \x20 except OSError: pass\n\
-             \x20 try:\n\
-             \x20   p, q = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM); p.connect(a); print('paired', repr(a))\n\
-             \x20 except OSError: pass\n\
+             \x20 for kind in [socket.SOCK_DGRAM, socket.SOCK_RAW, socket.SOCK_RDM, 0]:\n\
+             \x20   try:\n\
+             \x20     p, q = socket.socketpair(socket.AF_UNIX, kind); p.sendto(b'x', a); print('paired', kind, repr(a))\n\
+             \x20   except OSError: pass\n\
+             \x20   try:\n\
+             \x20     p, q = socket.socketpair(socket.AF_UNIX, kind); p.connect(a); print('paired', kind, repr(a))\n\
+             \x20   except OSError: pass\n\
              print('checked')\n",
             addresses.join(", ")
         );
-        let run = python(&l, who, &script);
-        run.expect_code(0);
-        assert_eq!(run.stdout(), "checked\n", "{who:?}: {}", run.stderr());
-        for listener in &listeners {
-            if let Some(bound) = &listener._bound {
-                assert!(bound.accept().is_err(), "{who:?}: {:?}", listener.address);
+        // Network off, and (with namespaces) a grant for a host.
+        let grant = ["--network", "allow=example.test"];
+        let modes: &[&[&str]] = match who {
+            Who::LandlockOnly => &[&[]],
+            _ => &[&[], &grant],
+        };
+        for flags in modes {
+            let run = python_with(&l, who, flags, &script);
+            run.expect_code(0);
+            assert_eq!(
+                run.stdout(),
+                "checked\n",
+                "{who:?} {flags:?}: {}",
+                run.stderr()
+            );
+            for listener in &listeners {
+                if let Some(bound) = &listener.bound {
+                    assert!(
+                        !bound.reached(),
+                        "{who:?} {flags:?}: {:?}",
+                        listener.address
+                    );
+                }
             }
         }
         if let Some(child) = elsewhere.as_mut() {
-            let _ = child.kill();
-            let out = child.wait_with_output_ref();
+            let out = child.finish();
             assert!(!out.contains("accepted"), "{who:?}: other netns: {out}");
         }
     }
 }
 
-/// `cordon run --engine native -- python3 -c SCRIPT` as `who`.
-fn python(l: &Layout, who: Who, script: &str) -> Run {
-    python_with(l, who, &[], script)
-}
-
-/// [`python`] with more flags.
+/// `cordon run --engine native [flags] -- python3 -c SCRIPT` as `who`.
 fn python_with(l: &Layout, who: Who, flags: &[&str], script: &str) -> Run {
     let command = sh_command(l, who, flags, "true");
     let args: Vec<_> = command.get_args().map(|a| a.to_owned()).collect();
@@ -304,19 +344,26 @@ fn listen_in_other_netns(path: &Path) -> ChildListener {
     ChildListener(Some(child))
 }
 
+/// The listener's process, killed when dropped (a failing test included).
 struct ChildListener(Option<std::process::Child>);
 
 impl ChildListener {
-    fn kill(&mut self) -> std::io::Result<()> {
-        self.0.as_mut().map_or(Ok(()), std::process::Child::kill)
-    }
-
-    fn wait_with_output_ref(&mut self) -> String {
-        self.0
-            .take()
-            .and_then(|c| c.wait_with_output().ok())
+    /// Ends the listener and returns what it printed.
+    fn finish(&mut self) -> String {
+        let Some(mut child) = self.0.take() else {
+            return String::new();
+        };
+        let _ = child.kill();
+        child
+            .wait_with_output()
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
             .unwrap_or_default()
+    }
+}
+
+impl Drop for ChildListener {
+    fn drop(&mut self) {
+        self.finish();
     }
 }
 
@@ -434,13 +481,18 @@ fn a_granted_name_never_reaches_an_address_of_this_machine() {
     let log = l.base.join("outside/server.log");
     let cordon = env!("CARGO_BIN_EXE_cordon");
     let root = l.root.display();
+    // One address assigned as it is, and one in the network of an address
+    // on the loopback interface (all of which the kernel delivers locally).
     let script = format!(
-        "ip link set lo up && ip addr add 93.184.216.34/32 dev lo || exit 90\n\
-         python3 -m http.server --bind 93.184.216.34 8080 >{log} 2>&1 &\n\
+        "ip link set lo up && ip addr add 93.184.216.34/32 dev lo \
+           && ip addr add 8.8.5.1/24 dev lo || exit 90\n\
+         python3 -m http.server --bind 0.0.0.0 8080 >{log} 2>&1 &\n\
          for i in $(seq 100); do grep -q Serving {log} && break; sleep 0.05; done\n\
-         flags='--root {root} --resolve x.test=93.184.216.34 --network allow=x.test:8080'\n\
-         {cordon} run $flags -- fetch http://x.test:8080/; echo \"wasi=$?\"\n\
-         {cordon} run $flags --engine native -- curl -sf -m 5 http://x.test:8080/; echo \"native=$?\"\n\
+         for ip in 93.184.216.34 8.8.5.7; do\n\
+           flags=\"--root {root} --resolve x.test=$ip --network allow=x.test:8080\"\n\
+           {cordon} run $flags -- fetch http://x.test:8080/; echo \"wasi=$?\"\n\
+           {cordon} run $flags --engine native -- curl -sf -m 5 http://x.test:8080/; echo \"native=$?\"\n\
+         done\n\
          kill $!\n",
         log = log.display(),
     );
@@ -452,10 +504,8 @@ fn a_granted_name_never_reaches_an_address_of_this_machine() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stdout.contains("wasi=") && stdout.contains("native="),
-        "{stdout}{stderr}"
-    );
+    assert_eq!(stdout.matches("wasi=").count(), 2, "{stdout}{stderr}");
+    assert_eq!(stdout.matches("native=").count(), 2, "{stdout}{stderr}");
     assert!(
         !stdout.contains("wasi=0") && !stdout.contains("native=0"),
         "{stdout}{stderr}"
@@ -463,7 +513,7 @@ fn a_granted_name_never_reaches_an_address_of_this_machine() {
     assert!(!stdout.contains("Directory listing"), "{stdout}");
     assert_eq!(
         stderr.matches("an address of this machine").count(),
-        2,
+        4,
         "{stderr}"
     );
     let served = std::fs::read_to_string(&log).unwrap();

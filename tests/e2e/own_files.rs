@@ -221,3 +221,101 @@ fn an_audit_log_that_commands_could_write_is_refused() {
         .expect_code(0);
     assert!(inside.exists());
 }
+
+/// Attack: cordon's config or cache is reached through a symlink inside the
+/// root (a dotfiles layout, HOME being the root); a command replaces the
+/// symlink with one to a directory of its own (rules without the forbid
+/// rule, a cache with a key and an artifact of its making) for the next
+/// run to trust. cordon refuses to run with such a path, saying what to
+/// point at instead; nothing runs.
+#[test]
+fn an_own_directory_reached_through_a_symlink_in_the_root_is_refused() {
+    let l = Layout::new();
+    std::fs::create_dir_all(l.at("dotfiles/config/cordon")).unwrap();
+    std::fs::create_dir_all(l.at("realcache")).unwrap();
+    std::os::unix::fs::symlink("dotfiles/config", l.at(".config")).unwrap();
+    std::os::unix::fs::symlink("realcache", l.at("cachelink")).unwrap();
+    let attempts = [
+        (
+            l.at(".config"),
+            crate::support::cache_dir().to_path_buf(),
+            "XDG_CONFIG_HOME",
+        ),
+        (
+            l.base.join("no-config"),
+            l.at("cachelink/cordon"),
+            "--cache-dir",
+        ),
+    ];
+    for (config, cache, named) in attempts {
+        let run = Run(cordon()
+            .env("XDG_CONFIG_HOME", &config)
+            .arg("run")
+            .arg("--root")
+            .arg(&l.root)
+            .arg("--cache-dir")
+            .arg(&cache)
+            .args(["--", "touch", "ran.txt"])
+            .output()
+            .unwrap());
+        run.expect_code(125);
+        let stderr = run.stderr();
+        assert!(
+            stderr.starts_with("cordon: ") && stderr.lines().count() == 1,
+            "{stderr}"
+        );
+        assert!(stderr.contains(named), "{stderr}");
+        assert!(!l.at("ran.txt").exists());
+    }
+}
+
+/// Attack: read the cache's key when the cache directory is spelled
+/// differently from the root (through a symlink outside it, or with `..`),
+/// with every `*.key` allowed; and, in a run that does not use the cache,
+/// plant an entry in it.
+#[test]
+fn the_cache_key_stays_hidden_however_its_directory_is_spelled() {
+    let l = Layout::new();
+    std::os::unix::fs::symlink(&l.root, l.base.join("link")).unwrap();
+    let spellings = [
+        l.base.join("link/ccache"),
+        l.at("src/../ccache"),
+        l.at("ccache"),
+    ];
+    for cache in &spellings {
+        let with_cache = |args: &[&str]| {
+            Run(cordon()
+                .arg("run")
+                .arg("--root")
+                .arg(&l.root)
+                .arg("--cache-dir")
+                .arg(cache)
+                .args(["--allow-secret", "*.key"])
+                .args(args)
+                .output()
+                .unwrap())
+        };
+        with_cache(&["--", "true"]).expect_code(0);
+        let key = std::fs::read(l.at("ccache/mac.key")).unwrap();
+        let encoded: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        let wasi = with_cache(&["--", "sha256sum", "ccache/mac.key"]);
+        assert_ne!(wasi.code(), 0, "{cache:?}: {}", wasi.stdout());
+        #[cfg(target_os = "linux")]
+        {
+            let native = with_cache(&[
+                "--engine",
+                "native",
+                "--",
+                "sh",
+                "-c",
+                "od -An -tx1 ccache/mac.key | tr -d ' \\n'",
+            ]);
+            assert!(!native.stdout().contains(&encoded[..16]), "{cache:?}");
+        }
+        let before = std::fs::read_dir(l.at("ccache")).unwrap().count();
+        let plant = with_cache(&["--no-cache", "--", "cp", "a.txt", "ccache/x.cwasm"]);
+        assert_ne!(plant.code(), 0, "{cache:?}");
+        assert_eq!(std::fs::read_dir(l.at("ccache")).unwrap().count(), before);
+        std::fs::remove_dir_all(l.at("ccache")).unwrap();
+    }
+}

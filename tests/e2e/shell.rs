@@ -531,6 +531,18 @@ fn lines_nested_past_the_limit_are_a_clean_error() {
             "fi; ".repeat(5_000)
         ),
         format!("{}touch x{}", "(".repeat(150), ")".repeat(150)),
+        // A shift taken for a here-document would hide the rest.
+        format!(
+            "echo $((1<<2))\n{}touch x{}\n2",
+            "{ ".repeat(5_000),
+            "; }".repeat(5_000)
+        ),
+        format!(
+            "((x<<1))\necho {}x{}",
+            "$(".repeat(3_000),
+            ")".repeat(3_000)
+        ),
+        format!("[[ {}a ]]", "! ".repeat(20_000)),
     ] {
         let run = line(&l, &[], &script);
         run.expect_code(125);

@@ -15,9 +15,13 @@ pub fn special(ip: IpAddr) -> Option<&'static str> {
     by_range.or_else(|| this_machine(ip).then_some("an address of this machine"))
 }
 
-/// Whether `ip` is assigned to one of this machine's interfaces, read
-/// afresh (addresses come and go). A machine whose interfaces cannot be
-/// read counts every address as its own: refused, never let through.
+/// Whether `ip` is this machine's: assigned to one of its interfaces, or
+/// in the network of an address on a loopback interface (Linux delivers
+/// that whole network locally: `8.8.5.1/24` on `lo` makes `8.8.5.7`
+/// local). Read afresh (addresses come and go). A machine whose
+/// interfaces cannot be read counts every address as its own: refused,
+/// never let through. Local routes made by other means (`ip route add
+/// local ...` on another interface) are not seen.
 #[cfg(unix)]
 fn this_machine(ip: IpAddr) -> bool {
     let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
@@ -31,13 +35,31 @@ fn this_machine(ip: IpAddr) -> bool {
         // SAFETY: a node of the list getifaddrs made, alive until freed.
         let node = unsafe { &*entry };
         if let Some(addr) = interface_address(node.ifa_addr) {
-            found |= addr == ip;
+            let loopback = node.ifa_flags & libc::IFF_LOOPBACK as libc::c_uint != 0;
+            found |= addr == ip
+                || (loopback
+                    && interface_address(node.ifa_netmask)
+                        .is_some_and(|mask| same_network(addr, ip, mask)));
         }
         entry = node.ifa_next;
     }
     // SAFETY: the list from getifaddrs, freed once.
     unsafe { libc::freeifaddrs(list) };
     found
+}
+
+/// Whether `a` and `b` are in the same network under `mask`.
+#[cfg(unix)]
+fn same_network(a: IpAddr, b: IpAddr, mask: IpAddr) -> bool {
+    match (a, b, mask) {
+        (IpAddr::V4(a), IpAddr::V4(b), IpAddr::V4(m)) => {
+            a.to_bits() & m.to_bits() == b.to_bits() & m.to_bits()
+        }
+        (IpAddr::V6(a), IpAddr::V6(b), IpAddr::V6(m)) => {
+            a.to_bits() & m.to_bits() == b.to_bits() & m.to_bits()
+        }
+        _ => false,
+    }
 }
 
 /// The IP address in a `sockaddr` of getifaddrs, if it holds one.

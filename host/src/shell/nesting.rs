@@ -20,6 +20,10 @@ pub const MAX_LINE: usize = 1 << 20;
 const OPENERS: &[&[u8]] = &[b"if", b"case", b"while", b"until", b"for", b"select", b"{"];
 const CLOSERS: &[&[u8]] = &[b"fi", b"esac", b"done", b"}"];
 
+/// Words that prefix what follows wherever they stand (`! ! ! x` in a
+/// pipeline or inside `[[ ]]`): the parser recurses once for each.
+const PREFIXES: &[&[u8]] = &[b"!", b"time"];
+
 /// Words after which the next word is in command position again.
 const LEADING: &[&[u8]] = &[
     b"if", b"then", b"else", b"elif", b"while", b"until", b"do", b"{", b"}", b"!", b"time",
@@ -35,6 +39,10 @@ enum Frame {
     Backtick,
     /// Inside `${...}`.
     Parameter,
+    /// Inside `$((...))` or `((...))`: `<<` is a shift there.
+    Arithmetic,
+    /// Inside `$[...]`.
+    OldArithmetic,
 }
 
 /// How deep `text` nests (over-approximated), or why it is refused.
@@ -58,19 +66,29 @@ pub fn check(text: &str) -> Result<usize, String> {
 fn max_depth(text: &[u8]) -> usize {
     let mut stack = vec![Frame::Code];
     let mut words = 0usize;
+    // A run of prefix words (`!`, `time`): each nests what follows it.
+    let mut prefixes = 0usize;
     let mut deepest = 0;
     let mut command_position = true;
     let mut heredocs: Vec<(Vec<u8>, bool)> = Vec::new();
     let mut i = 0;
     while i < text.len() {
-        deepest = deepest.max(stack.len() - 1 + words);
+        deepest = deepest.max(stack.len() - 1 + words + prefixes);
         let frame = *stack.last().expect("the base frame stays");
         let c = text[i];
         let next = text.get(i + 1).copied();
+        let after_next = text.get(i + 2).copied();
         match (frame, c) {
             (_, b'\\') => i += 1,
-            (Frame::Double, b'"') | (Frame::Backtick, b'`') | (Frame::Parameter, b'}') => {
+            (Frame::Double, b'"')
+            | (Frame::Backtick, b'`')
+            | (Frame::Parameter, b'}')
+            | (Frame::OldArithmetic, b']') => {
                 stack.pop();
+            }
+            (_, b'$') if next == Some(b'(') && after_next == Some(b'(') => {
+                stack.extend([Frame::Arithmetic, Frame::Arithmetic]);
+                i += 2;
             }
             (_, b'$') if next == Some(b'(') => {
                 stack.push(Frame::Code);
@@ -80,29 +98,49 @@ fn max_depth(text: &[u8]) -> usize {
                 stack.push(Frame::Parameter);
                 i += 1;
             }
+            (_, b'$') if next == Some(b'[') => {
+                stack.push(Frame::OldArithmetic);
+                i += 1;
+            }
             (_, b'`') => stack.push(Frame::Backtick),
             (Frame::Double, _) => {}
             (_, b'$') if next == Some(b'\'') => i = quoted_end(text, i + 2, true),
             (_, b'\'') => i = quoted_end(text, i + 1, false),
             (_, b'"') => stack.push(Frame::Double),
             (Frame::Parameter, _) => {}
+            (_, b'(') if next == Some(b'(') => {
+                stack.extend([Frame::Arithmetic, Frame::Arithmetic]);
+                i += 1;
+            }
             (_, b'(') => {
-                stack.push(Frame::Code);
+                let arithmetic = matches!(frame, Frame::Arithmetic | Frame::OldArithmetic);
+                stack.push(if arithmetic {
+                    Frame::Arithmetic
+                } else {
+                    Frame::Code
+                });
                 command_position = true;
+                prefixes = 0;
             }
             (_, b')') => {
-                if stack.len() > 1 && frame == Frame::Code {
+                if stack.len() > 1 && matches!(frame, Frame::Code | Frame::Arithmetic) {
                     stack.pop();
                 }
                 command_position = true;
+                prefixes = 0;
             }
-            (_, b'#') if i == 0 || is_break(text[i - 1]) => {
+            // What follows is code, words and all, even in arithmetic (a
+            // parser may read `((...))` as nested subshells); only comments
+            // and here-documents are not.
+            (Frame::Code | Frame::Backtick, b'#') if i == 0 || is_break(text[i - 1]) => {
                 while i < text.len() && text[i] != b'\n' {
                     i += 1;
                 }
                 continue;
             }
-            (_, b'<') if next == Some(b'<') && text.get(i + 2) != Some(&b'<') => {
+            (Frame::Code | Frame::Backtick, b'<')
+                if next == Some(b'<') && after_next != Some(b'<') =>
+            {
                 let (delimiter, strip_tabs, end) = heredoc_delimiter(text, i + 2);
                 heredocs.push((delimiter, strip_tabs));
                 i = end;
@@ -110,15 +148,28 @@ fn max_depth(text: &[u8]) -> usize {
             }
             (_, b'\n') => {
                 command_position = true;
+                prefixes = 0;
                 for (delimiter, strip_tabs) in heredocs.drain(..) {
-                    i = body_end(text, i + 1, &delimiter, strip_tabs);
+                    // An unterminated body is not skipped: read as code, it
+                    // can only count more.
+                    if let Some(end) = body_end(text, i + 1, &delimiter, strip_tabs) {
+                        i = end;
+                    }
                 }
             }
-            (_, b';' | b'&' | b'|') => command_position = true,
+            (_, b';' | b'&' | b'|') => {
+                command_position = true;
+                prefixes = 0;
+            }
             (_, b' ' | b'\t') => {}
             _ => {
                 let end = word_end(text, i);
                 let word = &text[i..end];
+                prefixes = if PREFIXES.contains(&word) {
+                    prefixes + 1
+                } else {
+                    0
+                };
                 // Keywords are keywords only in command position; a closer
                 // counted anywhere else would lower the count.
                 if command_position && OPENERS.contains(&word) {
@@ -133,7 +184,7 @@ fn max_depth(text: &[u8]) -> usize {
         }
         i += 1;
     }
-    deepest.max(stack.len() - 1 + words)
+    deepest.max(stack.len() - 1 + words + prefixes)
 }
 
 /// Whether a `#` after `c` starts a comment.
@@ -212,9 +263,10 @@ fn heredoc_delimiter(text: &[u8], mut start: usize) -> (Vec<u8>, bool, usize) {
     (delimiter, strip_tabs, start)
 }
 
-/// The index of the newline that ends a here-document body starting at
-/// `start` (the delimiter's own line), or the end of the text.
-fn body_end(text: &[u8], mut start: usize, delimiter: &[u8], strip_tabs: bool) -> usize {
+/// The index of the newline (or the text's end) that ends a here-document
+/// body starting at `start`: the end of the delimiter's own line; `None`
+/// when no line ends it.
+fn body_end(text: &[u8], mut start: usize, delimiter: &[u8], strip_tabs: bool) -> Option<usize> {
     while start < text.len() {
         let end = text[start..]
             .iter()
@@ -227,11 +279,11 @@ fn body_end(text: &[u8], mut start: usize, delimiter: &[u8], strip_tabs: bool) -
             }
         }
         if line == delimiter {
-            return end;
+            return Some(end);
         }
         start = end + 1;
     }
-    text.len()
+    None
 }
 
 #[cfg(test)]
@@ -249,6 +301,11 @@ mod tests {
             ("if true; then while false; do :; done; fi", 2),
             ("echo if for while '((((' \"(\"", 1),
             ("{ { echo fi fi } }; { { { :; }; }; }", 5),
+            ("echo $((1<<2))", 2),
+            ("((x<<1)); echo $[1<<2]", 2),
+            ("(( if true; then :; fi ))", 3),
+            ("[[ ! ! ! a ]]", 3),
+            ("! a; ! b; ! c", 1),
             ("echo ${x:-$(echo y)}", 2),
         ] {
             assert_eq!(max_depth(line.as_bytes()), depth, "{line}");
@@ -296,6 +353,15 @@ mod tests {
         );
         assert!(check(&ifs).is_err());
         assert!(check(&"x".repeat(MAX_LINE + 1)).is_err());
+        // A shift taken for a here-document must not hide what follows.
+        for opening in ["echo $((1<<2))\n", "((x<<1))\n", "echo $[1<<2]\n"] {
+            let nested = format!("{}true{}\n2\n", "{ ".repeat(5000), "} ".repeat(5000));
+            assert!(check(&format!("{opening}{nested}")).is_err(), "{opening}");
+        }
+        let unterminated = format!("cat <<EOF\n{}true", "{ ".repeat(5000));
+        assert!(check(&unterminated).is_err());
+        let bangs = format!("[[ {}a ]]", "! ".repeat(20_000));
+        assert!(check(&bangs).is_err());
         let fine = format!(
             "{}true{}",
             "( ".repeat(MAX_NESTING),

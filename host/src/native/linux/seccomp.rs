@@ -103,9 +103,9 @@ fn compile(
 /// it (`unix_sockets_scoped`: Landlock restricts pathname sockets to the
 /// writable trees and abstract ones to the sandbox). Otherwise a unix
 /// socket could reach any listener of the host's, whatever its name or
-/// network namespace: socket(AF_UNIX) is refused, and so is a datagram
-/// socketpair, which could be re-connected (or sent from) to any address.
-/// Stream and seqpacket socketpairs, connected for good, still work.
+/// network namespace: socket(AF_UNIX) is refused, and so is every
+/// socketpair but stream and seqpacket ones (connected for good): a
+/// datagram one could be re-connected, or sent from, to any address.
 pub fn apply(network: PlanNetwork, unix_sockets_scoped: bool) -> Result<String, Failure> {
     let mut refused: BTreeMap<i64, Vec<SeccompRule>> =
         REFUSED.iter().map(|nr| (*nr, Vec::new())).collect();
@@ -135,10 +135,17 @@ pub fn apply(network: PlanNetwork, unix_sockets_scoped: bool) -> Result<String, 
         if unix_sockets_scoped {
             families.push((libc::AF_UNIX, "unix"));
         } else {
-            // The low four bits of the type are the kind; the rest are
-            // SOCK_CLOEXEC and SOCK_NONBLOCK.
-            let datagram = condition(1, SeccompCmpOp::MaskedEq(0xf), libc::SOCK_DGRAM as u64)?;
-            refused.insert(libc::SYS_socketpair, vec![rule(vec![datagram])?]);
+            // The low four bits of the type are the kind (the rest are
+            // SOCK_CLOEXEC and SOCK_NONBLOCK). Every kind but stream and
+            // seqpacket is refused, not just SOCK_DGRAM: the kernel makes
+            // a SOCK_RAW unix socket a datagram one.
+            let other_kinds = (0..16u64)
+                .filter(|kind| {
+                    ![libc::SOCK_STREAM as u64, libc::SOCK_SEQPACKET as u64].contains(kind)
+                })
+                .map(|kind| rule(vec![condition(1, SeccompCmpOp::MaskedEq(0xf), kind)?]))
+                .collect::<Result<_, _>>()?;
+            refused.insert(libc::SYS_socketpair, other_kinds);
         }
         // One rule, all conditions at once: refused unless the family is
         // one of these (no condition at all: every socket() refused).

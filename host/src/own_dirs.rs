@@ -1,0 +1,226 @@
+//! cordon's own directories: its config (rules, trusted projects) and its
+//! compile cache (native code cordon maps and runs, and the key that
+//! authenticates it). No command may write them or change where they are
+//! found; the cache's key no command may read.
+//!
+//! They are made before the first command runs (so they have an identity
+//! the engines can protect) and resolved once, symlink by symlink. A path
+//! that passes through a symlink lying where commands may write is
+//! refused: a command could point it elsewhere, at a directory of its own
+//! making, for the next run to trust. The directories themselves, and
+//! every directory between the root and them, are kept in place by the
+//! engines (docs/SANDBOX.md).
+
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::path::{Component, Path, PathBuf};
+
+use crate::wasi::CompileCache;
+
+/// Symlinks followed while resolving one path, as Linux's `MAXSYMLINKS`.
+const MAX_SYMLINKS: u32 = 40;
+
+/// cordon's own directories, resolved (absolute, no symlink, no `..`).
+#[derive(Debug, Clone, Default)]
+pub struct OwnDirs {
+    pub config: Option<PathBuf>,
+    pub cache: Option<PathBuf>,
+}
+
+/// Why an own directory cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OwnDirError {
+    #[error("{0}")]
+    ThroughWritableSymlink(Box<WritableSymlink>),
+    #[error("cordon's {what} directory {path}: {source}")]
+    Unusable {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// An own directory reached through a symlink that commands may change.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cordon's {what} directory {path} is reached through the symlink {link}, which \
+     lies in {area}, where commands may change it; point {how} at {real} instead"
+)]
+pub struct WritableSymlink {
+    what: &'static str,
+    path: PathBuf,
+    link: PathBuf,
+    area: PathBuf,
+    how: &'static str,
+    real: String,
+}
+
+impl OwnDirs {
+    /// Makes and resolves `config` and `cache`. `areas` are the resolved
+    /// directories commands may write (the root when writable, `--writable`
+    /// ones).
+    ///
+    /// # Errors
+    ///
+    /// [`OwnDirError`]: a directory that cannot be made or resolved, or one
+    /// reached through a symlink inside `areas`.
+    pub fn resolve(
+        config: Option<&Path>,
+        cache: Option<&Path>,
+        areas: &[&Path],
+    ) -> Result<OwnDirs, OwnDirError> {
+        let one = |dir: Option<&Path>, what, how| {
+            dir.map(|dir| resolve_one(dir, what, how, areas))
+                .transpose()
+        };
+        Ok(OwnDirs {
+            config: one(config, "config", "XDG_CONFIG_HOME")?,
+            cache: one(cache, "cache", "--cache-dir")?,
+        })
+    }
+
+    /// Both directories, resolved.
+    pub fn all(&self) -> Vec<PathBuf> {
+        self.config.iter().chain(&self.cache).cloned().collect()
+    }
+
+    /// The compile cache's key file, resolved.
+    pub fn cache_key(&self) -> Option<PathBuf> {
+        self.cache
+            .as_ref()
+            .map(|dir| CompileCache::new(dir.clone()).key_file())
+    }
+}
+
+fn resolve_one(
+    dir: &Path,
+    what: &'static str,
+    how: &'static str,
+    areas: &[&Path],
+) -> Result<PathBuf, OwnDirError> {
+    let unusable = |source| OwnDirError::Unusable {
+        what,
+        path: dir.to_path_buf(),
+        source,
+    };
+    let absolute = std::path::absolute(dir).map_err(unusable)?;
+    // One this user cannot make, no command of the user's can make either:
+    // it is resolved as far as it exists, and protected by that path.
+    let _ = std::fs::create_dir_all(&absolute);
+    match resolve_path(&absolute, areas).map_err(unusable)? {
+        Resolved::Real(real) => Ok(real),
+        Resolved::ThroughSymlink { link, area } => Err(OwnDirError::ThroughWritableSymlink(
+            Box::new(WritableSymlink {
+                what,
+                real: absolute
+                    .canonicalize()
+                    .map_or_else(|_| "its real path".into(), |p| p.display().to_string()),
+                path: absolute,
+                link,
+                area: area.to_path_buf(),
+                how,
+            }),
+        )),
+    }
+}
+
+enum Resolved<'a> {
+    Real(PathBuf),
+    ThroughSymlink { link: PathBuf, area: &'a Path },
+}
+
+/// Resolves `path` (absolute) component by component, as the kernel
+/// would, stopping at the first symlink whose own directory lies in one
+/// of `areas`. From the first name that does not exist (or cannot be
+/// examined) on, the rest is taken as written.
+fn resolve_path<'a>(path: &Path, areas: &[&'a Path]) -> std::io::Result<Resolved<'a>> {
+    let mut pending: VecDeque<OsString> = components(path);
+    let mut resolved = PathBuf::from("/");
+    let mut hops = 0;
+    while let Some(name) = pending.pop_front() {
+        if name == ".." {
+            resolved.pop();
+            continue;
+        }
+        let next = resolved.join(&name);
+        if !next.symlink_metadata().is_ok_and(|m| m.is_symlink()) {
+            resolved = next;
+            continue;
+        }
+        if let Some(area) = areas.iter().find(|area| resolved.starts_with(area)) {
+            return Ok(Resolved::ThroughSymlink { link: next, area });
+        }
+        hops += 1;
+        if hops > MAX_SYMLINKS {
+            return Err(std::io::Error::other("too many levels of symbolic links"));
+        }
+        let target = std::fs::read_link(&next)?;
+        if target.is_absolute() {
+            resolved = PathBuf::from("/");
+        }
+        for component in components(&target).into_iter().rev() {
+            pending.push_front(component);
+        }
+    }
+    Ok(Resolved::Real(resolved))
+}
+
+/// The names of `path`, `..` kept, `.` and the root dropped.
+fn components(path: &Path) -> VecDeque<OsString> {
+    path.components()
+        .filter_map(|c| match c {
+            Component::Normal(name) => Some(name.to_os_string()),
+            Component::ParentDir => Some("..".into()),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => None,
+        })
+        .collect()
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn a_symlink_where_commands_write_is_refused_and_others_are_followed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path().canonicalize().unwrap();
+        let root = base.join("root");
+        std::fs::create_dir_all(root.join("dotfiles/config")).unwrap();
+        std::fs::create_dir_all(base.join("elsewhere/cache")).unwrap();
+        symlink("dotfiles/config", root.join(".config")).unwrap();
+        symlink(base.join("elsewhere"), base.join("link")).unwrap();
+        symlink("../link/cache", root.join("cachelink")).unwrap();
+        let areas = [root.as_path()];
+        // Through a symlink inside the root: refused, naming the way out.
+        let err = OwnDirs::resolve(Some(&root.join(".config/cordon")), None, &areas).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("XDG_CONFIG_HOME"), "{text}");
+        assert!(text.contains("dotfiles/config/cordon"), "{text}");
+        assert!(OwnDirs::resolve(None, Some(&root.join("cachelink/cordon")), &areas).is_err());
+        // Through symlinks outside it (the root's own spelling included):
+        // followed to the real directory, made if missing.
+        let own = OwnDirs::resolve(
+            Some(&root.join("dotfiles/config/../config/cordon")),
+            Some(&base.join("link/cache/cordon")),
+            &areas,
+        )
+        .unwrap();
+        assert_eq!(
+            own.config.clone().unwrap(),
+            root.join("dotfiles/config/cordon")
+        );
+        assert_eq!(
+            own.cache.clone().unwrap(),
+            base.join("elsewhere/cache/cordon")
+        );
+        assert!(base.join("elsewhere/cache/cordon").is_dir());
+        assert_eq!(
+            own.cache_key().unwrap(),
+            base.join("elsewhere/cache/cordon/mac.key")
+        );
+        // A read-only root has no area: the symlink is followed.
+        assert!(OwnDirs::resolve(Some(&root.join(".config/cordon")), None, &[]).is_ok());
+    }
+}
