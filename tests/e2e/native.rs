@@ -15,6 +15,8 @@ pub(crate) enum Who {
     Root,
     Nobody,
     LandlockOnly,
+    /// Unprivileged and with Landlock and seccomp alone.
+    NobodyLandlockOnly,
 }
 
 const NOBODY: u32 = 65534;
@@ -26,6 +28,16 @@ pub(crate) fn is_root() -> bool {
 
 /// The ways this machine can run the tests: unprivileged needs root (to
 /// drop from) and setpriv.
+/// [`everyone`] and, where it can run, the unprivileged user with
+/// Landlock and seccomp alone.
+pub(crate) fn everyone_and_unprivileged_landlock() -> Vec<Who> {
+    let mut all = everyone();
+    if all.contains(&Who::Nobody) {
+        all.push(Who::NobodyLandlockOnly);
+    }
+    all
+}
+
 pub(crate) fn everyone() -> Vec<Who> {
     let mut all = vec![Who::Root, Who::LandlockOnly];
     let setpriv = Command::new("setpriv").arg("--version").output().is_ok();
@@ -69,7 +81,7 @@ pub(crate) fn sh(l: &Layout, who: Who, flags: &[&str], script: &str) -> Run {
 /// The command [`sh`] runs, to be started by the caller.
 pub(crate) fn sh_command(l: &Layout, who: Who, flags: &[&str], script: &str) -> Command {
     let mut cmd = match who {
-        Who::Nobody => {
+        Who::Nobody | Who::NobodyLandlockOnly => {
             chown_tree(&l.base);
             let mut c = Command::new("setpriv");
             c.args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
@@ -87,7 +99,7 @@ pub(crate) fn sh_command(l: &Layout, who: Who, flags: &[&str], script: &str) -> 
         .args(["--engine", "native", "--rules"])
         .arg(allow_rm_for_anyone())
         .args(flags);
-    if who == Who::LandlockOnly {
+    if matches!(who, Who::LandlockOnly | Who::NobodyLandlockOnly) {
         cmd.arg("--no-namespaces");
     }
     cmd.args(["--", "sh", "-c", script]);

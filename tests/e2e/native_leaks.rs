@@ -11,7 +11,7 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 
-use crate::native::{Who, everyone, is_root, sh, sh_command};
+use crate::native::{Who, everyone, everyone_and_unprivileged_landlock, is_root, sh, sh_command};
 use crate::support::{Layout, Run, installed};
 
 const CANARY: &str = "canary-7f3a\n";
@@ -44,7 +44,7 @@ fn inherited_descriptors_do_not_reach_the_command() {
     if !installed("python3") {
         panic!("python3 is needed: .ci/run installs it");
     }
-    for who in everyone() {
+    for who in everyone_and_unprivileged_landlock() {
         let l = Layout::new();
         std::fs::write(l.at(".env"), CANARY).unwrap();
         let outside_file = l.base.join("outside/secret.txt");
@@ -139,7 +139,7 @@ fn a_block_device() -> Option<std::path::PathBuf> {
 #[test]
 fn devices_beyond_the_basic_ones_are_out_of_reach() {
     let disk = a_block_device();
-    for who in everyone() {
+    for who in everyone_and_unprivileged_landlock() {
         let l = Layout::new();
         let before = l.outside();
         // Each attempt prints its name only if it worked.
@@ -204,7 +204,7 @@ fn unix_sockets_of_the_host_are_unreachable_with_the_network_off() {
     if !installed("python3") {
         panic!("python3 is needed: .ci/run installs it");
     }
-    for who in everyone() {
+    for who in everyone_and_unprivileged_landlock() {
         let l = Layout::new();
         let outside = l.base.join("outside");
         let mut listeners = Vec::new();
@@ -273,7 +273,7 @@ fn unix_sockets_of_the_host_are_unreachable_with_the_network_off() {
         // Network off, and (with namespaces) a grant for a host.
         let grant = ["--network", "allow=example.test"];
         let modes: &[&[&str]] = match who {
-            Who::LandlockOnly => &[&[]],
+            Who::LandlockOnly | Who::NobodyLandlockOnly => &[&[]],
             _ => &[&[], &grant],
         };
         for flags in modes {
