@@ -20,7 +20,7 @@ use crate::native::{
     self, NativeError, NativeIo, NativeLimits, NativeOptions, NativeStatus, Plan, PlanNetwork,
 };
 use crate::net::{self, Allowlist, Decider, Host, NetAccess, Network, Resolver};
-use crate::own_dirs::OwnDirs;
+use crate::own_dirs::{self, OwnDirs};
 use crate::policy::{Determinism, SandboxMode, SandboxPolicy};
 use crate::resolve::{self, NotFound, ToolSource};
 use crate::scenario;
@@ -374,10 +374,13 @@ fn broker_for(args: &RunArgs, policy: &SandboxPolicy) -> Result<Broker> {
         rules.load(file)?;
     }
     let spec = args.approver.clone().unwrap_or_else(approver::default_spec);
+    if let ApproverSpec::JsonlSocket(path) | ApproverSpec::Script(path) = &spec {
+        refuse_in_reach("--approver", path, policy, &writable_dirs(args)?)?;
+    }
     let approver = approver::open(&spec, args.approval_timeout).map_err(anyhow::Error::msg)?;
     let audit = match &args.audit {
         Some(path) => {
-            refuse_audit_in_reach(path, policy, &writable_dirs(args)?)?;
+            refuse_in_reach("--audit", path, policy, &writable_dirs(args)?)?;
             Audit::to_file(path).with_context(|| format!("--audit {}", path.display()))?
         }
         None => Audit::default(),
@@ -677,31 +680,28 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     }
 }
 
-/// Refuses an audit log that a command could rewrite, truncate or forge:
-/// one that lies (after resolving symlinks, compared by components) inside
-/// the root when commands may write it, or inside a `--writable` directory.
-fn refuse_audit_in_reach(path: &Path, policy: &SandboxPolicy, writable: &[PathBuf]) -> Result<()> {
-    let resolved = match path.canonicalize() {
-        Ok(resolved) => resolved,
-        Err(_) => {
-            let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
-            let parent = parent
-                .unwrap_or(Path::new("."))
-                .canonicalize()
-                .with_context(|| {
-                    format!("--audit {}: its directory does not exist", path.display())
-                })?;
-            parent.join(path.file_name().unwrap_or_default())
-        }
-    };
+/// Refuses a file of cordon's own that a command could rewrite, truncate,
+/// forge or stand in for (the audit log, the approver's socket or script):
+/// one that lies inside the area commands may write (the root when
+/// writable, a `--writable` directory), or is reached through a symlink
+/// there. Resolved symlink by symlink, a dangling one included.
+fn refuse_in_reach(
+    what: &str,
+    path: &Path,
+    policy: &SandboxPolicy,
+    writable: &[PathBuf],
+) -> Result<()> {
     let root = policy.writable().then(|| policy.root());
-    let areas = root
+    let areas: Vec<&Path> = root
         .into_iter()
-        .chain(writable.iter().map(PathBuf::as_path));
-    if let Some(area) = areas.into_iter().find(|area| resolved.starts_with(area)) {
+        .chain(writable.iter().map(PathBuf::as_path))
+        .collect();
+    let resolved = own_dirs::resolve_path(path, &areas)
+        .with_context(|| format!("{what} {}", path.display()))?;
+    if let Some(area) = resolved.within(&areas) {
         anyhow::bail!(
-            "--audit {}: lies inside {}, which commands may write (they could rewrite \
-             the log); choose a file outside it",
+            "{what} {}: lies inside {}, which commands may write (they could rewrite it or \
+             stand in for it); choose a path outside it",
             path.display(),
             area.display()
         );

@@ -109,9 +109,15 @@ fn resolve_one(
     // it is resolved as far as it exists, and protected by that path.
     let _ = std::fs::create_dir_all(&absolute);
     match resolve_path(&absolute, areas).map_err(unusable)? {
-        Resolved::Real(real) => Ok(real),
-        Resolved::ThroughSymlink { link, area } => Err(OwnDirError::ThroughWritableSymlink(
-            Box::new(WritableSymlink {
+        Resolved {
+            real,
+            through: None,
+        } => Ok(real),
+        Resolved {
+            through: Some((link, area)),
+            ..
+        } => Err(OwnDirError::ThroughWritableSymlink(Box::new(
+            WritableSymlink {
                 what,
                 real: absolute
                     .canonicalize()
@@ -120,22 +126,40 @@ fn resolve_one(
                 link,
                 area: area.to_path_buf(),
                 how,
-            }),
-        )),
+            },
+        ))),
     }
 }
 
-enum Resolved<'a> {
-    Real(PathBuf),
-    ThroughSymlink { link: PathBuf, area: &'a Path },
+/// Where a path leads, and the first symlink on the way that lies in a
+/// writable area (with that area): a command could repoint it.
+pub struct Resolved<'a> {
+    pub real: PathBuf,
+    pub through: Option<(PathBuf, &'a Path)>,
 }
 
-/// Resolves `path` (absolute) component by component, as the kernel
-/// would, stopping at the first symlink whose own directory lies in one
-/// of `areas`. From the first name that does not exist (or cannot be
+impl<'a> Resolved<'a> {
+    /// The writable area the path passes through (by a symlink) or ends in.
+    pub fn within(&self, areas: &[&'a Path]) -> Option<&'a Path> {
+        self.through
+            .as_ref()
+            .map(|(_, area)| *area)
+            .or_else(|| areas.iter().find(|a| self.real.starts_with(a)).copied())
+    }
+}
+
+/// Resolves `path` (made absolute) component by component, as the kernel
+/// would, noting the first symlink whose own directory lies in one of
+/// `areas`. From the first name that does not exist (or cannot be
 /// examined) on, the rest is taken as written.
-fn resolve_path<'a>(path: &Path, areas: &[&'a Path]) -> std::io::Result<Resolved<'a>> {
-    let mut pending: VecDeque<OsString> = components(path);
+///
+/// # Errors
+///
+/// Too many symlinks, or one that cannot be read.
+pub fn resolve_path<'a>(path: &Path, areas: &[&'a Path]) -> std::io::Result<Resolved<'a>> {
+    let path = std::path::absolute(path)?;
+    let mut through = None;
+    let mut pending: VecDeque<OsString> = components(&path);
     let mut resolved = PathBuf::from("/");
     let mut hops = 0;
     while let Some(name) = pending.pop_front() {
@@ -148,8 +172,10 @@ fn resolve_path<'a>(path: &Path, areas: &[&'a Path]) -> std::io::Result<Resolved
             resolved = next;
             continue;
         }
-        if let Some(area) = areas.iter().find(|area| resolved.starts_with(area)) {
-            return Ok(Resolved::ThroughSymlink { link: next, area });
+        if through.is_none()
+            && let Some(area) = areas.iter().find(|area| resolved.starts_with(area))
+        {
+            through = Some((next.clone(), *area));
         }
         hops += 1;
         if hops > MAX_SYMLINKS {
@@ -163,7 +189,10 @@ fn resolve_path<'a>(path: &Path, areas: &[&'a Path]) -> std::io::Result<Resolved
             pending.push_front(component);
         }
     }
-    Ok(Resolved::Real(resolved))
+    Ok(Resolved {
+        real: resolved,
+        through,
+    })
 }
 
 /// The names of `path`, `..` kept, `.` and the root dropped.

@@ -182,9 +182,12 @@ fn native_commands_cannot_move_cordons_own_directories_aside() {
 fn an_audit_log_that_commands_could_write_is_refused() {
     let l = Layout::new();
     let writable = l.base.join("outside");
+    // A dangling symlink outside the root that a command made point in.
+    std::os::unix::fs::symlink(l.at("planted.jsonl"), l.base.join("dangling.jsonl")).unwrap();
     for (extra, log) in [
         (vec![], l.at("audit.jsonl")),
         (vec![], l.at("src/../audit.jsonl")),
+        (vec![], l.base.join("dangling.jsonl")),
         (
             vec!["--writable".to_string(), writable.display().to_string()],
             writable.join("audit.jsonl"),
@@ -203,6 +206,7 @@ fn an_audit_log_that_commands_could_write_is_refused() {
             run.stderr()
         );
         assert!(!log.exists() && !l.at("ran.txt").exists());
+        assert!(!l.at("planted.jsonl").exists());
     }
     // Outside, and with a read-only root, it is kept.
     let log = l.base.join("audit.jsonl");
@@ -317,5 +321,33 @@ fn the_cache_key_stays_hidden_however_its_directory_is_spelled() {
         assert_ne!(plant.code(), 0, "{cache:?}");
         assert_eq!(std::fs::read_dir(l.at("ccache")).unwrap().count(), before);
         std::fs::remove_dir_all(l.at("ccache")).unwrap();
+    }
+}
+
+/// Attack: a command binds the approver's socket (or rewrites the answer
+/// script) where it may write, and answers cordon's questions itself. A
+/// `jsonl=PATH` or `script=FILE` inside the writable area is refused
+/// before anything runs.
+#[test]
+fn an_approver_that_commands_could_stand_in_for_is_refused() {
+    let l = Layout::new();
+    let socket = l.at("agent.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    std::fs::write(l.at("answers.txt"), "once\n").unwrap();
+    for approver in [
+        format!("jsonl={}", socket.display()),
+        format!("script={}", l.at("answers.txt").display()),
+    ] {
+        let run = l
+            .cordon()
+            .args(["--approver", &approver, "--", "rm", "-rf", "src"])
+            .output();
+        run.expect_code(125);
+        assert!(
+            run.stderr().starts_with("cordon: --approver"),
+            "{}",
+            run.stderr()
+        );
+        assert!(l.at("src").exists());
     }
 }

@@ -543,6 +543,33 @@ fn lines_nested_past_the_limit_are_a_clean_error() {
             ")".repeat(3_000)
         ),
         format!("[[ {}a ]]", "! ".repeat(20_000)),
+        // Openers out of command position, case patterns that look like
+        // closers, a `#` inside a word, prefixes with options.
+        format!(
+            "{}touch x{}",
+            "function f { ".repeat(3_000),
+            "; }".repeat(3_000)
+        ),
+        format!(
+            "{}touch x{}",
+            "case x in a) ;; fi) ;; y) ".repeat(3_000),
+            " ;; esac".repeat(3_000)
+        ),
+        format!(
+            "echo {}x{}",
+            "$(true)#$(echo ".repeat(3_000),
+            ")".repeat(3_000)
+        ),
+        format!(
+            "{}touch x{}",
+            "time -p { ".repeat(3_000),
+            "; }".repeat(3_000)
+        ),
+        format!(
+            "{}touch x{}",
+            "coproc { ".repeat(3_000),
+            "; }".repeat(3_000)
+        ),
     ] {
         let run = line(&l, &[], &script);
         run.expect_code(125);

@@ -121,6 +121,8 @@ fn special_v6(ip: Ipv6Addr) -> Option<&'static str> {
         0xfe80..=0xfebf => "link-local",
         0xfec0..=0xfeff => "site-local",
         0xff00..=0xffff => "multicast",
+        0x2001 if segments[1] == 0x0db8 => "documentation range",
+        0x3fff if segments[1] < 0x1000 => "documentation range",
         // 6to4 and NAT64 embed an IPv4 address that may be private.
         0x2002 => return special_v4(Ipv4Addr::from_bits((ip.to_bits() >> 80) as u32)),
         0x0064 if segments[1] == 0xff9b => {
@@ -179,6 +181,8 @@ mod tests {
             "64:ff9b::a00:1",
             "192.0.2.10",
             "203.0.113.7",
+            "2001:db8::1",
+            "3fff:abc::1",
         ] {
             assert!(special(ip.parse().unwrap()).is_some(), "{ip}");
         }

@@ -7,7 +7,11 @@
 //! The count over-approximates, never under: every bracket, quote,
 //! substitution and compound keyword that could open a level counts as one,
 //! wherever it stands outside single quotes, comments and here-document
-//! bodies (prose there is data, not structure).
+//! bodies (prose there is data, not structure), in command position or
+//! not. A level closes only on the closer its opener expects (`fi` for
+//! `if`, `}` for `{` ...) standing in command position, so a word that
+//! merely looks like a closer (a `case` pattern `fi)`) cannot lower the
+//! count.
 
 /// Levels of nesting a line may have.
 pub const MAX_NESTING: usize = 100;
@@ -15,14 +19,22 @@ pub const MAX_NESTING: usize = 100;
 /// Bytes a line may have.
 pub const MAX_LINE: usize = 1 << 20;
 
-/// Words that open a compound command in command position, and those that
-/// close one.
-const OPENERS: &[&[u8]] = &[b"if", b"case", b"while", b"until", b"for", b"select", b"{"];
-const CLOSERS: &[&[u8]] = &[b"fi", b"esac", b"done", b"}"];
+/// Words that may open a compound command, each with the word that
+/// closes it.
+const OPENERS: &[(&[u8], &[u8])] = &[
+    (b"if", b"fi"),
+    (b"case", b"esac"),
+    (b"while", b"done"),
+    (b"until", b"done"),
+    (b"for", b"done"),
+    (b"select", b"done"),
+    (b"{", b"}"),
+];
 
-/// Words that prefix what follows wherever they stand (`! ! ! x` in a
-/// pipeline or inside `[[ ]]`): the parser recurses once for each.
-const PREFIXES: &[&[u8]] = &[b"!", b"time"];
+/// Words that prefix what follows (`! ! ! x` in a pipeline or inside
+/// `[[ ]]`, `time -p`, `coproc`): the parser recurses once for each, and
+/// for the options between them.
+const PREFIXES: &[&[u8]] = &[b"!", b"time", b"coproc", b"function"];
 
 /// Words after which the next word is in command position again.
 const LEADING: &[&[u8]] = &[
@@ -65,7 +77,8 @@ pub fn check(text: &str) -> Result<usize, String> {
 /// The deepest nesting of `text`, over-approximated.
 fn max_depth(text: &[u8]) -> usize {
     let mut stack = vec![Frame::Code];
-    let mut words = 0usize;
+    // The closers the open compound commands expect, innermost last.
+    let mut words: Vec<&[u8]> = Vec::new();
     // A run of prefix words (`!`, `time`): each nests what follows it.
     let mut prefixes = 0usize;
     let mut deepest = 0;
@@ -73,7 +86,7 @@ fn max_depth(text: &[u8]) -> usize {
     let mut heredocs: Vec<(Vec<u8>, bool)> = Vec::new();
     let mut i = 0;
     while i < text.len() {
-        deepest = deepest.max(stack.len() - 1 + words + prefixes);
+        deepest = deepest.max(stack.len() - 1 + words.len() + prefixes);
         let frame = *stack.last().expect("the base frame stays");
         let c = text[i];
         let next = text.get(i + 1).copied();
@@ -165,17 +178,16 @@ fn max_depth(text: &[u8]) -> usize {
             _ => {
                 let end = word_end(text, i);
                 let word = &text[i..end];
-                prefixes = if PREFIXES.contains(&word) {
+                let in_prefix_run = prefixes > 0 && word.starts_with(b"-");
+                prefixes = if PREFIXES.contains(&word) || in_prefix_run {
                     prefixes + 1
                 } else {
                     0
                 };
-                // Keywords are keywords only in command position; a closer
-                // counted anywhere else would lower the count.
-                if command_position && OPENERS.contains(&word) {
-                    words += 1;
-                } else if command_position && CLOSERS.contains(&word) {
-                    words = words.saturating_sub(1);
+                if let Some((_, closer)) = OPENERS.iter().find(|(opener, _)| *opener == word) {
+                    words.push(closer);
+                } else if command_position && words.last() == Some(&word) {
+                    words.pop();
                 }
                 command_position = command_position && LEADING.contains(&word);
                 i = end;
@@ -184,12 +196,14 @@ fn max_depth(text: &[u8]) -> usize {
         }
         i += 1;
     }
-    deepest.max(stack.len() - 1 + words + prefixes)
+    deepest.max(stack.len() - 1 + words.len() + prefixes)
 }
 
 /// Whether a `#` after `c` starts a comment.
 fn is_break(c: u8) -> bool {
-    matches!(c, b' ' | b'\t' | b'\n' | b';' | b'&' | b'|' | b'(' | b')')
+    // Not after `)`: `$(x)#y` is one word, and a comment taken for one
+    // would hide what follows.
+    matches!(c, b' ' | b'\t' | b'\n' | b';' | b'&' | b'|')
 }
 
 /// The end of a plain word starting at `start`.
@@ -299,7 +313,7 @@ mod tests {
             ("echo $(echo $(echo x))", 2),
             ("echo \"$(echo \"$(echo x)\")\"", 4),
             ("if true; then while false; do :; done; fi", 2),
-            ("echo if for while '((((' \"(\"", 1),
+            ("echo if for while '((((' \"(\"", 4),
             ("{ { echo fi fi } }; { { { :; }; }; }", 5),
             ("echo $((1<<2))", 2),
             ("((x<<1)); echo $[1<<2]", 2),
@@ -362,6 +376,19 @@ mod tests {
         assert!(check(&unterminated).is_err());
         let bangs = format!("[[ {}a ]]", "! ".repeat(20_000));
         assert!(check(&bangs).is_err());
+        // Openers out of command position, closers that are case
+        // patterns, comments that are not, prefixes with options.
+        for (open, close) in [
+            ("function f { ", "; }"),
+            ("case x in a) ;; fi) ;; y) ", " ;; esac"),
+            ("case x in a) ;; }) ;; y) ", " ;; esac"),
+            ("time -p { ", "; }"),
+            ("coproc { ", "; }"),
+            ("echo $(true)#$(echo ", ")"),
+        ] {
+            let line = format!("{}true{}", open.repeat(3000), close.repeat(3000));
+            assert!(check(&line).is_err(), "{open}");
+        }
         let fine = format!(
             "{}true{}",
             "( ".repeat(MAX_NESTING),

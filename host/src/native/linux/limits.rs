@@ -58,18 +58,32 @@ impl Group {
 
 impl Drop for Group {
     /// The tree may still be ending (cordon reports its exit before the
-    /// kernel has taken the last process down): a group still busy is
-    /// tried again for a little while.
+    /// kernel has taken the last process down): a group still busy is not
+    /// waited for; the next run that makes a group removes it.
     fn drop(&mut self) {
         for dir in &self.dirs {
-            for _ in 0..200 {
-                match std::fs::remove_dir(dir) {
-                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-                        std::thread::sleep(std::time::Duration::from_millis(1));
-                    }
-                    _ => break,
-                }
-            }
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+/// Removes the groups that runs which have ended left in `parent`.
+fn sweep(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("cordon-"))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir(entry.path());
         }
     }
 }
@@ -91,9 +105,9 @@ fn own_path<'a>(own: &'a str, controller: &str) -> Option<&'a str> {
 
 fn create_v2(own: &str, name: &str, limits: Limits) -> std::io::Result<Group> {
     let path = own_path(own, "").ok_or_else(|| std::io::Error::other("not in a cgroup v2"))?;
-    let dir = Path::new("/sys/fs/cgroup")
-        .join(path.trim_start_matches('/'))
-        .join(name);
+    let parent = Path::new("/sys/fs/cgroup").join(path.trim_start_matches('/'));
+    sweep(&parent);
+    let dir = parent.join(name);
     std::fs::create_dir(&dir)?;
     let group = Group {
         dirs: vec![dir.clone()],
@@ -128,10 +142,11 @@ fn create_v1(own: &str, name: &str, limits: Limits) -> std::io::Result<Group> {
     ] {
         let path = own_path(own, controller)
             .ok_or_else(|| std::io::Error::other(format!("no {controller} hierarchy")))?;
-        let dir = Path::new("/sys/fs/cgroup")
+        let parent = Path::new("/sys/fs/cgroup")
             .join(controller)
-            .join(path.trim_start_matches('/'))
-            .join(name);
+            .join(path.trim_start_matches('/'));
+        sweep(&parent);
+        let dir = parent.join(name);
         std::fs::create_dir(&dir)?;
         group.dirs.push(dir.clone());
         if let Some(value) = value {
