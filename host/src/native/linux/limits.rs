@@ -140,6 +140,9 @@ fn create_v1(own: &str, name: &str, limits: Limits) -> std::io::Result<Group> {
         ("memory", "memory.limit_in_bytes", limits.memory_bytes),
         ("pids", "pids.max", limits.processes),
     ] {
+        // v1's hierarchies are separate: only those with a limit to hold
+        // (a memory group costs the most to make and to join).
+        let Some(value) = value else { continue };
         let path = own_path(own, controller)
             .ok_or_else(|| std::io::Error::other(format!("no {controller} hierarchy")))?;
         let parent = Path::new("/sys/fs/cgroup")
@@ -149,9 +152,7 @@ fn create_v1(own: &str, name: &str, limits: Limits) -> std::io::Result<Group> {
         let dir = parent.join(name);
         std::fs::create_dir(&dir)?;
         group.dirs.push(dir.clone());
-        if let Some(value) = value {
-            std::fs::write(dir.join(file), value.to_string())?;
-        }
+        std::fs::write(dir.join(file), value.to_string())?;
     }
     Ok(group)
 }
@@ -181,7 +182,7 @@ fn describe(how: &str, limits: Limits) -> String {
 /// How `--memory` and `--processes` would hold here, for `cordon doctor`.
 pub fn available() -> String {
     let probe = Limits {
-        memory_bytes: None,
+        memory_bytes: Some(u64::MAX >> 1),
         processes: Some(1 << 20),
     };
     match Group::create(probe) {
