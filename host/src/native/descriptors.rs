@@ -44,6 +44,7 @@ pub fn close_on_exec_from(first: RawFd) -> std::io::Result<()> {
 /// negative numbers stand for none). For the processes that set up and
 /// supervise the sandbox: nothing of the host stays open in them either.
 /// Allocates nothing: it runs in forked copies of a threaded host.
+#[cfg(target_os = "linux")]
 pub fn close_all_but<const N: usize>(mut keep: [RawFd; N]) -> std::io::Result<()> {
     keep.sort_unstable();
     let mut from: RawFd = 0;
@@ -56,23 +57,22 @@ pub fn close_all_but<const N: usize>(mut keep: [RawFd; N]) -> std::io::Result<()
     Ok(())
 }
 
+#[cfg(target_os = "linux")]
 fn close_range(first: RawFd, last: RawFd) -> std::io::Result<()> {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: closes our own descriptors in the range; nothing of this
-        // process uses them afterwards (the caller keeps what it needs).
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_close_range,
-                first as libc::c_uint,
-                last as libc::c_uint,
-                0 as libc::c_uint,
-            )
-        };
-        if rc == 0 {
-            return Ok(());
-        }
+    // SAFETY: closes our own descriptors in the range; nothing of this
+    // process uses them afterwards (the caller keeps what it needs).
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            last as libc::c_uint,
+            0 as libc::c_uint,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
     }
+    // Before Linux 5.9: one by one.
     for fd in first..=last.min(open_limit()?.saturating_sub(1)) {
         // SAFETY: as above; EBADF for numbers not open is fine.
         unsafe { libc::close(fd) };
@@ -115,6 +115,7 @@ mod tests {
         unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
     }
 
+    #[cfg(target_os = "linux")]
     #[test]
     fn close_all_but_keeps_exactly_what_is_named() {
         let files: Vec<File> = (0..4).map(|_| File::open("/dev/null").unwrap()).collect();
