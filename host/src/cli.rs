@@ -326,8 +326,6 @@ fn sandbox_policy(args: &RunArgs) -> Result<SandboxPolicy> {
     policy.limits.max_output_bytes = args.max_output;
     policy.secrets = SecretPatterns::new(&args.secret, &args.allow_secret)?;
     let writable = writable_dirs(args)?;
-    let root = policy.writable().then(|| policy.root().to_path_buf());
-    let areas: Vec<&Path> = root.iter().chain(&writable).map(PathBuf::as_path).collect();
     // Whether or not this run uses the cache: a run that does not must not
     // leave it open to the commands either.
     let cache_dir = args
@@ -338,15 +336,14 @@ fn sandbox_policy(args: &RunArgs) -> Result<SandboxPolicy> {
     let own = OwnDirs::resolve(
         project::user_config_dir().as_deref(),
         cache_dir.as_deref(),
-        &areas,
+        &write_areas(&policy, &writable),
     )?;
     policy.own_dirs = own.all();
-    policy.own_secrets = own.cache_key().into_iter().collect();
-    for key in &policy.own_secrets {
+    if let Some(key) = own.cache_key() {
         if let Ok(relative) = key.strip_prefix(policy.root()) {
-            let relative = relative.to_path_buf();
-            policy.secrets.hide_own(&relative);
+            policy.secrets.hide_own(relative);
         }
+        policy.own_secrets.push(key);
     }
     if args.deterministic {
         let defaults = Determinism::default();
@@ -374,13 +371,14 @@ fn broker_for(args: &RunArgs, policy: &SandboxPolicy) -> Result<Broker> {
         rules.load(file)?;
     }
     let spec = args.approver.clone().unwrap_or_else(approver::default_spec);
+    let writable = writable_dirs(args)?;
     if let ApproverSpec::JsonlSocket(path) | ApproverSpec::Script(path) = &spec {
-        refuse_in_reach("--approver", path, policy, &writable_dirs(args)?)?;
+        refuse_in_reach("--approver", path, policy, &writable)?;
     }
     let approver = approver::open(&spec, args.approval_timeout).map_err(anyhow::Error::msg)?;
     let audit = match &args.audit {
         Some(path) => {
-            refuse_in_reach("--audit", path, policy, &writable_dirs(args)?)?;
+            refuse_in_reach("--audit", path, policy, &writable)?;
             Audit::to_file(path).with_context(|| format!("--audit {}", path.display()))?
         }
         None => Audit::default(),
@@ -691,11 +689,7 @@ fn refuse_in_reach(
     policy: &SandboxPolicy,
     writable: &[PathBuf],
 ) -> Result<()> {
-    let root = policy.writable().then(|| policy.root());
-    let areas: Vec<&Path> = root
-        .into_iter()
-        .chain(writable.iter().map(PathBuf::as_path))
-        .collect();
+    let areas = write_areas(policy, writable);
     let resolved = own_dirs::resolve_path(path, &areas)
         .with_context(|| format!("{what} {}", path.display()))?;
     if let Some(area) = resolved.within(&areas) {
@@ -707,6 +701,15 @@ fn refuse_in_reach(
         );
     }
     Ok(())
+}
+
+/// Where commands may write: the root (unless read-only) and the
+/// `--writable` directories.
+fn write_areas<'a>(policy: &'a SandboxPolicy, writable: &'a [PathBuf]) -> Vec<&'a Path> {
+    let root = policy.writable().then(|| policy.root());
+    root.into_iter()
+        .chain(writable.iter().map(PathBuf::as_path))
+        .collect()
 }
 
 /// `--writable` directories, resolved; each must exist.
