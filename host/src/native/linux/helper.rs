@@ -14,11 +14,11 @@ use std::convert::Infallible;
 use std::ffi::CString;
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use super::{STATUS_FD, Spec, landlock_rules, limits, mounts, proxy_listener, seccomp};
+use super::{STATUS_FD, Spec, landlock_rules, limits, metadata, mounts, proxy_listener, seccomp};
 use crate::native::{NativeLimits, Plan, PlanNetwork};
 use crate::native::{descriptors, spawn};
 
@@ -163,7 +163,7 @@ pub fn main(spec: &str) -> ! {
     match fork_sandbox(&spec.plan) {
         Ok(Side::Parent(child)) => {
             drop(status);
-            supervise(child, Tree::Child, None, None)
+            supervise(child, Tree::Child, None, None, None)
         }
         Ok(Side::Child(namespaces)) => run(&spec, status, namespaces),
         Err(failure) => fail(&mut status, failure),
@@ -296,6 +296,7 @@ fn spawn_command(
         tree: Tree,
         user_namespace: bool,
         supervisor: libc::pid_t,
+        metadata_channel: Option<RawFd>,
     }
     extern "C" fn command(job: *mut libc::c_void) -> libc::c_int {
         // SAFETY: the Job below, alive while this process shares the
@@ -310,6 +311,7 @@ fn spawn_command(
             tree,
             user_namespace,
             job.supervisor,
+            job.metadata_channel,
         ) {
             Ok(never) => match never {},
             Err(failure) => fail(job.status, failure),
@@ -331,6 +333,12 @@ fn spawn_command(
     if stack == libc::MAP_FAILED || unsafe { libc::mprotect(stack, page, libc::PROT_NONE) } != 0 {
         return Err(Failure::last_os("the command's stack"));
     }
+    // Without namespaces the metadata calls are the supervisor's to
+    // decide: the command's process hands it the listener on this channel.
+    let metadata = match tree {
+        Tree::Subreaper => Some(metadata_supervision(spec)?),
+        _ => None,
+    };
     let mut job = Job {
         spec,
         status,
@@ -338,6 +346,7 @@ fn spawn_command(
         tree,
         user_namespace,
         supervisor: std::process::id() as libc::pid_t,
+        metadata_channel: metadata.as_ref().map(|(_, _, child)| child.as_raw_fd()),
     };
     // SAFETY: the stack grows down from the end of the mapping; `job`
     // outlives the child's use of it (CLONE_VFORK returns once the child
@@ -357,7 +366,31 @@ fn spawn_command(
     // command's process reports, and the pipe must close at its exec.
     unsafe { libc::close(job.status.as_raw_fd()) };
     let made = (tree == Tree::Subreaper).then_some(spec.tmpdir.as_path());
-    supervise(pid, tree, spec.exit_fd, made)
+    let guard = match metadata {
+        Some((area, host, _)) => match metadata::receive_listener(host.as_raw_fd()) {
+            Some(listener) => Some((area, listener)),
+            // The command's process ended without handing it over (it
+            // reported why): nothing may run unsupervised.
+            None => {
+                // SAFETY: our own child.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                None
+            }
+        },
+        None => None,
+    };
+    supervise(pid, tree, spec.exit_fd, made, guard)
+}
+
+/// What supervising the metadata calls needs: the area they may change,
+/// and a channel (the supervisor's end, the command's end) for the
+/// listener.
+fn metadata_supervision(spec: &Spec) -> Result<(metadata::Area, OwnedFd, OwnedFd), Failure> {
+    let writable: Vec<_> = spec.plan.writable.iter().chain([&spec.tmpdir]).collect();
+    let area = metadata::Area::new(writable, &metadata::excluded(&spec.plan))
+        .map_err(|e| Failure::error("the writable area", e))?;
+    let (host, child) = super::socketpair().map_err(|e| Failure::error("socketpair", e))?;
+    Ok((area, host, child))
 }
 
 /// The command's process: limits, Landlock, seccomp, the report, exec.
@@ -368,6 +401,7 @@ fn restrict_and_exec(
     tree: Tree,
     user_namespace: bool,
     supervisor: libc::pid_t,
+    metadata_channel: Option<RawFd>,
 ) -> Result<Infallible, Failure> {
     die_with_parent()?;
     // SAFETY: getppid cannot fail.
@@ -387,6 +421,9 @@ fn restrict_and_exec(
         spec.plan.network,
         landlock_rules::confines_unix_sockets(),
     )?);
+    if let Some(channel) = metadata_channel {
+        layers.push(metadata::install(channel)?);
+    }
     let report: String = layers.iter().map(|l| format!("layer {l}\n")).collect();
     // A host that ended before its child could ask to die with it reads
     // nothing any more: the write fails and the command does not run.
@@ -421,12 +458,22 @@ enum Tree {
 /// gave an exit descriptor, the status goes there first, once nothing of
 /// the command runs any more: the host then need not wait for the kernel
 /// to take the namespaces down.
-fn supervise(child: libc::pid_t, tree: Tree, exit_fd: Option<i32>, made: Option<&Path>) -> ! {
+fn supervise(
+    child: libc::pid_t,
+    tree: Tree,
+    exit_fd: Option<i32>,
+    made: Option<&Path>,
+    metadata: Option<(metadata::Area, OwnedFd)>,
+) -> ! {
     if tree == Tree::Subreaper {
         // SAFETY: plain prctl.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     }
-    let Ok(status) = spawn::wait(child) else {
+    let waited = match metadata {
+        Some((area, listener)) => area.serve(listener, child),
+        None => spawn::wait(child),
+    };
+    let Ok(status) = waited else {
         // SAFETY: as in `fail`.
         unsafe { libc::_exit(125) }
     };

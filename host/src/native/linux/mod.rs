@@ -12,6 +12,7 @@
 pub mod helper;
 mod landlock_rules;
 mod limits;
+mod metadata;
 mod mounts;
 mod proxy_listener;
 mod seccomp;
