@@ -272,7 +272,7 @@ impl Area {
             writable,
             excluded,
             root: id(std::fs::metadata("/")?),
-            credentials: credentials("self")?,
+            credentials: proc_status("self")?.credentials,
         })
     }
 
@@ -403,7 +403,7 @@ impl Area {
     /// Decodes, checks and performs one call: its return value or errno.
     fn decide(&self, listener: BorrowedFd, notif: &libc::seccomp_notif) -> Result<i64, i32> {
         let caller = Caller::open(listener, notif.id, notif.pid)?;
-        if credentials(&notif.pid.to_string()).ok().as_deref() != Some(&self.credentials) {
+        if caller.credentials != self.credentials {
             return Err(libc::EPERM);
         }
         if caller.root_id()? != self.root {
@@ -421,11 +421,21 @@ impl Area {
     }
 }
 
-/// The credential lines of /proc/PID/status that decide what a call may
-/// do: a caller that changed any of them is not the supervisor's equal.
-fn credentials(pid: &str) -> std::io::Result<String> {
+/// What /proc/PID/status says of a thread: its process, and the
+/// credential lines that decide what a call may do (a caller that changed
+/// any of them is not the supervisor's equal).
+struct ProcStatus {
+    tgid: Option<u32>,
+    credentials: String,
+}
+
+fn proc_status(pid: &str) -> std::io::Result<ProcStatus> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    Ok(status
+    let tgid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Tgid:"))
+        .and_then(|v| v.trim().parse().ok());
+    let credentials = status
         .lines()
         .filter(|l| {
             ["Uid:", "Gid:", "Groups:", "CapEff:", "CapPrm:", "CapBnd:"]
@@ -433,7 +443,8 @@ fn credentials(pid: &str) -> std::io::Result<String> {
                 .any(|k| l.starts_with(k))
         })
         .collect::<Vec<_>>()
-        .join("\n"))
+        .join("\n");
+    Ok(ProcStatus { tgid, credentials })
 }
 
 /// The process that made a call, seen through /proc.
@@ -441,16 +452,22 @@ struct Caller<'a> {
     listener: BorrowedFd<'a>,
     id: u64,
     tid: u32,
+    /// The thread's process, whose descriptors its calls name.
+    tgid: u32,
+    credentials: String,
     memory: File,
 }
 
 impl<'a> Caller<'a> {
     fn open(listener: BorrowedFd<'a>, id: u64, tid: u32) -> Result<Self, i32> {
         let memory = File::open(format!("/proc/{tid}/mem")).map_err(|_| libc::EPERM)?;
+        let status = proc_status(&tid.to_string()).map_err(|_| libc::EPERM)?;
         let caller = Caller {
             listener,
             id,
             tid,
+            tgid: status.tgid.ok_or(libc::EPERM)?,
+            credentials: status.credentials,
             memory,
         };
         caller.still_waiting()?;
@@ -522,17 +539,9 @@ impl<'a> Caller<'a> {
         if fd == libc::AT_FDCWD {
             return open_path(&format!("/proc/{}/cwd", self.tid));
         }
-        let tgid = std::fs::read_to_string(format!("/proc/{}/status", self.tid))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix("Tgid:"))
-                    .and_then(|v| v.trim().parse::<i32>().ok())
-            })
-            .ok_or(libc::EPERM)?;
         // SAFETY: plain system calls; each descriptor made is owned once.
         unsafe {
-            let pidfd = libc::syscall(libc::SYS_pidfd_open, tgid, 0);
+            let pidfd = libc::syscall(libc::SYS_pidfd_open, self.tgid, 0);
             if pidfd < 0 {
                 return Err(libc::EPERM);
             }
@@ -557,6 +566,10 @@ impl<'a> Caller<'a> {
                     symlink: false,
                 })
             }
+            Target::Path { path, follow, .. } if *follow && self.proc_fd(path).is_some() => {
+                let fd = self.proc_fd(path).unwrap_or_default();
+                self.locate(&Target::File(fd))
+            }
             Target::Path {
                 dirfd,
                 path,
@@ -570,6 +583,23 @@ impl<'a> Caller<'a> {
                 resolve(base, path, *follow)
             }
         }
+    }
+
+    /// The descriptor a path of the form /proc/self/fd/N names (or
+    /// thread-self, or the caller's own pid), which the kernel follows to
+    /// the open file: C libraries emulate calls on descriptors that way.
+    /// The supervisor's own /proc/self would name its own descriptors.
+    fn proc_fd(&self, path: &[u8]) -> Option<i32> {
+        let path = std::str::from_utf8(path).ok()?;
+        let rest = path.strip_prefix("/proc/")?;
+        let (process, fd) = rest.rsplit_once("/fd/")?;
+        let tgid = self.tgid.to_string();
+        let thread = format!("{tgid}/task/{}", self.tid);
+        let own = ["self", "thread-self", tgid.as_str(), thread.as_str()];
+        if !own.contains(&process) || !fd.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        fd.parse().ok()
     }
 
     /// The directory an open file was found in, when the area check needs
