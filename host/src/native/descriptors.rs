@@ -105,6 +105,68 @@ pub fn stdin_without_terminal(stdin: Option<File>) -> std::io::Result<Option<Fil
     Ok(stdin)
 }
 
+/// A command's stdin that it cannot turn against what it reads from. A
+/// pipe or a socket is passed as it is. Anything else (a file, a device)
+/// was opened outside the sandbox, on a mount it does not make read-only:
+/// through the descriptor a command could change the file's mode, owner,
+/// times or attributes (the host's /dev/null, given for a terminal,
+/// included). cordon reads it into a pipe instead, from a thread started
+/// with [`Pump::start`] once the sandbox is launched.
+#[cfg(target_os = "linux")]
+pub fn piped_stdin(stdin: Option<File>) -> std::io::Result<(Option<File>, Option<Pump>)> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let fd = stdin.as_ref().map_or(0, AsRawFd::as_raw_fd);
+    // SAFETY: fstat fills the buffer on success.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; a closed descriptor 0 fails and is passed as it is.
+    if unsafe { libc::fstat(fd, &mut st) } != 0
+        || matches!(st.st_mode & libc::S_IFMT, libc::S_IFIFO | libc::S_IFSOCK)
+    {
+        return Ok((stdin, None));
+    }
+    let source = match stdin {
+        Some(file) => file,
+        // SAFETY: duplicates descriptor 0, owned once.
+        None => unsafe {
+            let copy = libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 3);
+            if copy < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            File::from(OwnedFd::from_raw_fd(copy))
+        },
+    };
+    let (read, write) = std::io::pipe()?;
+    Ok((
+        Some(File::from(OwnedFd::from(read))),
+        Some(Pump {
+            source,
+            into: write,
+        }),
+    ))
+}
+
+/// What [`piped_stdin`] copies: from the caller's stdin into the pipe.
+#[cfg(target_os = "linux")]
+pub struct Pump {
+    source: File,
+    into: std::io::PipeWriter,
+}
+
+#[cfg(target_os = "linux")]
+impl Pump {
+    /// Copies in the background until the input ends or the command
+    /// closes its end.
+    pub fn start(self) {
+        let Pump {
+            mut source,
+            mut into,
+        } = self;
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut source, &mut into);
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

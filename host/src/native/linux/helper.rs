@@ -18,7 +18,10 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use super::{STATUS_FD, Spec, landlock_rules, limits, metadata, mounts, proxy_listener, seccomp};
+use super::{
+    STATUS_FD, Spec, capabilities, landlock_rules, limits, metadata, mounts, proxy_listener,
+    seccomp,
+};
 use crate::native::{NativeLimits, Plan, PlanNetwork};
 use crate::native::{descriptors, spawn};
 
@@ -270,7 +273,10 @@ fn supervisor(spec: &Spec, status: &mut File) -> Result<Infallible, Failure> {
         tmpdir,
         ..spec.clone()
     };
-    spawn_command(&spec, status, Tree::Subreaper, Vec::new(), false)
+    // Here, before the command starts: the supervisor acts for it on
+    // metadata calls, with the same powers.
+    let layers = capabilities::drop_host_powers()?.into_iter().collect();
+    spawn_command(&spec, status, Tree::Subreaper, layers, false)
 }
 
 /// Stack of the command's process until it executes the command (it runs
@@ -409,6 +415,11 @@ fn restrict_and_exec(
         return Err(Failure::Error("the supervisor ended before setup".into()));
     }
     let namespaces = tree == Tree::Namespace;
+    if namespaces && !user_namespace {
+        // Root made the namespaces without a user namespace: its
+        // capabilities are the host's.
+        layers.extend(capabilities::drop_host_powers()?);
+    }
     match &spec.cgroup_layer {
         Some(layer) => layers.push(layer.clone()),
         None if spec.plan.limits != NativeLimits::default() => {
@@ -417,13 +428,13 @@ fn restrict_and_exec(
         None => {}
     }
     layers.push(landlock_rules::restrict(spec, namespaces)?);
+    if let Some(channel) = metadata_channel {
+        layers.push(metadata::install(channel)?);
+    }
     layers.push(seccomp::apply(
         spec.plan.network,
         landlock_rules::confines_unix_sockets(),
     )?);
-    if let Some(channel) = metadata_channel {
-        layers.push(metadata::install(channel)?);
-    }
     let report: String = layers.iter().map(|l| format!("layer {l}\n")).collect();
     // A host that ended before its child could ask to die with it reads
     // nothing any more: the write fails and the command does not run.
@@ -469,19 +480,26 @@ fn supervise(
         // SAFETY: plain prctl.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     }
-    let waited = match metadata {
+    let waited = match &metadata {
         Some((area, listener)) => area.serve(listener, child),
         None => spawn::wait(child),
     };
-    let Ok(status) = waited else {
-        // SAFETY: as in `fail`.
-        unsafe { libc::_exit(125) }
-    };
+    if waited.is_err() {
+        // SAFETY: our own child.
+        unsafe { libc::kill(child, libc::SIGKILL) };
+    }
     match tree {
         Tree::Namespace => kill_namespace(),
         Tree::Subreaper => kill_descendants(),
         Tree::Child => {}
     }
+    // Only now: while the listener is open no process can install one of
+    // its own (the kernel allows one per filter chain), and none is left.
+    drop(metadata);
+    let Ok(status) = waited else {
+        // SAFETY: as in `fail`.
+        unsafe { libc::_exit(125) }
+    };
     if let Some(dir) = made {
         let _ = std::fs::remove_dir_all(dir);
     }

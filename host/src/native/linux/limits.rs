@@ -54,6 +54,32 @@ impl Group {
     pub fn describe(&self, limits: Limits) -> String {
         describe(self.kind, limits)
     }
+
+    /// Kills every process left in the group: what left the command's
+    /// process group (setsid) when the supervisor that would have killed
+    /// it was itself killed, at a timeout. cgroup v2 kills the group at
+    /// once; v1's list is signalled until it stays empty (a process being
+    /// killed may be forking), for at most a second.
+    pub fn kill_all(&self) {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        for dir in &self.dirs {
+            if std::fs::write(dir.join("cgroup.kill"), "1").is_ok() {
+                continue;
+            }
+            while std::time::Instant::now() < until {
+                let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+                let pids: Vec<libc::pid_t> = procs.lines().filter_map(|p| p.parse().ok()).collect();
+                if pids.is_empty() {
+                    break;
+                }
+                for pid in pids {
+                    // SAFETY: signals a process of the run's own group.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
+    }
 }
 
 impl Drop for Group {

@@ -86,15 +86,19 @@ const AUDIT_ARCH: u32 = 0xc000_00f3;
 
 /// Installs the filter that sends the metadata calls to the supervisor and
 /// hands the supervisor its end on `channel`; returns the layer's
-/// description. Runs in the command's process, after the other filters.
+/// description. Runs in the command's process, before the other filters
+/// (which refuse to make a listener).
 pub fn install(channel: RawFd) -> Result<String, Failure> {
+    // SAFETY: plain prctl; a filter needs it (or CAP_SYS_ADMIN).
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return Err(Failure::last_os("PR_SET_NO_NEW_PRIVS"));
+    }
     let program = filter();
     let prog = libc::sock_fprog {
         len: program.len() as u16,
         filter: program.as_ptr().cast_mut(),
     };
-    // SAFETY: a valid program that outlives the call; NO_NEW_PRIVS is set
-    // by the filters installed before.
+    // SAFETY: a valid program that outlives the call.
     let listener = unsafe {
         libc::syscall(
             libc::SYS_seccomp,
@@ -292,8 +296,15 @@ impl Area {
         let start = match (is_dir, parent) {
             (true, _) => open_at(object, c"..", libc::O_DIRECTORY),
             (false, Some(parent)) => dup(parent),
-            // A file no name leads to any more: only descriptors reach it.
-            (false, None) => return st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_nlink == 0,
+            // A file no name leads to any more, open for writing: Landlock
+            // let the command open it so (made with O_TMPFILE or memfd, or
+            // unlinked, in the area). One opened only for reading may be
+            // anybody's.
+            (false, None) => {
+                return st.st_mode & libc::S_IFMT == libc::S_IFREG
+                    && st.st_nlink == 0
+                    && opened_for_writing(object);
+            }
         };
         let Ok(mut dir) = start else { return false };
         // Directories have one parent each: `..` leads to the top of the
@@ -321,7 +332,7 @@ impl Area {
 
     /// Serves the metadata calls of the command's tree until `child` ends;
     /// returns its wait status.
-    pub fn serve(&self, listener: OwnedFd, child: libc::pid_t) -> std::io::Result<i32> {
+    pub fn serve(&self, listener: &OwnedFd, child: libc::pid_t) -> std::io::Result<i32> {
         // SAFETY: pidfd_open of our own child, which we have not reaped.
         let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, child, 0) };
         if pidfd < 0 {
@@ -919,6 +930,12 @@ impl Change {
             Ok(result.into())
         }
     }
+}
+
+fn opened_for_writing(fd: BorrowedFd) -> bool {
+    // SAFETY: plain fcntl.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    flags >= 0 && flags & libc::O_PATH == 0 && flags & libc::O_ACCMODE != libc::O_RDONLY
 }
 
 /// Whether `fd` was opened with O_PATH (a resolved path is; a caller's

@@ -9,6 +9,7 @@
 //! gets here and forks directly; a threaded host re-executes its binary as
 //! a helper (see [`helper`]) that starts single-threaded.
 
+mod capabilities;
 pub mod helper;
 mod landlock_rules;
 mod limits;
@@ -28,6 +29,7 @@ use std::process::{Command, Stdio};
 
 use serde::{Deserialize, Serialize};
 
+use super::descriptors;
 use super::spawn::{self, Process};
 use super::{Layer, NativeError, NativeIo, NativeLimits, NativeOutcome, Plan, PlanNetwork};
 use crate::net::proxy::Proxy;
@@ -96,15 +98,15 @@ pub fn run(plan: &Plan, mut io: NativeIo) -> Result<NativeOutcome, NativeError> 
         _ => None,
     };
     // The tree's limits: a control group where cordon may make one.
-    let group = (plan.limits != NativeLimits::default())
+    let cgroup = (plan.limits != NativeLimits::default())
         .then(|| limits::Group::create(plan.limits).ok())
         .flatten();
     let mut spec = Spec {
-        cgroup_join: group
+        cgroup_join: cgroup
             .as_ref()
             .map(limits::Group::join_files)
             .unwrap_or_default(),
-        cgroup_layer: group.as_ref().map(|g| g.describe(plan.limits)),
+        cgroup_layer: cgroup.as_ref().map(|g| g.describe(plan.limits)),
         plan,
         tmpdir,
         mask_file,
@@ -113,7 +115,14 @@ pub fn run(plan: &Plan, mut io: NativeIo) -> Result<NativeOutcome, NativeError> 
         exit_fd: None,
     };
     let (proxy_host, proxy_child) = proxy_channel.unzip();
-    let launched = launch(&mut spec, io.stdin.take(), proxy_child)?;
+    let (stdin, pump) =
+        descriptors::piped_stdin(io.stdin.take()).map_err(|e| setup("stdin pipe", e))?;
+    let launched = launch(&mut spec, stdin, proxy_child)?;
+    // After the launch: a thread of its own would make this process take
+    // the slower, re-executed way into the namespaces.
+    if let Some(pump) = pump {
+        pump.start();
+    }
     let group = launched.pid;
     let (watched, listener, layers) = match confirm_start(launched, &io, proxy_host.as_ref()) {
         Ok(started) => started,
@@ -129,6 +138,9 @@ pub fn run(plan: &Plan, mut io: NativeIo) -> Result<NativeOutcome, NativeError> 
         .zip(io.gate.clone())
         .map(|(listener, gate)| Proxy::serve(listener, gate));
     let ended = watched.wait();
+    if let Some(cgroup) = &cgroup {
+        cgroup.kill_all();
+    }
     if let Some(proxy) = proxy {
         proxy.stop();
     }

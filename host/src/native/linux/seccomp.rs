@@ -119,6 +119,17 @@ pub fn apply(network: PlanNetwork, unix_sockets_scoped: bool) -> Result<String, 
             })
             .collect::<Result<_, _>>()?,
     );
+    // A listener of its own would let a command answer calls for its
+    // children, and in Landlock-only mode race the supervisor for theirs.
+    let listener = libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u64;
+    refused.insert(
+        libc::SYS_seccomp,
+        vec![rule(vec![condition(
+            1,
+            SeccompCmpOp::MaskedEq(listener),
+            listener,
+        )?])?],
+    );
     refused.insert(
         libc::SYS_ioctl,
         TERMINAL_INJECTION
@@ -181,29 +192,34 @@ pub fn apply(network: PlanNetwork, unix_sockets_scoped: bool) -> Result<String, 
 ///
 /// - clone3 passes its flags in memory, out of a filter's reach: ENOSYS
 ///   makes the C library fall back to clone(), which is checked.
-/// - On x86_64 the x32 ABI reaches the same system calls with bit 30 set
-///   in the number, under the same architecture tag, past rules keyed by
-///   number: every such call is refused.
+/// - A system call newer than [`NEWEST_KNOWN`] gets ENOSYS: a refusal list
+///   cannot judge what it has never seen (Linux 6.15's open_tree_attr
+///   clones a mount with its read-only flag cleared; 6.17's file_setattr
+///   sets file attributes by path), and C libraries fall back to the
+///   older calls on ENOSYS. This covers x86_64's x32 ABI too, which reaches
+///   the same system calls with bit 30 set in the number, under the same
+///   architecture tag, past rules keyed by number.
 fn refused_early() -> BpfProgram {
     use seccompiler::sock_filter;
     const LOAD_NR: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS, offset 0: the number
     const JEQ: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+    const JGT: u16 = 0x25; // BPF_JMP | BPF_JGT | BPF_K (unsigned)
     const RET: u16 = 0x06; // BPF_RET | BPF_K
     const RET_ENOSYS: u32 = 0x0005_0000 | libc::ENOSYS as u32;
     let op = |code, jt, jf, k| sock_filter { code, jt, jf, k };
-    let mut program = vec![
+    vec![
         op(LOAD_NR, 0, 0, 0),
         op(JEQ, 0, 1, libc::SYS_clone3 as u32),
         op(RET, 0, 0, RET_ENOSYS),
-    ];
-    #[cfg(target_arch = "x86_64")]
-    {
-        const JSET: u16 = 0x45; // BPF_JMP | BPF_JSET | BPF_K
-        const X32_BIT: u32 = 0x4000_0000;
-        program.extend([op(JSET, 0, 1, X32_BIT), op(RET, 0, 0, RET_ENOSYS)]);
-    }
-    program
+        op(JGT, 0, 1, NEWEST_KNOWN),
+        op(RET, 0, 0, RET_ENOSYS),
+    ]
 }
+
+/// The newest system call whose effects this filter was written for
+/// (removexattrat, Linux 6.13; numbered alike on every architecture since
+/// 5.1).
+const NEWEST_KNOWN: u32 = 466;
 
 /// Whether the kernel has seccomp filters.
 pub fn available() -> Result<(), String> {
