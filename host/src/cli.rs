@@ -56,7 +56,8 @@ enum Command {
         /// Scenario files, or directories of them [default: scenarios].
         #[arg(value_name = "PATH")]
         paths: Vec<PathBuf>,
-        /// Write each scenario's golden transcript (NAME.golden.json).
+        /// Write each scenario's golden transcript (NAME.golden.json);
+        /// without one, a scenario fails.
         #[arg(long)]
         bless: bool,
         /// Print the results as JSON.
@@ -386,6 +387,10 @@ fn broker_for(args: &RunArgs, policy: &SandboxPolicy) -> Result<Broker> {
     let shell = ShellContext {
         env: shell::Env::new(command_env(args, policy)),
         root: policy.root().to_path_buf(),
+        own_places: [policy.root().to_path_buf(), std::env::temp_dir()]
+            .into_iter()
+            .chain(writable.iter().cloned())
+            .collect(),
     };
     let mut broker = Broker::new(rules, args.approval, approver, audit).with_shell(shell);
     if let Some(config) = config {

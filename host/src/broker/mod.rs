@@ -14,7 +14,7 @@ pub mod project;
 pub mod rules;
 pub mod safety;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use approver::{Answer, Approver, Question};
 use rules::{Decision, NewRule, Rules};
@@ -126,6 +126,9 @@ pub enum Verdict {
 pub struct ShellContext {
     pub env: shell::Env,
     pub root: PathBuf,
+    /// Where a program is the project's own, not the system's: the root,
+    /// the other writable directories, the temporary directory.
+    pub own_places: Vec<PathBuf>,
 }
 
 /// How deep `sh -c` may nest inside `sh -c` before the broker stops reading.
@@ -167,7 +170,7 @@ fn judge_words(
             Some((dialect, text)) => {
                 judge_line(rules, policy, request, view, dialect, text, shell, depth)
             }
-            None => judge_command(rules, policy, view),
+            None => judge_command(rules, policy, view, own_program(view, request, shell)),
         };
         match verdict {
             Verdict::Refused(why) => return Verdict::Refused(why),
@@ -203,7 +206,7 @@ fn judge_line(
     depth: usize,
 ) -> Verdict {
     let Some(context) = shell else {
-        return judge_command(rules, policy, view);
+        return judge_command(rules, policy, view, own_program(view, request, shell));
     };
     if depth >= MAX_SHELL_DEPTH {
         return Verdict::Ask {
@@ -218,7 +221,7 @@ fn judge_line(
     // The shell itself answers to rules (one may forbid `bash`); what it
     // runs is judged below.
     if let Some(rule) = rules.evaluate(&view[..1]) {
-        match judge_command(rules, policy, &view[..1]) {
+        match judge_command(rules, policy, &view[..1], own_program(view, request, shell)) {
             Verdict::Refused(why) => return Verdict::Refused(why),
             Verdict::Ask { reason } if rule.decision == Decision::Prompt => {
                 asks.push(format!("`{}` ({reason})", view[0]));
@@ -279,14 +282,64 @@ fn judge_line(
     }
 }
 
-/// Judges one plain command. A command named by a relative path
-/// (`./ls`, `bin/git`) is the project's own program: rules still forbid or
-/// ask by its name, but nothing allows it by name and it is never known-safe.
-fn judge_command(rules: &Rules, policy: ApprovalPolicy, argv: &[String]) -> Verdict {
+/// Whether `argv` runs a program of the project's own rather than the
+/// system's, by what its name resolves to (a path from the working
+/// directory, or a name on the command's PATH): a file in the root or in
+/// another place a command may write (`$PWD/bin/cat` as much as
+/// `./bin/cat`, or `cat` where PATH leads into the project). Its file
+/// name does not decide. Without the context to resolve it, any path
+/// but an absolute one counts.
+fn own_program(argv: &[String], request: &Request, shell: Option<&ShellContext>) -> bool {
+    let Some(name) = argv.first() else {
+        return false;
+    };
+    let Some(context) = shell else {
+        return name.contains('/') && !name.starts_with('/');
+    };
+    let path = if name.contains('/') {
+        request.cwd.join(name)
+    } else {
+        match crate::native::find_program(name, context.env.get("PATH"), &request.cwd) {
+            Some(path) => path,
+            None => return false, // nothing runs by that name
+        }
+    };
+    // What cannot be resolved is not the system's.
+    path.canonicalize()
+        .map_or(true, |real| within_any(&real, &context.own_places))
+}
+
+/// Whether `path` (resolved) lies in one of `dirs`, by identity: each of
+/// its directories compared with theirs by device and inode.
+fn within_any(path: &Path, dirs: &[PathBuf]) -> bool {
+    let ids: Vec<_> = dirs.iter().filter_map(|d| identity(d)).collect();
+    path.ancestors()
+        .filter_map(identity)
+        .any(|id| ids.contains(&id))
+}
+
+#[cfg(unix)]
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Elsewhere no identity is at hand: resolved paths compared whole.
+#[cfg(not(unix))]
+fn identity(path: &Path) -> Option<PathBuf> {
+    path.canonicalize().ok()
+}
+
+/// Judges one plain command. A program of the project's own
+/// ([`own_program`]) answers to rules that forbid or ask by its name, but
+/// nothing allows it by name and it is never known-safe.
+fn judge_command(
+    rules: &Rules,
+    policy: ApprovalPolicy,
+    argv: &[String],
+    own_program: bool,
+) -> Verdict {
     let command = argv.join(" ");
-    let own_program = argv
-        .first()
-        .is_some_and(|w| w.contains('/') && !w.starts_with('/'));
     let rule = rules
         .evaluate(argv)
         .filter(|rule| !(own_program && rule.decision == Decision::Allow));

@@ -8,6 +8,8 @@
 
 use std::path::Path;
 
+use crate::shell::git;
+
 /// Commands that only read their inputs and write to stdout, unless one of
 /// the flags [`writes`] looks for is present.
 const READ_ONLY: &[&str] = &[
@@ -105,26 +107,15 @@ pub fn known_safe(argv: &[String]) -> bool {
 }
 
 /// Commands that ask whatever the policy, unless a rule allows them:
-/// recursive or forced `rm`, forced `git push`, `git reset --hard`.
+/// recursive or forced `rm`, and the git commands that discard work or
+/// rewrite a remote, in every form git accepts ([`git::Git::always_asks`]).
 pub fn always_asks(argv: &[String]) -> Option<&'static str> {
     let args = argv.get(1..).unwrap_or_default();
     match name(argv) {
         "rm" if has_flag(args, &['r', 'R', 'f'], &["recursive", "force"]) => {
             Some("recursive or forced rm")
         }
-        "git" => {
-            let sub = args
-                .iter()
-                .find(|a| !a.starts_with('-'))
-                .map(String::as_str);
-            match sub {
-                Some("push") if has_flag(args, &['f'], &["force", "force-with-lease"]) => {
-                    Some("forced git push")
-                }
-                Some("reset") if args.iter().any(|a| a == "--hard") => Some("git reset --hard"),
-                _ => None,
-            }
-        }
+        "git" => git::parse(args).always_asks(),
         _ => None,
     }
 }

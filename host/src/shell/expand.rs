@@ -33,7 +33,7 @@ impl Env {
             .collect())
     }
 
-    fn get(&self, name: &str) -> Option<&str> {
+    pub fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
             .rev()

@@ -12,6 +12,7 @@
 //! command (never known-safe).
 
 mod expand;
+pub mod git;
 pub mod nesting;
 pub mod redirect;
 pub mod wrappers;

@@ -234,6 +234,38 @@ fn find_actions(args: &[String]) -> Vec<Vec<String>> {
     found
 }
 
+/// Shells whose command line cordon does not read even with `-c`.
+const UNREAD_SHELLS: &[&str] = &["rbash", "fish", "csh", "tcsh", "mksh", "yash"];
+
+/// Why `view` hands code to a shell some way other than a `-c` cordon
+/// reads, if it does: a shell reading a script file or its stdin (`| sh`,
+/// `bash -s`, `sh s.sh`), a shell cordon does not read, `script` (which
+/// runs a shell, with `-c` or not), git running an alias or a setting
+/// that names a program.
+fn code_handed_over(view: &[String]) -> Option<String> {
+    let name = name_of(view.first()?);
+    let info_only = |args: &[String]| {
+        !args.is_empty() && args.iter().all(|a| a == "--version" || a == "--help")
+    };
+    match name {
+        "git" => super::git::parse(&view[1..]).unreadable,
+        "script" => Some("`script` runs a shell on what it is given".into()),
+        n if UNREAD_SHELLS.contains(&n) && !info_only(&view[1..]) => {
+            Some(format!("`{n}` runs shell code cordon does not read"))
+        }
+        n if n != "busybox"
+            && SHELLS.contains(&n)
+            && super::shell_line(view).is_none()
+            && !info_only(&view[1..]) =>
+        {
+            Some(format!(
+                "`{n}` without -c reads a script file or its stdin, which cordon does not read"
+            ))
+        }
+        _ => None,
+    }
+}
+
 /// Unwraps `argv`; see [`Unwrapped`].
 pub fn unwrap(argv: &[String]) -> Unwrapped {
     let mut out = Unwrapped {
@@ -284,6 +316,9 @@ pub fn unwrap(argv: &[String]) -> Unwrapped {
         fed_by_xargs = name == "xargs";
         rest = command;
         out.views.push(rest.clone());
+    }
+    if out.uncertain.is_none() {
+        out.uncertain = out.views.iter().find_map(|view| code_handed_over(view));
     }
     let finds: Vec<Vec<String>> = out
         .views
@@ -340,6 +375,16 @@ mod tests {
             "xargs env",
             "xargs sh -c",
             "sudo --unknown rm",
+            "sh",
+            "bash -s",
+            "sh script.sh",
+            "env bash run.sh",
+            "busybox sh",
+            "rbash -c x",
+            "script -qc x",
+            "script",
+            "git -c alias.x=!touch x",
+            "sudo git lfs pull",
         ] {
             assert!(unwrap(&words(line)).uncertain.is_some(), "{line}");
         }
