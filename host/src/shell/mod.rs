@@ -95,6 +95,9 @@ pub struct Stage {
     pub assignments: Vec<(String, String)>,
     pub argv: Vec<String>,
     pub redirects: Vec<Redirect>,
+    /// Indices in `argv` of words cordon could not expand (a substitution,
+    /// a variable set as the line runs): judged as written.
+    pub unexpanded: Vec<usize>,
 }
 
 impl Stage {
@@ -249,6 +252,32 @@ impl Script {
             .iter()
             .flat_map(|list| std::iter::once(&list.first).chain(list.rest.iter().map(|(_, p)| p)))
     }
+}
+
+/// Why cordon cannot tell what `stage` runs, if it cannot: a word it could
+/// not expand becomes the command, the command a wrapper runs, or the
+/// script a shell runs (`$(echo rm) -rf src`, `env $(...)`,
+/// `bash -c "$(...)"`).
+fn unread_command(stage: &Stage) -> Option<&'static str> {
+    if stage.unexpanded.is_empty() {
+        return None;
+    }
+    let argv = &stage.argv;
+    for view in wrappers::unwrap(argv).views {
+        // What a wrapper runs is a run of the words (a tail, or a `find
+        // -exec` action).
+        let Some(offset) = argv.windows(view.len()).position(|w| w == view.as_slice()) else {
+            continue;
+        };
+        if stage.unexpanded.contains(&offset) {
+            return Some("a substitution or expansion as the command name");
+        }
+        let words = offset..offset + view.len();
+        if shell_line(&view).is_some() && stage.unexpanded.iter().any(|i| words.contains(i)) {
+            return Some("a substitution in a shell's script");
+        }
+    }
+    None
 }
 
 /// A script that does not parse, with where.
@@ -560,6 +589,9 @@ impl Builder<'_> {
             C::CaseClause(clause) => {
                 self.word(&clause.value)?;
                 for case in &clause.cases {
+                    for pattern in &case.patterns {
+                        self.word(pattern)?;
+                    }
                     if let Some(list) = &case.cmd {
                         self.nested_list(list)?;
                     }
@@ -618,12 +650,20 @@ impl Builder<'_> {
                     }
                     stages.push(stage);
                 }
-                ast::Command::Compound(command, _) => self.compound(command)?,
+                ast::Command::Compound(command, redirects) => {
+                    self.compound(command)?;
+                    self.compound_redirects(redirects.as_ref())?;
+                }
                 ast::Command::Function(function) => {
                     self.make_opaque("a function definition");
                     self.compound(&function.body.0)?;
+                    self.compound_redirects(function.body.1.as_ref())?;
                 }
-                ast::Command::ExtendedTest(..) => self.make_opaque("[[ ... ]]"),
+                ast::Command::ExtendedTest(test, redirects) => {
+                    self.make_opaque("[[ ... ]]");
+                    self.extended_test(&test.expr)?;
+                    self.compound_redirects(redirects.as_ref())?;
+                }
             }
         }
         Ok(Pipeline {
@@ -632,7 +672,44 @@ impl Builder<'_> {
         })
     }
 
+    /// The words of a `[[ ... ]]` test, substitutions in them read.
+    fn extended_test(&mut self, expr: &ast::ExtendedTestExpr) -> Result<(), ParseError> {
+        use ast::ExtendedTestExpr as E;
+        match expr {
+            E::And(left, right) | E::Or(left, right) => {
+                self.extended_test(left)?;
+                self.extended_test(right)
+            }
+            E::Not(inner) | E::Parenthesized(inner) => self.extended_test(inner),
+            E::UnaryTest(_, word) => self.word(word).map(drop),
+            E::BinaryTest(_, left, right) => {
+                self.word(left)?;
+                self.word(right).map(drop)
+            }
+        }
+    }
+
+    /// Redirections of a compound command or a function's body: judged
+    /// (and checked against the area) as a command of no words of its own.
+    fn compound_redirects(&mut self, list: Option<&ast::RedirectList>) -> Result<(), ParseError> {
+        let Some(list) = list else { return Ok(()) };
+        let mut stage = Stage {
+            dir: self.cwd.clone(),
+            ..Stage::default()
+        };
+        for redirect in &list.0 {
+            stage.redirects.extend(self.redirect(redirect)?);
+        }
+        self.nested.push(stage);
+        Ok(())
+    }
+
     fn word(&mut self, word: &ast::Word) -> Result<Vec<String>, ParseError> {
+        self.expand(word).map(|(words, _)| words)
+    }
+
+    /// A word's expansion, and whether cordon could expand it.
+    fn expand(&mut self, word: &ast::Word) -> Result<(Vec<String>, bool), ParseError> {
         let expanded = expand::word(
             &word.value,
             &options(self.dialect),
@@ -646,7 +723,7 @@ impl Builder<'_> {
                 if globbed && self.cwd_lost {
                     self.make_unreadable("a glob after a `cd` cordon cannot follow");
                 }
-                Ok(words)
+                Ok((words, true))
             }
             Err(not) => {
                 match not {
@@ -657,7 +734,7 @@ impl Builder<'_> {
                     NotExpanded::Unreadable(why) => self.make_unreadable(&why),
                 }
                 // Judged as written: the best the broker can see.
-                Ok(vec![word.value.clone()])
+                Ok((vec![word.value.clone()], false))
             }
         }
     }
@@ -691,11 +768,13 @@ impl Builder<'_> {
             self.item(item, &mut stage, true)?;
         }
         if let Some(name) = &simple.word_or_name {
-            let words = self.word(name)?;
-            stage.argv.extend(words);
+            self.argv_word(name, &mut stage)?;
         }
         for item in simple.suffix.iter().flat_map(|s| s.0.iter()) {
             self.item(item, &mut stage, false)?;
+        }
+        if let Some(why) = unread_command(&stage) {
+            self.make_unreadable(why);
         }
         // Also behind a wrapper: `command eval ...`.
         let evaluating = wrappers::unwrap(&stage.argv)
@@ -709,6 +788,17 @@ impl Builder<'_> {
         }
         self.note_assigned(&stage);
         Ok(stage)
+    }
+
+    /// Adds a word's expansion to `stage`'s arguments, noting where cordon
+    /// could not expand it.
+    fn argv_word(&mut self, word: &ast::Word, stage: &mut Stage) -> Result<(), ParseError> {
+        let (words, expanded) = self.expand(word)?;
+        if !expanded {
+            stage.unexpanded.push(stage.argv.len());
+        }
+        stage.argv.extend(words);
+        Ok(())
     }
 
     /// Records the variables `stage` sets in the shell: a bare assignment,
@@ -743,10 +833,7 @@ impl Builder<'_> {
     ) -> Result<(), ParseError> {
         use ast::CommandPrefixOrSuffixItem as Item;
         match item {
-            Item::Word(word) => {
-                let words = self.word(word)?;
-                stage.argv.extend(words);
-            }
+            Item::Word(word) => self.argv_word(word, stage)?,
             Item::AssignmentWord(assignment, word) if prefix => {
                 let text = word.value.clone();
                 match text.split_once('=') {
@@ -760,10 +847,7 @@ impl Builder<'_> {
                     None => self.make_opaque(&format!("the assignment {assignment}")),
                 }
             }
-            Item::AssignmentWord(_, word) => {
-                let words = self.word(word)?;
-                stage.argv.extend(words);
-            }
+            Item::AssignmentWord(_, word) => self.argv_word(word, stage)?,
             Item::IoRedirect(redirect) => {
                 let redirect = self.redirect(redirect)?;
                 stage.redirects.extend(redirect);
@@ -868,6 +952,56 @@ mod tests {
 
     fn argvs(script: &Script) -> Vec<Vec<String>> {
         script.stages().map(|s| s.argv.clone()).collect()
+    }
+
+    #[test]
+    fn a_substitution_that_becomes_a_command_is_unreadable() {
+        for line in [
+            "$(echo touch) x",
+            "`echo touch` x",
+            "env $(echo touch) x",
+            "sudo -u x `echo rm` -rf src",
+            "find . -exec $(echo rm) {} ;",
+            "bash -c \"$(echo touch x)\"",
+            "$X$(echo ouch) y",
+        ] {
+            let script = parse_in(line);
+            assert!(script.unreadable.is_some(), "{line}");
+        }
+        // In an argument its output is data; its own commands are judged.
+        let script = parse_in("echo $(touch x)");
+        assert_eq!(script.unreadable, None);
+        assert!(argvs(&script).contains(&vec!["touch".to_string(), "x".to_string()]));
+    }
+
+    #[test]
+    fn tests_patterns_and_redirections_of_compound_commands_are_read() {
+        for line in [
+            "[[ $(touch x) ]]",
+            "[[ -n a && ( b == $(touch x) ) ]]",
+            "case a in $(touch x)) echo;; esac",
+            "case $(touch x) in a) ;; esac",
+        ] {
+            let script = parse_in(line);
+            assert!(
+                argvs(&script).contains(&vec!["touch".to_string(), "x".to_string()]),
+                "{line}: {:?}",
+                argvs(&script)
+            );
+        }
+        for line in [
+            "{ echo hi; } > out",
+            "f() { echo; } > out; f",
+            "[[ -n a ]] > out",
+        ] {
+            let script = parse_in(line);
+            let written: Vec<&str> = script
+                .stages()
+                .flat_map(|s| &s.redirects)
+                .filter_map(Redirect::written_file)
+                .collect();
+            assert_eq!(written, ["out"], "{line}");
+        }
     }
 
     #[test]
