@@ -121,7 +121,7 @@ pub fn apply(network: PlanNetwork, unix_sockets_scoped: bool) -> Result<String, 
     );
     // A listener of its own would let a command answer calls for its
     // children, and in Landlock-only mode race the supervisor for theirs.
-    let listener = libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u64;
+    let listener = libc::SECCOMP_FILTER_FLAG_NEW_LISTENER;
     refused.insert(
         libc::SYS_seccomp,
         vec![rule(vec![condition(
