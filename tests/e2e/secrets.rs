@@ -124,3 +124,33 @@ fn allow_secret_grants_and_secret_adds() {
     run.expect_code(1);
     assert_eq!(run.stdout(), "");
 }
+
+/// Natively, in every mode: a secret renamed within its directory would be
+/// a secret no more for the next run's scan, and one overwritten,
+/// truncated or removed is lost. None of it may happen; the secret's
+/// directory still lists and reads its other files.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_secret_cannot_be_renamed_overwritten_or_removed_natively() {
+    use crate::native::{everyone_and_unprivileged_landlock, sh};
+    for who in everyone_and_unprivileged_landlock() {
+        let l = with_secrets();
+        std::fs::write(l.at("app/readme"), "read me\n").unwrap();
+        crate::native::hand_over(&l, who);
+        let before = l.inside();
+        let run = sh(
+            &l,
+            who,
+            &[],
+            "mv app/.env.local app/notes.txt; echo x > .env; true > app/.env.local; \
+             rm -f certs/site.pem; rm -rf .ssh; ln app/.env.local app/hard; \
+             echo key > .ssh/authorized_keys; cat app/readme",
+        );
+        assert_eq!(run.stdout(), "read me\n", "{who:?}: {}", run.stderr());
+        assert_eq!(l.inside(), before, "{who:?}: {}", run.stderr());
+        assert_eq!(
+            std::fs::read_to_string(l.at("app/.env.local")).unwrap(),
+            "DB=secret\n"
+        );
+    }
+}

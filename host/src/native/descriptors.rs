@@ -105,22 +105,26 @@ pub fn stdin_without_terminal(stdin: Option<File>) -> std::io::Result<Option<Fil
     Ok(stdin)
 }
 
-/// A command's stdin that it cannot turn against what it reads from. A
-/// pipe or a socket is passed as it is. Anything else (a file, a device)
-/// was opened outside the sandbox, on a mount it does not make read-only:
-/// through the descriptor a command could change the file's mode, owner,
-/// times or attributes (the host's /dev/null, given for a terminal,
-/// included). cordon reads it into a pipe instead, from a thread started
-/// with [`Pump::start`] once the sandbox is launched.
+/// A command's stdin that it cannot turn against what it reads from. An
+/// anonymous pipe or a socket is passed as it is. Anything else (a file, a
+/// named FIFO, a device) was opened outside the sandbox, on a mount it does
+/// not make read-only: through the descriptor (or /proc/self/fd/0) a
+/// command could change the file's mode, owner, times or attributes (the
+/// host's /dev/null, given for a terminal, included). cordon reads it into
+/// a pipe instead, from a thread started with [`Pump::start`] once the
+/// sandbox is launched.
 #[cfg(target_os = "linux")]
 pub fn piped_stdin(stdin: Option<File>) -> std::io::Result<(Option<File>, Option<Pump>)> {
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    // The kernel's own file systems of pipes and sockets: nothing on disk.
+    const PIPEFS_MAGIC: libc::c_long = 0x5049_5045;
+    const SOCKFS_MAGIC: libc::c_long = 0x534f_434b;
     let fd = stdin.as_ref().map_or(0, AsRawFd::as_raw_fd);
-    // SAFETY: fstat fills the buffer on success.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstatfs fills the buffer on success.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
     // SAFETY: as above; a closed descriptor 0 fails and is passed as it is.
-    if unsafe { libc::fstat(fd, &mut st) } != 0
-        || matches!(st.st_mode & libc::S_IFMT, libc::S_IFIFO | libc::S_IFSOCK)
+    if unsafe { libc::fstatfs(fd, &mut fs) } != 0
+        || matches!(fs.f_type as libc::c_long, PIPEFS_MAGIC | SOCKFS_MAGIC)
     {
         return Ok((stdin, None));
     }

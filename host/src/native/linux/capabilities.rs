@@ -1,11 +1,17 @@
-//! Root's powers over the host, taken away where no user namespace holds
-//! them. In Landlock-only mode (and where root made the namespaces without
-//! a user namespace) a command run by root keeps root's capabilities over
-//! the whole machine: set the clock and the host name, freeze, shut down
-//! or relabel a file system by ioctl, reconfigure the network, load BPF.
-//! Landlock and seccomp do not see most of that. Only the capabilities a
-//! command needs to act on files as root (within what Landlock and the
-//! metadata supervisor allow) and to change its own identity stay.
+//! A command run as root keeps only the capabilities that act on files
+//! and on its own identity. The rest reach past the other layers:
+//! - without a user namespace (Landlock-only mode, or root's namespaces
+//!   without one) they are the host's: set the clock and the host name,
+//!   freeze, shut down or relabel a file system by ioctl, reconfigure the
+//!   network;
+//! - even inside its own user namespace, CAP_SYS_ADMIN opens directories
+//!   by handle (`open_by_handle_at`) on the mount beneath a read-only or
+//!   covering one, and CAP_SETFCAP writes file capabilities that hold on
+//!   the host (root is root's own in the namespace).
+//!
+//! CAP_SETFCAP, CAP_LINUX_IMMUTABLE and CAP_MKNOD go with them; the kept
+//! ones act within what Landlock, the mounts and the metadata supervisor
+//! allow.
 
 use super::helper::Failure;
 
@@ -22,7 +28,7 @@ const LAST: u32 = 63;
 /// change that (root), and from its effective, permitted, inheritable and
 /// ambient sets. Returns the layer's description, or `None` when there was
 /// nothing to drop.
-pub fn drop_host_powers() -> Result<Option<String>, Failure> {
+pub fn keep_file_powers() -> Result<Option<String>, Failure> {
     let kept_mask: u64 = KEPT.iter().map(|cap| 1u64 << cap).sum();
     let mut sets = capget()?;
     // SAFETY: geteuid cannot fail.
@@ -67,8 +73,8 @@ pub fn drop_host_powers() -> Result<Option<String>, Failure> {
     }
     capset(&sets)?;
     Ok(Some(
-        "capabilities(root's over the host dropped: chown, dac_override, dac_read_search, \
-         fowner, fsetid, kill, setgid, setuid, net_bind_service kept)"
+        "capabilities(only chown, dac_override, dac_read_search, fowner, fsetid, kill, \
+         setgid, setuid, net_bind_service)"
             .into(),
     ))
 }

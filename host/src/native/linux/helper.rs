@@ -275,7 +275,7 @@ fn supervisor(spec: &Spec, status: &mut File) -> Result<Infallible, Failure> {
     };
     // Here, before the command starts: the supervisor acts for it on
     // metadata calls, with the same powers.
-    let layers = capabilities::drop_host_powers()?.into_iter().collect();
+    let layers = capabilities::keep_file_powers()?.into_iter().collect();
     spawn_command(&spec, status, Tree::Subreaper, layers, false)
 }
 
@@ -415,10 +415,9 @@ fn restrict_and_exec(
         return Err(Failure::Error("the supervisor ended before setup".into()));
     }
     let namespaces = tree == Tree::Namespace;
-    if namespaces && !user_namespace {
-        // Root made the namespaces without a user namespace: its
-        // capabilities are the host's.
-        layers.extend(capabilities::drop_host_powers()?);
+    if namespaces {
+        // Without namespaces the supervisor dropped them for both.
+        layers.extend(capabilities::keep_file_powers()?);
     }
     match &spec.cgroup_layer {
         Some(layer) => layers.push(layer.clone()),

@@ -71,13 +71,16 @@ pub fn restrict(spec: &Spec, namespaces: bool) -> Result<String, Failure> {
         );
     }
     for dir in &plan.writable {
+        // Neither protected paths nor secrets may be written, renamed or
+        // removed (a secret renamed is a secret no more for the next run).
         let inside: Vec<PathBuf> = plan
             .protected
             .iter()
+            .chain(&plan.secrets)
             .filter(|p| p.starts_with(dir))
             .cloned()
             .collect();
-        // With namespaces the protected paths are read-only mounts.
+        // With namespaces they are read-only mounts and covers.
         if namespaces || inside.is_empty() {
             grants.push((dir.clone(), write));
         } else {

@@ -33,16 +33,30 @@ use super::helper::Failure;
 /// int) and FS_IOC_FSSETXATTR (a 28-byte `struct fsxattr`).
 const ATTRIBUTE_IOCTLS: &[(u32, usize)] = &[(0x4008_6602, 4), (0x4004_6602, 4), (0x401c_5820, 28)];
 
-/// `ioctl` requests that change metadata no command of an agent needs:
-/// refused outright (FS_IOC_SETVERSION and its twin, FS_IOC_ENABLE_VERITY,
-/// FS_IOC_SET_ENCRYPTION_POLICY, FS_IOC_SETFSLABEL).
-const REFUSED_IOCTLS: &[u32] = &[
-    0x4008_7602,
-    0x4004_7602,
-    0x4080_6685,
-    0x800c_6613,
-    0x4100_9432,
+/// File-system `ioctl`s that only read, of the types refused below:
+/// FS_IOC_GETFLAGS (and its 32-bit twin), FS_IOC_FSGETXATTR, FS_IOC_FIEMAP,
+/// FS_IOC_GETVERSION (and twin), FS_IOC_GETFSLABEL, and FICLONE and
+/// FICLONERANGE, which write only a file opened for writing (cp
+/// --reflink).
+const READING_IOCTLS: &[u32] = &[
+    0x8008_6601,
+    0x8004_6601,
+    0x801c_581f,
+    0xc020_660b,
+    0x8008_7601,
+    0x8004_7601,
+    0x8100_9431,
+    0x4004_9409,
+    0x4020_940d,
 ];
+
+/// The `ioctl` types of file systems' own requests ('f' for ext4 and the
+/// generic FS_IOC_*, 'X' for xfs and FS_IOC_FSSETXATTR, 'v' for versions,
+/// 0x94 for btrfs and FICLONE, 0xf5 for f2fs, 'r' for FAT): many change
+/// an inode through a descriptor opened only for reading (the kernel
+/// checks the mount, not the descriptor), and they are refused but for
+/// [`READING_IOCTLS`] and those the supervisor makes.
+const FILE_SYSTEM_IOCTL_TYPES: &[u32] = &[0x66, 0x58, 0x76, 0x94, 0xf5, 0x72];
 
 /// setxattrat and removexattrat (Linux 6.13, the same number on every
 /// architecture): answered ENOSYS, so a C library falls back to the calls
@@ -151,12 +165,18 @@ fn filter() -> Vec<libc::sock_filter> {
     for nr in XATTR_AT {
         program.extend(when(*nr as u32, errno(libc::ENOSYS)));
     }
+    const AND_K: u16 = 0x54; // BPF_ALU | BPF_AND | BPF_K
     let mut ioctls = vec![op(LD_W_ABS, 0, 0, arg1_low)];
     for (request, _) in ATTRIBUTE_IOCTLS {
         ioctls.extend(when(*request, NOTIFY));
     }
-    for request in REFUSED_IOCTLS {
-        ioctls.extend(when(*request, errno(libc::EPERM)));
+    for request in READING_IOCTLS {
+        ioctls.extend(when(*request, ALLOW));
+    }
+    // The type is the request's second byte.
+    ioctls.push(op(AND_K, 0, 0, 0xff00));
+    for kind in FILE_SYSTEM_IOCTL_TYPES {
+        ioctls.extend(when(kind << 8, errno(libc::EPERM)));
     }
     program.push(op(JEQ_K, 0, ioctls.len() as u8, libc::SYS_ioctl as u32));
     program.extend(ioctls);

@@ -49,7 +49,36 @@ const REFUSED: &[libc::c_long] = &[
     libc::SYS_acct,
     libc::SYS_userfaultfd,
     libc::SYS_syslog,
+    // Opens by handle, past every path check: with CAP_SYS_ADMIN in its
+    // own namespace a command reaches what a mount covers.
+    libc::SYS_open_by_handle_at,
 ];
+
+/// Calls that set a file's mode: the argument holding the mode, and the
+/// one holding open's flags when the mode only counts as a file is made.
+#[cfg(target_arch = "x86_64")]
+const MODE_SETTERS: &[(libc::c_long, u8, Option<u8>)] = &[
+    (libc::SYS_chmod, 1, None),
+    (libc::SYS_fchmod, 1, None),
+    (libc::SYS_fchmodat, 2, None),
+    (libc::SYS_fchmodat2, 2, None),
+    (libc::SYS_mknod, 1, None),
+    (libc::SYS_mknodat, 2, None),
+    (libc::SYS_creat, 1, None),
+    (libc::SYS_open, 2, Some(1)),
+    (libc::SYS_openat, 3, Some(2)),
+];
+#[cfg(not(target_arch = "x86_64"))]
+const MODE_SETTERS: &[(libc::c_long, u8, Option<u8>)] = &[
+    (libc::SYS_fchmod, 1, None),
+    (libc::SYS_fchmodat, 2, None),
+    (libc::SYS_fchmodat2, 2, None),
+    (libc::SYS_mknodat, 2, None),
+    (libc::SYS_openat, 3, Some(2)),
+];
+
+/// The open flags that make a file (O_TMPFILE without its O_DIRECTORY).
+const CREATING: &[u64] = &[libc::O_CREAT as u64, 0o20_000_000];
 
 /// clone() flags that would create a namespace (CLONE_NEWTIME only exists
 /// for clone3, which is refused as a whole).
@@ -119,6 +148,26 @@ pub fn apply(network: PlanNetwork, unix_sockets_scoped: bool) -> Result<String, 
             })
             .collect::<Result<_, _>>()?,
     );
+    // No setuid or setgid file: one made here would run as its owner for
+    // anyone on the host, root's included.
+    for (nr, mode, flags) in MODE_SETTERS {
+        let mut rules = Vec::new();
+        for bit in [libc::S_ISUID as u64, libc::S_ISGID as u64] {
+            let set = condition(*mode, SeccompCmpOp::MaskedEq(bit), bit)?;
+            match flags {
+                None => rules.push(rule(vec![set])?),
+                Some(flags) => {
+                    for creating in CREATING {
+                        rules.push(rule(vec![
+                            condition(*flags, SeccompCmpOp::MaskedEq(*creating), *creating)?,
+                            set.clone(),
+                        ])?);
+                    }
+                }
+            }
+        }
+        refused.insert(*nr, rules);
+    }
     // A listener of its own would let a command answer calls for its
     // children, and in Landlock-only mode race the supervisor for theirs.
     let listener = libc::SECCOMP_FILTER_FLAG_NEW_LISTENER;
@@ -191,7 +240,9 @@ pub fn apply(network: PlanNetwork, unix_sockets_scoped: bool) -> Result<String, 
 /// the architecture check lets nothing through.
 ///
 /// - clone3 passes its flags in memory, out of a filter's reach: ENOSYS
-///   makes the C library fall back to clone(), which is checked.
+///   makes the C library fall back to clone(), which is checked. So does
+///   openat2 its mode (a setuid file could be made): programs fall back
+///   to openat.
 /// - A system call newer than [`NEWEST_KNOWN`] gets ENOSYS: a refusal list
 ///   cannot judge what it has never seen (Linux 6.15's open_tree_attr
 ///   clones a mount with its read-only flag cleared; 6.17's file_setattr
@@ -210,6 +261,8 @@ fn refused_early() -> BpfProgram {
     vec![
         op(LOAD_NR, 0, 0, 0),
         op(JEQ, 0, 1, libc::SYS_clone3 as u32),
+        op(RET, 0, 0, RET_ENOSYS),
+        op(JEQ, 0, 1, libc::SYS_openat2 as u32),
         op(RET, 0, 0, RET_ENOSYS),
         op(JGT, 0, 1, NEWEST_KNOWN),
         op(RET, 0, 0, RET_ENOSYS),
