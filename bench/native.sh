@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Start latency of a native command under each sandbox, side by side in one
-# hyperfine run: bare `true`; `cordon run --engine native -- true`; bwrap
-# with an equivalent policy (read-only /, the project writable, .git
-# read-only, .env covered, own /proc, /tmp, no network, new session); and
-# srt (npm @anthropic-ai/sandbox-runtime) with the same policy where it
-# installs. Installs hyperfine, bubblewrap, socat and ripgrep with apt-get
-# and srt with npm into target/bench-tools when they are missing.
+# run: bare `true`; `cordon run --engine native -- true`; bwrap with an
+# equivalent policy (read-only /, the project writable, .git read-only,
+# .env covered, own /proc, /tmp, no network, new session); and srt (npm
+# @anthropic-ai/sandbox-runtime) with the same policy where it installs.
+# The commands run in turn, one run of each after the other, RUNS times
+# (default 200) after 20 rounds of warm-up: a drift of the machine (and
+# the kernel's cleanup of the namespaces before) falls on all of them
+# alike. Every run must exit 0 and print on stdout what bare `true`
+# prints: nothing. Installs bubblewrap, socat and ripgrep with
+# apt-get and srt with npm into target/bench-tools when they are missing.
 #
 #   bench/native.sh             # RUNS=200 by default
 set -euo pipefail
@@ -13,7 +17,6 @@ cd "$(dirname "$0")/.."
 RUNS=${RUNS:-200}
 
 need_apt=()
-command -v hyperfine >/dev/null || need_apt+=(hyperfine)
 command -v bwrap >/dev/null || need_apt+=(bubblewrap)
 command -v socat >/dev/null || need_apt+=(socat)
 command -v rg >/dev/null || need_apt+=(ripgrep)
@@ -45,37 +48,16 @@ JSON
 TRUE=$(command -v true)
 CORDON=$PWD/target/release/cordon
 
-cmds=(
-  -n "bare true" "$TRUE"
-  -n "cordon --engine native" "$CORDON run --root $P --engine native -- true"
-  -n "bwrap" "bwrap --ro-bind / / --bind $P $P --ro-bind $P/.git $P/.git --ro-bind /dev/null $P/.env --dev /dev --proc /proc --tmpfs /tmp --unshare-all --die-with-parent --new-session -- $TRUE"
-)
+SRT_ARGV=""
 if [ -x "$SRT" ] && (cd "$P" && "$SRT" -s "$WORK/srt.json" "$TRUE") 2>/dev/null; then
-  cmds+=(-n "srt" "$SRT -s $WORK/srt.json $TRUE")
+  SRT_ARGV="$SRT -s $WORK/srt.json $TRUE"
 else
   echo "srt: not runnable here; left out" >&2
 fi
 cd "$P"
-hyperfine -N --warmup 20 --runs "$RUNS" --export-markdown "$WORK/table.md" \
-  --export-json "$WORK/runs.json" "${cmds[@]}" >/dev/null
-cat "$WORK/table.md"
-python3 - "$WORK/runs.json" <<'PY'
-import json, sys
-results = json.load(open(sys.argv[1]))["results"]
-base = next(r for r in results if r["command"] == "bare true")["median"]
-print()
-print("| Command | Median [ms] | Added to bare true [ms] |")
-print("|:---|---:|---:|")
-for r in results:
-    print(f"| {r['command']} | {r['median'] * 1e3:.2f} | {(r['median'] - base) * 1e3:.2f} |")
-PY
-
-# hyperfine runs one command after the other, so a drift of this machine
-# (and the kernel's cleanup of the namespaces before) lands on whichever
-# command runs then. A second pass alternates the commands run by run.
-python3 - "$RUNS" "$P" "$CORDON" "$TRUE" <<'PY'
+python3 - "$RUNS" "$P" "$CORDON" "$TRUE" "$WORK/out" "$SRT_ARGV" <<'PY'
 import os, statistics, sys, time
-runs, root, cordon, true = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+runs, root, cordon, true, out, srt = sys.argv[1:]
 commands = {
     "bare true": [true],
     "cordon --engine native": [cordon, "run", "--root", root, "--engine", "native", "--", "true"],
@@ -84,25 +66,34 @@ commands = {
               "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--unshare-all",
               "--die-with-parent", "--new-session", "--", true],
 }
+if srt:
+    commands["srt"] = srt.split()
+# stdout goes to a file, read after the run, outside its time.
 null = os.open(os.devnull, os.O_WRONLY)
-quiet = [(os.POSIX_SPAWN_DUP2, null, 1), (os.POSIX_SPAWN_DUP2, null, 2)]
-def once(argv):
+to_file = [(os.POSIX_SPAWN_OPEN, 1, out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
+           (os.POSIX_SPAWN_DUP2, null, 2)]
+def once(name, argv):
     start = time.perf_counter_ns()
-    pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=quiet)
-    os.waitpid(pid, 0)
-    return (time.perf_counter_ns() - start) / 1e6
+    pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=to_file)
+    _, status = os.waitpid(pid, 0)
+    took = (time.perf_counter_ns() - start) / 1e6
+    code, printed = os.waitstatus_to_exitcode(status), open(out, "rb").read()
+    if code != 0 or printed:
+        sys.exit(f"{name}: exit {code}, printed {printed[:200]}")
+    return took
 times = {name: [] for name in commands}
 for _ in range(20):
-    for argv in commands.values():
-        once(argv)
-for _ in range(runs):
     for name, argv in commands.items():
-        times[name].append(once(argv))
+        once(name, argv)
+for _ in range(int(runs)):
+    for name, argv in commands.items():
+        times[name].append(once(name, argv))
+base = statistics.median(times["bare true"])
+print(f"{runs} runs of each, alternating; every run exited 0 and printed nothing on stdout")
 print()
-print("Alternating, one run of each in turn:")
-print()
-print("| Command | Median [ms] |")
-print("|:---|---:|")
+print("| Command | Median [ms] | Added to bare true [ms] |")
+print("|:---|---:|---:|")
 for name, values in times.items():
-    print(f"| {name} | {statistics.median(values):.2f} |")
+    median = statistics.median(values)
+    print(f"| {name} | {median:.2f} | {median - base:.2f} |")
 PY

@@ -4,8 +4,11 @@
 #   wasmtime run      (wasmtime-cli 48.0.8, its compile cache warm)
 #   wasmtime run of a module precompiled with `wasmtime compile`
 # on the same WASIp1 module (the probe test guest), the same directory, the
-# same arguments. Installs wasmtime-cli 48.0.8 into target/bench-tools when
-# no `wasmtime` 48.0.8 is on PATH (a one-time build of several minutes).
+# same arguments, the runs of the three alternating. Every run must exit 0
+# and print what the others print (lines compared sorted: a listing comes
+# in each runtime's own order). Installs wasmtime-cli 48.0.8 into
+# target/bench-tools when no `wasmtime` 48.0.8 is on PATH (a one-time
+# build of several minutes).
 #
 #   bench/startup.sh            # RUNS=300 by default
 set -euo pipefail
@@ -51,17 +54,26 @@ tools = {
 }
 workloads = {"noop": ["noop"], f"ls {proj}/src": ["ls", f"{proj}/src"]}
 print(f"wasmtime: {subprocess.run([wasmtime, '--version'], capture_output=True, text=True).stdout.strip()}")
-print(f"{runs} runs each, interleaved; median and mean wall time per process\n")
+print(f"{runs} runs each, interleaved, every one exiting 0 with the same output;"
+      " median and mean wall time per process\n")
+def run(name, argv):
+    """Wall time of one run, which must exit 0; and its output's lines, sorted."""
+    start = time.perf_counter()
+    out = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    took = time.perf_counter() - start
+    if out.returncode != 0:
+        sys.exit(f"{name}: exit {out.returncode}: {out.stderr.decode()[:300]}")
+    return took, sorted(out.stdout.splitlines())
 for label, args in workloads.items():
     samples = {name: [] for name in tools}
-    for name, cmd in tools.items():  # warm every cache first
-        out = subprocess.run(cmd(args), capture_output=True)
-        assert out.returncode == 0, (name, out.stderr)
+    # Warms every cache; wasmtime run's output is what every run must print.
+    expected = {name: run(name, cmd(args))[1] for name, cmd in tools.items()}["wasmtime run"]
     for _ in range(runs):
         for name, cmd in tools.items():
-            start = time.perf_counter()
-            subprocess.run(cmd(args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            samples[name].append(time.perf_counter() - start)
+            took, out = run(name, cmd(args))
+            if out != expected:
+                sys.exit(f"{name} {label}: output differs from wasmtime run's: {out[:5]}")
+            samples[name].append(took)
     base = statistics.median(samples["wasmtime run"])
     print(f"workload: {label}")
     for name, s in samples.items():

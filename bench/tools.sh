@@ -2,13 +2,17 @@
 # The built-in tools against the native GNU tools on the same data, side by
 # side in one run: grep -r and find over a generated ~200 MB source tree;
 # wc -l and cat over a 1 GB file; sort over a 100 MB file. cordon runs with
-# a warm compile cache (the module is compiled once, before timing); each
-# command runs RUNS times (default 3) and the median is reported.
+# a warm compile cache (the module is compiled once, before timing). Each
+# command runs RUNS times (default 5), GNU's and cordon's runs alternating;
+# the medians are reported. Every run must exit 0, and both sides must
+# write the same output (grep's and find's lines compared sorted: GNU walks
+# in the file system's order, cordon in name order); cat's 1 GB goes to
+# /dev/null and is compared once, by digest, before the timed runs.
 #
 #   bench/tools.sh              # data in target/bench-data (kept for reruns)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUNS=${RUNS:-3}
+RUNS=${RUNS:-5}
 DATA=${DATA:-target/bench-data}
 
 rustup target add wasm32-wasip1 >/dev/null 2>&1 || true
@@ -52,37 +56,62 @@ CORDON="$(pwd)/target/release/cordon run --root $DATA --cache-dir $DATA/.cordon-
 $CORDON true  # compile the module once
 
 python3 - "$RUNS" "$DATA" "$CORDON" <<'PY'
-import os, statistics, subprocess, sys, time
+import hashlib, os, statistics, subprocess, sys, time
 runs, data, cordon = int(sys.argv[1]), sys.argv[2], sys.argv[3].split()
 os.chdir(data)
 tree_mb = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk("tree") for f in fs) >> 20
+ENV = {"PATH": os.environ["PATH"], "LC_ALL": "C"}
 # GNU grep stops at the first match when stdout is /dev/null, so output that
-# matters is read through a pipe; cat's 1 GB goes to /dev/null for both.
-PIPE, NULL = subprocess.PIPE, subprocess.DEVNULL
+# matters is read through a pipe and compared; cat's 1 GB goes to /dev/null.
+# (label, argv, target ratio, how the output is compared)
 cases = [
-    (f"grep -r TODO tree ({tree_mb} MB)", ["grep", "-r", "TODO", "tree"], 2.0, PIPE),
-    ("find tree -name '*.rs'", ["find", "tree", "-name", "*.rs"], 2.0, PIPE),
-    ("wc -l big.txt (1 GB)", ["wc", "-l", "big.txt"], 1.5, PIPE),
-    ("cat big.txt (1 GB)", ["cat", "big.txt"], 1.5, NULL),
-    ("sort medium.txt (100 MB)", ["sort", "medium.txt"], None, PIPE),
+    (f"grep -r TODO tree ({tree_mb} MB)", ["grep", "-r", "TODO", "tree"], 2.0, "sorted"),
+    ("find tree -name '*.rs'", ["find", "tree", "-name", "*.rs"], 2.0, "sorted"),
+    ("wc -l big.txt (1 GB)", ["wc", "-l", "big.txt"], 1.5, "exact"),
+    ("cat big.txt (1 GB)", ["cat", "big.txt"], 1.5, "digest"),
+    ("sort medium.txt (100 MB)", ["sort", "medium.txt"], None, "exact"),
 ]
-def timed(cmd, stdout):
-    best = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        out = subprocess.run(cmd, stdout=stdout, stderr=subprocess.PIPE,
-                             env={"PATH": os.environ["PATH"], "LC_ALL": "C"})
-        best.append(time.perf_counter() - start)
-        if out.returncode not in (0, 1):
-            sys.exit(f"{cmd}: exit {out.returncode}: {out.stderr.decode()[:300]}")
-    return statistics.median(best)
+def fail(cmd, why):
+    sys.exit(f"{' '.join(cmd)}: {why}")
+def timed(cmd, keep):
+    """Wall time of one run, and its output when `keep`."""
+    stdout = subprocess.PIPE if keep else subprocess.DEVNULL
+    start = time.perf_counter()
+    out = subprocess.run(cmd, stdout=stdout, stderr=subprocess.PIPE, env=ENV)
+    took = time.perf_counter() - start
+    if out.returncode != 0:
+        fail(cmd, f"exit {out.returncode}: {out.stderr.decode()[:300]}")
+    return took, out.stdout
+def digest(cmd):
+    """sha256 of the output, read as it comes (too large to keep)."""
+    sha = hashlib.sha256()
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, env=ENV) as child:
+        for block in iter(lambda: child.stdout.read(1 << 20), b""):
+            sha.update(block)
+    if child.returncode != 0:
+        fail(cmd, f"exit {child.returncode}")
+    return sha.hexdigest()
 print(f"{'command':<32} {'GNU':>9} {'cordon':>9} {'ratio':>6}  target")
-for label, argv, target, stdout in cases:
-    gnu = timed(argv, stdout)
-    ours = timed(cordon + argv, stdout)
-    ratio = ours / gnu
+for label, argv, target, compare in cases:
+    sides = {"GNU": argv, "cordon": cordon + argv}
+    if compare == "digest" and digest(sides["GNU"]) != digest(sides["cordon"]):
+        fail(argv, "GNU and cordon wrote different output")
+    times = {side: [] for side in sides}
+    expected = None
+    for _ in range(runs):
+        for side, cmd in sides.items():
+            took, out = timed(cmd, keep=compare != "digest")
+            times[side].append(took)
+            if compare == "sorted":
+                out = sorted(out.splitlines())
+            if expected is None:
+                expected = out
+            elif out != expected:
+                fail(cmd, "its output differs from GNU's")
+    gnu, ours = (statistics.median(times[side]) for side in sides)
     goal = f"<= {target}x" if target else "-"
-    print(f"{label:<32} {gnu:8.3f}s {ours:8.3f}s {ratio:6.2f}  {goal}")
+    print(f"{label:<32} {gnu:8.3f}s {ours:8.3f}s {ours / gnu:6.2f}  {goal}")
+print(f"{runs} runs of each, alternating; every run exited 0 with the same output on both sides")
 PY
 size=$(stat -c %s target/release/cordon)
 echo "embedded module: $(target/release/cordon tools | tail -1)"

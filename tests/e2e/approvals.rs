@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 
-use crate::support::{Layout, Run, audit_lines, events, script};
+use crate::support::{Layout, Run, audit_lines, events, script, skip_without};
 
 #[test]
 fn a_scripted_person_approves_denies_edits_and_aborts() {
@@ -446,9 +446,8 @@ fn an_unanswered_question_is_denied_in_time() {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_person_at_the_terminal_answers_with_one_key() {
-    use std::process::{Command, Stdio};
-    if Command::new("script").arg("--version").output().is_err() {
-        eprintln!("skipping: script(1) not found");
+    use std::process::Stdio;
+    if skip_without(&["script"]) {
         return;
     }
     let cordon = env!("CARGO_BIN_EXE_cordon");
@@ -458,7 +457,7 @@ fn a_person_at_the_terminal_answers_with_one_key() {
             "{cordon} run --root {} --approver tty -- rm -rf src",
             l.root.display()
         );
-        let mut child = Command::new("script")
+        let mut child = crate::support::command("script")
             .args(["-qec", &line, "/dev/null"])
             .env("XDG_CONFIG_HOME", l.base.join("config"))
             .stdin(Stdio::piped())
@@ -739,12 +738,7 @@ fn expected(sandbox: &str, approval: &str, network: &str, action: Action) -> Obs
 }
 
 fn approval_matrix_for(sandbox: &str) {
-    if std::process::Command::new("bash")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipping: bash not found");
+    if skip_without(&["bash"]) {
         return;
     }
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::{allow_rm_rules, cache_dir, cordon};
+use crate::support::{allow_rm_rules, cache_dir, cordon, skip};
 
 /// How a case is compared.
 #[derive(Clone, Copy, PartialEq)]
@@ -426,7 +426,7 @@ fn observe(mut cmd: Command, dir: &Path, stdin: Option<&str>) -> Observed {
 }
 
 fn gnu_available(tool: &str) -> bool {
-    Command::new("sh")
+    crate::support::command("sh")
         .args(["-c", &format!("command -v {tool}")])
         .output()
         .is_ok_and(|o| o.status.success())
@@ -464,6 +464,7 @@ fn built_in_tools_match_gnu() {
     for (stdin, compare, argv) in CASES {
         let tool = argv[0];
         if !gnu_available(tool) {
+            skip(&format!("no GNU {tool}"));
             continue;
         }
         let ours_dir = tempfile::tempdir().unwrap();

@@ -12,6 +12,8 @@ mod exit_codes;
 mod isolation;
 mod limits;
 #[cfg(target_os = "linux")]
+mod metadata;
+#[cfg(target_os = "linux")]
 mod native;
 #[cfg(target_os = "linux")]
 mod native_leaks;

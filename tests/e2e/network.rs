@@ -5,38 +5,53 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
-use crate::support::{Layout, Run, Wasi, audit_lines, events, installed, script};
+use crate::support::{Layout, Run, Wasi, audit_lines, events, script, skip};
 
 /// A loopback HTTP server answering every request with `body`, counting
-/// the connections it accepted.
+/// the connections it accepted, one after the other.
 struct Server {
     addr: SocketAddr,
     hits: Arc<AtomicUsize>,
+    /// A message for each [`SYNC`] connection the server has reached.
+    synced: Mutex<mpsc::Receiver<()>>,
 }
+
+/// What [`Server::hits`] sends on a connection of its own.
+const SYNC: &[u8] = b"SYNC\r\n\r\n";
 
 impl Server {
     fn start(bind: &str, body: &'static str) -> Server {
-        Server::answering(bind, "200 OK", String::new(), body)
+        Server::on(TcpListener::bind(bind).unwrap(), body)
+    }
+
+    /// A server on a socket already bound.
+    fn on(listener: TcpListener, body: &'static str) -> Server {
+        Server::answering(listener, "200 OK", String::new(), body)
     }
 
     /// A server answering `301` to `location`.
     fn redirecting(location: String) -> Server {
-        Server::answering("127.0.0.1:0", "301 Moved Permanently", location, "")
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Server::answering(listener, "301 Moved Permanently", location, "")
     }
 
-    fn answering(bind: &str, status: &'static str, location: String, body: &'static str) -> Server {
-        let listener = TcpListener::bind(bind).unwrap();
+    fn answering(
+        listener: TcpListener,
+        status: &'static str,
+        location: String,
+        body: &'static str,
+    ) -> Server {
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(AtomicUsize::new(0));
         let counted = Arc::clone(&hits);
+        let (reached, synced) = mpsc::channel();
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
-                counted.fetch_add(1, Ordering::SeqCst);
                 let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
                 let mut head = Vec::new();
                 let mut buf = [0u8; 1024];
@@ -46,6 +61,11 @@ impl Server {
                         Ok(n) => head.extend_from_slice(&buf[..n]),
                     }
                 }
+                if head == SYNC {
+                    let _ = reached.send(());
+                    continue;
+                }
+                counted.fetch_add(1, Ordering::SeqCst);
                 let location = match location.as_str() {
                     "" => String::new(),
                     to => format!("Location: {to}\r\n"),
@@ -57,14 +77,25 @@ impl Server {
                 );
             }
         });
-        Server { addr, hits }
+        Server {
+            addr,
+            hits,
+            synced: Mutex::new(synced),
+        }
     }
 
     fn port(&self) -> String {
         self.addr.port().to_string()
     }
 
+    /// The connections made so far. A client may be gone before the
+    /// server reached its connection: this one of its own comes after
+    /// them (the kernel hands connections over in the order they were
+    /// made), so once the server reaches it, it has counted them all.
     fn hits(&self) -> usize {
+        let mut sync = std::net::TcpStream::connect(self.addr).unwrap();
+        sync.write_all(SYNC).unwrap();
+        self.synced.lock().unwrap().recv().unwrap();
         self.hits.load(Ordering::SeqCst)
     }
 }
@@ -159,9 +190,8 @@ fn wasi_ports_addresses_and_names() {
     refused_saying(run.expect_refused(), "not-allowed.test");
     // An IPv6 literal, allowed as an address with its port.
     if let Ok(listener) = TcpListener::bind("[::1]:0") {
-        let port = listener.local_addr().unwrap().port();
-        drop(listener);
-        let v6 = Server::start(&format!("[::1]:{port}"), "six\n");
+        let v6 = Server::on(listener, "six\n");
+        let port = v6.port();
         let run = l
             .cordon()
             .args(["--network", &format!("allow=[::1]:{port}")])
@@ -169,7 +199,7 @@ fn wasi_ports_addresses_and_names() {
         assert_eq!(run.expect_code(0).stdout(), "connected\n");
         assert_eq!(v6.hits(), 1);
     } else {
-        eprintln!("skipping the IPv6 case: no ::1 here");
+        skip("no ::1");
     }
 }
 
@@ -385,18 +415,11 @@ fn fetch_downloads_from_allowed_hosts_only() {
 #[cfg(target_os = "linux")]
 mod native {
     use super::*;
-
-    fn curl() -> bool {
-        let ok = installed("curl");
-        if !ok {
-            eprintln!("skipping: curl not found");
-        }
-        ok
-    }
+    use crate::support::skip_without;
 
     #[test]
     fn curl_goes_through_the_proxy_and_nowhere_else() {
-        if !curl() {
+        if skip_without(&["curl"]) {
             return;
         }
         let l = Layout::new();
@@ -438,7 +461,7 @@ mod native {
     /// its own host (a proxy connection carries one request, then closes).
     #[test]
     fn each_proxied_request_reaches_its_own_host() {
-        if !curl() {
+        if skip_without(&["curl"]) {
             return;
         }
         let l = Layout::new();
@@ -464,7 +487,7 @@ mod native {
     /// the helper is re-executed and gets the proxy channel by number).
     #[test]
     fn a_native_pipeline_stage_uses_the_proxy() {
-        if !curl() {
+        if skip_without(&["curl"]) {
             return;
         }
         let l = Layout::new();
@@ -484,7 +507,7 @@ mod native {
     /// it runs, by name or by address, TCP or UDP.
     #[test]
     fn direct_connections_are_impossible_with_the_proxy_running() {
-        if !curl() || !installed("python3") {
+        if skip_without(&["curl", "python3"]) {
             return;
         }
         let l = Layout::new();
@@ -524,7 +547,7 @@ mod native {
     /// at the NUL.
     #[test]
     fn a_name_with_a_nul_byte_is_refused() {
-        if !installed("python3") {
+        if skip_without(&["python3"]) {
             return;
         }
         let l = Layout::new();
@@ -568,7 +591,7 @@ mod native {
     /// then asked to retry with exactly that host.
     #[test]
     fn on_failure_offers_the_refused_host() {
-        if !curl() {
+        if skip_without(&["curl"]) {
             return;
         }
         let l = Layout::new();

@@ -3,10 +3,9 @@
 //! root, as in many containers. Each test names the attack and checks the
 //! files themselves afterwards.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::support::{Layout, Run, cordon};
+use crate::support::{Layout, Run, Snapshot, cordon, snapshot};
 
 /// A root that is also HOME: cordon's config and cache live inside it.
 struct Home {
@@ -49,22 +48,9 @@ impl Home {
         Run(self.command(args).output().unwrap())
     }
 
-    /// Every file under home/, with its content.
-    fn snapshot(&self) -> BTreeMap<PathBuf, Vec<u8>> {
-        let mut seen = BTreeMap::new();
-        walk(&self.l.at("home"), &mut seen);
-        seen
-    }
-}
-
-fn walk(dir: &Path, seen: &mut BTreeMap<PathBuf, Vec<u8>>) {
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            walk(&path, seen);
-        } else {
-            seen.insert(path.clone(), std::fs::read(&path).unwrap());
-        }
+    /// Everything under home/.
+    fn snapshot(&self) -> Snapshot {
+        snapshot(&self.l.at("home"))
     }
 }
 
@@ -80,11 +66,8 @@ fn wasi_tools_cannot_write_cordons_own_directories_inside_the_root() {
     let artifact = before
         .keys()
         .find(|p| p.extension().is_some_and(|e| e == "cwasm"))
-        .unwrap()
-        .strip_prefix(&h.l.root)
-        .unwrap()
-        .display()
-        .to_string();
+        .map(|p| format!("home/{}", p.display()))
+        .unwrap();
     let rules = "home/.config/cordon/rules.toml";
     let attempts: Vec<Vec<String>> = vec![
         vec!["cp".into(), "a.txt".into(), rules.into()],

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::support::{Run, Wasi, cordon, installed, probe};
+use crate::support::{Run, Wasi, cordon, probe};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -31,8 +31,7 @@ fn the_shipped_scenarios_pass() {
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
         .collect();
     files.sort();
-    if !installed("npm") {
-        eprintln!("npm not found: the npm-install scenario is left out");
+    if crate::support::skip_without(&["npm"]) {
         files.retain(|f| !f.ends_with("npm-install.toml"));
     }
     let args: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
@@ -89,7 +88,7 @@ fn transcripts_are_deterministic() {
         ),
     );
     let file = file.to_str().unwrap();
-    let first = cordon_test(&["--json", file]);
+    let first = cordon_test(&["--bless", "--json", file]);
     first.expect_code(0);
     let mut changed = cordon();
     changed
@@ -103,8 +102,9 @@ fn transcripts_are_deterministic() {
     assert_eq!(transcript_sha256(&first), transcript_sha256(&second));
 }
 
-/// Blessing writes the golden transcript; the next run compares against
-/// it and passes; a changed fixture is caught with the first difference.
+/// A scenario without its golden transcript fails; blessing writes it;
+/// the next run compares against it and passes; a changed fixture is
+/// caught with the first difference.
 #[test]
 fn blessing_round_trips_and_a_changed_fixture_is_caught() {
     let dir = tempfile::tempdir().unwrap();
@@ -113,6 +113,15 @@ fn blessing_round_trips_and_a_changed_fixture_is_caught() {
         "[[step]]\nargv = [\"cat\", \"data/a.txt\", \"data/b.txt\"]\n[step.expect]\nexit = 0\n",
     );
     let path = file.to_str().unwrap();
+    let unblessed = cordon_test(&[path]);
+    unblessed.expect_code(1);
+    assert!(
+        unblessed
+            .stdout()
+            .starts_with("FAILED  probe: no golden transcript"),
+        "{}",
+        unblessed.stdout()
+    );
     let blessed = cordon_test(&["--bless", path]);
     blessed.expect_code(0);
     let golden = dir.path().join("probe.golden.json");

@@ -100,17 +100,28 @@ fn a_forbidden_command_anywhere_refuses_the_whole_line() {
 #[test]
 fn redirections_outside_the_writable_area_are_refused_before_running() {
     let l = Layout::new();
+    // A HOME of the layout's, which the snapshots cover.
+    let home = l.base.join("home");
+    std::fs::create_dir(&home).unwrap();
+    std::fs::write(home.join(".bashrc"), "# the person's own\n").unwrap();
+    // A name of this layout's own in /etc.
+    let etc = format!(
+        "/etc/cordon-{}",
+        l.base.file_name().unwrap().to_str().unwrap()
+    );
     let before = (l.inside(), l.outside());
     for script in [
         "touch first.txt; echo x > ../outside/x",
-        "echo x > /etc/cordon-x",
+        &format!("echo x > {etc}"),
         "echo x 2> ~/.bashrc",
         "echo x >> .git/config",
         "echo x > .GIT/config",
         "echo x &> ../proj-evil/x",
         "echo x > .env",
     ] {
-        let run = line(&l, &[], script);
+        let mut cordon = l.cordon().args(["-c", script]);
+        cordon.0.env("HOME", &home);
+        let run = cordon.output();
         run.expect_code(126);
         assert!(
             run.stderr().contains("nothing ran"),
@@ -119,7 +130,7 @@ fn redirections_outside_the_writable_area_are_refused_before_running() {
         );
         assert_eq!((l.inside(), l.outside()), before, "{script}");
     }
-    assert!(!std::path::Path::new("/etc/cordon-x").exists());
+    assert!(!std::path::Path::new(&etc).exists());
     // Inside the root, redirections work.
     line(&l, &[], "echo ok > out.txt").expect_code(0);
     assert_eq!(std::fs::read_to_string(l.at("out.txt")).unwrap(), "ok\n");
@@ -252,7 +263,12 @@ fn wasi_and_native_stages_are_joined_by_pipes_in_the_host() {
     assert_eq!(run.stderr(), "");
     // The native stage is still in the sandbox.
     let before = l.outside();
-    line(&l, &[], "cat a.txt | sh -c 'cat > ../outside/x'");
+    let run = line(
+        &l,
+        &[],
+        "cat a.txt | sh -c 'cat > ../outside/x && echo wrote || echo refused'",
+    );
+    assert_eq!(run.expect_code(0).stdout(), "refused\n", "{}", run.stderr());
     assert_eq!(l.outside(), before);
 }
 

@@ -1,13 +1,16 @@
 //! Setup shared by the end-to-end tests: the built `cordon` binary, test
 //! guests (Rust, built once per test run for wasip1 and wasip2; WAT,
-//! compiled on the spot), project layouts, and snapshots of what lies
-//! outside the root.
+//! compiled on the spot), project layouts, snapshots of a tree (contents
+//! and metadata), and skips, which are counted and, under `CI=true`, fail.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::{CString, OsStr};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, Once, OnceLock};
 
 /// Which WASI the probe guest was built for.
 #[derive(Clone, Copy, Debug)]
@@ -120,18 +123,16 @@ impl Layout {
         self.root.join(rel)
     }
 
-    /// Everything under base/ except the root: names, kinds, contents.
-    pub fn outside(&self) -> BTreeMap<PathBuf, String> {
+    /// Everything under base/ except the root (see [`snapshot`]).
+    pub fn outside(&self) -> Snapshot {
         let mut seen = BTreeMap::new();
-        snapshot(&self.base, &self.base, Some(&self.root), &mut seen);
+        walk(&self.base, &self.base, Some(&self.root), &mut seen);
         seen
     }
 
-    /// Everything under the root.
-    pub fn inside(&self) -> BTreeMap<PathBuf, String> {
-        let mut seen = BTreeMap::new();
-        snapshot(&self.root, &self.root, None, &mut seen);
-        seen
+    /// Everything under the root (see [`snapshot`]).
+    pub fn inside(&self) -> Snapshot {
+        snapshot(&self.root)
     }
 
     /// `cordon run --root proj` with the shared cache, then `args`.
@@ -146,38 +147,164 @@ impl Layout {
     }
 }
 
-fn snapshot(base: &Path, dir: &Path, skip: Option<&Path>, seen: &mut BTreeMap<PathBuf, String>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap())
-        .collect();
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let path = entry.path();
-        if Some(path.as_path()) == skip {
+/// Every path under a directory (relative to it), with what a write could
+/// change there.
+pub type Snapshot = BTreeMap<PathBuf, Entry>;
+
+/// One path of a [`Snapshot`]: its kind and contents, mode, owner,
+/// modification and change times to the nanosecond, and extended
+/// attributes. Not the access time, which reads change; any change to the
+/// rest of the inode moves the change time.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// `dir`, `file [bytes]`, `link -> TARGET`, or another kind's name.
+    pub what: String,
+    /// Octal, with the kind's bits.
+    pub mode: String,
+    pub owner: (u32, u32),
+    pub mtime: (i64, i64),
+    pub ctime: (i64, i64),
+    /// Name -> value, of the path itself (never a link's target).
+    pub xattrs: BTreeMap<String, Vec<u8>>,
+}
+
+/// Everything under `dir`.
+pub fn snapshot(dir: &Path) -> Snapshot {
+    let mut seen = BTreeMap::new();
+    walk(dir, dir, None, &mut seen);
+    seen
+}
+
+/// Adds what lies under `dir` to `seen`, named relative to `base`, leaving
+/// out `except` and what it holds.
+fn walk(base: &Path, dir: &Path, except: Option<&Path>, seen: &mut Snapshot) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if Some(path.as_path()) == except {
             continue;
         }
         let meta = std::fs::symlink_metadata(&path).unwrap();
-        let rel = path.strip_prefix(base).unwrap().to_path_buf();
-        let what = if meta.is_symlink() {
+        let kind = meta.file_type();
+        let what = if kind.is_symlink() {
             format!("link -> {}", std::fs::read_link(&path).unwrap().display())
-        } else if meta.is_dir() {
-            snapshot(base, &path, skip, seen);
+        } else if kind.is_dir() {
+            walk(base, &path, except, seen);
             "dir".to_string()
-        } else {
+        } else if kind.is_file() {
             format!("file {:?}", std::fs::read(&path).unwrap())
+        } else {
+            // A socket or a device: opening it could block.
+            format!("{kind:?}")
         };
-        seen.insert(rel, what);
+        let entry = Entry {
+            what,
+            mode: format!("{:o}", meta.mode()),
+            owner: (meta.uid(), meta.gid()),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+            xattrs: xattrs(&path),
+        };
+        seen.insert(path.strip_prefix(base).unwrap().to_path_buf(), entry);
     }
 }
 
-/// The built `cordon` binary, with a scrubbed cache location and an empty
+/// The extended attributes of `path` itself.
+fn xattrs(path: &Path) -> BTreeMap<String, Vec<u8>> {
+    let path = CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: each call writes at most `len` bytes to `buf`.
+    let names = sized(|buf, len| unsafe { xattr::list(&path, buf, len) });
+    names
+        .split(|&b| b == 0)
+        .filter(|name| !name.is_empty())
+        .map(|name| {
+            let name = CString::new(name).unwrap();
+            // SAFETY: as above.
+            let value = sized(|buf, len| unsafe { xattr::get(&path, &name, buf, len) });
+            (name.to_string_lossy().into_owned(), value)
+        })
+        .collect()
+}
+
+/// What `call` fills in: asked for the size first (a null buffer), then
+/// again if the value grew in between. A file system without extended
+/// attributes has none.
+fn sized(call: impl Fn(*mut libc::c_void, usize) -> isize) -> Vec<u8> {
+    loop {
+        let mut buf = Vec::new();
+        let mut got = call(std::ptr::null_mut(), 0);
+        if let Ok(size) = usize::try_from(got) {
+            buf.resize(size, 0);
+            got = call(buf.as_mut_ptr().cast(), size);
+        }
+        if let Ok(len) = usize::try_from(got) {
+            buf.truncate(len);
+            return buf;
+        }
+        let error = std::io::Error::last_os_error();
+        match error.raw_os_error() {
+            Some(libc::ERANGE) => continue,
+            Some(libc::ENOTSUP) => return Vec::new(),
+            _ => panic!("reading extended attributes: {error}"),
+        }
+    }
+}
+
+/// The two calls [`xattrs`] makes, never following a symlink.
+#[cfg(target_os = "linux")]
+mod xattr {
+    use std::ffi::CStr;
+
+    pub unsafe fn list(path: &CStr, buf: *mut libc::c_void, len: usize) -> isize {
+        unsafe { libc::llistxattr(path.as_ptr(), buf.cast(), len) }
+    }
+
+    pub unsafe fn get(path: &CStr, name: &CStr, buf: *mut libc::c_void, len: usize) -> isize {
+        unsafe { libc::lgetxattr(path.as_ptr(), name.as_ptr(), buf, len) }
+    }
+}
+
+#[cfg(target_os = "macos")]
+mod xattr {
+    use std::ffi::CStr;
+
+    pub unsafe fn list(path: &CStr, buf: *mut libc::c_void, len: usize) -> isize {
+        unsafe { libc::listxattr(path.as_ptr(), buf.cast(), len, libc::XATTR_NOFOLLOW) }
+    }
+
+    pub unsafe fn get(path: &CStr, name: &CStr, buf: *mut libc::c_void, len: usize) -> isize {
+        unsafe {
+            libc::getxattr(
+                path.as_ptr(),
+                name.as_ptr(),
+                buf,
+                len,
+                0,
+                libc::XATTR_NOFOLLOW,
+            )
+        }
+    }
+}
+
+/// The HOME of every process the tests start: a regression must not
+/// reach the real one (a `~/.bashrc` the host opens itself, say).
+pub fn home() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().unwrap()).path()
+}
+
+/// `program` with the test run's own HOME, compile cache and an empty
 /// user config (no user rules, nothing trusted).
-pub fn cordon() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cordon"));
-    cmd.env("XDG_CACHE_HOME", cache_dir())
+pub fn command(program: impl AsRef<OsStr>) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.env("HOME", home())
+        .env("XDG_CACHE_HOME", cache_dir())
         .env("XDG_CONFIG_HOME", cache_dir().join("no-config"));
     cmd
+}
+
+/// The built `cordon` binary, started as [`command`] starts programs.
+pub fn cordon() -> Command {
+    command(env!("CARGO_BIN_EXE_cordon"))
 }
 
 /// A `cordon run` being assembled.
@@ -283,7 +410,75 @@ pub fn events<'a>(lines: &'a [serde_json::Value], kind: &str) -> Vec<&'a serde_j
     lines.iter().filter(|l| l["event"] == kind).collect()
 }
 
-/// Whether `program` runs here (tests that need it skip, saying so).
-pub fn installed(program: &str) -> bool {
-    Command::new(program).arg("--version").output().is_ok()
+/// Tests that may skip under `CI=true`, as (test, why it cannot run on the
+/// CI machine). None: .ci/run installs everything the tests drive and runs
+/// them as root.
+const MAY_SKIP_IN_CI: &[(&str, &str)] = &[];
+
+/// Why tests skipped (all or part of themselves) -> which tests.
+static SKIPS: Mutex<BTreeMap<String, BTreeSet<String>>> = Mutex::new(BTreeMap::new());
+
+/// Records that the running test skips what needs `why` ("no bash").
+/// Under `CI=true` that fails the test unless [`MAY_SKIP_IN_CI`] names it;
+/// either way, the run ends with one line counting the skips.
+#[track_caller]
+pub fn skip(why: &str) {
+    // The harness names each test's thread after the test.
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("(unnamed)")
+        .to_string();
+    let allowed = MAY_SKIP_IN_CI.iter().any(|(name, _)| *name == test);
+    if std::env::var("CI").as_deref() == Ok("true") && !allowed {
+        panic!(
+            "{test} skips ({why}), which fails under CI=true: install what it needs \
+             (.ci/run does), or add it to MAY_SKIP_IN_CI in tests/e2e/support.rs with a reason"
+        );
+    }
+    static AT_EXIT: Once = Once::new();
+    AT_EXIT.call_once(|| {
+        // SAFETY: registers a function that takes no arguments.
+        assert_eq!(unsafe { libc::atexit(print_skips) }, 0);
+    });
+    SKIPS
+        .lock()
+        .unwrap()
+        .entry(why.to_string())
+        .or_default()
+        .insert(test);
+}
+
+/// Skips the running test (see [`skip`]) if one of `programs` does not
+/// run here; says whether it did.
+#[track_caller]
+pub fn skip_without(programs: &[&str]) -> bool {
+    let missing = programs
+        .iter()
+        .find(|program| command(program).arg("--version").output().is_err());
+    if let Some(program) = missing {
+        skip(&format!("no {program}"));
+    }
+    missing.is_some()
+}
+
+/// Writes the skips in one line, straight to descriptor 2: the harness
+/// shows nothing that a passing test printed.
+extern "C" fn print_skips() {
+    let Ok(skips) = SKIPS.try_lock() else { return };
+    let tests: BTreeSet<&String> = skips.values().flatten().collect();
+    let reasons: Vec<String> = skips
+        .iter()
+        .map(|(why, tests)| {
+            let names: Vec<&str> = tests.iter().map(String::as_str).collect();
+            format!("{why}: {}", names.join(", "))
+        })
+        .collect();
+    let plural = if tests.len() == 1 { "" } else { "s" };
+    let line = format!(
+        "cordon e2e: {} test{plural} skipped in whole or part ({})\n",
+        tests.len(),
+        reasons.join("; ")
+    );
+    // SAFETY: writes `line`'s bytes, which outlive the call.
+    unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
 }

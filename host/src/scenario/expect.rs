@@ -31,7 +31,16 @@ pub fn check(expect: &Expect, observed: &Observed) -> Result<(), String> {
             return Err(format!("sha256 of {path}: expected {want}, got {got}"));
         }
     }
-    same("violations", &expect.violations, &observed.violations)
+    same("violations", &expect.violations, &observed.violations)?;
+    for (server, want) in &expect.requests {
+        let Some(got) = observed.requests.get(server) else {
+            return Err(format!("requests: no server named {server}"));
+        };
+        if got != want {
+            return Err(format!("requests to {server}: expected {want}, got {got}"));
+        }
+    }
+    Ok(())
 }
 
 fn same<T: PartialEq + std::fmt::Debug>(
@@ -152,6 +161,11 @@ pub fn against_golden(golden: &str, steps: &[Observed]) -> Result<(), String> {
                 "violations",
                 format!("{:?}", want.violations),
                 format!("{:?}", got.violations),
+            ),
+            field(
+                "requests",
+                format!("{:?}", want.requests),
+                format!("{:?}", got.requests),
             ),
         ];
         if let Some(first) = differences.into_iter().flatten().next() {

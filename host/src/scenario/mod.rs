@@ -120,35 +120,42 @@ fn run_scenario(file: &Path, scenario: &spec::Scenario, bless: bool) -> Result<O
         .canonicalize()
         .map_err(|e| setup("temporary directory", e))?;
     let root = base.join("project");
-    for made in [&root, &base.join("home"), &base.join("config")] {
+    let home = base.join("home");
+    for made in [&root, &home, &base.join("config")] {
         std::fs::create_dir_all(made).map_err(|e| setup("temporary directory", e))?;
     }
     if let Some(fixture) = &scenario.fixture.dir {
         copy_tree(&dir.join(fixture), &root).map_err(|e| setup("copying the fixture", e))?;
     }
-    for (path, content) in &scenario.fixture.files {
-        let relative = plain_relative(path).ok_or_else(|| {
-            format!(
-                "{}: fixture file {path:?}: not a relative path inside the root",
-                file.display()
-            )
-        })?;
-        let target = root.join(relative);
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| setup(path, e))?;
+    for (files, top, inside) in [
+        (&scenario.fixture.files, &root, "the root"),
+        (&scenario.fixture.home, &home, "the home"),
+    ] {
+        for (path, content) in files {
+            let relative = plain_relative(path).ok_or_else(|| {
+                format!(
+                    "{}: fixture file {path:?}: not a relative path inside {inside}",
+                    file.display()
+                )
+            })?;
+            let target = top.join(relative);
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| setup(path, e))?;
+            }
+            std::fs::write(&target, content).map_err(|e| setup(path, e))?;
         }
-        std::fs::write(&target, content).map_err(|e| setup(path, e))?;
     }
     let mut servers = Vec::new();
     for server in &scenario.servers {
         let started = server::Server::start(&server.name, &dir.join(&server.dir))
             .map_err(|e| setup(&format!("server {}", server.name), e))?;
-        servers.push((server.name.clone(), started));
+        servers.push(started);
     }
     let sandbox = Sandbox {
         base,
         root,
-        servers: servers.iter().map(|(n, s)| (n.clone(), s.port)).collect(),
+        home,
+        servers,
     };
 
     let mut steps = Vec::new();
@@ -177,8 +184,17 @@ fn run_scenario(file: &Path, scenario: &spec::Scenario, bless: bool) -> Result<O
         if bless {
             crate::atomic::write(&golden, transcript.as_bytes())
                 .map_err(|e| setup("blessing", e))?;
-        } else if let Ok(text) = std::fs::read_to_string(&golden) {
-            failure = expect::against_golden(&text, &steps).err();
+        } else {
+            // Without its golden transcript a scenario checks only its
+            // expectations: that is a failure, not a pass.
+            failure = match std::fs::read_to_string(&golden) {
+                Ok(text) => expect::against_golden(&text, &steps).err(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(format!(
+                    "no golden transcript {}: write it with --bless",
+                    golden.display()
+                )),
+                Err(e) => Some(format!("golden transcript {}: {e}", golden.display())),
+            };
         }
     }
     Ok(Outcome {

@@ -5,13 +5,18 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// A running server; stops when dropped.
 pub struct Server {
+    /// The host name it answers to.
+    pub name: String,
     pub port: u16,
+    /// Requests answered so far: a step that must send nothing out is
+    /// checked by this, not by its messages.
+    requests: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -24,25 +29,35 @@ impl Server {
         listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
         let origin = format!("http://{name}:{port}");
+        let requests = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = Arc::clone(&stop);
+        let counted = Arc::clone(&requests);
         let dir = dir.to_path_buf();
         let thread = std::thread::spawn(move || {
             while !stopping.load(Ordering::SeqCst) {
                 match listener.accept() {
                     Ok((stream, _)) => {
                         let (dir, origin) = (dir.clone(), origin.clone());
-                        std::thread::spawn(move || serve(stream, &dir, &origin));
+                        let counted = Arc::clone(&counted);
+                        std::thread::spawn(move || serve(stream, &dir, &origin, &counted));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
                 }
             }
         });
         Ok(Server {
+            name: name.to_string(),
             port,
+            requests,
             stop,
             thread: Some(thread),
         })
+    }
+
+    /// How many requests it has answered.
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
     }
 }
 
@@ -55,8 +70,9 @@ impl Drop for Server {
     }
 }
 
-/// Answers requests on one connection (keep-alive), GET and HEAD only.
-fn serve(mut stream: TcpStream, dir: &Path, origin: &str) {
+/// Answers requests on one connection (keep-alive), GET and HEAD only,
+/// counting each in `requests` before it is answered.
+fn serve(mut stream: TcpStream, dir: &Path, origin: &str, requests: &AtomicUsize) {
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     let mut pending = Vec::new();
@@ -71,6 +87,7 @@ fn serve(mut stream: TcpStream, dir: &Path, origin: &str) {
                 Ok(n) => pending.extend_from_slice(&buf[..n]),
             }
         };
+        requests.fetch_add(1, Ordering::SeqCst);
         let head = String::from_utf8_lossy(&pending[..end]).into_owned();
         pending.drain(..end);
         let mut words = head.split_whitespace();

@@ -34,6 +34,9 @@ pub struct Fixture {
     /// Files written over it: path in the root -> content.
     #[serde(default)]
     pub files: BTreeMap<String, String>,
+    /// Files written in the home (HOME of every step): path -> content.
+    #[serde(default)]
+    pub home: BTreeMap<String, String>,
 }
 
 /// The `cordon run` options every step gets.
@@ -155,7 +158,8 @@ pub struct Expect {
     pub stderr: Option<String>,
     pub stderr_regex: Option<String>,
     pub stderr_sha256: Option<String>,
-    /// Paths created, modified, removed in the root (exactly these).
+    /// Paths created, modified, removed in the root and (as `~/PATH`) the
+    /// home, exactly these.
     pub created: Option<Vec<String>>,
     pub modified: Option<Vec<String>>,
     pub removed: Option<Vec<String>>,
@@ -164,6 +168,9 @@ pub struct Expect {
     pub sha256: BTreeMap<String, String>,
     /// What the sandbox was seen refusing: write, read, network.
     pub violations: Option<Vec<String>>,
+    /// Requests a server answered during the step, by its name.
+    #[serde(default)]
+    pub requests: BTreeMap<String, usize>,
 }
 
 /// Loads `file`.

@@ -1,6 +1,7 @@
 //! Running one step as `cordon run` in a child process, and observing it:
 //! its exit code and output, what the broker decided and asked (from the
-//! audit log), what the sandbox refused, and what changed in the root.
+//! audit log), what the sandbox refused, what reached the servers, and
+//! what changed in the root and the home.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,15 +11,18 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::server::Server;
 use super::spec::{Policy, Step};
 
 /// Where a scenario runs: a fresh temporary directory holding the root,
-/// an empty home and config, and each step's answers and audit log.
+/// the home, an empty config, and each step's answers and audit log.
 pub struct Sandbox {
     pub base: PathBuf,
     pub root: PathBuf,
-    /// `--resolve` pins and `{{url:NAME}}` values for the servers.
-    pub servers: Vec<(String, u16)>,
+    /// HOME of every step; its paths read `~/PATH` in the transcript.
+    pub home: PathBuf,
+    /// Named by `--resolve` pins and `{{url:NAME}}`.
+    pub servers: Vec<Server>,
 }
 
 /// What one step did, as the transcript records it.
@@ -37,6 +41,8 @@ pub struct Observed {
     pub modified: BTreeMap<String, String>,
     pub removed: Vec<String>,
     pub violations: Vec<String>,
+    /// Requests each server answered during the step.
+    pub requests: BTreeMap<String, usize>,
     pub deterministic: bool,
     /// The output itself, for expectations; not in the transcript.
     #[serde(skip)]
@@ -60,6 +66,7 @@ pub fn run(
     std::fs::write(&answers, step.answers.join("\n") + "\n")?;
     let audit = sandbox.base.join(format!("audit-{n}.jsonl"));
     let before = sandbox.snapshot();
+    let served_before = sandbox.requests();
 
     let exe = std::env::current_exe()?;
     let network = step.network.as_deref().unwrap_or(&policy.network);
@@ -82,8 +89,8 @@ pub fn run(
     for pin in &policy.resolve {
         command.args(["--resolve", pin]);
     }
-    for (name, _) in &sandbox.servers {
-        command.args(["--resolve", &format!("{name}=127.0.0.1")]);
+    for server in &sandbox.servers {
+        command.args(["--resolve", &format!("{}=127.0.0.1", server.name)]);
     }
     for glob in &policy.allow_secret {
         command.args(["--allow-secret", glob]);
@@ -99,6 +106,10 @@ pub fn run(
     }
     if let Some(escalate) = &step.escalate {
         command.args(["--escalate", escalate]);
+    }
+    // The compile cache stays where it was, out of the scenario's home.
+    if let Some(cache) = crate::wasi::CompileCache::default_dir() {
+        command.arg("--cache-dir").arg(cache);
     }
     // As written: the transcript must not depend on a server's port.
     let shown = match (&step.run, &step.argv) {
@@ -117,12 +128,20 @@ pub fn run(
     // Nothing of the user's: an empty config (no user rules, nothing
     // trusted) and a home of the scenario's own.
     let out = command
-        .env("HOME", sandbox.base.join("home"))
+        .env("HOME", &sandbox.home)
         .env("XDG_CONFIG_HOME", sandbox.base.join("config"))
         .current_dir(&sandbox.root)
         .output()?;
 
     let after = sandbox.snapshot();
+    let requests = sandbox
+        .requests()
+        .into_iter()
+        .map(|(name, count)| {
+            let earlier = served_before.get(&name).copied().unwrap_or(0);
+            (name, count - earlier)
+        })
+        .collect();
     let lines: Vec<Value> = std::fs::read_to_string(&audit)
         .unwrap_or_default()
         .lines()
@@ -153,6 +172,7 @@ pub fn run(
             .filter(|l| l["event"] == "violation")
             .filter_map(|l| l["denied"].as_str().map(str::to_string))
             .collect(),
+        requests,
         deterministic,
         stdout,
         stderr,
@@ -181,14 +201,21 @@ pub fn run(
 impl Sandbox {
     /// `{{url:NAME}}` in a step becomes the server's `http://NAME:PORT`.
     fn expand(&self, text: &str) -> String {
+        self.servers.iter().fold(text.to_string(), |text, server| {
+            let Server { name, port, .. } = server;
+            text.replace(
+                &format!("{{{{url:{name}}}}}"),
+                &format!("http://{name}:{port}"),
+            )
+        })
+    }
+
+    /// Requests each server has answered so far.
+    fn requests(&self) -> BTreeMap<String, usize> {
         self.servers
             .iter()
-            .fold(text.to_string(), |text, (name, port)| {
-                text.replace(
-                    &format!("{{{{url:{name}}}}}"),
-                    &format!("http://{name}:{port}"),
-                )
-            })
+            .map(|server| (server.name.clone(), server.requests()))
+            .collect()
     }
 
     /// Output with what differs between runs written the same way: the
@@ -198,8 +225,8 @@ impl Sandbox {
         let mut text = String::from_utf8_lossy(bytes)
             .replace(&self.root.display().to_string(), "/project")
             .replace(&self.base.display().to_string(), "/scenario");
-        for (_, port) in &self.servers {
-            text = text.replace(&format!(":{port}"), ":PORT");
+        for server in &self.servers {
+            text = text.replace(&format!(":{}", server.port), ":PORT");
         }
         text
     }
@@ -258,17 +285,14 @@ fn words(argv: &Value) -> String {
 }
 
 impl Sandbox {
-    /// Every file under the root (relative path -> sha256 of its content,
-    /// text made stable as the output is), directories as `dir`, symlinks
-    /// as `-> TARGET`.
+    /// Every file under the root and the home (relative path, `~/PATH`
+    /// in the home -> sha256 of its content, text made stable as the
+    /// output is), directories as `dir`, symlinks as `-> TARGET`.
     fn snapshot(&self) -> BTreeMap<String, String> {
         let mut seen = BTreeMap::new();
-        walk(
-            &self.root,
-            &self.root,
-            &|bytes| self.stable_bytes(bytes),
-            &mut seen,
-        );
+        let stable = |bytes| self.stable_bytes(bytes);
+        walk(&self.root, &self.root, "", &stable, &mut seen);
+        walk(&self.home, &self.home, "~/", &stable, &mut seen);
         seen
     }
 
@@ -281,9 +305,12 @@ impl Sandbox {
     }
 }
 
+/// Adds what lies under `dir` to `seen`, named `PREFIX` and the path
+/// relative to `top`.
 fn walk(
-    root: &Path,
+    top: &Path,
     dir: &Path,
+    prefix: &str,
     stable: &dyn Fn(Vec<u8>) -> Vec<u8>,
     seen: &mut BTreeMap<String, String>,
 ) {
@@ -293,8 +320,8 @@ fn walk(
     for entry in entries.flatten() {
         let path = entry.path();
         let relative = path
-            .strip_prefix(root)
-            .map(|p| p.to_string_lossy().into_owned())
+            .strip_prefix(top)
+            .map(|p| format!("{prefix}{}", p.to_string_lossy()))
             .unwrap_or_default();
         let Ok(meta) = std::fs::symlink_metadata(&path) else {
             continue;
@@ -303,7 +330,7 @@ fn walk(
             let target = std::fs::read_link(&path).unwrap_or_default();
             format!("-> {}", target.display())
         } else if meta.is_dir() {
-            walk(root, &path, stable, seen);
+            walk(top, &path, prefix, stable, seen);
             "dir".to_string()
         } else if !meta.is_file() {
             // A FIFO or a socket: opening it could block.

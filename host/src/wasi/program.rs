@@ -2,10 +2,10 @@
 //! or a WASIp2 component, compile it (or load it from the cache), and
 //! pre-link it against the host so each run only instantiates.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::Component;
 use wasmtime::error::Context;
@@ -119,22 +119,39 @@ fn with_spinner<T>(work: impl FnOnce() -> T) -> T {
     if !std::io::stderr().is_terminal() {
         return work();
     }
+    spinning(SPINNER_AFTER, std::io::stderr(), work)
+}
+
+/// Runs `work`, drawing a spinner on `out` from `after` on until it ends,
+/// then erasing it.
+fn spinning<T>(
+    after: Duration,
+    mut out: impl Write + Send + 'static,
+    work: impl FnOnce() -> T,
+) -> T {
     let done = Arc::new(AtomicBool::new(false));
     let spinner = {
         let done = Arc::clone(&done);
         std::thread::spawn(move || {
-            std::thread::park_timeout(SPINNER_AFTER);
+            // A park may end early, unasked: wait out the whole delay.
+            let start = Instant::now();
+            while !done.load(Ordering::Acquire) {
+                match after.checked_sub(start.elapsed()) {
+                    Some(left) if !left.is_zero() => std::thread::park_timeout(left),
+                    _ => break,
+                }
+            }
             let mut shown = false;
             for frame in ['|', '/', '-', '\\'].iter().cycle() {
                 if done.load(Ordering::Acquire) {
                     break;
                 }
-                eprint!("\rcordon: compiling {frame}");
+                let _ = write!(out, "\rcordon: compiling {frame}");
                 shown = true;
                 std::thread::park_timeout(Duration::from_millis(100));
             }
             if shown {
-                eprint!("\r\x1b[K");
+                let _ = write!(out, "\r\x1b[K");
             }
         })
     };
@@ -143,4 +160,53 @@ fn with_spinner<T>(work: impl FnOnce() -> T) -> T {
     spinner.thread().unpark();
     let _ = spinner.join();
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// What the spinner drew, readable while it draws.
+    #[derive(Clone, Default)]
+    struct Drawn(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Drawn {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Drawn {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    /// Work that outlasts the delay, however fast the machine: it ends
+    /// only once the spinner has drawn.
+    #[test]
+    fn slow_work_shows_a_spinner_then_erases_it() {
+        let drawn = Drawn::default();
+        let seen = drawn.clone();
+        spinning(Duration::ZERO, drawn.clone(), || {
+            while !seen.text().contains("compiling") {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+        let text = drawn.text();
+        assert!(text.starts_with("\rcordon: compiling |"), "{text:?}");
+        assert!(text.ends_with("\r\x1b[K"), "{text:?}");
+    }
+
+    #[test]
+    fn work_done_within_the_delay_shows_nothing() {
+        let drawn = Drawn::default();
+        assert_eq!(spinning(Duration::from_secs(3600), drawn.clone(), || 7), 7);
+        assert_eq!(drawn.text(), "");
+    }
 }
