@@ -254,6 +254,78 @@ impl Script {
     }
 }
 
+/// Programs that run code they read on stdin: shells, interpreters, and
+/// tools with a command language of their own (`xargs` builds commands
+/// from it; `dc`, `ed`, database shells and debuggers run `!` escapes).
+const READS_CODE: &[&str] = &[
+    "sh",
+    "bash",
+    "dash",
+    "ksh",
+    "zsh",
+    "rbash",
+    "fish",
+    "csh",
+    "tcsh",
+    "mksh",
+    "yash",
+    "busybox",
+    "eval",
+    "source",
+    ".",
+    "xargs",
+    "perl",
+    "ruby",
+    "node",
+    "nodejs",
+    "deno",
+    "bun",
+    "php",
+    "lua",
+    "luajit",
+    "tclsh",
+    "wish",
+    "expect",
+    "R",
+    "Rscript",
+    "julia",
+    "awk",
+    "gawk",
+    "mawk",
+    "nawk",
+    "sed",
+    "dc",
+    "bc",
+    "ed",
+    "ex",
+    "vi",
+    "vim",
+    "nvim",
+    "sqlite3",
+    "psql",
+    "mysql",
+    "gdb",
+    "lldb",
+    "pwsh",
+    "osascript",
+    "git",
+    "env",
+    "script",
+];
+
+/// Whether `argv` (or a command it wraps) may run code read from stdin.
+fn reads_code(argv: &[String]) -> bool {
+    wrappers::unwrap(argv).views.iter().any(|view| {
+        view.first().is_some_and(|word| {
+            let name = Path::new(word)
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or(word);
+            READS_CODE.contains(&name) || name.starts_with("python") || name.starts_with("pypy")
+        })
+    })
+}
+
 /// Why cordon cannot tell what `stage` runs, if it cannot: a word it could
 /// not expand becomes the command, the command a wrapper runs, or the
 /// script a shell runs (`$(echo rm) -rf src`, `env $(...)`,
@@ -466,6 +538,7 @@ fn read(
         globbed: false,
         assigned: Vec::new(),
         cwd_lost: false,
+        fed_text: false,
     };
     if dialect == Dialect::Unreadable {
         builder.make_unreadable("a shell whose grammar cordon does not read");
@@ -504,6 +577,8 @@ struct Builder<'a> {
     assigned: Vec<String>,
     /// A `cd` moved the line somewhere `cwd` does not follow.
     cwd_lost: bool,
+    /// The command being read is fed a here-document or here-string.
+    fed_text: bool,
 }
 
 impl Builder<'_> {
@@ -693,12 +768,17 @@ impl Builder<'_> {
     /// (and checked against the area) as a command of no words of its own.
     fn compound_redirects(&mut self, list: Option<&ast::RedirectList>) -> Result<(), ParseError> {
         let Some(list) = list else { return Ok(()) };
+        let outer_fed = std::mem::take(&mut self.fed_text);
         let mut stage = Stage {
             dir: self.cwd.clone(),
             ..Stage::default()
         };
         for redirect in &list.0 {
             stage.redirects.extend(self.redirect(redirect)?);
+        }
+        // Which of the commands inside reads the text cannot be told.
+        if std::mem::replace(&mut self.fed_text, outer_fed) {
+            self.make_unreadable("text fed to a compound command");
         }
         self.nested.push(stage);
         Ok(())
@@ -760,6 +840,8 @@ impl Builder<'_> {
     }
 
     fn stage(&mut self, simple: &ast::SimpleCommand) -> Result<Stage, ParseError> {
+        // Substitutions read on the way are commands of their own.
+        let outer_fed = std::mem::take(&mut self.fed_text);
         let mut stage = Stage {
             dir: self.cwd.clone(),
             ..Stage::default()
@@ -775,6 +857,9 @@ impl Builder<'_> {
         }
         if let Some(why) = unread_command(&stage) {
             self.make_unreadable(why);
+        }
+        if std::mem::replace(&mut self.fed_text, outer_fed) && reads_code(&stage.argv) {
+            self.make_unreadable("text fed to a shell or an interpreter");
         }
         // Also behind a wrapper: `command eval ...`.
         let evaluating = wrappers::unwrap(&stage.argv)
@@ -924,9 +1009,22 @@ impl Builder<'_> {
                     append: *append,
                 },
             }),
-            // The text may be a script fed to a shell on its stdin.
-            ast::IoRedirect::HereDocument(..) | ast::IoRedirect::HereString(..) => {
-                self.make_unreadable("a here-document");
+            // Text fed to the command: data, unless the command reads
+            // code from it (see `stage`). Only the shell sets it up.
+            ast::IoRedirect::HereDocument(_, doc) => {
+                self.make_opaque("a here-document");
+                // Variables expand to data; a substitution runs a command.
+                let body = &doc.doc.value;
+                if doc.requires_expansion && (body.contains("$(") || body.contains('`')) {
+                    self.make_unreadable("a substitution in a here-document");
+                }
+                self.fed_text = true;
+                None
+            }
+            ast::IoRedirect::HereString(_, word) => {
+                self.make_opaque("a here-string");
+                self.word(word)?;
+                self.fed_text = true;
                 None
             }
         })
@@ -972,6 +1070,28 @@ mod tests {
         let script = parse_in("echo $(touch x)");
         assert_eq!(script.unreadable, None);
         assert!(argvs(&script).contains(&vec!["touch".to_string(), "x".to_string()]));
+    }
+
+    #[test]
+    fn a_here_document_is_data_unless_code_reads_it() {
+        for line in [
+            "cat <<EOF > note.txt\nhello $X\nEOF\n",
+            "cat <<'EOF' > note.txt\n$(touch x)\nEOF\n",
+            "grep -c a <<< \"a b\"",
+        ] {
+            let script = parse_in(line);
+            assert_eq!(script.unreadable, None, "{line}");
+            assert!(script.opaque.is_some(), "{line}: the shell sets it up");
+        }
+        for line in [
+            "sh <<EOF\ntouch x\nEOF\n",
+            "env python3 <<EOF\nprint(1)\nEOF\n",
+            "xargs rm <<< x",
+            "{ cat; sh; } <<EOF\ntouch x\nEOF\n",
+            "cat <<EOF\n$(touch x)\nEOF\n",
+        ] {
+            assert!(parse_in(line).unreadable.is_some(), "{line}");
+        }
     }
 
     #[test]
