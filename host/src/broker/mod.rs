@@ -17,7 +17,7 @@ pub mod safety;
 use std::path::{Path, PathBuf};
 
 use approver::{Answer, Approver, Question};
-use rules::{Decision, NewRule, Rules};
+use rules::{Decision, Fit, NewRule, Rules};
 
 use crate::audit::{Audit, Event};
 use crate::native::Violation;
@@ -144,7 +144,7 @@ pub fn judge(
     request: &Request,
     shell: Option<&ShellContext>,
 ) -> Verdict {
-    let verdict = judge_words(rules, policy, request, shell, 0);
+    let verdict = judge_words(rules, policy, request, shell, &[], 0);
     // Asking for more than the sandbox gives always needs a person, even
     // for a command a rule allows.
     match (&verdict, &request.escalation) {
@@ -155,22 +155,39 @@ pub fn judge(
     }
 }
 
+/// Judges `request.argv` and every command it wraps; the words at
+/// `wildcards` are unknown ([`Rule::fit`]).
 fn judge_words(
     rules: &Rules,
     policy: ApprovalPolicy,
     request: &Request,
     shell: Option<&ShellContext>,
+    wildcards: &[usize],
     depth: usize,
 ) -> Verdict {
     let unwrapped = wrappers::unwrap(&request.argv);
     let mut asks = Vec::new();
     let mut allowed_by = None;
     for (i, view) in unwrapped.views.iter().enumerate() {
+        let mut known = known_words(&request.argv, view, wildcards);
+        let mut words = view.clone();
+        if let Some(fed) = unwrapped.fed_words(i) {
+            // xargs adds words from its input (or puts them in place of
+            // its replace-string): more words cordon cannot know.
+            known = known.min(fed);
+            words.push("...".into());
+        }
         let verdict = match shell::shell_line(view) {
             Some((dialect, text)) => {
                 judge_line(rules, policy, request, view, dialect, text, shell, depth)
             }
-            None => judge_command(rules, policy, view, own_program(view, request, shell)),
+            None => judge_command(
+                rules,
+                policy,
+                &words,
+                known,
+                own_program(view, request, shell),
+            ),
         };
         match verdict {
             Verdict::Refused(why) => return Verdict::Refused(why),
@@ -206,7 +223,13 @@ fn judge_line(
     depth: usize,
 ) -> Verdict {
     let Some(context) = shell else {
-        return judge_command(rules, policy, view, own_program(view, request, shell));
+        return judge_command(
+            rules,
+            policy,
+            view,
+            view.len(),
+            own_program(view, request, shell),
+        );
     };
     if depth >= MAX_SHELL_DEPTH {
         return Verdict::Ask {
@@ -221,7 +244,13 @@ fn judge_line(
     // The shell itself answers to rules (one may forbid `bash`); what it
     // runs is judged below.
     if let Some(rule) = rules.evaluate(&view[..1]) {
-        match judge_command(rules, policy, &view[..1], own_program(view, request, shell)) {
+        match judge_command(
+            rules,
+            policy,
+            &view[..1],
+            1,
+            own_program(view, request, shell),
+        ) {
             Verdict::Refused(why) => return Verdict::Refused(why),
             Verdict::Ask { reason } if rule.decision == Decision::Prompt => {
                 asks.push(format!("`{}` ({reason})", view[0]));
@@ -240,7 +269,15 @@ fn judge_line(
             escalation: None,
             ..request.clone()
         };
-        match judge_words(rules, policy, &inner, shell, depth + 1) {
+        let context = stage_context(context, &script, stage);
+        match judge_words(
+            rules,
+            policy,
+            &inner,
+            Some(&context),
+            &stage.unexpanded,
+            depth + 1,
+        ) {
             Verdict::Refused(why) => return Verdict::Refused(why),
             Verdict::Ask { reason } => asks.push(format!("`{}` ({reason})", argv.join(" "))),
             Verdict::Run { .. } => {}
@@ -279,6 +316,46 @@ fn judge_line(
         Verdict::Ask {
             reason: asks.join("; "),
         }
+    }
+}
+
+/// The context a shell `stage` of `script` runs in: the variables the line
+/// sets have no value cordon knows (`B=git bash -c '$B x'`), and `env -i`
+/// clears them all.
+fn stage_context(
+    context: &ShellContext,
+    script: &shell::Script,
+    stage: &shell::Stage,
+) -> ShellContext {
+    let cleared = wrappers::unwrap(&stage.argv)
+        .views
+        .iter()
+        .any(|view| wrappers::env_changes(view).cleared);
+    let env = if cleared {
+        shell::Env::new([])
+    } else {
+        context.env.without(&script.assigned)
+    };
+    ShellContext {
+        env,
+        ..context.clone()
+    }
+}
+
+/// How many first words of `view` (`argv`, or a command it wraps: a tail
+/// of it) are known, the words at `wildcards` of `argv` not being: an
+/// unknown word before the view (`env $X rm`) leaves none known.
+fn known_words(argv: &[String], view: &[String], wildcards: &[usize]) -> usize {
+    let Some(&first) = wildcards.iter().min() else {
+        return view.len();
+    };
+    let offset = argv
+        .len()
+        .checked_sub(view.len())
+        .filter(|&offset| argv[offset..] == *view);
+    match offset {
+        Some(offset) if first >= offset => (first - offset).min(view.len()),
+        _ => 0,
     }
 }
 
@@ -330,18 +407,21 @@ fn identity(path: &Path) -> Option<PathBuf> {
     path.canonicalize().ok()
 }
 
-/// Judges one plain command. A program of the project's own
-/// ([`own_program`]) answers to rules that forbid or ask by its name, but
-/// nothing allows it by name and it is never known-safe.
+/// Judges one plain command, known in its first `known` words. A program
+/// of the project's own ([`own_program`]) answers to rules that forbid or
+/// ask by its name, but nothing allows it by name and it is never
+/// known-safe.
 fn judge_command(
     rules: &Rules,
     policy: ApprovalPolicy,
     argv: &[String],
+    known: usize,
     own_program: bool,
 ) -> Verdict {
     let command = argv.join(" ");
+    let all_known = known >= argv.len();
     let rule = rules
-        .evaluate(argv)
+        .evaluate_partly_known(argv, known)
         .filter(|rule| !(own_program && rule.decision == Decision::Allow));
     if own_program && rule.is_none() && policy == ApprovalPolicy::Untrusted {
         return Verdict::Ask {
@@ -359,6 +439,13 @@ fn judge_command(
                 Decision::Allow => Verdict::Run {
                     by: format!("rule {}", rule.origin()),
                 },
+                Decision::Forbid if rule.fit(argv, known) != Fit::Always => {
+                    Verdict::Refused(format!(
+                        "{command}: words cordon cannot know as it judges could make it \
+                     a command {} forbids{why}",
+                        rule.origin()
+                    ))
+                }
                 Decision::Forbid => Verdict::Refused(format!(
                     "{command}: forbidden by {}{why}; change that rule's decision to run it",
                     rule.origin()
@@ -369,11 +456,14 @@ fn judge_command(
             }
         }
         None => {
-            if let Some(reason) = safety::always_asks(argv) {
+            let unknown_asks = (!all_known)
+                .then(|| safety::asks_with_unknown(&argv[..known]))
+                .flatten();
+            if let Some(reason) = unknown_asks.or_else(|| safety::always_asks(argv)) {
                 Verdict::Ask {
                     reason: reason.to_string(),
                 }
-            } else if policy == ApprovalPolicy::Untrusted && !safety::known_safe(argv) {
+            } else if policy == ApprovalPolicy::Untrusted && !safety::known_safe(argv, all_known) {
                 Verdict::Ask {
                     reason: "not known to be read-only under --approval untrusted".into(),
                 }
@@ -873,6 +963,73 @@ mod tests {
         let mut rules = Rules::default();
         rules.add(text, Path::new("r.toml")).unwrap();
         rules
+    }
+
+    /// `bash -c LINE` judged with the environment `X=1`, rules forbidding
+    /// `touch` and allowing `git status`.
+    fn judge_line_in(line: &str, policy: ApprovalPolicy) -> Verdict {
+        let root = tempfile::tempdir().unwrap();
+        for file in ["a.py", "b.py"] {
+            std::fs::write(root.path().join(file), "").unwrap();
+        }
+        let rules = rules(
+            "[[rule]]\nprefix = [\"touch\"]\ndecision = \"forbid\"\n\
+             [[rule]]\nprefix = [\"git\", \"status\"]\ndecision = \"allow\"\n",
+        );
+        let context = ShellContext {
+            env: shell::Env::new([("X".to_string(), "1".to_string())]),
+            root: root.path().to_path_buf(),
+            own_places: vec![root.path().to_path_buf()],
+        };
+        let request = Request {
+            argv: vec!["bash".into(), "-c".into(), line.into()],
+            cwd: root.path().to_path_buf(),
+            ..request("")
+        };
+        judge(&rules, policy, &request, Some(&context))
+    }
+
+    #[test]
+    fn unknown_words_are_wildcards() {
+        use ApprovalPolicy::*;
+        for line in [
+            "for f in *.py; do wc -l \"$f\"; done",
+            "cat <<EOF > note.txt\nhello $X\nEOF",
+            "echo $(date) > stamp",
+            "git status $f",
+        ] {
+            let verdict = judge_line_in(line, OnRequest);
+            assert!(
+                matches!(verdict, Verdict::Run { .. }),
+                "{line}: {verdict:?}"
+            );
+        }
+        // A forbid rule that could match applies; an allow rule only
+        // where it matches every value; what runs code asks.
+        for (line, refused) in [
+            ("for c in touch; do $c x; done", true),
+            ("touch $f", true),
+            ("for a in x; do git $a; done", false),
+            ("rm $f", false),
+            ("find . $f", false),
+            ("xargs -I{} {} x < list", true),
+            ("echo x | xargs find .", false),
+            ("env $f touch x", true),
+            ("B=touch bash -c '$B x'", true),
+            ("export B=touch; sh -c '\"$B\" x'", true),
+            ("env -i bash -c '$X'", true),
+            ("bash -i -c 'echo hi'", false),
+        ] {
+            match judge_line_in(line, OnRequest) {
+                Verdict::Refused(_) if refused => {}
+                Verdict::Ask { .. } if !refused => {}
+                other => panic!("{line}: {other:?}"),
+            }
+            assert!(
+                !matches!(judge_line_in(line, Never), Verdict::Run { .. }),
+                "{line}"
+            );
+        }
     }
 
     /// Each policy against each kind of command, with and without a rule.

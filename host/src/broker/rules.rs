@@ -108,23 +108,45 @@ pub struct Rule {
     pub line: usize,
 }
 
+/// How a rule's prefix meets a command whose words are known only up to
+/// a point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fit {
+    /// It matches whatever the unknown words turn out to be.
+    Always,
+    /// It matches for some values of the unknown words.
+    Maybe,
+    Never,
+}
+
 impl Rule {
     /// Whether `argv` starts with this rule's prefix.
     pub fn matches(&self, argv: &[String]) -> bool {
-        argv.len() >= self.prefix.len()
-            && self
-                .prefix
-                .iter()
-                .zip(argv)
-                .enumerate()
-                .all(|(i, (words, arg))| {
-                    let arg = if i == 0 {
-                        command_name(arg)
-                    } else {
-                        arg.as_str()
-                    };
-                    words.iter().any(|w| w == arg)
-                })
+        self.fit(argv, argv.len()) == Fit::Always
+    }
+
+    /// How the prefix meets `argv` when only its first `known` words are
+    /// known: from there on any words may stand, any number of them (a
+    /// variable the line sets, a glob the shell expands as it runs).
+    pub fn fit(&self, argv: &[String], known: usize) -> Fit {
+        for (i, words) in self.prefix.iter().enumerate() {
+            if i >= known.min(argv.len()) {
+                return if known < argv.len() {
+                    Fit::Maybe
+                } else {
+                    Fit::Never
+                };
+            }
+            let arg = if i == 0 {
+                command_name(&argv[i])
+            } else {
+                argv[i].as_str()
+            };
+            if !words.iter().any(|w| w == arg) {
+                return Fit::Never;
+            }
+        }
+        Fit::Always
     }
 
     /// `file:line`, for messages.
@@ -290,8 +312,22 @@ impl Rules {
     /// The strictest rule matching `argv`, if any (the first written wins
     /// among equally strict ones).
     pub fn evaluate(&self, argv: &[String]) -> Option<&Rule> {
+        self.evaluate_partly_known(argv, argv.len())
+    }
+
+    /// [`Rules::evaluate`] for `argv` known only in its first `known`
+    /// words ([`Rule::fit`]): a rule that forbids or asks applies if it
+    /// could match; one that allows, only if it matches whatever the
+    /// unknown words are.
+    pub fn evaluate_partly_known(&self, argv: &[String], known: usize) -> Option<&Rule> {
         strictest(
-            self.rules.iter().filter(|rule| rule.matches(argv)),
+            self.rules
+                .iter()
+                .filter(|rule| match rule.fit(argv, known) {
+                    Fit::Always => true,
+                    Fit::Maybe => rule.decision != Decision::Allow,
+                    Fit::Never => false,
+                }),
             |rule| rule.decision,
         )
     }
@@ -426,6 +462,39 @@ not_match = [["git", "status"], ["gitx", "push"]]
 prefix = ["git", "push", "--force"]
 decision = "forbid"
 "#;
+
+    #[test]
+    fn unknown_words_meet_forbid_and_prompt_but_not_allow() {
+        let rules = rules(SAMPLE).unwrap();
+        let decide = |words: &[&str], known| {
+            rules
+                .evaluate_partly_known(&argv(words), known)
+                .map(|r| r.decision)
+        };
+        // `git $X`: $X may be `push --force`.
+        assert_eq!(decide(&["git", "$X"], 1), Some(Decision::Forbid));
+        // `git push $X`: likewise, and more words may follow the prefix.
+        assert_eq!(decide(&["git", "push", "$X"], 2), Some(Decision::Forbid));
+        // `git status $X`: only the allow rule fits, and it fits every value.
+        assert_eq!(decide(&["git", "status", "$X"], 2), Some(Decision::Allow));
+        // `$X push --force`: the command itself is unknown; no rule
+        // allows it, every rule that refuses could.
+        assert_eq!(decide(&["$X", "push"], 0), Some(Decision::Forbid));
+        let allow_status = rules_text_allow("[\"git\", \"status\"]");
+        assert_eq!(
+            allow_status
+                .evaluate_partly_known(&argv(&["git", "$X"]), 1)
+                .map(|r| r.decision),
+            None
+        );
+    }
+
+    fn rules_text_allow(prefix: &str) -> Rules {
+        rules(&format!(
+            "[[rule]]\nprefix = {prefix}\ndecision = \"allow\"\n"
+        ))
+        .unwrap()
+    }
 
     #[test]
     fn strictest_matching_rule_wins() {

@@ -100,10 +100,36 @@ fn writes(command: &str, args: &[String]) -> bool {
     }
 }
 
-/// Whether `argv` may run without asking under the `untrusted` policy.
-pub fn known_safe(argv: &[String]) -> bool {
+/// Read-only commands whose arguments can make them write ([`writes`]).
+const WRITE_BY_ARGUMENT: &[&str] = &["find", "sort", "date", "uniq"];
+
+/// Whether `argv` may run without asking under the `untrusted` policy;
+/// when not `all_known`, some of its arguments are words cordon cannot
+/// know, so only a command no argument makes write is.
+pub fn known_safe(argv: &[String], all_known: bool) -> bool {
     let command = name(argv);
-    READ_ONLY.contains(&command) && !writes(command, &argv[1..])
+    READ_ONLY.contains(&command)
+        && if all_known {
+            !writes(command, &argv[1..])
+        } else {
+            !WRITE_BY_ARGUMENT.contains(&command)
+        }
+}
+
+/// Why a command must ask when words after `known` (its first words) are
+/// unknown, if it must: they could make it one that always asks (`rm $X`
+/// may be `rm -rf`), or be code or a command it runs (a shell's,
+/// an interpreter's, `find -exec`, `git -c alias.x=!cmd`).
+pub fn asks_with_unknown(known: &[String]) -> Option<&'static str> {
+    match name(known) {
+        "" => Some("cordon cannot tell which command runs"),
+        "rm" => Some("rm with words cordon cannot know, which may make it recursive or forced"),
+        "git" | "find" => Some("words cordon cannot know may make it run a command"),
+        word if crate::shell::runs_code(word) => {
+            Some("words cordon cannot know may be code it runs")
+        }
+        _ => None,
+    }
 }
 
 /// Commands that ask whatever the policy, unless a rule allows them:
@@ -139,7 +165,7 @@ mod tests {
             "/usr/bin/cat a",
             "date -u",
         ] {
-            assert!(known_safe(&argv(safe)), "{safe}");
+            assert!(known_safe(&argv(safe), true), "{safe}");
         }
         for unsafe_ in [
             "find . -delete",
@@ -155,7 +181,29 @@ mod tests {
             "cp a b",
             "git status",
         ] {
-            assert!(!known_safe(&argv(unsafe_)), "{unsafe_}");
+            assert!(!known_safe(&argv(unsafe_), true), "{unsafe_}");
+        }
+        // With an unknown word, only what no argument makes write.
+        assert!(known_safe(&argv("wc -l $f"), false));
+        assert!(!known_safe(&argv("sort $f"), false));
+        assert!(!known_safe(&argv("find $f"), false));
+    }
+
+    #[test]
+    fn unknown_words_ask_where_they_could_run_something() {
+        for known in [
+            "rm",
+            "git status",
+            "find .",
+            "sh",
+            "python3 x.py",
+            "sed -n",
+            "xargs",
+        ] {
+            assert!(asks_with_unknown(&argv(known)).is_some(), "{known}");
+        }
+        for known in ["wc -l", "cat", "echo", "grep -n"] {
+            assert!(asks_with_unknown(&argv(known)).is_none(), "{known}");
         }
     }
 

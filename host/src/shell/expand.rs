@@ -33,6 +33,11 @@ impl Env {
             .collect())
     }
 
+    /// Every variable's name.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(k, _)| k.as_str())
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
@@ -47,7 +52,12 @@ impl Env {
 pub enum NotExpanded {
     /// A command substitution, with its text (the broker reads it too).
     Substitution(String),
-    /// Something whose value only exists when the shell runs.
+    /// A value known only as the shell runs, got without running
+    /// anything (a variable the line sets, `$@`, a brace expansion): a
+    /// wildcard where any words may stand.
+    Unknown(String),
+    /// An expansion that may run code as the shell expands it (arithmetic,
+    /// `${...}` forms, which can hold substitutions cordon does not read).
     Unreadable(String),
 }
 
@@ -83,7 +93,7 @@ pub fn word(
     if !out.glob {
         return Ok(Ok((vec![out.text], false)));
     }
-    glob(&out.text, root, cwd).map(|words| Ok((words, true)))
+    glob(&out.text, root, cwd).map(Ok)
 }
 
 /// Unquoted text the shell would brace-expand: `{a,b}` or `{1..3}`.
@@ -104,6 +114,7 @@ fn pieces_into(
     out: &mut Text,
 ) -> Result<(), NotExpanded> {
     let unreadable = |why: String| Err(NotExpanded::Unreadable(why));
+    let unknown = |why: String| Err(NotExpanded::Unknown(why));
     for piece in pieces {
         match &piece.piece {
             WordPiece::Text(text) => {
@@ -111,7 +122,7 @@ fn pieces_into(
                     out.glob = true;
                 }
                 if !quoted && brace_expands(text) {
-                    return unreadable(format!("the brace expansion in {text}"));
+                    return unknown(format!("the brace expansion in {text}"));
                 }
                 out.text.push_str(text);
             }
@@ -128,7 +139,7 @@ fn pieces_into(
             }
             WordPiece::TildeExpansion(TildeExpr::Home) => match env.get("HOME") {
                 Some(home) => out.text.push_str(home),
-                None => return unreadable("~ without HOME".into()),
+                None => return unknown("~ without HOME".into()),
             },
             WordPiece::ParameterExpansion(ParameterExpr::Parameter {
                 parameter: Parameter::Named(name),
@@ -146,8 +157,8 @@ fn pieces_into(
                     {
                         out.text.push_str(v);
                     }
-                    Some(_) if !quoted => return unreadable(format!("${name} would be split")),
-                    _ => return unreadable(format!("${name} only has a value as the shell runs")),
+                    Some(_) if !quoted => return unknown(format!("${name} would be split")),
+                    _ => return unknown(format!("${name} only has a value as the shell runs")),
                 }
             }
             // `$?`, `$$`, `$!`, `$#`, `$-`: numbers and flags, never words
@@ -162,6 +173,12 @@ fn pieces_into(
             {
                 out.text.push('0');
             }
+            // `$@`, `$1`, `$0`: the line's arguments, which are not
+            // cordon's to know.
+            WordPiece::ParameterExpansion(ParameterExpr::Parameter {
+                parameter,
+                indirect: false,
+            }) => return unknown(format!("the parameter {parameter:?}")),
             WordPiece::CommandSubstitution(text)
             | WordPiece::BackquotedCommandSubstitution(text) => {
                 return Err(NotExpanded::Substitution(text.clone()));
@@ -174,8 +191,9 @@ fn pieces_into(
 }
 
 /// Expands a glob in the last component of a relative path that stays in
-/// the root; no match leaves the word as written (POSIX).
-fn glob(pattern: &str, root: &Path, cwd: &Path) -> Result<Vec<String>, ParseError> {
+/// the root; no match leaves the word as written (POSIX). Also says
+/// whether the word is a pattern at all (`[` alone is not).
+fn glob(pattern: &str, root: &Path, cwd: &Path) -> Result<(Vec<String>, bool), ParseError> {
     let path = Path::new(pattern);
     let outside = || ParseError(format!("the glob {pattern} would match outside the root"));
     if path.is_absolute() || path.components().any(|c| c == Component::ParentDir) {
@@ -194,7 +212,7 @@ fn glob(pattern: &str, root: &Path, cwd: &Path) -> Result<Vec<String>, ParseErro
     match base.canonicalize() {
         Ok(real) if real.starts_with(root) => {}
         Ok(_) => return Err(outside()),
-        Err(_) => return Ok(vec![pattern.to_string()]),
+        Err(_) => return Ok((vec![pattern.to_string()], true)),
     }
     // Not a valid pattern (`[` alone, as in `[ -f x ]`): the shell keeps
     // the word as written.
@@ -203,7 +221,7 @@ fn glob(pattern: &str, root: &Path, cwd: &Path) -> Result<Vec<String>, ParseErro
         .backslash_escape(true)
         .build()
     else {
-        return Ok(vec![pattern.to_string()]);
+        return Ok((vec![pattern.to_string()], false));
     };
     let matcher = glob.compile_matcher();
     let mut names: Vec<String> = std::fs::read_dir(&base)
@@ -213,10 +231,10 @@ fn glob(pattern: &str, root: &Path, cwd: &Path) -> Result<Vec<String>, ParseErro
         .filter(|name| (last.starts_with('.') || !name.starts_with('.')) && matcher.is_match(name))
         .collect();
     if names.is_empty() {
-        return Ok(vec![pattern.to_string()]);
+        return Ok((vec![pattern.to_string()], true));
     }
     names.sort();
-    Ok(names
+    let words = names
         .into_iter()
         .map(|name| {
             if dir.is_empty() {
@@ -225,5 +243,6 @@ fn glob(pattern: &str, root: &Path, cwd: &Path) -> Result<Vec<String>, ParseErro
                 format!("{dir}/{name}")
             }
         })
-        .collect())
+        .collect();
+    Ok((words, true))
 }

@@ -11,10 +11,12 @@
 //! `/bin/sh -c` under the OS sandbox, and the broker treats it as an unknown
 //! command (never known-safe).
 
+mod builtins;
 mod expand;
 pub mod git;
 pub mod nesting;
 pub mod redirect;
+mod variables;
 pub mod wrappers;
 
 use std::path::{Path, PathBuf};
@@ -96,7 +98,9 @@ pub struct Stage {
     pub argv: Vec<String>,
     pub redirects: Vec<Redirect>,
     /// Indices in `argv` of words cordon could not expand (a substitution,
-    /// a variable set as the line runs): judged as written.
+    /// a variable set as the line runs) or that a glob gave (the shell may
+    /// expand it to other words as it runs, over files an earlier command
+    /// made): wildcards, where any words may stand.
     pub unexpanded: Vec<usize>,
 }
 
@@ -217,6 +221,8 @@ pub struct Script {
     pub nested: Vec<Stage>,
     pub opaque: Option<String>,
     pub unreadable: Option<String>,
+    /// The variables the line sets as it runs.
+    pub assigned: Vec<String>,
 }
 
 impl Script {
@@ -313,17 +319,22 @@ const READS_CODE: &[&str] = &[
     "script",
 ];
 
+/// Whether the program `word` names runs code (or commands) it reads:
+/// from stdin, or from its arguments.
+pub fn runs_code(word: &str) -> bool {
+    let name = Path::new(word)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or(word);
+    READS_CODE.contains(&name) || name.starts_with("python") || name.starts_with("pypy")
+}
+
 /// Whether `argv` (or a command it wraps) may run code read from stdin.
 fn reads_code(argv: &[String]) -> bool {
-    wrappers::unwrap(argv).views.iter().any(|view| {
-        view.first().is_some_and(|word| {
-            let name = Path::new(word)
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or(word);
-            READS_CODE.contains(&name) || name.starts_with("python") || name.starts_with("pypy")
-        })
-    })
+    wrappers::unwrap(argv)
+        .views
+        .iter()
+        .any(|view| view.first().is_some_and(|word| runs_code(word)))
 }
 
 /// Why cordon cannot tell what `stage` runs, if it cannot: a word it could
@@ -413,7 +424,7 @@ const VALUED_LONG: &[&str] = &["--rcfile", "--init-file"];
 /// `sh -c -- SCRIPT`); by file name, so `/bin/bash` counts.
 pub fn shell_line(argv: &[String]) -> Option<(Dialect, &str)> {
     let name = Path::new(argv.first()?).file_name()?.to_str()?;
-    let dialect = SHELLS.iter().find(|(n, _)| *n == name)?.1;
+    let mut dialect = SHELLS.iter().find(|(n, _)| *n == name)?.1;
     let mut command = false;
     let mut i = 1;
     while let Some(arg) = argv.get(i) {
@@ -433,6 +444,12 @@ pub fn shell_line(argv: &[String]) -> Option<(Dialect, &str)> {
             break;
         };
         command |= flags.contains('c');
+        // An interactive shell expands aliases and reads startup files;
+        // `-O` sets shopt options that change the grammar (extglob) and
+        // expansion (nullglob, dotglob).
+        if flags.contains(['i', 'O']) {
+            dialect = Dialect::Unreadable;
+        }
         // -o NAME / -O NAME take the next word.
         i += if flags.contains(['o', 'O']) { 2 } else { 1 };
     }
@@ -535,30 +552,52 @@ fn read(
         nested: Vec::new(),
         opaque: None,
         unreadable: None,
-        globbed: false,
         assigned: Vec::new(),
-        cwd_lost: false,
         fed_text: false,
     };
     if dialect == Dialect::Unreadable {
         builder.make_unreadable("a shell whose grammar cordon does not read");
     }
+    if let Some(name) = env.names().find(|n| variables::runs_at_startup(n)) {
+        builder.make_unreadable(&format!(
+            "{name} in the environment runs code as bash starts"
+        ));
+    }
     let lists = builder.program(text)?;
-    let mut script = Script {
+    let script = Script {
         text: text.to_string(),
         lists,
         nested: builder.nested,
         opaque: builder.opaque,
         unreadable: builder.unreadable,
+        assigned: builder.assigned.clone(),
     };
-    // The shell expands globs again when it runs the line, maybe over
-    // files an earlier command made: what the broker saw may not be what runs.
-    if builder.globbed && !script.runs_in_host() {
-        script
-            .unreadable
-            .get_or_insert_with(|| "globs the shell expands as it runs".into());
-    }
     Ok((script, builder.assigned))
+}
+
+/// A word's expansion.
+struct Expanded {
+    words: Vec<String>,
+    /// cordon expanded it as the shell will; if not, `words` is the word
+    /// as written.
+    known: bool,
+    /// A glob gave the words.
+    globbed: bool,
+}
+
+/// Why an assignment's subscripts could run code, if they could: bash
+/// evaluates an indexed array's subscripts as arithmetic, which expands
+/// substitutions (`a[$(cmd)]=1`, `a=([$(cmd)]=1)`).
+fn subscripted(assignment: &ast::Assignment) -> Option<String> {
+    let digits = |text: &str| !text.is_empty() && text.chars().all(|c| c.is_ascii_digit());
+    let plain = match (&assignment.name, &assignment.value) {
+        (ast::AssignmentName::ArrayElementName(_, index), _) => digits(index),
+        (_, ast::AssignmentValue::Array(elements)) => elements
+            .iter()
+            .all(|(key, _)| key.as_ref().is_none_or(|key| digits(&key.value))),
+        _ => true,
+    };
+    (!plain).then(|| format!("the subscripts of {}", assignment.name))
 }
 
 struct Builder<'a> {
@@ -572,11 +611,8 @@ struct Builder<'a> {
     nested: Vec<Stage>,
     opaque: Option<String>,
     unreadable: Option<String>,
-    globbed: bool,
     /// Variables the line sets as it runs.
     assigned: Vec<String>,
-    /// A `cd` moved the line somewhere `cwd` does not follow.
-    cwd_lost: bool,
     /// The command being read is fed a here-document or here-string.
     fed_text: bool,
 }
@@ -651,7 +687,7 @@ impl Builder<'_> {
             C::BraceGroup(group) => self.nested_list(&group.list),
             C::Subshell(sub) => self.nested_list(&sub.list),
             C::ForClause(clause) => {
-                self.assigned.push(clause.variable_name.clone());
+                self.assign(&clause.variable_name);
                 for word in clause.values.iter().flatten() {
                     self.word(word)?;
                 }
@@ -756,12 +792,35 @@ impl Builder<'_> {
                 self.extended_test(right)
             }
             E::Not(inner) | E::Parenthesized(inner) => self.extended_test(inner),
-            E::UnaryTest(_, word) => self.word(word).map(drop),
-            E::BinaryTest(_, left, right) => {
-                self.word(left)?;
-                self.word(right).map(drop)
+            E::UnaryTest(operator, word) => {
+                let words = self.word(word)?;
+                self.test_operands(&operator.to_string(), None, &words)
+            }
+            E::BinaryTest(operator, left, right) => {
+                let left = self.word(left)?;
+                let right = self.word(right)?;
+                let left = (left.len() == 1).then(|| left[0].as_str());
+                self.test_operands(&operator.to_string(), left, &right)
             }
         }
+    }
+
+    /// Operands of a test operator that bash evaluates as arithmetic or
+    /// as a variable name: plain, or the line is unreadable.
+    fn test_operands(
+        &mut self,
+        operator: &str,
+        left: Option<&str>,
+        right: &[String],
+    ) -> Result<(), ParseError> {
+        let why = match right {
+            [right] => builtins::test_operands(operator, left, right),
+            _ => builtins::test_operands(operator, Some(""), ""),
+        };
+        if let Some(why) = why {
+            self.make_unreadable(&why);
+        }
+        Ok(())
     }
 
     /// Redirections of a compound command or a function's body: judged
@@ -784,12 +843,16 @@ impl Builder<'_> {
         Ok(())
     }
 
+    /// A word as data (a `for` list, a `case` pattern, a value): what
+    /// the broker needs of it is only what it runs.
     fn word(&mut self, word: &ast::Word) -> Result<Vec<String>, ParseError> {
-        self.expand(word).map(|(words, _)| words)
+        self.expand(word).map(|expanded| expanded.words)
     }
 
-    /// A word's expansion, and whether cordon could expand it.
-    fn expand(&mut self, word: &ast::Word) -> Result<(Vec<String>, bool), ParseError> {
+    /// A word's expansion. One cordon cannot know (a variable the line
+    /// sets, a substitution) makes the line opaque, the shell running it;
+    /// one that may run code as it expands makes it unreadable.
+    fn expand(&mut self, word: &ast::Word) -> Result<Expanded, ParseError> {
         let expanded = expand::word(
             &word.value,
             &options(self.dialect),
@@ -798,23 +861,26 @@ impl Builder<'_> {
             &self.cwd,
         )?;
         match expanded {
-            Ok((words, globbed)) => {
-                self.globbed |= globbed;
-                if globbed && self.cwd_lost {
-                    self.make_unreadable("a glob after a `cd` cordon cannot follow");
-                }
-                Ok((words, true))
-            }
+            Ok((words, globbed)) => Ok(Expanded {
+                words,
+                known: true,
+                globbed,
+            }),
             Err(not) => {
                 match not {
                     NotExpanded::Substitution(text) => {
                         self.make_opaque("command substitution");
                         self.nested_text(&text)?;
                     }
+                    NotExpanded::Unknown(why) => self.make_opaque(&why),
                     NotExpanded::Unreadable(why) => self.make_unreadable(&why),
                 }
-                // Judged as written: the best the broker can see.
-                Ok((vec![word.value.clone()], false))
+                // Judged as written, a wildcard.
+                Ok(Expanded {
+                    words: vec![word.value.clone()],
+                    known: false,
+                    globbed: false,
+                })
             }
         }
     }
@@ -822,7 +888,7 @@ impl Builder<'_> {
     /// Moves the glob directory with a plain `cd DIR` into a directory of
     /// the root; the executor moves the same way or ends the line. A `cd`
     /// it cannot follow (to a directory the line makes first, `cd -`)
-    /// leaves it not knowing where later globs would expand.
+    /// leaves it: what a glob gives is a wildcard wherever it expands.
     fn follow_cd(&mut self, stage: &Stage) {
         if stage.argv.first().is_none_or(|c| c != "cd") {
             return;
@@ -834,8 +900,6 @@ impl Builder<'_> {
             && moved.is_dir()
         {
             self.cwd = moved;
-        } else {
-            self.cwd_lost = true;
         }
     }
 
@@ -871,42 +935,70 @@ impl Builder<'_> {
         if let Some(builtin) = evaluating {
             self.make_unreadable(&format!("`{builtin}` runs text cordon cannot read"));
         }
+        let builtin_use = wrappers::unwrap(&stage.argv)
+            .views
+            .iter()
+            .find_map(|view| builtins::unreadable_use(view));
+        if let Some(why) = builtin_use {
+            self.make_unreadable(&why);
+        }
         self.note_assigned(&stage);
         Ok(stage)
     }
 
     /// Adds a word's expansion to `stage`'s arguments, noting where cordon
-    /// could not expand it.
+    /// could not expand it and where a glob expanded.
     fn argv_word(&mut self, word: &ast::Word, stage: &mut Stage) -> Result<(), ParseError> {
-        let (words, expanded) = self.expand(word)?;
-        if !expanded {
-            stage.unexpanded.push(stage.argv.len());
+        let expanded = self.expand(word)?;
+        let at = stage.argv.len();
+        if !expanded.known || expanded.globbed {
+            stage.unexpanded.extend(at..at + expanded.words.len());
         }
-        stage.argv.extend(words);
+        stage.argv.extend(expanded.words);
         Ok(())
+    }
+
+    /// Notes that the line sets the variable `name`.
+    fn assign(&mut self, name: &str) {
+        if variables::steers(name) {
+            self.make_unreadable(&format!("the line sets {name}, which steers what runs"));
+        }
+        self.assigned.push(name.to_string());
     }
 
     /// Records the variables `stage` sets in the shell: a bare assignment,
     /// the operands of a builtin that sets variables, `cd`'s PWD.
+    /// Records the variables `stage` sets in the shell: an assignment
+    /// (before a command too: a function it calls sees it), the operands
+    /// of a builtin that sets variables (also behind `command`/`builtin`),
+    /// `cd`'s PWD; and those `env` sets for the command it runs.
     fn note_assigned(&mut self, stage: &Stage) {
-        let Some(command) = stage.argv.first() else {
-            let names = stage.assignments.iter().map(|(name, _)| name.clone());
-            self.assigned.extend(names);
-            return;
-        };
-        if command == "cd" {
-            self.assigned.extend(["PWD".into(), "OLDPWD".into()]);
-        } else if command == "printf" {
-            // Only `printf -v NAME` sets a variable.
-            let names = stage.argv.windows(2).filter(|w| w[0] == "-v");
-            self.assigned.extend(names.map(|w| w[1].clone()));
-        } else if SETTING.contains(&command.as_str()) {
-            // Every operand counts (`read -r a b`, `export A=1`): a name
-            // too many only makes the line ask.
-            let names = stage.argv[1..]
-                .iter()
-                .map(|operand| operand.split('=').next().unwrap_or_default().to_string());
-            self.assigned.extend(names);
+        for (name, _) in &stage.assignments {
+            self.assign(name);
+        }
+        for view in wrappers::unwrap(&stage.argv).views {
+            let Some((command, args)) = view.split_first() else {
+                continue;
+            };
+            let names: Vec<String> = match command.as_str() {
+                "cd" | "pushd" | "popd" => vec!["PWD".into(), "OLDPWD".into()],
+                // Only `printf -v NAME` sets a variable.
+                "printf" => args
+                    .windows(2)
+                    .filter(|w| w[0] == "-v")
+                    .map(|w| w[1].clone())
+                    .collect(),
+                // Every operand counts (`read -r a b`, `export A=1`): a
+                // name too many only makes the line ask.
+                c if SETTING.contains(&c) => args
+                    .iter()
+                    .map(|operand| operand.split(['=', '+']).next().unwrap_or_default().into())
+                    .collect(),
+                _ => wrappers::env_changes(&view).names,
+            };
+            for name in names {
+                self.assign(&name);
+            }
         }
     }
 
@@ -920,6 +1012,9 @@ impl Builder<'_> {
         match item {
             Item::Word(word) => self.argv_word(word, stage)?,
             Item::AssignmentWord(assignment, word) if prefix => {
+                if let Some(why) = subscripted(assignment) {
+                    self.make_unreadable(&why);
+                }
                 let text = word.value.clone();
                 match text.split_once('=') {
                     Some((name, value)) => {
@@ -945,9 +1040,14 @@ impl Builder<'_> {
         Ok(())
     }
 
-    /// A redirection's target: one word, as the shell insists.
+    /// A redirection's target: one word, as the shell insists, and one
+    /// cordon knows (what a line writes is no wildcard).
     fn redirect_path(&mut self, word: &ast::Word) -> Result<String, ParseError> {
-        match self.word(word)?.as_slice() {
+        let expanded = self.expand(word)?;
+        if !expanded.known {
+            self.make_unreadable("a redirection to a file named as the line runs");
+        }
+        match expanded.words.as_slice() {
             [path] => Ok(path.clone()),
             _ => Err(ParseError(format!("{}: ambiguous redirect", word.value))),
         }
@@ -1015,7 +1115,11 @@ impl Builder<'_> {
                 self.make_opaque("a here-document");
                 // Variables expand to data; a substitution runs a command.
                 let body = &doc.doc.value;
-                if doc.requires_expansion && (body.contains("$(") || body.contains('`')) {
+                // `$[..]` and `${..}` may evaluate subscripts, which run
+                // substitutions.
+                if doc.requires_expansion
+                    && ["$(", "`", "$[", "${"].iter().any(|s| body.contains(s))
+                {
                     self.make_unreadable("a substitution in a here-document");
                 }
                 self.fed_text = true;
@@ -1269,8 +1373,9 @@ mod tests {
     }
 
     #[test]
-    fn variables_the_line_sets_are_unreadable() {
-        // The environment has X=1; the shell would run `rm` here.
+    fn variables_the_line_sets_are_unknown() {
+        // The environment has X=1; the shell would run `rm` here: an
+        // unknown command is unreadable.
         for text in [
             "X=rm; $X -rf src",
             "for X in rm; do $X -rf src; done",
@@ -1278,21 +1383,86 @@ mod tests {
             "read X; $X -rf src",
             "export X=rm; $X -rf src",
             "printf -v X rm; $X -rf src",
-            "cd src; echo $PWD",
+            "command read X; $X -rf src",
         ] {
             let s = parse_in(text);
             assert!(s.unreadable.is_some(), "{text}");
         }
-        // A glob after a `cd` into a directory the line makes first.
-        assert!(parse_in("mkdir d && cd d && rm *.rs").unreadable.is_some());
-        assert!(parse_in("cd . && rm *.rs").unreadable.is_none());
+        // An unknown argument is a wildcard: the line is opaque (the
+        // shell runs it) and the stage says which word is unknown.
+        let s = parse_in("cd src; echo $PWD");
+        assert!(s.opaque.is_some() && s.unreadable.is_none());
+        assert_eq!(s.lists[1].first.stages[0].unexpanded, [1]);
+        // A glob the shell expands as it runs is one too, and a glob
+        // as the command is unreadable.
+        let s = parse_in("for f in *.rs; do wc -l \"$f\"; done");
+        assert!(s.unreadable.is_none(), "{:?}", s.unreadable);
+        assert_eq!(s.nested[0].unexpanded, [2]);
+        let s = parse_in("ls *.rs");
+        assert_eq!(s.lists[0].first.stages[0].argv, ["ls", "a.rs", "b.rs"]);
+        assert_eq!(s.lists[0].first.stages[0].unexpanded, [1, 2]);
+        assert!(parse_in(": > x; ?.rs a").unreadable.is_some());
+        assert!(parse_in("mkdir d && cd d && rm *.rs").unreadable.is_none());
         // printf sets nothing without -v; `[` alone is a word, not a glob.
         assert!(parse_in("printf '%s' X; echo $X").unreadable.is_none());
         let s = parse_in("[ -f a.rs ] && echo yes");
         assert_eq!(argvs(&s)[0], ["[", "-f", "a.rs", "]"]);
         assert!(s.runs_in_host());
-        // A variable set for one command only is not the shell's.
-        assert!(parse_in("X=rm ls $X").unreadable.is_none());
+        // A variable set for one command is unknown to the line (a
+        // function the command calls sees it).
+        let s = parse_in("X=rm ls $X");
+        assert!(s.unreadable.is_none() && s.assigned == ["X"]);
+    }
+
+    #[test]
+    fn variables_that_steer_what_runs_make_a_line_unreadable() {
+        for text in [
+            "PATH=. ls",
+            "export PATH=.:$PATH; ls",
+            "declare -x BASH_ENV=./x; bash -c ls",
+            "read -r IFS; ls",
+            "printf -v PS4 x; set -x; ls",
+            "for LD_PRELOAD in x; do ls; done",
+            "env GIT_DIR=x git status",
+            "env -u HOME git status",
+            "HOME=/tmp/h git log",
+            "env 'BASH_FUNC_ls%%=() { rm x; }' bash -c ls",
+        ] {
+            assert!(parse_in(text).unreadable.is_some(), "{text}");
+        }
+        let env = Env::new([("BASH_ENV".to_string(), "./evil".to_string())]);
+        let root = tempfile::tempdir().unwrap();
+        let s = parse("ls", Dialect::Bash, &env, root.path(), root.path()).unwrap();
+        assert!(s.unreadable.is_some());
+        assert!(parse_in("CC=clang make").unreadable.is_none());
+    }
+
+    #[test]
+    fn operands_bash_evaluates_as_code_make_a_line_unreadable() {
+        for text in [
+            "a[$(touch x)]=1",
+            "a=([$(touch x)]=1)",
+            "read 'a[$(touch x)]' <<< 1",
+            "command declare 'a[$(touch x)]=1'",
+            "[[ 'a[$(touch x)]' -eq 0 ]]",
+            "[[ -v 'a[$(touch x)]' ]]",
+            "[ x -eq 0 ]",
+            "printf %d 'a[$(touch x)]'",
+            "shopt -s expand_aliases",
+            "mapfile -C touch a < f",
+            "let i=1",
+        ] {
+            assert!(parse_in(text).unreadable.is_some(), "{text}");
+        }
+        for text in [
+            "a[1]=x",
+            "a=(x y)",
+            "read -r line < f",
+            "[[ 3 -eq 3 ]]",
+            "printf %d 3",
+        ] {
+            assert!(parse_in(text).unreadable.is_none(), "{text}");
+        }
     }
 
     #[test]
@@ -1311,14 +1481,15 @@ mod tests {
         ] {
             assert!(parse_in(text).opaque.is_some(), "{text}");
         }
-        // What only the running shell knows makes a line unreadable.
+        // What only the running shell knows makes a line unreadable
+        // where it is the command.
         for text in [
             "$NOPE curl x",
-            "find .${IFS}-delete",
             "{rm,-rf,src}",
             "command eval 'rm -rf x'",
             "bash <<EOF\nrm -rf x\nEOF",
-            "ls *.rs 3> out",
+            "echo ${x:-$(touch y)}",
+            "echo $((a[$(touch y)]))",
         ] {
             assert!(parse_in(text).unreadable.is_some(), "{text}");
         }
@@ -1337,6 +1508,13 @@ mod tests {
         assert_eq!(script_of(&argv(&["python3", "-c", "x"])), None);
         assert_eq!(script_of(&argv(&["bash", "script.sh"])), None);
         assert_eq!(script_of(&argv(&["bash", "-e", "-c", "x"])), Some("x"));
+        // Interactive, or with shopt options: a grammar cordon does not read.
+        for words in [
+            &["bash", "-i", "-c", "ls"][..],
+            &["bash", "-O", "extglob", "-c", "ls"],
+        ] {
+            assert_eq!(shell_line(&argv(words)).unwrap().0, Dialect::Unreadable);
+        }
         assert_eq!(script_of(&argv(&["sh", "-xc", "x"])), Some("x"));
         assert_eq!(script_of(&argv(&["bash", "--norc", "-c", "x"])), Some("x"));
         assert_eq!(script_of(&argv(&["sh", "-c", "--", "x"])), Some("x"));

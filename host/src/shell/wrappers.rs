@@ -19,6 +19,7 @@ const WRAPPERS: &[Wrapper] = &[
     Wrapper {
         name: "env",
         flags: &[
+            "-",
             "-i",
             "-0",
             "-v",
@@ -154,6 +155,45 @@ pub struct Unwrapped {
     pub views: Vec<Vec<String>>,
     /// Why cordon cannot tell every command that runs, if it cannot.
     pub uncertain: Option<String>,
+    /// The first view `xargs` runs, which gets words from its input, and
+    /// where in it xargs's replace-string (`-I {}`) first stands.
+    fed: Option<(usize, Option<usize>)>,
+}
+
+impl Unwrapped {
+    /// How many first words of view `i` are known if xargs feeds it
+    /// words (appended, or in place of its replace-string), or `None`.
+    pub fn fed_words(&self, i: usize) -> Option<usize> {
+        let (first, replace_at) = self.fed?;
+        let fed = self.views.get(first)?;
+        let view = self.views.get(i).filter(|_| i >= first)?;
+        let offset = fed
+            .len()
+            .checked_sub(view.len())
+            .filter(|&offset| fed[offset..] == *view);
+        Some(match (offset, replace_at) {
+            (Some(offset), Some(at)) => at.saturating_sub(offset),
+            (Some(_), None) => view.len(),
+            // A `find -exec` command of a fed find.
+            (None, _) => 0,
+        })
+    }
+}
+
+/// xargs's replace-string, if its options set one (`-I R`, `-iR`,
+/// `--replace[=R]`).
+fn replace_string(options: &[String]) -> Option<String> {
+    let mut words = options.iter();
+    while let Some(word) = words.next() {
+        match word.as_str() {
+            "-I" => return words.next().cloned(),
+            "-i" | "--replace" => return Some("{}".into()),
+            w if w.starts_with("--replace=") => return Some(w["--replace=".len()..].into()),
+            w if w.starts_with("-I") || w.starts_with("-i") => return Some(w[2..].into()),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// How many words a wrapper's options take, or why they cannot be read.
@@ -168,7 +208,8 @@ fn options_length(wrapper: &Wrapper, args: &[String]) -> Result<usize, String> {
             i += 1;
             continue;
         }
-        if !word.starts_with('-') || word == "-" {
+        // `env -` is `env -i`; for the others `-` is a command's name.
+        if !word.starts_with('-') || (word == "-" && wrapper.name != "env") {
             return Ok(i);
         }
         // nice -5, a number as the option.
@@ -211,6 +252,39 @@ fn env_split_string(args: &[String]) -> Option<Vec<String>> {
         );
     }
     None
+}
+
+/// What `env` changes in the environment of the command it runs.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct EnvChanges {
+    /// The variables it sets or unsets.
+    pub names: Vec<String>,
+    /// It starts from an empty environment (`-i`, `-`).
+    pub cleared: bool,
+}
+
+/// What `view`, if it runs `env`, changes for its command.
+pub fn env_changes(view: &[String]) -> EnvChanges {
+    let mut changes = EnvChanges::default();
+    if view.first().is_none_or(|w| name_of(w) != "env") {
+        return changes;
+    }
+    let mut words = view[1..].iter();
+    while let Some(word) = words.next() {
+        match word.as_str() {
+            "-i" | "--ignore-environment" | "-" => changes.cleared = true,
+            "-u" | "--unset" => changes.names.extend(words.next().cloned()),
+            "--" => {}
+            w if w.starts_with("--unset=") => changes.names.push(w["--unset=".len()..].into()),
+            w if w.starts_with("-u") => changes.names.push(w[2..].into()),
+            w if w.starts_with('-') => {}
+            w => match w.split_once('=') {
+                Some((name, _)) => changes.names.push(name.into()),
+                None => break,
+            },
+        }
+    }
+    changes
 }
 
 /// `find`'s actions that run a command, up to `;` or `+`.
@@ -271,6 +345,7 @@ pub fn unwrap(argv: &[String]) -> Unwrapped {
     let mut out = Unwrapped {
         views: vec![argv.to_vec()],
         uncertain: None,
+        fed: None,
     };
     let mut rest = argv.to_vec();
     let mut fed_by_xargs = false;
@@ -314,6 +389,11 @@ pub fn unwrap(argv: &[String]) -> Unwrapped {
             break;
         }
         fed_by_xargs = name == "xargs";
+        if fed_by_xargs && out.fed.is_none() {
+            let replace_at = replace_string(&args[..skip])
+                .and_then(|r| command.iter().position(|w| w.contains(r.as_str())));
+            out.fed = Some((out.views.len(), replace_at));
+        }
         rest = command;
         out.views.push(rest.clone());
     }
