@@ -33,7 +33,7 @@ const STUBS: &[&str] = &[
 /// run (and look stubs up on the same PATH).
 const REAL: &[&str] = &[
     "bash", "sh", "env", "xargs", "nice", "timeout", "cat", "echo", "printf", "find", "nohup",
-    "true", "stdbuf",
+    "true", "stdbuf", "ln", "chmod", "mkdir", "sleep", "taskset",
 ];
 
 /// How long a line may run, background jobs included.
@@ -49,6 +49,32 @@ const CORPUS_LINES: usize = 2_000;
 /// Lines written by hand, first in the corpus: one for each way the broker
 /// was found to misjudge a line, so each stays fixed.
 const HAND_WRITTEN: &[&str] = &[
+    "echo ${a[$(touch)]}",
+    "x='b[$(touch)]'; echo ${a[x]}",
+    "cat <<EOF\n$\\\n(touch)\nEOF",
+    "echo `echo \"\\$(touch)\"`",
+    "echo $(true)$(touch)",
+    "x=1; {\"touch\",x}",
+    "BASH_CMDS[t]=\"$PATH/touch\"; t x",
+    "PS4[0]='$(touch)'; set -x; :",
+    "x=1; printf -v\"a[\\$(touch)]\" %s x",
+    "f=i; declare -$f x; x='a[$(touch)]'",
+    "o=C; mapfile -c 1 -$o touch a <<< x",
+    "jobs -xr touch x",
+    "hash -rp \"$PATH/touch\" h; h x",
+    "printf 'touch x\\n' > x; set -k; bash -c : BASH_ENV=./x",
+    "command touch x -- -v",
+    "env -u -Secho touch x",
+    "env -S'\"touch\" x'",
+    "T=touch env -S'${T} x'",
+    "find . -maxdepth 0 -exec env -u + touch x \\;",
+    "taskset 1 touch x",
+    "ln -s \"$PATH/touch\" t && ./t x",
+    "printf '#!/bin/sh\\ntouch x\\n' > s; chmod +x s; ./s",
+    "mkdir d && printf '#!/bin/sh\\ntouch x\\n' > d/ls && chmod +x d/ls && cd d && ./ls",
+    "x=$'\\x74ouch'; $x y",
+    "$'\\x74ouch' y",
+    "echo $$; ./$$",
     "stuba 'a b'",
     "echo hi | cat",
     "declare -i i; i='a[$(touch)]'",

@@ -7,8 +7,8 @@
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use crate::native::{Who, everyone_and_unprivileged_landlock, hand_over, sh};
-use crate::support::{Layout, skip_without};
+use crate::native::{Who, everyone_and_unprivileged_landlock, hand_over, native_command, sh};
+use crate::support::{Layout, Run, skip_without};
 
 /// Tries every way to change a file's metadata on each path given, by
 /// name, through a read-only descriptor, and through a descriptor of its
@@ -202,16 +202,22 @@ fn metadata_inside_the_writable_area_changes() {
             set_keep(&l.at("a.txt"));
         });
         // chmod +x, as a build script would, then run what it made
-        // executable; the private TMPDIR takes changes too.
+        // executable (as a command of its own: inside a line an earlier
+        // command may have written a script, which then asks); the private
+        // TMPDIR takes changes too.
         let run = sh(
             &l,
             who,
             &[],
-            "chmod +x src/run.sh && src/run.sh && touch -d 2001-01-01 src/main.rs \
+            "chmod +x src/run.sh && touch -d 2001-01-01 src/main.rs \
              && : > $TMPDIR/t && chmod 600 $TMPDIR/t && stat -c %a $TMPDIR/t",
         );
         run.expect_code(0);
-        assert_eq!(run.stdout(), "ran\n600\n", "{who:?}: {}", run.stderr());
+        assert_eq!(run.stdout(), "600\n", "{who:?}: {}", run.stderr());
+        let run = Run(native_command(&l, who, &[], &["src/run.sh"])
+            .output()
+            .expect("running cordon"));
+        assert_eq!(run.expect_code(0).stdout(), "ran\n", "{who:?}");
         let mode = std::fs::metadata(l.at("src/run.sh")).unwrap().mode();
         assert_eq!(mode & 0o111, 0o111, "{who:?}");
         let main = std::fs::metadata(l.at("src/main.rs")).unwrap();

@@ -177,17 +177,40 @@ fn judge_words(
             known = known.min(fed);
             words.push("...".into());
         }
-        let verdict = match shell::shell_line(view) {
-            Some((dialect, text)) => {
-                judge_line(rules, policy, request, view, dialect, text, shell, depth)
-            }
-            None => judge_command(
-                rules,
-                policy,
-                &words,
-                known,
-                own_program(view, request, shell),
+        let program = Program::of(view, request, shell);
+        // The command asked for is a shell script of the project's own:
+        // nothing before it could have written it, so it is read as a
+        // line (inside a line, it is not: see `Program::unread`).
+        let script = (depth == 0 && request.engine != "wasi")
+            .then(|| program.shell_script())
+            .flatten()
+            .and_then(|(_, dialect)| Some((dialect, read_script(program.path.as_ref()?)?)));
+        let verdict = match script {
+            // The script answers to rules by its own name too, and is
+            // the project's own program.
+            Some((dialect, Ok(text))) => stricter(
+                judge_command(rules, policy, &words, known, program.own),
+                judge_line(rules, policy, request, view, dialect, &text, shell, depth),
             ),
+            Some((_, Err(why))) => Verdict::Ask { reason: why },
+            None => match shell::shell_line(view) {
+                Some((dialect, text)) => {
+                    judge_line(rules, policy, request, view, dialect, text, shell, depth)
+                }
+                None => {
+                    let mut verdict = judge_command(rules, policy, &words, known, program.own);
+                    // A link's target answers to rules by its own name too
+                    // (`t -> /usr/bin/touch`).
+                    if let Some(real) = program.renamed(&words) {
+                        let by_target = judge_command(rules, policy, &real, known, program.own);
+                        verdict = stricter(verdict, by_target);
+                    }
+                    match program.unread().filter(|_| request.engine != "wasi") {
+                        Some(reason) => stricter(verdict, Verdict::Ask { reason }),
+                        None => verdict,
+                    }
+                }
+            },
         };
         match verdict {
             Verdict::Refused(why) => return Verdict::Refused(why),
@@ -228,7 +251,7 @@ fn judge_line(
             policy,
             view,
             view.len(),
-            own_program(view, request, shell),
+            Program::of(view, request, shell).own,
         );
     };
     if depth >= MAX_SHELL_DEPTH {
@@ -249,7 +272,7 @@ fn judge_line(
             policy,
             &view[..1],
             1,
-            own_program(view, request, shell),
+            Program::of(view, request, shell).own,
         ) {
             Verdict::Refused(why) => return Verdict::Refused(why),
             Verdict::Ask { reason } if rule.decision == Decision::Prompt => {
@@ -267,6 +290,12 @@ fn judge_line(
         let inner = Request {
             argv: argv.clone(),
             escalation: None,
+            // Relative programs run from where the line's `cd`s took it.
+            cwd: if stage.dir.as_os_str().is_empty() {
+                request.cwd.clone()
+            } else {
+                stage.dir.clone()
+            },
             ..request.clone()
         };
         let context = stage_context(context, &script, stage);
@@ -359,31 +388,119 @@ fn known_words(argv: &[String], view: &[String], wildcards: &[usize]) -> usize {
     }
 }
 
-/// Whether `argv` runs a program of the project's own rather than the
-/// system's, by what its name resolves to (a path from the working
-/// directory, or a name on the command's PATH): a file in the root or in
-/// another place a command may write (`$PWD/bin/cat` as much as
-/// `./bin/cat`, or `cat` where PATH leads into the project). Its file
-/// name does not decide. Without the context to resolve it, any path
-/// but an absolute one counts.
-fn own_program(argv: &[String], request: &Request, shell: Option<&ShellContext>) -> bool {
-    let Some(name) = argv.first() else {
-        return false;
-    };
-    let Some(context) = shell else {
-        return name.contains('/') && !name.starts_with('/');
-    };
-    let path = if name.contains('/') {
-        request.cwd.join(name)
-    } else {
-        match crate::native::find_program(name, context.env.get("PATH"), &request.cwd) {
-            Some(path) => path,
-            None => return false, // nothing runs by that name
+/// The program a command word names, as far as cordon can resolve it.
+struct Program {
+    /// Where it resolves to, if it exists.
+    path: Option<PathBuf>,
+    /// The project's own rather than the system's, by what its path
+    /// resolves to: a file in the root or in another place a command may
+    /// write (`$PWD/bin/cat` as much as `./bin/cat`, or `cat` where PATH
+    /// leads into the project). Its file name does not decide. Without the
+    /// context to resolve it, any path but an absolute one counts.
+    own: bool,
+    /// Named by a path that does not exist yet: the line may make it.
+    missing: bool,
+}
+
+impl Program {
+    fn of(argv: &[String], request: &Request, shell: Option<&ShellContext>) -> Program {
+        let unresolved = |own| Program {
+            path: None,
+            own,
+            missing: false,
+        };
+        let Some(name) = argv.first() else {
+            return unresolved(false);
+        };
+        let Some(context) = shell else {
+            return unresolved(name.contains('/') && !name.starts_with('/'));
+        };
+        let path = if name.contains('/') {
+            request.cwd.join(name)
+        } else {
+            match crate::native::find_program(name, context.env.get("PATH"), &request.cwd) {
+                Some(path) => path,
+                None => return unresolved(false), // nothing runs by that name
+            }
+        };
+        match path.canonicalize() {
+            Ok(real) => Program {
+                own: within_any(&real, &context.own_places),
+                path: Some(real),
+                missing: false,
+            },
+            // What cannot be resolved is not the system's.
+            Err(_) => Program {
+                path: None,
+                own: true,
+                missing: name.contains('/'),
+            },
         }
-    };
-    // What cannot be resolved is not the system's.
-    path.canonicalize()
-        .map_or(true, |real| within_any(&real, &context.own_places))
+    }
+
+    /// Why cordon cannot tell what this program runs, if it cannot: it
+    /// does not exist yet, or it is a shell script of the project's own
+    /// that cordon does not read (see [`Program::shell_script`]).
+    fn unread(&self) -> Option<String> {
+        if self.missing {
+            return Some("a program that does not exist yet: the line may make it".into());
+        }
+        let (name, _) = self.shell_script()?;
+        Some(format!(
+            "a shell script of the project's own ({name}), run inside a line: \
+             an earlier command may have written it"
+        ))
+    }
+
+    /// The shell a script of the project's own names on its `#!` line
+    /// (`#!/bin/sh`, `#!/usr/bin/env bash`), and its grammar.
+    fn shell_script(&self) -> Option<(String, shell::Dialect)> {
+        let path = self.path.as_ref().filter(|_| self.own)?;
+        let mut head = [0u8; 128];
+        let read = std::fs::File::open(path)
+            .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+            .ok()?;
+        let first_line = head[..read].split(|b| *b == b'\n').next()?;
+        let interpreter = std::str::from_utf8(first_line.strip_prefix(b"#!")?).ok()?;
+        let mut words = interpreter.split_whitespace();
+        let mut program = words.next()?;
+        if Path::new(program).file_name().is_some_and(|n| n == "env") {
+            program = words.find(|w| !w.starts_with('-'))?;
+        }
+        let name = Path::new(program).file_name()?.to_str()?;
+        let (dialect, _) = shell::shell_line(&[name.to_string(), "-c".into(), String::new()])?;
+        Some((name.to_string(), dialect))
+    }
+
+    /// `argv` with its program's real path, if the word names it by
+    /// another file name (a link).
+    fn renamed(&self, argv: &[String]) -> Option<Vec<String>> {
+        let real = self.path.as_ref()?;
+        let written = Path::new(argv.first()?).file_name()?;
+        (real.file_name()? != written).then(|| {
+            std::iter::once(real.to_string_lossy().into_owned())
+                .chain(argv[1..].iter().cloned())
+                .collect()
+        })
+    }
+}
+
+/// The text of a shell script to judge, or why it cannot be read.
+fn read_script(path: &Path) -> Option<Result<String, String>> {
+    let text = std::fs::read(path).ok()?;
+    Some(
+        String::from_utf8(text)
+            .map_err(|_| format!("{}: a shell script that is not UTF-8", path.display())),
+    )
+}
+
+/// The stricter of two verdicts: a refusal, then a question, then a run.
+fn stricter(a: Verdict, b: Verdict) -> Verdict {
+    match (a, b) {
+        (refused @ Verdict::Refused(_), _) | (_, refused @ Verdict::Refused(_)) => refused,
+        (ask @ Verdict::Ask { .. }, _) | (_, ask @ Verdict::Ask { .. }) => ask,
+        (run, _) => run,
+    }
 }
 
 /// Whether `path` (resolved) lies in one of `dirs`, by identity: each of
@@ -408,7 +525,7 @@ fn identity(path: &Path) -> Option<PathBuf> {
 }
 
 /// Judges one plain command, known in its first `known` words. A program
-/// of the project's own ([`own_program`]) answers to rules that forbid or
+/// of the project's own ([`Program::own`]) answers to rules that forbid or
 /// ask by its name, but nothing allows it by name and it is never
 /// known-safe.
 fn judge_command(
@@ -1030,6 +1147,60 @@ mod tests {
                 "{line}"
             );
         }
+    }
+
+    #[test]
+    fn programs_are_judged_by_what_they_are() {
+        let root = tempfile::tempdir().unwrap();
+        let root_path = root.path().canonicalize().unwrap();
+        let touch =
+            crate::native::find_program("touch", std::env::var("PATH").ok().as_deref(), &root_path)
+                .expect("touch on PATH");
+        std::os::unix::fs::symlink(&touch, root_path.join("t")).unwrap();
+        std::fs::write(root_path.join("s"), "#!/usr/bin/env bash\necho hi\n").unwrap();
+        std::fs::write(root_path.join("u"), "#!/bin/sh\ntouch x\n").unwrap();
+        std::fs::write(root_path.join("p"), "#!/usr/bin/python3\nprint(1)\n").unwrap();
+        let rules = rules(
+            "[[rule]]\nprefix = [\"touch\"]\ndecision = \"forbid\"\n\
+             [[rule]]\nprefix = [\"git\", \"push\"]\ndecision = \"forbid\"\n",
+        );
+        let context = ShellContext {
+            env: shell::Env::new([("PATH".to_string(), std::env::var("PATH").unwrap())]),
+            root: root_path.clone(),
+            own_places: vec![root_path.clone()],
+        };
+        let verdict = |line: &str| {
+            let request = Request {
+                argv: argv(line),
+                cwd: root_path.clone(),
+                ..request("")
+            };
+            judge(&rules, ApprovalPolicy::OnRequest, &request, Some(&context))
+        };
+        // A link answers to the rules of what it links to.
+        assert!(matches!(verdict("./t x"), Verdict::Refused(_)));
+        // A shell script of the project's own asked for is read as a line;
+        // inside a line an earlier command may have written it: it asks.
+        // A program not there yet may be anything.
+        assert!(matches!(verdict("./s"), Verdict::Run { .. }));
+        assert!(matches!(verdict("./u"), Verdict::Refused(_)));
+        let inside = Request {
+            argv: vec!["bash".into(), "-c".into(), "./s".into()],
+            cwd: root_path.clone(),
+            ..request("")
+        };
+        let verdict_inside = judge(&rules, ApprovalPolicy::OnRequest, &inside, Some(&context));
+        assert!(
+            matches!(verdict_inside, Verdict::Ask { .. }),
+            "{verdict_inside:?}"
+        );
+        assert!(matches!(verdict("./missing"), Verdict::Ask { .. }));
+        assert!(matches!(verdict("./p"), Verdict::Run { .. }));
+        // git's global options do not hide the subcommand from a rule.
+        assert!(matches!(
+            verdict("git -C . --no-pager push"),
+            Verdict::Refused(_)
+        ));
     }
 
     /// Each policy against each kind of command, with and without a rule.

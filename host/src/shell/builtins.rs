@@ -15,63 +15,237 @@
 //! unreadable.
 
 /// Why running `view` as a bash builtin could run code cordon did not
-/// read, if it could.
-pub fn unreadable_use(view: &[String]) -> Option<String> {
+/// read, if it could. The words at `unknown` (indices in `view`) are
+/// wildcards, written as they stand in the line.
+pub fn unreadable_use(view: &[String], unknown: &[usize]) -> Option<String> {
     let (name, args) = view.split_first()?;
-    match name.as_str() {
-        "declare" | "typeset" | "local" | "export" | "readonly" => declaration(name, args),
-        "read" => options_then(
-            name,
-            args,
-            "adinNptu",
-            |option, value| match option {
+    let name = name.as_str();
+    let grammar = GRAMMARS.iter().find(|g| g.names.contains(&name))?;
+    let options = Options::parse(args, grammar.valued);
+    let operands = &args[options.end.min(args.len())..];
+    // An unknown word where an option may stand may be any option (also
+    // the first operand, unless `--` came before it). `printf "$msg"`
+    // alone is one word, a format without arguments: it evaluates nothing.
+    let lone_format = name == "printf"
+        && operands.len() == 1
+        && operands[0].starts_with('"')
+        && operands[0].ends_with('"');
+    let unknown_option = unknown.iter().any(|&i| {
+        let at = i - 1;
+        // A word that starts with a letter (`x="$1"`) is no option.
+        let literal_start = args
+            .get(at)
+            .and_then(|w| w.chars().next())
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+        at < options.end || (at == options.end && !options.dashdash && !literal_start)
+    });
+    if unknown_option && grammar.options_matter && !lone_format {
+        return Some(format!("`{name}` with an option cordon cannot know"));
+    }
+    match name {
+        "declare" | "typeset" | "local" | "export" | "readonly" => {
+            declaration(name, &options, operands)
+        }
+        "read" => options
+            .check(name, |option, value| match option {
                 'a' => identifier(value),
                 'n' | 'N' | 'u' => integer(value),
                 't' => decimal(value),
                 _ => true,
-            },
-            identifier,
-        ),
-        "mapfile" | "readarray" => options_then(
-            name,
-            args,
-            "dnOsuCc",
-            |option, value| match option {
+            })
+            .or_else(|| all(name, operands, identifier)),
+        "mapfile" | "readarray" => options
+            .check(name, |option, value| match option {
                 'C' => false,
                 'n' | 'O' | 's' | 'u' | 'c' => integer(value),
                 _ => true,
-            },
-            identifier,
-        ),
-        "printf" => printf(args),
-        "unset" => operands(name, args, identifier),
-        "getopts" => args
+            })
+            .or_else(|| all(name, operands, identifier)),
+        "printf" if lone_format => None,
+        "printf" if unknown.contains(&(options.end + 1)) => {
+            Some("`printf` with a format cordon cannot know".into())
+        }
+        "printf" => printf(&options, operands),
+        "unset" => all(name, operands, identifier),
+        "getopts" => operands
             .get(1)
             .filter(|operand| !identifier(operand))
             .map(|operand| not_plain(name, operand)),
-        "test" | "[" => test(name, args),
-        "return" | "shift" | "exit" | "break" | "continue" => operands(name, args, integer),
-        "ulimit" => operands(name, args, |w| {
+        "test" | "[" => test(name, args, unknown),
+        "return" | "shift" | "exit" | "break" | "continue" => all(name, args, integer),
+        "ulimit" => all(name, operands, |w| {
             integer(w) || matches!(w, "unlimited" | "soft" | "hard")
         }),
         "kill" => kill(args),
-        "wait" => options_then(name, args, "p", |_, value| identifier(value), job),
-        "jobs" if args.iter().any(|a| a == "-x") => Some("`jobs -x` runs a command".into()),
-        "hash" if args.iter().any(|a| a.starts_with("-p")) => {
-            Some("`hash -p` names the program a command runs".into())
-        }
-        "shopt"
-            if args
-                .iter()
-                .any(|a| a.starts_with(['-', '+']) && a.contains(['s', 'u'])) =>
-        {
+        "wait" => options
+            .check(name, |_, value| identifier(value))
+            .or_else(|| all(name, operands, job)),
+        "jobs" if options.has('x') => Some("`jobs -x` runs a command".into()),
+        "hash" if options.has('p') => Some("`hash -p` names the program a command runs".into()),
+        "shopt" if options.has('s') || options.has('u') => {
             Some("`shopt` changes how bash reads and expands the line".into())
         }
-        "let" => Some("`let` evaluates arithmetic".into()),
-        "fc" | "bind" | "complete" | "compgen" | "compopt" | "enable" | "history" => {
+        "set" => set(args),
+        "let" | "fc" | "bind" | "complete" | "compgen" | "compopt" | "enable" | "history" => {
             Some(format!("`{name}` can run text it is given"))
         }
         _ => None,
+    }
+}
+
+/// The variables `view` sets in the shell, if it runs a builtin that sets
+/// variables: every name an option or operand gives it.
+pub fn sets(view: &[String]) -> Vec<String> {
+    let Some((name, args)) = view.split_first() else {
+        return Vec::new();
+    };
+    let Some(grammar) = GRAMMARS.iter().find(|g| g.names.contains(&name.as_str())) else {
+        return Vec::new();
+    };
+    let options = Options::parse(args, grammar.valued);
+    let operands = args[options.end.min(args.len())..].iter();
+    let values = |letter: char| {
+        options
+            .valued
+            .iter()
+            .filter(move |(l, _)| *l == letter)
+            .map(|(_, v)| v.clone())
+    };
+    let name_of = |operand: &String| {
+        operand
+            .split(['=', '+'])
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    match name.as_str() {
+        "read" => values('a').chain(operands.map(name_of)).collect(),
+        "printf" | "wait" => values(if name == "printf" { 'v' } else { 'p' }).collect(),
+        "getopts" => operands.skip(1).take(1).cloned().collect(),
+        "declare" | "typeset" | "local" | "export" | "readonly" | "unset" | "mapfile"
+        | "readarray" | "let" => operands.map(name_of).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// How a builtin's options are written: which take a value, and whether
+/// an unknown word among them could make it run code.
+struct Grammar {
+    names: &'static [&'static str],
+    valued: &'static str,
+    options_matter: bool,
+}
+
+const GRAMMARS: &[Grammar] = &[
+    Grammar {
+        names: &["declare", "typeset", "local", "export", "readonly"],
+        valued: "",
+        options_matter: true,
+    },
+    Grammar {
+        names: &["read"],
+        valued: "adinNptu",
+        options_matter: true,
+    },
+    Grammar {
+        names: &["mapfile", "readarray"],
+        valued: "dnOsuCc",
+        options_matter: true,
+    },
+    Grammar {
+        names: &["printf"],
+        valued: "v",
+        options_matter: true,
+    },
+    Grammar {
+        names: &["wait"],
+        valued: "p",
+        options_matter: true,
+    },
+    Grammar {
+        names: &["unset", "getopts", "jobs", "hash", "shopt", "set"],
+        valued: "",
+        options_matter: true,
+    },
+    Grammar {
+        names: &[
+            "test", "[", "return", "shift", "exit", "break", "continue", "ulimit", "kill",
+        ],
+        valued: "",
+        options_matter: false,
+    },
+    Grammar {
+        names: &[
+            "let", "fc", "bind", "complete", "compgen", "compopt", "enable", "history",
+        ],
+        valued: "",
+        options_matter: false,
+    },
+];
+
+/// Options in getopts style, as bash's builtins read them: clusters
+/// (`-rn3`), a value attached or in the next word, up to the first word
+/// that is not an option or `--`.
+struct Options {
+    /// Letters given without a value (`-` or `+` clusters).
+    flags: Vec<char>,
+    /// Letters given with their value.
+    valued: Vec<(char, String)>,
+    /// Where the operands start, as an index in `args`.
+    end: usize,
+    /// `--` ended the options.
+    dashdash: bool,
+}
+
+impl Options {
+    fn parse(args: &[String], valued: &str) -> Options {
+        let mut options = Options {
+            flags: Vec::new(),
+            valued: Vec::new(),
+            end: args.len(),
+            dashdash: false,
+        };
+        let mut i = 0;
+        while let Some(arg) = args.get(i) {
+            if arg == "--" {
+                options.end = i + 1;
+                options.dashdash = true;
+                return options;
+            }
+            let Some(cluster) = arg.strip_prefix(['-', '+']).filter(|c| !c.is_empty()) else {
+                options.end = i;
+                return options;
+            };
+            i += 1;
+            for (at, letter) in cluster.char_indices() {
+                if !valued.contains(letter) {
+                    options.flags.push(letter);
+                    continue;
+                }
+                let attached = &cluster[at + letter.len_utf8()..];
+                let value = if attached.is_empty() {
+                    i += 1;
+                    args.get(i - 1).cloned().unwrap_or_default()
+                } else {
+                    attached.to_string()
+                };
+                options.valued.push((letter, value));
+                break;
+            }
+        }
+        options
+    }
+
+    fn has(&self, letter: char) -> bool {
+        self.flags.contains(&letter) || self.valued.iter().any(|(l, _)| *l == letter)
+    }
+
+    /// The first option value that `plain` refuses, as a reason.
+    fn check(&self, builtin: &str, plain: impl Fn(char, &str) -> bool) -> Option<String> {
+        self.valued
+            .iter()
+            .find(|(letter, value)| !plain(*letter, value))
+            .map(|(letter, value)| not_plain(builtin, &format!("-{letter} {value}")))
     }
 }
 
@@ -132,99 +306,44 @@ fn job(word: &str) -> bool {
         })
 }
 
-/// Every operand (a word not starting with `-`) must pass `plain`.
-fn operands(builtin: &str, args: &[String], plain: impl Fn(&str) -> bool) -> Option<String> {
-    args.iter()
-        .filter(|a| !(a.starts_with('-') && a.len() > 1 && !integer(a)) && *a != "--")
-        .find(|a| !plain(a))
-        .map(|a| not_plain(builtin, a))
-}
-
-/// Options in getopts style (`-rn 3`, `-n3`), those in `valued` taking a
-/// value that `value_ok` checks; then the operands, which `operand_ok`
-/// checks.
-fn options_then(
-    builtin: &str,
-    args: &[String],
-    valued: &str,
-    value_ok: impl Fn(char, &str) -> bool,
-    operand_ok: impl Fn(&str) -> bool,
-) -> Option<String> {
-    let mut i = 0;
-    while let Some(arg) = args.get(i) {
-        i += 1;
-        if arg == "--" {
-            break;
-        }
-        let Some(cluster) = arg.strip_prefix('-').filter(|c| !c.is_empty()) else {
-            i -= 1;
-            break;
-        };
-        for (at, option) in cluster.char_indices() {
-            if !valued.contains(option) {
-                continue;
-            }
-            let attached = &cluster[at + option.len_utf8()..];
-            let value = if attached.is_empty() {
-                i += 1;
-                args.get(i - 1).map_or("", String::as_str)
-            } else {
-                attached
-            };
-            if !value_ok(option, value) {
-                return Some(not_plain(builtin, &format!("-{option} {value}")));
-            }
-            break;
-        }
-    }
-    args[i.min(args.len())..]
+/// Every word of `words` must pass `plain`.
+fn all(builtin: &str, words: &[String], plain: impl Fn(&str) -> bool) -> Option<String> {
+    words
         .iter()
-        .find(|operand| !operand_ok(operand))
-        .map(|operand| not_plain(builtin, operand))
+        .find(|w| !plain(w))
+        .map(|w| not_plain(builtin, w))
 }
 
 /// `declare`, `typeset`, `local`, `export`, `readonly`: `NAME` or
 /// `NAME=VALUE` operands, no integer or reference attribute (both make
 /// later assignments and reads evaluate), no compound array value (its
 /// subscripts are arithmetic).
-fn declaration(builtin: &str, args: &[String]) -> Option<String> {
+fn declaration(builtin: &str, options: &Options, operands: &[String]) -> Option<String> {
     let declares = matches!(builtin, "declare" | "typeset" | "local");
-    for arg in args {
-        if let Some(flags) = arg.strip_prefix(['-', '+']) {
-            if declares && flags.contains(['i', 'n']) {
-                return Some(format!(
-                    "`{builtin} {arg}` makes bash evaluate values later"
-                ));
-            }
-            continue;
-        }
-        let (name, value) = match arg.split_once('=') {
-            Some((name, value)) => (name.strip_suffix('+').unwrap_or(name), Some(value)),
-            None => (arg.as_str(), None),
-        };
-        if !identifier(name) || value.is_some_and(|v| v.starts_with('(')) {
-            return Some(not_plain(builtin, arg));
-        }
+    if declares && (options.has('i') || options.has('n')) {
+        return Some(format!(
+            "`{builtin} -i` or `-n` makes bash evaluate values later"
+        ));
     }
-    None
+    operands
+        .iter()
+        .find(|operand| {
+            let (name, value) = match operand.split_once('=') {
+                Some((name, value)) => (name.strip_suffix('+').unwrap_or(name), Some(value)),
+                None => (operand.as_str(), None),
+            };
+            !identifier(name) || value.is_some_and(|v| v.starts_with('('))
+        })
+        .map(|operand| not_plain(builtin, operand))
 }
 
-/// `printf [-v NAME] FORMAT ARGS`: every argument a numeric conversion
-/// (or a `*` width) takes must be a plain number.
-fn printf(args: &[String]) -> Option<String> {
-    let mut args = args;
-    if let [flag, name, rest @ ..] = args
-        && flag == "-v"
-    {
-        if !identifier(name) {
-            return Some(not_plain("printf -v", name));
-        }
-        args = rest;
+/// `printf [-v NAME] FORMAT ARGS`: a known format, and every argument a
+/// numeric conversion (or a `*` width) takes a plain number.
+fn printf(options: &Options, operands: &[String]) -> Option<String> {
+    if let Some(why) = options.check("printf", |_, name| identifier(name)) {
+        return Some(why);
     }
-    if args.first().is_some_and(|a| a == "--") {
-        args = &args[1..];
-    }
-    let (format, values) = args.split_first()?;
+    let (format, values) = operands.split_first()?;
     let kinds = conversions(format);
     if !kinds.contains(&true) {
         return None;
@@ -236,7 +355,6 @@ fn printf(args: &[String]) -> Option<String> {
         .find(|(value, numeric)| **numeric && !numeric_literal(value))
         .map(|(value, _)| not_plain("printf", value))
 }
-
 /// What a printf number may be without evaluation: a number, or a
 /// character constant (`'a`).
 fn numeric_literal(word: &str) -> bool {
@@ -279,17 +397,35 @@ fn conversions(format: &str) -> Vec<bool> {
     kinds
 }
 
-/// `test`/`[`: every arithmetic or variable-naming operator's operands.
-fn test(builtin: &str, args: &[String]) -> Option<String> {
+/// `test`/`[`: every arithmetic or variable-naming operator's operands
+/// plain, and an unknown word (`unknown`, indices in the view) only where
+/// it cannot be an operator: one quoted word as the operand of a known
+/// operator, or the only word.
+fn test(builtin: &str, args: &[String], unknown: &[usize]) -> Option<String> {
     let args = match builtin {
         "[" => args.strip_suffix(&["]".to_string()]).unwrap_or(args),
         _ => args,
     };
-    args.iter().enumerate().find_map(|(i, operator)| {
+    let arithmetic = args.iter().enumerate().find_map(|(i, operator)| {
         let right = args.get(i + 1)?;
         let left = i.checked_sub(1).map(|l| args[l].as_str());
         test_operands(operator, left, right)
-    })
+    });
+    if arithmetic.is_some() {
+        return arithmetic;
+    }
+    let operand_position = |i: usize| match args.len() {
+        1 => true,
+        2 => i == 1,
+        3 => i != 1,
+        _ => false,
+    };
+    let one_word = |w: &str| w.len() >= 2 && w.starts_with('"') && w.ends_with('"');
+    unknown
+        .iter()
+        .map(|&i| i - 1)
+        .find(|&i| i < args.len() && !(operand_position(i) && one_word(&args[i])))
+        .map(|i| format!("`{builtin}` with {} where an operator may stand", args[i]))
 }
 
 /// `kill`: signals by name or number, processes by number or job spec.
@@ -307,6 +443,51 @@ fn kill(args: &[String]) -> Option<String> {
         };
         if !plain {
             return Some(not_plain("kill", word));
+        }
+    }
+    None
+}
+
+/// Options of `set` that change how bash reads a line, what it runs or
+/// where it looks: keyword arguments become environment (`-k`), history
+/// expansion, privileged and POSIX modes, job control.
+const SET_LETTERS: &str = "kHpmt";
+const SET_NAMES: &[&str] = &[
+    "keyword",
+    "histexpand",
+    "privileged",
+    "monitor",
+    "onecmd",
+    "posix",
+    "interactive-comments",
+    "vi",
+    "emacs",
+    "history",
+];
+
+/// `set`: refuses the options in [`SET_LETTERS`] and [`SET_NAMES`].
+fn set(args: &[String]) -> Option<String> {
+    let mut words = args.iter();
+    while let Some(word) = words.next() {
+        if word == "--" || word == "-" {
+            break;
+        }
+        let Some(cluster) = word.strip_prefix(['-', '+']) else {
+            break;
+        };
+        if cluster.contains('o') {
+            let name = words.next().map_or("", String::as_str);
+            if SET_NAMES.contains(&name)
+                || !name.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+            {
+                return Some(format!("`set -o {name}` changes how bash runs the line"));
+            }
+        }
+        if let Some(letter) = cluster
+            .chars()
+            .find(|c| SET_LETTERS.contains(*c) || !c.is_ascii_alphabetic())
+        {
+            return Some(format!("`set -{letter}` changes how bash runs the line"));
         }
     }
     None
@@ -359,7 +540,7 @@ mod tests {
             "enable -f ./evil.so x",
             "complete -C touch x",
         ] {
-            assert!(unreadable_use(&words(line)).is_some(), "{line}");
+            assert!(unreadable_use(&words(line), &[]).is_some(), "{line}");
         }
     }
 
@@ -388,7 +569,50 @@ mod tests {
             "shopt -q extglob",
             "hash -r",
         ] {
-            assert_eq!(unreadable_use(&words(line)), None, "{line}");
+            assert_eq!(unreadable_use(&words(line), &[]), None, "{line}");
         }
+    }
+
+    #[test]
+    fn clusters_attached_values_and_unknown_options() {
+        for line in [
+            "printf -va[1] %s x",
+            "jobs -xr touch x",
+            "hash -rp /bin/touch x",
+            "mapfile -c1 -Ctouch a",
+            "read -aa[1]",
+            "set -k",
+            "set -o posix",
+            "set -eo keyword",
+        ] {
+            assert!(unreadable_use(&words(line), &[]).is_some(), "{line}");
+        }
+        // `declare -$f x`, `mapfile -$o touch a`, `declare $f x`,
+        // `printf -- $fmt a[1]`, `[ "$a" "$op" "$b" ]`, `[ $x ]`.
+        for (line, unknown) in [
+            ("declare -$f x", 1),
+            ("mapfile -$o touch a", 1),
+            ("declare $f x", 1),
+            ("printf -- $fmt a[1]", 2),
+            ("[ \"$a\" \"$op\" \"$b\" ]", 2),
+            ("[ $x ]", 1),
+            ("test \"$n\" -eq 1", 1),
+        ] {
+            assert!(unreadable_use(&words(line), &[unknown]).is_some(), "{line}");
+        }
+        for (line, unknown) in [
+            ("local x=\"$1\"", 1),
+            ("printf \"$msg\"", 1),
+            ("printf %s \"$f\"", 2),
+            ("[ -f \"$f\" ]", 2),
+            ("test \"$x\" = y", 1),
+            ("echo $x", 1),
+        ] {
+            assert_eq!(unreadable_use(&words(line), &[unknown]), None, "{line}");
+        }
+        assert_eq!(sets(&words("read -ra list -p x a b")), ["list", "a", "b"]);
+        assert_eq!(sets(&words("printf -vPATH %s x")), ["PATH"]);
+        assert_eq!(sets(&words("wait -n -p pid")), ["pid"]);
+        assert_eq!(sets(&words("export A=1 B+=2")), ["A", "B"]);
     }
 }

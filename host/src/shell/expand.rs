@@ -8,9 +8,7 @@
 
 use std::path::{Component, Path};
 
-use brush_parser::word::{
-    Parameter, ParameterExpr, SpecialParameter, TildeExpr, WordPiece, WordPieceWithSource,
-};
+use brush_parser::word::{Parameter, ParameterExpr, TildeExpr, WordPiece, WordPieceWithSource};
 
 use super::ParseError;
 
@@ -50,8 +48,8 @@ impl Env {
 /// Why a word was not expanded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NotExpanded {
-    /// A command substitution, with its text (the broker reads it too).
-    Substitution(String),
+    /// Command substitutions, with their text (the broker reads them too).
+    Substitutions(Vec<String>),
     /// A value known only as the shell runs, got without running
     /// anything (a variable the line sets, `$@`, a brace expansion): a
     /// wildcard where any words may stand.
@@ -66,10 +64,48 @@ pub enum NotExpanded {
 /// for a glob that reaches outside the root.
 pub type Expansion = Result<Result<(Vec<String>, bool), NotExpanded>, ParseError>;
 
+/// A word as it is expanded, piece by piece.
+#[derive(Default)]
 struct Text {
     text: String,
     /// Unquoted glob characters were seen.
     glob: bool,
+    /// Where an unquoted `{` stands in `text`, and whether an unquoted `}`
+    /// after it closes a brace expansion (`{a,b}`, `{"a",b}`, `{1..3}`).
+    brace_open: Option<usize>,
+    braced: bool,
+    substitutions: Vec<String>,
+    unknown: Option<String>,
+    unreadable: Option<String>,
+}
+
+impl Text {
+    /// Adds unquoted text, noting brace expansions across pieces.
+    fn push_unquoted(&mut self, text: &str) {
+        for ch in text.chars() {
+            match ch {
+                '{' => {
+                    self.brace_open.get_or_insert(self.text.len());
+                }
+                '}' => {
+                    if let Some(open) = self.brace_open {
+                        let inside = &self.text[open..];
+                        self.braced |= inside.contains(',') || inside.contains("..");
+                    }
+                }
+                _ => {}
+            }
+            self.text.push(ch);
+        }
+    }
+
+    fn unknown(&mut self, why: String) {
+        self.unknown.get_or_insert(why);
+    }
+
+    fn unreadable(&mut self, why: String) {
+        self.unreadable.get_or_insert(why);
+    }
 }
 
 pub fn word(
@@ -83,12 +119,20 @@ pub fn word(
         Ok(pieces) => pieces,
         Err(e) => return Err(ParseError(format!("{raw}: {e}"))),
     };
-    let mut out = Text {
-        text: String::new(),
-        glob: false,
-    };
-    if let Err(not) = pieces_into(&pieces, false, env, &mut out) {
-        return Ok(Err(not));
+    let mut out = Text::default();
+    pieces_into(&pieces, false, env, &mut out);
+    if out.braced {
+        out.unknown(format!("the brace expansion in {raw}"));
+    }
+    // Every piece is looked at: a substitution after another still runs.
+    if let Some(why) = out.unreadable {
+        return Ok(Err(NotExpanded::Unreadable(why)));
+    }
+    if !out.substitutions.is_empty() {
+        return Ok(Err(NotExpanded::Substitutions(out.substitutions)));
+    }
+    if let Some(why) = out.unknown {
+        return Ok(Err(NotExpanded::Unknown(why)));
     }
     if !out.glob {
         return Ok(Ok((vec![out.text], false)));
@@ -96,38 +140,69 @@ pub fn word(
     glob(&out.text, root, cwd).map(Ok)
 }
 
-/// Unquoted text the shell would brace-expand: `{a,b}` or `{1..3}`.
-fn brace_expands(text: &str) -> bool {
-    text.find('{')
-        .and_then(|open| {
-            text[open..]
-                .find('}')
-                .map(|close| &text[open..open + close])
-        })
-        .is_some_and(|inside| inside.contains(',') || inside.contains(".."))
+/// The text of a backquoted substitution as the shell reads it: inside
+/// backquotes a backslash before `$`, `` ` `` or `\` quotes that
+/// character, so `` `echo "\$(cmd)"` `` runs `cmd`.
+fn unescape_backquoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(ch) = chars.next() {
+        if ch == '\\'
+            && let Some(&next) = chars.peek()
+            && matches!(next, '$' | '`' | '\\')
+        {
+            out.push(next);
+            chars.next();
+            continue;
+        }
+        out.push(ch);
+    }
+    out
 }
 
-fn pieces_into(
-    pieces: &[WordPieceWithSource],
-    quoted: bool,
-    env: &Env,
-    out: &mut Text,
-) -> Result<(), NotExpanded> {
-    let unreadable = |why: String| Err(NotExpanded::Unreadable(why));
-    let unknown = |why: String| Err(NotExpanded::Unknown(why));
+/// The text of `$'...'` with its character escapes (`\n`, `\t`, `\\`
+/// ...) decoded; `None` for the numeric and control escapes (`\x74`,
+/// `\0`, `\cA`), which cordon leaves to the shell.
+fn ansi_c(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(ch) = chars.next() {
+        if ch != '\\' {
+            out.push(ch);
+            continue;
+        }
+        out.push(match chars.next()? {
+            'n' => '\n',
+            't' => '\t',
+            'r' => '\r',
+            'a' => '\x07',
+            'b' => '\x08',
+            'e' | 'E' => '\x1b',
+            'f' => '\x0c',
+            'v' => '\x0b',
+            c @ ('\\' | '\'' | '"' | '?') => c,
+            _ => return None,
+        });
+    }
+    Some(out)
+}
+
+fn pieces_into(pieces: &[WordPieceWithSource], quoted: bool, env: &Env, out: &mut Text) {
     for piece in pieces {
         match &piece.piece {
+            WordPiece::Text(text) if quoted => out.text.push_str(text),
             WordPiece::Text(text) => {
-                if !quoted && text.contains(['*', '?', '[']) {
+                if text.contains(['*', '?', '[']) {
                     out.glob = true;
                 }
-                if !quoted && brace_expands(text) {
-                    return unknown(format!("the brace expansion in {text}"));
-                }
-                out.text.push_str(text);
+                out.push_unquoted(text);
             }
             WordPiece::SingleQuotedText(text) => out.text.push_str(text),
-            WordPiece::DoubleQuotedSequence(inner) => pieces_into(inner, true, env, out)?,
+            WordPiece::AnsiCQuotedText(text) => match ansi_c(text) {
+                Some(text) => out.text.push_str(&text),
+                None => out.unreadable(format!("the escapes in $'{text}'")),
+            },
+            WordPiece::DoubleQuotedSequence(inner) => pieces_into(inner, true, env, out),
             WordPiece::EscapeSequence(escape) => {
                 let ch = escape.strip_prefix('\\').unwrap_or(escape);
                 // Inside double quotes only these lose their backslash.
@@ -139,7 +214,7 @@ fn pieces_into(
             }
             WordPiece::TildeExpansion(TildeExpr::Home) => match env.get("HOME") {
                 Some(home) => out.text.push_str(home),
-                None => return unknown("~ without HOME".into()),
+                None => out.unknown("~ without HOME".into()),
             },
             WordPiece::ParameterExpansion(ParameterExpr::Parameter {
                 parameter: Parameter::Named(name),
@@ -157,37 +232,32 @@ fn pieces_into(
                     {
                         out.text.push_str(v);
                     }
-                    Some(_) if !quoted => return unknown(format!("${name} would be split")),
-                    _ => return unknown(format!("${name} only has a value as the shell runs")),
+                    Some(_) => out.unknown(format!("${name} would be split")),
+                    None => out.unknown(format!("${name} only has a value as the shell runs")),
                 }
             }
-            // `$?`, `$$`, `$!`, `$#`, `$-`: numbers and flags, never words
-            // that name a command; read as a placeholder.
+            // `${a[i]}`: bash evaluates the subscript as arithmetic, which
+            // expands what it holds; only a number is plain.
             WordPiece::ParameterExpansion(ParameterExpr::Parameter {
-                parameter: Parameter::Special(special),
+                parameter: Parameter::NamedWithIndex { index, .. },
                 indirect: false,
-            }) if !matches!(
-                special,
-                SpecialParameter::AllPositionalParameters { .. } | SpecialParameter::ShellName
-            ) =>
-            {
-                out.text.push('0');
+            }) if !index.chars().all(|c| c.is_ascii_digit()) => {
+                out.unreadable(format!("the subscript {index}, evaluated as arithmetic"));
             }
-            // `$@`, `$1`, `$0`: the line's arguments, which are not
-            // cordon's to know.
+            // `$@`, `$1`, `$$`, `$?`, `${a[@]}`: values the shell has as it
+            // runs, not cordon.
             WordPiece::ParameterExpansion(ParameterExpr::Parameter {
                 parameter,
                 indirect: false,
-            }) => return unknown(format!("the parameter {parameter:?}")),
-            WordPiece::CommandSubstitution(text)
-            | WordPiece::BackquotedCommandSubstitution(text) => {
-                return Err(NotExpanded::Substitution(text.clone()));
+            }) => out.unknown(format!("the parameter {parameter:?}")),
+            WordPiece::CommandSubstitution(text) => out.substitutions.push(text.clone()),
+            WordPiece::BackquotedCommandSubstitution(text) => {
+                out.substitutions.push(unescape_backquoted(text));
             }
-            WordPiece::ArithmeticExpression(_) => return unreadable("arithmetic".into()),
-            other => return unreadable(format!("the expansion {other:?}")),
+            WordPiece::ArithmeticExpression(_) => out.unreadable("arithmetic".into()),
+            other => out.unreadable(format!("the expansion {other:?}")),
         }
     }
-    Ok(())
 }
 
 /// Expands a glob in the last component of a relative path that stays in

@@ -18,6 +18,33 @@ const VALUED_GLOBALS: &[&str] = &[
     "--attr-source",
     "--exec-path",
     "--list-cmds",
+    "--shallow-file",
+];
+
+/// Global options that take no value. Any other is unreadable: git may
+/// read a value from the next word that cordon would take for the
+/// subcommand.
+const FLAG_GLOBALS: &[&str] = &[
+    "-p",
+    "--paginate",
+    "-P",
+    "--no-pager",
+    "--bare",
+    "--no-replace-objects",
+    "--no-lazy-fetch",
+    "--no-optional-locks",
+    "--no-advice",
+    "--literal-pathspecs",
+    "--glob-pathspecs",
+    "--noglob-pathspecs",
+    "--icase-pathspecs",
+    "--html-path",
+    "--man-path",
+    "--info-path",
+    "--version",
+    "--help",
+    "-h",
+    "-v",
 ];
 
 /// Settings a `-c` may give that run nothing (the rest can: core.pager,
@@ -164,6 +191,11 @@ pub fn parse(args: &[String]) -> Git<'_> {
         } else {
             value
         };
+        if !VALUED_GLOBALS.contains(&name) && !FLAG_GLOBALS.contains(&name) {
+            unreadable.get_or_insert(format!(
+                "`git {name}`, a global option cordon does not know"
+            ));
+        }
         if let Some(why) = setting_runs_code(name, value) {
             unreadable.get_or_insert(why);
         }
@@ -178,11 +210,63 @@ pub fn parse(args: &[String]) -> Git<'_> {
              runs shell code) or a program of its own"
         ));
     }
+    let args = args.get(i + 1..).unwrap_or_default();
+    if let Some(why) = subcommand.and_then(|sub| subcommand_runs_code(sub, args)) {
+        unreadable.get_or_insert(why);
+    }
     Git {
         subcommand,
-        args: args.get(i + 1..).unwrap_or_default(),
+        args,
         unreadable,
     }
+}
+
+/// Why a subcommand's own options make git run a program they name (or
+/// obey a setting the line writes), if they do.
+fn subcommand_runs_code(sub: &str, args: &[String]) -> Option<String> {
+    let options = Options::new(args);
+    let first = options.operands().next();
+    let runs = match sub {
+        "fetch" | "pull" | "ls-remote" | "remote" => options.has(&[], &["upload-pack"]),
+        "clone" => options.has(&['u', 'c'], &["upload-pack", "template", "config"]),
+        "init" => options.has(&[], &["template"]),
+        "archive" => options.has(&[], &["exec", "remote"]),
+        "push" => options.has(&[], &["receive-pack", "exec"]),
+        "rebase" => options.has(&['x'], &["exec"]),
+        "difftool" => options.has(&['x', 't'], &["extcmd", "tool"]),
+        "mergetool" => true,
+        "grep" => options.has(&['O'], &["open-files-in-pager"]),
+        "bisect" => first == Some("run"),
+        "submodule" => first == Some("foreach"),
+        "config" => return config_sets_code(&options),
+        _ => false,
+    };
+    runs.then(|| format!("`git {sub}` with an option that runs a program"))
+}
+
+/// Why `git config ARGS` sets something that names a program, if it
+/// does: a setting outside [`HARMLESS_SETTINGS`] (reading is harmless).
+fn config_sets_code(options: &Options) -> Option<String> {
+    const READING: &[&str] = &[
+        "get",
+        "get-all",
+        "get-regexp",
+        "list",
+        "get-urlmatch",
+        "get-color",
+    ];
+    if options.has(&['l'], READING) {
+        return None;
+    }
+    let mut operands = options.operands();
+    let key = match operands.next()? {
+        "get" | "list" => return None,
+        "set" | "unset" => operands.next()?,
+        key => key,
+    };
+    let key = key.to_ascii_lowercase();
+    (!HARMLESS_SETTINGS.contains(&key.as_str()))
+        .then(|| format!("`git config {key}` may name a program or an alias"))
 }
 
 /// Why a global option makes the command line run code cordon does not
@@ -196,6 +280,11 @@ fn setting_runs_code(option: &str, value: Option<&str>) -> Option<String> {
                 .then(|| format!("`git -c {key}=...` may name a program or an alias"))
         }
         "--config-env" => Some("`git --config-env` sets what cordon cannot read".into()),
+        // A repository the line may have made, with settings and hooks
+        // of its own that git obeys.
+        "--git-dir" | "--work-tree" => Some(format!(
+            "`git {option}` points git at a repository whose settings and hooks it obeys"
+        )),
         "--exec-path" if value.is_some() => {
             Some("`git --exec-path=DIR` runs git's commands from elsewhere".into())
         }
@@ -357,9 +446,40 @@ mod tests {
             "--exec-path=/tmp status",
             "x",
             "lfs pull",
+            "--git-dir=g/r status",
+            "--work-tree=. status",
+            "--weird status",
+            "ls-remote --upload-pack=touch .",
+            "fetch --upload-pack touch origin",
+            "push --receive-pack=touch origin",
+            "rebase -x touch main",
+            "rebase --exe=touch main",
+            "difftool -x touch",
+            "grep -O touch x",
+            "bisect run touch",
+            "submodule foreach touch",
+            "clone -u touch repo",
+            "clone --template=t repo",
+            "init --template=t",
+            "config core.fsmonitor touch",
+            "config set core.pager touch",
+            "config --add alias.x !touch",
         ] {
             let args = git(line);
             assert!(parse(&args).unreadable.is_some(), "git {line}");
+        }
+        for line in [
+            "config user.email me@example.com",
+            "config --get core.pager",
+            "config --list",
+            "config get alias.x",
+            "-P log",
+            "--no-pager diff",
+            "--shallow-file x status",
+            "fetch origin",
+        ] {
+            let args = git(line);
+            assert_eq!(parse(&args).unreadable, None, "git {line}");
         }
         let args = git("-c user.name=me -c color.ui=never commit -m x");
         let parsed = parse(&args);

@@ -379,21 +379,6 @@ const BUILTINS: &[&str] = &[
 /// Builtins cordon follows as it runs a line: they steer the line.
 pub const STEERING: &[&str] = &["cd", "exit", "set"];
 
-/// Builtins that set the shell variables their operands name.
-const SETTING: &[&str] = &[
-    "export",
-    "readonly",
-    "local",
-    "declare",
-    "typeset",
-    "read",
-    "getopts",
-    "unset",
-    "mapfile",
-    "readarray",
-    "let",
-];
-
 /// Builtins that run text cordon cannot see: they make a line opaque.
 const EVALUATING: &[&str] = &["eval", "source", ".", "trap", "alias"];
 
@@ -493,7 +478,7 @@ pub fn parse(
 ) -> Result<Script, ParseError> {
     let depth = nesting::check(text).map_err(ParseError)?;
     if depth <= SHALLOW {
-        return parse_bounded(text, dialect, env, root, cwd);
+        return parse_guarded(text, dialect, env, root, cwd);
     }
     // Each level takes some kilobytes of stack in the parser and in the
     // reading of its tree: a thread of its own has room for the deepest
@@ -502,7 +487,7 @@ pub fn parse(
         std::thread::Builder::new()
             .name("cordon-shell-parse".into())
             .stack_size(DEEP_STACK)
-            .spawn_scoped(scope, || parse_bounded(text, dialect, env, root, cwd))
+            .spawn_scoped(scope, || parse_guarded(text, dialect, env, root, cwd))
             .map_err(|e| ParseError(format!("starting the parser: {e}")))?
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
@@ -514,6 +499,23 @@ const SHALLOW: usize = 16;
 /// The stack for deeper ones, up to [`nesting::MAX_NESTING`] (mapped as
 /// used, not all at once).
 const DEEP_STACK: usize = 64 << 20;
+
+/// [`parse_bounded`], a panic of the parser (a redirection's descriptor
+/// number too large for it, say) turned into a parse error: a line cordon
+/// cannot read is refused, never a crash.
+fn parse_guarded(
+    text: &str,
+    dialect: Dialect,
+    env: &Env,
+    root: &Path,
+    cwd: &Path,
+) -> Result<Script, ParseError> {
+    std::panic::catch_unwind(|| parse_bounded(text, dialect, env, root, cwd)).unwrap_or_else(|_| {
+        Err(ParseError(
+            "the line could not be parsed (the parser failed on it)".into(),
+        ))
+    })
+}
 
 /// [`parse`] of a line within the nesting bounds.
 fn parse_bounded(
@@ -868,9 +870,11 @@ impl Builder<'_> {
             }),
             Err(not) => {
                 match not {
-                    NotExpanded::Substitution(text) => {
+                    NotExpanded::Substitutions(texts) => {
                         self.make_opaque("command substitution");
-                        self.nested_text(&text)?;
+                        for text in texts {
+                            self.nested_text(&text)?;
+                        }
                     }
                     NotExpanded::Unknown(why) => self.make_opaque(&why),
                     NotExpanded::Unreadable(why) => self.make_unreadable(&why),
@@ -935,10 +939,16 @@ impl Builder<'_> {
         if let Some(builtin) = evaluating {
             self.make_unreadable(&format!("`{builtin}` runs text cordon cannot read"));
         }
-        let builtin_use = wrappers::unwrap(&stage.argv)
-            .views
-            .iter()
-            .find_map(|view| builtins::unreadable_use(view));
+        let builtin_use = wrappers::unwrap(&stage.argv).views.iter().find_map(|view| {
+            // Builtins run behind `command`/`builtin`: a tail of the words.
+            let offset = stage.argv.len() - view.len();
+            let unknown: Vec<usize> = stage
+                .unexpanded
+                .iter()
+                .filter_map(|&i| i.checked_sub(offset))
+                .collect();
+            builtins::unreadable_use(view, &unknown)
+        });
         if let Some(why) = builtin_use {
             self.make_unreadable(&why);
         }
@@ -960,6 +970,8 @@ impl Builder<'_> {
 
     /// Notes that the line sets the variable `name`.
     fn assign(&mut self, name: &str) {
+        // `PATH[0]=.` sets PATH.
+        let name = name.split('[').next().unwrap_or(name);
         if variables::steers(name) {
             self.make_unreadable(&format!("the line sets {name}, which steers what runs"));
         }
@@ -977,24 +989,13 @@ impl Builder<'_> {
             self.assign(name);
         }
         for view in wrappers::unwrap(&stage.argv).views {
-            let Some((command, args)) = view.split_first() else {
+            let Some(command) = view.first() else {
                 continue;
             };
             let names: Vec<String> = match command.as_str() {
                 "cd" | "pushd" | "popd" => vec!["PWD".into(), "OLDPWD".into()],
-                // Only `printf -v NAME` sets a variable.
-                "printf" => args
-                    .windows(2)
-                    .filter(|w| w[0] == "-v")
-                    .map(|w| w[1].clone())
-                    .collect(),
-                // Every operand counts (`read -r a b`, `export A=1`): a
-                // name too many only makes the line ask.
-                c if SETTING.contains(&c) => args
-                    .iter()
-                    .map(|operand| operand.split(['=', '+']).next().unwrap_or_default().into())
-                    .collect(),
-                _ => wrappers::env_changes(&view).names,
+                "env" => wrappers::env_changes(&view).names,
+                _ => builtins::sets(&view),
             };
             for name in names {
                 self.assign(&name);
@@ -1114,9 +1115,10 @@ impl Builder<'_> {
             ast::IoRedirect::HereDocument(_, doc) => {
                 self.make_opaque("a here-document");
                 // Variables expand to data; a substitution runs a command.
-                let body = &doc.doc.value;
+                // A backslash-newline joins lines before anything expands;
                 // `$[..]` and `${..}` may evaluate subscripts, which run
                 // substitutions.
+                let body = doc.doc.value.replace("\\\n", "");
                 if doc.requires_expansion
                     && ["$(", "`", "$[", "${"].iter().any(|s| body.contains(s))
                 {

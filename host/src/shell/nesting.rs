@@ -65,6 +65,10 @@ pub fn check(text: &str) -> Result<usize, String> {
             text.len()
         ));
     }
+    // The parser takes a redirection's descriptor number as an i32.
+    if let Some(number) = oversized_descriptor(text) {
+        return Err(format!("{number}: a file descriptor number too large"));
+    }
     let depth = max_depth(text.as_bytes());
     if depth > MAX_NESTING {
         return Err(format!(
@@ -72,6 +76,24 @@ pub fn check(text: &str) -> Result<usize, String> {
         ));
     }
     Ok(depth)
+}
+
+/// A run of digits right before `<` or `>` (a redirection's descriptor)
+/// too large for an i32, if there is one.
+fn oversized_descriptor(text: &str) -> Option<&str> {
+    let bytes = text.as_bytes();
+    let mut start = None;
+    for (i, b) in bytes.iter().enumerate() {
+        match (b, start) {
+            (b'0'..=b'9', None) => start = Some(i),
+            (b'0'..=b'9', Some(_)) => {}
+            (b'<' | b'>', Some(from)) if text[from..i].parse::<i32>().is_err() => {
+                return Some(&text[from..i]);
+            }
+            _ => start = None,
+        }
+    }
+    None
 }
 
 /// The deepest nesting of `text`, over-approximated.
@@ -333,6 +355,24 @@ mod tests {
         assert_eq!(max_depth(line.as_bytes()), 0);
         let line = format!("cat <<-EOF\n{body}\tEOF\n");
         assert_eq!(max_depth(line.as_bytes()), 0);
+    }
+
+    /// Found by the shell_reader fuzz target: the parser panicked on it.
+    #[test]
+    fn a_descriptor_number_too_large_is_refused() {
+        assert!(check("88888888888888888888> s").is_err());
+        assert!(check("2147483648< s").is_err());
+        assert!(check("2> s; echo 12345678901234 > f").is_ok());
+        let root = tempfile::tempdir().unwrap();
+        let env = super::super::Env::new([]);
+        let parsed = super::super::parse(
+            "8888888888888888888888> s",
+            super::super::Dialect::Bash,
+            &env,
+            root.path(),
+            root.path(),
+        );
+        assert!(parsed.is_err());
     }
 
     /// Any bytes at all: an answer, never a panic or a hang.

@@ -56,10 +56,18 @@ const STEERING: &[&str] = &[
     "PERLLIB",
     "RUBYOPT",
     "RUBYLIB",
+    "GCONV_PATH",
+    "LOCPATH",
+    "SHELL",
+    "BROWSER",
+    "TAR_OPTIONS",
+    "RSYNC_RSH",
+    "MAKEFLAGS",
+    "MFLAGS",
 ];
 
 /// Prefixes of families that steer what runs.
-const STEERING_FAMILIES: &[&str] = &["BASH_FUNC_", "LD_", "DYLD_", "GIT_"];
+const STEERING_FAMILIES: &[&str] = &["BASH_FUNC_", "LD_", "DYLD_", "GIT_", "npm_config_"];
 
 /// Variables bash obeys as it starts: present in the environment a line
 /// runs with, they run code before the line's first command.

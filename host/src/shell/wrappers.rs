@@ -233,25 +233,37 @@ fn options_length(wrapper: &Wrapper, args: &[String]) -> Result<usize, String> {
     Ok(i)
 }
 
-/// `env -S 'cmd args'` / `--split-string=...`: the value is the command.
-fn env_split_string(args: &[String]) -> Option<Vec<String>> {
+/// `env -S 'cmd args'` / `--split-string=...` among env's options (read in
+/// order, so a value of `-u` is no `-S`): the value is the command. env
+/// splits it with quotes, escapes and `${VAR}` of its own; only a value
+/// without them is read (`Err` otherwise).
+fn env_split_string(args: &[String]) -> Result<Option<Vec<String>>, String> {
     let mut words = args.iter();
     while let Some(word) = words.next() {
         let text = match word.as_str() {
-            "-S" | "--split-string" => words.next()?.clone(),
+            "-S" | "--split-string" => words.next().cloned().unwrap_or_default(),
             w if w.starts_with("--split-string=") => w["--split-string=".len()..].to_string(),
             w if w.starts_with("-S") => w[2..].to_string(),
-            _ => continue,
+            "-u" | "-C" | "--unset" | "--chdir" => {
+                words.next();
+                continue;
+            }
+            "--" => return Ok(None),
+            w if w.starts_with('-') || w.contains('=') => continue,
+            _ => return Ok(None),
         };
+        if text.contains(['"', '\'', '\\', '$', '#']) {
+            return Err("`env -S` with quotes, escapes or variables".into());
+        }
         let rest: Vec<String> = words.cloned().collect();
-        return Some(
+        return Ok(Some(
             text.split_whitespace()
                 .map(str::to_string)
                 .chain(rest)
                 .collect(),
-        );
+        ));
     }
-    None
+    Ok(None)
 }
 
 /// What `env` changes in the environment of the command it runs.
@@ -295,17 +307,123 @@ fn find_actions(args: &[String]) -> Vec<Vec<String>> {
     let mut words = args.iter();
     while let Some(word) = words.next() {
         if FIND_ACTIONS.contains(&word.as_str()) {
-            let command: Vec<String> = words
-                .by_ref()
-                .take_while(|w| *w != ";" && *w != "+")
-                .cloned()
-                .collect();
+            // `;` ends an action; `+` only right after `{}`.
+            let mut command: Vec<String> = Vec::new();
+            for word in words.by_ref() {
+                if word == ";" || (word == "+" && command.last().is_some_and(|w| w == "{}")) {
+                    break;
+                }
+                command.push(word.clone());
+            }
             if !command.is_empty() {
                 found.push(command);
             }
         }
     }
     found
+}
+
+/// Programs that run a command their arguments name, with option syntax
+/// cordon does not unwrap: what they run is not seen.
+const RUNS_ARGUMENTS: &[&str] = &[
+    "taskset",
+    "flock",
+    "prlimit",
+    "setpriv",
+    "chrt",
+    "nsenter",
+    "unshare",
+    "chroot",
+    "runuser",
+    "su",
+    "sg",
+    "strace",
+    "ltrace",
+    "valgrind",
+    "watch",
+    "parallel",
+    "numactl",
+    "cgexec",
+    "systemd-run",
+    "firejail",
+    "bwrap",
+    "proot",
+    "fakeroot",
+    "faketime",
+    "xvfb-run",
+    "dbus-run-session",
+    "ssh-agent",
+    "unbuffer",
+    "catchsegv",
+    "perf",
+    "torsocks",
+    "proxychains",
+    "proxychains4",
+    "tsocks",
+    "pkexec",
+    "run-parts",
+    "start-stop-daemon",
+    "daemonize",
+    "entr",
+    "inotifywait",
+    "direnv",
+    "nix-shell",
+    "with-contenv",
+    "s6-setuidgid",
+    "chpst",
+    "sem",
+    "rlwrap",
+    "expect",
+    "tmux",
+    "screen",
+    "ssh",
+    "mosh",
+    "sshpass",
+    "kubectl",
+    "docker",
+    "podman",
+];
+
+/// Options that make a program hand a command line to a shell, by program:
+/// written as the option (a long option may also carry `=value`; a short
+/// one may stand in a cluster).
+const COMMAND_OPTIONS: &[(&str, &[&str])] = &[
+    (
+        "tar",
+        &[
+            "--checkpoint-action",
+            "--to-command",
+            "--use-compress-program",
+            "--info-script",
+            "--new-volume-script",
+            "--rsh-command",
+            "--rmt-command",
+            "-I",
+            "-F",
+        ],
+    ),
+    ("scp", &["-S", "-o", "-F"]),
+    ("sftp", &["-S", "-o", "-F", "-D"]),
+    ("rsync", &["-e", "--rsh", "--rsync-path"]),
+    ("zip", &["-TT", "--unzip-command"]),
+    ("man", &["-P", "--pager", "-H", "--html"]),
+    ("less", &["+"]),
+];
+
+/// Whether `args` give one of `options` (see [`COMMAND_OPTIONS`]).
+fn gives_option(args: &[String], options: &[&str]) -> bool {
+    args.iter().any(|arg| {
+        options.iter().any(|option| {
+            if option.starts_with("--") {
+                arg == option || arg.starts_with(&format!("{option}="))
+            } else if *option == "+" || option.len() > 2 {
+                arg.starts_with(option)
+            } else {
+                let letter = &option[1..];
+                arg.starts_with('-') && !arg.starts_with("--") && arg[1..].contains(letter)
+            }
+        })
+    })
 }
 
 /// Shells whose command line cordon does not read even with `-c`.
@@ -321,6 +439,14 @@ fn code_handed_over(view: &[String]) -> Option<String> {
     let info_only = |args: &[String]| {
         !args.is_empty() && args.iter().all(|a| a == "--version" || a == "--help")
     };
+    if RUNS_ARGUMENTS.contains(&name) && !info_only(&view[1..]) {
+        return Some(format!("`{name}` runs a command cordon does not unwrap"));
+    }
+    if let Some((_, options)) = COMMAND_OPTIONS.iter().find(|(n, _)| *n == name)
+        && gives_option(&view[1..], options)
+    {
+        return Some(format!("`{name}` with an option that runs a command"));
+    }
     match name {
         "git" => super::git::parse(&view[1..]).unreadable,
         "script" => Some("`script` runs a shell on what it is given".into()),
@@ -358,15 +484,24 @@ pub fn unwrap(argv: &[String]) -> Unwrapped {
             break;
         };
         let args = &rest[1..];
-        if name == "env"
-            && let Some(split) = env_split_string(args)
-        {
-            rest = split;
-            out.views.push(rest.clone());
-            continue;
+        if name == "env" {
+            match env_split_string(args) {
+                Ok(Some(split)) => {
+                    rest = split;
+                    out.views.push(rest.clone());
+                    continue;
+                }
+                Ok(None) => {}
+                Err(why) => {
+                    out.uncertain = Some(why);
+                    break;
+                }
+            }
         }
-        // `command -v NAME` only looks the name up.
-        if name == "command" && args.iter().any(|w| w == "-v" || w == "-V") {
+        // `command -v NAME` only looks the name up (an option: before the
+        // first word that is not one).
+        let options = args.iter().take_while(|w| w.starts_with('-') && *w != "--");
+        if name == "command" && options.clone().any(|w| w.contains(['v', 'V'])) {
             break;
         }
         let skip = match options_length(wrapper, args) {
@@ -400,6 +535,25 @@ pub fn unwrap(argv: &[String]) -> Unwrapped {
     if out.uncertain.is_none() {
         out.uncertain = out.views.iter().find_map(|view| code_handed_over(view));
     }
+    // `git -C . --no-pager status` runs `git status`: a rule for that
+    // command line meets it either way.
+    let plain_git: Vec<Vec<String>> = out
+        .views
+        .iter()
+        .filter(|v| v.first().is_some_and(|w| name_of(w) == "git"))
+        .filter_map(|v| {
+            let git = super::git::parse(&v[1..]);
+            let sub = git.subcommand?;
+            let globals = v.len() - 2 - git.args.len();
+            (globals > 0).then(|| {
+                [v[0].clone(), sub.to_string()]
+                    .into_iter()
+                    .chain(git.args.iter().cloned())
+                    .collect()
+            })
+        })
+        .collect();
+    out.views.extend(plain_git);
     let finds: Vec<Vec<String>> = out
         .views
         .iter()
@@ -446,6 +600,17 @@ mod tests {
             assert_eq!(u.uncertain, None, "{line}");
         }
         assert_eq!(unwrap(&words("ls -l")).views.len(), 1);
+        // A value of -u is not -S; `command` looks up only before its
+        // command; find's `+` ends an action only after `{}`.
+        let u = unwrap(&words("env -u -Secho touch x"));
+        assert_eq!(u.views.last().unwrap(), &words("touch x"));
+        let u = unwrap(&words("command touch x -- -v"));
+        assert_eq!(u.views.last().unwrap(), &words("touch x -- -v"));
+        let u = unwrap(&words("find . -exec env -u + touch x ;"));
+        assert_eq!(u.views.last().unwrap(), &words("touch x"));
+        // git without its global options, for rules.
+        let u = unwrap(&words("git -C . --no-pager status -s"));
+        assert_eq!(u.views.last().unwrap(), &words("git status -s"));
     }
 
     #[test]
@@ -465,6 +630,13 @@ mod tests {
             "script",
             "git -c alias.x=!touch x",
             "sudo git lfs pull",
+            "taskset 1 touch x",
+            "flock lk -c touch",
+            "env -S\"touch\" x",
+            "env -S${T} x",
+            "tar --checkpoint-action=exec=touch -cf a.tar x",
+            "tar -cIf touch a.tar x",
+            "rsync -e touch a b",
         ] {
             assert!(unwrap(&words(line)).uncertain.is_some(), "{line}");
         }

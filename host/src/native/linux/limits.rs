@@ -59,9 +59,11 @@ impl Group {
     /// process group (setsid) when the supervisor that would have killed
     /// it was itself killed, at a timeout. cgroup v2 kills the group at
     /// once; v1's list is signalled until it stays empty (a process being
-    /// killed may be forking), for at most a second.
+    /// killed may be forking), for at most a second. The pause between
+    /// looks starts short: usually only the helper is left, ending.
     pub fn kill_all(&self) {
         let until = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        let mut pause = std::time::Duration::from_micros(50);
         for dir in &self.dirs {
             if std::fs::write(dir.join("cgroup.kill"), "1").is_ok() {
                 continue;
@@ -76,7 +78,8 @@ impl Group {
                     // SAFETY: signals a process of the run's own group.
                     unsafe { libc::kill(pid, libc::SIGKILL) };
                 }
-                std::thread::sleep(std::time::Duration::from_millis(1));
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(1));
             }
         }
     }
