@@ -33,7 +33,7 @@ const STUBS: &[&str] = &[
 /// run (and look stubs up on the same PATH).
 const REAL: &[&str] = &[
     "bash", "sh", "env", "xargs", "nice", "timeout", "cat", "echo", "printf", "find", "nohup",
-    "true", "stdbuf", "ln", "chmod", "mkdir", "sleep", "taskset",
+    "true", "stdbuf", "ln", "chmod", "mkdir", "sleep", "taskset", "cp", "setarch", "logsave",
 ];
 
 /// How long a line may run, background jobs included.
@@ -49,6 +49,19 @@ const CORPUS_LINES: usize = 2_000;
 /// Lines written by hand, first in the corpus: one for each way the broker
 /// was found to misjudge a line, so each stays fixed.
 const HAND_WRITTEN: &[&str] = &[
+    "x='b[$(touch)]'; : {a[x]}>/dev/null",
+    "RANDOM='a[$(touch)]'",
+    "for OPTIND in 'a[$(touch)]'; do :; done",
+    "setarch x86_64 touch x",
+    "logsave /dev/null touch x",
+    "echo 'touch x' > x; bash -kc 'bash -c : BASH_ENV=./x'",
+    "x=1; /proc/self/exe -c 'touch x'",
+    "find \"$PATH/touch\" -exec {} x \\;",
+    "echo 'touch x' | xargs -I{} nice sh -c {}",
+    ": > touch; [z-at]ouch x; x=1",
+    "time -- touch x",
+    "sh -c \"x=1; echo \\$'\\\\'; touch x; echo \\\\'' #'\"",
+    "cp \"$PATH/touch\" xyz; env -i bash -c 'xyz x'",
     "echo ${a[$(touch)]}",
     "x='b[$(touch)]'; echo ${a[x]}",
     "cat <<EOF\n$\\\n(touch)\nEOF",

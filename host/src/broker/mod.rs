@@ -185,7 +185,16 @@ fn judge_words(
             .then(|| program.shell_script())
             .flatten()
             .and_then(|(_, dialect)| Some((dialect, read_script(program.path.as_ref()?)?)));
+        let fed = unwrapped.fed_words(i);
         let verdict = match script {
+            // A shell whose script or arguments xargs or find supply.
+            _ if fed.is_some_and(|known| known < view.len())
+                && shell::shell_line(view).is_some() =>
+            {
+                Verdict::Ask {
+                    reason: "a shell line that xargs or find completes".into(),
+                }
+            }
             // The script answers to rules by its own name too, and is
             // the project's own program.
             Some((dialect, Ok(text))) => stricter(
@@ -264,6 +273,17 @@ fn judge_line(
         Err(err) => return Verdict::Refused(err.to_string()),
     };
     let mut asks = Vec::new();
+    // A login shell runs the profile files in HOME first: where commands
+    // may write them (a HOME in the root), they are code cordon did not
+    // read.
+    if shell::login_shell(view)
+        && context
+            .env
+            .get("HOME")
+            .is_none_or(|home| within_any(Path::new(home), std::slice::from_ref(&context.root)))
+    {
+        asks.push("a login shell whose HOME commands may write (its profile runs first)".into());
+    }
     // The shell itself answers to rules (one may forbid `bash`); what it
     // runs is judged below.
     if let Some(rule) = rules.evaluate(&view[..1]) {
@@ -298,6 +318,16 @@ fn judge_line(
             },
             ..request.clone()
         };
+        // A relative program, or git (which finds its repository from
+        // there), run from a directory cordon could not follow.
+        let from_dir = argv[0].contains('/') && !argv[0].starts_with('/')
+            || Path::new(&argv[0]).file_name().is_some_and(|n| n == "git");
+        if stage.dir_uncertain && from_dir {
+            asks.push(format!(
+                "`{}` (runs from a directory a `cd` cordon cannot follow chose)",
+                argv.join(" ")
+            ));
+        }
         let context = stage_context(context, &script, stage);
         match judge_words(
             rules,
@@ -388,6 +418,9 @@ fn known_words(argv: &[String], view: &[String], wildcards: &[usize]) -> usize {
     }
 }
 
+/// The PATH bash searches when its environment has none.
+const BASH_DEFAULT_PATH: &str = "/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin:/bin:/sbin:.";
+
 /// The program a command word names, as far as cordon can resolve it.
 struct Program {
     /// Where it resolves to, if it exists.
@@ -415,12 +448,39 @@ impl Program {
         let Some(context) = shell else {
             return unresolved(name.contains('/') && !name.starts_with('/'));
         };
+        // /proc and /dev name what cordon's own process has (its stdin,
+        // its own executable), not what the command will.
+        if name.starts_with("/proc/") || name.starts_with("/dev/") {
+            return Program {
+                path: None,
+                own: true,
+                missing: true,
+            };
+        }
+        // With no PATH, bash searches its default, which ends in `.`.
+        let search = context.env.get("PATH").unwrap_or(BASH_DEFAULT_PATH);
         let path = if name.contains('/') {
             request.cwd.join(name)
         } else {
-            match crate::native::find_program(name, context.env.get("PATH"), &request.cwd) {
+            match crate::native::find_program(name, Some(search), &request.cwd) {
                 Some(path) => path,
-                None => return unresolved(false), // nothing runs by that name
+                // Nothing runs by that name yet; where PATH leads into a
+                // place commands write, the line may make one.
+                None => {
+                    // A builtin of bash's, or a tool of cordon's own when
+                    // cordon runs the line, is not looked up.
+                    let looked_up =
+                        !shell::bash_builtin(name) && crate::tools::find(name).is_none();
+                    let writable = looked_up
+                        && search.split(':').any(|dir| {
+                            within_any(&request.cwd.join(dir), std::slice::from_ref(&context.root))
+                        });
+                    return Program {
+                        path: None,
+                        own: writable,
+                        missing: writable,
+                    };
+                }
             }
         };
         match path.canonicalize() {

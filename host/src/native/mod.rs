@@ -283,10 +283,11 @@ pub fn find_program(name: &str, path: Option<&str>, cwd: &Path) -> Option<PathBu
         let path = cwd.join(name);
         return executable(&path).then_some(path);
     }
+    // An empty entry is the working directory, as is a relative one's
+    // start (POSIX).
     path?
         .split(':')
-        .filter(|dir| !dir.is_empty())
-        .map(|dir| Path::new(dir).join(name))
+        .map(|dir| cwd.join(dir).join(name))
         .find(|candidate| executable(candidate))
 }
 

@@ -465,6 +465,12 @@ const SET_NAMES: &[&str] = &[
     "history",
 ];
 
+/// Whether `set -o NAME` (or `bash -o NAME`) changes how bash reads or
+/// runs a line.
+pub fn set_option_changes_reading(name: &str) -> bool {
+    SET_NAMES.contains(&name) || !name.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+}
+
 /// `set`: refuses the options in [`SET_LETTERS`] and [`SET_NAMES`].
 fn set(args: &[String]) -> Option<String> {
     let mut words = args.iter();
@@ -477,9 +483,7 @@ fn set(args: &[String]) -> Option<String> {
         };
         if cluster.contains('o') {
             let name = words.next().map_or("", String::as_str);
-            if SET_NAMES.contains(&name)
-                || !name.chars().all(|c| c.is_ascii_lowercase() || c == '-')
-            {
+            if set_option_changes_reading(name) {
                 return Some(format!("`set -o {name}` changes how bash runs the line"));
             }
         }

@@ -120,7 +120,7 @@ pub fn word(
         Err(e) => return Err(ParseError(format!("{raw}: {e}"))),
     };
     let mut out = Text::default();
-    pieces_into(&pieces, false, env, &mut out);
+    pieces_into(&pieces, false, options.posix_mode, env, &mut out);
     if out.braced {
         out.unknown(format!("the brace expansion in {raw}"));
     }
@@ -187,7 +187,13 @@ fn ansi_c(text: &str) -> Option<String> {
     Some(out)
 }
 
-fn pieces_into(pieces: &[WordPieceWithSource], quoted: bool, env: &Env, out: &mut Text) {
+fn pieces_into(
+    pieces: &[WordPieceWithSource],
+    quoted: bool,
+    posix: bool,
+    env: &Env,
+    out: &mut Text,
+) {
     for piece in pieces {
         match &piece.piece {
             WordPiece::Text(text) if quoted => out.text.push_str(text),
@@ -198,11 +204,15 @@ fn pieces_into(pieces: &[WordPieceWithSource], quoted: bool, env: &Env, out: &mu
                 out.push_unquoted(text);
             }
             WordPiece::SingleQuotedText(text) => out.text.push_str(text),
+            // dash has no `$'...'`: a POSIX reading of it is not dash's.
+            WordPiece::AnsiCQuotedText(text) if posix => {
+                out.unreadable(format!("$'{text}', which sh does not read as bash does"));
+            }
             WordPiece::AnsiCQuotedText(text) => match ansi_c(text) {
                 Some(text) => out.text.push_str(&text),
                 None => out.unreadable(format!("the escapes in $'{text}'")),
             },
-            WordPiece::DoubleQuotedSequence(inner) => pieces_into(inner, true, env, out),
+            WordPiece::DoubleQuotedSequence(inner) => pieces_into(inner, true, posix, env, out),
             WordPiece::EscapeSequence(escape) => {
                 let ch = escape.strip_prefix('\\').unwrap_or(escape);
                 // Inside double quotes only these lose their backslash.
@@ -284,14 +294,19 @@ fn glob(pattern: &str, root: &Path, cwd: &Path) -> Result<(Vec<String>, bool), P
         Ok(_) => return Err(outside()),
         Err(_) => return Ok((vec![pattern.to_string()], true)),
     }
-    // Not a valid pattern (`[` alone, as in `[ -f x ]`): the shell keeps
-    // the word as written.
+    // Not a pattern globset reads: `[` with no `]` after it (as in
+    // `[ -f x ]`) is a plain word to the shell too; anything else (`[z-a]`)
+    // the shell may match its own way, so it is a wildcard.
     let Ok(glob) = globset::GlobBuilder::new(last)
         .literal_separator(true)
         .backslash_escape(true)
         .build()
     else {
-        return Ok((vec![pattern.to_string()], false));
+        let bracket_pattern = last
+            .find('[')
+            .is_some_and(|open| last[open..].contains(']'));
+        let pattern_at_all = last.contains(['*', '?']) || bracket_pattern;
+        return Ok((vec![pattern.to_string()], pattern_at_all));
     };
     let matcher = glob.compile_matcher();
     let mut names: Vec<String> = std::fs::read_dir(&base)

@@ -102,6 +102,10 @@ pub struct Stage {
     /// expand it to other words as it runs, over files an earlier command
     /// made): wildcards, where any words may stand.
     pub unexpanded: Vec<usize>,
+    /// A `cd` cordon cannot follow (inside a compound command, a function
+    /// or a substitution, after `&&`/`||`, to a directory that is not
+    /// there yet) may have moved the line: `dir` is only a guess.
+    pub dir_uncertain: bool,
 }
 
 impl Stage {
@@ -376,6 +380,76 @@ const BUILTINS: &[&str] = &[
     "command", "jobs", "fg", "bg", "times", "shopt", "pushd", "popd", "dirs",
 ];
 
+/// Every bash builtin: a name bash runs itself, whatever PATH holds.
+const BASH_BUILTINS: &[&str] = &[
+    ".",
+    ":",
+    "[",
+    "alias",
+    "bg",
+    "bind",
+    "break",
+    "builtin",
+    "caller",
+    "cd",
+    "command",
+    "compgen",
+    "complete",
+    "compopt",
+    "continue",
+    "declare",
+    "dirs",
+    "disown",
+    "echo",
+    "enable",
+    "eval",
+    "exec",
+    "exit",
+    "export",
+    "false",
+    "fc",
+    "fg",
+    "getopts",
+    "hash",
+    "help",
+    "history",
+    "jobs",
+    "kill",
+    "let",
+    "local",
+    "logout",
+    "mapfile",
+    "popd",
+    "printf",
+    "pushd",
+    "pwd",
+    "read",
+    "readarray",
+    "readonly",
+    "return",
+    "set",
+    "shift",
+    "shopt",
+    "source",
+    "suspend",
+    "test",
+    "times",
+    "trap",
+    "true",
+    "type",
+    "typeset",
+    "ulimit",
+    "umask",
+    "unalias",
+    "unset",
+    "wait",
+];
+
+/// Whether bash runs `name` itself rather than a program found on PATH.
+pub fn bash_builtin(name: &str) -> bool {
+    BASH_BUILTINS.contains(&name)
+}
+
 /// Builtins cordon follows as it runs a line: they steer the line.
 pub const STEERING: &[&str] = &["cd", "exit", "set"];
 
@@ -418,6 +492,18 @@ pub fn shell_line(argv: &[String]) -> Option<(Dialect, &str)> {
             break;
         }
         if arg.starts_with("--") {
+            // POSIX mode and a restricted shell read lines differently.
+            if [
+                "--posix",
+                "--restricted",
+                "--rcfile",
+                "--init-file",
+                "--debugger",
+            ]
+            .contains(&arg.as_str())
+            {
+                dialect = Dialect::Unreadable;
+            }
             i += if VALUED_LONG.contains(&arg.as_str()) {
                 2
             } else {
@@ -431,8 +517,18 @@ pub fn shell_line(argv: &[String]) -> Option<(Dialect, &str)> {
         command |= flags.contains('c');
         // An interactive shell expands aliases and reads startup files;
         // `-O` sets shopt options that change the grammar (extglob) and
-        // expansion (nullglob, dotglob).
-        if flags.contains(['i', 'O']) {
+        // expansion (nullglob, dotglob); `-k` makes later `NAME=value`
+        // arguments environment; `-p`, `-r` and `-o` with a mode change how
+        // the line is read (see builtins' `set`). A login shell (`-l`) is
+        // judged by the broker, which knows where HOME is.
+        if flags.contains(['i', 'O', 'k', 'p', 'r']) {
+            dialect = Dialect::Unreadable;
+        }
+        if flags.contains('o')
+            && argv
+                .get(i + 1)
+                .is_none_or(|name| builtins::set_option_changes_reading(name))
+        {
             dialect = Dialect::Unreadable;
         }
         // -o NAME / -O NAME take the next word.
@@ -440,6 +536,15 @@ pub fn shell_line(argv: &[String]) -> Option<(Dialect, &str)> {
     }
     let script = argv.get(i).filter(|_| command)?;
     Some((dialect, script.as_str()))
+}
+
+/// Whether `argv` runs a login shell (`-l`, `--login`), which reads the
+/// profile files in HOME.
+pub fn login_shell(argv: &[String]) -> bool {
+    argv[1..]
+        .iter()
+        .take_while(|a| a.starts_with('-') && *a != "--")
+        .any(|a| a == "--login" || (!a.starts_with("--") && a.contains('l')))
 }
 
 /// The script of `argv` if it runs a shell with `-c`.
@@ -525,26 +630,31 @@ fn parse_bounded(
     root: &Path,
     cwd: &Path,
 ) -> Result<Script, ParseError> {
-    let (script, assigned) = read(text, dialect, env, root, cwd)?;
+    let (script, assigned, cd_uncertain) = read(text, dialect, env, root, cwd, false)?;
     if assigned.is_empty() {
         return Ok(script);
     }
     // A variable the line sets has its value only as the shell runs (a
     // loop or a function may read it before its assignment in the text):
     // read again with those names unknown, so a `$NAME` of them is
-    // unreadable rather than the environment's value.
+    // unreadable rather than the environment's value. Likewise a `cd`
+    // cordon cannot follow leaves every stage's directory a guess (a loop
+    // may run it before a stage written earlier).
     let env = env.without(&assigned);
-    read(text, dialect, &env, root, cwd).map(|(script, _)| script)
+    read(text, dialect, &env, root, cwd, cd_uncertain).map(|(script, _, _)| script)
 }
 
-/// One reading of `text`, and the names of the variables it sets.
+/// One reading of `text`, the names of the variables it sets, and whether
+/// a `cd` it runs cannot be followed. With `cwd_unknown`, no stage's
+/// directory is known.
 fn read(
     text: &str,
     dialect: Dialect,
     env: &Env,
     root: &Path,
     cwd: &Path,
-) -> Result<(Script, Vec<String>), ParseError> {
+    cwd_unknown: bool,
+) -> Result<(Script, Vec<String>, bool), ParseError> {
     let mut builder = Builder {
         env,
         root,
@@ -556,6 +666,10 @@ fn read(
         unreadable: None,
         assigned: Vec::new(),
         fed_text: false,
+        cwd_unknown,
+        cd_uncertain: false,
+        compound_depth: 0,
+        conditional: false,
     };
     if dialect == Dialect::Unreadable {
         builder.make_unreadable("a shell whose grammar cordon does not read");
@@ -574,7 +688,7 @@ fn read(
         unreadable: builder.unreadable,
         assigned: builder.assigned.clone(),
     };
-    Ok((script, builder.assigned))
+    Ok((script, builder.assigned, builder.cd_uncertain))
 }
 
 /// A word's expansion.
@@ -617,6 +731,14 @@ struct Builder<'a> {
     assigned: Vec<String>,
     /// The command being read is fed a here-document or here-string.
     fed_text: bool,
+    /// No stage's directory is known (see [`Stage::dir_uncertain`]).
+    cwd_unknown: bool,
+    /// A `cd` was met that cordon cannot follow.
+    cd_uncertain: bool,
+    /// Inside a compound command or a function body.
+    compound_depth: usize,
+    /// Reading a pipeline after `&&` or `||`.
+    conditional: bool,
 }
 
 impl Builder<'_> {
@@ -683,6 +805,13 @@ impl Builder<'_> {
     }
 
     fn compound(&mut self, command: &ast::CompoundCommand) -> Result<(), ParseError> {
+        self.compound_depth += 1;
+        let read = self.compound_body(command);
+        self.compound_depth -= 1;
+        read
+    }
+
+    fn compound_body(&mut self, command: &ast::CompoundCommand) -> Result<(), ParseError> {
         use ast::CompoundCommand as C;
         self.make_opaque("a compound command");
         match command {
@@ -740,12 +869,21 @@ impl Builder<'_> {
     fn list(&mut self, and_or: &ast::AndOrList) -> Result<List, ParseError> {
         let first = self.pipeline(&and_or.first)?;
         let mut rest = Vec::new();
+        let outer = std::mem::replace(&mut self.conditional, true);
         for next in &and_or.additional {
-            rest.push(match next {
-                ast::AndOr::And(p) => (Connector::And, self.pipeline(p)?),
-                ast::AndOr::Or(p) => (Connector::Or, self.pipeline(p)?),
-            });
+            let next = match next {
+                ast::AndOr::And(p) => (Connector::And, self.pipeline(p)),
+                ast::AndOr::Or(p) => (Connector::Or, self.pipeline(p)),
+            };
+            match next {
+                (connector, Ok(pipeline)) => rest.push((connector, pipeline)),
+                (_, Err(e)) => {
+                    self.conditional = outer;
+                    return Err(e);
+                }
+            }
         }
+        self.conditional = outer;
         Ok(List { first, rest })
     }
 
@@ -832,6 +970,7 @@ impl Builder<'_> {
         let outer_fed = std::mem::take(&mut self.fed_text);
         let mut stage = Stage {
             dir: self.cwd.clone(),
+            dir_uncertain: self.cwd_unknown,
             ..Stage::default()
         };
         for redirect in &list.0 {
@@ -894,16 +1033,26 @@ impl Builder<'_> {
     /// it cannot follow (to a directory the line makes first, `cd -`)
     /// leaves it: what a glob gives is a wildcard wherever it expands.
     fn follow_cd(&mut self, stage: &Stage) {
-        if stage.argv.first().is_none_or(|c| c != "cd") {
+        if stage
+            .argv
+            .first()
+            .is_none_or(|c| !matches!(c.as_str(), "cd" | "pushd" | "popd"))
+        {
             return;
         }
-        if let [_, dir] = stage.argv.as_slice()
+        // Only a `cd` that surely runs, once, in order, is followed.
+        let sure = self.compound_depth == 0 && self.depth == 0 && !self.conditional;
+        if sure
+            && stage.argv[0] == "cd"
+            && let [_, dir] = stage.argv.as_slice()
             && stage.redirects.is_empty()
             && let Ok(moved) = self.cwd.join(dir).canonicalize()
             && moved.starts_with(self.root)
             && moved.is_dir()
         {
             self.cwd = moved;
+        } else {
+            self.cd_uncertain = true;
         }
     }
 
@@ -912,6 +1061,7 @@ impl Builder<'_> {
         let outer_fed = std::mem::take(&mut self.fed_text);
         let mut stage = Stage {
             dir: self.cwd.clone(),
+            dir_uncertain: self.cwd_unknown,
             ..Stage::default()
         };
         for item in simple.prefix.iter().flat_map(|p| p.0.iter()) {
@@ -925,6 +1075,18 @@ impl Builder<'_> {
         }
         if let Some(why) = unread_command(&stage) {
             self.make_unreadable(why);
+        }
+        // `{NAME}>file` makes bash open a descriptor and assign its number
+        // to NAME (a subscript evaluated); the parser reads a word.
+        let named_descriptor = |w: &String| {
+            w.len() > 2 && w.starts_with('{') && w.ends_with('}') && !w.contains([' ', ','])
+        };
+        if !stage.redirects.is_empty() && stage.argv.iter().any(named_descriptor) {
+            self.make_unreadable("a `{NAME}>` redirection, which assigns NAME");
+        }
+        // `time -- cmd`: bash reads `--` as time's; the parser as a command.
+        if stage.argv.first().is_some_and(|c| c.starts_with('-')) {
+            self.make_unreadable("a command word that starts with `-`");
         }
         if std::mem::replace(&mut self.fed_text, outer_fed) && reads_code(&stage.argv) {
             self.make_unreadable("text fed to a shell or an interpreter");
@@ -1414,6 +1576,22 @@ mod tests {
         // function the command calls sees it).
         let s = parse_in("X=rm ls $X");
         assert!(s.unreadable.is_none() && s.assigned == ["X"]);
+    }
+
+    #[test]
+    fn a_cd_cordon_cannot_follow_leaves_every_directory_a_guess() {
+        for text in [
+            "false && cd src; ./x",
+            "(cd src); ./x",
+            "f() { cd src; }; f; ./x",
+            "for i in 1 2; do ./x; cd src; done",
+            "cd missing; ./x",
+        ] {
+            let s = parse_in(text);
+            assert!(s.stages().all(|st| st.dir_uncertain), "{text}");
+        }
+        let s = parse_in("cd . && ./x");
+        assert!(s.stages().all(|st| !st.dir_uncertain));
     }
 
     #[test]

@@ -64,6 +64,16 @@ const STEERING: &[&str] = &[
     "RSYNC_RSH",
     "MAKEFLAGS",
     "MFLAGS",
+    // bash gives these the integer attribute itself: an assignment is
+    // evaluated as arithmetic.
+    "RANDOM",
+    "SRANDOM",
+    "OPTIND",
+    "OPTERR",
+    "HISTCMD",
+    "LINENO",
+    "SECONDS",
+    "BASH_COMPAT",
 ];
 
 /// Prefixes of families that steer what runs.

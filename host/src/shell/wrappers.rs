@@ -155,28 +155,35 @@ pub struct Unwrapped {
     pub views: Vec<Vec<String>>,
     /// Why cordon cannot tell every command that runs, if it cannot.
     pub uncertain: Option<String>,
-    /// The first view `xargs` runs, which gets words from its input, and
-    /// where in it xargs's replace-string (`-I {}`) first stands.
-    fed: Option<(usize, Option<usize>)>,
+    /// Views that get words cordon cannot know: the first view `xargs`
+    /// runs (words from its input, appended or in place of its
+    /// replace-string `-I {}`) and each `find -exec` command (file names in
+    /// place of `{}`), with where in it a replaced word first stands.
+    fed: Vec<(usize, Option<usize>)>,
 }
 
 impl Unwrapped {
     /// How many first words of view `i` are known if xargs feeds it
     /// words (appended, or in place of its replace-string), or `None`.
     pub fn fed_words(&self, i: usize) -> Option<usize> {
-        let (first, replace_at) = self.fed?;
-        let fed = self.views.get(first)?;
-        let view = self.views.get(i).filter(|_| i >= first)?;
-        let offset = fed
-            .len()
-            .checked_sub(view.len())
-            .filter(|&offset| fed[offset..] == *view);
-        Some(match (offset, replace_at) {
-            (Some(offset), Some(at)) => at.saturating_sub(offset),
-            (Some(_), None) => view.len(),
-            // A `find -exec` command of a fed find.
-            (None, _) => 0,
-        })
+        let view = self.views.get(i)?;
+        self.fed
+            .iter()
+            .filter(|(first, _)| i >= *first)
+            .map(|&(first, replace_at)| {
+                let fed = &self.views[first];
+                let offset = fed
+                    .len()
+                    .checked_sub(view.len())
+                    .filter(|&offset| fed[offset..] == *view);
+                match (offset, replace_at) {
+                    (Some(offset), Some(at)) => at.saturating_sub(offset),
+                    (Some(_), None) => view.len(),
+                    // Not a command this one runs: all unknown to it.
+                    (None, _) => 0,
+                }
+            })
+            .min()
     }
 }
 
@@ -379,9 +386,28 @@ const RUNS_ARGUMENTS: &[&str] = &[
     "ssh",
     "mosh",
     "sshpass",
-    "kubectl",
-    "docker",
-    "podman",
+    "setarch",
+    "linux32",
+    "linux64",
+    "x86_64",
+    "i386",
+    "aarch64",
+    "uname26",
+    "logsave",
+    "capsh",
+    "hyperfine",
+    "rustup",
+    "pyenv",
+    "rbenv",
+    "nodenv",
+    "asdf",
+    "mise",
+    "conda",
+    "micromamba",
+    "pipx",
+    "nix",
+    "newgrp",
+    "ld.so",
 ];
 
 /// Options that make a program hand a command line to a shell, by program:
@@ -408,6 +434,11 @@ const COMMAND_OPTIONS: &[(&str, &[&str])] = &[
     ("zip", &["-TT", "--unzip-command"]),
     ("man", &["-P", "--pager", "-H", "--html"]),
     ("less", &["+"]),
+    ("split", &["--filter"]),
+    ("install", &["--strip-program"]),
+    ("sort", &["--compress-program"]),
+    ("diff3", &["--diff-program"]),
+    ("sdiff", &["--diff-program"]),
 ];
 
 /// Whether `args` give one of `options` (see [`COMMAND_OPTIONS`]).
@@ -439,7 +470,9 @@ fn code_handed_over(view: &[String]) -> Option<String> {
     let info_only = |args: &[String]| {
         !args.is_empty() && args.iter().all(|a| a == "--version" || a == "--help")
     };
-    if RUNS_ARGUMENTS.contains(&name) && !info_only(&view[1..]) {
+    // The dynamic loader runs the program it is given.
+    let loader = name.starts_with("ld-linux") || name.starts_with("ld64.so");
+    if (RUNS_ARGUMENTS.contains(&name) || loader) && !info_only(&view[1..]) {
         return Some(format!("`{name}` runs a command cordon does not unwrap"));
     }
     if let Some((_, options)) = COMMAND_OPTIONS.iter().find(|(n, _)| *n == name)
@@ -471,7 +504,7 @@ pub fn unwrap(argv: &[String]) -> Unwrapped {
     let mut out = Unwrapped {
         views: vec![argv.to_vec()],
         uncertain: None,
-        fed: None,
+        fed: Vec::new(),
     };
     let mut rest = argv.to_vec();
     let mut fed_by_xargs = false;
@@ -524,10 +557,10 @@ pub fn unwrap(argv: &[String]) -> Unwrapped {
             break;
         }
         fed_by_xargs = name == "xargs";
-        if fed_by_xargs && out.fed.is_none() {
+        if fed_by_xargs && out.fed.is_empty() {
             let replace_at = replace_string(&args[..skip])
                 .and_then(|r| command.iter().position(|w| w.contains(r.as_str())));
-            out.fed = Some((out.views.len(), replace_at));
+            out.fed.push((out.views.len(), replace_at));
         }
         rest = command;
         out.views.push(rest.clone());
@@ -563,6 +596,10 @@ pub fn unwrap(argv: &[String]) -> Unwrapped {
     for command in finds {
         let inner = unwrap(&command);
         out.uncertain = out.uncertain.or(inner.uncertain);
+        // find puts a file name where `{}` stands.
+        if let Some(at) = command.iter().position(|w| w.contains("{}")) {
+            out.fed.push((out.views.len(), Some(at)));
+        }
         out.views.extend(inner.views);
     }
     out
