@@ -340,6 +340,16 @@ fn sandbox_policy(args: &RunArgs) -> Result<SandboxPolicy> {
         &write_areas(&policy, &writable),
     )?;
     policy.own_dirs = own.all();
+    // Every git directory the root's repositories use, whatever its name
+    // or place, is protected like cordon's own (by identity, whole).
+    if policy.protects_subpaths() {
+        let env = command_env(args, &policy);
+        policy.own_dirs.extend(crate::gitdirs::resolve(
+            policy.root(),
+            &policy.cwd_abs(),
+            &env,
+        ));
+    }
     if let Some(key) = own.cache_key() {
         if let Ok(relative) = key.strip_prefix(policy.root()) {
             policy.secrets.hide_own(relative);

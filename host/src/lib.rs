@@ -12,6 +12,7 @@ pub mod broker;
 pub mod cli;
 pub mod exit;
 pub mod fd_path;
+pub mod gitdirs;
 pub mod native;
 pub mod net;
 pub mod own_dirs;

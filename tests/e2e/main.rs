@@ -9,6 +9,8 @@ mod conformance;
 mod deterministic;
 mod escape;
 mod exit_codes;
+#[cfg(target_os = "linux")]
+mod gitdirs;
 mod isolation;
 mod limits;
 #[cfg(target_os = "linux")]

@@ -1,0 +1,124 @@
+//! The git directories the repositories in a root use, found by what they
+//! are rather than by their name. git finds its directory in several ways:
+//! a `.git` directory, a `.git` file naming it (`gitdir: ./.bare`, as
+//! worktrees and submodules have), a `.git` symlink (as the `repo` tool
+//! lays them out), the `commondir` a worktree's directory names, and
+//! `GIT_DIR`/`GIT_COMMON_DIR` in the environment. Each one found is
+//! protected whole, by identity, in both engines (docs/SANDBOX.md).
+
+use std::path::{Path, PathBuf};
+
+/// How deep below the root `.git` entries are looked for.
+const MAX_DEPTH: usize = 32;
+
+/// Directories a walk does not enter, besides hidden ones (a repository
+/// reached from a gitfile is found through it): they hold no repository
+/// of the project's, and can be large.
+const SKIPPED: &[&str] = &["node_modules", "target", "__pycache__"];
+
+/// Every git directory that the repositories under `root` use, and those
+/// `env` names, resolved (absolute, no symlink) and in name order. `cwd` is
+/// where a relative `GIT_DIR` starts.
+pub fn resolve(root: &Path, cwd: &Path, env: &[(String, String)]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    walk(root, 0, &mut found);
+    for name in ["GIT_DIR", "GIT_COMMON_DIR"] {
+        if let Some((_, value)) = env.iter().find(|(k, _)| k == name) {
+            add(&cwd.join(value), &mut found);
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+fn walk(dir: &Path, depth: usize, found: &mut Vec<PathBuf>) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if name == ".git" {
+            let path = entry.path();
+            if kind.is_file() {
+                if let Some(target) = gitfile_target(&path) {
+                    add(&target, found);
+                }
+            } else {
+                // A directory, or a symlink to one: what it resolves to.
+                add(&path, found);
+            }
+        } else if kind.is_dir()
+            && !name.to_string_lossy().starts_with('.')
+            && !SKIPPED.iter().any(|s| name == *s)
+        {
+            walk(&entry.path(), depth + 1, found);
+        }
+    }
+}
+
+/// The directory a `.git` file names (`gitdir: PATH`, relative to the
+/// file's directory).
+fn gitfile_target(file: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let target = text.lines().next()?.strip_prefix("gitdir:")?.trim();
+    Some(file.parent()?.join(target))
+}
+
+/// Adds the git directory `path` resolves to, and the common directory a
+/// worktree's directory names.
+fn add(path: &Path, found: &mut Vec<PathBuf>) {
+    let Ok(real) = path.canonicalize() else {
+        return;
+    };
+    if !real.is_dir() || found.contains(&real) {
+        return;
+    }
+    if let Ok(common) = std::fs::read_to_string(real.join("commondir")) {
+        add(&real.join(common.trim()), found);
+    }
+    found.push(real);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn every_layout_git_finds() {
+        let base = tempfile::tempdir().unwrap();
+        let base = base.path().canonicalize().unwrap();
+        let root = base.join("proj");
+        // A plain .git, a gitfile to a bare directory, a worktree whose
+        // directory names its common directory, a symlinked nested .git.
+        std::fs::create_dir_all(root.join(".bare/worktrees/wt")).unwrap();
+        std::fs::write(root.join(".git"), "gitdir: ./.bare\n").unwrap();
+        std::fs::write(root.join(".bare/worktrees/wt/commondir"), "../..\n").unwrap();
+        std::fs::create_dir_all(root.join("wt")).unwrap();
+        std::fs::write(root.join("wt/.git"), "gitdir: ../.bare/worktrees/wt\n").unwrap();
+        std::fs::create_dir_all(base.join(".repo/projects/sub.git")).unwrap();
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        symlink("../../.repo/projects/sub.git", root.join("sub/.git")).unwrap();
+        std::fs::create_dir_all(root.join("vendor/lib/.git")).unwrap();
+        std::fs::create_dir_all(base.join("elsewhere.git")).unwrap();
+        let env = [("GIT_DIR".to_string(), "../elsewhere.git".to_string())];
+        let found = resolve(&root, &root, &env);
+        assert_eq!(
+            found,
+            [
+                base.join(".repo/projects/sub.git"),
+                base.join("elsewhere.git"),
+                root.join(".bare"),
+                root.join(".bare/worktrees/wt"),
+                root.join("vendor/lib/.git"),
+            ]
+        );
+    }
+}

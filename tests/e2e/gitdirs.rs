@@ -1,0 +1,159 @@
+//! Git directories are protected by what they are, not by their name: a
+//! gitfile's target (`.git` reading `gitdir: ./.bare`), a symlinked nested
+//! `.git`, a worktree's common directory. Each layout is attacked from both
+//! engines (natively as root, unprivileged and Landlock-only), then git
+//! itself runs outside cordon: no planted hook may run.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::native::{everyone_and_unprivileged_landlock, hand_over, sh};
+use crate::support::{BOTH, Layout, skip_without};
+
+/// A layout of a real repository whose git directory is not `ROOT/.git`:
+/// it makes it and returns the work tree and the git directory, both
+/// relative to the root.
+type Make = fn(&Layout) -> (&'static str, &'static str);
+
+const LAYOUTS: &[(&str, Make)] = &[
+    ("gitfile", |l| {
+        std::fs::remove_dir_all(l.at(".git")).unwrap();
+        git(&l.root, &["init", "-q", "--separate-git-dir=.bare", "."]);
+        (".", ".bare")
+    }),
+    ("symlink", |l| {
+        // As the `repo` tool lays them out: the work tree's .git is a
+        // symlink to the directory the repository lives in.
+        std::fs::create_dir_all(l.at(".repo/projects")).unwrap();
+        git(
+            &l.root,
+            &[
+                "init",
+                "-q",
+                "--separate-git-dir=.repo/projects/sub.git",
+                "sub",
+            ],
+        );
+        std::fs::remove_file(l.at("sub/.git")).unwrap();
+        std::os::unix::fs::symlink("../.repo/projects/sub.git", l.at("sub/.git")).unwrap();
+        ("sub", ".repo/projects/sub.git")
+    }),
+    ("worktree", |l| {
+        std::fs::remove_dir_all(l.at(".git")).unwrap();
+        git(&l.root, &["init", "-q", "--separate-git-dir=.bare", "."]);
+        git(&l.root, &["commit", "-q", "--allow-empty", "-m", "first"]);
+        git(&l.root, &["worktree", "add", "-q", "wt"]);
+        ("wt", ".bare")
+    }),
+];
+
+fn git(dir: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .args([
+            "-c",
+            "safe.directory=*",
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .status()
+        .unwrap();
+    assert!(status.success(), "git {args:?}");
+}
+
+/// Runs `git commit` in `work` outside cordon and says whether the hook
+/// that would touch `marker` ran.
+fn a_hook_ran(work: &Path, marker: &Path) -> bool {
+    git(work, &["commit", "-q", "--allow-empty", "-m", "after"]);
+    marker.exists()
+}
+
+/// The planted hook and the settings an attacker writes.
+fn plant(git_dir: &str, marker: &Path) -> String {
+    format!(
+        "mkdir -p {git_dir}/hooks; printf '#!/bin/sh\\ntouch {marker}\\n' > {git_dir}/hooks/pre-commit; \
+         chmod +x {git_dir}/hooks/pre-commit; \
+         printf '[core]\\n\\thooksPath = {hooks}\\n' >> {git_dir}/config",
+        marker = marker.display(),
+        hooks = marker.with_extension("hooks").display(),
+    )
+}
+
+#[test]
+fn a_git_directory_by_any_layout_stays_read_only_natively() {
+    if skip_without(&["git"]) {
+        return;
+    }
+    for (name, make) in LAYOUTS {
+        for who in everyone_and_unprivileged_landlock() {
+            let l = Layout::new();
+            let (work, git_dir) = make(&l);
+            let marker = l.base.join("outside/hook-ran");
+            // A hooks directory outside the root, ready for hooksPath.
+            let hooks = marker.with_extension("hooks");
+            std::fs::create_dir_all(&hooks).unwrap();
+            std::fs::write(
+                hooks.join("pre-commit"),
+                format!("#!/bin/sh\ntouch {}\n", marker.display()),
+            )
+            .unwrap();
+            std::fs::set_permissions(
+                hooks.join("pre-commit"),
+                std::os::unix::fs::PermissionsExt::from_mode(0o755),
+            )
+            .unwrap();
+            hand_over(&l, who);
+            let before = l.inside();
+            let run = sh(&l, who, &[], &plant(git_dir, &marker));
+            assert_ne!(run.code(), 0, "{name} {who:?}: {}", run.stderr());
+            assert_eq!(
+                l.inside(),
+                before,
+                "{name} {who:?}: the git directory changed"
+            );
+            assert!(
+                !a_hook_ran(&l.at(work), &marker),
+                "{name} {who:?}: a planted hook ran"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_git_directory_by_any_layout_stays_read_only_in_wasi() {
+    if skip_without(&["git"]) {
+        return;
+    }
+    for (name, make) in LAYOUTS {
+        for wasi in BOTH {
+            let l = Layout::new();
+            let (work, git_dir) = make(&l);
+            let marker = l.base.join("outside/hook-ran");
+            let before = l.inside();
+            let hook = format!("{git_dir}/hooks/pre-commit");
+            let script = format!("#!/bin/sh\ntouch {}\n", marker.display());
+            let config = format!("{git_dir}/config");
+            for attempt in [
+                &["write", hook.as_str(), script.as_str()][..],
+                &["append", config.as_str(), "[core]\n\thooksPath = /tmp\n"],
+                &["rm", config.as_str()],
+                &["rename", git_dir, "moved"],
+            ] {
+                l.cordon().probe(wasi, attempt).expect_refused();
+            }
+            assert_eq!(
+                l.inside(),
+                before,
+                "{name} {wasi:?}: the git directory changed"
+            );
+            assert!(
+                !a_hook_ran(&l.at(work), &marker),
+                "{name} {wasi:?}: a planted hook ran"
+            );
+        }
+    }
+}
