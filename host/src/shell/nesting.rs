@@ -19,6 +19,10 @@ pub const MAX_NESTING: usize = 100;
 /// Bytes a line may have.
 pub const MAX_LINE: usize = 1 << 20;
 
+/// Parentheses arithmetic may nest: the parser backtracks through them in
+/// time that grows exponentially with their depth.
+pub const MAX_ARITHMETIC: usize = 12;
+
 /// Words that may open a compound command, each with the word that
 /// closes it.
 const OPENERS: &[(&[u8], &[u8])] = &[
@@ -69,7 +73,12 @@ pub fn check(text: &str) -> Result<usize, String> {
     if let Some(number) = oversized_descriptor(text) {
         return Err(format!("{number}: a file descriptor number too large"));
     }
-    let depth = max_depth(text.as_bytes());
+    let (depth, arithmetic) = max_depth(text.as_bytes());
+    if arithmetic > MAX_ARITHMETIC {
+        return Err(format!(
+            "arithmetic nests {arithmetic} parentheses deep; cordon reads at most {MAX_ARITHMETIC}"
+        ));
+    }
     if depth > MAX_NESTING {
         return Err(format!(
             "the line nests {depth} levels deep; cordon reads at most {MAX_NESTING}"
@@ -96,8 +105,10 @@ fn oversized_descriptor(text: &str) -> Option<&str> {
     None
 }
 
-/// The deepest nesting of `text`, over-approximated.
-fn max_depth(text: &[u8]) -> usize {
+/// The deepest nesting of `text`, over-approximated, and the deepest
+/// nesting of arithmetic in it.
+fn max_depth(text: &[u8]) -> (usize, usize) {
+    let mut arithmetic = 0;
     let mut stack = vec![Frame::Code];
     // The closers the open compound commands expect, innermost last.
     let mut words: Vec<&[u8]> = Vec::new();
@@ -109,6 +120,11 @@ fn max_depth(text: &[u8]) -> usize {
     let mut i = 0;
     while i < text.len() {
         deepest = deepest.max(stack.len() - 1 + words.len() + prefixes);
+        let in_arithmetic = stack
+            .iter()
+            .filter(|f| matches!(f, Frame::Arithmetic))
+            .count();
+        arithmetic = arithmetic.max(in_arithmetic);
         let frame = *stack.last().expect("the base frame stays");
         let c = text[i];
         let next = text.get(i + 1).copied();
@@ -218,7 +234,14 @@ fn max_depth(text: &[u8]) -> usize {
         }
         i += 1;
     }
-    deepest.max(stack.len() - 1 + words.len() + prefixes)
+    let in_arithmetic = stack
+        .iter()
+        .filter(|f| matches!(f, Frame::Arithmetic))
+        .count();
+    (
+        deepest.max(stack.len() - 1 + words.len() + prefixes),
+        arithmetic.max(in_arithmetic),
+    )
 }
 
 /// Whether a `#` after `c` starts a comment.
@@ -344,7 +367,7 @@ mod tests {
             ("! a; ! b; ! c", 1),
             ("echo ${x:-$(echo y)}", 2),
         ] {
-            assert_eq!(max_depth(line.as_bytes()), depth, "{line}");
+            assert_eq!(max_depth(line.as_bytes()).0, depth, "{line}");
         }
     }
 
@@ -352,9 +375,36 @@ mod tests {
     fn prose_in_here_documents_and_comments_is_not_structure() {
         let body = "if you want it\nfor each one (and more {\n".repeat(200);
         let line = format!("cat <<'EOF' > notes.md\n{body}EOF\necho done # if (((\n");
-        assert_eq!(max_depth(line.as_bytes()), 0);
+        assert_eq!(max_depth(line.as_bytes()).0, 0);
         let line = format!("cat <<-EOF\n{body}\tEOF\n");
-        assert_eq!(max_depth(line.as_bytes()), 0);
+        assert_eq!(max_depth(line.as_bytes()).0, 0);
+    }
+
+    /// Found by the shell_reader fuzz target: the parser's backtracking
+    /// through nested arithmetic parentheses never ended.
+    #[test]
+    fn arithmetic_nested_too_deep_is_refused_and_what_is_allowed_parses() {
+        let deep = format!("echo $(({}1{}))", "(".repeat(40), ")".repeat(40));
+        assert!(check(&deep).unwrap_err().contains("arithmetic"));
+        let unclosed = format!("`x` $\"${{W:-\\rm}}\" (({}", "(".repeat(200));
+        assert!(check(&unclosed).is_err());
+        let allowed = format!("echo $(({}1{}))", "(".repeat(10), ")".repeat(10));
+        assert!(check(&allowed).is_ok());
+        let root = tempfile::tempdir().unwrap();
+        let env = super::super::Env::new([]);
+        let read = |text: &str| {
+            super::super::parse(
+                text,
+                super::super::Dialect::Bash,
+                &env,
+                root.path(),
+                root.path(),
+            )
+        };
+        // Within the bound the parser answers (arithmetic: unreadable).
+        assert!(read(&allowed).is_ok());
+        let open = format!("echo (({}", "(".repeat(10));
+        let _ = read(&open);
     }
 
     /// Found by the shell_reader fuzz target: the parser panicked on it.
