@@ -78,6 +78,8 @@ pub struct SecretPatterns {
 struct Globs {
     names: GlobSet,
     paths: GlobSet,
+    /// The globs with `/`, as written (without a leading `/`).
+    anchored: Vec<String>,
 }
 
 impl Globs {
@@ -91,9 +93,13 @@ impl Globs {
         };
         let mut names = GlobSetBuilder::new();
         let mut paths = GlobSetBuilder::new();
+        let mut anchored = Vec::new();
         for glob in globs {
             let (set, text) = match glob.contains('/') {
-                true => (&mut paths, glob.trim_start_matches('/')),
+                true => {
+                    anchored.push(glob.trim_start_matches('/').to_string());
+                    (&mut paths, glob.trim_start_matches('/'))
+                }
                 false => (&mut names, glob),
             };
             set.add(Glob::new(text).map_err(bad(glob))?);
@@ -101,6 +107,7 @@ impl Globs {
         Ok(Globs {
             names: names.build().map_err(bad(""))?,
             paths: paths.build().map_err(bad(""))?,
+            anchored,
         })
     }
 
@@ -152,6 +159,29 @@ impl SecretPatterns {
         self.own.push(relative.to_path_buf());
     }
 
+    /// Whether the directory `relative` (inside the root) may hold a secret
+    /// that a path pattern (`--secret config/prod.json`) or cordon's own
+    /// names by where it is: moving the directory would move the secret
+    /// out from under its pattern. A pattern component with a glob counts
+    /// as matching (fail closed). Secrets matched by name stay secret
+    /// wherever they move.
+    pub fn may_hold(&self, relative: &Path) -> bool {
+        let dir: Vec<_> = relative.components().map(|c| c.as_os_str()).collect();
+        let own = self.own.iter().map(|p| p.to_string_lossy().into_owned());
+        self.secret
+            .anchored
+            .iter()
+            .cloned()
+            .chain(own)
+            .any(|pattern| {
+                let parts: Vec<&str> = pattern.split('/').filter(|p| !p.is_empty()).collect();
+                parts.len() > dir.len()
+                    && dir.iter().zip(&parts).all(|(name, part)| {
+                        part.contains(['*', '?', '[', '{']) || std::ffi::OsStr::new(part) == *name
+                    })
+            })
+    }
+
     /// Whether `relative` (a path inside the root), or a directory on the
     /// way to it, is a secret.
     pub fn covers(&self, relative: &Path) -> bool {
@@ -170,6 +200,19 @@ impl SecretPatterns {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn directories_on_the_way_to_a_path_pattern_may_hold_it() {
+        let p = SecretPatterns::new(&["config/*/prod.json".into()], &[]).unwrap();
+        for dir in ["config", "config/eu", "config/us"] {
+            assert!(p.may_hold(Path::new(dir)), "{dir}");
+        }
+        for dir in ["src", "config/eu/prod.json", "app"] {
+            assert!(!p.may_hold(Path::new(dir)), "{dir}");
+        }
+        // Secrets by name stay secrets wherever they move.
+        assert!(!SecretPatterns::default().may_hold(Path::new("app")));
+    }
 
     #[test]
     fn defaults_match_by_name_at_any_depth_and_allow_wins() {

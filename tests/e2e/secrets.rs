@@ -104,6 +104,58 @@ fn a_secret_cannot_be_moved_copied_linked_or_changed() {
     assert_eq!(l.inside(), before);
 }
 
+/// A secret named by its path (`--secret config/prod.json`) must stay one
+/// when a directory on its way moves: the pattern would no longer match
+/// it, in this run or the next. WASI refuses the rename.
+#[test]
+fn a_secret_named_by_path_cannot_be_moved_out_from_under_it() {
+    for wasi in BOTH {
+        let l = Layout::new();
+        std::fs::create_dir_all(l.at("config/deep")).unwrap();
+        std::fs::write(l.at("config/deep/prod.json"), "{\"key\": \"live\"}\n").unwrap();
+        let before = l.inside();
+        for attempt in [
+            &["rename", "config", "cfg"][..],
+            &["rename", "config/deep", "config/shallow"],
+            &["rename", "config", "src/config"],
+        ] {
+            l.cordon()
+                .args(["--secret", "config/deep/prod.json"])
+                .probe(wasi, attempt)
+                .expect_refused();
+        }
+        assert_eq!(l.inside(), before, "{wasi:?}");
+        // Elsewhere renames still work.
+        l.cordon()
+            .args(["--secret", "config/deep/prod.json"])
+            .probe(wasi, &["rename", "src", "source"])
+            .expect_code(0);
+    }
+}
+
+/// Natively, in every mode, the same: the rename fails, the secret stays
+/// where its pattern names it and unread.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_secret_named_by_path_cannot_be_moved_natively() {
+    use crate::native::{everyone_and_unprivileged_landlock, hand_over, sh};
+    for who in everyone_and_unprivileged_landlock() {
+        let l = Layout::new();
+        std::fs::create_dir_all(l.at("config")).unwrap();
+        std::fs::write(l.at("config/prod.json"), "live-key\n").unwrap();
+        hand_over(&l, who);
+        let before = l.inside();
+        let run = sh(
+            &l,
+            who,
+            &["--secret", "config/prod.json"],
+            "mv config cfg; cat cfg/prod.json config/prod.json",
+        );
+        assert!(!run.stdout().contains("live-key"), "{who:?}");
+        assert_eq!(l.inside(), before, "{who:?}");
+    }
+}
+
 #[test]
 fn allow_secret_grants_and_secret_adds() {
     let l = with_secrets();

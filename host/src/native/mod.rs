@@ -98,6 +98,10 @@ pub struct Plan {
     pub protected: Vec<PathBuf>,
     /// Files and directories that must not be read.
     pub secrets: Vec<PathBuf>,
+    /// Directories on the way to a secret its path pattern names
+    /// (`--secret config/prod.json`), outermost first: they must not be
+    /// renamed, or the secret would move out from under its pattern.
+    pub secret_dirs: Vec<PathBuf>,
     pub network: PlanNetwork,
     pub no_namespaces: bool,
     pub limits: NativeLimits,
@@ -140,6 +144,17 @@ impl Plan {
         secrets.extend(options.hidden.iter().filter(|p| p.exists()).cloned());
         secrets.sort();
         secrets.dedup();
+        let mut secret_dirs: Vec<PathBuf> = secrets
+            .iter()
+            .flat_map(|secret| secret.ancestors().skip(1))
+            .filter(|dir| {
+                dir.strip_prefix(root)
+                    .is_ok_and(|rel| !rel.as_os_str().is_empty() && policy.secrets.may_hold(rel))
+            })
+            .map(Path::to_path_buf)
+            .collect();
+        secret_dirs.sort();
+        secret_dirs.dedup();
         let mut env = env::scrub(host_env, &options.env_pass, policy.env());
         env.retain(|(k, _)| k != "PWD");
         env.push(("PWD".to_string(), policy.cwd_abs().display().to_string()));
@@ -160,6 +175,7 @@ impl Plan {
             writable,
             protected,
             secrets,
+            secret_dirs,
             network,
             no_namespaces: options.no_namespaces,
             limits: options.limits,

@@ -104,6 +104,7 @@ mod tests {
             writable: vec!["/p".into()],
             protected: vec!["/p/.git".into(), "/p/.cordon".into()],
             secrets: vec!["/p/.env".into(), "/Users/me/.ssh".into()],
+            secret_dirs: Vec::new(),
             network: if network {
                 PlanNetwork::On
             } else {

@@ -84,7 +84,8 @@ impl SecretsGuard {
             let Some(chain) = entry_chain(&Dir::from_std_file(file), path, follow) else {
                 return true;
             };
-            chain.iter().any(|entry| {
+            let last = chain.len().saturating_sub(1);
+            chain.iter().enumerate().any(|(i, entry)| {
                 let (dir, name) = match entry {
                     Entry::Whole(dir) => (dir, None),
                     Entry::Named(parent, name) => (parent, Some(name)),
@@ -93,17 +94,25 @@ impl SecretsGuard {
                     .try_clone()
                     .ok()
                     .and_then(|d| real_path(&d.into_std_file()));
-                match (real, name) {
-                    (Some(dir), Some(name)) => self.is_secret(&dir.join(name)),
-                    (Some(dir), None) => self.is_secret(&dir),
-                    (None, _) => true,
-                }
+                let path = match (real, name) {
+                    (Some(dir), Some(name)) => dir.join(name),
+                    (Some(dir), None) => dir,
+                    (None, _) => return true,
+                };
+                // The entry changed itself (renamed, linked, removed) must
+                // not carry a secret out from under its path pattern.
+                self.is_secret(&path) || (i == last && name.is_some() && self.may_hold_at(&path))
             })
         })
     }
 
     fn leads_to_secret(&self, file: &std::fs::File) -> bool {
         real_path(file).is_none_or(|path| self.is_secret(&path))
+    }
+
+    fn may_hold_at(&self, path: &Path) -> bool {
+        path.strip_prefix(&self.root)
+            .is_ok_and(|relative| self.patterns.may_hold(relative))
     }
 
     fn is_secret(&self, path: &Path) -> bool {

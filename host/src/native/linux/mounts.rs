@@ -59,6 +59,11 @@ pub fn apply(spec: &Spec) -> Result<(), Failure> {
         bind(path, path, true)?;
         set_readonly(path, true)?;
     }
+    // A mount point cannot be renamed (EBUSY): each directory on the way
+    // to a secret named by its path becomes one, writable as before.
+    for dir in &plan.secret_dirs {
+        bind(dir, dir, true)?;
+    }
     for secret in &plan.secrets {
         // A secret that moved since the host looked could be read where it
         // went: refuse rather than run with it uncovered.
