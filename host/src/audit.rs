@@ -191,6 +191,12 @@ impl Event {
         object("taint", json!({"why": why}))
     }
 
+    /// Something the person running cordon should know (secrets git
+    /// already holds).
+    pub fn warning(text: &str) -> Event {
+        object("warning", json!({"text": text}))
+    }
+
     /// The field `key`, for tests and embedders.
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.0.get(key)

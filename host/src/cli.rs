@@ -272,6 +272,20 @@ fn say(message: impl std::fmt::Display) {
     eprintln!("cordon: {message}");
 }
 
+/// Secrets git already holds in the root: said once for each set of them
+/// (see [`crate::tracked`]), and recorded in the audit.
+fn warn_of_tracked_secrets(policy: &SandboxPolicy, session: &Session) {
+    let Some(state) = crate::broker::project::user_config_dir() else {
+        return;
+    };
+    let tracked = crate::tracked::secrets(policy.root(), &policy.secrets);
+    if crate::tracked::warn_once(&state, policy.root(), &tracked) {
+        let warning = crate::tracked::warning(&tracked);
+        say(&warning);
+        session.broker().audit().record(&Event::warning(&warning));
+    }
+}
+
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     #[cfg(target_os = "linux")]
@@ -527,6 +541,7 @@ impl Ran {
 fn run(args: RunArgs) -> Result<ExitCode> {
     let mut policy = sandbox_policy(&args)?;
     let session = Session::new(&args, broker_for(&args, &policy)?)?;
+    warn_of_tracked_secrets(&policy, &session);
     let mut argv = match &args.script {
         // bash where there is one, for `set -o pipefail`; else POSIX sh.
         Some(script) => {
@@ -1015,6 +1030,14 @@ fn doctor(args: CacheArgs) -> Result<ExitCode> {
             );
         }
         None => println!("compile cache: off"),
+    }
+    let here = std::env::current_dir().ok();
+    let tracked = here
+        .as_deref()
+        .map(|root| crate::tracked::secrets(root, &SecretPatterns::default()))
+        .unwrap_or_default();
+    if !tracked.is_empty() {
+        println!("{}", crate::tracked::warning(&tracked));
     }
     println!("native sandbox layers:");
     for layer in native::layers() {

@@ -63,6 +63,19 @@ fn walk(dir: &Path, depth: usize, found: &mut Vec<PathBuf>) {
     }
 }
 
+/// The git directory of the work tree at `root`: its `.git` directory
+/// (or what a symlink there resolves to), or the directory a `.git` file
+/// names.
+pub fn of_work_tree(root: &Path) -> Option<PathBuf> {
+    let dot_git = root.join(".git");
+    let target = if dot_git.is_file() {
+        gitfile_target(&dot_git)?
+    } else {
+        dot_git
+    };
+    target.canonicalize().ok().filter(|dir| dir.is_dir())
+}
+
 /// The directory a `.git` file names (`gitdir: PATH`, relative to the
 /// file's directory).
 fn gitfile_target(file: &Path) -> Option<PathBuf> {

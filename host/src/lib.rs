@@ -22,4 +22,5 @@ pub mod scenario;
 pub mod secrets;
 pub mod shell;
 pub mod tools;
+pub mod tracked;
 pub mod wasi;

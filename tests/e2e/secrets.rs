@@ -156,6 +156,53 @@ fn a_secret_named_by_path_cannot_be_moved_natively() {
     }
 }
 
+/// A secret git already holds is readable through git: cordon says so,
+/// once per root and set of files, on stderr and in the audit, and `cordon
+/// doctor` names it.
+#[test]
+fn secrets_git_already_holds_are_named_once() {
+    if crate::support::skip_without(&["git"]) {
+        return;
+    }
+    let l = with_secrets();
+    std::fs::remove_dir_all(l.at(".git")).unwrap();
+    let git = |args: &[&str]| {
+        let ok = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+            .args(args)
+            .current_dir(&l.root)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "git {args:?}");
+    };
+    git(&["init", "-q"]);
+    git(&["add", ".env", "a.txt"]);
+    git(&["commit", "-q", "-m", "oops"]);
+    let audit = l.base.join("audit.jsonl");
+    let run = l
+        .cordon()
+        .args(["--audit", audit.to_str().unwrap(), "--", "true"])
+        .output();
+    run.expect_code(0);
+    assert!(run.stderr().contains("git holds secret files: .env"), "{}", run.stderr());
+    let log = std::fs::read_to_string(&audit).unwrap();
+    assert!(log.contains("\"warning\"") && log.contains(".env"), "{log}");
+    // Once: the next run says nothing.
+    let run = l.cordon().args(["--", "true"]).output();
+    assert_eq!(run.expect_code(0).stderr(), "");
+    // A new one tracked: said again, naming both.
+    git(&["add", "certs/site.pem"]);
+    let run = l.cordon().args(["--", "true"]).output();
+    assert!(run.stderr().contains(".env, certs/site.pem"), "{}", run.stderr());
+    let doctor = std::process::Command::new(env!("CARGO_BIN_EXE_cordon"))
+        .arg("doctor")
+        .current_dir(&l.root)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&doctor.stdout);
+    assert!(out.contains("git holds secret files: .env, certs/site.pem"), "{out}");
+}
+
 #[test]
 fn allow_secret_grants_and_secret_adds() {
     let l = with_secrets();
