@@ -860,6 +860,10 @@ fn run_native(
         timeout: args.timeout,
         gate,
     };
+    // Nothing refuses a new nested repository natively (names are not a
+    // Landlock concept): one the command made is reported instead.
+    let watch_git = policy.protects_subpaths() && !unsandboxed;
+    let git_before = watch_git.then(|| crate::gitdirs::entries(policy.root()));
     let result = if unsandboxed {
         say(format!("{name}: running without a sandbox, as approved"));
         let mut plan = plan;
@@ -876,13 +880,32 @@ fn run_native(
     } else {
         native::run(&plan, io)
     };
-    let outcome = match result {
+    let mut outcome = match result {
         Ok(outcome) => outcome,
         Err(err @ (NativeError::LayerMissing(_) | NativeError::Unsupported(_))) => {
             return refused(format!("{name}: refused: {err}"));
         }
         Err(err) => return Err(err.into()),
     };
+    if let Some(before) = git_before {
+        let made = crate::gitdirs::entries(policy.root())
+            .into_iter()
+            .filter(|entry| !before.contains(entry));
+        for entry in made {
+            outcome.violations.insert(
+                0,
+                native::Violation {
+                    denied: native::Denied::Write,
+                    target: Some(entry.display().to_string()),
+                    line: format!(
+                        "{}: a new git repository; git runs the hooks and obeys the settings \
+                         it holds (remove it if the command was not meant to make one)",
+                        entry.display()
+                    ),
+                },
+            );
+        }
+    }
     report_dropped(name, policy, outcome.stdout_dropped, outcome.stderr_dropped);
     for violation in outcome.violations.iter().take(MAX_VIOLATIONS_SHOWN) {
         say(format!(

@@ -63,6 +63,32 @@ fn walk(dir: &Path, depth: usize, found: &mut Vec<PathBuf>) {
     }
 }
 
+/// Every `.git` entry under `root` (a directory, file or symlink), in
+/// name order, not entering `.git`s themselves nor [`SKIPPED`]: what a
+/// command made is told by comparing these before and after it ran.
+pub fn entries(root: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, depth: usize, found: &mut Vec<PathBuf>) {
+        let Ok(list) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in list.flatten() {
+            let name = entry.file_name();
+            if name == ".git" {
+                found.push(entry.path());
+            } else if depth < MAX_DEPTH
+                && entry.file_type().is_ok_and(|k| k.is_dir())
+                && !SKIPPED.iter().any(|s| name == *s)
+            {
+                walk(&entry.path(), depth + 1, found);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(root, 0, &mut found);
+    found.sort();
+    found
+}
+
 /// The git directory of the work tree at `root`: its `.git` directory
 /// (or what a symlink there resolves to), or the directory a `.git` file
 /// names.

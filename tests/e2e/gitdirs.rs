@@ -157,3 +157,42 @@ fn a_git_directory_by_any_layout_stays_read_only_in_wasi() {
         }
     }
 }
+
+/// Natively nothing refuses a new nested repository (names are not a
+/// Landlock concept): every `.git` a command made is reported, on stderr
+/// and in the audit, as a violation. WASI refuses it outright.
+#[test]
+fn a_new_nested_repository_is_reported_natively_and_refused_in_wasi() {
+    for who in everyone_and_unprivileged_landlock() {
+        let l = Layout::new();
+        hand_over(&l, who);
+        let audit = l.base.join("audit.jsonl");
+        let flags = ["--audit", audit.to_str().unwrap()];
+        let run = sh(
+            &l,
+            who,
+            &flags,
+            "mkdir -p src/.git/hooks; mkdir src/lib; ln -s ../x src/lib/.git",
+        );
+        let stderr = run.stderr();
+        for made in ["src/.git", "src/lib/.git"] {
+            assert!(
+                stderr.contains(&format!("{}: a new git repository", l.at(made).display())),
+                "{who:?}: {stderr}"
+            );
+        }
+        let log = std::fs::read_to_string(&audit).unwrap_or_default();
+        for made in ["src/.git", "src/lib/.git"] {
+            let target = format!("\"target\":\"{}\"", l.at(made).display());
+            assert!(log.contains(&target), "{who:?}: {log}");
+        }
+    }
+    for wasi in BOTH {
+        let l = Layout::new();
+        let before = l.inside();
+        l.cordon()
+            .probe(wasi, &["mkdir-p", "src/.git/hooks"])
+            .expect_refused();
+        assert_eq!(l.inside(), before, "{wasi:?}");
+    }
+}

@@ -184,7 +184,11 @@ fn secrets_git_already_holds_are_named_once() {
         .args(["--audit", audit.to_str().unwrap(), "--", "true"])
         .output();
     run.expect_code(0);
-    assert!(run.stderr().contains("git holds secret files: .env"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("git holds secret files: .env"),
+        "{}",
+        run.stderr()
+    );
     let log = std::fs::read_to_string(&audit).unwrap();
     assert!(log.contains("\"warning\"") && log.contains(".env"), "{log}");
     // Once: the next run says nothing.
@@ -193,14 +197,21 @@ fn secrets_git_already_holds_are_named_once() {
     // A new one tracked: said again, naming both.
     git(&["add", "certs/site.pem"]);
     let run = l.cordon().args(["--", "true"]).output();
-    assert!(run.stderr().contains(".env, certs/site.pem"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains(".env, certs/site.pem"),
+        "{}",
+        run.stderr()
+    );
     let doctor = std::process::Command::new(env!("CARGO_BIN_EXE_cordon"))
         .arg("doctor")
         .current_dir(&l.root)
         .output()
         .unwrap();
     let out = String::from_utf8_lossy(&doctor.stdout);
-    assert!(out.contains("git holds secret files: .env, certs/site.pem"), "{out}");
+    assert!(
+        out.contains("git holds secret files: .env, certs/site.pem"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 use crate::net::{Gate, NetAccess, proxy};
 use crate::policy::{PROTECTED_NAMES, SandboxPolicy};
 use crate::wasi::CappedOutput;
-pub use violations::Violation;
+pub use violations::{Denied, Violation};
 
 /// What a native command reaches on the network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
