@@ -597,7 +597,7 @@ fn lines_nested_past_the_limit_are_a_clean_error() {
             "{}",
             run.stderr()
         );
-        assert!(run.stderr().contains("at most 100"), "{}", run.stderr());
+        assert!(run.stderr().contains("cordon reads at most"), "{}", run.stderr());
         assert_eq!(l.inside(), before);
     }
 }

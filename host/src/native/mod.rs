@@ -101,6 +101,7 @@ pub struct Plan {
     /// Directories on the way to a secret its path pattern names
     /// (`--secret config/prod.json`), outermost first: they must not be
     /// renamed, or the secret would move out from under its pattern.
+    #[serde(default)]
     pub secret_dirs: Vec<PathBuf>,
     pub network: PlanNetwork,
     pub no_namespaces: bool,
