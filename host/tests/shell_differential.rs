@@ -49,6 +49,7 @@ const CORPUS_LINES: usize = 2_000;
 /// Lines written by hand, first in the corpus: one for each way the broker
 /// was found to misjudge a line, so each stays fixed.
 const HAND_WRITTEN: &[&str] = &[
+    "! \"git\" -ߛx d/ev",
     "x='b[$(touch)]'; : {a[x]}>/dev/null",
     "RANDOM='a[$(touch)]'",
     "for OPTIND in 'a[$(touch)]'; do :; done",

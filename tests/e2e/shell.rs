@@ -597,7 +597,11 @@ fn lines_nested_past_the_limit_are_a_clean_error() {
             "{}",
             run.stderr()
         );
-        assert!(run.stderr().contains("cordon reads at most"), "{}", run.stderr());
+        assert!(
+            run.stderr().contains("cordon reads at most"),
+            "{}",
+            run.stderr()
+        );
         assert_eq!(l.inside(), before);
     }
 }

@@ -144,7 +144,16 @@ pub fn judge(
     request: &Request,
     shell: Option<&ShellContext>,
 ) -> Verdict {
-    let verdict = judge_words(rules, policy, request, shell, &[], 0);
+    // A failure of cordon's own reading refuses, never runs.
+    let judged = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        judge_words(rules, policy, request, shell, &[], 0)
+    }));
+    let verdict = judged.unwrap_or_else(|_| {
+        Verdict::Refused(format!(
+            "{}: cordon failed to judge it",
+            request.argv.join(" ")
+        ))
+    });
     // Asking for more than the sandbox gives always needs a person, even
     // for a command a rule allows.
     match (&verdict, &request.escalation) {

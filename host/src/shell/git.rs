@@ -182,7 +182,10 @@ pub fn parse(args: &[String]) -> Git<'_> {
         };
         let (name, value) = match (name, inline) {
             // `-cNAME=VALUE` and `-CDIR` are read by git too.
-            (n, None) if n.len() > 2 && !n.starts_with("--") => (&n[..2], Some(&n[2..])),
+            (n, None) if !n.starts_with("--") && n.chars().count() > 2 => {
+                let at = n.char_indices().nth(2).map_or(n.len(), |(i, _)| i);
+                (&n[..at], Some(&n[at..]))
+            }
             (n, v) => (n, v),
         };
         let value = if VALUED_GLOBALS.contains(&name) && value.is_none() {
@@ -449,6 +452,9 @@ mod tests {
             "--git-dir=g/r status",
             "--work-tree=. status",
             "--weird status",
+            // Found by the shell_reader fuzz target: a multi-byte letter
+            // after `-` once split a character (a panic).
+            "-ߛx status",
             "ls-remote --upload-pack=touch .",
             "fetch --upload-pack touch origin",
             "push --receive-pack=touch origin",

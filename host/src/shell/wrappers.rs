@@ -226,7 +226,10 @@ fn options_length(wrapper: &Wrapper, args: &[String]) -> Result<usize, String> {
         }
         let (option, attached) = match word.split_once('=') {
             Some((option, _)) => (option, true),
-            None if !word.starts_with("--") && word.len() > 2 => (&word[..2], true),
+            None if !word.starts_with("--") && word.chars().count() > 2 => {
+                let at = word.char_indices().nth(2).map_or(word.len(), |(i, _)| i);
+                (&word[..at], true)
+            }
             None => (word.as_str(), false),
         };
         if wrapper.valued.contains(&option) {
