@@ -49,6 +49,15 @@ const CORPUS_LINES: usize = 2_000;
 /// Lines written by hand, first in the corpus: one for each way the broker
 /// was found to misjudge a line, so each stays fixed.
 const HAND_WRITTEN: &[&str] = &[
+    ": <<E\nE\\\n\ntouch y\nE",
+    "cat <<EOF\nx\nEO\\\nF\ntouch y\nEOF",
+    "cat <<'E\\OF'\nE\\OF\ntouch y\nEOF",
+    "cat <<\"E\\OF\"\nE\\OF\ntouch y\nEOF",
+    "cat <<$'EOF'\nEOF\ntouch y\n$EOF",
+    "echo <(true)#;touch y",
+    "a=(x)#;touch y",
+    "echo \"`echo \\\"'\\\"; touch y; echo \\\"'\\\"`\"",
+    "cat <<\\$'\\'; touch y #'\n$\\\n$'; touch y #",
     "! \"git\" -ߛx d/ev",
     "x='b[$(touch)]'; : {a[x]}>/dev/null",
     "RANDOM='a[$(touch)]'",

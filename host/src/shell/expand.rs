@@ -141,15 +141,16 @@ pub fn word(
 }
 
 /// The text of a backquoted substitution as the shell reads it: inside
-/// backquotes a backslash before `$`, `` ` `` or `\` quotes that
-/// character, so `` `echo "\$(cmd)"` `` runs `cmd`.
-fn unescape_backquoted(text: &str) -> String {
+/// backquotes a backslash before `$`, `` ` `` or `\` (and `"` when the
+/// backquotes stand in double quotes) quotes that character, so
+/// `` `echo "\$(cmd)"` `` runs `cmd`.
+fn unescape_backquoted(text: &str, in_double_quotes: bool) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
     while let Some(ch) = chars.next() {
         if ch == '\\'
             && let Some(&next) = chars.peek()
-            && matches!(next, '$' | '`' | '\\')
+            && (matches!(next, '$' | '`' | '\\') || (in_double_quotes && next == '"'))
         {
             out.push(next);
             chars.next();
@@ -262,7 +263,7 @@ fn pieces_into(
             }) => out.unknown(format!("the parameter {parameter:?}")),
             WordPiece::CommandSubstitution(text) => out.substitutions.push(text.clone()),
             WordPiece::BackquotedCommandSubstitution(text) => {
-                out.substitutions.push(unescape_backquoted(text));
+                out.substitutions.push(unescape_backquoted(text, quoted));
             }
             WordPiece::ArithmeticExpression(_) => out.unreadable("arithmetic".into()),
             other => out.unreadable(format!("the expansion {other:?}")),

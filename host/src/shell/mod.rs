@@ -674,6 +674,11 @@ fn read(
     if dialect == Dialect::Unreadable {
         builder.make_unreadable("a shell whose grammar cordon does not read");
     }
+    // bash keeps a `#` right after `)` in a word (`<(true)#`, `a=(x)#`);
+    // the parser reads a comment there, hiding what follows.
+    if text.contains(")#") {
+        builder.make_unreadable("`)#`, which the parser and bash read differently");
+    }
     if let Some(name) = env.names().find(|n| variables::runs_at_startup(n)) {
         builder.make_unreadable(&format!(
             "{name} in the environment runs code as bash starts"
@@ -1276,6 +1281,27 @@ impl Builder<'_> {
             // code from it (see `stage`). Only the shell sets it up.
             ast::IoRedirect::HereDocument(_, doc) => {
                 self.make_opaque("a here-document");
+                // Where a here-document ends is the parser's reading; it
+                // agrees with the shells' only for a plain tag and a body
+                // without line continuations.
+                let tag = doc.here_end.value.as_str();
+                let bare = |t: &str| {
+                    !t.is_empty()
+                        && t.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+                };
+                let plain_tag = bare(tag)
+                    || [('\'', '\''), ('"', '"')].iter().any(|(open, close)| {
+                        tag.strip_prefix(*open)
+                            .and_then(|t| t.strip_suffix(*close))
+                            .is_some_and(bare)
+                    });
+                if !plain_tag {
+                    self.make_unreadable(&format!("the here-document tag {tag}"));
+                }
+                if doc.doc.value.contains("\\\n") {
+                    self.make_unreadable("a line continuation in a here-document");
+                }
                 // Variables expand to data; a substitution runs a command.
                 // A backslash-newline joins lines before anything expands;
                 // `$[..]` and `${..}` may evaluate subscripts, which run
