@@ -19,9 +19,10 @@ pub const MAX_NESTING: usize = 100;
 /// Bytes a line may have.
 pub const MAX_LINE: usize = 1 << 20;
 
-/// Parentheses arithmetic may nest: the parser backtracks through them in
-/// time that grows exponentially with their depth.
-pub const MAX_ARITHMETIC: usize = 12;
+/// How deep parentheses may nest inside words (arithmetic, `${...}`,
+/// double quotes): the parser backtracks through them in time that
+/// doubles with each level.
+pub const MAX_PARENTHESES: usize = 12;
 
 /// Words that may open a compound command, each with the word that
 /// closes it.
@@ -73,10 +74,10 @@ pub fn check(text: &str) -> Result<usize, String> {
     if let Some(number) = oversized_descriptor(text) {
         return Err(format!("{number}: a file descriptor number too large"));
     }
-    let (depth, arithmetic) = max_depth(text.as_bytes());
-    if arithmetic > MAX_ARITHMETIC {
+    let (depth, parentheses) = max_depth(text.as_bytes());
+    if parentheses > MAX_PARENTHESES {
         return Err(format!(
-            "arithmetic nests {arithmetic} parentheses deep; cordon reads at most {MAX_ARITHMETIC}"
+            "parentheses nest {parentheses} deep; cordon reads at most {MAX_PARENTHESES}"
         ));
     }
     if depth > MAX_NESTING {
@@ -105,10 +106,11 @@ fn oversized_descriptor(text: &str) -> Option<&str> {
     None
 }
 
-/// The deepest nesting of `text`, over-approximated, and the deepest
-/// nesting of arithmetic in it.
+/// The deepest nesting of `text`, over-approximated, and how deep
+/// parentheses nest inside its words.
 fn max_depth(text: &[u8]) -> (usize, usize) {
-    let mut arithmetic = 0;
+    let mut parentheses = 0usize;
+    let mut deepest_parentheses = 0;
     let mut stack = vec![Frame::Code];
     // The closers the open compound commands expect, innermost last.
     let mut words: Vec<&[u8]> = Vec::new();
@@ -120,13 +122,19 @@ fn max_depth(text: &[u8]) -> (usize, usize) {
     let mut i = 0;
     while i < text.len() {
         deepest = deepest.max(stack.len() - 1 + words.len() + prefixes);
-        let in_arithmetic = stack
-            .iter()
-            .filter(|f| matches!(f, Frame::Arithmetic))
-            .count();
-        arithmetic = arithmetic.max(in_arithmetic);
         let frame = *stack.last().expect("the base frame stays");
         let c = text[i];
+        // Inside words (quotes, `${...}`, arithmetic) the parser tries
+        // each parenthesis several ways; subshells in code it does not.
+        let in_word = !matches!(frame, Frame::Code | Frame::Backtick);
+        match c {
+            b'(' if in_word => {
+                parentheses += 1;
+                deepest_parentheses = deepest_parentheses.max(parentheses);
+            }
+            b')' if in_word => parentheses = parentheses.saturating_sub(1),
+            _ => {}
+        }
         let next = text.get(i + 1).copied();
         let after_next = text.get(i + 2).copied();
         match (frame, c) {
@@ -234,13 +242,9 @@ fn max_depth(text: &[u8]) -> (usize, usize) {
         }
         i += 1;
     }
-    let in_arithmetic = stack
-        .iter()
-        .filter(|f| matches!(f, Frame::Arithmetic))
-        .count();
     (
         deepest.max(stack.len() - 1 + words.len() + prefixes),
-        arithmetic.max(in_arithmetic),
+        deepest_parentheses,
     )
 }
 
@@ -383,9 +387,12 @@ mod tests {
     /// Found by the shell_reader fuzz target: the parser's backtracking
     /// through nested arithmetic parentheses never ended.
     #[test]
-    fn arithmetic_nested_too_deep_is_refused_and_what_is_allowed_parses() {
+    fn parentheses_nested_too_deep_are_refused_and_what_is_allowed_parses() {
         let deep = format!("echo $(({}1{}))", "(".repeat(40), ")".repeat(40));
-        assert!(check(&deep).unwrap_err().contains("arithmetic"));
+        assert!(check(&deep).unwrap_err().contains("parentheses"));
+        // Also inside `${...}` in double quotes (the fuzzer's second hang).
+        let hidden = format!("echo $(\"${{x:-|{}}}\")", "(".repeat(20));
+        assert!(check(&hidden).unwrap_err().contains("parentheses"));
         let unclosed = format!("`x` $\"${{W:-\\rm}}\" (({}", "(".repeat(200));
         assert!(check(&unclosed).is_err());
         let allowed = format!("echo $(({}1{}))", "(".repeat(10), ")".repeat(10));
