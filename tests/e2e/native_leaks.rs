@@ -464,6 +464,45 @@ fn processes_and_memory_of_a_native_tree_are_limited() {
     }
 }
 
+/// The same fork bomb with a count a pid namespace holds by itself (301 or
+/// more, no memory limit): with namespaces no control group is made, the
+/// namespace's own pid_max stops the tree (within 299 of the count), and
+/// the audit says so.
+#[test]
+fn a_pid_namespace_caps_a_large_process_count_without_a_group() {
+    if skip_without(&["python3"]) {
+        return;
+    }
+    let fork_bomb = "import os, time\n\
+        n = 0\n\
+        for i in range(900):\n\
+        \x20 try: pid = os.fork()\n\
+        \x20 except OSError: break\n\
+        \x20 if pid == 0:\n\
+        \x20   time.sleep(3); os._exit(0)\n\
+        \x20 n += 1\n\
+        print(n)\n";
+    for who in everyone()
+        .into_iter()
+        .filter(|w| matches!(w, Who::Root | Who::Nobody))
+    {
+        let l = Layout::new();
+        let audit = l.base.join("log/audit.jsonl");
+        std::fs::create_dir_all(audit.parent().unwrap()).unwrap();
+        let flags = ["--processes", "400", "--audit", audit.to_str().unwrap()];
+        let run = python_with(&l, who, &flags, fork_bomb);
+        run.expect_code(0);
+        let started: usize = run.stdout().trim().parse().unwrap();
+        assert!(started < 400, "{who:?}: {started} processes started");
+        let layers = crate::support::audit_lines(&audit)
+            .iter()
+            .find(|e| e["event"] == "run")
+            .map(|e| e["layers"].to_string())
+            .unwrap();
+        assert!(layers.contains("pid namespace: 400 processes"), "{who:?}: {layers}");
+    }
+}
+
 /// Attack: a granted name that resolves to an address of this machine's
 /// own interfaces (a public-looking one, here on the loopback interface of
 /// a network namespace made for the test) to reach a service listening

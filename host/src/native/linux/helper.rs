@@ -241,7 +241,11 @@ fn init(spec: &Spec, status: &mut File, namespaces: Namespaces) -> Result<Infall
         unsafe { libc::close(channel) };
     }
     mounts::apply(spec)?;
-    let layers = vec![format!("namespaces({})", namespaces.kinds())];
+    let mut layers = vec![format!("namespaces({})", namespaces.kinds())];
+    // Its /proc is mounted: the namespace's own pid_max caps the tree.
+    if let Some(processes) = spec.pid_cap {
+        layers.push(limits::cap_pid_namespace(processes)?);
+    }
     spawn_command(
         spec,
         status,
@@ -421,7 +425,7 @@ fn restrict_and_exec(
     }
     match &spec.cgroup_layer {
         Some(layer) => layers.push(layer.clone()),
-        None if spec.plan.limits != NativeLimits::default() => {
+        None if spec.plan.limits != NativeLimits::default() && spec.pid_cap.is_none() => {
             layers.push(limits::apply_rlimits(spec.plan.limits, user_namespace)?);
         }
         None => {}

@@ -233,6 +233,53 @@ pub fn join(join_files: &[PathBuf]) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The lowest `pid_max` a pid namespace takes (the kernel's floor).
+const PID_MAX_FLOOR: u64 = 301;
+
+/// The process count a pid namespace of the run's own can hold by itself,
+/// if it can hold all of `limits`: no memory limit, a count of at least
+/// [`PID_MAX_FLOOR`] (a namespace's `pid_max` takes no less), and a
+/// kernel that gives each pid namespace its own `pid_max` (6.14). Joining
+/// a control group takes the kernel's cgroup-migration lock for writing,
+/// which waits for an RCU grace period (milliseconds) when the lock has
+/// been idle; this needs no group at all.
+pub fn pid_namespace_cap(limits: Limits) -> Option<u64> {
+    let processes = limits.processes?;
+    (limits.memory_bytes.is_none() && processes >= PID_MAX_FLOOR && kernel_at_least(6, 14))
+        .then_some(processes)
+}
+
+/// Caps the processes of the pid namespace the caller just mounted /proc
+/// for: no pid at or above `processes + 1`. After the numbers wrap the
+/// kernel reuses them from 300, so the count holds within 299. Returns
+/// the layer.
+pub fn cap_pid_namespace(processes: u64) -> Result<String, Failure> {
+    std::fs::write("/proc/sys/kernel/pid_max", (processes + 1).to_string())
+        .map_err(|e| Failure::error("setting the pid namespace's pid_max", e))?;
+    Ok(format!(
+        "limits(pid namespace: {processes} processes, within 299; memory unlimited)"
+    ))
+}
+
+/// Whether the running kernel is at least `major.minor`.
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    // SAFETY: uname fills the struct it is given.
+    let mut name: libc::utsname = unsafe { std::mem::zeroed() };
+    if unsafe { libc::uname(&mut name) } != 0 {
+        return false;
+    }
+    // SAFETY: uname NUL-terminates release.
+    let release = unsafe { std::ffi::CStr::from_ptr(name.release.as_ptr()) };
+    let mut parts = release
+        .to_string_lossy()
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0))
+        .collect::<Vec<_>>()
+        .into_iter();
+    let (found_major, found_minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (found_major, found_minor) >= (major, minor)
+}
+
 /// In the command's process, without a group: the per-process limits.
 /// `user_namespace`: whether it runs in a user namespace of its own (where
 /// RLIMIT_NPROC counts only the sandbox's processes). Returns the layer.

@@ -68,6 +68,11 @@ pub struct Spec {
     /// process joins, and the layer it makes; empty: per-process limits.
     pub cgroup_join: Vec<PathBuf>,
     pub cgroup_layer: Option<String>,
+    /// With namespaces and no memory limit: the process count the pid
+    /// namespace holds itself (its own `pid_max`), with no control group
+    /// to join (see [`limits::pid_namespace_cap`]).
+    #[serde(default)]
+    pub pid_cap: Option<u64>,
 }
 
 pub fn run(plan: &Plan, mut io: NativeIo) -> Result<NativeOutcome, NativeError> {
@@ -97,8 +102,12 @@ pub fn run(plan: &Plan, mut io: NativeIo) -> Result<NativeOutcome, NativeError> 
         (PlanNetwork::Proxy, Some(_)) => Some(socketpair().map_err(|e| setup("socketpair", e))?),
         _ => None,
     };
-    // The tree's limits: a control group where cordon may make one.
-    let cgroup = (plan.limits != NativeLimits::default())
+    // The tree's limits: the pid namespace's own cap where it holds them
+    // all, else a control group where cordon may make one.
+    let pid_cap = (!plan.no_namespaces)
+        .then(|| limits::pid_namespace_cap(plan.limits))
+        .flatten();
+    let cgroup = (plan.limits != NativeLimits::default() && pid_cap.is_none())
         .then(|| limits::Group::create(plan.limits).ok())
         .flatten();
     let mut spec = Spec {
@@ -107,6 +116,7 @@ pub fn run(plan: &Plan, mut io: NativeIo) -> Result<NativeOutcome, NativeError> 
             .map(limits::Group::join_files)
             .unwrap_or_default(),
         cgroup_layer: cgroup.as_ref().map(|g| g.describe(plan.limits)),
+        pid_cap,
         plan,
         tmpdir,
         mask_file,
