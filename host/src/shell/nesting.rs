@@ -19,9 +19,8 @@ pub const MAX_NESTING: usize = 100;
 /// Bytes a line may have.
 pub const MAX_LINE: usize = 1 << 20;
 
-/// How deep parentheses may nest inside words (arithmetic, `${...}`,
-/// double quotes): the parser backtracks through them in time that
-/// doubles with each level.
+/// How deep parentheses may nest (see `parentheses`): the parser
+/// backtracks through them in time that doubles with each level.
 pub const MAX_PARENTHESES: usize = 12;
 
 /// Words that may open a compound command, each with the word that
@@ -106,11 +105,40 @@ fn oversized_descriptor(text: &str) -> Option<&str> {
     None
 }
 
+/// How deep parentheses nest in `text` outside single quotes, not
+/// counting one followed by a blank (`( ( cmd ) )`, a subshell the parser
+/// reads one way): the parser tries the others (`((` as arithmetic or
+/// subshells, in words, in `${...}`) several ways each, in time that
+/// doubles with each level.
+fn parentheses(text: &[u8]) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0);
+    // In double quotes a `'` quotes nothing: everything there counts.
+    let mut double = false;
+    let mut i = 0;
+    while i < text.len() {
+        match text[i] {
+            b'\\' => i += 1,
+            b'"' => double = !double,
+            b'\'' if !double => {
+                let ansi = i > 0 && text[i - 1] == b'$';
+                i = quoted_end(text, i + 1, ansi);
+                continue;
+            }
+            b'(' if !text.get(i + 1).is_some_and(|c| c.is_ascii_whitespace()) => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    deepest
+}
+
 /// The deepest nesting of `text`, over-approximated, and how deep
-/// parentheses nest inside its words.
+/// parentheses nest in it ([`parentheses`]).
 fn max_depth(text: &[u8]) -> (usize, usize) {
-    let mut parentheses = 0usize;
-    let mut deepest_parentheses = 0;
     let mut stack = vec![Frame::Code];
     // The closers the open compound commands expect, innermost last.
     let mut words: Vec<&[u8]> = Vec::new();
@@ -124,17 +152,6 @@ fn max_depth(text: &[u8]) -> (usize, usize) {
         deepest = deepest.max(stack.len() - 1 + words.len() + prefixes);
         let frame = *stack.last().expect("the base frame stays");
         let c = text[i];
-        // Inside words (quotes, `${...}`, arithmetic) the parser tries
-        // each parenthesis several ways; subshells in code it does not.
-        let in_word = !matches!(frame, Frame::Code | Frame::Backtick);
-        match c {
-            b'(' if in_word => {
-                parentheses += 1;
-                deepest_parentheses = deepest_parentheses.max(parentheses);
-            }
-            b')' if in_word => parentheses = parentheses.saturating_sub(1),
-            _ => {}
-        }
         let next = text.get(i + 1).copied();
         let after_next = text.get(i + 2).copied();
         match (frame, c) {
@@ -244,7 +261,7 @@ fn max_depth(text: &[u8]) -> (usize, usize) {
     }
     (
         deepest.max(stack.len() - 1 + words.len() + prefixes),
-        deepest_parentheses,
+        parentheses(text),
     )
 }
 
@@ -393,6 +410,17 @@ mod tests {
         // Also inside `${...}` in double quotes (the fuzzer's second hang).
         let hidden = format!("echo $(\"${{x:-|{}}}\")", "(".repeat(20));
         assert!(check(&hidden).unwrap_err().contains("parentheses"));
+        // And at the start of a command (the fuzzer's third hang).
+        let leading = format!("{}4<((4<<v)", "(".repeat(16));
+        assert!(check(&leading).unwrap_err().contains("parentheses"));
+        // Subshells written with blanks, and parentheses in single quotes,
+        // do not count.
+        let subshells = format!("{}true{}", "( ".repeat(50), ")".repeat(50));
+        assert!(check(&subshells).is_ok());
+        assert!(check(&format!("echo '{}'", "(".repeat(50))).is_ok());
+        // A `'` in double quotes starts no quoted text to hide them in.
+        let in_double = format!("echo \"'\" {}1 \"'\"", "((".repeat(10));
+        assert!(check(&in_double).is_err());
         let unclosed = format!("`x` $\"${{W:-\\rm}}\" (({}", "(".repeat(200));
         assert!(check(&unclosed).is_err());
         let allowed = format!("echo $(({}1{}))", "(".repeat(10), ")".repeat(10));
