@@ -499,7 +499,10 @@ fn a_pid_namespace_caps_a_large_process_count_without_a_group() {
             .find(|e| e["event"] == "run")
             .map(|e| e["layers"].to_string())
             .unwrap();
-        assert!(layers.contains("pid namespace: 400 processes"), "{who:?}: {layers}");
+        assert!(
+            layers.contains("pid namespace: 400 processes"),
+            "{who:?}: {layers}"
+        );
     }
 }
 

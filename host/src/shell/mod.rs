@@ -581,29 +581,46 @@ pub fn parse(
     root: &Path,
     cwd: &Path,
 ) -> Result<Script, ParseError> {
-    let depth = nesting::check(text).map_err(ParseError)?;
-    if depth <= SHALLOW {
-        return parse_guarded(text, dialect, env, root, cwd);
+    nesting::check(text).map_err(ParseError)?;
+    // The parser backtracks, and some inputs send it down paths that
+    // take longer than anyone waits (the bounds above cut the ones
+    // known): it reads on a thread of its own, with room for the deepest
+    // line allowed, and a line not read within the deadline is refused.
+    // That thread is left to finish on its own.
+    let owned = (
+        text.to_string(),
+        env.clone(),
+        root.to_path_buf(),
+        cwd.to_path_buf(),
+    );
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("cordon-shell-parse".into())
+        .stack_size(PARSER_STACK)
+        .spawn(move || {
+            let (text, env, root, cwd) = owned;
+            let _ = sender.send(parse_guarded(&text, dialect, &env, &root, &cwd));
+        })
+        .map_err(|e| ParseError(format!("starting the parser: {e}")))?;
+    match receiver.recv_timeout(PARSE_DEADLINE) {
+        Ok(read) => read,
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(ParseError(format!(
+            "cordon gave up reading the line after {} s",
+            PARSE_DEADLINE.as_secs()
+        ))),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            Err(ParseError("the parser failed on the line".into()))
+        }
     }
-    // Each level takes some kilobytes of stack in the parser and in the
-    // reading of its tree: a thread of its own has room for the deepest
-    // line allowed, whatever thread (and stack) the caller runs on.
-    std::thread::scope(|scope| {
-        std::thread::Builder::new()
-            .name("cordon-shell-parse".into())
-            .stack_size(DEEP_STACK)
-            .spawn_scoped(scope, || parse_guarded(text, dialect, env, root, cwd))
-            .map_err(|e| ParseError(format!("starting the parser: {e}")))?
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    })
 }
 
-/// Lines nesting at most this deep are read on the caller's stack.
-const SHALLOW: usize = 16;
-/// The stack for deeper ones, up to [`nesting::MAX_NESTING`] (mapped as
+/// The parser's stack, room for the deepest line allowed (each level takes
+/// some kilobytes in the parser and in the reading of its tree; mapped as
 /// used, not all at once).
-const DEEP_STACK: usize = 64 << 20;
+const PARSER_STACK: usize = 64 << 20;
+
+/// How long reading a line may take.
+const PARSE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// [`parse_bounded`], a panic of the parser (a redirection's descriptor
 /// number too large for it, say) turned into a parse error: a line cordon

@@ -442,6 +442,28 @@ mod tests {
         let _ = read(&open);
     }
 
+    /// Found by the shell_reader fuzz target: a line within every bound
+    /// that the parser takes seconds over (15 under the fuzzer's
+    /// instrumentation). It gets an answer: a parse error, or the deadline.
+    #[test]
+    fn the_fuzzers_slow_line_gets_an_answer() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/corpus/parser-timeout.bin"
+        );
+        let text = String::from_utf8_lossy(&std::fs::read(path).unwrap()).into_owned();
+        let root = tempfile::tempdir().unwrap();
+        let env = super::super::Env::new([]);
+        let read = super::super::parse(
+            &text,
+            super::super::Dialect::Bash,
+            &env,
+            root.path(),
+            root.path(),
+        );
+        assert!(read.is_err());
+    }
+
     /// Found by the shell_reader fuzz target: the parser panicked on it.
     #[test]
     fn a_descriptor_number_too_large_is_refused() {
