@@ -73,6 +73,10 @@ pub fn check(text: &str) -> Result<usize, String> {
     if let Some(number) = oversized_descriptor(text) {
         return Err(format!("{number}: a file descriptor number too large"));
     }
+    // And a directory-stack index (`~+N`, `~-N`) as a machine word.
+    if let Some(index) = oversized_tilde_index(text) {
+        return Err(format!("~{index}: a directory-stack index too large"));
+    }
     let (depth, parentheses) = max_depth(text.as_bytes());
     if parentheses > MAX_PARENTHESES {
         return Err(format!(
@@ -134,6 +138,19 @@ fn parentheses(text: &[u8]) -> usize {
         i += 1;
     }
     deepest
+}
+
+/// A run of 10 or more digits after `~`, `~+` or `~-`, if there is one.
+fn oversized_tilde_index(text: &str) -> Option<&str> {
+    text.match_indices('~').find_map(|(at, _)| {
+        let rest = &text[at + 1..];
+        let signed = rest.strip_prefix(['+', '-']).unwrap_or(rest);
+        let digits = signed.len()
+            - signed
+                .trim_start_matches(|c: char| c.is_ascii_digit())
+                .len();
+        (digits >= 10).then(|| &rest[..rest.len() - signed.len() + digits])
+    })
 }
 
 /// The deepest nesting of `text`, over-approximated, and how deep
@@ -467,6 +484,9 @@ mod tests {
     /// Found by the shell_reader fuzz target: the parser panicked on it.
     #[test]
     fn a_descriptor_number_too_large_is_refused() {
+        assert!(check("echo ~+44444444444444444444444").is_err());
+        assert!(check("cd ~-12345678901; ls").is_err());
+        assert!(check("cd ~+2; echo ~/x ~user").is_ok());
         assert!(check("88888888888888888888> s").is_err());
         assert!(check("2147483648< s").is_err());
         assert!(check("2> s; echo 12345678901234 > f").is_ok());
