@@ -88,12 +88,23 @@ impl Event {
         )
     }
 
-    pub fn grant(by: &str, prefix: &[String], escalation: &Option<Escalation>) -> Event {
+    pub fn grant(
+        by: &str,
+        words: &[String],
+        prefix: bool,
+        escalation: &Option<Escalation>,
+    ) -> Event {
+        let (exact, prefix) = if prefix {
+            (None, Some(words))
+        } else {
+            (Some(words), None)
+        };
         object(
             "decision",
             json!({
                 "decision": "approved-for-session",
                 "by": by,
+                "argv": exact,
                 "prefix": prefix,
                 "escalation": escalation.as_ref().map(ToString::to_string),
             }),
@@ -243,7 +254,7 @@ impl Audit {
         if let Err(err) = file.write_all(line.as_bytes())
             && !self.failed
         {
-            eprintln!("cordon: audit log {}: {err}", path.display());
+            crate::display::say(format!("audit log {}: {err}", path.display()));
             self.failed = true;
         }
     }

@@ -267,10 +267,7 @@ fn parse_tool(text: &str) -> Result<(String, PathBuf), String> {
     }
 }
 
-/// Prints one `cordon:` line on stderr.
-fn say(message: impl std::fmt::Display) {
-    eprintln!("cordon: {message}");
-}
+use crate::display::say;
 
 /// Secrets git already holds in the root: said once for each set of them
 /// (see [`crate::tracked`]), and recorded in the audit.
@@ -616,7 +613,10 @@ fn run(args: RunArgs) -> Result<ExitCode> {
                 return Ok(ExitCode::from(failed.unwrap_or(exit::DENIED)));
             }
             Outcome::Aborted => {
-                say(format!("{}: aborted by the approver", argv.join(" ")));
+                say(format!(
+                    "{}: aborted by the approver",
+                    crate::display::command_in_line(&argv)
+                ));
                 return Ok(ExitCode::from(exit::DENIED));
             }
         };
@@ -680,7 +680,10 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             broker.audit().record(&Event::violation(violation));
         }
         if broker.aborted() {
-            say(format!("{}: aborted by the approver", argv.join(" ")));
+            say(format!(
+                "{}: aborted by the approver",
+                crate::display::command_in_line(&argv)
+            ));
             return Ok(ExitCode::from(exit::DENIED));
         }
         // on-failure: a failure the sandbox caused may be retried once,
@@ -793,11 +796,18 @@ fn run_wasi(
     if let Some(note) = &resolved.note {
         say(note);
     }
+    let time_left = match args.time_left(name) {
+        Ok(left) => left,
+        Err(ran) => return Ok(ran),
+    };
     let host = wasi_host(args)?;
     let program = load(&host, resolved, name)?;
-    if let Some(timeout) = args.timeout {
+    if let Some(timeout) = time_left {
         start_watchdog(timeout);
     }
+    let mut policy = policy.clone();
+    policy.limits.timeout = time_left;
+    let policy = &policy;
     let outcome = host.run(&program, policy, argv, stdio)?;
     Ok(Ran::exited(report(name, policy, &outcome)))
 }
@@ -822,6 +832,10 @@ fn run_native(
             "{name}: a native command is not deterministic; --allow-native runs it anyway"
         ));
     }
+    let time_left = match args.time_left(name) {
+        Ok(left) => left,
+        Err(ran) => return Ok(ran),
+    };
     let unsandboxed = escalation == Some(&Escalation::Unsandboxed);
     let mut writable = writable_dirs(args)?;
     if let Some(Escalation::Writable(dir)) = escalation {
@@ -857,7 +871,7 @@ fn run_native(
         stdin: stdio.stdin,
         stdout: stdio.stdout,
         stderr: stdio.stderr,
-        timeout: args.timeout,
+        timeout: time_left,
         gate,
     };
     // Nothing refuses a new nested repository natively (names are not a
@@ -933,6 +947,31 @@ fn run_native(
 
 /// Refusals listed after a native run; the rest are counted only.
 const MAX_VIOLATIONS_SHOWN: usize = 5;
+
+/// When the run's first command started: `--timeout` is the deadline of
+/// the whole line, not of each command in it.
+static FIRST_START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
+impl RunArgs {
+    /// What is left of `--timeout` for `name`, starting now (`None`: no
+    /// deadline); once it has run out, how the command ends unstarted.
+    fn time_left(&self, name: &str) -> Result<Option<Duration>, Ran> {
+        let started = *FIRST_START.get_or_init(Instant::now);
+        let Some(timeout) = self.timeout else {
+            return Ok(None);
+        };
+        match timeout.checked_sub(started.elapsed()) {
+            Some(left) if !left.is_zero() => Ok(Some(left)),
+            _ => {
+                say(format!(
+                    "{name}: not started: the line's {:.3}s (--timeout) ran out",
+                    timeout.as_secs_f64()
+                ));
+                Err(Ran::exited(exit::TIMED_OUT))
+            }
+        }
+    }
+}
 
 /// Host calls that block outside the async runtime (a FIFO opened for
 /// reading, say) cannot be cancelled; past the deadline plus this grace the

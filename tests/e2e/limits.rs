@@ -117,3 +117,21 @@ fn output_flood_is_capped_without_trapping() {
         );
     }
 }
+
+/// `--timeout` is the whole line's deadline, not each command's: three
+/// native `sleep 0.9` under `--timeout 1` ran for 2.7 s. The second sleep
+/// is cut at the deadline and what follows it does not start.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_timeout_is_the_whole_lines() {
+    let l = Layout::new();
+    let run = l
+        .cordon()
+        .args(["--engine", "native", "--timeout", "1", "-c"])
+        .args(["sleep 0.9; sh -c 'echo > first'; sleep 0.9; sh -c 'echo > second'"])
+        .output();
+    run.expect_code(124);
+    assert!(l.at("first").exists(), "{}", run.stderr());
+    assert!(!l.at("second").exists(), "{}", run.stderr());
+    assert!(run.stderr().contains("--timeout"), "{}", run.stderr());
+}

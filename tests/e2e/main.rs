@@ -21,6 +21,8 @@ mod native;
 mod native_leaks;
 mod network;
 mod own_files;
+#[cfg(target_os = "linux")]
+mod prompt;
 mod protected;
 mod rules;
 mod scenarios;

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 
-use super::Request;
+use super::{Request, prompt};
+use crate::display;
 
 /// What the broker asks.
 #[derive(Debug, Clone)]
@@ -144,7 +145,7 @@ impl Approver for Nobody {
     }
 }
 
-/// Parses one answer word and its arguments (script lines, terminal input).
+/// Parses one answer word and its arguments (a script's lines).
 fn parse_answer(line: &str) -> Option<Answer> {
     let mut words = line.split_whitespace();
     let first = words.next()?;
@@ -212,11 +213,18 @@ impl Approver for Script {
 }
 
 /// A person at the controlling terminal. The command owns stdin and
-/// stdout, so the prompt goes through /dev/tty; each choice is one key.
+/// stdout, so the prompt goes through /dev/tty. While it is up the
+/// command's output waits ([`crate::screen`]); input typed or sent before
+/// it was drawn (a terminal's replies to a command's queries among it) is
+/// dropped, and an answer is a letter on a line of its own, then Enter.
 pub struct Terminal {
     tty: BufReader<File>,
     timeout: Duration,
 }
+
+/// How long replies to terminal queries a command sent before the
+/// question may take to arrive; they are dropped after it.
+const QUERY_REPLIES: Duration = Duration::from_millis(60);
 
 impl Terminal {
     pub fn open(timeout: Duration) -> Result<Self, String> {
@@ -231,37 +239,41 @@ impl Terminal {
         })
     }
 
-    fn say(&mut self, text: &str) -> std::io::Result<()> {
+    fn say(&mut self, text: &str) -> Result<(), String> {
         let tty = self.tty.get_mut();
-        tty.write_all(text.as_bytes())?;
-        tty.flush()
+        tty.write_all(text.as_bytes())
+            .and_then(|()| tty.flush())
+            .map_err(|_| "the terminal went away".to_string())
     }
 
-    /// One key, without waiting for Enter (where the terminal allows).
-    fn read_key(&mut self) -> Result<u8, String> {
-        let _raw = RawMode::enter(self.tty.get_ref());
-        self.wait()?;
-        let mut key = [0u8; 1];
-        match std::io::Read::read(&mut self.tty, &mut key) {
-            Ok(1) => Ok(key[0]),
+    /// One line the person typed, without its end.
+    fn read_line(&mut self) -> Result<String, String> {
+        if self.tty.buffer().is_empty() && !readable_within(self.tty.get_ref(), self.timeout) {
+            return Err(no_answer(self.timeout));
+        }
+        let mut line = Vec::new();
+        match self.tty.read_until(b'\n', &mut line) {
+            Ok(n) if n > 0 => Ok(String::from_utf8_lossy(&line)
+                .trim_end_matches(['\r', '\n'])
+                .to_string()),
             _ => Err("the terminal closed".into()),
         }
     }
 
     /// Asks `prompt` and reads a line, as words.
     fn read_words(&mut self, prompt: &str) -> Result<Vec<String>, String> {
-        self.say(prompt).map_err(|_| "the terminal went away")?;
-        self.wait()?;
-        let mut line = String::new();
-        match self.tty.read_line(&mut line) {
-            Ok(n) if n > 0 => Ok(line.split_whitespace().map(str::to_string).collect()),
-            _ => Err("the terminal closed".into()),
-        }
+        self.say(prompt)?;
+        Ok(self
+            .read_line()?
+            .split_whitespace()
+            .map(str::to_string)
+            .collect())
     }
 
-    /// Drops keys typed before this question: a late answer to the last one
-    /// (denied on timeout) must not answer this one.
-    fn discard_typed_ahead(&mut self) {
+    /// Drops what was typed or sent before now: a late answer to the last
+    /// question, keys pressed before this one was drawn, replies to a
+    /// command's terminal queries.
+    fn drop_pending_input(&mut self) {
         let pending = self.tty.buffer().len();
         self.tty.consume(pending);
         #[cfg(unix)]
@@ -272,47 +284,68 @@ impl Terminal {
         }
     }
 
-    fn wait(&mut self) -> Result<(), String> {
-        if self.tty.buffer().is_empty() && !readable_within(self.tty.get_ref(), self.timeout) {
-            return Err(no_answer(self.timeout));
-        }
-        Ok(())
-    }
-
-    /// The answer for `key`, asking for the rest of it where needed;
-    /// `None` for a key that means nothing.
-    fn answer(&mut self, key: u8) -> Result<Option<Answer>, String> {
-        let words = |this: &mut Self, prompt: &str| this.read_words(prompt);
-        Ok(match key {
-            b'y' => Some(Answer::Once),
-            b's' => Some(Answer::Session { prefix: None }),
-            b'p' => {
-                let prefix = words(self, "\n  prefix for the session: ")?;
+    /// The answer a line gives, asking for the rest of it where needed;
+    /// `None` for a line that is not exactly one of the letters.
+    fn answer(&mut self, line: &str) -> Result<Option<Answer>, String> {
+        Ok(match line.trim() {
+            "y" => Some(Answer::Once),
+            "s" => Some(Answer::Session { prefix: None }),
+            "p" => {
+                let prefix = self.read_words("  prefix for the session: ")?;
                 (!prefix.is_empty()).then_some(Answer::Session {
                     prefix: Some(prefix),
                 })
             }
-            b'r' => {
-                let prefix = words(self, "\n  prefix for the rule (Enter: this command): ")?;
+            "r" => {
+                let prefix = self.read_words("  prefix for the rule (Enter: this command): ")?;
                 Some(Answer::Always {
                     prefix: (!prefix.is_empty()).then_some(prefix),
                 })
             }
-            b'n' => {
-                let why = words(self, "\n  why (Enter to skip): ")?;
+            "n" => {
+                let why = self.read_words("  why (Enter to skip): ")?;
                 Some(Answer::Deny(if why.is_empty() {
                     "denied".into()
                 } else {
                     why.join(" ")
                 }))
             }
-            b'e' => {
-                let argv = words(self, "\n  command: ")?;
+            "e" => {
+                let argv = self.read_words("  command: ")?;
                 (!argv.is_empty()).then_some(Answer::Edit(argv))
             }
-            b'a' => Some(Answer::Abort),
+            "a" => Some(Answer::Abort),
             _ => None,
         })
+    }
+
+    fn converse(&mut self, question: &Question) -> Result<Answer, String> {
+        let _lines = LineMode::enter(self.tty.get_ref());
+        self.drop_pending_input();
+        self.say(&prompt::render(question))?;
+        std::thread::sleep(QUERY_REPLIES);
+        self.drop_pending_input();
+        loop {
+            let line = self.read_line()?;
+            if line.trim() == "v" {
+                self.say(&prompt::whole(question))?;
+                self.say(&prompt::render(question))?;
+                continue;
+            }
+            if let Some(answer) = self.answer(&line)? {
+                return Ok(answer);
+            }
+            self.say(&format!(
+                "  {} is not an answer: y, s, p, r, n, e or a{}, then Enter\n{}",
+                display::text(&display::bounded(&line, 20).0),
+                if prompt::cut_anything(question) {
+                    ", v to view all"
+                } else {
+                    ""
+                },
+                prompt::ANSWER
+            ))?;
+        }
     }
 }
 
@@ -322,65 +355,21 @@ impl Approver for Terminal {
     }
 
     fn ask(&mut self, question: &Question) -> Answer {
-        let r = &question.request;
-        // Control characters in a command could redraw the prompt.
-        let shown = |text: &str| -> String {
-            text.chars()
-                .flat_map(|c| {
-                    let escaped: Vec<char> = if c.is_control() {
-                        c.escape_default().collect()
-                    } else {
-                        vec![c]
-                    };
-                    escaped
-                })
-                .collect()
-        };
-        let mut text = format!(
-            "\ncordon: approval needed\n  command: {}\n  cwd:     {}\n  sandbox: {} ({})\n  why:     {}\n",
-            shown(&r.argv.join(" ")),
-            shown(&r.cwd.display().to_string()),
-            r.sandbox,
-            r.engine,
-            shown(&question.reason)
-        );
-        if let Some(escalation) = &r.escalation {
-            text.push_str(&format!("  needs:   {}\n", shown(&escalation.to_string())));
-        }
-        if let Some(justification) = &r.justification {
-            text.push_str(&format!("  because: {}\n", shown(justification)));
-        }
-        text.push_str(
-            "  [y] once  [s] this for the session  [p] a prefix for the session\n  \
-             [r] always (write a rule)  [n] deny  [e] edit  [a] abort\n> ",
-        );
-        self.discard_typed_ahead();
-        loop {
-            if self.say(&text).is_err() {
-                return Answer::Deny("the terminal went away".into());
-            }
-            let answer = self.read_key().and_then(|key| self.answer(key));
-            match answer {
-                Ok(Some(answer)) => {
-                    let _ = self.say("\n");
-                    return answer;
-                }
-                Ok(None) => text = "\n  press y, s, p, r, n, e or a\n> ".into(),
-                Err(why) => return Answer::Deny(why),
-            }
-        }
+        // Nothing the command writes reaches the terminal until answered.
+        let _floor = crate::screen::question();
+        self.converse(question).unwrap_or_else(Answer::Deny)
     }
 }
 
-/// The terminal in non-canonical mode (keys arrive one by one, still
-/// echoed) while alive; the settings it found are put back on drop.
-struct RawMode {
+/// The terminal reading whole lines, echoed, while alive (a command may
+/// have left it in raw mode); the settings it found are put back on drop.
+struct LineMode {
     #[cfg(unix)]
     saved: Option<(i32, libc::termios)>,
 }
 
-impl RawMode {
-    fn enter(tty: &File) -> RawMode {
+impl LineMode {
+    fn enter(tty: &File) -> LineMode {
         #[cfg(unix)]
         {
             use std::os::fd::AsRawFd;
@@ -388,29 +377,29 @@ impl RawMode {
             // SAFETY: tcgetattr fills the termios given; a zeroed one is valid.
             let mut termios: libc::termios = unsafe { std::mem::zeroed() };
             if unsafe { libc::tcgetattr(fd, &mut termios) } != 0 {
-                return RawMode { saved: None };
+                return LineMode { saved: None };
             }
             let saved = termios;
-            termios.c_lflag &= !libc::ICANON;
-            termios.c_cc[libc::VMIN] = 1;
-            termios.c_cc[libc::VTIME] = 0;
+            termios.c_lflag |= libc::ICANON | libc::ECHO;
+            termios.c_iflag |= libc::ICRNL;
+            termios.c_oflag |= libc::OPOST | libc::ONLCR;
             // SAFETY: sets the terminal of a descriptor we hold.
             if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &termios) } != 0 {
-                return RawMode { saved: None };
+                return LineMode { saved: None };
             }
-            RawMode {
+            LineMode {
                 saved: Some((fd, saved)),
             }
         }
         #[cfg(not(unix))]
         {
             let _ = tty;
-            RawMode {}
+            LineMode {}
         }
     }
 }
 
-impl Drop for RawMode {
+impl Drop for LineMode {
     fn drop(&mut self) {
         #[cfg(unix)]
         if let Some((fd, saved)) = &self.saved {

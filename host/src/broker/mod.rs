@@ -11,6 +11,7 @@
 
 pub mod approver;
 pub mod project;
+pub mod prompt;
 pub mod rules;
 pub mod safety;
 
@@ -20,6 +21,7 @@ use approver::{Answer, Approver, Question};
 use rules::{Decision, Fit, NewRule, Rules};
 
 use crate::audit::{Audit, Event};
+use crate::display;
 use crate::native::Violation;
 use crate::native::violations::Denied;
 use crate::net::{self, Host};
@@ -151,7 +153,7 @@ pub fn judge(
     let verdict = judged.unwrap_or_else(|_| {
         Verdict::Refused(format!(
             "{}: cordon failed to judge it",
-            request.argv.join(" ")
+            display::command_in_line(&request.argv)
         ))
     });
     // Asking for more than the sandbox gives always needs a person, even
@@ -233,7 +235,9 @@ fn judge_words(
         match verdict {
             Verdict::Refused(why) => return Verdict::Refused(why),
             Verdict::Ask { reason } if i == 0 => asks.push(reason),
-            Verdict::Ask { reason } => asks.push(format!("`{}` ({reason})", view.join(" "))),
+            Verdict::Ask { reason } => {
+                asks.push(format!("`{}` ({reason})", display::command_in_line(view)))
+            }
             Verdict::Run { by } => {
                 allowed_by.get_or_insert(by);
             }
@@ -334,7 +338,7 @@ fn judge_line(
         if stage.dir_uncertain && from_dir {
             asks.push(format!(
                 "`{}` (runs from a directory a `cd` cordon cannot follow chose)",
-                argv.join(" ")
+                display::command_in_line(argv)
             ));
         }
         let context = stage_context(context, &script, stage);
@@ -347,7 +351,9 @@ fn judge_line(
             depth + 1,
         ) {
             Verdict::Refused(why) => return Verdict::Refused(why),
-            Verdict::Ask { reason } => asks.push(format!("`{}` ({reason})", argv.join(" "))),
+            Verdict::Ask { reason } => {
+                asks.push(format!("`{}` ({reason})", display::command_in_line(argv)))
+            }
             Verdict::Run { .. } => {}
         }
     }
@@ -604,7 +610,7 @@ fn judge_command(
     known: usize,
     own_program: bool,
 ) -> Verdict {
-    let command = argv.join(" ");
+    let command = display::command_in_line(argv);
     let all_known = known >= argv.len();
     let rule = rules
         .evaluate_partly_known(argv, known)
@@ -697,12 +703,39 @@ pub enum Outcome {
     Aborted,
 }
 
-/// What a person granted for the rest of the session: commands starting
-/// with `prefix`, with that escalation (or none).
+/// What a person granted for the rest of the session, with that
+/// escalation (or none): exactly the command the prompt showed, or every
+/// command starting with a prefix the person typed (or a rule's prefix,
+/// which the prompt names as such).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Grant {
-    prefix: Vec<String>,
+    words: Vec<String>,
+    cover: Cover,
     escalation: Option<Escalation>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cover {
+    Exactly,
+    Prefix,
+}
+
+impl Grant {
+    fn covers(&self, request: &Request) -> bool {
+        self.escalation == request.escalation
+            && match self.cover {
+                Cover::Exactly => self.words == request.argv,
+                Cover::Prefix => request.argv.starts_with(&self.words),
+            }
+    }
+}
+
+/// A host a person allowed for the rest of the session: on the port the
+/// question named, or on any port when it named none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct HostGrant {
+    host: Host,
+    port: Option<u16>,
 }
 
 /// How many times one request may be edited before the broker gives up.
@@ -716,7 +749,7 @@ pub struct Broker {
     approver: Box<dyn Approver + Send>,
     grants: Vec<Grant>,
     /// Hosts a person allowed for the rest of the session.
-    host_grants: Vec<Host>,
+    host_grants: Vec<HostGrant>,
     /// Why the session is tainted (it read or was granted a secret): every
     /// network grant from then on needs a person.
     taint: Option<String>,
@@ -783,12 +816,29 @@ impl Broker {
         }
     }
 
-    /// A person approved `request`'s escalation to a host: connections to
-    /// it are theirs for the session, taint or not (the approval came after).
+    /// A person approved `request`'s escalation to a host for the session:
+    /// connections to it, on the port asked about, are theirs, taint or not
+    /// (the approval came after). Approved once, it is the run's only.
     fn grant_escalated_host(&mut self, request: &Request) {
-        if let Some(Escalation::Host(host, _)) = &request.escalation {
-            self.host_grants.push(host.clone());
+        if let Some(Escalation::Host(host, port)) = &request.escalation {
+            self.host_grants.push(HostGrant {
+                host: host.clone(),
+                port: *port,
+            });
         }
+    }
+
+    /// Whether a session grant covers `host` on `port` (0: a lookup, for
+    /// any port): `Some` with the ports a lookup is limited to.
+    fn host_granted(&self, host: &Host, port: u16) -> Option<Option<Vec<u16>>> {
+        self.host_grants
+            .iter()
+            .filter(|grant| grant.host == *host)
+            .find_map(|grant| match (grant.port, port) {
+                (None, _) => Some(None),
+                (Some(granted), 0) => Some(Some(vec![granted])),
+                (Some(granted), port) => (granted == port).then_some(None),
+            })
     }
 
     /// Marks the session as having read (or been granted) a secret; the
@@ -862,9 +912,9 @@ impl Broker {
         }
         // A person said yes to this host in this session, after any taint
         // (grants made before it were dropped).
-        if self.host_grants.contains(host) {
+        if let Some(ports) = self.host_granted(host, port) {
             record(&mut self.audit, "run", "session grant", None);
-            return Ok(None);
+            return Ok(ports);
         }
         let allowed_by = match rule.map(|r| (r.decision, r)) {
             Some((Decision::Prompt, rule)) => Err(rule
@@ -912,7 +962,11 @@ impl Broker {
             ApprovalPolicy::Untrusted | ApprovalPolicy::OnRequest => {}
         }
         let mut asked = request.clone();
-        asked.escalation = Some(Escalation::Host(host.clone(), (port != 0).then_some(port)));
+        let asked_grant = HostGrant {
+            host: host.clone(),
+            port: (port != 0).then_some(port),
+        };
+        asked.escalation = Some(Escalation::Host(host.clone(), asked_grant.port));
         let question = Question {
             request: asked,
             reason: reason.clone(),
@@ -925,19 +979,19 @@ impl Broker {
             }
             Answer::Session { .. } => {
                 record(&mut self.audit, "approved-for-session", by, Some(&reason));
-                self.host_grants.push(host.clone());
+                self.host_grants.push(asked_grant);
                 Ok(None)
             }
             Answer::Always { .. } => {
-                self.host_grants.push(host.clone());
+                self.host_grants.push(asked_grant);
                 let written = self.write_rule(&NewRule::Host(host, (port != 0).then_some(port)));
                 let note = match &written {
                     Ok(file) => format!("{reason}; allow rule written to {file}"),
                     Err(why) => {
-                        eprintln!(
-                            "cordon: {target}: no rule written ({why}); approved for this \
+                        display::say(format!(
+                            "{target}: no rule written ({why}); approved for this \
                              session only"
-                        );
+                        ));
                         format!("{reason}; no rule written: {why}")
                     }
                 };
@@ -980,11 +1034,7 @@ impl Broker {
     }
 
     fn granted(&self, request: &Request) -> bool {
-        self.grants.iter().any(|grant| {
-            grant.escalation == request.escalation
-                && request.argv.len() >= grant.prefix.len()
-                && grant.prefix.iter().zip(&request.argv).all(|(a, b)| a == b)
-        })
+        self.grants.iter().any(|grant| grant.covers(request))
     }
 
     /// Decides `request`: judged, then asked about if need be; an edited
@@ -1009,7 +1059,7 @@ impl Broker {
                     .record(&Event::decision("run", "session grant", Some(&reason)));
                 return Outcome::Run(request);
             }
-            let command = request.argv.join(" ");
+            let command = display::command_in_line(&request.argv);
             if self.policy == ApprovalPolicy::Never {
                 let why = format!(
                     "{command}: needs approval ({reason}), and --approval never asks nobody, \
@@ -1028,16 +1078,23 @@ impl Broker {
                 Answer::Once => {
                     self.audit
                         .record(&Event::decision("approved", by, Some(&reason)));
-                    self.grant_escalated_host(&request);
                     return Outcome::Run(request);
                 }
                 Answer::Session { prefix } => {
                     self.grant_escalated_host(&request);
-                    let prefix = prefix.unwrap_or_else(|| request.argv.clone());
-                    self.audit
-                        .record(&Event::grant(by, &prefix, &request.escalation));
+                    let (words, cover) = match prefix {
+                        Some(prefix) => (prefix, Cover::Prefix),
+                        None => (request.argv.clone(), Cover::Exactly),
+                    };
+                    self.audit.record(&Event::grant(
+                        by,
+                        &words,
+                        cover == Cover::Prefix,
+                        &request.escalation,
+                    ));
                     self.grants.push(Grant {
-                        prefix,
+                        words,
+                        cover,
                         escalation: request.escalation.clone(),
                     });
                     return Outcome::Run(request);
@@ -1045,7 +1102,8 @@ impl Broker {
                 Answer::Always { prefix } => {
                     let prefix = prefix.unwrap_or_else(|| request.argv.clone());
                     self.grants.push(Grant {
-                        prefix: prefix.clone(),
+                        words: prefix.clone(),
+                        cover: Cover::Prefix,
                         escalation: request.escalation.clone(),
                     });
                     self.grant_escalated_host(&request);
@@ -1056,19 +1114,23 @@ impl Broker {
                             self.audit
                                 .record(&Event::always(by, &prefix.join(" "), &written));
                             if let Err(why) = written {
-                                eprintln!(
-                                    "cordon: {command}: no rule written ({why}); approved for \
+                                display::say(format!(
+                                    "{command}: no rule written ({why}); approved for \
                                      this session only"
-                                );
+                                ));
                             }
                         }
                         Some(escalation) => {
-                            self.audit
-                                .record(&Event::grant(by, &prefix, &request.escalation));
-                            eprintln!(
-                                "cordon: {command}: a rule cannot grant {escalation}; approved \
+                            self.audit.record(&Event::grant(
+                                by,
+                                &prefix,
+                                true,
+                                &request.escalation,
+                            ));
+                            display::say(format!(
+                                "{command}: a rule cannot grant {escalation}; approved \
                                  for this session only"
-                            );
+                            ));
                         }
                     }
                     return Outcome::Run(request);
@@ -1092,7 +1154,7 @@ impl Broker {
         }
         Outcome::Refused(format!(
             "{}: edited {MAX_EDITS} times without a decision; denied",
-            request.argv.join(" ")
+            display::command_in_line(&request.argv)
         ))
     }
 }
@@ -1454,10 +1516,17 @@ mod tests {
                 .is_ok()
         );
         assert!(
-            b.decide_connection(&r, &host("other.test"), 80, false)
+            b.decide_connection(&r, &host("other.test"), 443, false)
                 .is_ok()
         );
         assert_eq!(asked.lock().unwrap().len(), 1, "the session grant answers");
+        // The grant is the port the question named, nothing more; a lookup
+        // gets that port only.
+        assert_eq!(
+            b.host_granted(&host("other.test"), 0),
+            Some(Some(vec![443]))
+        );
+        assert_eq!(b.host_granted(&host("other.test"), 80), None);
         b.taint("read .env");
         assert!(
             b.decide_connection(&r, &host("other.test"), 443, false)
@@ -1493,5 +1562,45 @@ mod tests {
             b.decide_connection(&r, &host("listed.test"), 443, true)
                 .is_err()
         );
+    }
+
+    /// "For the session" covers exactly the command the prompt showed; a
+    /// prefix only when the person typed one. "Once" grants nothing after.
+    #[test]
+    fn a_grant_is_no_wider_than_what_was_shown() {
+        let (mut b, asked) = broker(
+            Rules::default(),
+            ApprovalPolicy::Untrusted,
+            vec![
+                Answer::Session { prefix: None },
+                Answer::Deny("not shown".into()),
+                Answer::Session {
+                    prefix: Some(vec!["make".into()]),
+                },
+            ],
+        );
+        assert!(matches!(b.decide(request("rm -rf build")), Outcome::Run(_)));
+        assert!(matches!(b.decide(request("rm -rf build")), Outcome::Run(_)));
+        assert_eq!(asked.lock().unwrap().len(), 1);
+        assert!(matches!(
+            b.decide(request("rm -rf build src")),
+            Outcome::Refused(_)
+        ));
+        assert_eq!(asked.lock().unwrap().len(), 2, "a longer command asks");
+        assert!(matches!(b.decide(request("make test")), Outcome::Run(_)));
+        assert!(matches!(b.decide(request("make clean")), Outcome::Run(_)));
+        assert_eq!(asked.lock().unwrap().len(), 3, "a typed prefix covers");
+
+        let host = Host::parse("10.0.0.9").unwrap();
+        let (mut b, _) = broker(
+            Rules::default(),
+            ApprovalPolicy::OnRequest,
+            vec![Answer::Once],
+        );
+        let mut escalated = request("curl x");
+        escalated.escalation = Some(Escalation::Host(host.clone(), Some(8080)));
+        assert!(matches!(b.decide(escalated), Outcome::Run(_)));
+        assert_eq!(b.host_granted(&host, 8080), None, "once is that run's");
+        assert_eq!(b.host_granted(&host, 22), None);
     }
 }

@@ -16,7 +16,7 @@ use crate::broker::Request;
 /// Tells the person running cordon why a connection was refused: the
 /// command itself may only say that it failed.
 pub fn report_refusal(why: &str) {
-    eprintln!("cordon: connection refused: {why}");
+    crate::display::say(format!("connection refused: {why}"));
 }
 
 fn said<T>(result: Result<T, String>) -> Result<T, String> {

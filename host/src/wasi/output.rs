@@ -18,6 +18,8 @@ const WRITE_BUDGET: usize = 64 * 1024;
 struct Sink {
     writer: Box<dyn Write + Send>,
     limit: Option<u64>,
+    /// Whether `writer` is the person's terminal (see [`crate::screen`]).
+    terminal: bool,
     written: u64,
     dropped: u64,
     /// Digest of everything produced, kept or dropped, when asked for.
@@ -32,6 +34,7 @@ impl Sink {
         let room = self.limit.map_or(u64::MAX, |limit| limit - self.written);
         let keep = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
         if keep > 0 {
+            let _floor = self.terminal.then(crate::screen::command_writes);
             self.writer.write_all(&buf[..keep])?;
             self.writer.flush()?;
             self.written += keep as u64;
@@ -56,6 +59,7 @@ impl CappedOutput {
             sink: Arc::new(Mutex::new(Sink {
                 writer,
                 limit,
+                terminal,
                 written: 0,
                 dropped: 0,
                 digest: None,
