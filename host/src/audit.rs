@@ -158,8 +158,18 @@ impl Event {
     pub fn violation(violation: &Violation) -> Event {
         object(
             "violation",
-            json!({"denied": violation.denied, "target": violation.target}),
+            json!({
+                "denied": violation.denied,
+                "target": violation.target,
+                "times": violation.times,
+                "from_stderr": violation.from_stderr,
+            }),
         )
+    }
+
+    /// Refusal lines of one run past the kept ones: counted, not listed.
+    pub fn violations_not_kept(count: u64) -> Event {
+        object("violations-not-kept", json!({ "count": count }))
     }
 
     /// A connection decided by the network gate: `decision` as for

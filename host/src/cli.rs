@@ -520,6 +520,8 @@ impl Session {
 struct Ran {
     code: u8,
     violations: Vec<native::Violation>,
+    /// Refusal lines past the kept ones, counted only.
+    violations_more: u64,
     /// The sandbox layers a native run reported (empty for WASI tools).
     layers: Vec<String>,
 }
@@ -530,6 +532,7 @@ impl Ran {
         Ran {
             code,
             violations: Vec::new(),
+            violations_more: 0,
             layers: Vec::new(),
         }
     }
@@ -679,6 +682,11 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         for violation in &ran.violations {
             broker.audit().record(&Event::violation(violation));
         }
+        if ran.violations_more > 0 {
+            broker
+                .audit()
+                .record(&Event::violations_not_kept(ran.violations_more));
+        }
         if broker.aborted() {
             say(format!(
                 "{}: aborted by the approver",
@@ -767,12 +775,15 @@ fn wasi_host(args: &RunArgs) -> Result<WasiHost> {
     Ok(WasiHost::new(cache_of(&args.cache), mode)?)
 }
 
+/// The largest .wasm tool read.
+const TOOL_LIMIT: u64 = 512 << 20;
+
 /// Compiles (or takes from the cache) the tool `resolved` names.
 fn load(host: &WasiHost, resolved: &resolve::Resolved, name: &str) -> Result<wasi::Program> {
     let loaded = match &resolved.source {
         ToolSource::Path(path) | ToolSource::Mapped(path) | ToolSource::Project(path) => {
-            let bytes =
-                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let bytes = crate::config_file::read_through_links(path, TOOL_LIMIT)
+                .with_context(|| format!("reading {}", path.display()))?;
             host.load(&bytes)
         }
         ToolSource::BuiltIn(tool) => {
@@ -916,17 +927,31 @@ fn run_native(
                          it holds (remove it if the command was not meant to make one)",
                         entry.display()
                     ),
+                    times: 1,
+                    from_stderr: false,
                 },
             );
         }
     }
     report_dropped(name, policy, outcome.stdout_dropped, outcome.stderr_dropped);
     for violation in outcome.violations.iter().take(MAX_VIOLATIONS_SHOWN) {
+        let times = match violation.times {
+            1 => String::new(),
+            n => format!(" ({n} times)"),
+        };
         say(format!(
-            "sandbox refused {}: {}",
+            "sandbox refused {}: {}{times}",
             violation.denied.as_str(),
             violation.line
         ));
+    }
+    let unshown = outcome
+        .violations
+        .len()
+        .saturating_sub(MAX_VIOLATIONS_SHOWN) as u64
+        + outcome.violations_more;
+    if unshown > 0 {
+        say(format!("{name}: {unshown} more refusals not shown"));
     }
     let code = match outcome.status {
         NativeStatus::Exited(code) => u8::try_from(code).unwrap_or(1),
@@ -941,6 +966,7 @@ fn run_native(
     Ok(Ran {
         code,
         violations: outcome.violations,
+        violations_more: outcome.violations_more,
         layers: outcome.layers,
     })
 }

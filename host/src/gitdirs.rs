@@ -102,10 +102,14 @@ pub fn of_work_tree(root: &Path) -> Option<PathBuf> {
     target.canonicalize().ok().filter(|dir| dir.is_dir())
 }
 
+/// The most read of a gitfile or a `commondir` file (one path).
+const GIT_NOTE_LIMIT: u64 = 64 << 10;
+
 /// The directory a `.git` file names (`gitdir: PATH`, relative to the
 /// file's directory).
 fn gitfile_target(file: &Path) -> Option<PathBuf> {
-    let text = std::fs::read_to_string(file).ok()?;
+    let text = crate::config_file::read_through_links(file, GIT_NOTE_LIMIT).ok()?;
+    let text = String::from_utf8_lossy(&text);
     let target = text.lines().next()?.strip_prefix("gitdir:")?.trim();
     Some(file.parent()?.join(target))
 }
@@ -119,8 +123,10 @@ fn add(path: &Path, found: &mut Vec<PathBuf>) {
     if !real.is_dir() || found.contains(&real) {
         return;
     }
-    if let Ok(common) = std::fs::read_to_string(real.join("commondir")) {
-        add(&real.join(common.trim()), found);
+    if let Ok(common) =
+        crate::config_file::read_through_links(&real.join("commondir"), GIT_NOTE_LIMIT)
+    {
+        add(&real.join(String::from_utf8_lossy(&common).trim()), found);
     }
     found.push(real);
 }

@@ -10,6 +10,7 @@ pub mod atomic;
 pub mod audit;
 pub mod broker;
 pub mod cli;
+pub mod config_file;
 pub mod display;
 pub mod exit;
 pub mod fd_path;

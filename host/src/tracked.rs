@@ -21,7 +21,8 @@ pub fn secrets(root: &Path, patterns: &SecretPatterns) -> Vec<PathBuf> {
     let Some(git_dir) = crate::gitdirs::of_work_tree(root) else {
         return Vec::new();
     };
-    let Ok(index) = std::fs::read(git_dir.join("index")) else {
+    let Ok(index) = crate::config_file::read_through_links(&git_dir.join("index"), INDEX_LIMIT)
+    else {
         return Vec::new();
     };
     paths(&index)
@@ -136,6 +137,10 @@ fn varint(bytes: &[u8]) -> Option<(usize, usize)> {
     }
     None
 }
+
+/// The largest git index read (a repository of a million files has one
+/// of about 100 MB); past it, no warning.
+const INDEX_LIMIT: u64 = 512 << 20;
 
 #[cfg(test)]
 mod tests {

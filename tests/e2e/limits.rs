@@ -135,3 +135,125 @@ fn the_timeout_is_the_whole_lines() {
     assert!(!l.at("second").exists(), "{}", run.stderr());
     assert!(run.stderr().contains("--timeout"), "{}", run.stderr());
 }
+
+/// Runs `cordon` to its end; its exit code, stderr, and peak resident
+/// memory in MiB (its own and that of the processes it waited for).
+#[cfg(target_os = "linux")]
+#[allow(clippy::zombie_processes)] // reaped by wait4, for its rusage
+fn peak_rss(mut cordon: std::process::Command) -> (i32, String, u64) {
+    use std::os::unix::process::ExitStatusExt;
+    let child = cordon
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = i32::try_from(child.id()).unwrap();
+    let mut stderr = child.stderr.unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut text).unwrap();
+        text
+    });
+    let mut status = 0;
+    // SAFETY: waits for our own child; rusage is filled on success.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
+    let code = std::process::ExitStatus::from_raw(status)
+        .code()
+        .unwrap_or(-1);
+    let mib = u64::try_from(usage.ru_maxrss).unwrap() / 1024;
+    (code, reader.join().unwrap(), mib)
+}
+
+/// The most memory cordon may hold while a command floods it: well under
+/// what the floods below would take if buffered.
+#[cfg(target_os = "linux")]
+const PEAK_MIB: u64 = 200;
+
+/// A command writing 300 MiB to stderr without a newline: cordon's own
+/// memory stays bounded (refusal lines are read up to 4 KiB).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_stderr_flood_without_newlines_cannot_grow_cordon() {
+    let l = Layout::new();
+    let mut cordon = l.cordon().0;
+    cordon.args([
+        "--engine",
+        "native",
+        "--max-output",
+        "100",
+        "--memory",
+        "64",
+        "--",
+    ]);
+    cordon.args(["sh", "-c", "head -c 314572800 /dev/zero | tr '\\0' x >&2"]);
+    let (code, stderr, mib) = peak_rss(cordon);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(mib < PEAK_MIB, "cordon peaked at {mib} MiB");
+}
+
+/// Repeated refusal lines whose targets the command chooses: the audit
+/// keeps 100 distinct ones, counts repeats and the rest, and stays small.
+#[cfg(target_os = "linux")]
+#[test]
+fn refusals_are_deduplicated_and_capped() {
+    let l = Layout::new();
+    let audit = l.base.join("audit.jsonl");
+    let mut cordon = l.cordon().0;
+    cordon.args(["--engine", "native", "--max-output", "100", "--audit"]);
+    cordon.arg(&audit).args(["--", "sh", "-c"]);
+    cordon.arg(
+        "seq 1 200000 | sed 's|.*|cat: /x&: Permission denied|' >&2; \
+         yes 'cat: /same: Permission denied' | head -n 100000 >&2",
+    );
+    let (code, stderr, mib) = peak_rss(cordon);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(mib < PEAK_MIB, "cordon peaked at {mib} MiB");
+    let size = std::fs::metadata(&audit).unwrap().len();
+    assert!(size < 200_000, "audit log of {size} bytes");
+    let lines = crate::support::audit_lines(&audit);
+    let violations = crate::support::events(&lines, "violation");
+    assert_eq!(violations.len(), 100);
+    assert!(violations.iter().all(|v| v["from_stderr"] == true));
+    let dropped = crate::support::events(&lines, "violations-not-kept");
+    // 200,000 distinct targets, then /same 100,000 times: 100 kept, and
+    // every other refusal line counted.
+    assert_eq!(dropped[0]["count"], 300_000 - 100);
+    assert!(stderr.lines().count() < 20, "{stderr}");
+}
+
+/// A project's rules file that is a symlink to /dev/zero, a FIFO, or a
+/// host file is refused at once with one line; cordon reads nothing of it.
+#[cfg(target_os = "linux")]
+#[test]
+fn config_files_are_read_only_as_bounded_regular_files() {
+    type Make = fn(&std::path::Path);
+    let cases: [(&str, Make); 4] = [
+        ("zero", |p| {
+            std::os::unix::fs::symlink("/dev/zero", p).unwrap()
+        }),
+        ("host file", |p| {
+            std::os::unix::fs::symlink("/etc/passwd", p).unwrap()
+        }),
+        ("fifo", |p| {
+            let path = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+            // SAFETY: makes a FIFO at a path the test owns.
+            assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+        }),
+        ("too large", |p| {
+            std::fs::write(p, vec![b'#'; 2 << 20]).unwrap()
+        }),
+    ];
+    for (kind, make) in cases {
+        let l = Layout::new();
+        std::fs::create_dir_all(l.at(".cordon")).unwrap();
+        make(&l.at(".cordon/rules.toml"));
+        let mut cordon = l.cordon().0;
+        cordon.args(["--", "cat", "a.txt"]);
+        let (code, stderr, mib) = peak_rss(cordon);
+        assert_eq!(code, 125, "{kind}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{kind}: {stderr}");
+        assert!(stderr.contains(".cordon/rules.toml"), "{kind}: {stderr}");
+        assert!(mib < PEAK_MIB, "{kind}: cordon peaked at {mib} MiB");
+    }
+}

@@ -176,7 +176,7 @@ pub struct Script {
 
 impl Script {
     pub fn load(file: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(file)
+        let text = crate::config_file::read_text(file, crate::config_file::CONFIG_LIMIT)
             .map_err(|e| format!("--approver script={}: {e}", file.display()))?;
         let mut answers = Vec::new();
         for (n, line) in text.lines().enumerate() {

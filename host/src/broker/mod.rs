@@ -562,7 +562,11 @@ impl Program {
 
 /// The text of a shell script to judge, or why it cannot be read.
 fn read_script(path: &Path) -> Option<Result<String, String>> {
-    let text = std::fs::read(path).ok()?;
+    let text = match crate::config_file::read(path, crate::config_file::CONFIG_LIMIT) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => return Some(Err(format!("{}: {e}", path.display()))),
+    };
     Some(
         String::from_utf8(text)
             .map_err(|_| format!("{}: a shell script that is not UTF-8", path.display())),

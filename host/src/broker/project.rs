@@ -55,7 +55,7 @@ fn store_path(config: &Path) -> PathBuf {
 
 fn read_store(config: &Path) -> Result<TrustStore, String> {
     let path = store_path(config);
-    match std::fs::read_to_string(&path) {
+    match crate::config_file::read_text(&path, crate::config_file::CONFIG_LIMIT) {
         Ok(text) => toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(TrustStore::default()),
         Err(e) => Err(format!("{}: {e}", path.display())),
@@ -82,8 +82,10 @@ pub fn load(
         }
     }
     let file = root.join(PROJECT_RULES);
-    let Ok(bytes) = std::fs::read(&file) else {
-        return Ok(None);
+    let bytes = match crate::config_file::read(&file, crate::config_file::CONFIG_LIMIT) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", file.display())),
     };
     let mut project = Rules::default();
     project
@@ -116,7 +118,8 @@ pub fn load(
 /// atomically).
 pub fn trust(root: &Path, config: &Path) -> Result<String, String> {
     let file = root.join(PROJECT_RULES);
-    let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let bytes = crate::config_file::read(&file, crate::config_file::CONFIG_LIMIT)
+        .map_err(|e| format!("{}: {e}", file.display()))?;
     let mut check = Rules::default();
     check
         .add(&String::from_utf8_lossy(&bytes), &file)

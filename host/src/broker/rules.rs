@@ -194,10 +194,12 @@ impl Rules {
     ///
     /// A [`RulesError`] naming the file, the line and the problem.
     pub fn load(&mut self, file: &Path) -> Result<(), RulesError> {
-        let text = std::fs::read_to_string(file).map_err(|source| RulesError::Read {
-            file: file.to_path_buf(),
-            source,
-        })?;
+        let text = crate::config_file::read_text(file, crate::config_file::CONFIG_LIMIT).map_err(
+            |source| RulesError::Read {
+                file: file.to_path_buf(),
+                source,
+            },
+        )?;
         self.add(&text, file)
     }
 
@@ -399,7 +401,7 @@ impl Rules {
             file: file.to_path_buf(),
             source,
         };
-        let old = match std::fs::read_to_string(file) {
+        let old = match crate::config_file::read_text(file, crate::config_file::CONFIG_LIMIT) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(io(e)),

@@ -213,8 +213,11 @@ pub struct NativeOutcome {
     pub status: NativeStatus,
     pub stdout_dropped: u64,
     pub stderr_dropped: u64,
-    /// What the sandbox refused, as far as it could be observed.
+    /// What the sandbox refused, as far as it could be observed: distinct
+    /// refusals, at most [`violations::MAX_KEPT`] read from stderr.
     pub violations: Vec<Violation>,
+    /// Refusal lines past that bound, counted only.
+    pub violations_more: u64,
     /// The layers that were in force, e.g. `landlock(abi 7)`.
     pub layers: Vec<String>,
 }

@@ -9,7 +9,7 @@ use std::process::Child;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use super::violations::{self, Violation};
+use super::violations::{Refusals, Violation};
 use super::{NativeError, NativeIo, NativeStatus};
 use crate::wasi::CappedOutput;
 
@@ -114,12 +114,13 @@ pub fn run_command(
         .process_group(0)
         .spawn()
         .map_err(|e| NativeError::Setup(format!("starting {:?}: {e}", command.get_program())))?;
-    let (status, violations) = supervise(Process::from_child(child), &io)?;
+    let (status, (violations, violations_more)) = supervise(Process::from_child(child), &io)?;
     Ok(super::NativeOutcome {
         status,
         stdout_dropped: io.stdout.dropped(),
         stderr_dropped: io.stderr.dropped(),
         violations,
+        violations_more,
         layers,
     })
 }
@@ -128,7 +129,7 @@ pub fn run_command(
 pub fn supervise(
     process: Process,
     io: &NativeIo,
-) -> Result<(NativeStatus, Vec<Violation>), NativeError> {
+) -> Result<(NativeStatus, (Vec<Violation>, u64)), NativeError> {
     Ok(watch(process, io)?.wait()?.drain())
 }
 
@@ -239,8 +240,9 @@ pub struct Ended {
 
 impl Ended {
     /// Copies the rest of the output (for at most a grace period); returns
-    /// the status and the refusals seen on stderr.
-    pub fn drain(mut self) -> (NativeStatus, Vec<Violation>) {
+    /// the status, the refusals seen on stderr and how many refusal lines
+    /// were not kept.
+    pub fn drain(mut self) -> (NativeStatus, (Vec<Violation>, u64)) {
         self.output.copy_to_end(Instant::now() + DRAIN_GRACE);
         (self.status, self.output.refusals.finish())
     }
@@ -334,38 +336,6 @@ impl Output {
         } else if index == Self::STDERR {
             self.refusals.feed(&self.buf[..n]);
         }
-    }
-}
-
-/// Sandbox refusals read from output, line by line.
-#[derive(Default)]
-struct Refusals {
-    line: Vec<u8>,
-    found: Vec<Violation>,
-}
-
-impl Refusals {
-    fn feed(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            if byte == b'\n' {
-                self.end_line();
-            } else {
-                self.line.push(byte);
-            }
-        }
-    }
-
-    fn end_line(&mut self) {
-        let line = String::from_utf8_lossy(&self.line);
-        self.found.extend(violations::classify(&line));
-        self.line.clear();
-    }
-
-    fn finish(mut self) -> Vec<Violation> {
-        if !self.line.is_empty() {
-            self.end_line();
-        }
-        self.found
     }
 }
 

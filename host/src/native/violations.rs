@@ -38,6 +38,73 @@ pub struct Violation {
     /// The quoted path or host in the message, when there is one.
     pub target: Option<String>,
     pub line: String,
+    /// How many lines reported this refusal (same kind and target).
+    pub times: u64,
+    /// Read from the command's stderr: the command chose the words, so
+    /// this is a hint, never evidence. `false` for what cordon saw itself.
+    pub from_stderr: bool,
+}
+
+/// The most distinct refusals kept for one run; lines reporting others
+/// are counted.
+pub const MAX_KEPT: usize = 100;
+
+/// The most bytes of one stderr line read for a refusal; a longer line
+/// is judged by its start.
+const MAX_LINE: usize = 4096;
+
+/// Refusals read from a command's stderr as it passes through, in bounded
+/// memory whatever the command writes: lines cut at [`MAX_LINE`] bytes,
+/// repeats counted, at most [`MAX_KEPT`] distinct ones.
+#[derive(Default)]
+pub struct Refusals {
+    line: Vec<u8>,
+    found: Vec<Violation>,
+    /// Refusal lines about none of the kept ones, past [`MAX_KEPT`].
+    more: u64,
+}
+
+impl Refusals {
+    pub fn feed(&mut self, bytes: &[u8]) {
+        for chunk in bytes.split_inclusive(|&b| b == b'\n') {
+            let (text, ends) = match chunk.split_last() {
+                Some((b'\n', text)) => (text, true),
+                _ => (chunk, false),
+            };
+            let room = MAX_LINE.saturating_sub(self.line.len());
+            self.line.extend_from_slice(&text[..text.len().min(room)]);
+            if ends {
+                self.end_line();
+            }
+        }
+    }
+
+    fn end_line(&mut self) {
+        if let Some(found) = classify(&String::from_utf8_lossy(&self.line)) {
+            self.add(found);
+        }
+        self.line.clear();
+    }
+
+    /// Adds `found`, counted with an earlier one of the same kind and target.
+    pub fn add(&mut self, found: Violation) {
+        let same = |v: &&mut Violation| v.denied == found.denied && v.target == found.target;
+        if let Some(earlier) = self.found.iter_mut().find(same) {
+            earlier.times += found.times;
+        } else if self.found.len() < MAX_KEPT {
+            self.found.push(found);
+        } else {
+            self.more += 1;
+        }
+    }
+
+    /// The refusals kept, and how many refusal lines were not.
+    pub fn finish(mut self) -> (Vec<Violation>, u64) {
+        if !self.line.is_empty() {
+            self.end_line();
+        }
+        (self.found, self.more)
+    }
 }
 
 const NETWORK: &[&str] = &[
@@ -76,6 +143,8 @@ pub fn classify(line: &str) -> Option<Violation> {
         denied,
         target: quoted(line).or_else(|| before_message(line)),
         line: line.trim_end().to_string(),
+        times: 1,
+        from_stderr: true,
     })
 }
 
@@ -124,5 +193,26 @@ mod tests {
         let v = classify("curl: (6) Could not resolve host: example.com").unwrap();
         assert_eq!(v.denied, Denied::Network);
         assert!(classify("warning: unused variable").is_none());
+    }
+
+    #[test]
+    fn refusals_are_read_in_bounded_memory() {
+        let mut refusals = Refusals::default();
+        // A line without end is kept to its first bytes only.
+        for _ in 0..1000 {
+            refusals.feed(&[b'x'; 64 * 1024]);
+        }
+        assert_eq!(refusals.line.len(), MAX_LINE);
+        refusals.feed(b": Permission denied\n");
+        assert!(refusals.line.is_empty());
+        for i in 0..500 {
+            refusals.feed(format!("cat: '/x{i}': Permission denied\n").as_bytes());
+            refusals.feed(b"cat: '/same': Permission denied\n");
+        }
+        let (kept, more) = refusals.finish();
+        assert_eq!(kept.len(), MAX_KEPT);
+        let same = kept.iter().find(|v| v.target.as_deref() == Some("/same"));
+        assert_eq!(same.unwrap().times, 500);
+        assert_eq!(more, 500 - (MAX_KEPT as u64 - 1));
     }
 }

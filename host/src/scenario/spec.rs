@@ -179,7 +179,8 @@ pub struct Expect {
 ///
 /// `FILE:LINE: problem`, in one line.
 pub fn load(file: &Path) -> Result<Scenario, String> {
-    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let text = crate::config_file::read_text(file, crate::config_file::CONFIG_LIMIT)
+        .map_err(|e| format!("{}: {e}", file.display()))?;
     let at = |offset: usize, message: &str| {
         let line = text[..offset.min(text.len())].matches('\n').count() + 1;
         format!("{}:{line}: {message}", file.display())

@@ -157,12 +157,13 @@ pub fn run(plan: &Plan, mut io: NativeIo) -> Result<NativeOutcome, NativeError> 
     // Nothing of the command runs any more: its placeholders can go while
     // the last of its output arrives.
     placeholders.release(&absent_protected);
-    let (status, violations) = ended?.drain();
+    let (status, (violations, violations_more)) = ended?.drain();
     Ok(NativeOutcome {
         status,
         stdout_dropped: io.stdout.dropped(),
         stderr_dropped: io.stderr.dropped(),
         violations,
+        violations_more,
         layers,
     })
 }
