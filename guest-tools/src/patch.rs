@@ -558,33 +558,101 @@ fn apply_hunk(text: &mut Text, hunk: &Hunk, cursor: usize) -> Result<usize, Stri
     Ok(start + hunk.new.len())
 }
 
-/// Applies `steps` in two phases so that a failure changes nothing: first
-/// every new content is written beside its target and every file to remove
-/// is renamed aside (both undoable); then the new files are renamed into
-/// place and the set-aside ones removed.
+/// Applies `steps` so that a failure anywhere leaves the tree as it was.
+/// What can be checked is checked before anything changes (see [`check`]).
+/// Then every new content is written beside its target; then every file
+/// replaced or removed is renamed aside; then the new files are renamed
+/// into names now free. A failure at any of these is undone, last first
+/// (contents and names restored; a file renamed aside and back has a new
+/// change time). Only at the end are the set-aside files removed.
 fn apply(steps: &[Step]) -> Result<(), String> {
-    let mut done: Vec<Staged> = Vec::new();
-    for step in steps {
-        match stage(step, &mut done) {
-            Ok(staged) => done.push(staged),
-            Err((path, err)) => {
-                for staged in done.into_iter().rev() {
-                    staged.undo();
+    let described = |(path, err): (PathBuf, std::io::Error)| {
+        format!("{}: {}", path.display(), crate::io_error::describe(&err))
+    };
+    steps.iter().try_for_each(check).map_err(described)?;
+    let mut staged: Vec<Staged> = Vec::new();
+    let writes = steps.iter().filter_map(|step| match step {
+        Step::Write { path, bytes } => Some((path, bytes)),
+        Step::Remove { .. } => None,
+    });
+    let replaced = steps.iter().filter_map(|step| match step {
+        Step::Write { path, .. } => std::fs::symlink_metadata(path).is_ok().then_some(path),
+        Step::Remove { path } => Some(path),
+    });
+    let staging: Result<(), _> = writes
+        .map(|(path, bytes)| write_beside(path, bytes, &mut staged))
+        .collect::<Result<(), _>>()
+        .and_then(|()| replaced.map(|path| set_aside(path, &mut staged)).collect());
+    if let Err(failed) = staging {
+        undo(staged);
+        return Err(described(failed));
+    }
+    let mut placed: Vec<(&Path, &Path)> = Vec::new();
+    for entry in &staged {
+        if let Staged::Written { temp, path } = entry {
+            if let Err(err) = std::fs::rename(temp, path) {
+                for (temp, path) in placed.into_iter().rev() {
+                    let _ = std::fs::rename(path, temp);
                 }
-                return Err(format!(
-                    "{}: {}",
-                    path.display(),
-                    crate::io_error::describe(&err)
-                ));
+                let failed = (path.clone(), err);
+                undo(staged);
+                return Err(described(failed));
+            }
+            placed.push((temp, path));
+        }
+    }
+    for entry in staged {
+        if let Staged::SetAside { temp, path } = entry {
+            std::fs::remove_file(&temp).map_err(|e| described((path, e)))?;
+        }
+    }
+    Ok(())
+}
+
+/// Refuses, before anything changes, a step that cannot succeed: a
+/// target or a file to remove that is a directory or not a regular file, a
+/// file that may not be written (a secret, a protected path), or a new
+/// file under a path that is a file.
+fn check(step: &Step) -> Result<(), (PathBuf, std::io::Error)> {
+    let path = match step {
+        Step::Write { path, .. } | Step::Remove { path } => path,
+    };
+    let failed = |what: &str| Err((path.clone(), std::io::Error::other(what.to_string())));
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => failed("is a directory"),
+        Ok(meta) if !meta.is_file() => failed("not a regular file"),
+        // Opened for writing, not truncated: refused where it may not be
+        // changed, and nothing changes here.
+        Ok(_) => std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map(drop)
+            .map_err(|e| (path.clone(), e)),
+        Err(_) if matches!(step, Step::Remove { .. }) => failed("no such file"),
+        Err(_) => {
+            let existing = path.ancestors().skip(1).find(|dir| {
+                !dir.as_os_str().is_empty() && std::fs::symlink_metadata(dir).is_ok()
+            });
+            match existing {
+                Some(dir) if !dir.is_dir() => Err((
+                    dir.to_path_buf(),
+                    std::io::Error::other("not a directory"),
+                )),
+                _ => Ok(()),
             }
         }
     }
-    for staged in done {
-        staged.commit().map_err(|(path, err)| {
-            format!("{}: {}", path.display(), crate::io_error::describe(&err))
-        })?;
+}
+
+/// Undoes what was staged, last first.
+fn undo(staged: Vec<Staged>) {
+    for entry in staged.into_iter().rev() {
+        let _ = match entry {
+            Staged::Written { temp, .. } => std::fs::remove_file(temp),
+            Staged::SetAside { temp, path } => std::fs::rename(temp, path),
+            Staged::CreatedDir(dir) => std::fs::remove_dir(dir),
+        };
     }
-    Ok(())
 }
 
 enum Staged {
@@ -596,59 +664,47 @@ enum Staged {
     CreatedDir(PathBuf),
 }
 
-fn temp_beside(path: &Path) -> PathBuf {
+fn temp_beside(path: &Path, purpose: &str) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    path.with_file_name(format!(".{name}.cordon-patch"))
+    path.with_file_name(format!(".{name}.cordon-{purpose}"))
 }
 
-fn stage(step: &Step, done: &mut Vec<Staged>) -> Result<Staged, (PathBuf, std::io::Error)> {
-    match step {
-        Step::Write { path, bytes } => {
-            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                let missing: Vec<&Path> = parent
-                    .ancestors()
-                    .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
-                    .collect();
-                for dir in missing.into_iter().rev() {
-                    std::fs::create_dir(dir).map_err(|e| (dir.to_path_buf(), e))?;
-                    done.push(Staged::CreatedDir(dir.to_path_buf()));
-                }
-            }
-            let temp = temp_beside(path);
-            std::fs::write(&temp, bytes).map_err(|e| (path.clone(), e))?;
-            Ok(Staged::Written {
-                temp,
-                path: path.clone(),
-            })
-        }
-        Step::Remove { path } => {
-            let temp = temp_beside(path);
-            std::fs::rename(path, &temp).map_err(|e| (path.clone(), e))?;
-            Ok(Staged::SetAside {
-                temp,
-                path: path.clone(),
-            })
+/// Writes `bytes` beside `path`, making the directories it needs.
+fn write_beside(
+    path: &Path,
+    bytes: &[u8],
+    staged: &mut Vec<Staged>,
+) -> Result<(), (PathBuf, std::io::Error)> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        let missing: Vec<&Path> = parent
+            .ancestors()
+            .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
+            .collect();
+        for dir in missing.into_iter().rev() {
+            std::fs::create_dir(dir).map_err(|e| (dir.to_path_buf(), e))?;
+            staged.push(Staged::CreatedDir(dir.to_path_buf()));
         }
     }
+    let temp = temp_beside(path, "new");
+    std::fs::write(&temp, bytes).map_err(|e| (path.to_path_buf(), e))?;
+    staged.push(Staged::Written {
+        temp,
+        path: path.to_path_buf(),
+    });
+    Ok(())
 }
 
-impl Staged {
-    fn undo(self) {
-        let _ = match self {
-            Staged::Written { temp, .. } => std::fs::remove_file(temp),
-            Staged::SetAside { temp, path } => std::fs::rename(temp, path),
-            Staged::CreatedDir(dir) => std::fs::remove_dir(dir),
-        };
-    }
-
-    fn commit(self) -> Result<(), (PathBuf, std::io::Error)> {
-        match self {
-            Staged::Written { temp, path } => std::fs::rename(&temp, &path).map_err(|e| (path, e)),
-            Staged::SetAside { temp, path } => std::fs::remove_file(&temp).map_err(|e| (path, e)),
-            Staged::CreatedDir(_) => Ok(()),
-        }
-    }
+/// Renames the file at `path` aside, to be removed at the end (or put
+/// back).
+fn set_aside(path: &Path, staged: &mut Vec<Staged>) -> Result<(), (PathBuf, std::io::Error)> {
+    let temp = temp_beside(path, "old");
+    std::fs::rename(path, &temp).map_err(|e| (path.to_path_buf(), e))?;
+    staged.push(Staged::SetAside {
+        temp,
+        path: path.to_path_buf(),
+    });
+    Ok(())
 }

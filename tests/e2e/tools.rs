@@ -210,6 +210,62 @@ fn apply_patch_refuses_paths_that_leave_the_root() {
     assert_eq!(l.outside(), before_outside);
 }
 
+/// Each way a patch can fail after it parsed leaves the tree exactly as it
+/// was (names, contents, modes, times): a move onto a directory or onto a
+/// secret (which once deleted the source), a file under a path that is a
+/// file, a symlink as target, a protected path after a good change, a
+/// deleted file that is missing.
+#[test]
+fn apply_patch_failing_any_way_leaves_the_tree_as_it_was() {
+    let update_a = "*** Update File: a.txt\n@@\n-alpha\n+ALPHA\n";
+    let cases = [
+        (
+            "move onto a directory",
+            format!(
+                "{update_a}*** Update File: README.md\n*** Move to: docs\n@@\n-readme\n+moved\n"
+            ),
+        ),
+        (
+            "move onto a secret",
+            "*** Update File: README.md\n*** Move to: .env\n@@\n-readme\n+moved\n".to_string(),
+        ),
+        (
+            "a file under a file",
+            format!("{update_a}*** Add File: a.txt/inner.txt\n+x\n"),
+        ),
+        (
+            "a symlink as target",
+            format!("{update_a}*** Update File: link.txt\n@@\n-readme\n+changed\n"),
+        ),
+        (
+            "a protected path",
+            format!("{update_a}*** Add File: .git/hooks/pre-commit\n+evil\n"),
+        ),
+        (
+            "a missing file deleted",
+            format!("{update_a}*** Delete File: gone.txt\n"),
+        ),
+    ];
+    for (kind, body) in cases {
+        let l = Layout::new();
+        std::fs::write(l.at("README.md"), "readme\n").unwrap();
+        std::fs::write(l.at(".env"), "TOKEN=1\n").unwrap();
+        std::fs::create_dir(l.at("docs")).unwrap();
+        std::fs::write(l.at("docs/index.md"), "docs\n").unwrap();
+        std::os::unix::fs::symlink("README.md", l.at("link.txt")).unwrap();
+        let before = l.inside();
+        let patch = format!("*** Begin Patch\n{body}*** End Patch\n");
+        let run = l.cordon().args(["--", "apply_patch", &patch]).output();
+        run.expect_code(1);
+        assert!(
+            run.stderr().starts_with("apply_patch: "),
+            "{kind}: {}",
+            run.stderr()
+        );
+        assert_eq!(l.inside(), before, "{kind}: {}", run.stderr());
+    }
+}
+
 const UNIFIED: &str = "--- a/a.txt
 +++ b/a.txt
 @@ -1 +1,2 @@
