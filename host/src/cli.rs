@@ -22,7 +22,7 @@ use crate::native::{
 use crate::net::{self, Allowlist, Decider, Host, NetAccess, Network, Resolver};
 use crate::own_dirs::{self, OwnDirs};
 use crate::policy::{Determinism, SandboxMode, SandboxPolicy};
-use crate::resolve::{self, NotFound, ToolSource};
+use crate::resolve::{self, NotFound, ToolSource, Unresolved};
 use crate::scenario;
 use crate::secrets::SecretPatterns;
 use crate::shell;
@@ -437,22 +437,31 @@ enum Target {
 }
 
 /// Resolves `name` by `--engine`: a WASI tool, else a native program.
-fn locate(args: &RunArgs, policy: &SandboxPolicy, name: &str) -> Result<Target, NotFound> {
+fn locate(args: &RunArgs, policy: &SandboxPolicy, name: &str) -> Result<Target, Unresolved> {
+    let host_path = std::env::var("PATH").ok();
+    let on_path = || native::find_program(name, host_path.as_deref(), &policy.cwd_abs());
     let mut not_found = match args.engine {
         Engine::Native => NotFound::new(name),
-        _ => match resolve::resolve(name, &args.tools, policy.root()) {
+        _ => match resolve::resolve(name, &args.tools, policy.root(), on_path) {
             Ok(resolved) => return Ok(Target::Wasi(resolved)),
-            Err(not_found) if args.engine == Engine::Wasi => return Err(not_found),
-            Err(not_found) => not_found,
+            Err(Unresolved::NotFound(not_found)) if args.engine != Engine::Wasi => not_found,
+            Err(unresolved) => return Err(unresolved),
         },
     };
-    let host_path = std::env::var("PATH").ok();
-    native::find_program(name, host_path.as_deref(), &policy.cwd_abs())
-        .map(Target::Native)
-        .ok_or_else(|| {
-            not_found.looked.push("PATH".to_string());
-            not_found
-        })
+    on_path().map(Target::Native).ok_or_else(|| {
+        not_found.looked.push("PATH".to_string());
+        not_found.into()
+    })
+}
+
+/// Says why `name` did not resolve; the exit code for it.
+fn unresolved(why: Unresolved) -> u8 {
+    let code = match why {
+        Unresolved::NotFound(_) => exit::NOT_FOUND,
+        Unresolved::Shadowing { .. } => exit::DENIED,
+    };
+    say(why);
+    code
 }
 
 /// What every command of one `cordon run` shares: the broker (behind a
@@ -571,10 +580,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             // A line cordon runs itself needs no shell; one it cannot is
             // refused when it gets there.
             Err(_) if shell::script_of(&argv).is_some() => Target::Native(PathBuf::from(&argv[0])),
-            Err(not_found) => {
-                say(not_found);
-                return Ok(ExitCode::from(exit::NOT_FOUND));
-            }
+            Err(why) => return Ok(ExitCode::from(unresolved(why))),
         };
         let engine = match target {
             Target::Wasi(_) => "wasi",
@@ -628,10 +634,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             argv = approved.argv;
             target = match locate(&args, &policy, &argv[0]) {
                 Ok(target) => target,
-                Err(not_found) => {
-                    say(not_found);
-                    return Ok(ExitCode::from(exit::NOT_FOUND));
-                }
+                Err(why) => return Ok(ExitCode::from(unresolved(why))),
             };
         }
         policy.network = session.network_access(&args.network, escalation.as_ref());
@@ -804,9 +807,6 @@ fn run_wasi(
     stdio: Stdio,
 ) -> Result<Ran> {
     let name = &argv[0];
-    if let Some(note) = &resolved.note {
-        say(note);
-    }
     let time_left = match args.time_left(name) {
         Ok(left) => left,
         Err(ran) => return Ok(ran),

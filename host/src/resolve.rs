@@ -2,7 +2,10 @@
 //!
 //! Order: an explicit path to a `.wasm` file, then `--tool NAME=PATH`, then
 //! the built-in guest tools, then `.cordon/tools/NAME.wasm` under the root.
-//! A project's own tool never shadows a built-in: that takes `--tool`.
+//! A project's own tool never answers to the name of a built-in or of a
+//! program PATH finds: the name is refused, and running it takes `--tool`.
+//! (Rules that name a command never allow a project's tool either: the
+//! broker judges it as the project's own program.)
 
 use std::path::{Path, PathBuf};
 
@@ -21,12 +24,24 @@ pub enum ToolSource {
     Project(PathBuf),
 }
 
-/// A resolved tool and a note for the user, if resolution skipped something
-/// they might have meant.
+/// A resolved tool.
 #[derive(Debug)]
 pub struct Resolved {
     pub source: ToolSource,
-    pub note: Option<String>,
+}
+
+/// Why a name did not resolve.
+#[derive(Debug, thiserror::Error)]
+pub enum Unresolved {
+    #[error(transparent)]
+    NotFound(#[from] NotFound),
+    /// A project's tool takes the name of a built-in or a system program.
+    #[error("{name}: {tool} takes the name of {taken}; refused (run it with --tool {name}={tool})")]
+    Shadowing {
+        name: String,
+        tool: String,
+        taken: String,
+    },
 }
 
 /// Nothing matched; lists where resolution looked, in order.
@@ -56,16 +71,26 @@ fn is_wasm(path: &Path) -> bool {
         .is_ok_and(|()| magic == *b"\0asm")
 }
 
-/// Resolves `name` given the `--tool` mappings and the project root.
+/// The project's tool `.cordon/tools/NAME.wasm` under `root`, if there is one.
+pub fn project_tool(root: &Path, name: &str) -> Option<PathBuf> {
+    plain_name(name)
+        .map(|n| root.join(".cordon/tools").join(format!("{n}.wasm")))
+        .filter(|p| p.is_file())
+}
+
+/// Resolves `name` given the `--tool` mappings and the project root;
+/// `on_path` finds the system program of that name, if any.
 ///
 /// # Errors
 ///
-/// [`NotFound`] naming every place that was tried.
+/// [`NotFound`] naming every place that was tried, or
+/// [`Unresolved::Shadowing`] for a project tool with a taken name.
 pub fn resolve(
     name: &str,
     mapped: &[(String, PathBuf)],
     root: &Path,
-) -> Result<Resolved, NotFound> {
+    on_path: impl FnOnce() -> Option<PathBuf>,
+) -> Result<Resolved, Unresolved> {
     let mut looked = Vec::new();
     if name.contains('/') || name.ends_with(".wasm") {
         let path = PathBuf::from(name);
@@ -74,49 +99,53 @@ pub fn resolve(
         if path.is_file() && (name.ends_with(".wasm") || is_wasm(&path)) {
             return Ok(Resolved {
                 source: ToolSource::Path(path),
-                note: None,
             });
         }
         looked.push(format!("the path {name}"));
         return Err(NotFound {
             name: name.to_string(),
             looked,
-        });
+        }
+        .into());
     }
     if let Some((_, path)) = mapped.iter().rev().find(|(n, _)| n == name) {
         return Ok(Resolved {
             source: ToolSource::Mapped(path.clone()),
-            note: None,
         });
     }
     looked.push("--tool mappings".to_string());
-    let project = plain_name(name).map(|n| root.join(".cordon/tools").join(format!("{n}.wasm")));
-    let project = project.filter(|p| p.is_file());
-    if let Some(builtin) = tools::find(name) {
-        let note = project.map(|p| {
-            format!(
-                "using the built-in {name}; {} is ignored (use --tool {name}={} to run it)",
-                p.display(),
-                p.display()
-            )
-        });
+    let project = project_tool(root, name);
+    let builtin = tools::find(name);
+    if let Some(tool) = &project {
+        let taken = match builtin {
+            Some(_) => Some(format!("cordon's built-in {name}")),
+            None => on_path().map(|system| format!("{}, found on PATH", system.display())),
+        };
+        if let Some(taken) = taken {
+            return Err(Unresolved::Shadowing {
+                name: name.to_string(),
+                tool: tool.display().to_string(),
+                taken,
+            });
+        }
+    }
+    if let Some(builtin) = builtin {
         return Ok(Resolved {
             source: ToolSource::BuiltIn(builtin),
-            note,
         });
     }
     looked.push("built-in tools".to_string());
     if let Some(path) = project {
         return Ok(Resolved {
             source: ToolSource::Project(path),
-            note: None,
         });
     }
     looked.push(format!("{}/.cordon/tools/{name}.wasm", root.display()));
     Err(NotFound {
         name: name.to_string(),
         looked,
-    })
+    }
+    .into())
 }
 
 /// `name` if it can be a file name in `.cordon/tools` (no separators, not
@@ -132,16 +161,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn built_ins_win_over_project_tools() {
+    fn a_project_tool_never_takes_a_built_in_or_system_name() {
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(root.path().join(".cordon/tools")).unwrap();
-        std::fs::write(root.path().join(".cordon/tools/ls.wasm"), b"").unwrap();
-        let r = resolve("ls", &[], root.path()).unwrap();
-        assert_eq!(r.source, ToolSource::BuiltIn(tools::find("ls").unwrap()));
-        assert!(r.note.unwrap().contains("--tool ls="));
+        for name in ["ls", "git"] {
+            std::fs::write(root.path().join(format!(".cordon/tools/{name}.wasm")), b"").unwrap();
+        }
+        let system = || Some(PathBuf::from("/usr/bin/git"));
+        for (name, taken) in [
+            ("ls", "built-in ls"),
+            ("git", "/usr/bin/git, found on PATH"),
+        ] {
+            let err = resolve(name, &[], root.path(), system)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(taken), "{err}");
+            assert!(err.contains(&format!("--tool {name}=")), "{err}");
+        }
         let mapped = vec![("ls".to_string(), PathBuf::from("/x/ls.wasm"))];
-        let r = resolve("ls", &mapped, root.path()).unwrap();
+        let r = resolve("ls", &mapped, root.path(), system).unwrap();
         assert_eq!(r.source, ToolSource::Mapped(PathBuf::from("/x/ls.wasm")));
+        let r = resolve("git", &[], root.path(), || None).unwrap();
+        assert!(matches!(r.source, ToolSource::Project(_)));
     }
 
     #[test]
@@ -150,13 +191,15 @@ mod tests {
         std::fs::create_dir_all(root.path().join(".cordon/tools")).unwrap();
         std::fs::write(root.path().join(".cordon/tools/hello.wasm"), b"").unwrap();
         let mapped = vec![("hello".to_string(), PathBuf::from("/x/h.wasm"))];
-        let r = resolve("hello", &mapped, root.path()).unwrap();
+        let r = resolve("hello", &mapped, root.path(), || None).unwrap();
         assert_eq!(r.source, ToolSource::Mapped(PathBuf::from("/x/h.wasm")));
-        let r = resolve("hello", &[], root.path()).unwrap();
+        let r = resolve("hello", &[], root.path(), || None).unwrap();
         assert!(matches!(r.source, ToolSource::Project(_)));
-        let err = resolve("nope", &[], root.path()).unwrap_err();
+        let Err(Unresolved::NotFound(err)) = resolve("nope", &[], root.path(), || None) else {
+            panic!("found");
+        };
         assert_eq!(err.looked.len(), 3);
-        assert!(resolve("../hello", &[], root.path()).is_err());
-        assert!(resolve("..", &[], root.path()).is_err());
+        assert!(resolve("../hello", &[], root.path(), || None).is_err());
+        assert!(resolve("..", &[], root.path(), || None).is_err());
     }
 }

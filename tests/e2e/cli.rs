@@ -1,6 +1,6 @@
 //! The command line: resolution of tools, refusals of bad input, doctor.
 
-use crate::support::{Layout, Wasi, cordon, probe};
+use crate::support::{Layout, Wasi, cordon, probe, skip_without};
 
 #[test]
 fn unknown_tool_is_127_and_says_where_it_looked() {
@@ -30,6 +30,70 @@ fn tools_resolve_from_flags_and_the_project() {
     std::fs::copy(probe(Wasi::P2), l.at(".cordon/tools/mine.wasm")).unwrap();
     let run = l.cordon().args(["--", "mine", "args", "x"]).output();
     assert_eq!(run.expect_code(0).stdout(), "x\n");
+}
+
+/// A project's tool never answers to a system command's name or a
+/// built-in's (`.cordon/tools/git.wasm` once ran under the user's rule
+/// `allow git status` and wrote a file); rules naming a command never
+/// allow a project's tool of that name.
+#[test]
+fn a_project_tool_never_takes_a_command_name_and_rules_do_not_allow_it() {
+    if skip_without(&["git"]) {
+        return;
+    }
+    let l = Layout::new();
+    let rules = l.base.join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nprefix = [\"git\", \"status\"]\ndecision = \"allow\"\n\
+         [[rule]]\nprefix = [\"cat\"]\ndecision = \"allow\"\n\
+         [[rule]]\nprefix = [\"mine\"]\ndecision = \"allow\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(l.at(".cordon/tools")).unwrap();
+    for name in ["git", "cat", "mine"] {
+        std::fs::copy(probe(Wasi::P2), l.at(&format!(".cordon/tools/{name}.wasm"))).unwrap();
+    }
+    let before = l.inside();
+    for (argv, taken) in [
+        (vec!["git", "write", "planted.txt", "x"], "found on PATH"),
+        (
+            vec!["cat", "write", "planted.txt", "x"],
+            "cordon's built-in cat",
+        ),
+    ] {
+        let run = l
+            .cordon()
+            .args([
+                "--approval",
+                "untrusted",
+                "--rules",
+                rules.to_str().unwrap(),
+                "--",
+            ])
+            .args(&argv)
+            .output();
+        run.expect_code(126);
+        assert!(run.stderr().contains(taken), "{}", run.stderr());
+        assert!(run.stderr().contains("--tool"), "{}", run.stderr());
+        assert_eq!(run.stderr().lines().count(), 1, "{}", run.stderr());
+    }
+    // The rule `allow mine` does not allow the project's tool `mine`:
+    // under untrusted it asks (and nobody answers).
+    let run = l
+        .cordon()
+        .args([
+            "--approval",
+            "untrusted",
+            "--rules",
+            rules.to_str().unwrap(),
+            "--",
+        ])
+        .args(["mine", "write", "planted.txt", "x"])
+        .output();
+    run.expect_code(126);
+    assert!(run.stderr().contains("project's own"), "{}", run.stderr());
+    assert_eq!(l.inside(), before);
 }
 
 #[test]

@@ -472,6 +472,15 @@ impl Program {
                 missing: true,
             };
         }
+        // A project's tool (.cordon/tools/NAME.wasm) is the project's own
+        // program: rules naming a command never allow it.
+        if let Some(tool) = crate::resolve::project_tool(&context.root, name) {
+            return Program {
+                path: Some(tool),
+                own: true,
+                missing: false,
+            };
+        }
         // With no PATH, bash searches its default, which ends in `.`.
         let search = context.env.get("PATH").unwrap_or(BASH_DEFAULT_PATH);
         let path = if name.contains('/') {

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
 
-use super::{Ran, RunArgs, Target, locate, run_native, run_wasi, say, writable_dirs};
+use super::{Ran, RunArgs, Target, locate, run_native, run_wasi, say, unresolved, writable_dirs};
 use crate::exit;
 use crate::policy::SandboxPolicy;
 use crate::shell::redirect::{Area, Failed};
@@ -260,10 +260,7 @@ impl Line<'_> {
             Ok(Target::Native(program)) => {
                 run_native(self.args, &policy, &program, &stage.argv, None, stdio)
             }
-            Err(not_found) => {
-                say(not_found);
-                Ok(Ran::exited(exit::NOT_FOUND))
-            }
+            Err(why) => Ok(Ran::exited(unresolved(why))),
         }
     }
 }
