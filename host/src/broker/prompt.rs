@@ -126,7 +126,7 @@ mod tests {
         );
         let shown = render(&q);
         // Lines: the ones cordon draws, no more, whatever the agent wrote.
-        assert!(shown.lines().count() <= 14, "{shown}");
+        assert!(shown.lines().count() <= 18, "{shown}");
         assert!(shown.contains("runs:     sh -c $'x   \\x20"), "{shown}");
         assert!(shown.contains("cut short"), "{shown}");
         assert!(!shown.contains("runs:     npm ci"), "{shown}");
