@@ -13,7 +13,7 @@ use crate::audit::{Audit, Event, RunRecord, StreamRecord};
 use crate::broker::approver::{self, ApproverSpec};
 use crate::broker::rules::Rules;
 use crate::broker::{
-    self, ApprovalPolicy, Broker, Escalation, Outcome, Request, ShellContext, project,
+    self, ApprovalPolicy, Broker, Escalation, GrantKind, Outcome, Request, ShellContext, project,
 };
 use crate::exit;
 use crate::native::{
@@ -63,6 +63,18 @@ enum Command {
         /// Print the results as JSON.
         #[arg(long)]
         json: bool,
+        /// Let scenarios run commands without a sandbox: full-access, and
+        /// the unsandboxed and writable=DIR escalations (by default a
+        /// scenario can only tighten; these are refused, however it answers).
+        #[arg(long)]
+        allow_unsandboxed: bool,
+        /// Let scenarios run native commands (allow_native, deterministic = false).
+        #[arg(long)]
+        allow_native: bool,
+        /// Let scenarios reach the network beyond their own loopback
+        /// servers: network = "on", other hosts, network escalations.
+        #[arg(long)]
+        allow_network: bool,
     },
     /// Trust a project's .cordon/rules.toml as it reads now, so its allow
     /// rules apply (they only tighten otherwise). Stored in your config dir.
@@ -129,6 +141,13 @@ struct RunArgs {
     /// writable=DIR, unsandboxed. Needs a person's approval.
     #[arg(long, value_name = "GRANT", value_parser = parse_escalation)]
     escalate: Option<Escalation>,
+    /// Refuse escalations of these kinds without asking, whatever the
+    /// approver would answer: unsandboxed, writable, network (which also
+    /// refuses, unasked, connections to hosts not on --network allow=;
+    /// hosts on this machine, loopback or pinned there by --resolve, may
+    /// still be asked about).
+    #[arg(long = "no-grant", value_name = "KIND", value_delimiter = ',')]
+    no_grant: Vec<GrantKind>,
     /// Why the escalation is needed, shown to the person asked.
     #[arg(long, value_name = "TEXT", requires = "escalate")]
     justification: Option<String>,
@@ -310,7 +329,23 @@ pub fn main() -> ExitCode {
         Command::Doctor(args) => doctor(args),
         Command::Tools => Ok(list_tools()),
         Command::Trust { root } => trust(&root),
-        Command::Test { paths, bless, json } => test(paths, bless, json),
+        Command::Test {
+            paths,
+            bless,
+            json,
+            allow_unsandboxed,
+            allow_native,
+            allow_network,
+        } => test(
+            paths,
+            bless,
+            json,
+            scenario::Allowed {
+                unsandboxed: allow_unsandboxed,
+                native: allow_native,
+                network: allow_network,
+            },
+        ),
     };
     result.unwrap_or_else(|err| {
         say(format!("{err:#}"));
@@ -413,7 +448,10 @@ fn broker_for(args: &RunArgs, policy: &SandboxPolicy) -> Result<Broker> {
             .chain(writable.iter().cloned())
             .collect(),
     };
-    let mut broker = Broker::new(rules, args.approval, approver, audit).with_shell(shell);
+    let resolver = pinned_resolver(args)?;
+    let mut broker = Broker::new(rules, args.approval, approver, audit)
+        .with_shell(shell)
+        .without_grants(&args.no_grant, move |host| resolver.is_local(host));
     if let Some(config) = config {
         broker = broker.with_rules_file(config.join(project::USER_RULES));
     }
@@ -464,6 +502,15 @@ fn unresolved(why: Unresolved) -> u8 {
     code
 }
 
+/// The resolver with `--resolve`'s pins.
+fn pinned_resolver(args: &RunArgs) -> Result<Resolver> {
+    let mut resolver = Resolver::default();
+    for pin in &args.resolve {
+        resolver.pin(pin).map_err(anyhow::Error::msg)?;
+    }
+    Ok(resolver)
+}
+
 /// What every command of one `cordon run` shares: the broker (behind a
 /// lock, for the network gate's questions while a command runs) and the
 /// resolver.
@@ -474,10 +521,7 @@ struct Session {
 
 impl Session {
     fn new(args: &RunArgs, broker: Broker) -> Result<Session> {
-        let mut resolver = Resolver::default();
-        for pin in &args.resolve {
-            resolver.pin(pin).map_err(anyhow::Error::msg)?;
-        }
+        let resolver = pinned_resolver(args)?;
         let session = Session {
             broker: Arc::new(Mutex::new(broker)),
             resolver,
@@ -1074,13 +1118,23 @@ fn trust(root: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn test(paths: Vec<PathBuf>, bless: bool, json: bool) -> Result<ExitCode> {
+fn test(
+    paths: Vec<PathBuf>,
+    bless: bool,
+    json: bool,
+    allowed: scenario::Allowed,
+) -> Result<ExitCode> {
     let paths = if paths.is_empty() {
         vec![PathBuf::from("scenarios")]
     } else {
         paths
     };
-    let options = scenario::Options { paths, bless, json };
+    let options = scenario::Options {
+        paths,
+        bless,
+        json,
+        allowed,
+    };
     match scenario::run(&options) {
         Ok(true) => Ok(ExitCode::SUCCESS),
         Ok(false) => Ok(ExitCode::from(1)),

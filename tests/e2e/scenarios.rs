@@ -34,12 +34,21 @@ fn the_shipped_scenarios_pass() {
     if crate::support::skip_without(&["npm"]) {
         files.retain(|f| !f.ends_with("npm-install.toml"));
     }
-    let args: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
+    // Two of them run native commands (npm, dd), which a scenario may
+    // only with the person's flag; the report names it.
+    let mut args: Vec<&str> = vec!["--allow-native"];
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
     let run = cordon_test(&args);
     run.expect_code(0);
     let out = run.stdout();
+    assert_eq!(
+        out.lines().next(),
+        Some("allowed by the command line: --allow-native"),
+        "{out}"
+    );
     assert!(
         out.lines()
+            .skip(1)
             .all(|l| l.starts_with("ok ") || l.ends_with(" failed")),
         "{out}"
     );
@@ -218,4 +227,91 @@ fn a_malformed_scenario_names_file_line_and_problem() {
         run.stderr()
     );
     assert!(!outside.exists());
+}
+
+/// A scenario repository someone else wrote: it cannot choose its own
+/// sandbox or approve its own way out, read host files through its paths,
+/// or have the harness write through a symlink. Each attack is refused
+/// with one line (or a refused grant), and nothing outside changes.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_hostile_scenario_repository_only_tightens() {
+    let base = tempfile::tempdir().unwrap();
+    let base = base.path().canonicalize().unwrap();
+    let repo = base.join("cloned");
+    let outside = base.join("outside");
+    std::fs::create_dir_all(repo.join("fixture")).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("id_rsa"), "CANARY-KEY\n").unwrap();
+    std::os::unix::fs::symlink(&outside, repo.join("fixture/out")).unwrap();
+    let before = crate::support::snapshot(&outside);
+    let write_outside = format!("echo x > {}/written", outside.display());
+    let hostile = [
+        (
+            "full-access",
+            format!("[policy]\nsandbox = \"full-access\"\nallow_native = true\n[[step]]\nargv = [\"sh\", \"-c\", \"{write_outside}\"]\nanswers = [\"once\"]\n"),
+            "--allow-unsandboxed",
+        ),
+        (
+            "unsandboxed escalation",
+            format!("[[step]]\nargv = [\"sh\", \"-c\", \"{write_outside}\"]\nescalate = \"unsandboxed\"\nanswers = [\"once\"]\n"),
+            "--allow-unsandboxed",
+        ),
+        (
+            "writable escalation",
+            format!("[[step]]\nargv = [\"cat\", \"a\"]\nescalate = \"writable={}\"\nanswers = [\"once\"]\n", outside.display()),
+            "--allow-unsandboxed",
+        ),
+        (
+            "network on",
+            "[policy]\nnetwork = \"on\"\n[[step]]\nargv = [\"ls\"]\n".to_string(),
+            "--allow-network",
+        ),
+        (
+            "native",
+            "[policy]\ndeterministic = false\n[[step]]\nargv = [\"ls\"]\n".to_string(),
+            "--allow-native",
+        ),
+        (
+            "absolute fixture",
+            format!("[fixture]\ndir = \"{}\"\n[[step]]\nargv = [\"cat\", \"id_rsa\"]\n", outside.display()),
+            "outside the scenario's directory",
+        ),
+        (
+            "fixture through a symlink",
+            "[fixture]\ndir = \"fixture/out\"\n[[step]]\nargv = [\"cat\", \"id_rsa\"]\n".to_string(),
+            "outside the scenario's directory",
+        ),
+        (
+            "server of host files",
+            format!("[[server]]\nname = \"leak.test\"\ndir = \"../outside\"\n[[step]]\nargv = [\"ls\"]\n"),
+            "outside the scenario's directory",
+        ),
+        (
+            "fixture file through a fixture symlink",
+            "[fixture]\ndir = \"fixture\"\n[fixture.files]\n\"out/planted\" = \"x\"\n[[step]]\nargv = [\"ls\"]\n".to_string(),
+            "symlink in the fixture",
+        ),
+    ];
+    for (attack, text, says) in hostile {
+        let file = repo.join("attack.toml");
+        std::fs::write(&file, text).unwrap();
+        let run = cordon_test(&[file.to_str().unwrap()]);
+        assert_ne!(run.code(), 0, "{attack}: {}", run.stdout());
+        let all = format!("{}{}", run.stdout(), run.stderr());
+        assert!(all.contains(says), "{attack}: {all}");
+        assert!(!all.contains("CANARY-KEY"), "{attack}: {all}");
+        assert_eq!(crate::support::snapshot(&outside), before, "{attack}");
+    }
+    // An on-failure retry the scenario's answers would approve: refused
+    // unasked (--no-grant), nothing written outside.
+    let retry = format!(
+        "[policy]\napproval = \"on-failure\"\nallow_native = true\n[[step]]\nargv = [\"dd\", \"if=/dev/null\", \"of={}/written\"]\nanswers = [\"once\", \"once\"]\n[step.expect]\nexit = 0\n",
+        outside.display()
+    );
+    std::fs::write(repo.join("retry.toml"), retry).unwrap();
+    let run = cordon_test(&["--allow-native", repo.join("retry.toml").to_str().unwrap()]);
+    assert_ne!(run.code(), 0, "{}", run.stdout());
+    assert!(run.stdout().contains("never granted"), "{}", run.stdout());
+    assert_eq!(crate::support::snapshot(&outside), before);
 }

@@ -69,6 +69,45 @@ pub enum Escalation {
     Unsandboxed,
 }
 
+/// A kind of escalation a session refuses without asking (`--no-grant`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantKind {
+    /// `unsandboxed`.
+    Unsandboxed,
+    /// `writable=DIR`.
+    Writable,
+    /// `network`, and `network=HOST` or a connection to a host not on
+    /// `--network allow=` (refused, not asked about), unless the host is
+    /// this machine (see [`Broker::without_grants`]).
+    Network,
+}
+
+impl std::str::FromStr for GrantKind {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "unsandboxed" => Ok(GrantKind::Unsandboxed),
+            "writable" => Ok(GrantKind::Writable),
+            "network" => Ok(GrantKind::Network),
+            _ => Err(format!(
+                "expected unsandboxed, writable or network, got {text}"
+            )),
+        }
+    }
+}
+
+impl Escalation {
+    /// Which kind of grant this is.
+    pub fn kind(&self) -> GrantKind {
+        match self {
+            Escalation::Network | Escalation::Host(..) => GrantKind::Network,
+            Escalation::Writable(_) => GrantKind::Writable,
+            Escalation::Unsandboxed => GrantKind::Unsandboxed,
+        }
+    }
+}
+
 impl std::fmt::Display for Escalation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -763,6 +802,10 @@ pub struct Broker {
     grants: Vec<Grant>,
     /// Hosts a person allowed for the rest of the session.
     host_grants: Vec<HostGrant>,
+    /// Escalations refused without asking.
+    no_grant: Vec<GrantKind>,
+    /// Whether a host is this machine (exempt from `--no-grant network`).
+    local_host: Box<dyn Fn(&Host) -> bool + Send>,
     /// Why the session is tainted (it read or was granted a secret): every
     /// network grant from then on needs a person.
     taint: Option<String>,
@@ -795,7 +838,31 @@ impl Broker {
             rules_file: None,
             audit,
             shell: None,
+            no_grant: Vec::new(),
+            local_host: Box::new(|_| false),
         }
+    }
+
+    /// Refuses escalations of these kinds without asking: no answer can
+    /// grant them (`cordon test` runs a scenario's steps this way unless
+    /// the person running it allowed them). A host `local` accepts (this
+    /// machine) may still be asked about and granted.
+    pub fn without_grants(
+        mut self,
+        kinds: &[GrantKind],
+        local: impl Fn(&Host) -> bool + Send + 'static,
+    ) -> Self {
+        self.no_grant = kinds.to_vec();
+        self.local_host = Box::new(local);
+        self
+    }
+
+    /// Why `escalation` is refused without asking, if it is.
+    fn never_granted(&self, escalation: Option<&Escalation>) -> Option<String> {
+        let escalation = escalation?;
+        let local = matches!(escalation, Escalation::Host(host, _) if (self.local_host)(host));
+        (self.no_grant.contains(&escalation.kind()) && !local)
+            .then(|| format!("{escalation} is never granted in this session (--no-grant)"))
     }
 
     /// Asks the approver, and records what its channel carried that was
@@ -953,6 +1020,11 @@ impl Broker {
             ),
             (Err(reason), None) => reason,
         };
+        let asked_about = Escalation::Host(host.clone(), (port != 0).then_some(port));
+        if let Some(why) = self.never_granted(Some(&asked_about)) {
+            record(&mut self.audit, "refused", "--no-grant", Some(&why));
+            return Err(format!("{target}: needs approval ({reason}); {why}"));
+        }
         match self.policy {
             ApprovalPolicy::Never => {
                 record(&mut self.audit, "refused", "policy never", Some(&reason));
@@ -1067,6 +1139,14 @@ impl Broker {
                 }
                 Verdict::Ask { reason } => reason,
             };
+            if let Some(why) = self.never_granted(request.escalation.as_ref()) {
+                self.audit
+                    .record(&Event::decision("refused", "--no-grant", Some(&why)));
+                return Outcome::Refused(format!(
+                    "{}: {why}",
+                    display::command_in_line(&request.argv)
+                ));
+            }
             if self.granted(&request) {
                 self.audit
                     .record(&Event::decision("run", "session grant", Some(&reason)));

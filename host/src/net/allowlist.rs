@@ -129,6 +129,15 @@ impl Allowlist {
         listed.then_some(ports)
     }
 
+    /// Whether every entry names one host (no `*.NAME`) that `within`
+    /// accepts.
+    pub fn only_hosts(&self, within: impl Fn(&Host) -> bool) -> bool {
+        self.entries.iter().all(|entry| match &entry.pattern {
+            Pattern::Exact(host) => within(host),
+            Pattern::Subdomains(_) => false,
+        })
+    }
+
     /// Adds `host` (on `port`, or any), granted for one command.
     pub fn add(&mut self, host: Host, port: Option<u16>) {
         self.entries.push(Entry {

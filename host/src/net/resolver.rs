@@ -38,6 +38,18 @@ impl Resolver {
         Ok(())
     }
 
+    /// Whether `host` is this machine: a loopback address, or a name pinned
+    /// to loopback addresses only.
+    pub fn is_local(&self, host: &Host) -> bool {
+        match host {
+            Host::Ip(ip) => ip.is_loopback(),
+            Host::Name(name) => self
+                .pinned
+                .get(name)
+                .is_some_and(|addrs| addrs.iter().all(IpAddr::is_loopback)),
+        }
+    }
+
     /// The addresses of `host`, in the resolver's order, IPv4-mapped IPv6
     /// addresses written as IPv4.
     ///

@@ -5,6 +5,7 @@
 //! once blessed, against the golden transcript beside the scenario
 //! (`NAME.golden.json`). docs/SCENARIOS.md has the format.
 
+mod allowed;
 mod expect;
 mod server;
 mod spec;
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+pub use allowed::Allowed;
 use step::{Observed, Sandbox};
 
 /// How `cordon test` was asked to run.
@@ -23,6 +25,8 @@ pub struct Options {
     /// Write the golden transcripts instead of comparing with them.
     pub bless: bool,
     pub json: bool,
+    /// What the person running the scenarios lets them do.
+    pub allowed: Allowed,
 }
 
 /// One scenario's result.
@@ -50,9 +54,20 @@ pub fn run(options: &Options) -> Result<bool, String> {
         .iter()
         .map(|file| spec::load(file).map(|s| (file, s)))
         .collect::<Result<Vec<_>, _>>()?;
+    let flags = options.allowed.flags();
+    if !options.json && !flags.is_empty() {
+        println!("allowed by the command line: {}", flags.join(" "));
+    }
+    for (file, scenario) in &scenarios {
+        let dir = file.parent().unwrap_or(Path::new("."));
+        options
+            .allowed
+            .check(scenario, dir)
+            .map_err(|why| format!("{}: {why}", file.display()))?;
+    }
     let mut outcomes = Vec::new();
     for (file, scenario) in scenarios {
-        let outcome = run_scenario(file, &scenario, options.bless)?;
+        let outcome = run_scenario(file, &scenario, options.bless, options.allowed)?;
         if !options.json {
             match &outcome.failure {
                 None => println!("ok      {}", outcome.name),
@@ -65,6 +80,7 @@ pub fn run(options: &Options) -> Result<bool, String> {
     let passed = outcomes.len() - failed;
     if options.json {
         let report = serde_json::json!({
+            "allowed": flags,
             "scenarios": outcomes,
             "passed": passed,
             "failed": failed,
@@ -104,7 +120,12 @@ fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     Ok(files)
 }
 
-fn run_scenario(file: &Path, scenario: &spec::Scenario, bless: bool) -> Result<Outcome, String> {
+fn run_scenario(
+    file: &Path,
+    scenario: &spec::Scenario,
+    bless: bool,
+    allowed: Allowed,
+) -> Result<Outcome, String> {
     let name = scenario.name.clone().unwrap_or_else(|| {
         file.file_stem()
             .map_or("scenario".into(), |s| s.to_string_lossy().into_owned())
@@ -125,7 +146,9 @@ fn run_scenario(file: &Path, scenario: &spec::Scenario, bless: bool) -> Result<O
         std::fs::create_dir_all(made).map_err(|e| setup("temporary directory", e))?;
     }
     if let Some(fixture) = &scenario.fixture.dir {
-        copy_tree(&dir.join(fixture), &root).map_err(|e| setup("copying the fixture", e))?;
+        let fixture =
+            allowed::inside(dir, fixture).map_err(|why| format!("{}: {why}", file.display()))?;
+        copy_tree(&fixture, &root).map_err(|e| setup("copying the fixture", e))?;
     }
     for (files, top, inside) in [
         (&scenario.fixture.files, &root, "the root"),
@@ -138,16 +161,14 @@ fn run_scenario(file: &Path, scenario: &spec::Scenario, bless: bool) -> Result<O
                     file.display()
                 )
             })?;
-            let target = top.join(relative);
-            if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| setup(path, e))?;
-            }
-            std::fs::write(&target, content).map_err(|e| setup(path, e))?;
+            write_within(top, &relative, content.as_bytes()).map_err(|e| setup(path, e))?;
         }
     }
     let mut servers = Vec::new();
     for server in &scenario.servers {
-        let started = server::Server::start(&server.name, &dir.join(&server.dir))
+        let served = allowed::inside(dir, &server.dir)
+            .map_err(|why| format!("{}: {why}", file.display()))?;
+        let started = server::Server::start(&server.name, &served)
             .map_err(|e| setup(&format!("server {}", server.name), e))?;
         servers.push(started);
     }
@@ -161,7 +182,7 @@ fn run_scenario(file: &Path, scenario: &spec::Scenario, bless: bool) -> Result<O
     let mut steps = Vec::new();
     let mut failure = None;
     for (n, step_spec) in scenario.steps.iter().enumerate() {
-        let observed = step::run(&sandbox, dir, &scenario.policy, step_spec, n + 1)
+        let observed = step::run(&sandbox, dir, &scenario.policy, allowed, step_spec, n + 1)
             .map_err(|e| setup(&format!("step {}", n + 1), e))?;
         if let Err(why) = expect::check(&step_spec.expect, &observed) {
             let tail: Vec<&str> = observed.stderr.lines().rev().take(5).collect();
@@ -218,7 +239,40 @@ fn plain_relative(path: &str) -> Option<PathBuf> {
     plain.then(|| relative.to_path_buf())
 }
 
-/// Copies the tree at `from` into `to`: directories, files, symlinks.
+/// Writes `bytes` at `relative` under `top`, making the directories it
+/// needs, and never through a symlink (a fixture's symlink could lead out
+/// of the temporary copy).
+fn write_within(top: &Path, relative: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut at = top.to_path_buf();
+    let names: Vec<_> = relative.iter().collect();
+    for (i, name) in names.iter().enumerate() {
+        at.push(name);
+        let last = i + 1 == names.len();
+        match std::fs::symlink_metadata(&at) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(std::io::Error::other(format!(
+                    "{} is a symlink in the fixture; not written through",
+                    at.display()
+                )));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !last => {
+                std::fs::create_dir(&at)?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
+    options.open(&at)?.write_all(bytes)
+}
+
+/// Copies the tree at `from` into `to`: directories, files, symlinks (as
+/// links, never followed).
 fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;

@@ -140,7 +140,10 @@ fn file_for(dir: &Path, target: &str) -> Option<PathBuf> {
     } else {
         file
     };
-    file.is_file().then_some(file)
+    // A symlink in the served directory does not lead out of it (`dir`
+    // is canonical).
+    let real = file.canonicalize().ok()?;
+    (real.starts_with(dir) && real.is_file()).then_some(real)
 }
 
 fn with_origin(body: Vec<u8>, origin: &str) -> Vec<u8> {
@@ -162,11 +165,14 @@ mod tests {
         std::fs::write(dir.path().join("pkg/index"), "{}").unwrap();
         std::fs::write(dir.path().join("pkg/-/pkg-1.tgz"), "t").unwrap();
         std::fs::write(dir.path().join(".secret"), "s").unwrap();
-        let served = |target: &str| file_for(dir.path(), target);
-        assert_eq!(served("/pkg"), Some(dir.path().join("pkg/index")));
+        #[cfg(unix)]
+        std::os::unix::fs::symlink("/etc/passwd", dir.path().join("pkg/leak")).unwrap();
+        let base = dir.path().canonicalize().unwrap();
+        let served = |target: &str| file_for(&base, target);
+        assert_eq!(served("/pkg"), Some(base.join("pkg/index")));
         assert_eq!(
             served("http://r.test:1/pkg/-/pkg-1.tgz?x=1"),
-            Some(dir.path().join("pkg/-/pkg-1.tgz"))
+            Some(base.join("pkg/-/pkg-1.tgz"))
         );
         for escape in [
             "/%2Fetc/passwd",
@@ -175,6 +181,7 @@ mod tests {
             "/pkg/../../x",
             "/.secret",
             "//etc/passwd",
+            "/pkg/leak",
         ] {
             assert_eq!(served(escape), None, "{escape}");
         }

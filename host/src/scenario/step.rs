@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::Allowed;
 use super::server::Server;
 use super::spec::{Policy, Step};
 
@@ -59,6 +60,7 @@ pub fn run(
     sandbox: &Sandbox,
     dir: &Path,
     policy: &Policy,
+    allowed: Allowed,
     step: &Step,
     n: usize,
 ) -> std::io::Result<Observed> {
@@ -85,6 +87,10 @@ pub fn run(
         .args(["--timeout", &policy.timeout.unwrap_or(60.0).to_string()]);
     for rules in &policy.rules {
         command.arg("--rules").arg(dir.join(rules));
+    }
+    let no_grant = allowed.no_grant();
+    if !no_grant.is_empty() {
+        command.arg("--no-grant").arg(no_grant.join(","));
     }
     for pin in &policy.resolve {
         command.args(["--resolve", pin]);
