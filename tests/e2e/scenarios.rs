@@ -284,7 +284,8 @@ fn a_hostile_scenario_repository_only_tightens() {
         ),
         (
             "server of host files",
-            format!("[[server]]\nname = \"leak.test\"\ndir = \"../outside\"\n[[step]]\nargv = [\"ls\"]\n"),
+            "[[server]]\nname = \"leak.test\"\ndir = \"../outside\"\n[[step]]\nargv = [\"ls\"]\n"
+                .to_string(),
             "outside the scenario's directory",
         ),
         (
