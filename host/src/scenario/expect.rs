@@ -5,13 +5,14 @@
 use std::collections::BTreeMap;
 
 use super::spec::Expect;
-use super::step::{Observed, hex};
+use super::step::{Asked, Observed, hex};
 
 /// The first way `observed` differs from `expect`.
 pub fn check(expect: &Expect, observed: &Observed) -> Result<(), String> {
     same("exit code", &expect.exit, &observed.exit)?;
     same("decision", &expect.decision, &observed.decision)?;
-    same("asked", &expect.asked, &observed.asked)?;
+    let asked: Vec<String> = observed.asked.iter().map(Asked::shown).collect();
+    same("asked", &expect.asked, &asked)?;
     text(
         "stdout",
         &observed.stdout,

@@ -33,7 +33,7 @@ pub struct Observed {
     /// The `--network` it ran with.
     pub network: String,
     pub decision: String,
-    pub asked: Vec<String>,
+    pub asked: Vec<Asked>,
     pub exit: i32,
     /// Null for a step that ran a native command (not deterministic).
     pub stdout_sha256: Option<String>,
@@ -53,6 +53,54 @@ pub struct Observed {
     /// The root's files after the step, path -> sha256.
     #[serde(skip)]
     pub files: BTreeMap<String, String>,
+}
+
+/// One question the person was asked, as the audit log carries it: the
+/// exact argv (never a joined string) or a connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum Asked {
+    Command {
+        argv: Vec<String>,
+        /// The escalation asked for, if any.
+        escalation: Option<String>,
+    },
+    Connect {
+        /// `HOST:PORT`, or `HOST` for a name lookup.
+        connect: String,
+    },
+}
+
+impl Asked {
+    /// As a scenario's `expect.asked` writes it: the command quoted as bash
+    /// reads it back, with ` [ESCALATION]`; or `connect HOST[:PORT]`.
+    pub fn shown(&self) -> String {
+        match self {
+            Asked::Command {
+                argv,
+                escalation: None,
+            } => crate::display::command(argv),
+            Asked::Command {
+                argv,
+                escalation: Some(escalation),
+            } => format!("{} [{escalation}]", crate::display::command(argv)),
+            Asked::Connect { connect } => format!("connect {connect}"),
+        }
+    }
+
+    /// With ports and paths made stable as output is.
+    fn stable(self, sandbox: &Sandbox) -> Asked {
+        let stable = |text: &str| sandbox.stable(text.as_bytes());
+        match self {
+            Asked::Command { argv, escalation } => Asked::Command {
+                argv: argv.iter().map(|word| stable(word)).collect(),
+                escalation: escalation.as_deref().map(stable),
+            },
+            Asked::Connect { connect } => Asked::Connect {
+                connect: stable(&connect),
+            },
+        }
+    }
 }
 
 /// Runs step `n` of a scenario under `policy` (paths relative to `dir`).
@@ -127,7 +175,7 @@ pub fn run(
             command
                 .arg("--")
                 .args(argv.iter().map(|a| sandbox.expand(a)));
-            argv.join(" ")
+            crate::display::command(argv)
         }
         (None, None) => unreachable!("checked when loading"),
     };
@@ -164,8 +212,8 @@ pub fn run(
         network: network.to_string(),
         decision: decision(&lines),
         asked: asked(&lines)
-            .iter()
-            .map(|question| sandbox.stable(question.as_bytes()))
+            .into_iter()
+            .map(|question| question.stable(sandbox))
             .collect(),
         exit: out.status.code().unwrap_or(-1),
         stdout_sha256: digest(&stdout),
@@ -251,43 +299,34 @@ fn decision(lines: &[Value]) -> String {
         .to_string()
 }
 
-/// What the person was asked, in order: the command line of each
-/// question the approver answered, `connect HOST[:PORT]` for connections.
-fn asked(lines: &[Value]) -> Vec<String> {
+/// What the person was asked, in order: the argv of each question the
+/// approver answered, and connections.
+fn asked(lines: &[Value]) -> Vec<Asked> {
     let mut asked = Vec::new();
-    let mut last_request = String::new();
+    let mut last_request = None;
     let by_person = |l: &Value| l["by"] == "script";
     for line in lines {
         match line["event"].as_str() {
             Some("request") => {
-                last_request = match line["escalation"].as_str() {
-                    Some(escalation) => format!("{} [{escalation}]", words(&line["argv"])),
-                    None => words(&line["argv"]),
-                };
+                last_request = Some(Asked::Command {
+                    argv: serde_json::from_value(line["argv"].clone()).unwrap_or_default(),
+                    escalation: line["escalation"].as_str().map(str::to_string),
+                });
             }
-            Some("decision") if by_person(line) => asked.push(last_request.clone()),
+            Some("decision") if by_person(line) => asked.extend(last_request.clone()),
             Some("connect") if by_person(line) => {
                 let host = line["host"].as_str().unwrap_or_default();
-                asked.push(match line["port"].as_u64() {
-                    Some(port) => format!("connect {host}:{port}"),
-                    None => format!("connect {host}"),
+                asked.push(Asked::Connect {
+                    connect: match line["port"].as_u64() {
+                        Some(port) => format!("{host}:{port}"),
+                        None => host.to_string(),
+                    },
                 });
             }
             _ => {}
         }
     }
     asked
-}
-
-fn words(argv: &Value) -> String {
-    argv.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_default()
 }
 
 impl Sandbox {
