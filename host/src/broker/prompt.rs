@@ -5,12 +5,14 @@
 //! [`crate::display`] and is bounded; a command cut short says so, and
 //! `v` shows all of it.
 
+use super::Escalation;
 use super::approver::Question;
 use crate::display;
 
 /// Characters of the command shown before `v`.
 pub const COMMAND_CHARS: usize = 400;
-/// Characters of cordon's reason (it may quote the command).
+/// Characters of cordon's reason (it may quote the command), and of the
+/// working directory and the grant.
 const REASON_CHARS: usize = 300;
 /// Characters of the agent's justification shown before `v`.
 const JUSTIFICATION_CHARS: usize = 200;
@@ -44,14 +46,18 @@ pub fn render(question: &Question) -> String {
             "            (cut short: {cut} more characters; [v] shows all of it)\n"
         ));
     }
+    let (cwd, _) = display::bounded(&display::path(&r.cwd), REASON_CHARS);
     text.push_str(&format!(
-        "  in:       {}\n  sandbox:  {} ({})\n",
-        display::path(&r.cwd),
-        r.sandbox,
-        r.engine
+        "  in:       {cwd}\n  sandbox:  {} ({})\n",
+        r.sandbox, r.engine
     ));
     if let Some(escalation) = &r.escalation {
-        let grant = display::text(&escalation.to_string());
+        // A directory is quoted as a word: its spaces and quotes show.
+        let grant = match escalation {
+            Escalation::Writable(dir) => format!("writable={}", display::path(dir)),
+            other => display::text(&other.to_string()),
+        };
+        let (grant, _) = display::bounded(&grant, REASON_CHARS);
         text.push_str(&format!("  grants:   {grant}\n"));
     }
     let (reason, _) = display::bounded(&display::text(&question.reason), REASON_CHARS);
