@@ -214,7 +214,6 @@ struct RunArgs {
     #[arg(
         required_unless_present = "script",
         trailing_var_arg = true,
-        allow_hyphen_values = true,
         value_name = "TOOL [ARGS]..."
     )]
     command: Vec<String>,
@@ -302,6 +301,25 @@ fn warn_of_tracked_secrets(policy: &SandboxPolicy, session: &Session) {
     }
 }
 
+/// clap's error as one line: the problem with what it lists (the missing
+/// arguments, the allowed values, a similar flag), without the usage.
+fn usage_error(rendered: &str) -> String {
+    let parts: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .take_while(|line| !line.starts_with("Usage:") && !line.starts_with("For more"))
+        .filter(|line| !line.is_empty())
+        .collect();
+    let mut line = String::new();
+    for part in parts {
+        if !line.is_empty() {
+            line.push_str(if line.ends_with(':') { " " } else { "; " });
+        }
+        line.push_str(part);
+    }
+    format!("{}; see --help", line.trim_start_matches("error: "))
+}
+
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     #[cfg(target_os = "linux")]
@@ -318,12 +336,18 @@ pub fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(err) => {
-            let rendered = err.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
-            say(first.trim_start_matches("error: "));
+            say(usage_error(&err.render().to_string()));
             return ExitCode::from(exit::HOST_ERROR);
         }
     };
+    if matches!(cli.command, Command::Doctor(_) | Command::Tools) {
+        // What they print may go to `head`: end quietly, as a filter does.
+        #[cfg(unix)]
+        // SAFETY: restores the default action before anything is printed.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let result = match cli.command {
         Command::Run(args) => run(*args),
         Command::Doctor(args) => doctor(args),

@@ -33,11 +33,11 @@ pub struct OwnDirs {
 pub enum OwnDirError {
     #[error("{0}")]
     ThroughWritableSymlink(Box<WritableSymlink>),
-    #[error("cordon's {what} directory {path}: {source}")]
+    #[error("cordon's {what} directory {path}: {error}")]
     Unusable {
         what: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -99,10 +99,10 @@ fn resolve_one(
     how: &'static str,
     areas: &[&Path],
 ) -> Result<PathBuf, OwnDirError> {
-    let unusable = |source| OwnDirError::Unusable {
+    let unusable = |error| OwnDirError::Unusable {
         what,
         path: dir.to_path_buf(),
-        source,
+        error,
     };
     let absolute = std::path::absolute(dir).map_err(unusable)?;
     // One this user cannot make, no command of the user's can make either:

@@ -113,20 +113,17 @@ impl Default for Determinism {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PolicyError {
-    #[error("root {path}: {source}")]
+    #[error("root {path}: {error}")]
     RootUnreadable {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("root {0} is not a directory")]
     RootNotDirectory(PathBuf),
     #[error("root {0} is the filesystem root; choose a project directory")]
     RootIsFilesystemRoot(PathBuf),
-    #[error("--cwd {cwd}: {source}")]
-    CwdUnreadable {
-        cwd: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("--cwd {cwd}: {error}")]
+    CwdUnreadable { cwd: PathBuf, error: std::io::Error },
     #[error("--cwd {cwd} leaves the root {root}")]
     CwdOutsideRoot { cwd: PathBuf, root: PathBuf },
     #[error("--cwd {0} is not a directory")]
@@ -175,9 +172,9 @@ impl SandboxPolicy {
     pub fn new(root: &Path, cwd: Option<&Path>, mode: SandboxMode) -> Result<Self, PolicyError> {
         let canonical = root
             .canonicalize()
-            .map_err(|source| PolicyError::RootUnreadable {
+            .map_err(|error| PolicyError::RootUnreadable {
                 path: root.to_path_buf(),
-                source,
+                error,
             })?;
         if !canonical.is_dir() {
             return Err(PolicyError::RootNotDirectory(root.to_path_buf()));
@@ -294,9 +291,9 @@ fn resolve_cwd(root: &Path, alias: Option<&Path>, cwd: &Path) -> Result<PathBuf,
     };
     let resolved = joined
         .canonicalize()
-        .map_err(|source| PolicyError::CwdUnreadable {
+        .map_err(|error| PolicyError::CwdUnreadable {
             cwd: cwd.to_path_buf(),
-            source,
+            error,
         })?;
     let inside = resolved
         .strip_prefix(root)

@@ -157,3 +157,79 @@ fn doctor_reports_engine_and_cache() {
     );
     assert!(!text.contains("(0 entries"), "{text}");
 }
+
+/// Bad input gets one clear `cordon:` line and 125: a misspelled flag is
+/// a usage error naming the closest one (not a command), a missing command
+/// says what is missing, a bad value lists the allowed ones, a bad host
+/// is named plainly, and a missing path is said once.
+#[test]
+fn bad_input_gets_one_clear_line() {
+    let l = Layout::new();
+    let root = l.root.to_str().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["run", "--roo", ".", "--", "ls"],
+            "a similar argument exists: '--root'",
+        ),
+        (&["run", "--root", root], "not provided: <TOOL [ARGS]...>"),
+        (
+            &["run", "--sandbox", "readonly", "--", "ls"],
+            "possible values: read-only, workspace-write, full-access",
+        ),
+        (
+            &["run", "--network", "allow=exa%mple.com", "--", "ls"],
+            "'exa%mple.com': not a host name",
+        ),
+        (
+            &["run", "--root", "/nonexistent", "--", "ls"],
+            "root /nonexistent: No such file or directory (os error 2)",
+        ),
+        (
+            &["run", "--root", root, "--cwd", "/nonexistent", "--", "ls"],
+            "--cwd /nonexistent: No such file or directory (os error 2)",
+        ),
+        (
+            &["run", "--root", root, "--rules", "/nonexistent", "--", "ls"],
+            "/nonexistent: No such file or directory (os error 2)",
+        ),
+    ];
+    for (args, says) in cases {
+        let run = crate::support::Run(cordon().args(*args).output().unwrap());
+        run.expect_code(125);
+        let stderr = run.stderr();
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("cordon: "), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert!(
+            stderr.matches("os error").count() <= 1,
+            "said twice: {stderr}"
+        );
+        assert!(!stderr.contains("EscapeDefault"), "{stderr}");
+    }
+}
+
+/// `cordon doctor | head -1` and `cordon tools | head -1` end quietly, as
+/// a filter does when its reader goes away (no panic, no 101).
+#[cfg(unix)]
+#[test]
+fn listings_end_quietly_when_the_reader_goes_away() {
+    use std::os::unix::process::ExitStatusExt;
+    for sub in ["doctor", "tools"] {
+        let mut child = cordon()
+            .arg(sub)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader reads nothing and goes away.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{sub}: {stderr}");
+        assert!(
+            out.status.success() || out.status.signal() == Some(libc::SIGPIPE),
+            "{sub}: {:?} {stderr}",
+            out.status
+        );
+    }
+}

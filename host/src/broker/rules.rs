@@ -167,10 +167,10 @@ fn command_name(word: &str) -> &str {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RulesError {
-    #[error("{}: {source}", file.display())]
+    #[error("{}: {error}", file.display())]
     Read {
         file: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{}:{line}: {message}", file.display())]
     Invalid {
@@ -195,9 +195,9 @@ impl Rules {
     /// A [`RulesError`] naming the file, the line and the problem.
     pub fn load(&mut self, file: &Path) -> Result<(), RulesError> {
         let text = crate::config_file::read_text(file, crate::config_file::CONFIG_LIMIT).map_err(
-            |source| RulesError::Read {
+            |error| RulesError::Read {
                 file: file.to_path_buf(),
-                source,
+                error,
             },
         )?;
         self.add(&text, file)
@@ -397,9 +397,9 @@ impl Rules {
     ///
     /// A [`RulesError`] naming the file and the problem.
     pub fn append(&mut self, file: &Path, rule: &NewRule) -> Result<(), RulesError> {
-        let io = |source: std::io::Error| RulesError::Read {
+        let io = |error: std::io::Error| RulesError::Read {
             file: file.to_path_buf(),
-            source,
+            error,
         };
         let old = match crate::config_file::read_text(file, crate::config_file::CONFIG_LIMIT) {
             Ok(text) => text,

@@ -32,19 +32,19 @@ impl Host {
             return Ok(Host::Ip(ip.to_canonical()));
         }
         let name = text.strip_suffix('.').unwrap_or(text);
-        let shown = text.escape_default();
+        let shown = text.escape_default().to_string();
         if name.is_empty() || name.len() > 253 {
-            return Err(format!("{shown:?}: not a host name (length)"));
+            return Err(format!("'{shown}': not a host name (length)"));
         }
         for label in name.split('.') {
             if label.is_empty() || label.len() > 63 {
-                return Err(format!("{shown:?}: not a host name (empty or long label)"));
+                return Err(format!("'{shown}': not a host name (empty or long label)"));
             }
             if !label
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
             {
-                return Err(format!("{shown:?}: not a host name (character)"));
+                return Err(format!("'{shown}': not a host name (character)"));
             }
         }
         // A name that reads as a number would be taken for an address by
@@ -54,7 +54,7 @@ impl Host {
             .next()
             .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()) || tld.starts_with("0x"))
         {
-            return Err(format!("{shown:?}: not a host name (numeric)"));
+            return Err(format!("'{shown}': not a host name (numeric)"));
         }
         Ok(Host::Name(name.to_ascii_lowercase()))
     }
