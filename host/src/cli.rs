@@ -395,7 +395,10 @@ fn sandbox_policy(args: &RunArgs) -> Result<SandboxPolicy> {
     policy.limits.timeout = args.timeout;
     policy.limits.memory_bytes = usize::try_from(args.memory.unwrap_or(512) << 20)?;
     policy.limits.max_output_bytes = args.max_output;
-    policy.secrets = SecretPatterns::new(&args.secret, &args.allow_secret)?;
+    let (patterns, outside) = secrets_by_place(&args.secret, policy.root())?;
+    policy.secrets = SecretPatterns::new(&patterns, &args.allow_secret)?;
+    // WASI tools never see past the root; native commands are denied these.
+    policy.own_secrets.extend(outside);
     let writable = writable_dirs(args)?;
     // Whether or not this run uses the cache: a run that does not must not
     // leave it open to the commands either.
@@ -480,6 +483,36 @@ fn broker_for(args: &RunArgs, policy: &SandboxPolicy) -> Result<Broker> {
         broker = broker.with_rules_file(config.join(project::USER_RULES));
     }
     Ok(broker)
+}
+
+/// `--secret` values as patterns inside the root (an absolute path there
+/// made relative to it) and paths outside it, which native commands are
+/// denied.
+///
+/// # Errors
+///
+/// A pattern with glob characters outside the root: cordon hides files
+/// there by path, not by pattern.
+fn secrets_by_place(secrets: &[String], root: &Path) -> Result<(Vec<String>, Vec<PathBuf>)> {
+    let mut patterns = Vec::new();
+    let mut outside = Vec::new();
+    for secret in secrets {
+        let path = Path::new(secret);
+        if !path.is_absolute() {
+            patterns.push(secret.clone());
+            continue;
+        }
+        let real = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        match real.strip_prefix(root) {
+            Ok(inside) => patterns.push(inside.to_string_lossy().into_owned()),
+            Err(_) if secret.contains(['*', '?', '[', '{']) => anyhow::bail!(
+                "--secret {secret}: a pattern outside the root; name the files or \
+                 directories to hide there"
+            ),
+            Err(_) => outside.push(real),
+        }
+    }
+    Ok((patterns, outside))
 }
 
 /// The environment a command line's `$NAME` reads: what a native command

@@ -264,3 +264,34 @@ fn a_secret_cannot_be_renamed_overwritten_or_removed_natively() {
         );
     }
 }
+
+/// `--secret /abs/path` outside the root is honoured: native commands are
+/// denied it in every mode (WASI tools never see past the root); a pattern
+/// there is refused with a reason, never accepted and ignored.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_secret_outside_the_root_is_denied_to_native_commands() {
+    let l = Layout::new();
+    let outside = l.base.join("outside/secret.txt");
+    let outside = outside.to_str().unwrap();
+    let read = |extra: &[&str]| {
+        l.cordon()
+            .args(["--engine", "native", "--secret", outside])
+            .args(extra)
+            .args(["--", "cat", outside])
+            .output()
+    };
+    for mode in [&[][..], &["--no-namespaces"][..]] {
+        let run = read(mode);
+        assert_ne!(run.code(), 0, "{mode:?}: {}", run.stdout());
+        assert!(!run.stdout().contains("outside secret"), "{mode:?}");
+    }
+    let pattern = format!("{}/*.txt", l.base.join("outside").display());
+    let run = l.cordon().args(["--secret", &pattern, "--", "ls"]).output();
+    run.expect_code(125);
+    assert!(
+        run.stderr().contains("a pattern outside the root"),
+        "{}",
+        run.stderr()
+    );
+}
