@@ -7,10 +7,10 @@
 //! characters as it is, any other in single quotes, and a word holding
 //! anything a person could not see or tell apart in `$'...'` with that
 //! character escaped. Escaped are control characters, every non-ASCII
-//! character outside a short list of scripts that cannot pass for ASCII
-//! (accented Latin letters, CJK, kana, hangul), which takes in bidi
-//! overrides, zero-width and other invisible characters, other spaces and
-//! look-alike letters, and a run of more than [`MAX_SPACES`] spaces.
+//! character but accented Latin letters (see [`plainly_visible`]), which
+//! takes in bidi overrides, zero-width and other invisible characters,
+//! other spaces, look-alike letters and wide characters, and a run of more
+//! than [`MAX_SPACES`] spaces. What is shown is one column per character.
 
 use std::fmt::Write;
 
@@ -99,15 +99,18 @@ fn plain_in_word(c: char) -> bool {
     c.is_ascii_alphanumeric() || "_-./:@%+,".contains(c)
 }
 
-/// Characters a person sees for what they are: printable ASCII, and
-/// letters of scripts with no ASCII look-alikes.
+/// Characters a person sees for what they are, each one column wide:
+/// printable ASCII, and accented Latin letters (Latin-1 and Latin
+/// Extended-A, but for the dotless `ı`, `ĸ` and the long `ſ`, which pass
+/// for ASCII letters). Everything else is escaped: other scripts hold
+/// look-alikes of ASCII (Cyrillic `а`, the click letter `ǃ`, CJK `一`),
+/// unassigned or combining code points that a terminal draws as nothing,
+/// and wide characters that would make a line's width unknowable.
 fn plainly_visible(c: char) -> bool {
     matches!(c,
         ' '..='~'
-        // Latin-1 letters (not × or ÷), Latin Extended-A and -B.
-        | '\u{c0}'..='\u{d6}' | '\u{d8}'..='\u{f6}' | '\u{f8}'..='\u{24f}'
-        // Hiragana, katakana, CJK ideographs, hangul syllables.
-        | '\u{3041}'..='\u{30ff}' | '\u{4e00}'..='\u{9fff}' | '\u{ac00}'..='\u{d7a3}')
+        | '\u{c0}'..='\u{d6}' | '\u{d8}'..='\u{f6}' | '\u{f8}'..='\u{130}'
+        | '\u{132}'..='\u{137}' | '\u{139}'..='\u{17e}')
 }
 
 fn quote_into(shown: &mut String, word: &str, first: bool) {
@@ -167,6 +170,18 @@ mod tests {
         assert_eq!(command(&argv(&["echo", "it's"])), r"echo 'it'\''s'");
         assert_eq!(command(&argv(&["a=b", "c=d"])), "'a=b' c=d");
         assert_eq!(command(&argv(&["ls", "café"])), "ls 'café'");
+        // Look-alikes and characters a terminal draws as nothing.
+        for (c, escaped) in [
+            ('\u{1c3}', r"\u01c3"),
+            ('\u{4e00}', r"\u4e00"),
+            ('\u{3097}', r"\u3097"),
+            ('\u{131}', r"\u0131"),
+        ] {
+            assert_eq!(
+                command(&argv(&["x", &c.to_string()])),
+                format!("x $'{escaped}'")
+            );
+        }
     }
 
     #[test]

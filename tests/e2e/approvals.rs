@@ -485,7 +485,7 @@ fn a_person_at_the_terminal_answers_with_a_letter_and_enter() {
         std::io::Read::read_to_end(&mut stdout, &mut shown).unwrap();
         child.wait().unwrap();
         let shown = String::from_utf8_lossy(&shown);
-        assert!(shown.contains("[r] always: a rule"), "{shown}");
+        assert!(shown.contains("[r] always (a rule"), "{shown}");
         assert_eq!(!l.at("src").exists(), removed, "{keys}: {shown}");
     }
 }

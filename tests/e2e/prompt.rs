@@ -169,9 +169,17 @@ fn the_screen_shows_the_command_that_runs_when_the_person_answers() {
     assert!(!screen.text().contains("EXIT="), "{}", screen.text());
     assert!(l.at("src").exists());
     screen.keys(&["BSpace", "v", "Enter"]);
-    let all = screen.wait_for("the agent's whole justification");
-    // The end of the command, escaped, before the question again.
-    assert!(screen.text().contains("type a letter"), "{all}");
+    let all = screen.wait_for("to see the question again");
+    // The end of the command, escaped, then the question again.
+    assert!(all.contains(r"\n  command: npm ci\n"), "{all}");
+    screen.keys(&["Enter"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let again = screen.wait_for("type a letter, then Enter");
+    assert!(
+        again.contains("runs:     sh -c $'rm -rf src; : "),
+        "{again}"
+    );
+    assert!(!again.contains("to see the question again"), "{again}");
     screen.keys(&["y", "Enter"]);
     let end = exited(&screen);
     assert!(end.contains("EXIT=0"), "{end}");
@@ -179,6 +187,89 @@ fn the_screen_shows_the_command_that_runs_when_the_person_answers() {
         !l.at("src").exists(),
         "the command shown is the one that ran"
     );
+}
+
+/// The attack on the frame: a working directory 1,700 bytes long whose
+/// names spell a fake question wrapped over the screen and pushed the
+/// real command off the top. Every field now takes the rows cordon gives
+/// it; the title and the command that runs stay on the screen.
+#[test]
+fn a_long_working_directory_cannot_push_the_command_off_the_screen() {
+    if skip_without(&["tmux"]) {
+        return;
+    }
+    let l = Layout::new();
+    let mut deep = l.root.clone();
+    while deep.as_os_str().len() < 1700 {
+        deep.push(format!(
+            "{}runs{}rm -rf build{}",
+            "\u{3097}",
+            " ".repeat(3),
+            "x".repeat(40)
+        ));
+    }
+    std::fs::create_dir_all(&deep).unwrap();
+    let target = l.at("src");
+    let argv = cordon_run(
+        &l,
+        &[
+            "--approval",
+            "untrusted",
+            "--cwd",
+            deep.to_str().unwrap(),
+            "--",
+            "rm",
+            "-rf",
+            target.to_str().unwrap(),
+        ],
+    );
+    let screen = Screen::run(&argv);
+    let shown = screen.wait_for("type a letter, then Enter");
+    assert!(shown.contains("── cordon: approval needed"), "{shown}");
+    let runs = format!("runs:     rm -rf {}", target.display());
+    assert!(shown.contains(&runs), "{shown}");
+    assert!(shown.contains(r"\u3097runs"), "{shown}");
+    // Keys typed within moments of the question are dropped with the
+    // terminal's replies: a person takes longer.
+    std::thread::sleep(Duration::from_millis(300));
+    screen.keys(&["n", "Enter", "Enter"]);
+    screen.wait_for("EXIT=");
+    assert!(target.exists());
+}
+
+/// What a command wrote before a question cannot change how the question
+/// looks: the default colours it set (OSC 10/11, black on black) are
+/// reset before the question is drawn.
+#[test]
+fn colours_a_command_set_are_reset_for_the_question() {
+    if skip_without(&["tmux", "curl"]) {
+        return;
+    }
+    let l = Layout::new();
+    let script = "printf '\\033]10;#000000\\007\\033]11;#000000\\007\\033]4;7;#000000\\007'; \
+                  curl -sf -m 30 -o /dev/null http://evil.test/; echo curl=$?";
+    let argv = cordon_run(
+        &l,
+        &[
+            "--engine",
+            "native",
+            "--approval",
+            "on-request",
+            "--network",
+            "allow=good.test",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ],
+    );
+    let screen = Screen::run(&argv);
+    screen.wait_for("type a letter, then Enter");
+    let colours = screen.tmux(&["display", "-p", "-t", "0", "#{pane_fg},#{pane_bg}"]);
+    assert_eq!(colours.trim(), "default,default");
+    std::thread::sleep(Duration::from_millis(300));
+    screen.keys(&["n", "Enter", "Enter"]);
+    screen.wait_for("EXIT=");
 }
 
 /// While a question asked mid-run is up (a connection to a host not on

@@ -322,14 +322,18 @@ impl Terminal {
     fn converse(&mut self, question: &Question) -> Result<Answer, String> {
         let _lines = LineMode::enter(self.tty.get_ref());
         self.drop_pending_input();
-        self.say(&prompt::render(question))?;
+        let size = screen_size(self.tty.get_ref());
+        let drawn = prompt::render(question, size);
+        self.say(&drawn.text)?;
         std::thread::sleep(QUERY_REPLIES);
         self.drop_pending_input();
         loop {
             let line = self.read_line()?;
-            if line.trim() == "v" {
+            if drawn.cut && line.trim() == "v" {
                 self.say(&prompt::whole(question))?;
-                self.say(&prompt::render(question))?;
+                self.say("  (press Enter to see the question again)")?;
+                self.read_line()?;
+                self.say(&drawn.text)?;
                 continue;
             }
             if let Some(answer) = self.answer(&line)? {
@@ -337,16 +341,32 @@ impl Terminal {
             }
             self.say(&format!(
                 "  {} is not an answer: y, s, p, r, n, e or a{}, then Enter\n{}",
-                display::text(&display::bounded(&line, 20).0),
-                if prompt::cut_anything(question) {
-                    ", v to view all"
-                } else {
-                    ""
-                },
+                display::bounded(&display::text(&line), 20).0,
+                if drawn.cut { ", v to view all" } else { "" },
                 prompt::ANSWER
             ))?;
         }
     }
+}
+
+/// The terminal's size, or [`prompt::Size::DEFAULT`] if it does not say.
+fn screen_size(tty: &File) -> prompt::Size {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: TIOCGWINSZ fills a winsize; a zeroed one is valid.
+        let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+        let asked = unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCGWINSZ, &mut size) };
+        if asked == 0 && size.ws_col >= 20 && size.ws_row >= 10 {
+            return prompt::Size {
+                cols: usize::from(size.ws_col),
+                rows: usize::from(size.ws_row),
+            };
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tty;
+    prompt::Size::DEFAULT
 }
 
 impl Approver for Terminal {
