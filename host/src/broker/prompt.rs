@@ -164,10 +164,8 @@ fn rows(text: &str, width: usize, max: usize) -> (Vec<String>, usize) {
     if rows.is_empty() {
         rows.push(String::new());
     }
-    if cut > 0 {
-        if let Some(last) = rows.last_mut() {
-            last.push_str(" …");
-        }
+    if let (true, Some(last)) = (cut > 0, rows.last_mut()) {
+        last.push_str(" …");
     }
     (rows, cut)
 }
