@@ -144,8 +144,8 @@ struct RunArgs {
     /// Refuse escalations of these kinds without asking, whatever the
     /// approver would answer: unsandboxed, writable, network (which also
     /// refuses, unasked, connections to hosts not on --network allow=;
-    /// hosts on this machine, loopback or pinned there by --resolve, may
-    /// still be asked about).
+    /// names --resolve pins to loopback addresses may still be asked
+    /// about).
     #[arg(long = "no-grant", value_name = "KIND", value_delimiter = ',')]
     no_grant: Vec<GrantKind>,
     /// Why the escalation is needed, shown to the person asked.
@@ -478,7 +478,9 @@ fn broker_for(args: &RunArgs, policy: &SandboxPolicy) -> Result<Broker> {
     let resolver = pinned_resolver(args)?;
     let mut broker = Broker::new(rules, args.approval, approver, audit)
         .with_shell(shell)
-        .without_grants(&args.no_grant, move |host| resolver.is_local(host));
+        .without_grants(&args.no_grant, move |host| {
+            resolver.pinned_to_loopback(host)
+        });
     if let Some(config) = config {
         broker = broker.with_rules_file(config.join(project::USER_RULES));
     }

@@ -243,6 +243,7 @@ fn a_hostile_scenario_repository_only_tightens() {
     std::fs::create_dir_all(repo.join("fixture")).unwrap();
     std::fs::create_dir_all(&outside).unwrap();
     std::fs::write(outside.join("id_rsa"), "CANARY-KEY\n").unwrap();
+    std::fs::write(outside.join("creds.json"), "\"CANARY-KEY\"\n").unwrap();
     std::os::unix::fs::symlink(&outside, repo.join("fixture/out")).unwrap();
     let before = crate::support::snapshot(&outside);
     let write_outside = format!("echo x > {}/written", outside.display());
@@ -304,6 +305,53 @@ fn a_hostile_scenario_repository_only_tightens() {
         assert!(!all.contains("CANARY-KEY"), "{attack}: {all}");
         assert_eq!(crate::support::snapshot(&outside), before, "{attack}");
     }
+    // A golden transcript that is a symlink to a host file (or /dev/zero)
+    // is not read; a FIFO in the fixture does not hold the copy.
+    let golden = repo.join("golden.toml");
+    std::fs::write(&golden, "[[step]]\nargv = [\"ls\"]\n").unwrap();
+    for target in [outside.join("creds.json"), "/dev/zero".into()] {
+        let link = repo.join("golden.golden.json");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let run = cordon_test(&[golden.to_str().unwrap()]);
+        assert_ne!(run.code(), 0);
+        assert!(
+            run.stdout().contains("out of its directory"),
+            "{}",
+            run.stdout()
+        );
+        assert!(!run.stdout().contains("CANARY-KEY"), "{}", run.stdout());
+    }
+    std::fs::create_dir_all(repo.join("fifo-fixture")).unwrap();
+    let fifo = std::ffi::CString::new(repo.join("fifo-fixture/pipe").to_str().unwrap()).unwrap();
+    // SAFETY: makes a FIFO at a path the test owns.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    std::fs::write(
+        repo.join("fifo.toml"),
+        "[fixture]\ndir = \"fifo-fixture\"\n[[step]]\nargv = [\"ls\"]\n",
+    )
+    .unwrap();
+    let run = cordon_test(&[repo.join("fifo.toml").to_str().unwrap()]);
+    assert_ne!(run.code(), 0);
+    assert!(
+        run.stderr().contains("not a regular file"),
+        "{}",
+        run.stderr()
+    );
+    // A loopback address on the allow list stands for the scenario's own
+    // servers, not for another service of this machine.
+    let service = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = service.local_addr().unwrap().port();
+    service.set_nonblocking(true).unwrap();
+    std::fs::write(
+        repo.join("local.toml"),
+        format!(
+            "[policy]\nnetwork = \"allow=127.0.0.1\"\n[[step]]\nargv = [\"fetch\", \"-s\", \"http://127.0.0.1:{port}/\"]\nanswers = [\"once\", \"once\"]\n"
+        ),
+    )
+    .unwrap();
+    cordon_test(&[repo.join("local.toml").to_str().unwrap()]);
+    assert!(service.accept().is_err(), "the local service was reached");
     // An on-failure retry the scenario's answers would approve: refused
     // unasked (--no-grant), nothing written outside.
     let retry = format!(

@@ -77,8 +77,8 @@ pub enum GrantKind {
     /// `writable=DIR`.
     Writable,
     /// `network`, and `network=HOST` or a connection to a host not on
-    /// `--network allow=` (refused, not asked about), unless the host is
-    /// this machine (see [`Broker::without_grants`]).
+    /// `--network allow=` (refused, not asked about), unless the host is a
+    /// test server's name (see [`Broker::without_grants`]).
     Network,
 }
 
@@ -845,8 +845,8 @@ impl Broker {
 
     /// Refuses escalations of these kinds without asking: no answer can
     /// grant them (`cordon test` runs a scenario's steps this way unless
-    /// the person running it allowed them). A host `local` accepts (this
-    /// machine) may still be asked about and granted.
+    /// the person running it allowed them). A host `local` accepts (a
+    /// name pinned to a test server) may still be asked about and granted.
     pub fn without_grants(
         mut self,
         kinds: &[GrantKind],

@@ -38,11 +38,12 @@ impl Resolver {
         Ok(())
     }
 
-    /// Whether `host` is this machine: a loopback address, or a name pinned
-    /// to loopback addresses only.
-    pub fn is_local(&self, host: &Host) -> bool {
+    /// Whether `host` is a name pinned to loopback addresses only (a test
+    /// server of this machine's). An address itself is not: any service
+    /// of this machine listens there.
+    pub fn pinned_to_loopback(&self, host: &Host) -> bool {
         match host {
-            Host::Ip(ip) => ip.is_loopback(),
+            Host::Ip(_) => false,
             Host::Name(name) => self
                 .pinned
                 .get(name)

@@ -40,6 +40,33 @@ impl Allowed {
         .collect()
     }
 
+    /// `network` as a step runs it: without `--allow-network`, a loopback
+    /// address on an allow list stands for the scenario's own servers
+    /// (`127.0.0.1:PORT` for each of `server_ports`), not for every
+    /// service this machine runs.
+    pub fn confine_network(&self, network: &str, server_ports: &[u16]) -> String {
+        let Some(list) = network.strip_prefix("allow=").filter(|_| !self.network) else {
+            return network.to_string();
+        };
+        let mut entries = Vec::new();
+        for item in list.split(',').filter(|item| !item.is_empty()) {
+            let host = match item.strip_prefix('[') {
+                Some(rest) => rest.split(']').next().unwrap_or_default(),
+                None => item.split(':').next().unwrap_or_default(),
+            };
+            match Host::parse(host) {
+                Ok(Host::Ip(ip)) if ip.is_loopback() => {
+                    entries.extend(server_ports.iter().map(|port| format!("127.0.0.1:{port}")));
+                }
+                _ => entries.push(item.to_string()),
+            }
+        }
+        match entries.is_empty() {
+            true => "off".to_string(),
+            false => format!("allow={}", entries.join(",")),
+        }
+    }
+
     /// The `--no-grant` kinds every step runs with.
     pub fn no_grant(&self) -> Vec<&'static str> {
         let mut kinds = Vec::new();

@@ -208,7 +208,7 @@ fn run_scenario(
         } else {
             // Without its golden transcript a scenario checks only its
             // expectations: that is a failure, not a pass.
-            failure = match std::fs::read_to_string(&golden) {
+            failure = match crate::config_file::read_text(&golden, GOLDEN_LIMIT) {
                 Ok(text) => expect::against_golden(&text, &steps).err(),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(format!(
                     "no golden transcript {}: write it with --bless",
@@ -227,6 +227,9 @@ fn run_scenario(
         steps,
     })
 }
+
+/// The largest golden transcript read.
+const GOLDEN_LIMIT: u64 = 16 << 20;
 
 /// `path` as a relative path of plain names (no root, no `.` or `..`), or
 /// `None`: what a scenario may name inside its root or a server's files.
@@ -284,8 +287,14 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
         } else if kind.is_symlink() {
             #[cfg(unix)]
             std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, &target)?;
-        } else {
+        } else if kind.is_file() {
             std::fs::copy(entry.path(), &target)?;
+        } else {
+            // A FIFO would hold the copy; a device is not a project's file.
+            return Err(std::io::Error::other(format!(
+                "{}: not a regular file, directory or symlink",
+                entry.path().display()
+            )));
         }
     }
     Ok(())

@@ -127,7 +127,8 @@ pub fn run(
         .arg(&sandbox.root)
         .args(["--sandbox", &policy.sandbox])
         .args(["--approval", &policy.approval])
-        .args(["--network", network])
+        .arg("--network")
+        .arg(allowed.confine_network(network, &sandbox.server_ports()))
         .arg("--approver")
         .arg(format!("script={}", answers.display()))
         .arg("--audit")
@@ -253,6 +254,11 @@ pub fn run(
 }
 
 impl Sandbox {
+    /// The ports the scenario's servers listen on (127.0.0.1).
+    fn server_ports(&self) -> Vec<u16> {
+        self.servers.iter().map(|server| server.port).collect()
+    }
+
     /// `{{url:NAME}}` in a step becomes the server's `http://NAME:PORT`.
     fn expand(&self, text: &str) -> String {
         self.servers.iter().fold(text.to_string(), |text, server| {
