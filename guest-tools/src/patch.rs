@@ -570,6 +570,13 @@ fn apply(steps: &[Step]) -> Result<(), String> {
         format!("{}: {}", path.display(), crate::io_error::describe(&err))
     };
     steps.iter().try_for_each(check).map_err(described)?;
+    // Temporary names never take a name that exists or that a step writes.
+    let mut taken: std::collections::HashSet<PathBuf> = steps
+        .iter()
+        .map(|step| match step {
+            Step::Write { path, .. } | Step::Remove { path } => path.clone(),
+        })
+        .collect();
     let mut staged: Vec<Staged> = Vec::new();
     let writes = steps.iter().filter_map(|step| match step {
         Step::Write { path, bytes } => Some((path, bytes)),
@@ -580,9 +587,13 @@ fn apply(steps: &[Step]) -> Result<(), String> {
         Step::Remove { path } => Some(path),
     });
     let staging: Result<(), _> = writes
-        .map(|(path, bytes)| write_beside(path, bytes, &mut staged))
+        .map(|(path, bytes)| write_beside(path, bytes, &mut taken, &mut staged))
         .collect::<Result<(), _>>()
-        .and_then(|()| replaced.map(|path| set_aside(path, &mut staged)).collect());
+        .and_then(|()| {
+            replaced
+                .map(|path| set_aside(path, &mut taken, &mut staged))
+                .collect()
+        });
     if let Err(failed) = staging {
         undo(staged);
         return Err(described(failed));
@@ -664,18 +675,26 @@ enum Staged {
     CreatedDir(PathBuf),
 }
 
-fn temp_beside(path: &Path, purpose: &str) -> PathBuf {
+/// A name beside `path` for `purpose` that does not exist and is not
+/// `taken` (then it is).
+fn temp_beside(path: &Path, purpose: &str, taken: &mut std::collections::HashSet<PathBuf>) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    path.with_file_name(format!(".{name}.cordon-{purpose}"))
+    let temp = (0..)
+        .map(|n| path.with_file_name(format!(".{name}.cordon-{purpose}-{n}")))
+        .find(|temp| !taken.contains(temp) && std::fs::symlink_metadata(temp).is_err())
+        .expect("an unused name");
+    taken.insert(temp.clone());
+    temp
 }
 
 /// Writes `bytes` beside `path`, making the directories it needs.
 fn write_beside(
     path: &Path,
     bytes: &[u8],
+    taken: &mut std::collections::HashSet<PathBuf>,
     staged: &mut Vec<Staged>,
 ) -> Result<(), (PathBuf, std::io::Error)> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -688,19 +707,28 @@ fn write_beside(
             staged.push(Staged::CreatedDir(dir.to_path_buf()));
         }
     }
-    let temp = temp_beside(path, "new");
-    std::fs::write(&temp, bytes).map_err(|e| (path.to_path_buf(), e))?;
+    let temp = temp_beside(path, "new", taken);
+    // Made new: never over a file that appeared since.
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&temp)
+        .map_err(|e| (path.to_path_buf(), e))?;
     staged.push(Staged::Written {
         temp,
         path: path.to_path_buf(),
     });
-    Ok(())
+    std::io::Write::write_all(&mut file, bytes).map_err(|e| (path.to_path_buf(), e))
 }
 
 /// Renames the file at `path` aside, to be removed at the end (or put
 /// back).
-fn set_aside(path: &Path, staged: &mut Vec<Staged>) -> Result<(), (PathBuf, std::io::Error)> {
-    let temp = temp_beside(path, "old");
+fn set_aside(
+    path: &Path,
+    taken: &mut std::collections::HashSet<PathBuf>,
+    staged: &mut Vec<Staged>,
+) -> Result<(), (PathBuf, std::io::Error)> {
+    let temp = temp_beside(path, "old", taken);
     std::fs::rename(path, &temp).map_err(|e| (path.to_path_buf(), e))?;
     staged.push(Staged::SetAside {
         temp,

@@ -256,4 +256,15 @@ fn config_files_are_read_only_as_bounded_regular_files() {
         assert!(stderr.contains(".cordon/rules.toml"), "{kind}: {stderr}");
         assert!(mib < PEAK_MIB, "{kind}: cordon peaked at {mib} MiB");
     }
+    // `.cordon` itself a symlink to a directory elsewhere on the host.
+    let l = Layout::new();
+    std::fs::write(l.base.join("outside/rules.toml"), "# host file\n").unwrap();
+    std::os::unix::fs::symlink(l.base.join("outside"), l.at(".cordon")).unwrap();
+    let run = l.cordon().args(["--", "cat", "a.txt"]).output();
+    run.expect_code(125);
+    assert!(
+        run.stderr().contains("outside the root"),
+        "{}",
+        run.stderr()
+    );
 }

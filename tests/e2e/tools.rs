@@ -248,6 +248,11 @@ fn apply_patch_failing_any_way_leaves_the_tree_as_it_was() {
     ];
     for (kind, body) in cases {
         let l = Layout::new();
+        // Files and a directory with the names a patch's temporary files
+        // once took (and then removed on the way back).
+        std::fs::write(l.at(".a.txt.cordon-new"), "mine\n").unwrap();
+        std::fs::write(l.at(".a.txt.cordon-old"), "mine too\n").unwrap();
+        std::fs::create_dir(l.at(".README.md.cordon-old")).unwrap();
         std::fs::write(l.at("README.md"), "readme\n").unwrap();
         std::fs::write(l.at(".env"), "TOKEN=1\n").unwrap();
         std::fs::create_dir(l.at("docs")).unwrap();
@@ -264,6 +269,24 @@ fn apply_patch_failing_any_way_leaves_the_tree_as_it_was() {
         );
         assert_eq!(l.inside(), before, "{kind}: {}", run.stderr());
     }
+}
+
+/// A patch that adds a file named like a temporary file of another of
+/// its changes gets both right.
+#[test]
+fn apply_patch_temporary_names_never_take_a_patch_or_user_name() {
+    let l = Layout::new();
+    let patch = "*** Begin Patch\n*** Add File: .a.txt.cordon-new-0\n+ADDED\n\
+                 *** Update File: a.txt\n@@\n-alpha\n+ALPHA\n*** End Patch\n";
+    l.cordon()
+        .args(["--", "apply_patch", patch])
+        .output()
+        .expect_code(0);
+    assert_eq!(std::fs::read_to_string(l.at("a.txt")).unwrap(), "ALPHA\n");
+    assert_eq!(
+        std::fs::read_to_string(l.at(".a.txt.cordon-new-0")).unwrap(),
+        "ADDED\n"
+    );
 }
 
 const UNIFIED: &str = "--- a/a.txt

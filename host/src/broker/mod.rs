@@ -755,14 +755,15 @@ pub enum Outcome {
     Aborted,
 }
 
-/// What a person granted for the rest of the session, with that
-/// escalation (or none): exactly the command the prompt showed, or every
-/// command starting with a prefix the person typed (or a rule's prefix,
-/// which the prompt names as such).
+/// What a person granted for the rest of the session, as the prompt
+/// showed it: in that working directory, with that escalation (or none),
+/// exactly the command shown, or every command starting with a prefix the
+/// person typed (or a rule's prefix, which the prompt names as such).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Grant {
     words: Vec<String>,
     cover: Cover,
+    cwd: PathBuf,
     escalation: Option<Escalation>,
 }
 
@@ -775,6 +776,7 @@ enum Cover {
 impl Grant {
     fn covers(&self, request: &Request) -> bool {
         self.escalation == request.escalation
+            && self.cwd == request.cwd
             && match self.cover {
                 Cover::Exactly => self.words == request.argv,
                 Cover::Prefix => request.argv.starts_with(&self.words),
@@ -1188,6 +1190,7 @@ impl Broker {
                     self.grants.push(Grant {
                         words,
                         cover,
+                        cwd: request.cwd.clone(),
                         escalation: request.escalation.clone(),
                     });
                     return Outcome::Run(request);
@@ -1197,6 +1200,7 @@ impl Broker {
                     self.grants.push(Grant {
                         words: prefix.clone(),
                         cover: Cover::Prefix,
+                        cwd: request.cwd.clone(),
                         escalation: request.escalation.clone(),
                     });
                     self.grant_escalated_host(&request);
@@ -1683,6 +1687,11 @@ mod tests {
         assert!(matches!(b.decide(request("make test")), Outcome::Run(_)));
         assert!(matches!(b.decide(request("make clean")), Outcome::Run(_)));
         assert_eq!(asked.lock().unwrap().len(), 3, "a typed prefix covers");
+        // Elsewhere, the same words are another command.
+        let mut elsewhere = request("rm -rf build");
+        elsewhere.cwd = "/other".into();
+        assert!(matches!(b.decide(elsewhere), Outcome::Refused(_)));
+        assert_eq!(asked.lock().unwrap().len(), 4, "another directory asks");
 
         let host = Host::parse("10.0.0.9").unwrap();
         let (mut b, _) = broker(

@@ -49,6 +49,19 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
+/// The project's rules file, read only from inside the root (`.cordon`
+/// may be a symlink to elsewhere on the host).
+fn read_project_rules(root: &Path, file: &Path) -> std::io::Result<Vec<u8>> {
+    let dir = file.parent().and_then(|dir| dir.canonicalize().ok());
+    if let Some(dir) = dir.filter(|dir| !dir.starts_with(root)) {
+        return Err(std::io::Error::other(format!(
+            "in {}, outside the root; not read",
+            dir.display()
+        )));
+    }
+    crate::config_file::read(file, crate::config_file::CONFIG_LIMIT)
+}
+
 fn store_path(config: &Path) -> PathBuf {
     config.join("trusted.toml")
 }
@@ -82,7 +95,7 @@ pub fn load(
         }
     }
     let file = root.join(PROJECT_RULES);
-    let bytes = match crate::config_file::read(&file, crate::config_file::CONFIG_LIMIT) {
+    let bytes = match read_project_rules(root, &file) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("{}: {e}", file.display())),
@@ -118,8 +131,7 @@ pub fn load(
 /// atomically).
 pub fn trust(root: &Path, config: &Path) -> Result<String, String> {
     let file = root.join(PROJECT_RULES);
-    let bytes = crate::config_file::read(&file, crate::config_file::CONFIG_LIMIT)
-        .map_err(|e| format!("{}: {e}", file.display()))?;
+    let bytes = read_project_rules(root, &file).map_err(|e| format!("{}: {e}", file.display()))?;
     let mut check = Rules::default();
     check
         .add(&String::from_utf8_lossy(&bytes), &file)
