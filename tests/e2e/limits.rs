@@ -268,3 +268,18 @@ fn config_files_are_read_only_as_bounded_regular_files() {
         run.stderr()
     );
 }
+
+/// A built-in `sleep` is cut at the deadline itself, not by the watchdog
+/// two seconds later, and the line names the command.
+#[test]
+fn a_sleeping_tool_is_cut_at_the_deadline() {
+    let l = Layout::new();
+    let run = l
+        .cordon()
+        .args(["--timeout", "1", "--", "sleep", "30"])
+        .output();
+    run.expect_code(124);
+    let stderr = run.stderr();
+    assert!(stderr.contains("sleep: timed out after"), "{stderr}");
+    assert!(!stderr.contains("blocked in a host call"), "{stderr}");
+}

@@ -18,6 +18,7 @@
 use std::collections::HashMap;
 #[cfg(unix)]
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use wasmtime::{Caller, Linker, Result};
 #[cfg(unix)]
@@ -119,11 +120,30 @@ impl Direct {
     }
 }
 
-/// Replaces `fd_write`, `fd_readdir` and `fd_prestat_get` (unix), and
+/// Replaces `fd_write`, `fd_readdir` and `fd_prestat_get` (unix),
 /// `fd_renumber` and `fd_close` (which end what cordon knew of the
-/// descriptors they touch).
+/// descriptors they touch), and `poll_oneoff` on one relative clock (a
+/// guest's `sleep`).
 pub fn shadow(linker: &mut Linker<P1State>) -> Result<()> {
     linker.allow_shadowing(true);
+    linker.func_wrap_async(
+        MODULE,
+        "poll_oneoff",
+        |mut caller: Caller<'_, P1State>, (subs, events, count, done): (i32, i32, i32, i32)| {
+            Box::new(async move {
+                match lone_sleep(&mut caller, subs, count) {
+                    Some((userdata, duration)) => {
+                        // wasmtime-wasi sleeps on the thread here, which
+                        // the run's deadline cannot cut short; a sleep of
+                        // the runtime's own can be.
+                        tokio::time::sleep(duration).await;
+                        Ok(clock_event(&mut caller, events, done, userdata))
+                    }
+                    None => call_original!(caller, poll_oneoff(subs, events, count, done)),
+                }
+            })
+        },
+    )?;
     linker.func_wrap_async(
         MODULE,
         "fd_write",
@@ -189,6 +209,39 @@ pub fn shadow(linker: &mut Linker<P1State>) -> Result<()> {
         },
     )?;
     Ok(())
+}
+
+/// A `poll_oneoff` of one subscription to a relative clock (a guest's
+/// `sleep`): its userdata and how long. Layout of a WASIp1 subscription:
+/// userdata u64 at 0, tag u8 at 8 (0: clock), timeout u64 at 24, flags u16
+/// at 40 (1: absolute).
+fn lone_sleep(caller: &mut Caller<'_, P1State>, subs: i32, count: i32) -> Option<(u64, Duration)> {
+    if count != 1 {
+        return None;
+    }
+    let memory = memory(caller)?;
+    let sub = span(memory.data(&caller), subs as u32, 48)?;
+    let u64_at = |at: usize| u64::from_le_bytes(sub[at..at + 8].try_into().unwrap_or_default());
+    let relative_clock = sub[8] == 0 && u16::from_le_bytes([sub[40], sub[41]]) & 1 == 0;
+    relative_clock.then(|| (u64_at(0), Duration::from_nanos(u64_at(24))))
+}
+
+/// Writes the clock event of a finished sleep (userdata, no error, type
+/// clock) at `events` and 1 at `done`; the errno.
+fn clock_event(caller: &mut Caller<'_, P1State>, events: i32, done: i32, userdata: u64) -> i32 {
+    let Some(memory) = memory(caller) else {
+        return ERRNO_FAULT;
+    };
+    let bytes = memory.data_mut(caller);
+    let Some(event) = span_mut(bytes, events as u32, 32) else {
+        return ERRNO_FAULT;
+    };
+    event.fill(0);
+    event[..8].copy_from_slice(&userdata.to_le_bytes());
+    if !put_u32(bytes, done, 1) {
+        return ERRNO_FAULT;
+    }
+    0
 }
 
 /// Writes `value` at guest address `at`; `false` if out of bounds.
