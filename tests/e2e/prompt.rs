@@ -20,8 +20,13 @@ fn quoted(word: &str) -> String {
 }
 
 impl Screen {
-    /// Runs `argv` in the window, then prints `EXIT=<code>` and waits.
+    /// Runs `argv` in an 80x24 window, then prints `EXIT=<code>` and waits.
     fn run(argv: &[String]) -> Screen {
+        Screen::sized(argv, 80, 24)
+    }
+
+    /// As [`Screen::run`], in a window of `cols` by `rows`.
+    fn sized(argv: &[String], cols: u16, rows: u16) -> Screen {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("tmux.sock");
         let script = dir.path().join("run.sh");
@@ -46,9 +51,9 @@ impl Screen {
                 "new-session",
                 "-d",
                 "-x",
-                "80",
+                &cols.to_string(),
                 "-y",
-                "24",
+                &rows.to_string(),
             ])
             .arg("sh")
             .arg(&script)
@@ -235,6 +240,37 @@ fn a_long_working_directory_cannot_push_the_command_off_the_screen() {
     screen.keys(&["n", "Enter", "Enter"]);
     screen.wait_for("EXIT=");
     assert!(target.exists());
+}
+
+/// On a screen too short for the whole question (the agent's words once
+/// posed as the question there, the real one scrolled off), the question
+/// is not asked: it is denied with a line saying why.
+#[test]
+fn a_screen_too_small_for_the_question_denies() {
+    if skip_without(&["tmux"]) {
+        return;
+    }
+    let l = Layout::new();
+    let planted = l.base.join("planted");
+    let argv = cordon_run(
+        &l,
+        &[
+            "--engine",
+            "native",
+            "--escalate",
+            "unsandboxed",
+            "--justification=-- cordon: approval needed -- runs: npm test",
+            "--",
+            "sh",
+            "-c",
+            &format!("touch {}", planted.display()),
+        ],
+    );
+    let screen = Screen::sized(&argv, 80, 10);
+    let end = screen.wait_for("EXIT=");
+    assert!(end.contains("too small"), "{end}");
+    assert!(end.contains("EXIT=126"), "{end}");
+    assert!(!planted.exists());
 }
 
 /// What a command wrote before a question cannot change how the question

@@ -323,7 +323,13 @@ impl Terminal {
         let _lines = LineMode::enter(self.tty.get_ref());
         self.drop_pending_input();
         let size = screen_size(self.tty.get_ref());
-        let drawn = prompt::render(question, size);
+        let drawn = match prompt::render(question, size) {
+            Ok(drawn) => drawn,
+            Err(why) => {
+                self.say(&format!("\ncordon: {why}; denied\n"))?;
+                return Err(why);
+            }
+        };
         self.say(&drawn.text)?;
         std::thread::sleep(QUERY_REPLIES);
         self.drop_pending_input();
@@ -349,7 +355,8 @@ impl Terminal {
     }
 }
 
-/// The terminal's size, or [`prompt::Size::DEFAULT`] if it does not say.
+/// The terminal's size, or [`prompt::Size::DEFAULT`] if it does not say
+/// (a screen too small is refused by [`prompt::render`], not guessed).
 fn screen_size(tty: &File) -> prompt::Size {
     #[cfg(unix)]
     {
@@ -357,7 +364,7 @@ fn screen_size(tty: &File) -> prompt::Size {
         // SAFETY: TIOCGWINSZ fills a winsize; a zeroed one is valid.
         let mut size: libc::winsize = unsafe { std::mem::zeroed() };
         let asked = unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCGWINSZ, &mut size) };
-        if asked == 0 && size.ws_col >= 20 && size.ws_row >= 10 {
+        if asked == 0 && size.ws_col > 0 && size.ws_row > 0 {
             return prompt::Size {
                 cols: usize::from(size.ws_col),
                 rows: usize::from(size.ws_row),

@@ -35,11 +35,16 @@ const INDENT: usize = 12;
 
 /// Puts the terminal in a known state whatever a command wrote before:
 /// ends an escape sequence or string left open (CAN, ST), resets colours,
-/// the palette and the default colours (OSC 104, 110-112), reverse video,
-/// hidden text, the character set, insert mode, origin mode, scroll
-/// margins and a hidden cursor, then goes to the last row.
+/// the palette and the default colours (OSC 104, 110-112), hidden text,
+/// the character set; leaves the alternate screen; resets insert mode,
+/// reverse video, origin mode, scroll margins, a hidden cursor, the
+/// application cursor and keypad modes (so Enter sends Enter), mouse
+/// reporting, bracketed paste, modifyOtherKeys and the kitty keyboard
+/// modes; sets the title; then goes to the last row.
 const RESET: &str = "\x18\x1b\\\x1b]104\x07\x1b]110\x07\x1b]111\x07\x1b]112\x07\x1b[0m\x0f\x1b(B\
-                     \x1b[4l\x1b[?5l\x1b[?6l\x1b[?7h\x1b[?25h\x1b[r\x1b[999;1H";
+                     \x1b[?1049l\x1b[4l\x1b[?5l\x1b[?6l\x1b[?7h\x1b[?25h\x1b[r\
+                     \x1b[?1l\x1b>\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?2004l\
+                     \x1b[>4;0m\x1b[<99u\x1b]2;cordon: approval needed\x07\x1b[999;1H";
 
 /// The keys, and what each one grants.
 const CHOICES: [&str; 4] = [
@@ -58,86 +63,119 @@ pub struct Drawn {
     pub cut: bool,
 }
 
+/// The narrowest screen a question is drawn on.
+const MIN_COLS: usize = 60;
+
 /// The question laid out for a screen of `size`: first the screen is
 /// scrolled clear (what was on it stays in the scrollback), so nothing a
-/// command drew before stands beside the question.
-pub fn render(question: &Question, size: Size) -> Drawn {
+/// command drew before stands beside the question. The reason and the
+/// justification give up rows before the command does.
+///
+/// # Errors
+///
+/// A screen too small to show the question whole, with the title and the
+/// command on it: then it is not asked (a denial), never drawn cut.
+pub fn render(question: &Question, size: Size) -> Result<Drawn, String> {
     let r = &question.request;
-    let width = size.cols.saturating_sub(1 + INDENT).max(20);
-    let (reason, reason_cut) = rows(&display::text(&question.reason), width, REASON_ROWS);
-    let justification = r
-        .justification
-        .as_deref()
-        .map(|j| rows(&display::text(j), width + INDENT - 2, JUSTIFICATION_ROWS));
-    let grant = r.escalation.as_ref().map(|escalation| match escalation {
-        // A directory is quoted as a word: its spaces and quotes show.
-        Escalation::Writable(dir) => format!("writable={}", display::path(dir)),
-        other => display::text(&other.to_string()),
-    });
-    // Every row but the command's, at most, so that the command gets the
-    // rest of the screen, up to its own bound.
-    let others = 1
-        + 1
-        + 1
-        + 1
-        + usize::from(grant.is_some())
-        + reason.len()
-        + justification
-            .as_ref()
-            .map_or(0, |(words, _)| 2 + words.len())
-        + 1
-        + CHOICES.len()
-        + 1
-        + 1;
-    let command_rows = size.rows.saturating_sub(others).clamp(1, COMMAND_ROWS);
-    let (command, command_cut) = rows(&display::command(&r.argv), width, command_rows);
-    let cut = command_cut > 0
-        || reason_cut > 0
-        || justification.as_ref().is_some_and(|(_, cut)| *cut > 0);
+    let too_small = || {
+        format!(
+            "the terminal ({}x{}) is too small to show the question whole; make it at least \
+             {MIN_COLS} columns and about 20 rows",
+            size.cols, size.rows
+        )
+    };
+    if size.cols < MIN_COLS {
+        return Err(too_small());
+    }
+    let width = size.cols - 1 - INDENT;
+    let (cwd, cwd_cut) = rows(&display::path(&r.cwd), width, 1);
+    let grant = r
+        .escalation
+        .as_ref()
+        .map(|escalation| rows(&shown_grant(escalation), width, 1));
+    let command = display::command(&r.argv);
+    let needed = command.chars().count().div_ceil(width).max(1);
+    // Title, in, sandbox, grant, the rule, the choices, [v], the answer.
+    let fixed = 3 + usize::from(grant.is_some()) + 1 + CHOICES.len() + 2;
+    for (reason_rows, words_rows) in [
+        (REASON_ROWS, JUSTIFICATION_ROWS),
+        (1, JUSTIFICATION_ROWS),
+        (1, 1),
+    ] {
+        let reason = rows(&display::text(&question.reason), width, reason_rows);
+        let words = r
+            .justification
+            .as_deref()
+            .map(|j| rows(&display::text(j), width + INDENT - 2, words_rows));
+        let words_height = words.as_ref().map_or(0, |(words, _)| 1 + words.len());
+        let left = size
+            .rows
+            .saturating_sub(fixed + reason.0.len() + words_height);
+        // The command whole, or cut with a row that says so.
+        let command_rows = match needed {
+            n if n <= left.min(COMMAND_ROWS) => n,
+            _ if left >= 2 => (left - 1).min(COMMAND_ROWS),
+            _ => continue,
+        };
+        let (command, command_cut) = rows(&command, width, command_rows);
+        let cut = [command_cut, cwd_cut, reason.1]
+            .into_iter()
+            .chain(grant.as_ref().map(|(_, cut)| *cut))
+            .chain(words.as_ref().map(|(_, cut)| *cut))
+            .any(|cut| cut > 0);
 
-    let mut lines: Vec<String> = Vec::new();
-    let title = "── cordon: approval needed ";
-    lines.push(format!(
-        "{title}{}",
-        "─".repeat((size.cols - 1).saturating_sub(27))
-    ));
-    push_field(&mut lines, "runs:", &command);
-    if command_cut > 0 {
-        lines.push(format!(
-            "{:INDENT$}(cut short: {command_cut} more; [v] shows all)",
-            ""
-        ));
-    }
-    push_field(&mut lines, "in:", &rows(&display::path(&r.cwd), width, 1).0);
-    push_field(
-        &mut lines,
-        "sandbox:",
-        &[format!("{} ({})", r.sandbox, r.engine)],
-    );
-    if let Some(grant) = &grant {
-        push_field(&mut lines, "grants:", &rows(grant, width, 1).0);
-    }
-    push_field(&mut lines, "asks why:", &reason);
-    if let Some((words, words_cut)) = &justification {
-        lines.push("  ── the agent's words, not checked by cordon ──".into());
-        lines.extend(words.iter().map(|row| format!("  {row}")));
-        if *words_cut > 0 {
-            lines.push(format!("  (cut short: {words_cut} more; [v] shows all)"));
+        let mut lines: Vec<String> = Vec::new();
+        let title = "── cordon: approval needed ";
+        lines.push(format!("{title}{}", "─".repeat(size.cols - 1 - 27)));
+        push_field(&mut lines, "runs:", &command);
+        if command_cut > 0 {
+            lines.push(format!(
+                "{:INDENT$}(cut short: {command_cut} more; [v] shows all)",
+                ""
+            ));
         }
+        push_field(&mut lines, "in:", &cwd);
+        push_field(
+            &mut lines,
+            "sandbox:",
+            &[format!("{} ({})", r.sandbox, r.engine)],
+        );
+        if let Some((grant, _)) = &grant {
+            push_field(&mut lines, "grants:", grant);
+        }
+        push_field(&mut lines, "asks why:", &reason.0);
+        // A justification cut short ends with ` …`; [v] shows all of it.
+        if let Some((words, _)) = &words {
+            lines.push("  ── the agent's words, not checked by cordon ──".into());
+            lines.extend(words.iter().map(|row| format!("  {row}")));
+        }
+        lines.push(format!("  {}", "─".repeat(size.cols - 1 - 2)));
+        lines.extend(CHOICES.iter().map(|c| c.to_string()));
+        if cut {
+            lines.push("  [v] view all of the question".into());
+        }
+        let blank = "\n".repeat(size.rows);
+        return Ok(Drawn {
+            text: format!(
+                "{}{RESET}{blank}{}\n{ANSWER}",
+                outer_reset(),
+                lines.join("\n")
+            ),
+            cut,
+        });
     }
-    lines.push(format!(
-        "  {}",
-        "─".repeat((size.cols - 1).saturating_sub(2))
-    ));
-    lines.extend(CHOICES.iter().map(|c| c.to_string()));
-    if cut {
-        lines.push("  [v] view the whole command and justification".into());
+    Err(too_small())
+}
+
+/// Inside tmux, the terminal around it may have been changed too (through
+/// tmux's passthrough, where it is allowed): its colours and reverse
+/// video are reset through the same passthrough. Nothing where it is not.
+fn outer_reset() -> String {
+    if std::env::var_os("TMUX").is_none() {
+        return String::new();
     }
-    let blank = "\n".repeat(size.rows);
-    Drawn {
-        text: format!("{RESET}{blank}{}\n{ANSWER}", lines.join("\n")),
-        cut,
-    }
+    let inner = "\x1b]104\x07\x1b]110\x07\x1b]111\x07\x1b]112\x07\x1b[?5l";
+    format!("\x1bPtmux;{}\x1b\\", inner.replace('\x1b', "\x1b\x1b"))
 }
 
 /// `label` and the first row of a field, the rest of its rows indented.
@@ -170,11 +208,32 @@ fn rows(text: &str, width: usize, max: usize) -> (Vec<String>, usize) {
     (rows, cut)
 }
 
-/// The whole command and justification, escaped but not cut, for `v`;
-/// the question is drawn again after it.
+/// The grant, escaped; a directory quoted as a word (its spaces and
+/// quotes show).
+fn shown_grant(escalation: &Escalation) -> String {
+    match escalation {
+        Escalation::Writable(dir) => format!("writable={}", display::path(dir)),
+        other => display::text(&other.to_string()),
+    }
+}
+
+/// The whole question, escaped but not cut, for `v`: the command, the
+/// working directory, the grant, the reason and the justification; the
+/// question is drawn again after it.
 pub fn whole(question: &Question) -> String {
     let r = &question.request;
-    let mut text = format!("\n  the whole command:\n  {}\n", display::command(&r.argv));
+    let mut text = format!(
+        "\n  the whole command:\n  {}\n  in:\n  {}\n",
+        display::command(&r.argv),
+        display::path(&r.cwd)
+    );
+    if let Some(escalation) = &r.escalation {
+        text.push_str(&format!("  grants:\n  {}\n", shown_grant(escalation)));
+    }
+    text.push_str(&format!(
+        "  asks why:\n  {}\n",
+        display::text(&question.reason)
+    ));
     if let Some(justification) = &r.justification {
         text.push_str(&format!(
             "  the agent's whole justification:\n  {}\n",
@@ -223,9 +282,10 @@ mod tests {
                 cols: 200,
                 rows: 50,
             },
+            Size { cols: 80, rows: 16 },
         ] {
             let q = question(&["sh", "-c", &padded], &long_cwd, Some(&"why ".repeat(500)));
-            let drawn = render(&q, size);
+            let drawn = render(&q, size).unwrap();
             let rows = drawn_rows(&drawn, size);
             // Every row fits the width (no terminal wrapping), and all of
             // them fit the screen with the title on it.
@@ -249,10 +309,20 @@ mod tests {
     #[test]
     fn the_agents_words_come_after_cordons_under_a_label() {
         let q = question(&["rm", "-rf", "src"], "/p", Some("cleans up"));
-        let text = render(&q, Size::DEFAULT).text;
+        let text = render(&q, Size::DEFAULT).unwrap().text;
         let runs = text.find("runs:     rm -rf src").unwrap();
         let label = text.find("the agent's words").unwrap();
         let words = text.find("cleans up").unwrap();
         assert!(runs < label && label < words, "{text}");
+    }
+
+    /// A screen too small for the whole question: not asked, never cut.
+    #[test]
+    fn a_screen_too_small_is_refused() {
+        let q = question(&["rm", "-rf", "src"], "/p", Some("why"));
+        for size in [Size { cols: 80, rows: 10 }, Size { cols: 30, rows: 40 }] {
+            let err = render(&q, size).err().expect("too small");
+            assert!(err.contains("too small"), "{err}");
+        }
     }
 }

@@ -59,7 +59,7 @@ pub fn run(options: &Options) -> Result<bool, String> {
         println!("allowed by the command line: {}", flags.join(" "));
     }
     for (file, scenario) in &scenarios {
-        let dir = file.parent().unwrap_or(Path::new("."));
+        let dir = scenario_dir(file);
         options
             .allowed
             .check(scenario, dir)
@@ -130,7 +130,7 @@ fn run_scenario(
         file.file_stem()
             .map_or("scenario".into(), |s| s.to_string_lossy().into_owned())
     });
-    let dir = file.parent().unwrap_or(Path::new("."));
+    let dir = scenario_dir(file);
     let setup = |what: &str, e: std::io::Error| format!("{}: {what}: {e}", file.display());
     let tmp = tempfile::Builder::new()
         .prefix("cordon-scenario-")
@@ -226,6 +226,13 @@ fn run_scenario(
         transcript_sha256: step::hex(&Sha256::digest(transcript.as_bytes())),
         steps,
     })
+}
+
+/// The directory a scenario file is in (`.` for a bare file name).
+fn scenario_dir(file: &Path) -> &Path {
+    file.parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }
 
 /// The largest golden transcript read.
