@@ -68,11 +68,12 @@ fn scenario(dir: &Path, steps: &str) -> PathBuf {
     file
 }
 
+/// The report of a `--json` run: stdout is the JSON alone (the count of
+/// passed and failed goes to stderr).
 fn transcript_sha256(run: &Run) -> String {
-    let out = run.stdout();
-    let json = out.rsplit_once('\n').map_or(out.as_str(), |(json, _)| json);
-    let json = json.rsplit_once('\n').map_or(json, |(json, _)| json);
-    let report: serde_json::Value = serde_json::from_str(json).expect("--json output");
+    let report: serde_json::Value =
+        serde_json::from_str(&run.stdout()).expect("--json output is JSON alone");
+    assert!(run.stderr().contains(" passed, "), "{}", run.stderr());
     report["scenarios"][0]["transcript_sha256"]
         .as_str()
         .unwrap()

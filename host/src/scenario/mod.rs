@@ -87,7 +87,12 @@ pub fn run(options: &Options) -> Result<bool, String> {
         });
         println!("{report:#}");
     }
-    println!("{passed} passed, {failed} failed");
+    // With --json, stdout holds the JSON alone.
+    if options.json {
+        eprintln!("{passed} passed, {failed} failed");
+    } else {
+        println!("{passed} passed, {failed} failed");
+    }
     Ok(failed == 0)
 }
 
