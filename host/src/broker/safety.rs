@@ -2,9 +2,12 @@
 //! command and its flags, and which always ask.
 //!
 //! Known-safe means read-only whatever the arguments: `find` with -exec,
-//! -delete or -fprint, `sort -o`, `uniq IN OUT`, `date -s` are not. `sed` is
-//! never known-safe (its scripts can write and execute: `w`, `e`), nor is
-//! anything that writes (`cp`, `tee`, `touch`, ...).
+//! -delete or -fprint, `sort -o`, `uniq IN OUT`, `date -s` are not. `sed`
+//! is known-safe only as `sed -n` with a script of addresses and `p`
+//! (others can write and execute: `w`, `e`); git only for the subcommands
+//! that read ([`GIT_READING`]), with no global option and none of the
+//! flags that write a file or run a program. Nothing that writes (`cp`,
+//! `tee`, `touch`, ...) is.
 
 use std::path::Path;
 
@@ -103,17 +106,86 @@ fn writes(command: &str, args: &[String]) -> bool {
 /// Read-only commands whose arguments can make them write ([`writes`]).
 const WRITE_BY_ARGUMENT: &[&str] = &["find", "sort", "date", "uniq"];
 
+/// git subcommands that only read the repository and print.
+const GIT_READING: &[&str] = &[
+    "status",
+    "log",
+    "diff",
+    "show",
+    "rev-parse",
+    "ls-files",
+    "ls-tree",
+    "blame",
+    "describe",
+    "shortlog",
+    "cat-file",
+];
+
+/// Their flags that write a file (`--output`) or run a program (an
+/// external diff, a configured text conversion, a pager of files); git
+/// takes any unambiguous abbreviation, so a prefix counts.
+const GIT_ACTING_FLAGS: &[&str] = &["output", "ext-diff", "textconv", "open-files-in-pager"];
+
 /// Whether `argv` may run without asking under the `untrusted` policy;
 /// when not `all_known`, some of its arguments are words cordon cannot
 /// know, so only a command no argument makes write is.
 pub fn known_safe(argv: &[String], all_known: bool) -> bool {
     let command = name(argv);
-    READ_ONLY.contains(&command)
-        && if all_known {
-            !writes(command, &argv[1..])
-        } else {
-            !WRITE_BY_ARGUMENT.contains(&command)
+    let args = &argv[1..];
+    match command {
+        "git" => all_known && git_reads(args),
+        "sed" => all_known && sed_prints(args),
+        _ if all_known => READ_ONLY.contains(&command) && !writes(command, args),
+        _ => READ_ONLY.contains(&command) && !WRITE_BY_ARGUMENT.contains(&command),
+    }
+}
+
+/// `git SUBCOMMAND ...` with no global option, a reading subcommand, and
+/// none of [`GIT_ACTING_FLAGS`].
+fn git_reads(args: &[String]) -> bool {
+    let git = git::parse(args);
+    git.unreadable.is_none()
+        && git.args.len() + 1 == args.len()
+        && git.subcommand.is_some_and(|sub| GIT_READING.contains(&sub))
+        && !has_flag(git.args, &[], GIT_ACTING_FLAGS)
+        && !git.args.iter().any(|a| a == "-O" || a.starts_with("-O"))
+}
+
+/// `sed -n SCRIPT [FILE...]` whose script only prints: `p` commands after
+/// line-number, `$` or plain `/regex/` addresses, separated by `;`.
+fn sed_prints(args: &[String]) -> bool {
+    let mut quiet = false;
+    let mut script = None;
+    for arg in args {
+        match arg.as_str() {
+            "-n" | "--quiet" | "--silent" => quiet = true,
+            "-E" | "-r" | "-s" | "-u" | "-z" => {}
+            flag if flag.starts_with('-') => return false,
+            text if script.is_none() => script = Some(text),
+            _ => {}
         }
+    }
+    quiet && script.is_some_and(|script| script.split(';').all(prints_only))
+}
+
+/// One `sed` command that is an optional address and `p`.
+fn prints_only(command: &str) -> bool {
+    let Some(address) = command.trim().strip_suffix('p') else {
+        return false;
+    };
+    let plain = |part: &str| {
+        part.is_empty()
+            || part == "$"
+            || part.bytes().all(|b| b.is_ascii_digit())
+            || part.len() >= 2
+                && part.starts_with('/')
+                && part.ends_with('/')
+                && !part[1..part.len() - 1].contains(['/', '\\'])
+    };
+    match address.split_once(',') {
+        Some((from, to)) => !from.is_empty() && plain(from) && !to.is_empty() && plain(to),
+        None => plain(address),
+    }
 }
 
 /// Why a command must ask when words after `known` (its first words) are
@@ -164,6 +236,15 @@ mod tests {
             "uniq x",
             "/usr/bin/cat a",
             "date -u",
+            "git status",
+            "git log --oneline -5",
+            "git diff HEAD~1 -- src",
+            "git show HEAD:README.md",
+            "sed -n 1p x",
+            "sed -n 1,10p x",
+            "sed -n $p x",
+            "sed -n /fn/p x",
+            "sed -n 2p;5,$p x",
         ] {
             assert!(known_safe(&argv(safe), true), "{safe}");
         }
@@ -175,11 +256,25 @@ mod tests {
             "sort --output=out x",
             "uniq in out",
             "date -s now",
-            "sed -n 1p x",
+            "sed 1p x",
+            "sed -n 1w out x",
+            "sed -n 1e x",
+            "sed -n 1p;w/tmp/x x",
+            "sed -n -i 1p x",
+            "sed -n -f script x",
+            "sed -n /a/w/tmp/x/p x",
             "rm x",
             "tee x",
             "cp a b",
-            "git status",
+            "git push",
+            "git diff --output=x",
+            "git log --out=x",
+            "git diff --ext-diff",
+            "git show --textconv HEAD",
+            "git grep -Ovim x",
+            "git -c core.pager=evil log",
+            "git -C .. status",
+            "git branch x",
         ] {
             assert!(!known_safe(&argv(unsafe_), true), "{unsafe_}");
         }
