@@ -923,7 +923,34 @@ fn run_wasi(
     policy.limits.timeout = time_left;
     let policy = &policy;
     let outcome = host.run(&program, policy, argv, stdio)?;
-    Ok(Ran::exited(report(name, policy, &outcome)))
+    let code = report(name, policy, &outcome);
+    if code != 0 {
+        hint_paths_outside(policy, argv);
+    }
+    Ok(Ran::exited(code))
+}
+
+/// After a WASI tool failed: one line for each argument that names a
+/// host path outside the root, which the tool cannot see (it says only
+/// "No such file or directory"), and how to reach it.
+fn hint_paths_outside(policy: &SandboxPolicy, argv: &[String]) {
+    let root = policy.root();
+    let outside = argv[1..].iter().filter(|arg| {
+        let path = Path::new(arg.as_str());
+        path.is_absolute()
+            && !path.starts_with(root)
+            && path
+                .canonicalize()
+                .is_ok_and(|real| !real.starts_with(root))
+    });
+    for path in outside {
+        say(format!(
+            "{path} is outside the root {}: WASI tools see only the root; run the \
+             command with --engine native to read it (writing there takes \
+             --escalate writable=DIR)",
+            root.display()
+        ));
+    }
 }
 
 /// Runs a native program under the OS sandbox (or, escalated to

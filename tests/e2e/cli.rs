@@ -233,3 +233,33 @@ fn listings_end_quietly_when_the_reader_goes_away() {
         );
     }
 }
+
+/// A built-in tool given a host path outside the root fails as the tool
+/// says, and cordon adds one line saying why and how to reach it; a path
+/// that does not exist anywhere gets no such line.
+#[test]
+fn a_path_outside_the_root_gets_a_hint() {
+    let l = Layout::new();
+    let outside = l.base.join("outside/secret.txt");
+    let run = l
+        .cordon()
+        .args(["--", "cat", outside.to_str().unwrap()])
+        .output();
+    run.expect_code(1);
+    let hints: Vec<String> = run
+        .stderr()
+        .lines()
+        .filter(|l| l.starts_with("cordon: "))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(hints.len(), 1, "{}", run.stderr());
+    assert!(hints[0].contains("is outside the root"), "{hints:?}");
+    assert!(hints[0].contains("--engine native"), "{hints:?}");
+    let missing = l.base.join("outside/missing.txt");
+    let run = l
+        .cordon()
+        .args(["--", "cat", missing.to_str().unwrap()])
+        .output();
+    run.expect_code(1);
+    assert!(!run.stderr().contains("cordon: "), "{}", run.stderr());
+}
