@@ -50,6 +50,10 @@ enum Command {
     Doctor(CacheArgs),
     /// List the built-in tools with the crate and version each comes from.
     Tools,
+    /// Compile the built-in tools for this machine ahead of time (for
+    /// normal and --deterministic runs), into the cache: images and CI do
+    /// it once, and an agent's first command does not wait seconds for it.
+    Warm(CacheArgs),
     /// Replay scenario files (TOML) of agent actions and check what came of
     /// them; see docs/SCENARIOS.md. Exit 0 only if all passed.
     Test {
@@ -352,6 +356,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run(*args),
         Command::Doctor(args) => doctor(args),
         Command::Tools => Ok(list_tools()),
+        Command::Warm(args) => warm(&args),
         Command::Trust { root } => trust(&root),
         Command::Test {
             paths,
@@ -375,6 +380,27 @@ pub fn main() -> ExitCode {
         say(format!("{err:#}"));
         ExitCode::from(exit::HOST_ERROR)
     })
+}
+
+/// `cordon warm`: the built-in tools compiled into the cache, for both
+/// engine modes.
+fn warm(args: &CacheArgs) -> Result<ExitCode> {
+    let Some(cache) = cache_of(args) else {
+        anyhow::bail!("warm: --no-cache leaves nothing to keep the compiled tools in");
+    };
+    let dir = cache.dir().to_path_buf();
+    for mode in [EngineMode::Standard, EngineMode::Deterministic] {
+        let host = WasiHost::new(Some(CompileCache::new(&dir)), mode)?;
+        for module in [&crate::tools::TOOLS, &crate::tools::FETCH] {
+            host.load_with_digest(module.bytes, Some(module.sha256))?;
+        }
+    }
+    say(format!(
+        "the built-in tools are compiled for this machine (normal and --deterministic runs), \
+         in {}",
+        dir.display()
+    ));
+    Ok(ExitCode::SUCCESS)
 }
 
 fn cache_of(args: &CacheArgs) -> Option<CompileCache> {

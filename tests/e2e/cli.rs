@@ -263,3 +263,50 @@ fn a_path_outside_the_root_gets_a_hint() {
     run.expect_code(1);
     assert!(!run.stderr().contains("cordon: "), "{}", run.stderr());
 }
+
+/// Without a terminal, the first compile says what the wait is, once; a
+/// cache `cordon warm` filled has nothing left to compile.
+#[test]
+fn the_first_compile_says_so_and_warm_does_it_ahead() {
+    let l = Layout::new();
+    let fresh = tempfile::tempdir().unwrap();
+    let run_with = |cache: &std::path::Path| {
+        crate::support::Run(
+            cordon()
+                .args(["run", "--root", l.root.to_str().unwrap(), "--cache-dir"])
+                .arg(cache)
+                .args(["--", "cat", "a.txt"])
+                .output()
+                .unwrap(),
+        )
+    };
+    let first = run_with(fresh.path());
+    first.expect_code(0);
+    assert!(
+        first
+            .stderr()
+            .contains("compiling WebAssembly for this machine, once"),
+        "{}",
+        first.stderr()
+    );
+    let second = run_with(fresh.path());
+    assert_eq!(second.stderr(), "");
+    let warmed = tempfile::tempdir().unwrap();
+    let warm = crate::support::Run(
+        cordon()
+            .arg("warm")
+            .arg("--cache-dir")
+            .arg(warmed.path())
+            .output()
+            .unwrap(),
+    );
+    warm.expect_code(0);
+    assert!(
+        warm.stderr().contains("are compiled for this machine"),
+        "{}",
+        warm.stderr()
+    );
+    let after = run_with(warmed.path());
+    after.expect_code(0);
+    assert_eq!(after.stderr(), "");
+}

@@ -61,10 +61,23 @@ pub fn wat_file(dir: &Path, name: &str, text: &str) -> PathBuf {
     path
 }
 
-/// One compile cache for the whole test run, so each guest compiles once.
+/// One compile cache for the whole test run, warmed (`cordon warm`) before
+/// the first test uses it: each guest compiles once, and no test's stderr
+/// holds the first compile's line.
 pub fn cache_dir() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| tempfile::tempdir().unwrap()).path()
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let warmed = Command::new(env!("CARGO_BIN_EXE_cordon"))
+            .arg("warm")
+            .arg("--cache-dir")
+            .arg(dir.path())
+            .output()
+            .expect("running cordon warm");
+        assert!(warmed.status.success(), "{warmed:?}");
+        dir
+    })
+    .path()
 }
 
 /// A rules file that allows `rm` in every form (recursive and forced `rm`

@@ -38,6 +38,7 @@ use wasmtime_wasi::p2::bindings::CommandPre;
 pub use cache::CompileCache;
 pub use ctx::DETERMINISTIC_ROOT;
 pub use output::{BROKEN_PIPE, CappedOutput};
+pub use program::COMPILING;
 
 use fs_guard::FsGuard;
 use http::HttpHooks;

@@ -113,20 +113,25 @@ pub fn compile(
     Ok(compiled)
 }
 
-/// Runs `work`, showing a spinner on stderr if it takes longer than
-/// [`SPINNER_AFTER`] and stderr is a terminal.
+/// What cordon says, without a terminal (an agent calling cordon), when a
+/// compile takes a while: once per process. The first command would
+/// otherwise stall for seconds with nothing said.
+pub const COMPILING: &str = "cordon: compiling WebAssembly for this machine, once (it is cached \
+                             for later runs; `cordon warm` compiles the built-in tools ahead)";
+
+/// Runs `work`; if it takes longer than [`SPINNER_AFTER`], a spinner on
+/// stderr when it is a terminal, else the line [`COMPILING`].
 fn with_spinner<T>(work: impl FnOnce() -> T) -> T {
-    if !std::io::stderr().is_terminal() {
-        return work();
-    }
-    spinning(SPINNER_AFTER, std::io::stderr(), work)
+    let terminal = std::io::stderr().is_terminal();
+    spinning(SPINNER_AFTER, std::io::stderr(), terminal, work)
 }
 
-/// Runs `work`, drawing a spinner on `out` from `after` on until it ends,
-/// then erasing it.
+/// Runs `work`, saying from `after` on, until it ends, that it compiles:
+/// with a spinner erased at the end (`animate`), or as [`COMPILING`].
 fn spinning<T>(
     after: Duration,
     mut out: impl Write + Send + 'static,
+    animate: bool,
     work: impl FnOnce() -> T,
 ) -> T {
     let done = Arc::new(AtomicBool::new(false));
@@ -141,12 +146,24 @@ fn spinning<T>(
                     _ => break,
                 }
             }
+            if !animate {
+                static SAID: std::sync::Once = std::sync::Once::new();
+                if !done.load(Ordering::Acquire) {
+                    SAID.call_once(|| {
+                        let _ = writeln!(out, "{COMPILING}");
+                    });
+                }
+                return;
+            }
             let mut shown = false;
             for frame in ['|', '/', '-', '\\'].iter().cycle() {
                 if done.load(Ordering::Acquire) {
                     break;
                 }
-                let _ = write!(out, "\rcordon: compiling {frame}");
+                let _ = write!(
+                    out,
+                    "\rcordon: compiling WebAssembly, once (then cached) {frame}"
+                );
                 shown = true;
                 std::thread::park_timeout(Duration::from_millis(100));
             }
@@ -193,20 +210,39 @@ mod tests {
     fn slow_work_shows_a_spinner_then_erases_it() {
         let drawn = Drawn::default();
         let seen = drawn.clone();
-        spinning(Duration::ZERO, drawn.clone(), || {
+        spinning(Duration::ZERO, drawn.clone(), true, || {
             while !seen.text().contains("compiling") {
                 std::thread::sleep(Duration::from_millis(1));
             }
         });
         let text = drawn.text();
-        assert!(text.starts_with("\rcordon: compiling |"), "{text:?}");
+        assert!(
+            text.starts_with("\rcordon: compiling WebAssembly, once (then cached) |"),
+            "{text:?}"
+        );
         assert!(text.ends_with("\r\x1b[K"), "{text:?}");
+    }
+
+    /// Without a terminal: one line, once, and nothing to erase.
+    #[test]
+    fn slow_work_without_a_terminal_says_one_line() {
+        let drawn = Drawn::default();
+        let seen = drawn.clone();
+        spinning(Duration::ZERO, drawn.clone(), false, || {
+            while !seen.text().contains("compiling") {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+        assert_eq!(drawn.text(), format!("{COMPILING}\n"));
     }
 
     #[test]
     fn work_done_within_the_delay_shows_nothing() {
         let drawn = Drawn::default();
-        assert_eq!(spinning(Duration::from_secs(3600), drawn.clone(), || 7), 7);
+        assert_eq!(
+            spinning(Duration::from_secs(3600), drawn.clone(), true, || 7),
+            7
+        );
         assert_eq!(drawn.text(), "");
     }
 }
