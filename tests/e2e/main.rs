@@ -24,6 +24,8 @@ mod own_files;
 #[cfg(target_os = "linux")]
 mod prompt;
 mod protected;
+#[cfg(target_os = "linux")]
+mod race;
 mod rules;
 mod scenarios;
 #[cfg(any(target_os = "linux", target_os = "macos"))]

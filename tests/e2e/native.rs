@@ -106,6 +106,21 @@ pub(crate) fn sh_command(l: &Layout, who: Who, flags: &[&str], script: &str) -> 
 /// engine fixed to native: the line goes to the OS sandbox as written
 /// (the broker still judges its commands), its redirections unchecked.
 pub(crate) fn native_command(l: &Layout, who: Who, flags: &[&str], argv: &[&str]) -> Command {
+    let mut cmd = run_as(l, who, flags);
+    cmd.args(["--engine", "native", "--"]).args(argv);
+    cmd
+}
+
+/// `cordon run [flags] -c LINE` in the layout's root, as `who`: each
+/// stage of the line goes to its own engine.
+pub(crate) fn line_command(l: &Layout, who: Who, flags: &[&str], line: &str) -> Command {
+    let mut cmd = run_as(l, who, flags);
+    cmd.arg("-c").arg(line);
+    cmd
+}
+
+/// `cordon run --root ROOT [flags]` as `who`.
+fn run_as(l: &Layout, who: Who, flags: &[&str]) -> Command {
     hand_over(l, who);
     let mut cmd = match who {
         Who::Nobody | Who::NobodyLandlockOnly => {
@@ -124,13 +139,12 @@ pub(crate) fn native_command(l: &Layout, who: Who, flags: &[&str], argv: &[&str]
     cmd.arg("run")
         .arg("--root")
         .arg(&l.root)
-        .args(["--engine", "native", "--rules"])
+        .arg("--rules")
         .arg(allow_rm_for_anyone())
         .args(flags);
     if matches!(who, Who::LandlockOnly | Who::NobodyLandlockOnly) {
         cmd.arg("--no-namespaces");
     }
-    cmd.arg("--").args(argv);
     cmd
 }
 

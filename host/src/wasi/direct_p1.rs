@@ -340,18 +340,14 @@ fn readdir(
 /// that is not UTF-8).
 #[cfg(unix)]
 fn list(dir: &std::fs::File) -> Option<(Vec<u8>, Vec<usize>)> {
-    use std::hash::{DefaultHasher, Hash, Hasher};
     use std::os::unix::fs::MetadataExt;
+
+    use super::p1_call::identity_hash;
 
     use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
     let meta = dir.metadata().ok()?;
-    // wasmtime-wasi's inode number: a hash of device and inode.
-    let hash = |ino: u64| {
-        let mut hasher = DefaultHasher::new();
-        (meta.dev(), ino).hash(&mut hasher);
-        hasher.finish()
-    };
+    let hash = |ino: u64| identity_hash(meta.dev(), ino);
     let mut bytes = Vec::new();
     let mut starts = Vec::new();
     // One dirent: next cookie, inode, name length, type, padding, name.

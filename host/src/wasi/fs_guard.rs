@@ -2,15 +2,14 @@
 //! for WASI guests in `workspace-write`, whether or not they exist yet.
 //!
 //! wasmtime-wasi grants write access per preopen, and a preopen is the whole
-//! root. So every mutating filesystem call a guest makes is checked here
-//! first: the path is resolved the way the call will resolve it (through
-//! cap-std, which never leaves the directory it starts from), and the parent
+//! root. So every mutating filesystem call a guest makes is judged here
+//! first, on the [`Spot`] it acts on (resolved once, see `fs_spot`): the
 //! directory it lands in is identified by device and inode, never by
 //! comparing path strings. Directory descriptors that lie inside a protected
 //! tree lose their write permission as soon as they are opened.
 //!
 //! The thin adapters in `fs_guard_p1` and `fs_guard_p2` decode each ABI's
-//! arguments and call into [`FsGuard`].
+//! arguments, locate the spot, ask [`FsGuard`], and act on that spot.
 
 use std::collections::HashSet;
 use std::io;
@@ -24,10 +23,9 @@ use wasmtime_wasi::FsPerms;
 use wasmtime_wasi::ResourceTable;
 use wasmtime_wasi::filesystem::Descriptor;
 
+use super::fs_spot::Spot;
 use crate::policy::{PROTECTED_NAMES, protected_name};
 
-/// Symlinks followed while resolving one path, as Linux's `MAXSYMLINKS`.
-const MAX_SYMLINKS: u32 = 40;
 /// Directory levels walked up before giving up (and refusing).
 const MAX_DEPTH: u32 = 4096;
 /// Entries examined when looking for a file inside the protected trees.
@@ -46,32 +44,6 @@ fn id_of(dir: &Dir) -> io::Result<FileId> {
         dev: meta.dev(),
         ino: meta.ino(),
     })
-}
-
-/// One directory a mutating call may start from.
-pub struct Base<'a>(pub &'a Arc<std::fs::File>);
-
-/// A mutation the guest asked for, described by what it touches.
-pub enum Touch<'a> {
-    /// The directory entry `path` itself (create, remove, rename, link).
-    Entry(&'a str),
-    /// What `path` names after following a final symlink (open for writing,
-    /// set times through a link).
-    Target(&'a str),
-}
-
-/// The directory handles in `table` a mutating call may start from, when
-/// no [`FsGuard`] narrows them.
-pub fn writable_dir_handles(table: &mut ResourceTable) -> Vec<Arc<std::fs::File>> {
-    table
-        .iter_mut()
-        .filter_map(|entry| match entry.downcast_ref::<Descriptor>() {
-            Some(Descriptor::Dir(dir)) if dir.perms != FsPerms::ReadOnly => {
-                Some(Arc::clone(&dir.dir))
-            }
-            _ => None,
-        })
-        .collect()
 }
 
 /// Decides whether a guest mutation reaches a protected path.
@@ -151,24 +123,21 @@ impl FsGuard {
         })
     }
 
-    /// Whether `touch`, resolved from any of `bases`, would change something
-    /// protected. Errors other than "not found" count as protected: the
-    /// guard fails closed, and a not-found parent fails the call anyway.
-    pub fn reaches_protected<'a>(
-        &self,
-        bases: impl IntoIterator<Item = Base<'a>>,
-        touch: &Touch<'_>,
-    ) -> bool {
-        bases.into_iter().any(|base| {
-            let dir = match base.0.try_clone() {
-                Ok(file) => Dir::from_std_file(file),
-                Err(_) => return true,
-            };
-            match touch {
-                Touch::Entry(path) => self.entry_protected(&dir, path, false),
-                Touch::Target(path) => self.entry_protected(&dir, path, true),
-            }
-        })
+    /// Whether a call on `spot` would change something protected: an
+    /// entry of a protected tree, a protected name, a protected or pinned
+    /// directory itself. What cannot be examined counts as protected.
+    pub fn spot_protected(&self, spot: &Spot) -> bool {
+        if self.dir_in_protected_tree(&spot.parent) {
+            return true;
+        }
+        if spot.is_whole() {
+            return false;
+        }
+        id_of(&spot.parent)
+            .ok()
+            .is_none_or(|id| self.names && protected_name(&spot.name, id == self.root))
+            || id_at(&spot.parent, &spot.name)
+                .is_some_and(|id| self.protected_dirs.contains(&id) || self.pinned.contains(&id))
     }
 
     /// Whether the directory behind `file` lies in a protected tree.
@@ -230,24 +199,6 @@ impl FsGuard {
             }
         }
         !open_files.is_empty() && self.protected_trees_contain(&open_files)
-    }
-
-    fn entry_protected(&self, base: &Dir, path: &str, follow: bool) -> bool {
-        let Some(chain) = entry_chain(base, path, follow) else {
-            return true;
-        };
-        chain.iter().any(|entry| match entry {
-            Entry::Whole(dir) => self.dir_in_protected_tree(dir),
-            Entry::Named(parent, name) => {
-                self.dir_in_protected_tree(parent)
-                    || id_of(parent)
-                        .ok()
-                        .is_none_or(|id| self.names && protected_name(name, id == self.root))
-                    || id_at(parent, name).is_some_and(|id| {
-                        self.protected_dirs.contains(&id) || self.pinned.contains(&id)
-                    })
-            }
-        })
     }
 
     /// Walks up from `dir` to the root: inside a protected tree if it meets
@@ -338,65 +289,6 @@ impl FsGuard {
     }
 }
 
-/// One directory entry a call reaches on its way.
-pub enum Entry {
-    /// A directory as a whole (the path ended in `.`, `..` or nothing).
-    Whole(Dir),
-    /// The entry `name` of directory `parent` (existing or not).
-    Named(Dir, String),
-}
-
-/// The entries a call on `path` from `base` touches, resolved as the call
-/// will resolve it (cap-std, never leaving `base`): the entry itself and,
-/// with `follow`, each symlink hop to the final target. An empty list: the
-/// call fails on its own (not found, absolute, too many links). `None`:
-/// something could not be examined, which a guard treats as refused.
-pub fn entry_chain(base: &Dir, path: &str, follow: bool) -> Option<Vec<Entry>> {
-    let mut chain = Vec::new();
-    let (mut base, mut path) = (base.try_clone().ok()?, path.to_string());
-    for _ in 0..=MAX_SYMLINKS {
-        if path.starts_with('/') {
-            // Absolute paths never resolve under a preopen; the call fails.
-            return Some(chain);
-        }
-        let trimmed = path.trim_end_matches('/');
-        let (parent, name) = trimmed.rsplit_once('/').unwrap_or((".", trimmed));
-        if matches!(name, "" | "." | "..") {
-            let target = if trimmed.is_empty() { "." } else { trimmed };
-            return match base.open_dir(target) {
-                Ok(dir) => {
-                    chain.push(Entry::Whole(dir));
-                    Some(chain)
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Some(chain),
-                Err(_) => None,
-            };
-        }
-        let parent = match base.open_dir(if parent.is_empty() { "." } else { parent }) {
-            Ok(dir) => dir,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Some(chain),
-            Err(_) => return None,
-        };
-        let link = match parent.symlink_metadata(name) {
-            Ok(meta) => meta.is_symlink(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
-            Err(_) => return None,
-        };
-        let target = if follow && link {
-            Some(parent.read_link(name).ok()?.to_str()?.to_string())
-        } else {
-            None
-        };
-        chain.push(Entry::Named(parent.try_clone().ok()?, name.to_string()));
-        match target {
-            Some(target) => (base, path) = (parent, target),
-            None => return Some(chain),
-        }
-    }
-    // Too many links: the call fails with ELOOP.
-    Some(chain)
-}
-
 /// Identity of the entry `name` of `parent` itself (a final symlink is
 /// not followed), if there is one.
 fn id_at(parent: &Dir, name: &str) -> Option<FileId> {
@@ -420,7 +312,7 @@ mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
 
-    fn setup() -> (tempfile::TempDir, FsGuard, Arc<std::fs::File>) {
+    fn setup() -> (tempfile::TempDir, FsGuard, std::fs::File) {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path();
         std::fs::create_dir_all(root.join(".git/hooks")).unwrap();
@@ -429,12 +321,19 @@ mod tests {
         symlink(".git", root.join("gitlink")).unwrap();
         symlink("../.git/hooks/pre-commit", root.join("src/hook")).unwrap();
         let guard = FsGuard::new(root, true, []).unwrap();
-        let base = Arc::new(std::fs::File::open(root).unwrap());
+        let base = std::fs::File::open(root).unwrap();
         (tmp, guard, base)
     }
 
-    fn entry(guard: &FsGuard, base: &Arc<std::fs::File>, path: &str) -> bool {
-        guard.reaches_protected([Base(base)], &Touch::Entry(path))
+    /// Whether a call on `path` is refused; `None` when the call fails by
+    /// itself (a missing directory on the way).
+    fn refused(guard: &FsGuard, base: &std::fs::File, path: &str, follow: bool) -> Option<bool> {
+        let spot = crate::wasi::fs_spot::locate(base, path, follow).ok()?;
+        Some(guard.spot_protected(&spot))
+    }
+
+    fn entry(guard: &FsGuard, base: &std::fs::File, path: &str) -> bool {
+        refused(guard, base, path, false).expect(path)
     }
 
     #[test]
@@ -442,8 +341,8 @@ mod tests {
         let (_tmp, guard, base) = setup();
         assert!(!entry(&guard, &base, "new.txt"));
         assert!(!entry(&guard, &base, "src/lib/x.rs"));
-        assert!(!entry(&guard, &base, "missing/dir/x"));
         assert!(!entry(&guard, &base, "src/gitx"));
+        assert_eq!(refused(&guard, &base, "missing/dir/x", false), None);
     }
 
     #[test]
@@ -454,20 +353,23 @@ mod tests {
         assert!(entry(&guard, &base, ".git."));
         assert!(entry(&guard, &base, ".cordon. ."));
         assert!(entry(&guard, &base, ".cordon"));
-        assert!(!entry(&guard, &base, ".cordon/rules.toml"));
         assert!(entry(&guard, &base, ".git/hooks/pre-commit"));
+        assert!(entry(&guard, &base, ".git/hooks"));
         assert!(entry(&guard, &base, "src/../.git/config"));
         assert!(entry(&guard, &base, "gitlink/config"));
         assert!(entry(&guard, &base, "src/.git/HEAD"));
         assert!(entry(&guard, &base, "src/lib/.git"));
+        assert!(!entry(&guard, &base, "src/.."));
         // A missing parent fails the call by itself.
-        assert!(!entry(&guard, &base, "src/new/.git"));
+        assert_eq!(refused(&guard, &base, "src/new/.git", false), None);
+        assert_eq!(refused(&guard, &base, ".cordon/rules.toml", false), None);
     }
 
     #[test]
     fn final_symlinks_are_followed_for_targets() {
         let (_tmp, guard, base) = setup();
         assert!(!entry(&guard, &base, "src/hook"));
-        assert!(guard.reaches_protected([Base(&base)], &Touch::Target("src/hook")));
+        assert_eq!(refused(&guard, &base, "src/hook", true), Some(true));
+        assert_eq!(refused(&guard, &base, "gitlink", true), Some(true));
     }
 }

@@ -56,3 +56,12 @@ pub fn span_mut(memory: &mut [u8], at: u32, len: usize) -> Option<&mut [u8]> {
 pub fn read_u32(memory: &[u8], at: u32) -> Option<u32> {
     Some(u32::from_le_bytes(span(memory, at, 4)?.try_into().ok()?))
 }
+
+/// A p1 inode number as wasmtime-wasi makes it: a hash of device and
+/// inode (its `metadata_hash`).
+pub fn identity_hash(dev: u64, ino: u64) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut hasher = DefaultHasher::new();
+    (dev, ino).hash(&mut hasher);
+    hasher.finish()
+}

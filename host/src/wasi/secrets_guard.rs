@@ -14,11 +14,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 
-use cap_std::fs::Dir;
 use wasmtime_wasi::ResourceTable;
 use wasmtime_wasi::filesystem::Descriptor;
 
-use super::fs_guard::{Base, Entry, Touch, entry_chain};
+use super::fs_spot::Spot;
 use crate::fd_path::real_path;
 use crate::secrets::SecretPatterns;
 
@@ -66,44 +65,23 @@ impl SecretsGuard {
         false
     }
 
-    /// Whether `touch`, resolved from any of `bases`, changes a secret (or
-    /// something inside a secret directory).
-    pub fn reaches_secret<'a>(
-        &self,
-        bases: impl IntoIterator<Item = Base<'a>>,
-        touch: &Touch<'_>,
-    ) -> bool {
-        bases.into_iter().any(|base| {
-            let Ok(file) = base.0.try_clone() else {
-                return true;
-            };
-            let (path, follow) = match touch {
-                Touch::Entry(path) => (*path, false),
-                Touch::Target(path) => (*path, true),
-            };
-            let Some(chain) = entry_chain(&Dir::from_std_file(file), path, follow) else {
-                return true;
-            };
-            let last = chain.len().saturating_sub(1);
-            chain.iter().enumerate().any(|(i, entry)| {
-                let (dir, name) = match entry {
-                    Entry::Whole(dir) => (dir, None),
-                    Entry::Named(parent, name) => (parent, Some(name)),
-                };
-                let real = dir
-                    .try_clone()
-                    .ok()
-                    .and_then(|d| real_path(&d.into_std_file()));
-                let path = match (real, name) {
-                    (Some(dir), Some(name)) => dir.join(name),
-                    (Some(dir), None) => dir,
-                    (None, _) => return true,
-                };
-                // The entry changed itself (renamed, linked, removed) must
-                // not carry a secret out from under its path pattern.
-                self.is_secret(&path) || (i == last && name.is_some() && self.may_hold_at(&path))
-            })
-        })
+    /// Whether a call on `spot` changes a secret (or something inside a
+    /// secret directory), or carries one out from under its path pattern
+    /// (renames, links or removes a directory a pattern reaches into).
+    pub fn spot_secret(&self, spot: &Spot) -> bool {
+        let Some(dir) = spot
+            .parent
+            .try_clone()
+            .ok()
+            .and_then(|d| real_path(&d.into_std_file()))
+        else {
+            return true;
+        };
+        if spot.is_whole() {
+            return self.is_secret(&dir);
+        }
+        let path = dir.join(&spot.name);
+        self.is_secret(&path) || self.may_hold_at(&path)
     }
 
     fn leads_to_secret(&self, file: &std::fs::File) -> bool {
