@@ -732,6 +732,23 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             ));
             return Ok(ExitCode::from(exit::DENIED));
         }
+        // A grant the sandbox would quietly not honour is refused before
+        // anyone is asked for it.
+        let asked_writable = args
+            .writable
+            .iter()
+            .filter_map(|dir| dir.canonicalize().ok())
+            .chain(match &escalation {
+                Some(Escalation::Writable(dir)) => Some(dir.clone()),
+                _ => None,
+            });
+        if let Some(why) = asked_writable
+            .into_iter()
+            .find_map(|dir| unwritable_grant(&policy, &dir))
+        {
+            say(why);
+            return Ok(ExitCode::from(failed.unwrap_or(exit::DENIED)));
+        }
         // A tainted session shares the host's network only with a person's
         // approval.
         if escalation.is_none() && args.network == Network::On && session.broker().tainted() {
@@ -896,6 +913,18 @@ fn writable_dirs(args: &RunArgs) -> Result<Vec<PathBuf>> {
                 .with_context(|| format!("--writable {}: not a directory", dir.display()))
         })
         .collect()
+}
+
+/// The line refusing a writable grant cordon cannot honour: `dir` lies in
+/// a tree that stays read-only (see [`SandboxPolicy::in_protected_tree`]).
+fn unwritable_grant(policy: &SandboxPolicy, dir: &Path) -> Option<String> {
+    policy.in_protected_tree(dir).then(|| {
+        format!(
+            "writable={}: a git directory or cordon's own stays read-only whatever is \
+             granted, so this grant cannot be honoured; nothing ran",
+            crate::display::path(dir)
+        )
+    })
 }
 
 fn wasi_host(args: &RunArgs) -> Result<WasiHost> {

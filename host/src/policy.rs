@@ -279,6 +279,22 @@ impl SandboxPolicy {
     pub fn protects_subpaths(&self) -> bool {
         self.mode == SandboxMode::WorkspaceWrite
     }
+
+    /// Whether `dir` (canonical) lies in a tree that stays read-only
+    /// whatever is granted: a git directory of the root's repositories,
+    /// cordon's own directories, a `.git` or the root's `.cordon` by name.
+    pub fn in_protected_tree(&self, dir: &Path) -> bool {
+        if self.own_dirs.iter().any(|own| dir.starts_with(own)) {
+            return true;
+        }
+        self.protects_subpaths()
+            && dir.strip_prefix(self.root()).is_ok_and(|relative| {
+                relative.iter().enumerate().any(|(depth, name)| {
+                    name.to_str()
+                        .is_none_or(|name| protected_name(name, depth == 0))
+                })
+            })
+    }
 }
 
 /// Resolves `cwd` against the root and checks, by components of the

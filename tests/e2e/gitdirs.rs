@@ -196,3 +196,40 @@ fn a_new_nested_repository_is_reported_natively_and_refused_in_wasi() {
         assert_eq!(l.inside(), before, "{wasi:?}");
     }
 }
+
+/// A writable grant into a git directory is refused, with one line, before
+/// anyone is asked: the directory stays read-only, so granting it would
+/// be a grant that silently does nothing.
+#[test]
+fn a_writable_grant_into_a_git_directory_is_refused_not_ignored() {
+    if skip_without(&["git"]) {
+        return;
+    }
+    let l = Layout::new();
+    let (_, git_dir) = LAYOUTS[0].1(&l);
+    let approver = crate::support::script("y\ny\n");
+    let before = l.inside();
+    let hooks = l.at(&format!("{git_dir}/hooks"));
+    let touch = format!("{}/planted", hooks.display());
+    let (bare, objects) = (l.at(git_dir), l.at(&format!("{git_dir}/objects")));
+    let writable_hooks = format!("writable={}", hooks.display());
+    for grant in [
+        ["--writable", bare.to_str().unwrap()],
+        ["--writable", objects.to_str().unwrap()],
+        ["--escalate", &writable_hooks],
+    ] {
+        let run = l
+            .cordon()
+            .args(["--engine", "native", "--approver", &approver])
+            .args(grant.iter().copied())
+            .args(["--", "touch", &touch])
+            .output();
+        run.expect_code(126);
+        assert!(
+            run.stderr().contains("cannot be honoured"),
+            "{grant:?}: {}",
+            run.stderr()
+        );
+        assert_eq!(l.inside(), before, "{grant:?}");
+    }
+}
