@@ -11,11 +11,6 @@ use std::path::{Path, PathBuf};
 /// How deep below the root `.git` entries are looked for.
 const MAX_DEPTH: usize = 32;
 
-/// Directories a walk does not enter, besides hidden ones (a repository
-/// reached from a gitfile is found through it): they hold no repository
-/// of the project's, and can be large.
-const SKIPPED: &[&str] = &["node_modules", "target", "__pycache__"];
-
 /// Every git directory that the repositories under `root` use, and those
 /// `env` names, resolved (absolute, no symlink) and in name order. `cwd` is
 /// where a relative `GIT_DIR` starts.
@@ -54,17 +49,16 @@ fn walk(dir: &Path, depth: usize, found: &mut Vec<PathBuf>) {
                 // A directory, or a symlink to one: what it resolves to.
                 add(&path, found);
             }
-        } else if kind.is_dir()
-            && !name.to_string_lossy().starts_with('.')
-            && !SKIPPED.iter().any(|s| name == *s)
-        {
+        } else if kind.is_dir() {
+            // Every directory: a gitfile in a hidden one or in
+            // node_modules names a git directory as well as any other.
             walk(&entry.path(), depth + 1, found);
         }
     }
 }
 
 /// Every `.git` entry under `root` (a directory, file or symlink), in
-/// name order, not entering `.git`s themselves nor [`SKIPPED`]: what a
+/// name order, not entering `.git`s themselves: what a
 /// command made is told by comparing these before and after it ran.
 pub fn entries(root: &Path) -> Vec<PathBuf> {
     fn walk(dir: &Path, depth: usize, found: &mut Vec<PathBuf>) {
@@ -75,10 +69,7 @@ pub fn entries(root: &Path) -> Vec<PathBuf> {
             let name = entry.file_name();
             if name == ".git" {
                 found.push(entry.path());
-            } else if depth < MAX_DEPTH
-                && entry.file_type().is_ok_and(|k| k.is_dir())
-                && !SKIPPED.iter().any(|s| name == *s)
-            {
+            } else if depth < MAX_DEPTH && entry.file_type().is_ok_and(|k| k.is_dir()) {
                 walk(&entry.path(), depth + 1, found);
             }
         }

@@ -233,3 +233,43 @@ fn a_writable_grant_into_a_git_directory_is_refused_not_ignored() {
         assert_eq!(l.inside(), before, "{grant:?}");
     }
 }
+
+/// A gitfile anywhere (in a hidden directory, in node_modules) names a git
+/// directory as well as one at the top: its target stays read-only, and
+/// a `.git` protected by its name alone cannot have its files' times set
+/// through a descriptor either.
+#[test]
+fn git_directories_named_from_hidden_places_are_protected_in_wasi() {
+    if skip_without(&["git"]) {
+        return;
+    }
+    let l = Layout::new();
+    std::fs::create_dir_all(l.at("store")).unwrap();
+    for (work, git_dir) in [
+        (".hidden/vendor", "store/vendor.git"),
+        ("node_modules/dep", "store/dep.git"),
+    ] {
+        std::fs::create_dir_all(l.at(work)).unwrap();
+        git(
+            &l.root,
+            &[
+                "init",
+                "-q",
+                &format!("--separate-git-dir={}", l.at(git_dir).display()),
+                work,
+            ],
+        );
+    }
+    git(&l.at("node_modules"), &["init", "-q", "pkg"]);
+    let before = l.inside();
+    for wasi in BOTH {
+        for attempt in [
+            &["write", "store/vendor.git/hooks/post-checkout", "planted"][..],
+            &["write", "store/dep.git/config", "planted"],
+            &["touch-fd", "node_modules/pkg/.git/config"],
+        ] {
+            l.cordon().probe(wasi, attempt).expect_refused();
+        }
+    }
+    assert_eq!(l.inside(), before);
+}

@@ -94,3 +94,47 @@ fn succeeded(stderr: &str) -> Vec<u64> {
         .filter_map(|line| line.split(" of ").next()?.parse().ok())
         .collect()
 }
+
+/// The working directory a line's WASI stage starts in is opened from the
+/// root without following a symlink: a native stage before it that swaps
+/// the directory for a symlink out of the root gets the stage nowhere.
+#[test]
+fn a_working_directory_swapped_for_a_symlink_leads_nowhere_outside() {
+    if skip_without(&["python3"]) {
+        return;
+    }
+    let l = Layout::new();
+    std::fs::create_dir_all(l.at("sub")).unwrap();
+    let outside = l.base.join("outside");
+    std::fs::write(
+        l.at("swap.py"),
+        format!(
+            "import os\nos.chdir('..')\nos.rename('sub', 'sub.real')\nos.symlink({:?}, 'sub')\n",
+            outside.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(l.at(".cordon/tools")).unwrap();
+    std::fs::copy(
+        probe(crate::support::Wasi::P1),
+        l.at(".cordon/tools/probe.wasm"),
+    )
+    .unwrap();
+    let before = l.outside();
+    let out = line_command(
+        &l,
+        Who::Root,
+        &["--approval", "on-failure"],
+        "cd sub && /usr/bin/python3 ../swap.py && probe read secret.txt; probe write planted x",
+    )
+    .stdin(Stdio::null())
+    .output()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !stdout.contains("outside secret"),
+        "read outside the root: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(l.outside(), before);
+}

@@ -15,6 +15,7 @@ use wasmtime::error::Context;
 use wasmtime_wasi::cli::InputFile;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::Stdio;
@@ -77,16 +78,15 @@ pub fn build(
         FsPerms::ReadOnly
     };
     let cwd_abs = policy.cwd_abs();
+    // Opened from the root one directory at a time, never through a
+    // symlink: a native stage of the same line may have swapped the
+    // working directory for one by now (to `/`, say).
+    let cwd_dir = open_beneath(policy.root(), policy.cwd())
+        .with_context(|| format!("opening {}", cwd_abs.display()))?;
     // A working directory inside a protected tree is read-only from the start.
     let cwd_perms = match guard {
-        Some(guard) if perms == FsPerms::ReadWrite => {
-            let dir = std::fs::File::open(&cwd_abs)
-                .with_context(|| format!("opening {}", cwd_abs.display()))?;
-            if guard.dir_protected(&dir) {
-                FsPerms::ReadOnly
-            } else {
-                perms
-            }
+        Some(guard) if perms == FsPerms::ReadWrite && guard.dir_protected(&cwd_dir) => {
+            FsPerms::ReadOnly
         }
         _ => perms,
     };
@@ -111,7 +111,7 @@ pub fn build(
     {
         b.preopened_dir(policy.root(), alias, perms)?;
     }
-    b.preopened_dir(&cwd_abs, ".", cwd_perms)
+    b.preopened_dir(held_path(&cwd_dir, &cwd_abs), ".", cwd_perms)
         .with_context(|| format!("opening {}", cwd_abs.display()))?;
     b.initial_cwd(&guest_cwd);
     b.env("HOME", guest_root.unwrap_or("."));
@@ -123,4 +123,40 @@ pub fn build(
         determinism::apply(&mut b, fixed);
     }
     Ok(b)
+}
+
+/// The directory `relative` names under `root`, resolved as a guest call
+/// would be (see `fs_spot`): no symlink followed out of the root, none
+/// left to be swapped between the opening and the use.
+fn open_beneath(root: &Path, relative: &Path) -> std::io::Result<std::fs::File> {
+    use cap_fs_ext::DirExt;
+    let root = std::fs::File::open(root)?;
+    let relative = relative
+        .to_str()
+        .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidData))?;
+    let relative = if relative.is_empty() { "." } else { relative };
+    let spot = super::fs_spot::locate(&root, relative, true)?;
+    let dir = if spot.is_whole() {
+        spot.parent
+    } else {
+        spot.parent.open_dir_nofollow(&spot.name)?
+    };
+    Ok(dir.into_std_file())
+}
+
+/// A path that opens exactly the directory `dir` holds (Linux: its
+/// descriptor's entry in /proc); elsewhere `path`, which a swap between
+/// here and the open could redirect (docs/SANDBOX.md).
+fn held_path(dir: &std::fs::File, path: &Path) -> PathBuf {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let _ = path;
+        PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = dir;
+        path.to_path_buf()
+    }
 }

@@ -49,6 +49,8 @@ fn id_of(dir: &Dir) -> io::Result<FileId> {
 /// Decides whether a guest mutation reaches a protected path.
 pub struct FsGuard {
     root: FileId,
+    /// The root's real path, for the names of open files.
+    root_path: std::path::PathBuf,
     /// Whether `.git`, `.cordon` and nested `.git` are protected by name
     /// too (workspace-write), or only the directories given by identity.
     names: bool,
@@ -116,6 +118,7 @@ impl FsGuard {
             names,
             pinned,
             root: id_of(&root_dir)?,
+            root_path: root.canonicalize()?,
             protected_dirs,
             protected_trees,
             known_free: Mutex::new(Vec::new()),
@@ -180,8 +183,27 @@ impl FsGuard {
     /// path is given.
     pub fn file_protected(&self, file: &std::fs::File) -> bool {
         match file.metadata() {
-            Ok(meta) => self.protected_trees_contain(&[std_id(&meta)]),
+            Ok(meta) => {
+                self.named_protected(file) || self.protected_trees_contain(&[std_id(&meta)])
+            }
             Err(_) => true,
+        }
+    }
+
+    /// Whether `file` lies, by its real path, under a directory protected
+    /// by name only (a `.git` made where no identity was taken).
+    fn named_protected(&self, file: &std::fs::File) -> bool {
+        if !self.names {
+            return false;
+        }
+        match crate::fd_path::real_path(file) {
+            Some(path) => path.strip_prefix(&self.root_path).is_ok_and(|relative| {
+                relative.iter().enumerate().any(|(depth, name)| {
+                    name.to_str()
+                        .is_none_or(|name| protected_name(name, depth == 0))
+                })
+            }),
+            None => cfg!(any(target_os = "linux", target_os = "macos")),
         }
     }
 
@@ -192,6 +214,9 @@ impl FsGuard {
         let mut open_files = Vec::new();
         for entry in table.iter_mut() {
             if let Some(Descriptor::File(file)) = entry.downcast_mut::<Descriptor>() {
+                if self.named_protected(&file.file) {
+                    return true;
+                }
                 match file.file.metadata() {
                     Ok(meta) => open_files.push(std_id(&meta)),
                     Err(_) => return true,

@@ -230,7 +230,8 @@ pub fn shadow(linker: &mut Linker<P1State>) -> Result<()> {
                                 fd, dirflags, at, name_len, oflags, base, inheriting, fdflags, out
                             )
                         );
-                        swap_out(&mut caller, swapped, out);
+                        let opened = matches!(result, Ok(0)).then_some(out);
+                        swap_out(&mut caller, swapped, opened);
                         result?
                     }
                     None => call_original!(
@@ -489,9 +490,9 @@ fn swap_in(caller: &mut Caller<'_, P1State>, spot: Spot, start: &Start) -> Resul
     })
 }
 
-/// Puts back what [`swap_in`] changed; the descriptor number the call
-/// wrote at `out` stays.
-fn swap_out(caller: &mut Caller<'_, P1State>, swapped: Swapped, out: i32) {
+/// Puts back what [`swap_in`] changed; the descriptor number a call that
+/// succeeded wrote at `out` stays.
+fn swap_out(caller: &mut Caller<'_, P1State>, swapped: Swapped, out: Option<i32>) {
     let mut replaced = swapped.replaced.into_iter();
     for entry in caller.data_mut().table().iter_mut() {
         if let Some(Descriptor::Dir(dir)) = entry.downcast_mut::<Descriptor>()
@@ -505,9 +506,9 @@ fn swap_out(caller: &mut Caller<'_, P1State>, swapped: Swapped, out: i32) {
         return;
     };
     let data = mem.data_mut(&mut *caller);
-    let opened = read_u32(data, out as u32);
+    let opened = out.and_then(|out| Some((out, read_u32(data, out as u32)?)));
     data[..swapped.saved.len()].copy_from_slice(&swapped.saved);
-    if let Some(opened) = opened
+    if let Some((out, opened)) = opened
         && let Some(at) = span_mut(data, out as u32, 4)
     {
         at.copy_from_slice(&opened.to_le_bytes());

@@ -20,14 +20,28 @@ use cap_std::fs::Dir;
 
 /// Symlinks followed while resolving one path, as Linux's `MAXSYMLINKS`.
 const MAX_SYMLINKS: u32 = 40;
+/// The longest path a call takes, as Linux's `PATH_MAX`: bounds the walk
+/// (which the run's deadline cannot interrupt).
+const PATH_MAX: usize = 4096;
 
 /// One directory entry a call acts on.
 pub struct Spot {
     /// The directory holding the entry, held open.
     pub parent: Dir,
     /// The entry's name: one component, never `..`; `.` when the call is
-    /// on `parent` itself (the path ended in `.` or `..`).
+    /// on `parent` itself (the path ended in `..`). A path ending in `/`
+    /// names a directory if anything, one ending in `/.` an existing one.
     pub name: String,
+}
+
+/// What a path's ending asks of its entry.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum DirOnly {
+    No,
+    /// Ended in `/`: a directory if it exists.
+    IfExists,
+    /// Ended in `/.`: an existing directory.
+    Existing,
 }
 
 impl Spot {
@@ -48,8 +62,21 @@ impl Spot {
 /// the way, `PermissionDenied` for an absolute path or one that climbs out
 /// of `base`, too many symlinks, a directory that is not one.
 pub fn locate(base: &std::fs::File, path: &str, follow: bool) -> io::Result<Spot> {
+    if path.is_empty() {
+        return Err(io::ErrorKind::NotFound.into());
+    }
+    if path.len() > PATH_MAX {
+        return Err(too_long());
+    }
+    let dir_only = if path == "." || path.ends_with("/.") {
+        DirOnly::Existing
+    } else if path.ends_with('/') {
+        DirOnly::IfExists
+    } else {
+        DirOnly::No
+    };
     let mut dirs = vec![Dir::from_std_file(base.try_clone()?)];
-    let follow = follow || path.ends_with('/');
+    let follow = follow || dir_only != DirOnly::No;
     let mut pending = components(path)?;
     let mut links = 0;
     while let Some(name) = pending.pop_front() {
@@ -65,6 +92,9 @@ pub fn locate(base: &std::fs::File, path: &str, follow: bool) -> io::Result<Spot
         let meta = match top.symlink_metadata(&name) {
             Ok(meta) => meta,
             Err(e) if e.kind() == io::ErrorKind::NotFound && last => {
+                if dir_only == DirOnly::Existing {
+                    return Err(e);
+                }
                 return Ok(Spot {
                     parent: top.try_clone()?,
                     name,
@@ -87,6 +117,9 @@ pub fn locate(base: &std::fs::File, path: &str, follow: bool) -> io::Result<Spot
             continue;
         }
         if last {
+            if dir_only != DirOnly::No && !meta.is_dir() {
+                return Err(not_a_directory());
+            }
             return Ok(Spot {
                 parent: top.try_clone()?,
                 name,
@@ -120,6 +153,20 @@ fn escapes() -> io::Error {
         io::ErrorKind::PermissionDenied,
         "a path that leaves its directory",
     )
+}
+
+fn too_long() -> io::Error {
+    #[cfg(unix)]
+    return io::Error::from_raw_os_error(rustix::io::Errno::NAMETOOLONG.raw_os_error());
+    #[cfg(not(unix))]
+    return io::Error::other("file name too long");
+}
+
+fn not_a_directory() -> io::Error {
+    #[cfg(unix)]
+    return io::Error::from_raw_os_error(rustix::io::Errno::NOTDIR.raw_os_error());
+    #[cfg(not(unix))]
+    return io::Error::other("not a directory");
 }
 
 fn too_many_links() -> io::Error {
@@ -184,5 +231,21 @@ mod tests {
             locate(&base, "missing/x", false).err().map(|e| e.kind()),
             Some(io::ErrorKind::NotFound)
         );
+    }
+
+    #[test]
+    fn a_trailing_slash_or_dot_names_a_directory() {
+        let (_tmp, base) = setup();
+        let kind = |path: &str| locate(&base, path, false).err().map(|e| e.kind());
+        assert_eq!(kind("a/b/f/"), Some(io::ErrorKind::NotADirectory));
+        assert_eq!(kind("a/b/f/."), Some(io::ErrorKind::NotADirectory));
+        assert_eq!(kind("new/."), Some(io::ErrorKind::NotFound));
+        assert_eq!(kind(""), Some(io::ErrorKind::NotFound));
+        assert_eq!(
+            kind(&"a/".repeat(3000)),
+            Some(io::ErrorKind::InvalidFilename)
+        );
+        assert!(locate(&base, "new/", false).is_ok());
+        assert!(locate(&base, "link/", false).is_ok());
     }
 }
