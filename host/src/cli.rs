@@ -142,14 +142,15 @@ struct RunArgs {
     #[arg(long, value_name = "FILE")]
     audit: Option<PathBuf>,
     /// Ask for more than the sandbox gives (native commands): network,
-    /// writable=DIR, unsandboxed. Needs a person's approval.
+    /// writable=DIR, git-commit (keep what a commit writes in the git
+    /// directories), unsandboxed. Needs a person's approval.
     #[arg(long, value_name = "GRANT", value_parser = parse_escalation)]
     escalate: Option<Escalation>,
     /// Refuse escalations of these kinds without asking, whatever the
-    /// approver would answer: unsandboxed, writable, network (which also
-    /// refuses, unasked, connections to hosts not on --network allow=;
-    /// names --resolve pins to loopback addresses may still be asked
-    /// about).
+    /// approver would answer: unsandboxed, writable, git-commit, network
+    /// (which also refuses, unasked, connections to hosts not on --network
+    /// allow=; names --resolve pins to loopback addresses may still be
+    /// asked about).
     #[arg(long = "no-grant", value_name = "KIND", value_delimiter = ',')]
     no_grant: Vec<GrantKind>,
     /// Why the escalation is needed, shown to the person asked.
@@ -235,6 +236,7 @@ fn parse_escalation(text: &str) -> Result<Escalation, String> {
     match text.split_once('=') {
         None if text == "network" => Ok(Escalation::Network),
         None if text == "unsandboxed" => Ok(Escalation::Unsandboxed),
+        None if text == "git-commit" => Ok(Escalation::GitCommit),
         Some(("writable", dir)) => std::path::Path::new(dir)
             .canonicalize()
             .ok()
@@ -258,7 +260,8 @@ fn parse_escalation(text: &str) -> Result<Escalation, String> {
             Ok(Escalation::Host(host, port))
         }
         _ => Err(format!(
-            "expected network, network=HOST[:PORT], writable=DIR or unsandboxed, got {text}"
+            "expected network, network=HOST[:PORT], writable=DIR, git-commit or unsandboxed, \
+             got {text}"
         )),
     }
 }
@@ -439,15 +442,12 @@ fn sandbox_policy(args: &RunArgs) -> Result<SandboxPolicy> {
         &write_areas(&policy, &writable),
     )?;
     policy.own_dirs = own.all();
+    let env = command_env(args, &policy);
+    policy.git_dirs = crate::gitdirs::resolve(policy.root(), &policy.cwd_abs(), &env);
     // Every git directory the root's repositories use, whatever its name
     // or place, is protected like cordon's own (by identity, whole).
     if policy.protects_subpaths() {
-        let env = command_env(args, &policy);
-        policy.own_dirs.extend(crate::gitdirs::resolve(
-            policy.root(),
-            &policy.cwd_abs(),
-            &env,
-        ));
+        policy.own_dirs.extend(policy.git_dirs.iter().cloned());
     }
     if let Some(key) = own.cache_key() {
         if let Ok(relative) = key.strip_prefix(policy.root()) {
@@ -721,7 +721,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         if engine == "wasi"
             && matches!(
                 escalation,
-                Some(Escalation::Writable(_) | Escalation::Unsandboxed)
+                Some(Escalation::Writable(_) | Escalation::GitCommit | Escalation::Unsandboxed)
             )
         {
             say(format!(
@@ -742,10 +742,15 @@ fn run(args: RunArgs) -> Result<ExitCode> {
                 Some(Escalation::Writable(dir)) => Some(dir.clone()),
                 _ => None,
             });
-        if let Some(why) = asked_writable
-            .into_iter()
-            .find_map(|dir| unwritable_grant(&policy, &dir))
-        {
+        let unhonoured = match &escalation {
+            Some(Escalation::GitCommit) => uncommittable(&args, &policy),
+            _ => None,
+        };
+        if let Some(why) = unhonoured.or_else(|| {
+            asked_writable
+                .into_iter()
+                .find_map(|dir| unwritable_grant(&policy, &dir))
+        }) {
             say(why);
             return Ok(ExitCode::from(failed.unwrap_or(exit::DENIED)));
         }
@@ -927,6 +932,30 @@ fn unwritable_grant(policy: &SandboxPolicy, dir: &Path) -> Option<String> {
     })
 }
 
+/// The line refusing a git-commit grant cordon cannot honour: there is no
+/// git directory to keep a commit in, or no mount namespace to keep the
+/// command's writes apart in until it ends.
+fn uncommittable(args: &RunArgs, policy: &SandboxPolicy) -> Option<String> {
+    if policy.git_dirs.is_empty() {
+        return Some(format!(
+            "git-commit: no git directory is used in the root {}, so this grant cannot be \
+             honoured; nothing ran",
+            crate::display::path(policy.root())
+        ));
+    }
+    let without = if !cfg!(target_os = "linux") {
+        "on this OS"
+    } else if args.no_namespaces {
+        "with --no-namespaces"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "git-commit: the grant keeps a commit's writes apart in a mount namespace until \
+         the command ends, which cordon cannot do {without}; nothing ran"
+    ))
+}
+
 fn wasi_host(args: &RunArgs) -> Result<WasiHost> {
     let mode = if args.deterministic {
         EngineMode::Deterministic
@@ -1039,6 +1068,7 @@ fn run_native(
     }
     let options = NativeOptions {
         writable,
+        git_commit: escalation == Some(&Escalation::GitCommit),
         env_pass: args.env_pass.clone(),
         no_namespaces: args.no_namespaces,
         protected: policy.own_dirs.clone(),

@@ -155,6 +155,10 @@ pub struct SandboxPolicy {
     /// cordon's own secrets (the compile cache's key), resolved: no
     /// command may read them, wherever they lie.
     pub own_secrets: Vec<PathBuf>,
+    /// The git directories the root's repositories use, resolved (see
+    /// [`crate::gitdirs`]); in [`Self::own_dirs`] too where subpaths are
+    /// protected.
+    pub git_dirs: Vec<PathBuf>,
     env: Vec<(String, String)>,
 }
 
@@ -199,6 +203,7 @@ impl SandboxPolicy {
             secrets: SecretPatterns::default(),
             own_dirs: Vec::new(),
             own_secrets: Vec::new(),
+            git_dirs: Vec::new(),
             env: Vec::new(),
         })
     }

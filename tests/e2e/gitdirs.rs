@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::native::{everyone_and_unprivileged_landlock, hand_over, sh};
+use crate::native::{Who, everyone_and_unprivileged_landlock, hand_over, sh};
 use crate::support::{BOTH, Layout, skip_without};
 
 /// A layout of a real repository whose git directory is not `ROOT/.git`:
@@ -272,4 +272,170 @@ fn git_directories_named_from_hidden_places_are_protected_in_wasi() {
         }
     }
     assert_eq!(l.inside(), before);
+}
+
+/// Every layout with a plain `.git` directory first: the work tree and the
+/// git directory, relative to the root.
+fn every_layout() -> Vec<(&'static str, Make)> {
+    let plain: Make = |l| {
+        std::fs::remove_dir_all(l.at(".git")).unwrap();
+        git(&l.root, &["init", "-q", "."]);
+        (".", ".git")
+    };
+    [("plain", plain)]
+        .into_iter()
+        .chain(LAYOUTS.iter().copied())
+        .collect()
+}
+
+/// What the command runs under the grant: a real commit, then the attack.
+fn commit_then_plant(work: &str, git_dir: &str, marker: &Path) -> String {
+    format!(
+        "cd {work} && echo change > file.txt && git add file.txt && \
+         git -c user.name=a -c user.email=a@a commit -q -m by-the-agent && cd - >/dev/null && \
+         {plant}; rm -f {git_dir}/description; ln -s /tmp {git_dir}/info/linked",
+        plant = plant(git_dir, marker)
+    )
+}
+
+/// The git-commit grant: an approved command commits, in every layout, as
+/// root and unprivileged; what git executes or obeys (hooks, config,
+/// info/) never changes, however the same command writes it, and git run
+/// outside cordon afterwards runs no planted hook. Without a mount
+/// namespace, or for a WASI tool, the grant is refused with one line.
+#[test]
+fn an_approved_commit_keeps_only_what_a_commit_writes() {
+    if skip_without(&["git"]) {
+        return;
+    }
+    for (name, make) in every_layout() {
+        for who in everyone_and_unprivileged_landlock() {
+            let l = Layout::new();
+            let (work, git_dir) = make(&l);
+            let marker = l.base.join("outside/hook-ran");
+            hand_over(&l, who);
+            let config = std::fs::read(l.at(&format!("{git_dir}/config"))).unwrap();
+            let audit = l.base.join("outside/audit.jsonl");
+            let approver = crate::support::script("y\n");
+            let flags = [
+                "--escalate",
+                "git-commit",
+                "--approver",
+                &approver,
+                "--audit",
+                audit.to_str().unwrap(),
+            ];
+            let before = l.inside();
+            let run = sh(&l, who, &flags, &commit_then_plant(work, git_dir, &marker));
+            if matches!(who, Who::LandlockOnly | Who::NobodyLandlockOnly) {
+                run.expect_code(126);
+                assert!(
+                    run.stderr().contains("cannot do with --no-namespaces"),
+                    "{name} {who:?}: {}",
+                    run.stderr()
+                );
+                assert_eq!(l.inside(), before, "{name} {who:?}");
+                continue;
+            }
+            let stderr = run.stderr();
+            assert_eq!(run.code(), 0, "{name} {who:?}: {stderr}");
+            let log = Command::new("git")
+                .args(["-c", "safe.directory=*", "log", "-1", "--format=%s"])
+                .current_dir(l.at(work))
+                .output()
+                .unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&log.stdout).trim(),
+                "by-the-agent",
+                "{name} {who:?}: the commit was not kept: {stderr}"
+            );
+            let status = Command::new("git")
+                .args(["-c", "safe.directory=*", "status", "--porcelain", "-uno"])
+                .current_dir(l.at(work))
+                .output()
+                .unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&status.stdout),
+                "",
+                "{name} {who:?}: the index was not kept"
+            );
+            let at = |rel: &str| l.at(&format!("{git_dir}/{rel}"));
+            assert_eq!(
+                std::fs::read(at("config")).unwrap(),
+                config,
+                "{name} {who:?}"
+            );
+            assert!(!at("hooks/pre-commit").exists(), "{name} {who:?}");
+            assert!(
+                at("info/linked").symlink_metadata().is_err(),
+                "{name} {who:?}"
+            );
+            let planted = at("hooks/pre-commit").display().to_string();
+            assert!(
+                stderr.contains(&format!(
+                    "{planted}: written in the git directory; not kept"
+                )),
+                "{name} {who:?}: {stderr}"
+            );
+            let lines = crate::support::audit_lines(&audit);
+            assert!(
+                crate::support::events(&lines, "violation")
+                    .iter()
+                    .any(|v| v["target"] == planted.as_str()),
+                "{name} {who:?}: the audit does not record what was left"
+            );
+            assert!(
+                !a_hook_ran(&l.at(work), &marker),
+                "{name} {who:?}: a planted hook ran"
+            );
+        }
+    }
+    for wasi in BOTH {
+        let l = Layout::new();
+        let approver = crate::support::script("y\n");
+        let before = l.inside();
+        let run = l
+            .cordon()
+            .args(["--escalate", "git-commit", "--approver", &approver])
+            .probe(wasi, &["write", ".git/hooks/pre-commit", "planted"]);
+        run.expect_code(126);
+        assert!(
+            run.stderr().contains("applies to native commands"),
+            "{}",
+            run.stderr()
+        );
+        assert_eq!(l.inside(), before, "{wasi:?}");
+    }
+}
+
+/// on-failure: a commit that failed on the read-only git directory is
+/// offered the git-commit grant, not a run without the sandbox.
+#[test]
+fn a_commit_that_failed_is_offered_the_git_commit_grant() {
+    if skip_without(&["git"]) {
+        return;
+    }
+    let l = Layout::new();
+    std::fs::remove_dir_all(l.at(".git")).unwrap();
+    git(&l.root, &["init", "-q", "."]);
+    std::fs::write(l.at("file.txt"), "change\n").unwrap();
+    let approver = crate::support::script("y\n");
+    let run = sh(
+        &l,
+        Who::Root,
+        &["--approval", "on-failure", "--approver", &approver],
+        "git add file.txt && git -c user.name=a -c user.email=a@a commit -q -m retried",
+    );
+    let stderr = run.stderr();
+    assert!(
+        stderr.contains("asking to retry with git-commit"),
+        "{stderr}"
+    );
+    assert_eq!(run.code(), 0, "{stderr}");
+    let log = Command::new("git")
+        .args(["log", "-1", "--format=%s"])
+        .current_dir(&l.root)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&log.stdout).trim(), "retried");
 }

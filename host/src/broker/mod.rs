@@ -65,6 +65,11 @@ pub enum Escalation {
     Host(Host, Option<u16>),
     /// One more writable directory.
     Writable(PathBuf),
+    /// What a commit writes in the root's git directories (objects,
+    /// refs, logs, the index, COMMIT_EDITMSG), kept once the command ends;
+    /// hooks, config and the rest stay read-only (native commands with
+    /// namespaces only).
+    GitCommit,
     /// No sandbox at all (native commands only).
     Unsandboxed,
 }
@@ -76,6 +81,8 @@ pub enum GrantKind {
     Unsandboxed,
     /// `writable=DIR`.
     Writable,
+    /// `git-commit`.
+    GitCommit,
     /// `network`, and `network=HOST` or a connection to a host not on
     /// `--network allow=` (refused, not asked about), unless the host is a
     /// test server's name (see [`Broker::without_grants`]).
@@ -90,8 +97,9 @@ impl std::str::FromStr for GrantKind {
             "unsandboxed" => Ok(GrantKind::Unsandboxed),
             "writable" => Ok(GrantKind::Writable),
             "network" => Ok(GrantKind::Network),
+            "git-commit" => Ok(GrantKind::GitCommit),
             _ => Err(format!(
-                "expected unsandboxed, writable or network, got {text}"
+                "expected unsandboxed, writable, git-commit or network, got {text}"
             )),
         }
     }
@@ -103,6 +111,7 @@ impl Escalation {
         match self {
             Escalation::Network | Escalation::Host(..) => GrantKind::Network,
             Escalation::Writable(_) => GrantKind::Writable,
+            Escalation::GitCommit => GrantKind::GitCommit,
             Escalation::Unsandboxed => GrantKind::Unsandboxed,
         }
     }
@@ -115,6 +124,7 @@ impl std::fmt::Display for Escalation {
             Escalation::Host(host, None) => write!(f, "network={host}"),
             Escalation::Host(host, Some(port)) => write!(f, "network={host}:{port}"),
             Escalation::Writable(dir) => write!(f, "writable={}", dir.display()),
+            Escalation::GitCommit => write!(f, "git-commit"),
             Escalation::Unsandboxed => write!(f, "unsandboxed"),
         }
     }
@@ -722,9 +732,10 @@ fn judge_command(
 
 /// The grant whose absence made a sandboxed run fail, from what the
 /// sandbox was seen refusing: a write outside the root asks for that
-/// directory, a refused connection for the network; a refused read (a
-/// secret) or a write inside the root (a protected path) can only be
-/// granted by running without the sandbox.
+/// directory, a write in a git directory for git-commit, a refused
+/// connection for the network; a refused read (a secret) or a write
+/// elsewhere inside the root (a protected path) can only be granted by
+/// running without the sandbox.
 pub fn missing_grant(violations: &[Violation], policy: &SandboxPolicy) -> Option<Escalation> {
     let violation = violations.first()?;
     Some(match violation.denied {
@@ -737,6 +748,9 @@ pub fn missing_grant(violations: &[Violation], policy: &SandboxPolicy) -> Option
                 .map(|t| policy.cwd_abs().join(t))
                 .and_then(|t| t.parent().and_then(|p| p.canonicalize().ok()));
             match target {
+                Some(dir) if policy.git_dirs.iter().any(|git| dir.starts_with(git)) => {
+                    Escalation::GitCommit
+                }
                 Some(dir) if !dir.starts_with(policy.root()) => Escalation::Writable(dir),
                 _ => Escalation::Unsandboxed,
             }

@@ -213,6 +213,10 @@ fn rows(text: &str, width: usize, max: usize) -> (Vec<String>, usize) {
 fn shown_grant(escalation: &Escalation) -> String {
     match escalation {
         Escalation::Writable(dir) => format!("writable={}", display::path(dir)),
+        Escalation::GitCommit => "git-commit (what a commit writes in the git directories \
+                                  is kept: objects, refs, logs, the index; hooks and config \
+                                  stay read-only)"
+            .into(),
         other => display::text(&other.to_string()),
     }
 }

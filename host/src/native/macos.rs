@@ -19,6 +19,13 @@ pub fn run(plan: &Plan, io: NativeIo) -> Result<NativeOutcome, NativeError> {
                 .into(),
         ));
     }
+    if !plan.git_commit.is_empty() {
+        return Err(NativeError::LayerMissing(
+            "the git-commit grant needs a mount namespace (Linux) to keep a commit's \
+             writes apart until the command ends"
+                .into(),
+        ));
+    }
     let tmpdir = tempfile::Builder::new()
         .prefix("cordon-tmp-")
         .tempdir()

@@ -10,6 +10,8 @@
 #[cfg(unix)]
 mod descriptors;
 pub mod env;
+#[cfg(unix)]
+pub mod git_commit;
 pub mod scan;
 pub mod seatbelt;
 #[cfg(unix)]
@@ -61,6 +63,9 @@ pub enum PlanNetwork {
 pub struct NativeOptions {
     /// Extra writable directories (`--writable`), canonical.
     pub writable: Vec<PathBuf>,
+    /// The git-commit grant: what a commit writes in the policy's git
+    /// directories is kept (see [`git_commit`]).
+    pub git_commit: bool,
     /// Host variables passed even if they look secret (`--env-pass`).
     pub env_pass: Vec<String>,
     /// Run without namespaces even where the kernel has them (a weaker
@@ -103,6 +108,11 @@ pub struct Plan {
     /// renamed, or the secret would move out from under its pattern.
     #[serde(default)]
     pub secret_dirs: Vec<PathBuf>,
+    /// Git directories (resolved) whose commit writes are kept, under the
+    /// git-commit grant: the command writes into a layer of its own over
+    /// each, and only what [`git_commit`] keeps reaches it.
+    #[serde(default)]
+    pub git_commit: Vec<PathBuf>,
     pub network: PlanNetwork,
     pub no_namespaces: bool,
     pub limits: NativeLimits,
@@ -141,6 +151,16 @@ impl Plan {
                 .filter(|p| writable.iter().any(|w| p.starts_with(w)))
                 .cloned(),
         );
+        let git_commit = if options.git_commit {
+            policy.git_dirs.clone()
+        } else {
+            Vec::new()
+        };
+        // A git directory a commit may write is layered, not read-only.
+        protected.retain(|path| {
+            let real = path.canonicalize().unwrap_or_else(|_| path.clone());
+            !git_commit.iter().any(|dir| real.starts_with(dir))
+        });
         let mut secrets = scan.secrets;
         secrets.extend(options.hidden.iter().filter(|p| p.exists()).cloned());
         secrets.sort();
@@ -177,6 +197,7 @@ impl Plan {
             protected,
             secrets,
             secret_dirs,
+            git_commit,
             network,
             no_namespaces: options.no_namespaces,
             limits: options.limits,

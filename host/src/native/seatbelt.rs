@@ -105,6 +105,7 @@ mod tests {
             protected: vec!["/p/.git".into(), "/p/.cordon".into()],
             secrets: vec!["/p/.env".into(), "/Users/me/.ssh".into()],
             secret_dirs: Vec::new(),
+            git_commit: Vec::new(),
             network: if network {
                 PlanNetwork::On
             } else {

@@ -240,7 +240,7 @@ fn init(spec: &Spec, status: &mut File, namespaces: Namespaces) -> Result<Infall
         // inherit it.
         unsafe { libc::close(channel) };
     }
-    mounts::apply(spec)?;
+    mounts::apply(spec, namespaces.user.is_some())?;
     let mut layers = vec![format!("namespaces({})", namespaces.kinds())];
     // Its /proc is mounted: the namespace's own pid_max caps the tree.
     if let Some(processes) = spec.pid_cap {
@@ -263,6 +263,13 @@ fn supervisor(spec: &Spec, status: &mut File) -> Result<Infallible, Failure> {
         return Err(Failure::Missing(
             "network namespaces, which --network allow= needs for native commands \
              (the proxy must be all the command can reach); choose --network on or off"
+                .into(),
+        ));
+    }
+    if !spec.plan.git_commit.is_empty() {
+        return Err(Failure::Missing(
+            "namespaces, which the git-commit grant needs (a commit's writes are kept \
+             apart in a mount namespace until the command ends)"
                 .into(),
         ));
     }

@@ -90,6 +90,9 @@ pub fn restrict(spec: &Spec, namespaces: bool) -> Result<String, Failure> {
     grants.push((spec.tmpdir.clone(), write));
     if namespaces {
         grants.push(("/dev/shm".into(), write));
+        // The overlays over them (the command's writes go to cordon's
+        // staging directory, see git_commit.rs).
+        grants.extend(plan.git_commit.iter().map(|dir| (dir.clone(), write)));
     }
     let terminals = if namespaces { TERMINALS } else { &[] };
     for device in DEVICES.iter().chain(terminals) {

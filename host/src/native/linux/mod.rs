@@ -30,6 +30,7 @@ use std::process::{Command, Stdio};
 use serde::{Deserialize, Serialize};
 
 use super::descriptors;
+use super::git_commit;
 use super::spawn::{self, Process};
 use super::{Layer, NativeError, NativeIo, NativeLimits, NativeOutcome, Plan, PlanNetwork};
 use crate::net::proxy::Proxy;
@@ -73,6 +74,11 @@ pub struct Spec {
     /// to join (see [`limits::pid_namespace_cap`]).
     #[serde(default)]
     pub pid_cap: Option<u64>,
+    /// Under the git-commit grant: cordon's staging directory, whose
+    /// layers the overlays over the plan's git directories write to (see
+    /// [`crate::native::git_commit`]).
+    #[serde(default)]
+    pub commit_stage: Option<PathBuf>,
 }
 
 pub fn run(plan: &Plan, mut io: NativeIo) -> Result<NativeOutcome, NativeError> {
@@ -110,7 +116,17 @@ pub fn run(plan: &Plan, mut io: NativeIo) -> Result<NativeOutcome, NativeError> 
     let cgroup = (plan.limits != NativeLimits::default() && pid_cap.is_none())
         .then(|| limits::Group::create(plan.limits).ok())
         .flatten();
+    // Under the git-commit grant: where the command's writes to the git
+    // directories go until cordon keeps the commit's part of them.
+    let stage = match plan.git_commit.is_empty() {
+        true => None,
+        false => Some(
+            git_commit::Stage::new(user_dir.path(), &plan.git_commit)
+                .map_err(|e| setup("the git-commit staging directory", e))?,
+        ),
+    };
     let mut spec = Spec {
+        commit_stage: stage.as_ref().map(|s| s.path().to_path_buf()),
         cgroup_join: cgroup
             .as_ref()
             .map(limits::Group::join_files)
@@ -157,7 +173,23 @@ pub fn run(plan: &Plan, mut io: NativeIo) -> Result<NativeOutcome, NativeError> 
     // Nothing of the command runs any more: its placeholders can go while
     // the last of its output arrives.
     placeholders.release(&absent_protected);
-    let (status, (violations, violations_more)) = ended?.drain();
+    let (status, (mut violations, mut violations_more)) = ended?.drain();
+    let mut layers = layers;
+    if let Some(stage) = stage {
+        let kept = git_commit::keep(stage.path(), &spec.plan.git_commit);
+        layers.push(format!(
+            "git-commit({} changes kept in {})",
+            kept.changes,
+            spec.plan
+                .git_commit
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        violations.splice(0..0, kept.left);
+        violations_more += kept.left_more;
+    }
     Ok(NativeOutcome {
         status,
         stdout_dropped: io.stdout.dropped(),

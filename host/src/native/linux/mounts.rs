@@ -15,8 +15,9 @@ use std::path::{Path, PathBuf};
 
 use super::Spec;
 use super::helper::Failure;
+use crate::native::git_commit;
 
-pub fn apply(spec: &Spec) -> Result<(), Failure> {
+pub fn apply(spec: &Spec, user_namespace: bool) -> Result<(), Failure> {
     let plan = &spec.plan;
     // Nothing done here may propagate back to the host's namespace.
     mount(None, Path::new("/"), None, libc::MS_REC | libc::MS_PRIVATE)?;
@@ -59,6 +60,9 @@ pub fn apply(spec: &Spec) -> Result<(), Failure> {
         bind(path, path, true)?;
         set_readonly(path, true)?;
     }
+    if let Some(stage) = &spec.commit_stage {
+        layer_git_dirs(stage, &plan.git_commit, &plan.writable, user_namespace)?;
+    }
     // A mount point cannot be renamed (EBUSY): each directory on the way
     // to a secret named by its path becomes one, writable as before.
     for dir in &plan.secret_dirs {
@@ -81,6 +85,66 @@ pub fn apply(spec: &Spec) -> Result<(), Failure> {
         cover(mask, secret)?;
     }
     Ok(())
+}
+
+/// Under the git-commit grant: an overlay over each git directory, the
+/// directory itself below (never written), a layer of `stage` above. The
+/// stage is reachable only through the overlays: its own writable mount,
+/// which they need, is detached once they hold it.
+fn layer_git_dirs(
+    stage: &Path,
+    git_dirs: &[PathBuf],
+    writable: &[PathBuf],
+    user_namespace: bool,
+) -> Result<(), Failure> {
+    bind(stage, stage, true)?;
+    set_writable(stage)?;
+    for (index, dir) in git_commit::layered(git_dirs).into_iter().enumerate() {
+        pin_ancestors(dir, writable)?;
+        let (upper, work) = git_commit::layer_dirs(stage, index);
+        let mut options = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            overlay_path(dir)?,
+            overlay_path(&upper)?,
+            overlay_path(&work)?
+        );
+        // In a user namespace overlayfs keeps its marks in user.* xattrs.
+        if user_namespace {
+            options.push_str(",userxattr");
+        }
+        mount_with(
+            Some("overlay"),
+            dir,
+            Some("overlay"),
+            libc::MS_NOSUID | libc::MS_NODEV,
+            Some(&options),
+        )
+        .map_err(|failure| match failure {
+            Failure::Error(why) | Failure::Missing(why) => Failure::Missing(format!(
+                "an overlay over the git directory, which the git-commit grant needs ({why})"
+            )),
+        })?;
+    }
+    let stage_c = c_path(stage)?;
+    // SAFETY: a NUL-terminated path that outlives the call.
+    if unsafe { libc::umount2(stage_c.as_ptr(), libc::MNT_DETACH) } != 0 {
+        return Err(Failure::last_os(&format!("unmounting {}", stage.display())));
+    }
+    Ok(())
+}
+
+/// A path as an overlayfs option: its `\`, `,` and `:` escaped.
+fn overlay_path(path: &Path) -> Result<String, Failure> {
+    let text = path
+        .to_str()
+        .ok_or_else(|| Failure::Error(format!("{} is not UTF-8", path.display())))?;
+    Ok(text
+        .chars()
+        .flat_map(|c| match c {
+            '\\' | ',' | ':' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect())
 }
 
 /// The devices a command gets: the host's, bound into a /dev of its own.

@@ -61,6 +61,11 @@ impl UserDir {
         Ok((file, dir))
     }
 
+    /// The directory itself, for what a run keeps in it for its length.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// The kept, empty directory under which each run gets its temporary
     /// directory (see `Spec::tmpdir`).
     pub fn temporary(&self) -> io::Result<PathBuf> {
