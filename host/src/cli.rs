@@ -1100,9 +1100,10 @@ fn run_native(
         timeout: time_left,
         gate,
     };
-    // Nothing refuses a new nested repository natively (names are not a
-    // Landlock concept): one the command made is reported instead.
-    let watch_git = policy.protects_subpaths() && !unsandboxed;
+    // On Linux the supervisor refuses a new `.git` (native/linux/names.rs);
+    // elsewhere nothing does (names are not a Seatbelt subpath either): one
+    // the command made is reported instead.
+    let watch_git = !cfg!(target_os = "linux") && policy.protects_subpaths() && !unsandboxed;
     let git_before = watch_git.then(|| crate::gitdirs::entries(policy.root()));
     let result = if unsandboxed {
         say(format!("{name}: running without a sandbox, as approved"));

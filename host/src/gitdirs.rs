@@ -122,6 +122,32 @@ fn add(path: &Path, found: &mut Vec<PathBuf>) {
     found.push(real);
 }
 
+/// Whether a commit writes the file at `path`, relative to its git
+/// directory: the objects (not objects/info, whose alternates would make
+/// git read another store), refs and reflogs, and the index,
+/// COMMIT_EDITMSG, HEAD and ORIG_HEAD.
+pub fn commit_writes(path: &Path) -> bool {
+    use std::ffi::OsStr;
+    use std::path::Component;
+    let parts: Vec<&OsStr> = path
+        .components()
+        .map(|c| match c {
+            Component::Normal(name) => Some(name),
+            _ => None,
+        })
+        .collect::<Option<_>>()
+        .unwrap_or_default();
+    let Some(first) = parts.first().and_then(|p| p.to_str()) else {
+        return false;
+    };
+    match first {
+        "objects" => parts.len() >= 2 && parts[1] != "info",
+        "refs" | "logs" => parts.len() >= 2,
+        "index" | "COMMIT_EDITMSG" | "HEAD" | "ORIG_HEAD" => parts.len() == 1,
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -158,33 +158,44 @@ fn a_git_directory_by_any_layout_stays_read_only_in_wasi() {
     }
 }
 
-/// Natively nothing refuses a new nested repository (names are not a
-/// Landlock concept): every `.git` a command made is reported, on stderr
-/// and in the audit, as a violation. WASI refuses it outright.
+/// A new `.git` is refused in both engines, by every call that makes a
+/// name: a directory, a file made through a symlink that names one, a
+/// symlink, a hard link, a rename, a device node, `git init`, in any
+/// letter case, as root, unprivileged and with Landlock alone.
 #[test]
-fn a_new_nested_repository_is_reported_natively_and_refused_in_wasi() {
+fn a_new_nested_repository_is_refused_in_both_engines() {
+    let attempts = [
+        "mkdir -p src/.git/hooks",
+        "mkdir src/.GIT",
+        "touch src/.git",
+        "ln -s ../x src/.git",
+        "ln -s .git src/dangling && echo 'gitdir: /tmp' > src/dangling",
+        "ln -s \"$PWD/src/.git\" src/absolute && touch src/absolute",
+        "echo 'gitdir: /tmp' > src/f && ln src/f src/.git",
+        "mkdir src/d && mv src/d src/.git",
+        "mkfifo src/.git",
+        "python3 -c \"import os; os.open('src/.git', os.O_CREAT | os.O_WRONLY, 0o644)\"",
+        "git init -q src",
+    ];
     for who in everyone_and_unprivileged_landlock() {
-        let l = Layout::new();
-        hand_over(&l, who);
-        let audit = l.base.join("audit.jsonl");
-        let flags = ["--audit", audit.to_str().unwrap()];
-        let run = sh(
-            &l,
-            who,
-            &flags,
-            "mkdir -p src/.git/hooks; mkdir src/lib; ln -s ../x src/lib/.git",
-        );
-        let stderr = run.stderr();
-        for made in ["src/.git", "src/lib/.git"] {
-            assert!(
-                stderr.contains(&format!("{}: a new git repository", l.at(made).display())),
-                "{who:?}: {stderr}"
-            );
-        }
-        let log = std::fs::read_to_string(&audit).unwrap_or_default();
-        for made in ["src/.git", "src/lib/.git"] {
-            let target = format!("\"target\":\"{}\"", l.at(made).display());
-            assert!(log.contains(&target), "{who:?}: {log}");
+        for attempt in attempts {
+            let l = Layout::new();
+            hand_over(&l, who);
+            let git_dir = |l: &Layout| {
+                let mut all = l.inside();
+                all.retain(|path, _| path.starts_with(".git"));
+                all
+            };
+            let before = git_dir(&l);
+            let run = sh(&l, who, &[], &format!("{attempt}; ls -d src/.git src/.GIT"));
+            assert_ne!(run.code(), 0, "{who:?} {attempt}: {}", run.stderr());
+            for made in ["src/.git", "src/.GIT"] {
+                assert!(
+                    l.at(made).symlink_metadata().is_err(),
+                    "{who:?} {attempt}: {made} was made"
+                );
+            }
+            assert_eq!(git_dir(&l), before, "{who:?} {attempt}");
         }
     }
     for wasi in BOTH {
@@ -194,6 +205,33 @@ fn a_new_nested_repository_is_reported_natively_and_refused_in_wasi() {
             .probe(wasi, &["mkdir-p", "src/.git/hooks"])
             .expect_refused();
         assert_eq!(l.inside(), before, "{wasi:?}");
+    }
+}
+
+/// What the supervisor makes for a command is what the kernel would have
+/// made: modes under its umask, files opened through symlinks, renames
+/// and links, in every native mode.
+#[test]
+fn names_other_than_git_are_made_as_the_kernel_makes_them() {
+    for who in everyone_and_unprivileged_landlock() {
+        let l = Layout::new();
+        let run = sh(
+            &l,
+            who,
+            &[],
+            "umask 027 && cd src && mkdir d && echo a > f && ln -s f link && echo b >> link && \
+             ln f hard && mv hard moved && ln -s missing dangling && echo c > dangling && \
+             mkfifo pipe && stat -c '%n %a %F' d f link moved missing pipe | sort",
+        );
+        assert_eq!(run.code(), 0, "{who:?}: {}", run.stderr());
+        assert_eq!(
+            run.stdout(),
+            "d 750 directory\nf 640 regular file\nlink 777 symbolic link\n\
+             missing 640 regular file\nmoved 640 regular file\npipe 640 fifo\n",
+            "{who:?}"
+        );
+        assert_eq!(std::fs::read_to_string(l.at("src/f")).unwrap(), "a\nb\n");
+        assert_eq!(std::fs::read_to_string(l.at("src/missing")).unwrap(), "c\n");
     }
 }
 

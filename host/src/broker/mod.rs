@@ -748,7 +748,7 @@ pub fn missing_grant(violations: &[Violation], policy: &SandboxPolicy) -> Option
                 .map(|t| policy.cwd_abs().join(t))
                 .and_then(|t| t.parent().and_then(|p| p.canonicalize().ok()));
             match target {
-                Some(dir) if policy.git_dirs.iter().any(|git| dir.starts_with(git)) => {
+                Some(dir) if committed(violation.target.as_deref(), &dir, policy) => {
                     Escalation::GitCommit
                 }
                 Some(dir) if !dir.starts_with(policy.root()) => Escalation::Writable(dir),
@@ -756,6 +756,25 @@ pub fn missing_grant(violations: &[Violation], policy: &SandboxPolicy) -> Option
             }
         }
     })
+}
+
+/// Whether the refused write `target` (in `dir`) is one a commit makes in
+/// a git directory (its lock file included): then git-commit is the grant.
+fn committed(target: Option<&str>, dir: &Path, policy: &SandboxPolicy) -> bool {
+    let Some(name) = target.and_then(|t| Path::new(t).file_name()) else {
+        return false;
+    };
+    let name = Path::new(name);
+    let file = dir.join(
+        name.file_stem()
+            .filter(|_| name.extension() == Some("lock".as_ref()))
+            .unwrap_or(name.as_os_str()),
+    );
+    policy
+        .git_dirs
+        .iter()
+        .filter_map(|git| file.strip_prefix(git).ok())
+        .any(crate::gitdirs::commit_writes)
 }
 
 /// How the broker finally disposed of a request.

@@ -6,7 +6,7 @@
 //! only; a staging directory of cordon's above), so whatever it writes
 //! lands in the staging directory. Once the command and every process of
 //! its namespace have ended, cordon copies back the regular files a commit
-//! writes ([`kept`]: objects, refs, logs, the index, COMMIT_EDITMSG, HEAD,
+//! writes ([`commit_writes`]: objects, refs, logs, the index, COMMIT_EDITMSG, HEAD,
 //! ORIG_HEAD), each written beside its place and renamed over it. Anything
 //! else (hooks, config, info/, a `commondir`, a symlink, a rebase's todo
 //! list) is left behind and reported as a refusal: what git executes or
@@ -15,9 +15,10 @@
 use std::ffi::OsStr;
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use super::violations::{Denied, MAX_KEPT, Violation};
+use crate::gitdirs::commit_writes;
 
 /// The git directories an overlay goes over: those of `git_dirs` that lie
 /// in no other (an inner one is layered with the outer).
@@ -95,30 +96,6 @@ fn prepare(stage: &Path, git_dirs: &[PathBuf]) -> io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Whether a commit writes the file at `path`, relative to its git
-/// directory: the objects (not objects/info, whose alternates would make
-/// git read another store), refs and reflogs, and the index,
-/// COMMIT_EDITMSG, HEAD and ORIG_HEAD.
-pub fn kept(path: &Path) -> bool {
-    let parts: Vec<&OsStr> = path
-        .components()
-        .map(|c| match c {
-            Component::Normal(name) => Some(name),
-            _ => None,
-        })
-        .collect::<Option<_>>()
-        .unwrap_or_default();
-    let Some(first) = parts.first().and_then(|p| p.to_str()) else {
-        return false;
-    };
-    match first {
-        "objects" => parts.len() >= 2 && parts[1] != "info",
-        "refs" | "logs" => parts.len() >= 2,
-        "index" | "COMMIT_EDITMSG" | "HEAD" | "ORIG_HEAD" => parts.len() == 1,
-        _ => false,
-    }
 }
 
 /// The files whose removal a commit makes: concluding a merge, a
@@ -207,14 +184,14 @@ impl Copy<'_> {
         let whiteout = meta.file_type().is_char_device() && meta.rdev() == 0;
         let result = if whiteout {
             let state = within.to_str().is_some_and(|n| STATE_REMOVED.contains(&n));
-            if !(kept(within) || state) {
+            if !(commit_writes(within) || state) {
                 return self.leave(relative, "removed in the git directory; not kept");
             }
             match std::fs::remove_file(&to) {
                 Err(err) if err.kind() == io::ErrorKind::NotFound => return,
                 other => other,
             }
-        } else if !meta.is_file() || !kept(within) {
+        } else if !meta.is_file() || !commit_writes(within) {
             return self.leave(
                 relative,
                 "written in the git directory; not kept (git-commit keeps objects, refs, \
@@ -281,7 +258,7 @@ mod tests {
             "HEAD",
             "ORIG_HEAD",
         ] {
-            assert!(kept(Path::new(path)), "{path}");
+            assert!(commit_writes(Path::new(path)), "{path}");
         }
         for path in [
             "hooks/pre-commit",
@@ -300,7 +277,7 @@ mod tests {
             "../config",
             "/etc/passwd",
         ] {
-            assert!(!kept(Path::new(path)), "{path}");
+            assert!(!commit_writes(Path::new(path)), "{path}");
         }
     }
 

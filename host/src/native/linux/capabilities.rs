@@ -79,6 +79,22 @@ pub fn keep_file_powers() -> Result<Option<String>, Failure> {
     ))
 }
 
+/// Leaves this process the capabilities the command has once it executed:
+/// [`keep_file_powers`], and none at all for a user other than root
+/// (executing a program drops them).
+pub fn as_executed() -> Result<(), Failure> {
+    keep_file_powers()?;
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        let mut sets = capget()?;
+        for set in &mut sets {
+            *set = Set::default();
+        }
+        capset(&sets)?;
+    }
+    Ok(())
+}
+
 #[repr(C)]
 struct Header {
     version: u32,

@@ -313,7 +313,7 @@ fn spawn_command(
         tree: Tree,
         user_namespace: bool,
         supervisor: libc::pid_t,
-        metadata_channel: Option<RawFd>,
+        metadata_channel: RawFd,
     }
     extern "C" fn command(job: *mut libc::c_void) -> libc::c_int {
         // SAFETY: the Job below, alive while this process shares the
@@ -350,12 +350,10 @@ fn spawn_command(
     if stack == libc::MAP_FAILED || unsafe { libc::mprotect(stack, page, libc::PROT_NONE) } != 0 {
         return Err(Failure::last_os("the command's stack"));
     }
-    // Without namespaces the metadata calls are the supervisor's to
-    // decide: the command's process hands it the listener on this channel.
-    let metadata = match tree {
-        Tree::Subreaper => Some(metadata_supervision(spec)?),
-        _ => None,
-    };
+    // The calls that make names (and, without namespaces, the metadata
+    // calls) are the supervisor's to decide: the command's process hands it
+    // the listener on this channel.
+    let (area, host, channel) = metadata_supervision(spec, tree)?;
     let mut job = Job {
         spec,
         status,
@@ -363,7 +361,7 @@ fn spawn_command(
         tree,
         user_namespace,
         supervisor: std::process::id() as libc::pid_t,
-        metadata_channel: metadata.as_ref().map(|(_, _, child)| child.as_raw_fd()),
+        metadata_channel: channel.as_raw_fd(),
     };
     // SAFETY: the stack grows down from the end of the mapping; `job`
     // outlives the child's use of it (CLONE_VFORK returns once the child
@@ -383,30 +381,39 @@ fn spawn_command(
     // command's process reports, and the pipe must close at its exec.
     unsafe { libc::close(job.status.as_raw_fd()) };
     let made = (tree == Tree::Subreaper).then_some(spec.tmpdir.as_path());
-    let guard = match metadata {
-        Some((area, host, _)) => match metadata::receive_listener(host.as_raw_fd()) {
-            Some(listener) => Some((area, listener)),
-            // The command's process ended without handing it over (it
-            // reported why): nothing may run unsupervised.
-            None => {
-                // SAFETY: our own child.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-                None
-            }
-        },
-        None => None,
+    // It acts with the powers the command has now that it executed.
+    let equal = match tree {
+        Tree::Namespace => capabilities::as_executed(),
+        _ => Ok(()),
+    };
+    let guard = match metadata::receive_listener(host.as_raw_fd()) {
+        Some(listener) if equal.is_ok() => Some((area, listener)),
+        // The command's process ended without handing it over (it reported
+        // why), or the supervisor could not act as it: nothing may run
+        // unsupervised.
+        _ => {
+            // SAFETY: our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            None
+        }
     };
     supervise(pid, tree, spec.exit_fd, made, guard)
 }
 
-/// What supervising the metadata calls needs: the area they may change,
-/// and a channel (the supervisor's end, the command's end) for the
-/// listener.
-fn metadata_supervision(spec: &Spec) -> Result<(metadata::Area, OwnedFd, OwnedFd), Failure> {
+/// What supervising the command's calls needs: the area metadata may
+/// change in, and a channel (the supervisor's end, the command's end) for
+/// the listener. The supervisor restricts itself here with the command's
+/// Landlock rules: the command's domain then lies within its own, and what
+/// it does for the command the kernel judges as the command's.
+fn metadata_supervision(
+    spec: &Spec,
+    tree: Tree,
+) -> Result<(metadata::Area, OwnedFd, OwnedFd), Failure> {
     let writable: Vec<_> = spec.plan.writable.iter().chain([&spec.tmpdir]).collect();
     let area = metadata::Area::new(writable, &metadata::excluded(&spec.plan))
         .map_err(|e| Failure::error("the writable area", e))?;
     let (host, child) = super::socketpair().map_err(|e| Failure::error("socketpair", e))?;
+    landlock_rules::restrict(spec, tree == Tree::Namespace)?;
     Ok((area, host, child))
 }
 
@@ -418,7 +425,7 @@ fn restrict_and_exec(
     tree: Tree,
     user_namespace: bool,
     supervisor: libc::pid_t,
-    metadata_channel: Option<RawFd>,
+    metadata_channel: RawFd,
 ) -> Result<Infallible, Failure> {
     die_with_parent()?;
     // SAFETY: getppid cannot fail.
@@ -438,9 +445,7 @@ fn restrict_and_exec(
         None => {}
     }
     layers.push(landlock_rules::restrict(spec, namespaces)?);
-    if let Some(channel) = metadata_channel {
-        layers.push(metadata::install(channel)?);
-    }
+    layers.push(metadata::install(metadata_channel, !namespaces)?);
     layers.push(seccomp::apply(
         spec.plan.network,
         landlock_rules::confines_unix_sockets(),

@@ -16,6 +16,9 @@
 //! Anything the supervisor cannot establish is refused (EPERM): a command
 //! whose credentials differ from the supervisor's, a chroot, a magic link
 //! of /proc in the path, memory it cannot read.
+//!
+//! The same supervisor, in both modes, makes the calls that make names
+//! (see [`super::names`]).
 
 use std::collections::HashSet;
 use std::ffi::CString;
@@ -27,6 +30,7 @@ use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
 use super::helper::Failure;
+use super::names::{self, Answer};
 
 /// `ioctl` requests that change a file's attributes, done by the supervisor
 /// on checked files: FS_IOC_SETFLAGS (with its 32-bit twin, both read an
@@ -102,12 +106,12 @@ const AUDIT_ARCH: u32 = 0xc000_00f3;
 /// hands the supervisor its end on `channel`; returns the layer's
 /// description. Runs in the command's process, before the other filters
 /// (which refuse to make a listener).
-pub fn install(channel: RawFd) -> Result<String, Failure> {
+pub fn install(channel: RawFd, metadata: bool) -> Result<String, Failure> {
     // SAFETY: plain prctl; a filter needs it (or CAP_SYS_ADMIN).
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
         return Err(Failure::last_os("PR_SET_NO_NEW_PRIVS"));
     }
-    let program = filter();
+    let program = filter(metadata);
     let prog = libc::sock_fprog {
         len: program.len() as u16,
         filter: program.as_ptr().cast_mut(),
@@ -129,13 +133,20 @@ pub fn install(channel: RawFd) -> Result<String, Failure> {
     send_fd(channel, listener.as_raw_fd()).map_err(|e| Failure::error("seccomp listener", e))?;
     // The command must not keep it: it could answer its own calls.
     drop(listener);
-    Ok("metadata(chmod/chown/utimes/xattr decided by cordon: only in the writable trees)".into())
+    Ok(if metadata {
+        "supervisor(new names but .git, and chmod/chown/utimes/xattr only in the writable \
+         trees, decided and made by cordon)"
+    } else {
+        "supervisor(new names but .git, decided and made by cordon)"
+    }
+    .into())
 }
 
-/// The filter: the supervised calls and attribute ioctls notify, the calls
-/// above are refused, everything else is allowed (the other filters still
-/// have their say: the kernel takes the strictest answer).
-fn filter() -> Vec<libc::sock_filter> {
+/// The filter: the calls that make names (an open only with O_CREAT) and,
+/// with `metadata`, the supervised calls and attribute ioctls notify; the
+/// calls above are refused; everything else is allowed (the other filters
+/// still have their say: the kernel takes the strictest answer).
+fn filter(metadata: bool) -> Vec<libc::sock_filter> {
     const LD_W_ABS: u16 = 0x20;
     const JEQ_K: u16 = 0x15;
     const RET_K: u16 = 0x06;
@@ -143,30 +154,53 @@ fn filter() -> Vec<libc::sock_filter> {
     const ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
     const KILL: u32 = 0x8000_0000; // SECCOMP_RET_KILL_PROCESS
     let errno = |e: i32| libc::SECCOMP_RET_ERRNO | e as u32;
-    // struct seccomp_data: nr at 0, arch at 4, args from 16; the low half
-    // of args[1] depends on the byte order.
-    let arg1_low = if cfg!(target_endian = "little") {
-        24
-    } else {
-        28
-    };
+    // struct seccomp_data: nr at 0, arch at 4, args from 16 (8 bytes
+    // each; which half is the low one depends on the byte order).
     let op = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
     // `when(k, action)`: return `action` if the accumulator is k.
     let when = |k: u32, action: u32| [op(JEQ_K, 0, 1, k), op(RET_K, 0, 0, action)];
+    const AND_K: u16 = 0x54; // BPF_ALU | BPF_AND | BPF_K
+    let low = |arg: u8| {
+        let at = 16 + 8 * u32::from(arg);
+        if cfg!(target_endian = "little") {
+            at
+        } else {
+            at + 4
+        }
+    };
     let mut program = vec![
         op(LD_W_ABS, 0, 0, 4),
         op(JEQ_K, 1, 0, AUDIT_ARCH),
         op(RET_K, 0, 0, KILL),
         op(LD_W_ABS, 0, 0, 0),
     ];
+    for (nr, flags) in names::MAKING.iter().chain(names::MAKING_LEGACY) {
+        match flags {
+            None => program.extend(when(*nr as u32, NOTIFY)),
+            // An open makes a name only with O_CREAT. Both ways return:
+            // the accumulator no longer holds the number after.
+            Some(arg) => program.extend([
+                op(JEQ_K, 0, 5, *nr as u32),
+                op(LD_W_ABS, 0, 0, low(*arg)),
+                op(AND_K, 0, 0, libc::O_CREAT as u32),
+                op(JEQ_K, 0, 1, 0),
+                op(RET_K, 0, 0, ALLOW),
+                op(RET_K, 0, 0, NOTIFY),
+            ]),
+        }
+    }
+    program.extend(when(names::OPENAT2 as u32, errno(libc::ENOSYS)));
+    if !metadata {
+        program.push(op(RET_K, 0, 0, ALLOW));
+        return program;
+    }
     for nr in SUPERVISED.iter().chain(LEGACY) {
         program.extend(when(*nr as u32, NOTIFY));
     }
     for nr in XATTR_AT {
         program.extend(when(*nr as u32, errno(libc::ENOSYS)));
     }
-    const AND_K: u16 = 0x54; // BPF_ALU | BPF_AND | BPF_K
-    let mut ioctls = vec![op(LD_W_ABS, 0, 0, arg1_low)];
+    let mut ioctls = vec![op(LD_W_ABS, 0, 0, low(1))];
     for (request, _) in ATTRIBUTE_IOCTLS {
         ioctls.extend(when(*request, NOTIFY));
     }
@@ -270,8 +304,6 @@ pub struct Area {
     excluded: HashSet<Id>,
     /// The supervisor's "/", which the command's must be.
     root: Id,
-    /// The supervisor's credentials, which the command's must be.
-    credentials: String,
 }
 
 impl Area {
@@ -296,7 +328,6 @@ impl Area {
             writable,
             excluded,
             root: id(std::fs::metadata("/")?),
-            credentials: proc_status("self")?.credentials,
         })
     }
 
@@ -350,9 +381,12 @@ impl Area {
         false
     }
 
-    /// Serves the metadata calls of the command's tree until `child` ends;
-    /// returns its wait status.
+    /// Serves the supervised calls of the command's tree until `child`
+    /// ends; returns its wait status.
     pub fn serve(&self, listener: &OwnedFd, child: libc::pid_t) -> std::io::Result<i32> {
+        // The supervisor's credentials as it serves, which the command's
+        // must be.
+        let credentials = proc_status("self")?.credentials;
         // SAFETY: pidfd_open of our own child, which we have not reaped.
         let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, child, 0) };
         if pidfd < 0 {
@@ -386,7 +420,7 @@ impl Area {
                 return crate::native::spawn::wait(child);
             }
             if fds[1].revents & libc::POLLIN != 0 {
-                self.answer_one(listener.as_fd());
+                self.answer_one(listener.as_fd(), &credentials);
             } else if fds[1].revents != 0 {
                 // No process of the command's is left under the filter.
                 listening = false;
@@ -395,7 +429,7 @@ impl Area {
     }
 
     /// Receives one notification and answers it.
-    fn answer_one(&self, listener: BorrowedFd) {
+    fn answer_one(&self, listener: BorrowedFd, credentials: &str) {
         // SAFETY: the kernel wants a zeroed buffer and fills it.
         let mut notif: libc::seccomp_notif = unsafe { std::mem::zeroed() };
         // SAFETY: the buffer has the size the request encodes.
@@ -409,16 +443,16 @@ impl Area {
         {
             return; // the caller went away (a signal, or killed)
         }
-        let result = self.decide(listener, &notif);
         let mut response = libc::seccomp_notif_resp {
             id: notif.id,
             val: 0,
             error: 0,
             flags: 0,
         };
-        match result {
-            Ok(value) => response.val = value,
-            Err(errno) => response.error = -errno,
+        match self.decide(listener, &notif, credentials) {
+            Answer::Value(value) => response.val = value,
+            Answer::Errno(errno) => response.error = -errno,
+            Answer::Sent => return,
         }
         // SAFETY: a filled response for the id just received; a caller gone
         // in between makes this fail, which changes nothing.
@@ -431,16 +465,35 @@ impl Area {
         };
     }
 
-    /// Decodes, checks and performs one call: its return value or errno.
-    fn decide(&self, listener: BorrowedFd, notif: &libc::seccomp_notif) -> Result<i64, i32> {
-        let caller = Caller::open(listener, notif.id, notif.pid)?;
-        if caller.credentials != self.credentials {
-            return Err(libc::EPERM);
+    /// Decodes, checks and performs one call.
+    fn decide(
+        &self,
+        listener: BorrowedFd,
+        notif: &libc::seccomp_notif,
+        credentials: &str,
+    ) -> Answer {
+        let caller = match Caller::open(listener, notif.id, notif.pid) {
+            Ok(caller) => caller,
+            Err(errno) => return Answer::Errno(errno),
+        };
+        // The supervisor acts with its own powers and root: they must be
+        // the command's.
+        if caller.credentials != *credentials || caller.root_id() != Ok(self.root) {
+            return Answer::Errno(libc::EPERM);
         }
-        if caller.root_id()? != self.root {
-            return Err(libc::EPERM);
+        let nr = notif.data.nr.into();
+        if names::makes_names(nr) {
+            return names::decide(&caller, nr, &notif.data.args);
         }
-        let call = Call::decode(notif.data.nr.into(), &notif.data.args, &caller)?;
+        match self.change_metadata(&caller, nr, &notif.data.args) {
+            Ok(value) => Answer::Value(value),
+            Err(errno) => Answer::Errno(errno),
+        }
+    }
+
+    /// Checks and makes a metadata change: its return value or errno.
+    fn change_metadata(&self, caller: &Caller, nr: i64, args: &[u64; 6]) -> Result<i64, i32> {
+        let call = Call::decode(nr, args, caller)?;
         let object = caller.locate(&call.target)?;
         // Everything the decision rests on is open: the caller must still be
         // the process that asked, or the pid named another one.
@@ -479,7 +532,7 @@ fn proc_status(pid: &str) -> std::io::Result<ProcStatus> {
 }
 
 /// The process that made a call, seen through /proc.
-struct Caller<'a> {
+pub struct Caller<'a> {
     listener: BorrowedFd<'a>,
     id: u64,
     tid: u32,
@@ -505,9 +558,29 @@ impl<'a> Caller<'a> {
         Ok(caller)
     }
 
+    /// The notification's id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub fn listener(&self) -> BorrowedFd<'a> {
+        self.listener
+    }
+
+    /// The umask the caller's files are made with.
+    pub fn umask(&self) -> Result<libc::mode_t, i32> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.tid))
+            .map_err(|_| libc::EPERM)?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Umask:"))
+            .and_then(|v| libc::mode_t::from_str_radix(v.trim(), 8).ok())
+            .ok_or(libc::EPERM)
+    }
+
     /// Whether the notification is still pending: the thread has not been
     /// killed, so /proc/TID still names it.
-    fn still_waiting(&self) -> Result<(), i32> {
+    pub fn still_waiting(&self) -> Result<(), i32> {
         // SAFETY: the request reads the id from the pointer.
         let valid = unsafe {
             libc::ioctl(
@@ -538,7 +611,7 @@ impl<'a> Caller<'a> {
 
     /// A NUL-terminated string of at most `max` bytes, read a page at most
     /// at a time (a read across an unmapped page fails as a whole).
-    fn string(&self, address: u64, max: usize, too_long: i32) -> Result<Vec<u8>, i32> {
+    pub fn string(&self, address: u64, max: usize, too_long: i32) -> Result<Vec<u8>, i32> {
         let mut bytes = Vec::new();
         let mut at = address;
         while bytes.len() <= max {
@@ -566,7 +639,7 @@ impl<'a> Caller<'a> {
     }
 
     /// The caller's descriptor `fd`, as the very same open file.
-    fn descriptor(&self, fd: i32) -> Result<OwnedFd, i32> {
+    pub fn descriptor(&self, fd: i32) -> Result<OwnedFd, i32> {
         if fd == libc::AT_FDCWD {
             return open_path(&format!("/proc/{}/cwd", self.tid));
         }
@@ -972,7 +1045,7 @@ fn errno(err: Error) -> i32 {
 
 /// Opens `path` as an `O_PATH` descriptor (following magic links: only
 /// cordon's own /proc paths come here).
-fn open_path(path: &str) -> Result<OwnedFd, i32> {
+pub fn open_path(path: &str) -> Result<OwnedFd, i32> {
     let path = CString::new(path).map_err(|_| libc::EINVAL)?;
     // SAFETY: a NUL-terminated path; the descriptor is owned once.
     let fd = unsafe { libc::open(path.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };

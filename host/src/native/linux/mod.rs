@@ -15,6 +15,7 @@ mod landlock_rules;
 mod limits;
 mod metadata;
 mod mounts;
+mod names;
 mod proxy_listener;
 mod seccomp;
 mod user_dir;

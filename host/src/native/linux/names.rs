@@ -1,0 +1,400 @@
+//! New names: no native command may make a `.git` (directory, file,
+//! symlink, device, hard link, or a rename to that name) anywhere. git
+//! would obey what one holds, hooks and settings, once the command is
+//! over. Names are not a Landlock concept and no mount can refuse one, so
+//! every call that makes a name goes to the supervisor (seccomp user
+//! notification), which
+//!
+//! - reads the call's paths from the command's memory once, into its own;
+//! - refuses (EPERM) when the name the call would make folds to `.git` (see
+//!   [`crate::policy::protected_name`]), following a final symlink where
+//!   the kernel would (an `open` with `O_CREAT` makes what the link names);
+//! - otherwise makes the call itself, from those copies, on the command's
+//!   descriptors, with its umask. The call is never let through to the
+//!   kernel after the check: the command's memory can change in between.
+//!
+//! The supervisor acts with the command's own powers: its credentials
+//! (checked per call), its root and mounts, and a Landlock domain the
+//! command's lies within. So the kernel judges each call as it would have
+//! judged the command's, bar the name.
+
+use std::ffi::CString;
+use std::io::Error;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use super::metadata::{Caller, open_path};
+
+/// The calls that make a name, on every architecture: `(number, the
+/// argument holding open's flags)` where only an `O_CREAT` open makes one.
+pub const MAKING: &[(i64, Option<u8>)] = &[
+    (libc::SYS_mkdirat, None),
+    (libc::SYS_mknodat, None),
+    (libc::SYS_symlinkat, None),
+    (libc::SYS_linkat, None),
+    (libc::SYS_renameat2, None),
+    (libc::SYS_openat, Some(2)),
+];
+
+/// Those only x86_64 still has.
+#[cfg(target_arch = "x86_64")]
+pub const MAKING_LEGACY: &[(i64, Option<u8>)] = &[
+    (libc::SYS_mkdir, None),
+    (libc::SYS_mknod, None),
+    (libc::SYS_symlink, None),
+    (libc::SYS_link, None),
+    (libc::SYS_rename, None),
+    (libc::SYS_renameat, None),
+    (libc::SYS_creat, None),
+    (libc::SYS_open, Some(1)),
+];
+#[cfg(not(target_arch = "x86_64"))]
+pub const MAKING_LEGACY: &[(i64, Option<u8>)] = &[];
+
+/// openat2 hides its flags in a structure the filter cannot read: it is
+/// answered ENOSYS, and C libraries and runtimes fall back to openat.
+pub const OPENAT2: i64 = libc::SYS_openat2;
+
+/// Whether the supervisor decides call `nr` here.
+pub fn makes_names(nr: i64) -> bool {
+    MAKING.iter().chain(MAKING_LEGACY).any(|(n, _)| *n == nr)
+}
+
+/// What the supervisor answers: a value or an errno for the kernel to
+/// return, or [`Answer::Sent`] when a descriptor went to the command with
+/// the answer already (SECCOMP_ADDFD_FLAG_SEND).
+pub enum Answer {
+    Value(i64),
+    Errno(i32),
+    Sent,
+}
+
+/// A path argument, copied: the directory descriptor it starts from and
+/// its bytes.
+struct Named {
+    dirfd: i32,
+    path: Vec<u8>,
+}
+
+/// Decides and performs call `nr` for `caller`.
+pub fn decide(caller: &Caller, nr: i64, args: &[u64; 6]) -> Answer {
+    match perform(caller, nr, args) {
+        Ok(answer) => answer,
+        Err(errno) => Answer::Errno(errno),
+    }
+}
+
+fn perform(caller: &Caller, nr: i64, args: &[u64; 6]) -> Result<Answer, i32> {
+    let path = |i: usize| caller.string(args[i], libc::PATH_MAX as usize - 1, libc::ENAMETOOLONG);
+    let int = |i: usize| args[i] as i32;
+    let at = |dirfd: usize, path_arg: usize| -> Result<Named, i32> {
+        Ok(Named {
+            dirfd: int(dirfd),
+            path: path(path_arg)?,
+        })
+    };
+    let cwd = |path_arg: usize| -> Result<Named, i32> {
+        Ok(Named {
+            dirfd: libc::AT_FDCWD,
+            path: path(path_arg)?,
+        })
+    };
+    let mode = |i: usize| args[i] as libc::mode_t;
+    let umask = caller.umask()?;
+    let made = |named: &Named| refuse_git(&named.path);
+    let value = |result: libc::c_int| -> Result<Answer, i32> {
+        if result < 0 {
+            Err(last_errno())
+        } else {
+            Ok(Answer::Value(result.into()))
+        }
+    };
+    #[cfg(target_arch = "x86_64")]
+    let legacy = match nr {
+        n if n == libc::SYS_mkdir => Some((libc::SYS_mkdirat, vec![cwd(0)?], [mode(1) as u64, 0])),
+        n if n == libc::SYS_mknod => Some((libc::SYS_mknodat, vec![cwd(0)?], [args[1], args[2]])),
+        n if n == libc::SYS_link => Some((libc::SYS_linkat, vec![cwd(0)?, cwd(1)?], [0, 0])),
+        n if n == libc::SYS_rename => Some((libc::SYS_renameat2, vec![cwd(0)?, cwd(1)?], [0, 0])),
+        n if n == libc::SYS_renameat => {
+            Some((libc::SYS_renameat2, vec![at(0, 1)?, at(2, 3)?], [0, 0]))
+        }
+        _ => None,
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let legacy: Option<(i64, Vec<Named>, [u64; 2])> = None;
+    let (call, names, extra) = match legacy {
+        Some(call) => call,
+        None => match nr {
+            n if n == libc::SYS_mkdirat => (nr, vec![at(0, 1)?], [mode(2) as u64, 0]),
+            n if n == libc::SYS_mknodat => (nr, vec![at(0, 1)?], [args[2], args[3]]),
+            n if n == libc::SYS_linkat => (nr, vec![at(0, 1)?, at(2, 3)?], [args[4], 0]),
+            n if n == libc::SYS_renameat2 => (nr, vec![at(0, 1)?, at(2, 3)?], [args[4], 0]),
+            n if n == libc::SYS_symlinkat => {
+                let target = path(0)?;
+                let link = at(1, 2)?;
+                made(&link)?;
+                let base = caller.descriptor(link.dirfd)?;
+                caller.still_waiting()?;
+                let (target, link) = (c_path(&target)?, c_path(&link.path)?);
+                return with_umask(umask, || {
+                    // SAFETY: NUL-terminated copies and a descriptor of ours.
+                    value(unsafe {
+                        libc::symlinkat(target.as_ptr(), base.as_raw_fd(), link.as_ptr())
+                    })
+                });
+            }
+            _ => {
+                let (named, flags, mode) = open_call(nr, args, &path)?;
+                let base = caller.descriptor(named.dirfd)?;
+                caller.still_waiting()?;
+                let file = with_umask(umask, || open_creating(base, named.path, flags, mode))?;
+                return send(caller, &file, flags);
+            }
+        },
+    };
+    // RENAME_EXCHANGE makes both names anew.
+    let exchange = call == libc::SYS_renameat2 && extra[0] as u32 & libc::RENAME_EXCHANGE != 0;
+    let last = names.last().ok_or(libc::EINVAL)?;
+    made(last)?;
+    if exchange {
+        made(&names[0])?;
+    }
+    let bases = names
+        .iter()
+        .map(|n| caller.descriptor(n.dirfd))
+        .collect::<Result<Vec<_>, _>>()?;
+    let paths = names
+        .iter()
+        .map(|n| c_path(&n.path))
+        .collect::<Result<Vec<_>, _>>()?;
+    // The descriptors are the caller's: it must still be the process that
+    // asked, or its pid named another one.
+    caller.still_waiting()?;
+    let fd = |i: usize| bases[i].as_raw_fd();
+    with_umask(umask, || {
+        // SAFETY: NUL-terminated copies of the paths and descriptors of
+        // ours; the numbers were checked to be these calls.
+        let result = unsafe {
+            match call {
+                n if n == libc::SYS_mkdirat => {
+                    libc::mkdirat(fd(0), paths[0].as_ptr(), extra[0] as libc::mode_t)
+                }
+                n if n == libc::SYS_mknodat => libc::mknodat(
+                    fd(0),
+                    paths[0].as_ptr(),
+                    extra[0] as libc::mode_t,
+                    extra[1] as libc::dev_t,
+                ),
+                n if n == libc::SYS_linkat => libc::linkat(
+                    fd(0),
+                    paths[0].as_ptr(),
+                    fd(1),
+                    paths[1].as_ptr(),
+                    extra[0] as libc::c_int,
+                ),
+                _ => libc::renameat2(
+                    fd(0),
+                    paths[0].as_ptr(),
+                    fd(1),
+                    paths[1].as_ptr(),
+                    extra[0] as libc::c_uint,
+                ),
+            }
+        };
+        value(result)
+    })
+}
+
+/// The path, flags and mode of an opening call (`open`, `creat`, `openat`).
+fn open_call(
+    nr: i64,
+    args: &[u64; 6],
+    path: &dyn Fn(usize) -> Result<Vec<u8>, i32>,
+) -> Result<(Named, i32, libc::mode_t), i32> {
+    let at = |dirfd: i32, i: usize, flags: u64, mode: u64| -> Result<_, i32> {
+        Ok((
+            Named {
+                dirfd,
+                path: path(i)?,
+            },
+            flags as i32,
+            mode as libc::mode_t,
+        ))
+    };
+    match nr {
+        n if n == libc::SYS_openat => at(args[0] as i32, 1, args[2], args[3]),
+        #[cfg(target_arch = "x86_64")]
+        n if n == libc::SYS_open => at(libc::AT_FDCWD, 0, args[1], args[2]),
+        #[cfg(target_arch = "x86_64")]
+        n if n == libc::SYS_creat => at(
+            libc::AT_FDCWD,
+            0,
+            (libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC) as u64,
+            args[1],
+        ),
+        _ => Err(libc::ENOSYS),
+    }
+}
+
+/// Opens `path` from `base` with `flags` (which hold O_CREAT) as the
+/// kernel would, but refuses to make a `.git`: a final symlink, which the
+/// kernel would follow to make the file it names, is followed here, link
+/// by link, and each name it leads to is judged.
+fn open_creating(
+    mut base: OwnedFd,
+    mut path: Vec<u8>,
+    flags: i32,
+    mode: libc::mode_t,
+) -> Result<OwnedFd, i32> {
+    // The kernel's own limit on links followed in one lookup.
+    for _ in 0..40 {
+        refuse_git(&path)?;
+        let follows = flags & (libc::O_NOFOLLOW | libc::O_EXCL) == 0;
+        let cpath = c_path(&path)?;
+        match open_at(base.as_fd(), &cpath, flags | libc::O_NOFOLLOW, mode) {
+            Err(libc::ELOOP) if follows => {}
+            other => return other,
+        }
+        // The last name is a symlink (or the way to it had too many).
+        let split = path.iter().rposition(|b| *b == b'/');
+        let (dir, name) = match split {
+            Some(0) => (&b"/"[..], &path[1..]),
+            Some(i) => (&path[..i], &path[i + 1..]),
+            None => (&b"."[..], &path[..]),
+        };
+        let parent = open_at(
+            base.as_fd(),
+            &c_path(dir)?,
+            libc::O_PATH | libc::O_DIRECTORY,
+            0,
+        )?;
+        let target = read_link(parent.as_fd(), &c_path(name)?).map_err(|_| libc::ELOOP)?;
+        base = if target.first() == Some(&b'/') {
+            open_path("/")?
+        } else {
+            parent
+        };
+        path = target;
+    }
+    Err(libc::ELOOP)
+}
+
+/// Refuses a path whose last name folds to `.git`.
+fn refuse_git(path: &[u8]) -> Result<(), i32> {
+    let trimmed = match path.iter().rposition(|b| *b != b'/') {
+        Some(end) => &path[..=end],
+        None => return Ok(()), // "/" or empty: names no new entry
+    };
+    let name = match trimmed.iter().rposition(|b| *b == b'/') {
+        Some(i) => &trimmed[i + 1..],
+        None => trimmed,
+    };
+    match std::str::from_utf8(name) {
+        Ok(name) if crate::policy::protected_name(name, false) => Err(libc::EPERM),
+        _ => Ok(()),
+    }
+}
+
+/// Runs `call` with the command's umask, then restores the supervisor's
+/// (which has one thread: nothing else sees it meanwhile).
+fn with_umask<T>(umask: libc::mode_t, call: impl FnOnce() -> T) -> T {
+    // SAFETY: umask cannot fail.
+    let own = unsafe { libc::umask(umask) };
+    let result = call();
+    // SAFETY: as above.
+    unsafe { libc::umask(own) };
+    result
+}
+
+/// Hands `file` to the caller as the answer to its call: the descriptor
+/// number it gets is the call's value.
+fn send(caller: &Caller, file: &OwnedFd, flags: i32) -> Result<Answer, i32> {
+    let addfd = libc::seccomp_notif_addfd {
+        id: caller.id(),
+        flags: libc::SECCOMP_ADDFD_FLAG_SEND as u32,
+        srcfd: file.as_raw_fd() as u32,
+        newfd: 0,
+        newfd_flags: (flags & libc::O_CLOEXEC) as u32,
+    };
+    // SAFETY: a filled seccomp_notif_addfd of the size the request encodes.
+    let sent = unsafe {
+        libc::ioctl(
+            caller.listener().as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_ADDFD,
+            &addfd,
+        )
+    };
+    if sent < 0 {
+        return Err(last_errno());
+    }
+    Ok(Answer::Sent)
+}
+
+fn open_at(
+    dir: BorrowedFd,
+    path: &std::ffi::CStr,
+    flags: i32,
+    mode: libc::mode_t,
+) -> Result<OwnedFd, i32> {
+    // SAFETY: a NUL-terminated path; the descriptor made is owned once.
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            path.as_ptr(),
+            flags | libc::O_CLOEXEC,
+            libc::c_uint::from(mode),
+        )
+    };
+    if fd < 0 {
+        return Err(last_errno());
+    }
+    // SAFETY: just opened.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+fn read_link(dir: BorrowedFd, name: &std::ffi::CStr) -> Result<Vec<u8>, i32> {
+    let mut buf = vec![0u8; libc::PATH_MAX as usize];
+    // SAFETY: the buffer's length is passed; readlinkat writes at most that.
+    let len = unsafe {
+        libc::readlinkat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if len < 0 {
+        return Err(last_errno());
+    }
+    buf.truncate(len as usize);
+    Ok(buf)
+}
+
+fn c_path(bytes: &[u8]) -> Result<CString, i32> {
+    CString::new(bytes).map_err(|_| libc::EINVAL)
+}
+
+fn last_errno() -> i32 {
+    Error::last_os_error().raw_os_error().unwrap_or(libc::EPERM)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_name_decides() {
+        for path in [
+            ".git",
+            "a/.git",
+            "a/.git/",
+            "a/.GIT",
+            "/x/.git.",
+            "b/.git //",
+        ] {
+            assert_eq!(refuse_git(path.as_bytes()), Err(libc::EPERM), "{path}");
+        }
+        for path in [".git/hooks/x", "a/.gitignore", "/", "", "a/git", ".github"] {
+            assert_eq!(refuse_git(path.as_bytes()), Ok(()), "{path}");
+        }
+    }
+}
