@@ -250,8 +250,17 @@ fn open_creating(
         refuse_git(&path)?;
         let follows = flags & (libc::O_NOFOLLOW | libc::O_EXCL) == 0;
         let cpath = c_path(&path)?;
-        match open_at(base.as_fd(), &cpath, flags | libc::O_NOFOLLOW, mode) {
+        // Never waiting in the open (a FIFO with no reader would hold the
+        // supervisor, and every other call with it): a write-only FIFO with
+        // no reader is ENXIO, as for O_NONBLOCK; the file is then as asked.
+        match open_at(
+            base.as_fd(),
+            &cpath,
+            flags | libc::O_NOFOLLOW | libc::O_NONBLOCK,
+            mode,
+        ) {
             Err(libc::ELOOP) if follows => {}
+            Ok(file) if flags & libc::O_NONBLOCK == 0 => return blocking(file),
             other => return other,
         }
         // The last name is a symlink (or the way to it had too many).
@@ -276,6 +285,19 @@ fn open_creating(
         path = target;
     }
     Err(libc::ELOOP)
+}
+
+/// `file` with O_NONBLOCK cleared, as the command asked for it.
+fn blocking(file: OwnedFd) -> Result<OwnedFd, i32> {
+    // SAFETY: plain fcntl on a descriptor of ours.
+    let flags = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) };
+    // SAFETY: as above.
+    if flags < 0
+        || unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK) } < 0
+    {
+        return Err(last_errno());
+    }
+    Ok(file)
 }
 
 /// Refuses a path whose last name folds to `.git`.
