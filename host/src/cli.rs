@@ -943,6 +943,19 @@ fn uncommittable(args: &RunArgs, policy: &SandboxPolicy) -> Option<String> {
             crate::display::path(policy.root())
         ));
     }
+    // Refs kept in a reftable, or objects named by SHA-256, are not what
+    // cordon keeps: the commit would land half.
+    let unkept = policy.git_dirs.iter().find(|dir| {
+        let config = std::fs::read_to_string(dir.join("config")).unwrap_or_default();
+        dir.join("reftable").exists() || config.to_ascii_lowercase().contains("sha256")
+    });
+    if let Some(dir) = unkept {
+        return Some(format!(
+            "git-commit: {} keeps its refs in a reftable or names objects by SHA-256, which \
+             cordon does not keep, so this grant cannot be honoured; nothing ran",
+            crate::display::path(dir)
+        ));
+    }
     let without = if !cfg!(target_os = "linux") {
         "on this OS"
     } else if args.no_namespaces {

@@ -122,6 +122,77 @@ fn add(path: &Path, found: &mut Vec<PathBuf>) {
     found.push(real);
 }
 
+/// Whether the index file at `path` holds only entries git would make
+/// itself: version 2 or 3 with SHA-1 names, every path made of plain
+/// names (none empty, `.`, `..`, or `.git` by any spelling a filesystem
+/// folds to it), files, symlinks and submodules only, and no entry marked
+/// assume-unchanged or skip-worktree (which would hide a change from the
+/// user). git does not check the paths of an index it reads: one holding
+/// `.git/hooks/x` would write that hook on the next checkout.
+pub fn index_is_plain(path: &Path) -> Result<(), String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("the index: {e}"))?;
+    let bad = |why: &str| Err(format!("the index {why}"));
+    let word = |at: usize| -> Option<u32> {
+        Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+    };
+    if bytes.get(..4) != Some(b"DIRC") {
+        return bad("is not an index");
+    }
+    let version = word(4).unwrap_or(0);
+    if !(2..=3).contains(&version) {
+        return bad(&format!("is version {version}; only 2 and 3 are kept"));
+    }
+    let mut at = 12;
+    for _ in 0..word(8).unwrap_or(0) {
+        let (Some(mode), Some(flags)) = (
+            word(at + 24),
+            bytes
+                .get(at + 60..at + 62)
+                .map(|f| u16::from_be_bytes([f[0], f[1]])),
+        ) else {
+            return bad("is cut short");
+        };
+        if !matches!(mode, 0o100644 | 0o100755 | 0o120000 | 0o160000) {
+            return bad(&format!("has an entry of mode {mode:o}"));
+        }
+        let mut name_at = at + 62;
+        if flags & 0x8000 != 0 {
+            return bad("marks an entry assume-unchanged");
+        }
+        if flags & 0x4000 != 0 {
+            let extended = bytes
+                .get(name_at..name_at + 2)
+                .ok_or("the index is cut short")?;
+            if u16::from_be_bytes([extended[0], extended[1]]) & 0x4000 != 0 {
+                return bad("marks an entry skip-worktree");
+            }
+            name_at += 2;
+        }
+        let Some(len) = bytes
+            .get(name_at..)
+            .and_then(|rest| rest.iter().position(|b| *b == 0))
+        else {
+            return bad("is cut short");
+        };
+        let name = &bytes[name_at..name_at + len];
+        let plain = |part: &[u8]| {
+            let text = String::from_utf8_lossy(part);
+            !part.is_empty()
+                && part != b"."
+                && part != b".."
+                && !crate::policy::protected_name(&text, false)
+                && !text.eq_ignore_ascii_case("git~1")
+        };
+        if !name.split(|b| *b == b'/').all(plain) {
+            return bad(&format!("names {}", String::from_utf8_lossy(name)));
+        }
+        // Entries are padded with 1 to 8 NULs to a multiple of 8 bytes.
+        let entry = name_at - at + len;
+        at += (entry + 8) & !7;
+    }
+    Ok(())
+}
+
 /// Whether a commit writes the file at `path`, relative to its git
 /// directory: the objects (not objects/info, whose alternates would make
 /// git read another store), refs and reflogs, and the index,

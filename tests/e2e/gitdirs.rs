@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::native::{Who, everyone_and_unprivileged_landlock, hand_over, sh};
+use crate::native::{Who, everyone, everyone_and_unprivileged_landlock, hand_over, sh};
 use crate::support::{BOTH, Layout, skip_without};
 
 /// A layout of a real repository whose git directory is not `ROOT/.git`:
@@ -476,4 +476,134 @@ fn a_commit_that_failed_is_offered_the_git_commit_grant() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&log.stdout).trim(), "retried");
+}
+
+/// What a command can write under the grant that git would obey or that
+/// would lose the user's work is not kept: an index naming a path in
+/// `.git` (git writes it on the next checkout: a hook) or hiding a change
+/// (skip-worktree), removed objects, refs and HEAD, a git directory's own
+/// symlink to another store replaced to write there, the command's modes.
+#[test]
+fn the_git_commit_grant_keeps_nothing_a_commit_would_not_write() {
+    if skip_without(&["git", "python3"]) {
+        return;
+    }
+    let l = Layout::new();
+    std::fs::remove_dir_all(l.at(".git")).unwrap();
+    git(&l.root, &["init", "-q", "."]);
+    git(&l.root, &["add", "-A"]);
+    git(&l.root, &["commit", "-q", "-m", "first"]);
+    let approver = crate::support::script("y\n");
+    let flags = ["--escalate", "git-commit", "--approver", &approver];
+    let index_before = std::fs::read(l.at(".git/index")).unwrap_or_default();
+    let patch = "import hashlib,sys; p='.git/index'; b=open(p,'rb').read()[:-20]; \
+                 b=b.replace(b'Xgit/hooks', b'.git/hooks'); \
+                 open(p,'wb').write(b+hashlib.sha1(b).digest())";
+    let run = sh(
+        &l,
+        Who::Root,
+        &flags,
+        &format!(
+            "b=$(printf '#!/bin/sh\\ntouch {marker}\\n' | git hash-object -w --stdin) && \
+             git update-index --add --cacheinfo 100755,$b,Xgit/hooks/post-checkout && \
+             python3 -c \"{patch}\" && \
+             rm -rf .git/HEAD .git/refs/heads/* && chmod 777 .git/COMMIT_EDITMSG 2>/dev/null; \
+             echo msg > .git/COMMIT_EDITMSG && chmod 777 .git/COMMIT_EDITMSG",
+            marker = l.base.join("outside/hook-ran").display()
+        ),
+    );
+    let stderr = run.stderr();
+    assert_eq!(run.code(), 0, "{stderr}");
+    assert!(
+        stderr.contains("the index names .git/hooks/post-checkout"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(l.at(".git/index")).unwrap_or_default(),
+        index_before
+    );
+    assert!(l.at(".git/HEAD").exists(), "HEAD was removed");
+    git(&l.root, &["log", "-1"]);
+    let mode = std::fs::metadata(l.at(".git/COMMIT_EDITMSG"))
+        .unwrap()
+        .permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o644
+    );
+    git(&l.root, &["checkout", "-q", "--", "."]);
+    assert!(
+        !l.at(".git/hooks/post-checkout").exists(),
+        "the index wrote a hook"
+    );
+    // `objects` leads to a store outside the root, as git-new-workdir lays
+    // it out: replaced by a directory in the layer, it is not written
+    // through.
+    let store = l.base.join("outside/store");
+    std::fs::rename(l.at(".git/objects"), &store).unwrap();
+    std::os::unix::fs::symlink(&store, l.at(".git/objects")).unwrap();
+    let run = sh(
+        &l,
+        Who::Root,
+        &flags,
+        "rm .git/objects && mkdir -p .git/objects/zz && echo planted > .git/objects/zz/x",
+    );
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert!(
+        !store.join("zz").exists(),
+        "written through the objects symlink"
+    );
+    assert!(
+        l.at(".git/objects")
+            .symlink_metadata()
+            .unwrap()
+            .is_symlink()
+    );
+}
+
+/// A grant cordon would keep only half of is refused before anyone is
+/// asked: refs in a reftable.
+#[test]
+fn a_commit_cordon_cannot_keep_whole_is_refused() {
+    if skip_without(&["git"]) {
+        return;
+    }
+    let l = Layout::new();
+    std::fs::remove_dir_all(l.at(".git")).unwrap();
+    let made = Command::new("git")
+        .args(["init", "-q", "--ref-format=reftable", "."])
+        .current_dir(&l.root)
+        .status()
+        .unwrap();
+    if !made.success() {
+        return crate::support::skip("this git has no reftable");
+    }
+    let approver = crate::support::script("y\n");
+    let before = l.inside();
+    let run = sh(
+        &l,
+        Who::Root,
+        &["--escalate", "git-commit", "--approver", &approver],
+        "git commit -q --allow-empty -m x",
+    );
+    run.expect_code(126);
+    assert!(run.stderr().contains("reftable"), "{}", run.stderr());
+    assert_eq!(l.inside(), before);
+}
+
+/// The directories on the way to a nested `.git` symlink are pinned: moved,
+/// a relative link would lead to a git directory the command made.
+#[test]
+fn the_way_to_a_nested_git_symlink_cannot_be_moved() {
+    if skip_without(&["git"]) {
+        return;
+    }
+    for who in everyone() {
+        let l = Layout::new();
+        LAYOUTS[1].1(&l);
+        hand_over(&l, who);
+        let run = sh(&l, who, &[], "mv sub moved");
+        assert_ne!(run.code(), 0, "{who:?}");
+        assert!(l.at("sub/.git").symlink_metadata().is_ok(), "{who:?}");
+    }
 }

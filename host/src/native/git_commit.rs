@@ -182,9 +182,14 @@ impl Copy<'_> {
             .map_or(self.outer, PathBuf::as_path);
         let within = to.strip_prefix(inner).unwrap_or(relative);
         let whiteout = meta.file_type().is_char_device() && meta.rdev() == 0;
+        // Only what the command wrote is written: nothing on the way may
+        // be a symlink (a git directory's own `objects` may lead elsewhere).
+        if let Err(why) = plain_way(self.outer, relative) {
+            return self.leave(relative, &format!("not kept: {why}"));
+        }
         let result = if whiteout {
-            let state = within.to_str().is_some_and(|n| STATE_REMOVED.contains(&n));
-            if !(commit_writes(within) || state) {
+            // A commit removes nothing but a concluded merge's state.
+            if !within.to_str().is_some_and(|n| STATE_REMOVED.contains(&n)) {
                 return self.leave(relative, "removed in the git directory; not kept");
             }
             match std::fs::remove_file(&to) {
@@ -200,8 +205,18 @@ impl Copy<'_> {
         } else if within.starts_with("objects") && to.symlink_metadata().is_ok() {
             // Named by their content: one already there is this one.
             return;
+        } else if within == Path::new("index")
+            && let Err(why) = crate::gitdirs::index_is_plain(from)
+        {
+            return self.leave(relative, &format!("not kept: {why}"));
         } else {
-            copy_over(from, &to, meta.mode())
+            // git's own modes, not the command's.
+            let mode = if within.starts_with("objects") {
+                0o444
+            } else {
+                0o644
+            };
+            copy_over(from, &to, mode)
         };
         match result {
             Ok(()) => self.kept.changes += 1,
@@ -225,8 +240,28 @@ impl Copy<'_> {
     }
 }
 
+/// Whether every directory between `outer` and the entry `relative` to it
+/// that exists is a directory, not a symlink, and the entry is none.
+fn plain_way(outer: &Path, relative: &Path) -> Result<(), String> {
+    let mut at = outer.to_path_buf();
+    for part in relative.components() {
+        at.push(part);
+        match at.symlink_metadata() {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(format!("{} is a symlink", at.display()));
+            }
+            Ok(meta) if !meta.is_dir() && at != outer.join(relative) => {
+                return Err(format!("{} is not a directory", at.display()));
+            }
+            Ok(_) => {}
+            Err(_) => return Ok(()), // made anew from here
+        }
+    }
+    Ok(())
+}
+
 /// Writes the file `from` at `to` in one step: beside it, then renamed
-/// over it, with `from`'s permission bits.
+/// over it, with permission bits `mode`.
 fn copy_over(from: &Path, to: &Path, mode: u32) -> io::Result<()> {
     let parent = to.parent().ok_or_else(|| io::Error::other("no parent"))?;
     std::fs::DirBuilder::new().recursive(true).create(parent)?;
@@ -341,7 +376,8 @@ mod tests {
         assert!(!git.join("config").exists());
         assert!(!module.join("hooks/post-checkout").exists());
         assert!(git.join("refs/heads/link").symlink_metadata().is_err());
-        assert_eq!(kept.changes, 4);
+        // The index written is no index git could read: not kept.
+        assert_eq!(kept.changes, 3);
         let mut left: Vec<_> = kept
             .left
             .iter()
@@ -351,6 +387,7 @@ mod tests {
         let mut expected: Vec<_> = [
             "config",
             "hooks/pre-commit",
+            "index",
             "modules/sub/hooks/post-checkout",
             "refs/heads/link",
         ]

@@ -158,6 +158,10 @@ impl Plan {
         };
         // A git directory a commit may write is layered, not read-only.
         protected.retain(|path| {
+            // A `.git` symlink stays, to keep the way to it pinned.
+            if path.symlink_metadata().is_ok_and(|m| m.is_symlink()) {
+                return true;
+            }
             let real = path.canonicalize().unwrap_or_else(|_| path.clone());
             !git_commit.iter().any(|dir| real.starts_with(dir))
         });

@@ -11,12 +11,15 @@ pub struct Scan {
     /// Secret files and directories under the root, then the home
     /// credential stores that exist.
     pub secrets: Vec<PathBuf>,
-    /// `.git` entries below the root's top level.
+    /// `.git` entries below the root's top level, symlinks included (the
+    /// directories on the way to one are pinned: moved, a relative one
+    /// would lead elsewhere).
     pub nested_git: Vec<PathBuf>,
 }
 
 /// Walks `root` without following symlinks (a link is judged where its
-/// target lives) and without entering `.git` or a secret directory.
+/// target lives, but for a `.git` one) and without entering `.git` or a
+/// secret directory.
 pub fn scan(root: &Path, patterns: &SecretPatterns, home: Option<&Path>) -> Scan {
     let mut found = Scan::default();
     walk(root, Path::new(""), patterns, &mut found);
@@ -43,13 +46,12 @@ fn walk(dir: &Path, relative: &Path, patterns: &SecretPatterns, found: &mut Scan
         let Ok(kind) = entry.file_type() else {
             continue;
         };
-        if kind.is_symlink() {
-            continue;
-        }
         if name == ".git" {
             if !relative.as_os_str().is_empty() {
                 found.nested_git.push(entry.path());
             }
+        } else if kind.is_symlink() {
+            continue;
         } else if patterns.is_secret(&rel) {
             found.secrets.push(entry.path());
         } else if kind.is_dir() {
