@@ -357,20 +357,41 @@ fn open_at(
     flags: i32,
     mode: libc::mode_t,
 ) -> Result<OwnedFd, i32> {
-    // SAFETY: a NUL-terminated path; the descriptor made is owned once.
+    // /proc's magic links and its own files would be the supervisor's, not
+    // the command's (its working directory, its environment): refused.
+    // SAFETY: open_how is plain data; all-zero is its default.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (flags | libc::O_CLOEXEC) as u64;
+    how.mode = if flags & libc::O_CREAT != 0 {
+        u64::from(mode)
+    } else {
+        0
+    };
+    how.resolve = libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: a NUL-terminated path and a filled open_how of its own size.
     let fd = unsafe {
-        libc::openat(
+        libc::syscall(
+            libc::SYS_openat2,
             dir.as_raw_fd(),
             path.as_ptr(),
-            flags | libc::O_CLOEXEC,
-            libc::c_uint::from(mode),
+            &how,
+            size_of::<libc::open_how>(),
         )
     };
     if fd < 0 {
         return Err(last_errno());
     }
     // SAFETY: just opened.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    let file = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    // SAFETY: fstatfs fills the buffer.
+    let on_proc = unsafe {
+        let mut fs: libc::statfs = std::mem::zeroed();
+        libc::fstatfs(file.as_raw_fd(), &mut fs) != 0 || fs.f_type == libc::PROC_SUPER_MAGIC
+    };
+    if on_proc {
+        return Err(libc::EACCES);
+    }
+    Ok(file)
 }
 
 fn read_link(dir: BorrowedFd, name: &std::ffi::CStr) -> Result<Vec<u8>, i32> {
