@@ -1133,7 +1133,7 @@ fn resolve(mut base: OwnedFd, path: &[u8], follow: bool) -> Result<Object, i32> 
     Err(libc::ELOOP)
 }
 
-fn read_link(dir: BorrowedFd, name: &std::ffi::CStr) -> Result<Vec<u8>, i32> {
+pub fn read_link(dir: BorrowedFd, name: &std::ffi::CStr) -> Result<Vec<u8>, i32> {
     let mut buf = vec![0u8; libc::PATH_MAX as usize];
     // SAFETY: the buffer's length is passed; readlinkat writes at most that.
     let len = unsafe {

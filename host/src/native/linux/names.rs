@@ -22,7 +22,7 @@ use std::ffi::CString;
 use std::io::Error;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
-use super::metadata::{Caller, open_path};
+use super::metadata::{Caller, open_path, read_link};
 
 /// The calls that make a name, on every architecture: `(number, the
 /// argument holding open's flags)` where only an `O_CREAT` open makes one.
@@ -392,24 +392,6 @@ fn open_at(
         return Err(libc::EACCES);
     }
     Ok(file)
-}
-
-fn read_link(dir: BorrowedFd, name: &std::ffi::CStr) -> Result<Vec<u8>, i32> {
-    let mut buf = vec![0u8; libc::PATH_MAX as usize];
-    // SAFETY: the buffer's length is passed; readlinkat writes at most that.
-    let len = unsafe {
-        libc::readlinkat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
-    if len < 0 {
-        return Err(last_errno());
-    }
-    buf.truncate(len as usize);
-    Ok(buf)
 }
 
 fn c_path(bytes: &[u8]) -> Result<CString, i32> {
