@@ -16,6 +16,9 @@ const MAX_DEPTH: usize = 32;
 /// where a relative `GIT_DIR` starts.
 pub fn resolve(root: &Path, cwd: &Path, env: &[(String, String)]) -> Vec<PathBuf> {
     let mut found = Vec::new();
+    if has_git_dir_shape(|name| root.join(name).symlink_metadata().is_ok()) {
+        add(root, &mut found);
+    }
     walk(root, 0, &mut found);
     for name in ["GIT_DIR", "GIT_COMMON_DIR"] {
         if let Some((_, value)) = env.iter().find(|(k, _)| k == name) {
@@ -34,11 +37,19 @@ fn walk(dir: &Path, depth: usize, found: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
-    for entry in entries.flatten() {
+    let entries: Vec<_> = entries.flatten().collect();
+    for entry in &entries {
         let name = entry.file_name();
         let Ok(kind) = entry.file_type() else {
             continue;
         };
+        if kind.is_dir() {
+            let path = entry.path();
+            // A bare repository: git finds it when run inside it.
+            if has_git_dir_shape(|name| path.join(name).symlink_metadata().is_ok()) {
+                add(&path, found);
+            }
+        }
         if name == ".git" {
             let path = entry.path();
             if kind.is_file() {
@@ -55,6 +66,30 @@ fn walk(dir: &Path, depth: usize, found: &mut Vec<PathBuf>) {
             walk(&entry.path(), depth + 1, found);
         }
     }
+}
+
+/// The entries that make a directory a git directory to git's discovery
+/// (setup.c, `is_git_directory`), which takes any directory so shaped for
+/// a bare repository and obeys its config and hooks: `HEAD` beside
+/// `objects` and `refs`, or beside `commondir`, which stands in for both.
+const GIT_DIR_ENTRIES: [&str; 4] = ["HEAD", "objects", "refs", "commondir"];
+
+/// Whether a directory where `has` tells which entries exist is shaped
+/// as a git directory.
+pub fn has_git_dir_shape(has: impl Fn(&str) -> bool) -> bool {
+    has("HEAD") && (has("commondir") || (has("objects") && has("refs")))
+}
+
+/// Whether making, replacing or removing `name` in a directory where
+/// `has` tells which entries exist touches a git directory's shape: the
+/// directory is one with `name` in it. A command must not plant a bare
+/// repository (its config, e.g. `core.fsmonitor`, runs with the next git
+/// command there); names are matched as case-folding filesystems match
+/// them.
+pub fn completes_git_dir(name: &str, has: impl Fn(&str) -> bool) -> bool {
+    let name = name.trim_end_matches(['.', ' ']);
+    GIT_DIR_ENTRIES.iter().any(|e| name.eq_ignore_ascii_case(e))
+        && has_git_dir_shape(|entry| entry.eq_ignore_ascii_case(name) || has(entry))
 }
 
 /// Every `.git` entry under `root` (a directory, file or symlink), in
@@ -242,6 +277,11 @@ mod tests {
         std::fs::create_dir_all(root.join("vendor/lib/.git")).unwrap();
         std::fs::create_dir_all(base.join("elsewhere.git")).unwrap();
         let env = [("GIT_DIR".to_string(), "../elsewhere.git".to_string())];
+        // A bare repository inside the work tree, as test fixtures have.
+        for entry in ["fixtures/repo.git/objects", "fixtures/repo.git/refs"] {
+            std::fs::create_dir_all(root.join(entry)).unwrap();
+        }
+        std::fs::write(root.join("fixtures/repo.git/HEAD"), "ref: refs/heads/m\n").unwrap();
         let found = resolve(&root, &root, &env);
         assert_eq!(
             found,
@@ -250,8 +290,29 @@ mod tests {
                 base.join("elsewhere.git"),
                 root.join(".bare"),
                 root.join(".bare/worktrees/wt"),
+                root.join("fixtures/repo.git"),
                 root.join("vendor/lib/.git"),
             ]
         );
+        let bare = root.join("fixtures/repo.git");
+        assert_eq!(resolve(&bare, &bare, &[]), [bare]);
+    }
+
+    #[test]
+    fn the_name_that_completes_a_git_directory_shape() {
+        let has = |present: &'static [&'static str]| move |name: &str| present.contains(&name);
+        assert!(completes_git_dir("HEAD", has(&["objects", "refs"])));
+        assert!(completes_git_dir("refs", has(&["HEAD", "objects"])));
+        assert!(completes_git_dir("Objects", has(&["HEAD", "refs"])));
+        assert!(completes_git_dir("commondir", has(&["HEAD"])));
+        assert!(completes_git_dir("head.", has(&["commondir"])));
+        // Removing one of a shaped directory's entries is judged too.
+        assert!(completes_git_dir("HEAD", has(&["HEAD", "objects", "refs"])));
+        assert!(!completes_git_dir("HEAD", has(&["objects"])));
+        assert!(!completes_git_dir("refs", has(&["objects"])));
+        assert!(!completes_git_dir(
+            "config",
+            has(&["HEAD", "objects", "refs"])
+        ));
     }
 }

@@ -607,3 +607,136 @@ fn the_way_to_a_nested_git_symlink_cannot_be_moved() {
         assert!(l.at("sub/.git").symlink_metadata().is_ok(), "{who:?}");
     }
 }
+
+/// Whether `dir` has the entries git takes for a git directory.
+fn git_dir_shaped(dir: &Path) -> bool {
+    let has = |name: &str| dir.join(name).symlink_metadata().is_ok();
+    has("HEAD") && (has("commondir") || (has("objects") && has("refs")))
+}
+
+/// Attack: plant a bare repository (HEAD beside objects and refs, or
+/// beside commondir) with a config git obeys: git run in that directory
+/// afterwards, outside cordon, takes it for a repository of its own and
+/// runs what its config says (core.fsmonitor). Every order of the entries,
+/// by making, moving or linking them in, is refused in both engines.
+#[test]
+fn a_bare_repository_cannot_be_planted_in_either_engine() {
+    let head = "printf 'ref: refs/heads/main\\n'";
+    let attempts = [
+        format!("mkdir src/objects src/refs; {head} > src/HEAD"),
+        format!("{head} > src/HEAD; mkdir src/objects; mkdir src/refs"),
+        "touch src/HEAD; mkdir src/refs; mkdir x; mv x src/objects".into(),
+        "touch src/HEAD; echo ../../.git > src/commondir".into(),
+        "mkdir src/objects src/refs; touch y; ln y src/HEAD".into(),
+        "mkdir src/objects src/refs; touch y; mv y src/HEAD".into(),
+        "mkdir src/objects src/refs; ln -s ../a.txt src/HEAD".into(),
+        "mkdir src/objects src/refs; ln -s HEAD src/h; echo x > src/h".into(),
+        "mkdir src/objects src/refs; python3 -c \"import os; os.mknod('src/HEAD')\"".into(),
+        "git init -q --bare src".into(),
+    ];
+    let marker = |l: &Layout| l.base.join("outside/fsmonitor-ran");
+    let after = |l: &Layout, who: &dyn std::fmt::Debug, attempt: &str| {
+        assert!(!git_dir_shaped(&l.at("src")), "{who:?} {attempt}: planted");
+        // git outside cordon, in that directory.
+        let _ = Command::new("git")
+            .args(["status", "--short"])
+            .current_dir(l.at("src"))
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output();
+        assert!(!marker(l).exists(), "{who:?} {attempt}: fsmonitor ran");
+    };
+    for who in everyone_and_unprivileged_landlock() {
+        for attempt in &attempts {
+            let l = Layout::new();
+            let config = format!(
+                "printf '[core]\\n\\tfsmonitor = touch {}\\n\\tworktree = ..\\n' > src/config",
+                marker(&l).display()
+            );
+            let run = sh(&l, who, &[], &format!("{config}; {attempt}"));
+            assert_ne!(run.code(), 0, "{who:?} {attempt}: {}", run.stderr());
+            after(&l, &who, attempt);
+        }
+    }
+    // WASI: each order of the three entries, one call per run; the one
+    // that would complete the shape is refused.
+    let orders: [[&[&str]; 3]; 3] = [
+        [
+            &["mkdir", "src/objects"],
+            &["mkdir", "src/refs"],
+            &["write", "src/HEAD", "x"],
+        ],
+        [
+            &["write", "src/HEAD", "x"],
+            &["mkdir", "src/refs"],
+            &["mkdir", "src/objects"],
+        ],
+        [
+            &["mkdir", "src/objects"],
+            &["write", "src/HEAD", "x"],
+            &["write", "src/commondir", ".."],
+        ],
+    ];
+    for wasi in BOTH {
+        for order in &orders {
+            let l = Layout::new();
+            for step in &order[..2] {
+                l.cordon().probe(wasi, step).expect_code(0);
+            }
+            let before = l.inside();
+            l.cordon().probe(wasi, order[2]).expect_refused();
+            assert_eq!(l.inside(), before, "{wasi:?} {order:?}");
+            after(&l, &wasi, &format!("{order:?}"));
+        }
+        let l = Layout::new();
+        for step in [
+            &["mkdir", "x"][..],
+            &["mkdir", "src/objects"],
+            &["mkdir", "src/refs"],
+        ] {
+            l.cordon().probe(wasi, step).expect_code(0);
+        }
+        l.cordon()
+            .probe(wasi, &["write", "x/HEAD", "x"])
+            .expect_code(0);
+        l.cordon()
+            .probe(wasi, &["rename", "x/HEAD", "src/HEAD"])
+            .expect_refused();
+        after(&l, &wasi, "rename");
+    }
+}
+
+/// A bare repository already in the root (a test fixture, say) is a git
+/// directory like any other: read-only to both engines.
+#[test]
+fn an_existing_bare_repository_stays_read_only() {
+    if skip_without(&["git"]) {
+        return;
+    }
+    for who in everyone_and_unprivileged_landlock() {
+        let l = Layout::new();
+        git(&l.root, &["init", "-q", "--bare", "fixtures/r.git"]);
+        hand_over(&l, who);
+        let before = l.inside();
+        let run = sh(
+            &l,
+            who,
+            &[],
+            "echo '[core] fsmonitor = true' >> fixtures/r.git/config; \
+             touch fixtures/r.git/hooks/pre-commit; mv fixtures/r.git fixtures/moved",
+        );
+        assert_ne!(run.code(), 0, "{who:?}: {}", run.stderr());
+        assert_eq!(l.inside(), before, "{who:?}");
+    }
+    for wasi in BOTH {
+        let l = Layout::new();
+        git(&l.root, &["init", "-q", "--bare", "fixtures/r.git"]);
+        let before = l.inside();
+        l.cordon()
+            .probe(
+                wasi,
+                &["append", "fixtures/r.git/config", "[core] fsmonitor = true"],
+            )
+            .expect_refused();
+        assert_eq!(l.inside(), before, "{wasi:?}");
+    }
+}

@@ -583,3 +583,122 @@ fn a_network_grant_opens_only_inet_sockets() {
         );
     }
 }
+
+/// Attack: make the supervisor, which opens files for the command when it
+/// creates one, open its own /proc entries instead: its working directory
+/// (on a mount that hides the root's secrets from the command), its
+/// environment (cordon's, unscrubbed), through /proc/self and
+/// /proc/thread-self, with O_CREAT. Nothing of the supervisor's comes back;
+/// the command's own descriptor table works as the kernel's does.
+#[test]
+fn the_supervisor_opens_nothing_of_its_own_for_a_command() {
+    if skip_without(&["python3"]) {
+        return;
+    }
+    let script = "import os\n\
+        for p in ['/proc/self/cwd/.env', '/proc/self/environ', '/proc/thread-self/environ',\n\
+        \x20         '/proc/self/root/proc/self/environ', '/dev/fd/../environ', '/proc/self/mem']:\n\
+        \x20 try: fd = os.open(p, os.O_RDONLY | os.O_CREAT, 0o644); print(p, os.read(fd, 1 << 20))\n\
+        \x20 except OSError as e: print(p, 'refused', e.errno)\n";
+    for who in everyone_and_unprivileged_landlock() {
+        let l = Layout::new();
+        std::fs::write(l.at(".env"), "TOKEN=hidden-secret\n").unwrap();
+        hand_over(&l, who);
+        let mut python = native_command(&l, who, &[], &["python3", "-c", script]);
+        // The supervisor starts where cordon was started: in the root.
+        python
+            .current_dir(&l.root)
+            .env("SUPERVISOR_ONLY_TOKEN", "host-canary");
+        let run = Run(python.output().expect("running cordon"));
+        run.expect_code(0);
+        let out = run.stdout();
+        assert_eq!(out.matches("refused").count(), 6, "{who:?}: {out}");
+        for leak in ["hidden-secret", "host-canary"] {
+            assert!(!out.contains(leak), "{who:?} read {leak}: {out}");
+        }
+    }
+}
+
+/// What names a descriptor of the command's (/dev/stderr, /dev/fd/N,
+/// /proc/self/fd/N, /proc/PID/fd/N, /proc/thread-self/fd/N) is opened
+/// with O_CREAT as the kernel opens it: the command's own file, anew.
+#[test]
+fn opening_the_commands_own_descriptors_by_name_works() {
+    if skip_without(&["python3"]) {
+        return;
+    }
+    // Through python: the broker would ask about a redirection to a
+    // name made as the line runs ($$).
+    let through_python =
+        "import subprocess, sys; sys.exit(subprocess.run(['sh', '-c', sys.argv[1]]).returncode)";
+    for who in everyone_and_unprivileged_landlock() {
+        let l = Layout::new();
+        let run = native_command(
+            &l,
+            who,
+            &[],
+            &["python3", "-c", through_python, "echo a > /dev/stderr; echo b > /proc/self/fd/1; echo c | tee /dev/fd/2 >/dev/null; \
+             echo d >> /dev/stdout; echo e > /proc/$$/fd/2; exec 3>src/f; \
+             echo f > /proc/thread-self/fd/3; echo g >> /dev/fd/3"],
+        )
+        .output()
+        .map(Run)
+        .expect("running cordon");
+        run.expect_code(0);
+        assert_eq!(run.stdout(), "b\nd\n", "{who:?}: {}", run.stderr());
+        assert!(
+            run.stderr().starts_with("a\nc\ne\n"),
+            "{who:?}: {}",
+            run.stderr()
+        );
+        assert_eq!(std::fs::read_to_string(l.at("src/f")).unwrap(), "f\ng\n");
+    }
+}
+
+/// Attack: stack a Landlock domain of one's own, tighter than cordon's,
+/// and expect it to hold for files the supervisor makes on the command's
+/// behalf (it acts within cordon's domain). Landlock is answered as absent
+/// (ENOSYS), so a program knows it has no such domain.
+#[test]
+fn a_command_cannot_stack_a_landlock_domain_the_supervisor_would_not_honour() {
+    if skip_without(&["python3"]) {
+        return;
+    }
+    let script = "import ctypes, os\n\
+        libc = ctypes.CDLL(None, use_errno=True)\n\
+        for nr in (444, 445, 446):\n\
+        \x20 print(nr, libc.syscall(nr, 0, 0, 0), ctypes.get_errno())\n";
+    for who in everyone_and_unprivileged_landlock() {
+        let l = Layout::new();
+        let run = python_with(&l, who, &[], script);
+        run.expect_code(0);
+        assert_eq!(
+            run.stdout(),
+            "444 -1 38\n445 -1 38\n446 -1 38\n",
+            "{who:?}: {}",
+            run.stderr()
+        );
+    }
+}
+
+/// A program written and run at once runs: the supervisor, which opened
+/// it for writing for the command, has let go of it before the command
+/// can go on (else: ETXTBSY, "text file busy").
+#[test]
+fn a_program_just_written_can_be_run() {
+    if skip_without(&["python3"]) {
+        return;
+    }
+    let script = "import os, subprocess, shutil\n\
+        body = open(shutil.which('true'), 'rb').read()\n\
+        for i in range(100):\n\
+        \x20 fd = os.open(f'src/t{i}', os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o755)\n\
+        \x20 os.write(fd, body); os.close(fd)\n\
+        \x20 subprocess.run([f'src/t{i}'], check=True)\n\
+        print('ran')\n";
+    for who in everyone_and_unprivileged_landlock() {
+        let l = Layout::new();
+        let run = python_with(&l, who, &[], script);
+        assert_eq!(run.stdout(), "ran\n", "{who:?}: {}", run.stderr());
+    }
+}

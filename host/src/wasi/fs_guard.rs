@@ -127,8 +127,8 @@ impl FsGuard {
     }
 
     /// Whether a call on `spot` would change something protected: an
-    /// entry of a protected tree, a protected name, a protected or pinned
-    /// directory itself. What cannot be examined counts as protected.
+    /// entry of a protected tree, a protected name, a name that makes its
+    /// directory a git directory, a protected or pinned directory itself. What cannot be examined counts as protected.
     pub fn spot_protected(&self, spot: &Spot) -> bool {
         if self.dir_in_protected_tree(&spot.parent) {
             return true;
@@ -139,6 +139,10 @@ impl FsGuard {
         id_of(&spot.parent)
             .ok()
             .is_none_or(|id| self.names && protected_name(&spot.name, id == self.root))
+            || (self.names
+                && crate::gitdirs::completes_git_dir(&spot.name, |entry| {
+                    spot.parent.symlink_metadata(entry).is_ok()
+                }))
             || id_at(&spot.parent, &spot.name)
                 .is_some_and(|id| self.protected_dirs.contains(&id) || self.pinned.contains(&id))
     }

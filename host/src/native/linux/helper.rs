@@ -414,6 +414,10 @@ fn metadata_supervision(
         .map_err(|e| Failure::error("the writable area", e))?;
     let (host, child) = super::socketpair().map_err(|e| Failure::error("socketpair", e))?;
     landlock_rules::restrict(spec, tree == Tree::Namespace)?;
+    // Out of any directory a mount hides from the command: nothing the
+    // supervisor opens for it may start there (the command's process
+    // enters its own working directory before it executes).
+    std::env::set_current_dir("/").map_err(|e| Failure::error("entering /", e))?;
     Ok((area, host, child))
 }
 

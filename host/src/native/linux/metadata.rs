@@ -452,7 +452,7 @@ impl Area {
         match self.decide(listener, &notif, credentials) {
             Answer::Value(value) => response.val = value,
             Answer::Errno(errno) => response.error = -errno,
-            Answer::Sent => return,
+            Answer::Continue => response.flags = libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32,
         }
         // SAFETY: a filled response for the id just received; a caller gone
         // in between makes this fail, which changes nothing.
@@ -656,6 +656,45 @@ impl<'a> Caller<'a> {
             }
             Ok(OwnedFd::from_raw_fd(file as RawFd))
         }
+    }
+
+    /// Where a path argument starts: `/` for an absolute one (the kernel
+    /// ignores the descriptor then, even an invalid one), else the
+    /// caller's descriptor `dirfd`.
+    pub fn start(&self, dirfd: i32, path: &[u8]) -> Result<OwnedFd, i32> {
+        if path.first() == Some(&b'/') {
+            open_path("/")
+        } else {
+            self.descriptor(dirfd)
+        }
+    }
+
+    /// The caller's descriptor that entry `name` of directory `dir` is,
+    /// when `dir` is a descriptor table of /proc: the caller's own (by its
+    /// pid or thread) or the supervisor's, reached through /proc/self, which
+    /// the caller meant as its own. Told by identity, whatever the way to
+    /// it (/dev/stderr, /dev/fd, /proc/thread-self).
+    pub fn descriptor_entry(&self, dir: BorrowedFd, name: &[u8]) -> Option<i32> {
+        if name.is_empty() || !name.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let (id, _) = identity(dir).ok()?;
+        let tables = [
+            "/proc/self/fd".to_string(),
+            "/proc/thread-self/fd".to_string(),
+            format!("/proc/{}/fd", self.tgid),
+            format!("/proc/{}/task/{}/fd", self.tgid, self.tid),
+        ];
+        let table = |path: &String| {
+            open_path(path)
+                .ok()
+                .and_then(|fd| identity(fd.as_fd()).ok())
+                .is_some_and(|(table, _)| table == id)
+        };
+        if !tables.iter().any(table) {
+            return None;
+        }
+        std::str::from_utf8(name).ok()?.parse().ok()
     }
 
     /// Finds the object a call names.

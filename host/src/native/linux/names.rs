@@ -1,22 +1,28 @@
 //! New names: no native command may make a `.git` (directory, file,
-//! symlink, device, hard link, or a rename to that name) anywhere. git
-//! would obey what one holds, hooks and settings, once the command is
-//! over. Names are not a Landlock concept and no mount can refuse one, so
+//! symlink, device, hard link, or a rename to that name) anywhere, nor
+//! the entry that makes a directory a git directory to git's discovery (a
+//! bare repository: see [`crate::gitdirs::completes_git_dir`]). git would
+//! obey what one holds, hooks and settings, once the command is over. Names are not a Landlock concept and no mount can refuse one, so
 //! every call that makes a name goes to the supervisor (seccomp user
 //! notification), which
 //!
 //! - reads the call's paths from the command's memory once, into its own;
 //! - refuses (EPERM) when the name the call would make folds to `.git` (see
-//!   [`crate::policy::protected_name`]), following a final symlink where
-//!   the kernel would (an `open` with `O_CREAT` makes what the link names);
+//!   [`crate::policy::protected_name`]) or completes a git directory,
+//!   following a final symlink where the kernel would (an `open` with
+//!   `O_CREAT` makes what the link names);
 //! - otherwise makes the call itself, from those copies, on the command's
 //!   descriptors, with its umask. The call is never let through to the
 //!   kernel after the check: the command's memory can change in between.
 //!
 //! The supervisor acts with the command's own powers: its credentials
-//! (checked per call), its root and mounts, and a Landlock domain the
-//! command's lies within. So the kernel judges each call as it would have
-//! judged the command's, bar the name.
+//! (checked per call), its root and mounts, and the command's Landlock
+//! domain (a command cannot stack one of its own: the Landlock calls are
+//! ENOSYS, see seccomp.rs). So the kernel judges each call as it would
+//! have judged the command's, bar the name. Its own /proc entries are
+//! never reached for the command: magic links and files on procfs are
+//! refused, but a descriptor table's entry (`/dev/stderr`, `/dev/fd/N`,
+//! `/proc/self/fd/N`), which is reopened from the command's descriptor.
 
 use std::ffi::CString;
 use std::io::Error;
@@ -60,12 +66,12 @@ pub fn makes_names(nr: i64) -> bool {
 }
 
 /// What the supervisor answers: a value or an errno for the kernel to
-/// return, or [`Answer::Sent`] when a descriptor went to the command with
-/// the answer already (SECCOMP_ADDFD_FLAG_SEND).
+/// return, or to let the call go on (only where its registers alone show
+/// that it makes no name: its memory may change meanwhile).
 pub enum Answer {
     Value(i64),
     Errno(i32),
-    Sent,
+    Continue,
 }
 
 /// A path argument, copied: the directory descriptor it starts from and
@@ -100,7 +106,6 @@ fn perform(caller: &Caller, nr: i64, args: &[u64; 6]) -> Result<Answer, i32> {
     };
     let mode = |i: usize| args[i] as libc::mode_t;
     let umask = caller.umask()?;
-    let made = |named: &Named| refuse_git(&named.path);
     let value = |result: libc::c_int| -> Result<Answer, i32> {
         if result < 0 {
             Err(last_errno())
@@ -131,8 +136,8 @@ fn perform(caller: &Caller, nr: i64, args: &[u64; 6]) -> Result<Answer, i32> {
             n if n == libc::SYS_symlinkat => {
                 let target = path(0)?;
                 let link = at(1, 2)?;
-                made(&link)?;
-                let base = caller.descriptor(link.dirfd)?;
+                let base = caller.start(link.dirfd, &link.path)?;
+                judge(&base, &link.path)?;
                 caller.still_waiting()?;
                 let (target, link) = (c_path(&target)?, c_path(&link.path)?);
                 return with_umask(umask, || {
@@ -144,24 +149,30 @@ fn perform(caller: &Caller, nr: i64, args: &[u64; 6]) -> Result<Answer, i32> {
             }
             _ => {
                 let (named, flags, mode) = open_call(nr, args, &path)?;
-                let base = caller.descriptor(named.dirfd)?;
+                if flags & libc::O_PATH != 0 {
+                    // The kernel ignores O_CREAT with O_PATH (and no
+                    // O_PATH descriptor can be handed over).
+                    return Ok(Answer::Continue);
+                }
+                let base = caller.start(named.dirfd, &named.path)?;
                 caller.still_waiting()?;
-                let file = with_umask(umask, || open_creating(base, named.path, flags, mode))?;
-                return send(caller, &file, flags);
+                let file = with_umask(umask, || {
+                    open_creating(caller, base, named.path, flags, mode)
+                })?;
+                return send(caller, file, flags);
             }
         },
     };
-    // RENAME_EXCHANGE makes both names anew.
-    let exchange = call == libc::SYS_renameat2 && extra[0] as u32 & libc::RENAME_EXCHANGE != 0;
-    let last = names.last().ok_or(libc::EINVAL)?;
-    made(last)?;
-    if exchange {
-        made(&names[0])?;
-    }
     let bases = names
         .iter()
-        .map(|n| caller.descriptor(n.dirfd))
+        .map(|n| caller.start(n.dirfd, &n.path))
         .collect::<Result<Vec<_>, _>>()?;
+    let last = names.len() - 1;
+    judge(&bases[last], &names[last].path)?;
+    // RENAME_EXCHANGE makes both names anew.
+    if call == libc::SYS_renameat2 && extra[0] as u32 & libc::RENAME_EXCHANGE != 0 {
+        judge(&bases[0], &names[0].path)?;
+    }
     let paths = names
         .iter()
         .map(|n| c_path(&n.path))
@@ -236,46 +247,55 @@ fn open_call(
 }
 
 /// Opens `path` from `base` with `flags` (which hold O_CREAT) as the
-/// kernel would, but refuses to make a `.git`: a final symlink, which the
-/// kernel would follow to make the file it names, is followed here, link
-/// by link, and each name it leads to is judged.
+/// kernel would for `caller`, but refuses to make a `.git` or to complete
+/// a git directory: a final symlink, which the kernel would follow to make
+/// the file it names, is followed here, link by link, and each name it
+/// leads to is judged.
 fn open_creating(
+    caller: &Caller,
     mut base: OwnedFd,
     mut path: Vec<u8>,
     flags: i32,
     mode: libc::mode_t,
 ) -> Result<OwnedFd, i32> {
+    // Never waiting in the open (a FIFO with no reader would hold the
+    // supervisor, and every other call with it): a write-only FIFO with
+    // no reader is ENXIO, as for O_NONBLOCK; the file is then as asked.
+    let as_asked = |file: OwnedFd| {
+        if flags & libc::O_NONBLOCK == 0 {
+            blocking(file)
+        } else {
+            Ok(file)
+        }
+    };
     // The kernel's own limit on links followed in one lookup.
     for _ in 0..40 {
-        refuse_git(&path)?;
+        judge(&base, &path)?;
         let follows = flags & (libc::O_NOFOLLOW | libc::O_EXCL) == 0;
-        let cpath = c_path(&path)?;
-        // Never waiting in the open (a FIFO with no reader would hold the
-        // supervisor, and every other call with it): a write-only FIFO with
-        // no reader is ENXIO, as for O_NONBLOCK; the file is then as asked.
         match open_at(
             base.as_fd(),
-            &cpath,
+            &c_path(&path)?,
             flags | libc::O_NOFOLLOW | libc::O_NONBLOCK,
             mode,
         ) {
             Err(libc::ELOOP) if follows => {}
-            Ok(file) if flags & libc::O_NONBLOCK == 0 => return blocking(file),
-            other => return other,
+            Ok(file) => return as_asked(off_proc(file)?),
+            Err(errno) => return Err(errno),
         }
         // The last name is a symlink (or the way to it had too many).
-        let split = path.iter().rposition(|b| *b == b'/');
-        let (dir, name) = match split {
-            Some(0) => (&b"/"[..], &path[1..]),
-            Some(i) => (&path[..i], &path[i + 1..]),
-            None => (&b"."[..], &path[..]),
-        };
+        let (dir, name) = split(&path);
         let parent = open_at(
             base.as_fd(),
             &c_path(dir)?,
             libc::O_PATH | libc::O_DIRECTORY,
             0,
         )?;
+        if let Some(fd) = caller.descriptor_entry(parent.as_fd(), name) {
+            // The command's own open file, opened anew (no name is made).
+            let file = caller.descriptor(fd)?;
+            return as_asked(reopen(&file, flags & !libc::O_CREAT | libc::O_NONBLOCK)?);
+        }
+        let parent = off_proc(parent)?;
         let target = read_link(parent.as_fd(), &c_path(name)?).map_err(|_| libc::ELOOP)?;
         base = if target.first() == Some(&b'/') {
             open_path("/")?
@@ -285,6 +305,29 @@ fn open_creating(
         path = target;
     }
     Err(libc::ELOOP)
+}
+
+/// The directory part and the last name of `path` (`.` when it has no
+/// directory part).
+fn split(path: &[u8]) -> (&[u8], &[u8]) {
+    match path.iter().rposition(|b| *b == b'/') {
+        Some(0) => (b"/", &path[1..]),
+        Some(i) => (&path[..i], &path[i + 1..]),
+        None => (b".", path),
+    }
+}
+
+/// `file` opened anew with `flags`, through the supervisor's own /proc
+/// entry for it, as the kernel reopens a descriptor table's entry.
+fn reopen(file: &OwnedFd, flags: i32) -> Result<OwnedFd, i32> {
+    let path = c_path(format!("/proc/self/fd/{}", file.as_raw_fd()).as_bytes())?;
+    // SAFETY: a NUL-terminated path; the descriptor is owned once.
+    let fd = unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(last_errno());
+    }
+    // SAFETY: just opened.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// `file` with O_NONBLOCK cleared, as the command asked for it.
@@ -300,20 +343,56 @@ fn blocking(file: OwnedFd) -> Result<OwnedFd, i32> {
     Ok(file)
 }
 
-/// Refuses a path whose last name folds to `.git`.
-fn refuse_git(path: &[u8]) -> Result<(), i32> {
-    let trimmed = match path.iter().rposition(|b| *b != b'/') {
-        Some(end) => &path[..=end],
-        None => return Ok(()), // "/" or empty: names no new entry
+/// Refuses a path whose last name folds to `.git`, or would make the
+/// directory it lands in (found from `base`) a git directory.
+fn judge(base: &OwnedFd, path: &[u8]) -> Result<(), i32> {
+    let Some(name) = last_name(path) else {
+        return Ok(()); // "/" or empty: names no new entry
     };
-    let name = match trimmed.iter().rposition(|b| *b == b'/') {
+    let Ok(name) = std::str::from_utf8(name) else {
+        return Ok(());
+    };
+    if crate::policy::protected_name(name, false) {
+        return Err(libc::EPERM);
+    }
+    let trimmed = &path[..path.iter().rposition(|b| *b != b'/').unwrap_or(0) + 1];
+    let dir = std::cell::OnceCell::new();
+    let completes = crate::gitdirs::completes_git_dir(name, |entry| {
+        // A directory that cannot be looked in counts as shaped.
+        let dir = dir.get_or_init(|| {
+            open_at(
+                base.as_fd(),
+                &c_path(split(trimmed).0).unwrap_or_default(),
+                libc::O_PATH | libc::O_DIRECTORY,
+                0,
+            )
+        });
+        let Ok(dir) = dir else { return true };
+        let Ok(entry) = c_path(entry.as_bytes()) else {
+            return true;
+        };
+        // SAFETY: fstatat fills the buffer; a NUL-terminated name.
+        unsafe {
+            let mut st: libc::stat = std::mem::zeroed();
+            libc::fstatat(
+                dir.as_raw_fd(),
+                entry.as_ptr(),
+                &mut st,
+                libc::AT_SYMLINK_NOFOLLOW,
+            ) == 0
+        }
+    });
+    if completes { Err(libc::EPERM) } else { Ok(()) }
+}
+
+/// The last name of `path`, trailing slashes aside.
+fn last_name(path: &[u8]) -> Option<&[u8]> {
+    let end = path.iter().rposition(|b| *b != b'/')?;
+    let trimmed = &path[..=end];
+    Some(match trimmed.iter().rposition(|b| *b == b'/') {
         Some(i) => &trimmed[i + 1..],
         None => trimmed,
-    };
-    match std::str::from_utf8(name) {
-        Ok(name) if crate::policy::protected_name(name, false) => Err(libc::EPERM),
-        _ => Ok(()),
-    }
+    })
 }
 
 /// Runs `call` with the command's umask, then restores the supervisor's
@@ -327,28 +406,31 @@ fn with_umask<T>(umask: libc::mode_t, call: impl FnOnce() -> T) -> T {
     result
 }
 
-/// Hands `file` to the caller as the answer to its call: the descriptor
-/// number it gets is the call's value.
-fn send(caller: &Caller, file: &OwnedFd, flags: i32) -> Result<Answer, i32> {
+/// Hands `file` to the caller; the descriptor number it gets is the
+/// call's value. The answer goes only once the supervisor's copy is
+/// closed: a command that writes a program and runs it must not find it
+/// busy (ETXTBSY) because the supervisor still holds it open for writing.
+fn send(caller: &Caller, file: OwnedFd, flags: i32) -> Result<Answer, i32> {
     let addfd = libc::seccomp_notif_addfd {
         id: caller.id(),
-        flags: libc::SECCOMP_ADDFD_FLAG_SEND as u32,
+        flags: 0,
         srcfd: file.as_raw_fd() as u32,
         newfd: 0,
         newfd_flags: (flags & libc::O_CLOEXEC) as u32,
     };
     // SAFETY: a filled seccomp_notif_addfd of the size the request encodes.
-    let sent = unsafe {
+    let number = unsafe {
         libc::ioctl(
             caller.listener().as_raw_fd(),
             libc::SECCOMP_IOCTL_NOTIF_ADDFD,
             &addfd,
         )
     };
-    if sent < 0 {
+    if number < 0 {
         return Err(last_errno());
     }
-    Ok(Answer::Sent)
+    drop(file);
+    Ok(Answer::Value(number.into()))
 }
 
 fn open_at(
@@ -357,8 +439,8 @@ fn open_at(
     flags: i32,
     mode: libc::mode_t,
 ) -> Result<OwnedFd, i32> {
-    // /proc's magic links and its own files would be the supervisor's, not
-    // the command's (its working directory, its environment): refused.
+    // /proc's magic links would be the supervisor's, not the command's (its
+    // working directory, its descriptors): refused.
     // SAFETY: open_how is plain data; all-zero is its default.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     how.flags = (flags | libc::O_CLOEXEC) as u64;
@@ -382,16 +464,19 @@ fn open_at(
         return Err(last_errno());
     }
     // SAFETY: just opened.
-    let file = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Refuses `file` if it lies on procfs: /proc/self would have led to the
+/// supervisor's own files (its environment, its memory), not the
+/// command's.
+fn off_proc(file: OwnedFd) -> Result<OwnedFd, i32> {
     // SAFETY: fstatfs fills the buffer.
     let on_proc = unsafe {
         let mut fs: libc::statfs = std::mem::zeroed();
         libc::fstatfs(file.as_raw_fd(), &mut fs) != 0 || fs.f_type == libc::PROC_SUPER_MAGIC
     };
-    if on_proc {
-        return Err(libc::EACCES);
-    }
-    Ok(file)
+    if on_proc { Err(libc::EACCES) } else { Ok(file) }
 }
 
 fn c_path(bytes: &[u8]) -> Result<CString, i32> {
@@ -406,8 +491,14 @@ fn last_errno() -> i32 {
 mod tests {
     use super::*;
 
+    fn base(dir: &std::path::Path) -> OwnedFd {
+        std::fs::File::open(dir).unwrap().into()
+    }
+
     #[test]
     fn the_last_name_decides() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = base(dir.path());
         for path in [
             ".git",
             "a/.git",
@@ -416,10 +507,24 @@ mod tests {
             "/x/.git.",
             "b/.git //",
         ] {
-            assert_eq!(refuse_git(path.as_bytes()), Err(libc::EPERM), "{path}");
+            assert_eq!(judge(&base, path.as_bytes()), Err(libc::EPERM), "{path}");
         }
         for path in [".git/hooks/x", "a/.gitignore", "/", "", "a/git", ".github"] {
-            assert_eq!(refuse_git(path.as_bytes()), Ok(()), "{path}");
+            assert_eq!(judge(&base, path.as_bytes()), Ok(()), "{path}");
+        }
+    }
+
+    #[test]
+    fn the_entry_that_makes_a_git_directory_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("src/objects")).unwrap();
+        std::fs::create_dir_all(dir.path().join("src/refs")).unwrap();
+        let base = base(dir.path());
+        for path in ["src/HEAD", "src/head/", "./src//HEAD"] {
+            assert_eq!(judge(&base, path.as_bytes()), Err(libc::EPERM), "{path}");
+        }
+        for path in ["src/config", "HEAD", "src/objects/HEAD"] {
+            assert_eq!(judge(&base, path.as_bytes()), Ok(()), "{path}");
         }
     }
 }

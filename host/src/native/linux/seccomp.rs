@@ -243,6 +243,10 @@ pub fn apply(network: PlanNetwork, unix_sockets_scoped: bool) -> Result<String, 
 ///   makes the C library fall back to clone(), which is checked. So does
 ///   openat2 its mode (a setuid file could be made): programs fall back
 ///   to openat.
+/// - Landlock is as if absent: the supervisor makes names for the command
+///   within cordon's domain, so a tighter domain the command stacked for
+///   itself would not hold for them. A program then knows it has none,
+///   rather than trusting one that leaks.
 /// - A system call newer than [`NEWEST_KNOWN`] gets ENOSYS: a refusal list
 ///   cannot judge what it has never seen (Linux 6.15's open_tree_attr
 ///   clones a mount with its read-only flag cleared; 6.17's file_setattr
@@ -258,16 +262,24 @@ fn refused_early() -> BpfProgram {
     const RET: u16 = 0x06; // BPF_RET | BPF_K
     const RET_ENOSYS: u32 = 0x0005_0000 | libc::ENOSYS as u32;
     let op = |code, jt, jf, k| sock_filter { code, jt, jf, k };
-    vec![
-        op(LOAD_NR, 0, 0, 0),
-        op(JEQ, 0, 1, libc::SYS_clone3 as u32),
-        op(RET, 0, 0, RET_ENOSYS),
-        op(JEQ, 0, 1, libc::SYS_openat2 as u32),
-        op(RET, 0, 0, RET_ENOSYS),
-        op(JGT, 0, 1, NEWEST_KNOWN),
-        op(RET, 0, 0, RET_ENOSYS),
-    ]
+    let mut program = vec![op(LOAD_NR, 0, 0, 0)];
+    for nr in ABSENT {
+        program.push(op(JEQ, 0, 1, *nr as u32));
+        program.push(op(RET, 0, 0, RET_ENOSYS));
+    }
+    program.push(op(JGT, 0, 1, NEWEST_KNOWN));
+    program.push(op(RET, 0, 0, RET_ENOSYS));
+    program
 }
+
+/// The calls a command finds missing (see [`refused_early`]).
+const ABSENT: &[libc::c_long] = &[
+    libc::SYS_clone3,
+    libc::SYS_openat2,
+    libc::SYS_landlock_create_ruleset,
+    libc::SYS_landlock_add_rule,
+    libc::SYS_landlock_restrict_self,
+];
 
 /// The newest system call whose effects this filter was written for
 /// (removexattrat, Linux 6.13; numbered alike on every architecture since
