@@ -92,14 +92,18 @@ pub fn completes_git_dir(name: &str, has: impl Fn(&str) -> bool) -> bool {
         && has_git_dir_shape(|entry| entry.eq_ignore_ascii_case(name) || has(entry))
 }
 
-/// Every `.git` entry under `root` (a directory, file or symlink), in
-/// name order, not entering `.git`s themselves: what a
-/// command made is told by comparing these before and after it ran.
+/// Every `.git` entry under `root` (a directory, file or symlink) and
+/// every directory shaped as a bare repository, in name order, not
+/// entering `.git`s themselves: what a command made is told by comparing
+/// these before and after it ran.
 pub fn entries(root: &Path) -> Vec<PathBuf> {
     fn walk(dir: &Path, depth: usize, found: &mut Vec<PathBuf>) {
         let Ok(list) = std::fs::read_dir(dir) else {
             return;
         };
+        if has_git_dir_shape(|name| dir.join(name).symlink_metadata().is_ok()) {
+            found.push(dir.to_path_buf());
+        }
         for entry in list.flatten() {
             let name = entry.file_name();
             if name == ".git" {

@@ -233,6 +233,26 @@ fn names_other_than_git_are_made_as_the_kernel_makes_them() {
         assert_eq!(std::fs::read_to_string(l.at("src/f")).unwrap(), "a\nb\n");
         assert_eq!(std::fs::read_to_string(l.at("src/missing")).unwrap(), "c\n");
     }
+    if skip_without(&["python3"]) {
+        return;
+    }
+    // An absolute path whatever the directory descriptor (the kernel
+    // ignores it, even an invalid one); O_CREAT with O_PATH makes nothing.
+    let script = "import os\n\
+        os.mkdir(os.path.abspath('src/abs'), dir_fd=987)\n\
+        os.open('src/f', os.O_PATH | os.O_CREAT)\n\
+        try: os.open('src/none', os.O_PATH | os.O_CREAT)\n\
+        except FileNotFoundError: print('not made')\n";
+    for who in everyone_and_unprivileged_landlock() {
+        let l = Layout::new();
+        std::fs::write(l.at("src/f"), "").unwrap();
+        let run = crate::native::native_command(&l, who, &[], &["python3", "-c", script])
+            .output()
+            .map(crate::support::Run)
+            .expect("running cordon");
+        assert_eq!(run.stdout(), "not made\n", "{who:?}: {}", run.stderr());
+        assert!(l.at("src/abs").is_dir(), "{who:?}");
+    }
 }
 
 /// A writable grant into a git directory is refused, with one line, before
