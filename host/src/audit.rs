@@ -54,6 +54,9 @@ pub struct RunRecord<'a> {
     pub stderr: Option<StreamRecord>,
     /// The sandbox layers in force (native).
     pub layers: &'a [String],
+    /// The host variables left out of a native command's environment
+    /// (names, never values).
+    pub env_dropped: &'a [String],
 }
 
 fn stream(record: &Option<StreamRecord>) -> Value {
@@ -149,6 +152,7 @@ impl Event {
                 "stdout": stream(&run.stdout),
                 "stderr": stream(&run.stderr),
                 "layers": run.layers,
+                "env_dropped": run.env_dropped,
             }),
         )
     }

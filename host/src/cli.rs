@@ -197,10 +197,18 @@ struct RunArgs {
     /// Readable after all, though it looks like a secret (repeatable).
     #[arg(long = "allow-secret", value_name = "GLOB")]
     allow_secret: Vec<String>,
-    /// Pass this host variable to a native command even if its name looks
-    /// like a secret (repeatable).
+    /// Pass this host variable to a native command even if it looks like a
+    /// credential (repeatable).
     #[arg(long = "env-pass", value_name = "NAME")]
     env_pass: Vec<String>,
+    /// Leave these host variables out of a native command's environment
+    /// too (a glob, repeatable; wins over --env-pass).
+    #[arg(long = "env-drop", value_name = "GLOB")]
+    env_drop: Vec<String>,
+    /// Say more: the sandbox layers a native command ran under and the
+    /// host variables left out of its environment (names only).
+    #[arg(long, short = 'v')]
+    verbose: bool,
     /// Native commands: do not use namespaces, even where the kernel allows
     /// them (Landlock and seccomp alone; weaker, see docs/SANDBOX.md).
     #[arg(long)]
@@ -417,6 +425,7 @@ fn cache_of(args: &CacheArgs) -> Option<CompileCache> {
 }
 
 fn sandbox_policy(args: &RunArgs) -> Result<SandboxPolicy> {
+    args.env_choice().drop_set().map_err(anyhow::Error::msg)?;
     let mut policy = SandboxPolicy::new(&args.root, args.cwd.as_deref(), args.sandbox)?;
     for assignment in &args.env {
         policy.push_env(assignment)?;
@@ -546,7 +555,7 @@ fn secrets_by_place(secrets: &[String], root: &Path) -> Result<(Vec<String>, Vec
 /// The environment a command line's `$NAME` reads: what a native command
 /// would start with.
 fn command_env(args: &RunArgs, policy: &SandboxPolicy) -> Vec<(String, String)> {
-    let mut env = native::env::scrub(std::env::vars(), &args.env_pass, policy.env());
+    let mut env = native::env::scrub(std::env::vars(), &args.env_choice(), policy.env()).vars;
     env.push(("PWD".into(), policy.cwd_abs().display().to_string()));
     // The run's private TMPDIR is made later; it lives under this one.
     env.push(("TMPDIR".into(), std::env::temp_dir().display().to_string()));
@@ -813,6 +822,25 @@ fn run(args: RunArgs) -> Result<ExitCode> {
                 run_native(&args, &policy, program, &argv, escalation.as_ref(), stdio)?,
             ),
         };
+        // Every native command of the run starts with the same environment.
+        let env_dropped = if engine == "wasi" {
+            Vec::new()
+        } else {
+            native::env::scrub(std::env::vars(), &args.env_choice(), policy.env()).dropped
+        };
+        if args.verbose {
+            let name = crate::display::command_in_line(&argv);
+            if !ran.layers.is_empty() {
+                say(format!("{name}: layers: {}", ran.layers.join(", ")));
+            }
+            if !env_dropped.is_empty() {
+                say(format!(
+                    "{name}: host variables left out (they look like credentials, or \
+                     --env-drop; --env-pass NAME passes one): {}",
+                    env_dropped.join(" ")
+                ));
+            }
+        }
         let record = RunRecord {
             argv: &argv,
             engine,
@@ -830,6 +858,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
                 .digest()
                 .map(|(bytes, sha256)| StreamRecord { bytes, sha256 }),
             layers: &ran.layers,
+            env_dropped: &env_dropped,
         };
         let mut broker = session.broker();
         broker.audit().record(&Event::run(&record));
@@ -1082,7 +1111,7 @@ fn run_native(
     let options = NativeOptions {
         writable,
         git_commit: escalation == Some(&Escalation::GitCommit),
-        env_pass: args.env_pass.clone(),
+        env: args.env_choice(),
         no_namespaces: args.no_namespaces,
         protected: policy.own_dirs.clone(),
         hidden: policy.own_secrets.clone(),
@@ -1208,6 +1237,14 @@ const MAX_VIOLATIONS_SHOWN: usize = 5;
 static FIRST_START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
 
 impl RunArgs {
+    /// What passes of the host's environment beyond the defaults.
+    fn env_choice(&self) -> native::env::EnvChoice {
+        native::env::EnvChoice {
+            pass: self.env_pass.clone(),
+            drop: self.env_drop.clone(),
+        }
+    }
+
     /// What is left of `--timeout` for `name`, starting now (`None`: no
     /// deadline); once it has run out, how the command ends unstarted.
     fn time_left(&self, name: &str) -> Result<Option<Duration>, Ran> {

@@ -461,27 +461,82 @@ fn nothing_the_command_started_outlives_cordon() {
     }
 }
 
+/// A native command gets the user's environment (toolchains and virtual
+/// environments behave as outside), less what looks like a credential by
+/// its name or by its value; the audit and --verbose name what was left
+/// out, never a value; --env-pass and --env-drop adjust.
 #[test]
-fn environment_is_scrubbed_of_secrets() {
+fn environment_is_the_users_less_credentials() {
     let l = Layout::new();
+    let audit = l.base.join("outside/audit.jsonl");
     let run = |flags: &[&str]| {
         let mut cordon = l.cordon().args(flags).args(["--", "env"]);
         cordon
             .0
             .env("GITHUB_TOKEN", "ghp_leak")
             .env("MY_API_KEY", "key_leak")
+            .env("BUILD_NOTE", "-----BEGIN OPENSSH PRIVATE KEY----- leak")
+            .env("DATABASE_URL", "postgres://app:leak@db/app")
+            .env("LC_PAPER", "$(leak)")
             .env("EDITOR", "vi")
+            .env("PYENV_VERSION", "3.12.1")
+            .env("VIRTUAL_ENV", "/opt/venv")
+            .env("RUSTFLAGS", "-C debuginfo=0")
+            .env("RUSTUP_AUTO_INSTALL", "0")
             .env("LANG", "C.UTF-8");
         cordon.output()
     };
-    let out = run(&[]).expect_code(0).stdout();
+    let audit_flag = format!("--audit={}", audit.display());
+    let default = run(&["--verbose", &audit_flag]);
+    default.expect_code(0);
+    let out = default.stdout();
     assert!(!out.contains("leak"), "{out}");
-    assert!(!out.contains("EDITOR"), "{out}");
-    assert!(out.contains("LANG=C.UTF-8"), "{out}");
-    let out = run(&["--env-pass", "GITHUB_TOKEN"]).stdout();
+    for kept in [
+        "EDITOR=vi",
+        "PYENV_VERSION=3.12.1",
+        "VIRTUAL_ENV=/opt/venv",
+        "RUSTFLAGS=-C debuginfo=0",
+        "RUSTUP_AUTO_INSTALL=0",
+        "LANG=C.UTF-8",
+    ] {
+        assert!(out.contains(kept), "{kept}: {out}");
+    }
+    let log = std::fs::read_to_string(&audit).unwrap();
+    assert!(!log.contains("leak"), "{log}");
+    let run_event: serde_json::Value = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .find(|event: &serde_json::Value| event["event"] == "run")
+        .expect("a run event");
+    let left_out = default
+        .stderr()
+        .lines()
+        .find(|line| line.contains("host variables left out"))
+        .unwrap_or_default()
+        .to_string();
+    for name in [
+        "BUILD_NOTE",
+        "DATABASE_URL",
+        "GITHUB_TOKEN",
+        "LC_PAPER",
+        "MY_API_KEY",
+    ] {
+        assert!(left_out.split(' ').any(|n| n == name), "{name}: {left_out}");
+        let recorded = run_event["env_dropped"].as_array().unwrap();
+        assert!(recorded.iter().any(|n| n == name), "{name}: {run_event}");
+    }
+    let out = run(&["--env-pass", "GITHUB_TOKEN", "--env-drop", "PY*"]).stdout();
     assert!(
         out.contains("GITHUB_TOKEN=ghp_leak") && !out.contains("key_leak"),
         "{out}"
+    );
+    assert!(!out.contains("PYENV_VERSION"), "{out}");
+    let bad = run(&["--env-drop", "["]);
+    bad.expect_code(125);
+    assert!(
+        bad.stderr().starts_with("cordon: --env-drop ["),
+        "{}",
+        bad.stderr()
     );
 }
 

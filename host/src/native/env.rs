@@ -1,84 +1,216 @@
-//! The environment a native command starts with: a documented allowlist of
-//! the host's variables, never one whose name looks like a secret unless the
-//! user passes it by name, then what `--env` sets.
+//! The environment a native command starts with: the host's, so that
+//! toolchains and virtual environments behave as they do outside
+//! (`PYENV_VERSION`, `VIRTUAL_ENV`, `RUSTFLAGS`, `JAVA_HOME`, ...), less
+//! every variable that looks like a credential, by its name or by its
+//! value. `--env-pass NAME` keeps one anyway, `--env-drop PATTERN` leaves
+//! more out, then what `--env` sets wins. The names left out are reported
+//! (never the values). The lists are in docs/SANDBOX.md.
 
-/// Host variables that pass through, by exact name (the locale categories
-/// one by one: a prefix would let `LC_DATABASE_URL` through).
-pub const ALLOWED: &[&str] = &[
-    "PATH",
-    "HOME",
-    "USER",
-    "LOGNAME",
-    "SHELL",
-    "LANG",
-    "LANGUAGE",
-    "LC_ALL",
-    "LC_ADDRESS",
-    "LC_COLLATE",
-    "LC_CTYPE",
-    "LC_IDENTIFICATION",
-    "LC_MEASUREMENT",
-    "LC_MESSAGES",
-    "LC_MONETARY",
-    "LC_NAME",
-    "LC_NUMERIC",
-    "LC_PAPER",
-    "LC_TELEPHONE",
-    "LC_TIME",
-    "TERM",
-    "COLORTERM",
-    "NO_COLOR",
-    "TZ",
-    "CARGO_HOME",
-    "RUSTUP_HOME",
-    "RUSTUP_TOOLCHAIN",
-];
+use globset::{Glob, GlobSet, GlobSetBuilder};
 
-/// Name fragments (upper-cased) that mark a variable as a secret.
+/// Name fragments (upper-cased) that mark a variable as a credential.
 const SECRET_FRAGMENTS: &[&str] = &[
     "TOKEN",
     "SECRET",
     "KEY",
     "PASSWORD",
     "PASSWD",
+    "PASSPHRASE",
     "CREDENTIAL",
     "AUTH",
     "COOKIE",
     "SESSION",
     "PRIVATE",
+    "SIGNATURE",
 ];
 
-/// Name prefixes (upper-cased) of whole families of credentials.
-const SECRET_PREFIXES: &[&str] = &["AWS_", "AZURE_", "GCP_", "GOOGLE_", "GITHUB_", "NPM_"];
+/// Words of a name (between underscores) that mark a credential only
+/// whole: `GITHUB_PAT` but not `LD_LIBRARY_PATH`.
+const SECRET_WORDS: &[&str] = &["PAT", "DSN", "PASS", "PWD_HASH"];
+
+/// Name prefixes (upper-cased) of whole families of credentials: cloud
+/// providers and the services agents are given keys for.
+const SECRET_PREFIXES: &[&str] = &[
+    "AWS_",
+    "AZURE_",
+    "ARM_",
+    "GCP_",
+    "GCLOUD_",
+    "GOOGLE_",
+    "CLOUDSDK_",
+    "DIGITALOCEAN_",
+    "HEROKU_",
+    "GITHUB_",
+    "GH_",
+    "GITLAB_",
+    "NPM_",
+    "OPENAI_",
+    "ANTHROPIC_",
+    "HF_",
+    "HUGGING",
+    "VAULT_",
+    "DOCKER_AUTH",
+    "TWINE_",
+    "SLACK_",
+    "STRIPE_",
+    "SENTRY_",
+];
+
+/// Value prefixes of known token formats (GitHub, GitLab, Slack, OpenAI
+/// and Anthropic, Stripe, npm, PyPI, Hugging Face, SendGrid, Shopify,
+/// DigitalOcean, Grafana), taken as a credential when the value is at
+/// least [`TOKEN_MIN`] long.
+const TOKEN_PREFIXES: &[&str] = &[
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "glpat-",
+    "xoxb-",
+    "xoxp-",
+    "xoxa-",
+    "xoxr-",
+    "xoxs-",
+    "sk-",
+    "sk_live_",
+    "sk_test_",
+    "rk_live_",
+    "npm_",
+    "pypi-",
+    "hf_",
+    "SG.",
+    "shpat_",
+    "dop_v1_",
+    "glsa_",
+];
+
+const TOKEN_MIN: usize = 20;
 
 /// Whether a variable's name looks like it holds a credential.
-pub fn looks_secret(name: &str) -> bool {
-    let upper = name.to_ascii_uppercase();
+pub fn name_looks_secret(name: &str) -> bool {
+    // GIT_AUTHOR_NAME is who commits, not an authorization.
+    let upper = name.to_ascii_uppercase().replace("AUTHOR", "");
     SECRET_FRAGMENTS.iter().any(|f| upper.contains(f))
         || SECRET_PREFIXES.iter().any(|p| upper.starts_with(p))
+        || upper.split('_').any(|word| SECRET_WORDS.contains(&word))
 }
 
-fn allowed(name: &str) -> bool {
-    ALLOWED.contains(&name)
+/// Whether a value looks like a credential: a PEM block (a private key),
+/// a JSON Web Token, a known token format, a cloud access key id, or a URL
+/// carrying a password.
+pub fn value_looks_secret(value: &str) -> bool {
+    let value = value.trim();
+    let jwt = || {
+        let parts: Vec<&str> = value.split('.').collect();
+        parts.len() == 3
+            && value.starts_with("eyJ")
+            && parts.iter().all(|p| {
+                !p.is_empty()
+                    && p.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            })
+    };
+    let access_key_id = || {
+        value.len() == 20
+            && ["AKIA", "ASIA"].iter().any(|p| value.starts_with(p))
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    };
+    let url_password = || {
+        value.split_once("://").is_some_and(|(_, rest)| {
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+            authority
+                .rsplit_once('@')
+                .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+        })
+    };
+    value.contains("-----BEGIN ")
+        || (value.len() >= TOKEN_MIN && TOKEN_PREFIXES.iter().any(|p| value.starts_with(p)))
+        || (value.starts_with("AIza") && value.len() == 39)
+        || jwt()
+        || access_key_id()
+        || url_password()
 }
 
-/// The command's environment from the host's: allowlisted names that do not
-/// look secret, names in `pass` whatever they look like, then `set` (the
-/// user's `--env`, which wins).
+/// Whether `name` is a locale variable, which passes only holding a
+/// locale's name (`LC_DATABASE_URL` would otherwise carry anything).
+fn is_locale(name: &str) -> bool {
+    name == "LANG" || name == "LANGUAGE" || name.starts_with("LC_")
+}
+
+fn locale_name(value: &str) -> bool {
+    value.len() <= 64
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.@:-".contains(&b))
+}
+
+/// What the user chose beyond the defaults.
+#[derive(Debug, Clone, Default)]
+pub struct EnvChoice {
+    /// Names passed whatever they look like (`--env-pass`).
+    pub pass: Vec<String>,
+    /// Name patterns left out too (`--env-drop`, globs).
+    pub drop: Vec<String>,
+}
+
+impl EnvChoice {
+    /// Checks the `--env-drop` patterns.
+    ///
+    /// # Errors
+    ///
+    /// A pattern that is not a glob, named in the message.
+    pub fn drop_set(&self) -> Result<GlobSet, String> {
+        let mut set = GlobSetBuilder::new();
+        for pattern in &self.drop {
+            set.add(Glob::new(pattern).map_err(|e| format!("--env-drop {pattern}: {e}"))?);
+        }
+        set.build().map_err(|e| e.to_string())
+    }
+}
+
+/// A command's environment and the host's names left out of it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Environment {
+    pub vars: Vec<(String, String)>,
+    pub dropped: Vec<String>,
+}
+
+/// The command's environment from the host's: every variable but those
+/// `choice` drops or that look like a credential (a name in `choice.pass`
+/// passes whatever it looks like, `--env-drop` winning), then `set` (the
+/// user's `--env`, which wins). A drop pattern that is not a glob drops
+/// everything (checked before, see [`EnvChoice::drop_set`]).
 pub fn scrub(
     host: impl IntoIterator<Item = (String, String)>,
-    pass: &[String],
+    choice: &EnvChoice,
     set: &[(String, String)],
-) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = host
-        .into_iter()
-        .filter(|(name, _)| pass.contains(name) || (allowed(name) && !looks_secret(name)))
-        .collect();
-    for (name, value) in set {
-        env.retain(|(n, _)| n != name);
-        env.push((name.clone(), value.clone()));
+) -> Environment {
+    let drop = choice.drop_set().ok();
+    let mut env = Environment::default();
+    for (name, value) in host {
+        let dropped = drop.as_ref().is_none_or(|d| d.is_match(&name))
+            || (!choice.pass.contains(&name)
+                && if is_locale(&name) {
+                    !locale_name(&value)
+                } else {
+                    name_looks_secret(&name) || value_looks_secret(&value)
+                });
+        if dropped {
+            env.dropped.push(name);
+        } else {
+            env.vars.push((name, value));
+        }
     }
-    env.sort();
+    for (name, value) in set {
+        env.vars.retain(|(n, _)| n != name);
+        env.vars.push((name.clone(), value.clone()));
+    }
+    env.vars.sort();
+    env.dropped.sort();
     env
 }
 
@@ -89,31 +221,96 @@ mod tests {
     fn host() -> Vec<(String, String)> {
         [
             ("PATH", "/usr/bin"),
-            ("LC_ALL", "C"),
+            ("LC_ALL", "C.UTF-8"),
+            ("LANGUAGE", "en_US:en"),
             ("LC_DATABASE_URL", "postgres://u:p@db/x"),
             ("GITHUB_TOKEN", "ghp_x"),
             ("AWS_SECRET_ACCESS_KEY", "k"),
             ("OPENAI_API_KEY", "sk"),
             ("EDITOR", "vi"),
+            ("PYENV_VERSION", "3.12.1"),
+            ("VIRTUAL_ENV", "/home/u/.venv"),
+            ("RUSTFLAGS", "-C target-cpu=native"),
+            ("DATABASE_URL", "postgres://app:hunter2@db:5432/app"),
+            ("SOME_CONFIG", "-----BEGIN OPENSSH PRIVATE KEY-----\nabc"),
+            ("BUILD_ID", "ghp_0123456789abcdefghijABCDEFGHIJ012345"),
+            (
+                "JWT_LIKE",
+                "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl",
+            ),
+            ("UPSTREAM", "AKIAIOSFODNN7EXAMPLE"),
+            ("HOMEPAGE", "https://user@example.com/x"),
+            ("GIT_AUTHOR_NAME", "A U Thor"),
+            ("LD_LIBRARY_PATH", "/opt/lib"),
+            ("SENTRY_DSN", "x"),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
     }
 
-    #[test]
-    fn only_allowlisted_names_pass_and_never_secrets() {
-        let env = scrub(host(), &[], &[]);
-        let names: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(names, ["LC_ALL", "PATH"]);
+    fn names(vars: &[(String, String)]) -> Vec<&str> {
+        vars.iter().map(|(k, _)| k.as_str()).collect()
     }
 
     #[test]
-    fn a_secret_passes_only_by_name_and_env_wins() {
+    fn everything_passes_but_credentials_by_name_or_value() {
+        let env = scrub(host(), &EnvChoice::default(), &[]);
+        assert_eq!(
+            names(&env.vars),
+            [
+                "EDITOR",
+                "GIT_AUTHOR_NAME",
+                "HOMEPAGE",
+                "LANGUAGE",
+                "LC_ALL",
+                "LD_LIBRARY_PATH",
+                "PATH",
+                "PYENV_VERSION",
+                "RUSTFLAGS",
+                "VIRTUAL_ENV"
+            ]
+        );
+        assert_eq!(
+            env.dropped,
+            [
+                "AWS_SECRET_ACCESS_KEY",
+                "BUILD_ID",
+                "DATABASE_URL",
+                "GITHUB_TOKEN",
+                "JWT_LIKE",
+                "LC_DATABASE_URL",
+                "OPENAI_API_KEY",
+                "SENTRY_DSN",
+                "SOME_CONFIG",
+                "UPSTREAM"
+            ]
+        );
+    }
+
+    #[test]
+    fn pass_and_drop_adjust_the_defaults_and_env_wins() {
+        let choice = EnvChoice {
+            pass: vec!["OPENAI_API_KEY".into(), "EDITOR".into()],
+            drop: vec!["EDITOR".into(), "PY*".into()],
+        };
         let set = [("PATH".to_string(), "/bin".to_string())];
-        let env = scrub(host(), &["OPENAI_API_KEY".to_string()], &set);
-        assert!(env.contains(&("OPENAI_API_KEY".into(), "sk".into())));
-        assert!(env.contains(&("PATH".into(), "/bin".into())));
-        assert!(!env.iter().any(|(k, _)| k == "GITHUB_TOKEN"));
+        let env = scrub(host(), &choice, &set);
+        assert!(env.vars.contains(&("OPENAI_API_KEY".into(), "sk".into())));
+        assert!(env.vars.contains(&("PATH".into(), "/bin".into())));
+        for gone in ["EDITOR", "PYENV_VERSION", "GITHUB_TOKEN"] {
+            assert!(env.dropped.iter().any(|d| d == gone), "{gone}");
+            assert!(!names(&env.vars).contains(&gone), "{gone}");
+        }
+    }
+
+    #[test]
+    fn a_bad_drop_pattern_is_an_error_and_drops_everything() {
+        let choice = EnvChoice {
+            pass: vec![],
+            drop: vec!["[".into()],
+        };
+        assert!(choice.drop_set().unwrap_err().starts_with("--env-drop ["));
+        assert!(scrub(host(), &choice, &[]).vars.is_empty());
     }
 }

@@ -66,8 +66,8 @@ pub struct NativeOptions {
     /// The git-commit grant: what a commit writes in the policy's git
     /// directories is kept (see [`git_commit`]).
     pub git_commit: bool,
-    /// Host variables passed even if they look secret (`--env-pass`).
-    pub env_pass: Vec<String>,
+    /// What passes of the host's environment beyond the defaults.
+    pub env: env::EnvChoice,
     /// Run without namespaces even where the kernel has them (a weaker
     /// mode: Landlock and seccomp alone).
     pub no_namespaces: bool,
@@ -180,7 +180,7 @@ impl Plan {
             .collect();
         secret_dirs.sort();
         secret_dirs.dedup();
-        let mut env = env::scrub(host_env, &options.env_pass, policy.env());
+        let mut env = env::scrub(host_env, &options.env, policy.env()).vars;
         env.retain(|(k, _)| k != "PWD");
         env.push(("PWD".to_string(), policy.cwd_abs().display().to_string()));
         let network = match policy.network {
