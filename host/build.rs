@@ -84,7 +84,14 @@ fn build_guest(guest: &Path, bin: &str, target: &str, rustflags: &str) -> Option
         return None;
     }
     let name = guest.file_name().expect("a guest directory");
-    let target_dir = guest.join("../target").join(name);
+    let target_dir = target_dir().join(name);
+    println!(
+        "cargo::rustc-env=CORDON_GUEST_TARGET_DIR={}",
+        target_dir
+            .parent()
+            .expect("in a target directory")
+            .display()
+    );
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut build = Command::new(cargo);
     build
@@ -128,6 +135,22 @@ fn build_guest(guest: &Path, bin: &str, target: &str, rustflags: &str) -> Option
     );
     let wasm = target_dir.join(target).join(format!("release/{bin}.wasm"));
     Some(std::fs::read(&wasm).expect("reading a guest module"))
+}
+
+/// The target directory this build writes to, wherever `CARGO_TARGET_DIR`
+/// or `build.target-dir` put it: the ancestor of OUT_DIR that cargo marked
+/// with a CACHEDIR.TAG (a relative CARGO_TARGET_DIR is relative to where
+/// cargo ran, which a build script does not know).
+fn target_dir() -> PathBuf {
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets it"));
+    out_dir
+        .ancestors()
+        .find(|dir| dir.join("CACHEDIR.TAG").is_file())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| {
+            let manifest_dir = env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it");
+            PathBuf::from(manifest_dir).join("../target")
+        })
 }
 
 /// The `version` of the package in `guest`'s Cargo.toml.

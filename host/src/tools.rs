@@ -41,3 +41,20 @@ pub static BUILT_IN: &[BuiltIn] = include!(concat!(env!("OUT_DIR"), "/builtin_to
 pub fn find(name: &str) -> Option<&'static BuiltIn> {
     BUILT_IN.iter().find(|tool| tool.name == name)
 }
+
+#[cfg(test)]
+mod tests {
+    /// The guest tools build inside the target directory the host builds
+    /// in, `CARGO_TARGET_DIR` or not (this test runs from it).
+    #[test]
+    fn the_guest_tools_build_in_the_hosts_target_directory() {
+        let exe = std::env::current_exe().unwrap();
+        let guests = std::path::Path::new(env!("CORDON_GUEST_TARGET_DIR"));
+        assert!(
+            exe.starts_with(guests),
+            "{} is not under {}",
+            exe.display(),
+            guests.display()
+        );
+    }
+}

@@ -29,7 +29,8 @@ fn repo() -> &'static Path {
 pub fn probe(wasi: Wasi) -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     let target_dir = BUILT.get_or_init(|| {
-        let target_dir = repo().join("target/guests");
+        // Beside the host's build, CARGO_TARGET_DIR or not.
+        let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("../guests");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
             .args(["build", "--release", "--quiet", "--manifest-path"])
