@@ -1192,25 +1192,7 @@ fn run_native(
         }
     }
     report_dropped(name, policy, outcome.stdout_dropped, outcome.stderr_dropped);
-    for violation in outcome.violations.iter().take(MAX_VIOLATIONS_SHOWN) {
-        let times = match violation.times {
-            1 => String::new(),
-            n => format!(" ({n} times)"),
-        };
-        say(format!(
-            "sandbox refused {}: {}{times}",
-            violation.denied.as_str(),
-            violation.line
-        ));
-    }
-    let unshown = outcome
-        .violations
-        .len()
-        .saturating_sub(MAX_VIOLATIONS_SHOWN) as u64
-        + outcome.violations_more;
-    if unshown > 0 {
-        say(format!("{name}: {unshown} more refusals not shown"));
-    }
+    show_refusals(name, policy, &outcome.violations, outcome.violations_more);
     let code = match outcome.status {
         NativeStatus::Exited(code) => u8::try_from(code).unwrap_or(1),
         NativeStatus::TimedOut => {
@@ -1229,8 +1211,29 @@ fn run_native(
     })
 }
 
-/// Refusals listed after a native run; the rest are counted only.
+/// Refusals listed after a run; the rest are counted only.
 const MAX_VIOLATIONS_SHOWN: usize = 5;
+
+/// One line for each refusal (the first few), naming what would have
+/// allowed it, then how many more there were.
+fn show_refusals(name: &str, policy: &SandboxPolicy, violations: &[native::Violation], more: u64) {
+    for violation in violations.iter().take(MAX_VIOLATIONS_SHOWN) {
+        let times = match violation.times {
+            1 => String::new(),
+            n => format!(" ({n} times)"),
+        };
+        say(format!(
+            "sandbox refused {}: {}{times}; {}",
+            violation.denied.as_str(),
+            violation.line,
+            broker::remedy(violation, policy)
+        ));
+    }
+    let unshown = violations.len().saturating_sub(MAX_VIOLATIONS_SHOWN) as u64 + more;
+    if unshown > 0 {
+        say(format!("{name}: {unshown} more refusals not shown"));
+    }
+}
 
 /// When the run's first command started: `--timeout` is the deadline of
 /// the whole line, not of each command in it.

@@ -87,9 +87,18 @@ pub fn has_git_dir_shape(has: impl Fn(&str) -> bool) -> bool {
 /// command there); names are matched as case-folding filesystems match
 /// them.
 pub fn completes_git_dir(name: &str, has: impl Fn(&str) -> bool) -> bool {
+    is_shape_name(name)
+        && has_git_dir_shape(|entry| {
+            entry.eq_ignore_ascii_case(name.trim_end_matches(['.', ' '])) || has(entry)
+        })
+}
+
+/// Whether `name` is one of a git directory's shaping entries, as
+/// case-folding filesystems match names: making one is judged under
+/// [`crate::shape_lock`].
+pub fn is_shape_name(name: &str) -> bool {
     let name = name.trim_end_matches(['.', ' ']);
     GIT_DIR_ENTRIES.iter().any(|e| name.eq_ignore_ascii_case(e))
-        && has_git_dir_shape(|entry| entry.eq_ignore_ascii_case(name) || has(entry))
 }
 
 /// Every `.git` entry under `root` (a directory, file or symlink) and

@@ -237,12 +237,20 @@ fn names_other_than_git_are_made_as_the_kernel_makes_them() {
         return;
     }
     // An absolute path whatever the directory descriptor (the kernel
-    // ignores it, even an invalid one); O_CREAT with O_PATH makes nothing.
-    let script = "import os\n\
+    // ignores it, even an invalid one); O_CREAT with O_PATH makes nothing;
+    // bind makes a socket, relative to the command's directory or not,
+    // under its umask, but none named .git.
+    let script = "import os, socket, stat\n\
         os.mkdir(os.path.abspath('src/abs'), dir_fd=987)\n\
         os.open('src/f', os.O_PATH | os.O_CREAT)\n\
         try: os.open('src/none', os.O_PATH | os.O_CREAT)\n\
-        except FileNotFoundError: print('not made')\n";
+        except FileNotFoundError: print('not made')\n\
+        os.umask(0o027)\n\
+        for path in ['src/sock', os.path.abspath('src/sock2'), '\\0abstract']:\n\
+        \x20 a, b = socket.socketpair(); a.bind(path)\n\
+        print(oct(stat.S_IMODE(os.stat('src/sock').st_mode)), stat.S_ISSOCK(os.stat('src/sock2').st_mode))\n\
+        try: socket.socketpair()[0].bind('src/.git')\n\
+        except PermissionError: print('no .git')\n";
     for who in everyone_and_unprivileged_landlock() {
         let l = Layout::new();
         std::fs::write(l.at("src/f"), "").unwrap();
@@ -250,7 +258,12 @@ fn names_other_than_git_are_made_as_the_kernel_makes_them() {
             .output()
             .map(crate::support::Run)
             .expect("running cordon");
-        assert_eq!(run.stdout(), "not made\n", "{who:?}: {}", run.stderr());
+        assert_eq!(
+            run.stdout(),
+            "not made\n0o750 True\nno .git\n",
+            "{who:?}: {}",
+            run.stderr()
+        );
         assert!(l.at("src/abs").is_dir(), "{who:?}");
     }
 }
@@ -653,6 +666,12 @@ fn a_bare_repository_cannot_be_planted_in_either_engine() {
         "mkdir src/objects src/refs; ln -s HEAD src/h; echo x > src/h".into(),
         "mkdir src/objects src/refs; python3 -c \"import os; os.mknod('src/HEAD')\"".into(),
         "git init -q --bare src".into(),
+        // A socket is an entry too (git only asks objects and refs for
+        // access(X_OK)): bind makes one, on a socketpair's socket.
+        format!(
+            "{head} > src/HEAD; mkdir src/objects; python3 -c \"import socket; \
+             a, b = socket.socketpair(); a.bind('src/refs')\""
+        ),
     ];
     let marker = |l: &Layout| l.base.join("outside/fsmonitor-ran");
     let after = |l: &Layout, who: &dyn std::fmt::Debug, attempt: &str| {
@@ -758,5 +777,48 @@ fn an_existing_bare_repository_stays_read_only() {
             )
             .expect_refused();
         assert_eq!(l.inside(), before, "{wasi:?}");
+    }
+}
+
+/// Attack: two stages of one line (each with its own supervisor, or its
+/// own WASI guard) each add one of a bare repository's last two entries,
+/// each having seen the other missing. The check and the making are one
+/// step under a lock every maker shares: one of the two is refused.
+#[test]
+fn two_stages_cannot_race_a_bare_repository_together() {
+    if skip_without(&["python3"]) {
+        return;
+    }
+    // Each reports on stderr (a stage's stdout is the next one's input).
+    let racer = "import os, sys, time\n\
+        me, other = sys.argv[1], sys.argv[2]\n\
+        end, made = time.time() + 2, 0\n\
+        while time.time() < end:\n\
+        \x20 try: os.mkdir(\"src/\" + me)\n\
+        \x20 except OSError: continue\n\
+        \x20 made += 1\n\
+        \x20 if os.path.exists(\"src/\" + other): sys.stderr.write(\"both made\\n\"); break\n\
+        \x20 os.rmdir(\"src/\" + me)\n\
+        sys.stderr.write(f\"{me} made {made} times\\n\")\n";
+    let l = Layout::new();
+    std::fs::write(l.at("src/HEAD"), "ref: refs/heads/main\n").unwrap();
+    let line = format!("python3 -c '{racer}' objects refs | python3 -c '{racer}' refs objects");
+    let run = l.cordon().args(["--", "sh", "-c", &line]).output();
+    let stderr = run.stderr();
+    assert!(
+        stderr.contains("objects made") && stderr.contains("refs made"),
+        "the racers did not run: {stderr}"
+    );
+    assert!(!stderr.contains("both made"), "{stderr}");
+    assert!(!git_dir_shaped(&l.at("src")));
+    // WASI: fresh runs of two built-in mkdirs at once, each the last entry.
+    for _ in 0..40 {
+        l.cordon()
+            .args(["--", "sh", "-c", "mkdir src/objects | mkdir src/refs"])
+            .output();
+        assert!(!git_dir_shaped(&l.at("src")), "both were made");
+        for made in ["src/objects", "src/refs"] {
+            let _ = std::fs::remove_dir(l.at(made));
+        }
     }
 }

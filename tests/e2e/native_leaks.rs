@@ -588,7 +588,8 @@ fn a_network_grant_opens_only_inet_sockets() {
 /// creates one, open its own /proc entries instead: its working directory
 /// (on a mount that hides the root's secrets from the command), its
 /// environment (cordon's, unscrubbed), through /proc/self and
-/// /proc/thread-self, with O_CREAT. Nothing of the supervisor's comes back;
+/// /proc/thread-self, with O_CREAT, or by reopening through
+/// /proc/self/fd/N an O_PATH descriptor of the supervisor's environ. Nothing of the supervisor's comes back;
 /// the command's own descriptor table works as the kernel's does.
 #[test]
 fn the_supervisor_opens_nothing_of_its_own_for_a_command() {
@@ -599,7 +600,10 @@ fn the_supervisor_opens_nothing_of_its_own_for_a_command() {
         for p in ['/proc/self/cwd/.env', '/proc/self/environ', '/proc/thread-self/environ',\n\
         \x20         '/proc/self/root/proc/self/environ', '/dev/fd/../environ', '/proc/self/mem']:\n\
         \x20 try: fd = os.open(p, os.O_RDONLY | os.O_CREAT, 0o644); print(p, os.read(fd, 1 << 20))\n\
-        \x20 except OSError as e: print(p, 'refused', e.errno)\n";
+        \x20 except OSError as e: print(p, 'refused', e.errno)\n\
+        held = os.open('/proc/%d/environ' % os.getppid(), os.O_PATH)\n\
+        try: print('reopened', os.read(os.open('/proc/self/fd/%d' % held, os.O_RDONLY | os.O_CREAT), 1 << 20))\n\
+        except OSError as e: print('reopen refused', e.errno)\n";
     for who in everyone_and_unprivileged_landlock() {
         let l = Layout::new();
         std::fs::write(l.at(".env"), "TOKEN=hidden-secret\n").unwrap();
@@ -612,7 +616,7 @@ fn the_supervisor_opens_nothing_of_its_own_for_a_command() {
         let run = Run(python.output().expect("running cordon"));
         run.expect_code(0);
         let out = run.stdout();
-        assert_eq!(out.matches("refused").count(), 6, "{who:?}: {out}");
+        assert_eq!(out.matches("refused").count(), 7, "{who:?}: {out}");
         for leak in ["hidden-secret", "host-canary"] {
             assert!(!out.contains(leak), "{who:?} read {leak}: {out}");
         }

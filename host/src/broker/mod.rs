@@ -730,32 +730,81 @@ fn judge_command(
     }
 }
 
-/// The grant whose absence made a sandboxed run fail, from what the
-/// sandbox was seen refusing: a write outside the root asks for that
-/// directory, a write in a git directory for git-commit, a refused
-/// connection for the network; a refused read (a secret) or a write
-/// elsewhere inside the root (a protected path) can only be granted by
-/// running without the sandbox.
-pub fn missing_grant(violations: &[Violation], policy: &SandboxPolicy) -> Option<Escalation> {
-    let violation = violations.first()?;
-    Some(match violation.denied {
-        Denied::Network => Escalation::Network,
-        Denied::Read => Escalation::Unsandboxed,
-        Denied::Write => {
-            let target = violation
-                .target
-                .as_ref()
-                .map(|t| policy.cwd_abs().join(t))
-                .and_then(|t| t.parent().and_then(|p| p.canonicalize().ok()));
-            match target {
-                Some(dir) if committed(violation.target.as_deref(), &dir, policy) => {
-                    Escalation::GitCommit
-                }
-                Some(dir) if !dir.starts_with(policy.root()) => Escalation::Writable(dir),
-                _ => Escalation::Unsandboxed,
-            }
+/// What would have allowed a refusal the sandbox was seen making.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Remedy {
+    /// An escalation a person can grant for one run (`on-failure` offers
+    /// it).
+    Escalation(Escalation),
+    /// A flag of the user's own choosing.
+    Flag(String),
+    /// Nothing: it stays refused whatever is granted, for this reason.
+    Nothing(&'static str),
+}
+
+impl std::fmt::Display for Remedy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Remedy::Escalation(grant) => write!(f, "--escalate {grant} would allow it"),
+            Remedy::Flag(flag) => write!(f, "{flag} would allow it"),
+            Remedy::Nothing(why) => write!(f, "no grant allows it: {why}"),
         }
-    })
+    }
+}
+
+/// The narrowest grant that would have allowed `violation`: a write
+/// outside the root asks for that directory, a write a commit makes in a
+/// git directory for git-commit, a refused connection for its host (the
+/// host's network when no host is known), a secret for `--allow-secret`,
+/// a write in a read-only root for that directory; git directories and
+/// cordon's own stay read-only whatever is granted; anything else only
+/// running without the sandbox would allow.
+pub fn remedy(violation: &Violation, policy: &SandboxPolicy) -> Remedy {
+    let target = violation.target.as_ref().map(|t| policy.cwd_abs().join(t));
+    if violation.denied == Denied::Network {
+        return match violation.target.as_deref().map(Host::parse) {
+            Some(Ok(host)) => Remedy::Escalation(Escalation::Host(host, None)),
+            _ => Remedy::Escalation(Escalation::Network),
+        };
+    }
+    let Some(target) = target else {
+        return Remedy::Escalation(Escalation::Unsandboxed);
+    };
+    let in_root = target.strip_prefix(policy.root()).ok();
+    if let Some(relative) = in_root.filter(|rel| policy.secrets.is_secret(rel)) {
+        return Remedy::Flag(format!("--allow-secret {}", relative.display()));
+    }
+    if violation.denied == Denied::Read {
+        return Remedy::Escalation(Escalation::Unsandboxed);
+    }
+    let dir = target.parent().and_then(|p| p.canonicalize().ok());
+    match dir {
+        Some(dir) if committed(violation.target.as_deref(), &dir, policy) => {
+            Remedy::Escalation(Escalation::GitCommit)
+        }
+        Some(dir)
+            if policy.in_protected_tree(&dir)
+                || policy.git_dirs.iter().any(|git| dir.starts_with(git)) =>
+        {
+            Remedy::Nothing("git directories and cordon's own stay read-only")
+        }
+        // Outside the root, or inside a read-only one.
+        Some(dir) if !dir.starts_with(policy.root()) || !policy.writable() => {
+            Remedy::Escalation(Escalation::Writable(dir))
+        }
+        _ => Remedy::Escalation(Escalation::Unsandboxed),
+    }
+}
+
+/// The grant whose absence made a sandboxed run fail: the first refusal
+/// an escalation would have allowed (see [`remedy`]).
+pub fn missing_grant(violations: &[Violation], policy: &SandboxPolicy) -> Option<Escalation> {
+    violations
+        .iter()
+        .find_map(|violation| match remedy(violation, policy) {
+            Remedy::Escalation(grant) => Some(grant),
+            _ => None,
+        })
 }
 
 /// Whether the refused write `target` (in `dir`) is one a commit makes in

@@ -52,7 +52,16 @@ impl Guards<'_> {
             // wasmtime-wasi's own answer to a change through it.
             return Err(ErrorCode::NotPermitted);
         }
-        let spot = locate(&start.dir, path, follow).map_err(ErrorCode::from)?;
+        let mut spot = locate(&start.dir, path, follow).map_err(ErrorCode::from)?;
+        // A name that can shape a git directory is judged, and the call
+        // made, under the git-shape lock.
+        if let Some(fs) = self.fs
+            && fs.protects_names()
+            && !spot.is_whole()
+            && crate::gitdirs::is_shape_name(&spot.name)
+        {
+            spot.holding = Some(fs.hold_shape_lock().ok_or(ErrorCode::NotPermitted)?);
+        }
         let refused = self.fs.is_some_and(|g| g.spot_protected(&spot))
             || self.secrets.is_some_and(|g| g.spot_secret(&spot));
         if refused {
@@ -66,6 +75,8 @@ impl Guards<'_> {
 pub struct Held {
     own: Resource<Descriptor>,
     pub name: String,
+    /// The spot's hold on the git-shape lock, let go with the spot.
+    _holding: Option<crate::shape_lock::Holding>,
 }
 
 impl Held {
@@ -81,6 +92,7 @@ impl Held {
         Ok(Held {
             own,
             name: spot.name,
+            _holding: spot.holding,
         })
     }
 

@@ -70,6 +70,9 @@ pub struct FsGuard {
     /// Identities of directories already found outside every protected
     /// tree: a walk up that meets one stops there.
     free_ids: Mutex<HashSet<FileId>>,
+    /// This guard's own description of the git-shape lock, opened at the
+    /// first name that needs it (none: it could not be).
+    shape_lock: std::sync::OnceLock<Option<Arc<crate::shape_lock::ShapeLock>>>,
 }
 
 impl FsGuard {
@@ -123,7 +126,23 @@ impl FsGuard {
             protected_trees,
             known_free: Mutex::new(Vec::new()),
             free_ids: Mutex::new(HashSet::new()),
+            shape_lock: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Whether `.git`, `.cordon` and the names that shape a git directory
+    /// are judged by name.
+    pub fn protects_names(&self) -> bool {
+        self.names
+    }
+
+    /// The git-shape lock, held; `None` when it cannot be had (the name is
+    /// then refused).
+    pub fn hold_shape_lock(&self) -> Option<crate::shape_lock::Holding> {
+        let lock = self
+            .shape_lock
+            .get_or_init(|| crate::shape_lock::ShapeLock::open().ok());
+        lock.as_ref()?.hold().ok()
     }
 
     /// Whether a call on `spot` would change something protected: an

@@ -458,6 +458,8 @@ async fn hold_pair(
 /// the path is the spot's name, written at guest address 0 over memory put
 /// back afterwards.
 struct Swapped {
+    /// The spot's hold on the git-shape lock, until the call is made.
+    _holding: Option<crate::shape_lock::Holding>,
     parent: Arc<std::fs::File>,
     replaced: Vec<Arc<std::fs::File>>,
     saved: Vec<u8>,
@@ -466,6 +468,7 @@ struct Swapped {
 
 fn swap_in(caller: &mut Caller<'_, P1State>, spot: Spot, start: &Start) -> Result<Swapped, i32> {
     let start_id = wasi_inode(&start.dir).ok_or(errno(ErrorCode::NotPermitted))?;
+    let holding = spot.holding;
     let name = spot.name.into_bytes();
     let name_len = i32::try_from(name.len()).map_err(|_| errno(ErrorCode::NameTooLong))?;
     let mem = memory(caller).ok_or(ERRNO_FAULT)?;
@@ -483,6 +486,7 @@ fn swap_in(caller: &mut Caller<'_, P1State>, spot: Spot, start: &Start) -> Resul
         }
     }
     Ok(Swapped {
+        _holding: holding,
         parent,
         replaced,
         saved,

@@ -32,6 +32,9 @@ pub struct Spot {
     /// on `parent` itself (the path ended in `..`). A path ending in `/`
     /// names a directory if anything, one ending in `/.` an existing one.
     pub name: String,
+    /// The git-shape lock, when the guards judged the name under it: held
+    /// until the call on the spot is made (see [`crate::shape_lock`]).
+    pub holding: Option<crate::shape_lock::Holding>,
 }
 
 /// What a path's ending asks of its entry.
@@ -98,6 +101,7 @@ pub fn locate(base: &std::fs::File, path: &str, follow: bool) -> io::Result<Spot
                 return Ok(Spot {
                     parent: top.try_clone()?,
                     name,
+                    holding: None,
                 });
             }
             Err(e) => return Err(e),
@@ -123,6 +127,7 @@ pub fn locate(base: &std::fs::File, path: &str, follow: bool) -> io::Result<Spot
             return Ok(Spot {
                 parent: top.try_clone()?,
                 name,
+                holding: None,
             });
         }
         let dir = top.open_dir_nofollow(&name)?;
@@ -132,6 +137,7 @@ pub fn locate(base: &std::fs::File, path: &str, follow: bool) -> io::Result<Spot
     Ok(Spot {
         parent: top,
         name: ".".to_string(),
+        holding: None,
     })
 }
 

@@ -154,7 +154,8 @@ pub fn main(spec: &str) -> ! {
     };
     // What the threaded host had open came along through its spawn.
     let proxy = spec.proxy_fd.unwrap_or(-1);
-    if let Err(e) = descriptors::close_all_but([0, 1, 2, STATUS_FD, proxy]) {
+    let shape_lock = spec.shape_lock_fd.unwrap_or(-1);
+    if let Err(e) = descriptors::close_all_but([0, 1, 2, STATUS_FD, proxy, shape_lock]) {
         fail(
             &mut status,
             Failure::error("closing inherited descriptors", e),
@@ -186,6 +187,7 @@ pub fn run(spec: &Spec, mut status: File, namespaces: Option<Namespaces>) -> ! {
         status.as_raw_fd(),
         spec.exit_fd.unwrap_or(-1),
         spec.proxy_fd.unwrap_or(-1),
+        spec.shape_lock_fd.unwrap_or(-1),
     ];
     if let Err(e) = descriptors::close_all_but(keep) {
         fail(
@@ -410,8 +412,13 @@ fn metadata_supervision(
     tree: Tree,
 ) -> Result<(metadata::Area, OwnedFd, OwnedFd), Failure> {
     let writable: Vec<_> = spec.plan.writable.iter().chain([&spec.tmpdir]).collect();
-    let area = metadata::Area::new(writable, &metadata::excluded(&spec.plan))
+    let mut area = metadata::Area::new(writable, &metadata::excluded(&spec.plan))
         .map_err(|e| Failure::error("the writable area", e))?;
+    // SAFETY: handed down for this process alone, which takes it once; the
+    // command's process closes it before it executes.
+    area.shape_lock = spec
+        .shape_lock_fd
+        .map(|fd| unsafe { crate::shape_lock::ShapeLock::from_raw_fd(fd) });
     let (host, child) = super::socketpair().map_err(|e| Failure::error("socketpair", e))?;
     landlock_rules::restrict(spec, tree == Tree::Namespace)?;
     // Out of any directory a mount hides from the command: nothing the

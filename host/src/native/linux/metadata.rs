@@ -304,6 +304,9 @@ pub struct Area {
     excluded: HashSet<Id>,
     /// The supervisor's "/", which the command's must be.
     root: Id,
+    /// Held around the making of a name that can shape a git directory
+    /// (none: such names are refused).
+    pub shape_lock: Option<std::sync::Arc<crate::shape_lock::ShapeLock>>,
 }
 
 impl Area {
@@ -328,6 +331,7 @@ impl Area {
             writable,
             excluded,
             root: id(std::fs::metadata("/")?),
+            shape_lock: None,
         })
     }
 
@@ -483,7 +487,7 @@ impl Area {
         }
         let nr = notif.data.nr.into();
         if names::makes_names(nr) {
-            return names::decide(&caller, nr, &notif.data.args);
+            return names::decide(&caller, nr, &notif.data.args, self.shape_lock.as_ref());
         }
         match self.change_metadata(&caller, nr, &notif.data.args) {
             Ok(value) => Answer::Value(value),
@@ -601,7 +605,7 @@ impl<'a> Caller<'a> {
         identity(root.as_fd()).map(|(id, _)| id).map_err(errno)
     }
 
-    fn read(&self, address: u64, len: usize) -> Result<Vec<u8>, i32> {
+    pub fn read(&self, address: u64, len: usize) -> Result<Vec<u8>, i32> {
         let mut bytes = vec![0; len];
         self.memory
             .read_exact_at(&mut bytes, address)

@@ -46,6 +46,8 @@ const STATUS_FD: i32 = 3;
 
 /// Where a re-executed helper finds the channel for the proxy listener.
 const PROXY_FD: i32 = 4;
+/// Where a re-executed helper finds the git-shape lock.
+const SHAPE_LOCK_FD: i32 = 5;
 
 /// What the helper receives, as JSON in its argument list.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -80,6 +82,10 @@ pub struct Spec {
     /// [`crate::native::git_commit`]).
     #[serde(default)]
     pub commit_stage: Option<PathBuf>,
+    /// The lock the supervisor holds around making a name that can shape
+    /// a git directory (see [`crate::shape_lock`]).
+    #[serde(default)]
+    pub shape_lock_fd: Option<i32>,
 }
 
 pub fn run(plan: &Plan, mut io: NativeIo) -> Result<NativeOutcome, NativeError> {
@@ -89,6 +95,8 @@ pub fn run(plan: &Plan, mut io: NativeIo) -> Result<NativeOutcome, NativeError> 
     let tmpdir = user_dir
         .temporary()
         .map_err(|e| setup("temporary directory", e))?;
+    let shape_lock =
+        crate::shape_lock::ShapeLock::open().map_err(|e| setup("the git-shape lock", e))?;
     // Runs on one root share its placeholders; the last one out removes them.
     let placeholders = user_dir.lock_placeholders(&plan.writable)?;
     let mut plan = plan.clone();
@@ -140,6 +148,7 @@ pub fn run(plan: &Plan, mut io: NativeIo) -> Result<NativeOutcome, NativeError> 
         mask_dir,
         proxy_fd: proxy_channel.as_ref().map(|(_, child)| child.as_raw_fd()),
         exit_fd: None,
+        shape_lock_fd: Some(shape_lock.as_raw_fd()),
     };
     let (proxy_host, proxy_child) = proxy_channel.unzip();
     let (stdin, pump) =
@@ -305,9 +314,13 @@ fn launch(
             status: File::from(status_read),
         });
     }
+    let raw_shape_lock = spec.shape_lock_fd;
     let mut json = serde_json::to_value(spec).map_err(|e| NativeError::Setup(e.to_string()))?;
     if proxy_child.is_some() {
         json["proxy_fd"] = PROXY_FD.into();
+    }
+    if raw_shape_lock.is_some() {
+        json["shape_lock_fd"] = SHAPE_LOCK_FD.into();
     }
     let json = json.to_string();
     let exe = std::env::current_exe().map_err(|e| setup("finding cordon's own binary", e))?;
@@ -323,20 +336,28 @@ fn launch(
     let raw_status = status_write.as_raw_fd();
     let raw_proxy = proxy_child.as_ref().map(AsRawFd::as_raw_fd);
     // SAFETY: dup2 and fcntl are async-signal-safe; they run between fork and
-    // exec and leave the status pipe (and the proxy channel) at fixed numbers
-    // without close-on-exec.
+    // exec and leave the status pipe, the proxy channel and the lock at
+    // fixed numbers without close-on-exec.
     unsafe {
         command.pre_exec(move || {
-            let fixed = [(Some(raw_status), STATUS_FD), (raw_proxy, PROXY_FD)];
-            for (raw, at) in fixed {
-                let Some(raw) = raw else { continue };
-                // dup2 onto itself would leave close-on-exec set.
-                let placed = if raw == at {
-                    libc::fcntl(at, libc::F_SETFD, 0)
-                } else {
-                    libc::dup2(raw, at)
-                };
-                if placed < 0 {
+            let fixed = [
+                (Some(raw_status), STATUS_FD),
+                (raw_proxy, PROXY_FD),
+                (raw_shape_lock, SHAPE_LOCK_FD),
+            ];
+            // Each moved above the fixed numbers first: one may already sit
+            // where another goes.
+            let mut high = [-1; 3];
+            for (i, (raw, _)) in fixed.iter().enumerate() {
+                if let Some(raw) = raw {
+                    high[i] = libc::fcntl(*raw, libc::F_DUPFD_CLOEXEC, 10);
+                    if high[i] < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+            }
+            for (from, (_, at)) in high.iter().zip(fixed) {
+                if *from >= 0 && libc::dup2(*from, at) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
             }

@@ -28,7 +28,10 @@ use std::ffi::CString;
 use std::io::Error;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
+use std::sync::Arc;
+
 use super::metadata::{Caller, open_path, read_link};
+use crate::shape_lock::{Holding, ShapeLock};
 
 /// The calls that make a name, on every architecture: `(number, the
 /// argument holding open's flags)` where only an `O_CREAT` open makes one.
@@ -39,6 +42,8 @@ pub const MAKING: &[(i64, Option<u8>)] = &[
     (libc::SYS_linkat, None),
     (libc::SYS_renameat2, None),
     (libc::SYS_openat, Some(2)),
+    // A unix socket's path: the address lies in memory, so every bind.
+    (libc::SYS_bind, None),
 ];
 
 /// Those only x86_64 still has.
@@ -81,15 +86,21 @@ struct Named {
     path: Vec<u8>,
 }
 
-/// Decides and performs call `nr` for `caller`.
-pub fn decide(caller: &Caller, nr: i64, args: &[u64; 6]) -> Answer {
-    match perform(caller, nr, args) {
+/// Decides and performs call `nr` for `caller`; names that can shape a git
+/// directory are judged and made under `lock` (none: refused).
+pub fn decide(caller: &Caller, nr: i64, args: &[u64; 6], lock: Option<&Arc<ShapeLock>>) -> Answer {
+    match perform(caller, nr, args, lock) {
         Ok(answer) => answer,
         Err(errno) => Answer::Errno(errno),
     }
 }
 
-fn perform(caller: &Caller, nr: i64, args: &[u64; 6]) -> Result<Answer, i32> {
+fn perform(
+    caller: &Caller,
+    nr: i64,
+    args: &[u64; 6],
+    lock: Option<&Arc<ShapeLock>>,
+) -> Result<Answer, i32> {
     let path = |i: usize| caller.string(args[i], libc::PATH_MAX as usize - 1, libc::ENAMETOOLONG);
     let int = |i: usize| args[i] as i32;
     let at = |dirfd: usize, path_arg: usize| -> Result<Named, i32> {
@@ -106,6 +117,9 @@ fn perform(caller: &Caller, nr: i64, args: &[u64; 6]) -> Result<Answer, i32> {
     };
     let mode = |i: usize| args[i] as libc::mode_t;
     let umask = caller.umask()?;
+    if nr == libc::SYS_bind {
+        return bind(caller, args, umask, lock);
+    }
     let value = |result: libc::c_int| -> Result<Answer, i32> {
         if result < 0 {
             Err(last_errno())
@@ -137,7 +151,7 @@ fn perform(caller: &Caller, nr: i64, args: &[u64; 6]) -> Result<Answer, i32> {
                 let target = path(0)?;
                 let link = at(1, 2)?;
                 let base = caller.start(link.dirfd, &link.path)?;
-                judge(&base, &link.path)?;
+                let _held = judge(&base, &link.path, lock)?;
                 caller.still_waiting()?;
                 let (target, link) = (c_path(&target)?, c_path(&link.path)?);
                 return with_umask(umask, || {
@@ -157,7 +171,7 @@ fn perform(caller: &Caller, nr: i64, args: &[u64; 6]) -> Result<Answer, i32> {
                 let base = caller.start(named.dirfd, &named.path)?;
                 caller.still_waiting()?;
                 let file = with_umask(umask, || {
-                    open_creating(caller, base, named.path, flags, mode)
+                    open_creating(caller, base, named.path, flags, mode, lock)
                 })?;
                 return send(caller, file, flags);
             }
@@ -168,11 +182,13 @@ fn perform(caller: &Caller, nr: i64, args: &[u64; 6]) -> Result<Answer, i32> {
         .map(|n| caller.start(n.dirfd, &n.path))
         .collect::<Result<Vec<_>, _>>()?;
     let last = names.len() - 1;
-    judge(&bases[last], &names[last].path)?;
+    let _held = judge(&bases[last], &names[last].path, lock)?;
     // RENAME_EXCHANGE makes both names anew.
-    if call == libc::SYS_renameat2 && extra[0] as u32 & libc::RENAME_EXCHANGE != 0 {
-        judge(&bases[0], &names[0].path)?;
-    }
+    let _held_too = if call == libc::SYS_renameat2 && extra[0] as u32 & libc::RENAME_EXCHANGE != 0 {
+        judge(&bases[0], &names[0].path, lock)?
+    } else {
+        None
+    };
     let paths = names
         .iter()
         .map(|n| c_path(&n.path))
@@ -212,6 +228,71 @@ fn perform(caller: &Caller, nr: i64, args: &[u64; 6]) -> Result<Answer, i32> {
             }
         };
         value(result)
+    })
+}
+
+/// bind(2), which makes a name for a unix socket's path. The address is
+/// copied once; the supervisor binds the command's own socket to it, from
+/// the command's working directory (bind has no `*at` form) and with its
+/// umask. Every bind comes here, the filter not seeing the address: one
+/// of another family is made just the same.
+fn bind(
+    caller: &Caller,
+    args: &[u64; 6],
+    umask: libc::mode_t,
+    lock: Option<&Arc<ShapeLock>>,
+) -> Result<Answer, i32> {
+    let len = args[2] as usize;
+    if len > size_of::<libc::sockaddr_storage>() {
+        return Err(libc::EINVAL);
+    }
+    let address = caller.read(args[1], len)?;
+    let socket = caller.descriptor(args[0] as i32)?;
+    let family = address.get(..2).map(|f| u16::from_ne_bytes([f[0], f[1]]));
+    let path = address
+        .get(2..)
+        .filter(|_| family == Some(libc::AF_UNIX as u16))
+        .map(|sun_path| {
+            &sun_path[..sun_path
+                .iter()
+                .position(|b| *b == 0)
+                .unwrap_or(sun_path.len())]
+        })
+        .filter(|path| !path.is_empty()); // abstract or unnamed: no file
+    let (mut _held, mut cwd) = (None, None);
+    if let Some(path) = path {
+        let base = caller.start(libc::AT_FDCWD, path)?;
+        _held = judge(&base, path, lock)?;
+        cwd = (path[0] != b'/').then_some(base);
+    }
+    caller.still_waiting()?;
+    with_umask(umask, || {
+        if let Some(cwd) = &cwd {
+            // SAFETY: fchdir to a directory of ours; the supervisor has one
+            // thread and goes back to / below.
+            if unsafe { libc::fchdir(cwd.as_raw_fd()) } != 0 {
+                return Err(last_errno());
+            }
+        }
+        // SAFETY: the copied address, of the length given.
+        let bound = unsafe {
+            libc::bind(
+                socket.as_raw_fd(),
+                address.as_ptr().cast(),
+                len as libc::socklen_t,
+            )
+        };
+        let errno = last_errno();
+        // SAFETY: a NUL-terminated path.
+        if cwd.is_some() && unsafe { libc::chdir(c"/".as_ptr()) } != 0 {
+            // Nothing more may start from the command's directory.
+            std::process::abort();
+        }
+        if bound < 0 {
+            Err(errno)
+        } else {
+            Ok(Answer::Value(0))
+        }
     })
 }
 
@@ -257,7 +338,11 @@ fn open_creating(
     mut path: Vec<u8>,
     flags: i32,
     mode: libc::mode_t,
+    lock: Option<&Arc<ShapeLock>>,
 ) -> Result<OwnedFd, i32> {
+    // Each name the links lead to is judged; what the lock guards, it
+    // guards until the open is done.
+    let mut held = Vec::new();
     // Never waiting in the open (a FIFO with no reader would hold the
     // supervisor, and every other call with it): a write-only FIFO with
     // no reader is ENXIO, as for O_NONBLOCK; the file is then as asked.
@@ -270,7 +355,7 @@ fn open_creating(
     };
     // The kernel's own limit on links followed in one lookup.
     for _ in 0..40 {
-        judge(&base, &path)?;
+        held.extend(judge(&base, &path, lock)?);
         let follows = flags & (libc::O_NOFOLLOW | libc::O_EXCL) == 0;
         match open_at(
             base.as_fd(),
@@ -291,8 +376,10 @@ fn open_creating(
             0,
         )?;
         if let Some(fd) = caller.descriptor_entry(parent.as_fd(), name) {
-            // The command's own open file, opened anew (no name is made).
-            let file = caller.descriptor(fd)?;
+            // The command's own open file, opened anew (no name is made);
+            // never one on procfs, which the supervisor would reopen as its
+            // own (a command may hold /proc/SUPERVISOR/environ with O_PATH).
+            let file = off_proc(caller.descriptor(fd)?)?;
             return as_asked(reopen(&file, flags & !libc::O_CREAT | libc::O_NONBLOCK)?);
         }
         let parent = off_proc(parent)?;
@@ -344,17 +431,28 @@ fn blocking(file: OwnedFd) -> Result<OwnedFd, i32> {
 }
 
 /// Refuses a path whose last name folds to `.git`, or would make the
-/// directory it lands in (found from `base`) a git directory.
-fn judge(base: &OwnedFd, path: &[u8]) -> Result<(), i32> {
+/// directory it lands in (found from `base`) a git directory. A name that
+/// can shape one is judged under `lock`, whose holding (returned) must
+/// last until the call is made: another maker may be adding the other
+/// entries at the same time.
+fn judge(
+    base: &OwnedFd,
+    path: &[u8],
+    lock: Option<&Arc<ShapeLock>>,
+) -> Result<Option<Holding>, i32> {
     let Some(name) = last_name(path) else {
-        return Ok(()); // "/" or empty: names no new entry
+        return Ok(None); // "/" or empty: names no new entry
     };
     let Ok(name) = std::str::from_utf8(name) else {
-        return Ok(());
+        return Ok(None);
     };
     if crate::policy::protected_name(name, false) {
         return Err(libc::EPERM);
     }
+    if !crate::gitdirs::is_shape_name(name) {
+        return Ok(None);
+    }
+    let holding = lock.ok_or(libc::EPERM)?.hold().map_err(|_| libc::EPERM)?;
     let trimmed = &path[..path.iter().rposition(|b| *b != b'/').unwrap_or(0) + 1];
     let dir = std::cell::OnceCell::new();
     let completes = crate::gitdirs::completes_git_dir(name, |entry| {
@@ -382,7 +480,11 @@ fn judge(base: &OwnedFd, path: &[u8]) -> Result<(), i32> {
             ) == 0
         }
     });
-    if completes { Err(libc::EPERM) } else { Ok(()) }
+    if completes {
+        Err(libc::EPERM)
+    } else {
+        Ok(Some(holding))
+    }
 }
 
 /// The last name of `path`, trailing slashes aside.
@@ -495,6 +597,12 @@ mod tests {
         std::fs::File::open(dir).unwrap().into()
     }
 
+    /// Whether `judge` lets `path` be made from `base`.
+    fn judged(base: &OwnedFd, path: &str) -> Result<(), i32> {
+        let lock = ShapeLock::open().unwrap();
+        judge(base, path.as_bytes(), Some(&lock)).map(|_| ())
+    }
+
     #[test]
     fn the_last_name_decides() {
         let dir = tempfile::tempdir().unwrap();
@@ -507,10 +615,10 @@ mod tests {
             "/x/.git.",
             "b/.git //",
         ] {
-            assert_eq!(judge(&base, path.as_bytes()), Err(libc::EPERM), "{path}");
+            assert_eq!(judged(&base, path), Err(libc::EPERM), "{path}");
         }
         for path in [".git/hooks/x", "a/.gitignore", "/", "", "a/git", ".github"] {
-            assert_eq!(judge(&base, path.as_bytes()), Ok(()), "{path}");
+            assert_eq!(judged(&base, path), Ok(()), "{path}");
         }
     }
 
@@ -521,10 +629,13 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("src/refs")).unwrap();
         let base = base(dir.path());
         for path in ["src/HEAD", "src/head/", "./src//HEAD"] {
-            assert_eq!(judge(&base, path.as_bytes()), Err(libc::EPERM), "{path}");
+            assert_eq!(judged(&base, path), Err(libc::EPERM), "{path}");
         }
         for path in ["src/config", "HEAD", "src/objects/HEAD"] {
-            assert_eq!(judge(&base, path.as_bytes()), Ok(()), "{path}");
+            assert_eq!(judged(&base, path), Ok(()), "{path}");
         }
+        // Without the lock, no name that can shape one is made.
+        assert_eq!(judge(&base, b"HEAD", None).map(|_| ()), Err(libc::EPERM));
+        assert!(judge(&base, b"config", None).is_ok());
     }
 }

@@ -27,17 +27,10 @@ impl UserDir {
     pub fn open() -> io::Result<UserDir> {
         // SAFETY: geteuid cannot fail.
         let uid = unsafe { libc::geteuid() };
-        let path = std::env::temp_dir().join(format!("cordon-{uid}"));
-        make_private_dir(&path)?;
-        let meta = path.symlink_metadata()?;
-        if !meta.is_dir() || meta.uid() != uid || meta.mode() & 0o077 != 0 {
-            return Err(io::Error::other(format!(
-                "{} is not a private directory of this user (mode 0700, owned by uid {uid}); \
-                 remove it, or point TMPDIR elsewhere",
-                path.display()
-            )));
-        }
-        Ok(UserDir { path, uid })
+        Ok(UserDir {
+            path: crate::shape_lock::user_dir()?,
+            uid,
+        })
     }
 
     /// The stand-ins, made where missing or not as cordon makes them:

@@ -1,0 +1,165 @@
+//! One lock, per user, around every making of a name that can complete a
+//! git directory's shape (`HEAD`, `objects`, `refs`, `commondir`: see
+//! [`crate::gitdirs::completes_git_dir`]). The check and the making are
+//! then one step for every maker of names, the native supervisor of each
+//! stage and run and each WASI guard: two stages of a line (or two runs)
+//! cannot each add one of the last two entries, both having seen the
+//! other missing.
+//!
+//! The lock is a file in this user's private directory (mode 0700), held
+//! with flock(2) by each maker through an open file description of its
+//! own, and only for the check and the call. Waiting for it is bounded: a
+//! maker that cannot have it within [`WAIT`] refuses the name.
+
+use std::fs::{DirBuilder, File, OpenOptions};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The longest a maker waits for the lock.
+const WAIT: Duration = Duration::from_secs(2);
+
+/// This user's private directory under the temporary directory
+/// (`cordon-UID`, mode 0700), made when absent. Nothing in it is trusted
+/// unless it is a real directory of this user that no one else can enter.
+///
+/// # Errors
+///
+/// When it cannot be made, or is not such a directory.
+pub fn user_dir() -> io::Result<PathBuf> {
+    // SAFETY: geteuid cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    let path = std::env::temp_dir().join(format!("cordon-{uid}"));
+    match DirBuilder::new().mode(0o700).create(&path) {
+        Err(err) if err.kind() != io::ErrorKind::AlreadyExists => return Err(err),
+        _ => {}
+    }
+    let meta = path.symlink_metadata()?;
+    if !meta.is_dir() || meta.uid() != uid || meta.mode() & 0o077 != 0 {
+        return Err(io::Error::other(format!(
+            "{} is not a private directory of this user (mode 0700, owned by uid {uid}); \
+             remove it, or point TMPDIR elsewhere",
+            path.display()
+        )));
+    }
+    Ok(path)
+}
+
+/// An open file description of the lock file, and how many holdings of
+/// it are alive (a maker may judge several names for one call: the lock
+/// goes at the last one's end).
+#[derive(Debug)]
+pub struct ShapeLock {
+    file: File,
+    holdings: Mutex<usize>,
+}
+
+/// The lock, held until dropped.
+#[derive(Debug)]
+pub struct Holding(Arc<ShapeLock>);
+
+impl ShapeLock {
+    /// Opens the lock file (a new open file description: a lock of its
+    /// own, which excludes every other).
+    ///
+    /// # Errors
+    ///
+    /// When this user's directory or the file cannot be had.
+    pub fn open() -> io::Result<Arc<ShapeLock>> {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(user_dir()?.join("git-shape.lock"))?;
+        Ok(Arc::new(ShapeLock::of(file)))
+    }
+
+    /// The lock from a descriptor handed down (a sandbox helper's).
+    ///
+    /// # Safety
+    ///
+    /// `fd` is an open descriptor of the lock file that nothing else owns.
+    pub unsafe fn from_raw_fd(fd: RawFd) -> Arc<ShapeLock> {
+        // SAFETY: as the caller promises.
+        Arc::new(ShapeLock::of(File::from(unsafe {
+            OwnedFd::from_raw_fd(fd)
+        })))
+    }
+
+    fn of(file: File) -> ShapeLock {
+        ShapeLock {
+            file,
+            holdings: Mutex::new(0),
+        }
+    }
+
+    pub fn as_raw_fd(&self) -> RawFd {
+        self.file.as_raw_fd()
+    }
+
+    /// Takes the lock, waiting at most [`WAIT`].
+    ///
+    /// # Errors
+    ///
+    /// When another maker held it all that time, or flock failed.
+    pub fn hold(self: &Arc<Self>) -> io::Result<Holding> {
+        let mut holdings = self.holdings.lock().unwrap_or_else(|e| e.into_inner());
+        let deadline = Instant::now() + WAIT;
+        loop {
+            // SAFETY: flock on a descriptor we own.
+            if *holdings > 0
+                || unsafe { libc::flock(self.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0
+            {
+                *holdings += 1;
+                return Ok(Holding(Arc::clone(self)));
+            }
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
+                return Err(err);
+            }
+            if Instant::now() >= deadline {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the git-shape lock stayed held",
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        let mut holdings = self.0.holdings.lock().unwrap_or_else(|e| e.into_inner());
+        *holdings -= 1;
+        if *holdings == 0 {
+            // SAFETY: flock on a descriptor we own.
+            unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_holder_at_a_time_across_open_descriptions() {
+        let (a, b) = (ShapeLock::open().unwrap(), ShapeLock::open().unwrap());
+        let held = a.hold().unwrap();
+        // SAFETY: flock on a descriptor we own.
+        let free = unsafe { libc::flock(b.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+        assert!(!free, "a second description took the held lock");
+        // Held twice through one description, it goes with the last.
+        let again = a.hold().unwrap();
+        drop(held);
+        // SAFETY: as above.
+        let free = unsafe { libc::flock(b.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+        assert!(!free, "the lock went with the first of two holdings");
+        drop(again);
+        drop(b.hold().unwrap());
+    }
+}
