@@ -720,8 +720,11 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             Err(_) if shell::script_of(&argv).is_some() => Target::Native(PathBuf::from(&argv[0])),
             Err(why) => return Ok(ExitCode::from(unresolved(why))),
         };
+        // A line cordon reads and routes stage by stage is recorded as the
+        // shell's, in the request as in the run.
         let engine = match target {
             Target::Wasi(_) => "wasi",
+            Target::Native(_) if routes_line(&args, &argv, escalation.as_ref()) => "shell",
             Target::Native(_) => "native",
         };
         if engine == "native" && policy.mode == SandboxMode::FullAccess {
@@ -808,8 +811,8 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         // A line is read and routed stage by stage unless the native engine
         // or an escalation was asked for: then it is one native command (still
         // judged command by command).
-        let script = shell::script_of(&argv)
-            .filter(|_| escalation.is_none() && args.engine != Engine::Native);
+        let script =
+            shell::script_of(&argv).filter(|_| routes_line(&args, &argv, escalation.as_ref()));
         let (engine, ran) = match (&target, script) {
             (Target::Native(shell), Some(text)) => {
                 ("shell", run_script(&args, &policy, shell, text, stdio)?)
@@ -900,6 +903,13 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             None => return Ok(ExitCode::from(ran.code)),
         }
     }
+}
+
+/// Whether `argv` is a shell line cordon reads and routes stage by stage:
+/// unless the native engine or an escalation was asked for (then it is one
+/// native command, still judged command by command).
+fn routes_line(args: &RunArgs, argv: &[String], escalation: Option<&Escalation>) -> bool {
+    shell::script_of(argv).is_some() && escalation.is_none() && args.engine != Engine::Native
 }
 
 /// Refuses a file of cordon's own that a command could rewrite, truncate,
@@ -1050,10 +1060,15 @@ fn run_wasi(
     let policy = &policy;
     let outcome = host.run(&program, policy, argv, stdio)?;
     let code = report(name, policy, &outcome);
+    show_refusals(name, policy, &outcome.violations, outcome.violations_more);
     if code != 0 {
         hint_paths_outside(policy, argv);
     }
-    Ok(Ran::exited(code))
+    Ok(Ran {
+        violations: outcome.violations,
+        violations_more: outcome.violations_more,
+        ..Ran::exited(code)
+    })
 }
 
 /// After a WASI tool failed: one line for each argument that names a

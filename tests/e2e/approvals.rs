@@ -820,3 +820,64 @@ fn approval_matrix_workspace_write() {
 fn approval_matrix_full_access() {
     approval_matrix_for("full-access");
 }
+
+/// Every refusal line names what would have allowed it (or says nothing
+/// would), in both engines, and every refusal, a built-in tool's too, is
+/// a `violation` in the audit; a line is recorded as the shell's
+/// throughout.
+#[test]
+fn every_refusal_names_its_grant_and_reaches_the_audit() {
+    let l = Layout::new();
+    std::fs::write(l.at(".env"), "TOKEN=x\n").unwrap();
+    let audit = l.base.join("outside/audit.jsonl");
+    let audit_flag = format!("--audit={}", audit.display());
+    let run = |args: &[&str]| l.cordon().args([audit_flag.as_str()]).args(args).output();
+    let stderr = run(&["--", "cat", ".env"]).stderr();
+    assert!(
+        stderr.contains(
+            "sandbox refused a read: .env: a secret file; --allow-secret .env would allow it"
+        ),
+        "{stderr}"
+    );
+    let stderr = run(&["--", "tee", ".git/config"]).stderr();
+    assert!(
+        stderr.contains("no grant allows it: git directories and cordon's own stay read-only"),
+        "{stderr}"
+    );
+    let lines = audit_lines(&audit);
+    let violations = events(&lines, "violation");
+    assert_eq!(violations.len(), 2, "{lines:?}");
+    assert_eq!(violations[0]["denied"], "read");
+    assert_eq!(violations[0]["target"], l.at(".env").display().to_string());
+    assert_eq!(violations[0]["from_stderr"], false);
+    assert_eq!(violations[1]["denied"], "write");
+    let outside = l.base.join("outside");
+    for (flags, script, grant) in [
+        (
+            &[][..],
+            format!("echo x > {}/x", outside.display()),
+            format!("--escalate writable={} would allow it", outside.display()),
+        ),
+        (
+            &["--sandbox", "read-only"][..],
+            "echo x > src/x".to_string(),
+            format!(
+                "--escalate writable={} would allow it",
+                l.at("src").display()
+            ),
+        ),
+    ] {
+        let stderr =
+            run(&[flags, &["--engine", "native", "--", "sh", "-c", &script]].concat()).stderr();
+        assert!(
+            stderr.contains("cordon: sandbox refused a write") && stderr.contains(&grant),
+            "{script}: {stderr}"
+        );
+    }
+    std::fs::remove_file(&audit).unwrap();
+    run(&["--", "sh", "-c", "cat a.txt | cat"]).expect_code(0);
+    let lines = audit_lines(&audit);
+    for kind in ["request", "run"] {
+        assert_eq!(events(&lines, kind)[0]["engine"], "shell", "{lines:?}");
+    }
+}

@@ -92,8 +92,13 @@ const TOKEN_MIN: usize = 20;
 pub fn name_looks_secret(name: &str) -> bool {
     // GIT_AUTHOR_NAME is who commits, not an authorization.
     let upper = name.to_ascii_uppercase().replace("AUTHOR", "");
+    // A provider's trust store (AWS_CA_BUNDLE) is what a client behind a
+    // TLS proxy needs, not a credential.
+    let trust_store = ["CA_BUNDLE", "CA_CERT", "CERTS_FILE"]
+        .iter()
+        .any(|t| upper.contains(t));
     SECRET_FRAGMENTS.iter().any(|f| upper.contains(f))
-        || SECRET_PREFIXES.iter().any(|p| upper.starts_with(p))
+        || (SECRET_PREFIXES.iter().any(|p| upper.starts_with(p)) && !trust_store)
         || upper.split('_').any(|word| SECRET_WORDS.contains(&word))
 }
 
@@ -243,6 +248,7 @@ mod tests {
             ("GIT_AUTHOR_NAME", "A U Thor"),
             ("LD_LIBRARY_PATH", "/opt/lib"),
             ("SENTRY_DSN", "x"),
+            ("AWS_CA_BUNDLE", "/etc/ssl/proxy.pem"),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -259,6 +265,7 @@ mod tests {
         assert_eq!(
             names(&env.vars),
             [
+                "AWS_CA_BUNDLE",
                 "EDITOR",
                 "GIT_AUTHOR_NAME",
                 "HOMEPAGE",

@@ -14,6 +14,7 @@ use wasmtime_wasi::{FsPerms, ResourceTable};
 use super::fs_guard::FsGuard;
 use super::fs_spot::{Spot, locate};
 use super::secrets_guard::SecretsGuard;
+use crate::native::violations::Denied;
 
 /// The directory a call starts from, as the guest's descriptor holds it.
 pub struct Start {
@@ -62,9 +63,17 @@ impl Guards<'_> {
         {
             spot.holding = Some(fs.hold_shape_lock().ok_or(ErrorCode::NotPermitted)?);
         }
-        let refused = self.fs.is_some_and(|g| g.spot_protected(&spot))
-            || self.secrets.is_some_and(|g| g.spot_secret(&spot));
-        if refused {
+        if let Some(fs) = self.fs.filter(|g| g.spot_protected(&spot)) {
+            let why = "a git directory, cordon's own, or a name that would make one";
+            fs.refused.spot(Denied::Write, &spot, why);
+            return Err(ErrorCode::NotPermitted);
+        }
+        if let Some(secrets) = self.secrets.filter(|g| g.spot_secret(&spot)) {
+            secrets.refused.spot(
+                Denied::Write,
+                &spot,
+                "a secret file, or a directory holding one",
+            );
             return Err(ErrorCode::NotPermitted);
         }
         Ok(spot)

@@ -73,6 +73,8 @@ pub struct FsGuard {
     /// This guard's own description of the git-shape lock, opened at the
     /// first name that needs it (none: it could not be).
     shape_lock: std::sync::OnceLock<Option<Arc<crate::shape_lock::ShapeLock>>>,
+    /// What this guard refused.
+    pub refused: super::refused::Refused,
 }
 
 impl FsGuard {
@@ -127,6 +129,7 @@ impl FsGuard {
             known_free: Mutex::new(Vec::new()),
             free_ids: Mutex::new(HashSet::new()),
             shape_lock: std::sync::OnceLock::new(),
+            refused: super::refused::Refused::new(&root.canonicalize()?),
         })
     }
 

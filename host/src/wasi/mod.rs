@@ -22,6 +22,7 @@ mod net_p2;
 mod output;
 mod p1_call;
 mod program;
+mod refused;
 mod secrets_guard;
 mod state;
 
@@ -177,6 +178,10 @@ pub struct Outcome {
     pub memory_exceeded: bool,
     pub stdout_dropped: u64,
     pub stderr_dropped: u64,
+    /// What the guards refused the guest, and how many more refusals were
+    /// not kept.
+    pub violations: Vec<crate::native::Violation>,
+    pub violations_more: u64,
 }
 
 impl WasiHost {
@@ -273,6 +278,8 @@ impl WasiHost {
             .network
             .gate(Request::for_command(argv, policy, "wasi"));
         let secrets = SecretsGuard::new(policy.root(), policy.secrets.clone()).map(Arc::new);
+        // Kept to read what they refused once the guest is done.
+        let (guard_kept, secrets_kept) = (guard.clone(), secrets.clone());
         let mut builder = ctx::build(policy, guard.as_deref(), gate.clone(), argv, stdio)?;
         let limits = &policy.limits;
         let limiter = Limiter {
@@ -369,11 +376,23 @@ impl WasiHost {
                 (status_of(result), memory_exceeded)
             }
         };
+        let mut violations = Vec::new();
+        let mut violations_more = 0;
+        let refused = [
+            guard_kept.as_ref().map(|g| g.refused.take()),
+            secrets_kept.as_ref().map(|g| g.refused.take()),
+        ];
+        for (found, more) in refused.into_iter().flatten() {
+            violations.extend(found);
+            violations_more += more;
+        }
         Ok(Outcome {
             status,
             memory_exceeded,
             stdout_dropped: stdout.dropped(),
             stderr_dropped: stderr.dropped(),
+            violations,
+            violations_more,
         })
     }
 

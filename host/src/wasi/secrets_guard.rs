@@ -19,6 +19,7 @@ use wasmtime_wasi::filesystem::Descriptor;
 
 use super::fs_spot::Spot;
 use crate::fd_path::real_path;
+use crate::native::violations::Denied;
 use crate::secrets::SecretPatterns;
 
 /// Decides whether a guest's file is a secret.
@@ -29,6 +30,8 @@ pub struct SecretsGuard {
     /// each allocation alive, so an address is never mistaken for a later
     /// handle.
     checked: Mutex<Vec<Weak<std::fs::File>>>,
+    /// What this guard refused.
+    pub refused: super::refused::Refused,
 }
 
 impl SecretsGuard {
@@ -39,6 +42,7 @@ impl SecretsGuard {
             root: root.to_path_buf(),
             patterns,
             checked: Mutex::new(Vec::new()),
+            refused: super::refused::Refused::new(root),
         })
     }
 
@@ -58,6 +62,8 @@ impl SecretsGuard {
                 continue;
             }
             if self.leads_to_secret(handle) {
+                let path = real_path(handle).unwrap_or_default();
+                self.refused.path(Denied::Read, &path, "a secret file");
                 return true;
             }
             checked.push(weak);
