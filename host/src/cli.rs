@@ -30,8 +30,10 @@ use crate::tools;
 use crate::wasi::{self, CompileCache, EngineMode, Status, Stdio, WASMTIME_VERSION, WasiHost};
 
 mod line;
+mod report;
 
 use line::run_script;
+use report::{Execution, RunReport};
 
 /// Runs the commands coding agents propose, inside a sandbox.
 #[derive(Parser, Debug)]
@@ -209,6 +211,16 @@ struct RunArgs {
     /// host variables left out of its environment (names only).
     #[arg(long, short = 'v')]
     verbose: bool,
+    /// When the run ends, write one JSON object saying how it went (the
+    /// decision and who made it, exit code, status, refusals with the
+    /// grant that would allow each, layers, duration, output sizes) on the
+    /// descriptor --json-fd names, never on the command's output.
+    #[arg(long)]
+    json: bool,
+    /// The descriptor for --json (which it implies), opened by the caller
+    /// (3>report.json) [default: 3].
+    #[arg(long, value_name = "N")]
+    json_fd: Option<i32>,
     /// Native commands: do not use namespaces, even where the kernel allows
     /// them (Landlock and seccomp alone; weaker, see docs/SANDBOX.md).
     #[arg(long)]
@@ -364,7 +376,7 @@ pub fn main() -> ExitCode {
         }
     }
     let result = match cli.command {
-        Command::Run(args) => run(*args),
+        Command::Run(args) => run_reported(*args),
         Command::Doctor(args) => doctor(args),
         Command::Tools => Ok(list_tools()),
         Command::Warm(args) => warm(&args),
@@ -685,7 +697,26 @@ impl Ran {
     }
 }
 
-fn run(args: RunArgs) -> Result<ExitCode> {
+/// `cordon run`, with its `--json` report.
+fn run_reported(args: RunArgs) -> Result<ExitCode> {
+    let sink = match (args.json, args.json_fd) {
+        (false, None) => None,
+        (_, fd) => Some(report::sink(fd.unwrap_or(3)).map_err(anyhow::Error::msg)?),
+    };
+    let mut report = RunReport::default();
+    let result = run(args, &mut report);
+    if let Some(sink) = sink {
+        let value = match &result {
+            Ok(code) => report.to_json(*code, None),
+            Err(err) => report.to_json(exit::HOST_ERROR, Some(&format!("{err:#}"))),
+        };
+        report::write(sink, &value).context("writing the --json report")?;
+    }
+    result.map(ExitCode::from)
+}
+
+/// `cordon run`: cordon's exit code.
+fn run(args: RunArgs, report: &mut RunReport) -> Result<u8> {
     let mut policy = sandbox_policy(&args)?;
     let session = Session::new(&args, broker_for(&args, &policy)?)?;
     warn_of_tracked_secrets(&policy, &session);
@@ -702,11 +733,12 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         }
         None => args.command.clone(),
     };
+    report.decided(&argv, "", None);
     if let Some((dialect, text)) = shell::shell_line(&argv) {
         let env = shell::Env::new(command_env(&args, &policy));
         if let Err(err) = shell::parse(text, dialect, &env, policy.root(), &policy.cwd_abs()) {
             say(err);
-            return Ok(ExitCode::from(exit::HOST_ERROR));
+            return Ok(exit::HOST_ERROR);
         }
     }
     let mut escalation = args.escalate.clone();
@@ -718,7 +750,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             // A line cordon runs itself needs no shell; one it cannot is
             // refused when it gets there.
             Err(_) if shell::script_of(&argv).is_some() => Target::Native(PathBuf::from(&argv[0])),
-            Err(why) => return Ok(ExitCode::from(unresolved(why))),
+            Err(why) => return Ok(unresolved(why)),
         };
         // A line cordon reads and routes stage by stage is recorded as the
         // shell's, in the request as in the run.
@@ -742,7 +774,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
                 argv[0],
                 escalation.as_ref().expect("matched")
             ));
-            return Ok(ExitCode::from(exit::DENIED));
+            return Ok(exit::DENIED);
         }
         // A grant the sandbox would quietly not honour is refused before
         // anyone is asked for it.
@@ -764,7 +796,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
                 .find_map(|dir| unwritable_grant(&policy, &dir))
         }) {
             say(why);
-            return Ok(ExitCode::from(failed.unwrap_or(exit::DENIED)));
+            return Ok(failed.unwrap_or(exit::DENIED));
         }
         // A tainted session shares the host's network only with a person's
         // approval.
@@ -777,19 +809,20 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             ..Request::for_command(&argv, &policy, engine)
         };
         let decided = session.broker().decide(request);
+        report.decided(&argv, engine, session.broker().last_decision());
         let approved = match decided {
             Outcome::Run(approved) => approved,
             Outcome::Refused(why) => {
                 say(why);
                 // A refused retry leaves the first run's failure standing.
-                return Ok(ExitCode::from(failed.unwrap_or(exit::DENIED)));
+                return Ok(failed.unwrap_or(exit::DENIED));
             }
             Outcome::Aborted => {
                 say(format!(
                     "{}: aborted by the approver",
                     crate::display::command_in_line(&argv)
                 ));
-                return Ok(ExitCode::from(exit::DENIED));
+                return Ok(exit::DENIED);
             }
         };
         if approved.argv != argv {
@@ -797,13 +830,13 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             argv = approved.argv;
             target = match locate(&args, &policy, &argv[0]) {
                 Ok(target) => target,
-                Err(why) => return Ok(ExitCode::from(unresolved(why))),
+                Err(why) => return Ok(unresolved(why)),
             };
         }
         policy.network = session.network_access(&args.network, escalation.as_ref());
         let started = Instant::now();
         let stdio = Stdio::inherit(policy.limits.max_output_bytes);
-        if session.broker().audit().enabled() {
+        if session.broker().audit().enabled() || args.json || args.json_fd.is_some() {
             stdio.stdout.keep_digest();
             stdio.stderr.keep_digest();
         }
@@ -863,6 +896,20 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             layers: &ran.layers,
             env_dropped: &env_dropped,
         };
+        report.ran(
+            Execution {
+                argv: &argv,
+                engine,
+                violations: &ran.violations,
+                violations_more: ran.violations_more,
+                layers: &ran.layers,
+                duration_ms: record.duration_ms,
+                stdout: record.stdout.clone(),
+                stderr: record.stderr.clone(),
+                env_dropped: &env_dropped,
+            },
+            &policy,
+        );
         let mut broker = session.broker();
         broker.audit().record(&Event::run(&record));
         for violation in &ran.violations {
@@ -878,7 +925,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
                 "{}: aborted by the approver",
                 crate::display::command_in_line(&argv)
             ));
-            return Ok(ExitCode::from(exit::DENIED));
+            return Ok(exit::DENIED);
         }
         // on-failure: a failure the sandbox caused may be retried once,
         // with the grant that was missing (a refused connection first), if
@@ -900,7 +947,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
                 escalation = Some(grant);
                 failed = Some(ran.code);
             }
-            None => return Ok(ExitCode::from(ran.code)),
+            None => return Ok(ran.code),
         }
     }
 }

@@ -310,3 +310,86 @@ fn the_first_compile_says_so_and_warm_does_it_ahead() {
     after.expect_code(0);
     assert_eq!(after.stderr(), "");
 }
+
+/// `cordon run --json` writes one JSON object on the caller's descriptor
+/// (3 unless --json-fd), never on the command's output: the decision and
+/// who made it, status, exit code, refusals with what would allow each,
+/// output sizes. A descriptor that is the command's own, or not open, is
+/// a one-line usage error.
+#[test]
+fn run_json_reports_on_its_own_descriptor() {
+    use std::os::unix::process::CommandExt;
+    let l = Layout::new();
+    std::fs::write(l.at(".env"), "TOKEN=x\n").unwrap();
+    let report = l.base.join("outside/report.json");
+    let run = |args: &[&str]| {
+        let file = std::fs::File::create(&report).unwrap();
+        let mut cordon = l.cordon().args(args);
+        // SAFETY: dup2 between fork and exec.
+        unsafe {
+            use std::os::fd::AsRawFd;
+            let fd = file.as_raw_fd();
+            cordon.0.pre_exec(move || {
+                // dup2 onto itself would leave close-on-exec set.
+                let placed = if fd == 3 {
+                    libc::fcntl(3, libc::F_SETFD, 0)
+                } else {
+                    libc::dup2(fd, 3)
+                };
+                if placed < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let run = cordon.output();
+        drop(file);
+        let text = std::fs::read_to_string(&report).unwrap();
+        let value: serde_json::Value = if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).expect("one JSON object")
+        };
+        (run, value)
+    };
+    let (ran, json) = run(&["--json", "--", "cat", "a.txt"]);
+    assert_eq!(
+        ran.stdout(),
+        "alpha\n",
+        "only the command's output: {}",
+        ran.stderr()
+    );
+    assert_eq!(json["status"], "exited");
+    assert_eq!(json["exit_code"], 0);
+    assert_eq!(json["engine"], "wasi");
+    assert_eq!(json["decision"], "run");
+    assert_eq!(json["decided_by"], "policy on-request");
+    assert_eq!(json["stdout_bytes"], 6);
+    let (ran, json) = run(&["--json-fd", "3", "--", "cat", ".env"]);
+    ran.expect_code(1);
+    assert_eq!(json["violations"][0]["denied"], "read");
+    assert_eq!(json["violations"][0]["allowed_by"], "--allow-secret .env");
+    let (ran, json) = run(&[
+        "--json",
+        "--approval",
+        "never",
+        "--",
+        "sh",
+        "-c",
+        "rm -rf src",
+    ]);
+    ran.expect_code(126);
+    assert_eq!(
+        (&json["status"], &json["decision"]),
+        (&"refused".into(), &"refused".into())
+    );
+    for fd in ["1", "2", "9"] {
+        let (ran, _) = run(&["--json-fd", fd, "--", "true"]);
+        ran.expect_code(125);
+        let stderr = ran.stderr();
+        assert!(
+            stderr.starts_with(&format!("cordon: --json-fd {fd}: ")) && stderr.lines().count() == 1,
+            "{stderr}"
+        );
+    }
+}

@@ -826,6 +826,23 @@ fn committed(target: Option<&str>, dir: &Path, policy: &SandboxPolicy) -> bool {
         .any(crate::gitdirs::commit_writes)
 }
 
+/// How the broker disposed of a request, and who decided, as the audit's
+/// `decision` events say it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decided {
+    pub decision: String,
+    pub by: String,
+}
+
+impl Decided {
+    fn new(decision: &str, by: &str) -> Decided {
+        Decided {
+            decision: decision.to_string(),
+            by: by.to_string(),
+        }
+    }
+}
+
 /// How the broker finally disposed of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -896,6 +913,8 @@ pub struct Broker {
     /// Connections refused at run time under on-failure, offered as the
     /// missing grant when the command fails.
     refused_hosts: Vec<(Host, u16)>,
+    /// How the last request was disposed of.
+    last_decision: Option<Decided>,
     aborted: bool,
     /// Where "always" answers write their rule (the user's rules file).
     rules_file: Option<PathBuf>,
@@ -918,6 +937,7 @@ impl Broker {
             host_grants: Vec::new(),
             taint: None,
             refused_hosts: Vec::new(),
+            last_decision: None,
             aborted: false,
             rules_file: None,
             audit,
@@ -1213,27 +1233,24 @@ impl Broker {
             self.audit.record(&Event::request(&request, self.policy));
             let reason = match judge(&self.rules, self.policy, &request, self.shell.as_ref()) {
                 Verdict::Run { by } => {
-                    self.audit.record(&Event::decision("run", &by, None));
+                    self.decided("run", &by, None);
                     return Outcome::Run(request);
                 }
                 Verdict::Refused(why) => {
-                    self.audit
-                        .record(&Event::decision("refused", "rule", Some(&why)));
+                    self.decided("refused", "rule", Some(&why));
                     return Outcome::Refused(why);
                 }
                 Verdict::Ask { reason } => reason,
             };
             if let Some(why) = self.never_granted(request.escalation.as_ref()) {
-                self.audit
-                    .record(&Event::decision("refused", "--no-grant", Some(&why)));
+                self.decided("refused", "--no-grant", Some(&why));
                 return Outcome::Refused(format!(
                     "{}: {why}",
                     display::command_in_line(&request.argv)
                 ));
             }
             if self.granted(&request) {
-                self.audit
-                    .record(&Event::decision("run", "session grant", Some(&reason)));
+                self.decided("run", "session grant", Some(&reason));
                 return Outcome::Run(request);
             }
             let command = display::command_in_line(&request.argv);
@@ -1242,8 +1259,7 @@ impl Broker {
                     "{command}: needs approval ({reason}), and --approval never asks nobody, \
                      so it is denied"
                 );
-                self.audit
-                    .record(&Event::decision("refused", "policy never", Some(&reason)));
+                self.decided("refused", "policy never", Some(&reason));
                 return Outcome::Refused(why);
             }
             let question = Question {
@@ -1253,11 +1269,11 @@ impl Broker {
             let (answer, by) = self.ask(&question);
             match answer {
                 Answer::Once => {
-                    self.audit
-                        .record(&Event::decision("approved", by, Some(&reason)));
+                    self.decided("approved", by, Some(&reason));
                     return Outcome::Run(request);
                 }
                 Answer::Session { prefix } => {
+                    self.last_decision = Some(Decided::new("approved for the session", by));
                     self.grant_escalated_host(&request);
                     let (words, cover) = match prefix {
                         Some(prefix) => (prefix, Cover::Prefix),
@@ -1278,6 +1294,7 @@ impl Broker {
                     return Outcome::Run(request);
                 }
                 Answer::Always { prefix } => {
+                    self.last_decision = Some(Decided::new("approved always", by));
                     let prefix = prefix.unwrap_or_else(|| request.argv.clone());
                     self.grants.push(Grant {
                         words: prefix.clone(),
@@ -1315,8 +1332,7 @@ impl Broker {
                     return Outcome::Run(request);
                 }
                 Answer::Deny(why) => {
-                    self.audit
-                        .record(&Event::decision("denied", by, Some(&why)));
+                    self.decided("denied", by, Some(&why));
                     return Outcome::Refused(format!(
                         "{command}: needs approval ({reason}); denied by {by}: {why}"
                     ));
@@ -1326,7 +1342,7 @@ impl Broker {
                     request.argv = argv;
                 }
                 Answer::Abort => {
-                    self.audit.record(&Event::decision("aborted", by, None));
+                    self.decided("aborted", by, None);
                     return Outcome::Aborted;
                 }
             }
@@ -1335,6 +1351,17 @@ impl Broker {
             "{}: edited {MAX_EDITS} times without a decision; denied",
             display::command_in_line(&request.argv)
         ))
+    }
+
+    /// Records a decision, and keeps it as the last one.
+    fn decided(&mut self, decision: &str, by: &str, reason: Option<&str>) {
+        self.audit.record(&Event::decision(decision, by, reason));
+        self.last_decision = Some(Decided::new(decision, by));
+    }
+
+    /// How the last request was disposed of, and by whom.
+    pub fn last_decision(&self) -> Option<&Decided> {
+        self.last_decision.as_ref()
     }
 }
 

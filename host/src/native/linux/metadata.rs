@@ -134,10 +134,10 @@ pub fn install(channel: RawFd, metadata: bool) -> Result<String, Failure> {
     // The command must not keep it: it could answer its own calls.
     drop(listener);
     Ok(if metadata {
-        "supervisor(new names but .git, and chmod/chown/utimes/xattr only in the writable \
+        "supervisor(new names but .git and git-directory shapes, and chmod/chown/utimes/xattr only in the writable \
          trees, decided and made by cordon)"
     } else {
-        "supervisor(new names but .git, decided and made by cordon)"
+        "supervisor(new names but .git and git-directory shapes, decided and made by cordon)"
     }
     .into())
 }
