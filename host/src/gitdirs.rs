@@ -80,14 +80,15 @@ pub fn has_git_dir_shape(has: impl Fn(&str) -> bool) -> bool {
     has("HEAD") && (has("commondir") || (has("objects") && has("refs")))
 }
 
-/// Whether making, replacing or removing `name` in a directory where
-/// `has` tells which entries exist touches a git directory's shape: the
-/// directory is one with `name` in it. A command must not plant a bare
-/// repository (its config, e.g. `core.fsmonitor`, runs with the next git
-/// command there); names are matched as case-folding filesystems match
-/// them.
+/// Whether making `name` in a directory where `has` tells which entries
+/// exist makes it a git directory it was not: a command must not plant a
+/// bare repository (its config, e.g. `core.fsmonitor`, runs with the next
+/// git command there). Names are matched as case-folding filesystems
+/// match them. Replacing an entry of a directory already shaped (git
+/// writing HEAD under the git-commit grant) plants nothing.
 pub fn completes_git_dir(name: &str, has: impl Fn(&str) -> bool) -> bool {
     is_shape_name(name)
+        && !has_git_dir_shape(&has)
         && has_git_dir_shape(|entry| {
             entry.eq_ignore_ascii_case(name.trim_end_matches(['.', ' '])) || has(entry)
         })
@@ -319,8 +320,11 @@ mod tests {
         assert!(completes_git_dir("Objects", has(&["HEAD", "refs"])));
         assert!(completes_git_dir("commondir", has(&["HEAD"])));
         assert!(completes_git_dir("head.", has(&["commondir"])));
-        // Removing one of a shaped directory's entries is judged too.
-        assert!(completes_git_dir("HEAD", has(&["HEAD", "objects", "refs"])));
+        // A directory shaped already stays what it was.
+        assert!(!completes_git_dir(
+            "HEAD",
+            has(&["HEAD", "objects", "refs"])
+        ));
         assert!(!completes_git_dir("HEAD", has(&["objects"])));
         assert!(!completes_git_dir("refs", has(&["objects"])));
         assert!(!completes_git_dir(

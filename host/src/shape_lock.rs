@@ -7,14 +7,12 @@
 //! other missing.
 //!
 //! The lock is a file in this user's private directory (mode 0700), held
-//! with flock(2) by each maker through an open file description of its
-//! own, and only for the check and the call. Waiting for it is bounded: a
+//! (flock(2), `File::lock`) by each maker through an open file description
+//! of its own, and only for the check and the call. Waiting for it is bounded: a
 //! maker that cannot have it within [`WAIT`] refuses the name.
 
-use std::fs::{DirBuilder, File, OpenOptions};
+use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -29,7 +27,10 @@ const WAIT: Duration = Duration::from_secs(2);
 /// # Errors
 ///
 /// When it cannot be made, or is not such a directory.
+#[cfg(unix)]
 pub fn user_dir() -> io::Result<PathBuf> {
+    use std::fs::DirBuilder;
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
     // SAFETY: geteuid cannot fail.
     let uid = unsafe { libc::geteuid() };
     let path = std::env::temp_dir().join(format!("cordon-{uid}"));
@@ -45,6 +46,15 @@ pub fn user_dir() -> io::Result<PathBuf> {
             path.display()
         )));
     }
+    Ok(path)
+}
+
+/// This user's directory under the temporary directory, which is the
+/// user's own on these systems.
+#[cfg(not(unix))]
+pub fn user_dir() -> io::Result<PathBuf> {
+    let path = std::env::temp_dir().join("cordon");
+    std::fs::create_dir_all(&path)?;
     Ok(path)
 }
 
@@ -82,7 +92,9 @@ impl ShapeLock {
     /// # Safety
     ///
     /// `fd` is an open descriptor of the lock file that nothing else owns.
-    pub unsafe fn from_raw_fd(fd: RawFd) -> Arc<ShapeLock> {
+    #[cfg(unix)]
+    pub unsafe fn from_raw_fd(fd: std::os::fd::RawFd) -> Arc<ShapeLock> {
+        use std::os::fd::{FromRawFd, OwnedFd};
         // SAFETY: as the caller promises.
         Arc::new(ShapeLock::of(File::from(unsafe {
             OwnedFd::from_raw_fd(fd)
@@ -96,8 +108,10 @@ impl ShapeLock {
         }
     }
 
-    pub fn as_raw_fd(&self) -> RawFd {
-        self.file.as_raw_fd()
+    /// The descriptor, to hand down to a sandbox helper.
+    #[cfg(unix)]
+    pub fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&self.file)
     }
 
     /// Takes the lock, waiting at most [`WAIT`].
@@ -109,16 +123,17 @@ impl ShapeLock {
         let mut holdings = self.holdings.lock().unwrap_or_else(|e| e.into_inner());
         let deadline = Instant::now() + WAIT;
         loop {
-            // SAFETY: flock on a descriptor we own.
-            if *holdings > 0
-                || unsafe { libc::flock(self.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0
-            {
-                *holdings += 1;
-                return Ok(Holding(Arc::clone(self)));
-            }
-            let err = io::Error::last_os_error();
-            if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
-                return Err(err);
+            let taken = match *holdings {
+                0 => self.file.try_lock(),
+                _ => Ok(()),
+            };
+            match taken {
+                Ok(()) => {
+                    *holdings += 1;
+                    return Ok(Holding(Arc::clone(self)));
+                }
+                Err(TryLockError::WouldBlock) => {}
+                Err(TryLockError::Error(err)) => return Err(err),
             }
             if Instant::now() >= deadline {
                 return Err(io::Error::new(
@@ -136,8 +151,7 @@ impl Drop for Holding {
         let mut holdings = self.0.holdings.lock().unwrap_or_else(|e| e.into_inner());
         *holdings -= 1;
         if *holdings == 0 {
-            // SAFETY: flock on a descriptor we own.
-            unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
+            let _ = self.0.file.unlock();
         }
     }
 }
@@ -146,19 +160,23 @@ impl Drop for Holding {
 mod tests {
     use super::*;
 
+    fn free(lock: &ShapeLock) -> bool {
+        let free = lock.file.try_lock().is_ok();
+        if free {
+            lock.file.unlock().unwrap();
+        }
+        free
+    }
+
     #[test]
     fn one_holder_at_a_time_across_open_descriptions() {
         let (a, b) = (ShapeLock::open().unwrap(), ShapeLock::open().unwrap());
         let held = a.hold().unwrap();
-        // SAFETY: flock on a descriptor we own.
-        let free = unsafe { libc::flock(b.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
-        assert!(!free, "a second description took the held lock");
+        assert!(!free(&b), "a second description took the held lock");
         // Held twice through one description, it goes with the last.
         let again = a.hold().unwrap();
         drop(held);
-        // SAFETY: as above.
-        let free = unsafe { libc::flock(b.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
-        assert!(!free, "the lock went with the first of two holdings");
+        assert!(!free(&b), "the lock went with the first of two holdings");
         drop(again);
         drop(b.hold().unwrap());
     }

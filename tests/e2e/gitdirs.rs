@@ -570,8 +570,8 @@ fn the_git_commit_grant_keeps_nothing_a_commit_would_not_write() {
         "the index wrote a hook"
     );
     // `objects` leads to a store outside the root, as git-new-workdir lays
-    // it out: replaced by a directory in the layer, it is not written
-    // through.
+    // it out: it is not written through, nor replaced by a directory in the
+    // layer (making `objects` again would shape a git directory anew).
     let store = l.base.join("outside/store");
     std::fs::rename(l.at(".git/objects"), &store).unwrap();
     std::os::unix::fs::symlink(&store, l.at(".git/objects")).unwrap();
@@ -579,9 +579,10 @@ fn the_git_commit_grant_keeps_nothing_a_commit_would_not_write() {
         &l,
         Who::Root,
         &flags,
-        "rm .git/objects && mkdir -p .git/objects/zz && echo planted > .git/objects/zz/x",
+        "mkdir -p .git/objects/zz; echo planted > .git/objects/zz/x; \
+         rm .git/objects && mkdir -p .git/objects/zz && echo planted > .git/objects/zz/x",
     );
-    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_ne!(run.code(), 0, "{}", run.stderr());
     assert!(
         !store.join("zz").exists(),
         "written through the objects symlink"
@@ -811,6 +812,44 @@ fn two_stages_cannot_race_a_bare_repository_together() {
     );
     assert!(!stderr.contains("both made"), "{stderr}");
     assert!(!git_dir_shaped(&l.at("src")));
+    // The way to the directory moved between the check and the making:
+    // one stage makes `d/objects` while another swaps `d` (HEAD and refs)
+    // with an empty `e` (renameat2 RENAME_EXCHANGE).
+    std::fs::remove_file(l.at("src/HEAD")).unwrap();
+    for dir in ["src/d/refs", "src/e"] {
+        std::fs::create_dir_all(l.at(dir)).unwrap();
+    }
+    std::fs::write(l.at("src/d/HEAD"), "ref: refs/heads/main\n").unwrap();
+    let maker = "import os, sys, time\n\
+        shaped = lambda d: all(os.path.exists(d + n) for n in (\"/HEAD\", \"/objects\", \"/refs\"))\n\
+        end, made = time.time() + 2, 0\n\
+        while time.time() < end:\n\
+        \x20 try: os.mkdir(\"src/d/objects\")\n\
+        \x20 except OSError: continue\n\
+        \x20 made += 1\n\
+        \x20 if shaped(\"src/d\") or shaped(\"src/e\"): sys.stderr.write(\"both made\\n\"); break\n\
+        \x20 for d in (\"src/d\", \"src/e\"):\n\
+        \x20\x20 try: os.rmdir(d + \"/objects\")\n\
+        \x20\x20 except OSError: pass\n\
+        sys.stderr.write(f\"objects made {made} times\\n\")\n";
+    let swapper = "import ctypes, sys, time\n\
+        libc = ctypes.CDLL(None, use_errno=True)\n\
+        end, swapped = time.time() + 2, 0\n\
+        while time.time() < end:\n\
+        \x20 swapped += libc.syscall(316, -100, b\"src/d\", -100, b\"src/e\", 2) == 0\n\
+        sys.stderr.write(f\"swapped {swapped} times\\n\")\n";
+    let line = format!("python3 -c '{maker}' | python3 -c '{swapper}'");
+    let run = l.cordon().args(["--", "sh", "-c", &line]).output();
+    let stderr = run.stderr();
+    assert!(
+        stderr.contains("objects made") && stderr.contains("swapped"),
+        "the racers did not run: {stderr}"
+    );
+    assert!(!stderr.contains("both made"), "{stderr}");
+    for dir in ["src/d", "src/e"] {
+        assert!(!git_dir_shaped(&l.at(dir)), "{dir}");
+    }
+    std::fs::write(l.at("src/HEAD"), "ref: refs/heads/main\n").unwrap();
     // WASI: fresh runs of two built-in mkdirs at once, each the last entry.
     for _ in 0..40 {
         l.cordon()

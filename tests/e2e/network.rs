@@ -620,3 +620,110 @@ mod native {
         );
     }
 }
+
+/// `fetch` trusts the system's trust store as curl does (SSL_CERT_FILE
+/// here), not only its built-in roots: behind a TLS-intercepting proxy
+/// whose CA the machine trusts, it works; a CA the store does not hold is
+/// still refused.
+#[test]
+fn fetch_trusts_the_systems_trust_store() {
+    use crate::support::skip_without;
+    use std::process::{Command, Stdio};
+    if skip_without(&["openssl", "python3"]) {
+        return;
+    }
+    let l = Layout::new();
+    let dir = l.base.join("outside");
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=good.test",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ]);
+    std::fs::write(dir.join("san.ext"), "subjectAltName=DNS:good.test\n").unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "server.pem",
+    ]);
+    std::fs::create_dir(dir.join("www")).unwrap();
+    std::fs::write(dir.join("www/f"), "over tls\n").unwrap();
+    let serve = "import http.server, ssl, sys\n\
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain('server.pem', 'server.key')\n\
+        handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory='www')\n\
+        server = http.server.HTTPServer(('127.0.0.1', 0), handler)\n\
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)\n\
+        print(server.server_address[1], flush=True); server.serve_forever()\n";
+    let mut server = Command::new("python3")
+        .args(["-c", serve])
+        .current_dir(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut port = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
+        &mut port,
+    )
+    .unwrap();
+    let port = port.trim().to_string();
+    let url = format!("https://good.test:{port}/f");
+    let fetch = |ca: Option<&std::path::Path>| {
+        let mut cordon =
+            gated(&l, &format!("good.test:{port},127.0.0.1:{port}")).args(["--", "fetch", &url]);
+        match ca {
+            Some(ca) => cordon.0.env("SSL_CERT_FILE", ca),
+            None => cordon.0.env_remove("SSL_CERT_FILE"),
+        };
+        cordon.output()
+    };
+    let trusted = fetch(Some(&dir.join("ca.pem")));
+    let untrusted = fetch(None);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(trusted.expect_code(0).stdout(), "over tls\n");
+    untrusted.expect_code(1);
+    assert_eq!(untrusted.stdout(), "");
+}

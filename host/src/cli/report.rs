@@ -5,7 +5,6 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::{FromRawFd, RawFd};
 
 use serde_json::{Value, json};
 
@@ -132,7 +131,9 @@ fn violation_json(violation: &Violation, policy: &SandboxPolicy) -> Value {
 /// # Errors
 ///
 /// A descriptor that is not open, or is the command's own output.
-pub fn sink(fd: RawFd) -> Result<File, String> {
+#[cfg(unix)]
+pub fn sink(fd: i32) -> Result<File, String> {
+    use std::os::fd::FromRawFd;
     if fd <= 2 {
         return Err(format!(
             "--json-fd {fd}: the report would mix with the command's own input or \
@@ -148,6 +149,12 @@ pub fn sink(fd: RawFd) -> Result<File, String> {
     }
     // SAFETY: open (checked above) and handed to cordon for the report.
     Ok(unsafe { File::from_raw_fd(fd) })
+}
+
+/// Descriptors are not inherited by number here.
+#[cfg(not(unix))]
+pub fn sink(fd: i32) -> Result<File, String> {
+    Err(format!("--json-fd {fd}: not on this system"))
 }
 
 /// Writes `report` on `sink`, one line.

@@ -3,7 +3,8 @@
 //! sent by this host to an address the gate checked: the name is never
 //! resolved again on the way, so it cannot be rebound to a private address
 //! between the check and the connection. TLS names the host the guest
-//! asked for, verified against the webpki roots.
+//! asked for, verified against the webpki roots and the system's trust
+//! store.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, OnceLock};
@@ -152,13 +153,18 @@ async fn connect(targets: &[SocketAddr]) -> Result<TcpStream, Error> {
     Err(last)
 }
 
-/// One TLS client configuration per process: the webpki roots.
+/// One TLS client configuration per process: the webpki roots and the
+/// system's trust store (read as curl reads it: `SSL_CERT_FILE`,
+/// `SSL_CERT_DIR`, else the distribution's bundle), so a TLS-intercepting
+/// proxy whose CA the machine trusts is trusted here too. A certificate
+/// the store holds that rustls cannot parse is skipped.
 fn tls_connector() -> tokio_rustls::TlsConnector {
     static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
     let config = CONFIG.get_or_init(|| {
-        let roots = rustls::RootCertStore {
+        let mut roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.into(),
         };
+        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
         Arc::new(
             rustls::ClientConfig::builder()
                 .with_root_certificates(roots)

@@ -136,6 +136,7 @@ fn perform(
         n if n == libc::SYS_renameat => {
             Some((libc::SYS_renameat2, vec![at(0, 1)?, at(2, 3)?], [0, 0]))
         }
+        n if n == libc::SYS_symlink => return symlink(caller, path(0)?, cwd(1)?, umask, lock),
         _ => None,
     };
     #[cfg(not(target_arch = "x86_64"))]
@@ -148,18 +149,7 @@ fn perform(
             n if n == libc::SYS_linkat => (nr, vec![at(0, 1)?, at(2, 3)?], [args[4], 0]),
             n if n == libc::SYS_renameat2 => (nr, vec![at(0, 1)?, at(2, 3)?], [args[4], 0]),
             n if n == libc::SYS_symlinkat => {
-                let target = path(0)?;
-                let link = at(1, 2)?;
-                let base = caller.start(link.dirfd, &link.path)?;
-                let _held = judge(&base, &link.path, lock)?;
-                caller.still_waiting()?;
-                let (target, link) = (c_path(&target)?, c_path(&link.path)?);
-                return with_umask(umask, || {
-                    // SAFETY: NUL-terminated copies and a descriptor of ours.
-                    value(unsafe {
-                        libc::symlinkat(target.as_ptr(), base.as_raw_fd(), link.as_ptr())
-                    })
-                });
+                return symlink(caller, path(0)?, at(1, 2)?, umask, lock);
             }
             _ => {
                 let (named, flags, mode) = open_call(nr, args, &path)?;
@@ -177,57 +167,72 @@ fn perform(
             }
         },
     };
-    let bases = names
-        .iter()
-        .map(|n| caller.start(n.dirfd, &n.path))
-        .collect::<Result<Vec<_>, _>>()?;
+    // The last name is made; RENAME_EXCHANGE makes both anew. A rename's or
+    // link's first name is only found.
+    let exchange = call == libc::SYS_renameat2 && extra[0] as u32 & libc::RENAME_EXCHANGE != 0;
     let last = names.len() - 1;
-    let _held = judge(&bases[last], &names[last].path, lock)?;
-    // RENAME_EXCHANGE makes both names anew.
-    let _held_too = if call == libc::SYS_renameat2 && extra[0] as u32 & libc::RENAME_EXCHANGE != 0 {
-        judge(&bases[0], &names[0].path, lock)?
-    } else {
-        None
-    };
-    let paths = names
+    let places = names
         .iter()
-        .map(|n| c_path(&n.path))
+        .enumerate()
+        .map(|(i, named)| {
+            let base = caller.start(named.dirfd, &named.path)?;
+            if i == last || exchange {
+                judge(base, &named.path, lock)
+            } else {
+                Place::as_given(base, &named.path)
+            }
+        })
         .collect::<Result<Vec<_>, _>>()?;
     // The descriptors are the caller's: it must still be the process that
     // asked, or its pid named another one.
     caller.still_waiting()?;
-    let fd = |i: usize| bases[i].as_raw_fd();
+    let (fd, path) = (
+        |i: usize| places[i].fd(),
+        |i: usize| places[i].path.as_ptr(),
+    );
     with_umask(umask, || {
         // SAFETY: NUL-terminated copies of the paths and descriptors of
         // ours; the numbers were checked to be these calls.
         let result = unsafe {
             match call {
                 n if n == libc::SYS_mkdirat => {
-                    libc::mkdirat(fd(0), paths[0].as_ptr(), extra[0] as libc::mode_t)
+                    libc::mkdirat(fd(0), path(0), extra[0] as libc::mode_t)
                 }
                 n if n == libc::SYS_mknodat => libc::mknodat(
                     fd(0),
-                    paths[0].as_ptr(),
+                    path(0),
                     extra[0] as libc::mode_t,
                     extra[1] as libc::dev_t,
                 ),
-                n if n == libc::SYS_linkat => libc::linkat(
-                    fd(0),
-                    paths[0].as_ptr(),
-                    fd(1),
-                    paths[1].as_ptr(),
-                    extra[0] as libc::c_int,
-                ),
-                _ => libc::renameat2(
-                    fd(0),
-                    paths[0].as_ptr(),
-                    fd(1),
-                    paths[1].as_ptr(),
-                    extra[0] as libc::c_uint,
-                ),
+                n if n == libc::SYS_linkat => {
+                    libc::linkat(fd(0), path(0), fd(1), path(1), extra[0] as libc::c_int)
+                }
+                _ => libc::renameat2(fd(0), path(0), fd(1), path(1), extra[0] as libc::c_uint),
             }
         };
         value(result)
+    })
+}
+
+/// symlink(2) and symlinkat(2): the link's name is judged; its target is
+/// only text.
+fn symlink(
+    caller: &Caller,
+    target: Vec<u8>,
+    link: Named,
+    umask: libc::mode_t,
+    lock: Option<&Arc<ShapeLock>>,
+) -> Result<Answer, i32> {
+    let place = judge(caller.start(link.dirfd, &link.path)?, &link.path, lock)?;
+    let target = c_path(&target)?;
+    caller.still_waiting()?;
+    with_umask(umask, || {
+        // SAFETY: NUL-terminated copies and a descriptor of ours.
+        if unsafe { libc::symlinkat(target.as_ptr(), place.fd(), place.path.as_ptr()) } < 0 {
+            Err(last_errno())
+        } else {
+            Ok(Answer::Value(0))
+        }
     })
 }
 
@@ -259,32 +264,36 @@ fn bind(
                 .unwrap_or(sun_path.len())]
         })
         .filter(|path| !path.is_empty()); // abstract or unnamed: no file
-    let (mut _held, mut cwd) = (None, None);
-    if let Some(path) = path {
-        let base = caller.start(libc::AT_FDCWD, path)?;
-        _held = judge(&base, path, lock)?;
-        cwd = (path[0] != b'/').then_some(base);
-    }
+    // A socket file is made by its name in the directory judged: bind has
+    // no `*at` form, so from there, as the working directory.
+    let place = match path {
+        Some(path) => Some(judge(caller.start(libc::AT_FDCWD, path)?, path, lock)?),
+        None => None,
+    };
+    let address = match &place {
+        Some(place) => unix_address(place.path.as_bytes())?,
+        None => address,
+    };
     caller.still_waiting()?;
     with_umask(umask, || {
-        if let Some(cwd) = &cwd {
+        if let Some(place) = &place {
             // SAFETY: fchdir to a directory of ours; the supervisor has one
             // thread and goes back to / below.
-            if unsafe { libc::fchdir(cwd.as_raw_fd()) } != 0 {
+            if unsafe { libc::fchdir(place.fd()) } != 0 {
                 return Err(last_errno());
             }
         }
-        // SAFETY: the copied address, of the length given.
+        // SAFETY: an address of its own length.
         let bound = unsafe {
             libc::bind(
                 socket.as_raw_fd(),
                 address.as_ptr().cast(),
-                len as libc::socklen_t,
+                address.len() as libc::socklen_t,
             )
         };
         let errno = last_errno();
         // SAFETY: a NUL-terminated path.
-        if cwd.is_some() && unsafe { libc::chdir(c"/".as_ptr()) } != 0 {
+        if place.is_some() && unsafe { libc::chdir(c"/".as_ptr()) } != 0 {
             // Nothing more may start from the command's directory.
             std::process::abort();
         }
@@ -294,6 +303,21 @@ fn bind(
             Ok(Answer::Value(0))
         }
     })
+}
+
+/// A unix socket address for `path`.
+fn unix_address(path: &[u8]) -> Result<Vec<u8>, i32> {
+    // SAFETY: sockaddr_un is plain data.
+    let sun_path = unsafe { std::mem::zeroed::<libc::sockaddr_un>() }
+        .sun_path
+        .len();
+    if path.len() >= sun_path {
+        return Err(libc::ENAMETOOLONG);
+    }
+    let mut address = (libc::AF_UNIX as u16).to_ne_bytes().to_vec();
+    address.extend_from_slice(path);
+    address.push(0);
+    Ok(address)
 }
 
 /// The path, flags and mode of an opening call (`open`, `creat`, `openat`).
@@ -355,11 +379,12 @@ fn open_creating(
     };
     // The kernel's own limit on links followed in one lookup.
     for _ in 0..40 {
-        held.extend(judge(&base, &path, lock)?);
+        let mut place = judge(base, &path, lock)?;
+        held.extend(place.holding.take());
         let follows = flags & (libc::O_NOFOLLOW | libc::O_EXCL) == 0;
         match open_at(
-            base.as_fd(),
-            &c_path(&path)?,
+            place.dir.as_fd(),
+            &place.path,
             flags | libc::O_NOFOLLOW | libc::O_NONBLOCK,
             mode,
         ) {
@@ -368,9 +393,9 @@ fn open_creating(
             Err(errno) => return Err(errno),
         }
         // The last name is a symlink (or the way to it had too many).
-        let (dir, name) = split(&path);
+        let (dir, name) = split(place.path.as_bytes());
         let parent = open_at(
-            base.as_fd(),
+            place.dir.as_fd(),
             &c_path(dir)?,
             libc::O_PATH | libc::O_DIRECTORY,
             0,
@@ -430,61 +455,88 @@ fn blocking(file: OwnedFd) -> Result<OwnedFd, i32> {
     Ok(file)
 }
 
-/// Refuses a path whose last name folds to `.git`, or would make the
-/// directory it lands in (found from `base`) a git directory. A name that
-/// can shape one is judged under `lock`, whose holding (returned) must
-/// last until the call is made: another maker may be adding the other
-/// entries at the same time.
-fn judge(
-    base: &OwnedFd,
-    path: &[u8],
-    lock: Option<&Arc<ShapeLock>>,
-) -> Result<Option<Holding>, i32> {
+/// Where a call makes a name: a directory of the supervisor's and a path
+/// from it, with the git-shape lock when the name can shape a git
+/// directory (held until the call is made).
+struct Place {
+    dir: OwnedFd,
+    path: CString,
+    holding: Option<Holding>,
+}
+
+impl Place {
+    /// `path` from `base`, as given.
+    fn as_given(base: OwnedFd, path: &[u8]) -> Result<Place, i32> {
+        Ok(Place {
+            dir: base,
+            path: c_path(path)?,
+            holding: None,
+        })
+    }
+
+    fn fd(&self) -> RawFd {
+        self.dir.as_raw_fd()
+    }
+}
+
+/// Judges the name `path` (from `base`) would make: refused when it folds
+/// to `.git`, or would make the directory it lands in a git directory. A
+/// name that can shape one is judged under `lock`, and the place returned
+/// is the very directory judged, with the lock: the call makes the name
+/// there (looked up again by path, the directory could be another by then,
+/// moved by another process's rename on the way).
+fn judge(base: OwnedFd, path: &[u8], lock: Option<&Arc<ShapeLock>>) -> Result<Place, i32> {
     let Some(name) = last_name(path) else {
-        return Ok(None); // "/" or empty: names no new entry
+        return Place::as_given(base, path); // "/" or empty: names no entry
     };
     let Ok(name) = std::str::from_utf8(name) else {
-        return Ok(None);
+        return Place::as_given(base, path);
     };
     if crate::policy::protected_name(name, false) {
         return Err(libc::EPERM);
     }
     if !crate::gitdirs::is_shape_name(name) {
-        return Ok(None);
+        return Place::as_given(base, path);
     }
     let holding = lock.ok_or(libc::EPERM)?.hold().map_err(|_| libc::EPERM)?;
     let trimmed = &path[..path.iter().rposition(|b| *b != b'/').unwrap_or(0) + 1];
-    let dir = std::cell::OnceCell::new();
+    let (dir, _) = split(trimmed);
+    let dir = open_at(
+        base.as_fd(),
+        &c_path(dir)?,
+        libc::O_PATH | libc::O_DIRECTORY,
+        0,
+    )?;
     let completes = crate::gitdirs::completes_git_dir(name, |entry| {
-        // A directory that cannot be looked in counts as shaped.
-        let dir = dir.get_or_init(|| {
-            open_at(
-                base.as_fd(),
-                &c_path(split(trimmed).0).unwrap_or_default(),
-                libc::O_PATH | libc::O_DIRECTORY,
-                0,
-            )
-        });
-        let Ok(dir) = dir else { return true };
         let Ok(entry) = c_path(entry.as_bytes()) else {
             return true;
         };
         // SAFETY: fstatat fills the buffer; a NUL-terminated name.
-        unsafe {
+        let found = unsafe {
             let mut st: libc::stat = std::mem::zeroed();
             libc::fstatat(
                 dir.as_raw_fd(),
                 entry.as_ptr(),
                 &mut st,
                 libc::AT_SYMLINK_NOFOLLOW,
-            ) == 0
-        }
+            )
+        };
+        // What cannot be looked at counts as there.
+        found == 0 || last_errno() != libc::ENOENT
     });
     if completes {
-        Err(libc::EPERM)
-    } else {
-        Ok(Some(holding))
+        return Err(libc::EPERM);
     }
+    // The name, with the trailing slashes that ask for a directory.
+    let start = trimmed
+        .iter()
+        .rposition(|b| *b == b'/')
+        .map_or(0, |i| i + 1);
+    Ok(Place {
+        dir,
+        path: c_path(&path[start..])?,
+        holding: Some(holding),
+    })
 }
 
 /// The last name of `path`, trailing slashes aside.
@@ -600,6 +652,7 @@ mod tests {
     /// Whether `judge` lets `path` be made from `base`.
     fn judged(base: &OwnedFd, path: &str) -> Result<(), i32> {
         let lock = ShapeLock::open().unwrap();
+        let base = base.try_clone().unwrap();
         judge(base, path.as_bytes(), Some(&lock)).map(|_| ())
     }
 
@@ -635,7 +688,8 @@ mod tests {
             assert_eq!(judged(&base, path), Ok(()), "{path}");
         }
         // Without the lock, no name that can shape one is made.
-        assert_eq!(judge(&base, b"HEAD", None).map(|_| ()), Err(libc::EPERM));
-        assert!(judge(&base, b"config", None).is_ok());
+        let again = || base.try_clone().unwrap();
+        assert_eq!(judge(again(), b"HEAD", None).map(|_| ()), Err(libc::EPERM));
+        assert!(judge(again(), b"config", None).is_ok());
     }
 }
