@@ -25,8 +25,9 @@ const SECRET_FRAGMENTS: &[&str] = &[
 ];
 
 /// Words of a name (between underscores) that mark a credential only
-/// whole: `GITHUB_PAT` but not `LD_LIBRARY_PATH`.
-const SECRET_WORDS: &[&str] = &["PAT", "DSN", "PASS", "PWD_HASH"];
+/// whole: `GITHUB_PAT` but not `LD_LIBRARY_PATH`, `MYSQL_PWD` but not the
+/// working directory's `PWD` and `OLDPWD` (see [`name_looks_secret`]).
+const SECRET_WORDS: &[&str] = &["PAT", "DSN", "PASS", "PW", "PWD"];
 
 /// Name prefixes (upper-cased) of whole families of credentials: cloud
 /// providers and the services agents are given keys for.
@@ -84,12 +85,44 @@ const TOKEN_PREFIXES: &[&str] = &[
     "shpat_",
     "dop_v1_",
     "glsa_",
+    "glrt-",
+    "glptt-",
+    "gldt-",
+    "ya29.",
+    "lin_api_",
+    "ATATT",
+    "dapi",
+    "xapp-",
+    "AGE-SECRET-KEY-",
+];
+
+/// What a value holding a credential among other text says first
+/// (lower-cased): a URL's or a connection string's password or key, a
+/// netrc line, a webhook that is its own key.
+const SECRET_MARKERS: &[&str] = &[
+    "password=",
+    "passwd=",
+    "pwd=",
+    "accountkey=",
+    "sharedaccesskey=",
+    "sharedaccesssignature=",
+    "client_secret=",
+    "access_token=",
+    "api_key=",
+    "apikey=",
+    "token=",
+    " password ",
+    "hooks.slack.com/services/",
+    "discord.com/api/webhooks/",
 ];
 
 const TOKEN_MIN: usize = 20;
 
 /// Whether a variable's name looks like it holds a credential.
 pub fn name_looks_secret(name: &str) -> bool {
+    if name == "PWD" || name == "OLDPWD" {
+        return false; // the working directory
+    }
     // GIT_AUTHOR_NAME is who commits, not an authorization.
     let upper = name.to_ascii_uppercase().replace("AUTHOR", "");
     // A provider's trust store (AWS_CA_BUNDLE) is what a client behind a
@@ -103,8 +136,9 @@ pub fn name_looks_secret(name: &str) -> bool {
 }
 
 /// Whether a value looks like a credential: a PEM block (a private key),
-/// a JSON Web Token, a known token format, a cloud access key id, or a URL
-/// carrying a password.
+/// a JSON Web Token, a known token format, a cloud access key id, a URL
+/// carrying a password (in its user part or its query), a connection
+/// string's key, a netrc line, a webhook URL.
 pub fn value_looks_secret(value: &str) -> bool {
     let value = value.trim();
     let jwt = || {
@@ -132,7 +166,9 @@ pub fn value_looks_secret(value: &str) -> bool {
                 .is_some_and(|(userinfo, _)| userinfo.contains(':'))
         })
     };
+    let lower = value.to_ascii_lowercase();
     value.contains("-----BEGIN ")
+        || SECRET_MARKERS.iter().any(|m| lower.contains(m))
         || (value.len() >= TOKEN_MIN && TOKEN_PREFIXES.iter().any(|p| value.starts_with(p)))
         || (value.starts_with("AIza") && value.len() == 39)
         || jwt()
@@ -249,6 +285,13 @@ mod tests {
             ("LD_LIBRARY_PATH", "/opt/lib"),
             ("SENTRY_DSN", "x"),
             ("AWS_CA_BUNDLE", "/etc/ssl/proxy.pem"),
+            ("MYSQL_PWD", "hunter2"),
+            ("DB_PW", "hunter2"),
+            ("OLDPWD", "/home/u"),
+            ("SPRING_DATASOURCE_URL", "jdbc:postgresql://db/app?user=a&password=b"),
+            ("STORAGE", "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=k"),
+            ("NOTIFY", "https://hooks.slack.com/services/T0/B0/x"),
+            ("SERVICE_X", "ya29.a0AfH6SMBxxxxxxxxxxxxxxxx"),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -272,6 +315,7 @@ mod tests {
                 "LANGUAGE",
                 "LC_ALL",
                 "LD_LIBRARY_PATH",
+                "OLDPWD",
                 "PATH",
                 "PYENV_VERSION",
                 "RUSTFLAGS",
@@ -284,12 +328,18 @@ mod tests {
                 "AWS_SECRET_ACCESS_KEY",
                 "BUILD_ID",
                 "DATABASE_URL",
+                "DB_PW",
                 "GITHUB_TOKEN",
                 "JWT_LIKE",
                 "LC_DATABASE_URL",
+                "MYSQL_PWD",
+                "NOTIFY",
                 "OPENAI_API_KEY",
                 "SENTRY_DSN",
+                "SERVICE_X",
                 "SOME_CONFIG",
+                "SPRING_DATASOURCE_URL",
+                "STORAGE",
                 "UPSTREAM"
             ]
         );
