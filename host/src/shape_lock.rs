@@ -83,8 +83,14 @@ impl ShapeLock {
             .create(true)
             .truncate(false)
             .write(true)
-            .open(user_dir()?.join("git-shape.lock"))?;
+            .open(ShapeLock::path()?)?;
         Ok(Arc::new(ShapeLock::of(file)))
+    }
+
+    /// Where the lock file is: a sandboxed command must not reach it (it
+    /// could hold the lock, and keep every run from making these names).
+    pub fn path() -> io::Result<PathBuf> {
+        Ok(user_dir()?.join("git-shape.lock"))
     }
 
     /// The lock from a descriptor handed down (a sandbox helper's).

@@ -239,7 +239,8 @@ fn names_other_than_git_are_made_as_the_kernel_makes_them() {
     // An absolute path whatever the directory descriptor (the kernel
     // ignores it, even an invalid one); O_CREAT with O_PATH makes nothing;
     // bind makes a socket, relative to the command's directory or not,
-    // under its umask, but none named .git.
+    // under its umask, but none named .git; symlink(2), which Python
+    // calls, as symlinkat.
     let script = "import os, socket, stat\n\
         os.mkdir(os.path.abspath('src/abs'), dir_fd=987)\n\
         os.open('src/f', os.O_PATH | os.O_CREAT)\n\
@@ -250,7 +251,8 @@ fn names_other_than_git_are_made_as_the_kernel_makes_them() {
         \x20 a, b = socket.socketpair(); a.bind(path)\n\
         print(oct(stat.S_IMODE(os.stat('src/sock').st_mode)), stat.S_ISSOCK(os.stat('src/sock2').st_mode))\n\
         try: socket.socketpair()[0].bind('src/.git')\n\
-        except PermissionError: print('no .git')\n";
+        except PermissionError: print('no .git')\n\
+        os.symlink('f', 'src/pylink'); print(os.readlink('src/pylink'))\n";
     for who in everyone_and_unprivileged_landlock() {
         let l = Layout::new();
         std::fs::write(l.at("src/f"), "").unwrap();
@@ -260,7 +262,7 @@ fn names_other_than_git_are_made_as_the_kernel_makes_them() {
             .expect("running cordon");
         assert_eq!(
             run.stdout(),
-            "not made\n0o750 True\nno .git\n",
+            "not made\n0o750 True\nno .git\nf\n",
             "{who:?}: {}",
             run.stderr()
         );

@@ -706,3 +706,35 @@ fn a_program_just_written_can_be_run() {
         assert_eq!(run.stdout(), "ran\n", "{who:?}: {}", run.stderr());
     }
 }
+
+/// Attack: hold the per-user git-shape lock from inside the sandbox, so
+/// that every other run's making of HEAD, objects, refs or commondir waits
+/// and fails. The lock file is out of the command's reach, as a secret is.
+#[test]
+fn a_command_cannot_hold_the_git_shape_lock() {
+    if skip_without(&["python3"]) {
+        return;
+    }
+    let script = "import fcntl, sys\n\
+        try: fcntl.flock(open(sys.argv[1], 'rb'), fcntl.LOCK_EX); print('held')\n\
+        except OSError: print('out of reach')\n";
+    for who in everyone_and_unprivileged_landlock() {
+        let l = Layout::new();
+        let uid = if matches!(who, Who::Nobody | Who::NobodyLandlockOnly) {
+            65534
+        } else {
+            0
+        };
+        let lock = std::env::temp_dir().join(format!("cordon-{uid}/git-shape.lock"));
+        let run = native_command(
+            &l,
+            who,
+            &[],
+            &["python3", "-c", script, &lock.display().to_string()],
+        )
+        .output()
+        .map(Run)
+        .expect("running cordon");
+        assert_eq!(run.stdout(), "out of reach\n", "{who:?}: {}", run.stderr());
+    }
+}

@@ -288,8 +288,14 @@ mod tests {
             ("MYSQL_PWD", "hunter2"),
             ("DB_PW", "hunter2"),
             ("OLDPWD", "/home/u"),
-            ("SPRING_DATASOURCE_URL", "jdbc:postgresql://db/app?user=a&password=b"),
-            ("STORAGE", "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=k"),
+            (
+                "SPRING_DATASOURCE_URL",
+                "jdbc:postgresql://db/app?user=a&password=b",
+            ),
+            (
+                "STORAGE",
+                "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=k",
+            ),
             ("NOTIFY", "https://hooks.slack.com/services/T0/B0/x"),
             ("SERVICE_X", "ya29.a0AfH6SMBxxxxxxxxxxxxxxxx"),
         ]

@@ -100,6 +100,10 @@ pub fn run(plan: &Plan, mut io: NativeIo) -> Result<NativeOutcome, NativeError> 
     // Runs on one root share its placeholders; the last one out removes them.
     let placeholders = user_dir.lock_placeholders(&plan.writable)?;
     let mut plan = plan.clone();
+    // Held by a command, the git-shape lock would keep every run from
+    // making those names: hidden as a secret is.
+    plan.secrets
+        .push(crate::shape_lock::ShapeLock::path().map_err(|e| setup("the git-shape lock", e))?);
     // The sandbox sets it once it knows where the directory is.
     plan.env.retain(|(k, _)| k != "TMPDIR");
     let absent_protected: Vec<PathBuf> = plan
