@@ -242,10 +242,19 @@ pub fn index_is_plain(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether a commit, on its way, writes at `path` (relative to its git
+/// directory): what it keeps ([`commit_writes`]) and the temporary files
+/// and directories of the object store it makes them through.
+pub fn commit_may_write(path: &Path) -> bool {
+    let mut parts = path.iter();
+    commit_writes(path)
+        || (parts.next() == Some("objects".as_ref()) && parts.next() != Some("info".as_ref()))
+}
+
 /// Whether a commit writes the file at `path`, relative to its git
-/// directory: the objects (not objects/info, whose alternates would make
-/// git read another store), refs and reflogs, and the index,
-/// COMMIT_EDITMSG, HEAD and ORIG_HEAD.
+/// directory: the objects (loose ones and packs, not objects/info, whose
+/// alternates would make git read another store), refs and reflogs, and
+/// the index, COMMIT_EDITMSG, HEAD and ORIG_HEAD.
 pub fn commit_writes(path: &Path) -> bool {
     use std::ffi::OsStr;
     use std::path::Component;
@@ -260,8 +269,26 @@ pub fn commit_writes(path: &Path) -> bool {
     let Some(first) = parts.first().and_then(|p| p.to_str()) else {
         return false;
     };
+    let text = |i: usize| parts.get(i).and_then(|p| p.to_str()).unwrap_or("");
+    let hex = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit());
     match first {
-        "objects" => parts.len() >= 2 && parts[1] != "info",
+        // A loose object (objects/ab/cdef...), or a pack and what goes with
+        // it: nothing else, so no other file (a config, a HEAD) lands in
+        // the store.
+        "objects" if parts.len() == 3 && text(1) != "pack" => {
+            text(1).len() == 2 && hex(text(1)) && hex(text(2))
+        }
+        "objects" if parts.len() == 3 => {
+            let name = text(2);
+            name == "multi-pack-index"
+                || name.strip_prefix("pack-").is_some_and(|rest| {
+                    rest.split_once('.').is_some_and(|(id, kind)| {
+                        hex(id)
+                            && ["pack", "idx", "rev", "mtimes", "bitmap", "keep", "promisor"]
+                                .contains(&kind)
+                    })
+                })
+        }
         "refs" | "logs" => parts.len() >= 2,
         "index" | "COMMIT_EDITMSG" | "HEAD" | "ORIG_HEAD" => parts.len() == 1,
         _ => false,

@@ -823,7 +823,7 @@ fn committed(target: Option<&str>, dir: &Path, policy: &SandboxPolicy) -> bool {
         .git_dirs
         .iter()
         .filter_map(|git| file.strip_prefix(git).ok())
-        .any(crate::gitdirs::commit_writes)
+        .any(crate::gitdirs::commit_may_write)
 }
 
 /// How the broker disposed of a request, and who decided, as the audit's

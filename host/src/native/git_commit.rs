@@ -283,7 +283,8 @@ mod tests {
     fn a_commit_keeps_its_objects_refs_logs_and_index_and_nothing_git_obeys() {
         for path in [
             "objects/ab/cdef",
-            "objects/pack/pack-1.pack",
+            "objects/pack/pack-1f.pack",
+            "objects/pack/pack-1f.idx",
             "refs/heads/main",
             "refs/heads/feature/x",
             "logs/HEAD",
@@ -303,6 +304,11 @@ mod tests {
             "gitdir",
             "info/attributes",
             "objects/info/alternates",
+            "objects/ab/config",
+            "objects/ab/cd/HEAD",
+            "objects/tmp_obj_x1",
+            "objects/pack/pack-1f.pack/x",
+            "objects/pack/evil.sh",
             "objects",
             "refs",
             "rebase-merge/git-rebase-todo",
