@@ -752,6 +752,10 @@ fn run(args: RunArgs, report: &mut RunReport) -> Result<u8> {
             Err(_) if shell::script_of(&argv).is_some() => Target::Native(PathBuf::from(&argv[0])),
             Err(why) => return Ok(unresolved(why)),
         };
+        let native = matches!(target, Target::Native(_));
+        if native && policy.mode == SandboxMode::FullAccess {
+            escalation = Some(Escalation::Unsandboxed);
+        }
         // A line cordon reads and routes stage by stage is recorded as the
         // shell's, in the request as in the run.
         let engine = match target {
@@ -759,9 +763,6 @@ fn run(args: RunArgs, report: &mut RunReport) -> Result<u8> {
             Target::Native(_) if routes_line(&args, &argv, escalation.as_ref()) => "shell",
             Target::Native(_) => "native",
         };
-        if engine == "native" && policy.mode == SandboxMode::FullAccess {
-            escalation = Some(Escalation::Unsandboxed);
-        }
         if engine == "wasi"
             && matches!(
                 escalation,
@@ -1249,6 +1250,7 @@ fn run_native(
                     ),
                     times: 1,
                     from_stderr: false,
+                    engine: "native",
                 },
             );
         }

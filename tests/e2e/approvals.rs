@@ -841,7 +841,7 @@ fn every_refusal_names_its_grant_and_reaches_the_audit() {
     );
     let stderr = run(&["--", "tee", ".git/config"]).stderr();
     assert!(
-        stderr.contains("no grant allows it: git directories and cordon's own stay read-only"),
+        stderr.contains(".git/config: a git directory, cordon's own, or a name that would make one; --sandbox full-access would allow it"),
         "{stderr}"
     );
     let lines = audit_lines(&audit);

@@ -738,8 +738,6 @@ pub enum Remedy {
     Escalation(Escalation),
     /// A flag of the user's own choosing.
     Flag(String),
-    /// Nothing: it stays refused whatever is granted, for this reason.
-    Nothing(&'static str),
 }
 
 impl std::fmt::Display for Remedy {
@@ -747,18 +745,18 @@ impl std::fmt::Display for Remedy {
         match self {
             Remedy::Escalation(grant) => write!(f, "--escalate {grant} would allow it"),
             Remedy::Flag(flag) => write!(f, "{flag} would allow it"),
-            Remedy::Nothing(why) => write!(f, "no grant allows it: {why}"),
         }
     }
 }
 
 /// The narrowest grant that would have allowed `violation`: a write
-/// outside the root asks for that directory, a write a commit makes in a
-/// git directory for git-commit, a refused connection for its host (the
-/// host's network when no host is known), a secret for `--allow-secret`,
-/// a write in a read-only root for that directory; git directories and
-/// cordon's own stay read-only whatever is granted; anything else only
-/// running without the sandbox would allow.
+/// outside the root (or in a read-only one) asks for that directory, a
+/// write a commit makes in a git directory for git-commit, a refused
+/// connection for its host (the host's network when no host is known), a
+/// secret for `--allow-secret`; a git directory's other files or cordon's
+/// own stay read-only under every grant but running unsandboxed (native)
+/// or `--sandbox full-access` (WASI tools); anything else only running
+/// without the sandbox would allow.
 pub fn remedy(violation: &Violation, policy: &SandboxPolicy) -> Remedy {
     let target = violation.target.as_ref().map(|t| policy.cwd_abs().join(t));
     if violation.denied == Denied::Network {
@@ -783,28 +781,35 @@ pub fn remedy(violation: &Violation, policy: &SandboxPolicy) -> Remedy {
             Remedy::Escalation(Escalation::GitCommit)
         }
         Some(dir)
-            if policy.in_protected_tree(&dir)
-                || policy.git_dirs.iter().any(|git| dir.starts_with(git)) =>
+            if violation.engine == "wasi"
+                && (policy.in_protected_tree(&dir)
+                    || policy.git_dirs.iter().any(|git| dir.starts_with(git))) =>
         {
-            Remedy::Nothing("git directories and cordon's own stay read-only")
+            Remedy::Flag("--sandbox full-access".into())
         }
         // Outside the root, or inside a read-only one.
-        Some(dir) if !dir.starts_with(policy.root()) || !policy.writable() => {
+        Some(dir)
+            if !policy.in_protected_tree(&dir)
+                && !policy.git_dirs.iter().any(|git| dir.starts_with(git))
+                && (!dir.starts_with(policy.root()) || !policy.writable()) =>
+        {
             Remedy::Escalation(Escalation::Writable(dir))
         }
         _ => Remedy::Escalation(Escalation::Unsandboxed),
     }
 }
 
-/// The grant whose absence made a sandboxed run fail: the first refusal
-/// an escalation would have allowed (see [`remedy`]).
+/// The grant whose absence made a native run fail, to offer once: the
+/// narrowest escalation that would have allowed the first refusal (see
+/// [`remedy`]), else running without the sandbox (a person may judge a
+/// secret or a git directory's file worth it). A WASI tool's refusals
+/// have no escalation: it only ever sees the root.
 pub fn missing_grant(violations: &[Violation], policy: &SandboxPolicy) -> Option<Escalation> {
-    violations
-        .iter()
-        .find_map(|violation| match remedy(violation, policy) {
-            Remedy::Escalation(grant) => Some(grant),
-            _ => None,
-        })
+    let violation = violations.iter().find(|v| v.engine != "wasi")?;
+    Some(match remedy(violation, policy) {
+        Remedy::Escalation(grant) => grant,
+        Remedy::Flag(_) => Escalation::Unsandboxed,
+    })
 }
 
 /// Whether the refused write `target` (in `dir`) is one a commit makes in

@@ -109,10 +109,9 @@ impl RunReport {
 
 /// A refusal, with what would have allowed it.
 fn violation_json(violation: &Violation, policy: &SandboxPolicy) -> Value {
-    let (allowed_by, why_not) = match broker::remedy(violation, policy) {
-        Remedy::Escalation(grant) => (Some(format!("--escalate {grant}")), None),
-        Remedy::Flag(flag) => (Some(flag), None),
-        Remedy::Nothing(why) => (None, Some(why)),
+    let allowed_by = match broker::remedy(violation, policy) {
+        Remedy::Escalation(grant) => format!("--escalate {grant}"),
+        Remedy::Flag(flag) => flag,
     };
     json!({
         "denied": violation.denied,
@@ -121,7 +120,6 @@ fn violation_json(violation: &Violation, policy: &SandboxPolicy) -> Value {
         "times": violation.times,
         "from_stderr": violation.from_stderr,
         "allowed_by": allowed_by,
-        "why_not": why_not,
     })
 }
 

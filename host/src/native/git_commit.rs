@@ -236,6 +236,7 @@ impl Copy<'_> {
             line: format!("{}: {why}", path.display()),
             times: 1,
             from_stderr: false,
+            engine: "native",
         });
     }
 }

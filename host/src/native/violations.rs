@@ -43,6 +43,10 @@ pub struct Violation {
     /// Read from the command's stderr: the command chose the words, so
     /// this is a hint, never evidence. `false` for what cordon saw itself.
     pub from_stderr: bool,
+    /// The engine that refused: `native` or `wasi` (what would allow it
+    /// differs).
+    #[serde(skip)]
+    pub engine: &'static str,
 }
 
 /// The most distinct refusals kept for one run; lines reporting others
@@ -145,6 +149,7 @@ pub fn classify(line: &str) -> Option<Violation> {
         line: line.trim_end().to_string(),
         times: 1,
         from_stderr: true,
+        engine: "native",
     })
 }
 

@@ -47,6 +47,7 @@ impl Refused {
             line: format!("{}: {why}", crate::display::path(shown)),
             times: 1,
             from_stderr: false,
+            engine: "wasi",
         };
         self.found
             .lock()
