@@ -469,6 +469,10 @@ fn sandbox_policy(args: &RunArgs) -> Result<SandboxPolicy> {
     // or place, is protected like cordon's own (by identity, whole).
     if policy.protects_subpaths() {
         policy.own_dirs.extend(policy.git_dirs.iter().cloned());
+        // So are the directories git runs hooks from (core.hooksPath).
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let hooks = crate::gitdirs::hook_dirs(&policy.git_dirs, policy.root(), home.as_deref());
+        policy.own_dirs.extend(hooks);
     }
     if let Some(key) = own.cache_key() {
         if let Ok(relative) = key.strip_prefix(policy.root()) {

@@ -8,9 +8,6 @@
 
 use std::path::{Path, PathBuf};
 
-/// How deep below the root `.git` entries are looked for.
-const MAX_DEPTH: usize = 32;
-
 /// Every git directory that the repositories under `root` use, and those
 /// `env` names, resolved (absolute, no symlink) and in name order. `cwd` is
 /// where a relative `GIT_DIR` starts.
@@ -19,7 +16,7 @@ pub fn resolve(root: &Path, cwd: &Path, env: &[(String, String)]) -> Vec<PathBuf
     if has_git_dir_shape(|name| root.join(name).symlink_metadata().is_ok()) {
         add(root, &mut found);
     }
-    walk(root, 0, &mut found);
+    walk(root, &mut found);
     for name in ["GIT_DIR", "GIT_COMMON_DIR"] {
         if let Some((_, value)) = env.iter().find(|(k, _)| k == name) {
             add(&cwd.join(value), &mut found);
@@ -30,10 +27,10 @@ pub fn resolve(root: &Path, cwd: &Path, env: &[(String, String)]) -> Vec<PathBuf
     found
 }
 
-fn walk(dir: &Path, depth: usize, found: &mut Vec<PathBuf>) {
-    if depth > MAX_DEPTH {
-        return;
-    }
+/// Walks every directory below `dir`, as deep as they go (a repository
+/// deeper than any bound would be one left unprotected), following no
+/// symlink, so no walk loops.
+fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -63,9 +60,92 @@ fn walk(dir: &Path, depth: usize, found: &mut Vec<PathBuf>) {
         } else if kind.is_dir() {
             // Every directory: a gitfile in a hidden one or in
             // node_modules names a git directory as well as any other.
-            walk(&entry.path(), depth + 1, found);
+            walk(&entry.path(), found);
         }
     }
+}
+
+/// The largest git config read for a hooks directory.
+const GIT_CONFIG_LIMIT: u64 = 1 << 20;
+
+/// The directories git runs hooks from besides `git_dirs` themselves:
+/// what `core.hooksPath` names (husky's `.husky/_`), in each git
+/// directory's config or the user's (`~/.gitconfig`, `~/.config/git/
+/// config`), and where a `hooks` symlink leads. A relative hooksPath is
+/// taken from each work tree that could be running it (the git
+/// directory's parent, the root). Those that exist, inside no git
+/// directory, and not the root or above it (that would be the whole
+/// project), resolved. The hook scripts may run project files in turn:
+/// those stay the project's to change (docs/SANDBOX.md).
+pub fn hook_dirs(git_dirs: &[PathBuf], root: &Path, home: Option<&Path>) -> Vec<PathBuf> {
+    let mut configs: Vec<PathBuf> = git_dirs
+        .iter()
+        .flat_map(|dir| [dir.join("config"), dir.join("config.worktree")])
+        .collect();
+    if let Some(home) = home {
+        configs.push(home.join(".gitconfig"));
+        configs.push(home.join(".config/git/config"));
+    }
+    let bases: Vec<&Path> = git_dirs
+        .iter()
+        .filter_map(|dir| dir.parent())
+        .chain([root])
+        .collect();
+    let mut candidates: Vec<PathBuf> = git_dirs.iter().map(|dir| dir.join("hooks")).collect();
+    for config in configs {
+        let Ok(text) = crate::config_file::read_through_links(&config, GIT_CONFIG_LIMIT) else {
+            continue;
+        };
+        for value in hooks_paths(&String::from_utf8_lossy(&text)) {
+            match (value.strip_prefix("~/"), home) {
+                (Some(rest), Some(home)) => candidates.push(home.join(rest)),
+                _ if Path::new(&value).is_absolute() => candidates.push(value.into()),
+                _ => candidates.extend(bases.iter().map(|base| base.join(&value))),
+            }
+        }
+    }
+    let mut found: Vec<PathBuf> = candidates
+        .into_iter()
+        .filter_map(|path| path.canonicalize().ok())
+        .filter(|dir| {
+            dir.is_dir()
+                && !root.starts_with(dir)
+                && !git_dirs.iter().any(|git| dir.starts_with(git))
+        })
+        .collect();
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// The values of `core.hooksPath` in a git config's text (section and key
+/// names in any case; a value quoted or not).
+fn hooks_paths(config: &str) -> Vec<String> {
+    let mut in_core = false;
+    let mut found = Vec::new();
+    for line in config.lines() {
+        let line = line.trim();
+        if let Some(section) = line.strip_prefix('[') {
+            let name = section.split([']', ' ', '"', '.']).next().unwrap_or("");
+            in_core = name.eq_ignore_ascii_case("core");
+            // `[core] hooksPath = x` on one line.
+            let rest = section.split_once(']').map_or("", |(_, rest)| rest.trim());
+            if in_core && !rest.is_empty() {
+                found.extend(hooks_path_of(rest));
+            }
+        } else if in_core {
+            found.extend(hooks_path_of(line));
+        }
+    }
+    found
+}
+
+fn hooks_path_of(line: &str) -> Option<String> {
+    let (key, value) = line.split_once('=')?;
+    key.trim().eq_ignore_ascii_case("hookspath").then(|| {
+        let value = value.split(['#', ';']).next().unwrap_or("").trim();
+        value.trim_matches('"').to_string()
+    })
 }
 
 /// The entries that make a directory a git directory to git's discovery
@@ -87,19 +167,32 @@ pub fn has_git_dir_shape(has: impl Fn(&str) -> bool) -> bool {
 /// match them. Replacing an entry of a directory already shaped (git
 /// writing HEAD under the git-commit grant) plants nothing.
 pub fn completes_git_dir(name: &str, has: impl Fn(&str) -> bool) -> bool {
-    is_shape_name(name)
+    let name = folded(name);
+    is_shape_name(&name)
         && !has_git_dir_shape(&has)
-        && has_git_dir_shape(|entry| {
-            entry.eq_ignore_ascii_case(name.trim_end_matches(['.', ' '])) || has(entry)
-        })
+        && has_git_dir_shape(|entry| entry.eq_ignore_ascii_case(&name) || has(entry))
 }
 
 /// Whether `name` is one of a git directory's shaping entries, as
 /// case-folding filesystems match names: making one is judged under
 /// [`crate::shape_lock`].
 pub fn is_shape_name(name: &str) -> bool {
-    let name = name.trim_end_matches(['.', ' ']);
+    let name = folded(name);
     GIT_DIR_ENTRIES.iter().any(|e| name.eq_ignore_ascii_case(e))
+}
+
+/// `name` as a folding filesystem may take it: trailing dots and spaces
+/// dropped, and the letters Unicode case folding takes to ASCII ones
+/// (U+017F long s to `s`, U+212A Kelvin sign to `k`: `refſ` is `refs`).
+fn folded(name: &str) -> String {
+    name.trim_end_matches(['.', ' '])
+        .chars()
+        .map(|c| match c {
+            '\u{17f}' => 's',
+            '\u{212a}' => 'k',
+            c => c,
+        })
+        .collect()
 }
 
 /// Every `.git` entry under `root` (a directory, file or symlink) and
@@ -107,7 +200,7 @@ pub fn is_shape_name(name: &str) -> bool {
 /// entering `.git`s themselves: what a command made is told by comparing
 /// these before and after it ran.
 pub fn entries(root: &Path) -> Vec<PathBuf> {
-    fn walk(dir: &Path, depth: usize, found: &mut Vec<PathBuf>) {
+    fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
         let Ok(list) = std::fs::read_dir(dir) else {
             return;
         };
@@ -118,13 +211,13 @@ pub fn entries(root: &Path) -> Vec<PathBuf> {
             let name = entry.file_name();
             if name == ".git" {
                 found.push(entry.path());
-            } else if depth < MAX_DEPTH && entry.file_type().is_ok_and(|k| k.is_dir()) {
-                walk(&entry.path(), depth + 1, found);
+            } else if entry.file_type().is_ok_and(|k| k.is_dir()) {
+                walk(&entry.path(), found);
             }
         }
     }
     let mut found = Vec::new();
-    walk(root, 0, &mut found);
+    walk(root, &mut found);
     found.sort();
     found
 }
@@ -217,12 +310,21 @@ pub fn index_is_plain(path: &Path) -> Result<(), String> {
             }
             name_at += 2;
         }
+        // git reads a name by the length its flags give (past 0xFFF, up to
+        // a NUL): a NUL must end it exactly there, or git and this check
+        // would read different entries.
+        let stored = usize::from(flags & 0x0fff);
+        let from = name_at + stored.min(0x0fff);
         let Some(len) = bytes
-            .get(name_at..)
+            .get(from..)
             .and_then(|rest| rest.iter().position(|b| *b == 0))
+            .map(|end| from - name_at + end)
         else {
             return bad("is cut short");
         };
+        if (stored < 0x0fff && len != stored) || bytes[name_at..name_at + len].contains(&0) {
+            return bad("has an entry whose name disagrees with its length");
+        }
         let name = &bytes[name_at..name_at + len];
         let plain = |part: &[u8]| {
             let text = String::from_utf8_lossy(part);
@@ -238,6 +340,26 @@ pub fn index_is_plain(path: &Path) -> Result<(), String> {
         // Entries are padded with 1 to 8 NULs to a multiple of 8 bytes.
         let entry = name_at - at + len;
         at += (entry + 8) & !7;
+    }
+    // Extensions, up to the 20-byte checksum: a split index (`link`) keeps
+    // entries in another file, unchecked; an unknown required one (lower
+    // case) git would not read.
+    let end = bytes.len().saturating_sub(20);
+    while at < end {
+        let (Some(signature), Some(size)) = (bytes.get(at..at + 4), word(at + 4)) else {
+            return bad("is cut short");
+        };
+        let known = [&b"TREE"[..], b"REUC", b"UNTR", b"FSMN", b"EOIE", b"IEOT"];
+        if !known.contains(&signature) && !signature[0].is_ascii_uppercase() {
+            return bad(&format!(
+                "has the extension {}, which cordon does not keep",
+                String::from_utf8_lossy(signature)
+            ));
+        }
+        at += 8 + size as usize;
+    }
+    if at != end {
+        return bad("is cut short");
     }
     Ok(())
 }
@@ -339,6 +461,85 @@ mod tests {
         assert_eq!(resolve(&bare, &bare, &[]), [bare]);
     }
 
+    /// An index of `entries` (each its flags' name length and its name
+    /// bytes, NUL and padding included), then `extensions`.
+    fn index(entries: &[(u16, &[u8])], extensions: &[u8]) -> Vec<u8> {
+        let mut bytes = b"DIRC".to_vec();
+        bytes.extend(2u32.to_be_bytes());
+        bytes.extend((entries.len() as u32).to_be_bytes());
+        for (length, name) in entries {
+            let mut entry = vec![0u8; 62];
+            entry[24..28].copy_from_slice(&0o100644u32.to_be_bytes());
+            entry[60..62].copy_from_slice(&length.to_be_bytes());
+            entry.extend_from_slice(name);
+            bytes.extend(entry);
+        }
+        bytes.extend_from_slice(extensions);
+        bytes.extend([0u8; 20]);
+        bytes
+    }
+
+    #[test]
+    fn an_index_is_read_as_git_reads_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let check = |bytes: Vec<u8>| {
+            let path = dir.path().join("index");
+            std::fs::write(&path, bytes).unwrap();
+            index_is_plain(&path)
+        };
+        // 62 + 1 + 1 NUL = 64: no more padding.
+        assert_eq!(check(index(&[(1, b"a\0")], b"")), Ok(()));
+        let tree = [&b"TREE"[..], &0u32.to_be_bytes()].concat();
+        assert_eq!(check(index(&[(1, b"a\0")], &tree)), Ok(()));
+        // The flags say 9 bytes, a NUL after 1: git reads `a\0.git/h`..., and
+        // its next entry where this one's name goes on.
+        let skewed = index(&[(9, b"a\0.git/hk\0\0\0\0\0\0\0")], b"");
+        assert!(check(skewed).unwrap_err().contains("disagrees"));
+        let link = [&b"link"[..], &0u32.to_be_bytes()].concat();
+        assert!(
+            check(index(&[(1, b"a\0")], &link))
+                .unwrap_err()
+                .contains("link")
+        );
+        assert!(check(index(&[(6, b".git/x\0\0")], b"")).is_err());
+    }
+
+    #[test]
+    fn hook_directories_from_config_and_symlinks() {
+        let base = tempfile::tempdir().unwrap();
+        let base = base.path().canonicalize().unwrap();
+        let root = base.join("proj");
+        for dir in [
+            ".git",
+            ".husky/_",
+            "tools/hooks",
+            "home/.githooks",
+            "shared",
+        ] {
+            std::fs::create_dir_all(root.join(dir)).unwrap();
+        }
+        std::fs::write(
+            root.join(".git/config"),
+            "[core]\n\tbare = false\n\thooksPath = \".husky/_\" ; husky\n[CORE] HooksPath=~/.githooks\n",
+        )
+        .unwrap();
+        symlink("../tools/hooks", root.join(".git/hooks")).unwrap();
+        let git_dirs = [root.join(".git")];
+        let found = hook_dirs(&git_dirs, &root, Some(&root.join("home")));
+        assert_eq!(
+            found,
+            [
+                root.join(".husky/_"),
+                root.join("home/.githooks"),
+                root.join("tools/hooks")
+            ]
+        );
+        // The root itself is never one: it would make the project read-only.
+        std::fs::write(root.join(".git/config"), "[core]\nhooksPath = .\n").unwrap();
+        std::fs::remove_file(root.join(".git/hooks")).unwrap();
+        assert!(hook_dirs(&git_dirs, &root, None).is_empty());
+    }
+
     #[test]
     fn the_name_that_completes_a_git_directory_shape() {
         let has = |present: &'static [&'static str]| move |name: &str| present.contains(&name);
@@ -347,6 +548,7 @@ mod tests {
         assert!(completes_git_dir("Objects", has(&["HEAD", "refs"])));
         assert!(completes_git_dir("commondir", has(&["HEAD"])));
         assert!(completes_git_dir("head.", has(&["commondir"])));
+        assert!(completes_git_dir("ref\u{17f}", has(&["HEAD", "objects"])));
         // A directory shaped already stays what it was.
         assert!(!completes_git_dir(
             "HEAD",

@@ -748,37 +748,47 @@ fn a_bare_repository_cannot_be_planted_in_either_engine() {
 }
 
 /// A bare repository already in the root (a test fixture, say) is a git
-/// directory like any other: read-only to both engines.
+/// directory like any other, however deep: read-only to both engines.
 #[test]
 fn an_existing_bare_repository_stays_read_only() {
     if skip_without(&["git"]) {
         return;
     }
+    let deep = format!("{}fixtures/r.git", "d/".repeat(40));
+    let fixtures = |l: &Layout| {
+        git(&l.root, &["init", "-q", "--bare", "fixtures/r.git"]);
+        git(&l.root, &["init", "-q", "--bare", &deep]);
+    };
     for who in everyone_and_unprivileged_landlock() {
         let l = Layout::new();
-        git(&l.root, &["init", "-q", "--bare", "fixtures/r.git"]);
+        fixtures(&l);
         hand_over(&l, who);
         let before = l.inside();
         let run = sh(
             &l,
             who,
             &[],
-            "echo '[core] fsmonitor = true' >> fixtures/r.git/config; \
-             touch fixtures/r.git/hooks/pre-commit; mv fixtures/r.git fixtures/moved",
+            &format!(
+                "echo '[core] fsmonitor = true' >> fixtures/r.git/config; \
+                 touch fixtures/r.git/hooks/pre-commit; mv fixtures/r.git fixtures/moved; \
+                 echo '[core] pager = true' >> {deep}/config"
+            ),
         );
         assert_ne!(run.code(), 0, "{who:?}: {}", run.stderr());
         assert_eq!(l.inside(), before, "{who:?}");
     }
     for wasi in BOTH {
         let l = Layout::new();
-        git(&l.root, &["init", "-q", "--bare", "fixtures/r.git"]);
+        fixtures(&l);
         let before = l.inside();
-        l.cordon()
-            .probe(
-                wasi,
-                &["append", "fixtures/r.git/config", "[core] fsmonitor = true"],
-            )
-            .expect_refused();
+        for config in [
+            "fixtures/r.git/config".to_string(),
+            format!("{deep}/config"),
+        ] {
+            l.cordon()
+                .probe(wasi, &["append", &config, "[core] fsmonitor = true"])
+                .expect_refused();
+        }
         assert_eq!(l.inside(), before, "{wasi:?}");
     }
 }
@@ -861,5 +871,50 @@ fn two_stages_cannot_race_a_bare_repository_together() {
         for made in ["src/objects", "src/refs"] {
             let _ = std::fs::remove_dir(l.at(made));
         }
+    }
+}
+
+/// Attack: plant a hook where `core.hooksPath` points (husky's
+/// `.husky/_`), a directory of the work tree: git outside runs it at the
+/// next commit. It is protected like the git directory, in both engines.
+#[test]
+fn the_hooks_directory_core_hookspath_names_stays_read_only() {
+    if skip_without(&["git"]) {
+        return;
+    }
+    let hook = |l: &Layout, marker: &Path| {
+        format!(
+            "printf '#!/bin/sh\\ntouch {}\\n' > .husky/_/pre-commit; chmod +x .husky/_/pre-commit",
+            marker.display()
+        )
+    };
+    let setup = || {
+        let l = Layout::new();
+        std::fs::remove_dir_all(l.at(".git")).unwrap();
+        git(&l.root, &["init", "-q"]);
+        git(&l.root, &["config", "core.hooksPath", ".husky/_"]);
+        std::fs::create_dir_all(l.at(".husky/_")).unwrap();
+        l
+    };
+    for who in everyone_and_unprivileged_landlock() {
+        let l = setup();
+        let marker = l.base.join("outside/hook-ran");
+        hand_over(&l, who);
+        let before = l.inside();
+        let run = sh(&l, who, &[], &hook(&l, &marker));
+        assert_ne!(run.code(), 0, "{who:?}: {}", run.stderr());
+        assert_eq!(l.inside(), before, "{who:?}");
+        assert!(
+            !a_hook_ran(&l.root, &marker),
+            "{who:?}: the planted hook ran"
+        );
+    }
+    for wasi in BOTH {
+        let l = setup();
+        let before = l.inside();
+        l.cordon()
+            .probe(wasi, &["write", ".husky/_/pre-commit", "#!/bin/sh\n"])
+            .expect_refused();
+        assert_eq!(l.inside(), before, "{wasi:?}");
     }
 }

@@ -112,6 +112,10 @@ const SECRET_MARKERS: &[&str] = &[
     "apikey=",
     "token=",
     " password ",
+    "\"password\"",
+    "\"secret\"",
+    "\"token\"",
+    "authorization:",
     "hooks.slack.com/services/",
     "discord.com/api/webhooks/",
 ];
@@ -138,7 +142,9 @@ pub fn name_looks_secret(name: &str) -> bool {
 /// Whether a value looks like a credential: a PEM block (a private key),
 /// a JSON Web Token, a known token format, a cloud access key id, a URL
 /// carrying a password (in its user part or its query), a connection
-/// string's key, a netrc line, a webhook URL.
+/// string's key, a netrc line, a webhook URL, an HTTP Authorization value
+/// (`Bearer ...`, `Basic ...`), JSON holding a password, secret or token,
+/// a key's base64 body without its PEM lines.
 pub fn value_looks_secret(value: &str) -> bool {
     let value = value.trim();
     let jwt = || {
@@ -167,7 +173,19 @@ pub fn value_looks_secret(value: &str) -> bool {
         })
     };
     let lower = value.to_ascii_lowercase();
+    // A key's DER body, base64 without its PEM lines, starts so.
+    let key_body = || {
+        value.starts_with("MII")
+            && value.len() >= 100
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b))
+    };
     value.contains("-----BEGIN ")
+        || ["bearer ", "basic ", "token "]
+            .iter()
+            .any(|scheme| lower.starts_with(scheme) && value.len() >= 16)
+        || key_body()
         || SECRET_MARKERS.iter().any(|m| lower.contains(m))
         || (value.len() >= TOKEN_MIN && TOKEN_PREFIXES.iter().any(|p| value.starts_with(p)))
         || (value.starts_with("AIza") && value.len() == 39)
@@ -298,6 +316,8 @@ mod tests {
             ),
             ("NOTIFY", "https://hooks.slack.com/services/T0/B0/x"),
             ("SERVICE_X", "ya29.a0AfH6SMBxxxxxxxxxxxxxxxx"),
+            ("UPSTREAM_HEADER", "Bearer abcdef1234567890"),
+            ("APP_JSON", "{\"password\":\"hunter2\"}"),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -331,6 +351,7 @@ mod tests {
         assert_eq!(
             env.dropped,
             [
+                "APP_JSON",
                 "AWS_SECRET_ACCESS_KEY",
                 "BUILD_ID",
                 "DATABASE_URL",
@@ -346,7 +367,8 @@ mod tests {
                 "SOME_CONFIG",
                 "SPRING_DATASOURCE_URL",
                 "STORAGE",
-                "UPSTREAM"
+                "UPSTREAM",
+                "UPSTREAM_HEADER"
             ]
         );
     }
