@@ -882,7 +882,7 @@ fn the_hooks_directory_core_hookspath_names_stays_read_only() {
     if skip_without(&["git"]) {
         return;
     }
-    let hook = |l: &Layout, marker: &Path| {
+    let hook = |marker: &Path| {
         format!(
             "printf '#!/bin/sh\\ntouch {}\\n' > .husky/_/pre-commit; chmod +x .husky/_/pre-commit",
             marker.display()
@@ -901,7 +901,7 @@ fn the_hooks_directory_core_hookspath_names_stays_read_only() {
         let marker = l.base.join("outside/hook-ran");
         hand_over(&l, who);
         let before = l.inside();
-        let run = sh(&l, who, &[], &hook(&l, &marker));
+        let run = sh(&l, who, &[], &hook(&marker));
         assert_ne!(run.code(), 0, "{who:?}: {}", run.stderr());
         assert_eq!(l.inside(), before, "{who:?}");
         assert!(
