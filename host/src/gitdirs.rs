@@ -269,8 +269,9 @@ fn add(path: &Path, found: &mut Vec<PathBuf>) {
 /// names (none empty, `.`, `..`, or `.git` by any spelling a filesystem
 /// folds to it), files, symlinks and submodules only, and no entry marked
 /// assume-unchanged or skip-worktree (which would hide a change from the
-/// user). git does not check the paths of an index it reads: one holding
-/// `.git/hooks/x` would write that hook on the next checkout.
+/// user), and no extension but TREE, REUC, UNTR and FSMN (git's default
+/// writes TREE alone). git does not check the paths of an index it reads:
+/// one holding `.git/hooks/x` would write that hook on the next checkout.
 pub fn index_is_plain(path: &Path) -> Result<(), String> {
     let bytes = std::fs::read(path).map_err(|e| format!("the index: {e}"))?;
     let bad = |why: &str| Err(format!("the index {why}"));
@@ -341,16 +342,18 @@ pub fn index_is_plain(path: &Path) -> Result<(), String> {
         let entry = name_at - at + len;
         at += (entry + 8) & !7;
     }
-    // Extensions, up to the 20-byte checksum: a split index (`link`) keeps
-    // entries in another file, unchecked; an unknown required one (lower
-    // case) git would not read.
+    // Extensions, up to the 20-byte checksum: only those that hold no
+    // entry and say nothing of where entries lie. A split index (`link`)
+    // keeps entries in another file; an offset table (`IEOT`, with
+    // `EOIE`) makes a threaded git read entries from where it points,
+    // inside another extension this check never reads.
     let end = bytes.len().saturating_sub(20);
     while at < end {
         let (Some(signature), Some(size)) = (bytes.get(at..at + 4), word(at + 4)) else {
             return bad("is cut short");
         };
-        let known = [&b"TREE"[..], b"REUC", b"UNTR", b"FSMN", b"EOIE", b"IEOT"];
-        if !known.contains(&signature) && !signature[0].is_ascii_uppercase() {
+        let kept = [&b"TREE"[..], b"REUC", b"UNTR", b"FSMN"];
+        if !kept.contains(&signature) {
             return bad(&format!(
                 "has the extension {}, which cordon does not keep",
                 String::from_utf8_lossy(signature)
@@ -495,12 +498,11 @@ mod tests {
         // its next entry where this one's name goes on.
         let skewed = index(&[(9, b"a\0.git/hk\0\0\0\0\0\0\0")], b"");
         assert!(check(skewed).unwrap_err().contains("disagrees"));
-        let link = [&b"link"[..], &0u32.to_be_bytes()].concat();
-        assert!(
-            check(index(&[(1, b"a\0")], &link))
-                .unwrap_err()
-                .contains("link")
-        );
+        for refused in [&b"link"[..], b"IEOT", b"EOIE", b"ZHID"] {
+            let extension = [refused, &0u32.to_be_bytes()].concat();
+            let why = check(index(&[(1, b"a\0")], &extension)).unwrap_err();
+            assert!(why.contains(&*String::from_utf8_lossy(refused)), "{why}");
+        }
         assert!(check(index(&[(6, b".git/x\0\0")], b"")).is_err());
     }
 
