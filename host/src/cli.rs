@@ -25,6 +25,7 @@ use crate::policy::{Determinism, SandboxMode, SandboxPolicy};
 use crate::resolve::{self, NotFound, ToolSource, Unresolved};
 use crate::scenario;
 use crate::secrets::SecretPatterns;
+use crate::settings::{self, Settings, Sourced};
 use crate::shell;
 use crate::tools;
 use crate::wasi::{self, CompileCache, EngineMode, Status, Stdio, WASMTIME_VERSION, WasiHost};
@@ -48,8 +49,16 @@ enum Command {
     /// Run a command: a WASI tool confined to the project root, or a native
     /// program under the OS sandbox.
     Run(Box<RunArgs>),
-    /// Show the engine, the compile cache and the sandbox layers available.
-    Doctor(CacheArgs),
+    /// Show the engine, the compile cache, the sandbox layers available,
+    /// and the settings a run in the project would go by, with where each
+    /// came from.
+    Doctor {
+        /// The project root [default: .].
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        root: PathBuf,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
     /// List the built-in tools with the crate and version each comes from.
     Tools,
     /// Compile the built-in tools for this machine ahead of time (for
@@ -82,8 +91,9 @@ enum Command {
         #[arg(long)]
         allow_network: bool,
     },
-    /// Trust a project's .cordon/rules.toml as it reads now, so its allow
-    /// rules apply (they only tighten otherwise). Stored in your config dir.
+    /// Trust a project's .cordon/rules.toml and .cordon/config.toml as they
+    /// read now, so its allow rules and settings apply (they only tighten
+    /// otherwise). Stored in your config dir.
     Trust {
         /// The project root [default: .].
         #[arg(long, value_name = "DIR", default_value = ".")]
@@ -109,30 +119,11 @@ struct RunArgs {
     /// Working directory, inside the root (relative to it, or absolute).
     #[arg(long, value_name = "SUBDIR")]
     cwd: Option<PathBuf>,
-    /// What the tool may change.
-    #[arg(long, value_enum, default_value_t = SandboxMode::WorkspaceWrite)]
-    sandbox: SandboxMode,
-    /// Wall-clock limit in seconds (fractions allowed).
-    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
-    timeout: Option<Duration>,
-    /// Memory limit in MiB: each WASI tool's (default 512), and, when
-    /// given, a native command's whole tree.
-    #[arg(long, value_name = "MIB",
-          value_parser = clap::value_parser!(u64).range(1..=65536))]
-    memory: Option<u64>,
-    /// Most processes a native command's tree may have at once.
-    #[arg(long, value_name = "N", default_value_t = 4096,
-          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-    processes: u64,
-    /// Cap on each of stdout and stderr; the excess is dropped.
-    #[arg(long, value_name = "BYTES")]
-    max_output: Option<u64>,
+    #[command(flatten)]
+    flags: SettingFlags,
     /// Set a variable in the tool's environment (repeatable).
     #[arg(long = "env", value_name = "KEY=VALUE")]
     env: Vec<String>,
-    /// When a person is asked.
-    #[arg(long, value_enum, default_value_t = ApprovalPolicy::OnRequest)]
-    approval: ApprovalPolicy,
     /// Who answers: tty, jsonl=FD|SOCKET, script=FILE, deny [default: tty
     /// when interactive, else deny].
     #[arg(long, value_name = "WHO")]
@@ -145,9 +136,10 @@ struct RunArgs {
     audit: Option<PathBuf>,
     /// Ask for more than the sandbox gives (native commands): network,
     /// writable=DIR, git-commit (keep what a commit writes in the git
-    /// directories), unsandboxed. Needs a person's approval.
+    /// directories), unsandboxed. Needs a person's approval; repeated,
+    /// the grants are asked for together.
     #[arg(long, value_name = "GRANT", value_parser = parse_escalation)]
-    escalate: Option<Escalation>,
+    escalate: Vec<Escalation>,
     /// Refuse escalations of these kinds without asking, whatever the
     /// approver would answer: unsandboxed, writable, git-commit, network
     /// (which also refuses, unasked, connections to hosts not on --network
@@ -181,32 +173,13 @@ struct RunArgs {
     /// a native program (auto); or only one of them.
     #[arg(long, value_enum, default_value_t = Engine::Auto)]
     engine: Engine,
-    /// Network: off, on (the host's, shared) or allow=HOST[:PORT],... (only
-    /// those hosts; `*.NAME` for subdomains; others are asked about).
-    #[arg(long, value_name = "off|on|allow=HOSTS", default_value = "off")]
-    network: Network,
     /// Resolve NAME to ADDRESS instead of asking DNS (repeatable). Grants
     /// nothing: the name must still be allowed.
     #[arg(long = "resolve", value_name = "NAME=ADDRESS")]
     resolve: Vec<String>,
-    /// Also writable for native commands, in any sandbox mode (repeatable).
-    #[arg(long = "writable", value_name = "DIR")]
-    writable: Vec<PathBuf>,
-    /// Also unreadable for native commands: a name (any depth) or a path
-    /// relative to the root, as a glob (repeatable).
-    #[arg(long = "secret", value_name = "GLOB")]
-    secret: Vec<String>,
     /// Readable after all, though it looks like a secret (repeatable).
     #[arg(long = "allow-secret", value_name = "GLOB")]
     allow_secret: Vec<String>,
-    /// Pass this host variable to a native command even if it looks like a
-    /// credential (repeatable).
-    #[arg(long = "env-pass", value_name = "NAME")]
-    env_pass: Vec<String>,
-    /// Leave these host variables out of a native command's environment
-    /// too (a glob, repeatable; wins over --env-pass).
-    #[arg(long = "env-drop", value_name = "GLOB")]
-    env_drop: Vec<String>,
     /// Say more: the sandbox layers a native command ran under and the
     /// host variables left out of its environment (names only).
     #[arg(long, short = 'v')]
@@ -231,6 +204,10 @@ struct RunArgs {
     allow_native: bool,
     #[command(flatten)]
     cache: CacheArgs,
+    /// The settings the run goes by: the flags above over the user's and
+    /// the project's settings files (see [`settings_for`]).
+    #[arg(skip)]
+    settings: Settings,
     /// A shell command line to run, checked command by command (the same
     /// as `-- sh -c SCRIPT`).
     #[arg(short = 'c', value_name = "SCRIPT", conflicts_with = "command")]
@@ -242,6 +219,57 @@ struct RunArgs {
         value_name = "TOOL [ARGS]..."
     )]
     command: Vec<String>,
+}
+
+/// The flags that set what a run's settings say (see [`Settings`]): each
+/// given wins over the settings files, or adds to their lists. Read
+/// through [`RunArgs::settings`] once resolved, never directly.
+#[derive(clap::Args, Debug)]
+struct SettingFlags {
+    /// What the tool may change [default: workspace-write, or as your
+    /// settings say].
+    #[arg(long, value_enum)]
+    sandbox: Option<SandboxMode>,
+    /// Wall-clock limit in seconds (fractions allowed).
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    timeout: Option<Duration>,
+    /// Memory limit in MiB: each WASI tool's (default 512), and, when
+    /// given, a native command's whole tree.
+    #[arg(long, value_name = "MIB",
+          value_parser = clap::value_parser!(u64).range(settings::MEMORY_MIB))]
+    memory: Option<u64>,
+    /// Most processes a native command's tree may have at once [default:
+    /// 4096].
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(settings::PROCESSES))]
+    processes: Option<u64>,
+    /// Cap on each of stdout and stderr; the excess is dropped.
+    #[arg(long, value_name = "BYTES")]
+    max_output: Option<u64>,
+    /// When a person is asked [default: on-request, or as your settings
+    /// say].
+    #[arg(long, value_enum)]
+    approval: Option<ApprovalPolicy>,
+    /// Network: off, on (the host's, shared) or allow=HOST[:PORT],... (only
+    /// those hosts; `*.NAME` for subdomains; others are asked about)
+    /// [default: off, or as your settings say].
+    #[arg(long, value_name = "off|on|allow=HOSTS")]
+    network: Option<Network>,
+    /// Also writable for native commands, in any sandbox mode (repeatable).
+    #[arg(long = "writable", value_name = "DIR")]
+    writable: Vec<PathBuf>,
+    /// Also unreadable for native commands: a name (any depth) or a path
+    /// relative to the root, as a glob (repeatable).
+    #[arg(long = "secret", value_name = "GLOB")]
+    secret: Vec<String>,
+    /// Pass this host variable to a native command even if it looks like a
+    /// credential (repeatable).
+    #[arg(long = "env-pass", value_name = "NAME")]
+    env_pass: Vec<String>,
+    /// Leave these host variables out of a native command's environment
+    /// too (a glob, repeatable; wins over --env-pass).
+    #[arg(long = "env-drop", value_name = "GLOB")]
+    env_drop: Vec<String>,
 }
 
 /// Which engine may run a command.
@@ -290,10 +318,7 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
     let secs: f64 = text
         .parse()
         .map_err(|_| format!("not a number of seconds: {text}"))?;
-    Duration::try_from_secs_f64(secs)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| format!("not a positive duration: {text}"))
+    settings::seconds(secs)
 }
 
 fn parse_rfc3339(text: &str) -> Result<Duration, String> {
@@ -367,7 +392,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(exit::HOST_ERROR);
         }
     };
-    if matches!(cli.command, Command::Doctor(_) | Command::Tools) {
+    if matches!(cli.command, Command::Doctor { .. } | Command::Tools) {
         // What they print may go to `head`: end quietly, as a filter does.
         #[cfg(unix)]
         // SAFETY: restores the default action before anything is printed.
@@ -377,7 +402,7 @@ pub fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Run(args) => run_reported(*args),
-        Command::Doctor(args) => doctor(args),
+        Command::Doctor { root, cache } => doctor(&root, &cache),
         Command::Tools => Ok(list_tools()),
         Command::Warm(args) => warm(&args),
         Command::Trust { root } => trust(&root),
@@ -438,18 +463,20 @@ fn cache_of(args: &CacheArgs) -> Option<CompileCache> {
 
 fn sandbox_policy(args: &RunArgs) -> Result<SandboxPolicy> {
     args.env_choice().drop_set().map_err(anyhow::Error::msg)?;
-    let mut policy = SandboxPolicy::new(&args.root, args.cwd.as_deref(), args.sandbox)?;
+    let settings = &args.settings;
+    let mut policy = SandboxPolicy::new(&args.root, args.cwd.as_deref(), settings.sandbox.value)?;
     for assignment in &args.env {
         policy.push_env(assignment)?;
     }
-    policy.limits.timeout = args.timeout;
-    policy.limits.memory_bytes = usize::try_from(args.memory.unwrap_or(512) << 20)?;
-    policy.limits.max_output_bytes = args.max_output;
-    let (patterns, outside) = secrets_by_place(&args.secret, policy.root())?;
+    policy.limits.timeout = settings.timeout.value;
+    policy.limits.memory_bytes = usize::try_from(settings.memory_mib.value.unwrap_or(512) << 20)?;
+    policy.limits.max_output_bytes = settings.max_output.value;
+    let secrets: Vec<String> = settings.secrets.iter().map(|s| s.value.clone()).collect();
+    let (patterns, outside) = secrets_by_place(&secrets, policy.root())?;
     policy.secrets = SecretPatterns::new(&patterns, &args.allow_secret)?;
     // WASI tools never see past the root; native commands are denied these.
     policy.own_secrets.extend(outside);
-    let writable = writable_dirs(args)?;
+    let writable = writable_dirs(args);
     // Whether or not this run uses the cache: a run that does not must not
     // leave it open to the commands either.
     let cache_dir = args
@@ -506,7 +533,7 @@ fn broker_for(args: &RunArgs, policy: &SandboxPolicy) -> Result<Broker> {
         rules.load(file)?;
     }
     let spec = args.approver.clone().unwrap_or_else(approver::default_spec);
-    let writable = writable_dirs(args)?;
+    let writable = writable_dirs(args);
     if let ApproverSpec::JsonlSocket(path) | ApproverSpec::Script(path) = &spec {
         refuse_in_reach("--approver", path, policy, &writable)?;
     }
@@ -527,7 +554,7 @@ fn broker_for(args: &RunArgs, policy: &SandboxPolicy) -> Result<Broker> {
             .collect(),
     };
     let resolver = pinned_resolver(args)?;
-    let mut broker = Broker::new(rules, args.approval, approver, audit)
+    let mut broker = Broker::new(rules, args.settings.approval.value, approver, audit)
         .with_shell(shell)
         .without_grants(&args.no_grant, move |host| {
             resolver.pinned_to_loopback(host)
@@ -660,20 +687,26 @@ impl Session {
                 decider,
             })
         };
-        match (chosen, escalation) {
-            (Network::On, _) | (_, Some(Escalation::Network)) => NetAccess::On,
-            (Network::Off, Some(Escalation::Host(host, port))) => {
-                let mut allow = Allowlist::default();
-                allow.add(host.clone(), *port);
+        let parts = escalation.map(Escalation::parts).unwrap_or_default();
+        if *chosen == Network::On || parts.contains(&Escalation::Network) {
+            return NetAccess::On;
+        }
+        let mut allow = match chosen {
+            Network::Allow(list) => list.clone(),
+            _ => Allowlist::default(),
+        };
+        let mut hosts = parts.iter().filter_map(|part| match part {
+            Escalation::Host(host, port) => Some((host.clone(), *port)),
+            _ => None,
+        });
+        match (chosen, hosts.next()) {
+            (Network::Off, None) => NetAccess::Off,
+            (_, first) => {
+                for (host, port) in first.into_iter().chain(hosts) {
+                    allow.add(host, port);
+                }
                 gated(allow)
             }
-            (Network::Allow(list), Some(Escalation::Host(host, port))) => {
-                let mut allow = list.clone();
-                allow.add(host.clone(), *port);
-                gated(allow)
-            }
-            (Network::Allow(list), _) => gated(list.clone()),
-            (Network::Off, _) => NetAccess::Off,
         }
     }
 }
@@ -719,8 +752,62 @@ fn run_reported(args: RunArgs) -> Result<ExitCode> {
     result.map(ExitCode::from)
 }
 
+/// The settings a run goes by: the user's and the project's settings
+/// files, then the flags given.
+fn settings_for(args: &RunArgs) -> Result<Settings> {
+    let root = crate::policy::canonical_root(&args.root)?;
+    let mut settings =
+        Settings::load(&root, project::user_config_dir().as_deref()).map_err(anyhow::Error::msg)?;
+    if let Some(mode) = args.flags.sandbox {
+        settings.sandbox = Sourced::flag(mode, "--sandbox");
+    }
+    if let Some(approval) = args.flags.approval {
+        settings.approval = Sourced::flag(approval, "--approval");
+    }
+    if let Some(network) = &args.flags.network {
+        settings.network = Sourced::flag(network.clone(), "--network");
+    }
+    if args.flags.timeout.is_some() {
+        settings.timeout = Sourced::flag(args.flags.timeout, "--timeout");
+    }
+    if args.flags.memory.is_some() {
+        settings.memory_mib = Sourced::flag(args.flags.memory, "--memory");
+    }
+    if let Some(processes) = args.flags.processes {
+        settings.processes = Sourced::flag(processes, "--processes");
+    }
+    if args.flags.max_output.is_some() {
+        settings.max_output = Sourced::flag(args.flags.max_output, "--max-output");
+    }
+    for dir in &args.flags.writable {
+        settings
+            .add_writable_flag(dir)
+            .map_err(anyhow::Error::msg)?;
+    }
+    let flags = |values: &[String], flag| -> Vec<Sourced<String>> {
+        values
+            .iter()
+            .map(|v| Sourced::flag(v.clone(), flag))
+            .collect()
+    };
+    settings
+        .secrets
+        .extend(flags(&args.flags.secret, "--secret"));
+    settings
+        .env_pass
+        .extend(flags(&args.flags.env_pass, "--env-pass"));
+    settings
+        .env_drop
+        .extend(flags(&args.flags.env_drop, "--env-drop"));
+    Ok(settings)
+}
+
 /// `cordon run`: cordon's exit code.
-fn run(args: RunArgs, report: &mut RunReport) -> Result<u8> {
+fn run(mut args: RunArgs, report: &mut RunReport) -> Result<u8> {
+    args.settings = settings_for(&args)?;
+    if let Some(note) = &args.settings.left_out {
+        say(note);
+    }
     let mut policy = sandbox_policy(&args)?;
     let session = Session::new(&args, broker_for(&args, &policy)?)?;
     warn_of_tracked_secrets(&policy, &session);
@@ -745,7 +832,7 @@ fn run(args: RunArgs, report: &mut RunReport) -> Result<u8> {
             return Ok(exit::HOST_ERROR);
         }
     }
-    let mut escalation = args.escalate.clone();
+    let mut escalation = Escalation::combine(args.escalate.clone());
     // The code of a run that failed in the sandbox, once a retry is asked.
     let mut failed = None;
     loop {
@@ -767,34 +854,33 @@ fn run(args: RunArgs, report: &mut RunReport) -> Result<u8> {
             Target::Native(_) if routes_line(&args, &argv, escalation.as_ref()) => "shell",
             Target::Native(_) => "native",
         };
-        if engine == "wasi"
-            && matches!(
-                escalation,
-                Some(Escalation::Writable(_) | Escalation::GitCommit | Escalation::Unsandboxed)
+        let native_only = escalation.iter().flat_map(Escalation::parts).find(|part| {
+            matches!(
+                part,
+                Escalation::Writable(_) | Escalation::GitCommit | Escalation::Unsandboxed
             )
-        {
+        });
+        if let (Some(part), "wasi") = (native_only, engine) {
             say(format!(
-                "{}: --escalate {} applies to native commands; a WASI tool only ever sees \
+                "{}: --escalate {part} applies to native commands; a WASI tool only ever sees \
                  the root",
                 argv[0],
-                escalation.as_ref().expect("matched")
             ));
             return Ok(exit::DENIED);
         }
         // A grant the sandbox would quietly not honour is refused before
         // anyone is asked for it.
-        let asked_writable = args
-            .writable
-            .iter()
-            .filter_map(|dir| dir.canonicalize().ok())
-            .chain(match &escalation {
-                Some(Escalation::Writable(dir)) => Some(dir.clone()),
-                _ => None,
-            });
-        let unhonoured = match &escalation {
-            Some(Escalation::GitCommit) => uncommittable(&args, &policy),
-            _ => None,
-        };
+        let asked = escalation
+            .as_ref()
+            .map(Escalation::parts)
+            .unwrap_or_default();
+        let asked_writable = writable_dirs(&args)
+            .into_iter()
+            .chain(granted_writable(asked));
+        let unhonoured = asked
+            .contains(&Escalation::GitCommit)
+            .then(|| uncommittable(&args, &policy))
+            .flatten();
         if let Some(why) = unhonoured.or_else(|| {
             asked_writable
                 .into_iter()
@@ -805,7 +891,10 @@ fn run(args: RunArgs, report: &mut RunReport) -> Result<u8> {
         }
         // A tainted session shares the host's network only with a person's
         // approval.
-        if escalation.is_none() && args.network == Network::On && session.broker().tainted() {
+        if escalation.is_none()
+            && args.settings.network.value == Network::On
+            && session.broker().tainted()
+        {
             escalation = Some(Escalation::Network);
         }
         let request = Request {
@@ -838,7 +927,7 @@ fn run(args: RunArgs, report: &mut RunReport) -> Result<u8> {
                 Err(why) => return Ok(unresolved(why)),
             };
         }
-        policy.network = session.network_access(&args.network, escalation.as_ref());
+        policy.network = session.network_access(&args.settings.network.value, escalation.as_ref());
         let started = Instant::now();
         let stdio = Stdio::inherit(policy.limits.max_output_bytes);
         if session.broker().audit().enabled() || args.json || args.json_fd.is_some() {
@@ -935,12 +1024,12 @@ fn run(args: RunArgs, report: &mut RunReport) -> Result<u8> {
         // on-failure: a failure the sandbox caused may be retried once,
         // with the grant that was missing (a refused connection first), if
         // a person says so.
-        let refused_host = broker.take_refused_host();
+        let refused_hosts = broker.take_refused_hosts();
         let retry = (broker.policy() == ApprovalPolicy::OnFailure
             && ran.code != 0
             && failed.is_none()
             && escalation.is_none())
-        .then(|| refused_host.or_else(|| broker::missing_grant(&ran.violations, &policy)))
+        .then(|| broker::missing_grant(&ran.violations, refused_hosts, &policy))
         .flatten();
         drop(broker);
         match retry {
@@ -998,17 +1087,18 @@ fn write_areas<'a>(policy: &'a SandboxPolicy, writable: &'a [PathBuf]) -> Vec<&'
         .collect()
 }
 
-/// `--writable` directories, resolved; each must exist.
-fn writable_dirs(args: &RunArgs) -> Result<Vec<PathBuf>> {
-    args.writable
-        .iter()
-        .map(|dir| {
-            dir.canonicalize()
-                .ok()
-                .filter(|d| d.is_dir())
-                .with_context(|| format!("--writable {}: not a directory", dir.display()))
-        })
-        .collect()
+/// The directories the grants `asked` make writable.
+fn granted_writable(asked: &[Escalation]) -> impl Iterator<Item = PathBuf> + '_ {
+    asked.iter().filter_map(|part| match part {
+        Escalation::Writable(dir) => Some(dir.clone()),
+        _ => None,
+    })
+}
+
+/// The directories also writable for native commands, resolved.
+fn writable_dirs(args: &RunArgs) -> Vec<PathBuf> {
+    let writable = &args.settings.writable;
+    writable.iter().map(|dir| dir.value.clone()).collect()
 }
 
 /// The line refusing a writable grant cordon cannot honour: `dir` lies in
@@ -1171,20 +1261,19 @@ fn run_native(
         Err(ran) => return Ok(ran),
     };
     let unsandboxed = escalation == Some(&Escalation::Unsandboxed);
-    let mut writable = writable_dirs(args)?;
-    if let Some(Escalation::Writable(dir)) = escalation {
-        writable.push(dir.clone());
-    }
+    let asked = escalation.map(Escalation::parts).unwrap_or_default();
+    let mut writable = writable_dirs(args);
+    writable.extend(granted_writable(asked));
     let options = NativeOptions {
         writable,
-        git_commit: escalation == Some(&Escalation::GitCommit),
+        git_commit: asked.contains(&Escalation::GitCommit),
         env: args.env_choice(),
         no_namespaces: args.no_namespaces,
         protected: policy.own_dirs.clone(),
         hidden: policy.own_secrets.clone(),
         limits: NativeLimits {
-            memory_bytes: args.memory.map(|mib| mib << 20),
-            processes: Some(args.processes),
+            memory_bytes: args.settings.memory_mib.value.map(|mib| mib << 20),
+            processes: Some(args.settings.processes.value),
         },
     };
     let home = std::env::var_os("HOME").map(PathBuf::from);
@@ -1264,7 +1353,7 @@ fn run_native(
     let code = match outcome.status {
         NativeStatus::Exited(code) => u8::try_from(code).unwrap_or(1),
         NativeStatus::TimedOut => {
-            let secs = args.timeout.map_or(0.0, |t| t.as_secs_f64());
+            let secs = args.settings.timeout.value.map_or(0.0, |t| t.as_secs_f64());
             say(format!(
                 "{name}: timed out after {secs:.3}s (--timeout); its processes were killed"
             ));
@@ -1310,9 +1399,10 @@ static FIRST_START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
 impl RunArgs {
     /// What passes of the host's environment beyond the defaults.
     fn env_choice(&self) -> native::env::EnvChoice {
+        let values = |list: &[Sourced<String>]| list.iter().map(|s| s.value.clone()).collect();
         native::env::EnvChoice {
-            pass: self.env_pass.clone(),
-            drop: self.env_drop.clone(),
+            pass: values(&self.settings.env_pass),
+            drop: values(&self.settings.env_drop),
         }
     }
 
@@ -1320,7 +1410,7 @@ impl RunArgs {
     /// deadline); once it has run out, how the command ends unstarted.
     fn time_left(&self, name: &str) -> Result<Option<Duration>, Ran> {
         let started = *FIRST_START.get_or_init(Instant::now);
-        let Some(timeout) = self.timeout else {
+        let Some(timeout) = self.settings.timeout.value else {
             return Ok(None);
         };
         match timeout.checked_sub(started.elapsed()) {
@@ -1402,12 +1492,15 @@ fn trust(root: &Path) -> Result<ExitCode> {
         .with_context(|| format!("--root {}", root.display()))?;
     let config =
         project::user_config_dir().context("no config directory: set XDG_CONFIG_HOME or HOME")?;
-    let digest = project::trust(&root, &config).map_err(anyhow::Error::msg)?;
-    println!(
-        "trusted {} as {} reads now (sha256 {digest}); a change to it needs trusting again",
-        root.display(),
-        project::PROJECT_RULES
-    );
+    let check = |text: &str, path: &Path| Settings::check_project(text, path, &root);
+    let recorded = project::trust(&root, &config, check).map_err(anyhow::Error::msg)?;
+    for (file, digest) in recorded {
+        println!(
+            "trusted {} with {file} as it reads now (sha256 {digest}); a change to it needs \
+             trusting again",
+            root.display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -1452,10 +1545,10 @@ fn list_tools() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn doctor(args: CacheArgs) -> Result<ExitCode> {
+fn doctor(root: &Path, cache: &CacheArgs) -> Result<ExitCode> {
     println!("cordon {}", env!("CARGO_PKG_VERSION"));
     println!("wasmtime {WASMTIME_VERSION} (cranelift; WASIp1 modules and WASIp2 components)");
-    match cache_of(&args) {
+    match cache_of(cache) {
         Some(cache) => {
             let (entries, bytes) = cache.usage();
             println!(
@@ -1466,20 +1559,26 @@ fn doctor(args: CacheArgs) -> Result<ExitCode> {
         }
         None => println!("compile cache: off"),
     }
-    let here = std::env::current_dir().ok();
-    let tracked = here
-        .as_deref()
-        .map(|root| crate::tracked::secrets(root, &SecretPatterns::default()))
-        .unwrap_or_default();
-    if !tracked.is_empty() {
-        println!("{}", crate::tracked::warning(&tracked));
-    }
     println!("native sandbox layers:");
     for layer in native::layers() {
         match layer.state {
             Ok(detail) => println!("  {:<11} available: {detail}", layer.name),
             Err(why) => println!("  {:<11} missing: {why}", layer.name),
         }
+    }
+    let root = crate::policy::canonical_root(root)?;
+    let tracked = crate::tracked::secrets(&root, &SecretPatterns::default());
+    if !tracked.is_empty() {
+        println!("{}", crate::tracked::warning(&tracked));
+    }
+    println!("settings for {} (before any flag):", root.display());
+    let settings =
+        Settings::load(&root, project::user_config_dir().as_deref()).map_err(anyhow::Error::msg)?;
+    for line in settings.describe() {
+        println!("  {line}");
+    }
+    if let Some(note) = &settings.left_out {
+        println!("  {note}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -105,6 +105,11 @@ fn open_regular(path: &Path, links: Links) -> io::Result<File> {
     Ok(file)
 }
 
+/// 1-based line of the byte `offset` in `text`, for `file:line` messages.
+pub fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;

@@ -23,6 +23,7 @@ pub mod resolve;
 pub mod scenario;
 pub mod screen;
 pub mod secrets;
+pub mod settings;
 pub mod shape_lock;
 pub mod shell;
 pub mod tools;

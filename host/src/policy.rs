@@ -26,7 +26,8 @@ pub fn protected_name(name: &str, at_root: bool) -> bool {
 }
 
 /// How much of the filesystem a command may change.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum SandboxMode {
     /// Nothing is writable.
     ReadOnly,
@@ -46,6 +47,28 @@ impl SandboxMode {
             SandboxMode::FullAccess => "full-access",
         }
     }
+}
+
+/// `root` resolved, as a project root must be: an existing directory
+/// other than the filesystem root.
+///
+/// # Errors
+///
+/// A [`PolicyError`] naming `root` as given.
+pub fn canonical_root(root: &Path) -> Result<PathBuf, PolicyError> {
+    let canonical = root
+        .canonicalize()
+        .map_err(|error| PolicyError::RootUnreadable {
+            path: root.to_path_buf(),
+            error,
+        })?;
+    if !canonical.is_dir() {
+        return Err(PolicyError::RootNotDirectory(root.to_path_buf()));
+    }
+    if canonical.parent().is_none() {
+        return Err(PolicyError::RootIsFilesystemRoot(root.to_path_buf()));
+    }
+    Ok(canonical)
 }
 
 /// Resource limits for one command.
@@ -174,18 +197,7 @@ impl SandboxPolicy {
     ///
     /// A [`PolicyError`] naming the offending path.
     pub fn new(root: &Path, cwd: Option<&Path>, mode: SandboxMode) -> Result<Self, PolicyError> {
-        let canonical = root
-            .canonicalize()
-            .map_err(|error| PolicyError::RootUnreadable {
-                path: root.to_path_buf(),
-                error,
-            })?;
-        if !canonical.is_dir() {
-            return Err(PolicyError::RootNotDirectory(root.to_path_buf()));
-        }
-        if canonical.parent().is_none() {
-            return Err(PolicyError::RootIsFilesystemRoot(root.to_path_buf()));
-        }
+        let canonical = canonical_root(root)?;
         let spelled = std::path::absolute(root).ok().map(|p| lexically_normal(&p));
         let root_alias = spelled.filter(|p| *p != canonical);
         let cwd = match cwd {

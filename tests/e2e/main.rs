@@ -30,6 +30,8 @@ mod rules;
 mod scenarios;
 #[cfg(any(target_os = "linux", target_os = "macos"))]
 mod secrets;
+#[cfg(unix)]
+mod settings;
 #[cfg(target_os = "linux")]
 mod shell;
 mod tools;

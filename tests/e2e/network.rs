@@ -619,6 +619,48 @@ mod native {
             format!("network=other.test:{port}")
         );
     }
+
+    /// on-failure, a package manager's first fetch: the download was
+    /// refused (a host not on the list) and so was the write into its cache
+    /// outside the root, in a directory not made yet. The person is asked
+    /// once, for exactly those two grants together (not `unsandboxed`),
+    /// and the retry with them succeeds.
+    #[test]
+    fn on_failure_offers_every_missing_grant_together() {
+        if skip_without(&["curl"]) {
+            return;
+        }
+        let l = Layout::new();
+        let server = Server::start("127.0.0.1:0", "crate\n");
+        let port = server.port();
+        let home = l.base.join("outside/cargo-home");
+        std::fs::create_dir(&home).unwrap();
+        let audit = l.base.join("audit.jsonl");
+        let line = format!(
+            "curl -sSf --max-time 10 -o fetched.txt http://other.test:{port}/; \
+             mkdir -p {0}/registry/index && cp fetched.txt {0}/registry/index/",
+            home.display()
+        );
+        let run = gated(&l, &format!("127.0.0.1:{port}"))
+            .args(["--approval", "on-failure", "--approver", &script("once\n")])
+            .args(["--audit", audit.to_str().unwrap(), "--engine", "native"])
+            .args(["--", "sh", "-c", &line])
+            .output();
+        run.expect_code(0);
+        let grant = format!("network=other.test:{port} and writable={}", home.display());
+        assert!(
+            run.stderr()
+                .contains(&format!("asking to retry with {grant}")),
+            "{}",
+            run.stderr()
+        );
+        let copied = home.join("registry/index/fetched.txt");
+        assert_eq!(std::fs::read_to_string(copied).unwrap(), "crate\n");
+        let lines = audit_lines(&audit);
+        let requests = events(&lines, "request");
+        assert_eq!(requests.len(), 2, "{requests:?}");
+        assert_eq!(requests[1]["escalation"], grant);
+    }
 }
 
 /// `fetch` trusts the system's trust store as curl does (SSL_CERT_FILE

@@ -29,7 +29,8 @@ use crate::policy::SandboxPolicy;
 use crate::shell::{self, wrappers};
 
 /// When a person is asked, independent of the sandbox mode.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum ApprovalPolicy {
     /// Only known-safe read-only commands run unasked.
     Untrusted,
@@ -72,6 +73,11 @@ pub enum Escalation {
     GitCommit,
     /// No sandbox at all (native commands only).
     Unsandboxed,
+    /// Several of the above at once, never `Unsandboxed` (which covers
+    /// them all) nor another `Several`: `--escalate` given more than once,
+    /// or what on-failure offers when a run failed for more than one
+    /// missing grant. Made by [`Escalation::combine`].
+    Several(Vec<Escalation>),
 }
 
 /// A kind of escalation a session refuses without asking (`--no-grant`).
@@ -106,14 +112,70 @@ impl std::str::FromStr for GrantKind {
 }
 
 impl Escalation {
-    /// Which kind of grant this is.
-    pub fn kind(&self) -> GrantKind {
+    /// `grants` as one escalation: none, the one, or several. Running
+    /// unsandboxed covers every other grant, the host's network every
+    /// host, and a writable directory those inside it: those covered go,
+    /// and so do repeats.
+    pub fn combine(grants: impl IntoIterator<Item = Escalation>) -> Option<Escalation> {
+        let mut parts: Vec<Escalation> = Vec::new();
+        for grant in grants.into_iter().flat_map(|g| g.parts().to_vec()) {
+            if grant == Escalation::Unsandboxed {
+                return Some(grant);
+            }
+            if parts.iter().any(|kept| kept.covers(&grant)) {
+                continue;
+            }
+            parts.retain(|kept| !grant.covers(kept));
+            parts.push(grant);
+        }
+        match parts.len() {
+            0 => None,
+            1 => parts.pop(),
+            _ => Some(Escalation::Several(parts)),
+        }
+    }
+
+    /// The single grants this one is made of.
+    pub fn parts(&self) -> &[Escalation] {
         match self {
+            Escalation::Several(parts) => parts,
+            one => std::slice::from_ref(one),
+        }
+    }
+
+    /// Whether `self` (a single grant) grants all that `other` does.
+    fn covers(&self, other: &Escalation) -> bool {
+        match (self, other) {
+            (Escalation::Network, Escalation::Host(..)) => true,
+            (Escalation::Host(host, None), Escalation::Host(other, _)) => host == other,
+            (Escalation::Writable(dir), Escalation::Writable(other)) => other.starts_with(dir),
+            _ => self == other,
+        }
+    }
+
+    /// Which kinds of grant this is.
+    pub fn kinds(&self) -> impl Iterator<Item = GrantKind> + '_ {
+        self.parts().iter().map(|part| match part {
             Escalation::Network | Escalation::Host(..) => GrantKind::Network,
             Escalation::Writable(_) => GrantKind::Writable,
             Escalation::GitCommit => GrantKind::GitCommit,
-            Escalation::Unsandboxed => GrantKind::Unsandboxed,
-        }
+            Escalation::Unsandboxed | Escalation::Several(_) => GrantKind::Unsandboxed,
+        })
+    }
+
+    /// Whether it grants any network.
+    pub fn network(&self) -> bool {
+        self.kinds().any(|kind| kind == GrantKind::Network)
+    }
+
+    /// The single grants, each as `--escalate` takes it.
+    pub fn as_flags(&self) -> String {
+        let flags: Vec<String> = self
+            .parts()
+            .iter()
+            .map(|part| format!("--escalate {part}"))
+            .collect();
+        flags.join(" ")
     }
 }
 
@@ -126,6 +188,10 @@ impl std::fmt::Display for Escalation {
             Escalation::Writable(dir) => write!(f, "writable={}", dir.display()),
             Escalation::GitCommit => write!(f, "git-commit"),
             Escalation::Unsandboxed => write!(f, "unsandboxed"),
+            Escalation::Several(parts) => {
+                let shown: Vec<String> = parts.iter().map(ToString::to_string).collect();
+                f.write_str(&shown.join(" and "))
+            }
         }
     }
 }
@@ -743,7 +809,7 @@ pub enum Remedy {
 impl std::fmt::Display for Remedy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Remedy::Escalation(grant) => write!(f, "--escalate {grant} would allow it"),
+            Remedy::Escalation(grant) => write!(f, "{} would allow it", grant.as_flags()),
             Remedy::Flag(flag) => write!(f, "{flag} would allow it"),
         }
     }
@@ -775,11 +841,18 @@ pub fn remedy(violation: &Violation, policy: &SandboxPolicy) -> Remedy {
     if violation.denied == Denied::Read {
         return Remedy::Escalation(Escalation::Unsandboxed);
     }
-    let dir = target.parent().and_then(|p| p.canonicalize().ok());
+    let parent = target.parent().unwrap_or(&target);
+    let exact = parent.canonicalize().ok();
+    if exact.is_some_and(|dir| committed(violation.target.as_deref(), &dir, policy)) {
+        return Remedy::Escalation(Escalation::GitCommit);
+    }
+    // A directory not made yet (a package cache's first fetch): the one
+    // it would be made in, unless that is the filesystem's root.
+    let dir = parent
+        .ancestors()
+        .find_map(|p| p.canonicalize().ok())
+        .filter(|dir| dir.parent().is_some());
     match dir {
-        Some(dir) if committed(violation.target.as_deref(), &dir, policy) => {
-            Remedy::Escalation(Escalation::GitCommit)
-        }
         Some(dir)
             if violation.engine == "wasi"
                 && (policy.in_protected_tree(&dir)
@@ -799,17 +872,28 @@ pub fn remedy(violation: &Violation, policy: &SandboxPolicy) -> Remedy {
     }
 }
 
-/// The grant whose absence made a native run fail, to offer once: the
-/// narrowest escalation that would have allowed the first refusal (see
-/// [`remedy`]), else running without the sandbox (a person may judge a
-/// secret or a git directory's file worth it). A WASI tool's refusals
-/// have no escalation: it only ever sees the root.
-pub fn missing_grant(violations: &[Violation], policy: &SandboxPolicy) -> Option<Escalation> {
-    let violation = violations.iter().find(|v| v.engine != "wasi")?;
-    Some(match remedy(violation, policy) {
-        Remedy::Escalation(grant) => grant,
-        Remedy::Flag(_) => Escalation::Unsandboxed,
-    })
+/// The grant whose absence made a run fail, to offer once: the
+/// connections refused (`refused`) and the narrowest escalation that would
+/// have allowed each of a native command's refusals (see [`remedy`]),
+/// together (`writable=~/.cargo/registry` and `network=index.crates.io`
+/// for a first `cargo fetch`); running without the sandbox where one
+/// refusal has nothing narrower (a person may judge a secret or a git
+/// directory's file worth it). A WASI tool's refusals of files have no
+/// escalation: it only ever sees the root.
+pub fn missing_grant(
+    violations: &[Violation],
+    refused: Vec<Escalation>,
+    policy: &SandboxPolicy,
+) -> Option<Escalation> {
+    let remedies =
+        violations
+            .iter()
+            .filter(|v| v.engine != "wasi")
+            .map(|v| match remedy(v, policy) {
+                Remedy::Escalation(grant) => grant,
+                Remedy::Flag(_) => Escalation::Unsandboxed,
+            });
+    Escalation::combine(refused.into_iter().chain(remedies))
 }
 
 /// Whether the refused write `target` (in `dir`) is one a commit makes in
@@ -969,9 +1053,13 @@ impl Broker {
     /// Why `escalation` is refused without asking, if it is.
     fn never_granted(&self, escalation: Option<&Escalation>) -> Option<String> {
         let escalation = escalation?;
-        let local = matches!(escalation, Escalation::Host(host, _) if (self.local_host)(host));
-        (self.no_grant.contains(&escalation.kind()) && !local)
-            .then(|| format!("{escalation} is never granted in this session (--no-grant)"))
+        let refused = escalation.parts().iter().find(|part| {
+            let local = matches!(part, Escalation::Host(host, _) if (self.local_host)(host));
+            part.kinds().any(|kind| self.no_grant.contains(&kind)) && !local
+        })?;
+        Some(format!(
+            "{refused} is never granted in this session (--no-grant)"
+        ))
     }
 
     /// Asks the approver, and records what its channel carried that was
@@ -1009,11 +1097,14 @@ impl Broker {
     /// connections to it, on the port asked about, are theirs, taint or not
     /// (the approval came after). Approved once, it is the run's only.
     fn grant_escalated_host(&mut self, request: &Request) {
-        if let Some(Escalation::Host(host, port)) = &request.escalation {
-            self.host_grants.push(HostGrant {
-                host: host.clone(),
-                port: *port,
-            });
+        let parts = request.escalation.iter().flat_map(Escalation::parts);
+        for part in parts {
+            if let Escalation::Host(host, port) = part {
+                self.host_grants.push(HostGrant {
+                    host: host.clone(),
+                    port: *port,
+                });
+            }
         }
     }
 
@@ -1037,12 +1128,8 @@ impl Broker {
             self.audit.record(&Event::taint(why));
             self.taint = Some(why.to_string());
             self.host_grants.clear();
-            self.grants.retain(|grant| {
-                !matches!(
-                    grant.escalation,
-                    Some(Escalation::Network | Escalation::Host(..))
-                )
-            });
+            self.grants
+                .retain(|grant| !grant.escalation.as_ref().is_some_and(Escalation::network));
         }
     }
 
@@ -1057,12 +1144,14 @@ impl Broker {
         self.aborted
     }
 
-    /// The first connection refused under on-failure since the last call,
-    /// as the grant that would have let it through.
-    pub fn take_refused_host(&mut self) -> Option<Escalation> {
-        let first = self.refused_hosts.first().cloned();
-        self.refused_hosts.clear();
-        first.map(|(host, port)| Escalation::Host(host, (port != 0).then_some(port)))
+    /// The connections refused under on-failure since the last call, as
+    /// the grants that would have let them through.
+    pub fn take_refused_hosts(&mut self) -> Vec<Escalation> {
+        let refused = std::mem::take(&mut self.refused_hosts);
+        refused
+            .into_iter()
+            .map(|(host, port)| Escalation::Host(host, (port != 0).then_some(port)))
+            .collect()
     }
 
     /// Decides a connection of `request`'s command to `host:port` (`port`
@@ -1449,6 +1538,45 @@ mod tests {
     }
 
     #[test]
+    fn grants_combine_into_the_fewest_that_cover_them() {
+        let dir = |d: &str| Escalation::Writable(PathBuf::from(d));
+        let host = |h: &str, port| Escalation::Host(Host::parse(h).unwrap(), port);
+        assert_eq!(Escalation::combine([]), None);
+        assert_eq!(Escalation::combine([dir("/a")]), Some(dir("/a")));
+        assert_eq!(
+            Escalation::combine([
+                host("x.test", Some(443)),
+                dir("/a/b"),
+                dir("/a"),
+                dir("/a/c"),
+                host("x.test", None),
+                Escalation::GitCommit,
+                Escalation::GitCommit,
+            ]),
+            Some(Escalation::Several(vec![
+                dir("/a"),
+                host("x.test", None),
+                Escalation::GitCommit
+            ]))
+        );
+        assert_eq!(
+            Escalation::combine([host("x.test", None), Escalation::Network]),
+            Some(Escalation::Network)
+        );
+        assert_eq!(
+            Escalation::combine([dir("/a"), Escalation::Unsandboxed, Escalation::Network]),
+            Some(Escalation::Unsandboxed)
+        );
+        let several = Escalation::combine([dir("/a"), host("y.test", Some(80))]).unwrap();
+        assert_eq!(several.to_string(), "writable=/a and network=y.test:80");
+        assert_eq!(
+            several.as_flags(),
+            "--escalate writable=/a --escalate network=y.test:80"
+        );
+        assert!(several.network());
+    }
+
+    #[test]
     fn unknown_words_are_wildcards() {
         use ApprovalPolicy::*;
         for line in [
@@ -1764,8 +1892,8 @@ mod tests {
         );
         assert!(asked.lock().unwrap().is_empty());
         assert_eq!(
-            b.take_refused_host(),
-            Some(Escalation::Host(host("other.test"), Some(443)))
+            b.take_refused_hosts(),
+            [Escalation::Host(host("other.test"), Some(443))]
         );
         let (mut b, _) = broker(Rules::default(), ApprovalPolicy::Never, vec![Answer::Once]);
         b.taint("--allow-secret .env");

@@ -1,11 +1,13 @@
 //! Rules from outside the command line: the user's own
-//! (`CONFIG/cordon/rules.toml`) and a project's `.cordon/rules.toml`.
+//! (`CONFIG/cordon/rules.toml`) and a project's `.cordon/rules.toml`; and
+//! the trust store both a project's rules and its settings
+//! (`.cordon/config.toml`, see [`crate::settings`]) answer to.
 //!
 //! A project's rules may only tighten (prompt, forbid): a cloned repository
 //! must not approve its own commands. The user lifts that by trusting the
 //! project from outside it (`cordon trust`), which records the root's real
-//! path and the rules file's SHA-256 in the user's config directory; a
-//! changed file is untrusted again.
+//! path and the SHA-256 of each of the two files in the user's config
+//! directory; a changed file is untrusted again.
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +18,9 @@ use super::rules::{Rules, RulesError};
 
 /// The project's rules file, relative to the root.
 pub const PROJECT_RULES: &str = ".cordon/rules.toml";
+
+/// The project's settings file, relative to the root.
+pub const PROJECT_CONFIG: &str = ".cordon/config.toml";
 
 /// The user's own rules, in [`user_config_dir`].
 pub const USER_RULES: &str = "rules.toml";
@@ -36,10 +41,24 @@ struct TrustStore {
     trusted: Vec<Trusted>,
 }
 
+/// What `cordon trust` recorded of one root: each file's digest as it
+/// read then (absent: the file was not there).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Trusted {
     root: PathBuf,
-    rules_sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rules_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    config_sha256: Option<String>,
+}
+
+impl Trusted {
+    fn digest_of(&self, file: &str) -> Option<&str> {
+        match file {
+            PROJECT_RULES => self.rules_sha256.as_deref(),
+            _ => self.config_sha256.as_deref(),
+        }
+    }
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -49,9 +68,16 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// The project's rules file, read only from inside the root (`.cordon`
-/// may be a symlink to elsewhere on the host).
-fn read_project_rules(root: &Path, file: &Path) -> std::io::Result<Vec<u8>> {
+/// A project's file ([`PROJECT_RULES`], [`PROJECT_CONFIG`]), read only
+/// from inside the root (`.cordon` may be a symlink to elsewhere on the
+/// host).
+///
+/// # Errors
+///
+/// The file's own error (`NotFound` among them), or one saying it lies
+/// outside the root or is not a small regular file.
+pub fn read_project_file(root: &Path, relative: &str) -> std::io::Result<Vec<u8>> {
+    let file = root.join(relative);
     let dir = file.parent().and_then(|dir| dir.canonicalize().ok());
     if let Some(dir) = dir.filter(|dir| !dir.starts_with(root)) {
         return Err(std::io::Error::other(format!(
@@ -59,7 +85,7 @@ fn read_project_rules(root: &Path, file: &Path) -> std::io::Result<Vec<u8>> {
             dir.display()
         )));
     }
-    crate::config_file::read(file, crate::config_file::CONFIG_LIMIT)
+    crate::config_file::read(&file, crate::config_file::CONFIG_LIMIT)
 }
 
 fn store_path(config: &Path) -> PathBuf {
@@ -73,6 +99,28 @@ fn read_store(config: &Path) -> Result<TrustStore, String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(TrustStore::default()),
         Err(e) => Err(format!("{}: {e}", path.display())),
     }
+}
+
+/// Whether the user trusted the project at `root` with its `file`
+/// ([`PROJECT_RULES`] or [`PROJECT_CONFIG`]) reading `bytes`.
+///
+/// # Errors
+///
+/// A trust store that cannot be read.
+pub fn is_trusted(
+    config: Option<&Path>,
+    root: &Path,
+    file: &str,
+    bytes: &[u8],
+) -> Result<bool, String> {
+    let Some(config) = config else {
+        return Ok(false);
+    };
+    let digest = sha256_hex(bytes);
+    Ok(read_store(config)?
+        .trusted
+        .iter()
+        .any(|t| t.root == root && t.digest_of(file) == Some(digest.as_str())))
 }
 
 /// Loads the user's rules (all of them) and the project's (only those that
@@ -95,7 +143,7 @@ pub fn load(
         }
     }
     let file = root.join(PROJECT_RULES);
-    let bytes = match read_project_rules(root, &file) {
+    let bytes = match read_project_file(root, PROJECT_RULES) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("{}: {e}", file.display())),
@@ -104,13 +152,7 @@ pub fn load(
     project
         .add(&String::from_utf8_lossy(&bytes), &file)
         .map_err(|e| e.to_string())?;
-    let trusted = match config {
-        Some(config) => read_store(config)?.trusted.contains(&Trusted {
-            root: root.to_path_buf(),
-            rules_sha256: sha256_hex(&bytes),
-        }),
-        None => false,
-    };
+    let trusted = is_trusted(config, root, PROJECT_RULES, &bytes)?;
     let left_out = rules.merge(project, !trusted);
     Ok((left_out > 0).then(|| {
         format!(
@@ -122,32 +164,62 @@ pub fn load(
     }))
 }
 
-/// Trusts the project at `root` (canonical) as its rules file reads now.
-/// Returns the digest recorded.
+/// Trusts the project at `root` (canonical) as its rules and settings
+/// files read now, once each that is there has been checked:
+/// `check_settings` checks the settings. Returns each file recorded, with
+/// its digest.
 ///
 /// # Errors
 ///
-/// No rules file, or a store that cannot be read or written (written
-/// atomically).
-pub fn trust(root: &Path, config: &Path) -> Result<String, String> {
-    let file = root.join(PROJECT_RULES);
-    let bytes = read_project_rules(root, &file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let mut check = Rules::default();
-    check
-        .add(&String::from_utf8_lossy(&bytes), &file)
-        .map_err(|e| e.to_string())?;
-    let digest = sha256_hex(&bytes);
+/// Neither file there, one that does not parse, or a store that cannot
+/// be read or written (written atomically).
+pub fn trust(
+    root: &Path,
+    config: &Path,
+    check_settings: impl FnOnce(&str, &Path) -> Result<(), String>,
+) -> Result<Vec<(&'static str, String)>, String> {
+    let read = |relative: &str| match read_project_file(root, relative) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{}: {e}", root.join(relative).display())),
+    };
+    let (rules, settings) = (read(PROJECT_RULES)?, read(PROJECT_CONFIG)?);
+    if rules.is_none() && settings.is_none() {
+        return Err(format!(
+            "nothing to trust in {}: neither {PROJECT_RULES} nor {PROJECT_CONFIG} is there",
+            root.display()
+        ));
+    }
+    if let Some(bytes) = &rules {
+        Rules::default()
+            .add(&String::from_utf8_lossy(bytes), &root.join(PROJECT_RULES))
+            .map_err(|e| e.to_string())?;
+    }
+    if let Some(bytes) = &settings {
+        let text = std::str::from_utf8(bytes)
+            .map_err(|_| format!("{}: not UTF-8 text", root.join(PROJECT_CONFIG).display()))?;
+        check_settings(text, &root.join(PROJECT_CONFIG))?;
+    }
+    let entry = Trusted {
+        root: root.to_path_buf(),
+        rules_sha256: rules.as_deref().map(sha256_hex),
+        config_sha256: settings.as_deref().map(sha256_hex),
+    };
+    let recorded = [
+        (PROJECT_RULES, entry.rules_sha256.clone()),
+        (PROJECT_CONFIG, entry.config_sha256.clone()),
+    ]
+    .into_iter()
+    .filter_map(|(file, digest)| Some((file, digest?)))
+    .collect();
     let mut store = read_store(config)?;
     store.trusted.retain(|t| t.root != root);
-    store.trusted.push(Trusted {
-        root: root.to_path_buf(),
-        rules_sha256: digest.clone(),
-    });
+    store.trusted.push(entry);
     std::fs::create_dir_all(config).map_err(|e| format!("{}: {e}", config.display()))?;
     let text = toml::to_string(&store).map_err(|e| e.to_string())?;
     crate::atomic::write(&store_path(config), text.as_bytes())
         .map_err(|e| format!("{}: {e}", store_path(config).display()))?;
-    Ok(digest)
+    Ok(recorded)
 }
 
 #[cfg(test)]
@@ -175,7 +247,7 @@ mod tests {
         assert!(rules.evaluate(&argv("rm -rf x")).is_none());
         assert!(rules.evaluate(&argv("curl x")).is_some());
 
-        trust(root.path(), config.path()).unwrap();
+        trust(root.path(), config.path(), |_, _| Ok(())).unwrap();
         let mut rules = Rules::default();
         assert_eq!(
             load(&mut rules, root.path(), Some(config.path())).unwrap(),

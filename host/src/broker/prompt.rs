@@ -212,6 +212,10 @@ fn rows(text: &str, width: usize, max: usize) -> (Vec<String>, usize) {
 /// quotes show).
 fn shown_grant(escalation: &Escalation) -> String {
     match escalation {
+        Escalation::Several(parts) => {
+            let shown: Vec<String> = parts.iter().map(shown_grant).collect();
+            shown.join(" and ")
+        }
         Escalation::Writable(dir) => format!("writable={}", display::path(dir)),
         Escalation::GitCommit => "git-commit (what a commit writes in the git directories \
                                   is kept: objects, refs, logs, the index; hooks and config \

@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::config_file::line_of;
 use crate::net::{Allowlist, Host};
 
 /// What a rule decides, ordered from the most permissive to the strictest.
@@ -427,11 +428,6 @@ impl Rules {
         }
         Ok(())
     }
-}
-
-/// 1-based line of the byte `offset` in `text`.
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ pub(super) fn run_script(
     let (dialect, _) = shell::shell_line(&[name.to_string(), "-c".into(), String::new()])
         .unwrap_or((shell::Dialect::Posix, ""));
     let script = shell::parse(text, dialect, &env, policy.root(), &policy.cwd_abs())?;
-    let writable = writable_dirs(args)?;
+    let writable = writable_dirs(args);
     let area = Area {
         policy,
         writable: &writable,

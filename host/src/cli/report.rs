@@ -110,7 +110,7 @@ impl RunReport {
 /// A refusal, with what would have allowed it.
 fn violation_json(violation: &Violation, policy: &SandboxPolicy) -> Value {
     let allowed_by = match broker::remedy(violation, policy) {
-        Remedy::Escalation(grant) => format!("--escalate {grant}"),
+        Remedy::Escalation(grant) => grant.as_flags(),
         Remedy::Flag(flag) => flag,
     };
     json!({

@@ -138,6 +138,26 @@ impl Allowlist {
         })
     }
 
+    /// This list cut down to what `outer` also allows: the entries kept,
+    /// and those left out, as given.
+    pub fn within(&self, outer: &Allowlist) -> (Allowlist, Vec<String>) {
+        let (kept, left_out): (Vec<Entry>, Vec<Entry>) = self
+            .entries
+            .iter()
+            .cloned()
+            .partition(|entry| outer.entries.iter().any(|o| covers(o, entry)));
+        let shown = left_out
+            .into_iter()
+            .map(|entry| {
+                Allowlist {
+                    entries: vec![entry],
+                }
+                .describe()
+            })
+            .collect();
+        (Allowlist { entries: kept }, shown)
+    }
+
     /// Adds `host` (on `port`, or any), granted for one command.
     pub fn add(&mut self, host: Host, port: Option<u16>) {
         self.entries.push(Entry {
@@ -210,6 +230,19 @@ fn parse_entry(item: &str) -> Result<Entry, String> {
         None => Pattern::Exact(Host::parse(&host).map_err(|e| bad(&e))?),
     };
     Ok(Entry { pattern, port })
+}
+
+/// Whether every host and port `inner` names, `outer` names too.
+fn covers(outer: &Entry, inner: &Entry) -> bool {
+    let ports = outer.port.is_none() || outer.port == inner.port;
+    ports
+        && match (&outer.pattern, &inner.pattern) {
+            (pattern, Pattern::Exact(host)) => matches(pattern, host),
+            (Pattern::Subdomains(outer), Pattern::Subdomains(inner)) => {
+                inner == outer || inner.ends_with(&format!(".{outer}"))
+            }
+            (Pattern::Exact(_), Pattern::Subdomains(_)) => false,
+        }
 }
 
 fn matches(pattern: &Pattern, host: &Host) -> bool {
@@ -299,5 +332,24 @@ mod tests {
         ] {
             assert!(Allowlist::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn within_keeps_only_what_the_outer_list_names() {
+        let outer = Allowlist::parse("*.crates.io,github.com:443,10.0.0.1").unwrap();
+        let inner = Allowlist::parse(
+            "index.crates.io,*.static.crates.io,*.crates.io:443,github.com:443,github.com,\
+             *.github.com,10.0.0.1:22,10.0.0.2,crates.io",
+        )
+        .unwrap();
+        let (kept, left_out) = inner.within(&outer);
+        assert_eq!(
+            kept.describe(),
+            "index.crates.io,*.static.crates.io,*.crates.io:443,github.com:443,10.0.0.1:22"
+        );
+        assert_eq!(
+            left_out,
+            ["github.com", "*.github.com", "10.0.0.2", "crates.io"]
+        );
     }
 }

@@ -260,13 +260,15 @@ fn pieces_into(
             WordPiece::ParameterExpansion(ParameterExpr::Parameter {
                 parameter,
                 indirect: false,
-            }) => out.unknown(format!("the parameter {parameter:?}")),
+            }) => out.unknown(format!("the parameter ${{{parameter}}}")),
             WordPiece::CommandSubstitution(text) => out.substitutions.push(text.clone()),
             WordPiece::BackquotedCommandSubstitution(text) => {
                 out.substitutions.push(unescape_backquoted(text, quoted));
             }
             WordPiece::ArithmeticExpression(_) => out.unreadable("arithmetic".into()),
-            other => out.unreadable(format!("the expansion {other:?}")),
+            WordPiece::ParameterExpansion(_) => out
+                .unreadable("a ${...} expansion with an operator (such as ${NAME-default})".into()),
+            _ => out.unreadable("an expansion cordon does not read".into()),
         }
     }
 }
