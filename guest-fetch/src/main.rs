@@ -33,6 +33,11 @@ struct Options {
 struct Failure(u8, String);
 
 fn main() {
+    if let Some(pwd) = std::env::var_os("PWD") {
+        // cordon gives no `.` to resolve relative paths in: `$PWD` is the
+        // working directory, as an absolute path inside the root.
+        let _ = std::env::set_current_dir(pwd);
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (code, why) = match parse(&args) {
         Err(why) => (2, format!("{why}\n{USAGE}")),

@@ -105,7 +105,8 @@ fn main() {
         },
     };
     if let Some(pwd) = std::env::var_os("PWD") {
-        // Best effort: without it, relative paths resolve in `.`.
+        // cordon gives no `.` to resolve relative paths in: `$PWD` is the
+        // working directory, as an absolute path inside the root.
         let _ = std::env::set_current_dir(pwd);
     }
     std::process::exit((tool.2)(args));

@@ -72,7 +72,7 @@ impl Event {
             "request",
             json!({
                 "argv": request.argv,
-                "cwd": request.cwd,
+                "cwd": request.cwd.to_string_lossy(),
                 "engine": request.engine,
                 "sandbox": request.sandbox,
                 "approval": policy.as_str(),

@@ -440,7 +440,7 @@ fn warm(args: &CacheArgs) -> Result<ExitCode> {
     for mode in [EngineMode::Standard, EngineMode::Deterministic] {
         let host = WasiHost::new(Some(CompileCache::new(&dir)), mode)?;
         for module in [&crate::tools::TOOLS, &crate::tools::FETCH] {
-            host.load_with_digest(module.bytes, Some(module.sha256))?;
+            host.load_built_in(module)?;
         }
     }
     say(format!(
@@ -469,7 +469,13 @@ fn sandbox_policy(args: &RunArgs) -> Result<SandboxPolicy> {
         policy.push_env(assignment)?;
     }
     policy.limits.timeout = settings.timeout.value;
-    policy.limits.memory_bytes = usize::try_from(settings.memory_mib.value.unwrap_or(512) << 20)?;
+    policy.limits.memory_bytes = usize::try_from(
+        settings
+            .memory_mib
+            .value
+            .unwrap_or(settings::WASI_MEMORY_MIB)
+            << 20,
+    )?;
     policy.limits.max_output_bytes = settings.max_output.value;
     let secrets: Vec<String> = settings.secrets.iter().map(|s| s.value.clone()).collect();
     let (patterns, outside) = secrets_by_place(&secrets, policy.root())?;
@@ -477,6 +483,9 @@ fn sandbox_policy(args: &RunArgs) -> Result<SandboxPolicy> {
     // WASI tools never see past the root; native commands are denied these.
     policy.own_secrets.extend(outside);
     let writable = writable_dirs(args);
+    // cordon's own temporary files (a guest's `/`, the native masks and
+    // staging, the git-shape lock) live there.
+    refuse_in_reach("TMPDIR", &std::env::temp_dir(), &policy, &writable)?;
     // Whether or not this run uses the cache: a run that does not must not
     // leave it open to the commands either.
     let cache_dir = args
@@ -779,11 +788,11 @@ fn settings_for(args: &RunArgs) -> Result<Settings> {
     if args.flags.max_output.is_some() {
         settings.max_output = Sourced::flag(args.flags.max_output, "--max-output");
     }
-    for dir in &args.flags.writable {
-        settings
-            .add_writable_flag(dir)
-            .map_err(anyhow::Error::msg)?;
-    }
+    let dirs = args.flags.writable.iter();
+    settings.writable.extend(dirs.map(|dir| {
+        let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
+        Sourced::flag(absolute, "--writable")
+    }));
     let flags = |values: &[String], flag| -> Vec<Sourced<String>> {
         values
             .iter()
@@ -799,6 +808,9 @@ fn settings_for(args: &RunArgs) -> Result<Settings> {
     settings
         .env_drop
         .extend(flags(&args.flags.env_drop, "--env-drop"));
+    settings
+        .resolve_writable(&root)
+        .map_err(anyhow::Error::msg)?;
     Ok(settings)
 }
 
@@ -1170,9 +1182,7 @@ fn load(host: &WasiHost, resolved: &resolve::Resolved, name: &str) -> Result<was
                 .with_context(|| format!("reading {}", path.display()))?;
             host.load(&bytes)
         }
-        ToolSource::BuiltIn(tool) => {
-            host.load_with_digest(tool.module.bytes, Some(tool.module.sha256))
-        }
+        ToolSource::BuiltIn(tool) => host.load_built_in(tool.module),
     };
     loaded
         .map_err(anyhow::Error::from)
@@ -1578,7 +1588,7 @@ fn doctor(root: &Path, cache: &CacheArgs) -> Result<ExitCode> {
         println!("  {line}");
     }
     if let Some(note) = &settings.left_out {
-        println!("  {note}");
+        println!("  {}", crate::display::text(note));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -105,6 +105,23 @@ fn open_regular(path: &Path, links: Links) -> io::Result<File> {
     Ok(file)
 }
 
+/// An XDG base directory: `$var`, else `$HOME/under_home`, only when
+/// absolute. The spec ignores a relative one, and cordon must: it would
+/// name a directory inside whatever project cordon runs in, which could
+/// then hold cordon's own configuration (trusting itself) or its cache.
+pub fn xdg_dir(var: &str, under_home: &str) -> Option<PathBuf> {
+    let absolute = |value: std::ffi::OsString| {
+        let path = PathBuf::from(value);
+        path.is_absolute().then_some(path)
+    };
+    match std::env::var_os(var).filter(|v| !v.is_empty()) {
+        Some(value) => absolute(value),
+        None => std::env::var_os("HOME")
+            .and_then(absolute)
+            .map(|home| home.join(under_home)),
+    }
+}
+
 /// 1-based line of the byte `offset` in `text`, for `file:line` messages.
 pub fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1

@@ -198,7 +198,12 @@ impl SandboxPolicy {
     /// A [`PolicyError`] naming the offending path.
     pub fn new(root: &Path, cwd: Option<&Path>, mode: SandboxMode) -> Result<Self, PolicyError> {
         let canonical = canonical_root(root)?;
-        let spelled = std::path::absolute(root).ok().map(|p| lexically_normal(&p));
+        // A `..` after a symlink leads where the kernel says, not where
+        // the spelling does: no second spelling then.
+        let spelled = std::path::absolute(root)
+            .ok()
+            .filter(|p| !p.components().any(|c| c == Component::ParentDir))
+            .map(|p| lexically_normal(&p));
         let root_alias = spelled.filter(|p| *p != canonical);
         let cwd = match cwd {
             None => PathBuf::new(),
@@ -284,7 +289,6 @@ impl SandboxPolicy {
         self.mode != SandboxMode::ReadOnly
     }
 
-    /// Whether [`PROTECTED_NAMES`] must stay read-only.
     /// cordon's own directories that lie inside the root, by components.
     pub fn own_dirs_in_root(&self) -> impl Iterator<Item = &Path> {
         self.own_dirs
@@ -293,8 +297,12 @@ impl SandboxPolicy {
             .map(PathBuf::as_path)
     }
 
+    /// Whether [`PROTECTED_NAMES`] and the git directories stay read-only
+    /// by what they are: in every mode but full-access, since a
+    /// read-only root may still lie in a writable directory
+    /// (`--writable`, an approved grant).
     pub fn protects_subpaths(&self) -> bool {
-        self.mode == SandboxMode::WorkspaceWrite
+        self.mode != SandboxMode::FullAccess
     }
 
     /// Whether `dir` (canonical) lies in a tree that stays read-only

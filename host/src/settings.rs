@@ -31,6 +31,9 @@ pub const MEMORY_MIB: RangeInclusive<u64> = 1..=65536;
 /// Process limits cordon accepts.
 pub const PROCESSES: RangeInclusive<u64> = 1..=1_000_000;
 
+/// Each WASI tool's memory, in MiB, unless set.
+pub const WASI_MEMORY_MIB: u64 = 512;
+
 /// Processes a native command's tree may have at once, unless set.
 const DEFAULT_PROCESSES: u64 = 4096;
 
@@ -216,6 +219,8 @@ impl Applying<'_> {
 
     fn refuse<T>(&mut self, spanned: &Spanned<T>, shown: String) {
         let line = line_of(self.text, spanned.span().start);
+        // What the file says, escaped: it must not draw lines of its own.
+        let shown = crate::display::text(&shown);
         self.left_out.push(format!("line {line}: {shown}"));
     }
 
@@ -254,6 +259,13 @@ impl Settings {
     /// bad value (`file:line: problem`), or an unreadable trust store.
     pub fn load(root: &Path, config: Option<&Path>) -> Result<Settings, String> {
         let mut settings = Settings::default();
+        settings.load_files(root, config)?;
+        settings.resolve_writable(root)?;
+        Ok(settings)
+    }
+
+    fn load_files(&mut self, root: &Path, config: Option<&Path>) -> Result<(), String> {
+        let settings = self;
         if let Some(config) = config {
             let path = config.join(USER_CONFIG);
             match crate::config_file::read_text(&path, crate::config_file::CONFIG_LIMIT) {
@@ -265,14 +277,13 @@ impl Settings {
         let path = root.join(project::PROJECT_CONFIG);
         let bytes = match project::read_project_file(root, project::PROJECT_CONFIG) {
             Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(settings),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(format!("{}: {e}", path.display())),
         };
         let text = std::str::from_utf8(&bytes)
             .map_err(|_| format!("{}: not UTF-8 text", path.display()))?;
         let trusted = project::is_trusted(config, root, project::PROJECT_CONFIG, &bytes)?;
-        settings.apply(text, &path, root, Layer::Project { trusted })?;
-        Ok(settings)
+        settings.apply(text, &path, root, Layer::Project { trusted })
     }
 
     /// Checks a project's settings file as `cordon trust` is about to
@@ -327,21 +338,11 @@ impl Settings {
         }
         for dir in &file.writable {
             let path = at.path(dir, "writable")?;
-            let resolved = path
-                .canonicalize()
-                .ok()
-                .filter(|p| p.is_dir())
-                .ok_or_else(|| {
-                    at.problem(dir, format!("writable {}: not a directory", path.display()))
-                })?;
             if at.tightens_only() {
-                at.refuse(dir, format!("writable {}", resolved.display()));
+                at.refuse(dir, format!("writable {}", path.display()));
             } else {
                 let from = at.source(dir);
-                self.writable.push(Sourced {
-                    value: resolved,
-                    from,
-                });
+                self.writable.push(Sourced { value: path, from });
             }
         }
         for secret in &file.secrets {
@@ -351,6 +352,16 @@ impl Settings {
             };
             globset::Glob::new(&value)
                 .map_err(|e| at.problem(secret, format!("secret {value}: {e}")))?;
+            let outside = Path::new(&value).is_absolute() && !Path::new(&value).starts_with(root);
+            if outside && value.contains(['*', '?', '[', '{']) {
+                return Err(at.problem(
+                    secret,
+                    format!(
+                        "secret {value}: a pattern outside the root; name the files or \
+                         directories to hide there"
+                    ),
+                ));
+            }
             let from = at.source(secret);
             self.secrets.push(Sourced { value, from });
         }
@@ -458,7 +469,10 @@ impl Settings {
             .map(|p| in_range(p, "limits.processes", &PROCESSES))
             .transpose()?;
         if let (Some(spanned), Some(value)) = (&limits.memory, memory) {
-            at.set(&mut self.memory_mib, spanned, Some(value), lower, || {
+            let no_more = |new: &Option<u64>, old: &Option<u64>| {
+                lower(new, &Some(old.unwrap_or(WASI_MEMORY_MIB)))
+            };
+            at.set(&mut self.memory_mib, spanned, Some(value), no_more, || {
                 format!("limits.memory = {value}")
             });
         }
@@ -480,18 +494,43 @@ impl Settings {
         Ok(())
     }
 
-    /// `dir` (as `--writable` gave it) added, resolved.
+    /// Resolves every writable directory, symlink by symlink. One reached
+    /// through a symlink that lies where commands may write (the root, or
+    /// another writable directory) is refused: a command could point it
+    /// elsewhere (at the home directory, say) for every run after, the
+    /// settings file unchanged.
     ///
     /// # Errors
     ///
-    /// `dir` is not an existing directory.
-    pub fn add_writable_flag(&mut self, dir: &Path) -> Result<(), String> {
-        let resolved = dir
-            .canonicalize()
-            .ok()
-            .filter(|d| d.is_dir())
-            .ok_or_else(|| format!("--writable {}: not a directory", dir.display()))?;
-        self.writable.push(Sourced::flag(resolved, "--writable"));
+    /// Such a directory, or one that is not an existing directory, naming
+    /// where it was set.
+    pub fn resolve_writable(&mut self, root: &Path) -> Result<(), String> {
+        let given: Vec<PathBuf> = self.writable.iter().map(|w| w.value.clone()).collect();
+        let areas: Vec<&Path> = std::iter::once(root)
+            .chain(given.iter().map(PathBuf::as_path))
+            .collect();
+        for dir in &mut self.writable {
+            let problem = |why: String| match &dir.from {
+                Source::Flag(flag) => format!("{flag} {}: {why}", dir.value.display()),
+                from => format!("{from}: writable {}: {why}", dir.value.display()),
+            };
+            let resolved = crate::own_dirs::resolve_path(&dir.value, &areas)
+                .map_err(|e| problem(e.to_string()))?;
+            if let Some((link, area)) = &resolved.through {
+                return Err(problem(format!(
+                    "reached through the symlink {}, in {} where commands may write, so a \
+                     command could point it elsewhere; name the directory by its real path \
+                     ({})",
+                    link.display(),
+                    area.display(),
+                    resolved.real.display()
+                )));
+            }
+            if !resolved.real.is_dir() {
+                return Err(problem("not a directory".into()));
+            }
+            dir.value = resolved.real;
+        }
         Ok(())
     }
 
@@ -550,10 +589,12 @@ impl Settings {
             ),
         ];
         for (key, entries) in lists {
+            // What a settings file says, escaped: it must not draw lines of
+            // its own.
             rows.extend(
                 entries
                     .iter()
-                    .map(|(value, from)| (key, value.clone(), *from)),
+                    .map(|(value, from)| (key, crate::display::text(value), *from)),
             );
         }
         let none = |value: Option<String>| value.unwrap_or_else(|| "none".to_string());
@@ -567,7 +608,7 @@ impl Settings {
                 "memory",
                 match self.memory_mib.value {
                     Some(mib) => format!("{mib} MiB"),
-                    None => "512 MiB per WASI tool; native: none".to_string(),
+                    None => format!("{WASI_MEMORY_MIB} MiB per WASI tool; native: none"),
                 },
                 &self.memory_mib.from,
             ),

@@ -1,9 +1,14 @@
 //! The built-in tools against the GNU tools on this machine: each case runs
 //! once through `cordon run` and once natively, each in a fresh copy of the
 //! same fixture tree, with `LC_ALL=C`. Compared: exit code, stdout, the tree
-//! afterwards, and stderr where the case says so. Cases whose GNU tool is
-//! missing here are skipped; known differences are listed in
-//! docs/TOOLS.md and marked `Known` below.
+//! afterwards (names, contents, modes, symlink targets), and stderr where
+//! the case says so. Cases whose GNU tool is missing here are skipped;
+//! known differences are listed in docs/TOOLS.md.
+//!
+//! The whole set runs with the root at each [`Place`]: a tool that resolves
+//! paths (mv, cp, realpath) must work wherever the root lies, and the
+//! fixture holds no `tmp`, `var` or `home` to stand in for the host's by
+//! accident. `<ROOT>` in a case's argv is the root's absolute path.
 
 use std::path::Path;
 use std::process::Command;
@@ -179,7 +184,7 @@ const CASES: &[Case] = &[
     (None, Sorted, &["find", ".", "-size", "+1k"]),
     (None, Sorted, &["find", "notes", "data"]),
     (None, Code, &["find", "missing"]),
-    (None, Sorted, &["find", "tmp", "-name", "*.log", "-delete"]),
+    (None, Sorted, &["find", "logs", "-name", "*.log", "-delete"]),
     // sed
     (None, Out, &["sed", "s/apple/APPLE/", "data/words.txt"]),
     (None, Out, &["sed", "-n", "2p", "data/words.txt"]),
@@ -251,12 +256,29 @@ const CASES: &[Case] = &[
     (None, Out, &["rm", "-f", "missing"]),
     (None, All, &["rm", "missing"]),
     (None, All, &["rm", "src"]),
-    (None, Out, &["rm", "-rf", "tmp"]),
+    (None, Out, &["rm", "-rf", "logs"]),
     (None, Out, &["cp", "README.md", "copy.md"]),
     (None, Out, &["cp", "-r", "src", "src2"]),
     (None, Out, &["cp", "README.md", "notes/"]),
     (None, Out, &["mv", "README.md", "moved.md"]),
     (None, Out, &["mv", "notes", "renamed"]),
+    (None, Out, &["mv", "README.md", "src/"]),
+    (
+        None,
+        Out,
+        &["mv", "-t", "src", "README.md", "data/short.txt"],
+    ),
+    (None, Out, &["mv", "<ROOT>/README.md", "<ROOT>/notes/"]),
+    (None, Out, &["mv", "readme-link", "moved-link"]),
+    (None, Out, &["mv", "script.sh", "data/"]),
+    (None, All, &["mv", "missing", "x"]),
+    (None, Out, &["cp", "<ROOT>/README.md", "copy.md"]),
+    (None, Out, &["cp", "-r", "<ROOT>/src", "<ROOT>/data/"]),
+    (None, Out, &["cp", "-P", "readme-link", "copied-link"]),
+    (None, Out, &["cp", "readme-link", "copied-target"]),
+    (None, Out, &["rm", "readme-link"]),
+    (None, Out, &["cat", "<ROOT>/src/lib.rs", "src-link/lib.rs"]),
+    (None, Out, &["ls", "<ROOT>/src"]),
     (None, Code, &["touch", "new-file"]),
     (None, Out, &["touch", "-c", "missing"]),
     (Some("tee me\n"), Out, &["tee", "teed.txt"]),
@@ -275,6 +297,9 @@ const CASES: &[Case] = &[
     (None, Out, &["pwd"]),
     (None, Out, &["realpath", "src/../README.md"]),
     (None, Out, &["realpath", "-m", "no/such/../file"]),
+    (None, Out, &["realpath", "<ROOT>/src/../README.md"]),
+    (None, Out, &["realpath", "readme-link", "src-link/lib.rs"]),
+    (None, Out, &["realpath", "-s", "src-link/lib.rs"]),
     (None, Out, &["seq", "2", "3", "11"]),
     (None, Out, &["seq", "-s", ",", "3"]),
     (None, Out, &["sha256sum", "README.md"]),
@@ -334,9 +359,10 @@ fn fixture(dir: &Path) {
         ),
         ("data/tabs.txt", b"a\tb\r\nend\n"),
         ("data/bin.dat", b"abc\0def\nabc\n"),
-        ("tmp/one.log", b"log\n"),
-        ("tmp/keep.txt", b"keep\n"),
-        ("tmp/deep/two.log", b"log\n"),
+        ("logs/one.log", b"log\n"),
+        ("logs/keep.txt", b"keep\n"),
+        ("logs/deep/two.log", b"log\n"),
+        ("script.sh", b"#!/bin/sh\necho hi\n"),
     ];
     for (path, bytes) in files {
         let path = dir.join(path);
@@ -347,11 +373,18 @@ fn fixture(dir: &Path) {
     std::fs::write(dir.join("data/numbers.txt"), numbers).unwrap();
     std::fs::write(dir.join("data/big.txt"), "x".repeat(3000)).unwrap();
     std::fs::create_dir_all(dir.join("empty-dir")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    // Private, not executable: WASI shows no permission bits, so `ls -F`
+    // could not mark an executable (docs/TOOLS.md); a move keeps them.
+    let private = std::fs::Permissions::from_mode(0o600);
+    std::fs::set_permissions(dir.join("script.sh"), private).unwrap();
+    std::os::unix::fs::symlink("README.md", dir.join("readme-link")).unwrap();
+    std::os::unix::fs::symlink("src", dir.join("src-link")).unwrap();
     // Fixed times, so that `diff -u` headers and `ls -t` agree between the
     // two copies.
     let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
     for path in walk(dir) {
-        if path.is_file() {
+        if path.is_file() && !path.is_symlink() {
             let file = std::fs::File::options().write(true).open(&path).unwrap();
             file.set_modified(when).unwrap();
         }
@@ -367,13 +400,17 @@ struct Observed {
 
 fn tree(dir: &Path) -> std::collections::BTreeMap<std::path::PathBuf, String> {
     let mut out = std::collections::BTreeMap::new();
+    use std::os::unix::fs::PermissionsExt;
     for entry in walk(dir) {
         let rel = entry.strip_prefix(dir).unwrap().to_path_buf();
         let meta = std::fs::symlink_metadata(&entry).unwrap();
-        let what = if meta.is_dir() {
-            "dir".to_string()
+        let mode = meta.permissions().mode() & 0o7777;
+        let what = if meta.is_symlink() {
+            format!("link -> {}", std::fs::read_link(&entry).unwrap().display())
+        } else if meta.is_dir() {
+            format!("dir {mode:o}")
         } else {
-            format!("{:?}", std::fs::read(&entry).unwrap())
+            format!("file {mode:o} {:?}", std::fs::read(&entry).unwrap())
         };
         out.insert(rel, what);
     }
@@ -384,7 +421,7 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut all = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
-        if path.is_dir() {
+        if path.is_dir() && !path.is_symlink() {
             all.extend(walk(&path));
         }
         all.push(path);
@@ -392,19 +429,23 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     all
 }
 
-/// `bytes` with the fixture copy's own path replaced by `<ROOT>`, so that
-/// the two copies compare equal where a tool prints absolute paths.
-fn rooted(bytes: Vec<u8>, dir: &Path) -> Vec<u8> {
-    let text = String::from_utf8_lossy(&bytes);
-    let dir = dir.to_string_lossy();
-    if text.contains(dir.as_ref()) {
-        text.replace(dir.as_ref(), "<ROOT>").into_bytes()
-    } else {
-        bytes
+/// `bytes` with the fixture copy's own path (as given, and canonical)
+/// replaced by `<ROOT>`, so that the two copies compare equal where a tool
+/// prints absolute paths.
+fn rooted(bytes: Vec<u8>, root: &Root) -> Vec<u8> {
+    let mut text = String::from_utf8_lossy(&bytes).into_owned();
+    let mut changed = false;
+    for dir in [&root.given, &root.canonical] {
+        let dir = dir.to_string_lossy();
+        if text.contains(dir.as_ref()) {
+            text = text.replace(dir.as_ref(), "<ROOT>");
+            changed = true;
+        }
     }
+    if changed { text.into_bytes() } else { bytes }
 }
 
-fn observe(mut cmd: Command, dir: &Path, stdin: Option<&str>) -> Observed {
+fn observe(mut cmd: Command, root: &Root, stdin: Option<&str>) -> Observed {
     use std::io::Write;
     use std::process::Stdio;
     cmd.stdin(Stdio::piped())
@@ -419,9 +460,9 @@ fn observe(mut cmd: Command, dir: &Path, stdin: Option<&str>) -> Observed {
     let out = child.wait_with_output().unwrap();
     Observed {
         code: out.status.code().unwrap_or(-1),
-        stdout: rooted(out.stdout, dir),
-        stderr: rooted(out.stderr, dir),
-        tree: tree(dir),
+        stdout: rooted(out.stdout, root),
+        stderr: rooted(out.stderr, root),
+        tree: tree(&root.canonical),
     }
 }
 
@@ -438,26 +479,90 @@ fn sorted_lines(bytes: &[u8]) -> Vec<&[u8]> {
     lines
 }
 
-/// A temporary directory named by its canonical path (what `pwd` prints).
-struct Canonical {
-    /// Removed when dropped.
-    _dir: tempfile::TempDir,
-    path: std::path::PathBuf,
+/// Where a case's root lies.
+#[derive(Clone, Copy, Debug)]
+enum Place {
+    /// Under /tmp.
+    Tmp,
+    /// Under /var/tmp.
+    VarTmp,
+    /// Three directories deep.
+    Deep,
+    /// In a directory whose name has a space.
+    Space,
+    /// In a directory whose name has non-ASCII letters.
+    NonAscii,
+    /// Reached through a symlink (the root given as the link's path).
+    ThroughSymlink,
 }
 
-impl Canonical {
-    fn new(dir: tempfile::TempDir) -> Self {
-        let path = dir.path().canonicalize().unwrap();
-        Canonical { _dir: dir, path }
-    }
+/// One fixture copy's root: the path given as `--root` (or the working
+/// directory), and what it resolves to. Removed when dropped.
+struct Root {
+    _base: tempfile::TempDir,
+    given: std::path::PathBuf,
+    canonical: std::path::PathBuf,
+}
 
-    fn path(&self) -> &Path {
-        &self.path
+impl Root {
+    fn at(place: Place) -> Root {
+        let base = match place {
+            Place::VarTmp => tempfile::tempdir_in("/var/tmp").unwrap(),
+            _ => tempfile::tempdir().unwrap(),
+        };
+        let dir = base.path().canonicalize().unwrap();
+        let given = match place {
+            Place::Tmp | Place::VarTmp => dir,
+            Place::Deep => dir.join("one/two/three"),
+            Place::Space => dir.join("my project"),
+            Place::NonAscii => dir.join("prøjekt-ünï"),
+            Place::ThroughSymlink => {
+                std::fs::create_dir(dir.join("real")).unwrap();
+                std::os::unix::fs::symlink("real", dir.join("link")).unwrap();
+                dir.join("link")
+            }
+        };
+        std::fs::create_dir_all(&given).unwrap();
+        fixture(&given);
+        Root {
+            canonical: given.canonicalize().unwrap(),
+            given,
+            _base: base,
+        }
     }
 }
 
 #[test]
-fn built_in_tools_match_gnu() {
+fn built_in_tools_match_gnu_under_tmp() {
+    conform(Place::Tmp);
+}
+
+#[test]
+fn built_in_tools_match_gnu_under_var_tmp() {
+    conform(Place::VarTmp);
+}
+
+#[test]
+fn built_in_tools_match_gnu_three_directories_deep() {
+    conform(Place::Deep);
+}
+
+#[test]
+fn built_in_tools_match_gnu_in_a_path_with_a_space() {
+    conform(Place::Space);
+}
+
+#[test]
+fn built_in_tools_match_gnu_in_a_non_ascii_path() {
+    conform(Place::NonAscii);
+}
+
+#[test]
+fn built_in_tools_match_gnu_with_the_root_through_a_symlink() {
+    conform(Place::ThroughSymlink);
+}
+
+fn conform(place: Place) {
     assert!(CASES.len() >= 150, "{} cases", CASES.len());
     let mut failures = Vec::new();
     let mut compared = 0;
@@ -467,30 +572,31 @@ fn built_in_tools_match_gnu() {
             skip(&format!("no GNU {tool}"));
             continue;
         }
-        let ours_dir = tempfile::tempdir().unwrap();
-        let gnu_dir = tempfile::tempdir().unwrap();
-        let (ours_dir, gnu_dir) = (Canonical::new(ours_dir), Canonical::new(gnu_dir));
-        fixture(ours_dir.path());
-        fixture(gnu_dir.path());
+        let (ours_root, gnu_root) = (Root::at(place), Root::at(place));
+        let at = |root: &Root| -> Vec<String> {
+            let given = root.given.to_str().unwrap();
+            argv.iter().map(|a| a.replace("<ROOT>", given)).collect()
+        };
         let mut ours = cordon();
         ours.arg("run")
             .arg("--root")
-            .arg(ours_dir.path())
+            .arg(&ours_root.given)
             .arg("--cache-dir")
             .arg(cache_dir())
             .arg("--rules")
             .arg(allow_rm_rules())
             .arg("--")
-            .args(*argv);
-        let ours = observe(ours, ours_dir.path(), *stdin);
+            .args(at(&ours_root));
+        let ours = observe(ours, &ours_root, *stdin);
         let mut gnu = Command::new(tool);
-        gnu.args(&argv[1..])
-            .current_dir(gnu_dir.path())
+        gnu.args(&at(&gnu_root)[1..])
+            .current_dir(&gnu_root.given)
+            .env("PWD", &gnu_root.given)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("LC_ALL", "C")
             .env("TZ", "UTC");
-        let gnu = observe(gnu, gnu_dir.path(), *stdin);
+        let gnu = observe(gnu, &gnu_root, *stdin);
         compared += 1;
         let mut diffs = Vec::new();
         if ours.code != gnu.code {
@@ -520,6 +626,9 @@ fn built_in_tools_match_gnu() {
         }
         if !diffs.is_empty() {
             failures.push(format!("{}: {}", argv.join(" "), diffs.join("; ")));
+            if std::env::var_os("CONFORMANCE_DEBUG").is_some() {
+                eprintln!("ours tree: {:?}\nGNU tree:  {:?}", ours.tree, gnu.tree);
+            }
         }
     }
     assert!(
@@ -528,7 +637,8 @@ fn built_in_tools_match_gnu() {
     );
     assert!(
         failures.is_empty(),
-        "{} of {compared} cases differ:\n{}",
+        "{:?}: {} of {compared} cases differ:\n{}",
+        place,
         failures.len(),
         failures.join("\n")
     );

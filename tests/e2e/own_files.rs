@@ -334,3 +334,59 @@ fn an_approver_that_commands_could_stand_in_for_is_refused() {
         assert!(l.at("src").exists());
     }
 }
+
+/// cordon's temporary files (a guest's `/`, the native masks, the
+/// git-shape lock) live under TMPDIR: one inside the root would let a
+/// command plant a file there that a concurrent run's `/etc/hosts` is,
+/// or remove the lock. Refused, and nothing runs.
+#[test]
+fn a_temporary_directory_commands_could_write_is_refused() {
+    let l = Layout::new();
+    std::fs::create_dir_all(l.at("tmp")).unwrap();
+    for engine in ["wasi", "native"] {
+        let mut c = l.cordon();
+        c.0.env("TMPDIR", l.at("tmp"));
+        let run = c
+            .args(["--engine", engine, "--", "touch", "ran.txt"])
+            .output();
+        run.expect_code(125);
+        assert!(run.stderr().contains("TMPDIR"), "{}", run.stderr());
+        assert!(!l.at("ran.txt").exists());
+        assert_eq!(std::fs::read_dir(l.at("tmp")).unwrap().count(), 0);
+    }
+}
+
+/// A built-in tool's `/` is a directory of its own in the user's private
+/// directory, gone when the run ends; one a killed run left behind goes
+/// at the next run, and a live run's stays.
+#[cfg(unix)]
+#[test]
+fn a_guests_slash_left_behind_by_a_killed_run_is_removed() {
+    let l = Layout::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let dead = gone.id();
+    gone.wait().unwrap();
+    // SAFETY: geteuid cannot fail.
+    let user_dir = tmp
+        .path()
+        .join(format!("cordon-{}", unsafe { libc::geteuid() }));
+    std::fs::create_dir(&user_dir).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&user_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let orphan = user_dir.join(format!("root-{dead}-abc"));
+    let live = user_dir.join(format!("root-{}-abc", std::process::id()));
+    std::fs::create_dir_all(orphan.join("tmp/proj")).unwrap();
+    std::fs::create_dir_all(&live).unwrap();
+    let mut c = l.cordon();
+    c.0.env("TMPDIR", tmp.path());
+    c.args(["--", "ls", "/"]).output().expect_code(0);
+    assert!(!orphan.exists());
+    assert!(live.exists());
+    let left: Vec<_> = std::fs::read_dir(&user_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|name| name.to_string_lossy().starts_with("root-"))
+        .collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+}

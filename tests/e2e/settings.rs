@@ -337,6 +337,7 @@ fn bad_settings_files_name_the_file_and_line_and_nothing_runs() {
         ("writable = [\"/nonexistent/dir\"]\n", 1, "not a directory"),
         ("[env]\ndrop = [\"A[\"]\n", 2, "env.drop A["),
         ("sandbox = \n", 1, ""),
+        ("secrets = [\"/etc/*\"]\n", 1, "a pattern outside the root"),
     ] {
         let config = user_config(text);
         let file = config.path().join("cordon/config.toml");
@@ -350,7 +351,11 @@ fn bad_settings_files_name_the_file_and_line_and_nothing_runs() {
         assert!(stderr.contains(problem), "{text:?}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{text:?}: {stderr}");
         assert!(!l.at("ran.txt").exists(), "{text:?} ran the command");
-        // The same for a project's file.
+        // The same for a project's file (whose writable entries, untrusted,
+        // are only left out).
+        if text.starts_with("writable") {
+            continue;
+        }
         project_config(&l, text);
         let run = run_with(&l, tempfile::tempdir().unwrap().path())
             .args(["--", "touch", "ran.txt"])
@@ -366,4 +371,154 @@ fn bad_settings_files_name_the_file_and_line_and_nothing_runs() {
         }
         std::fs::remove_file(l.at(".cordon/config.toml")).ok();
     }
+}
+
+/// A project "tightening" to read-only must not drop the protection of
+/// its git directory where the user's own writable directory holds the
+/// root: a hook planted there would run outside the sandbox at the next
+/// `git commit`.
+#[test]
+fn read_only_keeps_the_git_directory_read_only_inside_a_writable_directory() {
+    if crate::support::skip_without(&["sh"]) {
+        return;
+    }
+    let l = Layout::new();
+    let config = user_config(&format!("writable = [\"{}\"]\n", l.base.display()));
+    project_config(&l, "sandbox = \"read-only\"\n");
+    let before = crate::support::snapshot(&l.at(".git"));
+    let plant = "mkdir -p .git/hooks; echo 'echo planted' > .git/hooks/pre-commit; \
+                 echo '[core]' >> .git/config; echo x > .cordon/rules.toml; echo x > a.txt";
+    for flags in [&[][..], &["--sandbox", "read-only", "--writable"][..]] {
+        let mut run = run_with(&l, config.path()).args(flags);
+        if !flags.is_empty() {
+            run = run.args([&l.base]);
+        }
+        run.args(["--engine", "native", "--", "sh", "-c", plant])
+            .output();
+        assert_eq!(crate::support::snapshot(&l.at(".git")), before, "{flags:?}");
+        assert!(!l.at(".cordon/rules.toml").exists(), "{flags:?}");
+        // The root itself, inside the writable directory, stays writable.
+        assert_eq!(std::fs::read_to_string(l.at("a.txt")).unwrap(), "x\n");
+        std::fs::write(l.at("a.txt"), "alpha\n").unwrap();
+    }
+}
+
+/// A writable directory reached through a symlink in the root (or in
+/// another writable directory) is refused, wherever it was set: a command
+/// could point the symlink at the home directory for every run after,
+/// with the trusted settings file unchanged.
+#[test]
+fn a_writable_directory_through_a_symlink_commands_can_change_is_refused() {
+    let l = Layout::new();
+    let config = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(l.at("out/build")).unwrap();
+    project_config(&l, "writable = [\"out/build\"]\n");
+    trust(&l, config.path());
+    assert!(doctor(&l, config.path()).contains("out/build"));
+    // What a command in the sandbox could do: out becomes a symlink to
+    // somewhere outside.
+    let target = l.base.join("outside");
+    std::fs::rename(l.at("out"), l.at("out-old")).unwrap();
+    std::fs::create_dir(l.at("out")).unwrap();
+    std::os::unix::fs::symlink(&target, l.at("out/build")).unwrap();
+    let before = l.outside();
+    let run = run_with(&l, config.path())
+        .args(["--engine", "native", "--", "touch"])
+        .args([target.join("made")])
+        .output();
+    run.expect_code(125);
+    let file = l.at(".cordon/config.toml");
+    assert!(
+        run.stderr()
+            .starts_with(&format!("cordon: {}:1: writable", file.display())),
+        "{}",
+        run.stderr()
+    );
+    assert!(
+        run.stderr().contains("reached through the symlink"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(l.outside(), before);
+    // The same for a flag.
+    std::fs::remove_file(l.at(".cordon/config.toml")).unwrap();
+    let run = run_with(&l, config.path())
+        .args(["--writable"])
+        .args([l.at("out/build")])
+        .args(["--", "true"])
+        .output();
+    run.expect_code(125);
+    assert!(run.stderr().contains("--writable"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("reached through the symlink"),
+        "{}",
+        run.stderr()
+    );
+}
+
+/// Unset, a WASI tool's memory is 512 MiB: a project's higher limit
+/// loosens it and is left out.
+#[test]
+fn a_project_cannot_raise_the_default_memory_limit() {
+    let l = Layout::new();
+    let config = tempfile::tempdir().unwrap();
+    project_config(&l, "[limits]\nmemory = 65536\n");
+    let shown = doctor(&l, config.path());
+    assert!(
+        row(&shown, "memory", "512 MiB")
+            .unwrap()
+            .ends_with("default"),
+        "{shown}"
+    );
+    assert!(shown.contains("line 2: limits.memory = 65536"), "{shown}");
+    project_config(&l, "[limits]\nmemory = 256\n");
+    let shown = doctor(&l, config.path());
+    assert!(row(&shown, "memory", "256 MiB").is_some(), "{shown}");
+}
+
+/// What a project's file says cannot draw lines of its own in doctor's
+/// report: control characters are escaped.
+#[test]
+fn doctor_escapes_what_a_project_file_says() {
+    let l = Layout::new();
+    let config = tempfile::tempdir().unwrap();
+    project_config(
+        &l,
+        "[env]\ndrop = [\"Z\\n  approval   never\"]\npass = [\"X\\u001bM\\u001bM\"]\n",
+    );
+    let shown = doctor(&l, config.path());
+    assert!(!shown.contains('\u{1b}'), "{shown:?}");
+    assert!(
+        !shown
+            .lines()
+            .any(|line| line.trim_start().starts_with("approval   never")),
+        "{shown}"
+    );
+    assert!(row(&shown, "approval", "on-request").is_some(), "{shown}");
+}
+
+/// A relative XDG_CONFIG_HOME is ignored, as the XDG spec says: it would
+/// name a directory in the project, whose own trust store would trust it.
+#[test]
+fn a_relative_config_home_is_ignored() {
+    let l = Layout::new();
+    std::fs::create_dir_all(l.at("xdgrel/cordon")).unwrap();
+    std::fs::write(
+        l.at("xdgrel/cordon/config.toml"),
+        "sandbox = \"full-access\"\n",
+    )
+    .unwrap();
+    let out = crate::support::cordon()
+        .env("XDG_CONFIG_HOME", "xdgrel")
+        .current_dir(&l.root)
+        .args(["doctor"])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        row(&shown, "sandbox", "workspace-write")
+            .unwrap()
+            .ends_with("default"),
+        "{shown}"
+    );
 }

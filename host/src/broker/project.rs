@@ -28,11 +28,7 @@ pub const USER_RULES: &str = "rules.toml";
 /// cordon's directory in the user's config: `$XDG_CONFIG_HOME/cordon`, or
 /// `$HOME/.config/cordon`.
 pub fn user_config_dir() -> Option<PathBuf> {
-    std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".config")))
-        .map(|dir| dir.join("cordon"))
+    crate::config_file::xdg_dir("XDG_CONFIG_HOME", ".config").map(|dir| dir.join("cordon"))
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]

@@ -144,13 +144,9 @@ impl Plan {
             protected.extend(PROTECTED_NAMES.iter().map(|name| root.join(name)));
             protected.extend(scan.nested_git);
         }
-        protected.extend(
-            options
-                .protected
-                .iter()
-                .filter(|p| writable.iter().any(|w| p.starts_with(w)))
-                .cloned(),
-        );
+        protected.extend(options.protected.iter().cloned());
+        // Only what a command could otherwise write needs making read-only.
+        protected.retain(|p| writable.iter().any(|w| p.starts_with(w)));
         let git_commit = if options.git_commit {
             policy.git_dirs.clone()
         } else {
@@ -165,6 +161,10 @@ impl Plan {
             let real = path.canonicalize().unwrap_or_else(|_| path.clone());
             !git_commit.iter().any(|dir| real.starts_with(dir))
         });
+        // Once each (`.git` is a protected name and a git directory), a
+        // directory before what lies in it.
+        protected.sort();
+        protected.dedup();
         let mut secrets = scan.secrets;
         secrets.extend(options.hidden.iter().filter(|p| p.exists()).cloned());
         secrets.sort();

@@ -82,12 +82,7 @@ impl CompileCache {
 
     /// `$XDG_CACHE_HOME/cordon`, else `$HOME/.cache/cordon`.
     pub fn default_dir() -> Option<PathBuf> {
-        let xdg = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty());
-        let base = match xdg {
-            Some(dir) => PathBuf::from(dir),
-            None => PathBuf::from(std::env::var_os("HOME")?).join(".cache"),
-        };
-        Some(base.join("cordon"))
+        crate::config_file::xdg_dir("XDG_CACHE_HOME", ".cache").map(|dir| dir.join("cordon"))
     }
 
     pub fn dir(&self) -> &Path {

@@ -1,10 +1,23 @@
 //! The WASI context of one run, built from a [`SandboxPolicy`].
 //!
 //! Deny by default: the only preopens are the project root (at its absolute
-//! path, so agents may pass absolute paths) and the working directory (at
-//! `.`, where relative paths resolve); no sockets and no name lookup unless
-//! the policy's network grants them (through the gate); the
-//! environment holds only the fixed variables below and what `--env` passes.
+//! path, so agents may pass absolute paths) and what the guest's `/` is;
+//! no sockets and no name lookup unless the policy's network grants them
+//! (through the gate); the environment holds only the fixed variables below
+//! and what `--env` passes.
+//!
+//! What `/` is: the C library (and Rust's std on it) resolves an absolute
+//! path by the preopen whose name is its longest prefix, and a preopen
+//! named `.` is the prefix of every path. A guest that changes to `$PWD`
+//! as it starts (cordon's own tools) gets no `.` preopen: its `/` is an
+//! empty, read-only skeleton holding only the directories on the way to
+//! the root, so a host path inside the root means that file, a walk from
+//! `/` down to the root finds its way (`mv` resolving its target's
+//! parent), and any other absolute path is not found. Any other guest
+//! starts in `/` as far as its C library knows, so it needs the working
+//! directory preopened at `.`, and with it an absolute path outside the
+//! root resolves in the working directory, as under `wasmtime run --dir .`
+//! (docs/SANDBOX.md).
 //!
 //! Fixed variables: `HOME` (the root) and `PWD` (the working directory), both
 //! as the guest sees them. In a deterministic run the root is at
@@ -28,18 +41,22 @@ use crate::policy::SandboxPolicy;
 /// Where a deterministic run sees the project root.
 pub const DETERMINISTIC_ROOT: &str = "/project";
 
-/// Builds the context for `argv` under `policy`.
+/// Builds the context for `argv` under `policy`; `enters_pwd` when the
+/// guest changes to `$PWD` as it starts. Returns the skeleton the guest's
+/// `/` is, if it has one, to keep until the run ends.
 ///
 /// # Errors
 ///
-/// When the root or the working directory cannot be opened.
+/// When the root or the working directory cannot be opened, or the
+/// skeleton made.
 pub fn build(
     policy: &SandboxPolicy,
     guard: Option<&FsGuard>,
     gate: Option<Arc<Gate>>,
     argv: &[String],
     stdio: Stdio,
-) -> Result<WasiCtxBuilder> {
+    enters_pwd: bool,
+) -> Result<(WasiCtxBuilder, Option<Skeleton>)> {
     let mut b = WasiCtxBuilder::new();
     b.args(argv).stdout(stdio.stdout).stderr(stdio.stderr);
     match stdio.stdin {
@@ -106,13 +123,35 @@ pub fn build(
         b.preopened_dir(policy.root(), root, perms)
             .with_context(|| format!("opening root {}", policy.root().display()))?;
     }
-    if let Some(alias) = policy.root_alias().and_then(|a| a.to_str())
-        && policy.determinism.is_none()
-    {
+    let alias = policy
+        .root_alias()
+        .and_then(|a| a.to_str())
+        .filter(|_| policy.determinism.is_none());
+    if let Some(alias) = alias {
         b.preopened_dir(policy.root(), alias, perms)?;
     }
-    b.preopened_dir(held_path(&cwd_dir, &cwd_abs), ".", cwd_perms)
-        .with_context(|| format!("opening {}", cwd_abs.display()))?;
+    let skeleton = match guest_root {
+        // WASI names paths as Unicode strings: a root that is not one
+        // cannot be named, and `.` would stand for every absolute path.
+        None if enters_pwd => {
+            return Err(wasmtime::Error::msg(format!(
+                "the root {} is not a UTF-8 path, which WASI tools need",
+                policy.root().display()
+            )));
+        }
+        Some(root) if enters_pwd => {
+            let skeleton = Skeleton::leading_to([root].into_iter().chain(alias))
+                .context("making the guest's /")?;
+            b.preopened_dir(skeleton.path(), "/", FsPerms::ReadOnly)
+                .context("opening the guest's /")?;
+            Some(skeleton)
+        }
+        _ => {
+            b.preopened_dir(held_path(&cwd_dir, &cwd_abs), ".", cwd_perms)
+                .with_context(|| format!("opening {}", cwd_abs.display()))?;
+            None
+        }
+    };
     b.initial_cwd(&guest_cwd);
     b.env("HOME", guest_root.unwrap_or("."));
     b.env("PWD", &guest_cwd);
@@ -122,7 +161,33 @@ pub fn build(
     if let Some(fixed) = &policy.determinism {
         determinism::apply(&mut b, fixed);
     }
-    Ok(b)
+    Ok((b, skeleton))
+}
+
+/// The guest's `/`: an empty directory of its own holding, read-only,
+/// only the directories on the way to the guest paths of the root. It
+/// lies in the user's private directory (`$TMPDIR/cordon-UID`), named for
+/// the process, and is removed when dropped; one a killed run left behind
+/// goes at the next run.
+pub struct Skeleton(tempfile::TempDir);
+
+impl Skeleton {
+    fn leading_to<'a>(paths: impl IntoIterator<Item = &'a str>) -> std::io::Result<Skeleton> {
+        let user_dir = crate::shape_lock::user_dir()?;
+        remove_orphans(&user_dir);
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{SKELETON_PREFIX}{}-", std::process::id()))
+            .tempdir_in(&user_dir)?;
+        for path in paths {
+            let inside = Path::new(path).strip_prefix("/").unwrap_or(Path::new(path));
+            std::fs::create_dir_all(dir.path().join(inside))?;
+        }
+        Ok(Skeleton(dir))
+    }
+
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
 }
 
 /// The directory `relative` names under `root`, resolved as a guest call
@@ -159,4 +224,41 @@ fn held_path(dir: &std::fs::File, path: &Path) -> PathBuf {
         let _ = dir;
         path.to_path_buf()
     }
+}
+
+/// How a skeleton's name starts, before its process's id.
+const SKELETON_PREFIX: &str = "root-";
+
+/// Removes the skeletons of processes that are gone (killed before they
+/// could remove their own).
+fn remove_orphans(user_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(user_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let pid = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(SKELETON_PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if pid.is_some_and(|pid| !process_alive(pid)) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+#[cfg(unix)]
+fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return true;
+    };
+    // SAFETY: signal 0 only checks that the process exists.
+    let found = unsafe { libc::kill(pid, 0) } == 0;
+    found || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+#[cfg(not(unix))]
+fn process_alive(_pid: u32) -> bool {
+    true
 }

@@ -75,7 +75,15 @@ pub struct WasiHost {
 
 /// A tool compiled and linked, ready to run any number of times.
 #[derive(Clone)]
-pub enum Program {
+pub struct Program {
+    linked: Linked,
+    /// Whether the guest changes to `$PWD` itself as it starts (cordon's
+    /// own tools do): then the guest's `/` is exact (see [`ctx`]).
+    enters_pwd: bool,
+}
+
+#[derive(Clone)]
+enum Linked {
     CoreModule(InstancePre<P1State>),
     Component(CommandPre<P2State>),
 }
@@ -219,32 +227,38 @@ impl WasiHost {
     /// When the bytes are not a valid WASI program, or import something this
     /// host does not provide.
     pub fn load(&self, bytes: &[u8]) -> Result<Program> {
-        self.load_with_digest(bytes, None)
+        self.link(bytes, None, false)
     }
 
-    /// [`WasiHost::load`] for bytes whose sha256 is known, which spares
-    /// hashing them (the built-in tools are 10 MB).
+    /// [`WasiHost::load`] for one of cordon's own tools: its sha256 is
+    /// known, which spares hashing it (the built-in tools are 10 MB), and
+    /// it changes to `$PWD` as it starts.
     ///
     /// # Errors
     ///
     /// As [`WasiHost::load`].
-    pub fn load_with_digest(&self, bytes: &[u8], sha256: Option<&[u8; 32]>) -> Result<Program> {
-        match program::compile(&self.engine, self.cache.as_ref(), bytes, sha256)? {
-            Compiled::CoreModule(module) => Ok(Program::CoreModule(
+    pub fn load_built_in(&self, module: &crate::tools::Embedded) -> Result<Program> {
+        self.link(module.bytes, Some(module.sha256), true)
+    }
+
+    fn link(&self, bytes: &[u8], sha256: Option<&[u8; 32]>, enters_pwd: bool) -> Result<Program> {
+        let linked = match program::compile(&self.engine, self.cache.as_ref(), bytes, sha256)? {
+            Compiled::CoreModule(module) => Linked::CoreModule(
                 self.p1_linker()?
                     .instantiate_pre(&module)
                     .context("cannot link module")?,
-            )),
+            ),
             Compiled::Component(component) => {
                 let pre = self
                     .p2_linker()?
                     .instantiate_pre(&component)
                     .context("cannot link component")?;
-                Ok(Program::Component(
+                Linked::Component(
                     CommandPre::new(pre).context("component is not a wasi:cli command")?,
-                ))
+                )
             }
-        }
+        };
+        Ok(Program { linked, enters_pwd })
     }
 
     /// Runs `program` with `argv` (argv[0] is the tool's name) under
@@ -280,7 +294,14 @@ impl WasiHost {
         let secrets = SecretsGuard::new(policy.root(), policy.secrets.clone()).map(Arc::new);
         // Kept to read what they refused once the guest is done.
         let (guard_kept, secrets_kept) = (guard.clone(), secrets.clone());
-        let mut builder = ctx::build(policy, guard.as_deref(), gate.clone(), argv, stdio)?;
+        let (mut builder, _skeleton) = ctx::build(
+            policy,
+            guard.as_deref(),
+            gate.clone(),
+            argv,
+            stdio,
+            program.enters_pwd,
+        )?;
         let limits = &policy.limits;
         let limiter = Limiter {
             limits: StoreLimitsBuilder::new()
@@ -302,8 +323,8 @@ impl WasiHost {
         let fuel = policy.determinism.as_ref().map(|fixed| fixed.fuel);
         let fixed_time = policy.determinism.as_ref().map(|fixed| fixed.wall_clock);
         let call = async {
-            match program {
-                Program::CoreModule(pre) => {
+            match &program.linked {
+                Linked::CoreModule(pre) => {
                     let state = P1State {
                         wasi: builder.build_p1(),
                         direct: direct_p1::Direct::new(stdout.clone(), stderr.clone()),
@@ -328,7 +349,7 @@ impl WasiHost {
                         store.data().limiter.memory_exceeded,
                     ))
                 }
-                Program::Component(pre) => {
+                Linked::Component(pre) => {
                     let mut table = ResourceTable::new();
                     table.set_max_capacity(limits.max_resources);
                     let state = P2State {
