@@ -271,6 +271,8 @@ const CASES: &[Case] = &[
     (None, Out, &["mv", "<ROOT>/README.md", "<ROOT>/notes/"]),
     (None, Out, &["mv", "readme-link", "moved-link"]),
     (None, Out, &["mv", "script.sh", "data/"]),
+    (None, Out, &["mv", "notes/empty.txt", "private.txt"]),
+    (None, Out, &["ls", "-F", "data", "notes", "."]),
     (None, All, &["mv", "missing", "x"]),
     (None, Out, &["cp", "<ROOT>/README.md", "copy.md"]),
     (None, Out, &["cp", "-r", "<ROOT>/src", "<ROOT>/data/"]),
@@ -374,10 +376,12 @@ fn fixture(dir: &Path) {
     std::fs::write(dir.join("data/big.txt"), "x".repeat(3000)).unwrap();
     std::fs::create_dir_all(dir.join("empty-dir")).unwrap();
     use std::os::unix::fs::PermissionsExt;
-    // Private, not executable: WASI shows no permission bits, so `ls -F`
-    // could not mark an executable (docs/TOOLS.md); a move keeps them.
+    // An executable (`ls -F` marks it) and a private file (a move keeps
+    // its bits).
+    let executable = std::fs::Permissions::from_mode(0o755);
+    std::fs::set_permissions(dir.join("script.sh"), executable).unwrap();
     let private = std::fs::Permissions::from_mode(0o600);
-    std::fs::set_permissions(dir.join("script.sh"), private).unwrap();
+    std::fs::set_permissions(dir.join("notes/empty.txt"), private).unwrap();
     std::os::unix::fs::symlink("README.md", dir.join("readme-link")).unwrap();
     std::os::unix::fs::symlink("src", dir.join("src-link")).unwrap();
     // Fixed times, so that `diff -u` headers and `ls -t` agree between the

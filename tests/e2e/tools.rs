@@ -418,3 +418,69 @@ fn long_directory_listings_are_complete_and_typed() {
         "{listed}"
     );
 }
+
+/// `ls -l` shows each file's real permission bits, owner and group, as
+/// GNU ls does (`-n`: the numbers), and `ls -F` marks executables; WASI
+/// itself has neither, cordon's host tells its own tools. A deterministic
+/// run shows every file as root's.
+#[cfg(unix)]
+#[test]
+fn ls_long_shows_real_modes_and_owners() {
+    use std::os::unix::fs::PermissionsExt;
+    let l = Layout::new();
+    for (name, mode) in [
+        ("run.sh", 0o755),
+        ("private.txt", 0o600),
+        ("group.txt", 0o640),
+    ] {
+        std::fs::write(l.at(name), "x\n").unwrap();
+        std::fs::set_permissions(l.at(name), std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    std::os::unix::fs::symlink("run.sh", l.at("link")).unwrap();
+    // Permission bits, link count aside, owner, group and the name.
+    let columns = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|line| !line.starts_with("total"))
+            .map(|line| {
+                let words: Vec<&str> = line.split_whitespace().collect();
+                format!(
+                    "{} {} {} {}",
+                    words[0],
+                    words[2],
+                    words[3],
+                    words[8..].join(" ")
+                )
+            })
+            .collect()
+    };
+    for flags in ["-l", "-ln", "-lL"] {
+        let ours = l.cordon().args(["--", "ls", flags]).output();
+        let gnu = crate::support::command("ls")
+            .args([flags])
+            .current_dir(&l.root)
+            .env("LC_ALL", "C")
+            .output()
+            .unwrap();
+        assert_eq!(
+            columns(&ours.expect_code(0).stdout()),
+            columns(&String::from_utf8_lossy(&gnu.stdout)),
+            "ls {flags}"
+        );
+    }
+    let run = l.cordon().args(["--", "ls", "-F"]).output();
+    assert!(
+        run.expect_code(0).stdout().contains("run.sh*\n"),
+        "{}",
+        run.stdout()
+    );
+    assert!(run.stdout().contains("private.txt\n"), "{}", run.stdout());
+    let run = l
+        .cordon()
+        .args(["--deterministic", "--", "ls", "-ln", "private.txt"])
+        .output();
+    assert!(
+        run.expect_code(0).stdout().starts_with("-rw------- 1 0 0 "),
+        "{}",
+        run.stdout()
+    );
+}

@@ -169,7 +169,11 @@ pub fn build(
 /// lies in the user's private directory (`$TMPDIR/cordon-UID`), named for
 /// the process, and is removed when dropped; one a killed run left behind
 /// goes at the next run.
-pub struct Skeleton(tempfile::TempDir);
+pub struct Skeleton {
+    dir: tempfile::TempDir,
+    /// The root's absolute guest paths it leads to.
+    roots: Vec<PathBuf>,
+}
 
 impl Skeleton {
     fn leading_to<'a>(paths: impl IntoIterator<Item = &'a str>) -> std::io::Result<Skeleton> {
@@ -178,15 +182,22 @@ impl Skeleton {
         let dir = tempfile::Builder::new()
             .prefix(&format!("{SKELETON_PREFIX}{}-", std::process::id()))
             .tempdir_in(&user_dir)?;
+        let mut roots = Vec::new();
         for path in paths {
             let inside = Path::new(path).strip_prefix("/").unwrap_or(Path::new(path));
             std::fs::create_dir_all(dir.path().join(inside))?;
+            roots.push(PathBuf::from(path));
         }
-        Ok(Skeleton(dir))
+        Ok(Skeleton { dir, roots })
     }
 
     fn path(&self) -> &Path {
-        self.0.path()
+        self.dir.path()
+    }
+
+    /// The root's absolute guest paths.
+    pub fn roots(&self) -> &[PathBuf] {
+        &self.roots
     }
 }
 

@@ -11,6 +11,7 @@ mod cache;
 mod ctx;
 mod determinism;
 mod direct_p1;
+mod file_info;
 mod fixed_times;
 mod fs_act;
 mod fs_guard;
@@ -294,7 +295,7 @@ impl WasiHost {
         let secrets = SecretsGuard::new(policy.root(), policy.secrets.clone()).map(Arc::new);
         // Kept to read what they refused once the guest is done.
         let (guard_kept, secrets_kept) = (guard.clone(), secrets.clone());
-        let (mut builder, _skeleton) = ctx::build(
+        let (mut builder, skeleton) = ctx::build(
             policy,
             guard.as_deref(),
             gate.clone(),
@@ -325,6 +326,14 @@ impl WasiHost {
         let call = async {
             match &program.linked {
                 Linked::CoreModule(pre) => {
+                    let roots = skeleton
+                        .as_ref()
+                        .map(|s| {
+                            let fixed_owner = policy.determinism.is_some();
+                            file_info::Roots::new(policy.root(), s.roots().to_vec(), fixed_owner)
+                        })
+                        .transpose()?
+                        .map(Arc::new);
                     let state = P1State {
                         wasi: builder.build_p1(),
                         direct: direct_p1::Direct::new(stdout.clone(), stderr.clone()),
@@ -332,6 +341,7 @@ impl WasiHost {
                         secrets,
                         limiter,
                         fixed_time,
+                        roots,
                     };
                     let mut store = self.store(state, deadline_ticks, limits, fuel)?;
                     store
@@ -444,6 +454,7 @@ impl WasiHost {
         wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s: &mut P1State| &mut s.wasi)?;
         fs_guard_p1::shadow(&mut linker)?;
         direct_p1::shadow(&mut linker)?;
+        file_info::add_to_linker(&mut linker)?;
         if self.mode == EngineMode::Deterministic {
             fixed_times::shadow_p1(&mut linker)?;
         }

@@ -83,6 +83,9 @@ pub struct P1State {
     pub limiter: Limiter,
     /// The time every file shows in a deterministic run.
     pub fixed_time: Option<Duration>,
+    /// The root as cordon's own tools name it, for `cordon.file_info`
+    /// (`None` for any other module).
+    pub roots: Option<Arc<super::file_info::Roots>>,
 }
 
 impl P1State {
