@@ -5,6 +5,7 @@ mod support;
 mod approvals;
 mod cache;
 mod cli;
+#[cfg(unix)]
 mod conformance;
 mod deterministic;
 mod escape;
