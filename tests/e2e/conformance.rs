@@ -322,6 +322,80 @@ const CASES: &[Case] = &[
     (None, Out, &["sleep", "0.1"]),
     (None, Code, &["date"]),
     (None, Out, &["date", "-u", "-d", "@0", "+%Y-%m-%d %H:%M:%S"]),
+    // nl (agents read files with `nl -ba FILE`)
+    (None, Out, &["nl", "README.md"]),
+    (None, Out, &["nl", "-ba", "src/main.rs"]),
+    (None, Out, &["nl", "-ba", "data/words.txt"]),
+    (None, Out, &["nl", "-w3", "-s", ": ", "data/short.txt"]),
+    (None, Out, &["nl", "-v", "10", "-i", "5", "data/short.txt"]),
+    (Some("a\n\nb\n"), Out, &["nl"]),
+    (Some("a\n\nb\n"), Out, &["nl", "-ba", "-nrz"]),
+    (None, All, &["nl", "missing"]),
+    // paste
+    (None, Out, &["paste", "data/short.txt", "data/short2.txt"]),
+    (
+        None,
+        Out,
+        &["paste", "-d", ",", "data/short.txt", "data/short2.txt"],
+    ),
+    (None, Out, &["paste", "-s", "data/short.txt"]),
+    (None, Out, &["paste", "-s", "-d", "+", "data/short2.txt"]),
+    (Some("1\n2\n3\n4\n"), Out, &["paste", "-", "-"]),
+    // comm
+    (None, Out, &["comm", "data/words.txt", "data/words2.txt"]),
+    (
+        None,
+        Out,
+        &["comm", "-12", "data/words.txt", "data/words2.txt"],
+    ),
+    (
+        None,
+        Out,
+        &["comm", "-23", "data/words.txt", "data/words2.txt"],
+    ),
+    (
+        None,
+        Out,
+        &["comm", "-3", "data/words.txt", "data/words2.txt"],
+    ),
+    // join
+    (None, Out, &["join", "data/left.txt", "data/right.txt"]),
+    (
+        None,
+        Out,
+        &["join", "-a", "1", "data/left.txt", "data/right.txt"],
+    ),
+    (
+        None,
+        Out,
+        &["join", "-v", "2", "data/left.txt", "data/right.txt"],
+    ),
+    (
+        None,
+        Out,
+        &["join", "-o", "1.2,2.2", "data/left.txt", "data/right.txt"],
+    ),
+    (
+        None,
+        Out,
+        &["join", "-t", ",", "data/left.csv", "data/right.csv"],
+    ),
+    // fold
+    (None, Out, &["fold", "-w", "80", "data/big.txt"]),
+    (None, Out, &["fold", "-w", "5", "data/words.txt"]),
+    (None, Out, &["fold", "-s", "-w", "12", "README.md"]),
+    (None, Out, &["fold", "-b", "-w", "3", "data/short2.txt"]),
+    // expand
+    (None, Out, &["expand", "data/tabs.txt"]),
+    (None, Out, &["expand", "-t", "4", "data/tabs.txt"]),
+    (Some("a\tb\tc\n"), Out, &["expand", "-t", "2,6"]),
+    (Some("\ta\tb\n"), Out, &["expand", "-i", "-t", "3"]),
+    // tac
+    (None, Out, &["tac", "data/words.txt"]),
+    (None, Out, &["tac", "data/short.txt", "data/short2.txt"]),
+    (Some("a,b,c,"), Out, &["tac", "-s", ","]),
+    (Some("x\ny\nz"), Out, &["tac"]),
+    (None, All, &["tac", "missing"]),
 ];
 
 /// The fixture tree, built fresh for every run of every case.
@@ -361,6 +435,10 @@ fn fixture(dir: &Path) {
         ),
         ("data/tabs.txt", b"a\tb\r\nend\n"),
         ("data/bin.dat", b"abc\0def\nabc\n"),
+        ("data/left.txt", b"1 apple\n2 banana\n3 cherry\n"),
+        ("data/right.txt", b"1 red\n3 dark\n4 green\n"),
+        ("data/left.csv", b"a,1\nb,2\nc,3\n"),
+        ("data/right.csv", b"a,x\nc,z\n"),
         ("logs/one.log", b"log\n"),
         ("logs/keep.txt", b"keep\n"),
         ("logs/deep/two.log", b"log\n"),

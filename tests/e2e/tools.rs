@@ -484,3 +484,36 @@ fn ls_long_shows_real_modes_and_owners() {
         run.stdout()
     );
 }
+
+/// `ls -l` reports the very file the guest reads: under a second spelling
+/// of the root (reached through a symlink inside it that a command then
+/// turns elsewhere), mode and owner come from the same file as contents.
+#[cfg(target_os = "linux")]
+#[test]
+fn ls_long_describes_the_file_the_guest_reads() {
+    use std::os::unix::fs::PermissionsExt;
+    if crate::support::skip_without(&["ln"]) {
+        return;
+    }
+    let l = Layout::new();
+    std::os::unix::fs::symlink(".", l.at("self")).unwrap();
+    std::fs::write(l.at("f"), "root's\n").unwrap();
+    std::fs::set_permissions(l.at("f"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::create_dir(l.at("sub2")).unwrap();
+    std::fs::write(l.at("sub2/f"), "other\n").unwrap();
+    std::fs::set_permissions(l.at("sub2/f"), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let spelled = l.at("self");
+    let f = spelled.join("f");
+    let line = format!("ln -sfn sub2 self; ls -l {0}; cat {0}", f.display());
+    let run = cordon()
+        .args(["run", "--root"])
+        .arg(&spelled)
+        .args(["--cache-dir"])
+        .arg(crate::support::cache_dir())
+        .args(["-c", &line])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&run.stdout);
+    assert!(out.starts_with("-rw-r--r--"), "{out}");
+    assert!(out.ends_with("root's\n"), "{out}");
+}

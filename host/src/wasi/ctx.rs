@@ -98,7 +98,11 @@ pub fn build(
     // Opened from the root one directory at a time, never through a
     // symlink: a native stage of the same line may have swapped the
     // working directory for one by now (to `/`, say).
-    let cwd_dir = open_beneath(policy.root(), policy.cwd())
+    // The root, opened once: every preopen of it and cordon's answers
+    // about its files (`cordon.file_info`) hold this very directory.
+    let root_dir = std::fs::File::open(policy.root())
+        .with_context(|| format!("opening root {}", policy.root().display()))?;
+    let cwd_dir = open_beneath(&root_dir, policy.cwd())
         .with_context(|| format!("opening {}", cwd_abs.display()))?;
     // A working directory inside a protected tree is read-only from the start.
     let cwd_perms = match guard {
@@ -120,7 +124,7 @@ pub fn build(
         None => ".".to_string(),
     };
     if let Some(root) = guest_root {
-        b.preopened_dir(policy.root(), root, perms)
+        b.preopened_dir(held_path(&root_dir, policy.root()), root, perms)
             .with_context(|| format!("opening root {}", policy.root().display()))?;
     }
     let alias = policy
@@ -128,7 +132,7 @@ pub fn build(
         .and_then(|a| a.to_str())
         .filter(|_| policy.determinism.is_none());
     if let Some(alias) = alias {
-        b.preopened_dir(policy.root(), alias, perms)?;
+        b.preopened_dir(held_path(&root_dir, policy.root()), alias, perms)?;
     }
     let skeleton = match guest_root {
         // WASI names paths as Unicode strings: a root that is not one
@@ -140,7 +144,7 @@ pub fn build(
             )));
         }
         Some(root) if enters_pwd => {
-            let skeleton = Skeleton::leading_to([root].into_iter().chain(alias))
+            let skeleton = Skeleton::leading_to([root].into_iter().chain(alias), root_dir)
                 .context("making the guest's /")?;
             b.preopened_dir(skeleton.path(), "/", FsPerms::ReadOnly)
                 .context("opening the guest's /")?;
@@ -173,10 +177,15 @@ pub struct Skeleton {
     dir: tempfile::TempDir,
     /// The root's absolute guest paths it leads to.
     roots: Vec<PathBuf>,
+    /// The root the guest's preopens hold.
+    root: std::fs::File,
 }
 
 impl Skeleton {
-    fn leading_to<'a>(paths: impl IntoIterator<Item = &'a str>) -> std::io::Result<Skeleton> {
+    fn leading_to<'a>(
+        paths: impl IntoIterator<Item = &'a str>,
+        root: std::fs::File,
+    ) -> std::io::Result<Skeleton> {
         let user_dir = crate::shape_lock::user_dir()?;
         remove_orphans(&user_dir);
         let dir = tempfile::Builder::new()
@@ -188,7 +197,7 @@ impl Skeleton {
             std::fs::create_dir_all(dir.path().join(inside))?;
             roots.push(PathBuf::from(path));
         }
-        Ok(Skeleton { dir, roots })
+        Ok(Skeleton { dir, roots, root })
     }
 
     fn path(&self) -> &Path {
@@ -199,19 +208,23 @@ impl Skeleton {
     pub fn roots(&self) -> &[PathBuf] {
         &self.roots
     }
+
+    /// The root the guest's preopens hold.
+    pub fn root(&self) -> std::io::Result<std::fs::File> {
+        self.root.try_clone()
+    }
 }
 
 /// The directory `relative` names under `root`, resolved as a guest call
 /// would be (see `fs_spot`): no symlink followed out of the root, none
 /// left to be swapped between the opening and the use.
-fn open_beneath(root: &Path, relative: &Path) -> std::io::Result<std::fs::File> {
+fn open_beneath(root: &std::fs::File, relative: &Path) -> std::io::Result<std::fs::File> {
     use cap_fs_ext::DirExt;
-    let root = std::fs::File::open(root)?;
     let relative = relative
         .to_str()
         .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidData))?;
     let relative = if relative.is_empty() { "." } else { relative };
-    let spot = super::fs_spot::locate(&root, relative, true)?;
+    let spot = super::fs_spot::locate(root, relative, true)?;
     let dir = if spot.is_whole() {
         spot.parent
     } else {

@@ -38,12 +38,13 @@ pub struct Roots {
 }
 
 impl Roots {
-    pub fn new(root: &std::path::Path, guest: Vec<PathBuf>, fixed_owner: bool) -> Result<Roots> {
-        Ok(Roots {
-            dir: std::fs::File::open(root)?,
+    /// `dir` (held open, as the guest's preopens hold it) named `guest`.
+    pub fn new(dir: std::fs::File, guest: Vec<PathBuf>, fixed_owner: bool) -> Roots {
+        Roots {
+            dir,
             guest,
             fixed_owner,
-        })
+        }
     }
 }
 
@@ -129,10 +130,14 @@ fn look_up(_roots: &Roots, _path: &str, _follow: bool) -> Result<Owner, i32> {
 #[cfg(unix)]
 fn look_up(roots: &Roots, path: &str, follow: bool) -> Result<Owner, i32> {
     use cap_std::fs::MetadataExt;
+    // The longest spelling that matches, as the guest's C library picks
+    // the preopen.
     let inside = roots
         .guest
         .iter()
-        .find_map(|root| std::path::Path::new(path).strip_prefix(root).ok())
+        .filter_map(|root| Some((root, std::path::Path::new(path).strip_prefix(root).ok()?)))
+        .max_by_key(|(root, _)| root.components().count())
+        .map(|(_, inside)| inside)
         .ok_or(ERRNO_NOENT)?;
     let inside = inside.to_str().ok_or(ERRNO_INVAL)?;
     let inside = if inside.is_empty() { "." } else { inside };

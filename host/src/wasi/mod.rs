@@ -326,11 +326,12 @@ impl WasiHost {
         let call = async {
             match &program.linked {
                 Linked::CoreModule(pre) => {
+                    let fixed_owner = policy.determinism.is_some();
                     let roots = skeleton
                         .as_ref()
-                        .map(|s| {
-                            let fixed_owner = policy.determinism.is_some();
-                            file_info::Roots::new(policy.root(), s.roots().to_vec(), fixed_owner)
+                        .map(|s| -> Result<_> {
+                            let root = s.root()?;
+                            Ok(file_info::Roots::new(root, s.roots().to_vec(), fixed_owner))
                         })
                         .transpose()?
                         .map(Arc::new);
