@@ -10,7 +10,9 @@ mod find;
 mod grep;
 mod io_error;
 mod patch;
+mod rev;
 mod wasi_gaps;
+mod xargs;
 
 use std::ffi::OsString;
 
@@ -54,6 +56,7 @@ const TOOLS: &[Tool] = &[
     ("printf", "uu_printf", |a| uu_printf::uumain(a.into_iter())),
     ("pwd", "cordon-guest-tools", wasi_gaps::pwd_main),
     ("realpath", "cordon-guest-tools", wasi_gaps::realpath_main),
+    ("rev", "cordon-guest-tools", rev::main),
     ("rm", "uu_rm", wasi_gaps::rm_main),
     ("sed", "sed", |a| sed::sed::uumain(a.into_iter())),
     ("seq", "uu_seq", |a| uu_seq::uumain(a.into_iter())),
@@ -72,6 +75,7 @@ const TOOLS: &[Tool] = &[
     ("true", "uu_true", |a| uu_true::uumain(a.into_iter())),
     ("uniq", "uu_uniq", |a| uu_uniq::uumain(a.into_iter())),
     ("wc", "uu_wc", |a| uu_wc::uumain(a.into_iter())),
+    ("xargs", "cordon-guest-tools", xargs::main),
 ];
 
 fn find_tool(name: &std::ffi::OsStr) -> Option<&'static Tool> {

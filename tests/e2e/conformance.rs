@@ -396,6 +396,37 @@ const CASES: &[Case] = &[
     (Some("a,b,c,"), Out, &["tac", "-s", ","]),
     (Some("x\ny\nz"), Out, &["tac"]),
     (None, All, &["tac", "missing"]),
+    // rev
+    (None, Out, &["rev", "data/words.txt"]),
+    (None, Out, &["rev", "README.md", "data/short.txt"]),
+    (Some("abc\nde"), Out, &["rev"]),
+    (None, All, &["rev", "missing"]),
+    // xargs (running cordon's own tools)
+    (Some("a b\nc\n"), Out, &["xargs"]),
+    (Some("1\n2\n3\n4\n5\n"), Out, &["xargs", "-n", "2"]),
+    (Some("src\ndata\n"), Out, &["xargs", "ls"]),
+    (
+        Some("README.md\n"),
+        Out,
+        &["xargs", "-I", "{}", "cp", "{}", "{}.bak"],
+    ),
+    (
+        Some("README.md\0src/main.rs\0"),
+        Out,
+        &["xargs", "-0", "wc", "-l"],
+    ),
+    (Some("a,b,c"), Out, &["xargs", "-d", ",", "echo"]),
+    (Some(""), Out, &["xargs", "-r", "echo", "hi"]),
+    (Some(""), Out, &["xargs", "echo", "hi"]),
+    (Some("missing\n"), Out, &["xargs", "cat"]),
+    (Some("'a b' \"c d\" e\\ f\n"), Out, &["xargs", "-n", "1"]),
+    (Some("x y\nz\n"), Out, &["xargs", "-L", "1", "echo"]),
+    (
+        Some("data/words.txt\n"),
+        Out,
+        &["xargs", "grep", "-n", "an"],
+    ),
+    (Some("notes\n"), Out, &["xargs", "-t", "rm", "-r"]),
 ];
 
 /// The fixture tree, built fresh for every run of every case.

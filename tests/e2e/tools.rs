@@ -517,3 +517,28 @@ fn ls_long_describes_the_file_the_guest_reads() {
     assert!(out.starts_with("-rw-r--r--"), "{out}");
     assert!(out.ends_with("root's\n"), "{out}");
 }
+
+/// The built-in xargs runs cordon's own tools only: another command is
+/// refused with a line saying how to run it natively, and does not run.
+#[test]
+fn xargs_runs_only_built_in_tools() {
+    let l = Layout::new();
+    let run = l
+        .cordon()
+        .args(["--", "xargs", "touch-not-a-tool"])
+        .output_with_stdin(b"made.txt\n");
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    assert!(
+        run.stderr().contains("not one of cordon's tools"),
+        "{}",
+        run.stderr()
+    );
+    assert!(run.stderr().contains("--engine native"), "{}", run.stderr());
+    assert!(!l.at("made.txt").exists());
+    let run = l
+        .cordon()
+        .args(["--", "xargs", "touch"])
+        .output_with_stdin(b"made.txt\n");
+    run.expect_code(0);
+    assert!(l.at("made.txt").exists());
+}
