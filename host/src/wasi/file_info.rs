@@ -22,11 +22,14 @@ const MODULE: &str = "cordon";
 
 const ERRNO_FAULT: i32 = 21;
 const ERRNO_INVAL: i32 = 28;
+#[cfg(unix)]
 const ERRNO_NOENT: i32 = 44;
 const ERRNO_NOSYS: i32 = 52;
 const ERRNO_NAMETOOLONG: i32 = 37;
 
 /// The root as one run's guest names it.
+// Elsewhere than unix only held: there is nothing to look up.
+#[cfg_attr(not(unix), allow(dead_code))]
 pub struct Roots {
     /// The root, held open.
     dir: std::fs::File,
