@@ -27,8 +27,11 @@ const LINE_CHARS: usize = 2000;
 /// host, a file name, an error) is escaped as [`text`] escapes it and the
 /// line is bounded, so nothing a command chose can draw a line of its own.
 pub fn say(message: impl std::fmt::Display) {
+    use std::io::Write;
     let (line, _) = bounded(&text(&message.to_string()), LINE_CHARS);
-    eprintln!("cordon: {line}");
+    // One write: a command's output on the same descriptor (a WASI stage
+    // writes it from this process) cannot land inside the line.
+    let _ = std::io::stderr().write_all(format!("cordon: {line}\n").as_bytes());
 }
 
 /// `argv` as bash would read it back, whole.
