@@ -27,12 +27,12 @@ fn run_with(l: &Layout, config: &Path) -> Cordon {
     c
 }
 
-/// `cordon doctor --root` for `l` with the settings in `config`: its
-/// settings lines.
-fn doctor(l: &Layout, config: &Path) -> String {
+/// `cordon SUBCOMMAND --root ROOT` for `l` with the settings in
+/// `config`, which must succeed: its stdout.
+fn root_command(l: &Layout, config: &Path, subcommand: &str) -> String {
     let out = crate::support::cordon()
         .env("XDG_CONFIG_HOME", config)
-        .args(["doctor", "--root"])
+        .args([subcommand, "--root"])
         .arg(&l.root)
         .output()
         .unwrap();
@@ -41,22 +41,18 @@ fn doctor(l: &Layout, config: &Path) -> String {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let text = String::from_utf8(out.stdout).unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `cordon doctor --root` for `l` with the settings in `config`: its
+/// settings lines.
+fn doctor(l: &Layout, config: &Path) -> String {
+    let text = root_command(l, config, "doctor");
     text[text.find("settings for").expect("a settings section")..].to_string()
 }
 
 fn trust(l: &Layout, config: &Path) {
-    let out = crate::support::cordon()
-        .env("XDG_CONFIG_HOME", config)
-        .args(["trust", "--root"])
-        .arg(&l.root)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    root_command(l, config, "trust");
 }
 
 /// The doctor line for `key` whose value starts with `value`.
