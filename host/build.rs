@@ -65,7 +65,7 @@ fn main() {
 fn build_guest(guest: &Path, bin: &str, target: &str, rustflags: &str) -> Option<Vec<u8>> {
     // Only what exists: cargo reruns a build script on every build while
     // a path it watches is missing (and the fat-LTO link with it).
-    for watched in ["src", "patches", "Cargo.toml", "Cargo.lock"] {
+    for watched in ["src", "patches", "host-calls", "Cargo.toml", "Cargo.lock"] {
         let path = guest.join(watched);
         if path.exists() {
             println!("cargo::rerun-if-changed={}", path.display());

@@ -6,11 +6,15 @@
 //! project root as it would in a shell.
 
 mod diff;
+mod du;
 mod find;
 mod grep;
 mod io_error;
 mod patch;
 mod rev;
+mod rg;
+mod stat;
+mod tree;
 mod wasi_gaps;
 mod xargs;
 
@@ -39,6 +43,7 @@ const TOOLS: &[Tool] = &[
     ("dirname", "uu_dirname", |a| {
         uu_dirname::uumain(a.into_iter())
     }),
+    ("du", "cordon-guest-tools", du::main),
     ("echo", "uu_echo", |a| uu_echo::uumain(a.into_iter())),
     ("expand", "uu_expand", |a| uu_expand::uumain(a.into_iter())),
     ("false", "uu_false", |a| uu_false::uumain(a.into_iter())),
@@ -57,6 +62,7 @@ const TOOLS: &[Tool] = &[
     ("pwd", "cordon-guest-tools", wasi_gaps::pwd_main),
     ("realpath", "cordon-guest-tools", wasi_gaps::realpath_main),
     ("rev", "cordon-guest-tools", rev::main),
+    ("rg", "grep-printer", rg::main),
     ("rm", "uu_rm", wasi_gaps::rm_main),
     ("sed", "sed", |a| sed::sed::uumain(a.into_iter())),
     ("seq", "uu_seq", |a| uu_seq::uumain(a.into_iter())),
@@ -65,6 +71,7 @@ const TOOLS: &[Tool] = &[
     }),
     ("sleep", "uu_sleep", |a| uu_sleep::uumain(a.into_iter())),
     ("sort", "uu_sort", |a| uu_sort::uumain(a.into_iter())),
+    ("stat", "cordon-guest-tools", stat::main),
     ("tac", "uu_tac", |a| uu_tac::uumain(a.into_iter())),
     ("tail", "uu_tail", |a| uu_tail::uumain(a.into_iter())),
     ("tee", "uu_tee", |a| uu_tee::uumain(a.into_iter())),
@@ -72,6 +79,7 @@ const TOOLS: &[Tool] = &[
     ("[", "uu_test", |a| uu_test::uumain(a.into_iter())),
     ("touch", "uu_touch", |a| uu_touch::uumain(a.into_iter())),
     ("tr", "uu_tr", |a| uu_tr::uumain(a.into_iter())),
+    ("tree", "cordon-guest-tools", tree::main),
     ("true", "uu_true", |a| uu_true::uumain(a.into_iter())),
     ("uniq", "uu_uniq", |a| uu_uniq::uumain(a.into_iter())),
     ("wc", "uu_wc", |a| uu_wc::uumain(a.into_iter())),

@@ -641,14 +641,14 @@ fn check(step: &Step) -> Result<(), (PathBuf, std::io::Error)> {
             .map_err(|e| (path.clone(), e)),
         Err(_) if matches!(step, Step::Remove { .. }) => failed("no such file"),
         Err(_) => {
-            let existing = path.ancestors().skip(1).find(|dir| {
-                !dir.as_os_str().is_empty() && std::fs::symlink_metadata(dir).is_ok()
-            });
+            let existing = path
+                .ancestors()
+                .skip(1)
+                .find(|dir| !dir.as_os_str().is_empty() && std::fs::symlink_metadata(dir).is_ok());
             match existing {
-                Some(dir) if !dir.is_dir() => Err((
-                    dir.to_path_buf(),
-                    std::io::Error::other("not a directory"),
-                )),
+                Some(dir) if !dir.is_dir() => {
+                    Err((dir.to_path_buf(), std::io::Error::other("not a directory")))
+                }
                 _ => Ok(()),
             }
         }
@@ -677,7 +677,11 @@ enum Staged {
 
 /// A name beside `path` for `purpose` that does not exist and is not
 /// `taken` (then it is).
-fn temp_beside(path: &Path, purpose: &str, taken: &mut std::collections::HashSet<PathBuf>) -> PathBuf {
+fn temp_beside(
+    path: &Path,
+    purpose: &str,
+    taken: &mut std::collections::HashSet<PathBuf>,
+) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -52,7 +52,9 @@ fn reverse_lines(mut reader: impl BufRead, out: &mut impl Write, by_char: bool) 
         let newline = line.last() == Some(&b'\n');
         let body = &line[..line.len() - usize::from(newline)];
         match std::str::from_utf8(body) {
-            Ok(text) if by_char => out.write_all(text.chars().rev().collect::<String>().as_bytes())?,
+            Ok(text) if by_char => {
+                out.write_all(text.chars().rev().collect::<String>().as_bytes())?
+            }
             _ => out.write_all(&body.iter().rev().copied().collect::<Vec<u8>>())?,
         }
         if newline {

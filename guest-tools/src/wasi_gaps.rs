@@ -146,7 +146,8 @@ fn resolve(path: &Path, existence: Existence, physical: bool) -> io::Result<Path
                 // Left as written (-s), a symlink on the way must still
                 // lead to a directory.
                 let is_dir = meta.is_dir()
-                    || (meta.is_symlink() && std::fs::metadata(&candidate).is_ok_and(|m| m.is_dir()));
+                    || (meta.is_symlink()
+                        && std::fs::metadata(&candidate).is_ok_and(|m| m.is_dir()));
                 if !last && !is_dir && existence != Existence::None {
                     return Err(io::Error::other("Not a directory"));
                 }

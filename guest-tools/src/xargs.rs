@@ -73,7 +73,10 @@ pub fn main(args: Vec<OsString>) -> i32 {
         match run(tool, &options, argv) {
             0 => {}
             255 => {
-                eprintln!("xargs: {}: exited with status 255; aborting", options.command[0]);
+                eprintln!(
+                    "xargs: {}: exited with status 255; aborting",
+                    options.command[0]
+                );
                 return 124;
             }
             _ => code = 123,
@@ -214,10 +217,10 @@ fn parse(args: Vec<OsString>) -> Result<Options, String> {
         trace: false,
         command: Vec::new(),
     };
-    let mut words = args
-        .into_iter()
-        .skip(1)
-        .map(|a| a.into_string().map_err(|_| "arguments must be UTF-8".to_string()));
+    let mut words = args.into_iter().skip(1).map(|a| {
+        a.into_string()
+            .map_err(|_| "arguments must be UTF-8".to_string())
+    });
     let number = |flag: &str, value: Option<String>| -> Result<usize, String> {
         let value = value.ok_or_else(|| format!("option requires an argument -- '{flag}'"))?;
         value
@@ -252,7 +255,8 @@ fn parse(args: Vec<OsString>) -> Result<Options, String> {
                 number("P", value(&w[2..])?)?;
             }
             w if w.starts_with("-I") => {
-                options.replace = Some(value(&w[2..])?.ok_or("option requires an argument -- 'I'")?);
+                options.replace =
+                    Some(value(&w[2..])?.ok_or("option requires an argument -- 'I'")?);
             }
             w if w.starts_with('-') && w.len() > 1 => {
                 return Err(format!("unsupported option '{w}' (cordon's xargs)"));
@@ -280,6 +284,8 @@ fn delimiter(text: &str) -> Result<u8, String> {
         "\\0" => Ok(0),
         "\\\\" => Ok(b'\\'),
         t if t.len() == 1 => Ok(t.as_bytes()[0]),
-        t => Err(format!("invalid input delimiter specification {t}: the delimiter must be a single character")),
+        t => Err(format!(
+            "invalid input delimiter specification {t}: the delimiter must be a single character"
+        )),
     }
 }

@@ -295,6 +295,7 @@ impl WasiHost {
         let secrets = SecretsGuard::new(policy.root(), policy.secrets.clone()).map(Arc::new);
         // Kept to read what they refused once the guest is done.
         let (guard_kept, secrets_kept) = (guard.clone(), secrets.clone());
+        let stdin_readable = file_info::stdin_is_readable(stdio.stdin.as_ref());
         let (mut builder, skeleton) = ctx::build(
             policy,
             guard.as_deref(),
@@ -326,12 +327,11 @@ impl WasiHost {
         let call = async {
             match &program.linked {
                 Linked::CoreModule(pre) => {
-                    let fixed_owner = policy.determinism.is_some();
                     let roots = skeleton
                         .as_ref()
                         .map(|s| -> Result<_> {
                             let root = s.root()?;
-                            Ok(file_info::Roots::new(root, s.roots().to_vec(), fixed_owner))
+                            Ok(file_info::Roots::new(root, s.roots().to_vec(), fixed_time))
                         })
                         .transpose()?
                         .map(Arc::new);
@@ -343,6 +343,7 @@ impl WasiHost {
                         limiter,
                         fixed_time,
                         roots,
+                        stdin_readable,
                     };
                     let mut store = self.store(state, deadline_ticks, limits, fuel)?;
                     store

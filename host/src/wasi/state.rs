@@ -86,6 +86,9 @@ pub struct P1State {
     /// The root as cordon's own tools name it, for `cordon.file_info`
     /// (`None` for any other module).
     pub roots: Option<Arc<super::file_info::Roots>>,
+    /// Standard input is a file, a pipe or a socket, for
+    /// `cordon.stdin_is_readable`.
+    pub stdin_readable: bool,
 }
 
 impl P1State {
