@@ -28,6 +28,9 @@ enum Compare {
     /// Exit code and resulting tree only (output depends on time or
     /// wording differs, see docs/TOOLS.md).
     Code,
+    /// JSON lines, compared as values without what depends on the run
+    /// (timings and byte counts: `stats`, `elapsed_total`).
+    Json,
 }
 
 use Compare::*;
@@ -427,6 +430,155 @@ const CASES: &[Case] = &[
         &["xargs", "grep", "-n", "an"],
     ),
     (Some("notes\n"), Out, &["xargs", "-t", "rm", "-r"]),
+    // rg (ripgrep walks in parallel, so several files come in any order)
+    (None, Out, &["rg", "TODO", "src/main.rs"]),
+    (None, Out, &["rg", "-n", "TODO", "src/main.rs"]),
+    (None, Sorted, &["rg", "-n", "TODO", "."]),
+    (None, Sorted, &["rg", "TODO", "src"]),
+    (None, Sorted, &["rg", "-n", "TODO", "<ROOT>/src"]),
+    (None, Out, &["rg", "-i", "todo", "README.md"]),
+    (None, Sorted, &["rg", "-l", "fn", "src"]),
+    (None, Sorted, &["rg", "-c", "fn", "src"]),
+    (None, Out, &["rg", "-c", "an", "data/words.txt"]),
+    (None, Out, &["rg", "--count-matches", "a", "data/words.txt"]),
+    (
+        None,
+        Sorted,
+        &["rg", "--files-without-match", "TODO", "src"],
+    ),
+    (None, Out, &["rg", "-w", "main", "src/main.rs"]),
+    (None, Out, &["rg", "-x", "fig", "data/words.txt"]),
+    (None, Out, &["rg", "-v", "a", "data/words.txt"]),
+    (None, Out, &["rg", "a.p", "data/words.txt"]),
+    (None, Out, &["rg", "-F", "a.p", "data/words.txt"]),
+    (
+        None,
+        Out,
+        &["rg", "-e", "apple", "-e", "fig", "data/words.txt"],
+    ),
+    (None, Out, &["rg", "-o", "[0-9][0-9]", "data/numbers.txt"]),
+    (None, Out, &["rg", "-r", "X", "apple", "data/words.txt"]),
+    (None, Out, &["rg", "--column", "an", "data/words.txt"]),
+    (None, Out, &["rg", "-S", "hello", "README.md"]),
+    (None, Out, &["rg", "-S", "Hello", "notes/ünï.txt"]),
+    (None, Sorted, &["rg", "-g", "*.rs", "TODO", "."]),
+    (None, Sorted, &["rg", "-g", "!*.rs", "TODO", "."]),
+    (None, Sorted, &["rg", "--iglob", "*.MD", "TODO", "."]),
+    (None, Sorted, &["rg", "-t", "rust", "fn", "."]),
+    (None, Sorted, &["rg", "-T", "rust", "TODO", "."]),
+    (None, Sorted, &["rg", "--files", "src"]),
+    (None, Sorted, &["rg", "--files", "."]),
+    (None, Sorted, &["rg", "--files", "--hidden", "."]),
+    (None, Sorted, &["rg", "--files", "--no-ignore", "."]),
+    (None, Sorted, &["rg", "-u", "--files", "."]),
+    (None, Sorted, &["rg", "-uu", "TODO", "."]),
+    (None, Sorted, &["rg", "--hidden", "-n", "TODO", "."]),
+    (None, Sorted, &["rg", "-L", "--files", "."]),
+    (None, Out, &["rg", "-A", "1", "banana", "data/words.txt"]),
+    (None, Out, &["rg", "-B", "1", "cherry", "data/words.txt"]),
+    (
+        None,
+        Out,
+        &["rg", "-n", "-C", "1", "date", "data/words.txt"],
+    ),
+    (
+        None,
+        Out,
+        &[
+            "rg",
+            "-n",
+            "-C",
+            "1",
+            "-e",
+            "apple",
+            "-e",
+            "fig",
+            "data/words.txt",
+        ],
+    ),
+    (None, Out, &["rg", "-m", "2", "a", "data/words.txt"]),
+    (None, Out, &["rg", "-q", "apple", "data/words.txt"]),
+    (None, Out, &["rg", "zebra", "data/words.txt"]),
+    (None, Out, &["rg", "abc", "data/bin.dat"]),
+    (None, Sorted, &["rg", "abc", "data"]),
+    (None, Json, &["rg", "--json", "TODO", "src/main.rs"]),
+    (
+        None,
+        Json,
+        &["rg", "--json", "-n", "an", "data/words.txt", "missing"],
+    ),
+    (None, All, &["rg", "x", "missing"]),
+    (Some("one\ntwo\n"), Out, &["rg", "o"]),
+    (Some("one\ntwo\n"), Out, &["rg", "-n", "t", "-"]),
+    (None, Out, &["rg", "-H", "apple", "data/words.txt"]),
+    (None, Sorted, &["rg", "-I", "TODO", "src"]),
+    // du (GNU walks in directory order)
+    (None, Sorted, &["du", "src"]),
+    (None, Sorted, &["du", "-a", "src"]),
+    (None, Out, &["du", "-s", "."]),
+    (None, Out, &["du", "-sh", "data"]),
+    (None, Out, &["du", "-sk", "notes"]),
+    (None, Out, &["du", "-b", "data/words.txt"]),
+    (None, Sorted, &["du", "-ab", "src"]),
+    (None, Sorted, &["du", "-a", "--apparent-size", "notes"]),
+    (None, Sorted, &["du", "-c", "src", "data"]),
+    (None, Sorted, &["du", "-d", "1", "."]),
+    (None, Sorted, &["du", "-h", "--max-depth=1", "src"]),
+    (None, All, &["du", "missing"]),
+    // stat (inode numbers and access times differ between the copies:
+    // the default report is compared by exit code)
+    (None, Code, &["stat", "README.md"]),
+    (
+        None,
+        Out,
+        &[
+            "stat",
+            "-c",
+            "%n %s %F %a %A %h",
+            "README.md",
+            "src",
+            "readme-link",
+            "notes/empty.txt",
+        ],
+    ),
+    (None, Out, &["stat", "-c", "%U %G %u %g", "README.md"]),
+    (None, Out, &["stat", "-L", "-c", "%n %F %s", "readme-link"]),
+    (
+        None,
+        Out,
+        &["stat", "-c", "%N", "readme-link", "notes/a b.txt"],
+    ),
+    (
+        None,
+        Out,
+        &[
+            "stat",
+            "--printf",
+            "%n:%s\\n",
+            "data/words.txt",
+            "data/short.txt",
+        ],
+    ),
+    (None, Out, &["stat", "-c", "%y %Y", "README.md"]),
+    (None, Out, &["stat", "-c", "%b %B %o", "data/big.txt"]),
+    (
+        None,
+        Out,
+        &["stat", "-c", "%10s|%-6a|%04a|", "data/words.txt"],
+    ),
+    (
+        None,
+        Out,
+        &[
+            "stat",
+            "-c",
+            "%F",
+            "empty-dir",
+            "notes/empty.txt",
+            "script.sh",
+        ],
+    ),
+    (None, All, &["stat", "missing"]),
 ];
 
 /// The fixture tree, built fresh for every run of every case.
@@ -474,6 +626,12 @@ fn fixture(dir: &Path) {
         ("logs/keep.txt", b"keep\n"),
         ("logs/deep/two.log", b"log\n"),
         ("script.sh", b"#!/bin/sh\necho hi\n"),
+        // A hidden directory, and ignore files: rg honours `.ignore`
+        // everywhere and `.gitignore` only in a git repository (this is
+        // none).
+        (".config/settings.toml", b"# TODO: hidden\nlevel = 1\n"),
+        (".ignore", b"logs/deep/\n"),
+        (".gitignore", b"*.md\n"),
     ];
     for (path, bytes) in files {
         let path = dir.join(path);
@@ -584,6 +742,26 @@ fn gnu_available(tool: &str) -> bool {
         .args(["-c", &format!("command -v {tool}")])
         .output()
         .is_ok_and(|o| o.status.success())
+}
+
+/// Each line as a JSON value, without what depends on the run.
+fn json_lines(bytes: &[u8]) -> Vec<serde_json::Value> {
+    fn strip(value: &mut serde_json::Value) {
+        if let serde_json::Value::Object(map) = value {
+            map.remove("stats");
+            map.remove("elapsed_total");
+            map.values_mut().for_each(strip);
+        }
+    }
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .map(|line| {
+            let mut value =
+                serde_json::from_str(line).unwrap_or(serde_json::Value::String(line.into()));
+            strip(&mut value);
+            value
+        })
+        .collect()
 }
 
 fn sorted_lines(bytes: &[u8]) -> Vec<&[u8]> {
@@ -718,6 +896,7 @@ fn conform(place: Place) {
         let stdout_same = match compare {
             Sorted => sorted_lines(&ours.stdout) == sorted_lines(&gnu.stdout),
             Code => true,
+            Json => json_lines(&ours.stdout) == json_lines(&gnu.stdout),
             Out | All => ours.stdout == gnu.stdout,
         };
         if !stdout_same {
