@@ -542,3 +542,75 @@ fn xargs_runs_only_built_in_tools() {
     run.expect_code(0);
     assert!(l.at("made.txt").exists());
 }
+
+/// tree is not installed on the test machine: its output is checked
+/// against tree 2.x's format, written out.
+#[test]
+fn tree_draws_the_directory_as_tree_does() {
+    let l = Layout::new();
+    std::fs::create_dir_all(l.at("src/util")).unwrap();
+    std::fs::write(l.at("src/util/mod.rs"), "").unwrap();
+    std::fs::write(l.at(".hidden"), "").unwrap();
+    std::fs::write(l.at("run.sh"), "").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(l.at("run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::symlink("src", l.at("src-link")).unwrap();
+    let out = l.cordon().args(["--", "tree"]).output();
+    out.expect_code(0);
+    assert_eq!(
+        out.stdout(),
+        ".\n├── a.txt\n├── run.sh\n├── src\n│   ├── main.rs\n│   └── util\n│       └── mod.rs\n└── src-link -> src\n\n3 directories, 4 files\n"
+    );
+    let out = l
+        .cordon()
+        .args([
+            "--",
+            "tree",
+            "-a",
+            "-F",
+            "-L",
+            "1",
+            "-I",
+            ".git",
+            "--noreport",
+        ])
+        .output();
+    out.expect_code(0);
+    assert_eq!(
+        out.stdout(),
+        ".\n├── .hidden\n├── a.txt\n├── run.sh*\n├── src/\n└── src-link -> src/\n"
+    );
+    let out = l.cordon().args(["--", "tree", "-d", "src"]).output();
+    assert_eq!(out.stdout(), "src\n└── util\n\n1 directory\n");
+    let out = l.cordon().args(["--", "tree", "missing"]).output();
+    out.expect_code(2);
+    assert_eq!(
+        out.stdout(),
+        "missing  [error opening dir]\n\n0 directories, 0 files\n"
+    );
+}
+
+/// ripgrep's rule: with no path, rg searches standard input when it is a
+/// file or a pipe, and the working directory when it is a terminal or
+/// /dev/null, which WASI cannot tell apart without cordon's host.
+#[test]
+fn rg_without_a_path_searches_stdin_only_when_it_is_a_file_or_pipe() {
+    let l = Layout::new();
+    std::fs::write(l.at("notes.txt"), "needle in the root\n").unwrap();
+    // Command::output gives /dev/null.
+    let out = l.cordon().args(["--", "rg", "needle"]).output();
+    out.expect_code(0);
+    assert_eq!(out.stdout(), "notes.txt:needle in the root\n");
+    let out = l
+        .cordon()
+        .args(["--", "rg", "needle"])
+        .output_with_stdin(b"a needle on stdin\n");
+    out.expect_code(0);
+    assert_eq!(out.stdout(), "a needle on stdin\n");
+    let input = l.base.join("input.txt");
+    std::fs::write(&input, "needle from a file\n").unwrap();
+    let mut cmd = l.cordon().args(["--", "rg", "needle"]);
+    cmd.0.stdin(std::fs::File::open(&input).unwrap());
+    let out = cmd.output();
+    assert_eq!(out.stdout(), "needle from a file\n");
+}
