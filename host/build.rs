@@ -148,8 +148,10 @@ fn target_dir() -> PathBuf {
         .find(|dir| dir.join("CACHEDIR.TAG").is_file())
         .map(Path::to_path_buf)
         .unwrap_or_else(|| {
+            // Cargo tags only a target directory it created.
             let manifest_dir = env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it");
-            PathBuf::from(manifest_dir).join("../target")
+            let target = PathBuf::from(manifest_dir).join("../target");
+            target.canonicalize().unwrap_or(target)
         })
 }
 

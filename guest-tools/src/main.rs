@@ -5,11 +5,13 @@
 //! gives it as an absolute path, so that `..` reaches the rest of the
 //! project root as it would in a shell.
 
+mod archive;
 mod diff;
 mod du;
 mod find;
 mod grep;
 mod io_error;
+mod jq;
 mod patch;
 mod rev;
 mod rg;
@@ -50,7 +52,10 @@ const TOOLS: &[Tool] = &[
     ("find", "cordon-guest-tools", find::main),
     ("fold", "uu_fold", |a| uu_fold::uumain(a.into_iter())),
     ("grep", "cordon-guest-tools", grep::main),
+    ("gunzip", "flate2", archive::gunzip_main),
+    ("gzip", "flate2", archive::gzip_main),
     ("head", "uu_head", |a| uu_head::uumain(a.into_iter())),
+    ("jq", "jaq-core", jq::main),
     ("join", "uu_join", |a| uu_join::uumain(a.into_iter())),
     ("ls", "uu_ls", |a| uu_ls::uumain(a.into_iter())),
     ("mkdir", "uu_mkdir", |a| uu_mkdir::uumain(a.into_iter())),
@@ -74,6 +79,7 @@ const TOOLS: &[Tool] = &[
     ("stat", "cordon-guest-tools", stat::main),
     ("tac", "uu_tac", |a| uu_tac::uumain(a.into_iter())),
     ("tail", "uu_tail", |a| uu_tail::uumain(a.into_iter())),
+    ("tar", "tar", archive::tar_main),
     ("tee", "uu_tee", |a| uu_tee::uumain(a.into_iter())),
     ("test", "uu_test", |a| uu_test::uumain(a.into_iter())),
     ("[", "uu_test", |a| uu_test::uumain(a.into_iter())),
@@ -84,6 +90,7 @@ const TOOLS: &[Tool] = &[
     ("uniq", "uu_uniq", |a| uu_uniq::uumain(a.into_iter())),
     ("wc", "uu_wc", |a| uu_wc::uumain(a.into_iter())),
     ("xargs", "cordon-guest-tools", xargs::main),
+    ("zcat", "flate2", archive::zcat_main),
 ];
 
 fn find_tool(name: &std::ffi::OsStr) -> Option<&'static Tool> {

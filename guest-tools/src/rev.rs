@@ -63,7 +63,8 @@ fn reverse_lines(mut reader: impl BufRead, out: &mut impl Write, by_char: bool) 
     }
 }
 
-fn utf8_locale() -> bool {
+/// Whether the locale's character set is UTF-8, as GNU tools decide it.
+pub fn utf8_locale() -> bool {
     ["LC_ALL", "LC_CTYPE", "LANG"]
         .iter()
         .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))

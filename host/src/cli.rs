@@ -22,16 +22,17 @@ use crate::native::{
 use crate::net::{self, Allowlist, Decider, Host, NetAccess, Network, Resolver};
 use crate::own_dirs::{self, OwnDirs};
 use crate::policy::{Determinism, SandboxMode, SandboxPolicy};
-use crate::resolve::{self, NotFound, ToolSource, Unresolved};
+use crate::project_tools::PinMismatch;
+use crate::resolve::{self, NotFound, ProgramFile, ToolSource, Unresolved};
 use crate::scenario;
 use crate::secrets::SecretPatterns;
 use crate::settings::{self, Settings, Sourced};
 use crate::shell;
-use crate::tools;
 use crate::wasi::{self, CompileCache, EngineMode, Status, Stdio, WASMTIME_VERSION, WasiHost};
 
 mod line;
 mod report;
+mod tools;
 
 use line::run_script;
 use report::{Execution, RunReport};
@@ -59,8 +60,9 @@ enum Command {
         #[command(flatten)]
         cache: CacheArgs,
     },
-    /// List the built-in tools with the crate and version each comes from.
-    Tools,
+    /// List the built-in tools with the crate and version each comes from,
+    /// and the project's own tools with their digests; `tools add` pins one.
+    Tools(tools::ToolsArgs),
     /// Compile the built-in tools for this machine ahead of time (for
     /// normal and --deterministic runs), into the cache: images and CI do
     /// it once, and an agent's first command does not wait seconds for it.
@@ -392,7 +394,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(exit::HOST_ERROR);
         }
     };
-    if matches!(cli.command, Command::Doctor { .. } | Command::Tools) {
+    if matches!(cli.command, Command::Doctor { .. } | Command::Tools(_)) {
         // What they print may go to `head`: end quietly, as a filter does.
         #[cfg(unix)]
         // SAFETY: restores the default action before anything is printed.
@@ -403,7 +405,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run_reported(*args),
         Command::Doctor { root, cache } => doctor(&root, &cache),
-        Command::Tools => Ok(list_tools()),
+        Command::Tools(args) => tools::main(args),
         Command::Warm(args) => warm(&args),
         Command::Trust { root } => trust(&root),
         Command::Test {
@@ -641,7 +643,9 @@ fn locate(args: &RunArgs, policy: &SandboxPolicy, name: &str) -> Result<Target, 
 /// Says why `name` did not resolve; the exit code for it.
 fn unresolved(why: Unresolved) -> u8 {
     let code = match why {
-        Unresolved::NotFound(_) => exit::NOT_FOUND,
+        Unresolved::NotFound(_) | Unresolved::Unreadable { .. } => exit::NOT_FOUND,
+        Unresolved::Unpinned(PinMismatch::Invalid(_)) => exit::HOST_ERROR,
+        Unresolved::Unpinned(_) => exit::NOT_FOUND,
         Unresolved::Shadowing { .. } => exit::DENIED,
     };
     say(why);
@@ -912,6 +916,10 @@ fn run(mut args: RunArgs, report: &mut RunReport) -> Result<u8> {
         let request = Request {
             escalation: escalation.clone(),
             justification: args.justification.clone(),
+            program_sha256: match &target {
+                Target::Wasi(resolved) => resolved.file.as_ref().map(ProgramFile::sha256_hex),
+                Target::Native(_) => None,
+            },
             ..Request::for_command(&argv, &policy, engine)
         };
         let decided = session.broker().decide(request);
@@ -1171,18 +1179,13 @@ fn wasi_host(args: &RunArgs) -> Result<WasiHost> {
     Ok(WasiHost::new(cache_of(&args.cache), mode)?)
 }
 
-/// The largest .wasm tool read.
-const TOOL_LIMIT: u64 = 512 << 20;
-
-/// Compiles (or takes from the cache) the tool `resolved` names.
+/// Compiles (or takes from the cache) the tool `resolved` names, from the
+/// bytes resolution read (and the broker judged).
 fn load(host: &WasiHost, resolved: &resolve::Resolved, name: &str) -> Result<wasi::Program> {
-    let loaded = match &resolved.source {
-        ToolSource::Path(path) | ToolSource::Mapped(path) | ToolSource::Project(path) => {
-            let bytes = crate::config_file::read_through_links(path, TOOL_LIMIT)
-                .with_context(|| format!("reading {}", path.display()))?;
-            host.load(&bytes)
-        }
-        ToolSource::BuiltIn(tool) => host.load_built_in(tool.module),
+    let loaded = match (&resolved.source, &resolved.file) {
+        (ToolSource::BuiltIn(tool), _) => host.load_built_in(tool.module),
+        (_, Some(file)) => host.load_file(file),
+        (_, None) => anyhow::bail!("{name}: resolved without its bytes"),
     };
     loaded
         .map_err(anyhow::Error::from)
@@ -1539,20 +1542,6 @@ fn test(
             Ok(ExitCode::from(exit::HOST_ERROR))
         }
     }
-}
-
-fn list_tools() -> ExitCode {
-    for tool in tools::BUILT_IN {
-        println!("{:<12} {} {}", tool.name, tool.krate, tool.version);
-    }
-    let mib = |module: &tools::Embedded| module.bytes.len() as f64 / (1 << 20) as f64;
-    println!(
-        "({} tools: a WASIp1 module of {:.1} MiB, and fetch, a WASIp2 component of {:.1} MiB)",
-        tools::BUILT_IN.len(),
-        mib(&tools::TOOLS),
-        mib(&tools::FETCH)
-    );
-    ExitCode::SUCCESS
 }
 
 fn doctor(root: &Path, cache: &CacheArgs) -> Result<ExitCode> {

@@ -5,7 +5,12 @@
 //! A project's own tool never answers to the name of a built-in or of a
 //! program PATH finds: the name is refused, and running it takes `--tool`.
 //! (Rules that name a command never allow a project's tool either: the
-//! broker judges it as the project's own program.)
+//! broker judges it as the project's own program; a rule naming its bytes
+//! can.)
+//!
+//! A program in a file is read here, once: the bytes the broker judges by
+//! digest are the bytes that run. A project tool pinned in
+//! `.cordon/tools.toml` whose bytes differ from the pin is refused.
 
 use std::path::{Path, PathBuf};
 
@@ -28,7 +33,31 @@ pub enum ToolSource {
 #[derive(Debug)]
 pub struct Resolved {
     pub source: ToolSource,
+    /// The program's bytes, for every source but a built-in.
+    pub file: Option<ProgramFile>,
 }
+
+/// A WASI program read from a file.
+pub struct ProgramFile {
+    pub bytes: Vec<u8>,
+    pub sha256: [u8; 32],
+}
+
+impl ProgramFile {
+    /// The digest as rules and listings show it.
+    pub fn sha256_hex(&self) -> String {
+        crate::digest::hex(&self.sha256)
+    }
+}
+
+impl std::fmt::Debug for ProgramFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ProgramFile(sha256:{})", self.sha256_hex())
+    }
+}
+
+/// The largest WASI program read.
+pub const PROGRAM_LIMIT: u64 = 512 << 20;
 
 /// Why a name did not resolve.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +71,16 @@ pub enum Unresolved {
         tool: String,
         taken: String,
     },
+    /// The program's file cannot be read.
+    #[error("{name}: cannot read {}: {error}", path.display())]
+    Unreadable {
+        name: String,
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    /// A pinned project tool is missing or is not the bytes pinned.
+    #[error("{0}")]
+    Unpinned(#[from] crate::project_tools::PinMismatch),
 }
 
 /// Nothing matched; lists where resolution looked, in order.
@@ -97,8 +136,10 @@ pub fn resolve(
         // A file named .wasm is meant as one (and reported if malformed);
         // another path is a WASI program only if its bytes say so.
         if path.is_file() && (name.ends_with(".wasm") || is_wasm(&path)) {
+            let file = read(name, &path)?;
             return Ok(Resolved {
                 source: ToolSource::Path(path),
+                file: Some(file),
             });
         }
         looked.push(format!("the path {name}"));
@@ -109,8 +150,10 @@ pub fn resolve(
         .into());
     }
     if let Some((_, path)) = mapped.iter().rev().find(|(n, _)| n == name) {
+        let file = read(name, path)?;
         return Ok(Resolved {
             source: ToolSource::Mapped(path.clone()),
+            file: Some(file),
         });
     }
     looked.push("--tool mappings".to_string());
@@ -132,13 +175,23 @@ pub fn resolve(
     if let Some(builtin) = builtin {
         return Ok(Resolved {
             source: ToolSource::BuiltIn(builtin),
+            file: None,
         });
     }
     looked.push("built-in tools".to_string());
+    let pin = crate::project_tools::pin_of(root, name)?;
     if let Some(path) = project {
+        let file = read(name, &path)?;
+        if let Some(pin) = pin {
+            pin.check(&file)?;
+        }
         return Ok(Resolved {
             source: ToolSource::Project(path),
+            file: Some(file),
         });
+    }
+    if let Some(pin) = pin {
+        return Err(pin.missing().into());
     }
     looked.push(format!("{}/.cordon/tools/{name}.wasm", root.display()));
     Err(NotFound {
@@ -148,9 +201,23 @@ pub fn resolve(
     .into())
 }
 
+/// The program `name` runs, read from `path` (through symlinks).
+fn read(name: &str, path: &Path) -> Result<ProgramFile, Unresolved> {
+    use sha2::{Digest, Sha256};
+    let bytes = crate::config_file::read_through_links(path, PROGRAM_LIMIT).map_err(|error| {
+        Unresolved::Unreadable {
+            name: name.to_string(),
+            path: path.to_path_buf(),
+            error,
+        }
+    })?;
+    let sha256 = Sha256::digest(&bytes).into();
+    Ok(ProgramFile { bytes, sha256 })
+}
+
 /// `name` if it can be a file name in `.cordon/tools` (no separators, not
 /// `.` or `..`).
-fn plain_name(name: &str) -> Option<&str> {
+pub fn plain_name(name: &str) -> Option<&str> {
     let plain =
         !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0']);
     plain.then_some(name)
@@ -178,9 +245,11 @@ mod tests {
             assert!(err.contains(taken), "{err}");
             assert!(err.contains(&format!("--tool {name}=")), "{err}");
         }
-        let mapped = vec![("ls".to_string(), PathBuf::from("/x/ls.wasm"))];
+        let elsewhere = root.path().join("ls.wasm");
+        std::fs::write(&elsewhere, b"").unwrap();
+        let mapped = vec![("ls".to_string(), elsewhere.clone())];
         let r = resolve("ls", &mapped, root.path(), system).unwrap();
-        assert_eq!(r.source, ToolSource::Mapped(PathBuf::from("/x/ls.wasm")));
+        assert_eq!(r.source, ToolSource::Mapped(elsewhere));
         let r = resolve("git", &[], root.path(), || None).unwrap();
         assert!(matches!(r.source, ToolSource::Project(_)));
     }
@@ -190,9 +259,11 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(root.path().join(".cordon/tools")).unwrap();
         std::fs::write(root.path().join(".cordon/tools/hello.wasm"), b"").unwrap();
-        let mapped = vec![("hello".to_string(), PathBuf::from("/x/h.wasm"))];
+        let elsewhere = root.path().join("h.wasm");
+        std::fs::write(&elsewhere, b"").unwrap();
+        let mapped = vec![("hello".to_string(), elsewhere.clone())];
         let r = resolve("hello", &mapped, root.path(), || None).unwrap();
-        assert_eq!(r.source, ToolSource::Mapped(PathBuf::from("/x/h.wasm")));
+        assert_eq!(r.source, ToolSource::Mapped(elsewhere));
         let r = resolve("hello", &[], root.path(), || None).unwrap();
         assert!(matches!(r.source, ToolSource::Project(_)));
         let Err(Unresolved::NotFound(err)) = resolve("nope", &[], root.path(), || None) else {

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use crate::digest::hex;
 use crate::secrets::SecretPatterns;
 
 /// The tracked files of the repository at `root` that `patterns` make
@@ -67,10 +68,6 @@ pub fn warn_once(state_dir: &Path, root: &Path, tracked: &[PathBuf]) -> bool {
     // Not recorded (a read-only config): warned again next time.
     let _ = crate::atomic::write(&marker, set.as_bytes());
     true
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The paths an index lists, or `None` for one cordon does not read.

@@ -304,6 +304,7 @@ impl Lab {
             sandbox: "workspace-write",
             escalation: None,
             justification: None,
+            program_sha256: None,
         };
         let context = ShellContext {
             env: Env::new(env.to_vec()),

@@ -579,6 +579,262 @@ const CASES: &[Case] = &[
         ],
     ),
     (None, All, &["stat", "missing"]),
+    // tar (GNU tar 1.34), reading archives GNU tar wrote and writing ones
+    // GNU tar reads
+    (None, Out, &["tar", "-tf", "archives/pkg.tar"]),
+    (None, Out, &["tar", "-tzf", "archives/pkg.tgz"]),
+    (None, Out, &["tar", "-tf", "archives/pkg.tgz"]),
+    (None, Out, &["tar", "tf", "archives/pkg.tar", "pkg/a.txt"]),
+    (None, Out, &["tar", "-tvf", "archives/pkg.tar"]),
+    (None, Out, &["tar", "-xf", "archives/pkg.tar"]),
+    (
+        None,
+        Out,
+        &["tar", "-xzf", "archives/pkg.tgz", "-C", "empty-dir"],
+    ),
+    (None, Out, &["tar", "xf", "archives/pkg.tar", "pkg/a.txt"]),
+    (None, Out, &["tar", "-xvf", "archives/pkg.tar"]),
+    (None, Out, &["tar", "-xOf", "archives/pkg.tar", "pkg/a.txt"]),
+    (
+        None,
+        Out,
+        &["tar", "--strip-components=1", "-xf", "archives/pkg.tar"],
+    ),
+    (None, Out, &["tar", "-cf", "out.tar", "src"]),
+    (None, Out, &["tar", "-czf", "out.tgz", "src", "notes"]),
+    (None, Sorted, &["tar", "-cvf", "out.tar", "src"]),
+    (None, Out, &["tar", "-cf", "out.tar", "-C", "src", "."]),
+    (
+        None,
+        Out,
+        &["tar", "cf", "out.tar", "readme-link", "data/words.txt"],
+    ),
+    (None, Code, &["tar", "-xf", "missing.tar"]),
+    (None, Code, &["tar", "-cf", "out.tar", "missing"]),
+    // gzip, gunzip, zcat (GNU gzip 1.12); compressed bytes differ by
+    // design (another deflate), so .gz files compare by their contents
+    (None, Out, &["gzip", "data/words.txt"]),
+    (None, Out, &["gzip", "-k", "data/words.txt"]),
+    (None, Code, &["gzip", "-c", "data/words.txt"]),
+    (
+        None,
+        Out,
+        &["gzip", "-f", "-k", "data/short.txt", "data/dups.txt"],
+    ),
+    (None, Out, &["gunzip", "archives/note.txt.gz"]),
+    (None, Out, &["gunzip", "-k", "archives/note.txt.gz"]),
+    (None, Out, &["gunzip", "-c", "archives/note.txt.gz"]),
+    (None, Out, &["gzip", "-d", "archives/note.txt.gz"]),
+    (None, Out, &["gzip", "-dc", "archives/note.txt.gz"]),
+    (None, Out, &["gzip", "-t", "archives/note.txt.gz"]),
+    (None, Out, &["zcat", "archives/note.txt.gz"]),
+    (None, Out, &["zcat", "archives/pkg.tgz"]),
+    (None, All, &["gzip", "missing"]),
+    (None, Code, &["gunzip", "data/words.txt"]),
+    (Some("hello\n"), Code, &["gzip"]),
+    // jq (Debian's jq 1.6)
+    (None, Out, &["jq", ".", "data/conf.json"]),
+    (None, Out, &["jq", "-c", ".", "data/items.json"]),
+    (None, Out, &["jq", ".version", "data/conf.json"]),
+    (None, Out, &["jq", "-r", ".version", "data/conf.json"]),
+    (None, Out, &["jq", ".servers[].host", "data/conf.json"]),
+    (
+        None,
+        Out,
+        &["jq", ".[] | select(.stock > 0) | .name", "data/items.json"],
+    ),
+    (None, Out, &["jq", "map(.price) | add", "data/items.json"]),
+    (None, Out, &["jq", "length", "data/items.json"]),
+    (None, Out, &["jq", "keys", "data/conf.json"]),
+    (None, Out, &["jq", ".limits | to_entries", "data/conf.json"]),
+    (
+        None,
+        Out,
+        &[
+            "jq",
+            "-r",
+            ".[] | \"\\(.name): \\(.price)\"",
+            "data/items.json",
+        ],
+    ),
+    (
+        None,
+        Out,
+        &[
+            "jq",
+            "-c",
+            "sort_by(.price) | map(.name)",
+            "data/items.json",
+        ],
+    ),
+    (
+        None,
+        Out,
+        &[
+            "jq",
+            "-c",
+            "group_by(.tags[0]) | map({key: .[0].tags[0], n: length})",
+            "data/items.json",
+        ],
+    ),
+    (
+        None,
+        Out,
+        &["jq", ".[2] | has(\"stock\")", "data/items.json"],
+    ),
+    (
+        None,
+        Out,
+        &[
+            "jq",
+            "-r",
+            ".[] | [.name, .price] | @csv",
+            "data/items.json",
+        ],
+    ),
+    (
+        None,
+        Out,
+        &[
+            "jq",
+            "-r",
+            ".[] | [.name, .stock] | @tsv",
+            "data/items.json",
+        ],
+    ),
+    (None, Out, &["jq", ".missing", "data/conf.json"]),
+    (
+        None,
+        Out,
+        &["jq", ".servers | map(.port) | max", "data/conf.json"],
+    ),
+    (
+        None,
+        Out,
+        &[
+            "jq",
+            "--arg",
+            "h",
+            "b.example",
+            ".servers[] | select(.host == $h) | .port",
+            "data/conf.json",
+        ],
+    ),
+    (
+        None,
+        Out,
+        &["jq", "--argjson", "n", "1", ".[$n].name", "data/items.json"],
+    ),
+    (None, Out, &["jq", "-n", "1 + 2"]),
+    (None, Out, &["jq", "-n", "[range(5)]"]),
+    (
+        None,
+        Out,
+        &["jq", "-s", "length", "data/items.json", "data/conf.json"],
+    ),
+    (None, Out, &["jq", "-e", ".debug", "data/conf.json"]),
+    (None, Out, &["jq", "-e", ".version", "data/conf.json"]),
+    (None, Code, &["jq", ".[", "data/conf.json"]),
+    (None, Code, &["jq", ".", "data/words.txt"]),
+    (None, Code, &["jq", ".", "missing"]),
+    (Some("{\"a\":1}\n{\"a\":2}\n"), Out, &["jq", ".a"]),
+    (Some("[1,[2,3]]"), Out, &["jq", "-c", "flatten"]),
+    (
+        None,
+        Out,
+        &["jq", "-r", ".[] | .tags | join(\",\")", "data/items.json"],
+    ),
+    (
+        None,
+        Out,
+        &["jq", ".[] | .stock // \"none\"", "data/items.json"],
+    ),
+    (
+        None,
+        Out,
+        &["jq", "-c", "map(.name | ascii_upcase)", "data/items.json"],
+    ),
+    (
+        None,
+        Out,
+        &[
+            "jq",
+            "-c",
+            ".limits | with_entries(.value |= tostring)",
+            "data/conf.json",
+        ],
+    ),
+    (None, Out, &["jq", "-R", "length", "data/words.txt"]),
+    (None, Out, &["jq", "-c", ".servers[1:]", "data/conf.json"]),
+    (None, Out, &["jq", "del(.servers)", "data/conf.json"]),
+    (
+        None,
+        Out,
+        &["jq", "-c", ".version | split(\".\")", "data/conf.json"],
+    ),
+    (None, Out, &["jq", "-S", ".", "data/conf.json"]),
+    (
+        None,
+        Out,
+        &["jq", "-c", "map(.price * 2)", "data/items.json"],
+    ),
+    (
+        None,
+        Out,
+        &["jq", "any(.[]; .stock == 0)", "data/items.json"],
+    ),
+    (
+        None,
+        Out,
+        &[
+            "jq",
+            "-c",
+            ".[] | select(.name | test(\"^b\"))",
+            "data/items.json",
+        ],
+    ),
+    (None, Out, &["jq", "-j", ".[] | .name", "data/items.json"]),
+    (None, Out, &["jq", "--tab", ".limits", "data/conf.json"]),
+    (
+        None,
+        Out,
+        &["jq", "--indent", "1", ".limits", "data/conf.json"],
+    ),
+    (
+        None,
+        Out,
+        &["jq", "-r", ".version | @base64", "data/conf.json"],
+    ),
+    (None, Out, &["jq", "-c", "[paths]", "data/conf.json"]),
+    (
+        None,
+        Out,
+        &["jq", "[.[] | .price] | min", "data/items.json"],
+    ),
+    (
+        None,
+        Out,
+        &["jq", "-c", "[.[] | .stock | values]", "data/items.json"],
+    ),
+    (None, Out, &["jq", "-c", "to_entries[0]", "data/conf.json"]),
+    (
+        None,
+        Out,
+        &["jq", "-c", ".servers | reverse", "data/conf.json"],
+    ),
+    (
+        None,
+        Out,
+        &["jq", "[.[] | .tags[]] | unique", "data/items.json"],
+    ),
+    (None, Out, &["jq", "-n", "\"a\" * 3"]),
+    (None, Out, &["jq", "-n", "1 / 3"]),
+    (None, Out, &["jq", "-n", "[limit(3; repeat(1))]"]),
+    (
+        None,
+        Out,
+        &["jq", ".limits.mem | ltrimstr(\"1\")", "data/conf.json"],
+    ),
 ];
 
 /// The fixture tree, built fresh for every run of every case.
@@ -622,6 +878,20 @@ fn fixture(dir: &Path) {
         ("data/right.txt", b"1 red\n3 dark\n4 green\n"),
         ("data/left.csv", b"a,1\nb,2\nc,3\n"),
         ("data/right.csv", b"a,x\nc,z\n"),
+        (
+            "data/items.json",
+            br#"[{"name":"apple","price":1.5,"tags":["fruit","red"],"stock":10},
+{"name":"banana","price":0.25,"tags":["fruit"],"stock":0},
+{"name":"carrot","price":0.8,"tags":["vegetable"],"stock":null}]
+"#,
+        ),
+        (
+            "data/conf.json",
+            br#"{"version":"1.2.3","debug":false,
+"servers":[{"host":"a.example","port":80},{"host":"b.example","port":8443}],
+"limits":{"cpu":2,"mem":"1G","ratio":0.75}}
+"#,
+        ),
         ("logs/one.log", b"log\n"),
         ("logs/keep.txt", b"keep\n"),
         ("logs/deep/two.log", b"log\n"),
@@ -634,6 +904,11 @@ fn fixture(dir: &Path) {
         (".gitignore", b"*.md\n"),
     ];
     for (path, bytes) in files {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+    for (path, bytes) in archives() {
         let path = dir.join(path);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, bytes).unwrap();
@@ -662,6 +937,77 @@ fn fixture(dir: &Path) {
     }
 }
 
+/// Archives GNU tar and gzip wrote, made once: `archives/pkg.tar` and
+/// `archives/pkg.tgz` of a small tree (a file, a subdirectory, a symlink),
+/// with fixed times and owners, and `archives/note.txt.gz`.
+fn archives() -> &'static [(String, Vec<u8>)] {
+    static ARCHIVES: std::sync::OnceLock<Vec<(String, Vec<u8>)>> = std::sync::OnceLock::new();
+    ARCHIVES.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("pkg/sub")).unwrap();
+        std::fs::write(d.join("pkg/a.txt"), "alpha\n").unwrap();
+        std::fs::write(d.join("pkg/sub/b.txt"), "beta\nTODO: gamma\n").unwrap();
+        std::os::unix::fs::symlink("a.txt", d.join("pkg/link")).unwrap();
+        std::fs::write(d.join("note.txt"), "a note\n").unwrap();
+        let run = |line: &str| {
+            let ok = Command::new("sh")
+                .args(["-c", line])
+                .current_dir(d)
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "{line}");
+        };
+        run(
+            "tar --sort=name --mtime=@1700000000 --owner=0 --group=0 --numeric-owner \
+             --mode=go-w -cf pkg.tar pkg",
+        );
+        run("gzip -n -c pkg.tar > pkg.tgz && gzip -n note.txt");
+        ["pkg.tar", "pkg.tgz", "note.txt.gz"]
+            .into_iter()
+            .map(|name| {
+                (
+                    format!("archives/{name}"),
+                    std::fs::read(d.join(name)).unwrap(),
+                )
+            })
+            .collect()
+    })
+}
+
+/// How a file compares: an archive by the names it holds (GNU tar walks
+/// directories in the order the file system gives), a gzip file by what it
+/// decompresses to (another deflate writes other bytes), anything else by
+/// its bytes.
+fn contents(path: &Path) -> String {
+    let name = path.to_string_lossy();
+    let read_by = |program: &str, args: &[&str]| {
+        let out = Command::new(program).args(args).arg(path).output().unwrap();
+        assert!(out.status.success(), "{program} {name}");
+        out.stdout
+    };
+    if [".tar", ".tgz", ".tar.gz"]
+        .iter()
+        .any(|s| name.ends_with(s))
+    {
+        let listing = read_by("tar", &["-tf"]);
+        let mut names: Vec<&[u8]> = listing.split(|b| *b == b'\n').collect();
+        names.sort();
+        return format!(
+            "tar of {:?}",
+            names
+                .iter()
+                .map(|n| String::from_utf8_lossy(n))
+                .collect::<Vec<_>>()
+        );
+    }
+    if name.ends_with(".gz") {
+        return format!("gzip of {:?}", read_by("gzip", &["-dc"]));
+    }
+    format!("{:?}", std::fs::read(path).unwrap())
+}
+
 struct Observed {
     code: i32,
     stdout: Vec<u8>,
@@ -681,7 +1027,7 @@ fn tree(dir: &Path) -> std::collections::BTreeMap<std::path::PathBuf, String> {
         } else if meta.is_dir() {
             format!("dir {mode:o}")
         } else {
-            format!("file {mode:o} {:?}", std::fs::read(&entry).unwrap())
+            format!("file {mode:o} {}", contents(&entry))
         };
         out.insert(rel, what);
     }

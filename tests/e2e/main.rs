@@ -3,6 +3,7 @@
 mod support;
 
 mod approvals;
+mod archive;
 mod cache;
 mod cli;
 #[cfg(unix)]
@@ -22,6 +23,7 @@ mod native;
 mod native_leaks;
 mod network;
 mod own_files;
+mod project_tools;
 #[cfg(target_os = "linux")]
 mod prompt;
 mod protected;

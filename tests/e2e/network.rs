@@ -13,7 +13,7 @@ use crate::support::{Layout, Run, Wasi, audit_lines, events, script, skip};
 
 /// A loopback HTTP server answering every request with `body`, counting
 /// the connections it accepted, one after the other.
-struct Server {
+pub(crate) struct Server {
     addr: SocketAddr,
     hits: Arc<AtomicUsize>,
     /// A message for each [`SYNC`] connection the server has reached.
@@ -24,26 +24,26 @@ struct Server {
 const SYNC: &[u8] = b"SYNC\r\n\r\n";
 
 impl Server {
-    fn start(bind: &str, body: &'static str) -> Server {
+    pub(crate) fn start(bind: &str, body: impl Into<Vec<u8>>) -> Server {
         Server::on(TcpListener::bind(bind).unwrap(), body)
     }
 
     /// A server on a socket already bound.
-    fn on(listener: TcpListener, body: &'static str) -> Server {
-        Server::answering(listener, "200 OK", String::new(), body)
+    fn on(listener: TcpListener, body: impl Into<Vec<u8>>) -> Server {
+        Server::answering(listener, "200 OK", String::new(), body.into())
     }
 
     /// A server answering `301` to `location`.
-    fn redirecting(location: String) -> Server {
+    pub(crate) fn redirecting(location: String) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        Server::answering(listener, "301 Moved Permanently", location, "")
+        Server::answering(listener, "301 Moved Permanently", location, Vec::new())
     }
 
     fn answering(
         listener: TcpListener,
         status: &'static str,
         location: String,
-        body: &'static str,
+        body: Vec<u8>,
     ) -> Server {
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(AtomicUsize::new(0));
@@ -72,9 +72,10 @@ impl Server {
                 };
                 let _ = write!(
                     stream,
-                    "HTTP/1.1 {status}\r\n{location}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    "HTTP/1.1 {status}\r\n{location}Content-Length: {}\r\nConnection: close\r\n\r\n",
                     body.len()
-                );
+                )
+                .and_then(|()| stream.write_all(&body));
             }
         });
         Server {
@@ -84,7 +85,7 @@ impl Server {
         }
     }
 
-    fn port(&self) -> String {
+    pub(crate) fn port(&self) -> String {
         self.addr.port().to_string()
     }
 
@@ -92,7 +93,7 @@ impl Server {
     /// server reached its connection: this one of its own comes after
     /// them (the kernel hands connections over in the order they were
     /// made), so once the server reaches it, it has counted them all.
-    fn hits(&self) -> usize {
+    pub(crate) fn hits(&self) -> usize {
         let mut sync = std::net::TcpStream::connect(self.addr).unwrap();
         sync.write_all(SYNC).unwrap();
         self.synced.lock().unwrap().recv().unwrap();

@@ -786,6 +786,7 @@ mod tests {
                 sandbox: "workspace-write",
                 escalation: None,
                 justification: None,
+                program_sha256: None,
             },
             reason: "recursive or forced rm".into(),
         }

@@ -209,6 +209,10 @@ pub struct Request {
     pub escalation: Option<Escalation>,
     /// Why the request needs the escalation, in the requester's words.
     pub justification: Option<String>,
+    /// The sha256 (lowercase hex) of the WASI program cordon read to run
+    /// it, for rules that name a program by its bytes; `None` for a
+    /// built-in tool or a native program.
+    pub program_sha256: Option<String>,
 }
 
 impl Request {
@@ -222,6 +226,7 @@ impl Request {
             sandbox: policy.mode.as_str(),
             escalation: None,
             justification: None,
+            program_sha256: None,
         }
     }
 }
@@ -347,6 +352,11 @@ fn judge_words(
                 }
             },
         };
+        // The program cordon read to run: a rule naming its bytes decides.
+        let verdict = match request.program_sha256.as_deref() {
+            Some(digest) if i == 0 && depth == 0 => by_digest(rules, digest, view, verdict),
+            _ => verdict,
+        };
         match verdict {
             Verdict::Refused(why) => return Verdict::Refused(why),
             Verdict::Ask { reason } if i == 0 => asks.push(reason),
@@ -366,6 +376,35 @@ fn judge_words(
         _ => Verdict::Ask {
             reason: asks.join("; "),
         },
+    }
+}
+
+/// What a rule naming the program's bytes (`tool = "sha256:..."`) makes
+/// of `argv`, in place of `by_name` (which for a program of the project's
+/// own asks); a stricter rule naming the command still wins.
+fn by_digest(rules: &Rules, digest: &str, argv: &[String], by_name: Verdict) -> Verdict {
+    let Some(rule) = rules.evaluate_tool(digest, argv) else {
+        return by_name;
+    };
+    if rules
+        .evaluate(argv)
+        .is_some_and(|named| named.decision > rule.decision)
+    {
+        return by_name;
+    }
+    let why = rule.because();
+    match rule.decision {
+        Decision::Allow => Verdict::Run {
+            by: format!("rule {} (these exact bytes)", rule.origin()),
+        },
+        Decision::Prompt => Verdict::Ask {
+            reason: format!("rule {}{why}", rule.origin()),
+        },
+        Decision::Forbid => Verdict::Refused(format!(
+            "{}: forbidden by {}{why}; change that rule's decision to run it",
+            display::command_in_line(argv),
+            rule.origin()
+        )),
     }
 }
 
@@ -750,11 +789,7 @@ fn judge_command(
     }
     match rule {
         Some(rule) => {
-            let why = rule
-                .justification
-                .as_deref()
-                .map(|j| format!(" ({j})"))
-                .unwrap_or_default();
+            let why = rule.because();
             match rule.decision {
                 Decision::Allow => Verdict::Run {
                     by: format!("rule {}", rule.origin()),
@@ -1182,7 +1217,9 @@ impl Broker {
             0 => shown_host.clone(),
             port => format!("{shown_host}:{port}"),
         };
-        let rule = self.rules.evaluate_network(host, port);
+        let rule = self
+            .rules
+            .evaluate_network(host, port, request.program_sha256.as_deref());
         if let Some(rule) = rule.filter(|r| r.decision == Decision::Forbid) {
             let why = format!("{target}: forbidden by {}", rule.origin());
             record(&mut self.audit, "refused", &rule.origin(), None);
@@ -1504,6 +1541,7 @@ mod tests {
             sandbox: "workspace-write",
             escalation: None,
             justification: None,
+            program_sha256: None,
         }
     }
 

@@ -12,9 +12,9 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::rules::{Rules, RulesError};
+use crate::digest::sha256_hex;
 
 /// The project's rules file, relative to the root.
 pub const PROJECT_RULES: &str = ".cordon/rules.toml";
@@ -55,13 +55,6 @@ impl Trusted {
             _ => self.config_sha256.as_deref(),
         }
     }
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// A project's file ([`PROJECT_RULES`], [`PROJECT_CONFIG`]), read only

@@ -265,6 +265,7 @@ mod tests {
                 sandbox: "workspace-write",
                 escalation: Some(Escalation::Writable(cwd.into())),
                 justification: justification.map(str::to_string),
+                program_sha256: None,
             },
             reason: format!("a rule asks{}", "; and more".repeat(100)),
         }

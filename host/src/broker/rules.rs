@@ -20,6 +20,13 @@
 //! justification = "the package registry"
 //! ```
 //!
+//! Either kind may name a WASI program by its bytes instead of (or as well
+//! as) by its name: `tool = "sha256:HEX"`. Such a rule applies only to a
+//! command whose program has exactly those bytes, whatever it is called,
+//! so a grant follows the bytes a person checked and a changed program
+//! loses it. A `[[rule]]` with `tool` needs no prefix; one that allows is
+//! the only way a rule allows a program of the project's own.
+//!
 //! The first word is compared by file name, so `/usr/bin/git` is `git`.
 //! When several rules match, the strictest wins: forbid, then prompt, then
 //! allow. An empty prefix is refused: it would match every command.
@@ -52,7 +59,10 @@ enum Word {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RuleSpec {
+    #[serde(default)]
     prefix: Vec<Word>,
+    #[serde(default)]
+    tool: Option<String>,
     decision: Decision,
     #[serde(default)]
     justification: Option<String>,
@@ -66,6 +76,8 @@ struct RuleSpec {
 #[serde(deny_unknown_fields)]
 struct NetworkRuleSpec {
     host: String,
+    #[serde(default)]
+    tool: Option<String>,
     decision: Decision,
     #[serde(default)]
     justification: Option<String>,
@@ -85,6 +97,8 @@ struct RulesFile {
 pub struct NetworkRule {
     /// The host (or `*.` pattern, with or without a port), as one entry.
     pub host: Allowlist,
+    /// Only for the program with these bytes (sha256, lowercase hex).
+    pub tool: Option<String>,
     pub decision: Decision,
     pub justification: Option<String>,
     pub file: PathBuf,
@@ -103,6 +117,8 @@ impl NetworkRule {
 pub struct Rule {
     /// Each position's accepted words.
     pub prefix: Vec<Vec<String>>,
+    /// Only for the program with these bytes (sha256, lowercase hex).
+    pub tool: Option<String>,
     pub decision: Decision,
     pub justification: Option<String>,
     pub file: PathBuf,
@@ -153,6 +169,14 @@ impl Rule {
     /// `file:line`, for messages.
     pub fn origin(&self) -> String {
         format!("{}:{}", self.file.display(), self.line)
+    }
+
+    /// ` (justification)`, or nothing without one.
+    pub fn because(&self) -> String {
+        self.justification
+            .as_deref()
+            .map(|j| format!(" ({j})"))
+            .unwrap_or_default()
     }
 }
 
@@ -222,7 +246,14 @@ impl Rules {
         for spanned in parsed.rules {
             let offset = spanned.span().start;
             let spec = spanned.into_inner();
+            let tool = spec
+                .tool
+                .as_deref()
+                .map(tool_digest)
+                .transpose()
+                .map_err(|why| invalid(offset, why))?;
             let rule = Rule {
+                tool,
                 prefix: spec
                     .prefix
                     .into_iter()
@@ -236,7 +267,7 @@ impl Rules {
                 file: file.to_path_buf(),
                 line: line_of(text, offset),
             };
-            if rule.prefix.is_empty() {
+            if rule.prefix.is_empty() && rule.tool.is_none() {
                 return Err(invalid(
                     offset,
                     "empty prefix: it would match every command".into(),
@@ -270,8 +301,15 @@ impl Rules {
             }
             let host = Allowlist::parse(&spec.host)
                 .map_err(|e| invalid(offset, e.replacen("allow=", "host ", 1)))?;
+            let tool = spec
+                .tool
+                .as_deref()
+                .map(tool_digest)
+                .transpose()
+                .map_err(|why| invalid(offset, why))?;
             self.network.push(NetworkRule {
                 host,
+                tool,
                 decision: spec.decision,
                 justification: spec.justification,
                 file: file.to_path_buf(),
@@ -301,21 +339,43 @@ impl Rules {
         left_out
     }
 
-    /// The strictest network rule matching `host:port` (`port` 0: any).
-    pub fn evaluate_network(&self, host: &Host, port: u16) -> Option<&NetworkRule> {
+    /// The strictest network rule matching `host:port` (`port` 0: any)
+    /// for a program with the digest `tool` (`None`: not a WASI program
+    /// cordon read).
+    pub fn evaluate_network(
+        &self,
+        host: &Host,
+        port: u16,
+        tool: Option<&str>,
+    ) -> Option<&NetworkRule> {
         strictest(
-            self.network.iter().filter(|rule| match port {
-                0 => rule.host.ports_for(host).is_some(),
-                port => rule.host.allows(host, port),
-            }),
+            self.network
+                .iter()
+                .filter(|rule| rule.tool.is_none() || rule.tool.as_deref() == tool)
+                .filter(|rule| match port {
+                    0 => rule.host.ports_for(host).is_some(),
+                    port => rule.host.allows(host, port),
+                }),
             |rule| rule.decision,
         )
     }
 
     /// The strictest rule matching `argv`, if any (the first written wins
-    /// among equally strict ones).
+    /// among equally strict ones). Rules naming a program by its bytes
+    /// are not among them: see [`Rules::evaluate_tool`].
     pub fn evaluate(&self, argv: &[String]) -> Option<&Rule> {
         self.evaluate_partly_known(argv, argv.len())
+    }
+
+    /// The strictest rule naming the program with the digest `tool` that
+    /// matches `argv` (one without a prefix matches any).
+    pub fn evaluate_tool(&self, tool: &str, argv: &[String]) -> Option<&Rule> {
+        strictest(
+            self.rules.iter().filter(|rule| {
+                rule.tool.as_deref() == Some(tool) && (rule.prefix.is_empty() || rule.matches(argv))
+            }),
+            |rule| rule.decision,
+        )
     }
 
     /// [`Rules::evaluate`] for `argv` known only in its first `known`
@@ -326,6 +386,7 @@ impl Rules {
         strictest(
             self.rules
                 .iter()
+                .filter(|rule| rule.tool.is_none())
                 .filter(|rule| match rule.fit(argv, known) {
                     Fit::Always => true,
                     Fit::Maybe => rule.decision != Decision::Allow,
@@ -334,6 +395,13 @@ impl Rules {
             |rule| rule.decision,
         )
     }
+}
+
+/// The digest a rule's `tool = "sha256:HEX"` names, as lowercase hex.
+fn tool_digest(text: &str) -> Result<String, String> {
+    text.strip_prefix("sha256:")
+        .and_then(crate::digest::parse_sha256)
+        .ok_or_else(|| format!("tool {text:?}: expected sha256: and 64 hex digits"))
 }
 
 /// The strictest of `rules`, the first written among equally strict ones.
@@ -540,7 +608,7 @@ decision = "forbid"
         .unwrap();
         let decide = |host: &str| {
             rules
-                .evaluate_network(&Host::parse(host).unwrap(), 443)
+                .evaluate_network(&Host::parse(host).unwrap(), 443, None)
                 .map(|r| (r.decision, r.line))
         };
         assert_eq!(decide("registry.npmjs.org"), Some((Decision::Allow, 1)));

@@ -261,6 +261,7 @@ mod tests {
             sandbox: "workspace-write",
             escalation: None,
             justification: None,
+            program_sha256: None,
         };
         Gate::new(grants, request)
     }

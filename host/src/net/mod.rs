@@ -13,6 +13,7 @@ mod allowlist;
 mod gate;
 pub mod proxy;
 mod resolver;
+pub mod tls;
 
 use std::sync::Arc;
 

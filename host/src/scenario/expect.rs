@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use super::spec::Expect;
-use super::step::{Asked, Observed, hex};
+use super::step::{Asked, Observed};
+use crate::digest::hex;
 
 /// The first way `observed` differs from `expect`.
 pub fn check(expect: &Expect, observed: &Observed) -> Result<(), String> {

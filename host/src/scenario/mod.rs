@@ -228,7 +228,7 @@ fn run_scenario(
         name,
         passed: failure.is_none(),
         failure,
-        transcript_sha256: step::hex(&Sha256::digest(transcript.as_bytes())),
+        transcript_sha256: crate::digest::hex(&Sha256::digest(transcript.as_bytes())),
         steps,
     })
 }

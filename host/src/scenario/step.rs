@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use super::Allowed;
 use super::server::Server;
 use super::spec::{Policy, Step};
+use crate::digest::hex;
 
 /// Where a scenario runs: a fresh temporary directory holding the root,
 /// the home, an empty config, and each step's answers and audit log.
@@ -397,8 +398,4 @@ fn walk(
         };
         seen.insert(relative, what);
     }
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

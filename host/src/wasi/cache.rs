@@ -33,6 +33,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 
 use crate::atomic;
+use crate::digest::hex;
 
 const MAGIC: &[u8; 8] = b"cordon4\n";
 /// MAGIC, the artifact's length (u64, little-endian), its identity, the tag.
@@ -241,10 +242,6 @@ fn write_new_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e.error),
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Device, inode, change time (s, ns) of a file, as bytes; `None` where

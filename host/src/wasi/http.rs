@@ -7,7 +7,7 @@
 //! store.
 
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::uri::Scheme;
@@ -107,7 +107,7 @@ async fn send(
         let name = ServerName::try_from(host.trim_start_matches('[').trim_end_matches(']'))
             .map_err(|_| Error::HttpRequestUriInvalid)?
             .to_owned();
-        let tls = tls_connector()
+        let tls = tokio_rustls::TlsConnector::from(crate::net::tls::client_config())
             .connect(name, tcp)
             .await
             .map_err(|_| Error::TlsCertificateError)?;
@@ -151,25 +151,4 @@ async fn connect(targets: &[SocketAddr]) -> Result<TcpStream, Error> {
         }
     }
     Err(last)
-}
-
-/// One TLS client configuration per process: the webpki roots and the
-/// system's trust store (read as curl reads it: `SSL_CERT_FILE`,
-/// `SSL_CERT_DIR`, else the distribution's bundle), so a TLS-intercepting
-/// proxy whose CA the machine trusts is trusted here too. A certificate
-/// the store holds that rustls cannot parse is skipped.
-fn tls_connector() -> tokio_rustls::TlsConnector {
-    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
-    let config = CONFIG.get_or_init(|| {
-        let mut roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.into(),
-        };
-        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-        Arc::new(
-            rustls::ClientConfig::builder()
-                .with_root_certificates(roots)
-                .with_no_client_auth(),
-        )
-    });
-    tokio_rustls::TlsConnector::from(Arc::clone(config))
 }

@@ -32,6 +32,7 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use sha2::{Digest, Sha256};
 use wasmtime::Result;
 use wasmtime::component::{self, ResourceTable};
 use wasmtime::error::Context;
@@ -54,6 +55,7 @@ use wasmtime_wasi_http::WasiHttpCtx;
 use crate::broker::Request;
 use crate::net::NetAccess;
 use crate::policy::{Limits, SandboxPolicy};
+use crate::resolve::ProgramFile;
 
 /// How often the epoch advances; the granularity of the wall-clock deadline
 /// for code that never calls the host.
@@ -81,6 +83,9 @@ pub struct Program {
     /// Whether the guest changes to `$PWD` itself as it starts (cordon's
     /// own tools do): then the guest's `/` is exact (see [`ctx`]).
     enters_pwd: bool,
+    /// The sha256 (lowercase hex) of a program read from a file, which
+    /// network rules naming its bytes match; `None` for a built-in tool.
+    sha256: Option<String>,
 }
 
 #[derive(Clone)]
@@ -228,7 +233,18 @@ impl WasiHost {
     /// When the bytes are not a valid WASI program, or import something this
     /// host does not provide.
     pub fn load(&self, bytes: &[u8]) -> Result<Program> {
-        self.link(bytes, None, false)
+        let sha256 = Sha256::digest(bytes).into();
+        self.link(bytes, &sha256, false)
+    }
+
+    /// [`WasiHost::load`] for a program resolution read, whose digest is
+    /// known.
+    ///
+    /// # Errors
+    ///
+    /// As [`WasiHost::load`].
+    pub fn load_file(&self, file: &ProgramFile) -> Result<Program> {
+        self.link(&file.bytes, &file.sha256, false)
     }
 
     /// [`WasiHost::load`] for one of cordon's own tools: its sha256 is
@@ -239,10 +255,12 @@ impl WasiHost {
     ///
     /// As [`WasiHost::load`].
     pub fn load_built_in(&self, module: &crate::tools::Embedded) -> Result<Program> {
-        self.link(module.bytes, Some(module.sha256), true)
+        self.link(module.bytes, module.sha256, true)
     }
 
-    fn link(&self, bytes: &[u8], sha256: Option<&[u8; 32]>, enters_pwd: bool) -> Result<Program> {
+    /// `built_in`: one of cordon's own tools, which changes to `$PWD` as it
+    /// starts, and is not matched by digest.
+    fn link(&self, bytes: &[u8], sha256: &[u8; 32], built_in: bool) -> Result<Program> {
         let linked = match program::compile(&self.engine, self.cache.as_ref(), bytes, sha256)? {
             Compiled::CoreModule(module) => Linked::CoreModule(
                 self.p1_linker()?
@@ -259,7 +277,11 @@ impl WasiHost {
                 )
             }
         };
-        Ok(Program { linked, enters_pwd })
+        Ok(Program {
+            linked,
+            enters_pwd: built_in,
+            sha256: (!built_in).then(|| crate::digest::hex(sha256)),
+        })
     }
 
     /// Runs `program` with `argv` (argv[0] is the tool's name) under
@@ -289,9 +311,10 @@ impl WasiHost {
             None
         };
         let (stdout, stderr) = (stdio.stdout.clone(), stdio.stderr.clone());
-        let gate = policy
-            .network
-            .gate(Request::for_command(argv, policy, "wasi"));
+        let gate = policy.network.gate(Request {
+            program_sha256: program.sha256.clone(),
+            ..Request::for_command(argv, policy, "wasi")
+        });
         let secrets = SecretsGuard::new(policy.root(), policy.secrets.clone()).map(Arc::new);
         // Kept to read what they refused once the guest is done.
         let (guard_kept, secrets_kept) = (guard.clone(), secrets.clone());

@@ -12,8 +12,6 @@ use wasmtime::error::Context;
 use wasmtime::{Engine, Module};
 use wasmtime::{Result, bail};
 
-use sha2::{Digest, Sha256};
-
 use super::cache::CompileCache;
 
 /// Which kind of WASI program the bytes hold.
@@ -51,8 +49,7 @@ pub enum Compiled {
 /// A compile slower than this shows a spinner on a terminal.
 const SPINNER_AFTER: Duration = Duration::from_secs(1);
 
-/// Compiles `bytes`, using `cache` when given. `sha256` is the digest of
-/// `bytes` when the caller knows it already (the built-in tools carry theirs).
+/// Compiles `bytes`, whose digest is `sha256`, using `cache` when given.
 ///
 /// # Errors
 ///
@@ -61,15 +58,10 @@ pub fn compile(
     engine: &Engine,
     cache: Option<&CompileCache>,
     bytes: &[u8],
-    sha256: Option<&[u8; 32]>,
+    sha256: &[u8; 32],
 ) -> Result<Compiled> {
     let kind = Kind::detect(bytes)?;
-    let key = cache.map(|_| {
-        let digest = sha256
-            .copied()
-            .unwrap_or_else(|| Sha256::digest(bytes).into());
-        CompileCache::key(engine, &digest)
-    });
+    let key = cache.map(|_| CompileCache::key(engine, sha256));
     if let (Some(cache), Some(key)) = (cache, &key)
         && let Some(artifact) = cache.lookup(key)
     {
