@@ -130,6 +130,27 @@ pub fn pin_of(root: &Path, name: &str) -> Result<Option<Pin>, PinMismatch> {
         .find(|pin| pin.name == name))
 }
 
+/// The pin of the project tool that `path` resolves to, if it is one
+/// (`ROOT/.cordon/tools/NAME.wasm`, however it is reached) and is pinned.
+///
+/// # Errors
+///
+/// As [`pin_of`].
+pub fn pin_at(root: &Path, path: &Path) -> Result<Option<Pin>, PinMismatch> {
+    let (Ok(real), Ok(dir)) = (path.canonicalize(), root.join(TOOLS_DIR).canonicalize()) else {
+        return Ok(None);
+    };
+    let name = real
+        .file_name()
+        .and_then(|name| name.to_str())
+        .and_then(|name| name.strip_suffix(".wasm"))
+        .filter(|_| real.parent() == Some(dir.as_path()));
+    match name {
+        Some(name) => pin_of(root, name),
+        None => Ok(None),
+    }
+}
+
 /// Every pin under `root`, in name order (none without a pins file).
 ///
 /// # Errors
@@ -266,6 +287,7 @@ pub fn add(
     let expected =
         parse_sha256(sha256).ok_or_else(|| format!("--sha256 {sha256}: expected 64 hex digits"))?;
     let mut pins = read_pins(root)?;
+    inside_root(root)?;
     let bytes = fetch(url)?;
     let found = sha256_hex(&bytes);
     if found != expected {
@@ -280,8 +302,9 @@ pub fn add(
     }
     let path = tool_path(root, name);
     std::fs::create_dir_all(root.join(TOOLS_DIR))
-        .and_then(|()| crate::atomic::write(&path, &bytes))
         .map_err(|e| format!("{}: {e}", path.display()))?;
+    inside_root(root)?;
+    crate::atomic::write(&path, &bytes).map_err(|e| format!("{}: {e}", path.display()))?;
     pins.tools.insert(
         name.to_string(),
         PinSpec {
@@ -297,6 +320,21 @@ pub fn add(
         path,
         bytes: bytes.len(),
     })
+}
+
+/// Refuses a `.cordon` or `.cordon/tools` that is a symlink: the tool
+/// would be written wherever it leads (another project's tools).
+fn inside_root(root: &Path) -> Result<(), String> {
+    for dir in [".cordon", TOOLS_DIR] {
+        let path = root.join(dir);
+        if std::fs::symlink_metadata(&path).is_ok_and(|meta| meta.is_symlink()) {
+            return Err(format!(
+                "{} is a symlink; tools are kept only in the root itself",
+                path.display()
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -328,6 +366,25 @@ mod tests {
         let pin = pin_of(root.path(), "fmt").unwrap().unwrap();
         assert_eq!(pin.sha256, right);
         assert_eq!(std::fs::read(&pin.path).unwrap(), MODULE);
+    }
+
+    #[test]
+    fn a_symlinked_tools_directory_is_not_written_through() {
+        let root = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join(".cordon")).unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), root.path().join(TOOLS_DIR)).unwrap();
+        let digest = sha256_hex(MODULE);
+        let fetched = std::cell::Cell::new(false);
+        let err = add(root.path(), "fmt", "http://x", &digest, |_| {
+            fetched.set(true);
+            Ok(MODULE.to_vec())
+        })
+        .err()
+        .unwrap();
+        assert!(err.contains("symlink"), "{err}");
+        assert!(!fetched.get());
+        assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
     }
 
     #[test]

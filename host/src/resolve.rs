@@ -14,6 +14,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::project_tools;
 use crate::tools::{self, BuiltIn};
 
 /// Where a tool's bytes come from.
@@ -128,7 +129,7 @@ pub fn resolve(
     name: &str,
     mapped: &[(String, PathBuf)],
     root: &Path,
-    on_path: impl FnOnce() -> Option<PathBuf>,
+    on_path: impl Fn() -> Option<PathBuf>,
 ) -> Result<Resolved, Unresolved> {
     let mut looked = Vec::new();
     if name.contains('/') || name.ends_with(".wasm") {
@@ -137,6 +138,7 @@ pub fn resolve(
         // another path is a WASI program only if its bytes say so.
         if path.is_file() && (name.ends_with(".wasm") || is_wasm(&path)) {
             let file = read(name, &path)?;
+            checked_if_pinned(root, &path, &file)?;
             return Ok(Resolved {
                 source: ToolSource::Path(path),
                 file: Some(file),
@@ -151,6 +153,7 @@ pub fn resolve(
     }
     if let Some((_, path)) = mapped.iter().rev().find(|(n, _)| n == name) {
         let file = read(name, path)?;
+        checked_if_pinned(root, path, &file)?;
         return Ok(Resolved {
             source: ToolSource::Mapped(path.clone()),
             file: Some(file),
@@ -179,10 +182,9 @@ pub fn resolve(
         });
     }
     looked.push("built-in tools".to_string());
-    let pin = crate::project_tools::pin_of(root, name)?;
     if let Some(path) = project {
         let file = read(name, &path)?;
-        if let Some(pin) = pin {
+        if let Some(pin) = project_tools::pin_of(root, name)? {
             pin.check(&file)?;
         }
         return Ok(Resolved {
@@ -190,7 +192,12 @@ pub fn resolve(
             file: Some(file),
         });
     }
-    if let Some(pin) = pin {
+    // A pinned tool that is gone, unless another program answers to the
+    // name (a pins file, which comes with the project, cannot take `git`
+    // away).
+    if let Ok(Some(pin)) = project_tools::pin_of(root, name)
+        && on_path().is_none()
+    {
         return Err(pin.missing().into());
     }
     looked.push(format!("{}/.cordon/tools/{name}.wasm", root.display()));
@@ -199,6 +206,15 @@ pub fn resolve(
         looked,
     }
     .into())
+}
+
+/// A program named by a path (or `--tool`) that is a pinned project tool
+/// (by what the path resolves to) runs only as the bytes pinned.
+fn checked_if_pinned(root: &Path, path: &Path, file: &ProgramFile) -> Result<(), Unresolved> {
+    if let Some(pin) = project_tools::pin_at(root, path)? {
+        pin.check(file)?;
+    }
+    Ok(())
 }
 
 /// The program `name` runs, read from `path` (through symlinks).

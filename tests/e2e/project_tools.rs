@@ -10,7 +10,7 @@ use std::path::Path;
 use cordon::digest::sha256_hex;
 
 use crate::network::Server;
-use crate::support::{Layout, Run, Wasi, cordon, probe};
+use crate::support::{Layout, Run, Wasi, cordon, probe, script};
 
 /// The tool served and pinned: the probe guest (`probe args X` prints X).
 fn tool_bytes() -> Vec<u8> {
@@ -261,4 +261,75 @@ fn a_network_rule_naming_a_digest_follows_those_bytes_only() {
         run.stderr()
     );
     assert_eq!(server.hits(), 1);
+}
+
+/// A pinned tool named by its path (absolute, relative, or through
+/// `--tool`) is the same file: changed bytes do not run that way either.
+#[test]
+fn a_pinned_tool_named_by_path_runs_only_as_pinned() {
+    let l = Layout::new();
+    let bytes = tool_bytes();
+    pinned(&l, &bytes);
+    let tool = l.at(".cordon/tools/hello.wasm");
+    std::fs::write(&tool, other_bytes(&bytes)).unwrap();
+    let before = l.inside();
+    let mapping = format!("hi={}", tool.display());
+    let by_path = l.cordon().args(["--", tool.to_str().unwrap()]);
+    let by_mapping = l.cordon().args(["--tool", &mapping, "--", "hi"]);
+    for cordon in [by_path, by_mapping] {
+        let run = cordon.args(["write", "planted.txt", "x"]).output();
+        run.expect_code(127);
+        assert!(run.stderr().contains("is not the tool"), "{}", run.stderr());
+    }
+    assert_eq!(l.inside(), before);
+}
+
+/// An approver's edit names another program: it is judged as that
+/// program, not with the first one's bytes (a rule allowing those bytes
+/// does not allow the edit) or engine.
+#[test]
+fn an_edit_is_not_judged_by_the_first_programs_bytes() {
+    let l = Layout::new();
+    let bytes = tool_bytes();
+    std::fs::create_dir_all(l.at(".cordon/tools")).unwrap();
+    std::fs::write(l.at(".cordon/tools/hello.wasm"), &bytes).unwrap();
+    std::fs::write(l.at(".cordon/tools/other.wasm"), other_bytes(&bytes)).unwrap();
+    let rules = rules_file(
+        &l.base,
+        &format!(
+            "[[rule]]\ntool = \"sha256:{}\"\ndecision = \"allow\"\n\
+             [[rule]]\nprefix = [\"hello\", \"write\"]\ndecision = \"prompt\"\n",
+            sha256_hex(&bytes)
+        ),
+    );
+    let before = l.inside();
+    let run = l
+        .cordon()
+        .args(["--approval", "untrusted", "--rules", &rules])
+        .args(["--approver", &script("edit other write planted.txt x\n")])
+        .args(["--", "hello", "write", "planted.txt", "x"])
+        .output();
+    run.expect_code(126);
+    assert!(run.stderr().contains("project's own"), "{}", run.stderr());
+    assert_eq!(l.inside(), before);
+}
+
+/// The pins come with the project: a broken pins file, or a pin on a
+/// name a system program has, does not take that program away.
+#[test]
+fn pins_do_not_stand_in_for_system_programs() {
+    let l = Layout::new();
+    std::fs::create_dir_all(l.at(".cordon")).unwrap();
+    let system_env = |l: &Layout| l.cordon().args(["--engine", "auto", "--", "env"]).output();
+    std::fs::write(
+        l.at(".cordon/tools.toml"),
+        format!(
+            "[tools.env]\nurl = \"http://x\"\nsha256 = \"{}\"\n",
+            "0".repeat(64)
+        ),
+    )
+    .unwrap();
+    system_env(&l).expect_code(0);
+    std::fs::write(l.at(".cordon/tools.toml"), "garbage = [").unwrap();
+    system_env(&l).expect_code(0);
 }

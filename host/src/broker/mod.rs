@@ -1470,7 +1470,13 @@ impl Broker {
                 }
                 Answer::Edit(argv) => {
                     self.audit.record(&Event::edit(by, &argv));
+                    // The edit may name another program: nothing known of
+                    // the first holds for it. It is judged as a native
+                    // command whose bytes are unknown (its scripts read, no
+                    // rule naming bytes), whatever then runs it.
                     request.argv = argv;
+                    request.engine = "native";
+                    request.program_sha256 = None;
                 }
                 Answer::Abort => {
                     self.decided("aborted", by, None);
