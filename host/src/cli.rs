@@ -502,11 +502,22 @@ fn sandbox_policy(args: &RunArgs) -> Result<SandboxPolicy> {
     )?;
     policy.own_dirs = own.all();
     let env = command_env(args, &policy);
-    policy.git_dirs = crate::gitdirs::resolve(policy.root(), &policy.cwd_abs(), &env);
+    let walked = crate::gitdirs::resolve(policy.root(), &policy.cwd_abs(), &env);
+    policy.git_dirs = walked.git_dirs;
     // Every git directory the root's repositories use, whatever its name
     // or place, is protected like cordon's own (by identity, whole).
     if policy.protects_subpaths() {
         policy.own_dirs.extend(policy.git_dirs.iter().cloned());
+        // A directory cordon cannot list may hide one (a command may have
+        // taken its read permission away): protected whole too.
+        for dir in walked.unlisted {
+            say(format!(
+                "{}: cannot be listed, so a git directory may lie below it: read-only for \
+                 this command",
+                dir.display()
+            ));
+            policy.own_dirs.push(dir);
+        }
         // So are the directories git runs hooks from (core.hooksPath).
         let home = std::env::var_os("HOME").map(PathBuf::from);
         let hooks = crate::gitdirs::hook_dirs(&policy.git_dirs, policy.root(), home.as_deref());

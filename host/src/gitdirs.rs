@@ -8,38 +8,59 @@
 
 use std::path::{Path, PathBuf};
 
+/// What the walk of a root found.
+#[derive(Debug, Default)]
+pub struct Walked {
+    /// Every git directory the root's repositories use, resolved (absolute,
+    /// no symlink) and in name order.
+    pub git_dirs: Vec<PathBuf>,
+    /// Directories cordon could not list (whole, or an entry of): a
+    /// repository below one is not seen, so each is protected whole.
+    pub unlisted: Vec<PathBuf>,
+}
+
 /// Every git directory that the repositories under `root` use, and those
-/// `env` names, resolved (absolute, no symlink) and in name order. `cwd` is
+/// `env` names; and the directories that could not be listed. `cwd` is
 /// where a relative `GIT_DIR` starts.
-pub fn resolve(root: &Path, cwd: &Path, env: &[(String, String)]) -> Vec<PathBuf> {
-    let mut found = Vec::new();
+pub fn resolve(root: &Path, cwd: &Path, env: &[(String, String)]) -> Walked {
+    let mut walked = Walked::default();
     if has_git_dir_shape(|name| root.join(name).symlink_metadata().is_ok()) {
-        add(root, &mut found);
+        add(root, &mut walked.git_dirs);
     }
-    walk(root, &mut found);
+    walk(root, &mut walked);
     for name in ["GIT_DIR", "GIT_COMMON_DIR"] {
         if let Some((_, value)) = env.iter().find(|(k, _)| k == name) {
-            add(&cwd.join(value), &mut found);
+            add(&cwd.join(value), &mut walked.git_dirs);
         }
     }
-    found.sort();
-    found.dedup();
-    found
+    walked.git_dirs.sort();
+    walked.git_dirs.dedup();
+    walked
 }
 
 /// Walks every directory below `dir`, as deep as they go (a repository
 /// deeper than any bound would be one left unprotected), following no
 /// symlink, so no walk loops.
-fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
+fn walk(dir: &Path, walked: &mut Walked) {
+    let found = &mut walked.git_dirs;
+    let Ok(listing) = std::fs::read_dir(dir) else {
+        walked.unlisted.push(dir.to_path_buf());
         return;
     };
-    let entries: Vec<_> = entries.flatten().collect();
-    for entry in &entries {
+    let mut entries = Vec::new();
+    let mut whole = true;
+    for entry in listing {
+        match entry.and_then(|entry| Ok((entry.file_type()?, entry))) {
+            Ok(entry) => entries.push(entry),
+            Err(_) => whole = false,
+        }
+    }
+    if !whole {
+        walked.unlisted.push(dir.to_path_buf());
+    }
+    let mut below = Vec::new();
+    for (kind, entry) in &entries {
         let name = entry.file_name();
-        let Ok(kind) = entry.file_type() else {
-            continue;
-        };
         if kind.is_dir() {
             let path = entry.path();
             // A bare repository: git finds it when run inside it.
@@ -60,8 +81,11 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
         } else if kind.is_dir() {
             // Every directory: a gitfile in a hidden one or in
             // node_modules names a git directory as well as any other.
-            walk(&entry.path(), found);
+            below.push(entry.path());
         }
+    }
+    for path in below {
+        walk(&path, walked);
     }
 }
 
@@ -448,7 +472,7 @@ mod tests {
             std::fs::create_dir_all(root.join(entry)).unwrap();
         }
         std::fs::write(root.join("fixtures/repo.git/HEAD"), "ref: refs/heads/m\n").unwrap();
-        let found = resolve(&root, &root, &env);
+        let found = resolve(&root, &root, &env).git_dirs;
         assert_eq!(
             found,
             [
@@ -461,7 +485,7 @@ mod tests {
             ]
         );
         let bare = root.join("fixtures/repo.git");
-        assert_eq!(resolve(&bare, &bare, &[]), [bare]);
+        assert_eq!(resolve(&bare, &bare, &[]).git_dirs, [bare]);
     }
 
     /// An index of `entries` (each its flags' name length and its name

@@ -832,8 +832,16 @@ fn two_stages_cannot_race_a_bare_repository_together() {
         std::fs::create_dir_all(l.at(dir)).unwrap();
     }
     std::fs::write(l.at("src/d/HEAD"), "ref: refs/heads/main\n").unwrap();
+    // Shaped as one directory is: its entries looked at from one
+    // descriptor (by path, a swap between two lookups mixes d and e).
     let maker = "import os, sys, time\n\
-        shaped = lambda d: all(os.path.exists(d + n) for n in (\"/HEAD\", \"/objects\", \"/refs\"))\n\
+        def has(fd, n):\n\
+        \x20 try: return os.stat(n, dir_fd=fd, follow_symlinks=False) is not None\n\
+        \x20 except OSError: return False\n\
+        def shaped(d):\n\
+        \x20 fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)\n\
+        \x20 try: return all(has(fd, n) for n in (\"HEAD\", \"objects\", \"refs\"))\n\
+        \x20 finally: os.close(fd)\n\
         end, made = time.time() + 2, 0\n\
         while time.time() < end:\n\
         \x20 try: os.mkdir(\"src/d/objects\")\n\
@@ -916,5 +924,43 @@ fn the_hooks_directory_core_hookspath_names_stays_read_only() {
             .probe(wasi, &["write", ".husky/_/pre-commit", "#!/bin/sh\n"])
             .expect_refused();
         assert_eq!(l.inside(), before, "{wasi:?}");
+    }
+}
+
+/// A directory cordon cannot list (a command took away its read
+/// permission, keeping search) hides the repository below it from the
+/// walk: it is protected whole instead, so the hook below cannot be
+/// written through it, unprivileged natively with and without namespaces.
+#[test]
+fn a_directory_cordon_cannot_list_is_protected_whole() {
+    if skip_without(&["git"]) {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    for who in [Who::Nobody, Who::NobodyLandlockOnly] {
+        if !everyone().contains(&Who::Nobody) {
+            return;
+        }
+        let l = Layout::new();
+        std::fs::create_dir_all(l.at("hidden/repo")).unwrap();
+        git(&l.at("hidden/repo"), &["init", "-q"]);
+        let marker = l.base.join("outside/hook-ran");
+        hand_over(&l, who);
+        let mode = |bits| std::fs::Permissions::from_mode(bits);
+        std::fs::set_permissions(l.at("hidden"), mode(0o311)).unwrap();
+        let before = l.inside();
+        let run = sh(&l, who, &[], &plant("hidden/repo/.git", &marker));
+        assert_ne!(run.code(), 0, "{who:?}: {}", run.stderr());
+        assert!(
+            run.stderr().contains("cannot be listed"),
+            "{}",
+            run.stderr()
+        );
+        assert_eq!(l.inside(), before, "{who:?}: the hidden repository changed");
+        std::fs::set_permissions(l.at("hidden"), mode(0o755)).unwrap();
+        assert!(
+            !a_hook_ran(&l.at("hidden/repo"), &marker),
+            "{who:?}: a planted hook ran"
+        );
     }
 }
