@@ -43,9 +43,14 @@ pub fn resolve(root: &Path, cwd: &Path, env: &[(String, String)]) -> Walked {
 /// symlink, so no walk loops.
 fn walk(dir: &Path, walked: &mut Walked) {
     let found = &mut walked.git_dirs;
-    let Ok(listing) = std::fs::read_dir(dir) else {
-        walked.unlisted.push(dir.to_path_buf());
-        return;
+    let listing = match std::fs::read_dir(dir) {
+        Ok(listing) => listing,
+        // Gone since its parent was listed: nothing below it.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+        Err(_) => {
+            walked.unlisted.push(dir.to_path_buf());
+            return;
+        }
     };
     let mut entries = Vec::new();
     let mut whole = true;
