@@ -34,6 +34,18 @@ pub fn read_through_links(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
     read_open(open_regular(path, Links::Anywhere)?, limit)
 }
 
+/// As [`read_through_links`], with where the file read really is, as its
+/// descriptor tells (`None` where the platform cannot say).
+///
+/// # Errors
+///
+/// As [`read_through_links`].
+pub fn read_through_links_from(path: &Path, limit: u64) -> io::Result<(Vec<u8>, Option<PathBuf>)> {
+    let file = open_regular(path, Links::Anywhere)?;
+    let real = crate::fd_path::real_path(&file);
+    Ok((read_open(file, limit)?, real))
+}
+
 fn read_open(file: File, limit: u64) -> io::Result<Vec<u8>> {
     let len = file.metadata()?.len();
     if len > limit {

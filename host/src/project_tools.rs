@@ -130,14 +130,14 @@ pub fn pin_of(root: &Path, name: &str) -> Result<Option<Pin>, PinMismatch> {
         .find(|pin| pin.name == name))
 }
 
-/// The pin of the project tool that `path` resolves to, if it is one
-/// (`ROOT/.cordon/tools/NAME.wasm`, however it is reached) and is pinned.
+/// The pin of the project tool at `real` (a resolved path), if it is one
+/// (`ROOT/.cordon/tools/NAME.wasm`, however it was reached) and is pinned.
 ///
 /// # Errors
 ///
 /// As [`pin_of`].
-pub fn pin_at(root: &Path, path: &Path) -> Result<Option<Pin>, PinMismatch> {
-    let (Ok(real), Ok(dir)) = (path.canonicalize(), root.join(TOOLS_DIR).canonicalize()) else {
+pub fn pin_at(root: &Path, real: &Path) -> Result<Option<Pin>, PinMismatch> {
+    let Ok(dir) = root.join(TOOLS_DIR).canonicalize() else {
         return Ok(None);
     };
     let name = real

@@ -42,6 +42,9 @@ pub struct Resolved {
 pub struct ProgramFile {
     pub bytes: Vec<u8>,
     pub sha256: [u8; 32],
+    /// Where the bytes were read from, as the descriptor read told
+    /// (`None` where the platform cannot say).
+    pub read_from: Option<PathBuf>,
 }
 
 impl ProgramFile {
@@ -211,7 +214,11 @@ pub fn resolve(
 /// A program named by a path (or `--tool`) that is a pinned project tool
 /// (by what the path resolves to) runs only as the bytes pinned.
 fn checked_if_pinned(root: &Path, path: &Path, file: &ProgramFile) -> Result<(), Unresolved> {
-    if let Some(pin) = project_tools::pin_at(root, path)? {
+    // The file the bytes came from, not what the path leads to now.
+    let Some(real) = file.read_from.clone().or_else(|| path.canonicalize().ok()) else {
+        return Ok(());
+    };
+    if let Some(pin) = project_tools::pin_at(root, &real)? {
         pin.check(file)?;
     }
     Ok(())
@@ -220,15 +227,18 @@ fn checked_if_pinned(root: &Path, path: &Path, file: &ProgramFile) -> Result<(),
 /// The program `name` runs, read from `path` (through symlinks).
 fn read(name: &str, path: &Path) -> Result<ProgramFile, Unresolved> {
     use sha2::{Digest, Sha256};
-    let bytes = crate::config_file::read_through_links(path, PROGRAM_LIMIT).map_err(|error| {
-        Unresolved::Unreadable {
+    let (bytes, read_from) = crate::config_file::read_through_links_from(path, PROGRAM_LIMIT)
+        .map_err(|error| Unresolved::Unreadable {
             name: name.to_string(),
             path: path.to_path_buf(),
             error,
-        }
-    })?;
+        })?;
     let sha256 = Sha256::digest(&bytes).into();
-    Ok(ProgramFile { bytes, sha256 })
+    Ok(ProgramFile {
+        bytes,
+        sha256,
+        read_from,
+    })
 }
 
 /// `name` if it can be a file name in `.cordon/tools` (no separators, not
