@@ -575,7 +575,7 @@ fn broker_for(args: &RunArgs, policy: &SandboxPolicy) -> Result<Broker> {
             .chain(writable.iter().cloned())
             .collect(),
     };
-    let resolver = pinned_resolver(args)?;
+    let resolver = pinned_resolver(&args.resolve)?;
     let mut broker = Broker::new(rules, args.settings.approval.value, approver, audit)
         .with_shell(shell)
         .without_grants(&args.no_grant, move |host| {
@@ -664,9 +664,9 @@ fn unresolved(why: Unresolved) -> u8 {
 }
 
 /// The resolver with `--resolve`'s pins.
-fn pinned_resolver(args: &RunArgs) -> Result<Resolver> {
+fn pinned_resolver(pins: &[String]) -> Result<Resolver> {
     let mut resolver = Resolver::default();
-    for pin in &args.resolve {
+    for pin in pins {
         resolver.pin(pin).map_err(anyhow::Error::msg)?;
     }
     Ok(resolver)
@@ -682,7 +682,7 @@ struct Session {
 
 impl Session {
     fn new(args: &RunArgs, broker: Broker) -> Result<Session> {
-        let resolver = pinned_resolver(args)?;
+        let resolver = pinned_resolver(&args.resolve)?;
         let session = Session {
             broker: Arc::new(Mutex::new(broker)),
             resolver,

@@ -9,7 +9,7 @@ use anyhow::{Result, bail};
 
 use crate::broker::Request;
 use crate::display::say;
-use crate::net::{self, Decider, Host, Network, Resolver};
+use crate::net::{self, Decider, Host, Network};
 use crate::project_tools::{self, PINS_FILE};
 use crate::resolve::PROGRAM_LIMIT;
 use crate::tools;
@@ -118,10 +118,7 @@ fn add(root: &Path, args: AddArgs) -> Result<ExitCode> {
             );
         }
     };
-    let mut resolver = Resolver::default();
-    for pin in &args.resolve {
-        resolver.pin(pin).map_err(anyhow::Error::msg)?;
-    }
+    let resolver = super::pinned_resolver(&args.resolve)?;
     let request = Request {
         argv: vec![
             "cordon".into(),
