@@ -26,6 +26,7 @@ pub mod resolve;
 pub mod scenario;
 pub mod screen;
 pub mod secrets;
+pub mod session;
 pub mod settings;
 pub mod shape_lock;
 pub mod shell;

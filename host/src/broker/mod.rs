@@ -1340,8 +1340,14 @@ impl Broker {
     /// Reads shell command lines in `context` (without it, `sh -c` is judged
     /// as one unknown command).
     pub fn with_shell(mut self, context: ShellContext) -> Self {
-        self.shell = Some(context);
+        self.set_shell(context);
         self
+    }
+
+    /// Reads shell lines with `context` from now on (a session's commands
+    /// each run where and with what they say).
+    pub fn set_shell(&mut self, context: ShellContext) {
+        self.shell = Some(context);
     }
 
     pub fn policy(&self) -> ApprovalPolicy {

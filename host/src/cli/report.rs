@@ -9,117 +9,41 @@ use std::io::Write;
 use serde_json::{Value, json};
 
 use crate::audit::StreamRecord;
-use crate::broker::{self, Decided, Remedy};
-use crate::exit;
-use crate::native::Violation;
-use crate::policy::SandboxPolicy;
+use crate::session::{Refusal, RunOutcome};
 
-/// What is known of the run so far.
-#[derive(Default)]
-pub struct RunReport {
-    argv: Vec<String>,
-    engine: &'static str,
-    decision: Option<Decided>,
-    /// Runs made: a second is the on-failure retry.
-    attempts: u32,
-    violations: Vec<Value>,
-    violations_more: u64,
-    layers: Vec<String>,
-    duration_ms: u128,
-    stdout: Option<StreamRecord>,
-    stderr: Option<StreamRecord>,
-    env_dropped: Vec<String>,
-}
-
-/// One execution's part of the report.
-pub struct Execution<'a> {
-    pub argv: &'a [String],
-    pub engine: &'static str,
-    pub violations: &'a [Violation],
-    pub violations_more: u64,
-    pub layers: &'a [String],
-    pub duration_ms: u128,
-    pub stdout: Option<StreamRecord>,
-    pub stderr: Option<StreamRecord>,
-    pub env_dropped: &'a [String],
-}
-
-impl RunReport {
-    /// The broker's decision on the command about to run (or not).
-    pub fn decided(&mut self, argv: &[String], engine: &'static str, decision: Option<&Decided>) {
-        self.argv = argv.to_vec();
-        self.engine = engine;
-        self.decision = decision.cloned();
-    }
-
-    /// What one execution did; a retry's replaces the first one's.
-    pub fn ran(&mut self, execution: Execution, policy: &SandboxPolicy) {
-        self.attempts += 1;
-        self.argv = execution.argv.to_vec();
-        self.engine = execution.engine;
-        self.violations = execution
-            .violations
-            .iter()
-            .map(|violation| violation_json(violation, policy))
-            .collect();
-        self.violations_more = execution.violations_more;
-        self.layers = execution.layers.to_vec();
-        self.duration_ms = execution.duration_ms;
-        self.stdout = execution.stdout;
-        self.stderr = execution.stderr;
-        self.env_dropped = execution.env_dropped.to_vec();
-    }
-
-    /// The object for a run that ended with cordon's `code`, or failed
-    /// with `error`.
-    pub fn to_json(&self, code: u8, error: Option<&str>) -> Value {
-        let status = match (error, self.attempts) {
-            (Some(_), _) => "error",
-            (None, 0) => match code {
-                exit::NOT_FOUND => "not-found",
-                exit::HOST_ERROR => "error",
-                _ => "refused",
-            },
-            (None, _) => match code {
-                exit::TIMED_OUT => "timed-out",
-                exit::TRAPPED => "trapped",
-                _ => "exited",
-            },
-        };
-        let size = |stream: &Option<StreamRecord>| stream.as_ref().map(|s| s.bytes);
-        json!({
-            "argv": self.argv,
-            "engine": (!self.engine.is_empty()).then_some(self.engine),
-            "decision": self.decision.as_ref().map(|d| d.decision.as_str()),
-            "decided_by": self.decision.as_ref().map(|d| d.by.as_str()),
-            "status": status,
-            "exit_code": code,
-            "error": error,
-            "retried": self.attempts > 1,
-            "violations": self.violations,
-            "violations_not_kept": self.violations_more,
-            "layers": self.layers,
-            "duration_ms": self.duration_ms,
-            "stdout_bytes": size(&self.stdout),
-            "stderr_bytes": size(&self.stderr),
-            "env_dropped": self.env_dropped,
-        })
-    }
+/// The report of a run that went as `outcome` says.
+pub fn to_json(outcome: &RunOutcome) -> Value {
+    let size = |stream: &Option<StreamRecord>| stream.as_ref().map(|s| s.bytes);
+    let decision = outcome.decision.as_ref();
+    json!({
+        "argv": outcome.argv,
+        "engine": outcome.engine,
+        "decision": decision.map(|d| d.decision.as_str()),
+        "decided_by": decision.map(|d| d.by.as_str()),
+        "status": outcome.status.as_str(),
+        "exit_code": outcome.exit_code,
+        "error": outcome.error,
+        "retried": outcome.retried,
+        "violations": outcome.violations.iter().map(violation_json).collect::<Vec<_>>(),
+        "violations_not_kept": outcome.violations_not_kept,
+        "layers": outcome.layers,
+        "duration_ms": outcome.duration.as_millis(),
+        "stdout_bytes": size(&outcome.stdout),
+        "stderr_bytes": size(&outcome.stderr),
+        "env_dropped": outcome.env_dropped,
+    })
 }
 
 /// A refusal, with what would have allowed it.
-fn violation_json(violation: &Violation, policy: &SandboxPolicy) -> Value {
-    let allowed_by = match broker::remedy(violation, policy) {
-        Remedy::Escalation(grant) => grant.as_flags(),
-        Remedy::Flag(flag) => flag,
-    };
+fn violation_json(refusal: &Refusal) -> Value {
+    let violation = &refusal.violation;
     json!({
         "denied": violation.denied,
         "target": violation.target,
         "line": violation.line,
         "times": violation.times,
         "from_stderr": violation.from_stderr,
-        "allowed_by": allowed_by,
+        "allowed_by": refusal.allowed_by,
     })
 }
 

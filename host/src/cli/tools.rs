@@ -118,7 +118,7 @@ fn add(root: &Path, args: AddArgs) -> Result<ExitCode> {
             );
         }
     };
-    let resolver = super::pinned_resolver(&args.resolve)?;
+    let resolver = crate::session::pinned_resolver(&args.resolve)?;
     let request = Request {
         argv: vec![
             "cordon".into(),

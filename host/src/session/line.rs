@@ -10,75 +10,80 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
 
-use super::{Ran, RunArgs, Target, locate, run_native, run_wasi, say, unresolved, writable_dirs};
+use super::engines::Ran;
+use super::prepare::{command_env, writable_dirs};
+use super::{Run, Target};
 use crate::exit;
 use crate::policy::SandboxPolicy;
 use crate::shell::redirect::{Area, Failed};
 use crate::shell::{self, Connector, Options, Pipeline, Script, Stage};
 use crate::wasi::{self, Stdio};
 
-/// Runs the line `text`, approved for `shell`. A redirection outside what
-/// the line may read or write refuses the whole line before anything runs.
-pub(super) fn run_script(
-    args: &RunArgs,
-    policy: &SandboxPolicy,
-    shell: &Path,
-    text: &str,
-    stdio: Stdio,
-) -> Result<Ran> {
-    let env = shell::Env::new(super::command_env(args, policy));
-    let name = shell
-        .file_name()
-        .map_or("sh".into(), |n| n.to_string_lossy());
-    let (dialect, _) = shell::shell_line(&[name.to_string(), "-c".into(), String::new()])
-        .unwrap_or((shell::Dialect::Posix, ""));
-    let script = shell::parse(text, dialect, &env, policy.root(), &policy.cwd_abs())?;
-    let writable = writable_dirs(args);
-    let area = Area {
-        policy,
-        writable: &writable,
-        protected: &policy.own_dirs,
-    };
-    let mut opens_all = true;
-    for stage in script.stages() {
-        for redirect in &stage.redirects {
-            match area.precheck(&stage.dir, redirect) {
-                Ok(opens) => opens_all &= opens,
-                Err(why) => {
-                    say(why);
-                    return Ok(Ran::exited(exit::DENIED));
+impl Run<'_> {
+    /// Runs the line `text`, approved for `shell`. A redirection outside what
+    /// the line may read or write refuses the whole line before anything runs.
+    pub(super) fn script(
+        &self,
+        policy: &SandboxPolicy,
+        shell: &Path,
+        text: &str,
+        stdio: Stdio,
+    ) -> Result<Ran> {
+        let config = &self.session.config;
+        let env = shell::Env::new(command_env(config, policy));
+        let name = shell
+            .file_name()
+            .map_or("sh".into(), |n| n.to_string_lossy());
+        let (dialect, _) = shell::shell_line(&[name.to_string(), "-c".into(), String::new()])
+            .unwrap_or((shell::Dialect::Posix, ""));
+        let script = shell::parse(text, dialect, &env, policy.root(), &policy.cwd_abs())?;
+        let writable = writable_dirs(config);
+        let area = Area {
+            policy,
+            writable: &writable,
+            protected: &policy.own_dirs,
+        };
+        let mut opens_all = true;
+        for stage in script.stages() {
+            for redirect in &stage.redirects {
+                match area.precheck(&stage.dir, redirect) {
+                    Ok(opens) => opens_all &= opens,
+                    Err(why) => {
+                        self.note(why);
+                        return Ok(Ran::exited(exit::DENIED));
+                    }
                 }
             }
         }
+        if script.runs_in_host() && opens_all {
+            let line = Line {
+                run: self,
+                area,
+                policy: policy.clone(),
+                options: Options::default(),
+                stopped: AtomicBool::new(false),
+            };
+            return line.run(&script, &stdio);
+        }
+        if !shell.is_absolute() {
+            self.note(format!(
+                "{}: not found on PATH, and the line needs a shell ({})",
+                shell.display(),
+                script
+                    .opaque
+                    .as_deref()
+                    .unwrap_or("builtins or redirections cordon does not set up")
+            ));
+            return Ok(Ran::exited(exit::NOT_FOUND));
+        }
+        let argv = [name.into_owned(), "-c".to_string(), text.to_string()];
+        self.native(policy, shell, &argv, None, stdio)
     }
-    if script.runs_in_host() && opens_all {
-        let line = Line {
-            args,
-            area,
-            policy: policy.clone(),
-            options: Options::default(),
-            stopped: AtomicBool::new(false),
-        };
-        return line.run(&script, &stdio);
-    }
-    if !shell.is_absolute() {
-        say(format!(
-            "{}: not found on PATH, and the line needs a shell ({})",
-            shell.display(),
-            script
-                .opaque
-                .as_deref()
-                .unwrap_or("builtins or redirections cordon does not set up")
-        ));
-        return Ok(Ran::exited(exit::NOT_FOUND));
-    }
-    let argv = [name.into_owned(), "-c".to_string(), text.to_string()];
-    run_native(args, policy, shell, &argv, None, stdio)
 }
 
 /// A line cordon runs itself.
 struct Line<'a> {
-    args: &'a RunArgs,
+    run: &'a Run<'a>,
     area: Area<'a>,
     /// Where the line is: moved by `cd`.
     policy: SandboxPolicy,
@@ -153,7 +158,8 @@ impl Line<'_> {
                     Err(err) => {
                         // The rest of the line was read (its globs expanded)
                         // in the directory `cd` names: it cannot run elsewhere.
-                        say(format!("cd: {err}; the rest of the line does not run"));
+                        self.run
+                            .note(format!("cd: {err}; the rest of the line does not run"));
                         self.stop(1)
                     }
                 })
@@ -238,11 +244,12 @@ impl Line<'_> {
         {
             Ok(stdio) => stdio,
             Err(Failed::Open(why)) => {
-                say(why);
+                self.run.note(why);
                 return Ok(Ran::exited(1));
             }
             Err(Failed::Refused(why)) => {
-                say(format!("{why}; the rest of the line does not run"));
+                self.run
+                    .note(format!("{why}; the rest of the line does not run"));
                 return Ok(self.stop(exit::DENIED));
             }
         };
@@ -253,14 +260,13 @@ impl Line<'_> {
         for (key, value) in &stage.assignments {
             policy.push_env(&format!("{key}={value}"))?;
         }
-        match locate(self.args, &policy, name) {
-            Ok(Target::Wasi(resolved)) => {
-                run_wasi(self.args, &policy, &resolved, &stage.argv, stdio)
-            }
+        let session = self.run.session;
+        match session.locate(&policy, name) {
+            Ok(Target::Wasi(resolved)) => self.run.wasi(&policy, &resolved, &stage.argv, stdio),
             Ok(Target::Native(program)) => {
-                run_native(self.args, &policy, &program, &stage.argv, None, stdio)
+                self.run.native(&policy, &program, &stage.argv, None, stdio)
             }
-            Err(why) => Ok(Ran::exited(unresolved(why))),
+            Err(why) => Ok(Ran::exited(session.unresolved(why))),
         }
     }
 }

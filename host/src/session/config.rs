@@ -1,0 +1,281 @@
+//! What a [`super::Session`] is configured with, and what each command
+//! asks of it: typed values, free of any command-line parser.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::broker::approver::{Approver, ApproverSpec};
+use crate::broker::{Escalation, GrantKind, project};
+use crate::policy::Determinism;
+use crate::settings::Settings;
+use crate::wasi::CompileCache;
+
+/// Everything a session runs its commands under.
+pub struct SessionConfig {
+    /// The project root: the only directory a WASI tool sees, and what a
+    /// native command may write (as the sandbox mode says). Found once,
+    /// when the session starts; a tool also knows it by this spelling.
+    pub root: PathBuf,
+    /// Sandbox mode, approval policy, network, limits, writable
+    /// directories, secrets and environment choices, each with where it
+    /// came from ([`Settings::load`] reads the settings files).
+    pub settings: Settings,
+    /// Who answers the broker's questions.
+    pub approver: ApproverChoice,
+    /// Where audit lines go (`None`: nowhere).
+    pub audit: Option<PathBuf>,
+    /// Rule files loaded after the user's and the project's.
+    pub rules: Vec<PathBuf>,
+    /// Escalations of these kinds are refused without asking.
+    pub no_grant: Vec<GrantKind>,
+    /// WASI tools by name, from these files (`--tool NAME=PATH`).
+    pub tools: Vec<(String, PathBuf)>,
+    /// `Some`: every run is reproducible (fixed clocks, seeded randomness,
+    /// fuel), and native commands are refused unless `allow_native`.
+    pub determinism: Option<Determinism>,
+    /// Let a deterministic session start native commands.
+    pub allow_native: bool,
+    /// Which engine may run a command.
+    pub engine: EngineChoice,
+    /// `NAME=ADDRESS` pins that replace DNS for those names (grant nothing).
+    pub resolve: Vec<String>,
+    /// Globs readable after all, though they look like secrets.
+    pub allow_secret: Vec<String>,
+    /// Native commands run under Landlock and seccomp only, without
+    /// namespaces (weaker; see docs/SANDBOX.md).
+    pub no_namespaces: bool,
+    /// Where compiled tools are kept between processes.
+    pub cache: CacheChoice,
+    /// Keep the size and SHA-256 of each command's output for
+    /// [`super::RunOutcome`] (always kept when auditing).
+    pub output_digests: bool,
+    /// Ends the whole process when a WASI tool stays blocked in a host call
+    /// past its deadline (which cannot be cancelled): right for a
+    /// one-command process, never for a library inside a larger one.
+    pub exit_when_stuck: bool,
+    /// Who hears what a person should see.
+    pub observer: Arc<dyn Observer>,
+}
+
+impl SessionConfig {
+    /// The configuration a run in `root` gets with no flags: the user's and
+    /// the project's settings files, nobody to ask (so every question is
+    /// denied), no audit, the default compile cache.
+    ///
+    /// # Errors
+    ///
+    /// A root that is not a directory, or a settings file that is invalid.
+    pub fn new(root: impl AsRef<Path>) -> Result<SessionConfig> {
+        let root = root.as_ref();
+        let canonical = crate::policy::canonical_root(root)?;
+        let settings = Settings::load(&canonical, project::user_config_dir().as_deref())
+            .map_err(anyhow::Error::msg)?;
+        Ok(SessionConfig {
+            root: root.to_path_buf(),
+            settings,
+            approver: ApproverChoice::Spec {
+                spec: ApproverSpec::Deny,
+                timeout: Duration::from_secs(300),
+            },
+            audit: None,
+            rules: Vec::new(),
+            no_grant: Vec::new(),
+            tools: Vec::new(),
+            determinism: None,
+            allow_native: false,
+            engine: EngineChoice::Auto,
+            resolve: Vec::new(),
+            allow_secret: Vec::new(),
+            no_namespaces: false,
+            cache: CacheChoice::default(),
+            output_digests: true,
+            exit_when_stuck: false,
+            observer: Arc::new(Quiet),
+        })
+    }
+
+    /// The compile cache's directory, used or not: commands may not write
+    /// it either way.
+    pub(crate) fn cache_dir(&self) -> Option<PathBuf> {
+        self.cache.dir.clone().or_else(CompileCache::default_dir)
+    }
+
+    /// The compile cache runs read and write, if any.
+    pub(crate) fn compile_cache(&self) -> Option<CompileCache> {
+        let used = !self.cache.off;
+        used.then(|| self.cache_dir().map(CompileCache::new))
+            .flatten()
+    }
+}
+
+/// Who answers questions.
+pub enum ApproverChoice {
+    /// One of cordon's approvers (a terminal, a JSON-lines channel, a
+    /// script, nobody), each answer awaited at most `timeout`.
+    Spec {
+        spec: ApproverSpec,
+        timeout: Duration,
+    },
+    /// The embedder's own.
+    Custom(Box<dyn Approver + Send + Sync>),
+}
+
+/// Which engine may run a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum EngineChoice {
+    /// A WASI tool if one has the name, else a native program.
+    #[default]
+    Auto,
+    /// Only WASI tools.
+    Wasi,
+    /// Only native programs.
+    Native,
+}
+
+/// Where compiled code is kept.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct CacheChoice {
+    /// The directory (default: `$XDG_CACHE_HOME/cordon`). Commands may not
+    /// write it, used or not.
+    pub dir: Option<PathBuf>,
+    /// Compile every time; neither read nor write it.
+    pub off: bool,
+}
+
+/// Hears what a person watching should see: refusals, limits reached,
+/// notes. The library never prints; a front end decides where lines go.
+pub trait Observer: Send + Sync {
+    /// A line for the person (without any prefix; it may quote what a
+    /// command chose, so escape it before showing it on a terminal).
+    fn note(&self, line: &str);
+    /// A line of detail (the layers a command ran under, the variables
+    /// left out of its environment), worth showing when asked to say more.
+    fn detail(&self, line: &str) {
+        let _ = line;
+    }
+}
+
+/// An observer that keeps nothing.
+pub struct Quiet;
+
+impl Observer for Quiet {
+    fn note(&self, _: &str) {}
+}
+
+/// One command for a session to run.
+pub struct Command {
+    /// The program and its arguments, or a shell line.
+    pub what: CommandLine,
+    /// Where it runs: inside the root, relative to it or absolute
+    /// (default: the root).
+    pub cwd: Option<PathBuf>,
+    /// `KEY=VALUE` set in its environment.
+    pub env: Vec<String>,
+    /// What it reads (default: the host's stdin).
+    pub stdin: Option<File>,
+    /// Where its output goes as it comes (default: the host's streams).
+    pub output: Output,
+    /// Its wall-clock limit, which replaces the settings' (a line's
+    /// commands share it).
+    pub timeout: Option<Duration>,
+    /// More than the sandbox gives, asked of a person.
+    pub escalate: Vec<Escalation>,
+    /// Why the escalation is needed, shown to the person asked.
+    pub justification: Option<String>,
+}
+
+/// What a command is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CommandLine {
+    /// A program (`argv[0]`) and its arguments.
+    Argv(Vec<String>),
+    /// A shell line, read and checked command by command.
+    Line(String),
+}
+
+/// Where a command's output goes.
+pub enum Output {
+    /// The host's stdout and stderr.
+    Inherit,
+    /// These writers, as the output comes.
+    To {
+        stdout: Box<dyn Write + Send>,
+        stderr: Box<dyn Write + Send>,
+    },
+}
+
+impl Command {
+    fn of(what: CommandLine) -> Command {
+        Command {
+            what,
+            cwd: None,
+            env: Vec::new(),
+            stdin: None,
+            output: Output::Inherit,
+            timeout: None,
+            escalate: Vec::new(),
+            justification: None,
+        }
+    }
+
+    /// A program and its arguments.
+    pub fn argv<S: Into<String>>(argv: impl IntoIterator<Item = S>) -> Command {
+        Command::of(CommandLine::Argv(
+            argv.into_iter().map(Into::into).collect(),
+        ))
+    }
+
+    /// A shell line (as `sh -c LINE`).
+    pub fn line(line: impl Into<String>) -> Command {
+        Command::of(CommandLine::Line(line.into()))
+    }
+
+    /// Runs in `dir` (inside the root).
+    pub fn cwd(mut self, dir: impl Into<PathBuf>) -> Command {
+        self.cwd = Some(dir.into());
+        self
+    }
+
+    /// Sets `key` to `value` in its environment.
+    pub fn env(mut self, key: &str, value: &str) -> Command {
+        self.env.push(format!("{key}={value}"));
+        self
+    }
+
+    /// Reads `file` as its stdin.
+    pub fn stdin(mut self, file: File) -> Command {
+        self.stdin = Some(file);
+        self
+    }
+
+    /// Writes its output to these writers as it comes.
+    pub fn output(
+        mut self,
+        stdout: impl Write + Send + 'static,
+        stderr: impl Write + Send + 'static,
+    ) -> Command {
+        self.output = Output::To {
+            stdout: Box::new(stdout),
+            stderr: Box::new(stderr),
+        };
+        self
+    }
+
+    /// Ends it after `timeout`.
+    pub fn timeout(mut self, timeout: Duration) -> Command {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Asks for `grant` beyond the sandbox, with a reason for the person.
+    pub fn escalate(mut self, grant: Escalation, justification: Option<String>) -> Command {
+        self.escalate.push(grant);
+        self.justification = justification;
+        self
+    }
+}

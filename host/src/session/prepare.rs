@@ -1,0 +1,342 @@
+//! What a session sets up before its commands run: the broker, and for
+//! each command the sandbox policy (its git directories and cordon's own
+//! found anew), and the grants it cannot honour.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use super::config::{ApproverChoice, SessionConfig};
+use crate::audit::Audit;
+use crate::broker::approver::{self, ApproverSpec};
+use crate::broker::rules::Rules;
+use crate::broker::{Broker, Escalation, ShellContext, project};
+use crate::native;
+use crate::net::Resolver;
+use crate::own_dirs::{self, OwnDirs};
+use crate::policy::SandboxPolicy;
+use crate::secrets::SecretPatterns;
+use crate::settings;
+use crate::shell;
+
+/// The sandbox policy of one command run in `cwd` with `env` set, in the
+/// session's root (`base`: found once, so no command can move it).
+pub(super) fn sandbox_policy(
+    config: &SessionConfig,
+    base: &SandboxPolicy,
+    cwd: Option<&Path>,
+    env: &[String],
+    note: &dyn Fn(String),
+) -> Result<SandboxPolicy> {
+    let settings = &config.settings;
+    let mut policy = match cwd {
+        Some(cwd) => base.with_cwd(cwd)?,
+        None => base.clone(),
+    };
+    for assignment in env {
+        policy.push_env(assignment)?;
+    }
+    policy.limits.timeout = settings.timeout.value;
+    policy.limits.memory_bytes = usize::try_from(
+        settings
+            .memory_mib
+            .value
+            .unwrap_or(settings::WASI_MEMORY_MIB)
+            << 20,
+    )?;
+    policy.limits.max_output_bytes = settings.max_output.value;
+    let secrets: Vec<String> = settings.secrets.iter().map(|s| s.value.clone()).collect();
+    let (patterns, outside) = secrets_by_place(&secrets, policy.root())?;
+    policy.secrets = SecretPatterns::new(&patterns, &config.allow_secret)?;
+    // WASI tools never see past the root; native commands are denied these.
+    policy.own_secrets.extend(outside);
+    let writable = writable_dirs(config);
+    // cordon's own temporary files (a guest's `/`, the native masks and
+    // staging, the git-shape lock) live there.
+    refuse_in_reach("TMPDIR", &std::env::temp_dir(), &policy, &writable)?;
+    // Whether or not this run uses the cache: a run that does not must not
+    // leave it open to the commands either.
+    let cache_dir = config.cache_dir();
+    let own = OwnDirs::resolve(
+        project::user_config_dir().as_deref(),
+        cache_dir.as_deref(),
+        &write_areas(&policy, &writable),
+    )?;
+    policy.own_dirs = own.all();
+    let env = command_env(config, &policy);
+    let walked = crate::gitdirs::resolve(policy.root(), &policy.cwd_abs(), &env);
+    policy.git_dirs = walked.git_dirs;
+    // Every git directory the root's repositories use, whatever its name
+    // or place, is protected like cordon's own (by identity, whole).
+    if policy.protects_subpaths() {
+        policy.own_dirs.extend(policy.git_dirs.iter().cloned());
+        // A directory cordon cannot list may hide one (a command may have
+        // taken its read permission away): protected whole too.
+        for dir in walked.unlisted {
+            note(format!(
+                "{}: cannot be listed, so a git directory may lie below it: read-only for \
+                 this command",
+                dir.display()
+            ));
+            policy.own_dirs.push(dir);
+        }
+        // So are the directories git runs hooks from (core.hooksPath).
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let hooks = crate::gitdirs::hook_dirs(&policy.git_dirs, policy.root(), home.as_deref());
+        policy.own_dirs.extend(hooks);
+    }
+    if let Some(key) = own.cache_key() {
+        if let Ok(relative) = key.strip_prefix(policy.root()) {
+            policy.secrets.hide_own(relative);
+        }
+        policy.own_secrets.push(key);
+    }
+    policy.determinism = config.determinism.clone();
+    Ok(policy)
+}
+
+/// The session's broker: the user's, the project's and the configured
+/// rules, the approver, the audit log. `policy`: the session's, before
+/// any command.
+pub(super) fn broker(
+    config: &mut SessionConfig,
+    policy: &SandboxPolicy,
+    note: &dyn Fn(String),
+) -> Result<Broker> {
+    let mut rules = Rules::default();
+    let user = project::user_config_dir();
+    if let Some(loaded) =
+        project::load(&mut rules, policy.root(), user.as_deref()).map_err(anyhow::Error::msg)?
+    {
+        note(loaded);
+    }
+    for file in &config.rules {
+        rules.load(file)?;
+    }
+    let writable = writable_dirs(config);
+    let choice = std::mem::replace(
+        &mut config.approver,
+        ApproverChoice::Spec {
+            spec: ApproverSpec::Deny,
+            timeout: Default::default(),
+        },
+    );
+    let approver = match choice {
+        ApproverChoice::Spec { spec, timeout } => {
+            if let ApproverSpec::JsonlSocket(path) | ApproverSpec::Script(path) = &spec {
+                refuse_in_reach("--approver", path, policy, &writable)?;
+            }
+            approver::open(&spec, timeout).map_err(anyhow::Error::msg)?
+        }
+        ApproverChoice::Custom(approver) => approver,
+    };
+    let audit = match &config.audit {
+        Some(path) => {
+            refuse_in_reach("--audit", path, policy, &writable)?;
+            Audit::to_file(path).with_context(|| format!("--audit {}", path.display()))?
+        }
+        None => Audit::default(),
+    };
+    let resolver = pinned_resolver(&config.resolve)?;
+    let mut broker = Broker::new(rules, config.settings.approval.value, approver, audit)
+        .with_shell(shell_context(config, policy))
+        .without_grants(&config.no_grant, move |host| {
+            resolver.pinned_to_loopback(host)
+        });
+    if let Some(user) = user {
+        broker = broker.with_rules_file(user.join(project::USER_RULES));
+    }
+    Ok(broker)
+}
+
+/// What the broker reads a command's shell lines with: the variables
+/// `$NAME` expands to where it runs.
+pub(super) fn shell_context(config: &SessionConfig, policy: &SandboxPolicy) -> ShellContext {
+    ShellContext {
+        env: shell::Env::new(command_env(config, policy)),
+        root: policy.root().to_path_buf(),
+        own_places: [policy.root().to_path_buf(), std::env::temp_dir()]
+            .into_iter()
+            .chain(writable_dirs(config))
+            .collect(),
+    }
+}
+
+/// Secrets given as patterns inside the root (an absolute path there made
+/// relative to it) and paths outside it, which native commands are denied.
+///
+/// # Errors
+///
+/// A pattern with glob characters outside the root: cordon hides files
+/// there by path, not by pattern.
+fn secrets_by_place(secrets: &[String], root: &Path) -> Result<(Vec<String>, Vec<PathBuf>)> {
+    let mut patterns = Vec::new();
+    let mut outside = Vec::new();
+    for secret in secrets {
+        let path = Path::new(secret);
+        if !path.is_absolute() {
+            patterns.push(secret.clone());
+            continue;
+        }
+        let real = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        match real.strip_prefix(root) {
+            Ok(inside) => patterns.push(inside.to_string_lossy().into_owned()),
+            Err(_) if secret.contains(['*', '?', '[', '{']) => anyhow::bail!(
+                "--secret {secret}: a pattern outside the root; name the files or \
+                 directories to hide there"
+            ),
+            Err(_) => outside.push(real),
+        }
+    }
+    Ok((patterns, outside))
+}
+
+/// The environment a command line's `$NAME` reads: what a native command
+/// would start with.
+pub(super) fn command_env(config: &SessionConfig, policy: &SandboxPolicy) -> Vec<(String, String)> {
+    let mut env = native::env::scrub(std::env::vars(), &env_choice(config), policy.env()).vars;
+    env.push(("PWD".into(), policy.cwd_abs().display().to_string()));
+    // The run's private TMPDIR is made later; it lives under this one.
+    env.push(("TMPDIR".into(), std::env::temp_dir().display().to_string()));
+    env
+}
+
+/// What passes of the host's environment beyond the defaults.
+pub(super) fn env_choice(config: &SessionConfig) -> native::env::EnvChoice {
+    let values =
+        |list: &[settings::Sourced<String>]| list.iter().map(|s| s.value.clone()).collect();
+    native::env::EnvChoice {
+        pass: values(&config.settings.env_pass),
+        drop: values(&config.settings.env_drop),
+    }
+}
+
+/// The resolver with `NAME=ADDRESS` pins.
+///
+/// # Errors
+///
+/// A pin that is not `NAME=ADDRESS`.
+pub fn pinned_resolver(pins: &[String]) -> Result<Resolver> {
+    let mut resolver = Resolver::default();
+    for pin in pins {
+        resolver.pin(pin).map_err(anyhow::Error::msg)?;
+    }
+    Ok(resolver)
+}
+
+/// Refuses a file of cordon's own that a command could rewrite, truncate,
+/// forge or stand in for (the audit log, the approver's socket or script):
+/// one that lies inside the area commands may write (the root when
+/// writable, a writable directory), or is reached through a symlink
+/// there. Resolved symlink by symlink, a dangling one included.
+fn refuse_in_reach(
+    what: &str,
+    path: &Path,
+    policy: &SandboxPolicy,
+    writable: &[PathBuf],
+) -> Result<()> {
+    let areas = write_areas(policy, writable);
+    let resolved = own_dirs::resolve_path(path, &areas)
+        .with_context(|| format!("{what} {}", path.display()))?;
+    if let Some(area) = resolved.within(&areas) {
+        anyhow::bail!(
+            "{what} {}: lies inside {}, which commands may write (they could rewrite it or \
+             stand in for it); choose a path outside it",
+            path.display(),
+            area.display()
+        );
+    }
+    Ok(())
+}
+
+/// Where commands may write: the root (unless read-only) and the
+/// writable directories.
+fn write_areas<'a>(policy: &'a SandboxPolicy, writable: &'a [PathBuf]) -> Vec<&'a Path> {
+    let root = policy.writable().then(|| policy.root());
+    root.into_iter()
+        .chain(writable.iter().map(PathBuf::as_path))
+        .collect()
+}
+
+/// The directories the grants `asked` make writable.
+pub(super) fn granted_writable(asked: &[Escalation]) -> impl Iterator<Item = PathBuf> + '_ {
+    asked.iter().filter_map(|part| match part {
+        Escalation::Writable(dir) => Some(dir.clone()),
+        _ => None,
+    })
+}
+
+/// The directories also writable for native commands, resolved.
+pub(super) fn writable_dirs(config: &SessionConfig) -> Vec<PathBuf> {
+    let writable = &config.settings.writable;
+    writable.iter().map(|dir| dir.value.clone()).collect()
+}
+
+/// Why a grant asked for cannot be honoured, if it cannot: a writable
+/// directory in a tree that stays read-only, or a commit cordon cannot
+/// keep apart.
+pub(super) fn unhonoured(
+    config: &SessionConfig,
+    policy: &SandboxPolicy,
+    asked: &[Escalation],
+) -> Option<String> {
+    let uncommittable = asked
+        .contains(&Escalation::GitCommit)
+        .then(|| uncommittable(config, policy))
+        .flatten();
+    uncommittable.or_else(|| {
+        writable_dirs(config)
+            .into_iter()
+            .chain(granted_writable(asked))
+            .find_map(|dir| unwritable_grant(policy, &dir))
+    })
+}
+
+/// The line refusing a writable grant cordon cannot honour: `dir` lies in
+/// a tree that stays read-only (see [`SandboxPolicy::in_protected_tree`]).
+fn unwritable_grant(policy: &SandboxPolicy, dir: &Path) -> Option<String> {
+    policy.in_protected_tree(dir).then(|| {
+        format!(
+            "writable={}: a git directory or cordon's own stays read-only whatever is \
+             granted, so this grant cannot be honoured; nothing ran",
+            crate::display::path(dir)
+        )
+    })
+}
+
+/// The line refusing a git-commit grant cordon cannot honour: there is no
+/// git directory to keep a commit in, or no mount namespace to keep the
+/// command's writes apart in until it ends.
+fn uncommittable(config: &SessionConfig, policy: &SandboxPolicy) -> Option<String> {
+    if policy.git_dirs.is_empty() {
+        return Some(format!(
+            "git-commit: no git directory is used in the root {}, so this grant cannot be \
+             honoured; nothing ran",
+            crate::display::path(policy.root())
+        ));
+    }
+    // Refs kept in a reftable, or objects named by SHA-256, are not what
+    // cordon keeps: the commit would land half.
+    let unkept = policy.git_dirs.iter().find(|dir| {
+        let config = std::fs::read_to_string(dir.join("config")).unwrap_or_default();
+        dir.join("reftable").exists() || config.to_ascii_lowercase().contains("sha256")
+    });
+    if let Some(dir) = unkept {
+        return Some(format!(
+            "git-commit: {} keeps its refs in a reftable or names objects by SHA-256, which \
+             cordon does not keep, so this grant cannot be honoured; nothing ran",
+            crate::display::path(dir)
+        ));
+    }
+    let without = if !cfg!(target_os = "linux") {
+        "on this OS"
+    } else if config.no_namespaces {
+        "with --no-namespaces"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "git-commit: the grant keeps a commit's writes apart in a mount namespace until \
+         the command ends, which cordon cannot do {without}; nothing ran"
+    ))
+}
