@@ -347,13 +347,7 @@ fn usage_error(rendered: &str) -> String {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    #[cfg(target_os = "linux")]
-    {
-        let mut args = std::env::args();
-        if args.nth(1).as_deref() == Some(native::HELPER_ARG) {
-            native::helper_main(&args.next().unwrap_or_default());
-        }
-    }
+    native::become_helper_if_asked();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) if !err.use_stderr() => {
@@ -486,6 +480,7 @@ fn session_config(args: &RunArgs) -> Result<SessionConfig> {
             dir: args.cache.cache_dir.clone(),
             off: args.cache.no_cache,
         },
+        native_helper: None,
         output_digests: args.json || args.json_fd.is_some(),
         exit_when_stuck: true,
         observer: Arc::new(Terminal {

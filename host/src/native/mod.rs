@@ -39,6 +39,21 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+/// Becomes the sandbox helper when this process was started as one, and
+/// then never returns; else returns at once. cordon starts its own binary
+/// as the helper of each native command (it applies the sandbox, then
+/// runs the command), so any program that runs native commands through
+/// the library calls this first in `main`.
+pub fn become_helper_if_asked() {
+    #[cfg(target_os = "linux")]
+    {
+        let mut args = std::env::args();
+        if args.nth(1).as_deref() == Some(HELPER_ARG) {
+            helper_main(&args.next().unwrap_or_default());
+        }
+    }
+}
+
 use crate::net::{Gate, NetAccess, proxy};
 use crate::policy::{PROTECTED_NAMES, SandboxPolicy};
 use crate::wasi::CappedOutput;
@@ -285,6 +300,9 @@ pub struct NativeIo {
     pub timeout: Option<Duration>,
     /// Required when the plan's network is [`PlanNetwork::Proxy`].
     pub gate: Option<Arc<Gate>>,
+    /// The binary started as the sandbox helper (see
+    /// [`become_helper_if_asked`]); `None`: this process's own.
+    pub helper: Option<PathBuf>,
 }
 
 /// Runs `plan` under this OS's sandbox and waits for it.

@@ -51,6 +51,10 @@ pub struct SessionConfig {
     pub no_namespaces: bool,
     /// Where compiled tools are kept between processes.
     pub cache: CacheChoice,
+    /// The binary each native command starts as its sandbox helper: one
+    /// whose `main` calls [`crate::native::become_helper_if_asked`] first
+    /// (`None`: this process's own, e.g. the `cordon` binary).
+    pub native_helper: Option<PathBuf>,
     /// Keep the size and SHA-256 of each command's output for
     /// [`super::RunOutcome`] (always kept when auditing).
     pub output_digests: bool,
@@ -93,6 +97,7 @@ impl SessionConfig {
             allow_secret: Vec::new(),
             no_namespaces: false,
             cache: CacheChoice::default(),
+            native_helper: None,
             output_digests: true,
             exit_when_stuck: false,
             observer: Arc::new(Quiet),

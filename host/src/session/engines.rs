@@ -177,6 +177,7 @@ impl Run<'_> {
             stderr: stdio.stderr,
             timeout: time_left,
             gate,
+            helper: config.native_helper.clone(),
         };
         // On Linux the supervisor refuses a new `.git` (native/linux/names.rs);
         // elsewhere nothing does (names are not a Seatbelt subpath either): one

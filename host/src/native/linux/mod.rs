@@ -25,7 +25,7 @@ use std::io::Read;
 use std::net::TcpListener;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde::{Deserialize, Serialize};
@@ -157,7 +157,7 @@ pub fn run(plan: &Plan, mut io: NativeIo) -> Result<NativeOutcome, NativeError> 
     let (proxy_host, proxy_child) = proxy_channel.unzip();
     let (stdin, pump) =
         descriptors::piped_stdin(io.stdin.take()).map_err(|e| setup("stdin pipe", e))?;
-    let launched = launch(&mut spec, stdin, proxy_child)?;
+    let launched = launch(&mut spec, stdin, proxy_child, io.helper.as_deref())?;
     // After the launch: a thread of its own would make this process take
     // the slower, re-executed way into the namespaces.
     if let Some(pump) = pump {
@@ -244,7 +244,9 @@ fn confirm_start(
     }
     if layers.is_empty() {
         return Err(NativeError::Setup(
-            "the sandbox helper ended before the command started".into(),
+            "the sandbox helper ended before the command started (a program that embeds \
+             cordon calls cordon::native::become_helper_if_asked() first in main)"
+                .into(),
         ));
     }
     if proxy_host.is_some() && listener.is_none() {
@@ -270,6 +272,7 @@ fn launch(
     spec: &mut Spec,
     stdin: Option<File>,
     proxy_child: Option<OwnedFd>,
+    helper: Option<&Path>,
 ) -> Result<Launched, NativeError> {
     let setup = |what: &str, err: std::io::Error| NativeError::Setup(format!("{what}: {err}"));
     let (status_read, status_write) = pipe().map_err(|e| setup("pipe", e))?;
@@ -327,7 +330,10 @@ fn launch(
         json["shape_lock_fd"] = SHAPE_LOCK_FD.into();
     }
     let json = json.to_string();
-    let exe = std::env::current_exe().map_err(|e| setup("finding cordon's own binary", e))?;
+    let exe = match helper {
+        Some(helper) => helper.to_path_buf(),
+        None => std::env::current_exe().map_err(|e| setup("finding cordon's own binary", e))?,
+    };
     let mut command = Command::new(exe);
     command
         .arg(HELPER_ARG)
