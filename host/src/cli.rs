@@ -272,12 +272,7 @@ fn parse_escalation(text: &str) -> Result<Escalation, String> {
         None if text == "network" => Ok(Escalation::Network),
         None if text == "unsandboxed" => Ok(Escalation::Unsandboxed),
         None if text == "git-commit" => Ok(Escalation::GitCommit),
-        Some(("writable", dir)) => std::path::Path::new(dir)
-            .canonicalize()
-            .ok()
-            .filter(|d| d.is_dir())
-            .map(Escalation::Writable)
-            .ok_or_else(|| format!("writable={dir}: not a directory")),
+        Some(("writable", dir)) => Escalation::writable(Path::new(dir)),
         Some(("network", target)) => {
             let (host, port) = match Host::parse(target) {
                 Ok(host) => (host, None),

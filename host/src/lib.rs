@@ -1,10 +1,24 @@
 //! cordon runs the commands coding agents propose inside a sandbox.
 //!
-//! Tool commands compiled to WASI run in wasmtime with the project root as
-//! their only preopen ([`wasi`]); what a command may touch is a
-//! [`policy::SandboxPolicy`]; [`resolve`] finds the program for a command
-//! name, among them the built-in [`tools`]; any other command runs under
-//! the OS sandbox ([`native`]); [`cli`] is the thin command-line front end.
+//! The front door is [`session`]: a [`session::Session`] runs commands in
+//! one project root under one configuration, and [`cli`] is the thin
+//! command-line front end over it. Below it, by concern:
+//!
+//! - Deciding: [`broker`] (rules, approval policies, approvers, grants),
+//!   [`settings`] (the settings files and where each value came from),
+//!   [`audit`] (the JSON-lines log), [`scenario`] (replayed agent actions).
+//! - What a command may touch: [`policy`] (the [`policy::SandboxPolicy`]),
+//!   [`secrets`], [`gitdirs`] (every git directory the root's repositories
+//!   use), [`own_dirs`] (cordon's own files), [`tracked`] (secrets git
+//!   already holds), [`shape_lock`].
+//! - Finding the program: [`resolve`], the built-in [`tools`],
+//!   [`project_tools`] (pinned by digest), [`download`].
+//! - Running it: [`wasi`] (wasmtime, the project root the only preopen),
+//!   [`native`] (the OS sandbox), [`shell`] (lines read command by
+//!   command), [`net`] (the network gate, proxy and allowlists).
+//! - Helpers: [`atomic`] (files written whole), [`config_file`],
+//!   [`digest`], [`display`] (lines safe to show), [`exit`] (reserved exit
+//!   codes), [`fd_path`], [`screen`].
 
 pub mod atomic;
 pub mod audit;

@@ -9,7 +9,10 @@ use std::sync::{Arc, Mutex};
 use cordon::broker::approver::{Answer, Approver, Question};
 use cordon::session::{ApproverChoice, Command, Session, SessionConfig};
 
-use crate::support::{Layout, audit_lines, cache_dir, command, cordon, events};
+use cordon::broker::{ApprovalPolicy, Escalation};
+use cordon::settings::Sourced;
+
+use crate::support::{BOTH, Layout, Wasi, audit_lines, cache_dir, command, cordon, events, probe};
 
 /// Answers every question with `answer`, counting them.
 struct Counting {
@@ -72,14 +75,105 @@ fn a_grant_for_the_session_holds_for_its_later_commands_and_no_other_session() {
         assert_eq!(outcome.exit_code, 0, "run {n}: {outcome:?}");
         assert!(!l.at("scratch.txt").exists());
     }
-    assert_eq!(asked.load(Ordering::Relaxed), 1, "asked once, for the session");
+    assert_eq!(
+        asked.load(Ordering::Relaxed),
+        1,
+        "asked once, for the session"
+    );
 
     let other = session(&l.root, &asked, Answer::Deny("no".into()));
     std::fs::write(l.at("scratch.txt"), "x").unwrap();
     let (outcome, _) = run(&other, Command::argv(["rm", "-f", "scratch.txt"]));
     assert_eq!(outcome.exit_code, 126, "{outcome:?}");
-    assert_eq!(asked.load(Ordering::Relaxed), 2, "another session asks again");
-    assert!(l.at("scratch.txt").exists(), "the refused rm removed nothing");
+    assert_eq!(
+        asked.load(Ordering::Relaxed),
+        2,
+        "another session asks again"
+    );
+    assert!(
+        l.at("scratch.txt").exists(),
+        "the refused rm removed nothing"
+    );
+}
+
+/// Attack: a person approves a project tool for the session; the agent
+/// then rewrites the tool's bytes (or puts a program of another kind in
+/// its place) and runs the same command, hoping the grant covers it.
+#[test]
+fn a_session_grant_does_not_cover_a_program_rewritten_since() {
+    let l = Layout::new();
+    std::fs::copy(probe(Wasi::P1), l.at("tool.wasm")).unwrap();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let mut config = SessionConfig::new(&l.root).unwrap();
+    config.cache.dir = Some(cache_dir().to_path_buf());
+    config.settings.approval = Sourced::flag(ApprovalPolicy::Untrusted, "--approval");
+    config.tools = vec![("tool".into(), l.at("tool.wasm"))];
+    config.approver = ApproverChoice::Custom(Box::new(Counting {
+        asked: asked.clone(),
+        answer: Answer::Session { prefix: None },
+    }));
+    let session = Session::new(config).unwrap();
+    let tool = || Command::argv(["tool", "write", "out.txt", "ran"]);
+    for wasi in BOTH {
+        std::fs::copy(probe(wasi), l.at("tool.wasm")).unwrap();
+        let (outcome, _) = run(&session, tool());
+        assert_eq!(outcome.exit_code, 0, "{wasi:?}: {outcome:?}");
+        let (outcome, _) = run(&session, tool());
+        assert_eq!(outcome.exit_code, 0, "{wasi:?}: {outcome:?}");
+    }
+    assert_eq!(
+        asked.load(Ordering::Relaxed),
+        2,
+        "asked once for each program's bytes, not once for the name"
+    );
+}
+
+/// A person who aborts the session stops it: no later command runs, even
+/// one that would not ask.
+#[test]
+fn an_abort_ends_the_session() {
+    let l = Layout::new();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let session = session(&l.root, &asked, Answer::Abort);
+    let (outcome, _) = run(&session, Command::argv(["rm", "-f", "a.txt"]));
+    assert_eq!(outcome.exit_code, 126, "{outcome:?}");
+    let (outcome, _) = run(&session, Command::argv(["touch", "later.txt"]));
+    assert_eq!(outcome.exit_code, 126, "{outcome:?}");
+    assert!(l.at("a.txt").exists() && !l.at("later.txt").exists());
+    assert_eq!(asked.load(Ordering::Relaxed), 1);
+}
+
+/// Attack: an escalation names a writable directory through a symlink
+/// into the git directory; the person is asked about the harmless-looking
+/// name, and the sandbox would open what it leads to.
+#[test]
+fn a_writable_grant_is_judged_by_the_directory_it_really_names() {
+    if crate::support::skip_without(&["sh"]) {
+        return;
+    }
+    let l = Layout::new();
+    std::os::unix::fs::symlink(".git", l.at("docs")).unwrap();
+    let git_before = crate::support::snapshot(&l.at(".git"));
+    let asked = Arc::new(AtomicUsize::new(0));
+    let mut config = SessionConfig::new(&l.root).unwrap();
+    config.cache.dir = Some(cache_dir().to_path_buf());
+    config.native_helper = Some(env!("CARGO_BIN_EXE_cordon").into());
+    config.settings.sandbox = Sourced::flag(cordon::policy::SandboxMode::ReadOnly, "--sandbox");
+    config.approver = ApproverChoice::Custom(Box::new(Counting {
+        asked: asked.clone(),
+        answer: Answer::Once,
+    }));
+    let session = Session::new(config).unwrap();
+    let command = Command::argv(["sh", "-c", "echo planted > docs/hooks/pre-commit"])
+        .escalate(Escalation::Writable(l.at("docs")), None);
+    let (outcome, _) = run(&session, command);
+    assert_eq!(outcome.exit_code, 126, "{outcome:?}");
+    assert_eq!(
+        asked.load(Ordering::Relaxed),
+        0,
+        "refused before anyone was asked"
+    );
+    assert_eq!(crate::support::snapshot(&l.at(".git")), git_before);
 }
 
 /// Attack: the root is named through a symlink that lies inside it; one
@@ -102,7 +196,10 @@ fn a_command_cannot_move_the_session_root_by_retargeting_the_link_it_was_named_t
     assert_eq!(outcome.exit_code, 0, "{outcome:?}");
     let (outcome, stdout) = run(&session, Command::argv(["cat", "f"]));
     assert_eq!(outcome.exit_code, 0, "{outcome:?}");
-    assert_eq!(stdout, "root's\n", "the second command ran in the root the session found");
+    assert_eq!(
+        stdout, "root's\n",
+        "the second command ran in the root the session found"
+    );
     let (_, listed) = run(&session, Command::argv(["ls"]));
     assert!(listed.contains("sub2"), "{listed}");
     assert_eq!(asked.load(Ordering::Relaxed), 0);
@@ -131,11 +228,16 @@ fn every_run_records_the_layers_it_ran_under() {
     let lines = audit_lines(&audit);
     let runs = events(&lines, "run");
     assert_eq!(runs.len(), 2, "{lines:?}");
-    for (run, engine, layer) in [(runs[0], "wasi", "wasmtime"), (runs[1], "native", "seccomp")] {
+    for (run, engine, layer) in [
+        (runs[0], "wasi", "wasmtime"),
+        (runs[1], "native", "seccomp"),
+    ] {
         assert_eq!(run["engine"], engine);
         let layers = run["layers"].as_array().unwrap();
         assert!(
-            layers.iter().any(|l| l.as_str().unwrap().starts_with(layer)),
+            layers
+                .iter()
+                .any(|l| l.as_str().unwrap().starts_with(layer)),
             "{engine}: {layers:?}"
         );
     }
@@ -157,11 +259,18 @@ fn the_embedding_example_runs_each_engine_and_answers_its_question() {
     let l = Layout::new();
     let out = command(&exe).arg(&l.root).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("| 3 notes.txt"), "{stdout}");
     assert!(stdout.contains("exited (exit 0) on wasi"), "{stdout}");
     assert!(stdout.contains("exited (exit 0) on native"), "{stdout}");
-    assert!(stdout.contains("exited (exit 0) on shell, decided by example"), "{stdout}");
+    assert!(
+        stdout.contains("exited (exit 0) on shell, decided by example"),
+        "{stdout}"
+    );
     assert!(stdout.contains("the approver was asked"), "{stdout}");
     assert!(l.at("notes.txt").exists() && !l.at("draft.txt").exists());
 }

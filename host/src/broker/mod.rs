@@ -112,6 +112,21 @@ impl std::str::FromStr for GrantKind {
 }
 
 impl Escalation {
+    /// The grant making `dir` writable, named by its real path (so a
+    /// symlink cannot make a person grant one directory and the sandbox
+    /// open another).
+    ///
+    /// # Errors
+    ///
+    /// `dir` is not an existing directory.
+    pub fn writable(dir: &Path) -> Result<Escalation, String> {
+        dir.canonicalize()
+            .ok()
+            .filter(|d| d.is_dir())
+            .map(Escalation::Writable)
+            .ok_or_else(|| format!("writable={}: not a directory", dir.display()))
+    }
+
     /// `grants` as one escalation: none, the one, or several. Running
     /// unsandboxed covers every other grant, the host's network every
     /// host, and a writable directory those inside it: those covered go,
@@ -988,6 +1003,11 @@ struct Grant {
     cover: Cover,
     cwd: PathBuf,
     escalation: Option<Escalation>,
+    /// What the person saw run: the engine, and a WASI program's bytes (a
+    /// program rewritten since, or one of another kind by that name, is
+    /// asked about again).
+    engine: &'static str,
+    program_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1000,6 +1020,8 @@ impl Grant {
     fn covers(&self, request: &Request) -> bool {
         self.escalation == request.escalation
             && self.cwd == request.cwd
+            && self.engine == request.engine
+            && self.program_sha256 == request.program_sha256
             && match self.cover {
                 Cover::Exactly => self.words == request.argv,
                 Cover::Prefix => request.argv.starts_with(&self.words),
@@ -1173,8 +1195,7 @@ impl Broker {
         self.taint.is_some()
     }
 
-    /// Whether a person aborted the session while a command ran (a network
-    /// question answered `abort`).
+    /// Whether a person aborted the session: nothing more runs in it.
     pub fn aborted(&self) -> bool {
         self.aborted
     }
@@ -1427,6 +1448,8 @@ impl Broker {
                         cover,
                         cwd: request.cwd.clone(),
                         escalation: request.escalation.clone(),
+                        engine: request.engine,
+                        program_sha256: request.program_sha256.clone(),
                     });
                     return Outcome::Run(request);
                 }
@@ -1438,6 +1461,8 @@ impl Broker {
                         cover: Cover::Prefix,
                         cwd: request.cwd.clone(),
                         escalation: request.escalation.clone(),
+                        engine: request.engine,
+                        program_sha256: request.program_sha256.clone(),
                     });
                     self.grant_escalated_host(&request);
                     // A rule decides the command, never an escalation.
@@ -1486,6 +1511,7 @@ impl Broker {
                 }
                 Answer::Abort => {
                     self.decided("aborted", by, None);
+                    self.aborted = true;
                     return Outcome::Aborted;
                 }
             }

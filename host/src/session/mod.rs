@@ -98,6 +98,7 @@ impl Session {
         if let Some(left_out) = &config.settings.left_out {
             note(left_out.clone());
         }
+        prepare::check_helper(&config, &base)?;
         let mut broker = prepare::broker(&mut config, &base, &note)?;
         if let Some(glob) = config.allow_secret.first() {
             broker.taint(&format!("a secret was granted: --allow-secret {glob}"));
@@ -290,8 +291,10 @@ impl Session {
             &|line| self.note(line),
         )?;
         self.warn_of_tracked_secrets(&policy);
-        self.broker()
-            .set_shell(prepare::shell_context(config, &policy));
+        if self.broker().aborted() {
+            self.note("the approver aborted this session; nothing more runs in it");
+            return Ok(exit::DENIED);
+        }
         let run = Run {
             session: self,
             first_start: OnceLock::new(),
@@ -314,7 +317,17 @@ impl Session {
             }
         }
         let output = SharedOutput::new(command.output);
-        let mut escalation = Escalation::combine(command.escalate);
+        // A grant is asked for, and honoured, by what it names really.
+        let asked: Vec<Escalation> = command
+            .escalate
+            .into_iter()
+            .map(|grant| match grant {
+                Escalation::Writable(dir) => Escalation::writable(&dir),
+                grant => Ok(grant),
+            })
+            .collect::<Result<_, String>>()
+            .map_err(anyhow::Error::msg)?;
+        let mut escalation = Escalation::combine(asked);
         // The code of a run that failed in the sandbox, once a retry is asked.
         let mut failed = None;
         loop {
@@ -379,10 +392,15 @@ impl Session {
                 },
                 ..Request::for_command(&argv, &policy, engine)
             };
-            let decided = self.broker().decide(request);
+            // One hold of the broker: another command of the session cannot
+            // slip its shell context or its decision in between.
+            let mut broker = self.broker();
+            broker.set_shell(prepare::shell_context(config, &policy));
+            let decided = broker.decide(request);
             outcome.argv = argv.clone();
             outcome.engine = Some(engine);
-            outcome.decision = self.broker().last_decision().cloned();
+            outcome.decision = broker.last_decision().cloned();
+            drop(broker);
             let approved = match decided {
                 Outcome::Run(approved) => approved,
                 Outcome::Refused(why) => {

@@ -95,6 +95,22 @@ pub(super) fn sandbox_policy(
     Ok(policy)
 }
 
+/// Refuses a native helper that a command could replace (the helper is
+/// what applies the sandbox): one named by a relative path, or lying where
+/// commands may write.
+pub(super) fn check_helper(config: &SessionConfig, policy: &SandboxPolicy) -> Result<()> {
+    let Some(helper) = &config.native_helper else {
+        return Ok(());
+    };
+    if !helper.is_absolute() {
+        anyhow::bail!(
+            "native_helper {}: name it by an absolute path",
+            helper.display()
+        );
+    }
+    refuse_in_reach("native_helper", helper, policy, &writable_dirs(config))
+}
+
 /// The session's broker: the user's, the project's and the configured
 /// rules, the approver, the audit log. `policy`: the session's, before
 /// any command.

@@ -172,7 +172,7 @@ pub fn build(
 /// only the directories on the way to the guest paths of the root. It
 /// lies in the user's private directory (`$TMPDIR/cordon-UID`), named for
 /// the process, and is removed when dropped; one a killed run left behind
-/// goes at the next run.
+/// goes at the next process's first run.
 pub struct Skeleton {
     dir: tempfile::TempDir,
     /// The root's absolute guest paths it leads to.
@@ -187,7 +187,10 @@ impl Skeleton {
         root: std::fs::File,
     ) -> std::io::Result<Skeleton> {
         let user_dir = crate::shape_lock::user_dir()?;
-        remove_orphans(&user_dir);
+        // Once a process: the directory may hold thousands of entries (a
+        // lock per writable tree ever used), too many to list at each run.
+        static SWEPT: std::sync::Once = std::sync::Once::new();
+        SWEPT.call_once(|| remove_orphans(&user_dir));
         let dir = tempfile::Builder::new()
             .prefix(&format!("{SKELETON_PREFIX}{}-", std::process::id()))
             .tempdir_in(&user_dir)?;
