@@ -6,8 +6,9 @@
 
 use std::time::{Duration, Instant};
 
+use cordon::io::Stdio;
 use cordon::policy::{SandboxMode, SandboxPolicy};
-use cordon::wasi::{EngineMode, Program, Status, Stdio, WasiHost};
+use cordon::wasi::{EngineMode, Program, Status, WasiHost};
 
 const RUNS: usize = 2000;
 

@@ -6,12 +6,14 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde_json::{Map, Value, json};
 
 use crate::broker::{ApprovalPolicy, Escalation, Request};
-use crate::native::Violation;
+use crate::observe::Observer;
+use crate::violations::Violation;
 
 /// Version of the audit schema, in every line.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -229,11 +231,13 @@ impl Event {
 }
 
 /// Where audit lines go; the disabled log records nothing.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Audit {
     file: Option<(File, PathBuf)>,
     /// Lines that could not be written are counted, and said once.
     failed: bool,
+    /// Who hears that a line could not be written.
+    notes: Option<Arc<dyn Observer>>,
 }
 
 impl Audit {
@@ -250,7 +254,13 @@ impl Audit {
         Ok(Audit {
             file: Some((file, path.to_path_buf())),
             failed: false,
+            notes: None,
         })
+    }
+
+    /// Tells `notes` when a line cannot be written.
+    pub fn observed_by(&mut self, notes: Arc<dyn Observer>) {
+        self.notes = Some(notes);
     }
 
     pub fn enabled(&self) -> bool {
@@ -268,7 +278,9 @@ impl Audit {
         if let Err(err) = file.write_all(line.as_bytes())
             && !self.failed
         {
-            crate::display::say(format!("audit log {}: {err}", path.display()));
+            if let Some(notes) = &self.notes {
+                notes.note(&format!("audit log {}: {err}", path.display()));
+            }
             self.failed = true;
         }
     }

@@ -3,17 +3,19 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use clap::builder::PossibleValue;
 use clap::{Parser, Subcommand};
 
 use crate::broker::approver::{self, ApproverSpec};
 use crate::broker::{ApprovalPolicy, Escalation, GrantKind, project};
 use crate::exit;
 use crate::native;
-use crate::net::{Host, Network};
+use crate::net::Network;
 use crate::policy::{Determinism, SandboxMode};
 use crate::scenario;
 use crate::secrets::SecretPatterns;
@@ -129,7 +131,7 @@ struct RunArgs {
     /// writable=DIR, git-commit (keep what a commit writes in the git
     /// directories), unsandboxed. Needs a person's approval; repeated,
     /// the grants are asked for together.
-    #[arg(long, value_name = "GRANT", value_parser = parse_escalation)]
+    #[arg(long, value_name = "GRANT", value_parser = Escalation::from_str)]
     escalate: Vec<Escalation>,
     /// Refuse escalations of these kinds without asking, whatever the
     /// approver would answer: unsandboxed, writable, git-commit, network
@@ -267,32 +269,54 @@ enum Engine {
     Native,
 }
 
-fn parse_escalation(text: &str) -> Result<Escalation, String> {
-    match text.split_once('=') {
-        None if text == "network" => Ok(Escalation::Network),
-        None if text == "unsandboxed" => Ok(Escalation::Unsandboxed),
-        None if text == "git-commit" => Ok(Escalation::GitCommit),
-        Some(("writable", dir)) => Escalation::writable(Path::new(dir)),
-        Some(("network", target)) => {
-            let (host, port) = match Host::parse(target) {
-                Ok(host) => (host, None),
-                Err(why) => match target.rsplit_once(':') {
-                    Some((host, port)) => (
-                        Host::parse(host)?,
-                        Some(
-                            port.parse()
-                                .map_err(|_| format!("network={target}: bad port"))?,
-                        ),
-                    ),
-                    None => return Err(why),
-                },
-            };
-            Ok(Escalation::Host(host, port))
-        }
-        _ => Err(format!(
-            "expected network, network=HOST[:PORT], writable=DIR, git-commit or unsandboxed, \
-             got {text}"
-        )),
+/// The sandbox modes as `--sandbox` takes them: the library's type, the
+/// command line's trait.
+impl clap::ValueEnum for SandboxMode {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[
+            SandboxMode::ReadOnly,
+            SandboxMode::WorkspaceWrite,
+            SandboxMode::FullAccess,
+        ]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        let help = match self {
+            SandboxMode::ReadOnly => "Nothing is writable",
+            SandboxMode::WorkspaceWrite => "The root is writable except the protected subpaths",
+            SandboxMode::FullAccess => {
+                "Everything the backend can grant. For WASI tools that is still only the \
+                 root, protected subpaths included"
+            }
+        };
+        Some(PossibleValue::new(self.as_str()).help(help))
+    }
+}
+
+/// The approval policies as `--approval` takes them.
+impl clap::ValueEnum for ApprovalPolicy {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[
+            ApprovalPolicy::Untrusted,
+            ApprovalPolicy::OnFailure,
+            ApprovalPolicy::OnRequest,
+            ApprovalPolicy::Never,
+        ]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        let help = match self {
+            ApprovalPolicy::Untrusted => "Only known-safe read-only commands run unasked",
+            ApprovalPolicy::OnFailure => {
+                "Everything runs sandboxed; when it fails and the sandbox refused something, \
+                 the person is asked whether to retry with that grant"
+            }
+            ApprovalPolicy::OnRequest => {
+                "Runs sandboxed; asks when the request asks for more or a rule says so"
+            }
+            ApprovalPolicy::Never => "Nobody is asked: what would ask is refused",
+        };
+        Some(PossibleValue::new(self.as_str()).help(help))
     }
 }
 
@@ -476,11 +500,14 @@ fn session_config(args: &RunArgs) -> Result<SessionConfig> {
             off: args.cache.no_cache,
         },
         native_helper: None,
+        engines: Arc::default(),
         output_digests: args.json || args.json_fd.is_some(),
         exit_when_stuck: true,
         observer: Arc::new(Terminal {
             verbose: args.verbose,
         }),
+        host_env: std::env::vars().collect(),
+        user_config: project::user_config_dir(),
     })
 }
 

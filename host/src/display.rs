@@ -28,10 +28,15 @@ const LINE_CHARS: usize = 2000;
 /// line is bounded, so nothing a command chose can draw a line of its own.
 pub fn say(message: impl std::fmt::Display) {
     use std::io::Write;
-    let (line, _) = bounded(&text(&message.to_string()), LINE_CHARS);
     // One write: a command's output on the same descriptor (a WASI stage
     // writes it from this process) cannot land inside the line.
-    let _ = std::io::stderr().write_all(format!("cordon: {line}\n").as_bytes());
+    let _ = std::io::stderr().write_all(said(message).as_bytes());
+}
+
+/// The line [`say`] writes, newline included.
+pub fn said(message: impl std::fmt::Display) -> String {
+    let (line, _) = bounded(&text(&message.to_string()), LINE_CHARS);
+    format!("cordon: {line}\n")
 }
 
 /// `argv` as bash would read it back, whole.

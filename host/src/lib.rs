@@ -8,17 +8,19 @@
 //!   [`settings`] (the settings files and where each value came from),
 //!   [`audit`] (the JSON-lines log), [`scenario`] (replayed agent actions).
 //! - What a command may touch: [`policy`] (the [`policy::SandboxPolicy`]),
-//!   [`secrets`], [`gitdirs`] (every git directory the root's repositories
-//!   use), [`own_dirs`] (cordon's own files), [`tracked`] (secrets git
-//!   already holds), [`shape_lock`].
+//!   [`secrets`], [`violations`] (what a sandbox refused), [`gitdirs`]
+//!   (every git directory the root's repositories use), [`own_dirs`]
+//!   (cordon's own files), [`tracked`] (secrets git already holds),
+//!   [`shape_lock`].
 //! - Finding the program: [`resolve`], the built-in [`tools`],
 //!   [`project_tools`] (pinned by digest), [`download`].
 //! - Running it: [`wasi`] (wasmtime, the project root the only preopen),
 //!   [`native`] (the OS sandbox), [`shell`] (lines read command by
 //!   command), [`net`] (the network gate, proxy and allowlists).
-//! - Helpers: [`atomic`] (files written whole), [`config_file`],
-//!   [`digest`], [`display`] (lines safe to show), [`exit`] (reserved exit
-//!   codes), [`fd_path`], [`screen`].
+//! - Helpers: [`io`] (a command's streams, capped), [`atomic`] (files
+//!   written whole), [`config_file`], [`digest`], [`display`] (lines safe
+//!   to show), [`exit`] (reserved exit codes), [`fd_path`], [`observe`]
+//!   (what a person should see, for a front end to show), [`screen`].
 
 pub mod atomic;
 pub mod audit;
@@ -31,8 +33,10 @@ pub mod download;
 pub mod exit;
 pub mod fd_path;
 pub mod gitdirs;
+pub mod io;
 pub mod native;
 pub mod net;
+pub mod observe;
 pub mod own_dirs;
 pub mod policy;
 pub mod project_tools;
@@ -46,4 +50,5 @@ pub mod shape_lock;
 pub mod shell;
 pub mod tools;
 pub mod tracked;
+pub mod violations;
 pub mod wasi;

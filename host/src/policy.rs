@@ -26,7 +26,7 @@ pub fn protected_name(name: &str, at_root: bool) -> bool {
 }
 
 /// How much of the filesystem a command may change.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SandboxMode {
     /// Nothing is writable.

@@ -365,3 +365,32 @@ fn a_hostile_scenario_repository_only_tightens() {
     assert!(run.stdout().contains("never granted"), "{}", run.stdout());
     assert_eq!(crate::support::snapshot(&outside), before);
 }
+
+/// `cordon test` runs each step through a session in its own process: no
+/// `cordon run` child per step (each would pay a process start and a
+/// fresh engine).
+#[cfg(target_os = "linux")]
+#[test]
+fn steps_run_in_process_without_a_cordon_run_child() {
+    if crate::support::skip_without(&["strace"]) {
+        return;
+    }
+    let scenario = repo().join("tests/scenarios/rm-glob-contained.toml");
+    let trace = tempfile::tempdir().unwrap();
+    let log = trace.path().join("execve.log");
+    let out = crate::support::command("strace")
+        .args(["-f", "-qq", "-e", "trace=execve", "-o"])
+        .arg(&log)
+        .arg(env!("CARGO_BIN_EXE_cordon"))
+        .arg("test")
+        .arg(&scenario)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let execs = std::fs::read_to_string(&log).unwrap();
+    let cordons: Vec<&str> = execs
+        .lines()
+        .filter(|line| line.contains(env!("CARGO_BIN_EXE_cordon")))
+        .collect();
+    assert_eq!(cordons.len(), 1, "only `cordon test` itself: {cordons:#?}");
+}

@@ -16,20 +16,22 @@ pub mod rules;
 pub mod safety;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use approver::{Answer, Approver, Question};
 use rules::{Decision, Fit, NewRule, Rules};
 
 use crate::audit::{Audit, Event};
 use crate::display;
-use crate::native::Violation;
-use crate::native::violations::Denied;
 use crate::net::{self, Host};
+use crate::observe::{Observer, Quiet};
 use crate::policy::SandboxPolicy;
 use crate::shell::{self, wrappers};
+use crate::violations::Denied;
+use crate::violations::Violation;
 
 /// When a person is asked, independent of the sandbox mode.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ApprovalPolicy {
     /// Only known-safe read-only commands run unasked.
@@ -106,6 +108,42 @@ impl std::str::FromStr for GrantKind {
             "git-commit" => Ok(GrantKind::GitCommit),
             _ => Err(format!(
                 "expected unsandboxed, writable, git-commit or network, got {text}"
+            )),
+        }
+    }
+}
+
+/// An escalation as `--escalate` writes it: `network`,
+/// `network=HOST[:PORT]`, `writable=DIR` (named by its real path),
+/// `git-commit`, `unsandboxed`.
+impl std::str::FromStr for Escalation {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Escalation, String> {
+        match text.split_once('=') {
+            None if text == "network" => Ok(Escalation::Network),
+            None if text == "unsandboxed" => Ok(Escalation::Unsandboxed),
+            None if text == "git-commit" => Ok(Escalation::GitCommit),
+            Some(("writable", dir)) => Escalation::writable(Path::new(dir)),
+            Some(("network", target)) => {
+                let (host, port) = match Host::parse(target) {
+                    Ok(host) => (host, None),
+                    Err(why) => match target.rsplit_once(':') {
+                        Some((host, port)) => (
+                            Host::parse(host)?,
+                            Some(
+                                port.parse()
+                                    .map_err(|_| format!("network={target}: bad port"))?,
+                            ),
+                        ),
+                        None => return Err(why),
+                    },
+                };
+                Ok(Escalation::Host(host, port))
+            }
+            _ => Err(format!(
+                "expected network, network=HOST[:PORT], writable=DIR, git-commit or \
+                 unsandboxed, got {text}"
             )),
         }
     }
@@ -1066,6 +1104,8 @@ pub struct Broker {
     rules_file: Option<PathBuf>,
     audit: Audit,
     shell: Option<ShellContext>,
+    /// Who hears what the person should know (a rule not written).
+    notes: Arc<dyn Observer>,
 }
 
 impl Broker {
@@ -1090,7 +1130,16 @@ impl Broker {
             shell: None,
             no_grant: Vec::new(),
             local_host: Box::new(|_| false),
+            notes: Arc::new(Quiet),
         }
+    }
+
+    /// Tells `notes` what the person should know, the audit log's
+    /// troubles included.
+    pub fn with_observer(mut self, notes: Arc<dyn Observer>) -> Self {
+        self.audit.observed_by(notes.clone());
+        self.notes = notes;
+        self
     }
 
     /// Refuses escalations of these kinds without asking: no answer can
@@ -1329,7 +1378,7 @@ impl Broker {
                 let note = match &written {
                     Ok(file) => format!("{reason}; allow rule written to {file}"),
                     Err(why) => {
-                        display::say(format!(
+                        self.notes.note(&format!(
                             "{target}: no rule written ({why}); approved for this \
                              session only"
                         ));
@@ -1472,7 +1521,7 @@ impl Broker {
                             self.audit
                                 .record(&Event::always(by, &prefix.join(" "), &written));
                             if let Err(why) = written {
-                                display::say(format!(
+                                self.notes.note(&format!(
                                     "{command}: no rule written ({why}); approved for \
                                      this session only"
                                 ));
@@ -1485,7 +1534,7 @@ impl Broker {
                                 true,
                                 &request.escalation,
                             ));
-                            display::say(format!(
+                            self.notes.note(&format!(
                                 "{command}: a rule cannot grant {escalation}; approved \
                                  for this session only"
                             ));

@@ -139,7 +139,7 @@ fn add(root: &Path, args: AddArgs) -> Result<ExitCode> {
         resolver,
         decider: Arc::new(OnlyListed),
     }
-    .gate(request);
+    .gate(request, Arc::new(super::Terminal { verbose: false }));
     let added = project_tools::add(root, &args.name, &args.url, &args.sha256, |url| {
         crate::download::fetch(url, &gate, PROGRAM_LIMIT)
     })

@@ -17,8 +17,8 @@ use std::io;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use super::violations::{Denied, MAX_KEPT, Violation};
 use crate::gitdirs::commit_writes;
+use crate::violations::{Denied, MAX_KEPT, Violation};
 
 /// The git directories an overlay goes over: those of `git_dirs` that lie
 /// in no other (an inner one is layered with the outer).

@@ -16,7 +16,6 @@ pub mod scan;
 pub mod seatbelt;
 #[cfg(unix)]
 mod spawn;
-pub mod violations;
 
 #[cfg(target_os = "linux")]
 mod linux;
@@ -54,10 +53,10 @@ pub fn become_helper_if_asked() {
     }
 }
 
+use crate::io::CappedOutput;
 use crate::net::{Gate, NetAccess, proxy};
 use crate::policy::{PROTECTED_NAMES, SandboxPolicy};
-use crate::wasi::CappedOutput;
-pub use violations::{Denied, Violation};
+use crate::violations::Violation;
 
 /// What a native command reaches on the network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -254,7 +253,7 @@ pub struct NativeOutcome {
     pub stdout_dropped: u64,
     pub stderr_dropped: u64,
     /// What the sandbox refused, as far as it could be observed: distinct
-    /// refusals, at most [`violations::MAX_KEPT`] read from stderr.
+    /// refusals, at most [`crate::violations::MAX_KEPT`] read from stderr.
     pub violations: Vec<Violation>,
     /// Refusal lines past that bound, counted only.
     pub violations_more: u64,

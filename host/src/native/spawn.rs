@@ -9,9 +9,9 @@ use std::process::Child;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use super::violations::{Refusals, Violation};
 use super::{NativeError, NativeIo, NativeStatus};
-use crate::wasi::CappedOutput;
+use crate::io::CappedOutput;
+use crate::violations::{Refusals, Violation};
 
 /// How long output may keep flowing after the process ended: something that
 /// escaped its group (possible only without a pid namespace) may hold the

@@ -6,24 +6,18 @@
 //! somewhere else between the check and the connection.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use super::Grants;
 use super::address;
 use super::allowlist::Host;
 use crate::broker::Request;
+use crate::observe::Observer;
 
 /// Tells the person running cordon why a connection was refused: the
 /// command itself may only say that it failed.
-pub fn report_refusal(why: &str) {
-    crate::display::say(format!("connection refused: {why}"));
-}
-
-fn said<T>(result: Result<T, String>) -> Result<T, String> {
-    if let Err(why) = &result {
-        report_refusal(why);
-    }
-    result
+pub fn report_refusal(notes: &dyn Observer, why: &str) {
+    notes.note(&format!("connection refused: {why}"));
 }
 
 /// Decides connections the allowlist alone cannot: the broker.
@@ -54,15 +48,25 @@ pub struct Gate {
     request: Request,
     /// Addresses handed out for granted names, and the ports each may use.
     vetted: Mutex<Vec<(IpAddr, Ports)>>,
+    notes: Arc<dyn Observer>,
 }
 
 impl Gate {
-    pub fn new(grants: Grants, request: Request) -> Gate {
+    pub fn new(grants: Grants, request: Request, notes: Arc<dyn Observer>) -> Gate {
         Gate {
             grants,
             request,
             vetted: Mutex::new(Vec::new()),
+            notes,
         }
+    }
+
+    /// `result`, its refusal told to the person.
+    fn said<T>(&self, result: Result<T, String>) -> Result<T, String> {
+        if let Err(why) = &result {
+            report_refusal(self.notes.as_ref(), why);
+        }
+        result
     }
 
     /// Where a connection to `host:port` may go: decided, resolved and
@@ -72,7 +76,7 @@ impl Gate {
     ///
     /// Why the connection is refused, in one line.
     pub fn connect_targets(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
-        said(Host::parse(host).and_then(|host| {
+        self.said(Host::parse(host).and_then(|host| {
             let listed = self.grants.allow.allows(&host, port);
             self.grants
                 .decider
@@ -93,7 +97,7 @@ impl Gate {
     ///
     /// As [`Gate::connect_targets`].
     pub fn lookup(&self, name: &str) -> Result<Vec<IpAddr>, String> {
-        said(self.vetted_lookup(name))
+        self.said(self.vetted_lookup(name))
     }
 
     fn vetted_lookup(&self, name: &str) -> Result<Vec<IpAddr>, String> {
@@ -263,7 +267,7 @@ mod tests {
             justification: None,
             program_sha256: None,
         };
-        Gate::new(grants, request)
+        Gate::new(grants, request, Arc::new(crate::observe::Quiet))
     }
 
     fn addr(text: &str) -> SocketAddr {

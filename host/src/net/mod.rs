@@ -22,6 +22,7 @@ pub use gate::{Decider, Gate, report_refusal};
 pub use resolver::Resolver;
 
 use crate::broker::Request;
+use crate::observe::Observer;
 
 /// What `--network` chose.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -73,9 +74,9 @@ pub enum NetAccess {
 impl NetAccess {
     /// The gate for the command `request` describes, when its network is
     /// gated.
-    pub fn gate(&self, request: Request) -> Option<Arc<Gate>> {
+    pub fn gate(&self, request: Request, notes: Arc<dyn Observer>) -> Option<Arc<Gate>> {
         match self {
-            NetAccess::Gated(grants) => Some(Arc::new(grants.gate(request))),
+            NetAccess::Gated(grants) => Some(Arc::new(grants.gate(request, notes))),
             _ => None,
         }
     }
@@ -102,8 +103,8 @@ pub struct Grants {
 
 impl Grants {
     /// The gate for one command, whose request names it in questions and
-    /// in the audit log.
-    pub fn gate(&self, request: Request) -> Gate {
-        Gate::new(self.clone(), request)
+    /// in the audit log; `notes` hears why a connection was refused.
+    pub fn gate(&self, request: Request, notes: Arc<dyn Observer>) -> Gate {
+        Gate::new(self.clone(), request, notes)
     }
 }

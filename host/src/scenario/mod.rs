@@ -12,12 +12,15 @@ mod spec;
 mod step;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 pub use allowed::Allowed;
 use step::{Observed, Sandbox};
+
+use crate::session::Engines;
 
 /// How `cordon test` was asked to run.
 pub struct Options {
@@ -66,8 +69,10 @@ pub fn run(options: &Options) -> Result<bool, String> {
             .map_err(|why| format!("{}: {why}", file.display()))?;
     }
     let mut outcomes = Vec::new();
+    // Every step runs in a session of its own, on the same warm engines.
+    let engines = Arc::new(Engines::default());
     for (file, scenario) in scenarios {
-        let outcome = run_scenario(file, &scenario, options.bless, options.allowed)?;
+        let outcome = run_scenario(file, &scenario, options, &engines)?;
         if !options.json {
             match &outcome.failure {
                 None => println!("ok      {}", outcome.name),
@@ -128,9 +133,10 @@ fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
 fn run_scenario(
     file: &Path,
     scenario: &spec::Scenario,
-    bless: bool,
-    allowed: Allowed,
+    options: &Options,
+    engines: &Arc<Engines>,
 ) -> Result<Outcome, String> {
+    let (bless, allowed) = (options.bless, options.allowed);
     let name = scenario.name.clone().unwrap_or_else(|| {
         file.file_stem()
             .map_or("scenario".into(), |s| s.to_string_lossy().into_owned())
@@ -187,8 +193,16 @@ fn run_scenario(
     let mut steps = Vec::new();
     let mut failure = None;
     for (n, step_spec) in scenario.steps.iter().enumerate() {
-        let observed = step::run(&sandbox, dir, &scenario.policy, allowed, step_spec, n + 1)
-            .map_err(|e| setup(&format!("step {}", n + 1), e))?;
+        let observed = step::run(
+            &sandbox,
+            dir,
+            &scenario.policy,
+            allowed,
+            engines,
+            step_spec,
+            n + 1,
+        )
+        .map_err(|e| setup(&format!("step {}", n + 1), e))?;
         if let Err(why) = expect::check(&step_spec.expect, &observed) {
             let tail: Vec<&str> = observed.stderr.lines().rev().take(5).collect();
             let tail: Vec<String> = tail.iter().rev().map(|l| format!("\n  | {l}")).collect();

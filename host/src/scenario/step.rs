@@ -1,11 +1,12 @@
-//! Running one step as `cordon run` in a child process, and observing it:
+//! Running one step in a session of its own, as `cordon run` runs a
+//! command (in this process), and observing it:
 //! its exit code and output, what the broker decided and asked (from the
 //! audit log), what the sandbox refused, what reached the servers, and
 //! what changed in the root and the home.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -14,7 +15,16 @@ use sha2::{Digest, Sha256};
 use super::Allowed;
 use super::server::Server;
 use super::spec::{Policy, Step};
+use crate::broker::approver::ApproverSpec;
+use crate::broker::{Escalation, GrantKind};
 use crate::digest::hex;
+use crate::net::Network;
+use crate::policy::{Determinism, SandboxMode};
+use crate::session::{
+    ApproverChoice, CacheChoice, Command, EngineChoice, Engines, Observer, RunOutcome, Session,
+    SessionConfig,
+};
+use crate::settings::{Settings, Sourced};
 
 /// Where a scenario runs: a fresh temporary directory holding the root,
 /// the home, an empty config, and each step's answers and audit log.
@@ -104,12 +114,14 @@ impl Asked {
     }
 }
 
-/// Runs step `n` of a scenario under `policy` (paths relative to `dir`).
+/// Runs step `n` of a scenario under `policy` (paths relative to `dir`),
+/// in a session of its own, as `cordon run` would run it.
 pub fn run(
     sandbox: &Sandbox,
     dir: &Path,
     policy: &Policy,
     allowed: Allowed,
+    engines: &Arc<Engines>,
     step: &Step,
     n: usize,
 ) -> std::io::Result<Observed> {
@@ -119,76 +131,42 @@ pub fn run(
     let before = sandbox.snapshot();
     let served_before = sandbox.requests();
 
-    let exe = std::env::current_exe()?;
     let network = step.network.as_deref().unwrap_or(&policy.network);
-    let mut command = Command::new(exe);
-    command
-        .arg("run")
-        .arg("--root")
-        .arg(&sandbox.root)
-        .args(["--sandbox", &policy.sandbox])
-        .args(["--approval", &policy.approval])
-        .arg("--network")
-        .arg(allowed.confine_network(network, &sandbox.server_ports()))
-        .arg("--approver")
-        .arg(format!("script={}", answers.display()))
-        .arg("--audit")
-        .arg(&audit)
-        .args(["--timeout", &policy.timeout.unwrap_or(60.0).to_string()]);
-    for rules in &policy.rules {
-        command.arg("--rules").arg(dir.join(rules));
-    }
-    let no_grant = allowed.no_grant();
-    if !no_grant.is_empty() {
-        command.arg("--no-grant").arg(no_grant.join(","));
-    }
-    for pin in &policy.resolve {
-        command.args(["--resolve", pin]);
-    }
-    for server in &sandbox.servers {
-        command.args(["--resolve", &format!("{}=127.0.0.1", server.name)]);
-    }
-    for glob in &policy.allow_secret {
-        command.args(["--allow-secret", glob]);
-    }
-    if policy.deterministic {
-        command.arg("--deterministic");
-        if policy.allow_native {
-            command.arg("--allow-native");
-        }
-    }
-    if let Some(cwd) = &step.cwd {
-        command.args(["--cwd", cwd]);
-    }
-    if let Some(escalate) = &step.escalate {
-        command.args(["--escalate", escalate]);
-    }
-    // The compile cache stays where it was, out of the scenario's home.
-    if let Some(cache) = crate::wasi::CompileCache::default_dir() {
-        command.arg("--cache-dir").arg(cache);
-    }
     // As written: the transcript must not depend on a server's port.
-    let shown = match (&step.run, &step.argv) {
-        (Some(line), _) => {
-            command.args(["-c", &sandbox.expand(line)]);
-            line.clone()
-        }
-        (None, Some(argv)) => {
-            command
-                .arg("--")
-                .args(argv.iter().map(|a| sandbox.expand(a)));
-            crate::display::command(argv)
-        }
+    let (shown, command) = match (&step.run, &step.argv) {
+        (Some(line), _) => (line.clone(), Command::line(sandbox.expand(line))),
+        (None, Some(argv)) => (
+            crate::display::command(argv),
+            Command::argv(argv.iter().map(|a| sandbox.expand(a))),
+        ),
         (None, None) => unreachable!("checked when loading"),
     };
-    // Nothing of the user's: an empty config (no user rules, nothing
-    // trusted) and a home of the scenario's own.
-    let out = command
-        .env("HOME", &sandbox.home)
-        .env("XDG_CONFIG_HOME", sandbox.base.join("config"))
-        .current_dir(&sandbox.root)
-        .output()?;
-
+    let stdout = Captured::default();
+    let stderr = Captured::default();
+    let mut command = command.output(stdout.clone(), stderr.clone());
+    command.cwd = step.cwd.as_ref().map(PathBuf::from);
+    // What a child process given `.output()` reads: nothing.
+    command.stdin = Some(std::fs::File::open(NULL_DEVICE)?);
+    let setup = StepSetup {
+        sandbox,
+        dir,
+        policy,
+        allowed,
+        network,
+        answers: &answers,
+        audit: &audit,
+        engines: engines.clone(),
+    };
+    let outcome = match setup.config(&stderr).and_then(|config| {
+        command.escalate = setup.escalation(step)?;
+        Session::new(config).map_err(|e| format!("{e:#}"))
+    }) {
+        Ok(session) => session.run(command),
+        Err(why) => RunOutcome::failed(why),
+    };
+    if let Some(error) = &outcome.error {
+        stderr.write_line(&crate::display::said(error));
+    }
     let after = sandbox.snapshot();
     let requests = sandbox
         .requests()
@@ -206,10 +184,10 @@ pub fn run(
     let deterministic = !lines
         .iter()
         .any(|l| l["event"] == "run" && l["engine"] != "wasi");
-    let stdout = sandbox.stable(&out.stdout);
+    let stdout = sandbox.stable(&stdout.bytes());
     // The first compile's line depends on the cache, not on the step.
     let compiling = format!("{}\n", crate::wasi::COMPILING);
-    let stderr = String::from_utf8_lossy(&out.stderr).replace(&compiling, "");
+    let stderr = String::from_utf8_lossy(&stderr.bytes()).replace(&compiling, "");
     let stderr = sandbox.stable(stderr.as_bytes());
     let digest = |text: &str| deterministic.then(|| hex(&Sha256::digest(text.as_bytes())));
     let mut observed = Observed {
@@ -220,7 +198,7 @@ pub fn run(
             .into_iter()
             .map(|question| question.stable(sandbox))
             .collect(),
-        exit: out.status.code().unwrap_or(-1),
+        exit: outcome.exit_code.into(),
         stdout_sha256: digest(&stdout),
         stderr_sha256: digest(&stderr),
         created: BTreeMap::new(),
@@ -398,4 +376,142 @@ fn walk(
         };
         seen.insert(relative, what);
     }
+}
+
+#[cfg(unix)]
+const NULL_DEVICE: &str = "/dev/null";
+#[cfg(windows)]
+const NULL_DEVICE: &str = "NUL";
+
+/// Output kept as it comes, shared by the command's stream and (for
+/// stderr) cordon's own lines, in the order they were written.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    fn bytes(&self) -> Vec<u8> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn write_line(&self, line: &str) {
+        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        kept.extend_from_slice(line.as_bytes());
+    }
+}
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.write_line(&String::from_utf8_lossy(bytes));
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// cordon's lines go where `cordon run` writes them: stderr.
+impl Observer for Captured {
+    fn note(&self, line: &str) {
+        self.write_line(&crate::display::said(line));
+    }
+}
+
+/// What a step's session is made of.
+struct StepSetup<'a> {
+    sandbox: &'a Sandbox,
+    dir: &'a Path,
+    policy: &'a Policy,
+    allowed: Allowed,
+    /// The step's network, before it is confined to what is allowed.
+    network: &'a str,
+    answers: &'a Path,
+    audit: &'a Path,
+    /// Shared by every step of every scenario of the run.
+    engines: Arc<Engines>,
+}
+
+impl StepSetup<'_> {
+    /// The session of a step: the scenario's policy, confined to what the
+    /// command line allowed; nothing of the user's (an empty config,
+    /// nothing trusted, a home of the scenario's own).
+    fn config(&self, stderr: &Captured) -> Result<SessionConfig, String> {
+        let (sandbox, policy) = (self.sandbox, self.policy);
+        let user_config = sandbox.base.join("config").join("cordon");
+        let mut settings = Settings::load(&sandbox.root, Some(&user_config))?;
+        settings.sandbox = Sourced::flag(named::<SandboxMode>(&policy.sandbox)?, "--sandbox");
+        settings.approval = Sourced::flag(named(&policy.approval)?, "--approval");
+        let network = self
+            .allowed
+            .confine_network(self.network, &sandbox.server_ports());
+        settings.network = Sourced::flag(network.parse::<Network>()?, "--network");
+        let timeout = crate::settings::seconds(policy.timeout.unwrap_or(60.0))?;
+        settings.timeout = Sourced::flag(Some(timeout), "--timeout");
+        let mut host_env: Vec<(String, String)> = std::env::vars()
+            .filter(|(key, _)| key != "HOME" && key != "XDG_CONFIG_HOME")
+            .collect();
+        host_env.push(("HOME".into(), sandbox.home.display().to_string()));
+        let config_home = sandbox.base.join("config");
+        host_env.push(("XDG_CONFIG_HOME".into(), config_home.display().to_string()));
+        let servers = sandbox
+            .servers
+            .iter()
+            .map(|server| format!("{}=127.0.0.1", server.name));
+        Ok(SessionConfig {
+            root: sandbox.root.clone(),
+            settings,
+            approver: ApproverChoice::Spec {
+                spec: ApproverSpec::Script(self.answers.to_path_buf()),
+                timeout: std::time::Duration::from_secs(300),
+            },
+            audit: Some(self.audit.to_path_buf()),
+            rules: policy.rules.iter().map(|r| self.dir.join(r)).collect(),
+            no_grant: self
+                .allowed
+                .no_grant()
+                .into_iter()
+                .map(str::parse::<GrantKind>)
+                .collect::<Result<_, _>>()?,
+            tools: Vec::new(),
+            determinism: policy.deterministic.then(Determinism::default),
+            allow_native: policy.allow_native,
+            engine: EngineChoice::Auto,
+            resolve: policy.resolve.iter().cloned().chain(servers).collect(),
+            allow_secret: policy.allow_secret.clone(),
+            no_namespaces: false,
+            // The compile cache stays where it was, out of the scenario's
+            // home.
+            cache: CacheChoice {
+                dir: crate::wasi::CompileCache::default_dir(),
+                off: false,
+            },
+            native_helper: None,
+            engines: self.engines.clone(),
+            output_digests: false,
+            exit_when_stuck: false,
+            observer: Arc::new(stderr.clone()),
+            host_env,
+            user_config: Some(user_config),
+        })
+    }
+
+    /// The step's `escalate`, a directory in it named from the root.
+    fn escalation(&self, step: &Step) -> Result<Vec<Escalation>, String> {
+        let Some(text) = &step.escalate else {
+            return Ok(Vec::new());
+        };
+        let text = match text.strip_prefix("writable=") {
+            Some(dir) => format!("writable={}", self.sandbox.root.join(dir).display()),
+            None => text.clone(),
+        };
+        Ok(vec![text.parse::<Escalation>()?])
+    }
+}
+
+/// A policy word (`workspace-write`, `on-request` ...) as the type it names.
+fn named<T: serde::de::DeserializeOwned>(word: &str) -> Result<T, String> {
+    use serde::de::IntoDeserializer;
+    let deserializer: serde::de::value::StrDeserializer<serde::de::value::Error> =
+        word.into_deserializer();
+    T::deserialize(deserializer).map_err(|e| format!("{word}: {e}"))
 }

@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use anyhow::Result;
 
+use super::Engines;
 use crate::broker::approver::{Approver, ApproverSpec};
 use crate::broker::{Escalation, GrantKind, project};
+use crate::observe::{Observer, Quiet};
 use crate::policy::Determinism;
 use crate::settings::Settings;
 use crate::wasi::CompileCache;
@@ -51,6 +53,9 @@ pub struct SessionConfig {
     pub no_namespaces: bool,
     /// Where compiled tools are kept between processes.
     pub cache: CacheChoice,
+    /// The warm engines and the tools they compiled: the session's own,
+    /// or shared with other sessions (which then compile each tool once).
+    pub engines: Arc<Engines>,
     /// The binary each native command starts as its sandbox helper: one
     /// whose `main` calls [`crate::native::become_helper_if_asked`] first
     /// (`None`: this process's own, e.g. the `cordon` binary).
@@ -64,6 +69,15 @@ pub struct SessionConfig {
     pub exit_when_stuck: bool,
     /// Who hears what a person should see.
     pub observer: Arc<dyn Observer>,
+    /// The host environment: what a native command's environment is
+    /// scrubbed from, and where `PATH` and `HOME` are read (default: this
+    /// process's).
+    pub host_env: Vec<(String, String)>,
+    /// The user's cordon config directory (rules, trusted projects): what
+    /// commands may not write, and where "always" rules go (default:
+    /// `$XDG_CONFIG_HOME/cordon`). [`SessionConfig::new`] reads the
+    /// settings there.
+    pub user_config: Option<PathBuf>,
 }
 
 impl SessionConfig {
@@ -77,8 +91,9 @@ impl SessionConfig {
     pub fn new(root: impl AsRef<Path>) -> Result<SessionConfig> {
         let root = root.as_ref();
         let canonical = crate::policy::canonical_root(root)?;
-        let settings = Settings::load(&canonical, project::user_config_dir().as_deref())
-            .map_err(anyhow::Error::msg)?;
+        let user_config = project::user_config_dir();
+        let settings =
+            Settings::load(&canonical, user_config.as_deref()).map_err(anyhow::Error::msg)?;
         Ok(SessionConfig {
             root: root.to_path_buf(),
             settings,
@@ -97,11 +112,20 @@ impl SessionConfig {
             allow_secret: Vec::new(),
             no_namespaces: false,
             cache: CacheChoice::default(),
+            engines: Arc::default(),
             native_helper: None,
             output_digests: true,
             exit_when_stuck: false,
             observer: Arc::new(Quiet),
+            host_env: std::env::vars().collect(),
+            user_config,
         })
+    }
+
+    /// The host variable `name`, if set.
+    pub(crate) fn host_var(&self, name: &str) -> Option<&str> {
+        let found = self.host_env.iter().rev().find(|(key, _)| key == name);
+        found.map(|(_, value)| value.as_str())
     }
 
     /// The compile cache's directory, used or not: commands may not write
@@ -150,26 +174,6 @@ pub struct CacheChoice {
     pub dir: Option<PathBuf>,
     /// Compile every time; neither read nor write it.
     pub off: bool,
-}
-
-/// Hears what a person watching should see: refusals, limits reached,
-/// notes. The library never prints; a front end decides where lines go.
-pub trait Observer: Send + Sync {
-    /// A line for the person (without any prefix; it may quote what a
-    /// command chose, so escape it before showing it on a terminal).
-    fn note(&self, line: &str);
-    /// A line of detail (the layers a command ran under, the variables
-    /// left out of its environment), worth showing when asked to say more.
-    fn detail(&self, line: &str) {
-        let _ = line;
-    }
-}
-
-/// An observer that keeps nothing.
-pub struct Quiet;
-
-impl Observer for Quiet {
-    fn note(&self, _: &str) {}
 }
 
 /// One command for a session to run.

@@ -11,19 +11,21 @@ use super::Run;
 use super::prepare::{env_choice, granted_writable, writable_dirs};
 use crate::broker::{self, Escalation, Request};
 use crate::exit;
+use crate::io::Stdio;
 use crate::native::{
     self, NativeError, NativeIo, NativeLimits, NativeOptions, NativeStatus, Plan, PlanNetwork,
 };
 use crate::net::NetAccess;
 use crate::policy::SandboxPolicy;
-use crate::resolve::{self, ToolSource};
-use crate::wasi::{self, Status, Stdio};
+use crate::resolve;
+use crate::violations::{Denied, Violation};
+use crate::wasi::{self, Status};
 
 /// How one execution ended: cordon's exit code, and what the sandbox was
 /// seen refusing.
 pub(super) struct Ran {
     pub code: u8,
-    pub violations: Vec<native::Violation>,
+    pub violations: Vec<Violation>,
     /// Refusal lines past the kept ones, counted only.
     pub violations_more: u64,
     /// The sandbox layers the command ran under.
@@ -156,21 +158,22 @@ impl Run<'_> {
                 processes: Some(settings.processes.value),
             },
         };
-        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let home = config.host_var("HOME").map(PathBuf::from);
         let plan = Plan::new(
             policy,
             &options,
             program.to_path_buf(),
             argv,
-            std::env::vars(),
+            config.host_env.iter().cloned(),
             home.as_deref(),
         );
         if config.determinism.is_some() {
             self.note(format!("{name}: native command, not deterministic"));
         }
-        let gate = policy
-            .network
-            .gate(Request::for_command(argv, policy, "native"));
+        let gate = policy.network.gate(
+            Request::for_command(argv, policy, "native"),
+            stdio.notes.clone(),
+        );
         let io = NativeIo {
             stdin: stdio.stdin,
             stdout: stdio.stdout,
@@ -214,8 +217,8 @@ impl Run<'_> {
             for entry in made {
                 outcome.violations.insert(
                     0,
-                    native::Violation {
-                        denied: native::Denied::Write,
+                    Violation {
+                        denied: Denied::Write,
                         target: Some(entry.display().to_string()),
                         line: format!(
                             "{}: a new git repository; git runs the hooks and obeys the \
@@ -256,7 +259,7 @@ impl Run<'_> {
         &self,
         name: &str,
         policy: &SandboxPolicy,
-        violations: &[native::Violation],
+        violations: &[Violation],
         more: u64,
     ) {
         for violation in violations.iter().take(MAX_VIOLATIONS_SHOWN) {
@@ -365,17 +368,6 @@ fn wasi_layers(policy: &SandboxPolicy) -> Vec<String> {
         layers.push("deterministic".to_string());
     }
     layers
-}
-
-/// Compiles (or takes from the cache) the tool `resolved` names, from the
-/// bytes resolution read (and the broker judged).
-pub(super) fn load(host: &wasi::WasiHost, resolved: &resolve::Resolved) -> Result<wasi::Program> {
-    let loaded = match (&resolved.source, &resolved.file) {
-        (ToolSource::BuiltIn(tool), _) => host.load_built_in(tool.module),
-        (_, Some(file)) => host.load_file(file),
-        (_, None) => anyhow::bail!("resolved without its bytes"),
-    };
-    Ok(loaded?)
 }
 
 fn start_watchdog(timeout: Duration) {

@@ -14,10 +14,10 @@ use super::engines::Ran;
 use super::prepare::{command_env, writable_dirs};
 use super::{Run, Target};
 use crate::exit;
+use crate::io::{CappedOutput, Stdio};
 use crate::policy::SandboxPolicy;
 use crate::shell::redirect::{Area, Failed};
 use crate::shell::{self, Connector, Options, Pipeline, Script, Stage};
-use crate::wasi::{self, Stdio};
 
 impl Run<'_> {
     /// Runs the line `text`, approved for `shell`. A redirection outside what
@@ -113,6 +113,7 @@ impl Line<'_> {
                     stdin: None,
                     stdout: stdio.stdout.clone(),
                     stderr: stdio.stderr.clone(),
+                    notes: stdio.notes.clone(),
                 };
                 let mut ran = self.pipeline(pipeline, streams, last.code)?;
                 ran.violations.append(&mut last.violations);
@@ -197,13 +198,14 @@ impl Line<'_> {
                     (stdio.stdout.clone(), None)
                 } else {
                     let (reader, writer) = std::io::pipe()?;
-                    let writer = wasi::CappedOutput::new(Box::new(writer), None, false);
+                    let writer = CappedOutput::new(Box::new(writer), None, false);
                     (writer, Some(pipe_file(reader)))
                 };
                 let io = Stdio {
                     stdin: stdin.take(),
                     stdout,
                     stderr: stdio.stderr.clone(),
+                    notes: stdio.notes.clone(),
                 };
                 running.push(scope.spawn(move || self.command(stage, io)));
                 stdin = next;

@@ -15,8 +15,8 @@ mod engines;
 mod line;
 mod outcome;
 mod prepare;
+mod warm;
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
@@ -25,22 +25,24 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
+pub use crate::observe::{Observer, Quiet};
 pub use config::{
-    ApproverChoice, CacheChoice, Command, CommandLine, EngineChoice, Observer, Output, Quiet,
-    SessionConfig,
+    ApproverChoice, CacheChoice, Command, CommandLine, EngineChoice, Output, SessionConfig,
 };
 pub use outcome::{Refusal, RunOutcome, RunStatus};
 pub use prepare::pinned_resolver;
+pub use warm::Engines;
 
 use crate::audit::{Event, RunRecord, StreamRecord};
 use crate::broker::{self, ApprovalPolicy, Broker, Escalation, Outcome, Request};
 use crate::exit;
+use crate::io::Stdio;
 use crate::net::{self, Allowlist, Decider, NetAccess, Network, Resolver};
 use crate::policy::{SandboxMode, SandboxPolicy};
 use crate::project_tools::PinMismatch;
-use crate::resolve::{self, NotFound, ProgramFile, ToolSource, Unresolved};
+use crate::resolve::{self, NotFound, ProgramFile, Unresolved};
 use crate::shell;
-use crate::wasi::{self, EngineMode, Stdio, WasiHost};
+use crate::wasi::{self, EngineMode, WasiHost};
 
 /// Runs commands in one project root, keeping what lasts between them.
 pub struct Session {
@@ -52,11 +54,6 @@ pub struct Session {
     /// Behind a lock: the network gate asks it while a command runs.
     broker: Arc<Mutex<Broker>>,
     resolver: Resolver,
-    /// Built at the first WASI tool, then kept warm.
-    wasi: OnceLock<WasiHost>,
-    /// Every tool compiled and linked so far, by digest and kind: a tool
-    /// run again starts at once.
-    programs: Mutex<HashMap<([u8; 32], bool), wasi::Program>>,
     /// The secrets git already holds are said at the first command.
     tracked_warned: Once,
 }
@@ -108,8 +105,6 @@ impl Session {
             config,
             base,
             broker: Arc::new(Mutex::new(broker)),
-            wasi: OnceLock::new(),
-            programs: Mutex::new(HashMap::new()),
             tracked_warned: Once::new(),
         })
     }
@@ -154,44 +149,35 @@ impl Session {
         self.config.observer.note(&line.to_string());
     }
 
-    /// The session's engine, built on first use.
-    fn wasi_host(&self) -> Result<&WasiHost> {
-        if let Some(host) = self.wasi.get() {
-            return Ok(host);
-        }
-        let mode = match self.config.determinism {
+    /// The session's engine mode.
+    fn mode(&self) -> EngineMode {
+        match self.config.determinism {
             Some(_) => EngineMode::Deterministic,
             None => EngineMode::Standard,
-        };
-        let host = WasiHost::new(self.config.compile_cache(), mode)?;
-        Ok(self.wasi.get_or_init(|| host))
+        }
     }
 
-    /// The tool `resolved` names, compiled and linked once per session.
+    /// The session's engine, built on first use.
+    fn wasi_host(&self) -> Result<&WasiHost> {
+        let engines = &self.config.engines;
+        engines.host(self.mode(), self.config.compile_cache())
+    }
+
+    /// The tool `resolved` names, compiled and linked once.
     fn program(&self, resolved: &resolve::Resolved) -> Result<wasi::Program> {
-        let key = match (&resolved.source, &resolved.file) {
-            (ToolSource::BuiltIn(tool), _) => (*tool.module.sha256, true),
-            (_, Some(file)) => (file.sha256, false),
-            (_, None) => anyhow::bail!("resolved without its bytes"),
-        };
-        let programs = || self.programs.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(program) = programs().get(&key) {
-            return Ok(program.clone());
-        }
-        let program = engines::load(self.wasi_host()?, resolved)?;
-        programs().insert(key, program.clone());
-        Ok(program)
+        let engines = &self.config.engines;
+        engines.program(self.mode(), self.config.compile_cache(), resolved)
     }
 
     /// Secrets git already holds in the root: said once for each set of
     /// them (see [`crate::tracked`]), and recorded in the audit.
     fn warn_of_tracked_secrets(&self, policy: &SandboxPolicy) {
         self.tracked_warned.call_once(|| {
-            let Some(state) = broker::project::user_config_dir() else {
+            let Some(state) = &self.config.user_config else {
                 return;
             };
             let tracked = crate::tracked::secrets(policy.root(), &policy.secrets);
-            if crate::tracked::warn_once(&state, policy.root(), &tracked) {
+            if crate::tracked::warn_once(state, policy.root(), &tracked) {
                 let warning = crate::tracked::warning(&tracked);
                 self.note(&warning);
                 self.record(&Event::warning(&warning));
@@ -237,8 +223,8 @@ impl Session {
     /// program.
     fn locate(&self, policy: &SandboxPolicy, name: &str) -> Result<Target, Unresolved> {
         let engine = self.config.engine;
-        let host_path = std::env::var("PATH").ok();
-        let on_path = || crate::native::find_program(name, host_path.as_deref(), &policy.cwd_abs());
+        let host_path = self.config.host_var("PATH");
+        let on_path = || crate::native::find_program(name, host_path, &policy.cwd_abs());
         let mut not_found = match engine {
             EngineChoice::Native => NotFound::new(name),
             _ => match resolve::resolve(name, &self.config.tools, policy.root(), on_path) {
@@ -302,7 +288,7 @@ impl Session {
         };
         policy.limits.timeout = run.timeout;
         let mut argv = match command.what {
-            CommandLine::Line(line) => vec![line_shell(), "-c".to_string(), line],
+            CommandLine::Line(line) => vec![line_shell(config), "-c".to_string(), line],
             CommandLine::Argv(argv) if argv.is_empty() => {
                 anyhow::bail!("an empty command: name a program to run")
             }
@@ -428,7 +414,8 @@ impl Session {
             policy.network =
                 self.network_access(&config.settings.network.value, escalation.as_ref());
             let started = Instant::now();
-            let stdio = output.stdio(&command.stdin, policy.limits.max_output_bytes)?;
+            let notes = config.observer.clone();
+            let stdio = output.stdio(&command.stdin, policy.limits.max_output_bytes, notes)?;
             if self.broker().audit().enabled() || config.output_digests {
                 stdio.stdout.keep_digest();
                 stdio.stderr.keep_digest();
@@ -456,7 +443,8 @@ impl Session {
                 Vec::new()
             } else {
                 let choice = prepare::env_choice(config);
-                crate::native::env::scrub(std::env::vars(), &choice, policy.env()).dropped
+                let host = config.host_env.iter().cloned();
+                crate::native::env::scrub(host, &choice, policy.env()).dropped
             };
             let name = crate::display::command_in_line(&argv);
             if !ran.layers.is_empty() {
@@ -556,9 +544,9 @@ enum Target {
 
 /// The shell a line is written for: bash where there is one (for
 /// `set -o pipefail`), else POSIX sh.
-fn line_shell() -> String {
-    let path = std::env::var("PATH").ok();
-    let bash = crate::native::find_program("bash", path.as_deref(), std::path::Path::new("/"));
+fn line_shell(config: &SessionConfig) -> String {
+    let path = config.host_var("PATH");
+    let bash = crate::native::find_program("bash", path, std::path::Path::new("/"));
     if bash.is_some() { "bash" } else { "sh" }.to_string()
 }
 
@@ -584,7 +572,12 @@ impl SharedOutput {
     }
 
     /// The streams of one execution, capped at `limit` bytes each.
-    fn stdio(&self, stdin: &Option<File>, limit: Option<u64>) -> Result<Stdio> {
+    fn stdio(
+        &self,
+        stdin: &Option<File>,
+        limit: Option<u64>,
+        notes: Arc<dyn Observer>,
+    ) -> Result<Stdio> {
         let mut stdio = match self {
             SharedOutput::Inherit => Stdio::inherit(limit),
             SharedOutput::To { stdout, stderr } => Stdio::to_writers(
@@ -594,6 +587,7 @@ impl SharedOutput {
             ),
         };
         stdio.stdin = stdin.as_ref().map(File::try_clone).transpose()?;
+        stdio.notes = notes;
         Ok(stdio)
     }
 }

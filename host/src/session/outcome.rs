@@ -5,8 +5,8 @@ use std::time::Duration;
 use crate::audit::StreamRecord;
 use crate::broker::{self, Decided, Remedy};
 use crate::exit;
-use crate::native::Violation;
 use crate::policy::SandboxPolicy;
+use crate::violations::Violation;
 
 /// The result of [`super::Session::run`].
 #[derive(Debug, Clone)]

@@ -58,7 +58,7 @@ pub(super) fn sandbox_policy(
     // leave it open to the commands either.
     let cache_dir = config.cache_dir();
     let own = OwnDirs::resolve(
-        project::user_config_dir().as_deref(),
+        config.user_config.as_deref(),
         cache_dir.as_deref(),
         &write_areas(&policy, &writable),
     )?;
@@ -81,7 +81,7 @@ pub(super) fn sandbox_policy(
             policy.own_dirs.push(dir);
         }
         // So are the directories git runs hooks from (core.hooksPath).
-        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let home = config.host_var("HOME").map(PathBuf::from);
         let hooks = crate::gitdirs::hook_dirs(&policy.git_dirs, policy.root(), home.as_deref());
         policy.own_dirs.extend(hooks);
     }
@@ -120,7 +120,7 @@ pub(super) fn broker(
     note: &dyn Fn(String),
 ) -> Result<Broker> {
     let mut rules = Rules::default();
-    let user = project::user_config_dir();
+    let user = config.user_config.clone();
     if let Some(loaded) =
         project::load(&mut rules, policy.root(), user.as_deref()).map_err(anyhow::Error::msg)?
     {
@@ -155,6 +155,7 @@ pub(super) fn broker(
     };
     let resolver = pinned_resolver(&config.resolve)?;
     let mut broker = Broker::new(rules, config.settings.approval.value, approver, audit)
+        .with_observer(config.observer.clone())
         .with_shell(shell_context(config, policy))
         .without_grants(&config.no_grant, move |host| {
             resolver.pinned_to_loopback(host)
@@ -210,7 +211,8 @@ fn secrets_by_place(secrets: &[String], root: &Path) -> Result<(Vec<String>, Vec
 /// The environment a command line's `$NAME` reads: what a native command
 /// would start with.
 pub(super) fn command_env(config: &SessionConfig, policy: &SandboxPolicy) -> Vec<(String, String)> {
-    let mut env = native::env::scrub(std::env::vars(), &env_choice(config), policy.env()).vars;
+    let host = config.host_env.iter().cloned();
+    let mut env = native::env::scrub(host, &env_choice(config), policy.env()).vars;
     env.push(("PWD".into(), policy.cwd_abs().display().to_string()));
     // The run's private TMPDIR is made later; it lives under this one.
     env.push(("TMPDIR".into(), std::env::temp_dir().display().to_string()));

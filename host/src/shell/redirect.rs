@@ -15,8 +15,8 @@ use cap_fs_ext::{FollowSymlinks, OpenOptionsFollowExt};
 
 use super::{Redirect, RedirectOp};
 use crate::fd_path::real_path;
+use crate::io::{CappedOutput, Stdio};
 use crate::policy::{SandboxPolicy, protected_name};
-use crate::wasi::{CappedOutput, Stdio};
 
 /// Where the redirections of a line may read and write.
 pub struct Area<'a> {
@@ -86,6 +86,7 @@ impl Area<'_> {
             mut stdin,
             mut stdout,
             mut stderr,
+            notes,
         } = stdio;
         for redirect in redirects {
             let output = match (&redirect.op, redirect.fd) {
@@ -125,6 +126,7 @@ impl Area<'_> {
             stdin,
             stdout,
             stderr,
+            notes,
         })
     }
 

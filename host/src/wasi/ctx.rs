@@ -31,10 +31,10 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::Stdio;
 use super::determinism;
 use super::fs_guard::FsGuard;
 use super::net_p2;
+use crate::io::Stdio;
 use crate::net::{Gate, NetAccess};
 use crate::policy::SandboxPolicy;
 

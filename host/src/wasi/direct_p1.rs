@@ -26,9 +26,10 @@ use wasmtime_wasi::ResourceTable;
 #[cfg(unix)]
 use wasmtime_wasi::filesystem::Descriptor;
 
-use super::output::{BROKEN_PIPE, CappedOutput};
+use super::output::BROKEN_PIPE;
 use super::p1_call::{MODULE, call_original, memory, read_u32, span, span_mut};
 use super::state::P1State;
+use crate::io::CappedOutput;
 
 /// WASI errno `fault`: a buffer outside the guest's memory.
 const ERRNO_FAULT: i32 = 21;

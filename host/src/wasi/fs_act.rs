@@ -14,7 +14,7 @@ use wasmtime_wasi::{FsPerms, ResourceTable};
 use super::fs_guard::FsGuard;
 use super::fs_spot::{Spot, locate};
 use super::secrets_guard::SecretsGuard;
-use crate::native::violations::Denied;
+use crate::violations::Denied;
 
 /// The directory a call starts from, as the guest's descriptor holds it.
 pub struct Start {

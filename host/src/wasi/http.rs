@@ -19,6 +19,7 @@ use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::net::{Gate, NetAccess, report_refusal};
+use crate::observe::Observer;
 
 /// How long connecting and the first response byte may take by default.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -31,28 +32,36 @@ type Sent = (
 
 /// The hooks of one run: where its requests may go.
 pub enum HttpHooks {
-    Refused,
+    /// No network: the person hears of each request refused.
+    Refused(Arc<dyn Observer>),
     /// `--network on`: the host's resolver, no checks.
     Open,
     Gated(Arc<Gate>),
 }
 
 impl HttpHooks {
-    pub fn new(network: &NetAccess, gate: Option<Arc<Gate>>) -> HttpHooks {
+    pub fn new(
+        network: &NetAccess,
+        gate: Option<Arc<Gate>>,
+        notes: Arc<dyn Observer>,
+    ) -> HttpHooks {
         match (network, gate) {
             (NetAccess::On, _) => HttpHooks::Open,
             (NetAccess::Gated(_), Some(gate)) => HttpHooks::Gated(gate),
-            _ => HttpHooks::Refused,
+            _ => HttpHooks::Refused(notes),
         }
     }
 
     /// The addresses the request to `host:port` may use.
     fn targets(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, Error> {
         match self {
-            HttpHooks::Refused => {
-                report_refusal(&format!(
-                    "{host}:{port}: the network is off (--network allow=HOST grants a host)"
-                ));
+            HttpHooks::Refused(notes) => {
+                report_refusal(
+                    notes.as_ref(),
+                    &format!(
+                        "{host}:{port}: the network is off (--network allow=HOST grants a host)"
+                    ),
+                );
                 Err(Error::HttpRequestDenied)
             }
             HttpHooks::Open => (host.trim_start_matches('[').trim_end_matches(']'), port)

@@ -27,7 +27,6 @@ mod refused;
 mod secrets_guard;
 mod state;
 
-use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -42,7 +41,7 @@ use wasmtime_wasi::p2::bindings::CommandPre;
 
 pub use cache::CompileCache;
 pub use ctx::DETERMINISTIC_ROOT;
-pub use output::{BROKEN_PIPE, CappedOutput};
+pub use output::BROKEN_PIPE;
 pub use program::COMPILING;
 
 use fs_guard::FsGuard;
@@ -53,6 +52,7 @@ use state::{GuestState, Limiter, P1State, P2State};
 use wasmtime_wasi_http::WasiHttpCtx;
 
 use crate::broker::Request;
+use crate::io::Stdio;
 use crate::net::NetAccess;
 use crate::policy::{Limits, SandboxPolicy};
 use crate::resolve::ProgramFile;
@@ -94,72 +94,6 @@ enum Linked {
     Component(CommandPre<P2State>),
 }
 
-/// Where a run's input comes from and its output goes.
-pub struct Stdio {
-    /// A file or pipe to read, or `None` for the host's stdin.
-    pub stdin: Option<std::fs::File>,
-    pub stdout: CappedOutput,
-    pub stderr: CappedOutput,
-}
-
-impl Stdio {
-    /// The host's stdout and stderr, each capped at `limit` bytes.
-    pub fn inherit(limit: Option<u64>) -> Self {
-        use std::io::IsTerminal;
-        Stdio {
-            stdin: None,
-            stdout: CappedOutput::new(
-                unbuffered(std::io::stdout()),
-                limit,
-                std::io::stdout().is_terminal(),
-            ),
-            stderr: CappedOutput::new(
-                unbuffered(std::io::stderr()),
-                limit,
-                std::io::stderr().is_terminal(),
-            ),
-        }
-    }
-
-    /// Both streams into one writer each, never a terminal (for embedding).
-    pub fn to_writers(
-        stdout: Box<dyn Write + Send>,
-        stderr: Box<dyn Write + Send>,
-        limit: Option<u64>,
-    ) -> Self {
-        Stdio {
-            stdin: None,
-            stdout: CappedOutput::new(stdout, limit, false),
-            stderr: CappedOutput::new(stderr, limit, false),
-        }
-    }
-}
-
-/// A stream of the host written straight to (a copy of) its descriptor:
-/// Rust's stdout is line-buffered, which split a guest's 64 KB writes into
-/// dozens of system calls. The stream itself if it cannot be copied.
-#[cfg(unix)]
-fn unbuffered<S>(stream: S) -> Box<dyn Write + Send>
-where
-    S: Write + Send + std::os::fd::AsFd + 'static,
-{
-    match stream.as_fd().try_clone_to_owned() {
-        Ok(fd) => Box::new(std::fs::File::from(fd)),
-        Err(_) => Box::new(stream),
-    }
-}
-
-#[cfg(windows)]
-fn unbuffered<S>(stream: S) -> Box<dyn Write + Send>
-where
-    S: Write + Send + std::os::windows::io::AsHandle + 'static,
-{
-    match stream.as_handle().try_clone_to_owned() {
-        Ok(handle) => Box::new(std::fs::File::from(handle)),
-        Err(_) => Box::new(stream),
-    }
-}
-
 /// Which engine a host runs: each compiles differently, so their compiled
 /// code is cached apart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -194,7 +128,7 @@ pub struct Outcome {
     pub stderr_dropped: u64,
     /// What the guards refused the guest, and how many more refusals were
     /// not kept.
-    pub violations: Vec<crate::native::Violation>,
+    pub violations: Vec<crate::violations::Violation>,
     pub violations_more: u64,
 }
 
@@ -311,10 +245,14 @@ impl WasiHost {
             None
         };
         let (stdout, stderr) = (stdio.stdout.clone(), stdio.stderr.clone());
-        let gate = policy.network.gate(Request {
-            program_sha256: program.sha256.clone(),
-            ..Request::for_command(argv, policy, "wasi")
-        });
+        let notes = stdio.notes.clone();
+        let gate = policy.network.gate(
+            Request {
+                program_sha256: program.sha256.clone(),
+                ..Request::for_command(argv, policy, "wasi")
+            },
+            notes.clone(),
+        );
         let secrets = SecretsGuard::new(policy.root(), policy.secrets.clone()).map(Arc::new);
         // Kept to read what they refused once the guest is done.
         let (guard_kept, secrets_kept) = (guard.clone(), secrets.clone());
@@ -394,7 +332,7 @@ impl WasiHost {
                         secrets,
                         limiter,
                         fixed_time,
-                        http_hooks: HttpHooks::new(&policy.network, gate.clone()),
+                        http_hooks: HttpHooks::new(&policy.network, gate.clone(), notes),
                         gate,
                         http: WasiHttpCtx::new(),
                     };

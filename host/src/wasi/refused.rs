@@ -7,8 +7,8 @@ use std::sync::Mutex;
 
 use super::fs_spot::Spot;
 use crate::fd_path::real_path;
-use crate::native::Violation;
-use crate::native::violations::{Denied, Refusals};
+use crate::violations::Violation;
+use crate::violations::{Denied, Refusals};
 
 pub struct Refused {
     root: PathBuf,

@@ -19,8 +19,8 @@ use wasmtime_wasi::filesystem::Descriptor;
 
 use super::fs_spot::Spot;
 use crate::fd_path::real_path;
-use crate::native::violations::Denied;
 use crate::secrets::SecretPatterns;
+use crate::violations::Denied;
 
 /// Decides whether a guest's file is a secret.
 pub struct SecretsGuard {

@@ -1,4 +1,6 @@
-//! What the sandbox refused a native command, as far as cordon can see it.
+//! What a sandbox refused a command, as both engines report it
+//! ([`Violation`], [`Refusals`]); and for a native command, as far as
+//! cordon can see it.
 //!
 //! The kernel reports Landlock and seccomp denials to the command, as an
 //! errno, not to cordon (Landlock ABI 7 audit records go to the audit log,

@@ -1,0 +1,196 @@
+//! Where a command's input comes from and its output goes, for every
+//! engine: [`Stdio`], and [`CappedOutput`], a stream written through as
+//! the command writes (live), capped at `--max-output` bytes. Past the
+//! cap, bytes are dropped and counted; the command is never stopped for
+//! writing too much.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
+
+use crate::observe::{Observer, Quiet};
+
+struct Sink {
+    writer: Box<dyn Write + Send>,
+    limit: Option<u64>,
+    /// Whether `writer` is the person's terminal (see [`crate::screen`]).
+    terminal: bool,
+    written: u64,
+    dropped: u64,
+    /// Digest of everything produced, kept or dropped, when asked for.
+    digest: Option<Sha256>,
+}
+
+impl Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        if let Some(digest) = &mut self.digest {
+            digest.update(buf);
+        }
+        let room = self.limit.map_or(u64::MAX, |limit| limit - self.written);
+        let keep = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+        if keep > 0 {
+            let _floor = self.terminal.then(crate::screen::command_writes);
+            self.writer.write_all(&buf[..keep])?;
+            self.writer.flush()?;
+            self.written += keep as u64;
+        }
+        self.dropped += (buf.len() - keep) as u64;
+        Ok(())
+    }
+}
+
+/// One capped output stream; clones share the same cap and counters.
+#[derive(Clone)]
+pub struct CappedOutput {
+    sink: Arc<Mutex<Sink>>,
+    terminal: bool,
+}
+
+impl CappedOutput {
+    /// Writes to `writer`, keeping at most `limit` bytes (`None`: no cap).
+    /// `terminal` tells the guest whether it writes to a terminal.
+    pub fn new(writer: Box<dyn Write + Send>, limit: Option<u64>, terminal: bool) -> Self {
+        CappedOutput {
+            sink: Arc::new(Mutex::new(Sink {
+                writer,
+                limit,
+                terminal,
+                written: 0,
+                dropped: 0,
+                digest: None,
+            })),
+            terminal,
+        }
+    }
+
+    /// From now on, keep a SHA-256 of everything written (for the audit log).
+    pub fn keep_digest(&self) {
+        self.lock().digest.get_or_insert_with(Sha256::new);
+    }
+
+    /// Bytes produced (kept and dropped) and their SHA-256 in hex, if
+    /// [`keep_digest`](Self::keep_digest) was called.
+    pub fn digest(&self) -> Option<(u64, String)> {
+        let sink = self.lock();
+        let digest = sink.digest.clone()?.finalize();
+        Some((sink.written + sink.dropped, crate::digest::hex(&digest)))
+    }
+
+    /// Whether it writes to the person's terminal.
+    pub fn is_terminal(&self) -> bool {
+        self.terminal
+    }
+
+    /// Bytes dropped because they were past the cap.
+    pub fn dropped(&self) -> u64 {
+        self.lock().dropped
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Sink> {
+        self.sink.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes through, keeping what fits under the cap and counting the rest.
+    pub fn write_bytes(&self, buf: &[u8]) -> std::io::Result<()> {
+        self.lock().write(buf)
+    }
+}
+
+/// Where a run's input comes from and its output goes.
+pub struct Stdio {
+    /// A file or pipe to read, or `None` for the host's stdin.
+    pub stdin: Option<std::fs::File>,
+    pub stdout: CappedOutput,
+    pub stderr: CappedOutput,
+    /// Where cordon's own lines about the run go (a refused connection).
+    pub notes: Arc<dyn Observer>,
+}
+
+impl Stdio {
+    /// The host's stdout and stderr, each capped at `limit` bytes.
+    pub fn inherit(limit: Option<u64>) -> Self {
+        use std::io::IsTerminal;
+        Stdio {
+            stdin: None,
+            notes: Arc::new(Quiet),
+            stdout: CappedOutput::new(
+                unbuffered(std::io::stdout()),
+                limit,
+                std::io::stdout().is_terminal(),
+            ),
+            stderr: CappedOutput::new(
+                unbuffered(std::io::stderr()),
+                limit,
+                std::io::stderr().is_terminal(),
+            ),
+        }
+    }
+
+    /// Both streams into one writer each, never a terminal (for embedding).
+    pub fn to_writers(
+        stdout: Box<dyn Write + Send>,
+        stderr: Box<dyn Write + Send>,
+        limit: Option<u64>,
+    ) -> Self {
+        Stdio {
+            stdin: None,
+            notes: Arc::new(Quiet),
+            stdout: CappedOutput::new(stdout, limit, false),
+            stderr: CappedOutput::new(stderr, limit, false),
+        }
+    }
+}
+
+/// A stream of the host written straight to (a copy of) its descriptor:
+/// Rust's stdout is line-buffered, which split a guest's 64 KB writes into
+/// dozens of system calls. The stream itself if it cannot be copied.
+#[cfg(unix)]
+fn unbuffered<S>(stream: S) -> Box<dyn Write + Send>
+where
+    S: Write + Send + std::os::fd::AsFd + 'static,
+{
+    match stream.as_fd().try_clone_to_owned() {
+        Ok(fd) => Box::new(std::fs::File::from(fd)),
+        Err(_) => Box::new(stream),
+    }
+}
+
+#[cfg(windows)]
+fn unbuffered<S>(stream: S) -> Box<dyn Write + Send>
+where
+    S: Write + Send + std::os::windows::io::AsHandle + 'static,
+{
+    match stream.as_handle().try_clone_to_owned() {
+        Ok(handle) => Box::new(std::fs::File::from(handle)),
+        Err(_) => Box::new(stream),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn keeps_up_to_the_cap_and_counts_the_rest() {
+        let shared = Shared::default();
+        let out = CappedOutput::new(Box::new(shared.clone()), Some(5), false);
+        out.write_bytes(b"abc").unwrap();
+        out.write_bytes(b"defg").unwrap();
+        out.write_bytes(b"h").unwrap();
+        assert_eq!(&*shared.0.lock().unwrap(), b"abcde");
+        assert_eq!(out.dropped(), 3);
+    }
+}
