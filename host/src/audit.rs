@@ -9,35 +9,112 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
 
 use crate::broker::{ApprovalPolicy, Escalation, Request};
 use crate::observe::Observer;
-use crate::violations::Violation;
+use crate::violations::{Denied, Violation};
 
 /// Version of the audit schema, in every line.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// One audit line.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Event(Map<String, Value>);
+/// What one audit line records. The type is the schema: each variant is
+/// an `event`, each field a key (docs/AUDIT.md lists them, and a test
+/// holds the two together).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    /// A command the broker was asked about.
+    Request {
+        argv: Vec<String>,
+        cwd: String,
+        engine: String,
+        sandbox: String,
+        approval: String,
+        escalation: Option<String>,
+        justification: Option<String>,
+    },
+    /// How a request was disposed of (`run`, `refused`, `approved`,
+    /// `denied`, `aborted` ...) and what decided it.
+    Decision {
+        decision: String,
+        by: String,
+        #[serde(flatten)]
+        detail: DecisionDetail,
+    },
+    /// How a command ran.
+    Run {
+        argv: Vec<String>,
+        engine: String,
+        sandbox: String,
+        /// The exit code cordon returned (reserved codes included).
+        exit_code: i32,
+        duration_ms: u128,
+        stdout: Option<StreamRecord>,
+        stderr: Option<StreamRecord>,
+        layers: Vec<String>,
+        env_dropped: Vec<String>,
+    },
+    /// What the sandbox refused: its kind and target, not the message (it
+    /// is the command's output).
+    Violation {
+        denied: Denied,
+        target: Option<String>,
+        times: u64,
+        from_stderr: bool,
+    },
+    /// Refusal lines of one run past the kept ones: counted, not listed.
+    ViolationsNotKept { count: u64 },
+    /// A connection decided by the network gate.
+    Connect {
+        argv: Vec<String>,
+        host: String,
+        /// `None` for a name lookup.
+        port: Option<u16>,
+        decision: String,
+        by: String,
+        reason: Option<String>,
+    },
+    /// A line on the approver's channel not taken as an answer.
+    AnswerDiscarded {
+        by: String,
+        why: String,
+        line: String,
+    },
+    /// The session read (or was granted) a secret: from here on every
+    /// network grant needs a person.
+    Taint { why: String },
+    /// Something the person running cordon should know (secrets git
+    /// already holds).
+    Warning { text: String },
+}
 
-fn object(event: &str, fields: Value) -> Event {
-    let mut map = Map::new();
-    map.insert("v".into(), json!(SCHEMA_VERSION));
-    map.insert(
-        "time".into(),
-        json!(humantime::format_rfc3339_millis(SystemTime::now()).to_string()),
-    );
-    map.insert("event".into(), json!(event));
-    if let Value::Object(fields) = fields {
-        map.extend(fields);
-    }
-    Event(map)
+/// What a decision says beyond its word and who made it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum DecisionDetail {
+    /// Why it was asked or refused.
+    Reason { reason: Option<String> },
+    /// `approved-for-session`: the exact command granted, or the prefix
+    /// the person typed, with the escalation granted along.
+    Session {
+        argv: Option<Vec<String>>,
+        prefix: Option<Vec<String>>,
+        escalation: Option<String>,
+    },
+    /// `approved-always`: what was granted, and the rules file written or
+    /// why none was.
+    Always {
+        granted: String,
+        rule_file: Option<String>,
+        rule_error: Option<String>,
+    },
+    /// `edited`: the command the person put in its place.
+    Edited { argv: Vec<String> },
 }
 
 /// A stream's size and digest, as recorded for a run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StreamRecord {
     pub bytes: u64,
     pub sha256: String,
@@ -54,43 +131,45 @@ pub struct RunRecord<'a> {
     pub duration_ms: u128,
     pub stdout: Option<StreamRecord>,
     pub stderr: Option<StreamRecord>,
-    /// The sandbox layers in force (native).
+    /// The sandbox layers in force.
     pub layers: &'a [String],
     /// The host variables left out of a native command's environment
     /// (names, never values).
     pub env_dropped: &'a [String],
 }
 
-fn stream(record: &Option<StreamRecord>) -> Value {
-    record.as_ref().map_or(
-        Value::Null,
-        |r| json!({"bytes": r.bytes, "sha256": r.sha256}),
-    )
+/// One line as written: the schema version and the time, then the event.
+#[derive(Serialize)]
+struct Line<'a> {
+    v: u32,
+    time: String,
+    #[serde(flatten)]
+    event: &'a Event,
 }
 
 impl Event {
     pub fn request(request: &Request, policy: ApprovalPolicy) -> Event {
-        object(
-            "request",
-            json!({
-                "argv": request.argv,
-                "cwd": request.cwd.to_string_lossy(),
-                "engine": request.engine,
-                "sandbox": request.sandbox,
-                "approval": policy.as_str(),
-                "escalation": request.escalation.as_ref().map(ToString::to_string),
-                "justification": request.justification,
-            }),
-        )
+        Event::Request {
+            argv: request.argv.clone(),
+            cwd: request.cwd.to_string_lossy().into_owned(),
+            engine: request.engine.to_string(),
+            sandbox: request.sandbox.to_string(),
+            approval: policy.as_str().to_string(),
+            escalation: request.escalation.as_ref().map(ToString::to_string),
+            justification: request.justification.clone(),
+        }
     }
 
     /// `decision`: run, refused, approved, denied, aborted; `by`: what
     /// decided (a rule, the policy, a session grant, an approver).
     pub fn decision(decision: &str, by: &str, reason: Option<&str>) -> Event {
-        object(
-            "decision",
-            json!({"decision": decision, "by": by, "reason": reason}),
-        )
+        Event::Decision {
+            decision: decision.to_string(),
+            by: by.to_string(),
+            detail: DecisionDetail::Reason {
+                reason: reason.map(str::to_string),
+            },
+        }
     }
 
     pub fn grant(
@@ -99,83 +178,68 @@ impl Event {
         prefix: bool,
         escalation: &Option<Escalation>,
     ) -> Event {
-        let (exact, prefix) = if prefix {
-            (None, Some(words))
-        } else {
-            (Some(words), None)
-        };
-        object(
-            "decision",
-            json!({
-                "decision": "approved-for-session",
-                "by": by,
-                "argv": exact,
-                "prefix": prefix,
-                "escalation": escalation.as_ref().map(ToString::to_string),
-            }),
-        )
+        let words = Some(words.to_vec());
+        let (argv, prefix) = if prefix { (None, words) } else { (words, None) };
+        Event::Decision {
+            decision: "approved-for-session".into(),
+            by: by.to_string(),
+            detail: DecisionDetail::Session {
+                argv,
+                prefix,
+                escalation: escalation.as_ref().map(ToString::to_string),
+            },
+        }
     }
 
     /// An "always" answer: `granted` (a command prefix or a host) and the
     /// rules file written, or why none was.
     pub fn always(by: &str, granted: &str, rule: &Result<String, String>) -> Event {
-        let (file, error) = match rule {
-            Ok(file) => (Some(file.as_str()), None),
-            Err(why) => (None, Some(why.as_str())),
-        };
-        object(
-            "decision",
-            json!({
-                "decision": "approved-always",
-                "by": by,
-                "granted": granted,
-                "rule_file": file,
-                "rule_error": error,
-            }),
-        )
+        Event::Decision {
+            decision: "approved-always".into(),
+            by: by.to_string(),
+            detail: DecisionDetail::Always {
+                granted: granted.to_string(),
+                rule_file: rule.as_ref().ok().cloned(),
+                rule_error: rule.as_ref().err().cloned(),
+            },
+        }
     }
 
     pub fn edit(by: &str, argv: &[String]) -> Event {
-        object(
-            "decision",
-            json!({"decision": "edited", "by": by, "argv": argv}),
-        )
+        Event::Decision {
+            decision: "edited".into(),
+            by: by.to_string(),
+            detail: DecisionDetail::Edited {
+                argv: argv.to_vec(),
+            },
+        }
     }
 
     pub fn run(run: &RunRecord) -> Event {
-        object(
-            "run",
-            json!({
-                "argv": run.argv,
-                "engine": run.engine,
-                "sandbox": run.sandbox,
-                "exit_code": run.exit_code,
-                "duration_ms": run.duration_ms,
-                "stdout": stream(&run.stdout),
-                "stderr": stream(&run.stderr),
-                "layers": run.layers,
-                "env_dropped": run.env_dropped,
-            }),
-        )
+        Event::Run {
+            argv: run.argv.to_vec(),
+            engine: run.engine.to_string(),
+            sandbox: run.sandbox.to_string(),
+            exit_code: run.exit_code,
+            duration_ms: run.duration_ms,
+            stdout: run.stdout.clone(),
+            stderr: run.stderr.clone(),
+            layers: run.layers.to_vec(),
+            env_dropped: run.env_dropped.to_vec(),
+        }
     }
 
-    /// What the sandbox refused: its kind and target, not the message (it
-    /// is the command's output).
     pub fn violation(violation: &Violation) -> Event {
-        object(
-            "violation",
-            json!({
-                "denied": violation.denied,
-                "target": violation.target,
-                "times": violation.times,
-                "from_stderr": violation.from_stderr,
-            }),
-        )
+        Event::Violation {
+            denied: violation.denied,
+            target: violation.target.clone(),
+            times: violation.times,
+            from_stderr: violation.from_stderr,
+        }
     }
 
-    /// Refusal lines of one run past the kept ones: counted, not listed.
     pub fn violations_not_kept(count: u64) -> Event {
-        object("violations-not-kept", json!({ "count": count }))
+        Event::ViolationsNotKept { count }
     }
 
     /// A connection decided by the network gate: `decision` as for
@@ -189,44 +253,35 @@ impl Event {
         by: &str,
         reason: Option<&str>,
     ) -> Event {
-        object(
-            "connect",
-            json!({
-                "argv": argv,
-                "host": host,
-                "port": (port != 0).then_some(port),
-                "decision": decision,
-                "by": by,
-                "reason": reason,
-            }),
-        )
+        Event::Connect {
+            argv: argv.to_vec(),
+            host: host.to_string(),
+            port: (port != 0).then_some(port),
+            decision: decision.to_string(),
+            by: by.to_string(),
+            reason: reason.map(str::to_string),
+        }
     }
 
-    /// A line on the approver's channel not taken as an answer (it came
-    /// before the question, answers another id, or is malformed): `line`
-    /// is its start, as the approver kept it.
+    /// `line` is the discarded line's start, as the approver kept it.
     pub fn answer_discarded(by: &str, why: &str, line: &str) -> Event {
-        object(
-            "answer-discarded",
-            json!({"by": by, "why": why, "line": line}),
-        )
+        Event::AnswerDiscarded {
+            by: by.to_string(),
+            why: why.to_string(),
+            line: line.to_string(),
+        }
     }
 
-    /// The session read (or was granted) a secret: from here on every
-    /// network grant needs a person.
     pub fn taint(why: &str) -> Event {
-        object("taint", json!({"why": why}))
+        Event::Taint {
+            why: why.to_string(),
+        }
     }
 
-    /// Something the person running cordon should know (secrets git
-    /// already holds).
     pub fn warning(text: &str) -> Event {
-        object("warning", json!({"text": text}))
-    }
-
-    /// The field `key`, for tests and embedders.
-    pub fn get(&self, key: &str) -> Option<&Value> {
-        self.0.get(key)
+        Event::Warning {
+            text: text.to_string(),
+        }
     }
 }
 
@@ -273,7 +328,13 @@ impl Audit {
         let Some((file, path)) = &mut self.file else {
             return;
         };
-        let mut line = Value::Object(event.0.clone()).to_string();
+        let stamped = Line {
+            v: SCHEMA_VERSION,
+            time: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            event,
+        };
+        // Strings, numbers and lists only: nothing here fails to serialize.
+        let mut line = serde_json::to_string(&stamped).expect("an audit line serializes");
         line.push('\n');
         if let Err(err) = file.write_all(line.as_bytes())
             && !self.failed
@@ -283,5 +344,141 @@ impl Audit {
             }
             self.failed = true;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One of each event, every optional field set, and each kind of
+    /// decision. The match makes a new variant a compile error here until
+    /// it has a sample (and so a row in docs/AUDIT.md).
+    fn samples() -> Vec<Event> {
+        let words = vec!["rm".to_string(), "-rf".to_string(), "x".to_string()];
+        let stream = Some(StreamRecord {
+            bytes: 1,
+            sha256: "00".into(),
+        });
+        let events = vec![
+            Event::Request {
+                argv: words.clone(),
+                cwd: "/p".into(),
+                engine: "native".into(),
+                sandbox: "workspace-write".into(),
+                approval: "on-request".into(),
+                escalation: Some("network".into()),
+                justification: Some("why".into()),
+            },
+            Event::decision("refused", "policy never", Some("why")),
+            Event::grant("script", &words, false, &Some(Escalation::Network)),
+            Event::grant("script", &words, true, &None),
+            Event::always("script", "rm", &Ok("rules.toml".into())),
+            Event::edit("script", &words),
+            Event::Run {
+                argv: words.clone(),
+                engine: "wasi".into(),
+                sandbox: "read-only".into(),
+                exit_code: 0,
+                duration_ms: 1,
+                stdout: stream.clone(),
+                stderr: stream,
+                layers: vec!["wasmtime".into()],
+                env_dropped: vec!["TOKEN".into()],
+            },
+            Event::Violation {
+                denied: Denied::Write,
+                target: Some(".git".into()),
+                times: 1,
+                from_stderr: false,
+            },
+            Event::violations_not_kept(3),
+            Event::connect(&words, "example.com", 443, "refused", "policy", Some("why")),
+            Event::answer_discarded("jsonl", "malformed", "{"),
+            Event::taint("a secret was read"),
+            Event::warning("secrets git holds"),
+        ];
+        for event in &events {
+            match event {
+                Event::Request { .. }
+                | Event::Decision { .. }
+                | Event::Run { .. }
+                | Event::Violation { .. }
+                | Event::ViolationsNotKept { .. }
+                | Event::Connect { .. }
+                | Event::AnswerDiscarded { .. }
+                | Event::Taint { .. }
+                | Event::Warning { .. } => {}
+            }
+        }
+        events
+    }
+
+    /// docs/AUDIT.md's table of events: each event's name and the text
+    /// of its fields column.
+    fn documented() -> Vec<(String, String)> {
+        let doc = include_str!("../../docs/AUDIT.md");
+        let table = doc
+            .split("| event | fields |")
+            .nth(1)
+            .expect("docs/AUDIT.md has the table of events");
+        table
+            .lines()
+            .skip(2)
+            .take_while(|line| line.starts_with('|'))
+            .map(|row| {
+                let cells: Vec<&str> = row.split(" | ").collect();
+                let name = cells[0].trim_start_matches("| ").trim_matches('`');
+                (name.to_string(), cells[1..].join(" | "))
+            })
+            .collect()
+    }
+
+    /// The type is the schema, and the docs say it: every event the type
+    /// writes has a row, every row is an event, and every key an event
+    /// writes is named in its row.
+    #[test]
+    fn docs_audit_md_lists_every_event_and_field() {
+        let documented = documented();
+        let mut written = Vec::new();
+        for event in samples() {
+            let serde_json::Value::Object(fields) = serde_json::to_value(&event).unwrap() else {
+                panic!("{event:?} is not an object");
+            };
+            let name = fields["event"].as_str().unwrap().to_string();
+            let row = documented
+                .iter()
+                .find(|(documented, _)| *documented == name)
+                .unwrap_or_else(|| panic!("docs/AUDIT.md has no row for `{name}`"));
+            for key in fields.keys().filter(|key| *key != "event") {
+                assert!(
+                    row.1.contains(&format!("`{key}`")),
+                    "docs/AUDIT.md: `{name}` does not name its field `{key}`"
+                );
+            }
+            written.push(name);
+        }
+        for (name, _) in &documented {
+            assert!(
+                written.contains(name),
+                "docs/AUDIT.md documents `{name}`, which no event writes"
+            );
+        }
+    }
+
+    /// A line carries the version and the time before the event's own
+    /// fields.
+    #[test]
+    fn a_line_is_stamped_with_version_and_time() {
+        let event = Event::taint("why");
+        let line = serde_json::to_value(Line {
+            v: SCHEMA_VERSION,
+            time: "t".into(),
+            event: &event,
+        })
+        .unwrap();
+        assert_eq!(line["v"], SCHEMA_VERSION);
+        assert_eq!(line["event"], "taint");
+        assert_eq!(line["why"], "why");
     }
 }

@@ -386,7 +386,11 @@ fn steps_run_in_process_without_a_cordon_run_child() {
         .arg(&scenario)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let execs = std::fs::read_to_string(&log).unwrap();
     let cordons: Vec<&str> = execs
         .lines()
