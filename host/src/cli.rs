@@ -627,17 +627,34 @@ fn test(
     let options = scenario::Options {
         paths,
         bless,
-        json,
         allowed,
     };
-    match scenario::run(&options) {
-        Ok(true) => Ok(ExitCode::SUCCESS),
-        Ok(false) => Ok(ExitCode::from(1)),
+    let mut progress = |progress: scenario::Progress| match progress {
+        scenario::Progress::Starting { allowed } if !json && !allowed.is_empty() => {
+            println!("allowed by the command line: {}", allowed.join(" "));
+        }
+        scenario::Progress::Done(outcome) if !json => match &outcome.failure {
+            None => println!("ok      {}", outcome.name),
+            Some(why) => println!("FAILED  {}: {why}", outcome.name),
+        },
+        _ => {}
+    };
+    let report = match scenario::run(&options, &mut progress) {
+        Ok(report) => report,
         Err(why) => {
             say(why);
-            Ok(ExitCode::from(exit::HOST_ERROR))
+            return Ok(ExitCode::from(exit::HOST_ERROR));
         }
+    };
+    let (passed, failed) = (report.passed, report.failed);
+    if json {
+        println!("{:#}", serde_json::to_value(&report)?);
+        // stdout holds the JSON alone.
+        eprintln!("{passed} passed, {failed} failed");
+    } else {
+        println!("{passed} passed, {failed} failed");
     }
+    Ok(ExitCode::from(u8::from(failed > 0)))
 }
 
 fn doctor(root: &Path, cache: &CacheArgs) -> Result<ExitCode> {

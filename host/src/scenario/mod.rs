@@ -27,40 +27,56 @@ pub struct Options {
     pub paths: Vec<PathBuf>,
     /// Write the golden transcripts instead of comparing with them.
     pub bless: bool,
-    pub json: bool,
     /// What the person running the scenarios lets them do.
     pub allowed: Allowed,
 }
 
 /// One scenario's result.
 #[derive(Serialize)]
-struct Outcome {
-    file: PathBuf,
-    name: String,
-    passed: bool,
+pub struct Outcome {
+    pub file: PathBuf,
+    pub name: String,
+    pub passed: bool,
     /// The first difference, when it failed.
-    failure: Option<String>,
+    pub failure: Option<String>,
     /// sha256 of the transcript (the golden file's content).
-    transcript_sha256: String,
-    steps: Vec<Observed>,
+    pub transcript_sha256: String,
+    pub steps: Vec<Observed>,
 }
 
-/// Runs every scenario under `options.paths`; returns whether all passed.
+/// What a run of scenarios came to (as `cordon test --json` prints it).
+#[derive(Serialize)]
+pub struct Report {
+    /// The flags that let the scenarios do more.
+    pub allowed: Vec<&'static str>,
+    pub scenarios: Vec<Outcome>,
+    pub passed: usize,
+    pub failed: usize,
+}
+
+/// What a front end hears as scenarios run.
+pub enum Progress<'a> {
+    /// The scenarios loaded; about to run them, with these flags.
+    Starting { allowed: &'a [&'static str] },
+    /// One scenario ended.
+    Done(&'a Outcome),
+}
+
+/// Runs every scenario under `options.paths`, telling `progress` as it
+/// goes.
 ///
 /// # Errors
 ///
 /// A scenario file that does not load (`FILE:LINE: problem`), a path with
 /// no scenario, or a fixture that cannot be set up.
-pub fn run(options: &Options) -> Result<bool, String> {
+pub fn run(options: &Options, progress: &mut dyn FnMut(Progress)) -> Result<Report, String> {
     let files = scenario_files(&options.paths)?;
     let scenarios = files
         .iter()
         .map(|file| spec::load(file).map(|s| (file, s)))
         .collect::<Result<Vec<_>, _>>()?;
-    let flags = options.allowed.flags();
-    if !options.json && !flags.is_empty() {
-        println!("allowed by the command line: {}", flags.join(" "));
-    }
+    let allowed = options.allowed.flags();
+    progress(Progress::Starting { allowed: &allowed });
     for (file, scenario) in &scenarios {
         let dir = scenario_dir(file);
         options
@@ -73,32 +89,16 @@ pub fn run(options: &Options) -> Result<bool, String> {
     let engines = Arc::new(Engines::default());
     for (file, scenario) in scenarios {
         let outcome = run_scenario(file, &scenario, options, &engines)?;
-        if !options.json {
-            match &outcome.failure {
-                None => println!("ok      {}", outcome.name),
-                Some(why) => println!("FAILED  {}: {why}", outcome.name),
-            }
-        }
+        progress(Progress::Done(&outcome));
         outcomes.push(outcome);
     }
     let failed = outcomes.iter().filter(|o| !o.passed).count();
-    let passed = outcomes.len() - failed;
-    if options.json {
-        let report = serde_json::json!({
-            "allowed": flags,
-            "scenarios": outcomes,
-            "passed": passed,
-            "failed": failed,
-        });
-        println!("{report:#}");
-    }
-    // With --json, stdout holds the JSON alone.
-    if options.json {
-        eprintln!("{passed} passed, {failed} failed");
-    } else {
-        println!("{passed} passed, {failed} failed");
-    }
-    Ok(failed == 0)
+    Ok(Report {
+        allowed,
+        passed: outcomes.len() - failed,
+        failed,
+        scenarios: outcomes,
+    })
 }
 
 /// The scenario files `paths` name: files as given, directories' `*.toml`
