@@ -101,7 +101,9 @@ impl CappedOutput {
 pub struct Stdio {
     /// A file or pipe to read, or `None` for the host's stdin.
     pub stdin: Option<std::fs::File>,
+    /// Where the command's stdout goes, capped.
     pub stdout: CappedOutput,
+    /// Where its stderr goes, capped.
     pub stderr: CappedOutput,
     /// Where cordon's own lines about the run go (a refused connection).
     pub notes: Arc<dyn Observer>,

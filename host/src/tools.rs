@@ -6,6 +6,7 @@
 /// A module embedded in the binary, with its digest.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Embedded {
+    /// The module's bytes.
     pub bytes: &'static [u8],
     /// sha256 of `bytes`, computed by the build script.
     pub sha256: &'static [u8; 32],
@@ -26,9 +27,11 @@ pub static FETCH: Embedded = Embedded {
 /// One built-in tool and where it comes from.
 #[derive(Debug, PartialEq, Eq)]
 pub struct BuiltIn {
+    /// The crate the tool comes from.
     pub name: &'static str,
     /// The crate that implements it (`cordon-guest-tools` for our own).
     pub krate: &'static str,
+    /// That crate's version.
     pub version: &'static str,
     /// The module that runs it.
     pub module: &'static Embedded,

@@ -24,6 +24,7 @@ pub enum Denied {
 }
 
 impl Denied {
+    /// The words a refusal line uses for it.
     pub fn as_str(self) -> &'static str {
         match self {
             Denied::Write => "a write",
@@ -36,9 +37,11 @@ impl Denied {
 /// One refusal, with the stderr line it was read from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Violation {
+    /// What kind of access was refused.
     pub denied: Denied,
     /// The quoted path or host in the message, when there is one.
     pub target: Option<String>,
+    /// The line that reported it (bounded, for the person).
     pub line: String,
     /// How many lines reported this refusal (same kind and target).
     pub times: u64,
@@ -71,6 +74,7 @@ pub struct Refusals {
 }
 
 impl Refusals {
+    /// Reads `bytes` of the command's stderr, line by line.
     pub fn feed(&mut self, bytes: &[u8]) {
         for chunk in bytes.split_inclusive(|&b| b == b'\n') {
             let (text, ends) = match chunk.split_last() {

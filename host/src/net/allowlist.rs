@@ -12,7 +12,9 @@ use std::net::IpAddr;
 /// Where a connection goes: a checked host name or an address.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Host {
+    /// A DNS name (`*.NAME` for its subdomains).
     Name(String),
+    /// An IP address.
     Ip(IpAddr),
 }
 

@@ -52,6 +52,8 @@ pub struct Gate {
 }
 
 impl Gate {
+    /// The gate of the command `request` describes; `notes` hears why a
+    /// connection was refused.
     pub fn new(grants: Grants, request: Request, notes: Arc<dyn Observer>) -> Gate {
         Gate {
             grants,

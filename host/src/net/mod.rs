@@ -28,8 +28,11 @@ use crate::observe::Observer;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Network {
     #[default]
+    /// No network.
     Off,
+    /// The host's network, shared.
     On,
+    /// Only these hosts (others are asked about).
     Allow(Allowlist),
 }
 
@@ -64,6 +67,7 @@ impl std::fmt::Display for Network {
 #[derive(Clone, Default)]
 pub enum NetAccess {
     #[default]
+    /// No network.
     Off,
     /// The host's network, shared.
     On,
@@ -96,8 +100,11 @@ impl std::fmt::Debug for NetAccess {
 /// decides what the list does not (the broker).
 #[derive(Clone)]
 pub struct Grants {
+    /// The hosts reachable without asking.
     pub allow: Allowlist,
+    /// How names are resolved (with `--resolve` pins).
     pub resolver: Resolver,
+    /// Who decides what the list does not.
     pub decider: Arc<dyn Decider>,
 }
 

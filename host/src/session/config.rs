@@ -147,7 +147,9 @@ pub enum ApproverChoice {
     /// One of cordon's approvers (a terminal, a JSON-lines channel, a
     /// script, nobody), each answer awaited at most `timeout`.
     Spec {
+        /// Which approver.
         spec: ApproverSpec,
+        /// How long a question may wait; then it is denied.
         timeout: Duration,
     },
     /// The embedder's own.
@@ -213,7 +215,9 @@ pub enum Output {
     Inherit,
     /// These writers, as the output comes.
     To {
+        /// Where the command's stdout goes.
         stdout: Box<dyn Write + Send>,
+        /// Where its stderr goes.
         stderr: Box<dyn Write + Send>,
     },
 }

@@ -13,6 +13,7 @@ use crate::violations::Violation;
 pub struct RunOutcome {
     /// cordon's exit code: the command's own, or one of [`crate::exit`]'s.
     pub exit_code: u8,
+    /// How it ended, as a word.
     pub status: RunStatus,
     /// How cordon itself failed, when [`RunStatus::Error`] came of it.
     pub error: Option<String>,
@@ -32,9 +33,11 @@ pub struct RunOutcome {
     pub violations_not_kept: u64,
     /// The sandbox layers a native command ran under, or a WASI tool's.
     pub layers: Vec<String>,
+    /// How long it ran (the last execution).
     pub duration: Duration,
     /// Size and SHA-256 of each stream (when digests were kept).
     pub stdout: Option<StreamRecord>,
+    /// Size and SHA-256 of stderr (when digests were kept).
     pub stderr: Option<StreamRecord>,
     /// Host variables left out of a native command's environment (names).
     pub env_dropped: Vec<String>,
@@ -120,6 +123,7 @@ impl RunStatus {
 /// One refusal, and the grant or flag that would have allowed it.
 #[derive(Debug, Clone)]
 pub struct Refusal {
+    /// What was refused.
     pub violation: Violation,
     /// As flags: `--escalate writable=/x`, `--allow-secret .env`.
     pub allowed_by: String,

@@ -86,6 +86,7 @@ impl CompileCache {
         crate::config_file::xdg_dir("XDG_CACHE_HOME", ".cache").map(|dir| dir.join("cordon"))
     }
 
+    /// The directory compiled code is kept in.
     pub fn dir(&self) -> &Path {
         &self.dir
     }

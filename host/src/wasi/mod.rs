@@ -121,14 +121,18 @@ pub enum Status {
 /// The result of one run.
 #[derive(Debug, Clone)]
 pub struct Outcome {
+    /// How the guest ended.
     pub status: Status,
     /// The guest asked for more memory than `--memory` allows.
     pub memory_exceeded: bool,
+    /// Bytes of stdout past the cap, dropped.
     pub stdout_dropped: u64,
+    /// Bytes of stderr past the cap, dropped.
     pub stderr_dropped: u64,
     /// What the guards refused the guest, and how many more refusals were
     /// not kept.
     pub violations: Vec<crate::violations::Violation>,
+    /// Refusals past the kept ones, counted only.
     pub violations_more: u64,
 }
 
