@@ -524,6 +524,11 @@ fn command_of(args: RunArgs) -> session::Command {
     command
 }
 
+/// The user's home, which `~/` in a settings file names.
+fn home() -> Option<PathBuf> {
+    std::env::var_os("HOME").map(PathBuf::from)
+}
+
 /// Lines for the person, on stderr: notes always, details with
 /// `--verbose`.
 struct Terminal {
@@ -546,8 +551,12 @@ impl Observer for Terminal {
 /// files, then the flags given.
 fn settings_for(args: &RunArgs) -> Result<Settings> {
     let root = crate::policy::canonical_root(&args.root)?;
-    let mut settings =
-        Settings::load(&root, project::user_config_dir().as_deref()).map_err(anyhow::Error::msg)?;
+    let mut settings = Settings::load(
+        &root,
+        project::user_config_dir().as_deref(),
+        home().as_deref(),
+    )
+    .map_err(anyhow::Error::msg)?;
     if let Some(mode) = args.flags.sandbox {
         settings.sandbox = Sourced::flag(mode, "--sandbox");
     }
@@ -601,7 +610,9 @@ fn trust(root: &Path) -> Result<ExitCode> {
         .with_context(|| format!("--root {}", root.display()))?;
     let config =
         project::user_config_dir().context("no config directory: set XDG_CONFIG_HOME or HOME")?;
-    let check = |text: &str, path: &Path| Settings::check_project(text, path, &root);
+    let home = home();
+    let check =
+        |text: &str, path: &Path| Settings::check_project(text, path, &root, home.as_deref());
     let recorded = project::trust(&root, &config, check).map_err(anyhow::Error::msg)?;
     for (file, digest) in recorded {
         println!(
@@ -684,8 +695,12 @@ fn doctor(root: &Path, cache: &CacheArgs) -> Result<ExitCode> {
         println!("{}", crate::tracked::warning(&tracked));
     }
     println!("settings for {} (before any flag):", root.display());
-    let settings =
-        Settings::load(&root, project::user_config_dir().as_deref()).map_err(anyhow::Error::msg)?;
+    let settings = Settings::load(
+        &root,
+        project::user_config_dir().as_deref(),
+        home().as_deref(),
+    )
+    .map_err(anyhow::Error::msg)?;
     for line in settings.describe() {
         println!("  {line}");
     }

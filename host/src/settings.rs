@@ -180,6 +180,8 @@ struct Applying<'a> {
     text: &'a str,
     path: &'a Path,
     root: &'a Path,
+    /// What `~/` stands for.
+    home: Option<&'a Path>,
     layer: Layer,
     /// `line N: what`, for each setting that would have loosened.
     left_out: Vec<String>,
@@ -229,9 +231,10 @@ impl Applying<'_> {
     fn path(&self, spanned: &Spanned<String>, key: &str) -> Result<PathBuf, String> {
         let text = spanned.get_ref();
         if let Some(rest) = text.strip_prefix("~/") {
-            let home = std::env::var_os("HOME")
+            let home = self
+                .home
                 .ok_or_else(|| self.problem(spanned, format!("{key} {text}: HOME is not set")))?;
-            return Ok(Path::new(&home).join(rest));
+            return Ok(home.join(rest));
         }
         let path = Path::new(text);
         if path.is_absolute() || self.layer != Layer::User {
@@ -257,19 +260,28 @@ impl Settings {
     ///
     /// A file that cannot be read or does not parse, an unknown key or a
     /// bad value (`file:line: problem`), or an unreadable trust store.
-    pub fn load(root: &Path, config: Option<&Path>) -> Result<Settings, String> {
+    pub fn load(
+        root: &Path,
+        config: Option<&Path>,
+        home: Option<&Path>,
+    ) -> Result<Settings, String> {
         let mut settings = Settings::default();
-        settings.load_files(root, config)?;
+        settings.load_files(root, config, home)?;
         settings.resolve_writable(root)?;
         Ok(settings)
     }
 
-    fn load_files(&mut self, root: &Path, config: Option<&Path>) -> Result<(), String> {
+    fn load_files(
+        &mut self,
+        root: &Path,
+        config: Option<&Path>,
+        home: Option<&Path>,
+    ) -> Result<(), String> {
         let settings = self;
         if let Some(config) = config {
             let path = config.join(USER_CONFIG);
             match crate::config_file::read_text(&path, crate::config_file::CONFIG_LIMIT) {
-                Ok(text) => settings.apply(&text, &path, root, Layer::User)?,
+                Ok(text) => settings.apply(&text, &path, root, home, Layer::User)?,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(format!("{}: {e}", path.display())),
             }
@@ -283,7 +295,7 @@ impl Settings {
         let text = std::str::from_utf8(&bytes)
             .map_err(|_| format!("{}: not UTF-8 text", path.display()))?;
         let trusted = project::is_trusted(config, root, project::PROJECT_CONFIG, &bytes)?;
-        settings.apply(text, &path, root, Layer::Project { trusted })
+        settings.apply(text, &path, root, home, Layer::Project { trusted })
     }
 
     /// Checks a project's settings file as `cordon trust` is about to
@@ -292,11 +304,23 @@ impl Settings {
     /// # Errors
     ///
     /// As [`Settings::load`].
-    pub fn check_project(text: &str, path: &Path, root: &Path) -> Result<(), String> {
-        Settings::default().apply(text, path, root, Layer::Project { trusted: true })
+    pub fn check_project(
+        text: &str,
+        path: &Path,
+        root: &Path,
+        home: Option<&Path>,
+    ) -> Result<(), String> {
+        Settings::default().apply(text, path, root, home, Layer::Project { trusted: true })
     }
 
-    fn apply(&mut self, text: &str, path: &Path, root: &Path, layer: Layer) -> Result<(), String> {
+    fn apply(
+        &mut self,
+        text: &str,
+        path: &Path,
+        root: &Path,
+        home: Option<&Path>,
+        layer: Layer,
+    ) -> Result<(), String> {
         let file: FileSettings = toml::from_str(text).map_err(|err| {
             let offset = err.span().map_or(0, |span| span.start);
             format!(
@@ -310,6 +334,7 @@ impl Settings {
             text,
             path,
             root,
+            home,
             layer,
             left_out: Vec::new(),
         };
@@ -717,8 +742,26 @@ mod tests {
             format!("[[trusted]]\nroot = {:?}\nrules_sha256 = \"00\"\n", root),
         )
         .unwrap();
-        let settings = Settings::load(&root, Some(config.path())).unwrap();
+        let settings = Settings::load(&root, Some(config.path()), None).unwrap();
         assert_eq!(settings.sandbox.value, SandboxMode::WorkspaceWrite);
         assert!(settings.left_out.unwrap().contains("sandbox = full-access"));
+    }
+
+    /// `~/` in a settings file is the home the caller names (a scenario's
+    /// own), never this process's `HOME`.
+    #[test]
+    fn home_in_a_settings_file_is_the_home_given() {
+        let root = tempfile::tempdir().unwrap();
+        let root = root.path().canonicalize().unwrap();
+        std::fs::create_dir(root.join(".cordon")).unwrap();
+        std::fs::write(
+            root.join(project::PROJECT_CONFIG),
+            "secrets = [\"~/token\"]\n",
+        )
+        .unwrap();
+        let home = Path::new("/scenario/home");
+        let settings = Settings::load(&root, None, Some(home)).unwrap();
+        let secrets: Vec<&str> = settings.secrets.iter().map(|s| s.value.as_str()).collect();
+        assert_eq!(secrets, ["/scenario/home/token"]);
     }
 }

@@ -398,3 +398,24 @@ fn steps_run_in_process_without_a_cordon_run_child() {
         .collect();
     assert_eq!(cordons.len(), 1, "only `cordon test` itself: {cordons:#?}");
 }
+
+/// `cordon test` runs every step in one process, each under its own
+/// deadline: the watchdog that ends a step stuck in a host call is called
+/// off when the step ends, so it cannot end the run steps later.
+#[test]
+fn a_finished_steps_deadline_does_not_end_the_run_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let step = "[[step]]\nargv = [\"sleep\", \"0.3\"]\n[step.expect]\nexit = 0\n";
+    // 12 steps of 0.3 s: past the first step's deadline and grace (3 s).
+    let file = scenario(
+        dir.path(),
+        &format!("[policy]\ntimeout = 1.0\n{}", step.repeat(12)),
+    );
+    let run = cordon_test(&["--bless", file.to_str().unwrap()]);
+    run.expect_code(0);
+    assert!(
+        run.stdout().ends_with("1 passed, 0 failed\n"),
+        "{}",
+        run.stdout()
+    );
+}

@@ -438,7 +438,7 @@ impl StepSetup<'_> {
     fn config(&self, stderr: &Captured) -> Result<SessionConfig, String> {
         let (sandbox, policy) = (self.sandbox, self.policy);
         let user_config = sandbox.base.join("config").join("cordon");
-        let mut settings = Settings::load(&sandbox.root, Some(&user_config))?;
+        let mut settings = Settings::load(&sandbox.root, Some(&user_config), Some(&sandbox.home))?;
         settings.sandbox = Sourced::flag(named::<SandboxMode>(&policy.sandbox)?, "--sandbox");
         settings.approval = Sourced::flag(named(&policy.approval)?, "--approval");
         let network = self
@@ -488,7 +488,9 @@ impl StepSetup<'_> {
             native_helper: None,
             engines: self.engines.clone(),
             output_digests: false,
-            exit_when_stuck: false,
+            // A step stuck in a host call ends the run, as a stuck
+            // `cordon run` would; it must not hang it.
+            exit_when_stuck: true,
             observer: Arc::new(stderr.clone()),
             host_env,
             user_config: Some(user_config),

@@ -64,8 +64,9 @@ pub struct SessionConfig {
     /// [`super::RunOutcome`] (always kept when auditing).
     pub output_digests: bool,
     /// Ends the whole process when a WASI tool stays blocked in a host call
-    /// past its deadline (which cannot be cancelled): right for a
-    /// one-command process, never for a library inside a larger one.
+    /// past its deadline (which cannot be cancelled), rather than wait for
+    /// it: right for a process that runs commands for a person (`cordon
+    /// run`, `cordon test`), never for a library inside a larger one.
     pub exit_when_stuck: bool,
     /// Who hears what a person should see.
     pub observer: Arc<dyn Observer>,
@@ -92,8 +93,9 @@ impl SessionConfig {
         let root = root.as_ref();
         let canonical = crate::policy::canonical_root(root)?;
         let user_config = project::user_config_dir();
-        let settings =
-            Settings::load(&canonical, user_config.as_deref()).map_err(anyhow::Error::msg)?;
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let settings = Settings::load(&canonical, user_config.as_deref(), home.as_deref())
+            .map_err(anyhow::Error::msg)?;
         Ok(SessionConfig {
             root: root.to_path_buf(),
             settings,

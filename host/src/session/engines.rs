@@ -71,11 +71,10 @@ impl Run<'_> {
             .session
             .program(resolved)
             .with_context(|| name.clone())?;
-        if let Some(timeout) = time_left
-            && self.session.config.exit_when_stuck
-        {
-            start_watchdog(timeout);
-        }
+        // Ends with the run (dropped), or ends the process past the deadline.
+        let _watchdog = time_left
+            .filter(|_| self.session.config.exit_when_stuck)
+            .map(start_watchdog);
         let mut policy = policy.clone();
         policy.limits.timeout = time_left;
         let policy = &policy;
@@ -370,13 +369,21 @@ fn wasi_layers(policy: &SandboxPolicy) -> Vec<String> {
     layers
 }
 
-fn start_watchdog(timeout: Duration) {
+/// Ends the process when the run it watches is still going `timeout` plus
+/// the grace from now; dropping what it returns (the run ended) calls it
+/// off.
+fn start_watchdog(timeout: Duration) -> std::sync::mpsc::Sender<()> {
+    let (ended, watched) = std::sync::mpsc::channel::<()>();
     std::thread::spawn(move || {
-        std::thread::sleep(timeout + WATCHDOG_GRACE);
-        crate::display::say(format!(
-            "timed out after {:.3}s (--timeout); the tool was blocked in a host call",
-            timeout.as_secs_f64()
-        ));
-        std::process::exit(exit::TIMED_OUT.into());
+        if watched.recv_timeout(timeout + WATCHDOG_GRACE)
+            == Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+        {
+            crate::display::say(format!(
+                "timed out after {:.3}s (--timeout); the tool was blocked in a host call",
+                timeout.as_secs_f64()
+            ));
+            std::process::exit(exit::TIMED_OUT.into());
+        }
     });
+    ended
 }
