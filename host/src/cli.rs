@@ -493,6 +493,7 @@ fn session_config(args: &RunArgs) -> Result<SessionConfig> {
             Engine::Native => EngineChoice::Native,
         },
         resolve: args.resolve.clone(),
+        test_servers: None,
         allow_secret: args.allow_secret.clone(),
         no_namespaces: args.no_namespaces,
         cache: CacheChoice {

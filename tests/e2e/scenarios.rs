@@ -419,3 +419,44 @@ fn a_finished_steps_deadline_does_not_end_the_run_later() {
         run.stdout()
     );
 }
+
+/// Attack: a scenario names its own server without a port (or pins a name
+/// to this machine) and has its scripted answers approve a connection to
+/// another port there: any service of the machine running `cordon test`.
+/// Without `--allow-network`, a server is reachable on its own port only,
+/// and nobody is asked about another.
+#[test]
+fn a_scenario_reaches_its_servers_on_their_ports_only() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("site")).unwrap();
+    std::fs::write(dir.path().join("site/index.html"), "served\n").unwrap();
+    let file = dir.path().join("ports.toml");
+    std::fs::write(
+        &file,
+        "[[server]]\nname = \"srv.test\"\ndir = \"site\"\n\n[policy]\nnetwork = \"allow=srv.test\"\n\n\
+         [[step]]\nargv = [\"fetch\", \"-s\", \"http://srv.test:1/\"]\nanswers = [\"once\"]\n\
+         [step.expect]\nasked = []\n",
+    )
+    .unwrap();
+    let run = cordon_test(&["--bless", file.to_str().unwrap()]);
+    run.expect_code(0);
+    assert!(
+        run.stdout().ends_with("1 passed, 0 failed\n"),
+        "{}",
+        run.stdout()
+    );
+
+    let pinned = dir.path().join("pinned.toml");
+    std::fs::write(
+        &pinned,
+        "[policy]\nresolve = [\"cache.test=127.0.0.1\"]\n\n[[step]]\nargv = [\"true\"]\n",
+    )
+    .unwrap();
+    let refused = cordon_test(&[pinned.to_str().unwrap()]);
+    refused.expect_code(125);
+    assert!(
+        refused.stderr().contains("needs --allow-network"),
+        "{}",
+        refused.stderr()
+    );
+}

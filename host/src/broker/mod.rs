@@ -1078,6 +1078,10 @@ struct HostGrant {
 /// How many times one request may be edited before the broker gives up.
 const MAX_EDITS: usize = 16;
 
+/// Whether a host and port are a test server's (see
+/// [`Broker::without_grants`]).
+type LocalHost = Box<dyn Fn(&Host, Option<u16>) -> bool + Send>;
+
 /// The broker for one session: rules, policy, the approver, the grants
 /// made so far, and the audit log. Nothing in it outlives the session.
 pub struct Broker {
@@ -1090,7 +1094,7 @@ pub struct Broker {
     /// Escalations refused without asking.
     no_grant: Vec<GrantKind>,
     /// Whether a host is this machine (exempt from `--no-grant network`).
-    local_host: Box<dyn Fn(&Host) -> bool + Send>,
+    local_host: LocalHost,
     /// Why the session is tainted (it read or was granted a secret): every
     /// network grant from then on needs a person.
     taint: Option<String>,
@@ -1129,7 +1133,7 @@ impl Broker {
             audit,
             shell: None,
             no_grant: Vec::new(),
-            local_host: Box::new(|_| false),
+            local_host: Box::new(|_, _| false),
             notes: Arc::new(Quiet),
         }
     }
@@ -1144,12 +1148,12 @@ impl Broker {
 
     /// Refuses escalations of these kinds without asking: no answer can
     /// grant them (`cordon test` runs a scenario's steps this way unless
-    /// the person running it allowed them). A host `local` accepts (a
-    /// name pinned to a test server) may still be asked about and granted.
+    /// the person running it allowed them). A host and port `local`
+    /// accepts (a test server's) may still be asked about and granted.
     pub fn without_grants(
         mut self,
         kinds: &[GrantKind],
-        local: impl Fn(&Host) -> bool + Send + 'static,
+        local: impl Fn(&Host, Option<u16>) -> bool + Send + 'static,
     ) -> Self {
         self.no_grant = kinds.to_vec();
         self.local_host = Box::new(local);
@@ -1160,7 +1164,8 @@ impl Broker {
     fn never_granted(&self, escalation: Option<&Escalation>) -> Option<String> {
         let escalation = escalation?;
         let refused = escalation.parts().iter().find(|part| {
-            let local = matches!(part, Escalation::Host(host, _) if (self.local_host)(host));
+            let local =
+                matches!(part, Escalation::Host(host, port) if (self.local_host)(host, *port));
             part.kinds().any(|kind| self.no_grant.contains(&kind)) && !local
         })?;
         Some(format!(

@@ -42,9 +42,9 @@ impl Allowed {
 
     /// `network` as a step runs it: without `--allow-network`, a loopback
     /// address on an allow list stands for the scenario's own servers
-    /// (`127.0.0.1:PORT` for each of `server_ports`), not for every
-    /// service this machine runs.
-    pub fn confine_network(&self, network: &str, server_ports: &[u16]) -> String {
+    /// (`127.0.0.1:PORT` for each of `servers`), and a server's name for
+    /// that server's port, not for every service this machine runs.
+    pub fn confine_network(&self, network: &str, servers: &[(&str, u16)]) -> String {
         let Some(list) = network.strip_prefix("allow=").filter(|_| !self.network) else {
             return network.to_string();
         };
@@ -56,8 +56,12 @@ impl Allowed {
             };
             match Host::parse(host) {
                 Ok(Host::Ip(ip)) if ip.is_loopback() => {
-                    entries.extend(server_ports.iter().map(|port| format!("127.0.0.1:{port}")));
+                    entries.extend(servers.iter().map(|(_, port)| format!("127.0.0.1:{port}")));
                 }
+                Ok(Host::Name(name)) => match servers.iter().find(|(server, _)| *server == name) {
+                    Some((server, port)) => entries.push(format!("{server}:{port}")),
+                    None => entries.push(item.to_string()),
+                },
                 _ => entries.push(item.to_string()),
             }
         }
@@ -124,6 +128,16 @@ impl Allowed {
             return needs(
                 "--allow-network",
                 &format!("resolve = {pin:?} (not a loopback address)"),
+            );
+        }
+        // A name pinned to this machine reaches every service it runs;
+        // the scenario's servers are pinned to theirs already.
+        if let (false, Some(pin)) = (self.network, policy.resolve.first()) {
+            return needs(
+                "--allow-network",
+                &format!(
+                    "resolve = {pin:?} (a name pinned to this machine reaches its every service)"
+                ),
             );
         }
         let paths = policy

@@ -236,9 +236,13 @@ pub fn run(
 }
 
 impl Sandbox {
-    /// The ports the scenario's servers listen on (127.0.0.1).
-    fn server_ports(&self) -> Vec<u16> {
-        self.servers.iter().map(|server| server.port).collect()
+    /// The scenario's servers: each name and the port it listens on
+    /// (127.0.0.1).
+    fn served(&self) -> Vec<(&str, u16)> {
+        let servers = self.servers.iter();
+        servers
+            .map(|server| (server.name.as_str(), server.port))
+            .collect()
     }
 
     /// `{{url:NAME}}` in a step becomes the server's `http://NAME:PORT`.
@@ -443,7 +447,7 @@ impl StepSetup<'_> {
         settings.approval = Sourced::flag(named(&policy.approval)?, "--approval");
         let network = self
             .allowed
-            .confine_network(self.network, &sandbox.server_ports());
+            .confine_network(self.network, &sandbox.served());
         settings.network = Sourced::flag(network.parse::<Network>()?, "--network");
         let timeout = crate::settings::seconds(policy.timeout.unwrap_or(60.0))?;
         settings.timeout = Sourced::flag(Some(timeout), "--timeout");
@@ -477,6 +481,13 @@ impl StepSetup<'_> {
             allow_native: policy.allow_native,
             engine: EngineChoice::Auto,
             resolve: policy.resolve.iter().cloned().chain(servers).collect(),
+            test_servers: Some(
+                sandbox
+                    .servers
+                    .iter()
+                    .map(|server| (server.name.clone(), server.port))
+                    .collect(),
+            ),
             allow_secret: policy.allow_secret.clone(),
             no_namespaces: false,
             // The compile cache stays where it was, out of the scenario's

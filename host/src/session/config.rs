@@ -46,6 +46,10 @@ pub struct SessionConfig {
     pub engine: EngineChoice,
     /// `NAME=ADDRESS` pins that replace DNS for those names (grant nothing).
     pub resolve: Vec<String>,
+    /// Test servers by name and port: with `no_grant` network, the only
+    /// hosts a person may still be asked about (`None`: any name `resolve`
+    /// pins to a loopback address).
+    pub test_servers: Option<Vec<(String, u16)>>,
     /// Globs readable after all, though they look like secrets.
     pub allow_secret: Vec<String>,
     /// Native commands run under Landlock and seccomp only, without
@@ -111,6 +115,7 @@ impl SessionConfig {
             allow_native: false,
             engine: EngineChoice::Auto,
             resolve: Vec::new(),
+            test_servers: None,
             allow_secret: Vec::new(),
             no_namespaces: false,
             cache: CacheChoice::default(),

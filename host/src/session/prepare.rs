@@ -12,7 +12,7 @@ use crate::broker::approver::{self, ApproverSpec};
 use crate::broker::rules::Rules;
 use crate::broker::{Broker, Escalation, ShellContext, project};
 use crate::native;
-use crate::net::Resolver;
+use crate::net::{Host, Resolver};
 use crate::own_dirs::{self, OwnDirs};
 use crate::policy::SandboxPolicy;
 use crate::secrets::SecretPatterns;
@@ -157,13 +157,27 @@ pub(super) fn broker(
     let mut broker = Broker::new(rules, config.settings.approval.value, approver, audit)
         .with_observer(config.observer.clone())
         .with_shell(shell_context(config, policy))
-        .without_grants(&config.no_grant, move |host| {
-            resolver.pinned_to_loopback(host)
-        });
+        .without_grants(&config.no_grant, local_hosts(config, resolver));
     if let Some(user) = user {
         broker = broker.with_rules_file(user.join(project::USER_RULES));
     }
     Ok(broker)
+}
+
+/// The hosts `no_grant` network still lets a person be asked about: the
+/// test servers' names on their ports, when the session names them; else
+/// any name pinned to a loopback address.
+fn local_hosts(
+    config: &SessionConfig,
+    resolver: Resolver,
+) -> impl Fn(&Host, Option<u16>) -> bool + Send + 'static {
+    let servers = config.test_servers.clone();
+    move |host: &Host, port: Option<u16>| match &servers {
+        Some(servers) => servers.iter().any(|(name, served)| {
+            matches!(host, Host::Name(n) if n == name) && port == Some(*served)
+        }),
+        None => resolver.pinned_to_loopback(host),
+    }
 }
 
 /// What the broker reads a command's shell lines with: the variables
