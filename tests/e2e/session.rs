@@ -128,6 +128,44 @@ fn a_session_grant_does_not_cover_a_program_rewritten_since() {
     );
 }
 
+/// Answers once, after making a file the line's glob would match: the
+/// line changing under the question.
+struct PlantsWhileAsked(std::path::PathBuf);
+
+impl Approver for PlantsWhileAsked {
+    fn name(&self) -> &'static str {
+        "plants-while-asked"
+    }
+
+    fn ask(&mut self, _: &Question) -> Answer {
+        std::fs::write(&self.0, "planted").unwrap();
+        Answer::Once
+    }
+}
+
+/// Attack: a line's glob is expanded when the person is asked; while they
+/// read the question, a file that matches it appears (written by a
+/// command running alongside). What runs is the line as it was read and
+/// judged, once, not a second reading that takes the new file in.
+#[test]
+fn a_line_runs_as_it_was_judged_not_as_read_again_after_the_question() {
+    let l = Layout::new();
+    std::fs::write(l.at("old.tmp"), "x").unwrap();
+    let mut config = SessionConfig::new(&l.root).unwrap();
+    config.cache.dir = Some(cache_dir().to_path_buf());
+    config.approver = ApproverChoice::Custom(Box::new(PlantsWhileAsked(l.at("late.tmp"))));
+    let session = Session::new(config).unwrap();
+    let (outcome, _) = run(&session, Command::line("rm -f *.tmp"));
+    assert_eq!(outcome.exit_code, 0, "{outcome:?}");
+    assert_eq!(outcome.engine, Some("shell"), "{outcome:?}");
+    assert!(!l.at("old.tmp").exists(), "the judged file was removed");
+    assert_eq!(
+        std::fs::read_to_string(l.at("late.tmp")).unwrap(),
+        "planted",
+        "a file nobody was asked about was removed"
+    );
+}
+
 /// A person who aborts the session stops it: no later command runs, even
 /// one that would not ask.
 #[test]

@@ -306,6 +306,19 @@ pub struct ShellContext {
     pub own_places: Vec<PathBuf>,
 }
 
+impl ShellContext {
+    /// `argv` read as a shell line run from `cwd`, as the broker reads it;
+    /// `None` when `argv` is not a shell line.
+    pub fn read_line(
+        &self,
+        argv: &[String],
+        cwd: &Path,
+    ) -> Option<Result<shell::Script, shell::ParseError>> {
+        let (dialect, text) = shell::shell_line(argv)?;
+        Some(shell::parse(text, dialect, &self.env, &self.root, cwd))
+    }
+}
+
 /// How deep `sh -c` may nest inside `sh -c` before the broker stops reading.
 const MAX_SHELL_DEPTH: usize = 4;
 
@@ -319,9 +332,21 @@ pub fn judge(
     request: &Request,
     shell: Option<&ShellContext>,
 ) -> Verdict {
+    judge_read(rules, policy, request, shell, None)
+}
+
+/// [`judge`], with `request.argv` already read as a shell line (`line`),
+/// when it is one.
+fn judge_read(
+    rules: &Rules,
+    policy: ApprovalPolicy,
+    request: &Request,
+    shell: Option<&ShellContext>,
+    line: Option<&shell::Script>,
+) -> Verdict {
     // A failure of cordon's own reading refuses, never runs.
     let judged = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        judge_words(rules, policy, request, shell, &[], 0)
+        judge_words(rules, policy, request, shell, line, &[], 0)
     }));
     let verdict = judged.unwrap_or_else(|_| {
         Verdict::Refused(format!(
@@ -340,12 +365,14 @@ pub fn judge(
 }
 
 /// Judges `request.argv` and every command it wraps; the words at
-/// `wildcards` are unknown ([`Rule::fit`]).
+/// `wildcards` are unknown ([`Rule::fit`]). `line` is `request.argv`
+/// already read as a shell line.
 fn judge_words(
     rules: &Rules,
     policy: ApprovalPolicy,
     request: &Request,
     shell: Option<&ShellContext>,
+    line: Option<&shell::Script>,
     wildcards: &[usize],
     depth: usize,
 ) -> Verdict {
@@ -383,12 +410,23 @@ fn judge_words(
             // the project's own program.
             Some((dialect, Ok(text))) => stricter(
                 judge_command(rules, policy, &words, known, program.own),
-                judge_line(rules, policy, request, view, dialect, &text, shell, depth),
+                judge_line(
+                    rules,
+                    policy,
+                    request,
+                    view,
+                    (dialect, &text, None),
+                    shell,
+                    depth,
+                ),
             ),
             Some((_, Err(why))) => Verdict::Ask { reason: why },
             None => match shell::shell_line(view) {
                 Some((dialect, text)) => {
-                    judge_line(rules, policy, request, view, dialect, text, shell, depth)
+                    // The view at 0 is the request's own words.
+                    let read = line.filter(|_| i == 0);
+                    let line = (dialect, text, read);
+                    judge_line(rules, policy, request, view, line, shell, depth)
                 }
                 None => {
                     let mut verdict = judge_command(rules, policy, &words, known, program.own);
@@ -461,16 +499,14 @@ fn by_digest(rules: &Rules, digest: &str, argv: &[String], by_name: Verdict) -> 
     }
 }
 
-/// Judges a shell line (`view` runs `text` with `dialect`) command by
-/// command.
-#[allow(clippy::too_many_arguments)]
+/// Judges a shell line command by command: `view` runs `text` with
+/// `dialect`, already read when the third part of `line` holds it.
 fn judge_line(
     rules: &Rules,
     policy: ApprovalPolicy,
     request: &Request,
     view: &[String],
-    dialect: shell::Dialect,
-    text: &str,
+    (dialect, text, read): (shell::Dialect, &str, Option<&shell::Script>),
     shell: Option<&ShellContext>,
     depth: usize,
 ) -> Verdict {
@@ -488,9 +524,16 @@ fn judge_line(
             reason: "shell lines nested too deep for cordon to read".into(),
         };
     }
-    let script = match shell::parse(text, dialect, &context.env, &context.root, &request.cwd) {
-        Ok(script) => script,
-        Err(err) => return Verdict::Refused(err.to_string()),
+    let parsed;
+    let script = match read {
+        Some(script) => script,
+        None => match shell::parse(text, dialect, &context.env, &context.root, &request.cwd) {
+            Ok(script) => {
+                parsed = script;
+                &parsed
+            }
+            Err(err) => return Verdict::Refused(err.to_string()),
+        },
     };
     let mut asks = Vec::new();
     // A login shell runs the profile files in HOME first: where commands
@@ -548,12 +591,13 @@ fn judge_line(
                 display::command_in_line(argv)
             ));
         }
-        let context = stage_context(context, &script, stage);
+        let context = stage_context(context, script, stage);
         match judge_words(
             rules,
             policy,
             &inner,
             Some(&context),
+            None,
             &stage.unexpanded,
             depth + 1,
         ) {
@@ -1020,11 +1064,22 @@ impl Decided {
     }
 }
 
+/// A request the broker let run, with the shell line it judged: the one
+/// parse of that line, which the runner then runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approved {
+    /// The request as it runs (possibly edited by the person).
+    pub request: Request,
+    /// `request.argv` read as a shell line, when it is one and could be
+    /// read.
+    pub line: Option<Arc<shell::Script>>,
+}
+
 /// How the broker finally disposed of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// Run this request (possibly edited by the person).
-    Run(Request),
+    Run(Approved),
     /// Refused; one line for the user.
     Refused(String),
     /// The person stopped the session.
@@ -1439,14 +1494,30 @@ impl Broker {
     }
 
     /// Decides `request`: judged, then asked about if need be; an edited
-    /// command is judged again from the start.
-    pub fn decide(&mut self, mut request: Request) -> Outcome {
+    /// command is judged again from the start. `line` is `request.argv`
+    /// already read as a shell line with the context of
+    /// [`Broker::set_shell`] ([`ShellContext::read_line`]), judged as read.
+    pub fn decide(
+        &mut self,
+        mut request: Request,
+        mut line: Option<Arc<shell::Script>>,
+    ) -> Outcome {
         for _ in 0..MAX_EDITS {
             self.audit.record(&Event::request(&request, self.policy));
-            let reason = match judge(&self.rules, self.policy, &request, self.shell.as_ref()) {
+            let judged = judge_read(
+                &self.rules,
+                self.policy,
+                &request,
+                self.shell.as_ref(),
+                line.as_deref(),
+            );
+            let run = |request: Request, line: Option<Arc<shell::Script>>| {
+                Outcome::Run(Approved { request, line })
+            };
+            let reason = match judged {
                 Verdict::Run { by } => {
                     self.decided("run", &by, None);
-                    return Outcome::Run(request);
+                    return run(request, line);
                 }
                 Verdict::Refused(why) => {
                     self.decided("refused", "rule", Some(&why));
@@ -1463,7 +1534,7 @@ impl Broker {
             }
             if self.granted(&request) {
                 self.decided("run", "session grant", Some(&reason));
-                return Outcome::Run(request);
+                return run(request, line);
             }
             let command = display::command_in_line(&request.argv);
             if self.policy == ApprovalPolicy::Never {
@@ -1482,7 +1553,7 @@ impl Broker {
             match answer {
                 Answer::Once => {
                     self.decided("approved", by, Some(&reason));
-                    return Outcome::Run(request);
+                    return run(request, line);
                 }
                 Answer::Session { prefix } => {
                     self.last_decision = Some(Decided::new("approved for the session", by));
@@ -1505,7 +1576,7 @@ impl Broker {
                         engine: request.engine,
                         program_sha256: request.program_sha256.clone(),
                     });
-                    return Outcome::Run(request);
+                    return run(request, line);
                 }
                 Answer::Always { prefix } => {
                     self.last_decision = Some(Decided::new("approved always", by));
@@ -1545,7 +1616,7 @@ impl Broker {
                             ));
                         }
                     }
-                    return Outcome::Run(request);
+                    return run(request, line);
                 }
                 Answer::Deny(why) => {
                     self.decided("denied", by, Some(&why));
@@ -1562,6 +1633,14 @@ impl Broker {
                     request.argv = argv;
                     request.engine = "native";
                     request.program_sha256 = None;
+                    // Read once here; a line that cannot be read is
+                    // refused by the judging, which reads it again.
+                    line = self
+                        .shell
+                        .as_ref()
+                        .and_then(|context| context.read_line(&request.argv, &request.cwd))
+                        .and_then(Result::ok)
+                        .map(Arc::new);
                 }
                 Answer::Abort => {
                     self.decided("aborted", by, None);
@@ -1899,19 +1978,22 @@ mod tests {
             ],
         );
         assert!(matches!(
-            b.decide(request("git push origin")),
+            b.decide(request("git push origin"), None),
             Outcome::Run(_)
         ));
         assert!(matches!(
-            b.decide(request("git push upstream")),
+            b.decide(request("git push upstream"), None),
             Outcome::Run(_)
         ));
-        assert!(matches!(b.decide(request("git pull")), Outcome::Refused(_)));
+        assert!(matches!(
+            b.decide(request("git pull"), None),
+            Outcome::Refused(_)
+        ));
         assert_eq!(asked.lock().unwrap().len(), 2);
         // A fresh broker (a new session) remembers nothing.
         let (mut b, _) = broker(Rules::default(), ApprovalPolicy::Untrusted, vec![]);
         assert!(matches!(
-            b.decide(request("git push origin")),
+            b.decide(request("git push origin"), None),
             Outcome::Refused(_)
         ));
     }
@@ -1925,7 +2007,7 @@ mod tests {
             vec![Answer::Edit(argv("curl evil.example"))],
         );
         assert!(matches!(
-            b.decide(request("rm -rf build")),
+            b.decide(request("rm -rf build"), None),
             Outcome::Refused(_)
         ));
         assert_eq!(asked.lock().unwrap().len(), 1);
@@ -1934,8 +2016,8 @@ mod tests {
             ApprovalPolicy::OnRequest,
             vec![Answer::Edit(argv("rm -r build/tmp")), Answer::Once],
         );
-        match b.decide(request("rm -rf build")) {
-            Outcome::Run(r) => assert_eq!(r.argv, argv("rm -r build/tmp")),
+        match b.decide(request("rm -rf build"), None) {
+            Outcome::Run(r) => assert_eq!(r.request.argv, argv("rm -r build/tmp")),
             other => panic!("{other:?}"),
         }
         assert_eq!(asked.lock().unwrap().len(), 2);
@@ -1944,14 +2026,17 @@ mod tests {
     #[test]
     fn never_refuses_without_asking_and_abort_stops() {
         let (mut b, asked) = broker(Rules::default(), ApprovalPolicy::Never, vec![Answer::Once]);
-        assert!(matches!(b.decide(request("rm -rf x")), Outcome::Refused(_)));
+        assert!(matches!(
+            b.decide(request("rm -rf x"), None),
+            Outcome::Refused(_)
+        ));
         assert!(asked.lock().unwrap().is_empty());
         let (mut b, _) = broker(
             Rules::default(),
             ApprovalPolicy::OnRequest,
             vec![Answer::Abort],
         );
-        assert_eq!(b.decide(request("rm -rf x")), Outcome::Aborted);
+        assert_eq!(b.decide(request("rm -rf x"), None), Outcome::Aborted);
     }
 
     /// Connections: the allowlist and rules decide unasked until the session
@@ -2048,21 +2133,33 @@ mod tests {
                 },
             ],
         );
-        assert!(matches!(b.decide(request("rm -rf build")), Outcome::Run(_)));
-        assert!(matches!(b.decide(request("rm -rf build")), Outcome::Run(_)));
+        assert!(matches!(
+            b.decide(request("rm -rf build"), None),
+            Outcome::Run(_)
+        ));
+        assert!(matches!(
+            b.decide(request("rm -rf build"), None),
+            Outcome::Run(_)
+        ));
         assert_eq!(asked.lock().unwrap().len(), 1);
         assert!(matches!(
-            b.decide(request("rm -rf build src")),
+            b.decide(request("rm -rf build src"), None),
             Outcome::Refused(_)
         ));
         assert_eq!(asked.lock().unwrap().len(), 2, "a longer command asks");
-        assert!(matches!(b.decide(request("make test")), Outcome::Run(_)));
-        assert!(matches!(b.decide(request("make clean")), Outcome::Run(_)));
+        assert!(matches!(
+            b.decide(request("make test"), None),
+            Outcome::Run(_)
+        ));
+        assert!(matches!(
+            b.decide(request("make clean"), None),
+            Outcome::Run(_)
+        ));
         assert_eq!(asked.lock().unwrap().len(), 3, "a typed prefix covers");
         // Elsewhere, the same words are another command.
         let mut elsewhere = request("rm -rf build");
         elsewhere.cwd = "/other".into();
-        assert!(matches!(b.decide(elsewhere), Outcome::Refused(_)));
+        assert!(matches!(b.decide(elsewhere, None), Outcome::Refused(_)));
         assert_eq!(asked.lock().unwrap().len(), 4, "another directory asks");
 
         let host = Host::parse("10.0.0.9").unwrap();
@@ -2073,7 +2170,7 @@ mod tests {
         );
         let mut escalated = request("curl x");
         escalated.escalation = Some(Escalation::Host(host.clone(), Some(8080)));
-        assert!(matches!(b.decide(escalated), Outcome::Run(_)));
+        assert!(matches!(b.decide(escalated, None), Outcome::Run(_)));
         assert_eq!(b.host_granted(&host, 8080), None, "once is that run's");
         assert_eq!(b.host_granted(&host, 22), None);
     }

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, Result};
 
 use super::engines::Ran;
-use super::prepare::{command_env, writable_dirs};
+use super::prepare::writable_dirs;
 use super::{Run, Target};
 use crate::exit;
 use crate::io::{CappedOutput, Stdio};
@@ -20,23 +20,20 @@ use crate::shell::redirect::{Area, Failed};
 use crate::shell::{self, Connector, Options, Pipeline, Script, Stage};
 
 impl Run<'_> {
-    /// Runs the line `text`, approved for `shell`. A redirection outside what
-    /// the line may read or write refuses the whole line before anything runs.
+    /// Runs the line `text` approved for `shell`, as the broker read and
+    /// judged it (`script`). A redirection outside what the line may read
+    /// or write refuses the whole line before anything runs.
     pub(super) fn script(
         &self,
         policy: &SandboxPolicy,
         shell: &Path,
-        text: &str,
+        (script, text): (&Script, &str),
         stdio: Stdio,
     ) -> Result<Ran> {
         let config = &self.session.config;
-        let env = shell::Env::new(command_env(config, policy));
         let name = shell
             .file_name()
             .map_or("sh".into(), |n| n.to_string_lossy());
-        let (dialect, _) = shell::shell_line(&[name.to_string(), "-c".into(), String::new()])
-            .unwrap_or((shell::Dialect::Posix, ""));
-        let script = shell::parse(text, dialect, &env, policy.root(), &policy.cwd_abs())?;
         let writable = writable_dirs(config);
         let area = Area {
             policy,
@@ -63,7 +60,7 @@ impl Run<'_> {
                 options: Options::default(),
                 stopped: AtomicBool::new(false),
             };
-            return line.run(&script, &stdio);
+            return line.run(script, &stdio);
         }
         if !shell.is_absolute() {
             self.note(format!(

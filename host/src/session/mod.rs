@@ -295,13 +295,17 @@ impl Session {
             CommandLine::Argv(argv) => argv,
         };
         outcome.argv = argv.clone();
-        if let Some((dialect, text)) = shell::shell_line(&argv) {
-            let env = shell::Env::new(prepare::command_env(config, &policy));
-            if let Err(err) = shell::parse(text, dialect, &env, policy.root(), &policy.cwd_abs()) {
+        // A shell line is read here, once: the broker judges what was
+        // read, and that is what runs.
+        let shell_context = prepare::shell_context(config, &policy);
+        let mut line = match shell_context.read_line(&argv, &policy.cwd_abs()) {
+            Some(Ok(script)) => Some(Arc::new(script)),
+            Some(Err(err)) => {
                 self.note(err);
                 return Ok(exit::HOST_ERROR);
             }
-        }
+            None => None,
+        };
         let output = SharedOutput::new(command.output);
         // A grant is asked for, and honoured, by what it names really.
         let asked: Vec<Escalation> = command
@@ -381,8 +385,8 @@ impl Session {
             // One hold of the broker: another command of the session cannot
             // slip its shell context or its decision in between.
             let mut broker = self.broker();
-            broker.set_shell(prepare::shell_context(config, &policy));
-            let decided = broker.decide(request);
+            broker.set_shell(shell_context.clone());
+            let decided = broker.decide(request, line.clone());
             outcome.argv = argv.clone();
             outcome.engine = Some(engine);
             outcome.decision = broker.last_decision().cloned();
@@ -402,10 +406,11 @@ impl Session {
                     return Ok(exit::DENIED);
                 }
             };
-            if approved.argv != argv {
+            if approved.request.argv != argv {
                 // An edited command is a different program, maybe another
                 // engine.
-                argv = approved.argv;
+                argv = approved.request.argv;
+                line = approved.line;
                 target = match self.locate(&policy, &argv[0]) {
                     Ok(target) => target,
                     Err(why) => return Ok(self.unresolved(why)),
@@ -424,12 +429,14 @@ impl Session {
             // A line is read and routed stage by stage unless the native
             // engine or an escalation was asked for: then it is one native
             // command (still judged command by command).
-            let script =
-                shell::script_of(&argv).filter(|_| self.routes_line(&argv, escalation.as_ref()));
+            let routed = line
+                .as_deref()
+                .zip(shell::script_of(&argv))
+                .filter(|_| self.routes_line(&argv, escalation.as_ref()));
             *attempts += 1;
-            let (engine, ran) = match (&target, script) {
-                (Target::Native(shell), Some(text)) => {
-                    ("shell", run.script(&policy, shell, text, stdio)?)
+            let (engine, ran) = match (&target, routed) {
+                (Target::Native(shell), Some((script, text))) => {
+                    ("shell", run.script(&policy, shell, (script, text), stdio)?)
                 }
                 (Target::Wasi(resolved), _) => ("wasi", run.wasi(&policy, resolved, &argv, stdio)?),
                 (Target::Native(program), _) => (
