@@ -11,7 +11,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::broker::{ApprovalPolicy, Escalation, Request};
+use crate::request::{ApprovalPolicy, Escalation, Request};
 use crate::observe::Observer;
 use crate::violations::{Denied, Violation};
 

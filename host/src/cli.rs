@@ -12,7 +12,8 @@ use clap::builder::PossibleValue;
 use clap::{Parser, Subcommand};
 
 use crate::broker::approver::{self, ApproverSpec};
-use crate::broker::{ApprovalPolicy, Escalation, GrantKind, project};
+use crate::broker::project;
+use crate::request::{ApprovalPolicy, Escalation, GrantKind};
 use crate::exit;
 use crate::native;
 use crate::net::Network;

@@ -26,10 +26,9 @@
 // Documented module by module: those still allowed below have public
 // items without docs.
 
+pub mod allowlist;
 pub mod atomic;
-#[allow(missing_docs)]
 pub mod audit;
-#[allow(missing_docs)]
 pub mod broker;
 pub mod cli;
 pub mod config_file;
@@ -40,27 +39,21 @@ pub mod exit;
 pub mod fd_path;
 pub mod gitdirs;
 pub mod io;
-#[allow(missing_docs)]
 pub mod native;
 pub mod net;
 pub mod observe;
-#[allow(missing_docs)]
 pub mod own_dirs;
-#[allow(missing_docs)]
 pub mod policy;
-#[allow(missing_docs)]
+pub mod program_file;
 pub mod project_tools;
-#[allow(missing_docs)]
+pub mod request;
 pub mod resolve;
-#[allow(missing_docs)]
 pub mod scenario;
 pub mod screen;
 pub mod secrets;
 pub mod session;
-#[allow(missing_docs)]
 pub mod settings;
 pub mod shape_lock;
-#[allow(missing_docs)]
 pub mod shell;
 pub mod tools;
 pub mod tracked;

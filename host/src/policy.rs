@@ -8,6 +8,7 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use crate::net::NetAccess;
+use crate::request::Request;
 use crate::secrets::SecretPatterns;
 
 /// Subpaths of the root that stay read-only in `workspace-write`, whether or
@@ -186,6 +187,20 @@ pub struct SandboxPolicy {
 }
 
 impl SandboxPolicy {
+    /// The request to run `argv` under this policy on `engine`, asking
+    /// for nothing more.
+    pub fn request(&self, argv: &[String], engine: &'static str) -> Request {
+        Request {
+            argv: argv.to_vec(),
+            cwd: self.cwd_abs(),
+            engine,
+            sandbox: self.mode.as_str(),
+            escalation: None,
+            justification: None,
+            program_sha256: None,
+        }
+    }
+
     /// Builds a policy for `root` (must be an existing directory other than
     /// the filesystem root), with the command running in `cwd`.
     ///

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config_file::line_of;
 use crate::digest::{parse_sha256, sha256_hex};
-use crate::resolve::{self, PROGRAM_LIMIT, ProgramFile};
+use crate::program_file::{PROGRAM_LIMIT, ProgramFile};
 
 /// Where the pins are, under the root.
 pub const PINS_FILE: &str = ".cordon/tools.toml";
@@ -202,7 +202,7 @@ fn read_pins(root: &Path) -> Result<PinsFile, String> {
 
 /// Whether `name` can be a project tool's name.
 fn valid_name(name: &str) -> Result<(), String> {
-    if resolve::plain_name(name).is_none() || name.ends_with(".wasm") {
+    if plain_name(name).is_none() || name.ends_with(".wasm") {
         return Err(format!(
             "{name:?} cannot be a tool's name (a file name without .wasm)"
         ));
@@ -335,6 +335,14 @@ fn inside_root(root: &Path) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// `name` if it can be a file name in `.cordon/tools` (no separators, not
+/// `.` or `..`).
+pub fn plain_name(name: &str) -> Option<&str> {
+    let plain =
+        !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0']);
+    plain.then_some(name)
 }
 
 #[cfg(test)]

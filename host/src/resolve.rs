@@ -14,7 +14,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::project_tools;
+use crate::program_file::ProgramFile;
+use crate::project_tools::{self, plain_name};
 use crate::tools::{self, BuiltIn};
 
 /// Where a tool's bytes come from.
@@ -37,31 +38,6 @@ pub struct Resolved {
     /// The program's bytes, for every source but a built-in.
     pub file: Option<ProgramFile>,
 }
-
-/// A WASI program read from a file.
-pub struct ProgramFile {
-    pub bytes: Vec<u8>,
-    pub sha256: [u8; 32],
-    /// Where the bytes were read from, as the descriptor read told
-    /// (`None` where the platform cannot say).
-    pub read_from: Option<PathBuf>,
-}
-
-impl ProgramFile {
-    /// The digest as rules and listings show it.
-    pub fn sha256_hex(&self) -> String {
-        crate::digest::hex(&self.sha256)
-    }
-}
-
-impl std::fmt::Debug for ProgramFile {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ProgramFile(sha256:{})", self.sha256_hex())
-    }
-}
-
-/// The largest WASI program read.
-pub const PROGRAM_LIMIT: u64 = 512 << 20;
 
 /// Why a name did not resolve.
 #[derive(Debug, thiserror::Error)]
@@ -226,28 +202,13 @@ fn checked_if_pinned(root: &Path, path: &Path, file: &ProgramFile) -> Result<(),
 
 /// The program `name` runs, read from `path` (through symlinks).
 fn read(name: &str, path: &Path) -> Result<ProgramFile, Unresolved> {
-    use sha2::{Digest, Sha256};
-    let (bytes, read_from) = crate::config_file::read_through_links_from(path, PROGRAM_LIMIT)
-        .map_err(|error| Unresolved::Unreadable {
-            name: name.to_string(),
-            path: path.to_path_buf(),
-            error,
-        })?;
-    let sha256 = Sha256::digest(&bytes).into();
-    Ok(ProgramFile {
-        bytes,
-        sha256,
-        read_from,
+    ProgramFile::read(path).map_err(|error| Unresolved::Unreadable {
+        name: name.to_string(),
+        path: path.to_path_buf(),
+        error,
     })
 }
 
-/// `name` if it can be a file name in `.cordon/tools` (no separators, not
-/// `.` or `..`).
-pub fn plain_name(name: &str) -> Option<&str> {
-    let plain =
-        !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0']);
-    plain.then_some(name)
-}
 
 #[cfg(test)]
 mod tests {

@@ -17,7 +17,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::broker::{ApprovalPolicy, project};
+use crate::broker::project;
+use crate::request::ApprovalPolicy;
 use crate::config_file::line_of;
 use crate::net::Network;
 use crate::policy::SandboxMode;

@@ -19,7 +19,8 @@ use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
 use cordon::broker::rules::Rules;
-use cordon::broker::{ApprovalPolicy, Request, ShellContext, Verdict, judge};
+use cordon::broker::{ShellContext, Verdict, judge};
+use cordon::request::{ApprovalPolicy, Request};
 use cordon::shell::Env;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use cordon::broker::approver::{Answer, Approver, Question};
 use cordon::session::{ApproverChoice, Command, Session, SessionConfig};
 
-use cordon::broker::{ApprovalPolicy, Escalation};
+use cordon::request::{ApprovalPolicy, Escalation};
 use cordon::settings::Sourced;
 
 use crate::support::{BOTH, Layout, Wasi, audit_lines, cache_dir, command, cordon, events, probe};

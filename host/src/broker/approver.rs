@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 
-use super::{Request, prompt};
+use super::prompt;
+use crate::request::Request;
 use crate::display;
 
 /// What the broker asks.

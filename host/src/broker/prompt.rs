@@ -8,7 +8,7 @@
 //! push the command off it or draw a row of its own. A field cut short
 //! says so, and `v` shows all of it.
 
-use super::Escalation;
+use crate::request::Escalation;
 use super::approver::Question;
 use crate::display;
 
@@ -254,7 +254,7 @@ pub fn whole(question: &Question) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::broker::Request;
+    use crate::request::Request;
 
     fn question(argv: &[&str], cwd: &str, justification: Option<&str>) -> Question {
         Question {

@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use anyhow::{Result, bail};
 
-use crate::broker::Request;
+use crate::request::Request;
 use crate::display::say;
 use crate::net::{self, Decider, Host, Network};
 use crate::project_tools::{self, PINS_FILE};
-use crate::resolve::PROGRAM_LIMIT;
+use crate::program_file::PROGRAM_LIMIT;
 use crate::tools;
 
 #[derive(clap::Args, Debug)]

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 
 use super::Grants;
 use super::address;
-use super::allowlist::Host;
-use crate::broker::Request;
+use crate::allowlist::Host;
+use crate::request::Request;
 use crate::observe::Observer;
 
 /// Tells the person running cordon why a connection was refused: the

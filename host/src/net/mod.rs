@@ -9,7 +9,6 @@
 //! refused unless the list names that address itself.
 
 mod address;
-mod allowlist;
 mod gate;
 pub mod proxy;
 mod resolver;
@@ -17,11 +16,11 @@ pub mod tls;
 
 use std::sync::Arc;
 
-pub use allowlist::{Allowlist, Host};
+pub use crate::allowlist::{Allowlist, Host};
 pub use gate::{Decider, Gate, report_refusal};
 pub use resolver::Resolver;
 
-use crate::broker::Request;
+use crate::request::Request;
 use crate::observe::Observer;
 
 /// What `--network` chose.

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, ToSocketAddrs};
 
-use super::allowlist::Host;
+use crate::allowlist::Host;
 
 /// The host's resolver, with the user's pinned names first.
 #[derive(Debug, Clone, Default)]

@@ -16,7 +16,7 @@ use super::Allowed;
 use super::server::Server;
 use super::spec::{Policy, Step};
 use crate::broker::approver::ApproverSpec;
-use crate::broker::{Escalation, GrantKind};
+use crate::request::{Escalation, GrantKind};
 use crate::digest::hex;
 use crate::net::Network;
 use crate::policy::{Determinism, SandboxMode};

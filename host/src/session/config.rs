@@ -11,7 +11,8 @@ use anyhow::Result;
 
 use super::Engines;
 use crate::broker::approver::{Approver, ApproverSpec};
-use crate::broker::{Escalation, GrantKind, project};
+use crate::broker::project;
+use crate::request::{Escalation, GrantKind};
 use crate::observe::{Observer, Quiet};
 use crate::policy::Determinism;
 use crate::settings::Settings;

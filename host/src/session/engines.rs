@@ -9,7 +9,8 @@ use anyhow::{Context, Result};
 
 use super::Run;
 use super::prepare::{env_choice, granted_writable, writable_dirs};
-use crate::broker::{self, Escalation, Request};
+use crate::broker;
+use crate::request::Escalation;
 use crate::exit;
 use crate::io::Stdio;
 use crate::native::{
@@ -170,7 +171,7 @@ impl Run<'_> {
             self.note(format!("{name}: native command, not deterministic"));
         }
         let gate = policy.network.gate(
-            Request::for_command(argv, policy, "native"),
+            policy.request(argv, "native"),
             stdio.notes.clone(),
         );
         let io = NativeIo {

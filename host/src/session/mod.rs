@@ -34,13 +34,15 @@ pub use prepare::pinned_resolver;
 pub use warm::Engines;
 
 use crate::audit::{Event, RunRecord, StreamRecord};
-use crate::broker::{self, ApprovalPolicy, Broker, Escalation, Outcome, Request};
+use crate::broker::{self, Broker, Outcome};
+use crate::request::{ApprovalPolicy, Escalation, Request};
 use crate::exit;
 use crate::io::Stdio;
 use crate::net::{self, Allowlist, Decider, NetAccess, Network, Resolver};
 use crate::policy::{SandboxMode, SandboxPolicy};
 use crate::project_tools::PinMismatch;
-use crate::resolve::{self, NotFound, ProgramFile, Unresolved};
+use crate::program_file::ProgramFile;
+use crate::resolve::{self, NotFound, Unresolved};
 use crate::shell;
 use crate::wasi::{self, EngineMode, WasiHost};
 
@@ -380,7 +382,7 @@ impl Session {
                     Target::Wasi(resolved) => resolved.file.as_ref().map(ProgramFile::sha256_hex),
                     Target::Native(_) => None,
                 },
-                ..Request::for_command(&argv, &policy, engine)
+                ..policy.request(&argv, engine)
             };
             // One hold of the broker: another command of the session cannot
             // slip its shell context or its decision in between.

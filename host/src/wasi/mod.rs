@@ -51,11 +51,11 @@ use secrets_guard::SecretsGuard;
 use state::{GuestState, Limiter, P1State, P2State};
 use wasmtime_wasi_http::WasiHttpCtx;
 
-use crate::broker::Request;
+use crate::request::Request;
 use crate::io::Stdio;
 use crate::net::NetAccess;
 use crate::policy::{Limits, SandboxPolicy};
-use crate::resolve::ProgramFile;
+use crate::program_file::ProgramFile;
 
 /// How often the epoch advances; the granularity of the wall-clock deadline
 /// for code that never calls the host.
@@ -253,7 +253,7 @@ impl WasiHost {
         let gate = policy.network.gate(
             Request {
                 program_sha256: program.sha256.clone(),
-                ..Request::for_command(argv, policy, "wasi")
+                ..policy.request(argv, "wasi")
             },
             notes.clone(),
         );
