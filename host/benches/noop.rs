@@ -44,7 +44,9 @@ fn main() {
     for mode in [SandboxMode::ReadOnly, SandboxMode::WorkspaceWrite] {
         let policy = SandboxPolicy::new(root.path(), None, mode).expect("policy");
         for (kind, wat) in [("wasip1 module", P1_NOOP), ("wasip2 component", P2_NOOP)] {
-            let program = host.load(&wat::parse_str(wat).unwrap()).expect("load");
+            let program = host
+                .load(&wat::parse_str(wat).unwrap(), &cordon::observe::Quiet)
+                .expect("load");
             // Warm up allocators and page tables.
             measure(&host, &program, &policy);
             let times = measure(&host, &program, &policy);

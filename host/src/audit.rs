@@ -11,8 +11,8 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::request::{ApprovalPolicy, Escalation, Request};
 use crate::observe::Observer;
+use crate::request::{ApprovalPolicy, Escalation, Request};
 use crate::violations::{Denied, Violation};
 
 /// Version of the audit schema, in every line.
@@ -26,67 +26,116 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub enum Event {
     /// A command the broker was asked about.
     Request {
+        /// The command as asked.
         argv: Vec<String>,
+        /// Where it would run.
         cwd: String,
+        /// `wasi`, `native`, or `shell` for a line cordon routes stage by
+        /// stage.
         engine: String,
+        /// The sandbox mode, as the user named it.
         sandbox: String,
+        /// The approval policy it was asked under.
         approval: String,
+        /// What it asks for beyond the sandbox, as `--escalate` writes it.
         escalation: Option<String>,
+        /// Why it needs the escalation, in the requester's words.
         justification: Option<String>,
     },
     /// How a request was disposed of (`run`, `refused`, `approved`,
     /// `denied`, `aborted` ...) and what decided it.
     Decision {
+        /// The word: `run` (no one asked), `refused`, `approved`,
+        /// `approved-for-session`, `approved-always`, `denied`, `edited`,
+        /// `aborted`.
         decision: String,
+        /// What decided: a rule, the policy, a session grant, an approver.
         by: String,
+        /// What this kind of decision adds, as keys of the same line.
         #[serde(flatten)]
         detail: DecisionDetail,
     },
     /// How a command ran.
     Run {
+        /// The command as run (after a person's edit).
         argv: Vec<String>,
+        /// `wasi`, `native`, or `shell` for a line cordon routed.
         engine: String,
+        /// The sandbox mode it ran under; `none` when unsandboxed.
         sandbox: String,
         /// The exit code cordon returned (reserved codes included).
         exit_code: i32,
+        /// How long it ran, in milliseconds.
         duration_ms: u128,
+        /// The size and digest of all it wrote to stdout, kept or past
+        /// `--max-output`.
         stdout: Option<StreamRecord>,
+        /// The size and digest of all it wrote to stderr, kept or past
+        /// `--max-output`.
         stderr: Option<StreamRecord>,
+        /// The sandbox layers in force.
         layers: Vec<String>,
+        /// The host variables left out of a native command's environment
+        /// (names, never values).
         env_dropped: Vec<String>,
     },
     /// What the sandbox refused: its kind and target, not the message (it
     /// is the command's output).
     Violation {
+        /// What kind of access was refused.
         denied: Denied,
+        /// The path or host refused, when known.
         target: Option<String>,
+        /// How many lines reported it.
         times: u64,
+        /// Read from the command's own stderr, a hint; `false` for what
+        /// cordon saw itself.
         from_stderr: bool,
     },
     /// Refusal lines of one run past the kept ones: counted, not listed.
-    ViolationsNotKept { count: u64 },
+    ViolationsNotKept {
+        /// How many refusal lines were not kept.
+        count: u64,
+    },
     /// A connection decided by the network gate.
     Connect {
+        /// The command that connects.
         argv: Vec<String>,
+        /// The host it connects to or looks up.
         host: String,
         /// `None` for a name lookup.
         port: Option<u16>,
+        /// As for commands: run, refused, approved, approved-for-session,
+        /// denied, aborted.
         decision: String,
+        /// What decided: `--network allow`, a rule, a session grant, the
+        /// approver, the policy, the address check.
         by: String,
+        /// Why it was asked or refused.
         reason: Option<String>,
     },
     /// A line on the approver's channel not taken as an answer.
     AnswerDiscarded {
+        /// The approver whose channel it came on.
         by: String,
+        /// Why it was not taken (early, another id or protocol version,
+        /// malformed, too long).
         why: String,
+        /// The line's start, as the approver kept it.
         line: String,
     },
     /// The session read (or was granted) a secret: from here on every
     /// network grant needs a person.
-    Taint { why: String },
+    Taint {
+        /// The secret read or granted.
+        why: String,
+    },
     /// Something the person running cordon should know (secrets git
     /// already holds).
-    Warning { text: String },
+    Warning {
+        /// What the person was told.
+        text: String,
+    },
 }
 
 /// What a decision says beyond its word and who made it.
@@ -94,42 +143,63 @@ pub enum Event {
 #[serde(untagged)]
 pub enum DecisionDetail {
     /// Why it was asked or refused.
-    Reason { reason: Option<String> },
+    Reason {
+        /// The reason, when there is one.
+        reason: Option<String>,
+    },
     /// `approved-for-session`: the exact command granted, or the prefix
     /// the person typed, with the escalation granted along.
     Session {
+        /// The exact command granted; `None` for a prefix.
         argv: Option<Vec<String>>,
+        /// The prefix granted, as the person typed it; `None` for an exact
+        /// command.
         prefix: Option<Vec<String>>,
+        /// The escalation granted along, if any.
         escalation: Option<String>,
     },
     /// `approved-always`: what was granted, and the rules file written or
     /// why none was.
     Always {
+        /// What was granted: a command prefix or a host.
         granted: String,
+        /// The rules file written; `None` when none was.
         rule_file: Option<String>,
+        /// Why no rule was written; `None` when one was.
         rule_error: Option<String>,
     },
     /// `edited`: the command the person put in its place.
-    Edited { argv: Vec<String> },
+    Edited {
+        /// The new command.
+        argv: Vec<String>,
+    },
 }
 
 /// A stream's size and digest, as recorded for a run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StreamRecord {
+    /// How many bytes the stream carried, kept or past `--max-output`.
     pub bytes: u64,
+    /// The SHA-256 of those bytes, as lowercase hex.
     pub sha256: String,
 }
 
 /// How one command ran.
 #[derive(Debug, Clone)]
 pub struct RunRecord<'a> {
+    /// The command as run.
     pub argv: &'a [String],
+    /// `wasi`, `native`, or `shell` for a line cordon routed.
     pub engine: &'a str,
+    /// The sandbox mode it ran under; `none` when unsandboxed.
     pub sandbox: &'a str,
     /// The exit code cordon returned (reserved codes included).
     pub exit_code: i32,
+    /// How long it ran, in milliseconds.
     pub duration_ms: u128,
+    /// Stdout's size and digest; `None` when no digest was kept.
     pub stdout: Option<StreamRecord>,
+    /// Stderr's size and digest; `None` when no digest was kept.
     pub stderr: Option<StreamRecord>,
     /// The sandbox layers in force.
     pub layers: &'a [String],
@@ -148,6 +218,7 @@ struct Line<'a> {
 }
 
 impl Event {
+    /// The request for `request`, asked under `policy`.
     pub fn request(request: &Request, policy: ApprovalPolicy) -> Event {
         Event::Request {
             argv: request.argv.clone(),
@@ -172,6 +243,9 @@ impl Event {
         }
     }
 
+    /// An `approved-for-session` answer from `by`: `words` granted as a
+    /// prefix when `prefix`, else as the exact command, with `escalation`
+    /// granted along.
     pub fn grant(
         by: &str,
         words: &[String],
@@ -205,6 +279,7 @@ impl Event {
         }
     }
 
+    /// An `edited` answer from `by`: `argv` runs in the command's place.
     pub fn edit(by: &str, argv: &[String]) -> Event {
         Event::Decision {
             decision: "edited".into(),
@@ -215,6 +290,7 @@ impl Event {
         }
     }
 
+    /// How a command ran, from its record.
     pub fn run(run: &RunRecord) -> Event {
         Event::Run {
             argv: run.argv.to_vec(),
@@ -229,6 +305,8 @@ impl Event {
         }
     }
 
+    /// One refusal: its kind and target, never its line (the command's
+    /// output).
     pub fn violation(violation: &Violation) -> Event {
         Event::Violation {
             denied: violation.denied,
@@ -238,6 +316,7 @@ impl Event {
         }
     }
 
+    /// `count` refusal lines of one run past the kept ones.
     pub fn violations_not_kept(count: u64) -> Event {
         Event::ViolationsNotKept { count }
     }
@@ -272,12 +351,14 @@ impl Event {
         }
     }
 
+    /// The session read or was granted a secret: `why`.
     pub fn taint(why: &str) -> Event {
         Event::Taint {
             why: why.to_string(),
         }
     }
 
+    /// `text`, as the person running cordon was told it.
     pub fn warning(text: &str) -> Event {
         Event::Warning {
             text: text.to_string(),
@@ -318,6 +399,7 @@ impl Audit {
         self.notes = Some(notes);
     }
 
+    /// Whether lines are written anywhere (false for the disabled log).
     pub fn enabled(&self) -> bool {
         self.file.is_some()
     }

@@ -1,6 +1,7 @@
 //! The `cordon` command line. Parsing and reporting only: every decision
 //! lives in the library.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::str::FromStr;
@@ -13,18 +14,18 @@ use clap::{Parser, Subcommand};
 
 use crate::broker::approver::{self, ApproverSpec};
 use crate::broker::project;
-use crate::request::{ApprovalPolicy, Escalation, GrantKind};
 use crate::exit;
 use crate::native;
 use crate::net::Network;
+use crate::observe::Busy;
 use crate::policy::{Determinism, SandboxMode};
+use crate::request::{ApprovalPolicy, Escalation, GrantKind};
 use crate::scenario;
-use crate::secrets::SecretPatterns;
 use crate::session::{
     self, ApproverChoice, CacheChoice, EngineChoice, Observer, RunOutcome, Session, SessionConfig,
 };
 use crate::settings::{self, Settings, Sourced};
-use crate::wasi::{CompileCache, EngineMode, WASMTIME_VERSION, WasiHost};
+use crate::wasi::{CompileCache, WasiHost};
 
 mod report;
 mod tools;
@@ -270,56 +271,22 @@ enum Engine {
     Native,
 }
 
-/// The sandbox modes as `--sandbox` takes them: the library's type, the
-/// command line's trait.
-impl clap::ValueEnum for SandboxMode {
-    fn value_variants<'a>() -> &'a [Self] {
-        &[
-            SandboxMode::ReadOnly,
-            SandboxMode::WorkspaceWrite,
-            SandboxMode::FullAccess,
-        ]
-    }
-
-    fn to_possible_value(&self) -> Option<PossibleValue> {
-        let help = match self {
-            SandboxMode::ReadOnly => "Nothing is writable",
-            SandboxMode::WorkspaceWrite => "The root is writable except the protected subpaths",
-            SandboxMode::FullAccess => {
-                "Everything the backend can grant. For WASI tools that is still only the \
-                 root, protected subpaths included"
+/// A library enum as a flag's values, each with its help.
+macro_rules! flag_values {
+    ($($ty:ty),*) => {$(
+        impl clap::ValueEnum for $ty {
+            fn value_variants<'a>() -> &'a [Self] {
+                <$ty>::ALL
             }
-        };
-        Some(PossibleValue::new(self.as_str()).help(help))
-    }
+
+            fn to_possible_value(&self) -> Option<PossibleValue> {
+                Some(PossibleValue::new(self.as_str()).help(self.help()))
+            }
+        }
+    )*};
 }
 
-/// The approval policies as `--approval` takes them.
-impl clap::ValueEnum for ApprovalPolicy {
-    fn value_variants<'a>() -> &'a [Self] {
-        &[
-            ApprovalPolicy::Untrusted,
-            ApprovalPolicy::OnFailure,
-            ApprovalPolicy::OnRequest,
-            ApprovalPolicy::Never,
-        ]
-    }
-
-    fn to_possible_value(&self) -> Option<PossibleValue> {
-        let help = match self {
-            ApprovalPolicy::Untrusted => "Only known-safe read-only commands run unasked",
-            ApprovalPolicy::OnFailure => {
-                "Everything runs sandboxed; when it fails and the sandbox refused something, \
-                 the person is asked whether to retry with that grant"
-            }
-            ApprovalPolicy::OnRequest => {
-                "Runs sandboxed; asks when the request asks for more or a rule says so"
-            }
-            ApprovalPolicy::Never => "Nobody is asked: what would ask is refused",
-        };
-        Some(PossibleValue::new(self.as_str()).help(help))
-    }
-}
+flag_values!(SandboxMode, ApprovalPolicy);
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {
     let secs: f64 = text
@@ -424,12 +391,7 @@ fn warm(args: &CacheArgs) -> Result<ExitCode> {
         anyhow::bail!("warm: --no-cache leaves nothing to keep the compiled tools in");
     };
     let dir = cache.dir().to_path_buf();
-    for mode in [EngineMode::Standard, EngineMode::Deterministic] {
-        let host = WasiHost::new(Some(CompileCache::new(&dir)), mode)?;
-        for module in [&crate::tools::TOOLS, &crate::tools::FETCH] {
-            host.load_built_in(module)?;
-        }
-    }
+    WasiHost::compile_built_ins(&dir, &Terminal { verbose: false })?;
     say(format!(
         "the built-in tools are compiled for this machine (normal and --deterministic runs), \
          in {}",
@@ -459,7 +421,7 @@ fn run_reported(args: RunArgs) -> Result<ExitCode> {
         Err(err) => RunOutcome::failed(format!("{err:#}")),
     };
     if let Some(sink) = sink {
-        report::write(sink, &report::to_json(&outcome)).context("writing the --json report")?;
+        report::write(sink, &outcome.report()).context("writing the --json report")?;
     }
     if let Some(error) = &outcome.error {
         say(error);
@@ -546,6 +508,12 @@ impl Observer for Terminal {
         if self.verbose {
             say(line);
         }
+    }
+
+    fn compiling(&self) -> Option<Busy> {
+        let stderr = std::io::stderr();
+        let terminal = stderr.is_terminal();
+        Some(Busy::compiling(Duration::from_secs(1), stderr, terminal))
     }
 }
 
@@ -671,43 +639,8 @@ fn test(
 }
 
 fn doctor(root: &Path, cache: &CacheArgs) -> Result<ExitCode> {
-    println!("cordon {}", env!("CARGO_PKG_VERSION"));
-    println!("wasmtime {WASMTIME_VERSION} (cranelift; WASIp1 modules and WASIp2 components)");
-    match cache_of(cache) {
-        Some(cache) => {
-            let (entries, bytes) = cache.usage();
-            println!(
-                "compile cache: {} ({entries} entries, {:.1} MiB)",
-                cache.dir().display(),
-                bytes as f64 / (1 << 20) as f64
-            );
-        }
-        None => println!("compile cache: off"),
-    }
-    println!("native sandbox layers:");
-    for layer in native::layers() {
-        match layer.state {
-            Ok(detail) => println!("  {:<11} available: {detail}", layer.name),
-            Err(why) => println!("  {:<11} missing: {why}", layer.name),
-        }
-    }
-    let root = crate::policy::canonical_root(root)?;
-    let tracked = crate::tracked::secrets(&root, &SecretPatterns::default());
-    if !tracked.is_empty() {
-        println!("{}", crate::tracked::warning(&tracked));
-    }
-    println!("settings for {} (before any flag):", root.display());
-    let settings = Settings::load(
-        &root,
-        project::user_config_dir().as_deref(),
-        home().as_deref(),
-    )
-    .map_err(anyhow::Error::msg)?;
-    for line in settings.describe() {
-        println!("  {line}");
-    }
-    if let Some(note) = &settings.left_out {
-        println!("  {}", crate::display::text(note));
+    for line in crate::doctor::report(root, cache_of(cache).as_ref())? {
+        println!("{line}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -5,17 +5,71 @@
 //! to the addresses it returned. Redirects are followed by hand, each one
 //! gated again; no proxy from the environment is used.
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{StatusCode, Url};
 
-use crate::net::Gate;
+use crate::net::{self, Allowlist, Decider, Gate, Host, Resolver};
+use crate::observe::Observer;
+use crate::request::Request;
 
 /// How many redirects are followed.
 const MAX_REDIRECTS: usize = 5;
 
 /// How long a download may take, all hops together.
 const TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The gate of a download that `argv` (run in `cwd`) asks for: it reaches
+/// only the hosts `allow` names, through `resolver`; nobody is asked, and
+/// no rule widens it.
+pub fn gate_for(
+    argv: Vec<String>,
+    cwd: &Path,
+    allow: Allowlist,
+    resolver: Resolver,
+    notes: Arc<dyn Observer>,
+) -> Gate {
+    let request = Request {
+        argv,
+        cwd: cwd.to_path_buf(),
+        engine: "download",
+        sandbox: "none",
+        escalation: None,
+        justification: None,
+        program_sha256: None,
+    };
+    let decider = Arc::new(OnlyListed);
+    net::Grants {
+        allow,
+        resolver,
+        decider,
+    }
+    .gate(request, notes)
+}
+
+/// Decides a download's connections: the hosts listed, and no other.
+struct OnlyListed;
+
+impl Decider for OnlyListed {
+    fn decide(
+        &self,
+        _request: &Request,
+        host: &Host,
+        port: u16,
+        listed: bool,
+    ) -> Result<Option<Vec<u16>>, String> {
+        if listed {
+            return Ok(None);
+        }
+        Err(format!(
+            "{host}:{port} is not in --network allow=... (a download reaches only the hosts named)"
+        ))
+    }
+
+    fn refused(&self, _request: &Request, _host: &Host, _port: u16, _why: &str) {}
+}
 
 /// The body of `url`, at most `limit` bytes.
 ///

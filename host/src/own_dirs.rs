@@ -23,7 +23,9 @@ const MAX_SYMLINKS: u32 = 40;
 /// cordon's own directories, resolved (absolute, no symlink, no `..`).
 #[derive(Debug, Clone, Default)]
 pub struct OwnDirs {
+    /// The config directory (rules, trusted projects).
     pub config: Option<PathBuf>,
+    /// The compile cache's directory.
     pub cache: Option<PathBuf>,
 }
 
@@ -31,12 +33,17 @@ pub struct OwnDirs {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OwnDirError {
+    /// The directory is reached through a symlink commands may change.
     #[error("{0}")]
     ThroughWritableSymlink(Box<WritableSymlink>),
+    /// The directory cannot be made or resolved.
     #[error("cordon's {what} directory {path}: {error}")]
     Unusable {
+        /// `config` or `cache`.
         what: &'static str,
+        /// The directory as given.
         path: PathBuf,
+        /// The I/O error.
         error: std::io::Error,
     },
 }
@@ -134,7 +141,10 @@ fn resolve_one(
 /// Where a path leads, and the first symlink on the way that lies in a
 /// writable area (with that area): a command could repoint it.
 pub struct Resolved<'a> {
+    /// The real path: absolute, no symlink, no `..`.
     pub real: PathBuf,
+    /// The first symlink on the way that lies in a writable area, and that
+    /// area.
     pub through: Option<(PathBuf, &'a Path)>,
 }
 

@@ -41,6 +41,26 @@ pub enum SandboxMode {
 }
 
 impl SandboxMode {
+    /// Every mode, least given first.
+    pub const ALL: &[SandboxMode] = &[
+        SandboxMode::ReadOnly,
+        SandboxMode::WorkspaceWrite,
+        SandboxMode::FullAccess,
+    ];
+
+    /// What the mode gives, in a line.
+    pub fn help(self) -> &'static str {
+        match self {
+            SandboxMode::ReadOnly => "Nothing is writable",
+            SandboxMode::WorkspaceWrite => "The root is writable except the protected subpaths",
+            SandboxMode::FullAccess => {
+                "Everything the backend can grant. For WASI tools that is still only the \
+                 root, protected subpaths included"
+            }
+        }
+    }
+
+    /// The name as the flag and the settings file write it.
     pub fn as_str(self) -> &'static str {
         match self {
             SandboxMode::ReadOnly => "read-only",
@@ -83,7 +103,9 @@ pub struct Limits {
     pub max_output_bytes: Option<u64>,
     /// Cap on instances, tables and memories a guest may create.
     pub max_instances: usize,
+    /// Cap on tables a guest may create.
     pub max_tables: usize,
+    /// Cap on the elements of each table.
     pub max_table_elements: usize,
     /// Bytes a single WASI host call may copy in or out of the guest.
     pub hostcall_fuel: usize,
@@ -137,21 +159,40 @@ impl Default for Determinism {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PolicyError {
+    /// The root cannot be resolved.
     #[error("root {path}: {error}")]
     RootUnreadable {
+        /// The root as given.
         path: PathBuf,
+        /// The I/O error.
         error: std::io::Error,
     },
+    /// The root is not a directory.
     #[error("root {0} is not a directory")]
     RootNotDirectory(PathBuf),
+    /// The root is the filesystem root.
     #[error("root {0} is the filesystem root; choose a project directory")]
     RootIsFilesystemRoot(PathBuf),
+    /// The working directory cannot be resolved.
     #[error("--cwd {cwd}: {error}")]
-    CwdUnreadable { cwd: PathBuf, error: std::io::Error },
+    CwdUnreadable {
+        /// The working directory as given.
+        cwd: PathBuf,
+        /// The I/O error.
+        error: std::io::Error,
+    },
+    /// The working directory resolves outside the root.
     #[error("--cwd {cwd} leaves the root {root}")]
-    CwdOutsideRoot { cwd: PathBuf, root: PathBuf },
+    CwdOutsideRoot {
+        /// The working directory as given.
+        cwd: PathBuf,
+        /// The root, resolved.
+        root: PathBuf,
+    },
+    /// The working directory is not a directory.
     #[error("--cwd {0} is not a directory")]
     CwdNotDirectory(PathBuf),
+    /// An `--env` that is not `KEY=VALUE`, as given.
     #[error("--env {0}: expected KEY=VALUE with a non-empty KEY and no '=' or NUL in it")]
     BadEnv(String),
 }
@@ -165,7 +206,9 @@ pub struct SandboxPolicy {
     root_alias: Option<PathBuf>,
     /// Working directory, relative to the root, without `.`/`..`/symlinks.
     cwd: PathBuf,
+    /// How much of the filesystem the command may change.
     pub mode: SandboxMode,
+    /// What the command may use.
     pub limits: Limits,
     /// `Some` for a deterministic run.
     pub determinism: Option<Determinism>,

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 /// A WASI program read from a file.
 pub struct ProgramFile {
+    /// The program's bytes.
     pub bytes: Vec<u8>,
+    /// Their SHA-256.
     pub sha256: [u8; 32],
     /// Where the bytes were read from, as the descriptor read told
     /// (`None` where the platform cannot say).

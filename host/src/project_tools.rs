@@ -49,7 +49,9 @@ struct PinsFile {
 /// One tool's pin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pin {
+    /// The tool's name, as commands run it.
     pub name: String,
+    /// Where its bytes came from.
     pub url: String,
     /// Lowercase hex.
     pub sha256: String,
@@ -60,26 +62,36 @@ pub struct Pin {
 /// Why a pinned tool does not run.
 #[derive(Debug, thiserror::Error)]
 pub enum PinMismatch {
+    /// The tool's bytes are not the pinned ones.
     #[error(
         "{name}: {} is not the tool {PINS_FILE} pins (its sha256 is {found}, the pin's {pinned}); \
          refused: run `cordon tools add {name} URL --sha256 HEX` for the bytes you mean",
         path.display()
     )]
     Changed {
+        /// The tool's name.
         name: String,
+        /// Its file.
         path: PathBuf,
+        /// The sha256 of the bytes there.
         found: String,
+        /// The sha256 the pin holds.
         pinned: String,
     },
+    /// A pinned tool's file is missing.
     #[error(
         "{name}: pinned in {PINS_FILE} but {} is missing; fetch it with \
          `cordon tools add {name} {url} --sha256 {pinned}`",
         path.display()
     )]
     Missing {
+        /// The tool's name.
         name: String,
+        /// Where its file should be.
         path: PathBuf,
+        /// Where the pin says its bytes came from.
         url: String,
+        /// The sha256 the pin holds.
         pinned: String,
     },
     /// The pins file cannot be read or is not valid.
@@ -217,10 +229,42 @@ fn valid_name(name: &str) -> Result<(), String> {
 
 /// A tool found under the root, pinned or not.
 pub struct Listed {
+    /// The tool's name.
     pub name: String,
+    /// Its pin; `None` for a tool without one.
     pub pin: Option<Pin>,
     /// The digest of the bytes there now (`None`: no file).
     pub found: Option<String>,
+}
+
+impl Listed {
+    /// The digest to show for the tool, and its state: where its pin
+    /// downloads it from, or what is wrong (unpinned, unreadable, missing,
+    /// changed and so refused).
+    pub fn shown(&self) -> (String, String) {
+        let found = self.found.as_deref().map(|d| format!("sha256:{d}"));
+        match (&self.pin, found) {
+            (None, Some(found)) => (
+                found,
+                format!("unpinned (not in {PINS_FILE}): runs as whatever it is"),
+            ),
+            (None, None) => ("-".to_string(), "unreadable".to_string()),
+            (Some(pin), None) => (
+                format!("sha256:{}", pin.sha256),
+                format!("{}: MISSING", pin.url),
+            ),
+            (Some(pin), Some(found)) if found == format!("sha256:{}", pin.sha256) => {
+                (found, pin.url.clone())
+            }
+            (Some(pin), Some(found)) => (
+                found,
+                format!(
+                    "{}: CHANGED, pinned sha256:{}; refused",
+                    pin.url, pin.sha256
+                ),
+            ),
+        }
+    }
 }
 
 /// Every pinned tool and every `.cordon/tools/*.wasm`, in name order.
@@ -264,7 +308,9 @@ pub fn listing(root: &Path) -> Result<Vec<Listed>, String> {
 
 /// What `cordon tools add` did.
 pub struct Added {
+    /// Where the tool's file was written.
     pub path: PathBuf,
+    /// Its size in bytes.
     pub bytes: usize,
 }
 

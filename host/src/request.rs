@@ -25,6 +25,30 @@ pub enum ApprovalPolicy {
 }
 
 impl ApprovalPolicy {
+    /// Every policy, the one asking most first.
+    pub const ALL: &[ApprovalPolicy] = &[
+        ApprovalPolicy::Untrusted,
+        ApprovalPolicy::OnFailure,
+        ApprovalPolicy::OnRequest,
+        ApprovalPolicy::Never,
+    ];
+
+    /// When the policy asks, in a line.
+    pub fn help(self) -> &'static str {
+        match self {
+            ApprovalPolicy::Untrusted => "Only known-safe read-only commands run unasked",
+            ApprovalPolicy::OnFailure => {
+                "Everything runs sandboxed; when it fails and the sandbox refused something, \
+                 the person is asked whether to retry with that grant"
+            }
+            ApprovalPolicy::OnRequest => {
+                "Runs sandboxed; asks when the request asks for more or a rule says so"
+            }
+            ApprovalPolicy::Never => "Nobody is asked: what would ask is refused",
+        }
+    }
+
+    /// The name as the flag and the settings file write it.
     pub fn as_str(self) -> &'static str {
         match self {
             ApprovalPolicy::Untrusted => "untrusted",
@@ -230,6 +254,7 @@ impl std::fmt::Display for Escalation {
 /// One command put to the broker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
+    /// The command as it would run.
     pub argv: Vec<String>,
     /// Where it runs, for the person asked.
     pub cwd: PathBuf,
@@ -237,6 +262,7 @@ pub struct Request {
     pub engine: &'static str,
     /// The sandbox mode, as the user named it.
     pub sandbox: &'static str,
+    /// What it asks for beyond the sandbox, if anything.
     pub escalation: Option<Escalation>,
     /// Why the request needs the escalation, in the requester's words.
     pub justification: Option<String>,

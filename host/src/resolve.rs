@@ -34,6 +34,7 @@ pub enum ToolSource {
 /// A resolved tool.
 #[derive(Debug)]
 pub struct Resolved {
+    /// Where the bytes come from.
     pub source: ToolSource,
     /// The program's bytes, for every source but a built-in.
     pub file: Option<ProgramFile>,
@@ -42,20 +43,27 @@ pub struct Resolved {
 /// Why a name did not resolve.
 #[derive(Debug, thiserror::Error)]
 pub enum Unresolved {
+    /// Nothing of that name was found.
     #[error(transparent)]
     NotFound(#[from] NotFound),
     /// A project's tool takes the name of a built-in or a system program.
     #[error("{name}: {tool} takes the name of {taken}; refused (run it with --tool {name}={tool})")]
     Shadowing {
+        /// The name asked for.
         name: String,
+        /// The project tool's file.
         tool: String,
+        /// What has the name already: the built-in, or the program PATH finds.
         taken: String,
     },
     /// The program's file cannot be read.
     #[error("{name}: cannot read {}: {error}", path.display())]
     Unreadable {
+        /// The name asked for.
         name: String,
+        /// The file that cannot be read.
         path: PathBuf,
+        /// The I/O error.
         error: std::io::Error,
     },
     /// A pinned project tool is missing or is not the bytes pinned.
@@ -67,7 +75,9 @@ pub enum Unresolved {
 #[derive(Debug, thiserror::Error)]
 #[error("{name}: command not found (looked at: {})", looked.join(", "))]
 pub struct NotFound {
+    /// The name asked for.
     pub name: String,
+    /// Where resolution looked, in order.
     pub looked: Vec<String>,
 }
 
@@ -208,7 +218,6 @@ fn read(name: &str, path: &Path) -> Result<ProgramFile, Unresolved> {
         error,
     })
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -18,10 +18,10 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::broker::project;
-use crate::request::ApprovalPolicy;
 use crate::config_file::line_of;
 use crate::net::Network;
 use crate::policy::SandboxMode;
+use crate::request::ApprovalPolicy;
 
 /// The user's settings file, in [`project::user_config_dir`].
 pub const USER_CONFIG: &str = "config.toml";
@@ -77,10 +77,13 @@ struct LimitsSection {
 /// Where a setting's value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
+    /// cordon's default.
     Default,
     /// A settings file, at a line.
     File {
+        /// The settings file.
         path: PathBuf,
+        /// The line the value is set on (1-based).
         line: usize,
     },
     /// A flag on the command line.
@@ -100,7 +103,9 @@ impl fmt::Display for Source {
 /// A value and where it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sourced<T> {
+    /// The setting's value.
     pub value: T,
+    /// Where it came from.
     pub from: Source,
 }
 
@@ -124,8 +129,11 @@ impl<T> Sourced<T> {
 /// The settings one run goes by.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// How much of the filesystem commands may change.
     pub sandbox: Sourced<SandboxMode>,
+    /// When a person is asked.
     pub approval: Sourced<ApprovalPolicy>,
+    /// What commands reach on the network.
     pub network: Sourced<Network>,
     /// Also writable for native commands: existing directories, resolved.
     pub writable: Vec<Sourced<PathBuf>>,
@@ -135,11 +143,14 @@ pub struct Settings {
     pub env_pass: Vec<Sourced<String>>,
     /// Host variables left out too (globs).
     pub env_drop: Vec<Sourced<String>>,
+    /// Each command's wall-clock limit (`None`: no limit).
     pub timeout: Sourced<Option<Duration>>,
     /// A native command tree's memory, and each WASI tool's (512 MiB
     /// when `None`).
     pub memory_mib: Sourced<Option<u64>>,
+    /// The most processes a native command's tree may have at once.
     pub processes: Sourced<u64>,
+    /// Cap on each of stdout and stderr, in bytes (`None`: no cap).
     pub max_output: Sourced<Option<u64>>,
     /// What a project's untrusted settings asked for and did not get, as
     /// one note (`None`: nothing was left out).

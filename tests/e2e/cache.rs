@@ -159,7 +159,7 @@ fn a_compile_draws_nothing_without_a_terminal() {
     let stderr = plain.stderr();
     assert!(!stderr.contains('\r'), "{stderr:?}");
     assert!(
-        stderr.is_empty() || stderr == format!("{}\n", cordon::wasi::COMPILING),
+        stderr.is_empty() || stderr == format!("{}\n", cordon::observe::COMPILING),
         "{stderr:?}"
     );
 }

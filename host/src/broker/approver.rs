@@ -13,12 +13,13 @@ use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 
 use super::prompt;
-use crate::request::Request;
 use crate::display;
+use crate::request::Request;
 
 /// What the broker asks.
 #[derive(Debug, Clone)]
 pub struct Question {
+    /// The request to decide on.
     pub request: Request,
     /// Why it needs a person (a rule, the policy, an escalation).
     pub reason: String,
@@ -31,10 +32,16 @@ pub enum Answer {
     Once,
     /// Run it, and anything starting with `prefix` (default: this exact
     /// command) with the same escalation, for the rest of the session.
-    Session { prefix: Option<Vec<String>> },
+    Session {
+        /// What the grant covers; `None`: this exact command.
+        prefix: Option<Vec<String>>,
+    },
     /// As `Session`, and from now on: an allow rule for `prefix` (or the
     /// host asked about) is written to the user's rules file.
-    Always { prefix: Option<Vec<String>> },
+    Always {
+        /// The prefix the rule allows; `None`: this command.
+        prefix: Option<Vec<String>>,
+    },
     /// Do not run it; why, in the approver's words.
     Deny(String),
     /// Run this command instead (judged again from the start).
@@ -47,6 +54,8 @@ pub enum Answer {
 pub trait Approver {
     /// A short name for the audit log (`tty`, `jsonl`, `script`, `deny`).
     fn name(&self) -> &'static str;
+    /// Puts `question` and waits for the answer. Whatever goes wrong is a
+    /// denial.
     fn ask(&mut self, question: &Question) -> Answer;
     /// What the channel carried since the last call that was not taken
     /// as an answer (stale, forged or malformed), for the audit log.
@@ -77,8 +86,11 @@ const MAX_ANSWER_BYTES: usize = 1 << 20;
 /// Which approver `--approver` names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApproverSpec {
+    /// A person at the terminal (`tty`).
     Tty,
+    /// Nobody: every question is denied (`deny`).
     Deny,
+    /// Answers read from a file (`script=FILE`).
     Script(PathBuf),
     /// A descriptor open for reading and writing (a socket).
     JsonlFd(i32),
@@ -176,6 +188,12 @@ pub struct Script {
 }
 
 impl Script {
+    /// Reads the answers in `file`.
+    ///
+    /// # Errors
+    ///
+    /// A file that cannot be read, or a line that is not an answer, with its
+    /// line number.
     pub fn load(file: &Path) -> Result<Self, String> {
         let text = crate::config_file::read_text(file, crate::config_file::CONFIG_LIMIT)
             .map_err(|e| format!("--approver script={}: {e}", file.display()))?;
@@ -228,6 +246,11 @@ pub struct Terminal {
 const QUERY_REPLIES: Duration = Duration::from_millis(60);
 
 impl Terminal {
+    /// Opens /dev/tty. A question unanswered for `timeout` is denied.
+    ///
+    /// # Errors
+    ///
+    /// /dev/tty cannot be opened.
     pub fn open(timeout: Duration) -> Result<Self, String> {
         let tty = std::fs::OpenOptions::new()
             .read(true)
@@ -527,6 +550,12 @@ pub struct Jsonl {
 }
 
 impl Jsonl {
+    /// Talks over a duplicate of the descriptor `fd` (the caller keeps the
+    /// original). A question unanswered for `timeout` is denied.
+    ///
+    /// # Errors
+    ///
+    /// The descriptor cannot be duplicated, or this is not a unix system.
     pub fn from_fd(fd: i32, timeout: Duration) -> Result<Self, String> {
         #[cfg(unix)]
         {
@@ -548,6 +577,12 @@ impl Jsonl {
         }
     }
 
+    /// Connects to the unix socket at `path`. A question unanswered for
+    /// `timeout` is denied.
+    ///
+    /// # Errors
+    ///
+    /// The socket cannot be connected to, or this is not a unix system.
     pub fn connect(path: &Path, timeout: Duration) -> Result<Self, String> {
         #[cfg(unix)]
         {

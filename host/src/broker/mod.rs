@@ -24,9 +24,9 @@ use rules::{Decision, Fit, NewRule, Rules};
 use crate::audit::{Audit, Event};
 use crate::display;
 use crate::net::{self, Host};
-use crate::request::{ApprovalPolicy, Escalation, GrantKind, Request};
 use crate::observe::{Observer, Quiet};
 use crate::policy::SandboxPolicy;
+use crate::request::{ApprovalPolicy, Escalation, GrantKind, Request};
 use crate::shell::{self, wrappers};
 use crate::violations::Denied;
 use crate::violations::Violation;
@@ -35,9 +35,15 @@ use crate::violations::Violation;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// Run it, sandboxed, unasked; `by` says what allowed it.
-    Run { by: String },
+    Run {
+        /// What allowed it: a rule, the policy, a session grant.
+        by: String,
+    },
     /// A person must decide; `reason` is shown to them.
-    Ask { reason: String },
+    Ask {
+        /// Why a person must decide.
+        reason: String,
+    },
     /// Refused; the text says what and how to grant it.
     Refused(String),
 }
@@ -46,7 +52,9 @@ pub enum Verdict {
 /// expands to and the root globs stay in.
 #[derive(Debug, Clone)]
 pub struct ShellContext {
+    /// The variables `$NAME` expands to.
     pub env: shell::Env,
+    /// The root, which globs stay in.
     pub root: PathBuf,
     /// Where a program is the project's own, not the system's: the root,
     /// the other writable directories, the temporary directory.
@@ -798,7 +806,9 @@ fn committed(target: Option<&str>, dir: &Path, policy: &SandboxPolicy) -> bool {
 /// `decision` events say it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decided {
+    /// The audit's word for it (`run`, `refused`, `approved` ...).
     pub decision: String,
+    /// What decided: a rule, the policy, a session grant, the approver.
     pub by: String,
 }
 
@@ -915,6 +925,8 @@ pub struct Broker {
 }
 
 impl Broker {
+    /// A broker that judges by `rules` under `policy`, asks `approver` and
+    /// records to `audit`, with no grants yet.
     pub fn new(
         rules: Rules,
         policy: ApprovalPolicy,
@@ -1227,6 +1239,7 @@ impl Broker {
         self.shell = Some(context);
     }
 
+    /// The approval policy it judges under.
     pub fn policy(&self) -> ApprovalPolicy {
         self.policy
     }

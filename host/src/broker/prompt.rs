@@ -8,14 +8,16 @@
 //! push the command off it or draw a row of its own. A field cut short
 //! says so, and `v` shows all of it.
 
-use crate::request::Escalation;
 use super::approver::Question;
 use crate::display;
+use crate::request::Escalation;
 
 /// The terminal's size in columns and rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Size {
+    /// The width, in columns.
     pub cols: usize,
+    /// The height, in rows.
     pub rows: usize,
 }
 
@@ -59,7 +61,9 @@ pub const ANSWER: &str = "  type a letter, then Enter: ";
 
 /// The question as drawn, and whether a part of it was cut short.
 pub struct Drawn {
+    /// What to write to the terminal.
     pub text: String,
+    /// Whether a field was cut short (`v` shows all of it).
     pub cut: bool,
 }
 

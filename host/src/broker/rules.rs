@@ -43,8 +43,11 @@ use crate::net::{Allowlist, Host};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Decision {
+    /// Runs unasked.
     Allow,
+    /// A person is asked.
     Prompt,
+    /// Refused, whatever is asked.
     Forbid,
 }
 
@@ -99,9 +102,13 @@ pub struct NetworkRule {
     pub host: Allowlist,
     /// Only for the program with these bytes (sha256, lowercase hex).
     pub tool: Option<String>,
+    /// What the rule decides.
     pub decision: Decision,
+    /// Why, shown when the rule applies.
     pub justification: Option<String>,
+    /// The rules file it is in.
     pub file: PathBuf,
+    /// The line its table starts on (1-based).
     pub line: usize,
 }
 
@@ -119,9 +126,13 @@ pub struct Rule {
     pub prefix: Vec<Vec<String>>,
     /// Only for the program with these bytes (sha256, lowercase hex).
     pub tool: Option<String>,
+    /// What the rule decides.
     pub decision: Decision,
+    /// Why, shown when the rule applies.
     pub justification: Option<String>,
+    /// The rules file it is in.
     pub file: PathBuf,
+    /// The line its table starts on (1-based).
     pub line: usize,
 }
 
@@ -133,6 +144,7 @@ pub enum Fit {
     Always,
     /// It matches for some values of the unknown words.
     Maybe,
+    /// It matches for no value of the unknown words.
     Never,
 }
 
@@ -192,15 +204,22 @@ fn command_name(word: &str) -> &str {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RulesError {
+    /// The file cannot be read.
     #[error("{}: {error}", file.display())]
     Read {
+        /// The rules file.
         file: PathBuf,
+        /// The I/O error.
         error: std::io::Error,
     },
+    /// A rule in the file is not valid.
     #[error("{}:{line}: {message}", file.display())]
     Invalid {
+        /// The rules file.
         file: PathBuf,
+        /// The line at fault (1-based).
         line: usize,
+        /// What is wrong.
         message: String,
     },
 }

@@ -7,11 +7,10 @@ use std::sync::Arc;
 
 use anyhow::{Result, bail};
 
-use crate::request::Request;
 use crate::display::say;
-use crate::net::{self, Decider, Host, Network};
-use crate::project_tools::{self, PINS_FILE};
+use crate::net::Network;
 use crate::program_file::PROGRAM_LIMIT;
+use crate::project_tools::{self, PINS_FILE};
 use crate::tools;
 
 #[derive(clap::Args, Debug)]
@@ -77,28 +76,7 @@ fn list(root: &Path) -> Result<ExitCode> {
         root.join(".cordon/tools").display()
     );
     for tool in listed {
-        let found = tool.found.as_deref().map(|d| format!("sha256:{d}"));
-        let (digest, state) = match (&tool.pin, &found) {
-            (None, Some(found)) => (
-                found.clone(),
-                format!("unpinned (not in {PINS_FILE}): runs as whatever it is"),
-            ),
-            (None, None) => ("-".to_string(), "unreadable".to_string()),
-            (Some(pin), None) => (
-                format!("sha256:{}", pin.sha256),
-                format!("{}: MISSING", pin.url),
-            ),
-            (Some(pin), Some(found)) if *found == format!("sha256:{}", pin.sha256) => {
-                (found.clone(), pin.url.clone())
-            }
-            (Some(pin), Some(found)) => (
-                found.clone(),
-                format!(
-                    "{}: CHANGED, pinned sha256:{}; refused",
-                    pin.url, pin.sha256
-                ),
-            ),
-        };
+        let (digest, state) = tool.shown();
         println!("{:<12} {digest} {state}", tool.name);
     }
     Ok(ExitCode::SUCCESS)
@@ -119,27 +97,9 @@ fn add(root: &Path, args: AddArgs) -> Result<ExitCode> {
         }
     };
     let resolver = crate::session::pinned_resolver(&args.resolve)?;
-    let request = Request {
-        argv: vec![
-            "cordon".into(),
-            "tools".into(),
-            "add".into(),
-            args.name.clone(),
-            args.url.clone(),
-        ],
-        cwd: root.to_path_buf(),
-        engine: "download",
-        sandbox: "none",
-        escalation: None,
-        justification: None,
-        program_sha256: None,
-    };
-    let gate = net::Grants {
-        allow,
-        resolver,
-        decider: Arc::new(OnlyListed),
-    }
-    .gate(request, Arc::new(super::Terminal { verbose: false }));
+    let argv = ["cordon", "tools", "add", &args.name, &args.url].map(String::from);
+    let notes = Arc::new(super::Terminal { verbose: false });
+    let gate = crate::download::gate_for(argv.into(), root, allow, resolver, notes);
     let added = project_tools::add(root, &args.name, &args.url, &args.sha256, |url| {
         crate::download::fetch(url, &gate, PROGRAM_LIMIT)
     })
@@ -151,27 +111,4 @@ fn add(root: &Path, args: AddArgs) -> Result<ExitCode> {
         args.sha256.to_ascii_lowercase()
     ));
     Ok(ExitCode::SUCCESS)
-}
-
-/// A download reaches only the hosts `--network allow=` names: nobody is
-/// asked, and no rule widens it.
-struct OnlyListed;
-
-impl Decider for OnlyListed {
-    fn decide(
-        &self,
-        _request: &Request,
-        host: &Host,
-        port: u16,
-        listed: bool,
-    ) -> Result<Option<Vec<u16>>, String> {
-        if listed {
-            return Ok(None);
-        }
-        Err(format!(
-            "{host}:{port} is not in --network allow=... (a download reaches only the hosts named)"
-        ))
-    }
-
-    fn refused(&self, _request: &Request, _host: &Host, _port: u16, _why: &str) {}
 }

@@ -234,7 +234,9 @@ impl EnvChoice {
 /// A command's environment and the host's names left out of it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Environment {
+    /// The variables the command gets.
     pub vars: Vec<(String, String)>,
+    /// The host variables left out (names only).
     pub dropped: Vec<String>,
 }
 

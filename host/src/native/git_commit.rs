@@ -57,6 +57,7 @@ impl Stage {
         Ok(stage)
     }
 
+    /// The staging directory.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -118,6 +119,7 @@ pub struct Kept {
     /// What the command wrote there that was not kept (at most
     /// [`MAX_KEPT`]), and how many more.
     pub left: Vec<Violation>,
+    /// Refusals past the kept ones, counted only.
     pub left_more: u64,
 }
 

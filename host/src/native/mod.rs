@@ -92,13 +92,16 @@ pub struct NativeOptions {
     /// Files that must not be read wherever they are (the compile cache's
     /// key).
     pub hidden: Vec<PathBuf>,
+    /// What the command's tree may use.
     pub limits: NativeLimits,
 }
 
 /// What a native command's tree may use; `None`: no limit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NativeLimits {
+    /// Memory for the whole tree, in bytes.
     pub memory_bytes: Option<u64>,
+    /// Processes the tree may have at once.
     pub processes: Option<u64>,
 }
 
@@ -107,8 +110,11 @@ pub struct NativeLimits {
 pub struct Plan {
     /// Absolute path of the program, and the argv it sees.
     pub program: PathBuf,
+    /// The arguments the program sees, its name first.
     pub argv: Vec<String>,
+    /// The working directory, absolute.
     pub cwd: PathBuf,
+    /// The command's environment: the host's, scrubbed, with `PWD` set.
     pub env: Vec<(String, String)>,
     /// Writable trees (the root in workspace-write, `--writable` dirs); the
     /// per-run temporary directory is added by the backend.
@@ -127,8 +133,11 @@ pub struct Plan {
     /// each, and only what [`git_commit`] keeps reaches it.
     #[serde(default)]
     pub git_commit: Vec<PathBuf>,
+    /// What the command reaches on the network.
     pub network: PlanNetwork,
+    /// Run without namespaces (Landlock and seccomp alone).
     pub no_namespaces: bool,
+    /// What the command's tree may use.
     pub limits: NativeLimits,
 }
 
@@ -243,14 +252,18 @@ fn drop_proxy_env(env: &mut Vec<(String, String)>) {
 pub enum NativeStatus {
     /// Exit code, or 128 + the signal that killed it.
     Exited(i32),
+    /// Killed when the timeout ran out.
     TimedOut,
 }
 
 /// The result of one native run.
 #[derive(Debug)]
 pub struct NativeOutcome {
+    /// How it ended.
     pub status: NativeStatus,
+    /// Bytes of stdout past the cap, dropped.
     pub stdout_dropped: u64,
+    /// Bytes of stderr past the cap, dropped.
     pub stderr_dropped: u64,
     /// What the sandbox refused, as far as it could be observed: distinct
     /// refusals, at most [`crate::violations::MAX_KEPT`] read from stderr.
@@ -272,6 +285,8 @@ pub enum NativeError {
     /// This OS has no native sandbox.
     #[error("native commands are not supported on this OS ({0}); WASI tools still run")]
     Unsupported(&'static str),
+    /// Setting up the sandbox, starting the command or waiting for it
+    /// failed; the message says what.
     #[error("native sandbox: {0}")]
     Setup(String),
 }
@@ -279,6 +294,7 @@ pub enum NativeError {
 /// One sandbox layer as `cordon doctor` shows it.
 #[derive(Debug, Clone)]
 pub struct Layer {
+    /// The layer's name (`landlock`, `seccomp` ...).
     pub name: &'static str,
     /// `Ok(detail)` when usable, `Err(why not)` when missing.
     pub state: Result<String, String>,
@@ -294,8 +310,12 @@ pub fn layers() -> Vec<Layer> {
 pub struct NativeIo {
     /// A file or pipe to read, or `None` for the host's stdin.
     pub stdin: Option<std::fs::File>,
+    /// Where the command's stdout goes, capped.
     pub stdout: CappedOutput,
+    /// Where the command's stderr goes, capped.
     pub stderr: CappedOutput,
+    /// How long the command may run before its tree is killed; `None`: no
+    /// limit.
     pub timeout: Option<Duration>,
     /// Required when the plan's network is [`PlanNetwork::Proxy`].
     pub gate: Option<Arc<Gate>>,

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use super::Grants;
 use super::address;
 use crate::allowlist::Host;
-use crate::request::Request;
 use crate::observe::Observer;
+use crate::request::Request;
 
 /// Tells the person running cordon why a connection was refused: the
 /// command itself may only say that it failed.

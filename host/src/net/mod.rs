@@ -20,8 +20,8 @@ pub use crate::allowlist::{Allowlist, Host};
 pub use gate::{Decider, Gate, report_refusal};
 pub use resolver::Resolver;
 
-use crate::request::Request;
 use crate::observe::Observer;
+use crate::request::Request;
 
 /// What `--network` chose.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

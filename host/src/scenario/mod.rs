@@ -24,6 +24,7 @@ use crate::session::Engines;
 
 /// How `cordon test` was asked to run.
 pub struct Options {
+    /// Scenario files, and directories whose `*.toml` files are scenarios.
     pub paths: Vec<PathBuf>,
     /// Write the golden transcripts instead of comparing with them.
     pub bless: bool,
@@ -34,13 +35,17 @@ pub struct Options {
 /// One scenario's result.
 #[derive(Serialize)]
 pub struct Outcome {
+    /// The scenario's file.
     pub file: PathBuf,
+    /// Its name (the file's stem unless it names itself).
     pub name: String,
+    /// Whether it passed.
     pub passed: bool,
     /// The first difference, when it failed.
     pub failure: Option<String>,
     /// sha256 of the transcript (the golden file's content).
     pub transcript_sha256: String,
+    /// What each step did.
     pub steps: Vec<Observed>,
 }
 
@@ -49,15 +54,21 @@ pub struct Outcome {
 pub struct Report {
     /// The flags that let the scenarios do more.
     pub allowed: Vec<&'static str>,
+    /// Each scenario's result, in the order run.
     pub scenarios: Vec<Outcome>,
+    /// How many passed.
     pub passed: usize,
+    /// How many failed.
     pub failed: usize,
 }
 
 /// What a front end hears as scenarios run.
 pub enum Progress<'a> {
     /// The scenarios loaded; about to run them, with these flags.
-    Starting { allowed: &'a [&'static str] },
+    Starting {
+        /// The flags that let the scenarios do more.
+        allowed: &'a [&'static str],
+    },
     /// One scenario ended.
     Done(&'a Outcome),
 }

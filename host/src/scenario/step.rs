@@ -16,10 +16,10 @@ use super::Allowed;
 use super::server::Server;
 use super::spec::{Policy, Step};
 use crate::broker::approver::ApproverSpec;
-use crate::request::{Escalation, GrantKind};
 use crate::digest::hex;
 use crate::net::Network;
 use crate::policy::{Determinism, SandboxMode};
+use crate::request::{Escalation, GrantKind};
 use crate::session::{
     ApproverChoice, CacheChoice, Command, EngineChoice, Engines, Observer, RunOutcome, Session,
     SessionConfig,
@@ -185,10 +185,7 @@ pub fn run(
         .iter()
         .any(|l| l["event"] == "run" && l["engine"] != "wasi");
     let stdout = sandbox.stable(&stdout.bytes());
-    // The first compile's line depends on the cache, not on the step.
-    let compiling = format!("{}\n", crate::wasi::COMPILING);
-    let stderr = String::from_utf8_lossy(&stderr.bytes()).replace(&compiling, "");
-    let stderr = sandbox.stable(stderr.as_bytes());
+    let stderr = sandbox.stable(&stderr.bytes());
     let digest = |text: &str| deterministic.then(|| hex(&Sha256::digest(text.as_bytes())));
     let mut observed = Observed {
         command: shown,

@@ -12,9 +12,9 @@ use anyhow::Result;
 use super::Engines;
 use crate::broker::approver::{Approver, ApproverSpec};
 use crate::broker::project;
-use crate::request::{Escalation, GrantKind};
 use crate::observe::{Observer, Quiet};
 use crate::policy::Determinism;
+use crate::request::{Escalation, GrantKind};
 use crate::settings::Settings;
 use crate::wasi::CompileCache;
 

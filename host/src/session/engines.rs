@@ -3,6 +3,7 @@
 //! how it ended.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -10,14 +11,15 @@ use anyhow::{Context, Result};
 use super::Run;
 use super::prepare::{env_choice, granted_writable, writable_dirs};
 use crate::broker;
-use crate::request::Escalation;
 use crate::exit;
 use crate::io::Stdio;
 use crate::native::{
     self, NativeError, NativeIo, NativeLimits, NativeOptions, NativeStatus, Plan, PlanNetwork,
 };
 use crate::net::NetAccess;
+use crate::observe::Observer;
 use crate::policy::SandboxPolicy;
+use crate::request::Escalation;
 use crate::resolve;
 use crate::violations::{Denied, Violation};
 use crate::wasi::{self, Status};
@@ -75,7 +77,7 @@ impl Run<'_> {
         // Ends with the run (dropped), or ends the process past the deadline.
         let _watchdog = time_left
             .filter(|_| self.session.config.exit_when_stuck)
-            .map(start_watchdog);
+            .map(|timeout| start_watchdog(timeout, self.session.config.observer.clone()));
         let mut policy = policy.clone();
         policy.limits.timeout = time_left;
         let policy = &policy;
@@ -170,10 +172,9 @@ impl Run<'_> {
         if config.determinism.is_some() {
             self.note(format!("{name}: native command, not deterministic"));
         }
-        let gate = policy.network.gate(
-            policy.request(argv, "native"),
-            stdio.notes.clone(),
-        );
+        let gate = policy
+            .network
+            .gate(policy.request(argv, "native"), stdio.notes.clone());
         let io = NativeIo {
             stdin: stdio.stdin,
             stdout: stdio.stdout,
@@ -371,15 +372,15 @@ fn wasi_layers(policy: &SandboxPolicy) -> Vec<String> {
 }
 
 /// Ends the process when the run it watches is still going `timeout` plus
-/// the grace from now; dropping what it returns (the run ended) calls it
-/// off.
-fn start_watchdog(timeout: Duration) -> std::sync::mpsc::Sender<()> {
+/// the grace from now, saying why to `notes`; dropping what it returns
+/// (the run ended) calls it off.
+fn start_watchdog(timeout: Duration, notes: Arc<dyn Observer>) -> std::sync::mpsc::Sender<()> {
     let (ended, watched) = std::sync::mpsc::channel::<()>();
     std::thread::spawn(move || {
         if watched.recv_timeout(timeout + WATCHDOG_GRACE)
             == Err(std::sync::mpsc::RecvTimeoutError::Timeout)
         {
-            crate::display::say(format!(
+            notes.note(&format!(
                 "timed out after {:.3}s (--timeout); the tool was blocked in a host call",
                 timeout.as_secs_f64()
             ));

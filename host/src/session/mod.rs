@@ -35,13 +35,13 @@ pub use warm::Engines;
 
 use crate::audit::{Event, RunRecord, StreamRecord};
 use crate::broker::{self, Broker, Outcome};
-use crate::request::{ApprovalPolicy, Escalation, Request};
 use crate::exit;
 use crate::io::Stdio;
 use crate::net::{self, Allowlist, Decider, NetAccess, Network, Resolver};
 use crate::policy::{SandboxMode, SandboxPolicy};
-use crate::project_tools::PinMismatch;
 use crate::program_file::ProgramFile;
+use crate::project_tools::PinMismatch;
+use crate::request::{ApprovalPolicy, Escalation, Request};
 use crate::resolve::{self, NotFound, Unresolved};
 use crate::shell;
 use crate::wasi::{self, EngineMode, WasiHost};
@@ -168,7 +168,12 @@ impl Session {
     /// The tool `resolved` names, compiled and linked once.
     fn program(&self, resolved: &resolve::Resolved) -> Result<wasi::Program> {
         let engines = &self.config.engines;
-        engines.program(self.mode(), self.config.compile_cache(), resolved)
+        engines.program(
+            self.mode(),
+            self.config.compile_cache(),
+            resolved,
+            &*self.config.observer,
+        )
     }
 
     /// Secrets git already holds in the root: said once for each set of

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use serde_json::{Value, json};
+
 use crate::audit::StreamRecord;
 use crate::broker::{self, Decided, Remedy};
 use crate::exit;
@@ -66,6 +68,30 @@ impl RunOutcome {
 }
 
 impl RunOutcome {
+    /// One JSON object saying how the run went (the report `cordon run
+    /// --json` writes; its fields are listed in docs/AUDIT.md).
+    pub fn report(&self) -> Value {
+        let size = |stream: &Option<StreamRecord>| stream.as_ref().map(|s| s.bytes);
+        let decision = self.decision.as_ref();
+        json!({
+            "argv": self.argv,
+            "engine": self.engine,
+            "decision": decision.map(|d| d.decision.as_str()),
+            "decided_by": decision.map(|d| d.by.as_str()),
+            "status": self.status.as_str(),
+            "exit_code": self.exit_code,
+            "error": self.error,
+            "retried": self.retried,
+            "violations": self.violations.iter().map(violation_json).collect::<Vec<_>>(),
+            "violations_not_kept": self.violations_not_kept,
+            "layers": self.layers,
+            "duration_ms": self.duration.as_millis(),
+            "stdout_bytes": size(&self.stdout),
+            "stderr_bytes": size(&self.stderr),
+            "env_dropped": self.env_dropped,
+        })
+    }
+
     /// The outcome of a command cordon failed to set up for.
     pub fn failed(error: String) -> RunOutcome {
         RunOutcome {
@@ -141,4 +167,17 @@ impl Refusal {
             allowed_by,
         }
     }
+}
+
+/// A refusal, with what would have allowed it.
+fn violation_json(refusal: &Refusal) -> Value {
+    let violation = &refusal.violation;
+    json!({
+        "denied": violation.denied,
+        "target": violation.target,
+        "line": violation.line,
+        "times": violation.times,
+        "from_stderr": violation.from_stderr,
+        "allowed_by": refusal.allowed_by,
+    })
 }

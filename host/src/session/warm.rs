@@ -9,6 +9,7 @@ use std::sync::{Mutex, OnceLock};
 
 use anyhow::Result;
 
+use crate::observe::Observer;
 use crate::resolve::{self, ToolSource};
 use crate::wasi::{CompileCache, EngineMode, Program, WasiHost};
 
@@ -50,6 +51,7 @@ impl Engines {
         mode: EngineMode,
         cache: Option<CompileCache>,
         resolved: &resolve::Resolved,
+        notes: &dyn Observer,
     ) -> Result<Program> {
         let (digest, built_in) = match (&resolved.source, &resolved.file) {
             (ToolSource::BuiltIn(tool), _) => (*tool.module.sha256, true),
@@ -63,8 +65,8 @@ impl Engines {
         }
         let host = self.host(mode, cache)?;
         let program = match (&resolved.source, &resolved.file) {
-            (ToolSource::BuiltIn(tool), _) => host.load_built_in(tool.module)?,
-            (_, Some(file)) => host.load_file(file)?,
+            (ToolSource::BuiltIn(tool), _) => host.load_built_in(tool.module, notes)?,
+            (_, Some(file)) => host.load_file(file, notes)?,
             (_, None) => unreachable!("refused above"),
         };
         programs().insert(key, program.clone());

@@ -17,6 +17,7 @@ use super::ParseError;
 pub struct Env(Vec<(String, String)>);
 
 impl Env {
+    /// The variables `vars`; of a name set twice, the last wins.
     pub fn new(vars: impl IntoIterator<Item = (String, String)>) -> Self {
         Env(vars.into_iter().collect())
     }
@@ -36,6 +37,7 @@ impl Env {
         self.0.iter().map(|(k, _)| k.as_str())
     }
 
+    /// The value of `name`, the last one set if it is set twice.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()

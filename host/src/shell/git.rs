@@ -161,6 +161,8 @@ const BUILTINS: &[&str] = &[
 /// A git command line, parsed.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Git<'a> {
+    /// The first word after the global options; `None` when there is
+    /// none.
     pub subcommand: Option<&'a str>,
     /// The subcommand's arguments, options and operands alike.
     pub args: &'a [String],

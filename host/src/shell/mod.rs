@@ -33,6 +33,7 @@ pub struct Redirect {
     pub fd: i32,
     /// `&>`: standard error goes where `fd` (1) goes.
     pub and_stderr: bool,
+    /// What it does to `fd`.
     pub op: RedirectOp,
 }
 
@@ -42,7 +43,12 @@ pub enum RedirectOp {
     /// `<`: read the file.
     Read(String),
     /// `>`, `>|`, `>>`: write the file, truncating or appending.
-    Write { path: String, append: bool },
+    Write {
+        /// The file written.
+        path: String,
+        /// `>>`: append instead of truncating.
+        append: bool,
+    },
     /// `<>`: open the file for reading and writing.
     ReadWrite(String),
     /// `>&N`, `<&N`: a copy of descriptor N.
@@ -94,8 +100,11 @@ pub struct Stage {
     /// The directory its relative paths start from, as cordon read the
     /// line (moved by each `cd` before it).
     pub dir: PathBuf,
+    /// `NAME=VALUE` assignments before the command, expanded.
     pub assignments: Vec<(String, String)>,
+    /// The command's words, expanded.
     pub argv: Vec<String>,
+    /// Its redirections, in order.
     pub redirects: Vec<Redirect>,
     /// Indices in `argv` of words cordon could not expand (a substitution,
     /// a variable set as the line runs) or that a glob gave (the shell may
@@ -195,21 +204,27 @@ impl Options {
 /// Stages joined by `|`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pipeline {
+    /// `!` before it: its status is inverted.
     pub negated: bool,
+    /// Its stages, left to right.
     pub stages: Vec<Stage>,
 }
 
 /// How a pipeline joins the one before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Connector {
+    /// `&&`: runs when the one before succeeded.
     And,
+    /// `||`: runs when the one before failed.
     Or,
 }
 
 /// Pipelines joined by `&&` and `||`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct List {
+    /// The first pipeline.
     pub first: Pipeline,
+    /// Each pipeline after it, with how it joins the one before.
     pub rest: Vec<(Connector, Pipeline)>,
 }
 
@@ -218,12 +233,16 @@ pub struct List {
 /// it runs cannot be judged before it runs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Script {
+    /// The script as given.
     pub text: String,
+    /// Its lists, run one after the other.
     pub lists: Vec<List>,
     /// Commands inside compound commands, functions and substitutions:
     /// judged, never run by cordon itself.
     pub nested: Vec<Stage>,
+    /// Why cordon will not run it itself, if it will not.
     pub opaque: Option<String>,
+    /// Why part of what it runs cannot be judged before it runs, if so.
     pub unreadable: Option<String>,
     /// The variables the line sets as it runs.
     pub assigned: Vec<String>,
@@ -468,7 +487,9 @@ const SHELLS: &[(&str, Dialect)] = &[
 /// The grammar a shell line is read with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
+    /// The POSIX grammar (sh, dash, ksh).
     Posix,
+    /// bash's grammar.
     Bash,
     /// A shell whose grammar cordon does not model (zsh): every line of it
     /// is unreadable.

@@ -20,6 +20,7 @@ use crate::policy::{SandboxPolicy, protected_name};
 
 /// Where the redirections of a line may read and write.
 pub struct Area<'a> {
+    /// The sandbox the line runs under.
     pub policy: &'a SandboxPolicy,
     /// `--writable` directories, resolved.
     pub writable: &'a [PathBuf],

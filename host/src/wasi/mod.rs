@@ -42,7 +42,6 @@ use wasmtime_wasi::p2::bindings::CommandPre;
 pub use cache::CompileCache;
 pub use ctx::DETERMINISTIC_ROOT;
 pub use output::BROKEN_PIPE;
-pub use program::COMPILING;
 
 use fs_guard::FsGuard;
 use http::HttpHooks;
@@ -51,11 +50,12 @@ use secrets_guard::SecretsGuard;
 use state::{GuestState, Limiter, P1State, P2State};
 use wasmtime_wasi_http::WasiHttpCtx;
 
-use crate::request::Request;
 use crate::io::Stdio;
 use crate::net::NetAccess;
+use crate::observe::Observer;
 use crate::policy::{Limits, SandboxPolicy};
 use crate::program_file::ProgramFile;
+use crate::request::Request;
 
 /// How often the epoch advances; the granularity of the wall-clock deadline
 /// for code that never calls the host.
@@ -170,9 +170,9 @@ impl WasiHost {
     ///
     /// When the bytes are not a valid WASI program, or import something this
     /// host does not provide.
-    pub fn load(&self, bytes: &[u8]) -> Result<Program> {
+    pub fn load(&self, bytes: &[u8], notes: &dyn Observer) -> Result<Program> {
         let sha256 = Sha256::digest(bytes).into();
-        self.link(bytes, &sha256, false)
+        self.link(bytes, &sha256, false, notes)
     }
 
     /// [`WasiHost::load`] for a program resolution read, whose digest is
@@ -181,8 +181,8 @@ impl WasiHost {
     /// # Errors
     ///
     /// As [`WasiHost::load`].
-    pub fn load_file(&self, file: &ProgramFile) -> Result<Program> {
-        self.link(&file.bytes, &file.sha256, false)
+    pub fn load_file(&self, file: &ProgramFile, notes: &dyn Observer) -> Result<Program> {
+        self.link(&file.bytes, &file.sha256, false, notes)
     }
 
     /// [`WasiHost::load`] for one of cordon's own tools: its sha256 is
@@ -192,14 +192,41 @@ impl WasiHost {
     /// # Errors
     ///
     /// As [`WasiHost::load`].
-    pub fn load_built_in(&self, module: &crate::tools::Embedded) -> Result<Program> {
-        self.link(module.bytes, module.sha256, true)
+    pub fn load_built_in(
+        &self,
+        module: &crate::tools::Embedded,
+        notes: &dyn Observer,
+    ) -> Result<Program> {
+        self.link(module.bytes, module.sha256, true, notes)
+    }
+
+    /// Compiles the built-in tools for this machine into the cache at
+    /// `dir`, for normal and deterministic runs alike (`cordon warm`).
+    ///
+    /// # Errors
+    ///
+    /// As [`WasiHost::load`].
+    pub fn compile_built_ins(dir: &Path, notes: &dyn Observer) -> Result<()> {
+        for mode in [EngineMode::Standard, EngineMode::Deterministic] {
+            let host = WasiHost::new(Some(CompileCache::new(dir)), mode)?;
+            for module in [&crate::tools::TOOLS, &crate::tools::FETCH] {
+                host.load_built_in(module, notes)?;
+            }
+        }
+        Ok(())
     }
 
     /// `built_in`: one of cordon's own tools, which changes to `$PWD` as it
     /// starts, and is not matched by digest.
-    fn link(&self, bytes: &[u8], sha256: &[u8; 32], built_in: bool) -> Result<Program> {
-        let linked = match program::compile(&self.engine, self.cache.as_ref(), bytes, sha256)? {
+    fn link(
+        &self,
+        bytes: &[u8],
+        sha256: &[u8; 32],
+        built_in: bool,
+        notes: &dyn Observer,
+    ) -> Result<Program> {
+        let cache = self.cache.as_ref();
+        let linked = match program::compile(&self.engine, cache, bytes, sha256, notes)? {
             Compiled::CoreModule(module) => Linked::CoreModule(
                 self.p1_linker()?
                     .instantiate_pre(&module)
