@@ -8,6 +8,7 @@
 use std::sync::{Arc, Mutex};
 
 use cordon::broker::approver::{Answer, Approver, Question};
+use cordon::io::Buffer;
 use cordon::session::{ApproverChoice, Command, Observer, RunOutcome, Session, SessionConfig};
 
 /// Says yes once to each question, and keeps what it was asked. A real
@@ -72,33 +73,14 @@ fn main() -> anyhow::Result<()> {
     ];
     for command in commands {
         let shown = format!("{:?}", command.what);
-        let (stdout, captured) = capture();
-        let outcome = session.run(command.output(stdout, std::io::sink()));
-        print(&shown, &captured.lock().unwrap(), &outcome);
+        let stdout = Buffer::default();
+        let outcome = session.run(command.output(stdout.clone(), std::io::sink()));
+        print(&shown, &stdout.bytes(), &outcome);
     }
     for question in asked.lock().unwrap().iter() {
         println!("the approver was asked: {question}");
     }
     Ok(())
-}
-
-/// A writer that keeps what it is given, and the buffer it keeps it in.
-fn capture() -> (SharedBuf, Arc<Mutex<Vec<u8>>>) {
-    let buf = Arc::new(Mutex::new(Vec::new()));
-    (SharedBuf(buf.clone()), buf)
-}
-
-struct SharedBuf(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for SharedBuf {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 fn print(shown: &str, stdout: &[u8], outcome: &RunOutcome) {

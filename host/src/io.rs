@@ -2,7 +2,8 @@
 //! engine: [`Stdio`], and [`CappedOutput`], a stream written through as
 //! the command writes (live), capped at `--max-output` bytes. Past the
 //! cap, bytes are dropped and counted; the command is never stopped for
-//! writing too much.
+//! writing too much. [`Buffer`] keeps a stream in memory for a caller to
+//! read.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -10,6 +11,39 @@ use std::sync::{Arc, Mutex};
 use sha2::{Digest, Sha256};
 
 use crate::observe::{Observer, Quiet};
+
+/// A writer that keeps what it is given in memory. Clones share the
+/// bytes: give one to a command as its output, read the other. As an
+/// [`Observer`], it keeps cordon's lines as `cordon run` writes them on
+/// stderr, in order with the command's own.
+#[derive(Clone, Default)]
+pub struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+impl Buffer {
+    /// Everything written so far.
+    pub fn bytes(&self) -> Vec<u8> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl Write for Buffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        kept.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Observer for Buffer {
+    fn note(&self, line: &str) {
+        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        kept.extend_from_slice(crate::display::said(line).as_bytes());
+    }
+}
 
 struct Sink {
     writer: Box<dyn Write + Send>,
@@ -173,26 +207,14 @@ where
 mod tests {
     use super::*;
 
-    #[derive(Clone, Default)]
-    struct Shared(Arc<Mutex<Vec<u8>>>);
-    impl Write for Shared {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[test]
     fn keeps_up_to_the_cap_and_counts_the_rest() {
-        let shared = Shared::default();
+        let shared = Buffer::default();
         let out = CappedOutput::new(Box::new(shared.clone()), Some(5), false);
         out.write_bytes(b"abc").unwrap();
         out.write_bytes(b"defg").unwrap();
         out.write_bytes(b"h").unwrap();
-        assert_eq!(&*shared.0.lock().unwrap(), b"abcde");
+        assert_eq!(shared.bytes(), b"abcde");
         assert_eq!(out.dropped(), 3);
     }
 }

@@ -109,40 +109,25 @@ impl Drop for Busy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Mutex;
+    use crate::io::Buffer;
 
     /// What the spinner drew, readable while it draws.
-    #[derive(Clone, Default)]
-    struct Drawn(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Drawn {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl Drawn {
-        fn text(&self) -> String {
-            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-        }
+    fn text(drawn: &Buffer) -> String {
+        String::from_utf8(drawn.bytes()).unwrap()
     }
 
     /// Work that outlasts the delay, however fast the machine: it ends
     /// only once the spinner has drawn.
     #[test]
     fn slow_work_shows_a_spinner_then_erases_it() {
-        let drawn = Drawn::default();
+        let drawn = Buffer::default();
         let seen = drawn.clone();
         let busy = Busy::compiling(Duration::ZERO, drawn.clone(), true);
-        while !seen.text().contains("compiling") {
+        while !text(&seen).contains("compiling") {
             std::thread::sleep(Duration::from_millis(1));
         }
         drop(busy);
-        let text = drawn.text();
+        let text = text(&drawn);
         assert!(
             text.starts_with("\rcordon: compiling WebAssembly, once (then cached) |"),
             "{text:?}"
@@ -153,24 +138,24 @@ mod tests {
     /// Without a terminal: one line, once, and nothing to erase.
     #[test]
     fn slow_work_without_a_terminal_says_one_line() {
-        let drawn = Drawn::default();
+        let drawn = Buffer::default();
         let seen = drawn.clone();
         let busy = Busy::compiling(Duration::ZERO, drawn.clone(), false);
-        while !seen.text().contains("compiling") {
+        while !text(&seen).contains("compiling") {
             std::thread::sleep(Duration::from_millis(1));
         }
         drop(busy);
-        assert_eq!(drawn.text(), format!("{COMPILING}\n"));
+        assert_eq!(text(&drawn), format!("{COMPILING}\n"));
     }
 
     #[test]
     fn work_done_within_the_delay_shows_nothing() {
-        let drawn = Drawn::default();
+        let drawn = Buffer::default();
         drop(Busy::compiling(
             Duration::from_secs(3600),
             drawn.clone(),
             true,
         ));
-        assert_eq!(drawn.text(), "");
+        assert_eq!(text(&drawn), "");
     }
 }

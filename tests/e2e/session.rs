@@ -3,10 +3,11 @@
 //! example, run as a user would run it.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 use cordon::broker::approver::{Answer, Approver, Question};
+use cordon::io::Buffer;
 use cordon::session::{ApproverChoice, Command, Session, SessionConfig};
 
 use cordon::request::{ApprovalPolicy, Escalation};
@@ -45,23 +46,9 @@ fn session(root: &Path, asked: &Arc<AtomicUsize>, answer: Answer) -> Session {
 
 /// Runs `command` with its output kept; the outcome and stdout.
 fn run(session: &Session, command: Command) -> (cordon::session::RunOutcome, String) {
-    let out = Arc::new(Mutex::new(Vec::new()));
-    let outcome = session.run(command.output(Sink(out.clone()), std::io::sink()));
-    let stdout = String::from_utf8(out.lock().unwrap().clone()).unwrap();
-    (outcome, stdout)
-}
-
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Sink {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+    let out = Buffer::default();
+    let outcome = session.run(command.output(out.clone(), std::io::sink()));
+    (outcome, String::from_utf8(out.bytes()).unwrap())
 }
 
 #[test]

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -17,12 +17,13 @@ use super::server::Server;
 use super::spec::{Policy, Step};
 use crate::broker::approver::ApproverSpec;
 use crate::digest::hex;
+use crate::io::Buffer;
 use crate::net::Network;
+use crate::observe::Observer;
 use crate::policy::{Determinism, SandboxMode};
 use crate::request::{Escalation, GrantKind};
 use crate::session::{
-    ApproverChoice, CacheChoice, Command, EngineChoice, Engines, Observer, RunOutcome, Session,
-    SessionConfig,
+    ApproverChoice, CacheChoice, Command, EngineChoice, Engines, RunOutcome, Session, SessionConfig,
 };
 use crate::settings::{Settings, Sourced};
 
@@ -141,8 +142,8 @@ pub fn run(
         ),
         (None, None) => unreachable!("checked when loading"),
     };
-    let stdout = Captured::default();
-    let stderr = Captured::default();
+    let stdout = Buffer::default();
+    let stderr = Buffer::default();
     let mut command = command.output(stdout.clone(), stderr.clone());
     command.cwd = step.cwd.as_ref().map(PathBuf::from);
     // What a child process given `.output()` reads: nothing.
@@ -165,7 +166,7 @@ pub fn run(
         Err(why) => RunOutcome::failed(why),
     };
     if let Some(error) = &outcome.error {
-        stderr.write_line(&crate::display::said(error));
+        stderr.note(error);
     }
     let after = sandbox.snapshot();
     let requests = sandbox
@@ -384,40 +385,6 @@ const NULL_DEVICE: &str = "/dev/null";
 #[cfg(windows)]
 const NULL_DEVICE: &str = "NUL";
 
-/// Output kept as it comes, shared by the command's stream and (for
-/// stderr) cordon's own lines, in the order they were written.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Captured {
-    fn bytes(&self) -> Vec<u8> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    fn write_line(&self, line: &str) {
-        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        kept.extend_from_slice(line.as_bytes());
-    }
-}
-
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.write_line(&String::from_utf8_lossy(bytes));
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// cordon's lines go where `cordon run` writes them: stderr.
-impl Observer for Captured {
-    fn note(&self, line: &str) {
-        self.write_line(&crate::display::said(line));
-    }
-}
-
 /// What a step's session is made of.
 struct StepSetup<'a> {
     sandbox: &'a Sandbox,
@@ -436,7 +403,7 @@ impl StepSetup<'_> {
     /// The session of a step: the scenario's policy, confined to what the
     /// command line allowed; nothing of the user's (an empty config,
     /// nothing trusted, a home of the scenario's own).
-    fn config(&self, stderr: &Captured) -> Result<SessionConfig, String> {
+    fn config(&self, stderr: &Buffer) -> Result<SessionConfig, String> {
         let (sandbox, policy) = (self.sandbox, self.policy);
         let user_config = sandbox.base.join("config").join("cordon");
         let mut settings = Settings::load(&sandbox.root, Some(&user_config), Some(&sandbox.home))?;
