@@ -9,6 +9,9 @@ pub const HOST_ERROR: u8 = 125;
 pub const DENIED: u8 = 126;
 /// No tool by that name.
 pub const NOT_FOUND: u8 = 127;
+/// Cancelled from outside (a front end's cancel; as a shell reports an
+/// interrupted command: 128 + SIGINT).
+pub const CANCELLED: u8 = 130;
 /// The guest trapped (as `wasmtime run` reports a trap: 128 + SIGABRT).
 pub const TRAPPED: u8 = 134;
 /// The tool's output pipe closed under it (as a native process ends by

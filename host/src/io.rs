@@ -6,6 +6,7 @@
 //! read.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
@@ -42,6 +43,69 @@ impl Observer for Buffer {
     fn note(&self, line: &str) {
         let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
         kept.extend_from_slice(crate::display::said(line).as_bytes());
+    }
+}
+
+/// Stops a running command from outside ([`Cancel::cancel`]): a native
+/// command's whole process group is killed, a WASI tool interrupted, and
+/// no later stage of a line starts. Clones share it.
+#[derive(Clone, Default)]
+pub struct Cancel(Arc<CancelState>);
+
+#[derive(Default)]
+struct CancelState {
+    cancelled: AtomicBool,
+    /// What runs on cancelling, each with the id its [`OnCancel`] removes
+    /// it by. Run under the lock: once an `OnCancel` is dropped, its hook
+    /// has run or never will.
+    hooks: Mutex<Vec<(u64, Box<dyn FnOnce() + Send>)>>,
+    next: AtomicU64,
+}
+
+impl Cancel {
+    /// Cancels: every hook registered runs, once.
+    pub fn cancel(&self) {
+        let mut hooks = self.0.hooks.lock().unwrap_or_else(|e| e.into_inner());
+        self.0.cancelled.store(true, Ordering::SeqCst);
+        for (_, hook) in hooks.drain(..) {
+            hook();
+        }
+    }
+
+    /// Whether [`Cancel::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// Runs `hook` when cancelled (at once if already), unless the
+    /// returned guard is dropped first.
+    pub fn on_cancel(&self, hook: impl FnOnce() + Send + 'static) -> OnCancel {
+        let mut hooks = self.0.hooks.lock().unwrap_or_else(|e| e.into_inner());
+        let id = self.0.next.fetch_add(1, Ordering::Relaxed);
+        if self.is_cancelled() {
+            drop(hooks);
+            hook();
+        } else {
+            hooks.push((id, Box::new(hook)));
+        }
+        OnCancel {
+            cancel: self.clone(),
+            id,
+        }
+    }
+}
+
+/// A hook of [`Cancel::on_cancel`]; dropping it removes the hook.
+pub struct OnCancel {
+    cancel: Cancel,
+    id: u64,
+}
+
+impl Drop for OnCancel {
+    fn drop(&mut self) {
+        let state = &self.cancel.0;
+        let mut hooks = state.hooks.lock().unwrap_or_else(|e| e.into_inner());
+        hooks.retain(|(id, _)| *id != self.id);
     }
 }
 
@@ -141,6 +205,8 @@ pub struct Stdio {
     pub stderr: CappedOutput,
     /// Where cordon's own lines about the run go (a refused connection).
     pub notes: Arc<dyn Observer>,
+    /// What stops the run from outside, if anything may.
+    pub cancel: Option<Cancel>,
 }
 
 impl Stdio {
@@ -150,6 +216,7 @@ impl Stdio {
         Stdio {
             stdin: None,
             notes: Arc::new(Quiet),
+            cancel: None,
             stdout: CappedOutput::new(
                 unbuffered(std::io::stdout()),
                 limit,
@@ -172,6 +239,7 @@ impl Stdio {
         Stdio {
             stdin: None,
             notes: Arc::new(Quiet),
+            cancel: None,
             stdout: CappedOutput::new(stdout, limit, false),
             stderr: CappedOutput::new(stderr, limit, false),
         }

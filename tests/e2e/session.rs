@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use cordon::broker::approver::{Answer, Approver, Question};
-use cordon::io::Buffer;
-use cordon::session::{ApproverChoice, Command, Session, SessionConfig};
+use cordon::io::{Buffer, Cancel};
+use cordon::session::{ApproverChoice, Command, RunStatus, Session, SessionConfig};
 
 use cordon::request::{ApprovalPolicy, Escalation};
 use cordon::settings::Sourced;
@@ -298,4 +298,83 @@ fn the_embedding_example_runs_each_engine_and_answers_its_question() {
     );
     assert!(stdout.contains("the approver was asked"), "{stdout}");
     assert!(l.at("notes.txt").exists() && !l.at("draft.txt").exists());
+}
+
+/// Runs `command` in `session` on a thread, waits for `started` to appear
+/// in the root, cancels, and returns the outcome (a run that is not
+/// stopped fails the test after a minute rather than hang it).
+fn cancelled_once_started(
+    session: Arc<Session>,
+    l: &Layout,
+    command: Command,
+) -> cordon::session::RunOutcome {
+    let cancel = Cancel::default();
+    let (sender, ended) = std::sync::mpsc::channel();
+    let running = command.cancel(cancel.clone());
+    std::thread::spawn(move || {
+        let outcome = session.run(running.output(std::io::sink(), std::io::sink()));
+        let _ = sender.send(outcome);
+    });
+    while !l.at("started").exists() {
+        if let Ok(outcome) = ended.try_recv() {
+            panic!("ended before it started: {outcome:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    cancel.cancel();
+    ended
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("a cancelled command still ran a minute later")
+}
+
+/// The processes whose command line holds `marker`.
+fn processes_with(marker: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline"))
+            && String::from_utf8_lossy(&cmdline).contains(marker)
+        {
+            found.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    found
+}
+
+/// A native command cancelled while it runs: its whole tree is killed, a
+/// child it put in the background included, and the outcome says
+/// cancelled.
+#[test]
+fn a_cancelled_native_command_leaves_nothing_running() {
+    let l = Layout::new();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let session = Arc::new(session(&l.root, &asked, Answer::Once));
+    let marker = "987.654";
+    let line = format!("sleep {marker} & touch started; sleep {marker}");
+    let outcome = cancelled_once_started(session, &l, Command::line(line));
+    assert_eq!(outcome.status, RunStatus::Cancelled, "{outcome:?}");
+    assert_eq!(outcome.exit_code, 130, "{outcome:?}");
+    let left = processes_with(marker);
+    assert!(left.is_empty(), "still running: {left:?}");
+}
+
+/// A WASI tool cancelled while it computes without calling the host, and
+/// while it is blocked in a host call: both stop.
+#[test]
+fn a_cancelled_wasi_tool_stops_computing_or_waiting() {
+    for wasi in BOTH {
+        for action in ["spin", "sleep 600"] {
+            let l = Layout::new();
+            let mut config = SessionConfig::new(&l.root).unwrap();
+            config.cache.dir = Some(cache_dir().to_path_buf());
+            config.tools = vec![("probe".into(), probe(wasi))];
+            let session = Arc::new(Session::new(config).unwrap());
+            let line = format!("probe write started x && probe {action}");
+            let outcome = cancelled_once_started(session, &l, Command::line(line));
+            assert_eq!(
+                outcome.status,
+                RunStatus::Cancelled,
+                "{wasi:?} {action}: {outcome:?}"
+            );
+        }
+    }
 }

@@ -53,7 +53,7 @@ pub fn become_helper_if_asked() {
     }
 }
 
-use crate::io::CappedOutput;
+use crate::io::{Cancel, CappedOutput};
 use crate::net::{Gate, NetAccess, proxy};
 use crate::policy::{PROTECTED_NAMES, SandboxPolicy};
 use crate::violations::Violation;
@@ -317,6 +317,8 @@ pub struct NativeIo {
     /// How long the command may run before its tree is killed; `None`: no
     /// limit.
     pub timeout: Option<Duration>,
+    /// Kills the command's tree when cancelled.
+    pub cancel: Option<Cancel>,
     /// Required when the plan's network is [`PlanNetwork::Proxy`].
     pub gate: Option<Arc<Gate>>,
     /// The binary started as the sandbox helper (see

@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::{NativeError, NativeIo, NativeStatus};
-use crate::io::CappedOutput;
+use crate::io::{CappedOutput, OnCancel};
 use crate::violations::{Refusals, Violation};
 
 /// How long output may keep flowing after the process ended: something that
@@ -145,6 +145,8 @@ pub struct Watched {
     output: Output,
     done: mpsc::Sender<()>,
     watchdog: Option<std::thread::JoinHandle<bool>>,
+    /// Kills the group when the run is cancelled, until the process ended.
+    on_cancel: Option<OnCancel>,
 }
 
 /// Starts `process`'s deadline. Its output is copied from
@@ -179,6 +181,10 @@ pub fn watch(process: Process, io: &NativeIo) -> Result<Watched, NativeError> {
         },
         done,
         watchdog,
+        on_cancel: io
+            .cancel
+            .as_ref()
+            .map(|cancel| cancel.on_cancel(move || kill_group(group))),
     })
 }
 
@@ -216,6 +222,7 @@ impl Watched {
                 return Err(NativeError::Setup("waiting for the command failed".into()));
             }
         };
+        drop(self.on_cancel);
         let _ = self.done.send(());
         let timed_out = self.watchdog.is_some_and(|w| w.join().unwrap_or(false));
         // What the command left running in its group goes with it.

@@ -12,6 +12,7 @@ use anyhow::Result;
 use super::Engines;
 use crate::broker::approver::{Approver, ApproverSpec};
 use crate::broker::project;
+use crate::io::Cancel;
 use crate::observe::{Observer, Quiet};
 use crate::policy::Determinism;
 use crate::request::{Escalation, GrantKind};
@@ -206,6 +207,9 @@ pub struct Command {
     pub escalate: Vec<Escalation>,
     /// Why the escalation is needed, shown to the person asked.
     pub justification: Option<String>,
+    /// What stops it from outside ([`Cancel::cancel`]): whatever of it
+    /// runs is killed, and nothing more of it starts.
+    pub cancel: Option<Cancel>,
 }
 
 /// What a command is.
@@ -241,6 +245,7 @@ impl Command {
             timeout: None,
             escalate: Vec::new(),
             justification: None,
+            cancel: None,
         }
     }
 
@@ -284,6 +289,12 @@ impl Command {
             stdout: Box::new(stdout),
             stderr: Box::new(stderr),
         };
+        self
+    }
+
+    /// Stops it when `cancel` is cancelled.
+    pub fn cancel(mut self, cancel: Cancel) -> Command {
+        self.cancel = Some(cancel);
         self
     }
 

@@ -180,6 +180,7 @@ impl Run<'_> {
             stdout: stdio.stdout,
             stderr: stdio.stderr,
             timeout: time_left,
+            cancel: stdio.cancel,
             gate,
             helper: config.native_helper.clone(),
         };

@@ -14,7 +14,7 @@ use super::engines::Ran;
 use super::prepare::writable_dirs;
 use super::{Run, Target};
 use crate::exit;
-use crate::io::{CappedOutput, Stdio};
+use crate::io::{Cancel, CappedOutput, Stdio};
 use crate::policy::SandboxPolicy;
 use crate::shell::redirect::{Area, Failed};
 use crate::shell::{self, Connector, Options, Pipeline, Script, Stage};
@@ -98,6 +98,10 @@ impl Line<'_> {
                 .chain(list.rest.iter().map(|(c, p)| (Some(*c), p)));
             let count = 1 + list.rest.len();
             for (i, (connector, pipeline)) in pipelines.enumerate() {
+                // Cancelled: nothing more of the line starts.
+                if stdio.cancel.as_ref().is_some_and(Cancel::is_cancelled) {
+                    return Ok(last);
+                }
                 let go = match connector {
                     None => true,
                     Some(Connector::And) => last.code == 0,
@@ -111,6 +115,7 @@ impl Line<'_> {
                     stdout: stdio.stdout.clone(),
                     stderr: stdio.stderr.clone(),
                     notes: stdio.notes.clone(),
+                    cancel: stdio.cancel.clone(),
                 };
                 let mut ran = self.pipeline(pipeline, streams, last.code)?;
                 ran.violations.append(&mut last.violations);
@@ -203,6 +208,7 @@ impl Line<'_> {
                     stdout,
                     stderr: stdio.stderr.clone(),
                     notes: stdio.notes.clone(),
+                    cancel: stdio.cancel.clone(),
                 };
                 running.push(scope.spawn(move || self.command(stage, io)));
                 stdin = next;

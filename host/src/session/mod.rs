@@ -36,7 +36,7 @@ pub use warm::Engines;
 use crate::audit::{Event, RunRecord, StreamRecord};
 use crate::broker::{self, Broker, Outcome};
 use crate::exit;
-use crate::io::Stdio;
+use crate::io::{Cancel, Stdio};
 use crate::net::{self, Allowlist, Decider, NetAccess, Network, Resolver};
 use crate::policy::{SandboxMode, SandboxPolicy};
 use crate::program_file::ProgramFile;
@@ -127,7 +127,12 @@ impl Session {
     pub fn run(&self, command: Command) -> RunOutcome {
         let mut outcome = RunOutcome::empty();
         let mut attempts = 0;
+        let cancel = command.cancel.clone();
         match self.attempt(command, &mut outcome, &mut attempts) {
+            Ok(_) if cancel.as_ref().is_some_and(Cancel::is_cancelled) => {
+                outcome.exit_code = exit::CANCELLED;
+                outcome.status = RunStatus::Cancelled;
+            }
             Ok(code) => {
                 outcome.exit_code = code;
                 outcome.status = RunStatus::of(code, attempts > 0);
@@ -426,8 +431,13 @@ impl Session {
             policy.network =
                 self.network_access(&config.settings.network.value, escalation.as_ref());
             let started = Instant::now();
+            // Cancelled while the person was asked: nothing starts.
+            if command.cancel.as_ref().is_some_and(Cancel::is_cancelled) {
+                return Ok(exit::CANCELLED);
+            }
             let notes = config.observer.clone();
-            let stdio = output.stdio(&command.stdin, policy.limits.max_output_bytes, notes)?;
+            let mut stdio = output.stdio(&command.stdin, policy.limits.max_output_bytes, notes)?;
+            stdio.cancel = command.cancel.clone();
             if self.broker().audit().enabled() || config.output_digests {
                 stdio.stdout.keep_digest();
                 stdio.stderr.keep_digest();

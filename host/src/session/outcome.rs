@@ -116,6 +116,8 @@ pub enum RunStatus {
     TimedOut,
     /// The WASI tool trapped.
     Trapped,
+    /// Cancelled from outside while it ran ([`crate::io::Cancel`]).
+    Cancelled,
     /// cordon itself failed (see [`RunOutcome::error`]).
     Error,
 }
@@ -129,6 +131,7 @@ impl RunStatus {
             RunStatus::NotFound => "not-found",
             RunStatus::TimedOut => "timed-out",
             RunStatus::Trapped => "trapped",
+            RunStatus::Cancelled => "cancelled",
             RunStatus::Error => "error",
         }
     }

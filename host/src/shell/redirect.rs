@@ -88,6 +88,7 @@ impl Area<'_> {
             mut stdout,
             mut stderr,
             notes,
+            cancel,
         } = stdio;
         for redirect in redirects {
             let output = match (&redirect.op, redirect.fd) {
@@ -128,6 +129,7 @@ impl Area<'_> {
             stdout,
             stderr,
             notes,
+            cancel,
         })
     }
 

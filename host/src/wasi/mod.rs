@@ -35,7 +35,9 @@ use sha2::{Digest, Sha256};
 use wasmtime::Result;
 use wasmtime::component::{self, ResourceTable};
 use wasmtime::error::Context;
-use wasmtime::{Config, Engine, InstancePre, Linker, Store, StoreLimitsBuilder, Trap, bail};
+use wasmtime::{
+    Config, Engine, InstancePre, Linker, Store, StoreLimitsBuilder, Trap, UpdateDeadline, bail,
+};
 use wasmtime_wasi::I32Exit;
 use wasmtime_wasi::p2::bindings::CommandPre;
 
@@ -50,7 +52,7 @@ use secrets_guard::SecretsGuard;
 use state::{GuestState, Limiter, P1State, P2State};
 use wasmtime_wasi_http::WasiHttpCtx;
 
-use crate::io::Stdio;
+use crate::io::{Cancel, Stdio};
 use crate::net::NetAccess;
 use crate::observe::Observer;
 use crate::policy::{Limits, SandboxPolicy};
@@ -277,6 +279,7 @@ impl WasiHost {
         };
         let (stdout, stderr) = (stdio.stdout.clone(), stdio.stderr.clone());
         let notes = stdio.notes.clone();
+        let cancel = stdio.cancel.clone();
         let gate = policy.network.gate(
             Request {
                 program_sha256: program.sha256.clone(),
@@ -314,6 +317,9 @@ impl WasiHost {
             }
             None => u64::MAX,
         };
+        if cancel.is_some() {
+            self.start_ticker();
+        }
         let fuel = policy.determinism.as_ref().map(|fixed| fixed.fuel);
         let fixed_time = policy.determinism.as_ref().map(|fixed| fixed.wall_clock);
         let call = async {
@@ -337,7 +343,8 @@ impl WasiHost {
                         roots,
                         stdin_readable,
                     };
-                    let mut store = self.store(state, deadline_ticks, limits, fuel)?;
+                    let mut store =
+                        self.store(state, deadline_ticks, limits, fuel, cancel.as_ref())?;
                     store
                         .data_mut()
                         .table()
@@ -367,7 +374,8 @@ impl WasiHost {
                         gate,
                         http: WasiHttpCtx::new(),
                     };
-                    let mut store = self.store(state, deadline_ticks, limits, fuel)?;
+                    let mut store =
+                        self.store(state, deadline_ticks, limits, fuel, cancel.as_ref())?;
                     let result = async {
                         let command = pre.instantiate_async(&mut store).await?;
                         command.wasi_cli_run().call_run(&mut store).await
@@ -388,10 +396,18 @@ impl WasiHost {
             runtime.enable_io();
         }
         let runtime = runtime.build().context("starting the async runtime")?;
+        // A guest blocked in a host call is stopped by dropping the call:
+        // at the deadline, or when cancelled.
+        let call = async {
+            match &cancel {
+                Some(cancel) => or_cancelled(call, cancel).await,
+                None => Some(call.await),
+            }
+        };
         let ended = runtime.block_on(async {
             match limits.timeout {
-                Some(timeout) => tokio::time::timeout(timeout, call).await.ok(),
-                None => Some(call.await),
+                Some(timeout) => tokio::time::timeout(timeout, call).await.ok().flatten(),
+                None => call.await,
             }
         });
         let (status, memory_exceeded) = match ended {
@@ -421,18 +437,36 @@ impl WasiHost {
         })
     }
 
-    /// A store for one run, with its limits, deadline and (in a
-    /// deterministic run) fuel.
+    /// A store for one run, with its limits, deadline, cancelling and (in
+    /// a deterministic run) fuel.
     fn store<T: GuestState>(
         &self,
         state: T,
         deadline_ticks: u64,
         limits: &Limits,
         fuel: Option<u64>,
+        cancel: Option<&Cancel>,
     ) -> Result<Store<T>> {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| s.limiter());
-        store.set_epoch_deadline(deadline_ticks);
+        match cancel {
+            None => store.set_epoch_deadline(deadline_ticks),
+            Some(cancel) => {
+                // Looked at every tick: a guest that never calls the host
+                // is stopped too.
+                let cancel = cancel.clone();
+                let mut left = deadline_ticks;
+                store.set_epoch_deadline(1);
+                store.epoch_deadline_callback(move |_| {
+                    left = left.saturating_sub(1);
+                    if cancel.is_cancelled() || left == 0 {
+                        Err(Trap::Interrupt.into())
+                    } else {
+                        Ok(UpdateDeadline::Continue(1))
+                    }
+                });
+            }
+        }
         store.set_hostcall_fuel(limits.hostcall_fuel);
         if let Some(fuel) = fuel {
             store.set_fuel(fuel)?;
@@ -485,6 +519,30 @@ impl WasiHost {
             });
         });
     }
+}
+
+/// `call`, or `None` once `cancel` is cancelled (`call` is then dropped
+/// where it waits).
+async fn or_cancelled<F: std::future::Future>(call: F, cancel: &Cancel) -> Option<F::Output> {
+    let waiting: Arc<std::sync::Mutex<Option<std::task::Waker>>> = Arc::default();
+    let _wake = cancel.on_cancel({
+        let waiting = Arc::clone(&waiting);
+        move || {
+            if let Some(waker) = waiting.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                waker.wake();
+            }
+        }
+    });
+    let mut call = std::pin::pin!(call);
+    std::future::poll_fn(|cx| {
+        // The waker first: a cancel after the check still wakes this.
+        *waiting.lock().unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
+        if cancel.is_cancelled() {
+            return std::task::Poll::Ready(None);
+        }
+        call.as_mut().poll(cx).map(Some)
+    })
+    .await
 }
 
 /// Reads an exit code, a deadline or a trap out of a guest's result.
