@@ -52,13 +52,16 @@ impl Observer for Buffer {
 #[derive(Clone, Default)]
 pub struct Cancel(Arc<CancelState>);
 
+/// What runs when a run is cancelled.
+type Hook = Box<dyn FnOnce() + Send>;
+
 #[derive(Default)]
 struct CancelState {
     cancelled: AtomicBool,
     /// What runs on cancelling, each with the id its [`OnCancel`] removes
     /// it by. Run under the lock: once an `OnCancel` is dropped, its hook
     /// has run or never will.
-    hooks: Mutex<Vec<(u64, Box<dyn FnOnce() + Send>)>>,
+    hooks: Mutex<Vec<(u64, Hook)>>,
     next: AtomicU64,
 }
 
