@@ -136,6 +136,11 @@ pub enum Event {
         /// What the person was told.
         text: String,
     },
+    /// A grant made for the session was taken back (`session/revoke`).
+    Revoke {
+        /// The grant's id, as the session listed it.
+        grant: u64,
+    },
 }
 
 /// What a decision says beyond its word and who made it.
@@ -364,6 +369,11 @@ impl Event {
             text: text.to_string(),
         }
     }
+
+    /// The session grant `grant` taken back.
+    pub fn revoke(grant: u64) -> Event {
+        Event::Revoke { grant }
+    }
 }
 
 /// Where audit lines go; the disabled log records nothing.
@@ -479,6 +489,7 @@ mod tests {
             Event::answer_discarded("jsonl", "malformed", "{"),
             Event::taint("a secret was read"),
             Event::warning("secrets git holds"),
+            Event::revoke(1),
         ];
         for event in &events {
             match event {
@@ -490,7 +501,8 @@ mod tests {
                 | Event::Connect { .. }
                 | Event::AnswerDiscarded { .. }
                 | Event::Taint { .. }
-                | Event::Warning { .. } => {}
+                | Event::Warning { .. }
+                | Event::Revoke { .. } => {}
             }
         }
         events

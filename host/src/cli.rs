@@ -86,6 +86,10 @@ enum Command {
         #[arg(long)]
         allow_network: bool,
     },
+    /// Serve agents: sessions and commands over JSON-RPC, one message per
+    /// line (docs/PROTOCOL.md). Questions go to --approver, never to the
+    /// agent.
+    Serve(ServeArgs),
     /// Trust a project's .cordon/rules.toml and .cordon/config.toml as they
     /// read now, so its allow rules and settings apply (they only tighten
     /// otherwise). Stored in your config dir.
@@ -94,6 +98,26 @@ enum Command {
         #[arg(long, value_name = "DIR", default_value = ".")]
         root: PathBuf,
     },
+}
+
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
+    /// JSON-RPC on stdin and stdout.
+    #[arg(long, conflicts_with = "socket", required_unless_present = "socket")]
+    stdio: bool,
+    /// JSON-RPC on a unix socket made at PATH (mode 0600), a connection
+    /// per client; a client's sessions end with its connection.
+    #[arg(long, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// Who answers: tty, jsonl=FD|SOCKET, script=FILE, deny [default: tty
+    /// when there is one, else deny].
+    #[arg(long, value_name = "WHO")]
+    approver: Option<ApproverSpec>,
+    /// Seconds a question may wait for its answer; then it is denied.
+    #[arg(long, value_name = "SECS", default_value = "300", value_parser = parse_seconds)]
+    approval_timeout: Duration,
+    #[command(flatten)]
+    cache: CacheArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -360,6 +384,7 @@ pub fn main() -> ExitCode {
         Command::Tools(args) => tools::main(args),
         Command::Warm(args) => warm(&args),
         Command::Trust { root } => trust(&root),
+        Command::Serve(args) => serve(args),
         Command::Test {
             paths,
             bless,
@@ -408,6 +433,26 @@ fn cache_of(args: &CacheArgs) -> Option<CompileCache> {
         .clone()
         .map(CompileCache::new)
         .or_else(|| CompileCache::default_dir().map(CompileCache::new))
+}
+
+/// `cordon serve`.
+fn serve(args: ServeArgs) -> Result<ExitCode> {
+    let config = crate::serve::ServeConfig {
+        approver: args.approver.unwrap_or_else(approver::default_spec),
+        approval_timeout: args.approval_timeout,
+        cache: CacheChoice {
+            dir: args.cache.cache_dir,
+            off: args.cache.no_cache,
+        },
+        native_helper: None,
+        engines: Arc::default(),
+    };
+    match args.socket {
+        Some(path) => crate::serve::serve_socket(&path, &config)
+            .with_context(|| format!("--socket {}", path.display()))?,
+        None => crate::serve::serve(std::io::stdin().lock(), std::io::stdout(), &config)?,
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `cordon run`, with its `--json` report.

@@ -59,6 +59,7 @@ pub mod resolve;
 pub mod scenario;
 pub mod screen;
 pub mod secrets;
+pub mod serve;
 pub mod session;
 pub mod settings;
 pub mod shape_lock;

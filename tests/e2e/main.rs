@@ -33,6 +33,7 @@ mod rules;
 mod scenarios;
 #[cfg(any(target_os = "linux", target_os = "macos"))]
 mod secrets;
+mod serve;
 mod session;
 #[cfg(unix)]
 mod settings;

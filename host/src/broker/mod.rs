@@ -849,6 +849,8 @@ pub enum Outcome {
 /// person typed (or a rule's prefix, which the prompt names as such).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Grant {
+    /// How [`Broker::revoke`] names it.
+    id: u64,
     words: Vec<String>,
     cover: Cover,
     cwd: PathBuf,
@@ -858,6 +860,23 @@ struct Grant {
     /// asked about again).
     engine: &'static str,
     program_sha256: Option<String>,
+}
+
+/// A grant as [`Broker::grants`] shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct GrantShown {
+    /// What [`Broker::revoke`] takes.
+    pub id: u64,
+    /// The command granted, or its first words.
+    pub words: Vec<String>,
+    /// Whether every command starting with `words` is granted.
+    pub prefix: bool,
+    /// Where it was granted to run.
+    pub cwd: PathBuf,
+    /// The escalation granted with it, as `--escalate` writes it.
+    pub escalation: Option<String>,
+    /// The engine it was granted on.
+    pub engine: &'static str,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -901,6 +920,8 @@ pub struct Broker {
     policy: ApprovalPolicy,
     approver: Box<dyn Approver + Send>,
     grants: Vec<Grant>,
+    /// Grants made so far: the last one's id.
+    grants_made: u64,
     /// Hosts a person allowed for the rest of the session.
     host_grants: Vec<HostGrant>,
     /// Escalations refused without asking.
@@ -938,6 +959,7 @@ impl Broker {
             policy,
             approver,
             grants: Vec::new(),
+            grants_made: 0,
             host_grants: Vec::new(),
             taint: None,
             refused_hosts: Vec::new(),
@@ -1056,6 +1078,31 @@ impl Broker {
             self.grants
                 .retain(|grant| !grant.escalation.as_ref().is_some_and(Escalation::network));
         }
+    }
+
+    /// The commands a person granted for the session, oldest first.
+    pub fn grants(&self) -> Vec<GrantShown> {
+        let shown = |grant: &Grant| GrantShown {
+            id: grant.id,
+            words: grant.words.clone(),
+            prefix: grant.cover == Cover::Prefix,
+            cwd: grant.cwd.clone(),
+            escalation: grant.escalation.as_ref().map(ToString::to_string),
+            engine: grant.engine,
+        };
+        self.grants.iter().map(shown).collect()
+    }
+
+    /// Takes back the grant [`Broker::grants`] shows as `id`; whether there
+    /// was one. What it allowed asks again.
+    pub fn revoke(&mut self, id: u64) -> bool {
+        let before = self.grants.len();
+        self.grants.retain(|grant| grant.id != id);
+        let revoked = self.grants.len() < before;
+        if revoked {
+            self.audit.record(&Event::revoke(id));
+        }
+        revoked
     }
 
     /// Whether the session read (or was granted) a secret.
@@ -1329,6 +1376,10 @@ impl Broker {
                         &request.escalation,
                     ));
                     self.grants.push(Grant {
+                        id: {
+                            self.grants_made += 1;
+                            self.grants_made
+                        },
                         words,
                         cover,
                         cwd: request.cwd.clone(),
@@ -1342,6 +1393,10 @@ impl Broker {
                     self.last_decision = Some(Decided::new("approved always", by));
                     let prefix = prefix.unwrap_or_else(|| request.argv.clone());
                     self.grants.push(Grant {
+                        id: {
+                            self.grants_made += 1;
+                            self.grants_made
+                        },
                         words: prefix.clone(),
                         cover: Cover::Prefix,
                         cwd: request.cwd.clone(),

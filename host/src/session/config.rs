@@ -210,6 +210,8 @@ pub struct Command {
     /// What stops it from outside ([`Cancel::cancel`]): whatever of it
     /// runs is killed, and nothing more of it starts.
     pub cancel: Option<Cancel>,
+    /// Its cap on each of stdout and stderr, in place of the settings'.
+    pub max_output: Option<u64>,
 }
 
 /// What a command is.
@@ -246,6 +248,7 @@ impl Command {
             escalate: Vec::new(),
             justification: None,
             cancel: None,
+            max_output: None,
         }
     }
 

@@ -147,6 +147,16 @@ impl Session {
         outcome
     }
 
+    /// The commands a person granted for this session.
+    pub fn grants(&self) -> Vec<broker::GrantShown> {
+        self.broker().grants()
+    }
+
+    /// Takes back the grant listed as `id`; whether there was one.
+    pub fn revoke(&self, id: u64) -> bool {
+        self.broker().revoke(id)
+    }
+
     fn broker(&self) -> MutexGuard<'_, Broker> {
         // A panic while holding it ends the command's thread anyway.
         self.broker.lock().unwrap_or_else(|e| e.into_inner())
@@ -299,6 +309,9 @@ impl Session {
             timeout: command.timeout.or(config.settings.timeout.value),
         };
         policy.limits.timeout = run.timeout;
+        if command.max_output.is_some() {
+            policy.limits.max_output_bytes = command.max_output;
+        }
         let mut argv = match command.what {
             CommandLine::Line(line) => vec![line_shell(config), "-c".to_string(), line],
             CommandLine::Argv(argv) if argv.is_empty() => {

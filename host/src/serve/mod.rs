@@ -1,0 +1,529 @@
+//! `cordon serve`: agents open sessions and run commands over JSON-RPC 2.0,
+//! one message per line (docs/PROTOCOL.md). A second front end of the
+//! same library as `cordon run`: each session is a [`Session`], whose
+//! grants and warm engine last until it closes.
+//!
+//! Questions never go back on the agent's channel: they go to the approver
+//! the server was started with. What a session may ask for in
+//! `session/open` only narrows the settings (a model cannot widen its own
+//! sandbox or network through the protocol).
+
+pub mod wire;
+
+use std::collections::HashMap;
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::broker::approver::ApproverSpec;
+use crate::io::Cancel;
+use crate::net::Network;
+use crate::observe::Observer;
+use crate::policy::SandboxMode;
+use crate::request::ApprovalPolicy;
+use crate::session::{
+    ApproverChoice, CacheChoice, Command, Engines, RunOutcome, Session, SessionConfig,
+};
+use crate::settings::Sourced;
+use wire::{Failure, code};
+
+/// What every session of the server shares.
+pub struct ServeConfig {
+    /// Who answers questions (never the agent).
+    pub approver: ApproverSpec,
+    /// How long a question may wait.
+    pub approval_timeout: Duration,
+    /// The compile cache.
+    pub cache: CacheChoice,
+    /// The binary native commands start as their sandbox helper.
+    pub native_helper: Option<PathBuf>,
+    /// The warm engines, shared by every session.
+    pub engines: Arc<Engines>,
+}
+
+/// Where responses and notifications go, one line each.
+#[derive(Clone)]
+struct Out(Arc<Mutex<Box<dyn Write + Send>>>);
+
+impl Out {
+    /// Sends `message`; a client gone is noticed when its input ends.
+    fn send(&self, message: &Value) {
+        let mut line = message.to_string();
+        line.push('\n');
+        let mut out = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = out.write_all(line.as_bytes()).and_then(|()| out.flush());
+    }
+}
+
+/// A session and its commands.
+struct Served {
+    session: Arc<Session>,
+    runs: Mutex<HashMap<u64, (Cancel, JoinHandle<()>)>>,
+}
+
+impl Served {
+    /// Cancels every command still running, and waits for each to end.
+    fn stop(&self) {
+        let runs: Vec<_> = self
+            .runs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .collect();
+        for (_, (cancel, _)) in &runs {
+            cancel.cancel();
+        }
+        for (_, (_, thread)) in runs {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// One client's connection: its sessions end with it.
+struct Connection<'c> {
+    config: &'c ServeConfig,
+    out: Out,
+    sessions: Mutex<HashMap<u64, Arc<Served>>>,
+    /// Session and run ids: unique in the connection.
+    ids: AtomicU64,
+}
+
+/// Serves one client: requests read from `input`, answered on `output`,
+/// until `input` ends. Then every command still running is cancelled and
+/// waited for: nothing a client started outlives its connection.
+///
+/// # Errors
+///
+/// Reading `input` failed (its sessions are stopped all the same).
+pub fn serve(
+    mut input: impl BufRead,
+    output: impl Write + Send + 'static,
+    config: &ServeConfig,
+) -> std::io::Result<()> {
+    let connection = Connection {
+        config,
+        out: Out(Arc::new(Mutex::new(Box::new(output)))),
+        sessions: Mutex::new(HashMap::new()),
+        ids: AtomicU64::new(0),
+    };
+    let read = loop {
+        match wire::read_line(&mut input) {
+            Ok(wire::Read::Line(line)) if line.iter().all(u8::is_ascii_whitespace) => {}
+            Ok(wire::Read::Line(line)) => connection.handle(&line),
+            Ok(wire::Read::TooLong) => connection.out.send(&wire::error(
+                None,
+                &Failure::new(
+                    code::INVALID_REQUEST,
+                    format!("a message over {} bytes; refused", wire::MAX_MESSAGE),
+                ),
+            )),
+            Ok(wire::Read::End) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    let sessions: Vec<_> = connection.sessions.lock().unwrap().drain().collect();
+    for (_, served) in sessions {
+        served.stop();
+    }
+    read
+}
+
+impl Connection<'_> {
+    fn handle(&self, line: &[u8]) {
+        let request = match wire::parse(line) {
+            Ok(request) => request,
+            Err((id, failure)) => {
+                self.out.send(&wire::error(id.as_ref(), &failure));
+                return;
+            }
+        };
+        let answered = match request.method.as_str() {
+            "session/open" => wire::params(request.params).and_then(|p| self.open(p)),
+            "session/close" => wire::params(request.params).and_then(|p| self.close(p)),
+            "session/grants" => wire::params(request.params).and_then(|p| self.grants(p)),
+            "session/revoke" => wire::params(request.params).and_then(|p| self.revoke(p)),
+            "command/run" => {
+                match wire::params(request.params).and_then(|p| self.prepare_run(p)) {
+                    // The answer goes before anything the run says.
+                    Ok(start) => {
+                        if let Some(id) = &request.id {
+                            self.out.send(&wire::result(id, json!({"run": start.run})));
+                        }
+                        start.go(&self.out);
+                        return;
+                    }
+                    Err(failure) => Err(failure),
+                }
+            }
+            "command/cancel" => wire::params(request.params).and_then(|p| self.cancel(p)),
+            other => Err(Failure::new(
+                code::METHOD_NOT_FOUND,
+                format!("{other}: no such method"),
+            )),
+        };
+        // A notification is answered by nothing, not even an error.
+        if let Some(id) = &request.id {
+            self.out.send(&match answered {
+                Ok(result) => wire::result(id, result),
+                Err(failure) => wire::error(Some(id), &failure),
+            });
+        }
+    }
+
+    fn next_id(&self) -> u64 {
+        self.ids.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    fn served(&self, session: u64) -> Result<Arc<Served>, Failure> {
+        let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        sessions.get(&session).cloned().ok_or_else(|| {
+            Failure::new(
+                code::INVALID_PARAMS,
+                format!("params.session: no open session {session}"),
+            )
+        })
+    }
+
+    fn open(&self, params: Open) -> Result<Value, Failure> {
+        let id = self.next_id();
+        let mut config = SessionConfig::new(&params.root)
+            .map_err(|e| Failure::new(code::INVALID_PARAMS, format!("params.root: {e:#}")))?;
+        params.narrow(&mut config)?;
+        config.approver = ApproverChoice::Spec {
+            spec: self.config.approver.clone(),
+            timeout: self.config.approval_timeout,
+        };
+        config.cache = self.config.cache.clone();
+        config.native_helper = self.config.native_helper.clone();
+        config.engines = Arc::clone(&self.config.engines);
+        config.observer = Arc::new(Notes {
+            out: self.out.clone(),
+            session: id,
+        });
+        let session = Session::new(config).map_err(Failure::server)?;
+        let served = Served {
+            session: Arc::new(session),
+            runs: Mutex::new(HashMap::new()),
+        };
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        sessions.insert(id, Arc::new(served));
+        Ok(json!({"session": id}))
+    }
+
+    fn close(&self, params: SessionParams) -> Result<Value, Failure> {
+        let served = self.served(params.session)?;
+        self.sessions.lock().unwrap().remove(&params.session);
+        served.stop();
+        Ok(json!({}))
+    }
+
+    fn grants(&self, params: SessionParams) -> Result<Value, Failure> {
+        let served = self.served(params.session)?;
+        Ok(json!({"grants": served.session.grants()}))
+    }
+
+    fn revoke(&self, params: Revoke) -> Result<Value, Failure> {
+        let served = self.served(params.session)?;
+        Ok(json!({"revoked": served.session.revoke(params.grant)}))
+    }
+
+    fn cancel(&self, params: Cancelled) -> Result<Value, Failure> {
+        let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        for served in sessions.values() {
+            let runs = served.runs.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((cancel, _)) = runs.get(&params.run) {
+                cancel.cancel();
+                return Ok(json!({}));
+            }
+        }
+        Err(Failure::new(
+            code::INVALID_PARAMS,
+            format!("params.run: no running command {}", params.run),
+        ))
+    }
+
+    fn prepare_run(&self, params: Run) -> Result<Start, Failure> {
+        let served = self.served(params.session)?;
+        let mut command = match (params.argv, params.line) {
+            (Some(argv), None) if !argv.is_empty() => Command::argv(argv),
+            (None, Some(line)) => Command::line(line),
+            _ => {
+                return Err(Failure::new(
+                    code::INVALID_PARAMS,
+                    "params: one of argv (a non-empty array) or line",
+                ));
+            }
+        };
+        command.cwd = params.cwd;
+        command.env = params
+            .env
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        command.timeout = params.timeout_ms.map(Duration::from_millis);
+        command.max_output = params.max_output;
+        // Never the server's own stdin: that is the protocol.
+        command.stdin = Some(stdin_of(params.stdin.unwrap_or_default()).map_err(Failure::server)?);
+        Ok(Start {
+            run: self.next_id(),
+            session: params.session,
+            served,
+            command,
+        })
+    }
+}
+
+/// A command ready to start, its id already given to the client.
+struct Start {
+    run: u64,
+    session: u64,
+    served: Arc<Served>,
+    command: Command,
+}
+
+impl Start {
+    fn go(self, out: &Out) {
+        let cancel = Cancel::default();
+        let stream = |name| Stream {
+            out: out.clone(),
+            run: self.run,
+            name,
+            pending: Vec::new(),
+        };
+        let command = self
+            .command
+            .cancel(cancel.clone())
+            .output(stream("stdout"), stream("stderr"));
+        let (session, out, run, id) = (
+            Arc::clone(&self.served.session),
+            out.clone(),
+            self.run,
+            self.session,
+        );
+        let mut runs = self.served.runs.lock().unwrap_or_else(|e| e.into_inner());
+        runs.retain(|_, (_, thread)| !thread.is_finished());
+        let thread = std::thread::spawn(move || {
+            let outcome = session.run(command);
+            out.send(&wire::notification(
+                "command/exit",
+                exit_params(run, id, &outcome),
+            ));
+        });
+        runs.insert(run, (cancel, thread));
+    }
+}
+
+/// `command/exit`'s params: the run's report ([`RunOutcome::report`]).
+fn exit_params(run: u64, session: u64, outcome: &RunOutcome) -> Value {
+    let mut report = outcome.report();
+    report["run"] = json!(run);
+    report["session"] = json!(session);
+    let digest = |stream: &Option<crate::audit::StreamRecord>| {
+        stream
+            .as_ref()
+            .map(|s| json!({"bytes": s.bytes, "sha256": s.sha256}))
+    };
+    report["stdout"] = json!(digest(&outcome.stdout));
+    report["stderr"] = json!(digest(&outcome.stderr));
+    report
+}
+
+/// A file that reads `text` and then ends.
+fn stdin_of(text: String) -> std::io::Result<std::fs::File> {
+    let (reader, mut writer) = std::io::pipe()?;
+    std::thread::spawn(move || {
+        let _ = writer.write_all(text.as_bytes());
+    });
+    Ok(std::fs::File::from(std::os::fd::OwnedFd::from(reader)))
+}
+
+/// One output stream of a run, sent as `command/output` notifications as
+/// it comes. Text is UTF-8: a character split between writes is sent
+/// whole with the next; bytes that are not UTF-8 are sent as U+FFFD (the
+/// digests in `command/exit` are of the bytes).
+struct Stream {
+    out: Out,
+    run: u64,
+    name: &'static str,
+    pending: Vec<u8>,
+}
+
+impl Write for Stream {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(bytes);
+        let whole = match std::str::from_utf8(&self.pending) {
+            Ok(_) => self.pending.len(),
+            Err(e) if e.error_len().is_none() => e.valid_up_to(),
+            Err(_) => self.pending.len(),
+        };
+        if whole > 0 {
+            let rest = self.pending.split_off(whole);
+            let text = String::from_utf8_lossy(&self.pending).into_owned();
+            self.pending = rest;
+            let params = json!({"run": self.run, "stream": self.name, "text": text});
+            self.out.send(&wire::notification("command/output", params));
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A session's lines for the person, sent as `session/note`.
+struct Notes {
+    out: Out,
+    session: u64,
+}
+
+impl Observer for Notes {
+    fn note(&self, line: &str) {
+        let params = json!({"session": self.session, "line": line});
+        self.out.send(&wire::notification("session/note", params));
+    }
+}
+
+/// `session/open`'s params.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Open {
+    root: PathBuf,
+    sandbox: Option<SandboxMode>,
+    approval: Option<ApprovalPolicy>,
+    network: Option<String>,
+    timeout_ms: Option<u64>,
+    memory_mib: Option<u64>,
+    max_output: Option<u64>,
+    #[serde(default)]
+    secrets: Vec<String>,
+    #[serde(default)]
+    deterministic: bool,
+}
+
+impl Open {
+    /// Applies the params to `config`, each only where it narrows what the
+    /// settings give: what the agent asks for here is not a person's
+    /// approval.
+    fn narrow(self, config: &mut SessionConfig) -> Result<(), Failure> {
+        let settings = &mut config.settings;
+        let from = "session/open";
+        let widens = |field: &str, why: String| {
+            Failure::new(code::INVALID_PARAMS, format!("params.{field}: {why}"))
+        };
+        if let Some(sandbox) = self.sandbox {
+            let allowed = settings.sandbox.value;
+            let rank = |mode| SandboxMode::ALL.iter().position(|m| *m == mode);
+            if rank(sandbox) > rank(allowed) {
+                let why = format!(
+                    "{} gives more than the settings' {}",
+                    sandbox.as_str(),
+                    allowed.as_str()
+                );
+                return Err(widens("sandbox", why));
+            }
+            settings.sandbox = Sourced::flag(sandbox, from);
+        }
+        if let Some(approval) = self.approval {
+            settings.approval = Sourced::flag(approval, from);
+        }
+        if let Some(network) = self.network {
+            let network: Network = network.parse().map_err(|e| widens("network", e))?;
+            if network != Network::Off && network != settings.network.value {
+                return Err(widens(
+                    "network",
+                    "only off, or what the settings give; more is a person's grant".into(),
+                ));
+            }
+            settings.network = Sourced::flag(network, from);
+        }
+        if let Some(ms) = self.timeout_ms {
+            settings.timeout = Sourced::flag(Some(Duration::from_millis(ms)), from);
+        }
+        if let Some(mib) = self.memory_mib {
+            settings.memory_mib = Sourced::flag(Some(mib), from);
+        }
+        if let Some(bytes) = self.max_output {
+            settings.max_output = Sourced::flag(Some(bytes), from);
+        }
+        settings
+            .secrets
+            .extend(self.secrets.into_iter().map(|s| Sourced::flag(s, from)));
+        if self.deterministic {
+            config.determinism = Some(crate::policy::Determinism::default());
+        }
+        Ok(())
+    }
+}
+
+/// Params naming a session.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SessionParams {
+    session: u64,
+}
+
+/// `session/revoke`'s params.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Revoke {
+    session: u64,
+    grant: u64,
+}
+
+/// `command/cancel`'s params.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Cancelled {
+    run: u64,
+}
+
+/// `command/run`'s params.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Run {
+    session: u64,
+    argv: Option<Vec<String>>,
+    line: Option<String>,
+    cwd: Option<PathBuf>,
+    #[serde(default)]
+    env: std::collections::BTreeMap<String, String>,
+    stdin: Option<String>,
+    timeout_ms: Option<u64>,
+    max_output: Option<u64>,
+}
+
+/// Serves every client that connects to a unix socket made at `path`
+/// (mode 0600: only this user connects), each on a thread of its own.
+///
+/// # Errors
+///
+/// The socket cannot be made (`path` exists already, say).
+#[cfg(unix)]
+pub fn serve_socket(path: &std::path::Path, config: &ServeConfig) -> std::io::Result<()> {
+    // Made 0600 from the start: no moment when another user could connect.
+    // SAFETY: umask only sets the process's file-creation mask.
+    let before = unsafe { libc::umask(0o177) };
+    let listener = std::os::unix::net::UnixListener::bind(path);
+    // SAFETY: as above.
+    unsafe { libc::umask(before) };
+    let listener = listener?;
+    std::thread::scope(|scope| {
+        for client in listener.incoming() {
+            let Ok(client) = client else { continue };
+            scope.spawn(move || {
+                let Ok(reading) = client.try_clone() else {
+                    return;
+                };
+                let _ = serve(std::io::BufReader::new(reading), client, config);
+            });
+        }
+    });
+    Ok(())
+}

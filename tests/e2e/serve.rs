@@ -1,0 +1,317 @@
+//! `cordon serve --stdio`, driven as an agent drives it: JSON-RPC requests
+//! in, responses and notifications out, one per line.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::{Layout, cache_dir, cordon};
+
+/// A running server and what it said.
+struct Server {
+    child: Child,
+    input: Option<ChildStdin>,
+    said: Receiver<Value>,
+    kept: Vec<Value>,
+}
+
+impl Server {
+    fn start(extra: &[&str]) -> Server {
+        let mut child = cordon()
+            .args(["serve", "--stdio", "--cache-dir"])
+            .arg(cache_dir())
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let output = child.stdout.take().unwrap();
+        let (sender, said) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(output).lines() {
+                let line = line.unwrap();
+                let value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("not JSON from the server ({e}): {line}"));
+                if sender.send(value).is_err() {
+                    return;
+                }
+            }
+        });
+        Server {
+            input: child.stdin.take(),
+            child,
+            said,
+            kept: Vec::new(),
+        }
+    }
+
+    fn send_raw(&mut self, bytes: &[u8]) {
+        let input = self.input.as_mut().unwrap();
+        input.write_all(bytes).unwrap();
+        input.flush().unwrap();
+    }
+
+    fn send(&mut self, message: Value) {
+        self.send_raw(format!("{message}\n").as_bytes());
+    }
+
+    /// The next message the server says that `wanted` accepts; the others
+    /// are kept for later.
+    fn next(&mut self, wanted: impl Fn(&Value) -> bool) -> Value {
+        if let Some(at) = self.kept.iter().position(&wanted) {
+            return self.kept.remove(at);
+        }
+        loop {
+            match self.said.recv_timeout(Duration::from_secs(60)) {
+                Ok(message) if wanted(&message) => return message,
+                Ok(message) => self.kept.push(message),
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("nothing wanted said; kept {:?}", self.kept)
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("the server ended; kept {:?}", self.kept)
+                }
+            }
+        }
+    }
+
+    /// Calls `method` and returns its response.
+    fn call(&mut self, id: u64, method: &str, params: Value) -> Value {
+        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        self.next(|m| m["id"] == json!(id))
+    }
+
+    fn open(&mut self, id: u64, params: Value) -> u64 {
+        let response = self.call(id, "session/open", params);
+        response["result"]["session"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{response}"))
+    }
+
+    /// Runs a command; its output and its `command/exit` params.
+    fn run(&mut self, id: u64, params: Value) -> (String, Value) {
+        let response = self.call(id, "command/run", params);
+        let run = response["result"]["run"].clone();
+        assert!(run.is_u64(), "{response}");
+        let exit = self.next(|m| m["method"] == "command/exit" && m["params"]["run"] == run);
+        let mut stdout = String::new();
+        while let Some(at) = self.kept.iter().position(|m| {
+            m["method"] == "command/output"
+                && m["params"]["run"] == run
+                && m["params"]["stream"] == "stdout"
+        }) {
+            stdout.push_str(self.kept.remove(at)["params"]["text"].as_str().unwrap());
+        }
+        (stdout, exit["params"].clone())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_session_runs_wasi_tools_native_commands_and_lines_and_streams_their_output() {
+    let l = Layout::new();
+    std::fs::write(l.at("notes.txt"), "one\ntwo\n").unwrap();
+    let mut server = Server::start(&[]);
+    let session = server.open(1, json!({"root": l.root}));
+    let (stdout, exit) = server.run(2, json!({"session": session, "argv": ["cat", "notes.txt"]}));
+    assert_eq!(stdout, "one\ntwo\n");
+    assert_eq!(
+        (exit["status"].as_str(), exit["engine"].as_str()),
+        (Some("exited"), Some("wasi")),
+        "{exit}"
+    );
+    assert_eq!(exit["stdout"]["bytes"], 8, "{exit}");
+    let (stdout, exit) = server.run(
+        3,
+        json!({"session": session, "argv": ["sh", "-c", "echo native"], "stdin": ""}),
+    );
+    assert_eq!(stdout, "native\n", "{exit}");
+    let (stdout, exit) = server.run(
+        4,
+        json!({"session": session, "line": "wc -l < notes.txt", "cwd": "."}),
+    );
+    assert_eq!(
+        (stdout.trim(), exit["engine"].as_str()),
+        ("2", Some("shell")),
+        "{exit}"
+    );
+    let (stdout, _) = server.run(
+        5,
+        json!({"session": session, "argv": ["cat"], "stdin": "given\n"}),
+    );
+    assert_eq!(stdout, "given\n");
+}
+
+#[test]
+fn bad_input_gets_its_json_rpc_code_and_the_server_goes_on() {
+    let l = Layout::new();
+    let mut server = Server::start(&[]);
+    server.send_raw(b"{not json\n");
+    let parse = server.next(|m| m["error"]["code"] == -32700);
+    assert_eq!(parse["id"], Value::Null);
+    let unknown = server.call(1, "session/frobnicate", json!({}));
+    assert_eq!(unknown["error"]["code"], -32601, "{unknown}");
+    let wrong = server.call(
+        2,
+        "session/open",
+        json!({"root": l.root, "timeout_ms": "soon"}),
+    );
+    assert_eq!(wrong["error"]["code"], -32602, "{wrong}");
+    assert!(
+        wrong["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("timeout_ms"),
+        "{wrong}"
+    );
+    let missing = server.call(3, "session/open", json!({}));
+    assert!(
+        missing["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("root"),
+        "{missing}"
+    );
+    // Over 8 MiB: refused as it streams by, and the next line is served.
+    let mut huge = vec![b' '; (8 << 20) + 1];
+    huge.push(b'\n');
+    server.send_raw(&huge);
+    let refused = server.next(|m| m["error"]["code"] == -32600);
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("over"),
+        "{refused}"
+    );
+    assert!(server.open(4, json!({"root": l.root})) > 0);
+}
+
+/// Attack: the agent, through the protocol, asks for a wider sandbox or
+/// the host's network than the settings give: that is a person's grant.
+#[test]
+fn a_session_cannot_widen_its_own_sandbox_or_network() {
+    let l = Layout::new();
+    let mut server = Server::start(&[]);
+    for (id, widened) in [
+        (1, json!({"network": "on"})),
+        (2, json!({"network": "allow=evil.example"})),
+        (3, json!({"sandbox": "full-access"})),
+    ] {
+        let mut params = widened.clone();
+        params["root"] = json!(l.root);
+        let response = server.call(id, "session/open", params);
+        assert_eq!(response["error"]["code"], -32602, "{widened}: {response}");
+    }
+    let session = server.open(
+        4,
+        json!({"root": l.root, "sandbox": "read-only", "network": "off"}),
+    );
+    let (_, exit) = server.run(5, json!({"session": session, "argv": ["touch", "new.txt"]}));
+    assert_ne!(exit["exit_code"], 0, "{exit}");
+    assert!(!l.at("new.txt").exists(), "read-only, as asked");
+}
+
+/// A grant made for one session holds for its later commands, shows in
+/// session/grants, is not another session's, and once revoked asks again.
+#[test]
+fn session_grants_are_listed_revoked_and_never_shared() {
+    let l = Layout::new();
+    let script = l.base.join("answers");
+    std::fs::write(&script, "session\n").unwrap();
+    let approver = format!("script={}", script.display());
+    let mut server = Server::start(&["--approver", &approver]);
+    let first = server.open(1, json!({"root": l.root}));
+    let second = server.open(2, json!({"root": l.root}));
+    let rm = |session| json!({"session": session, "argv": ["rm", "-f", "gone.txt"]});
+    for id in [3, 4] {
+        std::fs::write(l.at("gone.txt"), "x").unwrap();
+        let (_, exit) = server.run(id, rm(first));
+        assert_eq!(exit["exit_code"], 0, "{exit}");
+        assert!(!l.at("gone.txt").exists());
+    }
+    let grants = server.call(5, "session/grants", json!({"session": first}));
+    let listed = grants["result"]["grants"].as_array().unwrap().clone();
+    assert_eq!(listed.len(), 1, "{grants}");
+    assert_eq!(listed[0]["words"], json!(["rm", "-f", "gone.txt"]));
+    let others = server.call(6, "session/grants", json!({"session": second}));
+    assert_eq!(others["result"]["grants"], json!([]), "{others}");
+    let revoked = server.call(
+        7,
+        "session/revoke",
+        json!({"session": first, "grant": listed[0]["id"]}),
+    );
+    assert_eq!(revoked["result"]["revoked"], true, "{revoked}");
+    std::fs::write(l.at("gone.txt"), "x").unwrap();
+    // Asked again: the script has no answer left, so it is denied.
+    let (_, exit) = server.run(8, rm(first));
+    assert_eq!(exit["status"], "refused", "{exit}");
+    assert!(
+        l.at("gone.txt").exists(),
+        "the revoked grant still allowed rm"
+    );
+}
+
+/// The processes whose command line holds `marker`.
+fn processes_with(marker: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline"))
+            && String::from_utf8_lossy(&cmdline).contains(marker)
+        {
+            found.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    found
+}
+
+fn wait_for(path: &std::path::Path) {
+    for _ in 0..3000 {
+        if path.exists() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{} never appeared", path.display());
+}
+
+/// command/cancel kills the command's whole tree and says so in its exit;
+/// a client that goes away leaves nothing of its sessions running.
+#[test]
+fn cancel_and_a_dropped_connection_leave_nothing_running() {
+    let l = Layout::new();
+    let mut server = Server::start(&[]);
+    let session = server.open(1, json!({"root": l.root}));
+    let marker = "876.543";
+    let line = format!("sleep {marker} & touch started; sleep {marker}");
+    let response = server.call(2, "command/run", json!({"session": session, "line": line}));
+    let run = response["result"]["run"].clone();
+    wait_for(&l.at("started"));
+    let cancelled = server.call(3, "command/cancel", json!({"run": run}));
+    assert_eq!(cancelled["result"], json!({}), "{cancelled}");
+    let exit = server.next(|m| m["method"] == "command/exit" && m["params"]["run"] == run);
+    assert_eq!(exit["params"]["status"], "cancelled", "{exit}");
+    assert!(processes_with(marker).is_empty(), "left after cancel");
+
+    std::fs::remove_file(l.at("started")).unwrap();
+    let line = format!("sleep {marker} & touch started; sleep {marker}");
+    server.call(4, "command/run", json!({"session": session, "line": line}));
+    wait_for(&l.at("started"));
+    drop(server.input.take());
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert!(
+        processes_with(marker).is_empty(),
+        "left after the client went"
+    );
+}
