@@ -605,3 +605,112 @@ fn lines_nested_past_the_limit_are_a_clean_error() {
         assert_eq!(l.inside(), before);
     }
 }
+
+/// Attack: option words the shell reads one way and a naive reader
+/// another (`-oo NAME NAME`: one value per `o`), so that a harmless word
+/// is judged as the script while the shell runs `rm -rf`.
+#[test]
+fn a_shell_runs_the_script_it_was_judged_by_whatever_its_options() {
+    let l = Layout::new();
+    for shell in ["bash", "sh"] {
+        let nested = format!("{shell} -c -oo pipefail errexit 'rm -rf src'");
+        line(&l, &["--approver", "deny"], &nested).expect_code(126);
+        let run = l
+            .cordon()
+            .args(["--engine", "native", "--approver", "deny", "--"])
+            .args([shell, "-c", "-oo", "pipefail", "errexit", "rm -rf src"])
+            .output();
+        run.expect_code(126);
+        assert!(l.at("src/main.rs").exists(), "{shell}: rm ran unjudged");
+    }
+}
+
+/// Attack: a program of the project's own, or a link to another
+/// interpreter, named like a shell: cordon must judge the program that
+/// runs, not read its arguments as a shell line.
+#[test]
+fn a_program_named_like_a_shell_is_judged_as_the_program_it_is() {
+    let l = Layout::new();
+    let marker = l.at("ran.txt");
+    std::fs::write(
+        l.at("bash"),
+        format!(
+            "#!/usr/bin/python3\nopen({:?}, 'w')\n",
+            marker.display().to_string()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        l.at("bash"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let untrusted = ["--approval", "untrusted", "--approver", "deny"];
+    l.cordon()
+        .args(untrusted)
+        .args(["--", "./bash", "-c", "echo hi"])
+        .output()
+        .expect_code(126);
+    line(&l, &untrusted, "./bash -c ls").expect_code(126);
+    assert!(!marker.exists(), "the project's own program ran unasked");
+
+    // A link to python3 named bash answers to the rules naming python.
+    std::fs::remove_file(l.at("bash")).unwrap();
+    let python = std::fs::canonicalize("/usr/bin/python3").unwrap();
+    std::os::unix::fs::symlink(&python, l.at("bash")).unwrap();
+    let name = python.file_name().unwrap().to_str().unwrap();
+    let rules = l.base.join("rules.toml");
+    std::fs::write(
+        &rules,
+        format!("[[rule]]\nprefix = [\"{name}\"]\ndecision = \"forbid\"\n"),
+    )
+    .unwrap();
+    let script = format!("open({:?}, 'w')", marker.display().to_string());
+    l.cordon()
+        .args(["--rules", rules.to_str().unwrap(), "--"])
+        .args(["./bash", "-c", &script])
+        .output()
+        .expect_code(126);
+    assert!(!marker.exists(), "python ran through a link named bash");
+}
+
+/// Attack: `-l` placed after an option's value, so the login shell (whose
+/// profile, in a HOME commands may write, runs first) goes unseen.
+#[test]
+fn a_login_shell_is_seen_after_option_values() {
+    let l = Layout::new();
+    std::fs::write(l.at(".bash_profile"), "touch profile-ran\n").unwrap();
+    let mut cordon = l.cordon();
+    cordon.0.env("HOME", &l.root);
+    let run = cordon
+        .args(["--approval", "untrusted", "--approver", "deny", "-c"])
+        .args(["bash -o pipefail -l -c 'echo hi'"])
+        .output();
+    run.expect_code(126);
+    assert!(!l.at("profile-ran").exists(), "the profile ran unjudged");
+}
+
+/// Attack: a script of the project's own whose `#!` line is longer than
+/// cordon read, or carries options: its commands are judged all the same
+/// (here, asked about and denied) rather than run unread.
+#[test]
+fn a_script_whose_interpreter_line_cordon_cannot_follow_is_not_run_unread() {
+    let l = Layout::new();
+    let long = format!("#!/bin{}bash\nrm -rf src\n", "/".repeat(130));
+    for (name, text) in [
+        ("long.sh", long.as_str()),
+        ("k.sh", "#!/bin/bash -k\nrm -rf src\n"),
+    ] {
+        std::fs::write(l.at(name), text).unwrap();
+        std::fs::set_permissions(
+            l.at(name),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        l.cordon()
+            .args(["--approver", "deny", "--", &format!("./{name}")])
+            .output()
+            .expect_code(126);
+        assert!(l.at("src/main.rs").exists(), "{name}: its rm ran unread");
+    }
+}

@@ -69,7 +69,8 @@ impl ShellContext {
         argv: &[String],
         cwd: &Path,
     ) -> Option<Result<shell::Script, shell::ParseError>> {
-        let (dialect, text) = shell::shell_line(argv)?;
+        let program = Program::of(argv, cwd, Some(self));
+        let (dialect, text) = real_shell_line(argv, &program, true)?;
         Some(shell::parse(text, dialect, &self.env, &self.root, cwd))
     }
 }
@@ -143,7 +144,7 @@ fn judge_words(
             known = known.min(fed);
             words.push("...".into());
         }
-        let program = Program::of(view, request, shell);
+        let program = Program::of(view, &request.cwd, shell);
         // The command asked for is a shell script of the project's own:
         // nothing before it could have written it, so it is read as a
         // line (inside a line, it is not: see `Program::unread`).
@@ -176,7 +177,7 @@ fn judge_words(
                 ),
             ),
             Some((_, Err(why))) => Verdict::Ask { reason: why },
-            None => match shell::shell_line(view) {
+            None => match real_shell_line(view, &program, depth == 0 && i == 0) {
                 Some((dialect, text)) => {
                     // The view at 0 is the request's own words.
                     let read = line.filter(|_| i == 0);
@@ -271,7 +272,7 @@ fn judge_line(
             policy,
             view,
             view.len(),
-            Program::of(view, request, shell).own,
+            Program::of(view, &request.cwd, shell).own,
         );
     };
     if depth >= MAX_SHELL_DEPTH {
@@ -310,7 +311,7 @@ fn judge_line(
             policy,
             &view[..1],
             1,
-            Program::of(view, request, shell).own,
+            Program::of(view, &request.cwd, shell).own,
         ) {
             Verdict::Refused(why) => return Verdict::Refused(why),
             Verdict::Ask { reason } if rule.decision == Decision::Prompt => {
@@ -457,7 +458,7 @@ struct Program {
 }
 
 impl Program {
-    fn of(argv: &[String], request: &Request, shell: Option<&ShellContext>) -> Program {
+    fn of(argv: &[String], cwd: &Path, shell: Option<&ShellContext>) -> Program {
         let unresolved = |own| Program {
             path: None,
             own,
@@ -490,9 +491,9 @@ impl Program {
         // With no PATH, bash searches its default, which ends in `.`.
         let search = context.env.get("PATH").unwrap_or(BASH_DEFAULT_PATH);
         let path = if name.contains('/') {
-            request.cwd.join(name)
+            cwd.join(name)
         } else {
-            match crate::native::find_program(name, Some(search), &request.cwd) {
+            match crate::native::find_program(name, Some(search), cwd) {
                 Some(path) => path,
                 // Nothing runs by that name yet; where PATH leads into a
                 // place commands write, the line may make one.
@@ -503,7 +504,7 @@ impl Program {
                         !shell::bash_builtin(name) && crate::tools::find(name).is_none();
                     let writable = looked_up
                         && search.split(':').any(|dir| {
-                            within_any(&request.cwd.join(dir), std::slice::from_ref(&context.root))
+                            within_any(&cwd.join(dir), std::slice::from_ref(&context.root))
                         });
                     return Program {
                         path: None,
@@ -544,22 +545,44 @@ impl Program {
 
     /// The shell a script of the project's own names on its `#!` line
     /// (`#!/bin/sh`, `#!/usr/bin/env bash`), and its grammar.
+    ///
+    /// The `#!` line is read as the kernel reads it (up to [`SHEBANG`]
+    /// bytes); its options are read as the shell reads them (`-e` leaves
+    /// the script as written, `-k` does not). A line cordon cannot read
+    /// whole, or an `env` with options, makes the script unreadable.
     fn shell_script(&self) -> Option<(String, shell::Dialect)> {
         let path = self.path.as_ref().filter(|_| self.own)?;
-        let mut head = [0u8; 128];
-        let read = std::fs::File::open(path)
-            .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
-            .ok()?;
-        let first_line = head[..read].split(|b| *b == b'\n').next()?;
-        let interpreter = std::str::from_utf8(first_line.strip_prefix(b"#!")?).ok()?;
-        let mut words = interpreter.split_whitespace();
-        let mut program = words.next()?;
-        if Path::new(program).file_name().is_some_and(|n| n == "env") {
-            program = words.find(|w| !w.starts_with('-'))?;
+        let mut head = Vec::with_capacity(SHEBANG);
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(std::fs::File::open(path).ok()?, SHEBANG as u64),
+            &mut head,
+        )
+        .ok()?;
+        let interpreter = head.strip_prefix(b"#!")?;
+        let unreadable = || Some(("#!".to_string(), shell::Dialect::Unreadable));
+        let Some(end) = interpreter.iter().position(|b| *b == b'\n') else {
+            return unreadable();
+        };
+        let Ok(line) = std::str::from_utf8(&interpreter[..end]) else {
+            return unreadable();
+        };
+        let mut words: Vec<&str> = line.split_whitespace().collect();
+        if words
+            .first()
+            .is_some_and(|first| Path::new(first).file_name().is_some_and(|n| n == "env"))
+        {
+            words.remove(0);
+            if words.first().is_some_and(|w| w.starts_with('-')) {
+                return unreadable();
+            }
         }
-        let name = Path::new(program).file_name()?.to_str()?;
-        let (dialect, _) = shell::shell_line(&[name.to_string(), "-c".into(), String::new()])?;
-        Some((name.to_string(), dialect))
+        let name = Path::new(words.first()?).file_name()?.to_str()?.to_string();
+        let mut argv: Vec<String> = std::iter::once(name.clone())
+            .chain(words[1..].iter().map(|w| w.to_string()))
+            .collect();
+        argv.extend(["-c".to_string(), String::new()]);
+        let (dialect, _) = shell::shell_line(&argv)?;
+        Some((name, dialect))
     }
 
     /// `argv` with its program's real path, if the word names it by
@@ -573,6 +596,45 @@ impl Program {
                 .collect()
         })
     }
+}
+
+/// How much of a script's `#!` line the kernel reads (Linux's
+/// BINPRM_BUF_SIZE).
+const SHEBANG: usize = 256;
+
+/// `view` as a shell line, when its program really is a system shell: the
+/// file it runs is a shell too, by its real name. One of the project's own
+/// named like a shell, or a link to another program (`./bash ->
+/// python3`), is judged as the program it is, never read as a line; so is
+/// one that does not exist yet inside a line (an earlier command may make
+/// it). The command asked for (`top`) with no shell to run it is still
+/// read: cordon may run that line itself.
+fn real_shell_line<'a>(
+    view: &'a [String],
+    program: &Program,
+    top: bool,
+) -> Option<(shell::Dialect, &'a str)> {
+    let (dialect, text) = shell::shell_line(view)?;
+    let Some(real) = &program.path else {
+        return (top || !program.missing).then_some((dialect, text));
+    };
+    if program.own {
+        return None;
+    }
+    let real_name = real.file_name()?.to_str()?;
+    let (real_dialect, _) =
+        shell::shell_line(&[real_name.to_string(), "-c".into(), String::new()])?;
+    // bash run as sh reads the POSIX grammar; any other pairing of names
+    // is read with neither.
+    let same = real_dialect == dialect || (real_name == "bash" && dialect == shell::Dialect::Posix);
+    Some((
+        if same {
+            dialect
+        } else {
+            shell::Dialect::Unreadable
+        },
+        text,
+    ))
 }
 
 /// The text of a shell script to judge, or why it cannot be read.

@@ -496,76 +496,101 @@ pub enum Dialect {
     Unreadable,
 }
 
-/// Long options of sh/bash that take a value.
-const VALUED_LONG: &[&str] = &["--rcfile", "--init-file"];
+/// Long options of sh/bash that change nothing in how a `-c` line is read
+/// or run.
+const PLAIN_LONG: &[&str] = &["--norc", "--noprofile", "--noediting", "--verbose"];
 
-/// The dialect and script of `argv` if it runs a shell with `-c`, options
-/// parsed as the shell does (`bash --norc -e -c SCRIPT`, `sh -xc SCRIPT`,
-/// `sh -c -- SCRIPT`); by file name, so `/bin/bash` counts.
-pub fn shell_line(argv: &[String]) -> Option<(Dialect, &str)> {
+/// Option letters of sh/bash that change nothing in how a `-c` line is
+/// read or run (`-e`, `-u`, `-x`, ...); `c`, `l`, `o` and `O` are read
+/// apart, and any other letter makes the line unreadable (`-i`, `-k`,
+/// `-n`, `-p`, `-r`, `-s`, `-f` and the rest of `set`'s that change it).
+const PLAIN_LETTERS: &str = "abeuvxBCEPT";
+
+/// A shell's arguments as the shell reads them.
+struct Invocation<'a> {
+    dialect: Dialect,
+    /// The `-c` script.
+    script: Option<&'a str>,
+    /// `-l` or `--login`: the profile files in HOME run first.
+    login: bool,
+}
+
+/// `argv` read as sh/bash read their arguments, if it runs a shell (by
+/// file name, so `/bin/bash` counts). Each `o` or `O` in a cluster takes
+/// the next word (`-oo pipefail errexit`); the first word that is not an
+/// option ends them, and is the script with `-c`. Anything cordon does not
+/// know to leave the line as written makes it unreadable.
+fn invocation(argv: &[String]) -> Option<Invocation<'_>> {
     let name = Path::new(argv.first()?).file_name()?.to_str()?;
     let mut dialect = SHELLS.iter().find(|(n, _)| *n == name)?.1;
-    let mut command = false;
-    let mut i = 1;
-    while let Some(arg) = argv.get(i) {
-        if arg == "--" || arg == "-" {
-            i += 1;
+    let (mut command, mut login) = (false, false);
+    let mut words = argv[1..].iter().peekable();
+    while let Some(arg) = words.peek() {
+        if *arg == "--" || *arg == "-" {
+            words.next();
             break;
         }
         if arg.starts_with("--") {
-            // POSIX mode and a restricted shell read lines differently.
-            if [
-                "--posix",
-                "--restricted",
-                "--rcfile",
-                "--init-file",
-                "--debugger",
-            ]
-            .contains(&arg.as_str())
-            {
-                dialect = Dialect::Unreadable;
+            let long = words.next().map_or("", String::as_str);
+            match long {
+                "--login" => login = true,
+                plain if PLAIN_LONG.contains(&plain) => {}
+                // --posix, --restricted, --debugger, --version, ...: read
+                // otherwise, or not run at all.
+                valued => {
+                    if valued == "--rcfile" || valued == "--init-file" {
+                        words.next();
+                    }
+                    dialect = Dialect::Unreadable;
+                }
             }
-            i += if VALUED_LONG.contains(&arg.as_str()) {
-                2
-            } else {
-                1
-            };
             continue;
         }
-        let Some(flags) = arg.strip_prefix('-').or_else(|| arg.strip_prefix('+')) else {
+        let Some(cluster) = arg.strip_prefix('-').or_else(|| arg.strip_prefix('+')) else {
             break;
         };
-        command |= flags.contains('c');
-        // An interactive shell expands aliases and reads startup files;
-        // `-O` sets shopt options that change the grammar (extglob) and
-        // expansion (nullglob, dotglob); `-k` makes later `NAME=value`
-        // arguments environment; `-p`, `-r` and `-o` with a mode change how
-        // the line is read (see builtins' `set`). A login shell (`-l`) is
-        // judged by the broker, which knows where HOME is.
-        if flags.contains(['i', 'O', 'k', 'p', 'r']) {
-            dialect = Dialect::Unreadable;
+        let on = arg.starts_with('-');
+        words.next();
+        for letter in cluster.chars() {
+            match letter {
+                'c' if on => command = true,
+                'l' if on => login = true,
+                'o' => match words.next() {
+                    Some(name) if !builtins::set_option_changes_reading(name) => {}
+                    _ => dialect = Dialect::Unreadable,
+                },
+                // -O NAME: shopt options change the grammar and expansion.
+                'O' => {
+                    words.next();
+                    dialect = Dialect::Unreadable;
+                }
+                plain if PLAIN_LETTERS.contains(plain) => {}
+                _ => dialect = Dialect::Unreadable,
+            }
         }
-        if flags.contains('o')
-            && argv
-                .get(i + 1)
-                .is_none_or(|name| builtins::set_option_changes_reading(name))
-        {
-            dialect = Dialect::Unreadable;
-        }
-        // -o NAME / -O NAME take the next word.
-        i += if flags.contains(['o', 'O']) { 2 } else { 1 };
     }
-    let script = argv.get(i).filter(|_| command)?;
-    Some((dialect, script.as_str()))
+    let script = words.next().filter(|_| command).map(String::as_str);
+    Some(Invocation {
+        dialect,
+        script,
+        login,
+    })
+}
+
+/// The dialect and script of `argv` if it runs a shell with `-c`, options
+/// read as the shell reads them (`bash --norc -e -c SCRIPT`, `sh -xc
+/// SCRIPT`, `sh -c -- SCRIPT`, `bash -c -oo pipefail errexit SCRIPT`); by
+/// file name, so `/bin/bash` counts. A shell given options cordon does not
+/// follow is [`Dialect::Unreadable`].
+pub fn shell_line(argv: &[String]) -> Option<(Dialect, &str)> {
+    let invocation = invocation(argv)?;
+    Some((invocation.dialect, invocation.script?))
 }
 
 /// Whether `argv` runs a login shell (`-l`, `--login`), which reads the
 /// profile files in HOME.
 pub fn login_shell(argv: &[String]) -> bool {
-    argv[1..]
-        .iter()
-        .take_while(|a| a.starts_with('-') && *a != "--")
-        .any(|a| a == "--login" || (!a.starts_with("--") && a.contains('l')))
+    invocation(argv).is_some_and(|invocation| invocation.login)
 }
 
 /// The script of `argv` if it runs a shell with `-c`.
@@ -1770,5 +1795,52 @@ mod tests {
             shell_line(&argv(&["zsh", "-c", "x"])).map(|(d, _)| d),
             Some(Dialect::Unreadable)
         );
+    }
+
+    /// Attack: option words the shell reads differently from a naive
+    /// reading, so that cordon would judge one word as the script while
+    /// the shell runs another.
+    #[test]
+    fn every_o_in_a_cluster_takes_its_own_word() {
+        let argv = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let read = |words: &[&str]| shell_line(&argv(words)).map(|(d, s)| (d, s.to_string()));
+        assert_eq!(
+            read(&["bash", "-c", "-oo", "pipefail", "errexit", "rm -rf src"]),
+            Some((Dialect::Bash, "rm -rf src".into()))
+        );
+        assert_eq!(
+            read(&["sh", "-c", "-oo", "nolog", "errexit", "rm -rf src"]).map(|(_, s)| s),
+            Some("rm -rf src".into())
+        );
+        assert_eq!(
+            read(&["bash", "-oo", "pipefail", "errexit", "-c", "x"]),
+            Some((Dialect::Bash, "x".into()))
+        );
+        // Options that change what runs: unreadable, never read as written.
+        for words in [
+            &["bash", "-n", "-c", "touch made"][..],
+            &["bash", "-s", "-c", "x"],
+            &["bash", "--posix", "-c", "x"],
+            &["bash", "--rcfile", "rc", "-c", "x"],
+            &["bash", "-o", "posix", "-c", "x"],
+        ] {
+            assert_eq!(
+                read(words).map(|(d, _)| d),
+                Some(Dialect::Unreadable),
+                "{words:?}"
+            );
+        }
+    }
+
+    /// Attack: `-l` after an option's value still makes a login shell.
+    #[test]
+    fn a_login_flag_after_an_option_value_is_seen() {
+        let argv = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(login_shell(&argv(&[
+            "bash", "-o", "pipefail", "-l", "-c", "x"
+        ])));
+        assert!(login_shell(&argv(&["bash", "-lc", "x"])));
+        assert!(login_shell(&argv(&["bash", "--login", "-c", "x"])));
+        assert!(!login_shell(&argv(&["bash", "-c", "x", "-l"])));
     }
 }
