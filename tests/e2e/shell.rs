@@ -714,3 +714,17 @@ fn a_script_whose_interpreter_line_cordon_cannot_follow_is_not_run_unread() {
         assert!(l.at("src/main.rs").exists(), "{name}: its rm ran unread");
     }
 }
+
+/// Attack: `env -C DIR` runs the wrapped program from another directory
+/// than the one it is judged in, where a relative name means another
+/// file: cordon cannot tell what runs, so it asks.
+#[test]
+fn a_command_moved_to_another_directory_by_env_is_asked_about() {
+    let l = Layout::new();
+    let run = l
+        .cordon()
+        .args(["--approver", "deny", "--", "env", "-C", "src", "./main.rs"])
+        .output();
+    run.expect_code(126);
+    line(&l, &["--approver", "deny"], "env --chdir=src ls").expect_code(126);
+}

@@ -27,7 +27,10 @@ const WRAPPERS: &[Wrapper] = &[
             "--null",
             "--debug",
         ],
-        valued: &["-u", "-C", "--unset", "--chdir"],
+        // Not -C/--chdir: the command would run in another directory than
+        // the one it is judged in (a relative program, git's repository),
+        // so cordon does not unwrap it and asks.
+        valued: &["-u", "--unset"],
     },
     Wrapper {
         name: "nice",
@@ -75,13 +78,14 @@ const WRAPPERS: &[Wrapper] = &[
             "--replace",
         ],
     },
+    // Not -D/--chdir: as env's -C, below.
     Wrapper {
         name: "sudo",
         flags: &[
             "-E", "-H", "-n", "-S", "-b", "-i", "-s", "-P", "-k", "-K", "-A", "-B",
         ],
         valued: &[
-            "-u", "-g", "-C", "-D", "-h", "-p", "-U", "-r", "-t", "-T", "--user", "--group",
+            "-u", "-g", "-C", "-h", "-p", "-U", "-r", "-t", "-T", "--user", "--group",
         ],
     },
     Wrapper {
