@@ -728,3 +728,36 @@ fn a_command_moved_to_another_directory_by_env_is_asked_about() {
     run.expect_code(126);
     line(&l, &["--approver", "deny"], "env --chdir=src ls").expect_code(126);
 }
+
+/// Attack: `cd link/..` is the root to bash (a logical `cd`) but the
+/// link's parent to a physical reading; a program named `./x` in each
+/// is a different file. The line's `./x` must not be judged in one place
+/// and run in the other.
+#[test]
+fn a_cd_through_a_link_is_not_judged_where_the_shell_does_not_go() {
+    let l = Layout::new();
+    std::fs::create_dir_all(l.at("a/b")).unwrap();
+    std::os::unix::fs::symlink("a/b", l.at("link")).unwrap();
+    std::os::unix::fs::symlink("/usr/bin/true", l.at("a/x")).unwrap();
+    let python = std::fs::canonicalize("/usr/bin/python3").unwrap();
+    std::os::unix::fs::symlink(&python, l.at("x")).unwrap();
+    let name = python.file_name().unwrap().to_str().unwrap();
+    let rules = l.base.join("rules.toml");
+    std::fs::write(
+        &rules,
+        format!("[[rule]]\nprefix = [\"{name}\"]\ndecision = \"forbid\"\n"),
+    )
+    .unwrap();
+    let marker = l.at("ran.txt");
+    let script = format!(
+        "cd link/..; ./x -c \"open('{}', 'w')\"; (true)",
+        marker.display()
+    );
+    line(
+        &l,
+        &["--rules", rules.to_str().unwrap(), "--approver", "deny"],
+        &script,
+    )
+    .expect_code(126);
+    assert!(!marker.exists(), "python ran where true was judged");
+}

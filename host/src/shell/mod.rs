@@ -475,6 +475,22 @@ pub const STEERING: &[&str] = &["cd", "exit", "set"];
 /// Builtins that run text cordon cannot see: they make a line opaque.
 const EVALUATING: &[&str] = &["eval", "source", ".", "trap", "alias"];
 
+/// `path` with `.` and `..` taken away by the words alone, as a shell's
+/// logical `cd` takes them (`a/link/..` is `a`, wherever `link` leads).
+fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 /// The shells whose `-c` cordon reads, and the grammar it reads them with.
 const SHELLS: &[(&str, Dialect)] = &[
     ("sh", Dialect::Posix),
@@ -1117,6 +1133,9 @@ impl Builder<'_> {
             && let Ok(moved) = self.cwd.join(dir).canonicalize()
             && moved.starts_with(self.root)
             && moved.is_dir()
+            // A shell's `cd` is logical (`link/..` is where it started),
+            // cordon's physical: followed only where the two agree.
+            && lexical(&self.cwd.join(dir)) == moved
         {
             self.cwd = moved;
         } else {
