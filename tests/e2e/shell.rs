@@ -761,3 +761,33 @@ fn a_cd_through_a_link_is_not_judged_where_the_shell_does_not_go() {
     .expect_code(126);
     assert!(!marker.exists(), "python ran where true was judged");
 }
+
+/// Attack: a link judged as one program (`x -> true`) is retargeted by an
+/// earlier command of the same line (`ln -sf python3 x`) before it runs:
+/// the rules are asked again as it starts, of the file that runs.
+#[test]
+fn a_link_retargeted_by_an_earlier_command_answers_to_the_rules_as_it_starts() {
+    let l = Layout::new();
+    std::os::unix::fs::symlink("/usr/bin/true", l.at("x")).unwrap();
+    let python = std::fs::canonicalize("/usr/bin/python3").unwrap();
+    let name = python.file_name().unwrap().to_str().unwrap();
+    let rules = l.base.join("rules.toml");
+    std::fs::write(
+        &rules,
+        format!("[[rule]]\nprefix = [\"{name}\"]\ndecision = \"forbid\"\n"),
+    )
+    .unwrap();
+    let marker = l.at("ran.txt");
+    let script = format!(
+        "ln -sf {} x; ./x -c \"open('{}', 'w')\"",
+        python.display(),
+        marker.display()
+    );
+    line(
+        &l,
+        &["--rules", rules.to_str().unwrap(), "--approver", "deny"],
+        &script,
+    )
+    .expect_code(126);
+    assert!(!marker.exists(), "python ran through the retargeted link");
+}

@@ -1142,6 +1142,16 @@ impl Broker {
         }
     }
 
+    /// Why the rules refuse `request` now, asking nobody: a command of a
+    /// line judged before the line ran, checked again as it starts (an
+    /// earlier command may have retargeted the link that names it).
+    pub fn refuses(&self, request: &Request) -> Option<String> {
+        match judge(&self.rules, self.policy, request, self.shell.as_ref()) {
+            Verdict::Refused(why) => Some(why),
+            Verdict::Run { .. } | Verdict::Ask { .. } => None,
+        }
+    }
+
     /// The commands a person granted for the session, oldest first.
     pub fn grants(&self) -> Vec<GrantShown> {
         let shown = |grant: &Grant| GrantShown {

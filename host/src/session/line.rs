@@ -269,6 +269,14 @@ impl Line<'_> {
         match session.locate(&policy, name) {
             Ok(Target::Wasi(resolved)) => self.run.wasi(&policy, &resolved, &stage.argv, stdio),
             Ok(Target::Native(program)) => {
+                // Judged before the line ran; what the rules refuse now
+                // (a link an earlier command retargeted) does not start.
+                let request = policy.request(&stage.argv, "native");
+                if let Some(why) = session.broker().refuses(&request) {
+                    self.run
+                        .note(format!("{why}; the rest of the line does not run"));
+                    return Ok(self.stop(exit::DENIED));
+                }
                 self.run.native(&policy, &program, &stage.argv, None, stdio)
             }
             Err(why) => Ok(Ran::exited(session.unresolved(why))),
