@@ -41,6 +41,9 @@ pub enum Event {
         escalation: Option<String>,
         /// Why it needs the escalation, in the requester's words.
         justification: Option<String>,
+        /// Variables set for it beyond the session's (`KEY=VALUE`).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        env: Vec<String>,
     },
     /// How a request was disposed of (`run`, `refused`, `approved`,
     /// `denied`, `aborted` ...) and what decided it.
@@ -233,6 +236,7 @@ impl Event {
             approval: policy.as_str().to_string(),
             escalation: request.escalation.as_ref().map(ToString::to_string),
             justification: request.justification.clone(),
+            env: request.env.clone(),
         }
     }
 
@@ -461,6 +465,7 @@ mod tests {
                 approval: "on-request".into(),
                 escalation: Some("network".into()),
                 justification: Some("why".into()),
+                env: vec!["GIT_DIR=x".into()],
             },
             Event::decision("refused", "policy never", Some("why")),
             Event::grant("script", &words, false, &Some(Escalation::Network)),

@@ -39,6 +39,7 @@ pub fn gate_for(
         escalation: None,
         justification: None,
         program_sha256: None,
+        env: Vec::new(),
     };
     let decider = Arc::new(OnlyListed);
     net::Grants {

@@ -71,7 +71,9 @@ impl SandboxMode {
 }
 
 /// `root` resolved, as a project root must be: an existing directory
-/// other than the filesystem root.
+/// other than the filesystem root, on a filesystem of files (not the
+/// kernel's views of processes and devices: a root in `/proc/self` would
+/// hand commands cordon's own environment and control files).
 ///
 /// # Errors
 ///
@@ -89,7 +91,60 @@ pub fn canonical_root(root: &Path) -> Result<PathBuf, PolicyError> {
     if canonical.parent().is_none() {
         return Err(PolicyError::RootIsFilesystemRoot(root.to_path_buf()));
     }
+    if let Some(kind) = kernel_filesystem(&canonical) {
+        return Err(PolicyError::RootOnKernelFilesystem {
+            path: root.to_path_buf(),
+            kind,
+        });
+    }
     Ok(canonical)
+}
+
+/// The kind of kernel filesystem `dir` is on, if it is one: the views of
+/// processes, devices and the kernel's own state, whose files are not a
+/// project's.
+#[cfg(target_os = "linux")]
+fn kernel_filesystem(dir: &Path) -> Option<&'static str> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut stat: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a NUL-terminated path and a statfs the call fills.
+    if unsafe { libc::statfs(path.as_ptr(), &mut stat) } != 0 {
+        return Some("unknown (statfs failed)");
+    }
+    const KINDS: &[(i64, &str)] = &[
+        (0x9fa0, "proc"),
+        (0x6265_6572, "sysfs"),
+        (0x1373, "devfs"),
+        (0x1cd1, "devpts"),
+        (0x2762_0007, "cgroup"),
+        (0x6367_7270, "cgroup2"),
+        (0x6462_6720, "debugfs"),
+        (0x7472_6163, "tracefs"),
+        (0x7363_6673, "securityfs"),
+        (0xcafe_4a11, "bpf"),
+        (0x6165_676c, "pstore"),
+        (0x6265_6570, "configfs"),
+        (0xf97c_ff8c, "selinuxfs"),
+        (0x6e73_6673, "nsfs"),
+    ];
+    let magic = stat.f_type as i64;
+    if let Some((_, kind)) = KINDS.iter().find(|(m, _)| *m == magic) {
+        return Some(kind);
+    }
+    // devtmpfs reports tmpfs's magic: /dev is known by its filesystem
+    // (where it has one of its own).
+    use std::os::unix::fs::MetadataExt;
+    let device = |path: &str| std::fs::metadata(path).map(|m| m.dev()).ok();
+    let dev = device("/dev").filter(|dev| Some(*dev) != device("/"));
+    let here = std::fs::metadata(dir).map(|m| m.dev()).ok();
+    (dev.is_some() && here == dev).then_some("devtmpfs")
+}
+
+/// Elsewhere the kernel's views are not mounted as files.
+#[cfg(not(target_os = "linux"))]
+fn kernel_filesystem(_: &Path) -> Option<&'static str> {
+    None
 }
 
 /// Resource limits for one command.
@@ -170,6 +225,14 @@ pub enum PolicyError {
     /// The root is not a directory.
     #[error("root {0} is not a directory")]
     RootNotDirectory(PathBuf),
+    /// The root is on one of the kernel's own filesystems.
+    #[error("root {path}: on {kind}, the kernel's view of its own state, not a project's files")]
+    RootOnKernelFilesystem {
+        /// The root as given.
+        path: PathBuf,
+        /// Which filesystem.
+        kind: &'static str,
+    },
     /// The root is the filesystem root.
     #[error("root {0} is the filesystem root; choose a project directory")]
     RootIsFilesystemRoot(PathBuf),
@@ -241,6 +304,7 @@ impl SandboxPolicy {
             escalation: None,
             justification: None,
             program_sha256: None,
+            env: self.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
         }
     }
 

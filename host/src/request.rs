@@ -270,4 +270,8 @@ pub struct Request {
     /// it, for rules that name a program by its bytes; `None` for a
     /// built-in tool or a native program.
     pub program_sha256: Option<String>,
+    /// Variables the command is given beyond its session's (`KEY=VALUE`,
+    /// as `--env` or a protocol's `env` sets them): judged with it, shown
+    /// to the person asked, and part of what a session grant covers.
+    pub env: Vec<String>,
 }

@@ -293,7 +293,9 @@ impl Settings {
         if let Some(config) = config {
             let path = config.join(USER_CONFIG);
             match crate::config_file::read_text(&path, crate::config_file::CONFIG_LIMIT) {
-                Ok(text) => settings.apply(&text, &path, root, home, Layer::User)?,
+                Ok(text) => {
+                    settings.apply(&text, &path, root, home, Layer::User)?;
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(format!("{}: {e}", path.display())),
             }
@@ -307,7 +309,40 @@ impl Settings {
         let text = std::str::from_utf8(&bytes)
             .map_err(|_| format!("{}: not UTF-8 text", path.display()))?;
         let trusted = project::is_trusted(config, root, project::PROJECT_CONFIG, &bytes)?;
-        settings.apply(text, &path, root, home, Layer::Project { trusted })
+        let left_out = settings.apply(text, &path, root, home, Layer::Project { trusted })?;
+        if !left_out.is_empty() {
+            settings.left_out = Some(format!(
+                "{}: left out, as a project's settings only tighten yours until you trust it \
+                 (cordon trust --root {}): {}",
+                path.display(),
+                root.display(),
+                left_out.join("; ")
+            ));
+        }
+        Ok(())
+    }
+
+    /// Narrows these settings by `text` (a settings file's keys), as an
+    /// agent asks for its session: only what tightens applies, and what
+    /// would loosen is an error naming it (`label:LINE: what`), never
+    /// taken.
+    ///
+    /// # Errors
+    ///
+    /// A key that does not parse, or one that would loosen.
+    pub fn narrow(&mut self, text: &str, label: &Path, root: &Path) -> Result<(), String> {
+        let mut narrowed = self.clone();
+        let layer = Layer::Project { trusted: false };
+        let loosening = narrowed.apply(text, label, root, None, layer)?;
+        if !loosening.is_empty() {
+            return Err(format!(
+                "{}: more than the settings give (a person's grant, not the requester's): {}",
+                label.display(),
+                loosening.join("; ")
+            ));
+        }
+        *self = narrowed;
+        Ok(())
     }
 
     /// Checks a project's settings file as `cordon trust` is about to
@@ -322,9 +357,13 @@ impl Settings {
         root: &Path,
         home: Option<&Path>,
     ) -> Result<(), String> {
-        Settings::default().apply(text, path, root, home, Layer::Project { trusted: true })
+        Settings::default()
+            .apply(text, path, root, home, Layer::Project { trusted: true })
+            .map(drop)
     }
 
+    /// Applies one settings file's `text`; what a layer that only
+    /// tightens would have loosened is left out, and returned.
     fn apply(
         &mut self,
         text: &str,
@@ -332,7 +371,7 @@ impl Settings {
         root: &Path,
         home: Option<&Path>,
         layer: Layer,
-    ) -> Result<(), String> {
+    ) -> Result<Vec<String>, String> {
         let file: FileSettings = toml::from_str(text).map_err(|err| {
             let offset = err.span().map_or(0, |span| span.start);
             format!(
@@ -423,16 +462,7 @@ impl Settings {
             });
         }
         self.apply_limits(&mut at, &file.limits)?;
-        if !at.left_out.is_empty() {
-            self.left_out = Some(format!(
-                "{}: left out, as a project's settings only tighten yours until you trust it \
-                 (cordon trust --root {}): {}",
-                path.display(),
-                root.display(),
-                at.left_out.join("; ")
-            ));
-        }
-        Ok(())
+        Ok(at.left_out)
     }
 
     fn apply_network(

@@ -306,6 +306,7 @@ impl Lab {
             escalation: None,
             justification: None,
             program_sha256: None,
+            env: Vec::new(),
         };
         let context = ShellContext {
             env: Env::new(env.to_vec()),

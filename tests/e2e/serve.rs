@@ -20,7 +20,19 @@ struct Server {
 
 impl Server {
     fn start(extra: &[&str]) -> Server {
-        let mut child = cordon()
+        Server::with_settings(extra, None)
+    }
+
+    /// A server whose user settings file holds `settings`.
+    fn with_settings(extra: &[&str], settings: Option<(&Layout, &str)>) -> Server {
+        let mut command = cordon();
+        if let Some((l, text)) = settings {
+            let config = l.base.join("xdg");
+            std::fs::create_dir_all(config.join("cordon")).unwrap();
+            std::fs::write(config.join("cordon/config.toml"), text).unwrap();
+            command.env("XDG_CONFIG_HOME", &config);
+        }
+        let mut child = command
             .args(["serve", "--stdio", "--cache-dir"])
             .arg(cache_dir())
             .args(extra)
@@ -314,4 +326,76 @@ fn cancel_and_a_dropped_connection_leave_nothing_running() {
         processes_with(marker).is_empty(),
         "left after the client went"
     );
+}
+
+/// Attack: through the protocol, the agent loosens what the person's
+/// settings say: an approval policy that asks less, higher limits for the
+/// session or for one command. Each is refused, naming what.
+#[test]
+fn a_session_cannot_loosen_its_approval_or_raise_its_limits() {
+    let l = Layout::new();
+    let settings = "approval = \"untrusted\"\n[limits]\ntimeout = 5\nmax-output = 1000\n";
+    let mut server = Server::with_settings(&[], Some((&l, settings)));
+    for (id, loosened) in [
+        (1, json!({"approval": "on-request"})),
+        (2, json!({"timeout_ms": 60_000})),
+        (3, json!({"max_output": 1_000_000})),
+        (4, json!({"memory_mib": 1_000_000_000u64})),
+    ] {
+        let mut params = loosened.clone();
+        params["root"] = json!(l.root);
+        let response = server.call(id, "session/open", params);
+        assert_eq!(response["error"]["code"], -32602, "{loosened}: {response}");
+    }
+    let session = server.open(
+        5,
+        json!({"root": l.root, "timeout_ms": 2000}),
+    );
+    for (id, raised) in [
+        (6, json!({"timeout_ms": 3000})),
+        (7, json!({"max_output": 5000})),
+    ] {
+        let mut params = raised.clone();
+        params["session"] = json!(session);
+        params["argv"] = json!(["true"]);
+        let response = server.call(id, "command/run", params);
+        assert_eq!(response["error"]["code"], -32602, "{raised}: {response}");
+    }
+}
+
+/// Attack: variables given with the command (`env`) change what a
+/// harmless-looking command runs (git's config from the environment runs
+/// a hook): they are judged with it, as a line's assignments are, and
+/// under untrusted a person is asked.
+#[test]
+fn variables_given_with_a_command_are_judged_with_it() {
+    let l = Layout::new();
+    let mut server = Server::with_settings(&[], Some((&l, "approval = \"untrusted\"\n")));
+    let session = server.open(1, json!({"root": l.root}));
+    let (_, plain) = server.run(2, json!({"session": session, "argv": ["true"]}));
+    assert_eq!(plain["status"], "exited", "{plain}");
+    let hook = json!({"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "core.fsmonitor",
+                      "GIT_CONFIG_VALUE_0": "touch hooked; false"});
+    let (_, exit) = server.run(
+        3,
+        json!({"session": session, "argv": ["true"], "env": hook}),
+    );
+    assert_eq!(exit["status"], "refused", "{exit}");
+    assert!(!l.at("hooked").exists());
+}
+
+/// Attack: a session rooted in the server's own /proc entry would read
+/// its environment (the person's credentials) and write its control files.
+#[test]
+fn a_session_cannot_be_rooted_in_the_kernels_views() {
+    let mut server = Server::start(&[]);
+    for (id, root) in [
+        (1, "/proc/self"),
+        (2, "/proc"),
+        (3, "/sys/kernel"),
+        (4, "/dev"),
+    ] {
+        let response = server.call(id, "session/open", json!({"root": root}));
+        assert_eq!(response["error"]["code"], -32602, "{root}: {response}");
+    }
 }

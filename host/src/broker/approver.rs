@@ -508,6 +508,9 @@ struct WireQuestion<'a> {
     reason: &'a str,
     escalation: Option<String>,
     justification: Option<&'a str>,
+    /// Variables set for the command beyond the session's (`KEY=VALUE`).
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    env: &'a [String],
 }
 
 /// Just enough of a reply to tell which question it answers.
@@ -639,6 +642,7 @@ impl Jsonl {
             reason: &question.reason,
             escalation: r.escalation.as_ref().map(ToString::to_string),
             justification: r.justification.as_deref(),
+            env: &r.env,
         };
         let mut line = serde_json::to_string(&wire).map_err(|e| e.to_string())?;
         line.push('\n');
@@ -823,6 +827,7 @@ mod tests {
                 escalation: None,
                 justification: None,
                 program_sha256: None,
+                env: Vec::new(),
             },
             reason: "recursive or forced rm".into(),
         }

@@ -110,6 +110,20 @@ fn judge_read(
             display::command_in_line(&request.argv)
         ))
     });
+    // Variables set for the command change what it runs (GIT_CONFIG_*,
+    // LD_PRELOAD): under untrusted, as a line's assignments, they ask.
+    let verdict = match request.env.first() {
+        Some(first) if policy == ApprovalPolicy::Untrusted => {
+            let name = first.split('=').next().unwrap_or_default();
+            stricter(
+                verdict,
+                Verdict::Ask {
+                    reason: format!("`{name}=...` (sets a variable for the command)"),
+                },
+            )
+        }
+        _ => verdict,
+    };
     // Asking for more than the sandbox gives always needs a person, even
     // for a command a rule allows.
     match (&verdict, &request.escalation) {
@@ -922,6 +936,8 @@ struct Grant {
     /// asked about again).
     engine: &'static str,
     program_sha256: Option<String>,
+    /// The variables it was granted with, exactly.
+    env: Vec<String>,
 }
 
 /// A grant as [`Broker::grants`] shows it.
@@ -950,6 +966,7 @@ enum Cover {
 impl Grant {
     fn covers(&self, request: &Request) -> bool {
         self.escalation == request.escalation
+            && self.env == request.env
             && self.cwd == request.cwd
             && self.engine == request.engine
             && self.program_sha256 == request.program_sha256
@@ -964,6 +981,9 @@ impl Grant {
 /// question named, or on any port when it named none.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct HostGrant {
+    /// How [`Broker::revoke`] names it: a host granted with a command
+    /// shares the command's grant id.
+    id: u64,
     host: Host,
     port: Option<u16>,
 }
@@ -1105,16 +1125,23 @@ impl Broker {
     /// A person approved `request`'s escalation to a host for the session:
     /// connections to it, on the port asked about, are theirs, taint or not
     /// (the approval came after). Approved once, it is the run's only.
-    fn grant_escalated_host(&mut self, request: &Request) {
+    fn grant_escalated_host(&mut self, id: u64, request: &Request) {
         let parts = request.escalation.iter().flat_map(Escalation::parts);
         for part in parts {
             if let Escalation::Host(host, port) = part {
                 self.host_grants.push(HostGrant {
+                    id,
                     host: host.clone(),
                     port: *port,
                 });
             }
         }
+    }
+
+    /// The id of the next grant made.
+    fn next_grant_id(&mut self) -> u64 {
+        self.grants_made += 1;
+        self.grants_made
     }
 
     /// Whether a session grant covers `host` on `port` (0: a lookup, for
@@ -1152,7 +1179,9 @@ impl Broker {
         }
     }
 
-    /// The commands a person granted for the session, oldest first.
+    /// What a person granted for the session, oldest first: commands, and
+    /// hosts (with no words, the host in `escalation`; one granted with a
+    /// command shares its id).
     pub fn grants(&self) -> Vec<GrantShown> {
         let shown = |grant: &Grant| GrantShown {
             id: grant.id,
@@ -1162,15 +1191,26 @@ impl Broker {
             escalation: grant.escalation.as_ref().map(ToString::to_string),
             engine: grant.engine,
         };
-        self.grants.iter().map(shown).collect()
+        let hosts = self.host_grants.iter().map(|grant| GrantShown {
+            id: grant.id,
+            words: Vec::new(),
+            prefix: false,
+            cwd: PathBuf::new(),
+            escalation: Some(Escalation::Host(grant.host.clone(), grant.port).to_string()),
+            engine: "network",
+        });
+        let mut all: Vec<GrantShown> = self.grants.iter().map(shown).chain(hosts).collect();
+        all.sort_by_key(|grant| grant.id);
+        all
     }
 
     /// Takes back the grant [`Broker::grants`] shows as `id`; whether there
     /// was one. What it allowed asks again.
     pub fn revoke(&mut self, id: u64) -> bool {
-        let before = self.grants.len();
+        let before = self.grants.len() + self.host_grants.len();
         self.grants.retain(|grant| grant.id != id);
-        let revoked = self.grants.len() < before;
+        self.host_grants.retain(|grant| grant.id != id);
+        let revoked = self.grants.len() + self.host_grants.len() < before;
         if revoked {
             self.audit.record(&Event::revoke(id));
         }
@@ -1291,6 +1331,7 @@ impl Broker {
         }
         let mut asked = request.clone();
         let asked_grant = HostGrant {
+            id: self.next_grant_id(),
             host: host.clone(),
             port: (port != 0).then_some(port),
         };
@@ -1436,7 +1477,8 @@ impl Broker {
                 }
                 Answer::Session { prefix } => {
                     self.last_decision = Some(Decided::new("approved for the session", by));
-                    self.grant_escalated_host(&request);
+                    let id = self.next_grant_id();
+                    self.grant_escalated_host(id, &request);
                     let (words, cover) = match prefix {
                         Some(prefix) => (prefix, Cover::Prefix),
                         None => (request.argv.clone(), Cover::Exactly),
@@ -1448,35 +1490,32 @@ impl Broker {
                         &request.escalation,
                     ));
                     self.grants.push(Grant {
-                        id: {
-                            self.grants_made += 1;
-                            self.grants_made
-                        },
+                        id,
                         words,
                         cover,
                         cwd: request.cwd.clone(),
                         escalation: request.escalation.clone(),
                         engine: request.engine,
                         program_sha256: request.program_sha256.clone(),
+                        env: request.env.clone(),
                     });
                     return run(request, line);
                 }
                 Answer::Always { prefix } => {
                     self.last_decision = Some(Decided::new("approved always", by));
                     let prefix = prefix.unwrap_or_else(|| request.argv.clone());
+                    let id = self.next_grant_id();
                     self.grants.push(Grant {
-                        id: {
-                            self.grants_made += 1;
-                            self.grants_made
-                        },
+                        id,
                         words: prefix.clone(),
                         cover: Cover::Prefix,
                         cwd: request.cwd.clone(),
                         escalation: request.escalation.clone(),
                         engine: request.engine,
                         program_sha256: request.program_sha256.clone(),
+                        env: request.env.clone(),
                     });
-                    self.grant_escalated_host(&request);
+                    self.grant_escalated_host(id, &request);
                     // A rule decides the command, never an escalation.
                     match &request.escalation {
                         None => {
@@ -1600,6 +1639,7 @@ mod tests {
             escalation: None,
             justification: None,
             program_sha256: None,
+            env: Vec::new(),
         }
     }
 

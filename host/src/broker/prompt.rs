@@ -97,7 +97,7 @@ pub fn render(question: &Question, size: Size) -> Result<Drawn, String> {
         .escalation
         .as_ref()
         .map(|escalation| rows(&shown_grant(escalation), width, 1));
-    let command = display::command(&r.argv);
+    let command = shown_command(r);
     let needed = command.chars().count().div_ceil(width).max(1);
     // Title, in, sandbox, grant, the rule, the choices, [v], the answer.
     let fixed = 3 + usize::from(grant.is_some()) + 1 + CHOICES.len() + 2;
@@ -230,13 +230,26 @@ fn shown_grant(escalation: &Escalation) -> String {
 }
 
 /// The whole question, escaped but not cut, for `v`: the command, the
+/// The command as the person is shown it: with the variables set for it
+/// (`env KEY=VALUE ... COMMAND`), which change what it runs.
+fn shown_command(r: &crate::request::Request) -> String {
+    if r.env.is_empty() {
+        return display::command(&r.argv);
+    }
+    let words: Vec<String> = std::iter::once("env".to_string())
+        .chain(r.env.iter().cloned())
+        .chain(r.argv.iter().cloned())
+        .collect();
+    display::command(&words)
+}
+
 /// working directory, the grant, the reason and the justification; the
 /// question is drawn again after it.
 pub fn whole(question: &Question) -> String {
     let r = &question.request;
     let mut text = format!(
         "\n  the whole command:\n  {}\n  in:\n  {}\n",
-        display::command(&r.argv),
+        shown_command(r),
         display::path(&r.cwd)
     );
     if let Some(escalation) = &r.escalation {
@@ -270,6 +283,7 @@ mod tests {
                 escalation: Some(Escalation::Writable(cwd.into())),
                 justification: justification.map(str::to_string),
                 program_sha256: None,
+                env: Vec::new(),
             },
             reason: format!("a rule asks{}", "; and more".repeat(100)),
         }

@@ -268,6 +268,7 @@ mod tests {
             escalation: None,
             justification: None,
             program_sha256: None,
+            env: Vec::new(),
         };
         Gate::new(grants, request, Arc::new(crate::observe::Quiet))
     }

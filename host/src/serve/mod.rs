@@ -12,7 +12,7 @@ pub mod wire;
 
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -23,14 +23,12 @@ use serde_json::{Value, json};
 
 use crate::broker::approver::ApproverSpec;
 use crate::io::Cancel;
-use crate::net::Network;
 use crate::observe::Observer;
 use crate::policy::SandboxMode;
 use crate::request::ApprovalPolicy;
 use crate::session::{
     ApproverChoice, CacheChoice, Command, Engines, RunOutcome, Session, SessionConfig,
 };
-use crate::settings::Sourced;
 use wire::{Failure, code};
 
 /// What every session of the server shares.
@@ -67,8 +65,15 @@ struct Served {
     runs: Mutex<HashMap<u64, (Cancel, JoinHandle<()>)>>,
 }
 
+/// How long closing waits for cancelled commands to end. A WASI tool
+/// blocked in a call of the host that nothing interrupts (opening a FIFO
+/// no one writes) is left behind after it, rather than holding the
+/// connection.
+const STOP_WAIT: Duration = Duration::from_secs(5);
+
 impl Served {
-    /// Cancels every command still running, and waits for each to end.
+    /// Cancels every command still running, and waits (at most
+    /// [`STOP_WAIT`]) for each to end.
     fn stop(&self) {
         let runs: Vec<_> = self
             .runs
@@ -79,8 +84,14 @@ impl Served {
         for (_, (cancel, _)) in &runs {
             cancel.cancel();
         }
+        let deadline = std::time::Instant::now() + STOP_WAIT;
         for (_, (_, thread)) in runs {
-            let _ = thread.join();
+            while !thread.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if thread.is_finished() {
+                let _ = thread.join();
+            }
         }
     }
 }
@@ -112,21 +123,23 @@ pub fn serve(
         sessions: Mutex::new(HashMap::new()),
         ids: AtomicU64::new(0),
     };
-    let read = loop {
-        match wire::read_line(&mut input) {
-            Ok(wire::Read::Line(line)) if line.iter().all(u8::is_ascii_whitespace) => {}
-            Ok(wire::Read::Line(line)) => connection.handle(&line),
-            Ok(wire::Read::TooLong) => connection.out.send(&wire::error(
-                None,
-                &Failure::new(
-                    code::INVALID_REQUEST,
-                    format!("a message over {} bytes; refused", wire::MAX_MESSAGE),
-                ),
-            )),
-            Ok(wire::Read::End) => break Ok(()),
-            Err(e) => break Err(e),
+    let read = std::thread::scope(|scope| {
+        loop {
+            match wire::read_line(&mut input) {
+                Ok(wire::Read::Line(line)) if line.iter().all(u8::is_ascii_whitespace) => {}
+                Ok(wire::Read::Line(line)) => connection.handle(&line, scope),
+                Ok(wire::Read::TooLong) => connection.out.send(&wire::error(
+                    None,
+                    &Failure::new(
+                        code::INVALID_REQUEST,
+                        format!("a message over {} bytes; refused", wire::MAX_MESSAGE),
+                    ),
+                )),
+                Ok(wire::Read::End) => break Ok(()),
+                Err(e) => break Err(e),
+            }
         }
-    };
+    });
     let sessions: Vec<_> = connection.sessions.lock().unwrap().drain().collect();
     for (_, served) in sessions {
         served.stop();
@@ -134,8 +147,8 @@ pub fn serve(
     read
 }
 
-impl Connection<'_> {
-    fn handle(&self, line: &[u8]) {
+impl<'c> Connection<'c> {
+    fn handle<'scope>(&'scope self, line: &[u8], scope: &'scope std::thread::Scope<'scope, '_>) {
         let request = match wire::parse(line) {
             Ok(request) => request,
             Err((id, failure)) => {
@@ -143,6 +156,17 @@ impl Connection<'_> {
                 return;
             }
         };
+        match request.method.as_str() {
+            // They wait for the session's broker (a question may be
+            // pending) or its commands: the connection reads on meanwhile.
+            "session/close" | "session/grants" | "session/revoke" => {
+                scope.spawn(move || self.answer(request));
+            }
+            _ => self.answer(request),
+        }
+    }
+
+    fn answer(&self, request: wire::Request) {
         let answered = match request.method.as_str() {
             "session/open" => wire::params(request.params).and_then(|p| self.open(p)),
             "session/close" => wire::params(request.params).and_then(|p| self.close(p)),
@@ -266,7 +290,20 @@ impl Connection<'_> {
             .into_iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        command.timeout = params.timeout_ms.map(Duration::from_millis);
+        // A command's own limits only lower the session's.
+        let settings = &served.session.config().settings;
+        let timeout = params.timeout_ms.map(Duration::from_millis);
+        if let (Some(asked), Some(limit)) = (timeout, settings.timeout.value)
+            && asked > limit
+        {
+            return Err(over("timeout_ms", limit.as_millis()));
+        }
+        if let (Some(asked), Some(limit)) = (params.max_output, settings.max_output.value)
+            && asked > limit
+        {
+            return Err(over("max_output", limit.into()));
+        }
+        command.timeout = timeout;
         command.max_output = params.max_output;
         // Never the server's own stdin: that is the protocol.
         command.stdin = Some(stdin_of(params.stdin.unwrap_or_default()).map_err(Failure::server)?);
@@ -277,6 +314,14 @@ impl Connection<'_> {
             command,
         })
     }
+}
+
+/// A command's limit `field` asked above the session's `limit`.
+fn over(field: &str, limit: u128) -> Failure {
+    Failure::new(
+        code::INVALID_PARAMS,
+        format!("params.{field}: above the session's limit of {limit}"),
+    )
 }
 
 /// A command ready to start, its id already given to the client.
@@ -357,15 +402,33 @@ struct Stream {
 impl Write for Stream {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         self.pending.extend_from_slice(bytes);
-        let whole = match std::str::from_utf8(&self.pending) {
-            Ok(_) => self.pending.len(),
-            Err(e) if e.error_len().is_none() => e.valid_up_to(),
-            Err(_) => self.pending.len(),
-        };
-        if whole > 0 {
-            let rest = self.pending.split_off(whole);
-            let text = String::from_utf8_lossy(&self.pending).into_owned();
-            self.pending = rest;
+        let mut text = String::new();
+        loop {
+            match std::str::from_utf8(&self.pending) {
+                Ok(whole) => {
+                    text.push_str(whole);
+                    self.pending.clear();
+                    break;
+                }
+                Err(e) => {
+                    let valid = e.valid_up_to();
+                    text.push_str(&String::from_utf8_lossy(&self.pending[..valid]));
+                    match e.error_len() {
+                        // Bytes that are no character: one U+FFFD, then on.
+                        Some(bad) => {
+                            text.push(char::REPLACEMENT_CHARACTER);
+                            self.pending.drain(..valid + bad);
+                        }
+                        // A character cut short: kept for the next write.
+                        None => {
+                            self.pending.drain(..valid);
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        if !text.is_empty() {
             let params = json!({"run": self.run, "stream": self.name, "text": text});
             self.out.send(&wire::notification("command/output", params));
         }
@@ -408,53 +471,39 @@ struct Open {
 }
 
 impl Open {
-    /// Applies the params to `config`, each only where it narrows what the
-    /// settings give: what the agent asks for here is not a person's
+    /// Narrows `config`'s settings by the params: only what tightens
+    /// applies (as a project's untrusted settings file), and asking for
+    /// more is -32602: what the agent asks for here is not a person's
     /// approval.
     fn narrow(self, config: &mut SessionConfig) -> Result<(), Failure> {
-        let settings = &mut config.settings;
-        let from = "session/open";
-        let widens = |field: &str, why: String| {
-            Failure::new(code::INVALID_PARAMS, format!("params.{field}: {why}"))
+        let mut asked = toml::Table::new();
+        let mut set = |key: &str, value: Option<toml::Value>| {
+            if let Some(value) = value {
+                asked.insert(key.into(), value);
+            }
         };
-        if let Some(sandbox) = self.sandbox {
-            let allowed = settings.sandbox.value;
-            let rank = |mode| SandboxMode::ALL.iter().position(|m| *m == mode);
-            if rank(sandbox) > rank(allowed) {
-                let why = format!(
-                    "{} gives more than the settings' {}",
-                    sandbox.as_str(),
-                    allowed.as_str()
-                );
-                return Err(widens("sandbox", why));
-            }
-            settings.sandbox = Sourced::flag(sandbox, from);
-        }
-        if let Some(approval) = self.approval {
-            settings.approval = Sourced::flag(approval, from);
-        }
-        if let Some(network) = self.network {
-            let network: Network = network.parse().map_err(|e| widens("network", e))?;
-            if network != Network::Off && network != settings.network.value {
-                return Err(widens(
-                    "network",
-                    "only off, or what the settings give; more is a person's grant".into(),
-                ));
-            }
-            settings.network = Sourced::flag(network, from);
-        }
+        set("sandbox", self.sandbox.map(|m| m.as_str().into()));
+        set("approval", self.approval.map(|a| a.as_str().into()));
+        set("network", self.network.map(Into::into));
+        set("secrets", Some(self.secrets.into()));
+        let mut limits = toml::Table::new();
         if let Some(ms) = self.timeout_ms {
-            settings.timeout = Sourced::flag(Some(Duration::from_millis(ms)), from);
+            limits.insert("timeout".into(), (ms as f64 / 1000.0).into());
         }
-        if let Some(mib) = self.memory_mib {
-            settings.memory_mib = Sourced::flag(Some(mib), from);
+        for (key, value) in [("memory", self.memory_mib), ("max-output", self.max_output)] {
+            if let Some(value) = value {
+                let value = i64::try_from(value).map_err(|_| {
+                    Failure::new(code::INVALID_PARAMS, format!("params.{key}: too large"))
+                })?;
+                limits.insert(key.into(), value.into());
+            }
         }
-        if let Some(bytes) = self.max_output {
-            settings.max_output = Sourced::flag(Some(bytes), from);
-        }
-        settings
-            .secrets
-            .extend(self.secrets.into_iter().map(|s| Sourced::flag(s, from)));
+        asked.insert("limits".into(), limits.into());
+        let root = crate::policy::canonical_root(&config.root).map_err(Failure::server)?;
+        config
+            .settings
+            .narrow(&asked.to_string(), Path::new("session/open"), &root)
+            .map_err(|why| Failure::new(code::INVALID_PARAMS, format!("params: {why}")))?;
         if self.deterministic {
             config.determinism = Some(crate::policy::Determinism::default());
         }
@@ -526,4 +575,35 @@ pub fn serve_socket(path: &std::path::Path, config: &ServeConfig) -> std::io::Re
         }
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::Buffer;
+
+    /// The text `command/output` sent, each notification's joined.
+    fn sent(buffer: &Buffer) -> String {
+        String::from_utf8(buffer.bytes())
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str::<Value>(line).unwrap()["params"]["text"].clone())
+            .map(|text| text.as_str().unwrap().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn output_is_sent_as_whole_characters_across_writes_and_after_bad_bytes() {
+        let buffer = Buffer::default();
+        let mut stream = Stream {
+            out: Out(Arc::new(Mutex::new(Box::new(buffer.clone())))),
+            run: 1,
+            name: "stdout",
+            pending: Vec::new(),
+        };
+        stream.write_all(b"\xff\xe2\x82").unwrap();
+        stream.write_all(b"\xac!").unwrap();
+        stream.write_all("é".as_bytes()).unwrap();
+        assert_eq!(sent(&buffer), "\u{FFFD}€!é");
+    }
 }

@@ -160,7 +160,17 @@ impl Area<'_> {
             Access::Write => options.write(true).create(true).truncate(true),
         };
         options.follow(FollowSymlinks::No);
-        Ok(dir.open_with(name, &options).map_err(failed)?.into_std())
+        // Not blocked opening a FIFO (which waits for its other end,
+        // past any deadline or cancel): only a regular file is opened.
+        #[cfg(unix)]
+        cap_std::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+        let file = dir.open_with(name, &options).map_err(failed)?.into_std();
+        if !file.metadata().map_err(failed)?.is_file() {
+            return Err(refused("not a regular file"));
+        }
+        #[cfg(unix)]
+        clear_nonblocking(&file).map_err(failed)?;
+        Ok(file)
     }
 
     /// Whether the line may `access` the entry `name` of the directory
@@ -228,4 +238,18 @@ fn resolve_missing(dir: &Path) -> Option<PathBuf> {
 fn null_device() -> Result<File, Failed> {
     let path = if cfg!(windows) { "NUL" } else { "/dev/null" };
     File::open(path).map_err(|e| Failed::Open(format!("{path}: {e}")))
+}
+
+/// Makes reads and writes of `file` wait again (it was opened without).
+#[cfg(unix)]
+fn clear_nonblocking(file: &File) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on a descriptor `file` owns; only the status flags change.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    // SAFETY: as above.
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }

@@ -410,6 +410,9 @@ impl WasiHost {
                 None => call.await,
             }
         });
+        // A guest stopped while a blocking call of the host waits (opening
+        // a FIFO) leaves that thread behind rather than waiting for it.
+        runtime.shutdown_background();
         let (status, memory_exceeded) = match ended {
             None => (Status::TimedOut, false),
             Some(result) => {
