@@ -103,8 +103,15 @@ enum Command {
 #[derive(clap::Args, Debug)]
 struct ServeArgs {
     /// JSON-RPC on stdin and stdout.
-    #[arg(long, conflicts_with = "socket", required_unless_present = "socket")]
+    #[arg(long, conflicts_with_all = ["socket", "mcp"], required_unless_present_any = ["socket", "mcp"])]
     stdio: bool,
+    /// MCP on stdin and stdout: one session in --root; questions go to the
+    /// client's form (elicitation) when it has one, else to --approver.
+    #[arg(long, conflicts_with = "socket")]
+    mcp: bool,
+    /// The project root of the MCP session [default: .].
+    #[arg(long, value_name = "DIR", default_value = ".", requires = "mcp")]
+    root: PathBuf,
     /// JSON-RPC on a unix socket made at PATH (mode 0600), a connection
     /// per client; a client's sessions end with its connection.
     #[arg(long, value_name = "PATH")]
@@ -448,6 +455,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         engines: Arc::default(),
     };
     match args.socket {
+        _ if args.mcp => crate::serve::mcp::serve_stdio(config, args.root)?,
         Some(path) => crate::serve::serve_socket(&path, &config)
             .with_context(|| format!("--socket {}", path.display()))?,
         None => crate::serve::serve(std::io::stdin().lock(), std::io::stdout(), &config)?,

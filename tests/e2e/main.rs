@@ -16,6 +16,7 @@ mod gitdirs;
 mod isolation;
 mod limits;
 #[cfg(target_os = "linux")]
+mod mcp;
 mod metadata;
 #[cfg(target_os = "linux")]
 mod native;

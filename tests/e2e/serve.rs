@@ -347,10 +347,7 @@ fn a_session_cannot_loosen_its_approval_or_raise_its_limits() {
         let response = server.call(id, "session/open", params);
         assert_eq!(response["error"]["code"], -32602, "{loosened}: {response}");
     }
-    let session = server.open(
-        5,
-        json!({"root": l.root, "timeout_ms": 2000}),
-    );
+    let session = server.open(5, json!({"root": l.root, "timeout_ms": 2000}));
     for (id, raised) in [
         (6, json!({"timeout_ms": 3000})),
         (7, json!({"max_output": 5000})),

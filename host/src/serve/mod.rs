@@ -8,6 +8,7 @@
 //! `session/open` only narrows the settings (a model cannot widen its own
 //! sandbox or network through the protocol).
 
+pub mod mcp;
 pub mod wire;
 
 use std::collections::HashMap;
