@@ -123,6 +123,10 @@ struct ServeArgs {
     /// Seconds a question may wait for its answer; then it is denied.
     #[arg(long, value_name = "SECS", default_value = "300", value_parser = parse_seconds)]
     approval_timeout: Duration,
+    /// The log's level on stderr: error, warn, info (a line per request),
+    /// debug.
+    #[arg(long, value_name = "LEVEL", default_value = "info")]
+    log_level: tracing::Level,
     #[command(flatten)]
     cache: CacheArgs,
 }
@@ -444,6 +448,11 @@ fn cache_of(args: &CacheArgs) -> Option<CompileCache> {
 
 /// `cordon serve`.
 fn serve(args: ServeArgs) -> Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(args.log_level)
+        .with_ansi(false)
+        .init();
     let config = crate::serve::ServeConfig {
         approver: args.approver.unwrap_or_else(approver::default_spec),
         approval_timeout: args.approval_timeout,
@@ -453,7 +462,10 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         },
         native_helper: None,
         engines: Arc::default(),
+        live: Arc::default(),
     };
+    #[cfg(unix)]
+    crate::serve::drain_on_sigterm(Arc::clone(&config.live)).context("SIGTERM")?;
     match args.socket {
         _ if args.mcp => crate::serve::mcp::serve_stdio(config, args.root)?,
         Some(path) => crate::serve::serve_socket(&path, &config)

@@ -33,7 +33,7 @@ impl Server {
             command.env("XDG_CONFIG_HOME", &config);
         }
         let mut child = command
-            .args(["serve", "--stdio", "--cache-dir"])
+            .args(["serve", "--stdio", "--log-level", "error", "--cache-dir"])
             .arg(cache_dir())
             .args(extra)
             .stdin(Stdio::piped())
@@ -395,4 +395,22 @@ fn a_session_cannot_be_rooted_in_the_kernels_views() {
         let response = server.call(id, "session/open", json!({"root": root}));
         assert_eq!(response["error"]["code"], -32602, "{root}: {response}");
     }
+}
+
+/// SIGTERM drains: every command still running is cancelled (its tree
+/// killed), then the server exits 0.
+#[test]
+fn sigterm_cancels_what_runs_and_exits() {
+    let l = Layout::new();
+    let mut server = Server::start(&[]);
+    let session = server.open(1, json!({"root": l.root}));
+    let marker = "654.321";
+    let line = format!("sleep {marker} & touch started; sleep {marker}");
+    server.call(2, "command/run", json!({"session": session, "line": line}));
+    wait_for(&l.at("started"));
+    // SAFETY: a signal to the server this test started.
+    unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) };
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert!(processes_with(marker).is_empty(), "left after SIGTERM");
 }

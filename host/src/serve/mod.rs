@@ -44,6 +44,34 @@ pub struct ServeConfig {
     pub native_helper: Option<PathBuf>,
     /// The warm engines, shared by every session.
     pub engines: Arc<Engines>,
+    /// Every session open, for a drain ([`Live::stop_all`]).
+    pub live: Arc<Live>,
+}
+
+/// The sessions open in every connection of a server.
+#[derive(Default)]
+pub struct Live(Mutex<Vec<std::sync::Weak<Served>>>);
+
+impl Live {
+    fn add(&self, served: &Arc<Served>) {
+        let mut live = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        live.retain(|served| served.strong_count() > 0);
+        live.push(Arc::downgrade(served));
+    }
+
+    /// Cancels every command of every session and waits for them (as
+    /// closing does): what a server does before it exits on SIGTERM.
+    pub fn stop_all(&self) {
+        let live: Vec<_> = self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+            .collect();
+        for served in live.iter().filter_map(std::sync::Weak::upgrade) {
+            served.stop();
+        }
+    }
 }
 
 /// Where responses and notifications go, one line each.
@@ -61,7 +89,7 @@ impl Out {
 }
 
 /// A session and its commands.
-struct Served {
+pub struct Served {
     session: Arc<Session>,
     runs: Mutex<HashMap<u64, (Cancel, JoinHandle<()>)>>,
 }
@@ -153,6 +181,7 @@ impl<'c> Connection<'c> {
         let request = match wire::parse(line) {
             Ok(request) => request,
             Err((id, failure)) => {
+                tracing::warn!(id = ?id, code = failure.code, why = %failure.message, "refused");
                 self.out.send(&wire::error(id.as_ref(), &failure));
                 return;
             }
@@ -168,6 +197,8 @@ impl<'c> Connection<'c> {
     }
 
     fn answer(&self, request: wire::Request) {
+        let started = std::time::Instant::now();
+        let method = request.method.clone();
         let answered = match request.method.as_str() {
             "session/open" => wire::params(request.params).and_then(|p| self.open(p)),
             "session/close" => wire::params(request.params).and_then(|p| self.close(p)),
@@ -180,6 +211,7 @@ impl<'c> Connection<'c> {
                         if let Some(id) = &request.id {
                             self.out.send(&wire::result(id, json!({"run": start.run})));
                         }
+                        tracing::info!(%method, id = ?request.id, run = start.run, "started");
                         start.go(&self.out);
                         return;
                     }
@@ -192,6 +224,14 @@ impl<'c> Connection<'c> {
                 format!("{other}: no such method"),
             )),
         };
+        let took = started.elapsed().as_secs_f64() * 1e3;
+        match &answered {
+            Ok(_) => tracing::info!(%method, id = ?request.id, took_ms = took, "answered"),
+            Err(failure) => tracing::warn!(
+                %method, id = ?request.id, code = failure.code, why = %failure.message,
+                "refused"
+            ),
+        }
         // A notification is answered by nothing, not even an error.
         if let Some(id) = &request.id {
             self.out.send(&match answered {
@@ -236,8 +276,10 @@ impl<'c> Connection<'c> {
             session: Arc::new(session),
             runs: Mutex::new(HashMap::new()),
         };
+        let served = Arc::new(served);
+        self.config.live.add(&served);
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        sessions.insert(id, Arc::new(served));
+        sessions.insert(id, served);
         Ok(json!({"session": id}))
     }
 
@@ -356,6 +398,8 @@ impl Start {
         runs.retain(|_, (_, thread)| !thread.is_finished());
         let thread = std::thread::spawn(move || {
             let outcome = session.run(command);
+            let status = outcome.status.as_str();
+            tracing::info!(run, status, exit_code = outcome.exit_code, "ended");
             out.send(&wire::notification(
                 "command/exit",
                 exit_params(run, id, &outcome),
@@ -573,6 +617,45 @@ pub fn serve_socket(path: &std::path::Path, config: &ServeConfig) -> std::io::Re
                 };
                 let _ = serve(std::io::BufReader::new(reading), client, config);
             });
+        }
+    });
+    Ok(())
+}
+
+/// The write end of the pipe SIGTERM is told on.
+#[cfg(unix)]
+static SIGTERM_PIPE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+#[cfg(unix)]
+extern "C" fn on_sigterm(_: libc::c_int) {
+    let fd = SIGTERM_PIPE.load(Ordering::Relaxed);
+    // SAFETY: write(2) is async-signal-safe; one byte from a static.
+    unsafe { libc::write(fd, b"x".as_ptr().cast(), 1) };
+}
+
+/// On SIGTERM, drains: every command of every session in `live` is
+/// cancelled and waited for, then the process exits 0.
+///
+/// # Errors
+///
+/// The pipe or the handler cannot be set up.
+#[cfg(unix)]
+pub fn drain_on_sigterm(live: Arc<Live>) -> std::io::Result<()> {
+    use std::io::Read;
+    let (mut reader, writer) = std::io::pipe()?;
+    let fd = std::os::fd::IntoRawFd::into_raw_fd(writer);
+    SIGTERM_PIPE.store(fd, Ordering::Relaxed);
+    // SAFETY: installs a handler that only writes to a pipe.
+    let installed =
+        unsafe { libc::signal(libc::SIGTERM, on_sigterm as *const () as libc::sighandler_t) };
+    if installed == libc::SIG_ERR {
+        return Err(std::io::Error::last_os_error());
+    }
+    std::thread::spawn(move || {
+        if reader.read_exact(&mut [0u8; 1]).is_ok() {
+            tracing::info!("SIGTERM: cancelling every command, then exiting");
+            live.stop_all();
+            std::process::exit(0);
         }
     });
     Ok(())
