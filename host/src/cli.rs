@@ -112,6 +112,10 @@ struct ServeArgs {
     /// The project root of the MCP session [default: .].
     #[arg(long, value_name = "DIR", default_value = ".", requires = "mcp")]
     root: PathBuf,
+    /// MCP over streamable HTTP on this loopback address (127.0.0.1:PORT,
+    /// 0 for any port), with a bearer token printed at start.
+    #[arg(long, value_name = "ADDRESS", requires = "mcp")]
+    http: Option<std::net::SocketAddr>,
     /// JSON-RPC on a unix socket made at PATH (mode 0600), a connection
     /// per client; a client's sessions end with its connection.
     #[arg(long, value_name = "PATH")]
@@ -467,7 +471,17 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
     #[cfg(unix)]
     crate::serve::drain_on_sigterm(Arc::clone(&config.live)).context("SIGTERM")?;
     match args.socket {
-        _ if args.mcp => crate::serve::mcp::serve_stdio(config, args.root)?,
+        _ if args.mcp => match args.http {
+            Some(address) if !address.ip().is_loopback() => {
+                anyhow::bail!("--http {address}: a loopback address only (127.0.0.1:PORT)")
+            }
+            Some(address) => {
+                crate::serve::mcp::serve_http(config, args.root, address, |at, token| {
+                    say(format!("MCP on http://{at}/mcp, bearer token {token}"));
+                })?
+            }
+            None => crate::serve::mcp::serve_stdio(config, args.root)?,
+        },
         Some(path) => crate::serve::serve_socket(&path, &config)
             .with_context(|| format!("--socket {}", path.display()))?,
         None => crate::serve::serve(std::io::stdin().lock(), std::io::stdout(), &config)?,

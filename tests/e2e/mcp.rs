@@ -136,3 +136,17 @@ fn a_cancelled_call_leaves_nothing_running() {
     assert_eq!(seen["timed_out"], true, "{seen}");
     assert_eq!(seen["left"], serde_json::json!([]), "{seen}");
 }
+
+/// MCP over streamable HTTP: the SDK's client calls a tool with the
+/// bearer token the server printed; a request without it, or with another,
+/// is refused (401).
+#[test]
+fn streamable_http_serves_the_client_with_the_token_and_no_one_without() {
+    let l = Layout::new();
+    let Some(seen) = client("http", &l) else {
+        return;
+    };
+    assert_eq!(seen["run"]["structured"]["stdout"], "alpha\n", "{seen}");
+    assert_eq!(seen["without_token"], 401, "{seen}");
+    assert_eq!(seen["wrong_token"], 401, "{seen}");
+}

@@ -738,7 +738,7 @@ fn take_line_part(reader: &mut BufReader<File>, line: &mut Vec<u8>) -> Result<bo
 }
 
 /// A question id no one can guess: 128 bits from the OS, in lowercase hex.
-fn unguessable_id(random: &SystemRandom) -> Result<String, String> {
+pub(crate) fn unguessable_id(random: &SystemRandom) -> Result<String, String> {
     let mut bytes = [0u8; 16];
     random
         .fill(&mut bytes)

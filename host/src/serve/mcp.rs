@@ -409,3 +409,90 @@ pub fn serve_stdio(config: ServeConfig, root: PathBuf) -> anyhow::Result<()> {
         Ok(())
     })
 }
+
+/// Serves MCP over streamable HTTP on `address` (a loopback address), each
+/// MCP session a cordon session in `root`. Every request must carry
+/// `Authorization: Bearer TOKEN`, TOKEN made here, unguessable, and told
+/// to `announce` with the address bound, before the first request.
+///
+/// # Errors
+///
+/// The address cannot be bound, or no token can be made.
+pub fn serve_http(
+    config: ServeConfig,
+    root: PathBuf,
+    address: std::net::SocketAddr,
+    announce: impl FnOnce(std::net::SocketAddr, &str),
+) -> anyhow::Result<()> {
+    use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+    use rmcp::transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService,
+    };
+
+    let token = crate::broker::approver::unguessable_id(&ring::rand::SystemRandom::new())
+        .map_err(anyhow::Error::msg)?;
+    let expected = format!("Bearer {token}");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(address).await?;
+        announce(listener.local_addr()?, &token);
+        let config = Arc::new(config);
+        let service = StreamableHttpService::new(
+            move || Ok(Mcp::new(Arc::clone(&config), root.clone())),
+            Arc::new(LocalSessionManager::default()),
+            StreamableHttpServerConfig::default(),
+        );
+        let expected = Arc::new(expected);
+        loop {
+            let (stream, _) = listener.accept().await?;
+            let (service, expected) = (service.clone(), Arc::clone(&expected));
+            tokio::spawn(async move {
+                let guarded = hyper::service::service_fn(move |request| {
+                    let mut service = service.clone();
+                    let presented = request
+                        .headers()
+                        .get(http::header::AUTHORIZATION)
+                        .map(|value| value.as_bytes().to_vec())
+                        .unwrap_or_default();
+                    let authorized = same_secret(&presented, expected.as_bytes());
+                    async move {
+                        if !authorized {
+                            return Ok(unauthorized());
+                        }
+                        tower_service::Service::call(&mut service, request).await
+                    }
+                });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, guarded)
+                    .await;
+            });
+        }
+    })
+}
+
+/// Whether `presented` is `expected`, compared in time that does not
+/// depend on where they differ (the token is the only key).
+fn same_secret(presented: &[u8], expected: &[u8]) -> bool {
+    presented.len() == expected.len()
+        && presented
+            .iter()
+            .zip(expected)
+            .fold(0u8, |differ, (a, b)| differ | (a ^ b))
+            == 0
+}
+
+/// The answer to a request without the bearer token.
+fn unauthorized()
+-> http::Response<http_body_util::combinators::BoxBody<bytes::Bytes, std::convert::Infallible>> {
+    use http_body_util::BodyExt;
+    let body = http_body_util::Full::new(bytes::Bytes::from_static(
+        b"cordon: a bearer token is required (printed when the server started)\n",
+    ))
+    .boxed();
+    let mut response = http::Response::new(body);
+    *response.status_mut() = http::StatusCode::UNAUTHORIZED;
+    response
+}

@@ -11,6 +11,7 @@ import sys
 
 from mcp import ClientSession, StdioServerParameters, types
 from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
 
 
 def server(cordon, root, cache):
@@ -60,6 +61,40 @@ async def connected(cordon, root, cache, answers, asked, body):
         async with ClientSession(read, write, elicitation_callback=answering(answers, asked)) as session:
             await session.initialize()
             return await body(session)
+
+
+async def over_http(cordon, root, cache):
+    """Starts `cordon serve --mcp --http`, reads the address and the token
+    it prints, and calls a tool with the token and without it."""
+    import httpx2
+    import subprocess
+
+    server = subprocess.Popen(
+        [cordon, "serve", "--mcp", "--root", root, "--cache-dir", cache, "--http", "127.0.0.1:0"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = server.stderr.readline()
+        words = line.split()
+        url, token = words[words.index("on") + 1].rstrip(","), words[-1]
+        seen = {}
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx2.AsyncClient(headers=headers) as http:
+            async with streamable_http_client(url, http_client=http) as (read, write, *_):
+                async with ClientSession(read, write) as session:
+                    await session.initialize()
+                    seen["run"] = await call(session, "run_command", {"argv": ["cat", "a.txt"]})
+        async with httpx2.AsyncClient() as http:
+            response = await http.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+            seen["without_token"] = response.status_code
+        async with httpx2.AsyncClient(headers={"Authorization": "Bearer " + "0" * 32}) as http:
+            response = await http.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+            seen["wrong_token"] = response.status_code
+        return seen
+    finally:
+        server.terminate()
+        server.wait()
 
 
 async def main():
@@ -123,6 +158,8 @@ async def main():
                 await asyncio.sleep(2)
                 return {"timed_out": True, "error": str(error), "left": processes_with("765.432")}
         seen.update(await connected(cordon, root, cache, [], [], body))
+    elif scenario == "http":
+        seen.update(await over_http(cordon, root, cache))
     print(json.dumps(seen))
 
 
