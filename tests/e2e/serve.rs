@@ -414,3 +414,25 @@ fn sigterm_cancels_what_runs_and_exits() {
     assert!(status.success(), "{status}");
     assert!(processes_with(marker).is_empty(), "left after SIGTERM");
 }
+
+/// Attack: a NUL byte inside a word. The broker would judge
+/// `--recursive\0x` as no flag at all while the tool, reading up to the
+/// NUL, takes `--recursive`: such a command is refused before anything.
+#[test]
+fn a_word_holding_a_nul_byte_is_refused() {
+    let l = Layout::new();
+    std::fs::create_dir_all(l.at("build/sub")).unwrap();
+    let mut server = Server::start(&[]);
+    let session = server.open(1, json!({"root": l.root}));
+    let (_, exit) = server.run(
+        2,
+        json!({"session": session, "argv": ["rm", "--recursive\0x", "build"]}),
+    );
+    assert_eq!(exit["status"], "error", "{exit}");
+    let (_, exit) = server.run(
+        3,
+        json!({"session": session, "line": "rm --recursive\0 build"}),
+    );
+    assert_ne!(exit["status"], "exited", "{exit}");
+    assert!(l.at("build/sub").exists(), "rm ran");
+}

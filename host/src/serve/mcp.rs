@@ -31,6 +31,10 @@ use crate::broker::approver::{Answer, Approver, Question};
 use crate::io::{Buffer, Cancel};
 use crate::session::{ApproverChoice, Command, RunOutcome, Session, SessionConfig};
 
+/// Each stream's cap when the settings give none: a result is held whole
+/// in memory before it is sent.
+const MAX_OUTPUT: u64 = 1 << 20;
+
 /// The server of one MCP connection.
 #[derive(Clone)]
 pub struct Mcp {
@@ -158,13 +162,30 @@ impl Mcp {
             cancelled.cancel();
         });
         let (stdout, stderr) = (Buffer::default(), Buffer::default());
-        let command = command
+        let mut command = command
             .cancel(cancel)
             .output(stdout.clone(), stderr.clone());
+        // Never the server's own stdin: that is the client's channel.
+        if command.stdin.is_none() {
+            command.stdin = Some(super::stdin_of(String::new()).map_err(internal)?);
+        }
+        // The result is held whole in memory: each stream is capped.
+        let cap = session
+            .config()
+            .settings
+            .max_output
+            .value
+            .unwrap_or(MAX_OUTPUT);
+        command.max_output = Some(command.max_output.unwrap_or(cap).min(cap));
         let noted = self.notes.bytes().len();
-        let outcome = tokio::task::spawn_blocking(move || session.run(command))
-            .await
-            .map_err(internal)?;
+        // A thread of its own, not the runtime's blocking pool: calls
+        // waiting for a question (the broker asks one at a time) must not
+        // starve the pool that carries the client's messages.
+        let (sender, ended) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let _ = sender.send(session.run(command));
+        });
+        let outcome = ended.await.map_err(internal)?;
         watcher.abort();
         let notes = self.notes.bytes().split_off(noted);
         let _ = std::io::Write::write_all(&mut stderr.clone(), &notes);
@@ -200,6 +221,9 @@ impl Mcp {
         };
         command.cwd = args.cwd.map(PathBuf::from);
         command.timeout = args.timeout_ms.map(std::time::Duration::from_millis);
+        let session = self.session(&context.peer)?;
+        super::within_limits(&session, command.timeout, None)
+            .map_err(|failure| ErrorData::invalid_params(failure.message, None))?;
         self.run(command, context).await
     }
 
@@ -335,12 +359,30 @@ impl Approver for FormApprover {
 
     fn ask(&mut self, question: &Question) -> Answer {
         let r = &question.request;
-        let message = format!(
-            "cordon asks: run `{}` in {}? ({})",
+        // All of it escaped: the command and the reason quote what the
+        // agent wrote, which must not draw lines of its own.
+        let mut message = format!(
+            "cordon asks: run `{}` in {}?",
             crate::display::command(&r.argv),
             crate::display::path(&r.cwd),
-            question.reason
         );
+        if let Some(escalation) = &r.escalation {
+            message.push_str(&format!(
+                "\nIt asks for MORE than the sandbox gives: {} (answering session grants \
+                 that for the rest of the session)",
+                crate::display::text(&escalation.to_string())
+            ));
+        }
+        if !r.env.is_empty() {
+            message.push_str(&format!(
+                "\nWith the variables: {}",
+                crate::display::command(&r.env)
+            ));
+        }
+        message.push_str(&format!(
+            "\nWhy it asks: {}",
+            crate::display::text(&question.reason)
+        ));
         let choices: Vec<String> = FORM_CHOICES.iter().map(|(w, _)| w.to_string()).collect();
         let schema = ElicitationSchema::builder()
             .required_enum_schema(
@@ -356,16 +398,25 @@ impl Approver for FormApprover {
         let Ok(schema) = schema else {
             return Answer::Deny("cordon could not make the form".into());
         };
-        let asked = self
-            .runtime
-            .block_on(self.peer.create_elicitation_with_timeout(
-                ElicitRequestParams::FormElicitationParams {
-                    meta: None,
-                    message,
-                    requested_schema: schema,
-                },
-                Some(self.timeout),
-            ));
+        let params = ElicitRequestParams::FormElicitationParams {
+            meta: None,
+            message,
+            requested_schema: schema,
+        };
+        // Waited for on a thread of its own: the question may come from
+        // inside another runtime (a WASI tool's connection), where
+        // blocking on this one is not allowed.
+        let (peer, runtime, timeout) = (self.peer.clone(), self.runtime.clone(), self.timeout);
+        let asked = std::thread::scope(|scope| {
+            scope
+                .spawn(move || {
+                    runtime.block_on(peer.create_elicitation_with_timeout(params, Some(timeout)))
+                })
+                .join()
+        });
+        let Ok(asked) = asked else {
+            return Answer::Deny("the client's form failed".into());
+        };
         let reply = match asked {
             Ok(reply) => reply,
             Err(e) => return Answer::Deny(format!("the client's form failed: {e}")),

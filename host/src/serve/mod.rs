@@ -333,19 +333,8 @@ impl<'c> Connection<'c> {
             .into_iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        // A command's own limits only lower the session's.
-        let settings = &served.session.config().settings;
         let timeout = params.timeout_ms.map(Duration::from_millis);
-        if let (Some(asked), Some(limit)) = (timeout, settings.timeout.value)
-            && asked > limit
-        {
-            return Err(over("timeout_ms", limit.as_millis()));
-        }
-        if let (Some(asked), Some(limit)) = (params.max_output, settings.max_output.value)
-            && asked > limit
-        {
-            return Err(over("max_output", limit.into()));
-        }
+        within_limits(&served.session, timeout, params.max_output)?;
         command.timeout = timeout;
         command.max_output = params.max_output;
         // Never the server's own stdin: that is the protocol.
@@ -359,12 +348,34 @@ impl<'c> Connection<'c> {
     }
 }
 
-/// A command's limit `field` asked above the session's `limit`.
-fn over(field: &str, limit: u128) -> Failure {
-    Failure::new(
-        code::INVALID_PARAMS,
-        format!("params.{field}: above the session's limit of {limit}"),
-    )
+/// Checks a command's own limits, which only lower its session's.
+///
+/// # Errors
+///
+/// -32602 naming the limit asked above the session's.
+pub fn within_limits(
+    session: &Session,
+    timeout: Option<Duration>,
+    max_output: Option<u64>,
+) -> Result<(), Failure> {
+    let settings = &session.config().settings;
+    let over = |field: &str, limit: u128| {
+        Err(Failure::new(
+            code::INVALID_PARAMS,
+            format!("params.{field}: above the session's limit of {limit}"),
+        ))
+    };
+    if let (Some(asked), Some(limit)) = (timeout, settings.timeout.value)
+        && asked > limit
+    {
+        return over("timeout_ms", limit.as_millis());
+    }
+    if let (Some(asked), Some(limit)) = (max_output, settings.max_output.value)
+        && asked > limit
+    {
+        return over("max_output", limit.into());
+    }
+    Ok(())
 }
 
 /// A command ready to start, its id already given to the client.

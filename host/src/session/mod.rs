@@ -319,6 +319,12 @@ impl Session {
             }
             CommandLine::Argv(argv) => argv,
         };
+        // No exec can carry a NUL, and a WASI tool reads each word up to
+        // its first: a word holding one would be judged as one thing and
+        // run as another (`--recursive\0x` is no flag to the broker).
+        if argv.iter().any(|word| word.contains('\0')) {
+            anyhow::bail!("a NUL byte in the command: no program can be given one");
+        }
         outcome.argv = argv.clone();
         // A shell line is read here, once: the broker judges what was
         // read, and that is what runs.

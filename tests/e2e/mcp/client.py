@@ -122,6 +122,9 @@ async def main():
                 "line": await call(session, "run_command", {"command": "cat a.txt | wc -l"}),
                 "read": await call(session, "read_file", {"path": "a.txt"}),
                 "list": await call(session, "list_directory", {"path": "."}),
+                # `-` is stdin even after `--`: an empty one, never the
+                # client's channel.
+                "stdin": await call(session, "read_file", {"path": "-"}),
             }
         seen.update(await connected(cordon, root, cache, [], [], body))
     elif scenario == "approve":
