@@ -482,8 +482,11 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
             }
             None => crate::serve::mcp::serve_stdio(config, args.root)?,
         },
+        #[cfg(unix)]
         Some(path) => crate::serve::serve_socket(&path, &config)
             .with_context(|| format!("--socket {}", path.display()))?,
+        #[cfg(not(unix))]
+        Some(path) => anyhow::bail!("--socket {}: unix sockets only", path.display()),
         None => crate::serve::serve(std::io::stdin().lock(), std::io::stdout(), &config)?,
     }
     Ok(ExitCode::SUCCESS)

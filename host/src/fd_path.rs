@@ -26,6 +26,7 @@ pub fn real_path(file: &std::fs::File) -> Option<PathBuf> {
     Some(PathBuf::from(std::ffi::OsStr::from_bytes(&buf[..len])))
 }
 
+/// Elsewhere the path is not known: `None`.
 #[cfg(not(any(target_os = "linux", target_os = "macos")))]
 pub fn real_path(_file: &std::fs::File) -> Option<PathBuf> {
     None

@@ -13,6 +13,14 @@ use sha2::{Digest, Sha256};
 
 use crate::observe::{Observer, Quiet};
 
+/// The read end of a pipe as a file, as a stage's stdin is given.
+pub fn pipe_file(reader: std::io::PipeReader) -> std::fs::File {
+    #[cfg(unix)]
+    return std::fs::File::from(std::os::fd::OwnedFd::from(reader));
+    #[cfg(windows)]
+    return std::fs::File::from(std::os::windows::io::OwnedHandle::from(reader));
+}
+
 /// A writer that keeps what it is given in memory. Clones share the
 /// bytes: give one to a command as its output, read the other. As an
 /// [`Observer`], it keeps cordon's lines as `cordon run` writes them on

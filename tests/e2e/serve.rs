@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{Layout, cache_dir, cordon};
+use crate::support::{Layout, cache_dir, cordon, processes_with};
 
 /// A running server and what it said.
 struct Server {
@@ -272,19 +272,6 @@ fn session_grants_are_listed_revoked_and_never_shared() {
         l.at("gone.txt").exists(),
         "the revoked grant still allowed rm"
     );
-}
-
-/// The processes whose command line holds `marker`.
-fn processes_with(marker: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline"))
-            && String::from_utf8_lossy(&cmdline).contains(marker)
-        {
-            found.push(entry.file_name().to_string_lossy().into_owned());
-        }
-    }
-    found
 }
 
 fn wait_for(path: &std::path::Path) {

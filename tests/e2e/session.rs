@@ -13,7 +13,9 @@ use cordon::session::{ApproverChoice, Command, RunStatus, Session, SessionConfig
 use cordon::request::{ApprovalPolicy, Escalation};
 use cordon::settings::Sourced;
 
-use crate::support::{BOTH, Layout, Wasi, audit_lines, cache_dir, command, cordon, events, probe};
+use crate::support::{
+    BOTH, Layout, Wasi, audit_lines, cache_dir, command, cordon, events, probe, processes_with,
+};
 
 /// Answers every question with `answer`, counting them.
 struct Counting {
@@ -325,19 +327,6 @@ fn cancelled_once_started(
     ended
         .recv_timeout(std::time::Duration::from_secs(60))
         .expect("a cancelled command still ran a minute later")
-}
-
-/// The processes whose command line holds `marker`.
-fn processes_with(marker: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline"))
-            && String::from_utf8_lossy(&cmdline).contains(marker)
-        {
-            found.push(entry.file_name().to_string_lossy().into_owned());
-        }
-    }
-    found
 }
 
 /// A native command cancelled while it runs: its whole tree is killed, a

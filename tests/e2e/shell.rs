@@ -656,15 +656,8 @@ fn a_program_named_like_a_shell_is_judged_as_the_program_it_is() {
 
     // A link to python3 named bash answers to the rules naming python.
     std::fs::remove_file(l.at("bash")).unwrap();
-    let python = std::fs::canonicalize("/usr/bin/python3").unwrap();
+    let (python, rules) = forbidding_python(&l);
     std::os::unix::fs::symlink(&python, l.at("bash")).unwrap();
-    let name = python.file_name().unwrap().to_str().unwrap();
-    let rules = l.base.join("rules.toml");
-    std::fs::write(
-        &rules,
-        format!("[[rule]]\nprefix = [\"{name}\"]\ndecision = \"forbid\"\n"),
-    )
-    .unwrap();
     let script = format!("open({:?}, 'w')", marker.display().to_string());
     l.cordon()
         .args(["--rules", rules.to_str().unwrap(), "--"])
@@ -739,15 +732,8 @@ fn a_cd_through_a_link_is_not_judged_where_the_shell_does_not_go() {
     std::fs::create_dir_all(l.at("a/b")).unwrap();
     std::os::unix::fs::symlink("a/b", l.at("link")).unwrap();
     std::os::unix::fs::symlink("/usr/bin/true", l.at("a/x")).unwrap();
-    let python = std::fs::canonicalize("/usr/bin/python3").unwrap();
+    let (python, rules) = forbidding_python(&l);
     std::os::unix::fs::symlink(&python, l.at("x")).unwrap();
-    let name = python.file_name().unwrap().to_str().unwrap();
-    let rules = l.base.join("rules.toml");
-    std::fs::write(
-        &rules,
-        format!("[[rule]]\nprefix = [\"{name}\"]\ndecision = \"forbid\"\n"),
-    )
-    .unwrap();
     let marker = l.at("ran.txt");
     let script = format!(
         "cd link/..; ./x -c \"open('{}', 'w')\"; (true)",
@@ -769,14 +755,7 @@ fn a_cd_through_a_link_is_not_judged_where_the_shell_does_not_go() {
 fn a_link_retargeted_by_an_earlier_command_answers_to_the_rules_as_it_starts() {
     let l = Layout::new();
     std::os::unix::fs::symlink("/usr/bin/true", l.at("x")).unwrap();
-    let python = std::fs::canonicalize("/usr/bin/python3").unwrap();
-    let name = python.file_name().unwrap().to_str().unwrap();
-    let rules = l.base.join("rules.toml");
-    std::fs::write(
-        &rules,
-        format!("[[rule]]\nprefix = [\"{name}\"]\ndecision = \"forbid\"\n"),
-    )
-    .unwrap();
+    let (python, rules) = forbidding_python(&l);
     let marker = l.at("ran.txt");
     let script = format!(
         "ln -sf {} x; ./x -c \"open('{}', 'w')\"",
@@ -790,4 +769,17 @@ fn a_link_retargeted_by_an_earlier_command_answers_to_the_rules_as_it_starts() {
     )
     .expect_code(126);
     assert!(!marker.exists(), "python ran through the retargeted link");
+}
+
+/// python3's real file, and a rules file forbidding it by that name.
+fn forbidding_python(l: &Layout) -> (std::path::PathBuf, std::path::PathBuf) {
+    let python = std::fs::canonicalize("/usr/bin/python3").unwrap();
+    let name = python.file_name().unwrap().to_str().unwrap();
+    let rules = l.base.join("rules.toml");
+    std::fs::write(
+        &rules,
+        format!("[[rule]]\nprefix = [\"{name}\"]\ndecision = \"forbid\"\n"),
+    )
+    .unwrap();
+    (python, rules)
 }

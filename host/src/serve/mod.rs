@@ -441,7 +441,7 @@ fn stdin_of(text: String) -> std::io::Result<std::fs::File> {
     std::thread::spawn(move || {
         let _ = writer.write_all(text.as_bytes());
     });
-    Ok(std::fs::File::from(std::os::fd::OwnedFd::from(reader)))
+    Ok(crate::io::pipe_file(reader))
 }
 
 /// One output stream of a run, sent as `command/output` notifications as

@@ -14,7 +14,7 @@ use super::engines::Ran;
 use super::prepare::writable_dirs;
 use super::{Run, Target};
 use crate::exit;
-use crate::io::{Cancel, CappedOutput, Stdio};
+use crate::io::{Cancel, CappedOutput, Stdio, pipe_file};
 use crate::policy::SandboxPolicy;
 use crate::shell::redirect::{Area, Failed};
 use crate::shell::{self, Connector, Options, Pipeline, Script, Stage};
@@ -282,12 +282,4 @@ impl Line<'_> {
             Err(why) => Ok(Ran::exited(session.unresolved(why))),
         }
     }
-}
-
-/// The read end of a pipe as a file, as a stage's stdin is given.
-fn pipe_file(reader: std::io::PipeReader) -> std::fs::File {
-    #[cfg(unix)]
-    return std::fs::File::from(std::os::fd::OwnedFd::from(reader));
-    #[cfg(windows)]
-    return std::fs::File::from(std::os::windows::io::OwnedHandle::from(reader));
 }
