@@ -13,6 +13,7 @@ pub fn real_path(file: &std::fs::File) -> Option<PathBuf> {
     std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()
 }
 
+/// macOS tells it through `fcntl(F_GETPATH)`.
 #[cfg(target_os = "macos")]
 pub fn real_path(file: &std::fs::File) -> Option<PathBuf> {
     use std::os::fd::AsRawFd;
