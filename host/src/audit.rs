@@ -380,10 +380,24 @@ impl Event {
     }
 }
 
+/// Hears every event the moment it is recorded (a server's connections
+/// that subscribed to them).
+pub trait AuditWatcher: Send + Sync {
+    /// Whether anyone hears the events now (none: the session keeps no
+    /// digests for them).
+    fn listening(&self) -> bool {
+        true
+    }
+    /// One event as the log writes its line: `v`, `time`, then the
+    /// event's fields. Called with the broker held: return at once.
+    fn recorded(&self, line: &serde_json::Value);
+}
+
 /// Where audit lines go; the disabled log records nothing.
 #[derive(Default)]
 pub struct Audit {
     file: Option<(File, PathBuf)>,
+    watcher: Option<Arc<dyn AuditWatcher>>,
     /// Lines that could not be written are counted, and said once.
     failed: bool,
     /// Who hears that a line could not be written.
@@ -403,8 +417,7 @@ impl Audit {
             .open(path)?;
         Ok(Audit {
             file: Some((file, path.to_path_buf())),
-            failed: false,
-            notes: None,
+            ..Audit::default()
         })
     }
 
@@ -413,23 +426,34 @@ impl Audit {
         self.notes = Some(notes);
     }
 
-    /// Whether lines are written anywhere (false for the disabled log).
+    /// Tells `watcher` of every event too.
+    pub fn watched_by(&mut self, watcher: Arc<dyn AuditWatcher>) {
+        self.watcher = Some(watcher);
+    }
+
+    /// Whether events go anywhere (false for the disabled log).
     pub fn enabled(&self) -> bool {
-        self.file.is_some()
+        self.file.is_some() || self.watcher.as_ref().is_some_and(|w| w.listening())
     }
 
     /// Writes one line (a single write, so concurrent appenders do not
-    /// interleave within it).
+    /// interleave within it), and tells the watcher.
     pub fn record(&mut self, event: &Event) {
-        let Some((file, path)) = &mut self.file else {
+        if !self.enabled() {
             return;
-        };
+        }
         let stamped = Line {
             v: SCHEMA_VERSION,
             time: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
             event,
         };
-        // Strings, numbers and lists only: nothing here fails to serialize.
+        if let Some(watcher) = self.watcher.as_ref().filter(|w| w.listening()) {
+            // Strings, numbers and lists only: nothing here fails.
+            watcher.recorded(&serde_json::to_value(&stamped).expect("an audit line serializes"));
+        }
+        let Some((file, path)) = &mut self.file else {
+            return;
+        };
         let mut line = serde_json::to_string(&stamped).expect("an audit line serializes");
         line.push('\n');
         if let Err(err) = file.write_all(line.as_bytes())

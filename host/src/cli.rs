@@ -13,7 +13,8 @@ use clap::builder::PossibleValue;
 use clap::{Parser, Subcommand};
 
 use crate::broker::approver::{self, ApproverSpec};
-use crate::broker::project;
+use crate::broker::{parked, project};
+use crate::display;
 use crate::exit;
 use crate::native;
 use crate::net::Network;
@@ -90,6 +91,18 @@ enum Command {
     /// line (docs/PROTOCOL.md). Questions go to --approver, never to the
     /// agent.
     Serve(ServeArgs),
+    /// Answer the questions a server keeps for a person (its agent was
+    /// told "needs approval" and a token): list them, or answer one.
+    Approve {
+        /// The question's token; without it, those waiting are listed.
+        token: Option<String>,
+        /// Who answers: tty, jsonl=FD|SOCKET, script=FILE, deny.
+        #[arg(long, value_name = "WHO", default_value = "tty")]
+        approver: ApproverSpec,
+        /// Seconds the question may wait for its answer; then it is denied.
+        #[arg(long, value_name = "SECS", default_value = "300", value_parser = parse_seconds)]
+        approval_timeout: Duration,
+    },
     /// Trust a project's .cordon/rules.toml and .cordon/config.toml as they
     /// read now, so its allow rules and settings apply (they only tighten
     /// otherwise). Stored in your config dir.
@@ -120,11 +133,13 @@ struct ServeArgs {
     /// per client; a client's sessions end with its connection.
     #[arg(long, value_name = "PATH")]
     socket: Option<PathBuf>,
-    /// Who answers: tty, jsonl=FD|SOCKET, script=FILE, deny [default: tty
-    /// when there is one, else deny].
+    /// Who answers: tty, jsonl=FD|SOCKET, script=FILE, deny, pending (the
+    /// question waits for `cordon approve`) [default: tty when there is
+    /// one, else pending].
     #[arg(long, value_name = "WHO")]
     approver: Option<ApproverSpec>,
-    /// Seconds a question may wait for its answer; then it is denied.
+    /// Seconds a question may wait for its answer (then it is denied), and
+    /// a parked question's answer holds.
     #[arg(long, value_name = "SECS", default_value = "300", value_parser = parse_seconds)]
     approval_timeout: Duration,
     /// The log's level on stderr: error, warn, info (a line per request),
@@ -399,6 +414,11 @@ pub fn main() -> ExitCode {
         Command::Tools(args) => tools::main(args),
         Command::Warm(args) => warm(&args),
         Command::Trust { root } => trust(&root),
+        Command::Approve {
+            token,
+            approver,
+            approval_timeout,
+        } => approve(token, &approver, approval_timeout),
         Command::Serve(args) => serve(args),
         Command::Test {
             paths,
@@ -458,7 +478,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         .with_ansi(false)
         .init();
     let config = crate::serve::ServeConfig {
-        approver: args.approver.unwrap_or_else(approver::default_spec),
+        approver: args.approver.unwrap_or_else(approver::server_default_spec),
         approval_timeout: args.approval_timeout,
         cache: CacheChoice {
             dir: args.cache.cache_dir,
@@ -494,6 +514,12 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
 
 /// `cordon run`, with its `--json` report.
 fn run_reported(args: RunArgs) -> Result<ExitCode> {
+    if args.approver == Some(ApproverSpec::Pending) {
+        anyhow::bail!(
+            "--approver pending: a question waits only in a session a server keeps (cordon \
+             serve); cordon run ends with its command"
+        );
+    }
     let sink = match (args.json, args.json_fd) {
         (false, None) => None,
         (_, fd) => Some(report::sink(fd.unwrap_or(3)).map_err(anyhow::Error::msg)?),
@@ -523,6 +549,8 @@ fn session_config(args: &RunArgs) -> Result<SessionConfig> {
         },
         audit: args.audit.clone(),
         rules: args.rules.clone(),
+        narrowing_rules: Default::default(),
+        audit_watcher: None,
         no_grant: args.no_grant.clone(),
         tools: args.tools.clone(),
         determinism: args.deterministic.then(|| Determinism {
@@ -654,6 +682,58 @@ fn settings_for(args: &RunArgs) -> Result<Settings> {
         .resolve_writable(&root)
         .map_err(anyhow::Error::msg)?;
     Ok(settings)
+}
+
+/// `cordon approve`: the questions waiting for a person, or one answered.
+fn approve(token: Option<String>, spec: &ApproverSpec, timeout: Duration) -> Result<ExitCode> {
+    let config =
+        project::user_config_dir().context("no config directory: set XDG_CONFIG_HOME or HOME")?;
+    let dir = config.join(parked::PENDING_DIR);
+    let waiting = parked::waiting(&dir).with_context(|| dir.display().to_string())?;
+    let Some(token) = token else {
+        for p in &waiting {
+            println!(
+                "{}  {}s  {}",
+                p.token,
+                p.waited.as_secs(),
+                shown(&p.question)
+            );
+        }
+        if waiting.is_empty() {
+            say("no question waits for a person");
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    if *spec == ApproverSpec::Pending {
+        anyhow::bail!("--approver pending: a person answers here; name who (tty, ...)");
+    }
+    // Said whoever answers: a script answers without showing anything.
+    if let Some(p) = waiting.iter().find(|p| p.token == token) {
+        say(format!("{token}: {}", shown(&p.question)));
+    }
+    let mut approver = approver::open(spec, timeout).map_err(anyhow::Error::msg)?;
+    let answer = parked::answer(&dir, &token, &mut *approver).map_err(anyhow::Error::msg)?;
+    say(format!(
+        "{token}: answered {}; the command runs when the agent resumes it",
+        answer.word()
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A parked question in a line, escaped.
+fn shown(q: &parked::ParkedQuestion) -> String {
+    let words: Vec<String> = q.env.iter().chain(&q.argv).cloned().collect();
+    let grants = match q.escalation.is_empty() {
+        true => String::new(),
+        false => format!(", asking for {}", q.escalation.join(" and ")),
+    };
+    format!(
+        "{} in {}{}: {}",
+        display::command(&words),
+        display::path(&q.cwd),
+        display::text(&grants),
+        display::text(&q.reason)
+    )
 }
 
 fn trust(root: &Path) -> Result<ExitCode> {

@@ -97,7 +97,35 @@ pub fn canonical_root(root: &Path) -> Result<PathBuf, PolicyError> {
             kind,
         });
     }
+    // Its files would be the commands' to write: hooks, config.
+    let shaped = |dir: &Path| {
+        crate::gitdirs::has_git_dir_shape(|name| dir.join(name).symlink_metadata().is_ok())
+    };
+    if let Some(git_dir) = canonical.ancestors().skip(1).find(|dir| shaped(dir)) {
+        return Err(PolicyError::RootInsideProtected {
+            path: root.to_path_buf(),
+            dir: git_dir.to_path_buf(),
+            what: "the git directory",
+        });
+    }
     Ok(canonical)
+}
+
+/// Refuses a root that is, or lies inside, one of `own` (cordon's own
+/// directories): what they keep would be the commands' to write.
+///
+/// # Errors
+///
+/// [`PolicyError::RootInsideProtected`].
+pub fn refuse_root_inside_own(root: &Path, own: &[PathBuf]) -> Result<(), PolicyError> {
+    match own.iter().find(|dir| root.starts_with(dir)) {
+        Some(dir) => Err(PolicyError::RootInsideProtected {
+            path: root.to_path_buf(),
+            dir: dir.clone(),
+            what: "cordon's own directory",
+        }),
+        None => Ok(()),
+    }
 }
 
 /// The kind of kernel filesystem `dir` is on, if it is one: the views of
@@ -232,6 +260,19 @@ pub enum PolicyError {
         path: PathBuf,
         /// Which filesystem.
         kind: &'static str,
+    },
+    /// The root lies inside a directory commands may never write.
+    #[error(
+        "root {path}: inside {what} {dir}, which commands may not write; choose the project \
+             directory"
+    )]
+    RootInsideProtected {
+        /// The root as given.
+        path: PathBuf,
+        /// The directory it lies in.
+        dir: PathBuf,
+        /// What that directory is.
+        what: &'static str,
     },
     /// The root is the filesystem root.
     #[error("root {0} is the filesystem root; choose a project directory")]

@@ -108,6 +108,40 @@ fn a_question_is_answered_in_the_clients_form_and_a_decline_refuses() {
     assert_eq!(seen["declined"]["is_error"], true);
 }
 
+/// A client that cannot show a form, with no approver given: the call
+/// reports needs-approval with a token; the person answers out of band
+/// (`cordon approve`), and the call resumed with the token runs, once.
+#[test]
+fn without_a_form_a_question_waits_for_the_person_and_the_call_resumes() {
+    let l = Layout::new();
+    std::fs::create_dir_all(l.at("build")).unwrap();
+    let Some(seen) = client("park", &l) else {
+        return;
+    };
+    let parked = &seen["parked"]["structured"];
+    assert_eq!(parked["status"], "needs-approval", "{seen}");
+    assert!(
+        seen["parked"]["text"][0]
+            .as_str()
+            .unwrap()
+            .contains("cordon approve"),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["too_soon"]["structured"]["status"], "needs-approval",
+        "{seen}"
+    );
+    assert_eq!(seen["too_soon"]["structured"]["resume"], parked["resume"]);
+    assert_eq!(seen["approve"], 0, "{seen}");
+    assert_eq!(seen["resumed"]["structured"]["status"], "exited", "{seen}");
+    assert!(!l.at("build").exists(), "the approved rm did not run");
+    // Taken: the token resumes nothing more.
+    assert!(
+        seen["again"].as_str().unwrap().contains("no call waits"),
+        "{seen}"
+    );
+}
+
 /// One connection is one session: a grant for the session holds for the
 /// first connection's later commands, and the second connection is asked
 /// again for its own.

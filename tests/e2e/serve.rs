@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{Layout, cache_dir, cordon, processes_with};
+use crate::support::{Layout, cache_dir, cordon, processes_with, snapshot};
 
 /// A running server and what it said.
 struct Server {
@@ -32,6 +32,17 @@ impl Server {
             std::fs::write(config.join("cordon/config.toml"), text).unwrap();
             command.env("XDG_CONFIG_HOME", &config);
         }
+        Server::spawn(command, extra)
+    }
+
+    /// A server whose config directory (XDG_CONFIG_HOME) is `config`.
+    fn with_config_home(extra: &[&str], config: &std::path::Path) -> Server {
+        let mut command = cordon();
+        command.env("XDG_CONFIG_HOME", config);
+        Server::spawn(command, extra)
+    }
+
+    fn spawn(mut command: std::process::Command, extra: &[&str]) -> Server {
         let mut child = command
             .args(["serve", "--stdio", "--log-level", "error", "--cache-dir"])
             .arg(cache_dir())
@@ -364,7 +375,8 @@ fn variables_given_with_a_command_are_judged_with_it() {
         3,
         json!({"session": session, "argv": ["true"], "env": hook}),
     );
-    assert_eq!(exit["status"], "refused", "{exit}");
+    // No one at a terminal and no approver given: the question waits.
+    assert_eq!(exit["status"], "needs-approval", "{exit}");
     assert!(!l.at("hooked").exists());
 }
 
@@ -422,4 +434,235 @@ fn a_word_holding_a_nul_byte_is_refused() {
     );
     assert_ne!(exit["status"], "exited", "{exit}");
     assert!(l.at("build/sub").exists(), "rm ran");
+}
+
+/// No one to ask (no terminal, no --approver): a question waits for a
+/// person under an unguessable token, and the command reports
+/// needs-approval with it. Attack: the agent answers its own question,
+/// with `cordon approve` run in the sandbox or by writing the answer's
+/// file, the config directory lying inside the root. Neither lands; the
+/// person's answer, given out of band, lets the resumed command run once.
+#[test]
+fn a_question_waits_for_a_person_and_the_agent_cannot_answer_it() {
+    let l = Layout::new();
+    std::fs::create_dir_all(l.at("build/sub")).unwrap();
+    let config = l.at(".xdg");
+    let pending = config.join("cordon/pending");
+    let mut server = Server::with_config_home(&[], &config);
+    let session = server.open(1, json!({"root": l.root}));
+    let (_, exit) = server.run(2, json!({"session": session, "line": "rm -rf build"}));
+    assert_eq!(exit["status"], "needs-approval", "{exit}");
+    let token = exit["resume"].as_str().unwrap().to_string();
+    assert_eq!(token.len(), 32, "{exit}");
+    assert!(l.at("build/sub").exists());
+
+    std::fs::write(l.at("yes"), "once\n").unwrap();
+    let own_approve = json!([
+        env!("CARGO_BIN_EXE_cordon"),
+        "approve",
+        token,
+        "--approver",
+        format!("script={}", l.at("yes").display())
+    ]);
+    let (_, exit) = server.run(3, json!({"session": session, "argv": own_approve}));
+    assert_ne!(exit["exit_code"], 0, "{exit}");
+    let forged = format!(
+        "printf '{{\"fingerprint\":\"x\",\"answer\":\"once\"}}' > {}/{token}.answer.json",
+        pending.display()
+    );
+    let (_, exit) = server.run(4, json!({"session": session, "line": forged}));
+    assert_ne!(exit["exit_code"], 0, "{exit}");
+    assert!(!pending.join(format!("{token}.answer.json")).exists());
+    let (_, exit) = server.run(5, json!({"session": session, "resume": token}));
+    assert_eq!(exit["status"], "needs-approval", "{exit}");
+    assert_eq!(exit["resume"], json!(token), "{exit}");
+    assert!(l.at("build/sub").exists(), "rm ran unanswered");
+
+    let waiting = || {
+        let listed = cordon()
+            .env("XDG_CONFIG_HOME", &config)
+            .arg("approve")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&listed.stdout).into_owned()
+            + &String::from_utf8_lossy(&listed.stderr)
+    };
+    let listed = waiting();
+    assert!(listed.contains(&token), "{listed}");
+    let script = l.base.join("person");
+    std::fs::write(&script, "once\n").unwrap();
+    let answered = cordon()
+        .env("XDG_CONFIG_HOME", &config)
+        .args(["approve", &token, "--approver"])
+        .arg(format!("script={}", script.display()))
+        .output()
+        .unwrap();
+    assert!(answered.status.success(), "{answered:?}");
+    let resumed = server.call(
+        6,
+        "command/run",
+        json!({"session": session, "resume": token, "line": "rm -rf src"}),
+    );
+    assert_eq!(resumed["error"]["code"], -32602, "{resumed}");
+    let (_, exit) = server.run(7, json!({"session": session, "resume": token}));
+    assert_eq!(exit["status"], "exited", "{exit}");
+    assert!(!l.at("build").exists(), "the approved rm did not run");
+    // Once: the same command asks again.
+    std::fs::create_dir_all(l.at("build")).unwrap();
+    let (_, exit) = server.run(8, json!({"session": session, "line": "rm -rf build"}));
+    assert_eq!(exit["status"], "needs-approval", "{exit}");
+    assert_ne!(exit["resume"], json!(token), "{exit}");
+    // Its session closed, nothing waits.
+    server.call(9, "session/close", json!({"session": session}));
+    let listed = waiting();
+    assert!(listed.contains("no question waits"), "{listed}");
+}
+
+/// Lines said on a socket connection, as JSON.
+fn said_on(
+    stream: &std::os::unix::net::UnixStream,
+) -> std::io::Lines<BufReader<std::os::unix::net::UnixStream>> {
+    BufReader::new(stream.try_clone().unwrap()).lines()
+}
+
+/// `--socket`: made 0600, a connection per client, each with its own
+/// sessions. A connection that subscribed to the audit hears every
+/// session's events, another connection's too, as they happen; one that
+/// did not hears none.
+#[test]
+fn over_a_socket_a_subscribed_connection_hears_every_sessions_audit() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::net::UnixStream;
+    let l = Layout::new();
+    std::fs::write(l.at("a.txt"), "alpha\n").unwrap();
+    let path = l.base.join("cordon.sock");
+    let mut child = cordon()
+        .args(["serve", "--log-level", "error", "--socket"])
+        .arg(&path)
+        .arg("--cache-dir")
+        .arg(cache_dir())
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&path);
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    let send = |mut stream: &UnixStream, message: Value| {
+        writeln!(stream, "{message}").unwrap();
+    };
+    let watcher = UnixStream::connect(&path).unwrap();
+    let agent = UnixStream::connect(&path).unwrap();
+    let (mut heard, mut answers) = (said_on(&watcher), said_on(&agent));
+    let next = |lines: &mut std::io::Lines<_>| -> Value {
+        serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap()
+    };
+    send(
+        &watcher,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "audit/subscribe"}),
+    );
+    assert_eq!(next(&mut heard)["result"], json!({}));
+    send(
+        &agent,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "session/open",
+                        "params": {"root": l.root}}),
+    );
+    let session = next(&mut answers)["result"]["session"].clone();
+    assert!(session.is_u64());
+    send(
+        &agent,
+        json!({"jsonrpc": "2.0", "id": 2, "method": "command/run",
+                        "params": {"session": session, "argv": ["cat", "a.txt"]}}),
+    );
+    loop {
+        let said = next(&mut answers);
+        assert_ne!(said["method"], "audit/event", "not subscribed: {said}");
+        if said["method"] == "command/exit" {
+            assert_eq!(said["params"]["exit_code"], 0, "{said}");
+            break;
+        }
+    }
+    let mut events = Vec::new();
+    while !events.contains(&"run".to_string()) {
+        let said = next(&mut heard);
+        assert_eq!(said["method"], "audit/event", "{said}");
+        assert_eq!(said["params"]["session"], session, "{said}");
+        events.push(
+            said["params"]["event"]["event"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    assert_eq!(events[..2], ["request", "decision"], "{events:?}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Attack: the agent opens its session with rules that allow what the
+/// person's rules ask about: refused (-32602), as an allow rule is a
+/// person's to write. Rules that forbid apply to the session's commands.
+#[test]
+fn a_sessions_own_rules_only_prompt_or_forbid() {
+    let l = Layout::new();
+    std::fs::write(l.at("a.txt"), "alpha\n").unwrap();
+    let mut server = Server::start(&["--approver", "deny"]);
+    let allow = "[[rule]]\nprefix = [\"rm\", \"-rf\"]\ndecision = \"allow\"\n";
+    let refused = server.call(1, "session/open", json!({"root": l.root, "rules": allow}));
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("params.rules"),
+        "{refused}"
+    );
+    let forbid = "[[rule]]\nprefix = [\"cat\"]\ndecision = \"forbid\"\n";
+    let session = server.open(2, json!({"root": l.root, "rules": forbid}));
+    let (stdout, exit) = server.run(3, json!({"session": session, "argv": ["cat", "a.txt"]}));
+    assert_eq!(exit["status"], "refused", "{exit}");
+    assert_eq!(stdout, "");
+    let plain = server.open(4, json!({"root": l.root}));
+    let (stdout, _) = server.run(5, json!({"session": plain, "argv": ["cat", "a.txt"]}));
+    assert_eq!(stdout, "alpha\n", "another session got the rules");
+}
+
+/// Attack: the agent opens a second session rooted inside what commands
+/// may never write, to write there as that session's project: cordon's
+/// own config directory (where parked questions wait for their answers:
+/// it would answer its own) or a repository's git directory (hooks).
+/// Each is refused, for `cordon run` too; a root that is a git directory
+/// is read-only whole; nothing there changed.
+#[test]
+fn a_session_cannot_be_rooted_inside_cordons_own_or_a_git_directory() {
+    let l = Layout::new();
+    for dir in [".git/objects", ".git/refs"] {
+        std::fs::create_dir_all(l.at(dir)).unwrap();
+    }
+    let config = l.base.join("xdg");
+    let pending = config.join("cordon/pending");
+    std::fs::create_dir_all(&pending).unwrap();
+    let (before_config, before_git) = (snapshot(&config), snapshot(&l.at(".git")));
+    let mut server = Server::with_config_home(&[], &config);
+    let roots = [config.join("cordon"), pending.clone(), l.at(".git/hooks")];
+    for (id, root) in (1..).zip(&roots) {
+        let response = server.call(id, "session/open", json!({"root": root}));
+        let message = response["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("inside"), "{}: {response}", root.display());
+    }
+    let run_in = |root: &std::path::Path, line: &str| {
+        cordon()
+            .env("XDG_CONFIG_HOME", &config)
+            .args(["run", "--root"])
+            .arg(root)
+            .args(["--", "sh", "-c", line])
+            .output()
+            .unwrap()
+    };
+    let run = run_in(&l.at(".git/hooks"), "echo planted > pre-commit");
+    assert_eq!(run.status.code(), Some(125), "{run:?}");
+    // A root that is a git directory itself is protected whole.
+    let run = run_in(&l.at(".git"), "echo planted > hooks/pre-commit");
+    assert_ne!(run.status.code(), Some(0), "{run:?}");
+    assert_eq!(snapshot(&config), before_config);
+    assert_eq!(snapshot(&l.at(".git")), before_git);
 }

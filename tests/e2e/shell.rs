@@ -783,3 +783,35 @@ fn forbidding_python(l: &Layout) -> (std::path::PathBuf, std::path::PathBuf) {
     .unwrap();
     (python, rules)
 }
+
+/// Attack: a redirection to or from a FIFO that no one opens at its other
+/// end. Opening it would wait past any deadline or cancel, holding the
+/// line (and a server's session) for ever: only regular files are
+/// opened, and the line goes on at once.
+#[test]
+fn a_redirection_never_waits_on_a_fifo() {
+    let l = Layout::new();
+    let fifo = l.at("pipe");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // A deadline, so that a wait ends as a timeout (124), not a hang.
+    let run_line = |line: &str| {
+        let mut cordon = l.cordon().args(["--timeout", "60", "-c", line]);
+        cordon.0.env("PATH", "");
+        cordon.output()
+    };
+    // Writing: no reader, so the open fails at once, as a command's.
+    let run = run_line("echo hi > pipe; echo after");
+    assert_eq!(run.expect_code(0).stdout(), "after\n");
+    // Reading: opened, found no regular file, refused.
+    let run = run_line("cat < pipe; echo after");
+    assert_ne!(run.code(), 124, "it waited");
+    assert!(
+        run.stderr().contains("not a regular file"),
+        "{}",
+        run.stderr()
+    );
+}

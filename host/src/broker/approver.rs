@@ -48,6 +48,24 @@ pub enum Answer {
     Edit(Vec<String>),
     /// Stop the session.
     Abort,
+    /// No one has answered yet: the question waits under this token for
+    /// a person ([`super::parked`]); the command is refused meanwhile.
+    Pending(String),
+}
+
+impl Answer {
+    /// The answer's word (`once`, `session`, ...), as a script writes it.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Answer::Once => "once",
+            Answer::Session { .. } => "session",
+            Answer::Always { .. } => "always",
+            Answer::Deny(_) => "deny",
+            Answer::Edit(_) => "edit",
+            Answer::Abort => "abort",
+            Answer::Pending(_) => "pending",
+        }
+    }
 }
 
 /// Anything that can answer a [`Question`].
@@ -96,6 +114,9 @@ pub enum ApproverSpec {
     JsonlFd(i32),
     /// A unix socket to connect to.
     JsonlSocket(PathBuf),
+    /// Nobody now: each question waits for a person to answer it out of
+    /// band (`pending`, a server's; see [`super::parked`]).
+    Pending,
 }
 
 impl std::str::FromStr for ApproverSpec {
@@ -105,13 +126,14 @@ impl std::str::FromStr for ApproverSpec {
         match text.split_once('=') {
             None if text == "tty" => Ok(ApproverSpec::Tty),
             None if text == "deny" => Ok(ApproverSpec::Deny),
+            None if text == "pending" => Ok(ApproverSpec::Pending),
             Some(("script", file)) if !file.is_empty() => Ok(ApproverSpec::Script(file.into())),
             Some(("jsonl", target)) if !target.is_empty() => Ok(match target.parse::<i32>() {
                 Ok(fd) if fd >= 0 => ApproverSpec::JsonlFd(fd),
                 _ => ApproverSpec::JsonlSocket(target.into()),
             }),
             _ => Err(format!(
-                "expected tty, deny, script=FILE or jsonl=FD|SOCKET, got {text}"
+                "expected tty, deny, pending, script=FILE or jsonl=FD|SOCKET, got {text}"
             )),
         }
     }
@@ -132,6 +154,9 @@ pub fn open(spec: &ApproverSpec, timeout: Duration) -> Result<Box<dyn Approver +
         ApproverSpec::Tty => Box::new(Terminal::open(timeout)?),
         ApproverSpec::JsonlFd(fd) => Box::new(Jsonl::from_fd(*fd, timeout)?),
         ApproverSpec::JsonlSocket(path) => Box::new(Jsonl::connect(path, timeout)?),
+        ApproverSpec::Pending => {
+            return Err("pending: only a session a server keeps can park a question".into());
+        }
     })
 }
 
@@ -142,6 +167,15 @@ pub fn default_spec() -> ApproverSpec {
         ApproverSpec::Tty
     } else {
         ApproverSpec::Deny
+    }
+}
+
+/// A server's default: a person at the terminal when there is one, else
+/// each question waits for a person to answer it out of band (`pending`).
+pub fn server_default_spec() -> ApproverSpec {
+    match default_spec() {
+        ApproverSpec::Deny => ApproverSpec::Pending,
+        spec => spec,
     }
 }
 

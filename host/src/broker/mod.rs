@@ -10,6 +10,7 @@
 //! and writes every step to the audit log.
 
 pub mod approver;
+pub mod parked;
 pub mod project;
 pub mod prompt;
 pub mod rules;
@@ -251,6 +252,11 @@ fn by_digest(rules: &Rules, digest: &str, argv: &[String], by_name: Verdict) -> 
         .evaluate(argv)
         .is_some_and(|named| named.decision > rule.decision)
     {
+        return by_name;
+    }
+    // A rule that asks or forbids only tightens: what the name refused
+    // stays refused.
+    if rule.decision != Decision::Allow && matches!(by_name, Verdict::Refused(_)) {
         return by_name;
     }
     let why = rule.because();
@@ -886,6 +892,9 @@ pub struct Decided {
     pub decision: String,
     /// What decided: a rule, the policy, a session grant, the approver.
     pub by: String,
+    /// `pending`: the token the question waits under for a person
+    /// ([`parked`]).
+    pub resume: Option<String>,
 }
 
 impl Decided {
@@ -893,6 +902,7 @@ impl Decided {
         Decided {
             decision: decision.to_string(),
             by: by.to_string(),
+            resume: None,
         }
     }
 }
@@ -1280,10 +1290,12 @@ impl Broker {
             return Ok(ports);
         }
         let allowed_by = match rule.map(|r| (r.decision, r)) {
-            Some((Decision::Prompt, rule)) => Err(rule
-                .justification
-                .clone()
-                .unwrap_or_else(|| format!("{} asks for this host", rule.origin()))),
+            // Named with its rule: the justification is the rule file's
+            // words (maybe an agent's), never cordon's own.
+            Some((Decision::Prompt, rule)) => Err(match &rule.justification {
+                Some(why) => format!("rule {} ({why})", rule.origin()),
+                None => format!("{} asks for this host", rule.origin()),
+            }),
             // A lookup granted by `HOST:PORT` is good for that port only.
             Some((_, rule)) => Ok((
                 rule.origin(),
@@ -1382,6 +1394,18 @@ impl Broker {
                 record(&mut self.audit, "aborted", by, None);
                 self.aborted = true;
                 Err(format!("{target}: the session was aborted"))
+            }
+            Answer::Pending(token) => {
+                record(
+                    &mut self.audit,
+                    "pending",
+                    by,
+                    Some(&waits(&reason, &token)),
+                );
+                Err(format!(
+                    "{target}: needs approval ({reason}); {}, then run the command again",
+                    answer_with(&token)
+                ))
             }
         }
     }
@@ -1573,6 +1597,16 @@ impl Broker {
                     self.aborted = true;
                     return Outcome::Aborted;
                 }
+                Answer::Pending(token) => {
+                    self.decided("pending", by, Some(&waits(&reason, &token)));
+                    if let Some(last) = &mut self.last_decision {
+                        last.resume = Some(token.clone());
+                    }
+                    return Outcome::Refused(format!(
+                        "{command}: needs approval ({reason}); {}, then resume",
+                        answer_with(&token)
+                    ));
+                }
             }
         }
         Outcome::Refused(format!(
@@ -1591,6 +1625,16 @@ impl Broker {
     pub fn last_decision(&self) -> Option<&Decided> {
         self.last_decision.as_ref()
     }
+}
+
+/// A parked question's reason, as the audit records it.
+fn waits(reason: &str, token: &str) -> String {
+    format!("{reason}; waits for a person under {token}")
+}
+
+/// How a person answers a parked question.
+fn answer_with(token: &str) -> String {
+    format!("no one to ask now: a person answers with `cordon approve {token}`")
 }
 
 /// The network gate's questions go to the session's broker.

@@ -434,6 +434,8 @@ impl StepSetup<'_> {
             },
             audit: Some(self.audit.to_path_buf()),
             rules: policy.rules.iter().map(|r| self.dir.join(r)).collect(),
+            narrowing_rules: Default::default(),
+            audit_watcher: None,
             no_grant: self
                 .allowed
                 .no_grant()

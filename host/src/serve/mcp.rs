@@ -46,14 +46,20 @@ pub struct Mcp {
     /// cordon's lines about the session's commands (a refusal and why),
     /// given back with the result of the call they came in.
     notes: Buffer,
+    /// Calls whose question waits for a person, by its token.
+    parked: Arc<std::sync::Mutex<std::collections::HashMap<String, Call>>>,
     tool_router: ToolRouter<Mcp>,
 }
 
 /// `run_command`'s arguments.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[schemars(crate = "rmcp::schemars")]
 #[serde(deny_unknown_fields)]
 pub struct RunArgs {
+    /// The token of a call whose question waits for a person (given in
+    /// its result): runs that call again, once the person has answered.
+    /// Nothing else is given with it.
+    pub resume: Option<String>,
     /// A shell line, read and judged command by command.
     pub command: Option<String>,
     /// A program and its arguments (instead of `command`).
@@ -101,6 +107,49 @@ pub struct RunResult {
     pub truncated: bool,
     /// What the sandbox refused it, each with the grant that would allow it.
     pub violations: Vec<String>,
+    /// needs-approval: the token its question waits under. A person (not
+    /// you) answers it out of band; then call run_command with `resume`.
+    pub resume: Option<String>,
+}
+
+/// A tool call as it came, kept while its question waits for a person.
+#[derive(Debug, Clone)]
+enum Call {
+    Run(RunArgs),
+    Read(String),
+    List(String),
+    Patch(String),
+}
+
+impl Call {
+    /// The command the call runs.
+    fn command(&self, session: &Session) -> Result<Command, ErrorData> {
+        Ok(match self {
+            Call::Run(args) => {
+                let mut command = match (&args.command, &args.argv) {
+                    (Some(line), None) => Command::line(line.clone()),
+                    (None, Some(argv)) if !argv.is_empty() => Command::argv(argv.clone()),
+                    _ => {
+                        return Err(ErrorData::invalid_params(
+                            "one of command (a shell line) or argv (a non-empty array)",
+                            None,
+                        ));
+                    }
+                };
+                command.cwd = args.cwd.as_ref().map(PathBuf::from);
+                command.timeout = args.timeout_ms.map(std::time::Duration::from_millis);
+                super::within_limits(session, command.timeout, None)
+                    .map_err(|failure| ErrorData::invalid_params(failure.message, None))?;
+                command
+            }
+            Call::Read(path) => Command::argv(["cat", "--", path]),
+            Call::List(path) => Command::argv(["ls", "-la", "--", path]),
+            Call::Patch(patch) => {
+                let patch = super::stdin_of(patch.clone()).map_err(internal)?;
+                Command::argv(["git", "apply", "--verbose", "-"]).stdin(patch)
+            }
+        })
+    }
 }
 
 /// How [`Mcp`] is started: the root its session is in.
@@ -112,6 +161,7 @@ impl Mcp {
             root,
             session: Arc::default(),
             notes: Buffer::default(),
+            parked: Arc::default(),
             tool_router: Self::tool_router(),
         }
     }
@@ -146,14 +196,15 @@ impl Mcp {
         Ok(self.session.get_or_init(|| session).clone())
     }
 
-    /// Runs `command` in the connection's session, cancelled with the
+    /// Runs `call` in the connection's session, cancelled with the
     /// request; its result, structured and as text.
     async fn run(
         &self,
-        command: Command,
+        call: Call,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let session = self.session(&context.peer)?;
+        let command = call.command(&session)?;
         let cancel = Cancel::default();
         let cancelled = cancel.clone();
         let token = context.ct.clone();
@@ -187,9 +238,34 @@ impl Mcp {
         });
         let outcome = ended.await.map_err(internal)?;
         watcher.abort();
+        if let Some(token) = &outcome.resume {
+            let mut parked = self.parked.lock().unwrap_or_else(|e| e.into_inner());
+            parked.insert(token.clone(), call);
+        }
         let notes = self.notes.bytes().split_off(noted);
         let _ = std::io::Write::write_all(&mut stderr.clone(), &notes);
         Ok(result(&outcome, &stdout, &stderr))
+    }
+}
+
+impl Mcp {
+    /// The call parked under `token`, to run again (`args` holds only the
+    /// token).
+    fn resumed(&self, token: &str, args: &RunArgs) -> Result<Call, ErrorData> {
+        let only_resume = RunArgs {
+            resume: args.resume.clone(),
+            ..RunArgs::default()
+        };
+        if *args != only_resume {
+            return Err(ErrorData::invalid_params(
+                "resume runs again the call parked under it: give nothing else with it",
+                None,
+            ));
+        }
+        let mut parked = self.parked.lock().unwrap_or_else(|e| e.into_inner());
+        parked.remove(token).ok_or_else(|| {
+            ErrorData::invalid_params(format!("resume: no call waits under {token}"), None)
+        })
     }
 }
 
@@ -209,22 +285,11 @@ impl Mcp {
         Parameters(args): Parameters<RunArgs>,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        let mut command = match (args.command, args.argv) {
-            (Some(line), None) => Command::line(line),
-            (None, Some(argv)) if !argv.is_empty() => Command::argv(argv),
-            _ => {
-                return Err(ErrorData::invalid_params(
-                    "one of command (a shell line) or argv (a non-empty array)",
-                    None,
-                ));
-            }
+        let call = match &args.resume {
+            None => Call::Run(args),
+            Some(token) => self.resumed(token, &args)?,
         };
-        command.cwd = args.cwd.map(PathBuf::from);
-        command.timeout = args.timeout_ms.map(std::time::Duration::from_millis);
-        let session = self.session(&context.peer)?;
-        super::within_limits(&session, command.timeout, None)
-            .map_err(|failure| ErrorData::invalid_params(failure.message, None))?;
-        self.run(command, context).await
+        self.run(call, context).await
     }
 
     /// Reads a file of the project.
@@ -238,8 +303,7 @@ impl Mcp {
         Parameters(args): Parameters<PathArgs>,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        self.run(Command::argv(["cat", "--", &args.path]), context)
-            .await
+        self.run(Call::Read(args.path), context).await
     }
 
     /// Lists a directory of the project.
@@ -253,8 +317,7 @@ impl Mcp {
         Parameters(args): Parameters<PathArgs>,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        self.run(Command::argv(["ls", "-la", "--", &args.path]), context)
-            .await
+        self.run(Call::List(args.path), context).await
     }
 
     /// Applies a unified diff to the project's files.
@@ -269,9 +332,7 @@ impl Mcp {
         Parameters(args): Parameters<PatchArgs>,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        let patch = super::stdin_of(args.patch).map_err(internal)?;
-        let command = Command::argv(["git", "apply", "--verbose", "-"]).stdin(patch);
-        self.run(command, context).await
+        self.run(Call::Patch(args.patch), context).await
     }
 }
 
@@ -313,9 +374,18 @@ fn result(outcome: &RunOutcome, stdout: &Buffer, stderr: &Buffer) -> CallToolRes
                 )
             })
             .collect(),
+        resume: outcome.resume.clone(),
+    };
+    let waiting = match &outcome.resume {
+        Some(token) => format!(
+            "This needs a person's approval, and cordon has no way to ask them now. They \
+             answer it out of band with `cordon approve {token}` (you cannot); then call \
+             run_command with resume = \"{token}\".\n"
+        ),
+        None => String::new(),
     };
     let text = format!(
-        "exit {} ({})\n{}{}",
+        "exit {} ({})\n{waiting}{}{}",
         structured.exit_code,
         structured.status,
         structured.stdout,

@@ -23,6 +23,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::broker::approver::ApproverSpec;
+use crate::broker::rules::Rules;
 use crate::io::Cancel;
 use crate::observe::Observer;
 use crate::policy::SandboxMode;
@@ -48,28 +49,122 @@ pub struct ServeConfig {
     pub live: Arc<Live>,
 }
 
-/// The sessions open in every connection of a server.
+/// What every connection of a server shares while it runs: the sessions
+/// open (for a drain), the ids it gives, and the connections watching
+/// the audit (`audit/subscribe`).
 #[derive(Default)]
-pub struct Live(Mutex<Vec<std::sync::Weak<Served>>>);
+pub struct Live {
+    served: Mutex<Vec<std::sync::Weak<Served>>>,
+    /// Session, run and connection ids: unique in the server, so an
+    /// audit watcher tells sessions of every connection apart.
+    ids: AtomicU64,
+    watchers: Mutex<Vec<Watcher>>,
+}
+
+/// A connection that subscribed to the audit: its events go to a thread
+/// that writes them, so a watcher that does not read holds back no
+/// command. What waits is bounded in bytes; past the bound, events are
+/// counted as lost instead.
+struct Watcher {
+    connection: u64,
+    queue: std::sync::mpsc::Sender<Arc<str>>,
+    /// Bytes sent to the queue and not yet written.
+    queued: Arc<AtomicU64>,
+    lost: Arc<AtomicU64>,
+}
+
+/// The bytes of audit events that may wait for one watcher.
+const WATCH_BYTES: u64 = 16 << 20;
 
 impl Live {
     fn add(&self, served: &Arc<Served>) {
-        let mut live = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut live = self.served.lock().unwrap_or_else(|e| e.into_inner());
         live.retain(|served| served.strong_count() > 0);
         live.push(Arc::downgrade(served));
+    }
+
+    fn next_id(&self) -> u64 {
+        self.ids.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Sends `out` every audit event of every session of the server, as
+    /// `audit/event`, from now until [`Live::unsubscribe`].
+    fn subscribe(&self, connection: u64, out: Out) {
+        let mut watchers = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
+        if watchers.iter().any(|w| w.connection == connection) {
+            return;
+        }
+        let (queue, events) = std::sync::mpsc::channel::<Arc<str>>();
+        let (queued, lost) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let (written, counted) = (Arc::clone(&queued), Arc::clone(&lost));
+        std::thread::spawn(move || {
+            for line in events {
+                out.send_line(&line);
+                written.fetch_sub(line.len() as u64, Ordering::Relaxed);
+                let missed = counted.swap(0, Ordering::Relaxed);
+                if missed > 0 {
+                    out.send(&wire::notification("audit/lost", json!({"events": missed})));
+                }
+            }
+        });
+        watchers.push(Watcher {
+            connection,
+            queue,
+            queued,
+            lost,
+        });
+    }
+
+    fn unsubscribe(&self, connection: u64) {
+        let mut watchers = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
+        watchers.retain(|w| w.connection != connection);
     }
 
     /// Cancels every command of every session and waits for them (as
     /// closing does): what a server does before it exits on SIGTERM.
     pub fn stop_all(&self) {
         let live: Vec<_> = self
-            .0
+            .served
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .drain(..)
             .collect();
         for served in live.iter().filter_map(std::sync::Weak::upgrade) {
             served.stop();
+        }
+    }
+}
+
+/// One session's audit events, for the server's watchers.
+struct SessionAudit {
+    session: u64,
+    live: Arc<Live>,
+}
+
+impl crate::audit::AuditWatcher for SessionAudit {
+    fn listening(&self) -> bool {
+        let watchers = self.live.watchers.lock().unwrap_or_else(|e| e.into_inner());
+        !watchers.is_empty()
+    }
+
+    fn recorded(&self, line: &Value) {
+        let watchers = self.live.watchers.lock().unwrap_or_else(|e| e.into_inner());
+        if watchers.is_empty() {
+            return;
+        }
+        // Made once, whatever the number of watchers.
+        let params = json!({"session": self.session, "event": line});
+        let mut said = wire::notification("audit/event", params).to_string();
+        said.push('\n');
+        let said: Arc<str> = said.into();
+        let size = said.len() as u64;
+        for watcher in watchers.iter() {
+            if watcher.queued.fetch_add(size, Ordering::Relaxed) + size > WATCH_BYTES {
+                watcher.queued.fetch_sub(size, Ordering::Relaxed);
+                watcher.lost.fetch_add(1, Ordering::Relaxed);
+            } else if watcher.queue.send(Arc::clone(&said)).is_err() {
+                watcher.queued.fetch_sub(size, Ordering::Relaxed);
+            }
         }
     }
 }
@@ -83,6 +178,11 @@ impl Out {
     fn send(&self, message: &Value) {
         let mut line = message.to_string();
         line.push('\n');
+        self.send_line(&line);
+    }
+
+    /// Sends a message already written out, with its newline.
+    fn send_line(&self, line: &str) {
         let mut out = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let _ = out.write_all(line.as_bytes()).and_then(|()| out.flush());
     }
@@ -92,6 +192,9 @@ impl Out {
 pub struct Served {
     session: Arc<Session>,
     runs: Mutex<HashMap<u64, (Cancel, JoinHandle<()>)>>,
+    /// Commands whose question waits for a person, by its token: what
+    /// `command/run` with `resume` runs again.
+    parked: Mutex<HashMap<String, Run>>,
 }
 
 /// How long closing waits for cancelled commands to end. A WASI tool
@@ -101,6 +204,30 @@ pub struct Served {
 const STOP_WAIT: Duration = Duration::from_secs(5);
 
 impl Served {
+    /// The command parked under `token`, to run again (`params` holds
+    /// only the session and the token).
+    fn resumed(&self, token: &str, params: Run) -> Result<Run, Failure> {
+        let only_resume = Run {
+            session: params.session,
+            resume: params.resume.clone(),
+            ..Run::default()
+        };
+        if params != only_resume {
+            return Err(Failure::new(
+                code::INVALID_PARAMS,
+                "params.resume: runs again the command parked under it; give only session \
+                 and resume",
+            ));
+        }
+        let mut parked = self.parked.lock().unwrap_or_else(|e| e.into_inner());
+        parked.remove(token).ok_or_else(|| {
+            Failure::new(
+                code::INVALID_PARAMS,
+                format!("params.resume: no command of this session waits under {token}"),
+            )
+        })
+    }
+
     /// Cancels every command still running, and waits (at most
     /// [`STOP_WAIT`]) for each to end.
     fn stop(&self) {
@@ -128,10 +255,10 @@ impl Served {
 /// One client's connection: its sessions end with it.
 struct Connection<'c> {
     config: &'c ServeConfig,
+    /// Its id in [`Live`]: what it subscribes under.
+    id: u64,
     out: Out,
     sessions: Mutex<HashMap<u64, Arc<Served>>>,
-    /// Session and run ids: unique in the connection.
-    ids: AtomicU64,
 }
 
 /// Serves one client: requests read from `input`, answered on `output`,
@@ -148,9 +275,9 @@ pub fn serve(
 ) -> std::io::Result<()> {
     let connection = Connection {
         config,
+        id: config.live.next_id(),
         out: Out(Arc::new(Mutex::new(Box::new(output)))),
         sessions: Mutex::new(HashMap::new()),
-        ids: AtomicU64::new(0),
     };
     let read = std::thread::scope(|scope| {
         loop {
@@ -169,6 +296,7 @@ pub fn serve(
             }
         }
     });
+    config.live.unsubscribe(connection.id);
     let sessions: Vec<_> = connection.sessions.lock().unwrap().drain().collect();
     for (_, served) in sessions {
         served.stop();
@@ -186,54 +314,63 @@ impl<'c> Connection<'c> {
                 return;
             }
         };
-        match request.method.as_str() {
+        let started = std::time::Instant::now();
+        let (id, method) = (request.id, request.method);
+        match Call::read(&method, request.params) {
             // They wait for the session's broker (a question may be
             // pending) or its commands: the connection reads on meanwhile.
-            "session/close" | "session/grants" | "session/revoke" => {
-                scope.spawn(move || self.answer(request));
+            Ok(call @ (Call::Close(_) | Call::Grants(_) | Call::Revoke(_))) => {
+                scope.spawn(move || self.answer(id, &method, started, Ok(call)));
             }
-            _ => self.answer(request),
+            read => self.answer(id, &method, started, read),
         }
     }
 
-    fn answer(&self, request: wire::Request) {
-        let started = std::time::Instant::now();
-        let method = request.method.clone();
-        let answered = match request.method.as_str() {
-            "session/open" => wire::params(request.params).and_then(|p| self.open(p)),
-            "session/close" => wire::params(request.params).and_then(|p| self.close(p)),
-            "session/grants" => wire::params(request.params).and_then(|p| self.grants(p)),
-            "session/revoke" => wire::params(request.params).and_then(|p| self.revoke(p)),
-            "command/run" => {
-                match wire::params(request.params).and_then(|p| self.prepare_run(p)) {
+    fn answer(
+        &self,
+        id: Option<Value>,
+        method: &str,
+        started: std::time::Instant,
+        call: Result<Call, Failure>,
+    ) {
+        let answered = match call {
+            Ok(Call::Run(p)) => match self.prepare_run(p) {
+                Ok(start) => {
                     // The answer goes before anything the run says.
-                    Ok(start) => {
-                        if let Some(id) = &request.id {
-                            self.out.send(&wire::result(id, json!({"run": start.run})));
-                        }
-                        tracing::info!(%method, id = ?request.id, run = start.run, "started");
-                        start.go(&self.out);
-                        return;
+                    if let Some(id) = &id {
+                        self.out.send(&wire::result(id, json!({"run": start.run})));
                     }
-                    Err(failure) => Err(failure),
+                    tracing::info!(%method, id = ?id, run = start.run, "started");
+                    start.go(&self.out);
+                    return;
                 }
+                Err(failure) => Err(failure),
+            },
+            Ok(Call::Open(p)) => self.open(p),
+            Ok(Call::Close(p)) => self.close(p),
+            Ok(Call::Grants(p)) => self.grants(p),
+            Ok(Call::Revoke(p)) => self.revoke(p),
+            Ok(Call::Cancel(p)) => self.cancel(p),
+            Ok(Call::Subscribe) => {
+                self.config.live.subscribe(self.id, self.out.clone());
+                Ok(json!({}))
             }
-            "command/cancel" => wire::params(request.params).and_then(|p| self.cancel(p)),
-            other => Err(Failure::new(
-                code::METHOD_NOT_FOUND,
-                format!("{other}: no such method"),
-            )),
+            Ok(Call::Unsubscribe) => {
+                self.config.live.unsubscribe(self.id);
+                Ok(json!({}))
+            }
+            Err(failure) => Err(failure),
         };
         let took = started.elapsed().as_secs_f64() * 1e3;
         match &answered {
-            Ok(_) => tracing::info!(%method, id = ?request.id, took_ms = took, "answered"),
+            Ok(_) => tracing::info!(%method, id = ?id, took_ms = took, "answered"),
             Err(failure) => tracing::warn!(
-                %method, id = ?request.id, code = failure.code, why = %failure.message,
+                %method, id = ?id, code = failure.code, why = %failure.message,
                 "refused"
             ),
         }
         // A notification is answered by nothing, not even an error.
-        if let Some(id) = &request.id {
+        if let Some(id) = &id {
             self.out.send(&match answered {
                 Ok(result) => wire::result(id, result),
                 Err(failure) => wire::error(Some(id), &failure),
@@ -242,7 +379,7 @@ impl<'c> Connection<'c> {
     }
 
     fn next_id(&self) -> u64 {
-        self.ids.fetch_add(1, Ordering::Relaxed) + 1
+        self.config.live.next_id()
     }
 
     fn served(&self, session: u64) -> Result<Arc<Served>, Failure> {
@@ -271,10 +408,15 @@ impl<'c> Connection<'c> {
             out: self.out.clone(),
             session: id,
         });
+        config.audit_watcher = Some(Arc::new(SessionAudit {
+            session: id,
+            live: Arc::clone(&self.config.live),
+        }));
         let session = Session::new(config).map_err(Failure::server)?;
         let served = Served {
             session: Arc::new(session),
             runs: Mutex::new(HashMap::new()),
+            parked: Mutex::new(HashMap::new()),
         };
         let served = Arc::new(served);
         self.config.live.add(&served);
@@ -317,6 +459,11 @@ impl<'c> Connection<'c> {
 
     fn prepare_run(&self, params: Run) -> Result<Start, Failure> {
         let served = self.served(params.session)?;
+        let params = match params.resume.clone() {
+            None => params,
+            Some(token) => served.resumed(&token, params)?,
+        };
+        let asked = params.clone();
         let mut command = match (params.argv, params.line) {
             (Some(argv), None) if !argv.is_empty() => Command::argv(argv),
             (None, Some(line)) => Command::line(line),
@@ -344,6 +491,7 @@ impl<'c> Connection<'c> {
             session: params.session,
             served,
             command,
+            asked,
         })
     }
 }
@@ -384,6 +532,8 @@ struct Start {
     session: u64,
     served: Arc<Served>,
     command: Command,
+    /// As asked: kept if its question is parked, to resume.
+    asked: Run,
 }
 
 impl Start {
@@ -399,16 +549,21 @@ impl Start {
             .command
             .cancel(cancel.clone())
             .output(stream("stdout"), stream("stderr"));
-        let (session, out, run, id) = (
-            Arc::clone(&self.served.session),
+        let (served, out, run, id, asked) = (
+            Arc::clone(&self.served),
             out.clone(),
             self.run,
             self.session,
+            self.asked,
         );
         let mut runs = self.served.runs.lock().unwrap_or_else(|e| e.into_inner());
         runs.retain(|_, (_, thread)| !thread.is_finished());
         let thread = std::thread::spawn(move || {
-            let outcome = session.run(command);
+            let outcome = served.session.run(command);
+            if let Some(token) = &outcome.resume {
+                let mut parked = served.parked.lock().unwrap_or_else(|e| e.into_inner());
+                parked.insert(token.clone(), asked);
+            }
             let status = outcome.status.as_str();
             tracing::info!(run, status, exit_code = outcome.exit_code, "ended");
             out.send(&wire::notification(
@@ -522,6 +677,8 @@ struct Open {
     max_output: Option<u64>,
     #[serde(default)]
     secrets: Vec<String>,
+    /// Rules, as a rules file words them: only prompt and forbid.
+    rules: Option<String>,
     #[serde(default)]
     deterministic: bool,
 }
@@ -532,6 +689,9 @@ impl Open {
     /// more is -32602: what the agent asks for here is not a person's
     /// approval.
     fn narrow(self, config: &mut SessionConfig) -> Result<(), Failure> {
+        if let Some(text) = &self.rules {
+            config.narrowing_rules = narrowing_rules(text)?;
+        }
         let mut asked = toml::Table::new();
         let mut set = |key: &str, value: Option<toml::Value>| {
             if let Some(value) = value {
@@ -567,6 +727,72 @@ impl Open {
     }
 }
 
+/// `session/open`'s rules, which only prompt or forbid: an allow rule is
+/// a person's to write (their rules file, `cordon trust`), not the
+/// agent's to ask for.
+fn narrowing_rules(text: &str) -> Result<Rules, Failure> {
+    let invalid = |why: String| Failure::new(code::INVALID_PARAMS, format!("params.rules: {why}"));
+    let mut given = Rules::default();
+    given
+        .add(text, Path::new("session/open"))
+        .map_err(|e| invalid(e.to_string()))?;
+    let allowing = Rules::default().merge(given.clone(), true);
+    if allowing > 0 {
+        return Err(invalid(format!(
+            "{allowing} rule(s) allow: a session's rules only prompt or forbid"
+        )));
+    }
+    Ok(given)
+}
+
+/// A request's method with its params read.
+enum Call {
+    Open(Open),
+    Close(SessionParams),
+    Grants(SessionParams),
+    Revoke(Revoke),
+    Run(Run),
+    Cancel(Cancelled),
+    Subscribe,
+    Unsubscribe,
+}
+
+impl Call {
+    fn read(method: &str, params: Value) -> Result<Call, Failure> {
+        Ok(match method {
+            "session/open" => Call::Open(wire::params(params)?),
+            "session/close" => Call::Close(wire::params(params)?),
+            "session/grants" => Call::Grants(wire::params(params)?),
+            "session/revoke" => Call::Revoke(wire::params(params)?),
+            "command/run" => Call::Run(wire::params(params)?),
+            "command/cancel" => Call::Cancel(wire::params(params)?),
+            "audit/subscribe" => wire::params(params).map(|Nothing {}| Call::Subscribe)?,
+            "audit/unsubscribe" => wire::params(params).map(|Nothing {}| Call::Unsubscribe)?,
+            other => {
+                return Err(Failure::new(
+                    code::METHOD_NOT_FOUND,
+                    format!("{other}: no such method"),
+                ));
+            }
+        })
+    }
+}
+
+/// Reads `params` as `method` takes them, as the server does before it
+/// acts (what the decoder's fuzz target drives).
+///
+/// # Errors
+///
+/// -32601 for no such method; -32602 naming the field that does not read.
+pub fn read_params(method: &str, params: Value) -> Result<(), Failure> {
+    Call::read(method, params).map(drop)
+}
+
+/// Params of a method that takes none.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Nothing {}
+
 /// Params naming a session.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -590,9 +816,11 @@ struct Cancelled {
 }
 
 /// `command/run`'s params.
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone, Default, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 struct Run {
+    /// A parked command's token: run it again (nothing else given).
+    resume: Option<String>,
     session: u64,
     argv: Option<Vec<String>>,
     line: Option<String>,

@@ -10,8 +10,10 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::Engines;
+use crate::audit::AuditWatcher;
 use crate::broker::approver::{Approver, ApproverSpec};
 use crate::broker::project;
+use crate::broker::rules::Rules;
 use crate::io::Cancel;
 use crate::observe::{Observer, Quiet};
 use crate::policy::Determinism;
@@ -35,6 +37,11 @@ pub struct SessionConfig {
     pub audit: Option<PathBuf>,
     /// Rule files loaded after the user's and the project's.
     pub rules: Vec<PathBuf>,
+    /// Rules given in code (a server's `session/open`): only those that
+    /// prompt or forbid apply, as a project's untrusted rules.
+    pub narrowing_rules: Rules,
+    /// Hears every audit event as it is recorded, beside `audit`.
+    pub audit_watcher: Option<Arc<dyn AuditWatcher>>,
     /// Escalations of these kinds are refused without asking.
     pub no_grant: Vec<GrantKind>,
     /// WASI tools by name, from these files (`--tool NAME=PATH`).
@@ -111,6 +118,8 @@ impl SessionConfig {
             },
             audit: None,
             rules: Vec::new(),
+            narrowing_rules: Rules::default(),
+            audit_watcher: None,
             no_grant: Vec::new(),
             tools: Vec::new(),
             determinism: None,

@@ -88,6 +88,14 @@ impl Session {
             .drop_set()
             .map_err(anyhow::Error::msg)?;
         let base = SandboxPolicy::new(&config.root, None, config.settings.sandbox.value)?;
+        // Checked again as each command starts, with the directories
+        // resolved as the sandbox protects them.
+        let own: Vec<PathBuf> = [config.user_config.clone(), config.cache_dir()]
+            .into_iter()
+            .flatten()
+            .filter_map(|dir| dir.canonicalize().ok())
+            .collect();
+        crate::policy::refuse_root_inside_own(base.root(), &own)?;
         config
             .settings
             .resolve_writable(base.root())
@@ -144,6 +152,11 @@ impl Session {
             }
         }
         outcome.retried = attempts > 1;
+        let parked = outcome.decision.as_ref().and_then(|d| d.resume.clone());
+        if let (Some(token), RunStatus::Refused) = (parked, &outcome.status) {
+            outcome.status = RunStatus::NeedsApproval;
+            outcome.resume = Some(token);
+        }
         outcome
     }
 

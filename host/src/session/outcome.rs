@@ -43,6 +43,10 @@ pub struct RunOutcome {
     pub stderr: Option<StreamRecord>,
     /// Host variables left out of a native command's environment (names).
     pub env_dropped: Vec<String>,
+    /// [`RunStatus::NeedsApproval`]: the token its question waits under
+    /// (`cordon approve TOKEN`); the same command asked again once a
+    /// person answered gets their answer.
+    pub resume: Option<String>,
 }
 
 impl RunOutcome {
@@ -63,6 +67,7 @@ impl RunOutcome {
             stdout: None,
             stderr: None,
             env_dropped: Vec::new(),
+            resume: None,
         }
     }
 }
@@ -89,6 +94,7 @@ impl RunOutcome {
             "stdout_bytes": size(&self.stdout),
             "stderr_bytes": size(&self.stderr),
             "env_dropped": self.env_dropped,
+            "resume": self.resume,
         })
     }
 
@@ -118,6 +124,9 @@ pub enum RunStatus {
     Trapped,
     /// Cancelled from outside while it ran ([`crate::io::Cancel`]).
     Cancelled,
+    /// Nothing ran: its question waits for a person, under
+    /// [`RunOutcome::resume`].
+    NeedsApproval,
     /// cordon itself failed (see [`RunOutcome::error`]).
     Error,
 }
@@ -132,6 +141,7 @@ impl RunStatus {
             RunStatus::TimedOut => "timed-out",
             RunStatus::Trapped => "trapped",
             RunStatus::Cancelled => "cancelled",
+            RunStatus::NeedsApproval => "needs-approval",
             RunStatus::Error => "error",
         }
     }

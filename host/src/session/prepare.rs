@@ -3,12 +3,14 @@
 //! found anew), and the grants it cannot honour.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
 use super::config::{ApproverChoice, SessionConfig};
 use crate::audit::Audit;
 use crate::broker::approver::{self, ApproverSpec};
+use crate::broker::parked::{self, Parked};
 use crate::broker::rules::Rules;
 use crate::broker::{Broker, ShellContext, project};
 use crate::native;
@@ -64,6 +66,7 @@ pub(super) fn sandbox_policy(
         &write_areas(&policy, &writable),
     )?;
     policy.own_dirs = own.all();
+    crate::policy::refuse_root_inside_own(policy.root(), &policy.own_dirs)?;
     let env = command_env(config, &policy);
     let walked = crate::gitdirs::resolve(policy.root(), &policy.cwd_abs(), &env);
     policy.git_dirs = walked.git_dirs;
@@ -130,6 +133,7 @@ pub(super) fn broker(
     for file in &config.rules {
         rules.load(file)?;
     }
+    rules.merge(config.narrowing_rules.clone(), true);
     let writable = writable_dirs(config);
     let choice = std::mem::replace(
         &mut config.approver,
@@ -143,17 +147,31 @@ pub(super) fn broker(
             if let ApproverSpec::JsonlSocket(path) | ApproverSpec::Script(path) = &spec {
                 refuse_in_reach("--approver", path, policy, &writable)?;
             }
-            approver::open(&spec, timeout).map_err(anyhow::Error::msg)?
+            match (&spec, &user) {
+                // In cordon's own config directory, which no command can
+                // write: an agent cannot answer its own question.
+                (ApproverSpec::Pending, Some(user)) => {
+                    Box::new(Parked::new(user.join(parked::PENDING_DIR), timeout))
+                }
+                (ApproverSpec::Pending, None) => anyhow::bail!(
+                    "--approver pending: no config directory to keep questions in (set \
+                     XDG_CONFIG_HOME or HOME)"
+                ),
+                _ => approver::open(&spec, timeout).map_err(anyhow::Error::msg)?,
+            }
         }
         ApproverChoice::Custom(approver) => approver,
     };
-    let audit = match &config.audit {
+    let mut audit = match &config.audit {
         Some(path) => {
             refuse_in_reach("--audit", path, policy, &writable)?;
             Audit::to_file(path).with_context(|| format!("--audit {}", path.display()))?
         }
         None => Audit::default(),
     };
+    if let Some(watcher) = &config.audit_watcher {
+        audit.watched_by(Arc::clone(watcher));
+    }
     let resolver = pinned_resolver(&config.resolve)?;
     let mut broker = Broker::new(rules, config.settings.approval.value, approver, audit)
         .with_observer(config.observer.clone())

@@ -14,10 +14,11 @@ from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
 
-def server(cordon, root, cache):
+def server(cordon, root, cache, env=None):
     return StdioServerParameters(
         command=cordon,
         args=["serve", "--mcp", "--root", root, "--cache-dir", cache],
+        env=env,
     )
 
 
@@ -161,6 +162,33 @@ async def main():
                 await asyncio.sleep(2)
                 return {"timed_out": True, "error": str(error), "left": processes_with("765.432")}
         seen.update(await connected(cordon, root, cache, [], [], body))
+    elif scenario == "park":
+        # No form to show and no approver: the question waits for a
+        # person, who answers it with `cordon approve` out of band.
+        import os
+        import subprocess
+
+        config = os.path.join(os.path.dirname(root), "xdg")
+        env = dict(os.environ, XDG_CONFIG_HOME=config)
+        answers = os.path.join(os.path.dirname(root), "person")
+        with open(answers, "w") as f:
+            f.write("once\n")
+        async with stdio_client(server(cordon, root, cache, env)) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                seen["parked"] = await call(session, "run_command", {"command": "rm -rf build"})
+                token = seen["parked"]["structured"]["resume"]
+                seen["too_soon"] = await call(session, "run_command", {"resume": token})
+                seen["approve"] = subprocess.run(
+                    [cordon, "approve", token, "--approver", f"script={answers}"],
+                    env=env, capture_output=True, text=True,
+                ).returncode
+                seen["resumed"] = await call(session, "run_command", {"resume": token})
+                try:
+                    await call(session, "run_command", {"resume": token})
+                    seen["again"] = "ran"
+                except Exception as error:
+                    seen["again"] = str(error)
     elif scenario == "http":
         seen.update(await over_http(cordon, root, cache))
     print(json.dumps(seen))
