@@ -1,8 +1,9 @@
 //! cordon runs the commands coding agents propose inside a sandbox.
 //!
 //! The front door is [`session`]: a [`session::Session`] runs commands in
-//! one project root under one configuration, and [`cli`] is the thin
-//! command-line front end over it. Below it, by concern:
+//! one project root under one configuration. [`cli`] is the thin
+//! command-line front end over it, and [`serve`] the agents' one (JSON-RPC
+//! and MCP sessions). Below it, by concern:
 //!
 //! - What is asked: [`request`] (a command put to the broker, the
 //!   escalations it may ask for, the approval policies), at the bottom:
@@ -29,7 +30,8 @@
 //!   [`digest`], [`display`] (lines safe to show), [`exit`] (reserved exit
 //!   codes), [`fd_path`] (the path an open descriptor names), [`observe`]
 //!   (what a person should see, for a front end to show), [`screen`]
-//!   (the terminal shared by output and questions).
+//!   (the terminal shared by output and questions), [`process`] (whether
+//!   another process still runs).
 
 #![warn(missing_docs)]
 
@@ -52,6 +54,7 @@ pub mod net;
 pub mod observe;
 pub mod own_dirs;
 pub mod policy;
+pub mod process;
 pub mod program_file;
 pub mod project_tools;
 pub mod request;

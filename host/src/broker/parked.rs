@@ -375,7 +375,7 @@ pub fn waiting(dir: &Path) -> std::io::Result<Vec<Pending>> {
             let name = entry.file_name().into_string().ok()?;
             let token = name.strip_suffix(".question.json")?;
             let file = read_question(dir, token).ok()?;
-            if !alive(file.server) {
+            if !crate::process::alive(file.server) {
                 // Its server ended without removing it (killed).
                 let _ = std::fs::remove_file(question_path(dir, token));
                 let _ = std::fs::remove_file(answer_path(dir, token));
@@ -390,24 +390,6 @@ pub fn waiting(dir: &Path) -> std::io::Result<Vec<Pending>> {
         .collect();
     found.sort_by_key(|p| std::cmp::Reverse(p.waited));
     Ok(found)
-}
-
-/// Whether process `pid` still runs (where that cannot be told: yes).
-fn alive(pid: u32) -> bool {
-    #[cfg(unix)]
-    {
-        let Ok(pid) = libc::pid_t::try_from(pid) else {
-            return false;
-        };
-        // SAFETY: signal 0 only checks that the process exists.
-        let sent = unsafe { libc::kill(pid, 0) };
-        sent == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = pid;
-        true
-    }
 }
 
 fn read_question(dir: &Path, token: &str) -> Result<QuestionFile, String> {

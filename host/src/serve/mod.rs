@@ -593,9 +593,12 @@ fn exit_params(run: u64, session: u64, outcome: &RunOutcome) -> Value {
 /// A file that reads `text` and then ends.
 fn stdin_of(text: String) -> std::io::Result<std::fs::File> {
     let (reader, mut writer) = std::io::pipe()?;
-    std::thread::spawn(move || {
-        let _ = writer.write_all(text.as_bytes());
-    });
+    // Nothing to write (the usual case): the writer closes now, no thread.
+    if !text.is_empty() {
+        std::thread::spawn(move || {
+            let _ = writer.write_all(text.as_bytes());
+        });
+    }
     Ok(crate::io::pipe_file(reader))
 }
 

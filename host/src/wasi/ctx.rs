@@ -56,6 +56,7 @@ pub fn build(
     argv: &[String],
     stdio: Stdio,
     enters_pwd: bool,
+    skeletons: &Skeletons,
 ) -> Result<(WasiCtxBuilder, Option<Skeleton>)> {
     let mut b = WasiCtxBuilder::new();
     b.args(argv).stdout(stdio.stdout).stderr(stdio.stderr);
@@ -144,8 +145,9 @@ pub fn build(
             )));
         }
         Some(root) if enters_pwd => {
-            let skeleton = Skeleton::leading_to([root].into_iter().chain(alias), root_dir)
-                .context("making the guest's /")?;
+            let skeleton =
+                Skeleton::leading_to(skeletons, [root].into_iter().chain(alias), root_dir)
+                    .context("making the guest's /")?;
             b.preopened_dir(skeleton.path(), "/", FsPerms::ReadOnly)
                 .context("opening the guest's /")?;
             Some(skeleton)
@@ -171,21 +173,38 @@ pub fn build(
 /// The guest's `/`: an empty directory of its own holding, read-only,
 /// only the directories on the way to the guest paths of the root. It
 /// lies in the user's private directory (`$TMPDIR/cordon-UID`), named for
-/// the process, and is removed when dropped; one a killed run left behind
-/// goes at the next process's first run.
+/// the process; made once for those paths by each host ([`Skeletons`])
+/// and removed when the host goes. One a killed process left behind goes
+/// at the next process's first run.
 pub struct Skeleton {
-    dir: tempfile::TempDir,
+    dir: Arc<tempfile::TempDir>,
     /// The root's absolute guest paths it leads to.
     roots: Vec<PathBuf>,
     /// The root the guest's preopens hold.
     root: std::fs::File,
 }
 
+/// The skeletons a host made, by the guest paths they lead to: a
+/// session's runs share one (no command can write where it lies).
+#[derive(Default)]
+pub struct Skeletons(std::sync::Mutex<Vec<(Vec<PathBuf>, Arc<tempfile::TempDir>)>>);
+
 impl Skeleton {
     fn leading_to<'a>(
+        made: &Skeletons,
         paths: impl IntoIterator<Item = &'a str>,
         root: std::fs::File,
     ) -> std::io::Result<Skeleton> {
+        let roots: Vec<PathBuf> = paths.into_iter().map(PathBuf::from).collect();
+        let mut made = made.0.lock().unwrap_or_else(|e| e.into_inner());
+        // Made before, and still there.
+        let before = made
+            .iter()
+            .find(|(led, dir)| *led == roots && dir.path().is_dir());
+        if let Some((_, dir)) = before {
+            let dir = Arc::clone(dir);
+            return Ok(Skeleton { dir, roots, root });
+        }
         let user_dir = crate::shape_lock::user_dir()?;
         // Once a process: the directory may hold thousands of entries (a
         // lock per writable tree ever used), too many to list at each run.
@@ -194,12 +213,13 @@ impl Skeleton {
         let dir = tempfile::Builder::new()
             .prefix(&format!("{SKELETON_PREFIX}{}-", std::process::id()))
             .tempdir_in(&user_dir)?;
-        let mut roots = Vec::new();
-        for path in paths {
-            let inside = Path::new(path).strip_prefix("/").unwrap_or(Path::new(path));
+        for path in &roots {
+            let inside = path.strip_prefix("/").unwrap_or(path);
             std::fs::create_dir_all(dir.path().join(inside))?;
-            roots.push(PathBuf::from(path));
         }
+        let dir = Arc::new(dir);
+        made.retain(|(led, _)| *led != roots);
+        made.push((roots.clone(), Arc::clone(&dir)));
         Ok(Skeleton { dir, roots, root })
     }
 
@@ -269,23 +289,8 @@ fn remove_orphans(user_dir: &Path) {
             .and_then(|n| n.strip_prefix(SKELETON_PREFIX))
             .and_then(|rest| rest.split('-').next())
             .and_then(|pid| pid.parse::<u32>().ok());
-        if pid.is_some_and(|pid| !process_alive(pid)) {
+        if pid.is_some_and(|pid| !crate::process::alive(pid)) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
-}
-
-#[cfg(unix)]
-fn process_alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return true;
-    };
-    // SAFETY: signal 0 only checks that the process exists.
-    let found = unsafe { libc::kill(pid, 0) } == 0;
-    found || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
-}
-
-#[cfg(not(unix))]
-fn process_alive(_pid: u32) -> bool {
-    true
 }

@@ -76,6 +76,8 @@ pub struct WasiHost {
     p2: OnceLock<component::Linker<P2State>>,
     ticker: OnceLock<()>,
     mode: EngineMode,
+    /// The guests' `/`s, made once for each root.
+    skeletons: ctx::Skeletons,
 }
 
 /// A tool compiled and linked, ready to run any number of times.
@@ -163,6 +165,7 @@ impl WasiHost {
             p2: OnceLock::new(),
             ticker: OnceLock::new(),
             mode,
+            skeletons: ctx::Skeletons::default(),
         })
     }
 
@@ -298,6 +301,7 @@ impl WasiHost {
             argv,
             stdio,
             program.enters_pwd,
+            &self.skeletons,
         )?;
         let limits = &policy.limits;
         let limiter = Limiter {
