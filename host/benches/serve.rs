@@ -32,7 +32,8 @@ struct Server {
 impl Server {
     fn start() -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_cordon"))
-            .args(["serve", "--stdio"])
+            .args(["serve", "--stdio", "--allow-root"])
+            .arg(std::env::temp_dir())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()

@@ -133,6 +133,10 @@ struct ServeArgs {
     /// per client; a client's sessions end with its connection.
     #[arg(long, value_name = "PATH")]
     socket: Option<PathBuf>,
+    /// JSON-RPC sessions may be rooted in DIR or below it, and nowhere
+    /// else (repeatable) [default: the current directory].
+    #[arg(long, value_name = "DIR", conflicts_with = "mcp")]
+    allow_root: Vec<PathBuf>,
     /// Who answers: tty, jsonl=FD|SOCKET, script=FILE, deny, pending (the
     /// question waits for `cordon approve`) [default: tty when there is
     /// one, else pending].
@@ -477,7 +481,19 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         .with_max_level(args.log_level)
         .with_ansi(false)
         .init();
+    let allowed = match args.allow_root.is_empty() {
+        true => vec![PathBuf::from(".")],
+        false => args.allow_root,
+    };
+    let allowed_roots = allowed
+        .iter()
+        .map(|dir| {
+            dir.canonicalize()
+                .with_context(|| format!("--allow-root {}", dir.display()))
+        })
+        .collect::<Result<_>>()?;
     let config = crate::serve::ServeConfig {
+        allowed_roots,
         approver: args.approver.unwrap_or_else(approver::server_default_spec),
         approval_timeout: args.approval_timeout,
         cache: CacheChoice {

@@ -111,6 +111,25 @@ pub fn canonical_root(root: &Path) -> Result<PathBuf, PolicyError> {
     Ok(canonical)
 }
 
+/// A directory's device and inode: what it is, whatever its path.
+type Identity = (u64, u64);
+
+fn identity(path: &Path) -> Option<Identity> {
+    std::fs::metadata(path).ok().as_ref().and_then(identity_of)
+}
+
+#[cfg(unix)]
+fn identity_of(meta: &std::fs::Metadata) -> Option<Identity> {
+    use std::os::unix::fs::MetadataExt;
+    Some((meta.dev(), meta.ino()))
+}
+
+/// Not told on these systems.
+#[cfg(not(unix))]
+fn identity_of(_: &std::fs::Metadata) -> Option<Identity> {
+    None
+}
+
 /// Refuses a root that is, or lies inside, one of `own` (cordon's own
 /// directories): what they keep would be the commands' to write.
 ///
@@ -274,6 +293,12 @@ pub enum PolicyError {
         /// What that directory is.
         what: &'static str,
     },
+    /// The root's path leads elsewhere than when the session opened.
+    #[error(
+        "root {0}: no longer the directory the session opened (a symlink or a move on the \
+             way); open a new session"
+    )]
+    RootMoved(PathBuf),
     /// The root is the filesystem root.
     #[error("root {0} is the filesystem root; choose a project directory")]
     RootIsFilesystemRoot(PathBuf),
@@ -305,6 +330,9 @@ pub enum PolicyError {
 #[derive(Clone, Debug)]
 pub struct SandboxPolicy {
     root: PathBuf,
+    /// The root's identity when the policy was made: its path must still
+    /// lead there when a command runs ([`SandboxPolicy::check_root`]).
+    root_identity: Option<Identity>,
     /// The root as the user spelled it, made absolute, when that differs
     /// from the canonical path (e.g. through a symlinked parent).
     root_alias: Option<PathBuf>,
@@ -373,6 +401,7 @@ impl SandboxPolicy {
             Some(cwd) => resolve_cwd(&canonical, root_alias.as_deref(), cwd)?,
         };
         Ok(SandboxPolicy {
+            root_identity: identity(&canonical),
             root: canonical,
             root_alias,
             cwd,
@@ -386,6 +415,33 @@ impl SandboxPolicy {
             git_dirs: Vec::new(),
             env: Vec::new(),
         })
+    }
+
+    /// Checks that the root's path still leads to the directory the policy
+    /// was made for, or (`opened`: the root as an engine opened it, its
+    /// metadata) that the engine holds that directory. Between a session's
+    /// commands another could have put a symlink on the way, to make the
+    /// next command's root a directory no root may be (cordon's own, a git
+    /// directory).
+    ///
+    /// # Errors
+    ///
+    /// [`PolicyError::RootMoved`].
+    pub fn check_root(&self, opened: Option<&std::fs::Metadata>) -> Result<(), PolicyError> {
+        let now = match opened {
+            Some(meta) => identity_of(meta),
+            None => identity(&self.root),
+        };
+        if self.root_identity.is_some() && now != self.root_identity {
+            return Err(PolicyError::RootMoved(self.root.clone()));
+        }
+        Ok(())
+    }
+
+    /// The root's device and inode when the policy was made (`None` where
+    /// the system does not tell them).
+    pub fn root_identity(&self) -> Option<(u64, u64)> {
+        self.root_identity
     }
 
     /// The same policy with the working directory moved to `cwd` (absolute,

@@ -43,9 +43,14 @@ impl Server {
     }
 
     fn spawn(mut command: std::process::Command, extra: &[&str]) -> Server {
-        let mut child = command
+        command
             .args(["serve", "--stdio", "--log-level", "error", "--cache-dir"])
-            .arg(cache_dir())
+            .arg(cache_dir());
+        // Where the tests' projects are, unless a test names its own.
+        if !extra.contains(&"--allow-root") {
+            command.arg("--allow-root").arg(std::env::temp_dir());
+        }
+        let mut child = command
             .args(extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -384,7 +389,7 @@ fn variables_given_with_a_command_are_judged_with_it() {
 /// its environment (the person's credentials) and write its control files.
 #[test]
 fn a_session_cannot_be_rooted_in_the_kernels_views() {
-    let mut server = Server::start(&[]);
+    let mut server = Server::start(&["--allow-root", "/"]);
     for (id, root) in [
         (1, "/proc/self"),
         (2, "/proc"),
@@ -539,6 +544,8 @@ fn over_a_socket_a_subscribed_connection_hears_every_sessions_audit() {
     let mut child = cordon()
         .args(["serve", "--log-level", "error", "--socket"])
         .arg(&path)
+        .arg("--allow-root")
+        .arg(&l.root)
         .arg("--cache-dir")
         .arg(cache_dir())
         .stdin(Stdio::null())
@@ -665,4 +672,84 @@ fn a_session_cannot_be_rooted_inside_cordons_own_or_a_git_directory() {
     assert_ne!(run.status.code(), Some(0), "{run:?}");
     assert_eq!(snapshot(&config), before_config);
     assert_eq!(snapshot(&l.at(".git")), before_git);
+}
+
+/// Attack: the agent roots a session wherever it likes (the person's home,
+/// a global hooks directory): a session may be rooted only in or below
+/// the directories the person started the server for.
+#[test]
+fn sessions_are_rooted_only_where_the_server_allows() {
+    let l = Layout::new();
+    let root = l.root.to_str().unwrap().to_string();
+    let mut server = Server::start(&["--allow-root", &root]);
+    assert!(server.open(1, json!({"root": l.at("src")})) > 0);
+    for (id, outside) in [(2, l.base.join("outside")), (3, l.base.clone())] {
+        let response = server.call(id, "session/open", json!({"root": outside}));
+        let message = response["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("--allow-root"), "{response}");
+    }
+}
+
+/// Attack: one session puts a symlink where another session's root lies,
+/// so that the other's next command is rooted elsewhere (here outside the
+/// project; it could be cordon's own config). The moved root is refused,
+/// for WASI tools and native commands alike, and nothing lands there.
+#[test]
+fn a_root_moved_by_another_session_is_refused() {
+    let l = Layout::new();
+    std::fs::create_dir_all(l.at("x")).unwrap();
+    let before = l.outside();
+    let mut server = Server::start(&[]);
+    let outer = server.open(1, json!({"root": l.root}));
+    let inner = server.open(2, json!({"root": l.at("x")}));
+    let (_, exit) = server.run(3, json!({"session": inner, "argv": ["touch", "first"]}));
+    assert_eq!(exit["exit_code"], 0, "{exit}");
+    let swap = "mv x x.old && ln -s ../outside x";
+    let (_, exit) = server.run(4, json!({"session": outer, "line": swap}));
+    assert_eq!(exit["exit_code"], 0, "{exit}");
+    for (id, argv) in [
+        (5, json!(["touch", "planted"])),
+        (6, json!(["sh", "-c", "echo > planted"])),
+    ] {
+        let (_, exit) = server.run(id, json!({"session": inner, "argv": argv}));
+        assert_ne!(exit["exit_code"], 0, "{exit}");
+    }
+    assert_eq!(l.outside(), before);
+}
+
+/// Attack: cordon's own binary lies inside the root (as target/debug does
+/// in cordon's repository). A command replaces the file, and names the
+/// replacement as `/proc/self/exe` reads once the original is unlinked:
+/// the next native command's sandbox helper is still cordon, and the
+/// replacement never runs.
+#[test]
+fn a_replaced_cordon_binary_never_starts_as_the_sandbox_helper() {
+    let l = Layout::new();
+    std::fs::create_dir_all(l.at("bin")).unwrap();
+    let binary = l.at("bin/cordon");
+    std::fs::copy(env!("CARGO_BIN_EXE_cordon"), &binary).unwrap();
+    let pwned = l.base.join("outside/pwned");
+    let mut command = crate::support::command(&binary);
+    command.env("XDG_CONFIG_HOME", l.base.join("xdg"));
+    let mut server = Server::spawn(command, &[]);
+    let session = server.open(1, json!({"root": l.root}));
+    let (_, exit) = server.run(
+        2,
+        json!({"session": session, "argv": ["sh", "-c", "echo one"]}),
+    );
+    assert_eq!(exit["exit_code"], 0, "{exit}");
+    let replace = format!(
+        "rm bin/cordon && printf '#!/bin/sh\\ntouch {}\\n' > 'bin/cordon (deleted)' && \
+         cp 'bin/cordon (deleted)' bin/cordon && chmod +x bin/*",
+        pwned.display()
+    );
+    let (_, exit) = server.run(3, json!({"session": session, "line": replace}));
+    assert_eq!(exit["exit_code"], 0, "{exit}");
+    let (stdout, exit) = server.run(
+        4,
+        json!({"session": session, "argv": ["sh", "-c", "echo two"]}),
+    );
+    assert_eq!(exit["exit_code"], 0, "{exit}");
+    assert_eq!(stdout, "two\n");
+    assert!(!pwned.exists(), "the replacement ran as the helper");
 }

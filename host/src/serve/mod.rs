@@ -35,6 +35,9 @@ use wire::{Failure, code};
 
 /// What every session of the server shares.
 pub struct ServeConfig {
+    /// Where sessions may be rooted (canonical): in one of these or
+    /// below. The person starting the server chooses, not the agent.
+    pub allowed_roots: Vec<PathBuf>,
     /// Who answers questions (never the agent).
     pub approver: ApproverSpec,
     /// How long a question may wait.
@@ -393,6 +396,23 @@ impl<'c> Connection<'c> {
     }
 
     fn open(&self, params: Open) -> Result<Value, Failure> {
+        let root = crate::policy::canonical_root(&params.root)
+            .map_err(|e| Failure::new(code::INVALID_PARAMS, format!("params.root: {e:#}")))?;
+        if !self
+            .config
+            .allowed_roots
+            .iter()
+            .any(|dir| root.starts_with(dir))
+        {
+            return Err(Failure::new(
+                code::INVALID_PARAMS,
+                format!(
+                    "params.root: {} is outside the directories this server may root sessions \
+                     in (--allow-root)",
+                    root.display()
+                ),
+            ));
+        }
         let id = self.next_id();
         let mut config = SessionConfig::new(&params.root)
             .map_err(|e| Failure::new(code::INVALID_PARAMS, format!("params.root: {e:#}")))?;

@@ -90,7 +90,8 @@ impl Session {
         let base = SandboxPolicy::new(&config.root, None, config.settings.sandbox.value)?;
         // Checked again as each command starts, with the directories
         // resolved as the sandbox protects them.
-        let own: Vec<PathBuf> = [config.user_config.clone(), config.cache_dir()]
+        let private = crate::shape_lock::user_dir().ok();
+        let own: Vec<PathBuf> = [config.user_config.clone(), config.cache_dir(), private]
             .into_iter()
             .flatten()
             .filter_map(|dir| dir.canonicalize().ok())

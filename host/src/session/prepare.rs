@@ -66,7 +66,11 @@ pub(super) fn sandbox_policy(
         &write_areas(&policy, &writable),
     )?;
     policy.own_dirs = own.all();
+    // cordon's private temporary directory (the guests' `/`, the masks,
+    // the locks) is its own too: no root or writable area inside it.
+    policy.own_dirs.extend(crate::shape_lock::user_dir().ok());
     crate::policy::refuse_root_inside_own(policy.root(), &policy.own_dirs)?;
+    policy.check_root(None)?;
     let env = command_env(config, &policy);
     let walked = crate::gitdirs::resolve(policy.root(), &policy.cwd_abs(), &env);
     policy.git_dirs = walked.git_dirs;

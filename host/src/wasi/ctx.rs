@@ -103,6 +103,7 @@ pub fn build(
     // about its files (`cordon.file_info`) hold this very directory.
     let root_dir = std::fs::File::open(policy.root())
         .with_context(|| format!("opening root {}", policy.root().display()))?;
+    policy.check_root(Some(&root_dir.metadata()?))?;
     let cwd_dir = open_beneath(&root_dir, policy.cwd())
         .with_context(|| format!("opening {}", cwd_abs.display()))?;
     // A working directory inside a protected tree is read-only from the start.

@@ -46,6 +46,13 @@ fn id_of(dir: &Dir) -> io::Result<FileId> {
     })
 }
 
+impl FsGuard {
+    /// The root it guards: its device and inode.
+    pub fn root_identity(&self) -> (u64, u64) {
+        (self.root.dev, self.root.ino)
+    }
+}
+
 /// Decides whether a guest mutation reaches a protected path.
 pub struct FsGuard {
     root: FileId,

@@ -280,6 +280,14 @@ impl WasiHost {
         } else {
             None
         };
+        // It guards the session's root, not what its path leads to now.
+        if let (Some(guard), Some(root)) = (&guard, policy.root_identity())
+            && guard.root_identity() != root
+        {
+            bail!(crate::policy::PolicyError::RootMoved(
+                policy.root().to_path_buf()
+            ));
+        }
         let (stdout, stderr) = (stdio.stdout.clone(), stdio.stderr.clone());
         let notes = stdio.notes.clone();
         let cancel = stdio.cancel.clone();

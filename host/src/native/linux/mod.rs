@@ -37,6 +37,36 @@ use super::{Layer, NativeError, NativeIo, NativeLimits, NativeOutcome, Plan, Pla
 use crate::net::proxy::Proxy;
 use user_dir::UserDir;
 
+/// cordon's own binary, as the process runs it: the file opened once
+/// through `/proc/self/exe` (the inode that runs, whatever lies at its
+/// path now), started as the helper through its descriptor. A command
+/// that replaces the file at the binary's path (it may lie in a root, as
+/// `target/debug/cordon` does in cordon's own repository) changes nothing
+/// of what applies the sandbox.
+fn own_binary() -> std::io::Result<PathBuf> {
+    static OPENED: std::sync::OnceLock<std::io::Result<OwnedFd>> = std::sync::OnceLock::new();
+    let opened = OPENED.get_or_init(|| {
+        let binary = File::open("/proc/self/exe")?;
+        // Above the numbers the helper's descriptors are moved to before
+        // it starts, so that none of them takes this one's place.
+        // SAFETY: fcntl on a descriptor `binary` owns; the duplicate is
+        // owned here.
+        let high = unsafe { libc::fcntl(binary.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 64) };
+        if high < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: a new descriptor, owned by nothing else.
+        Ok(unsafe { OwnedFd::from_raw_fd(high) })
+    });
+    match opened {
+        Ok(binary) => Ok(PathBuf::from(format!(
+            "/proc/self/fd/{}",
+            binary.as_raw_fd()
+        ))),
+        Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+    }
+}
+
 /// First argument that turns the `cordon` binary into the helper.
 pub const HELPER_ARG: &str = "__native-sandbox";
 
@@ -332,7 +362,7 @@ fn launch(
     let json = json.to_string();
     let exe = match helper {
         Some(helper) => helper.to_path_buf(),
-        None => std::env::current_exe().map_err(|e| setup("finding cordon's own binary", e))?,
+        None => own_binary().map_err(|e| setup("cordon's own binary", e))?,
     };
     let mut command = Command::new(exe);
     command
