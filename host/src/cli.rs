@@ -481,9 +481,11 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         .with_max_level(args.log_level)
         .with_ansi(false)
         .init();
-    let allowed = match args.allow_root.is_empty() {
-        true => vec![PathBuf::from(".")],
-        false => args.allow_root,
+    // MCP has one root, the person's --root.
+    let allowed = match (args.mcp, args.allow_root.is_empty()) {
+        (true, _) => Vec::new(),
+        (false, true) => vec![default_allowed_root()?],
+        (false, false) => args.allow_root,
     };
     let allowed_roots = allowed
         .iter()
@@ -526,6 +528,22 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         None => crate::serve::serve(std::io::stdin().lock(), std::io::stdout(), &config)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `cordon serve`'s default `--allow-root`: the directory it started in,
+/// unless that is the home directory or above it (every dotfile would be
+/// a project's file).
+fn default_allowed_root() -> Result<PathBuf> {
+    let here = std::env::current_dir()?.canonicalize()?;
+    let home = home().and_then(|home| home.canonicalize().ok());
+    if here.parent().is_none() || home.is_some_and(|home| home.starts_with(&here)) {
+        anyhow::bail!(
+            "serving from {}, which holds your home directory: start in a project, or name \
+             where sessions may be rooted with --allow-root DIR",
+            here.display()
+        );
+    }
+    Ok(here)
 }
 
 /// `cordon run`, with its `--json` report.

@@ -111,6 +111,27 @@ pub fn canonical_root(root: &Path) -> Result<PathBuf, PolicyError> {
     Ok(canonical)
 }
 
+/// The identity of the directory at `canonical` (the root `root` names),
+/// and its path, from one opening: a swap between two lookups could pair
+/// this path with another directory.
+#[cfg(unix)]
+fn opened_identity(root: &Path, canonical: &Path) -> Result<Option<Identity>, PolicyError> {
+    let opened = std::fs::File::open(canonical).map_err(|error| PolicyError::RootUnreadable {
+        path: root.to_path_buf(),
+        error,
+    })?;
+    if crate::fd_path::real_path(&opened).is_some_and(|real| real != canonical) {
+        return Err(PolicyError::RootMoved(canonical.to_path_buf()));
+    }
+    Ok(opened.metadata().ok().as_ref().and_then(identity_of))
+}
+
+/// Not told on these systems.
+#[cfg(not(unix))]
+fn opened_identity(_: &Path, _: &Path) -> Result<Option<Identity>, PolicyError> {
+    Ok(None)
+}
+
 /// A directory's device and inode: what it is, whatever its path.
 type Identity = (u64, u64);
 
@@ -401,7 +422,7 @@ impl SandboxPolicy {
             Some(cwd) => resolve_cwd(&canonical, root_alias.as_deref(), cwd)?,
         };
         Ok(SandboxPolicy {
-            root_identity: identity(&canonical),
+            root_identity: opened_identity(root, &canonical)?,
             root: canonical,
             root_alias,
             cwd,
@@ -430,6 +451,12 @@ impl SandboxPolicy {
     pub fn check_root(&self, opened: Option<&std::fs::Metadata>) -> Result<(), PolicyError> {
         let now = match opened {
             Some(meta) => identity_of(meta),
+            // Its path must still be its real path too: a move that keeps
+            // the directory (behind a symlink of the old name) would put
+            // every prefix cordon compares out of line with the kernel's.
+            None if self.root.canonicalize().ok().as_ref() != Some(&self.root) => {
+                return Err(PolicyError::RootMoved(self.root.clone()));
+            }
             None => identity(&self.root),
         };
         if self.root_identity.is_some() && now != self.root_identity {

@@ -33,7 +33,7 @@ pub fn user_dir() -> io::Result<PathBuf> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt};
     // SAFETY: geteuid cannot fail.
     let uid = unsafe { libc::geteuid() };
-    let path = std::env::temp_dir().join(format!("cordon-{uid}"));
+    let path = user_dir_path();
     match DirBuilder::new().mode(0o700).create(&path) {
         Err(err) if err.kind() != io::ErrorKind::AlreadyExists => return Err(err),
         _ => {}
@@ -53,9 +53,19 @@ pub fn user_dir() -> io::Result<PathBuf> {
 /// user's own on these systems.
 #[cfg(not(unix))]
 pub fn user_dir() -> io::Result<PathBuf> {
-    let path = std::env::temp_dir().join("cordon");
+    let path = user_dir_path();
     std::fs::create_dir_all(&path)?;
     Ok(path)
+}
+
+/// Where [`user_dir`] is, made or not.
+pub fn user_dir_path() -> PathBuf {
+    #[cfg(unix)]
+    // SAFETY: geteuid cannot fail.
+    let name = format!("cordon-{}", unsafe { libc::geteuid() });
+    #[cfg(not(unix))]
+    let name = "cordon".to_string();
+    std::env::temp_dir().join(name)
 }
 
 /// An open file description of the lock file, and how many holdings of

@@ -753,3 +753,41 @@ fn a_replaced_cordon_binary_never_starts_as_the_sandbox_helper() {
     assert_eq!(stdout, "two\n");
     assert!(!pwned.exists(), "the replacement ran as the helper");
 }
+
+/// Attack: as above, but while a line of the other session runs: its next
+/// stage starts after the swap, and is refused before anything of it
+/// runs in the directory the symlink leads to.
+#[test]
+fn a_root_moved_while_a_line_runs_is_refused_at_the_next_stage() {
+    let l = Layout::new();
+    std::fs::create_dir_all(l.at("x")).unwrap();
+    let before = l.outside();
+    let mut server = Server::start(&[]);
+    let outer = server.open(1, json!({"root": l.root}));
+    let inner = server.open(2, json!({"root": l.at("x")}));
+    let line = "sleep 3; sh -c 'echo planted > planted'";
+    let started = server.call(3, "command/run", json!({"session": inner, "line": line}));
+    let run = started["result"]["run"].clone();
+    let swap = "mv x x.old && ln -s ../outside x";
+    let (_, exit) = server.run(4, json!({"session": outer, "line": swap}));
+    assert_eq!(exit["exit_code"], 0, "{exit}");
+    let exit = server.next(|m| m["method"] == "command/exit" && m["params"]["run"] == run);
+    assert_ne!(exit["params"]["exit_code"], 0, "{exit}");
+    assert_eq!(l.outside(), before);
+}
+
+/// A server started in the home directory, with no --allow-root, would
+/// let an agent root a session there (every dotfile a project's file):
+/// it says to name where sessions may be rooted, and does not start.
+#[test]
+fn a_server_started_in_the_home_directory_asks_where_sessions_may_be_rooted() {
+    let output = cordon()
+        .current_dir(crate::support::home())
+        .args(["serve", "--stdio"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(125), "{output:?}");
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("--allow-root"), "{said}");
+}

@@ -398,21 +398,7 @@ impl<'c> Connection<'c> {
     fn open(&self, params: Open) -> Result<Value, Failure> {
         let root = crate::policy::canonical_root(&params.root)
             .map_err(|e| Failure::new(code::INVALID_PARAMS, format!("params.root: {e:#}")))?;
-        if !self
-            .config
-            .allowed_roots
-            .iter()
-            .any(|dir| root.starts_with(dir))
-        {
-            return Err(Failure::new(
-                code::INVALID_PARAMS,
-                format!(
-                    "params.root: {} is outside the directories this server may root sessions \
-                     in (--allow-root)",
-                    root.display()
-                ),
-            ));
-        }
+        self.allowed(&root)?;
         let id = self.next_id();
         let mut config = SessionConfig::new(&params.root)
             .map_err(|e| Failure::new(code::INVALID_PARAMS, format!("params.root: {e:#}")))?;
@@ -433,6 +419,9 @@ impl<'c> Connection<'c> {
             live: Arc::clone(&self.config.live),
         }));
         let session = Session::new(config).map_err(Failure::server)?;
+        // Again as the session identified it: the path may have led
+        // elsewhere by then (a symlink swapped in by another session).
+        self.allowed(session.root())?;
         let served = Served {
             session: Arc::new(session),
             runs: Mutex::new(HashMap::new()),
@@ -443,6 +432,26 @@ impl<'c> Connection<'c> {
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
         sessions.insert(id, served);
         Ok(json!({"session": id}))
+    }
+
+    /// Whether a session may be rooted at `root` (canonical).
+    fn allowed(&self, root: &Path) -> Result<(), Failure> {
+        if self
+            .config
+            .allowed_roots
+            .iter()
+            .any(|dir| root.starts_with(dir))
+        {
+            return Ok(());
+        }
+        Err(Failure::new(
+            code::INVALID_PARAMS,
+            format!(
+                "params.root: {} is outside the directories this server may root sessions in \
+                 (--allow-root)",
+                root.display()
+            ),
+        ))
     }
 
     fn close(&self, params: SessionParams) -> Result<Value, Failure> {

@@ -160,6 +160,9 @@ impl Run<'_> {
                 processes: Some(settings.processes.value),
             },
         };
+        // Checked again as each stage starts: a line's stages share the
+        // policy, and another session may have moved the root meanwhile.
+        policy.check_root(None)?;
         let home = config.host_var("HOME").map(PathBuf::from);
         let plan = Plan::new(
             policy,

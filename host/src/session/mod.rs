@@ -90,7 +90,7 @@ impl Session {
         let base = SandboxPolicy::new(&config.root, None, config.settings.sandbox.value)?;
         // Checked again as each command starts, with the directories
         // resolved as the sandbox protects them.
-        let private = crate::shape_lock::user_dir().ok();
+        let private = Some(crate::shape_lock::user_dir_path());
         let own: Vec<PathBuf> = [config.user_config.clone(), config.cache_dir(), private]
             .into_iter()
             .flatten()
@@ -123,6 +123,12 @@ impl Session {
     /// The configuration the session runs under.
     pub fn config(&self) -> &SessionConfig {
         &self.config
+    }
+
+    /// The root, canonical, as identified when the session opened (each
+    /// command is refused if its path leads elsewhere since).
+    pub fn root(&self) -> &std::path::Path {
+        self.base.root()
     }
 
     /// Records `event` in the session's audit log.

@@ -67,9 +67,15 @@ pub(super) fn sandbox_policy(
     )?;
     policy.own_dirs = own.all();
     // cordon's private temporary directory (the guests' `/`, the masks,
-    // the locks) is its own too: no root or writable area inside it.
-    policy.own_dirs.extend(crate::shape_lock::user_dir().ok());
-    crate::policy::refuse_root_inside_own(policy.root(), &policy.own_dirs)?;
+    // the locks) is its own too: no root inside it.
+    let private = crate::shape_lock::user_dir_path().canonicalize();
+    let mine: Vec<PathBuf> = policy
+        .own_dirs
+        .iter()
+        .cloned()
+        .chain(private.ok())
+        .collect();
+    crate::policy::refuse_root_inside_own(policy.root(), &mine)?;
     policy.check_root(None)?;
     let env = command_env(config, &policy);
     let walked = crate::gitdirs::resolve(policy.root(), &policy.cwd_abs(), &env);
