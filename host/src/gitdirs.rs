@@ -189,6 +189,14 @@ pub fn has_git_dir_shape(has: impl Fn(&str) -> bool) -> bool {
     has("HEAD") && (has("commondir") || (has("objects") && has("refs")))
 }
 
+/// The git directory `root` lies inside, if any: the nearest ancestor
+/// shaped as one (a root there would make its hooks and config a
+/// project's files).
+pub fn enclosing(root: &Path) -> Option<&Path> {
+    let shaped = |dir: &Path| has_git_dir_shape(|name| dir.join(name).symlink_metadata().is_ok());
+    root.ancestors().skip(1).find(|dir| shaped(dir))
+}
+
 /// Whether making `name` in a directory where `has` tells which entries
 /// exist makes it a git directory it was not: a command must not plant a
 /// bare repository (its config, e.g. `core.fsmonitor`, runs with the next

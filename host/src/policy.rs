@@ -97,17 +97,6 @@ pub fn canonical_root(root: &Path) -> Result<PathBuf, PolicyError> {
             kind,
         });
     }
-    // Its files would be the commands' to write: hooks, config.
-    let shaped = |dir: &Path| {
-        crate::gitdirs::has_git_dir_shape(|name| dir.join(name).symlink_metadata().is_ok())
-    };
-    if let Some(git_dir) = canonical.ancestors().skip(1).find(|dir| shaped(dir)) {
-        return Err(PolicyError::RootInsideProtected {
-            path: root.to_path_buf(),
-            dir: git_dir.to_path_buf(),
-            what: "the git directory",
-        });
-    }
     Ok(canonical)
 }
 

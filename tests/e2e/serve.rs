@@ -690,23 +690,35 @@ fn sessions_are_rooted_only_where_the_server_allows() {
     }
 }
 
+/// A session rooted in a project, and another rooted in its `x`.
+fn nested_sessions() -> (Layout, Server, u64, u64) {
+    let l = Layout::new();
+    std::fs::create_dir_all(l.at("x")).unwrap();
+    let mut server = Server::start(&[]);
+    let outer = server.open(1, json!({"root": l.root}));
+    let inner = server.open(2, json!({"root": l.at("x")}));
+    (l, server, outer, inner)
+}
+
+/// In the outer session, `x` moved aside and a symlink to the directory
+/// outside the project put in its place.
+fn move_aside(server: &mut Server, id: u64, outer: u64) {
+    let swap = "mv x x.old && ln -s ../outside x";
+    let (_, exit) = server.run(id, json!({"session": outer, "line": swap}));
+    assert_eq!(exit["exit_code"], 0, "{exit}");
+}
+
 /// Attack: one session puts a symlink where another session's root lies,
 /// so that the other's next command is rooted elsewhere (here outside the
 /// project; it could be cordon's own config). The moved root is refused,
 /// for WASI tools and native commands alike, and nothing lands there.
 #[test]
 fn a_root_moved_by_another_session_is_refused() {
-    let l = Layout::new();
-    std::fs::create_dir_all(l.at("x")).unwrap();
+    let (l, mut server, outer, inner) = nested_sessions();
     let before = l.outside();
-    let mut server = Server::start(&[]);
-    let outer = server.open(1, json!({"root": l.root}));
-    let inner = server.open(2, json!({"root": l.at("x")}));
     let (_, exit) = server.run(3, json!({"session": inner, "argv": ["touch", "first"]}));
     assert_eq!(exit["exit_code"], 0, "{exit}");
-    let swap = "mv x x.old && ln -s ../outside x";
-    let (_, exit) = server.run(4, json!({"session": outer, "line": swap}));
-    assert_eq!(exit["exit_code"], 0, "{exit}");
+    move_aside(&mut server, 4, outer);
     for (id, argv) in [
         (5, json!(["touch", "planted"])),
         (6, json!(["sh", "-c", "echo > planted"])),
@@ -759,18 +771,12 @@ fn a_replaced_cordon_binary_never_starts_as_the_sandbox_helper() {
 /// runs in the directory the symlink leads to.
 #[test]
 fn a_root_moved_while_a_line_runs_is_refused_at_the_next_stage() {
-    let l = Layout::new();
-    std::fs::create_dir_all(l.at("x")).unwrap();
+    let (l, mut server, outer, inner) = nested_sessions();
     let before = l.outside();
-    let mut server = Server::start(&[]);
-    let outer = server.open(1, json!({"root": l.root}));
-    let inner = server.open(2, json!({"root": l.at("x")}));
     let line = "sleep 3; sh -c 'echo planted > planted'";
     let started = server.call(3, "command/run", json!({"session": inner, "line": line}));
     let run = started["result"]["run"].clone();
-    let swap = "mv x x.old && ln -s ../outside x";
-    let (_, exit) = server.run(4, json!({"session": outer, "line": swap}));
-    assert_eq!(exit["exit_code"], 0, "{exit}");
+    move_aside(&mut server, 4, outer);
     let exit = server.next(|m| m["method"] == "command/exit" && m["params"]["run"] == run);
     assert_ne!(exit["params"]["exit_code"], 0, "{exit}");
     assert_eq!(l.outside(), before);

@@ -97,6 +97,14 @@ impl Session {
             .filter_map(|dir| dir.canonicalize().ok())
             .collect();
         crate::policy::refuse_root_inside_own(base.root(), &own)?;
+        if let Some(git_dir) = crate::gitdirs::enclosing(base.root()) {
+            return Err(crate::policy::PolicyError::RootInsideProtected {
+                path: base.root().to_path_buf(),
+                dir: git_dir.to_path_buf(),
+                what: "the git directory",
+            }
+            .into());
+        }
         config
             .settings
             .resolve_writable(base.root())
