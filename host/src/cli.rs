@@ -14,19 +14,17 @@ use clap::{Parser, Subcommand};
 
 use crate::broker::approver::{self, ApproverSpec};
 use crate::broker::{parked, project};
-use crate::display;
-use crate::exit;
-use crate::native;
+use crate::display::say;
 use crate::net::Network;
 use crate::observe::Busy;
 use crate::policy::{Determinism, SandboxMode};
 use crate::request::{ApprovalPolicy, Escalation, GrantKind};
-use crate::scenario;
 use crate::session::{
     self, ApproverChoice, CacheChoice, EngineChoice, Observer, RunOutcome, Session, SessionConfig,
 };
-use crate::settings::{self, Settings, Sourced};
+use crate::settings::{self, Overrides, Settings};
 use crate::wasi::{CompileCache, WasiHost};
+use crate::{exit, native, scenario, serve};
 
 mod report;
 mod tools;
@@ -45,72 +43,66 @@ enum Command {
     /// program under the OS sandbox.
     Run(Box<RunArgs>),
     /// Show the engine, the compile cache, the sandbox layers available,
-    /// and the settings a run in the project would go by, with where each
-    /// came from.
+    /// and the settings a run in the project would go by, with their source.
     Doctor {
-        /// The project root [default: .].
-        #[arg(long, value_name = "DIR", default_value = ".")]
-        root: PathBuf,
+        #[command(flatten)]
+        root: RootArg,
         #[command(flatten)]
         cache: CacheArgs,
     },
-    /// List the built-in tools with the crate and version each comes from,
-    /// and the project's own tools with their digests; `tools add` pins one.
+    /// List the built-in tools and the project's own with their digests;
+    /// `tools add` pins one.
     Tools(tools::ToolsArgs),
-    /// Compile the built-in tools for this machine ahead of time (for
-    /// normal and --deterministic runs), into the cache: images and CI do
-    /// it once, and an agent's first command does not wait seconds for it.
+    /// Compile the built-in tools for this machine into the cache ahead of
+    /// time, so that an agent's first command does not wait for it.
     Warm(CacheArgs),
     /// Replay scenario files (TOML) of agent actions and check what came of
-    /// them; see docs/SCENARIOS.md. Exit 0 only if all passed.
-    Test {
-        /// Scenario files, or directories of them [default: scenarios].
-        #[arg(value_name = "PATH")]
-        paths: Vec<PathBuf>,
-        /// Write each scenario's golden transcript (NAME.golden.json);
-        /// without one, a scenario fails.
-        #[arg(long)]
-        bless: bool,
-        /// Print the results as JSON.
-        #[arg(long)]
-        json: bool,
-        /// Let scenarios run commands without a sandbox: full-access, and
-        /// the unsandboxed and writable=DIR escalations (by default a
-        /// scenario can only tighten; these are refused, however it answers).
-        #[arg(long)]
-        allow_unsandboxed: bool,
-        /// Let scenarios run native commands (allow_native, deterministic = false).
-        #[arg(long)]
-        allow_native: bool,
-        /// Let scenarios reach the network beyond their own loopback
-        /// servers: network = "on", other hosts, network escalations.
-        #[arg(long)]
-        allow_network: bool,
-    },
-    /// Serve agents: sessions and commands over JSON-RPC, one message per
-    /// line (docs/PROTOCOL.md). Questions go to --approver, never to the
-    /// agent.
+    /// them (docs/SCENARIOS.md); exit 0 only if all passed.
+    Test(TestArgs),
+    /// Serve agents: sessions and commands over JSON-RPC (docs/PROTOCOL.md)
+    /// or MCP. Questions go to --approver, never to the agent.
     Serve(ServeArgs),
-    /// Answer the questions a server keeps for a person (its agent was
-    /// told "needs approval" and a token): list them, or answer one.
+    /// List the questions a server keeps for a person (its agent was told
+    /// "needs approval" and a token), or answer one.
     Approve {
         /// The question's token; without it, those waiting are listed.
         token: Option<String>,
-        /// Who answers: tty, jsonl=FD|SOCKET, script=FILE, deny.
-        #[arg(long, value_name = "WHO", default_value = "tty")]
-        approver: ApproverSpec,
-        /// Seconds the question may wait for its answer; then it is denied.
-        #[arg(long, value_name = "SECS", default_value = "300", value_parser = parse_seconds)]
-        approval_timeout: Duration,
+        #[command(flatten)]
+        approver: ApproverArgs,
     },
     /// Trust a project's .cordon/rules.toml and .cordon/config.toml as they
-    /// read now, so its allow rules and settings apply (they only tighten
-    /// otherwise). Stored in your config dir.
-    Trust {
-        /// The project root [default: .].
-        #[arg(long, value_name = "DIR", default_value = ".")]
-        root: PathBuf,
-    },
+    /// read now, so that they may loosen, not only tighten.
+    Trust(RootArg),
+}
+
+#[derive(clap::Args, Debug)]
+struct RootArg {
+    /// The project root.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    root: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+struct TestArgs {
+    /// Scenario files, or directories of them [default: scenarios].
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Write each scenario's golden transcript (NAME.golden.json).
+    #[arg(long)]
+    bless: bool,
+    /// Print the results as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Let scenarios run without a sandbox (full-access, unsandboxed and
+    /// writable=DIR escalations).
+    #[arg(long)]
+    allow_unsandboxed: bool,
+    /// Let scenarios run native commands.
+    #[arg(long)]
+    allow_native: bool,
+    /// Let scenarios reach the network beyond their own loopback servers.
+    #[arg(long)]
+    allow_network: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -118,40 +110,44 @@ struct ServeArgs {
     /// JSON-RPC on stdin and stdout.
     #[arg(long, conflicts_with_all = ["socket", "mcp"], required_unless_present_any = ["socket", "mcp"])]
     stdio: bool,
-    /// MCP on stdin and stdout: one session in --root; questions go to the
-    /// client's form (elicitation) when it has one, else to --approver.
+    /// MCP on stdin and stdout, one session in --root; questions go to the
+    /// client's form when it has one, else to --approver.
     #[arg(long, conflicts_with = "socket")]
     mcp: bool,
-    /// The project root of the MCP session [default: .].
+    /// The project root of the MCP session.
     #[arg(long, value_name = "DIR", default_value = ".", requires = "mcp")]
     root: PathBuf,
-    /// MCP over streamable HTTP on this loopback address (127.0.0.1:PORT,
-    /// 0 for any port), with a bearer token printed at start.
+    /// MCP over streamable HTTP on this loopback address (port 0: any),
+    /// with a bearer token printed at start.
     #[arg(long, value_name = "ADDRESS", requires = "mcp")]
     http: Option<std::net::SocketAddr>,
-    /// JSON-RPC on a unix socket made at PATH (mode 0600), a connection
-    /// per client; a client's sessions end with its connection.
+    /// JSON-RPC on a unix socket made at PATH (mode 0600).
     #[arg(long, value_name = "PATH")]
     socket: Option<PathBuf>,
-    /// JSON-RPC sessions may be rooted in DIR or below it, and nowhere
-    /// else (repeatable) [default: the current directory].
+    /// Sessions may be rooted in DIR or below it, and nowhere else
+    /// (repeatable) [default: the current directory].
     #[arg(long, value_name = "DIR", conflicts_with = "mcp")]
     allow_root: Vec<PathBuf>,
-    /// Who answers: tty, jsonl=FD|SOCKET, script=FILE, deny, pending (the
-    /// question waits for `cordon approve`) [default: tty when there is
-    /// one, else pending].
-    #[arg(long, value_name = "WHO")]
-    approver: Option<ApproverSpec>,
-    /// Seconds a question may wait for its answer (then it is denied), and
-    /// a parked question's answer holds.
-    #[arg(long, value_name = "SECS", default_value = "300", value_parser = parse_seconds)]
-    approval_timeout: Duration,
+    #[command(flatten)]
+    approver: ApproverArgs,
     /// The log's level on stderr: error, warn, info (a line per request),
     /// debug.
     #[arg(long, value_name = "LEVEL", default_value = "info")]
     log_level: tracing::Level,
     #[command(flatten)]
     cache: CacheArgs,
+}
+
+#[derive(clap::Args, Debug)]
+struct ApproverArgs {
+    /// Who answers: tty, jsonl=FD|SOCKET, script=FILE, deny; for serve,
+    /// pending (the question waits for `cordon approve`) [default: tty if
+    /// there is one, else deny; serve: else pending].
+    #[arg(long, value_name = "WHO")]
+    approver: Option<ApproverSpec>,
+    /// Seconds a question may wait for its answer; then it is denied.
+    #[arg(long, value_name = "SECS", default_value = "300", value_parser = parse_seconds)]
+    approval_timeout: Duration,
 }
 
 #[derive(clap::Args, Debug)]
@@ -166,7 +162,7 @@ struct CacheArgs {
 
 #[derive(clap::Args, Debug)]
 struct RunArgs {
-    /// Project root: the only directory the tool can see [default: .].
+    /// Project root: the only directory the tool can see.
     #[arg(long, value_name = "DIR", default_value = ".")]
     root: PathBuf,
     /// Working directory, inside the root (relative to it, or absolute).
@@ -177,27 +173,17 @@ struct RunArgs {
     /// Set a variable in the tool's environment (repeatable).
     #[arg(long = "env", value_name = "KEY=VALUE")]
     env: Vec<String>,
-    /// Who answers: tty, jsonl=FD|SOCKET, script=FILE, deny [default: tty
-    /// when interactive, else deny].
-    #[arg(long, value_name = "WHO")]
-    approver: Option<ApproverSpec>,
-    /// Seconds a question may wait for its answer; then it is denied.
-    #[arg(long, value_name = "SECS", default_value = "300", value_parser = parse_seconds)]
-    approval_timeout: Duration,
+    #[command(flatten)]
+    approver: ApproverArgs,
     /// Append one JSON line per request, decision, run and violation.
     #[arg(long, value_name = "FILE")]
     audit: Option<PathBuf>,
-    /// Ask for more than the sandbox gives (native commands): network,
-    /// writable=DIR, git-commit (keep what a commit writes in the git
-    /// directories), unsandboxed. Needs a person's approval; repeated,
-    /// the grants are asked for together.
+    /// Ask a person for more than the sandbox gives (native commands):
+    /// network, writable=DIR, git-commit, unsandboxed (repeatable).
     #[arg(long, value_name = "GRANT", value_parser = Escalation::from_str)]
     escalate: Vec<Escalation>,
-    /// Refuse escalations of these kinds without asking, whatever the
-    /// approver would answer: unsandboxed, writable, git-commit, network
-    /// (which also refuses, unasked, connections to hosts not on --network
-    /// allow=; names --resolve pins to loopback addresses may still be
-    /// asked about).
+    /// Refuse escalations of these kinds unasked: unsandboxed, writable,
+    /// git-commit, network (also hosts not on --network allow=).
     #[arg(long = "no-grant", value_name = "KIND", value_delimiter = ',')]
     no_grant: Vec<GrantKind>,
     /// Why the escalation is needed, shown to the person asked.
@@ -210,7 +196,7 @@ struct RunArgs {
     #[arg(long = "tool", value_name = "NAME=PATH", value_parser = parse_tool)]
     tools: Vec<(String, PathBuf)>,
     /// Reproducible run: fixed clocks, seeded randomness, fuel instead of
-    /// wall time, NaNs canonicalized, the root seen at /project.
+    /// wall time, the root seen at /project.
     #[arg(long)]
     deterministic: bool,
     /// Wall clock of a deterministic run [default: 2000-01-01T00:00:00Z].
@@ -222,43 +208,39 @@ struct RunArgs {
     /// Fuel of a deterministic run, roughly wasm instructions [default: 10^10].
     #[arg(long, value_name = "N", requires = "deterministic")]
     fuel: Option<u64>,
+    /// Let a deterministic run start native commands (not deterministic).
+    #[arg(long, requires = "deterministic")]
+    allow_native: bool,
     /// Which engine runs the command: a WASI tool if one has that name, else
     /// a native program (auto); or only one of them.
     #[arg(long, value_enum, default_value_t = Engine::Auto)]
     engine: Engine,
-    /// Resolve NAME to ADDRESS instead of asking DNS (repeatable). Grants
-    /// nothing: the name must still be allowed.
+    /// Resolve NAME to ADDRESS instead of asking DNS; grants nothing
+    /// (repeatable).
     #[arg(long = "resolve", value_name = "NAME=ADDRESS")]
     resolve: Vec<String>,
     /// Readable after all, though it looks like a secret (repeatable).
     #[arg(long = "allow-secret", value_name = "GLOB")]
     allow_secret: Vec<String>,
-    /// Say more: the sandbox layers a native command ran under and the
-    /// host variables left out of its environment (names only).
+    /// Say the layers a native command ran under and the host variables
+    /// left out of its environment.
     #[arg(long, short = 'v')]
     verbose: bool,
-    /// When the run ends, write one JSON object saying how it went (the
-    /// decision and who made it, exit code, status, refusals with the
-    /// grant that would allow each, layers, duration, output sizes) on the
+    /// When the run ends, write a JSON object saying how it went on the
     /// descriptor --json-fd names, never on the command's output.
     #[arg(long)]
     json: bool,
-    /// The descriptor for --json (which it implies), opened by the caller
+    /// The descriptor for --json (implied), opened by the caller
     /// (3>report.json) [default: 3].
     #[arg(long, value_name = "N")]
     json_fd: Option<i32>,
-    /// Native commands: do not use namespaces, even where the kernel allows
-    /// them (Landlock and seccomp alone; weaker, see docs/SANDBOX.md).
+    /// Native commands: no namespaces, Landlock and seccomp alone (weaker,
+    /// see docs/SANDBOX.md).
     #[arg(long)]
     no_namespaces: bool,
-    /// Let a deterministic run start native commands, which are not
-    /// deterministic.
-    #[arg(long, requires = "deterministic")]
-    allow_native: bool,
     #[command(flatten)]
     cache: CacheArgs,
-    /// A shell command line to run, checked command by command (the same
-    /// as `-- sh -c SCRIPT`).
+    /// A shell command line to run, checked command by command.
     #[arg(short = 'c', value_name = "SCRIPT", conflicts_with = "command")]
     script: Option<String>,
     /// The tool and its arguments.
@@ -270,9 +252,7 @@ struct RunArgs {
     command: Vec<String>,
 }
 
-/// The flags that set what a run's settings say (see [`Settings`]): each
-/// given wins over the settings files, or adds to their lists (see
-/// [`settings_for`]).
+/// The flags that set a run's settings ([`Settings::override_with`]).
 #[derive(clap::Args, Debug)]
 struct SettingFlags {
     /// What the tool may change [default: workspace-write, or as your
@@ -284,24 +264,19 @@ struct SettingFlags {
     timeout: Option<Duration>,
     /// Memory limit in MiB: each WASI tool's (default 512), and, when
     /// given, a native command's whole tree.
-    #[arg(long, value_name = "MIB",
-          value_parser = clap::value_parser!(u64).range(settings::MEMORY_MIB))]
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(settings::MEMORY_MIB))]
     memory: Option<u64>,
-    /// Most processes a native command's tree may have at once [default:
-    /// 4096].
-    #[arg(long, value_name = "N",
-          value_parser = clap::value_parser!(u64).range(settings::PROCESSES))]
+    /// Most processes a native command's tree may have at once [default: 4096].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(settings::PROCESSES))]
     processes: Option<u64>,
     /// Cap on each of stdout and stderr; the excess is dropped.
     #[arg(long, value_name = "BYTES")]
     max_output: Option<u64>,
-    /// When a person is asked [default: on-request, or as your settings
-    /// say].
+    /// When a person is asked [default: on-request, or as your settings say].
     #[arg(long, value_enum)]
     approval: Option<ApprovalPolicy>,
-    /// Network: off, on (the host's, shared) or allow=HOST[:PORT],... (only
-    /// those hosts; `*.NAME` for subdomains; others are asked about)
-    /// [default: off, or as your settings say].
+    /// Network: off, on (the host's), or allow=HOST[:PORT],... (`*.NAME`
+    /// for subdomains; other hosts are asked about) [default: off].
     #[arg(long, value_name = "off|on|allow=HOSTS")]
     network: Option<Network>,
     /// Also writable for native commands, in any sandbox mode (repeatable).
@@ -319,6 +294,24 @@ struct SettingFlags {
     /// too (a glob, repeatable; wins over --env-pass).
     #[arg(long = "env-drop", value_name = "GLOB")]
     env_drop: Vec<String>,
+}
+
+impl SettingFlags {
+    fn overrides(self) -> Overrides {
+        Overrides {
+            sandbox: self.sandbox,
+            approval: self.approval,
+            network: self.network,
+            timeout: self.timeout,
+            memory_mib: self.memory,
+            processes: self.processes,
+            max_output: self.max_output,
+            writable: self.writable,
+            secrets: self.secret,
+            env_pass: self.env_pass,
+            env_drop: self.env_drop,
+        }
+    }
 }
 
 /// Which engine may run a command.
@@ -369,8 +362,6 @@ fn parse_tool(text: &str) -> Result<(String, PathBuf), String> {
     }
 }
 
-use crate::display::say;
-
 /// clap's error as one line: the problem with what it lists (the missing
 /// arguments, the allowed values, a similar flag), without the usage.
 fn usage_error(rendered: &str) -> String {
@@ -413,39 +404,29 @@ pub fn main() -> ExitCode {
         }
     }
     let result = match cli.command {
-        Command::Run(args) => run_reported(*args),
-        Command::Doctor { root, cache } => doctor(&root, &cache),
+        Command::Run(args) => run(*args),
+        Command::Doctor { root, cache } => {
+            let lines = crate::doctor::report(&root.root, cache_of(&cache).as_ref());
+            lines.map(|lines| print_lines(&lines))
+        }
         Command::Tools(args) => tools::main(args),
         Command::Warm(args) => warm(&args),
-        Command::Trust { root } => trust(&root),
-        Command::Approve {
-            token,
-            approver,
-            approval_timeout,
-        } => approve(token, &approver, approval_timeout),
+        Command::Trust(RootArg { root }) => trust(&root),
+        Command::Approve { token, approver } => approve(token, approver),
         Command::Serve(args) => serve(args),
-        Command::Test {
-            paths,
-            bless,
-            json,
-            allow_unsandboxed,
-            allow_native,
-            allow_network,
-        } => test(
-            paths,
-            bless,
-            json,
-            scenario::Allowed {
-                unsandboxed: allow_unsandboxed,
-                native: allow_native,
-                network: allow_network,
-            },
-        ),
+        Command::Test(args) => test(args),
     };
     result.unwrap_or_else(|err| {
         say(format!("{err:#}"));
         ExitCode::from(exit::HOST_ERROR)
     })
+}
+
+fn print_lines(lines: &[String]) -> ExitCode {
+    for line in lines {
+        println!("{line}");
+    }
+    ExitCode::SUCCESS
 }
 
 /// `cordon warm`: the built-in tools compiled into the cache, for both
@@ -456,99 +437,57 @@ fn warm(args: &CacheArgs) -> Result<ExitCode> {
     };
     let dir = cache.dir().to_path_buf();
     WasiHost::compile_built_ins(&dir, &Terminal { verbose: false })?;
+    let dir = dir.display();
     say(format!(
-        "the built-in tools are compiled for this machine (normal and --deterministic runs), \
-         in {}",
-        dir.display()
+        "the built-in tools are compiled for this machine (normal and --deterministic runs), in {dir}"
     ));
     Ok(ExitCode::SUCCESS)
 }
 
 fn cache_of(args: &CacheArgs) -> Option<CompileCache> {
-    if args.no_cache {
-        return None;
+    let dir = args.cache_dir.clone().or_else(CompileCache::default_dir);
+    dir.filter(|_| !args.no_cache).map(CompileCache::new)
+}
+
+fn cache_choice(args: CacheArgs) -> CacheChoice {
+    CacheChoice {
+        dir: args.cache_dir,
+        off: args.no_cache,
     }
-    args.cache_dir
-        .clone()
-        .map(CompileCache::new)
-        .or_else(|| CompileCache::default_dir().map(CompileCache::new))
 }
 
 /// `cordon serve`.
 fn serve(args: ServeArgs) -> Result<ExitCode> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(args.log_level)
-        .with_ansi(false)
-        .init();
-    // MCP has one root, the person's --root.
+    let log = tracing_subscriber::fmt().with_writer(std::io::stderr);
+    log.with_max_level(args.log_level).with_ansi(false).init();
     let allowed = match (args.mcp, args.allow_root.is_empty()) {
-        (true, _) => Vec::new(),
-        (false, true) => vec![default_allowed_root()?],
+        (true, _) => Vec::new(), // MCP has one root, the person's --root.
+        (false, true) => vec![serve::default_allowed_root()?],
         (false, false) => args.allow_root,
     };
-    let allowed_roots = allowed
-        .iter()
-        .map(|dir| {
-            dir.canonicalize()
-                .with_context(|| format!("--allow-root {}", dir.display()))
-        })
-        .collect::<Result<_>>()?;
-    let config = crate::serve::ServeConfig {
-        allowed_roots,
-        approver: args.approver.unwrap_or_else(approver::server_default_spec),
-        approval_timeout: args.approval_timeout,
-        cache: CacheChoice {
-            dir: args.cache.cache_dir,
-            off: args.cache.no_cache,
+    let spec = args
+        .approver
+        .approver
+        .unwrap_or_else(approver::server_default_spec);
+    let timeout = args.approver.approval_timeout;
+    let config = serve::ServeConfig::new(&allowed, spec, timeout, cache_choice(args.cache))?;
+    let transport = match (args.mcp, args.socket) {
+        (true, _) => serve::Transport::Mcp {
+            root: args.root,
+            http: args.http,
         },
-        native_helper: None,
-        engines: Arc::default(),
-        live: Arc::default(),
+        (false, Some(path)) => serve::Transport::Socket(path),
+        (false, None) => serve::Transport::Stdio,
     };
-    #[cfg(unix)]
-    crate::serve::drain_on_sigterm(Arc::clone(&config.live)).context("SIGTERM")?;
-    match args.socket {
-        _ if args.mcp => match args.http {
-            Some(address) if !address.ip().is_loopback() => {
-                anyhow::bail!("--http {address}: a loopback address only (127.0.0.1:PORT)")
-            }
-            Some(address) => {
-                crate::serve::mcp::serve_http(config, args.root, address, |at, token| {
-                    say(format!("MCP on http://{at}/mcp, bearer token {token}"));
-                })?
-            }
-            None => crate::serve::mcp::serve_stdio(config, args.root)?,
-        },
-        #[cfg(unix)]
-        Some(path) => crate::serve::serve_socket(&path, &config)
-            .with_context(|| format!("--socket {}", path.display()))?,
-        #[cfg(not(unix))]
-        Some(path) => anyhow::bail!("--socket {}: unix sockets only", path.display()),
-        None => crate::serve::serve(std::io::stdin().lock(), std::io::stdout(), &config)?,
-    }
+    serve::run(transport, config, |at, token| {
+        say(format!("MCP on http://{at}/mcp, bearer token {token}"));
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// `cordon serve`'s default `--allow-root`: the directory it started in,
-/// unless that is the home directory or above it (every dotfile would be
-/// a project's file).
-fn default_allowed_root() -> Result<PathBuf> {
-    let here = std::env::current_dir()?.canonicalize()?;
-    let home = home().and_then(|home| home.canonicalize().ok());
-    if here.parent().is_none() || home.is_some_and(|home| home.starts_with(&here)) {
-        anyhow::bail!(
-            "serving from {}, which holds your home directory: start in a project, or name \
-             where sessions may be rooted with --allow-root DIR",
-            here.display()
-        );
-    }
-    Ok(here)
-}
-
 /// `cordon run`, with its `--json` report.
-fn run_reported(args: RunArgs) -> Result<ExitCode> {
-    if args.approver == Some(ApproverSpec::Pending) {
+fn run(args: RunArgs) -> Result<ExitCode> {
+    if args.approver.approver == Some(ApproverSpec::Pending) {
         anyhow::bail!(
             "--approver pending: a question waits only in a session a server keeps (cordon \
              serve); cordon run ends with its command"
@@ -558,8 +497,10 @@ fn run_reported(args: RunArgs) -> Result<ExitCode> {
         (false, None) => None,
         (_, fd) => Some(report::sink(fd.unwrap_or(3)).map_err(anyhow::Error::msg)?),
     };
-    let outcome = match session_config(&args).and_then(Session::new) {
-        Ok(session) => session.run(command_of(args)),
+    let output_digests = sink.is_some();
+    let (config, command) = session_config(args, output_digests);
+    let outcome = match config.and_then(Session::new) {
+        Ok(session) => session.run(command),
         Err(err) => RunOutcome::failed(format!("{err:#}")),
     };
     if let Some(sink) = sink {
@@ -571,56 +512,11 @@ fn run_reported(args: RunArgs) -> Result<ExitCode> {
     Ok(ExitCode::from(outcome.exit_code))
 }
 
-/// The session `cordon run` runs its one command in.
-fn session_config(args: &RunArgs) -> Result<SessionConfig> {
-    let defaults = Determinism::default();
-    Ok(SessionConfig {
-        root: args.root.clone(),
-        settings: settings_for(args)?,
-        approver: ApproverChoice::Spec {
-            spec: args.approver.clone().unwrap_or_else(approver::default_spec),
-            timeout: args.approval_timeout,
-        },
-        audit: args.audit.clone(),
-        rules: args.rules.clone(),
-        narrowing_rules: Default::default(),
-        audit_watcher: None,
-        no_grant: args.no_grant.clone(),
-        tools: args.tools.clone(),
-        determinism: args.deterministic.then(|| Determinism {
-            wall_clock: args.clock.unwrap_or(defaults.wall_clock),
-            seed: args.seed.unwrap_or(defaults.seed),
-            fuel: args.fuel.unwrap_or(defaults.fuel),
-            ..defaults
-        }),
-        allow_native: args.allow_native,
-        engine: match args.engine {
-            Engine::Auto => EngineChoice::Auto,
-            Engine::Wasi => EngineChoice::Wasi,
-            Engine::Native => EngineChoice::Native,
-        },
-        resolve: args.resolve.clone(),
-        test_servers: None,
-        allow_secret: args.allow_secret.clone(),
-        no_namespaces: args.no_namespaces,
-        cache: CacheChoice {
-            dir: args.cache.cache_dir.clone(),
-            off: args.cache.no_cache,
-        },
-        native_helper: None,
-        engines: Arc::default(),
-        output_digests: args.json || args.json_fd.is_some(),
-        exit_when_stuck: true,
-        observer: Arc::new(Terminal {
-            verbose: args.verbose,
-        }),
-        host_env: std::env::vars().collect(),
-        user_config: project::user_config_dir(),
-    })
-}
-
-/// The command `cordon run` was given.
-fn command_of(args: RunArgs) -> session::Command {
+/// The session `cordon run` runs its one command in, and the command.
+fn session_config(
+    args: RunArgs,
+    output_digests: bool,
+) -> (Result<SessionConfig>, session::Command) {
     let mut command = match args.script {
         Some(line) => session::Command::line(line),
         None => session::Command::argv(args.command),
@@ -629,12 +525,44 @@ fn command_of(args: RunArgs) -> session::Command {
     command.env = args.env;
     command.escalate = args.escalate;
     command.justification = args.justification;
-    command
-}
-
-/// The user's home, which `~/` in a settings file names.
-fn home() -> Option<PathBuf> {
-    std::env::var_os("HOME").map(PathBuf::from)
+    let config = SessionConfig::new(&args.root).and_then(|mut config| {
+        let root = crate::policy::canonical_root(&args.root)?;
+        let given = args.flags.overrides();
+        config
+            .settings
+            .override_with(given, &root)
+            .map_err(anyhow::Error::msg)?;
+        let defaults = Determinism::default();
+        config.approver = ApproverChoice::Spec {
+            spec: args
+                .approver
+                .approver
+                .unwrap_or_else(approver::default_spec),
+            timeout: args.approver.approval_timeout,
+        };
+        config.determinism = args.deterministic.then(|| Determinism {
+            wall_clock: args.clock.unwrap_or(defaults.wall_clock),
+            seed: args.seed.unwrap_or(defaults.seed),
+            fuel: args.fuel.unwrap_or(defaults.fuel),
+            ..defaults
+        });
+        config.engine = match args.engine {
+            Engine::Auto => EngineChoice::Auto,
+            Engine::Wasi => EngineChoice::Wasi,
+            Engine::Native => EngineChoice::Native,
+        };
+        (config.audit, config.rules, config.no_grant) = (args.audit, args.rules, args.no_grant);
+        (config.tools, config.resolve, config.allow_secret) =
+            (args.tools, args.resolve, args.allow_secret);
+        (config.allow_native, config.no_namespaces) = (args.allow_native, args.no_namespaces);
+        (config.cache, config.output_digests) = (cache_choice(args.cache), output_digests);
+        config.exit_when_stuck = true;
+        config.observer = Arc::new(Terminal {
+            verbose: args.verbose,
+        });
+        Ok(config)
+    });
+    (config, command)
 }
 
 /// Lines for the person, on stderr: notes always, details with
@@ -661,65 +589,8 @@ impl Observer for Terminal {
     }
 }
 
-/// The settings a run goes by: the user's and the project's settings
-/// files, then the flags given.
-fn settings_for(args: &RunArgs) -> Result<Settings> {
-    let root = crate::policy::canonical_root(&args.root)?;
-    let mut settings = Settings::load(
-        &root,
-        project::user_config_dir().as_deref(),
-        home().as_deref(),
-    )
-    .map_err(anyhow::Error::msg)?;
-    if let Some(mode) = args.flags.sandbox {
-        settings.sandbox = Sourced::flag(mode, "--sandbox");
-    }
-    if let Some(approval) = args.flags.approval {
-        settings.approval = Sourced::flag(approval, "--approval");
-    }
-    if let Some(network) = &args.flags.network {
-        settings.network = Sourced::flag(network.clone(), "--network");
-    }
-    if args.flags.timeout.is_some() {
-        settings.timeout = Sourced::flag(args.flags.timeout, "--timeout");
-    }
-    if args.flags.memory.is_some() {
-        settings.memory_mib = Sourced::flag(args.flags.memory, "--memory");
-    }
-    if let Some(processes) = args.flags.processes {
-        settings.processes = Sourced::flag(processes, "--processes");
-    }
-    if args.flags.max_output.is_some() {
-        settings.max_output = Sourced::flag(args.flags.max_output, "--max-output");
-    }
-    let dirs = args.flags.writable.iter();
-    settings.writable.extend(dirs.map(|dir| {
-        let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
-        Sourced::flag(absolute, "--writable")
-    }));
-    let flags = |values: &[String], flag| -> Vec<Sourced<String>> {
-        values
-            .iter()
-            .map(|v| Sourced::flag(v.clone(), flag))
-            .collect()
-    };
-    settings
-        .secrets
-        .extend(flags(&args.flags.secret, "--secret"));
-    settings
-        .env_pass
-        .extend(flags(&args.flags.env_pass, "--env-pass"));
-    settings
-        .env_drop
-        .extend(flags(&args.flags.env_drop, "--env-drop"));
-    settings
-        .resolve_writable(&root)
-        .map_err(anyhow::Error::msg)?;
-    Ok(settings)
-}
-
 /// `cordon approve`: the questions waiting for a person, or one answered.
-fn approve(token: Option<String>, spec: &ApproverSpec, timeout: Duration) -> Result<ExitCode> {
+fn approve(token: Option<String>, who: ApproverArgs) -> Result<ExitCode> {
     let config =
         project::user_config_dir().context("no config directory: set XDG_CONFIG_HOME or HOME")?;
     let dir = config.join(parked::PENDING_DIR);
@@ -730,7 +601,7 @@ fn approve(token: Option<String>, spec: &ApproverSpec, timeout: Duration) -> Res
                 "{}  {}s  {}",
                 p.token,
                 p.waited.as_secs(),
-                shown(&p.question)
+                p.question.shown()
             );
         }
         if waiting.is_empty() {
@@ -738,74 +609,56 @@ fn approve(token: Option<String>, spec: &ApproverSpec, timeout: Duration) -> Res
         }
         return Ok(ExitCode::SUCCESS);
     };
-    if *spec == ApproverSpec::Pending {
+    let spec = who.approver.unwrap_or(ApproverSpec::Tty);
+    if spec == ApproverSpec::Pending {
         anyhow::bail!("--approver pending: a person answers here; name who (tty, ...)");
     }
     // Said whoever answers: a script answers without showing anything.
     if let Some(p) = waiting.iter().find(|p| p.token == token) {
-        say(format!("{token}: {}", shown(&p.question)));
+        say(format!("{token}: {}", p.question.shown()));
     }
-    let mut approver = approver::open(spec, timeout).map_err(anyhow::Error::msg)?;
+    let mut approver = approver::open(&spec, who.approval_timeout).map_err(anyhow::Error::msg)?;
     let answer = parked::answer(&dir, &token, &mut *approver).map_err(anyhow::Error::msg)?;
+    let word = answer.word();
     say(format!(
-        "{token}: answered {}; the command runs when the agent resumes it",
-        answer.word()
+        "{token}: answered {word}; the command runs when the agent resumes it"
     ));
     Ok(ExitCode::SUCCESS)
 }
 
-/// A parked question in a line, escaped.
-fn shown(q: &parked::ParkedQuestion) -> String {
-    let words: Vec<String> = q.env.iter().chain(&q.argv).cloned().collect();
-    let grants = match q.escalation.is_empty() {
-        true => String::new(),
-        false => format!(", asking for {}", q.escalation.join(" and ")),
-    };
-    format!(
-        "{} in {}{}: {}",
-        display::command(&words),
-        display::path(&q.cwd),
-        display::text(&grants),
-        display::text(&q.reason)
-    )
-}
-
+/// `cordon trust`.
 fn trust(root: &Path) -> Result<ExitCode> {
     let root = root
         .canonicalize()
         .with_context(|| format!("--root {}", root.display()))?;
-    let config =
-        project::user_config_dir().context("no config directory: set XDG_CONFIG_HOME or HOME")?;
-    let home = home();
-    let check =
-        |text: &str, path: &Path| Settings::check_project(text, path, &root, home.as_deref());
-    let recorded = project::trust(&root, &config, check).map_err(anyhow::Error::msg)?;
-    for (file, digest) in recorded {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let trusted = Settings::trust_project(&root, home.as_deref()).map_err(anyhow::Error::msg)?;
+    for (file, digest) in trusted {
+        let root = root.display();
         println!(
-            "trusted {} with {file} as it reads now (sha256 {digest}); a change to it needs \
-             trusting again",
-            root.display()
+            "trusted {root} with {file} as it reads now (sha256 {digest}); a change to it needs trusting again"
         );
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn test(
-    paths: Vec<PathBuf>,
-    bless: bool,
-    json: bool,
-    allowed: scenario::Allowed,
-) -> Result<ExitCode> {
-    let paths = if paths.is_empty() {
-        vec![PathBuf::from("scenarios")]
-    } else {
-        paths
+/// `cordon test`.
+fn test(args: TestArgs) -> Result<ExitCode> {
+    let paths = match args.paths.is_empty() {
+        true => vec![PathBuf::from("scenarios")],
+        false => args.paths,
+    };
+    let allowed = scenario::Allowed {
+        unsandboxed: args.allow_unsandboxed,
+        native: args.allow_native,
+        network: args.allow_network,
     };
     let options = scenario::Options {
         paths,
-        bless,
+        bless: args.bless,
         allowed,
     };
+    let json = args.json;
     let mut progress = |progress: scenario::Progress| match progress {
         scenario::Progress::Starting { allowed } if !json && !allowed.is_empty() => {
             println!("allowed by the command line: {}", allowed.join(" "));
@@ -832,11 +685,4 @@ fn test(
         println!("{passed} passed, {failed} failed");
     }
     Ok(ExitCode::from(u8::from(failed > 0)))
-}
-
-fn doctor(root: &Path, cache: &CacheArgs) -> Result<ExitCode> {
-    for line in crate::doctor::report(root, cache_of(cache).as_ref())? {
-        println!("{line}");
-    }
-    Ok(ExitCode::SUCCESS)
 }

@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use reqwest::{StatusCode, Url};
 
-use crate::net::{self, Allowlist, Decider, Gate, Host, Resolver};
+use crate::net::{self, Decider, Gate, Host, Network, Resolver};
 use crate::observe::Observer;
+use crate::program_file::PROGRAM_LIMIT;
+use crate::project_tools;
 use crate::request::Request;
 
 /// How many redirects are followed.
@@ -21,19 +23,36 @@ const MAX_REDIRECTS: usize = 5;
 /// How long a download may take, all hops together.
 const TIMEOUT: Duration = Duration::from_secs(300);
 
-/// The gate of a download that `argv` (run in `cwd`) asks for: it reaches
-/// only the hosts `allow` names, through `resolver`; nobody is asked, and
-/// no rule widens it.
-pub fn gate_for(
-    argv: Vec<String>,
-    cwd: &Path,
-    allow: Allowlist,
-    resolver: Resolver,
+/// `cordon tools add`: downloads `url` and keeps it as `root`'s project
+/// tool `name` if its sha256 is `sha256` ([`project_tools::add`]). The
+/// download reaches only the hosts `network` allows (names in `pins`
+/// resolved to their addresses first): nobody is asked, and no rule
+/// widens it.
+///
+/// # Errors
+///
+/// No allowlist, a pin that is not `NAME=ADDRESS`, or the download or the
+/// pin failed.
+pub fn add_project_tool(
+    root: &Path,
+    (name, url, sha256): (&str, &str, &str),
+    network: Option<Network>,
+    pins: &[String],
     notes: Arc<dyn Observer>,
-) -> Gate {
+) -> Result<project_tools::Added, String> {
+    let Some(Network::Allow(allow)) = network else {
+        let host = Url::parse(url).ok();
+        let host = host.as_ref().and_then(Url::host_str).unwrap_or("HOST");
+        return Err(format!(
+            "tools add: name the hosts the download may reach: --network allow={host} (and \
+             any host it redirects to)"
+        ));
+    };
     let request = Request {
-        argv,
-        cwd: cwd.to_path_buf(),
+        argv: ["cordon", "tools", "add", name, url]
+            .map(String::from)
+            .into(),
+        cwd: root.to_path_buf(),
         engine: "download",
         sandbox: "none",
         escalation: None,
@@ -41,13 +60,16 @@ pub fn gate_for(
         program_sha256: None,
         env: Vec::new(),
     };
-    let decider = Arc::new(OnlyListed);
-    net::Grants {
+    let grants = net::Grants {
         allow,
-        resolver,
-        decider,
-    }
-    .gate(request, notes)
+        resolver: Resolver::pinned(pins)?,
+        decider: Arc::new(OnlyListed),
+    };
+    let gate = grants.gate(request, notes);
+    project_tools::add(root, name, url, sha256, |url| {
+        fetch(url, &gate, PROGRAM_LIMIT)
+    })
+    .map_err(|e| format!("tools add {name}: {e}"))
 }
 
 /// Decides a download's connections: the hosts listed, and no other.

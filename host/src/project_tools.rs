@@ -267,6 +267,38 @@ impl Listed {
     }
 }
 
+/// `cordon tools`: a line for each built-in tool (its crate and version),
+/// then each of `root`'s project tools with its digest and state.
+///
+/// # Errors
+///
+/// As [`pins`].
+pub fn report(root: &Path) -> Result<Vec<String>, String> {
+    let built_in = crate::tools::BUILT_IN.iter();
+    let mut lines: Vec<String> = built_in
+        .map(|tool| format!("{:<12} {} {}", tool.name, tool.krate, tool.version))
+        .collect();
+    let mib = |module: &crate::tools::Embedded| module.bytes.len() as f64 / (1 << 20) as f64;
+    lines.push(format!(
+        "({} tools: a WASIp1 module of {:.1} MiB, and fetch, a WASIp2 component of {:.1} MiB)",
+        crate::tools::BUILT_IN.len(),
+        mib(&crate::tools::TOOLS),
+        mib(&crate::tools::FETCH)
+    ));
+    let listed = listing(root)?;
+    if !listed.is_empty() {
+        lines.push(format!(
+            "\nproject tools in {}:",
+            root.join(TOOLS_DIR).display()
+        ));
+    }
+    for tool in listed {
+        let (digest, state) = tool.shown();
+        lines.push(format!("{:<12} {digest} {state}", tool.name));
+    }
+    Ok(lines)
+}
+
 /// Every pinned tool and every `.cordon/tools/*.wasm`, in name order.
 ///
 /// # Errors

@@ -176,6 +176,34 @@ impl Default for Settings {
     }
 }
 
+/// Settings a front end gives for its runs (`cordon run`'s flags, a
+/// scenario's policy), laid over the files' by [`Settings::override_with`].
+#[derive(Debug, Default)]
+pub struct Overrides {
+    /// `--sandbox`.
+    pub sandbox: Option<SandboxMode>,
+    /// `--approval`.
+    pub approval: Option<ApprovalPolicy>,
+    /// `--network`.
+    pub network: Option<Network>,
+    /// `--timeout`.
+    pub timeout: Option<Duration>,
+    /// `--memory`, in MiB.
+    pub memory_mib: Option<u64>,
+    /// `--processes`.
+    pub processes: Option<u64>,
+    /// `--max-output`, in bytes.
+    pub max_output: Option<u64>,
+    /// `--writable`, relative to the current directory.
+    pub writable: Vec<PathBuf>,
+    /// `--secret`.
+    pub secrets: Vec<String>,
+    /// `--env-pass`.
+    pub env_pass: Vec<String>,
+    /// `--env-drop`.
+    pub env_drop: Vec<String>,
+}
+
 /// Whose file is applied, and so what it may change.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Layer {
@@ -345,21 +373,62 @@ impl Settings {
         Ok(())
     }
 
-    /// Checks a project's settings file as `cordon trust` is about to
-    /// trust it.
+    /// Trusts `root`'s rules and settings files as they read now (`cordon
+    /// trust`), in the user's config dir, once the settings file has been
+    /// checked as it would be read trusted. Returns each file trusted and
+    /// its digest.
     ///
     /// # Errors
     ///
-    /// As [`Settings::load`].
-    pub fn check_project(
-        text: &str,
-        path: &Path,
+    /// No config dir, or a file that cannot be read or is invalid.
+    pub fn trust_project(
         root: &Path,
         home: Option<&Path>,
-    ) -> Result<(), String> {
-        Settings::default()
-            .apply(text, path, root, home, Layer::Project { trusted: true })
-            .map(drop)
+    ) -> Result<Vec<(&'static str, String)>, String> {
+        let config =
+            project::user_config_dir().ok_or("no config directory: set XDG_CONFIG_HOME or HOME")?;
+        project::trust(root, &config, |text, path| {
+            Settings::default()
+                .apply(text, path, root, home, Layer::Project { trusted: true })
+                .map(drop)
+        })
+    }
+
+    /// Lays a front end's `given` settings over the files' (each value
+    /// wins, each list adds to theirs, each labelled with the flag that
+    /// gives it), then resolves the writable directories as
+    /// [`Settings::resolve_writable`] does.
+    ///
+    /// # Errors
+    ///
+    /// As [`Settings::resolve_writable`].
+    pub fn override_with(&mut self, given: Overrides, root: &Path) -> Result<(), String> {
+        fn set<T>(setting: &mut Sourced<T>, given: Option<T>, flag: &'static str) {
+            if let Some(value) = given {
+                *setting = Sourced::flag(value, flag);
+            }
+        }
+        fn add<T>(list: &mut Vec<Sourced<T>>, given: Vec<T>, flag: &'static str) {
+            list.extend(given.into_iter().map(|value| Sourced::flag(value, flag)));
+        }
+        set(&mut self.sandbox, given.sandbox, "--sandbox");
+        set(&mut self.approval, given.approval, "--approval");
+        set(&mut self.network, given.network, "--network");
+        set(&mut self.timeout, given.timeout.map(Some), "--timeout");
+        set(&mut self.memory_mib, given.memory_mib.map(Some), "--memory");
+        set(&mut self.processes, given.processes, "--processes");
+        set(
+            &mut self.max_output,
+            given.max_output.map(Some),
+            "--max-output",
+        );
+        let absolute = given.writable.into_iter();
+        let absolute = absolute.map(|dir| std::path::absolute(&dir).unwrap_or(dir));
+        add(&mut self.writable, absolute.collect(), "--writable");
+        add(&mut self.secrets, given.secrets, "--secret");
+        add(&mut self.env_pass, given.env_pass, "--env-pass");
+        add(&mut self.env_drop, given.env_drop, "--env-drop");
+        self.resolve_writable(root)
     }
 
     /// Applies one settings file's `text`; what a layer that only

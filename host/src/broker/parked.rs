@@ -86,6 +86,23 @@ impl ParkedQuestion {
         })
     }
 
+    /// The question in a line, escaped, as `cordon approve` shows it.
+    pub fn shown(&self) -> String {
+        use crate::display;
+        let words: Vec<String> = self.env.iter().chain(&self.argv).cloned().collect();
+        let grants = match self.escalation.is_empty() {
+            true => String::new(),
+            false => format!(", asking for {}", self.escalation.join(" and ")),
+        };
+        format!(
+            "{} in {}{}: {}",
+            display::command(&words),
+            display::path(&self.cwd),
+            display::text(&grants),
+            display::text(&self.reason)
+        )
+    }
+
     /// The digest an answer names: of everything the person is shown.
     fn fingerprint(&self) -> Result<String, String> {
         let json = serde_json::to_vec(self).map_err(|e| e.to_string())?;

@@ -1,17 +1,15 @@
 //! `cordon tools`: the built-in tools and the project's own, and `cordon
 //! tools add`, which pins a project tool by digest.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
 use crate::display::say;
 use crate::net::Network;
-use crate::program_file::PROGRAM_LIMIT;
 use crate::project_tools::{self, PINS_FILE};
-use crate::tools;
 
 #[derive(clap::Args, Debug)]
 pub(super) struct ToolsArgs {
@@ -50,65 +48,18 @@ struct AddArgs {
 /// `cordon tools [add ...]`.
 pub(super) fn main(args: ToolsArgs) -> Result<ExitCode> {
     let root = crate::policy::canonical_root(&args.root)?;
-    match args.add {
-        None => list(&root),
-        Some(ToolsCommand::Add(add)) => self::add(&root, add),
-    }
-}
-
-fn list(root: &Path) -> Result<ExitCode> {
-    for tool in tools::BUILT_IN {
-        println!("{:<12} {} {}", tool.name, tool.krate, tool.version);
-    }
-    let mib = |module: &tools::Embedded| module.bytes.len() as f64 / (1 << 20) as f64;
-    println!(
-        "({} tools: a WASIp1 module of {:.1} MiB, and fetch, a WASIp2 component of {:.1} MiB)",
-        tools::BUILT_IN.len(),
-        mib(&tools::TOOLS),
-        mib(&tools::FETCH)
-    );
-    let listed = project_tools::listing(root).map_err(anyhow::Error::msg)?;
-    if listed.is_empty() {
-        return Ok(ExitCode::SUCCESS);
-    }
-    println!(
-        "\nproject tools in {}:",
-        root.join(".cordon/tools").display()
-    );
-    for tool in listed {
-        let (digest, state) = tool.shown();
-        println!("{:<12} {digest} {state}", tool.name);
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn add(root: &Path, args: AddArgs) -> Result<ExitCode> {
-    let allow = match args.network {
-        Some(Network::Allow(list)) => list,
-        _ => {
-            let host = reqwest::Url::parse(&args.url)
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_string))
-                .unwrap_or_else(|| "HOST".to_string());
-            bail!(
-                "tools add: name the hosts the download may reach: --network allow={host} \
-                 (and any host it redirects to)"
-            );
-        }
+    let Some(ToolsCommand::Add(add)) = args.add else {
+        let lines = project_tools::report(&root).map_err(anyhow::Error::msg)?;
+        return Ok(super::print_lines(&lines));
     };
-    let resolver = crate::session::pinned_resolver(&args.resolve)?;
-    let argv = ["cordon", "tools", "add", &args.name, &args.url].map(String::from);
     let notes = Arc::new(super::Terminal { verbose: false });
-    let gate = crate::download::gate_for(argv.into(), root, allow, resolver, notes);
-    let added = project_tools::add(root, &args.name, &args.url, &args.sha256, |url| {
-        crate::download::fetch(url, &gate, PROGRAM_LIMIT)
-    })
-    .map_err(|e| anyhow::anyhow!("tools add {}: {e}", args.name))?;
+    let what = (add.name.as_str(), add.url.as_str(), add.sha256.as_str());
+    let added = crate::download::add_project_tool(&root, what, add.network, &add.resolve, notes)
+        .map_err(anyhow::Error::msg)?;
+    let (path, bytes) = (added.path.display(), added.bytes);
+    let digest = add.sha256.to_ascii_lowercase();
     say(format!(
-        "{}: {} bytes, sha256:{}, pinned in {PINS_FILE}",
-        added.path.display(),
-        added.bytes,
-        args.sha256.to_ascii_lowercase()
+        "{path}: {bytes} bytes, sha256:{digest}, pinned in {PINS_FILE}"
     ));
     Ok(ExitCode::SUCCESS)
 }

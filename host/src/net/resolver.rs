@@ -15,6 +15,19 @@ pub struct Resolver {
 }
 
 impl Resolver {
+    /// The resolver with each of `pins` (`NAME=ADDRESS`) pinned.
+    ///
+    /// # Errors
+    ///
+    /// A pin that is not `NAME=ADDRESS`.
+    pub fn pinned(pins: &[String]) -> Result<Resolver, String> {
+        let mut resolver = Resolver::default();
+        for pin in pins {
+            resolver.pin(pin)?;
+        }
+        Ok(resolver)
+    }
+
     /// Pins `NAME=ADDR` (repeat a name for several addresses).
     ///
     /// # Errors

@@ -25,7 +25,7 @@ use crate::request::{Escalation, GrantKind};
 use crate::session::{
     ApproverChoice, CacheChoice, Command, EngineChoice, Engines, RunOutcome, Session, SessionConfig,
 };
-use crate::settings::{Settings, Sourced};
+use crate::settings::{Overrides, Settings};
 
 /// Where a scenario runs: a fresh temporary directory holding the root,
 /// the home, an empty config, and each step's answers and audit log.
@@ -407,14 +407,17 @@ impl StepSetup<'_> {
         let (sandbox, policy) = (self.sandbox, self.policy);
         let user_config = sandbox.base.join("config").join("cordon");
         let mut settings = Settings::load(&sandbox.root, Some(&user_config), Some(&sandbox.home))?;
-        settings.sandbox = Sourced::flag(named::<SandboxMode>(&policy.sandbox)?, "--sandbox");
-        settings.approval = Sourced::flag(named(&policy.approval)?, "--approval");
         let network = self
             .allowed
             .confine_network(self.network, &sandbox.served());
-        settings.network = Sourced::flag(network.parse::<Network>()?, "--network");
-        let timeout = crate::settings::seconds(policy.timeout.unwrap_or(60.0))?;
-        settings.timeout = Sourced::flag(Some(timeout), "--timeout");
+        let given = Overrides {
+            sandbox: Some(named::<SandboxMode>(&policy.sandbox)?),
+            approval: Some(named(&policy.approval)?),
+            network: Some(network.parse::<Network>()?),
+            timeout: Some(crate::settings::seconds(policy.timeout.unwrap_or(60.0))?),
+            ..Overrides::default()
+        };
+        settings.override_with(given, &sandbox.root)?;
         let mut host_env: Vec<(String, String)> = std::env::vars()
             .filter(|(key, _)| key != "HOME" && key != "XDG_CONFIG_HOME")
             .collect();

@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use anyhow::{Context, Result};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -50,6 +51,105 @@ pub struct ServeConfig {
     pub engines: Arc<Engines>,
     /// Every session open, for a drain ([`Live::stop_all`]).
     pub live: Arc<Live>,
+}
+
+impl ServeConfig {
+    /// A server's configuration: sessions rooted in `allowed_roots` (made
+    /// canonical), questions to `approver`, fresh engines.
+    ///
+    /// # Errors
+    ///
+    /// An allowed root that cannot be resolved.
+    pub fn new(
+        allowed_roots: &[PathBuf],
+        approver: ApproverSpec,
+        approval_timeout: Duration,
+        cache: CacheChoice,
+    ) -> anyhow::Result<ServeConfig> {
+        let canonical = |dir: &PathBuf| {
+            let found = dir.canonicalize();
+            found.with_context(|| format!("--allow-root {}", dir.display()))
+        };
+        Ok(ServeConfig {
+            allowed_roots: allowed_roots.iter().map(canonical).collect::<Result<_>>()?,
+            approver,
+            approval_timeout,
+            cache,
+            native_helper: None,
+            engines: Arc::default(),
+            live: Arc::default(),
+        })
+    }
+}
+
+/// `cordon serve`'s default `--allow-root`: the directory it started in,
+/// unless that is the home directory or above it (every dotfile would be
+/// a project's file).
+///
+/// # Errors
+///
+/// The current directory holds the home directory, or cannot be found.
+pub fn default_allowed_root() -> anyhow::Result<PathBuf> {
+    let here = std::env::current_dir()?.canonicalize()?;
+    let home = std::env::var_os("HOME").and_then(|home| Path::new(&home).canonicalize().ok());
+    if here.parent().is_none() || home.is_some_and(|home| home.starts_with(&here)) {
+        anyhow::bail!(
+            "serving from {}, which holds your home directory: start in a project, or name \
+             where sessions may be rooted with --allow-root DIR",
+            here.display()
+        );
+    }
+    Ok(here)
+}
+
+/// Where a server takes its clients.
+pub enum Transport {
+    /// JSON-RPC on stdin and stdout.
+    Stdio,
+    /// JSON-RPC on a unix socket made at this path, a connection per
+    /// client.
+    Socket(PathBuf),
+    /// MCP, one session rooted in `root`: on stdin and stdout, or over
+    /// streamable HTTP on the loopback address `http`.
+    Mcp {
+        /// The session's root.
+        root: PathBuf,
+        /// Where to serve HTTP, if at all.
+        http: Option<std::net::SocketAddr>,
+    },
+}
+
+/// Serves on `transport` until its input ends, or SIGTERM drains every
+/// session. `announce` is told where an HTTP server listens and its
+/// bearer token.
+///
+/// # Errors
+///
+/// A non-loopback HTTP address, or the transport cannot be set up.
+pub fn run(
+    transport: Transport,
+    config: ServeConfig,
+    announce: impl FnOnce(std::net::SocketAddr, &str),
+) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    drain_on_sigterm(Arc::clone(&config.live)).context("SIGTERM")?;
+    match transport {
+        Transport::Mcp { http: Some(at), .. } if !at.ip().is_loopback() => {
+            anyhow::bail!("--http {at}: a loopback address only (127.0.0.1:PORT)")
+        }
+        Transport::Mcp { root, http: None } => mcp::serve_stdio(config, root),
+        Transport::Mcp {
+            root,
+            http: Some(at),
+        } => mcp::serve_http(config, root, at, announce),
+        #[cfg(unix)]
+        Transport::Socket(path) => {
+            serve_socket(&path, &config).with_context(|| format!("--socket {}", path.display()))
+        }
+        #[cfg(not(unix))]
+        Transport::Socket(path) => anyhow::bail!("--socket {}: unix sockets only", path.display()),
+        Transport::Stdio => Ok(serve(std::io::stdin().lock(), std::io::stdout(), &config)?),
+    }
 }
 
 /// What every connection of a server shares while it runs: the sessions

@@ -30,7 +30,6 @@ pub use config::{
     ApproverChoice, CacheChoice, Command, CommandLine, EngineChoice, Output, SessionConfig,
 };
 pub use outcome::{Refusal, RunOutcome, RunStatus};
-pub use prepare::pinned_resolver;
 pub use warm::Engines;
 
 use crate::audit::{Event, RunRecord, StreamRecord};
@@ -120,7 +119,7 @@ impl Session {
             broker.taint(&format!("a secret was granted: --allow-secret {glob}"));
         }
         Ok(Session {
-            resolver: pinned_resolver(&config.resolve)?,
+            resolver: Resolver::pinned(&config.resolve).map_err(anyhow::Error::msg)?,
             config,
             base,
             broker: Arc::new(Mutex::new(broker)),

@@ -182,7 +182,7 @@ pub(super) fn broker(
     if let Some(watcher) = &config.audit_watcher {
         audit.watched_by(Arc::clone(watcher));
     }
-    let resolver = pinned_resolver(&config.resolve)?;
+    let resolver = Resolver::pinned(&config.resolve).map_err(anyhow::Error::msg)?;
     let mut broker = Broker::new(rules, config.settings.approval.value, approver, audit)
         .with_observer(config.observer.clone())
         .with_shell(shell_context(config, policy))
@@ -270,19 +270,6 @@ pub(super) fn env_choice(config: &SessionConfig) -> native::env::EnvChoice {
         pass: values(&config.settings.env_pass),
         drop: values(&config.settings.env_drop),
     }
-}
-
-/// The resolver with `NAME=ADDRESS` pins.
-///
-/// # Errors
-///
-/// A pin that is not `NAME=ADDRESS`.
-pub fn pinned_resolver(pins: &[String]) -> Result<Resolver> {
-    let mut resolver = Resolver::default();
-    for pin in pins {
-        resolver.pin(pin).map_err(anyhow::Error::msg)?;
-    }
-    Ok(resolver)
 }
 
 /// Refuses a file of cordon's own that a command could rewrite, truncate,
