@@ -108,6 +108,29 @@ fn a_question_is_answered_in_the_clients_form_and_a_decline_refuses() {
     assert_eq!(seen["declined"]["is_error"], true);
 }
 
+/// What cordon says of a call (a program not found) comes back with that
+/// call's result, not with another running at the same time.
+#[test]
+fn what_is_said_of_a_call_comes_back_with_that_call_only() {
+    let l = Layout::new();
+    let Some(seen) = client("notes", &l) else {
+        return;
+    };
+    assert_eq!(
+        seen["ended"],
+        serde_json::json!(["missing", "slow"]),
+        "{seen}"
+    );
+    let stderr = |call: &str| {
+        seen[call]["structured"]["stderr"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(stderr("missing").contains("no-such-program-4711"), "{seen}");
+    assert!(!stderr("slow").contains("no-such-program-4711"), "{seen}");
+}
+
 /// A client that cannot show a form, with no approver given: the call
 /// reports needs-approval with a token; the person answers out of band
 /// (`cordon approve`), and the call resumed with the token runs, once.

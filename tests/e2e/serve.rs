@@ -180,6 +180,24 @@ fn a_session_runs_wasi_tools_native_commands_and_lines_and_streams_their_output(
     assert_eq!(stdout, "given\n");
 }
 
+/// What cordon says of a command (here: not found) names that command's
+/// run, so an agent running several at once knows which it is about.
+#[test]
+fn a_note_names_the_run_it_is_said_of() {
+    let l = Layout::new();
+    let mut server = Server::start(&[]);
+    let session = server.open(1, json!({"root": l.root}));
+    let (_, exit) = server.run(
+        2,
+        json!({"session": session, "argv": ["no-such-program-4711"]}),
+    );
+    let run = exit["run"].clone();
+    let note = server.next(|m| m["method"] == "session/note");
+    assert_eq!(note["params"]["run"], run, "{note}");
+    let line = note["params"]["line"].as_str().unwrap();
+    assert!(line.contains("no-such-program-4711"), "{note}");
+}
+
 #[test]
 fn bad_input_gets_its_json_rpc_code_and_the_server_goes_on() {
     let l = Layout::new();

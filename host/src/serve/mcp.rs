@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use super::ServeConfig;
 use crate::broker::approver::{Answer, Approver, Question};
 use crate::io::{Buffer, Cancel};
+use crate::observe::Observer;
 use crate::session::{ApproverChoice, Command, RunOutcome, Session, SessionConfig};
 
 /// Each stream's cap when the settings give none: a result is held whole
@@ -43,9 +44,6 @@ pub struct Mcp {
     /// Made at the first tool call, when the client's capabilities are
     /// known (whether it can show a form).
     session: Arc<OnceLock<Arc<Session>>>,
-    /// cordon's lines about the session's commands (a refusal and why),
-    /// given back with the result of the call they came in.
-    notes: Buffer,
     /// Calls whose question waits for a person, by its token.
     parked: Arc<std::sync::Mutex<std::collections::HashMap<String, Call>>>,
     tool_router: ToolRouter<Mcp>,
@@ -152,6 +150,16 @@ impl Call {
     }
 }
 
+/// What is said of an MCP session rather than of one call: to the
+/// server's log.
+struct Logged;
+
+impl Observer for Logged {
+    fn note(&self, line: &str) {
+        tracing::info!("{}", crate::display::text(line));
+    }
+}
+
 /// How [`Mcp`] is started: the root its session is in.
 impl Mcp {
     /// The server for one connection, its session in `root`.
@@ -160,7 +168,6 @@ impl Mcp {
             config,
             root,
             session: Arc::default(),
-            notes: Buffer::default(),
             parked: Arc::default(),
             tool_router: Self::tool_router(),
         }
@@ -191,7 +198,9 @@ impl Mcp {
         config.cache = self.config.cache.clone();
         config.native_helper = self.config.native_helper.clone();
         config.engines = Arc::clone(&self.config.engines);
-        config.observer = Arc::new(self.notes.clone());
+        // What is said of a command goes with its call's result; what is
+        // said of the session, to the server's log.
+        config.observer = Arc::new(Logged);
         let session = Arc::new(Session::new(config).map_err(internal)?);
         Ok(self.session.get_or_init(|| session).clone())
     }
@@ -212,10 +221,11 @@ impl Mcp {
             token.cancelled().await;
             cancelled.cancel();
         });
-        let (stdout, stderr) = (Buffer::default(), Buffer::default());
+        let (stdout, stderr, notes) = (Buffer::default(), Buffer::default(), Buffer::default());
         let mut command = command
             .cancel(cancel)
-            .output(stdout.clone(), stderr.clone());
+            .output(stdout.clone(), stderr.clone())
+            .notes(Arc::new(notes.clone()));
         // Never the server's own stdin: that is the client's channel.
         if command.stdin.is_none() {
             command.stdin = Some(super::stdin_of(String::new()).map_err(internal)?);
@@ -228,7 +238,6 @@ impl Mcp {
             .value
             .unwrap_or(MAX_OUTPUT);
         command.max_output = Some(command.max_output.unwrap_or(cap).min(cap));
-        let noted = self.notes.bytes().len();
         // A thread of its own, not the runtime's blocking pool: calls
         // waiting for a question (the broker asks one at a time) must not
         // starve the pool that carries the client's messages.
@@ -242,8 +251,7 @@ impl Mcp {
             let mut parked = self.parked.lock().unwrap_or_else(|e| e.into_inner());
             parked.insert(token.clone(), call);
         }
-        let notes = self.notes.bytes().split_off(noted);
-        let _ = std::io::Write::write_all(&mut stderr.clone(), &notes);
+        let _ = std::io::Write::write_all(&mut stderr.clone(), &notes.bytes());
         Ok(result(&outcome, &stdout, &stderr))
     }
 }

@@ -513,6 +513,7 @@ impl<'c> Connection<'c> {
         config.observer = Arc::new(Notes {
             out: self.out.clone(),
             session: id,
+            run: None,
         });
         config.audit_watcher = Some(Arc::new(SessionAudit {
             session: id,
@@ -674,10 +675,16 @@ impl Start {
             name,
             pending: Vec::new(),
         };
+        let notes = Notes {
+            out: out.clone(),
+            session: self.session,
+            run: Some(self.run),
+        };
         let command = self
             .command
             .cancel(cancel.clone())
-            .output(stream("stdout"), stream("stderr"));
+            .output(stream("stdout"), stream("stderr"))
+            .notes(Arc::new(notes));
         let (served, out, run, id, asked) = (
             Arc::clone(&self.served),
             out.clone(),
@@ -787,11 +794,16 @@ impl Write for Stream {
 struct Notes {
     out: Out,
     session: u64,
+    /// The command said of, if one is.
+    run: Option<u64>,
 }
 
 impl Observer for Notes {
     fn note(&self, line: &str) {
-        let params = json!({"session": self.session, "line": line});
+        let mut params = json!({"session": self.session, "line": line});
+        if let Some(run) = self.run {
+            params["run"] = json!(run);
+        }
         self.out.send(&wire::notification("session/note", params));
     }
 }

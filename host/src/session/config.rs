@@ -221,6 +221,10 @@ pub struct Command {
     pub cancel: Option<Cancel>,
     /// Its cap on each of stdout and stderr, in place of the settings'.
     pub max_output: Option<u64>,
+    /// Who hears what cordon says of this command, in place of the
+    /// session's observer (a server's concurrent calls each hear their
+    /// own).
+    pub notes: Option<Arc<dyn Observer>>,
 }
 
 /// What a command is.
@@ -258,6 +262,7 @@ impl Command {
             justification: None,
             cancel: None,
             max_output: None,
+            notes: None,
         }
     }
 
@@ -282,6 +287,12 @@ impl Command {
     /// Sets `key` to `value` in its environment.
     pub fn env(mut self, key: &str, value: &str) -> Command {
         self.env.push(format!("{key}={value}"));
+        self
+    }
+
+    /// Tells `observer` what cordon says of this command.
+    pub fn notes(mut self, observer: Arc<dyn Observer>) -> Command {
+        self.notes = Some(observer);
         self
     }
 

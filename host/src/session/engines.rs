@@ -72,12 +72,12 @@ impl Run<'_> {
         let host = self.session.wasi_host()?;
         let program = self
             .session
-            .program(resolved)
+            .program(resolved, &*self.notes)
             .with_context(|| name.clone())?;
         // Ends with the run (dropped), or ends the process past the deadline.
         let _watchdog = time_left
             .filter(|_| self.session.config.exit_when_stuck)
-            .map(|timeout| start_watchdog(timeout, self.session.config.observer.clone()));
+            .map(|timeout| start_watchdog(timeout, self.notes.clone()));
         let mut policy = policy.clone();
         policy.limits.timeout = time_left;
         let policy = &policy;

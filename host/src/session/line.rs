@@ -279,7 +279,7 @@ impl Line<'_> {
                 }
                 self.run.native(&policy, &program, &stage.argv, None, stdio)
             }
-            Err(why) => Ok(Ran::exited(session.unresolved(why))),
+            Err(why) => Ok(Ran::exited(self.run.unresolved(why))),
         }
     }
 }

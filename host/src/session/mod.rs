@@ -66,11 +66,25 @@ struct Run<'s> {
     /// When its first command started.
     first_start: OnceLock<Instant>,
     timeout: Option<Duration>,
+    /// Who hears what cordon says of it.
+    notes: Arc<dyn Observer>,
 }
 
 impl Run<'_> {
-    fn note(&self, line: String) {
-        self.session.config.observer.note(&line);
+    fn note(&self, line: impl std::fmt::Display) {
+        self.notes.note(&line.to_string());
+    }
+
+    /// Says why `name` did not resolve; the exit code for it.
+    fn unresolved(&self, why: Unresolved) -> u8 {
+        let code = match why {
+            Unresolved::NotFound(_) | Unresolved::Unreadable { .. } => exit::NOT_FOUND,
+            Unresolved::Unpinned(PinMismatch::Invalid(_)) => exit::HOST_ERROR,
+            Unresolved::Unpinned(_) => exit::NOT_FOUND,
+            Unresolved::Shadowing { .. } => exit::DENIED,
+        };
+        self.note(why);
+        code
     }
 }
 
@@ -189,10 +203,6 @@ impl Session {
         self.broker.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn note(&self, line: impl std::fmt::Display) {
-        self.config.observer.note(&line.to_string());
-    }
-
     /// The session's engine mode.
     fn mode(&self) -> EngineMode {
         match self.config.determinism {
@@ -208,19 +218,14 @@ impl Session {
     }
 
     /// The tool `resolved` names, compiled and linked once.
-    fn program(&self, resolved: &resolve::Resolved) -> Result<wasi::Program> {
+    fn program(&self, resolved: &resolve::Resolved, notes: &dyn Observer) -> Result<wasi::Program> {
         let engines = &self.config.engines;
-        engines.program(
-            self.mode(),
-            self.config.compile_cache(),
-            resolved,
-            &*self.config.observer,
-        )
+        engines.program(self.mode(), self.config.compile_cache(), resolved, notes)
     }
 
     /// Secrets git already holds in the root: said once for each set of
     /// them (see [`crate::tracked`]), and recorded in the audit.
-    fn warn_of_tracked_secrets(&self, policy: &SandboxPolicy) {
+    fn warn_of_tracked_secrets(&self, policy: &SandboxPolicy, notes: &dyn Observer) {
         self.tracked_warned.call_once(|| {
             let Some(state) = &self.config.user_config else {
                 return;
@@ -228,7 +233,7 @@ impl Session {
             let tracked = crate::tracked::secrets(policy.root(), &policy.secrets);
             if crate::tracked::warn_once(state, policy.root(), &tracked) {
                 let warning = crate::tracked::warning(&tracked);
-                self.note(&warning);
+                notes.note(&warning);
                 self.record(&Event::warning(&warning));
             }
         });
@@ -288,18 +293,6 @@ impl Session {
         })
     }
 
-    /// Says why `name` did not resolve; the exit code for it.
-    fn unresolved(&self, why: Unresolved) -> u8 {
-        let code = match why {
-            Unresolved::NotFound(_) | Unresolved::Unreadable { .. } => exit::NOT_FOUND,
-            Unresolved::Unpinned(PinMismatch::Invalid(_)) => exit::HOST_ERROR,
-            Unresolved::Unpinned(_) => exit::NOT_FOUND,
-            Unresolved::Shadowing { .. } => exit::DENIED,
-        };
-        self.note(why);
-        code
-    }
-
     /// Whether `argv` is a shell line cordon reads and routes stage by
     /// stage: unless the native engine or an escalation was asked for
     /// (then it is one native command, still judged command by command).
@@ -318,22 +311,25 @@ impl Session {
         attempts: &mut u32,
     ) -> Result<u8> {
         let config = &self.config;
+        let notes = command.notes.clone();
+        let notes = notes.unwrap_or_else(|| config.observer.clone());
         let mut policy = prepare::sandbox_policy(
             config,
             &self.base,
             command.cwd.as_deref(),
             &command.env,
-            &|line| self.note(line),
+            &|line| notes.note(&line.to_string()),
         )?;
-        self.warn_of_tracked_secrets(&policy);
+        self.warn_of_tracked_secrets(&policy, &*notes);
         if self.broker().aborted() {
-            self.note("the approver aborted this session; nothing more runs in it");
+            notes.note("the approver aborted this session; nothing more runs in it");
             return Ok(exit::DENIED);
         }
         let run = Run {
             session: self,
             first_start: OnceLock::new(),
             timeout: command.timeout.or(config.settings.timeout.value),
+            notes,
         };
         policy.limits.timeout = run.timeout;
         if command.max_output.is_some() {
@@ -359,7 +355,7 @@ impl Session {
         let mut line = match shell_context.read_line(&argv, &policy.cwd_abs()) {
             Some(Ok(script)) => Some(Arc::new(script)),
             Some(Err(err)) => {
-                self.note(err);
+                run.note(err);
                 return Ok(exit::HOST_ERROR);
             }
             None => None,
@@ -386,7 +382,7 @@ impl Session {
                 Err(_) if shell::script_of(&argv).is_some() => {
                     Target::Native(PathBuf::from(&argv[0]))
                 }
-                Err(why) => return Ok(self.unresolved(why)),
+                Err(why) => return Ok(run.unresolved(why)),
             };
             let native = matches!(target, Target::Native(_));
             if native && policy.mode == SandboxMode::FullAccess {
@@ -410,7 +406,7 @@ impl Session {
                 )
             });
             if let (Some(part), "wasi") = (native_only, engine) {
-                self.note(format!(
+                run.note(format!(
                     "{}: --escalate {part} applies to native commands; a WASI tool only ever \
                      sees the root",
                     argv[0],
@@ -420,7 +416,7 @@ impl Session {
             // A grant the sandbox would quietly not honour is refused before
             // anyone is asked for it.
             if let Some(why) = prepare::unhonoured(config, &policy, asked) {
-                self.note(why);
+                run.note(why);
                 return Ok(failed.unwrap_or(exit::DENIED));
             }
             // A tainted session shares the host's network only with a
@@ -452,12 +448,12 @@ impl Session {
             let approved = match decided {
                 Outcome::Run(approved) => approved,
                 Outcome::Refused(why) => {
-                    self.note(why);
+                    run.note(why);
                     // A refused retry leaves the first run's failure standing.
                     return Ok(failed.unwrap_or(exit::DENIED));
                 }
                 Outcome::Aborted => {
-                    self.note(format!(
+                    run.note(format!(
                         "{}: aborted by the approver",
                         crate::display::command_in_line(&argv)
                     ));
@@ -471,7 +467,7 @@ impl Session {
                 line = approved.line;
                 target = match self.locate(&policy, &argv[0]) {
                     Ok(target) => target,
-                    Err(why) => return Ok(self.unresolved(why)),
+                    Err(why) => return Ok(run.unresolved(why)),
                 };
             }
             policy.network =
@@ -481,7 +477,7 @@ impl Session {
             if command.cancel.as_ref().is_some_and(Cancel::is_cancelled) {
                 return Ok(exit::CANCELLED);
             }
-            let notes = config.observer.clone();
+            let notes = run.notes.clone();
             let mut stdio = output.stdio(&command.stdin, policy.limits.max_output_bytes, notes)?;
             stdio.cancel = command.cancel.clone();
             if self.broker().audit().enabled() || config.output_digests {
@@ -519,10 +515,10 @@ impl Session {
             let name = crate::display::command_in_line(&argv);
             if !ran.layers.is_empty() {
                 let detail = format!("{name}: layers: {}", ran.layers.join(", "));
-                config.observer.detail(&detail);
+                run.notes.detail(&detail);
             }
             if !env_dropped.is_empty() {
-                config.observer.detail(&format!(
+                run.notes.detail(&format!(
                     "{name}: host variables left out (they look like credentials, or \
                      --env-drop; --env-pass NAME passes one): {}",
                     env_dropped.join(" ")
@@ -574,7 +570,7 @@ impl Session {
                     .record(&Event::violations_not_kept(ran.violations_more));
             }
             if broker.aborted() {
-                self.note(format!(
+                run.note(format!(
                     "{}: aborted by the approver",
                     crate::display::command_in_line(&argv)
                 ));
@@ -593,7 +589,7 @@ impl Session {
             drop(broker);
             match retry {
                 Some(grant) => {
-                    self.note(format!(
+                    run.note(format!(
                         "{}: failed in the sandbox; asking to retry with {grant}",
                         argv[0]
                     ));

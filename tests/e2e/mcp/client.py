@@ -189,6 +189,22 @@ async def main():
                     seen["again"] = "ran"
                 except Exception as error:
                     seen["again"] = str(error)
+    elif scenario == "notes":
+        # Two calls at once: what cordon says of one (a program not found)
+        # is not given back with the other.
+        async def body(session):
+            ended = []
+
+            async def timed(name, arguments):
+                result = await call(session, "run_command", arguments)
+                ended.append(name)
+                return result
+
+            slow = asyncio.create_task(timed("slow", {"command": "sleep 2"}))
+            await asyncio.sleep(0.5)
+            missing = await timed("missing", {"argv": ["no-such-program-4711"]})
+            return {"slow": await slow, "missing": missing, "ended": ended}
+        seen.update(await connected(cordon, root, cache, [], [], body))
     elif scenario == "http":
         seen.update(await over_http(cordon, root, cache))
     print(json.dumps(seen))
