@@ -553,6 +553,43 @@ fn full_access_runs_unsandboxed_only_when_approved() {
     assert!(target.exists());
 }
 
+/// What an approved unsandboxed command starts in a session of its own
+/// (`setsid`, out of its process group) ends with it, as a sandboxed
+/// command's tree ends with its pid namespace.
+#[cfg(target_os = "linux")]
+#[test]
+fn nothing_an_unsandboxed_command_starts_outlives_it() {
+    let l = Layout::new();
+    let marker = "912.345";
+    let started = l.base.join("started");
+    // The line ends only once its child has left for a session of its
+    // own: the process group's kill at the end cannot reach it then.
+    let line = format!(
+        "setsid sh -c 'echo $$ > {0}; exec sleep {marker}' & \
+         while [ ! -s {0} ]; do sleep 0.01; done",
+        started.display()
+    );
+    let ran = l
+        .cordon()
+        .args([
+            "--sandbox",
+            "full-access",
+            "--approver",
+            &script("once\n"),
+            "-v",
+        ])
+        .args(["--", "sh", "-c", &line])
+        .output();
+    ran.expect_code(0);
+    assert!(started.exists(), "{}", ran.stderr());
+    let left = crate::support::processes_with(marker);
+    if ran.stderr().contains("its process group only") {
+        crate::support::skip("no control group can be made here");
+        return;
+    }
+    assert!(left.is_empty(), "left running: {left:?}\n{}", ran.stderr());
+}
+
 #[cfg(target_os = "linux")]
 #[test]
 fn on_failure_retries_once_with_the_missing_grant_if_approved() {

@@ -376,8 +376,9 @@ pub fn find_program(name: &str, path: Option<&str>, cwd: &Path) -> Option<PathBu
 }
 
 /// Runs `plan`'s command with no sandbox at all: only its environment and
-/// limits apply. For a person's explicit `unsandboxed` approval, never as a
-/// fallback.
+/// limits apply, and (on Linux, where cordon may make a control group)
+/// nothing it starts outlives it. For a person's explicit `unsandboxed`
+/// approval, never as a fallback.
 ///
 /// # Errors
 ///
@@ -392,7 +393,11 @@ pub fn run_unsandboxed(plan: &Plan, io: NativeIo) -> Result<NativeOutcome, Nativ
         .env_clear()
         .envs(plan.env.iter().map(|(k, v)| (k, v)))
         .current_dir(&plan.cwd);
-    spawn::run_command(&mut command, without_terminal(io)?, Vec::new())
+    let io = without_terminal(io)?;
+    #[cfg(target_os = "linux")]
+    return linux::run_unsandboxed(plan.limits, command, io);
+    #[cfg(not(target_os = "linux"))]
+    spawn::run_command(&mut command, io, Vec::new())
 }
 
 /// Native commands need a unix system even unsandboxed.

@@ -118,6 +118,60 @@ pub struct Spec {
     pub shape_lock_fd: Option<i32>,
 }
 
+/// The most processes a pids control group counts to (the kernel's
+/// `PID_MAX_LIMIT`): the group of an unsandboxed run with no limit of its
+/// own holds its tree, not its count.
+const PIDS_MAX: u64 = 4_194_304;
+
+/// Runs an approved unsandboxed `command` in a control group of its own
+/// (joined before it executes), killed whole when it ends or is
+/// cancelled: what it started, `setsid` or not, goes with it, as the
+/// sandbox's pid namespace takes a sandboxed command's tree. Where no
+/// group can be made, its process group only, and the layer says so.
+pub fn run_unsandboxed(
+    limits: NativeLimits,
+    mut command: Command,
+    io: NativeIo,
+) -> Result<NativeOutcome, NativeError> {
+    use std::os::unix::ffi::OsStrExt;
+    let counted = NativeLimits {
+        processes: Some(limits.processes.unwrap_or(PIDS_MAX)),
+        ..limits
+    };
+    let Ok(group) = limits::Group::create(counted) else {
+        let layer = "tree(its process group only: no control group here, so what calls setsid \
+                     outlives the run)";
+        return spawn::run_command(&mut command, io, vec![layer.to_string()]);
+    };
+    let join: Vec<std::ffi::CString> = group
+        .join_files()
+        .iter()
+        .map(|file| std::ffi::CString::new(file.as_os_str().as_bytes()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| NativeError::Setup(format!("the run's control group: {e}")))?;
+    // SAFETY: open, write and close only, on paths made before the fork.
+    unsafe {
+        command.pre_exec(move || {
+            for file in &join {
+                let fd = libc::open(file.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                if fd < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let written = libc::write(fd, b"0".as_ptr().cast(), 1);
+                libc::close(fd);
+                if written != 1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    let layer = format!("tree({}, killed with the run)", group.describe(limits));
+    let ran = spawn::run_command(&mut command, io, vec![layer]);
+    group.kill_all();
+    ran
+}
+
 pub fn run(plan: &Plan, mut io: NativeIo) -> Result<NativeOutcome, NativeError> {
     let setup = |what: &str, err: std::io::Error| NativeError::Setup(format!("{what}: {err}"));
     let user_dir = UserDir::open().map_err(|e| setup("cordon's directory", e))?;
