@@ -141,8 +141,8 @@ struct ServeArgs {
 #[derive(clap::Args, Debug)]
 struct ApproverArgs {
     /// Who answers: tty, jsonl=FD|SOCKET, script=FILE, deny; for serve,
-    /// pending (the question waits for `cordon approve`) [default: tty if
-    /// there is one, else deny; serve: else pending].
+    /// pending (the question waits for `cordon approve`) [default: tty
+    /// (run and serve: if there is one, else deny; serve: else pending)].
     #[arg(long, value_name = "WHO")]
     approver: Option<ApproverSpec>,
     /// Seconds a question may wait for its answer; then it is denied.

@@ -590,6 +590,120 @@ fn nothing_an_unsandboxed_command_starts_outlives_it() {
     assert!(left.is_empty(), "left running: {left:?}\n{}", ran.stderr());
 }
 
+/// Waits up to `seconds` for `child` to end; whether it did.
+#[cfg(target_os = "linux")]
+fn ends_within(child: &mut std::process::Child, seconds: u64) -> bool {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while std::time::Instant::now() < until {
+        if child.try_wait().unwrap().is_some() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    false
+}
+
+/// Waits up to five seconds for no process to hold `marker`; those left.
+#[cfg(target_os = "linux")]
+fn gone(marker: &str) -> Vec<String> {
+    for _ in 0..250 {
+        if crate::support::processes_with(marker).is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    crate::support::processes_with(marker)
+}
+
+/// cordon killed while an approved unsandboxed command runs (SIGKILL, as
+/// a closed terminal or an OOM kill would): the command and what it
+/// started with setsid go with it.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_unsandboxed_command_ends_when_cordon_is_killed() {
+    let l = Layout::new();
+    let started = l.base.join("started");
+    let line = format!(
+        "setsid sh -c 'echo $$ > {0}; exec sleep 913.1' & exec sleep 913.2",
+        started.display()
+    );
+    let mut cordon = l
+        .cordon()
+        .args(["--sandbox", "full-access", "--approver", &script("once\n")])
+        .args(["--", "sh", "-c", &line])
+        .0
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..1500 {
+        if started.exists() && !crate::support::processes_with("913.2").is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(started.exists(), "the command never started");
+    cordon.kill().unwrap();
+    cordon.wait().unwrap();
+    let left = gone("913.");
+    assert!(
+        left.is_empty(),
+        "left running after cordon was killed: {left:?}"
+    );
+}
+
+/// An unsandboxed command that runs cordon again, unsandboxed: the inner
+/// run's control group lies below the outer one's, and what the inner
+/// command started ends with the outer run.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_nested_unsandboxed_run_ends_with_the_outer_one() {
+    let l = Layout::new();
+    let answers = script("once\n");
+    let inner = format!(
+        "{} run --root {} --sandbox full-access --approver {answers} -- sh -c \
+         'setsid sleep 915.1 & exec sleep 915.2'",
+        env!("CARGO_BIN_EXE_cordon"),
+        l.root.display()
+    );
+    let line = format!("{inner} & sleep 2; exit 0");
+    let ran = l
+        .cordon()
+        .args(["--sandbox", "full-access", "--approver", &answers])
+        .args(["--", "sh", "-c", &line])
+        .output();
+    ran.expect_code(0);
+    let left = gone("915.");
+    assert!(left.is_empty(), "left running: {left:?}\n{}", ran.stderr());
+}
+
+/// A command that leaves its process group (setpgid into cordon's own)
+/// and starts a child with setsid still ends at its timeout, whole.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_unsandboxed_command_that_leaves_its_group_ends_at_its_timeout() {
+    let l = Layout::new();
+    let program = "import os, subprocess, time\n\
+                   subprocess.Popen(['setsid', 'sleep', '914.1'])\n\
+                   os.setpgid(0, os.getpgid(os.getppid()))\n\
+                   time.sleep(914.2)\n";
+    let mut cordon = l
+        .cordon()
+        .args(["--sandbox", "full-access", "--approver", &script("once\n")])
+        .args(["--timeout", "2", "--", "python3", "-c", program])
+        .0
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let ended = ends_within(&mut cordon, 30);
+    let left = gone("914.");
+    assert!(ended, "cordon did not end at the command's timeout");
+    assert!(left.is_empty(), "left running after the timeout: {left:?}");
+}
+
 #[cfg(target_os = "linux")]
 #[test]
 fn on_failure_retries_once_with_the_missing_grant_if_approved() {

@@ -198,6 +198,32 @@ fn a_note_names_the_run_it_is_said_of() {
     assert!(line.contains("no-such-program-4711"), "{note}");
 }
 
+/// What the broker says while deciding a command (here: an approval for
+/// always that no rule can hold) names that command's run too.
+#[test]
+fn a_note_from_the_approval_names_its_run() {
+    let l = Layout::new();
+    let script = l.base.join("answers");
+    std::fs::write(&script, "always\n").unwrap();
+    let approver = format!("script={}", script.display());
+    let settings = "sandbox = \"full-access\"\n";
+    let mut server = Server::with_settings(&["--approver", &approver], Some((&l, settings)));
+    let session = server.open(1, json!({"root": l.root}));
+    // A native command: full-access asks for unsandboxed.
+    let (_, exit) = server.run(
+        2,
+        json!({"session": session, "argv": ["sh", "-c", "exit 0"]}),
+    );
+    assert_eq!(exit["exit_code"], 0, "{exit}");
+    let note = server.next(|m| {
+        m["method"] == "session/note"
+            && m["params"]["line"]
+                .as_str()
+                .is_some_and(|line| line.contains("a rule cannot grant"))
+    });
+    assert_eq!(note["params"]["run"], exit["run"], "{note}");
+}
+
 #[test]
 fn bad_input_gets_its_json_rpc_code_and_the_server_goes_on() {
     let l = Layout::new();

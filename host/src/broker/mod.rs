@@ -1437,6 +1437,20 @@ impl Broker {
         self.grants.iter().any(|grant| grant.covers(request))
     }
 
+    /// Runs `decide` with `notes` told what the broker says (instead of
+    /// the observer it was made with): a decision's notes go to the run
+    /// it is for.
+    pub fn noting<T>(
+        &mut self,
+        notes: Arc<dyn Observer>,
+        decide: impl FnOnce(&mut Self) -> T,
+    ) -> T {
+        let made_with = std::mem::replace(&mut self.notes, notes);
+        let decided = decide(self);
+        self.notes = made_with;
+        decided
+    }
+
     /// Decides `request`: judged, then asked about if need be; an edited
     /// command is judged again from the start. `line` is `request.argv`
     /// already read as a shell line with the context of

@@ -44,7 +44,7 @@ pub fn run(plan: &Plan, io: NativeIo) -> Result<NativeOutcome, NativeError> {
         .envs(plan.env.iter().map(|(k, v)| (k, v)))
         .env("TMPDIR", tmpdir.path())
         .current_dir(&plan.cwd);
-    spawn::run_command(&mut command, io, vec!["seatbelt".into()])
+    spawn::run_command(&mut command, io, vec!["seatbelt".into()], None)
 }
 
 pub fn layers() -> Vec<Layer> {

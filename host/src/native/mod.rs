@@ -38,17 +38,28 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// Becomes the sandbox helper when this process was started as one, and
-/// then never returns; else returns at once. cordon starts its own binary
-/// as the helper of each native command (it applies the sandbox, then
-/// runs the command), so any program that runs native commands through
-/// the library calls this first in `main`.
+/// Becomes the sandbox helper, or an unsandboxed run's reaper, when this
+/// process was started as one, and then never returns; else returns at
+/// once. cordon starts its own binary as the helper of each native
+/// command (it applies the sandbox, then runs the command) and as the
+/// reaper of each approved unsandboxed one, so any program that runs
+/// native commands through the library calls this first in `main`.
 pub fn become_helper_if_asked() {
     #[cfg(target_os = "linux")]
     {
-        let mut args = std::env::args();
-        if args.nth(1).as_deref() == Some(HELPER_ARG) {
-            helper_main(&args.next().unwrap_or_default());
+        let mut args = std::env::args_os();
+        match args.nth(1) {
+            Some(role) if role == HELPER_ARG => helper_main(
+                &args
+                    .next()
+                    .and_then(|a| a.into_string().ok())
+                    .unwrap_or_default(),
+            ),
+            Some(role) if role == linux::reaper::REAPER_ARG => {
+                let dirs: Vec<std::path::PathBuf> = args.map(Into::into).collect();
+                linux::reaper::main(&dirs)
+            }
+            _ => {}
         }
     }
 }
@@ -397,7 +408,7 @@ pub fn run_unsandboxed(plan: &Plan, io: NativeIo) -> Result<NativeOutcome, Nativ
     #[cfg(target_os = "linux")]
     return linux::run_unsandboxed(plan.limits, command, io);
     #[cfg(not(target_os = "linux"))]
-    spawn::run_command(&mut command, io, Vec::new())
+    spawn::run_command(&mut command, io, Vec::new(), None)
 }
 
 /// Native commands need a unix system even unsandboxed.

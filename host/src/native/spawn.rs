@@ -27,7 +27,14 @@ pub struct Process {
     /// Where the process reports the command's exit code once nothing of
     /// it runs any more, before it ends itself; `None` to wait for its end.
     pub exit: Option<File>,
+    /// Kills what of its tree its process group does not hold (an
+    /// unsandboxed run's control group), with the group, at a timeout, a
+    /// cancel and its end.
+    pub tree: Option<TreeKill>,
 }
+
+/// Kills the rest of a command's tree.
+pub type TreeKill = std::sync::Arc<dyn Fn() + Send + Sync>;
 
 impl Process {
     /// Takes over a child spawned with piped stdout and stderr in its own
@@ -40,6 +47,7 @@ impl Process {
             stdout: File::from(std::os::fd::OwnedFd::from(stdout)),
             stderr: File::from(std::os::fd::OwnedFd::from(stderr)),
             exit: None,
+            tree: None,
         }
     }
 }
@@ -91,6 +99,7 @@ pub fn run_command(
     command: &mut std::process::Command,
     mut io: NativeIo,
     layers: Vec<String>,
+    tree: Option<TreeKill>,
 ) -> Result<super::NativeOutcome, NativeError> {
     use std::os::unix::process::CommandExt;
     let stdin = io
@@ -114,7 +123,11 @@ pub fn run_command(
         .process_group(0)
         .spawn()
         .map_err(|e| NativeError::Setup(format!("starting {:?}: {e}", command.get_program())))?;
-    let (status, (violations, violations_more)) = supervise(Process::from_child(child), &io)?;
+    let process = Process {
+        tree,
+        ..Process::from_child(child)
+    };
+    let (status, (violations, violations_more)) = supervise(process, &io)?;
     Ok(super::NativeOutcome {
         status,
         stdout_dropped: io.stdout.dropped(),
@@ -147,6 +160,8 @@ pub struct Watched {
     watchdog: Option<std::thread::JoinHandle<bool>>,
     /// Kills the group when the run is cancelled, until the process ended.
     on_cancel: Option<OnCancel>,
+    /// Kills the group and the rest of the tree.
+    kill: Box<dyn Fn() + Send>,
 }
 
 /// Starts `process`'s deadline. Its output is copied from
@@ -159,12 +174,20 @@ pub fn watch(process: Process, io: &NativeIo) -> Result<Watched, NativeError> {
         Some(report) => (report, false),
         None => (wait_in_thread(group)?, true),
     };
+    let tree = process.tree.clone();
+    let kill = move || {
+        kill_group(group);
+        if let Some(tree) = &tree {
+            tree();
+        }
+    };
     let (done, timer) = mpsc::channel::<()>();
+    let on_timeout = kill.clone();
     let watchdog = io.timeout.map(|timeout| {
         std::thread::spawn(move || {
             let expired = timer.recv_timeout(timeout) == Err(mpsc::RecvTimeoutError::Timeout);
             if expired {
-                kill_group(group);
+                on_timeout();
             }
             expired
         })
@@ -184,7 +207,8 @@ pub fn watch(process: Process, io: &NativeIo) -> Result<Watched, NativeError> {
         on_cancel: io
             .cancel
             .as_ref()
-            .map(|cancel| cancel.on_cancel(move || kill_group(group))),
+            .map(|cancel| cancel.on_cancel(kill.clone())),
+        kill: Box::new(kill),
     })
 }
 
@@ -225,8 +249,8 @@ impl Watched {
         drop(self.on_cancel);
         let _ = self.done.send(());
         let timed_out = self.watchdog.is_some_and(|w| w.join().unwrap_or(false));
-        // What the command left running in its group goes with it.
-        kill_group(group);
+        // What the command left running in its tree goes with it.
+        (self.kill)();
         let status = if timed_out {
             NativeStatus::TimedOut
         } else {

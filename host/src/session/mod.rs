@@ -59,6 +59,41 @@ pub struct Session {
     tracked_warned: Once,
 }
 
+/// The network gate's decider for one run: the session's broker, telling
+/// what it says of a connection to the run's observer.
+struct RunDecider {
+    broker: Arc<Mutex<Broker>>,
+    notes: Arc<dyn Observer>,
+}
+
+impl Decider for RunDecider {
+    fn decide(
+        &self,
+        request: &crate::request::Request,
+        host: &crate::allowlist::Host,
+        port: u16,
+        listed: bool,
+    ) -> Result<Option<Vec<u16>>, String> {
+        let mut broker = self
+            .broker
+            .lock()
+            .map_err(|_| "the broker failed".to_string())?;
+        broker.noting(self.notes.clone(), |b| {
+            b.decide_connection(request, host, port, listed)
+        })
+    }
+
+    fn refused(
+        &self,
+        request: &crate::request::Request,
+        host: &crate::allowlist::Host,
+        port: u16,
+        why: &str,
+    ) {
+        self.broker.refused(request, host, port, why);
+    }
+}
+
 /// One command's run: its session, and its deadline, which the commands of
 /// a line share.
 struct Run<'s> {
@@ -241,9 +276,17 @@ impl Session {
 
     /// The network one command gets: the settings', widened by an approved
     /// escalation.
-    fn network_access(&self, chosen: &Network, escalation: Option<&Escalation>) -> NetAccess {
+    fn network_access(
+        &self,
+        chosen: &Network,
+        escalation: Option<&Escalation>,
+        notes: &Arc<dyn Observer>,
+    ) -> NetAccess {
         let gated = |allow: Allowlist| {
-            let decider: Arc<dyn Decider> = self.broker.clone();
+            let decider: Arc<dyn Decider> = Arc::new(RunDecider {
+                broker: self.broker.clone(),
+                notes: notes.clone(),
+            });
             NetAccess::Gated(net::Grants {
                 allow,
                 resolver: self.resolver.clone(),
@@ -440,7 +483,7 @@ impl Session {
             // slip its shell context or its decision in between.
             let mut broker = self.broker();
             broker.set_shell(shell_context.clone());
-            let decided = broker.decide(request, line.clone());
+            let decided = broker.noting(run.notes.clone(), |b| b.decide(request, line.clone()));
             outcome.argv = argv.clone();
             outcome.engine = Some(engine);
             outcome.decision = broker.last_decision().cloned();
@@ -470,8 +513,11 @@ impl Session {
                     Err(why) => return Ok(run.unresolved(why)),
                 };
             }
-            policy.network =
-                self.network_access(&config.settings.network.value, escalation.as_ref());
+            policy.network = self.network_access(
+                &config.settings.network.value,
+                escalation.as_ref(),
+                &run.notes,
+            );
             let started = Instant::now();
             // Cancelled while the person was asked: nothing starts.
             if command.cancel.as_ref().is_some_and(Cancel::is_cancelled) {

@@ -55,33 +55,73 @@ impl Group {
         describe(self.kind, limits)
     }
 
-    /// Kills every process left in the group: what left the command's
-    /// process group (setsid) when the supervisor that would have killed
-    /// it was itself killed, at a timeout. cgroup v2 kills the group at
-    /// once; v1's list is signalled until it stays empty (a process being
-    /// killed may be forking), for at most a second. The pause between
-    /// looks starts short: usually only the helper is left, ending.
+    /// Kills every process left in the group: see [`kill_tree`].
     pub fn kill_all(&self) {
-        let until = std::time::Instant::now() + std::time::Duration::from_secs(1);
-        let mut pause = std::time::Duration::from_micros(50);
-        for dir in &self.dirs {
-            if std::fs::write(dir.join("cgroup.kill"), "1").is_ok() {
-                continue;
-            }
-            while std::time::Instant::now() < until {
-                let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
-                let pids: Vec<libc::pid_t> = procs.lines().filter_map(|p| p.parse().ok()).collect();
-                if pids.is_empty() {
-                    break;
-                }
-                for pid in pids {
-                    // SAFETY: signals a process of the run's own group.
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
-                }
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(std::time::Duration::from_millis(1));
-            }
+        kill_tree(&self.dirs);
+    }
+
+    /// The group's directories (one per hierarchy).
+    pub fn dirs(&self) -> &[PathBuf] {
+        &self.dirs
+    }
+}
+
+/// Kills every process in the groups `dirs` and in the groups below them
+/// (a command may have made its own, as a nested cordon does): what left
+/// the command's process group (setsid, setpgid). cgroup v2 kills a group
+/// and its descendants at once; v1's lists are signalled until they stay
+/// empty (a process being killed may be forking), for at most a second.
+/// The pause between looks starts short: usually nothing is left.
+pub fn kill_tree(dirs: &[PathBuf]) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    let mut pause = std::time::Duration::from_micros(50);
+    for dir in dirs {
+        if std::fs::write(dir.join("cgroup.kill"), "1").is_ok() {
+            continue;
         }
+        while std::time::Instant::now() < until {
+            let pids = pids_below(dir);
+            if pids.is_empty() {
+                break;
+            }
+            for pid in pids {
+                // SAFETY: signals a process of the run's own group.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(std::time::Duration::from_millis(1));
+        }
+    }
+}
+
+/// The processes in group `dir` and in every group below it.
+fn pids_below(dir: &Path) -> Vec<libc::pid_t> {
+    let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+    let mut pids: Vec<libc::pid_t> = procs.lines().filter_map(|p| p.parse().ok()).collect();
+    for child in subgroups(dir) {
+        pids.extend(pids_below(&child));
+    }
+    pids
+}
+
+/// The groups directly below `dir`.
+fn subgroups(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|entry| entry.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|entry| entry.path())
+        .collect()
+}
+
+/// Removes the groups `dirs` and those below them, deepest first (a
+/// group still holding a process stays).
+pub fn remove_tree(dirs: &[PathBuf]) {
+    for dir in dirs {
+        remove_tree(&subgroups(dir));
+        let _ = std::fs::remove_dir(dir);
     }
 }
 
@@ -90,9 +130,7 @@ impl Drop for Group {
     /// kernel has taken the last process down): a group still busy is not
     /// waited for; the next run that makes a group removes it.
     fn drop(&mut self) {
-        for dir in &self.dirs {
-            let _ = std::fs::remove_dir(dir);
-        }
+        remove_tree(&self.dirs);
     }
 }
 
@@ -112,7 +150,7 @@ fn sweep(parent: &Path) {
             continue;
         };
         if !Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = std::fs::remove_dir(entry.path());
+            remove_tree(&[entry.path()]);
         }
     }
 }

@@ -17,6 +17,7 @@ mod metadata;
 mod mounts;
 mod names;
 mod proxy_listener;
+pub mod reaper;
 mod seccomp;
 mod user_dir;
 
@@ -35,6 +36,7 @@ use super::git_commit;
 use super::spawn::{self, Process};
 use super::{Layer, NativeError, NativeIo, NativeLimits, NativeOutcome, Plan, PlanNetwork};
 use crate::net::proxy::Proxy;
+use reaper::Reaper;
 use user_dir::UserDir;
 
 /// cordon's own binary, as the process runs it: the file opened once
@@ -124,27 +126,56 @@ pub struct Spec {
 const PIDS_MAX: u64 = 4_194_304;
 
 /// Runs an approved unsandboxed `command` in a control group of its own
-/// (joined before it executes), killed whole when it ends or is
-/// cancelled: what it started, `setsid` or not, goes with it, as the
-/// sandbox's pid namespace takes a sandboxed command's tree. Where no
-/// group can be made, its process group only, and the layer says so.
+/// (joined before it executes), whose every process a [`Reaper`] kills
+/// at a cancel, a timeout and the run's end, and if cordon is killed:
+/// what it started, `setsid` or not, goes with it, as the sandbox's pid
+/// namespace takes a sandboxed command's tree. Where no group can be
+/// made, its process group only, with the memory limit per process, and
+/// the layer says so.
 pub fn run_unsandboxed(
     limits: NativeLimits,
     mut command: Command,
     io: NativeIo,
 ) -> Result<NativeOutcome, NativeError> {
-    use std::os::unix::ffi::OsStrExt;
     let counted = NativeLimits {
         processes: Some(limits.processes.unwrap_or(PIDS_MAX)),
         ..limits
     };
     let Ok(group) = limits::Group::create(counted) else {
-        let layer = "tree(its process group only: no control group here, so what calls setsid \
-                     outlives the run)";
-        return spawn::run_command(&mut command, io, vec![layer.to_string()]);
+        let layer = per_process_memory(&mut command, limits.memory_bytes);
+        return spawn::run_command(&mut command, io, vec![layer], None);
     };
-    let join: Vec<std::ffi::CString> = group
-        .join_files()
+    let binary = match io.helper.clone() {
+        Some(helper) => helper,
+        None => {
+            own_binary().map_err(|e| NativeError::Setup(format!("cordon's own binary: {e}")))?
+        }
+    };
+    let reaper = std::sync::Arc::new(Reaper::start(&binary, group.dirs())?);
+    join_before_exec(&mut command, &group.join_files())?;
+    let layer = format!("tree({}, killed with the run)", group.describe(limits));
+    let kill = std::sync::Arc::clone(&reaper);
+    let ran = spawn::run_command(
+        &mut command,
+        io,
+        vec![layer],
+        Some(std::sync::Arc::new(move || kill.kill())),
+    );
+    // Every other holder (the cancel hook, the watchdog) is gone with the
+    // run: the reaper is this function's alone again.
+    if let Ok(reaper) = std::sync::Arc::try_unwrap(reaper) {
+        reaper.end();
+    } else {
+        group.kill_all();
+    }
+    ran
+}
+
+/// Has `command` join the control group through `join_files` before it
+/// executes; it does not start if it cannot.
+fn join_before_exec(command: &mut Command, join_files: &[PathBuf]) -> Result<(), NativeError> {
+    use std::os::unix::ffi::OsStrExt;
+    let join: Vec<std::ffi::CString> = join_files
         .iter()
         .map(|file| std::ffi::CString::new(file.as_os_str().as_bytes()))
         .collect::<Result<_, _>>()
@@ -166,10 +197,31 @@ pub fn run_unsandboxed(
             Ok(())
         });
     }
-    let layer = format!("tree({}, killed with the run)", group.describe(limits));
-    let ran = spawn::run_command(&mut command, io, vec![layer]);
-    group.kill_all();
-    ran
+    Ok(())
+}
+
+/// Without a control group: `memory` (if any) as each process's
+/// RLIMIT_DATA; the layer saying what holds and what does not.
+fn per_process_memory(command: &mut Command, memory: Option<u64>) -> String {
+    let tree = "tree(its process group only: no control group here, so what calls setsid \
+                outlives the run; processes not counted";
+    let Some(bytes) = memory else {
+        return format!("{tree})");
+    };
+    // SAFETY: setrlimit only, on a value computed before the fork.
+    unsafe {
+        command.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            if libc::setrlimit(libc::RLIMIT_DATA, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    format!("{tree}; memory {} MiB per process)", bytes >> 20)
 }
 
 pub fn run(plan: &Plan, mut io: NativeIo) -> Result<NativeOutcome, NativeError> {
@@ -401,6 +453,7 @@ fn launch(
                 stdout: File::from(out_read),
                 stderr: File::from(err_read),
                 exit: Some(File::from(exit_read)),
+                tree: None,
             },
             status: File::from(status_read),
         });
