@@ -679,6 +679,62 @@ fn a_nested_unsandboxed_run_ends_with_the_outer_one() {
     assert!(left.is_empty(), "left running: {left:?}\n{}", ran.stderr());
 }
 
+/// The run's control group renamed from inside, or its name taken by a
+/// group an earlier process of the same pid left: the tree still ends
+/// with the run, and no group of it is left.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_unsandboxed_tree_ends_though_its_group_is_renamed_or_its_name_taken() {
+    let l = Layout::new();
+    let pids = std::path::Path::new("/sys/fs/cgroup/pids");
+    if !pids.join("cgroup.procs").exists() {
+        crate::support::skip("no cgroup v1 pids hierarchy");
+        return;
+    }
+    let renamed = format!("cordon-test-renamed-{}", std::process::id());
+    let rename = format!(
+        "g=$(grep :pids: /proc/self/cgroup | cut -d: -f3); \
+         mv /sys/fs/cgroup/pids$g /sys/fs/cgroup/pids/{renamed}; setsid sleep 916.1 & exit 0"
+    );
+    // The shell's pid is the one cordon runs with: its first group's name.
+    let shell_pid = l.base.join("shell-pid");
+    let taken = format!(
+        "mkdir /sys/fs/cgroup/pids/cordon-$$-0; echo $$ > {}; exec {} run --root {} \
+         --sandbox full-access --approver {} -v -- sh -c 'setsid sleep 916.2 & exit 0'",
+        shell_pid.display(),
+        env!("CARGO_BIN_EXE_cordon"),
+        l.root.display(),
+        script("once\n")
+    );
+    let ran = l
+        .cordon()
+        .args([
+            "--sandbox",
+            "full-access",
+            "--approver",
+            &script("once\n"),
+            "-v",
+        ])
+        .args(["--", "sh", "-c", &rename])
+        .output();
+    ran.expect_code(0);
+    let ran_taken = crate::support::command("sh")
+        .args(["-c", &taken])
+        .output()
+        .unwrap();
+    let left = gone("916.");
+    let pid = std::fs::read_to_string(&shell_pid).unwrap();
+    let _ = std::fs::remove_dir(pids.join(format!("cordon-{}-0", pid.trim())));
+    let stderr = String::from_utf8_lossy(&ran_taken.stderr);
+    assert!(
+        left.is_empty(),
+        "left running: {left:?}\n{}\n{stderr}",
+        ran.stderr()
+    );
+    assert!(!pids.join(&renamed).exists(), "the renamed group is left");
+    assert!(stderr.contains("killed with the run"), "{stderr}");
+}
+
 /// A command that leaves its process group (setpgid into cordon's own)
 /// and starts a child with setsid still ends at its timeout, whole.
 #[cfg(target_os = "linux")]

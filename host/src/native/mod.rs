@@ -56,8 +56,8 @@ pub fn become_helper_if_asked() {
                     .unwrap_or_default(),
             ),
             Some(role) if role == linux::reaper::REAPER_ARG => {
-                let dirs: Vec<std::path::PathBuf> = args.map(Into::into).collect();
-                linux::reaper::main(&dirs)
+                let fds: Vec<String> = args.filter_map(|a| a.into_string().ok()).collect();
+                linux::reaper::main(&fds)
             }
             _ => {}
         }

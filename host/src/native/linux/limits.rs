@@ -15,6 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::cgroup_tree::Tree;
 use super::helper::Failure;
 use crate::native::NativeLimits as Limits;
 
@@ -24,6 +25,8 @@ use crate::native::NativeLimits as Limits;
 pub struct Group {
     /// One directory per hierarchy (v1), or one (v2).
     dirs: Vec<PathBuf>,
+    /// The same, open: the group the run made, wherever it is moved.
+    trees: Vec<Tree>,
     kind: &'static str,
 }
 
@@ -31,19 +34,27 @@ impl Group {
     /// Makes a group under this process's own with `limits`, or says why
     /// none could be made.
     pub fn create(limits: Limits) -> Result<Group, String> {
-        let name = format!(
-            "cordon-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        );
         let own = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| e.to_string())?;
         let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
-        let made = if v2 {
-            create_v2(&own, &name, limits)
-        } else {
-            create_v1(&own, &name, limits)
-        };
-        made.map_err(|e| format!("no control group ({e})"))
+        // A name may be taken: a group that an earlier process of this
+        // pid left, not yet swept.
+        let mut tries = 0;
+        loop {
+            let name = format!(
+                "cordon-{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            );
+            let made = if v2 {
+                create_v2(&own, &name, limits)
+            } else {
+                create_v1(&own, &name, limits)
+            };
+            match made {
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && tries < 64 => tries += 1,
+                made => return made.map_err(|e| format!("no control group ({e})")),
+            }
+        }
     }
 
     /// The files the sandbox's first process writes `0` to, to join.
@@ -55,73 +66,18 @@ impl Group {
         describe(self.kind, limits)
     }
 
-    /// Kills every process left in the group: see [`kill_tree`].
+    /// Kills every process left in the group and the groups below it
+    /// (see [`Tree::kill`]), for at most a second.
     pub fn kill_all(&self) {
-        kill_tree(&self.dirs);
-    }
-
-    /// The group's directories (one per hierarchy).
-    pub fn dirs(&self) -> &[PathBuf] {
-        &self.dirs
-    }
-}
-
-/// Kills every process in the groups `dirs` and in the groups below them
-/// (a command may have made its own, as a nested cordon does): what left
-/// the command's process group (setsid, setpgid). cgroup v2 kills a group
-/// and its descendants at once; v1's lists are signalled until they stay
-/// empty (a process being killed may be forking), for at most a second.
-/// The pause between looks starts short: usually nothing is left.
-pub fn kill_tree(dirs: &[PathBuf]) {
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(1);
-    let mut pause = std::time::Duration::from_micros(50);
-    for dir in dirs {
-        if std::fs::write(dir.join("cgroup.kill"), "1").is_ok() {
-            continue;
-        }
-        while std::time::Instant::now() < until {
-            let pids = pids_below(dir);
-            if pids.is_empty() {
-                break;
-            }
-            for pid in pids {
-                // SAFETY: signals a process of the run's own group.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(std::time::Duration::from_millis(1));
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        for tree in &self.trees {
+            tree.kill(until);
         }
     }
-}
 
-/// The processes in group `dir` and in every group below it.
-fn pids_below(dir: &Path) -> Vec<libc::pid_t> {
-    let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
-    let mut pids: Vec<libc::pid_t> = procs.lines().filter_map(|p| p.parse().ok()).collect();
-    for child in subgroups(dir) {
-        pids.extend(pids_below(&child));
-    }
-    pids
-}
-
-/// The groups directly below `dir`.
-fn subgroups(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter(|entry| entry.file_type().is_ok_and(|t| t.is_dir()))
-        .map(|entry| entry.path())
-        .collect()
-}
-
-/// Removes the groups `dirs` and those below them, deepest first (a
-/// group still holding a process stays).
-pub fn remove_tree(dirs: &[PathBuf]) {
-    for dir in dirs {
-        remove_tree(&subgroups(dir));
-        let _ = std::fs::remove_dir(dir);
+    /// The group's directories, open, one per hierarchy.
+    pub fn trees(&self) -> &[Tree] {
+        &self.trees
     }
 }
 
@@ -130,7 +86,9 @@ impl Drop for Group {
     /// kernel has taken the last process down): a group still busy is not
     /// waited for; the next run that makes a group removes it.
     fn drop(&mut self) {
-        remove_tree(&self.dirs);
+        for tree in &self.trees {
+            tree.remove();
+        }
     }
 }
 
@@ -149,8 +107,10 @@ fn sweep(parent: &Path) {
         else {
             continue;
         };
-        if !Path::new(&format!("/proc/{pid}")).exists() {
-            remove_tree(&[entry.path()]);
+        if !Path::new(&format!("/proc/{pid}")).exists()
+            && let Ok(tree) = Tree::open(&entry.path())
+        {
+            tree.remove();
         }
     }
 }
@@ -178,6 +138,7 @@ fn create_v2(own: &str, name: &str, limits: Limits) -> std::io::Result<Group> {
     std::fs::create_dir(&dir)?;
     let group = Group {
         dirs: vec![dir.clone()],
+        trees: vec![Tree::open(&dir)?],
         kind: "cgroup v2",
     };
     let controllers = std::fs::read_to_string(dir.join("cgroup.controllers"))?;
@@ -201,6 +162,7 @@ fn create_v2(own: &str, name: &str, limits: Limits) -> std::io::Result<Group> {
 fn create_v1(own: &str, name: &str, limits: Limits) -> std::io::Result<Group> {
     let mut group = Group {
         dirs: Vec::new(),
+        trees: Vec::new(),
         kind: "cgroup v1",
     };
     for (controller, file, value) in [
@@ -219,6 +181,7 @@ fn create_v1(own: &str, name: &str, limits: Limits) -> std::io::Result<Group> {
         let dir = parent.join(name);
         std::fs::create_dir(&dir)?;
         group.dirs.push(dir.clone());
+        group.trees.push(Tree::open(&dir)?);
         std::fs::write(dir.join(file), value.to_string())?;
     }
     Ok(group)

@@ -10,6 +10,7 @@
 //! a helper (see [`helper`]) that starts single-threaded.
 
 mod capabilities;
+mod cgroup_tree;
 pub mod helper;
 mod landlock_rules;
 mod limits;
@@ -141,9 +142,12 @@ pub fn run_unsandboxed(
         processes: Some(limits.processes.unwrap_or(PIDS_MAX)),
         ..limits
     };
-    let Ok(group) = limits::Group::create(counted) else {
-        let layer = per_process_memory(&mut command, limits.memory_bytes);
-        return spawn::run_command(&mut command, io, vec![layer], None);
+    let group = match limits::Group::create(counted) {
+        Ok(group) => group,
+        Err(why) => {
+            let layer = per_process_memory(&mut command, limits.memory_bytes, &why);
+            return spawn::run_command(&mut command, io, vec![layer], None);
+        }
     };
     let binary = match io.helper.clone() {
         Some(helper) => helper,
@@ -151,7 +155,7 @@ pub fn run_unsandboxed(
             own_binary().map_err(|e| NativeError::Setup(format!("cordon's own binary: {e}")))?
         }
     };
-    let reaper = std::sync::Arc::new(Reaper::start(&binary, group.dirs())?);
+    let reaper = std::sync::Arc::new(Reaper::start(&binary, group.trees())?);
     join_before_exec(&mut command, &group.join_files())?;
     let layer = format!("tree({}, killed with the run)", group.describe(limits));
     let kill = std::sync::Arc::clone(&reaper);
@@ -163,9 +167,9 @@ pub fn run_unsandboxed(
     );
     // Every other holder (the cancel hook, the watchdog) is gone with the
     // run: the reaper is this function's alone again.
-    if let Ok(reaper) = std::sync::Arc::try_unwrap(reaper) {
-        reaper.end();
-    } else {
+    // A reaper that did not see it through (killed, say): cordon does.
+    let reaped = std::sync::Arc::try_unwrap(reaper).is_ok_and(Reaper::end);
+    if !reaped {
         group.kill_all();
     }
     ran
@@ -202,9 +206,11 @@ fn join_before_exec(command: &mut Command, join_files: &[PathBuf]) -> Result<(),
 
 /// Without a control group: `memory` (if any) as each process's
 /// RLIMIT_DATA; the layer saying what holds and what does not.
-fn per_process_memory(command: &mut Command, memory: Option<u64>) -> String {
-    let tree = "tree(its process group only: no control group here, so what calls setsid \
-                outlives the run; processes not counted";
+fn per_process_memory(command: &mut Command, memory: Option<u64>, why: &str) -> String {
+    let tree = format!(
+        "tree(its process group only: {why}, so what calls setsid outlives the run; \
+         processes not counted"
+    );
     let Some(bytes) = memory else {
         return format!("{tree})");
     };
