@@ -569,17 +569,7 @@ fn nothing_an_unsandboxed_command_starts_outlives_it() {
          while [ ! -s {0} ]; do sleep 0.01; done",
         started.display()
     );
-    let ran = l
-        .cordon()
-        .args([
-            "--sandbox",
-            "full-access",
-            "--approver",
-            &script("once\n"),
-            "-v",
-        ])
-        .args(["--", "sh", "-c", &line])
-        .output();
+    let ran = unsandboxed(&l, &line).output();
     ran.expect_code(0);
     assert!(started.exists(), "{}", ran.stderr());
     let left = crate::support::processes_with(marker);
@@ -588,6 +578,21 @@ fn nothing_an_unsandboxed_command_starts_outlives_it() {
         return;
     }
     assert!(left.is_empty(), "left running: {left:?}\n{}", ran.stderr());
+}
+
+/// `cordon run` in `l` of `line`, approved once to run unsandboxed, saying
+/// its layers.
+#[cfg(target_os = "linux")]
+fn unsandboxed(l: &Layout, line: &str) -> crate::support::Cordon {
+    l.cordon()
+        .args([
+            "--sandbox",
+            "full-access",
+            "--approver",
+            &script("once\n"),
+            "-v",
+        ])
+        .args(["--", "sh", "-c", line])
 }
 
 /// Waits up to `seconds` for `child` to end; whether it did.
@@ -629,10 +634,7 @@ fn an_unsandboxed_command_ends_when_cordon_is_killed() {
         "setsid sh -c 'echo $$ > {0}; exec sleep 913.1' & exec sleep 913.2",
         started.display()
     );
-    let mut cordon = l
-        .cordon()
-        .args(["--sandbox", "full-access", "--approver", &script("once\n")])
-        .args(["--", "sh", "-c", &line])
+    let mut cordon = unsandboxed(&l, &line)
         .0
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -706,17 +708,7 @@ fn an_unsandboxed_tree_ends_though_its_group_is_renamed_or_its_name_taken() {
         l.root.display(),
         script("once\n")
     );
-    let ran = l
-        .cordon()
-        .args([
-            "--sandbox",
-            "full-access",
-            "--approver",
-            &script("once\n"),
-            "-v",
-        ])
-        .args(["--", "sh", "-c", &rename])
-        .output();
+    let ran = unsandboxed(&l, &rename).output();
     ran.expect_code(0);
     let ran_taken = crate::support::command("sh")
         .args(["-c", &taken])

@@ -119,28 +119,12 @@ fn subgroup_names(dir: BorrowedFd) -> Vec<CString> {
 /// The group `name` directly in `dir`: never through a symlink, and never
 /// a mount point (a directory bind-mounted there is not the run's).
 fn open_below(dir: BorrowedFd, name: &CStr) -> std::io::Result<OwnedFd> {
-    // SAFETY: open_how is plain data; all-zero is its default.
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (libc::O_DIRECTORY | libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64;
-    how.resolve = libc::RESOLVE_BENEATH
+    let flags = libc::O_DIRECTORY | libc::O_RDONLY | libc::O_NOFOLLOW;
+    let resolve = libc::RESOLVE_BENEATH
         | libc::RESOLVE_NO_SYMLINKS
         | libc::RESOLVE_NO_MAGICLINKS
         | libc::RESOLVE_NO_XDEV;
-    // SAFETY: a NUL-terminated name and a filled open_how of its own size.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            &how,
-            size_of::<libc::open_how>(),
-        )
-    };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: just opened, owned by nothing else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    super::openat2::openat2(dir, name, flags, 0, resolve)
 }
 
 fn read_at(dir: BorrowedFd, name: &CStr) -> std::io::Result<String> {

@@ -1102,25 +1102,8 @@ pub fn open_path(path: &str) -> Result<OwnedFd, i32> {
 /// openat2 with `O_PATH | flags`, refusing /proc's magic links: in the
 /// supervisor they would lead to its own descriptors, not the caller's.
 fn open_at(dir: BorrowedFd, path: &std::ffi::CStr, flags: i32) -> Result<OwnedFd, Error> {
-    // SAFETY: open_how is plain data; all-zero is its default.
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (libc::O_PATH | libc::O_CLOEXEC | flags) as u64;
-    how.resolve = libc::RESOLVE_NO_MAGICLINKS;
-    // SAFETY: a NUL-terminated path and a filled open_how of its own size.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dir.as_raw_fd(),
-            path.as_ptr(),
-            &how,
-            size_of::<libc::open_how>(),
-        )
-    };
-    if fd < 0 {
-        return Err(Error::last_os_error());
-    }
-    // SAFETY: just opened.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    let resolve = libc::RESOLVE_NO_MAGICLINKS;
+    super::openat2::openat2(dir, path, libc::O_PATH | flags, 0, resolve)
 }
 
 fn dup(fd: BorrowedFd) -> Result<OwnedFd, Error> {

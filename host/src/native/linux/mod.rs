@@ -17,6 +17,7 @@ mod limits;
 mod metadata;
 mod mounts;
 mod names;
+mod openat2;
 mod proxy_listener;
 pub mod reaper;
 mod seccomp;

@@ -595,30 +595,9 @@ fn open_at(
 ) -> Result<OwnedFd, i32> {
     // /proc's magic links would be the supervisor's, not the command's (its
     // working directory, its descriptors): refused.
-    // SAFETY: open_how is plain data; all-zero is its default.
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (flags | libc::O_CLOEXEC) as u64;
-    how.mode = if flags & libc::O_CREAT != 0 {
-        u64::from(mode)
-    } else {
-        0
-    };
-    how.resolve = libc::RESOLVE_NO_MAGICLINKS;
-    // SAFETY: a NUL-terminated path and a filled open_how of its own size.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dir.as_raw_fd(),
-            path.as_ptr(),
-            &how,
-            size_of::<libc::open_how>(),
-        )
-    };
-    if fd < 0 {
-        return Err(last_errno());
-    }
-    // SAFETY: just opened.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    let resolve = libc::RESOLVE_NO_MAGICLINKS;
+    super::openat2::openat2(dir, path, flags, mode, resolve)
+        .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))
 }
 
 /// Refuses `file` if it lies on procfs: /proc/self would have led to the
