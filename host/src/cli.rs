@@ -525,13 +525,8 @@ fn session_config(
     command.env = args.env;
     command.escalate = args.escalate;
     command.justification = args.justification;
-    let config = SessionConfig::new(&args.root).and_then(|mut config| {
-        let root = crate::policy::canonical_root(&args.root)?;
-        let given = args.flags.overrides();
-        config
-            .settings
-            .override_with(given, &root)
-            .map_err(anyhow::Error::msg)?;
+    let given = args.flags.overrides();
+    let config = SessionConfig::with_overrides(&args.root, given).map(|mut config| {
         let defaults = Determinism::default();
         config.approver = ApproverChoice::Spec {
             spec: args
@@ -560,7 +555,7 @@ fn session_config(
         config.observer = Arc::new(Terminal {
             verbose: args.verbose,
         });
-        Ok(config)
+        config
     });
     (config, command)
 }

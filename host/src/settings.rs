@@ -396,8 +396,9 @@ impl Settings {
 
     /// Lays a front end's `given` settings over the files' (each value
     /// wins, each list adds to theirs, each labelled with the flag that
-    /// gives it), then resolves the writable directories as
-    /// [`Settings::resolve_writable`] does.
+    /// gives it), then, if it gives writable directories, resolves them
+    /// all as [`Settings::resolve_writable`] does (the files' were when
+    /// they were loaded).
     ///
     /// # Errors
     ///
@@ -422,13 +423,17 @@ impl Settings {
             given.max_output.map(Some),
             "--max-output",
         );
+        let more_writable = !given.writable.is_empty();
         let absolute = given.writable.into_iter();
         let absolute = absolute.map(|dir| std::path::absolute(&dir).unwrap_or(dir));
         add(&mut self.writable, absolute.collect(), "--writable");
         add(&mut self.secrets, given.secrets, "--secret");
         add(&mut self.env_pass, given.env_pass, "--env-pass");
         add(&mut self.env_drop, given.env_drop, "--env-drop");
-        self.resolve_writable(root)
+        match more_writable {
+            true => self.resolve_writable(root),
+            false => Ok(()),
+        }
     }
 
     /// Applies one settings file's `text`; what a layer that only

@@ -18,7 +18,7 @@ use crate::io::Cancel;
 use crate::observe::{Observer, Quiet};
 use crate::policy::Determinism;
 use crate::request::{Escalation, GrantKind};
-use crate::settings::Settings;
+use crate::settings::{Overrides, Settings};
 use crate::wasi::CompileCache;
 
 /// Everything a session runs its commands under.
@@ -103,11 +103,25 @@ impl SessionConfig {
     ///
     /// A root that is not a directory, or a settings file that is invalid.
     pub fn new(root: impl AsRef<Path>) -> Result<SessionConfig> {
+        SessionConfig::with_overrides(root, Overrides::default())
+    }
+
+    /// As [`SessionConfig::new`], with `given` laid over the settings
+    /// files ([`Settings::override_with`]): a front end's flags.
+    ///
+    /// # Errors
+    ///
+    /// As [`SessionConfig::new`], or a writable directory given that
+    /// cannot be one.
+    pub fn with_overrides(root: impl AsRef<Path>, given: Overrides) -> Result<SessionConfig> {
         let root = root.as_ref();
         let canonical = crate::policy::canonical_root(root)?;
         let user_config = project::user_config_dir();
         let home = std::env::var_os("HOME").map(PathBuf::from);
-        let settings = Settings::load(&canonical, user_config.as_deref(), home.as_deref())
+        let mut settings = Settings::load(&canonical, user_config.as_deref(), home.as_deref())
+            .map_err(anyhow::Error::msg)?;
+        settings
+            .override_with(given, &canonical)
             .map_err(anyhow::Error::msg)?;
         Ok(SessionConfig {
             root: root.to_path_buf(),

@@ -79,6 +79,14 @@ impl Tree {
     }
 }
 
+/// Kills every process in `trees` ([`Tree::kill`]), for at most a second.
+pub fn kill_all(trees: &[Tree]) {
+    let until = Instant::now() + Duration::from_secs(1);
+    for tree in trees {
+        tree.kill(until);
+    }
+}
+
 /// The processes in the group `dir` and in every group below it.
 fn pids_below(dir: BorrowedFd) -> Vec<libc::pid_t> {
     let mut pids: Vec<libc::pid_t> = read_at(dir, c"cgroup.procs")

@@ -15,7 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::cgroup_tree::Tree;
+use super::cgroup_tree::{self, Tree};
 use super::helper::Failure;
 use crate::native::NativeLimits as Limits;
 
@@ -66,13 +66,9 @@ impl Group {
         describe(self.kind, limits)
     }
 
-    /// Kills every process left in the group and the groups below it
-    /// (see [`Tree::kill`]), for at most a second.
+    /// Kills every process left in the group and the groups below it.
     pub fn kill_all(&self) {
-        let until = std::time::Instant::now() + std::time::Duration::from_secs(1);
-        for tree in &self.trees {
-            tree.kill(until);
-        }
+        cgroup_tree::kill_all(&self.trees);
     }
 
     /// The group's directories, open, one per hierarchy.

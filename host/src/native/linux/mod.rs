@@ -167,8 +167,8 @@ pub fn run_unsandboxed(
         Some(std::sync::Arc::new(move || kill.kill())),
     );
     // Every other holder (the cancel hook, the watchdog) is gone with the
-    // run: the reaper is this function's alone again.
-    // A reaper that did not see it through (killed, say): cordon does.
+    // run. A reaper that did not see it through (killed, say): cordon
+    // kills the tree itself.
     let reaped = std::sync::Arc::try_unwrap(reaper).is_ok_and(Reaper::end);
     if !reaped {
         group.kill_all();

@@ -9,9 +9,8 @@ use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use super::cgroup_tree::Tree;
+use super::cgroup_tree::{self, Tree};
 use crate::native::NativeError;
 
 /// First argument that turns the `cordon` binary into a reaper.
@@ -26,7 +25,7 @@ const KILL: u8 = b'k';
 /// groups, and end.
 const END: u8 = b'e';
 
-/// A running reaper of the groups `dirs`.
+/// A running reaper of a run's groups.
 pub struct Reaper {
     child: Child,
     /// Close-on-exec: no command holds it open past cordon.
@@ -113,22 +112,16 @@ pub fn main(fds: &[String]) -> ! {
         // SAFETY: descriptors cordon put there for the reaper alone.
         .map(|fd| Tree::from_fd(unsafe { OwnedFd::from_raw_fd(fd) }))
         .collect();
-    let kill = |trees: &[Tree]| {
-        let until = Instant::now() + Duration::from_secs(1);
-        for tree in trees {
-            tree.kill(until);
-        }
-    };
     let mut stdin = std::io::stdin().lock();
     let mut told = [0u8; 1];
     loop {
         match stdin.read(&mut told) {
-            Ok(1) if told[0] == KILL => kill(&trees),
+            Ok(1) if told[0] == KILL => cgroup_tree::kill_all(&trees),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             _ => break,
         }
     }
-    kill(&trees);
+    cgroup_tree::kill_all(&trees);
     for tree in &trees {
         tree.remove();
     }
