@@ -286,7 +286,8 @@ fn protected_paths_stay_read_only_existing_or_not() {
         run.expect_code(0);
         assert_eq!(l.inside(), before, "{who:?}: {}", run.stderr());
 
-        // Absent .git and .cordon cannot be created either.
+        // Absent .git and .cordon cannot be created either, by any name
+        // for the root or any case, nor by renaming, linking or a FIFO.
         let l = Layout::new();
         std::fs::remove_dir_all(l.at(".git")).unwrap();
         let run = sh(
@@ -295,15 +296,25 @@ fn protected_paths_stay_read_only_existing_or_not() {
             &[],
             "mkdir -p .git/hooks; echo evil > .git/hooks/pre-commit; mkdir .cordon; \
              echo '[[rule]]' > .cordon/rules.toml; echo gitdir: /tmp > .git; \
-             ln -s /tmp .cordon; echo ok > fine.txt; true",
+             ln -s /tmp .cordon; (cd src && mkdir ../.cordon); mkdir ./src/../.CORDON; \
+             mkdir \"$PWD/.Cordon.\"; mkfifo .cordon; mkdir made; mv made .cordon; \
+             touch src/f; ln src/f .cordon; mv src/f .cordon; echo ok > fine.txt; \
+             mkdir src/.cordon; true",
         );
         run.expect_code(0);
         assert!(!l.at(".git").exists(), "{who:?}: .git created");
-        assert!(!l.at(".cordon").exists(), "{who:?}: .cordon created");
+        let made: Vec<_> = std::fs::read_dir(l.at(""))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_lowercase())
+            .filter(|name| name.starts_with(".cordon"))
+            .collect();
+        assert!(made.is_empty(), "{who:?}: made {made:?}");
         if who != Who::LandlockOnly {
             // Landlock alone cannot create anything new at the root's top.
             assert!(l.at("fine.txt").exists(), "{who:?}: {}", run.stderr());
         }
+        // Deeper down the name is an ordinary one.
+        assert!(l.at("src/.cordon").is_dir(), "{who:?}: {}", run.stderr());
     }
 }
 

@@ -66,7 +66,7 @@ pub fn become_helper_if_asked() {
 
 use crate::io::{Cancel, CappedOutput};
 use crate::net::{Gate, NetAccess, proxy};
-use crate::policy::{PROTECTED_NAMES, SandboxPolicy};
+use crate::policy::{PROTECTED_NAMES, SandboxPolicy, protected_name};
 use crate::violations::Violation;
 
 /// What a native command reaches on the network.
@@ -132,6 +132,12 @@ pub struct Plan {
     pub writable: Vec<PathBuf>,
     /// Paths inside writable trees that stay read-only, existing or not.
     pub protected: Vec<PathBuf>,
+    /// The root, when it is writable and keeps its protected names: no
+    /// [`PROTECTED_NAMES`] entry (`.cordon`) may be made in it. Where the
+    /// kernel cannot hold an absent one read-only, the backend refuses to
+    /// make the name (Linux: the supervisor, by the directory's identity).
+    #[serde(default)]
+    pub names_root: Option<PathBuf>,
     /// Files and directories that must not be read.
     pub secrets: Vec<PathBuf>,
     /// Directories on the way to a secret its path pattern names
@@ -181,6 +187,9 @@ impl Plan {
         protected.extend(options.protected.iter().cloned());
         // Only what a command could otherwise write needs making read-only.
         protected.retain(|p| writable.iter().any(|w| p.starts_with(w)));
+        let names_root = (policy.protects_subpaths()
+            && writable.iter().any(|w| root.starts_with(w)))
+        .then(|| root.to_path_buf());
         let git_commit = if options.git_commit {
             policy.git_dirs.clone()
         } else {
@@ -233,6 +242,7 @@ impl Plan {
             env,
             writable,
             protected,
+            names_root,
             secrets,
             secret_dirs,
             git_commit,
@@ -244,6 +254,17 @@ impl Plan {
 }
 
 impl Plan {
+    /// Whether `path` names what the backend refuses to make, whatever
+    /// the path it is made by (a `.git` anywhere, a protected name in
+    /// [`Plan::names_root`]): absent, it needs nothing holding its place.
+    pub fn refuses_to_make(&self, path: &Path) -> bool {
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            return false;
+        };
+        protected_name(name, false)
+            || (protected_name(name, true) && path.parent() == self.names_root.as_deref())
+    }
+
     /// The plan with the host's network instead of the proxy (for a run a
     /// person approved without any sandbox).
     pub fn without_proxy(&mut self) {

@@ -103,6 +103,7 @@ mod tests {
             env: Vec::new(),
             writable: vec!["/p".into()],
             protected: vec!["/p/.git".into(), "/p/.cordon".into()],
+            names_root: Some("/p".into()),
             secrets: vec!["/p/.env".into(), "/Users/me/.ssh".into()],
             secret_dirs: Vec::new(),
             git_commit: Vec::new(),

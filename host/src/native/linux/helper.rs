@@ -16,6 +16,7 @@ use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use super::{
@@ -296,6 +297,21 @@ fn supervisor(spec: &Spec, status: &mut File) -> Result<Infallible, Failure> {
 /// Landlock's and seccomp's setup, no more).
 const COMMAND_STACK: usize = 1 << 20;
 
+/// What the command's process is handed, in the memory it shares with the
+/// supervisor until it executes.
+struct Job<'a> {
+    spec: &'a Spec,
+    status: &'a mut File,
+    layers: Vec<String>,
+    tree: Tree,
+    user_namespace: bool,
+    supervisor: libc::pid_t,
+    metadata_channel: RawFd,
+    /// The supervisor's Landlock domain, which the command's process
+    /// inherits, described.
+    landlock_layer: String,
+}
+
 /// Starts the command's process and stays behind to supervise it as
 /// `tree`. The process shares this one's memory until it executes the
 /// command (or fails), while this one waits (`CLONE_VM | CLONE_VFORK`, as
@@ -308,30 +324,11 @@ fn spawn_command(
     layers: Vec<String>,
     user_namespace: bool,
 ) -> Result<Infallible, Failure> {
-    struct Job<'a> {
-        spec: &'a Spec,
-        status: &'a mut File,
-        layers: Vec<String>,
-        tree: Tree,
-        user_namespace: bool,
-        supervisor: libc::pid_t,
-        metadata_channel: RawFd,
-    }
     extern "C" fn command(job: *mut libc::c_void) -> libc::c_int {
         // SAFETY: the Job below, alive while this process shares the
         // memory (the parent waits for it to execute or end).
         let job = unsafe { &mut *job.cast::<Job>() };
-        let layers = std::mem::take(&mut job.layers);
-        let (tree, user_namespace) = (job.tree, job.user_namespace);
-        match restrict_and_exec(
-            job.spec,
-            job.status,
-            layers,
-            tree,
-            user_namespace,
-            job.supervisor,
-            job.metadata_channel,
-        ) {
+        match restrict_and_exec(job) {
             Ok(never) => match never {},
             Err(failure) => fail(job.status, failure),
         }
@@ -355,7 +352,7 @@ fn spawn_command(
     // The calls that make names (and, without namespaces, the metadata
     // calls) are the supervisor's to decide: the command's process hands it
     // the listener on this channel.
-    let (area, host, channel) = metadata_supervision(spec, tree)?;
+    let (area, host, channel, landlock_layer) = metadata_supervision(spec, tree)?;
     let mut job = Job {
         spec,
         status,
@@ -364,6 +361,7 @@ fn spawn_command(
         user_namespace,
         supervisor: std::process::id() as libc::pid_t,
         metadata_channel: channel.as_raw_fd(),
+        landlock_layer,
     };
     // SAFETY: the stack grows down from the end of the mapping; `job`
     // outlives the child's use of it (CLONE_VFORK returns once the child
@@ -403,44 +401,50 @@ fn spawn_command(
 }
 
 /// What supervising the command's calls needs: the area metadata may
-/// change in, and a channel (the supervisor's end, the command's end) for
-/// the listener. The supervisor restricts itself here with the command's
-/// Landlock rules: the command's domain then lies within its own, and what
-/// it does for the command the kernel judges as the command's.
+/// change in, a channel (the supervisor's end, the command's end) for the
+/// listener, and the Landlock layer's description. The supervisor
+/// restricts itself here with the command's Landlock rules, and the
+/// command's process, cloned from it afterwards, inherits that very
+/// domain: what the supervisor does for the command the kernel judges as
+/// the command's.
 fn metadata_supervision(
     spec: &Spec,
     tree: Tree,
-) -> Result<(metadata::Area, OwnedFd, OwnedFd), Failure> {
+) -> Result<(metadata::Area, OwnedFd, OwnedFd, String), Failure> {
     let writable: Vec<_> = spec.plan.writable.iter().chain([&spec.tmpdir]).collect();
     let mut area = metadata::Area::new(writable, &metadata::excluded(&spec.plan))
         .map_err(|e| Failure::error("the writable area", e))?;
     // SAFETY: handed down for this process alone, which takes it once; the
     // command's process closes it before it executes.
-    area.shape_lock = spec
+    area.names.shape_lock = spec
         .shape_lock_fd
         .map(|fd| unsafe { crate::shape_lock::ShapeLock::from_raw_fd(fd) });
+    // Where no `.cordon` may be made: the root as it is now, mounted.
+    area.names.root = match &spec.plan.names_root {
+        Some(root) => Some(
+            std::fs::metadata(root)
+                .map(|m| (m.dev(), m.ino()))
+                .map_err(|e| Failure::error("the root", e))?,
+        ),
+        None => None,
+    };
     let (host, child) = super::socketpair().map_err(|e| Failure::error("socketpair", e))?;
-    landlock_rules::restrict(spec, tree == Tree::Namespace)?;
+    let landlock_layer = landlock_rules::restrict(spec, tree == Tree::Namespace)?;
     // Out of any directory a mount hides from the command: nothing the
     // supervisor opens for it may start there (the command's process
     // enters its own working directory before it executes).
     std::env::set_current_dir("/").map_err(|e| Failure::error("entering /", e))?;
-    Ok((area, host, child))
+    Ok((area, host, child, landlock_layer))
 }
 
-/// The command's process: limits, Landlock, seccomp, the report, exec.
-fn restrict_and_exec(
-    spec: &Spec,
-    status: &mut File,
-    mut layers: Vec<String>,
-    tree: Tree,
-    user_namespace: bool,
-    supervisor: libc::pid_t,
-    metadata_channel: RawFd,
-) -> Result<Infallible, Failure> {
+/// The command's process: limits, seccomp, the report, exec. Its Landlock
+/// domain is the supervisor's, inherited.
+fn restrict_and_exec(job: &mut Job) -> Result<Infallible, Failure> {
+    let (spec, tree, user_namespace) = (job.spec, job.tree, job.user_namespace);
+    let mut layers = std::mem::take(&mut job.layers);
     die_with_parent()?;
     // SAFETY: getppid cannot fail.
-    if unsafe { libc::getppid() } != supervisor && tree == Tree::Subreaper {
+    if unsafe { libc::getppid() } != job.supervisor && tree == Tree::Subreaper {
         return Err(Failure::Error("the supervisor ended before setup".into()));
     }
     let namespaces = tree == Tree::Namespace;
@@ -455,8 +459,8 @@ fn restrict_and_exec(
         }
         None => {}
     }
-    layers.push(landlock_rules::restrict(spec, namespaces)?);
-    layers.push(metadata::install(metadata_channel, !namespaces)?);
+    layers.push(std::mem::take(&mut job.landlock_layer));
+    layers.push(metadata::install(job.metadata_channel, !namespaces)?);
     layers.push(seccomp::apply(
         spec.plan.network,
         landlock_rules::confines_unix_sockets(),
@@ -464,7 +468,7 @@ fn restrict_and_exec(
     let report: String = layers.iter().map(|l| format!("layer {l}\n")).collect();
     // A host that ended before its child could ask to die with it reads
     // nothing any more: the write fails and the command does not run.
-    status
+    job.status
         .write_all(report.as_bytes())
         .map_err(|e| Failure::error("reporting to cordon", e))?;
     exec(spec)

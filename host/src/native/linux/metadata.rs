@@ -304,9 +304,8 @@ pub struct Area {
     excluded: HashSet<Id>,
     /// The supervisor's "/", which the command's must be.
     root: Id,
-    /// Held around the making of a name that can shape a git directory
-    /// (none: such names are refused).
-    pub shape_lock: Option<std::sync::Arc<crate::shape_lock::ShapeLock>>,
+    /// What names are judged by.
+    pub names: names::Names,
 }
 
 impl Area {
@@ -331,7 +330,7 @@ impl Area {
             writable,
             excluded,
             root: id(std::fs::metadata("/")?),
-            shape_lock: None,
+            names: names::Names::default(),
         })
     }
 
@@ -487,7 +486,7 @@ impl Area {
         }
         let nr = notif.data.nr.into();
         if names::makes_names(nr) {
-            return names::decide(&caller, nr, &notif.data.args, self.shape_lock.as_ref());
+            return names::decide(&caller, nr, &notif.data.args, &self.names);
         }
         match self.change_metadata(&caller, nr, &notif.data.args) {
             Ok(value) => Answer::Value(value),

@@ -249,10 +249,12 @@ pub fn run(plan: &Plan, mut io: NativeIo) -> Result<NativeOutcome, NativeError> 
         .push(crate::shape_lock::ShapeLock::path().map_err(|e| setup("the git-shape lock", e))?);
     // The sandbox sets it once it knows where the directory is.
     plan.env.retain(|(k, _)| k != "TMPDIR");
+    // Absent protected paths get placeholders to hold their read-only
+    // mounts, but for names the supervisor refuses to make.
     let absent_protected: Vec<PathBuf> = plan
         .protected
         .iter()
-        .filter(|p| p.symlink_metadata().is_err())
+        .filter(|p| p.symlink_metadata().is_err() && !plan.refuses_to_make(p))
         .cloned()
         .collect();
     let proxy_channel = match (plan.network, &io.gate) {

@@ -1,7 +1,7 @@
 //! The command's view of the filesystem, in its own mount namespace:
 //! everything read-only but the writable trees, protected paths read-only
 //! again inside them (a placeholder holds the mount where one does not exist
-//! yet), secrets and host sockets covered by empty, unreadable stand-ins,
+//! yet, unless the supervisor refuses to make its name), secrets and host sockets covered by empty, unreadable stand-ins,
 //! and a /proc and /dev/shm of its own.
 //!
 //! Read-only mounts hold even against a process with capabilities in the
@@ -52,8 +52,12 @@ pub fn apply(spec: &Spec, user_namespace: bool) -> Result<(), Failure> {
     )?;
     minimal_dev()?;
     for path in &plan.protected {
+        let absent = path.symlink_metadata().is_err();
+        if absent && plan.refuses_to_make(path) {
+            continue; // the supervisor refuses the name (names.rs)
+        }
         pin_ancestors(path, &plan.writable)?;
-        if path.symlink_metadata().is_err() {
+        if absent {
             std::fs::create_dir_all(path)
                 .map_err(|e| Failure::error(&format!("placeholder {}", path.display()), e))?;
         }

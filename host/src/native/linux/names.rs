@@ -86,21 +86,27 @@ struct Named {
     path: Vec<u8>,
 }
 
-/// Decides and performs call `nr` for `caller`; names that can shape a git
-/// directory are judged and made under `lock` (none: refused).
-pub fn decide(caller: &Caller, nr: i64, args: &[u64; 6], lock: Option<&Arc<ShapeLock>>) -> Answer {
-    match perform(caller, nr, args, lock) {
+/// What the supervisor judges names by.
+#[derive(Default)]
+pub struct Names {
+    /// Held around the making of a name that can shape a git directory
+    /// (none: such names are refused).
+    pub shape_lock: Option<Arc<ShapeLock>>,
+    /// The identity of the directory in which no name of
+    /// [`crate::policy::PROTECTED_NAMES`] may be made (the root, see
+    /// [`crate::native::Plan::names_root`]).
+    pub root: Option<(u64, u64)>,
+}
+
+/// Decides and performs call `nr` for `caller`; names are judged by `names`.
+pub fn decide(caller: &Caller, nr: i64, args: &[u64; 6], names: &Names) -> Answer {
+    match perform(caller, nr, args, names) {
         Ok(answer) => answer,
         Err(errno) => Answer::Errno(errno),
     }
 }
 
-fn perform(
-    caller: &Caller,
-    nr: i64,
-    args: &[u64; 6],
-    lock: Option<&Arc<ShapeLock>>,
-) -> Result<Answer, i32> {
+fn perform(caller: &Caller, nr: i64, args: &[u64; 6], names: &Names) -> Result<Answer, i32> {
     let path = |i: usize| caller.string(args[i], libc::PATH_MAX as usize - 1, libc::ENAMETOOLONG);
     let int = |i: usize| args[i] as i32;
     let at = |dirfd: usize, path_arg: usize| -> Result<Named, i32> {
@@ -118,7 +124,7 @@ fn perform(
     let mode = |i: usize| args[i] as libc::mode_t;
     let umask = caller.umask()?;
     if nr == libc::SYS_bind {
-        return bind(caller, args, umask, lock);
+        return bind(caller, args, umask, names);
     }
     let value = |result: libc::c_int| -> Result<Answer, i32> {
         if result < 0 {
@@ -136,12 +142,12 @@ fn perform(
         n if n == libc::SYS_renameat => {
             Some((libc::SYS_renameat2, vec![at(0, 1)?, at(2, 3)?], [0, 0]))
         }
-        n if n == libc::SYS_symlink => return symlink(caller, path(0)?, cwd(1)?, umask, lock),
+        n if n == libc::SYS_symlink => return symlink(caller, path(0)?, cwd(1)?, umask, names),
         _ => None,
     };
     #[cfg(not(target_arch = "x86_64"))]
     let legacy: Option<(i64, Vec<Named>, [u64; 2])> = None;
-    let (call, names, extra) = match legacy {
+    let (call, paths, extra) = match legacy {
         Some(call) => call,
         None => match nr {
             n if n == libc::SYS_mkdirat => (nr, vec![at(0, 1)?], [mode(2) as u64, 0]),
@@ -149,7 +155,7 @@ fn perform(
             n if n == libc::SYS_linkat => (nr, vec![at(0, 1)?, at(2, 3)?], [args[4], 0]),
             n if n == libc::SYS_renameat2 => (nr, vec![at(0, 1)?, at(2, 3)?], [args[4], 0]),
             n if n == libc::SYS_symlinkat => {
-                return symlink(caller, path(0)?, at(1, 2)?, umask, lock);
+                return symlink(caller, path(0)?, at(1, 2)?, umask, names);
             }
             _ => {
                 let (named, flags, mode) = open_call(nr, args, &path)?;
@@ -161,7 +167,7 @@ fn perform(
                 let base = caller.start(named.dirfd, &named.path)?;
                 caller.still_waiting()?;
                 let file = with_umask(umask, || {
-                    open_creating(caller, base, named.path, flags, mode, lock)
+                    open_creating(caller, base, named.path, flags, mode, names)
                 })?;
                 return send(caller, file, flags);
             }
@@ -170,14 +176,14 @@ fn perform(
     // The last name is made; RENAME_EXCHANGE makes both anew. A rename's or
     // link's first name is only found.
     let exchange = call == libc::SYS_renameat2 && extra[0] as u32 & libc::RENAME_EXCHANGE != 0;
-    let last = names.len() - 1;
-    let places = names
+    let last = paths.len() - 1;
+    let places = paths
         .iter()
         .enumerate()
         .map(|(i, named)| {
             let base = caller.start(named.dirfd, &named.path)?;
             if i == last || exchange {
-                judge(base, &named.path, lock)
+                judge(base, &named.path, names)
             } else {
                 Place::as_given(base, &named.path)
             }
@@ -221,9 +227,9 @@ fn symlink(
     target: Vec<u8>,
     link: Named,
     umask: libc::mode_t,
-    lock: Option<&Arc<ShapeLock>>,
+    names: &Names,
 ) -> Result<Answer, i32> {
-    let place = judge(caller.start(link.dirfd, &link.path)?, &link.path, lock)?;
+    let place = judge(caller.start(link.dirfd, &link.path)?, &link.path, names)?;
     let target = c_path(&target)?;
     caller.still_waiting()?;
     with_umask(umask, || {
@@ -245,7 +251,7 @@ fn bind(
     caller: &Caller,
     args: &[u64; 6],
     umask: libc::mode_t,
-    lock: Option<&Arc<ShapeLock>>,
+    names: &Names,
 ) -> Result<Answer, i32> {
     let len = args[2] as usize;
     if len > size_of::<libc::sockaddr_storage>() {
@@ -267,7 +273,7 @@ fn bind(
     // A socket file is made by its name in the directory judged: bind has
     // no `*at` form, so from there, as the working directory.
     let place = match path {
-        Some(path) => Some(judge(caller.start(libc::AT_FDCWD, path)?, path, lock)?),
+        Some(path) => Some(judge(caller.start(libc::AT_FDCWD, path)?, path, names)?),
         None => None,
     };
     let address = match &place {
@@ -362,7 +368,7 @@ fn open_creating(
     mut path: Vec<u8>,
     flags: i32,
     mode: libc::mode_t,
-    lock: Option<&Arc<ShapeLock>>,
+    names: &Names,
 ) -> Result<OwnedFd, i32> {
     // Each name the links lead to is judged; what the lock guards, it
     // guards until the open is done.
@@ -379,7 +385,7 @@ fn open_creating(
     };
     // The kernel's own limit on links followed in one lookup.
     for _ in 0..40 {
-        let mut place = judge(base, &path, lock)?;
+        let mut place = judge(base, &path, names)?;
         held.extend(place.holding.take());
         let follows = flags & (libc::O_NOFOLLOW | libc::O_EXCL) == 0;
         match open_at(
@@ -480,12 +486,13 @@ impl Place {
 }
 
 /// Judges the name `path` (from `base`) would make: refused when it folds
-/// to `.git`, or would make the directory it lands in a git directory. A
-/// name that can shape one is judged under `lock`, and the place returned
-/// is the very directory judged, with the lock: the call makes the name
-/// there (looked up again by path, the directory could be another by then,
-/// moved by another process's rename on the way).
-fn judge(base: OwnedFd, path: &[u8], lock: Option<&Arc<ShapeLock>>) -> Result<Place, i32> {
+/// to `.git`, folds to another protected name (`.cordon`) in the root,
+/// or would make the directory it lands in a git directory. Where the
+/// directory decides, the place returned is the very directory judged
+/// (looked up again by path, it could be another by then, moved by
+/// another process's rename on the way), and a name that can shape a git
+/// directory is judged and made under the git-shape lock.
+fn judge(base: OwnedFd, path: &[u8], names: &Names) -> Result<Place, i32> {
     let Some(name) = last_name(path) else {
         return Place::as_given(base, path); // "/" or empty: names no entry
     };
@@ -495,10 +502,22 @@ fn judge(base: OwnedFd, path: &[u8], lock: Option<&Arc<ShapeLock>>) -> Result<Pl
     if crate::policy::protected_name(name, false) {
         return Err(libc::EPERM);
     }
-    if !crate::gitdirs::is_shape_name(name) {
+    let root_name = names.root.is_some() && crate::policy::protected_name(name, true);
+    let shapes = crate::gitdirs::is_shape_name(name);
+    if !root_name && !shapes {
         return Place::as_given(base, path);
     }
-    let holding = lock.ok_or(libc::EPERM)?.hold().map_err(|_| libc::EPERM)?;
+    let holding = match shapes {
+        true => Some(
+            names
+                .shape_lock
+                .as_ref()
+                .ok_or(libc::EPERM)?
+                .hold()
+                .map_err(|_| libc::EPERM)?,
+        ),
+        false => None,
+    };
     let trimmed = &path[..path.iter().rposition(|b| *b != b'/').unwrap_or(0) + 1];
     let (dir, _) = split(trimmed);
     let dir = open_at(
@@ -507,23 +526,27 @@ fn judge(base: OwnedFd, path: &[u8], lock: Option<&Arc<ShapeLock>>) -> Result<Pl
         libc::O_PATH | libc::O_DIRECTORY,
         0,
     )?;
-    let completes = crate::gitdirs::completes_git_dir(name, |entry| {
-        let Ok(entry) = c_path(entry.as_bytes()) else {
-            return true;
-        };
-        // SAFETY: fstatat fills the buffer; a NUL-terminated name.
-        let found = unsafe {
-            let mut st: libc::stat = std::mem::zeroed();
-            libc::fstatat(
-                dir.as_raw_fd(),
-                entry.as_ptr(),
-                &mut st,
-                libc::AT_SYMLINK_NOFOLLOW,
-            )
-        };
-        // What cannot be looked at counts as there.
-        found == 0 || last_errno() != libc::ENOENT
-    });
+    if root_name && Some(identity(dir.as_fd())?) == names.root {
+        return Err(libc::EPERM);
+    }
+    let completes = shapes
+        && crate::gitdirs::completes_git_dir(name, |entry| {
+            let Ok(entry) = c_path(entry.as_bytes()) else {
+                return true;
+            };
+            // SAFETY: fstatat fills the buffer; a NUL-terminated name.
+            let found = unsafe {
+                let mut st: libc::stat = std::mem::zeroed();
+                libc::fstatat(
+                    dir.as_raw_fd(),
+                    entry.as_ptr(),
+                    &mut st,
+                    libc::AT_SYMLINK_NOFOLLOW,
+                )
+            };
+            // What cannot be looked at counts as there.
+            found == 0 || last_errno() != libc::ENOENT
+        });
     if completes {
         return Err(libc::EPERM);
     }
@@ -535,8 +558,20 @@ fn judge(base: OwnedFd, path: &[u8], lock: Option<&Arc<ShapeLock>>) -> Result<Pl
     Ok(Place {
         dir,
         path: c_path(&path[start..])?,
-        holding: Some(holding),
+        holding,
     })
+}
+
+/// A directory's identity.
+fn identity(dir: BorrowedFd) -> Result<(u64, u64), i32> {
+    // SAFETY: fstat fills the buffer on success.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(dir.as_raw_fd(), &mut st) != 0 {
+            return Err(libc::EPERM);
+        }
+        Ok((st.st_dev, st.st_ino))
+    }
 }
 
 /// The last name of `path`, trailing slashes aside.
@@ -630,9 +665,12 @@ mod tests {
 
     /// Whether `judge` lets `path` be made from `base`.
     fn judged(base: &OwnedFd, path: &str) -> Result<(), i32> {
-        let lock = ShapeLock::open().unwrap();
+        let names = Names {
+            shape_lock: Some(ShapeLock::open().unwrap()),
+            root: None,
+        };
         let base = base.try_clone().unwrap();
-        judge(base, path.as_bytes(), Some(&lock)).map(|_| ())
+        judge(base, path.as_bytes(), &names).map(|_| ())
     }
 
     #[test]
@@ -655,6 +693,38 @@ mod tests {
     }
 
     #[test]
+    fn a_protected_name_is_refused_in_the_root_only() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("src/deep")).unwrap();
+        let meta = std::fs::metadata(dir.path()).unwrap();
+        let names = Names {
+            shape_lock: None,
+            root: Some((meta.dev(), meta.ino())),
+        };
+        let judged = |base: &std::path::Path, path: &str| {
+            judge(self::base(base), path.as_bytes(), &names).map(|_| ())
+        };
+        // The root however it is reached: by name, by `..`, from below.
+        for path in [
+            ".cordon",
+            "./.CORDON.",
+            ".cordon/",
+            "src/../.cordon",
+            "src/deep/../../.Cordon ",
+        ] {
+            assert_eq!(judged(dir.path(), path), Err(libc::EPERM), "{path}");
+        }
+        assert_eq!(
+            judged(&dir.path().join("src"), "../.cordon"),
+            Err(libc::EPERM)
+        );
+        for path in ["src/.cordon", ".cordonx", "src/deep/.cordon"] {
+            assert_eq!(judged(dir.path(), path), Ok(()), "{path}");
+        }
+    }
+
+    #[test]
     fn the_entry_that_makes_a_git_directory_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("src/objects")).unwrap();
@@ -668,7 +738,11 @@ mod tests {
         }
         // Without the lock, no name that can shape one is made.
         let again = || base.try_clone().unwrap();
-        assert_eq!(judge(again(), b"HEAD", None).map(|_| ()), Err(libc::EPERM));
-        assert!(judge(again(), b"config", None).is_ok());
+        let unlocked = Names::default();
+        assert_eq!(
+            judge(again(), b"HEAD", &unlocked).map(|_| ()),
+            Err(libc::EPERM)
+        );
+        assert!(judge(again(), b"config", &unlocked).is_ok());
     }
 }
