@@ -976,3 +976,62 @@ fn the_compile_cache_is_read_only_for_native_commands() {
     assert_eq!(run.expect_code(0).stdout(), "done\n");
     assert_eq!(crate::support::snapshot(&cache), before);
 }
+
+/// Attack: take the supervisor's descriptors (its seccomp listener above
+/// all: answering its own calls with "continue", a command would make any
+/// name and, without namespaces, change metadata anywhere) with
+/// pidfd_getfd or through /proc/PID/fd, from every process above the
+/// command.
+#[test]
+fn a_command_cannot_take_the_supervisors_descriptors() {
+    if skip_without(&["python3"]) {
+        return;
+    }
+    let attack = r#"
+import ctypes, os, time
+libc = ctypes.CDLL(None, use_errno=True)
+PIDFD_OPEN, PIDFD_GETFD = 434, 438
+def ancestors():
+    pid = os.getpid()
+    while pid > 1:
+        with open(f"/proc/{pid}/stat") as f:
+            pid = int(f.read().rsplit(")", 1)[1].split()[1])
+        yield pid
+taken, errors = [], set()
+deadline = time.time() + 2
+while time.time() < deadline and not taken:
+    for pid in set(ancestors()) | {1}:
+        pidfd = libc.syscall(PIDFD_OPEN, pid, 0)
+        if pidfd < 0:
+            errors.add(ctypes.get_errno())
+            continue
+        for fd in range(64):
+            got = libc.syscall(PIDFD_GETFD, pidfd, fd, 0)
+            if got >= 0:
+                taken.append(os.readlink(f"/proc/self/fd/{got}"))
+            else:
+                errors.add(ctypes.get_errno())
+        os.close(pidfd)
+        for fd in range(64):
+            try:
+                taken.append(os.readlink(f"/proc/self/fd/{os.open(f'/proc/{pid}/fd/{fd}', os.O_PATH)}"))
+            except OSError as e:
+                errors.add(e.errno)
+    time.sleep(0.01)
+print("taken", taken)
+print("errors", sorted(errors))
+"#;
+    for who in everyone_and_unprivileged_landlock() {
+        let l = Layout::new();
+        let mut command = native_command(&l, who, &[], &["python3", "-c", attack]);
+        let before = l.outside();
+        let run = Run(command.output().expect("running cordon"));
+        let out = run.expect_code(0).stdout();
+        assert!(
+            out.starts_with("taken []\n"),
+            "{who:?}: {out}{}",
+            run.stderr()
+        );
+        assert_eq!(l.outside(), before, "{who:?}");
+    }
+}

@@ -307,9 +307,9 @@ struct Job<'a> {
     user_namespace: bool,
     supervisor: libc::pid_t,
     metadata_channel: RawFd,
-    /// The supervisor's Landlock domain, which the command's process
-    /// inherits, described.
-    landlock_layer: String,
+    /// The rules the supervisor restricted itself with, which the
+    /// command's process stacks again.
+    landlock: landlock_rules::Rules,
 }
 
 /// Starts the command's process and stays behind to supervise it as
@@ -352,7 +352,7 @@ fn spawn_command(
     // The calls that make names (and, without namespaces, the metadata
     // calls) are the supervisor's to decide: the command's process hands it
     // the listener on this channel.
-    let (area, host, channel, landlock_layer) = metadata_supervision(spec, tree)?;
+    let (area, host, channel, landlock) = metadata_supervision(spec, tree)?;
     let mut job = Job {
         spec,
         status,
@@ -361,7 +361,7 @@ fn spawn_command(
         user_namespace,
         supervisor: std::process::id() as libc::pid_t,
         metadata_channel: channel.as_raw_fd(),
-        landlock_layer,
+        landlock,
     };
     // SAFETY: the stack grows down from the end of the mapping; `job`
     // outlives the child's use of it (CLONE_VFORK returns once the child
@@ -402,15 +402,13 @@ fn spawn_command(
 
 /// What supervising the command's calls needs: the area metadata may
 /// change in, a channel (the supervisor's end, the command's end) for the
-/// listener, and the Landlock layer's description. The supervisor
-/// restricts itself here with the command's Landlock rules, and the
-/// command's process, cloned from it afterwards, inherits that very
-/// domain: what the supervisor does for the command the kernel judges as
-/// the command's.
+/// listener, and the command's Landlock rules. The supervisor restricts
+/// itself here with them: the command's domain then lies within its own,
+/// and what it does for the command the kernel judges as the command's.
 fn metadata_supervision(
     spec: &Spec,
     tree: Tree,
-) -> Result<(metadata::Area, OwnedFd, OwnedFd, String), Failure> {
+) -> Result<(metadata::Area, OwnedFd, OwnedFd, landlock_rules::Rules), Failure> {
     let writable: Vec<_> = spec.plan.writable.iter().chain([&spec.tmpdir]).collect();
     let mut area = metadata::Area::new(writable, &metadata::excluded(&spec.plan))
         .map_err(|e| Failure::error("the writable area", e))?;
@@ -429,16 +427,17 @@ fn metadata_supervision(
         None => None,
     };
     let (host, child) = super::socketpair().map_err(|e| Failure::error("socketpair", e))?;
-    let landlock_layer = landlock_rules::restrict(spec, tree == Tree::Namespace)?;
+    let landlock = landlock_rules::rules(spec, tree == Tree::Namespace)?;
+    landlock.restrict()?;
     // Out of any directory a mount hides from the command: nothing the
     // supervisor opens for it may start there (the command's process
     // enters its own working directory before it executes).
     std::env::set_current_dir("/").map_err(|e| Failure::error("entering /", e))?;
-    Ok((area, host, child, landlock_layer))
+    Ok((area, host, child, landlock))
 }
 
-/// The command's process: limits, seccomp, the report, exec. Its Landlock
-/// domain is the supervisor's, inherited.
+/// The command's process: limits, Landlock (the supervisor's rules
+/// stacked again), seccomp, the report, exec.
 fn restrict_and_exec(job: &mut Job) -> Result<Infallible, Failure> {
     let (spec, tree, user_namespace) = (job.spec, job.tree, job.user_namespace);
     let mut layers = std::mem::take(&mut job.layers);
@@ -459,7 +458,7 @@ fn restrict_and_exec(job: &mut Job) -> Result<Infallible, Failure> {
         }
         None => {}
     }
-    layers.push(std::mem::take(&mut job.landlock_layer));
+    layers.push(job.landlock.restrict()?);
     layers.push(metadata::install(job.metadata_channel, !namespaces)?);
     layers.push(seccomp::apply(
         spec.plan.network,

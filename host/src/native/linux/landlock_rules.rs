@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use landlock::{
     ABI, Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, NetPort, PathBeneath,
-    PathFd, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope,
+    PathFd, Ruleset, RulesetAttr, RulesetCreated, RulesetCreatedAttr, RulesetStatus, Scope,
 };
 
 use super::Spec;
@@ -44,8 +44,39 @@ const TERMINALS: &[&str] = &["/dev/ptmx", "/dev/pts"];
 
 type Grants = Vec<(PathBuf, BitFlags<AccessFs>)>;
 
-/// Restricts the calling process; returns the layer's description.
-pub fn restrict(spec: &Spec, namespaces: bool) -> Result<String, Failure> {
+/// The command's rules, made once. The supervisor restricts itself with
+/// them, then the command's process stacks them again: its domain is then
+/// nested in the supervisor's, and Landlock keeps a domain from tracing a
+/// process of an enclosing one (no `ptrace`, `/proc/PID/fd`, `pidfd_getfd`
+/// of the supervisor's listener). Stacking again takes one call.
+pub struct Rules(RulesetCreated);
+
+impl Rules {
+    /// Restricts the calling process with the rules; returns the layer's
+    /// description.
+    pub fn restrict(&self) -> Result<String, Failure> {
+        let rules = self
+            .0
+            .try_clone()
+            .map_err(|e| Failure::error("landlock", e))?;
+        let status = rules
+            .restrict_self()
+            .map_err(|e| Failure::error("landlock", e))?;
+        if status.ruleset == RulesetStatus::NotEnforced {
+            return Err(Failure::Missing(
+                "Landlock is not available on this kernel (needs Linux 5.13+ with Landlock \
+                 enabled); native commands need it. WASI tools still run; no weaker \
+                 sandboxed native mode exists"
+                    .into(),
+            ));
+        }
+        let abi = kernel_abi().unwrap_or_default();
+        Ok(format!("landlock(abi {abi}, {:?})", status.ruleset).to_lowercase())
+    }
+}
+
+/// The rules for `spec`'s command.
+pub fn rules(spec: &Spec, namespaces: bool) -> Result<Rules, Failure> {
     let plan = &spec.plan;
     let all = AccessFs::from_all(ABI_WANTED);
     let read = AccessFs::from_read(ABI_WANTED);
@@ -147,19 +178,7 @@ pub fn restrict(spec: &Spec, namespaces: bool) -> Result<String, Failure> {
             .add_rule(NetPort::new(proxy::PORT, AccessNet::ConnectTcp))
             .map_err(|e| Failure::error("landlock rule for the proxy port", e))?;
     }
-    let status = created
-        .restrict_self()
-        .map_err(|e| Failure::error("landlock", e))?;
-    if status.ruleset == RulesetStatus::NotEnforced {
-        return Err(Failure::Missing(
-            "Landlock is not available on this kernel (needs Linux 5.13+ with Landlock \
-             enabled); native commands need it. WASI tools still run; no weaker \
-             sandboxed native mode exists"
-                .into(),
-        ));
-    }
-    let abi = kernel_abi().unwrap_or_default();
-    Ok(format!("landlock(abi {abi}, {:?})", status.ruleset).to_lowercase())
+    Ok(Rules(created))
 }
 
 /// Grants `access` on everything under `base` except `excluded`: entries

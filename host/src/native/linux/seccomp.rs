@@ -16,6 +16,9 @@ use crate::native::PlanNetwork;
 /// Refused outright, whatever the arguments.
 const REFUSED: &[libc::c_long] = &[
     libc::SYS_ptrace,
+    // Another process's descriptor (the supervisor's listener): Landlock's
+    // nested domain refuses it too.
+    libc::SYS_pidfd_getfd,
     libc::SYS_process_vm_readv,
     libc::SYS_process_vm_writev,
     libc::SYS_io_uring_setup,
