@@ -981,14 +981,14 @@ fn the_compile_cache_is_read_only_for_native_commands() {
 /// all: answering its own calls with "continue", a command would make any
 /// name and, without namespaces, change metadata anywhere) with
 /// pidfd_getfd or through /proc/PID/fd, from every process above the
-/// command.
+/// command; or set its limits (RLIMIT_CPU would have it killed).
 #[test]
 fn a_command_cannot_take_the_supervisors_descriptors() {
     if skip_without(&["python3"]) {
         return;
     }
     let attack = r#"
-import ctypes, os, time
+import ctypes, os, resource, time
 libc = ctypes.CDLL(None, use_errno=True)
 PIDFD_OPEN, PIDFD_GETFD = 434, 438
 def ancestors():
@@ -1018,7 +1018,15 @@ while time.time() < deadline and not taken:
             except OSError as e:
                 errors.add(e.errno)
     time.sleep(0.01)
+limited = []
+for pid in set(ancestors()) | {1}:
+    try:
+        resource.prlimit(pid, resource.RLIMIT_CORE, (0, resource.RLIM_INFINITY))
+        limited.append(pid)
+    except OSError as e:
+        errors.add(e.errno)
 print("taken", taken)
+print("limited", limited)
 print("errors", sorted(errors))
 "#;
     for who in everyone_and_unprivileged_landlock() {
@@ -1028,7 +1036,7 @@ print("errors", sorted(errors))
         let run = Run(command.output().expect("running cordon"));
         let out = run.expect_code(0).stdout();
         assert!(
-            out.starts_with("taken []\n"),
+            out.starts_with("taken []\nlimited []\n"),
             "{who:?}: {out}{}",
             run.stderr()
         );

@@ -182,6 +182,13 @@ pub fn apply(network: PlanNetwork, unix_sockets_scoped: bool) -> Result<String, 
             listener,
         )?])?],
     );
+    // Another process's limits: the supervisor's (same user) would let a
+    // command have it killed (RLIMIT_CPU) or starved of descriptors.
+    // C libraries set their own with pid 0.
+    refused.insert(
+        libc::SYS_prlimit64,
+        vec![rule(vec![condition(0, SeccompCmpOp::Ne, 0)?])?],
+    );
     refused.insert(
         libc::SYS_ioctl,
         TERMINAL_INJECTION
