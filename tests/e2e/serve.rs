@@ -18,6 +18,13 @@ struct Server {
     kept: Vec<Value>,
 }
 
+/// An `--approver` value that answers `answers`, one line each.
+fn scripted_approver(l: &Layout, answers: &str) -> String {
+    let script = l.base.join("answers");
+    std::fs::write(&script, answers).unwrap();
+    format!("script={}", script.display())
+}
+
 impl Server {
     fn start(extra: &[&str]) -> Server {
         Server::with_settings(extra, None)
@@ -203,9 +210,7 @@ fn a_note_names_the_run_it_is_said_of() {
 #[test]
 fn a_note_from_the_approval_names_its_run() {
     let l = Layout::new();
-    let script = l.base.join("answers");
-    std::fs::write(&script, "always\n").unwrap();
-    let approver = format!("script={}", script.display());
+    let approver = scripted_approver(&l, "always\n");
     let settings = "sandbox = \"full-access\"\n";
     let mut server = Server::with_settings(&["--approver", &approver], Some((&l, settings)));
     let session = server.open(1, json!({"root": l.root}));
@@ -299,9 +304,7 @@ fn a_session_cannot_widen_its_own_sandbox_or_network() {
 #[test]
 fn session_grants_are_listed_revoked_and_never_shared() {
     let l = Layout::new();
-    let script = l.base.join("answers");
-    std::fs::write(&script, "session\n").unwrap();
-    let approver = format!("script={}", script.display());
+    let approver = scripted_approver(&l, "session\n");
     let mut server = Server::start(&["--approver", &approver]);
     let first = server.open(1, json!({"root": l.root}));
     let second = server.open(2, json!({"root": l.root}));

@@ -284,9 +284,9 @@ pub fn receive_listener(channel: RawFd) -> Option<OwnedFd> {
 }
 
 /// A file's identity.
-type Id = (u64, u64);
+pub type Id = (u64, u64);
 
-fn identity(fd: BorrowedFd) -> std::io::Result<(Id, libc::stat)> {
+pub fn identity(fd: BorrowedFd) -> std::io::Result<(Id, libc::stat)> {
     // SAFETY: fstat fills the buffer on success.
     unsafe {
         let mut st: libc::stat = std::mem::zeroed();

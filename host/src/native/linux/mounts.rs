@@ -1,8 +1,9 @@
 //! The command's view of the filesystem, in its own mount namespace:
 //! everything read-only but the writable trees, protected paths read-only
 //! again inside them (a placeholder holds the mount where one does not exist
-//! yet, unless the supervisor refuses to make its name), secrets and host sockets covered by empty, unreadable stand-ins,
-//! and a /proc and /dev/shm of its own.
+//! yet, unless the supervisor refuses to make its name), secrets and host
+//! sockets covered by empty, unreadable stand-ins, and a /proc and /dev/shm
+//! of its own.
 //!
 //! Read-only mounts hold even against a process with capabilities in the
 //! user namespace: they also stop chmod, chown and utimes, which Landlock

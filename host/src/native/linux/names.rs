@@ -30,7 +30,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use std::sync::Arc;
 
-use super::metadata::{Caller, open_path, read_link};
+use super::metadata::{Caller, Id, identity, open_path, read_link};
 use crate::shape_lock::{Holding, ShapeLock};
 
 /// The calls that make a name, on every architecture: `(number, the
@@ -95,7 +95,7 @@ pub struct Names {
     /// The identity of the directory in which no name of
     /// [`crate::policy::PROTECTED_NAMES`] may be made (the root, see
     /// [`crate::native::Plan::names_root`]).
-    pub root: Option<(u64, u64)>,
+    pub root: Option<Id>,
 }
 
 /// Decides and performs call `nr` for `caller`; names are judged by `names`.
@@ -526,7 +526,13 @@ fn judge(base: OwnedFd, path: &[u8], names: &Names) -> Result<Place, i32> {
         libc::O_PATH | libc::O_DIRECTORY,
         0,
     )?;
-    if root_name && Some(identity(dir.as_fd())?) == names.root {
+    // A directory that cannot be looked at counts as the root.
+    let in_root = || {
+        identity(dir.as_fd())
+            .ok()
+            .is_none_or(|(id, _)| Some(id) == names.root)
+    };
+    if root_name && in_root() {
         return Err(libc::EPERM);
     }
     let completes = shapes
@@ -560,18 +566,6 @@ fn judge(base: OwnedFd, path: &[u8], names: &Names) -> Result<Place, i32> {
         path: c_path(&path[start..])?,
         holding,
     })
-}
-
-/// A directory's identity.
-fn identity(dir: BorrowedFd) -> Result<(u64, u64), i32> {
-    // SAFETY: fstat fills the buffer on success.
-    unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
-        if libc::fstat(dir.as_raw_fd(), &mut st) != 0 {
-            return Err(libc::EPERM);
-        }
-        Ok((st.st_dev, st.st_ino))
-    }
 }
 
 /// The last name of `path`, trailing slashes aside.
