@@ -231,48 +231,68 @@ impl EnvChoice {
     }
 }
 
-/// A command's environment and the host's names left out of it.
+/// The host's side of every native command's environment: the variables
+/// that pass and the names left out. It depends only on the host's
+/// environment and the user's choice, so a session decides it once.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Environment {
-    /// The variables the command gets.
-    pub vars: Vec<(String, String)>,
-    /// The host variables left out (names only).
-    pub dropped: Vec<String>,
+pub struct HostEnvironment {
+    /// The host variables that pass, sorted.
+    kept: Vec<(String, String)>,
+    /// The host variables left out (names only), sorted.
+    dropped: Vec<String>,
 }
 
-/// The command's environment from the host's: every variable but those
-/// `choice` drops or that look like a credential (a name in `choice.pass`
-/// passes whatever it looks like, `--env-drop` winning), then `set` (the
-/// user's `--env`, which wins). A drop pattern that is not a glob drops
-/// everything (checked before, see [`EnvChoice::drop_set`]).
-pub fn scrub(
-    host: impl IntoIterator<Item = (String, String)>,
-    choice: &EnvChoice,
-    set: &[(String, String)],
-) -> Environment {
-    let drop = choice.drop_set().ok();
-    let mut env = Environment::default();
-    for (name, value) in host {
-        let dropped = drop.as_ref().is_none_or(|d| d.is_match(&name))
-            || (!choice.pass.contains(&name)
+impl HostEnvironment {
+    /// Every host variable but those `choice` drops or that look like a
+    /// credential (a name in `choice.pass` passes whatever it looks like,
+    /// `--env-drop` winning). A drop pattern that is not a glob drops
+    /// everything (checked before, see [`EnvChoice::drop_set`]).
+    pub fn scrub(host: impl IntoIterator<Item = (String, String)>, choice: &EnvChoice) -> Self {
+        // Built only when there is a pattern: an empty set drops nothing.
+        let drop = if choice.drop.is_empty() {
+            Ok(None)
+        } else {
+            choice.drop_set().map(Some)
+        };
+        let mut env = HostEnvironment::default();
+        for (name, value) in host {
+            let dropped = match &drop {
+                Ok(Some(set)) => set.is_match(&name),
+                Ok(None) => false,
+                Err(_) => true,
+            } || (!choice.pass.contains(&name)
                 && if is_locale(&name) {
                     !locale_name(&value)
                 } else {
                     name_looks_secret(&name) || value_looks_secret(&value)
                 });
-        if dropped {
-            env.dropped.push(name);
-        } else {
-            env.vars.push((name, value));
+            if dropped {
+                env.dropped.push(name);
+            } else {
+                env.kept.push((name, value));
+            }
         }
+        env.kept.sort();
+        env.dropped.sort();
+        env
     }
-    for (name, value) in set {
-        env.vars.retain(|(n, _)| n != name);
-        env.vars.push((name.clone(), value.clone()));
+
+    /// The names left out, sorted.
+    pub fn dropped(&self) -> &[String] {
+        &self.dropped
     }
-    env.vars.sort();
-    env.dropped.sort();
-    env
+
+    /// A command's environment: the variables that pass, then `set` (the
+    /// user's `--env`, which wins), sorted.
+    pub fn with(&self, set: &[(String, String)]) -> Vec<(String, String)> {
+        let mut vars = self.kept.clone();
+        for (name, value) in set {
+            vars.retain(|(n, _)| n != name);
+            vars.push((name.clone(), value.clone()));
+        }
+        vars.sort();
+        vars
+    }
 }
 
 #[cfg(test)]
@@ -326,15 +346,24 @@ mod tests {
         .collect()
     }
 
+    fn scrub(
+        host: Vec<(String, String)>,
+        choice: &EnvChoice,
+        set: &[(String, String)],
+    ) -> (Vec<(String, String)>, Vec<String>) {
+        let env = HostEnvironment::scrub(host, choice);
+        (env.with(set), env.dropped().to_vec())
+    }
+
     fn names(vars: &[(String, String)]) -> Vec<&str> {
         vars.iter().map(|(k, _)| k.as_str()).collect()
     }
 
     #[test]
     fn everything_passes_but_credentials_by_name_or_value() {
-        let env = scrub(host(), &EnvChoice::default(), &[]);
+        let (vars, dropped) = scrub(host(), &EnvChoice::default(), &[]);
         assert_eq!(
-            names(&env.vars),
+            names(&vars),
             [
                 "AWS_CA_BUNDLE",
                 "EDITOR",
@@ -351,7 +380,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            env.dropped,
+            dropped,
             [
                 "APP_JSON",
                 "AWS_SECRET_ACCESS_KEY",
@@ -382,12 +411,13 @@ mod tests {
             drop: vec!["EDITOR".into(), "PY*".into()],
         };
         let set = [("PATH".to_string(), "/bin".to_string())];
-        let env = scrub(host(), &choice, &set);
-        assert!(env.vars.contains(&("OPENAI_API_KEY".into(), "sk".into())));
-        assert!(env.vars.contains(&("PATH".into(), "/bin".into())));
+        let (vars, dropped) = scrub(host(), &choice, &set);
+        assert!(vars.contains(&("OPENAI_API_KEY".into(), "sk".into())));
+        assert!(vars.contains(&("PATH".into(), "/bin".into())));
+        assert!(!vars.contains(&("PATH".into(), "/usr/bin".into())));
         for gone in ["EDITOR", "PYENV_VERSION", "GITHUB_TOKEN"] {
-            assert!(env.dropped.iter().any(|d| d == gone), "{gone}");
-            assert!(!names(&env.vars).contains(&gone), "{gone}");
+            assert!(dropped.iter().any(|d| d == gone), "{gone}");
+            assert!(!names(&vars).contains(&gone), "{gone}");
         }
     }
 
@@ -398,6 +428,6 @@ mod tests {
             drop: vec!["[".into()],
         };
         assert!(choice.drop_set().unwrap_err().starts_with("--env-drop ["));
-        assert!(scrub(host(), &choice, &[]).vars.is_empty());
+        assert!(scrub(host(), &choice, &[]).0.is_empty());
     }
 }

@@ -91,8 +91,6 @@ pub struct NativeOptions {
     /// The git-commit grant: what a commit writes in the policy's git
     /// directories is kept (see [`git_commit`]).
     pub git_commit: bool,
-    /// What passes of the host's environment beyond the defaults.
-    pub env: env::EnvChoice,
     /// Run without namespaces even where the kernel has them (a weaker
     /// mode: Landlock and seccomp alone).
     pub no_namespaces: bool,
@@ -161,14 +159,14 @@ pub struct Plan {
 impl Plan {
     /// Builds the plan for `argv` run as `program` under `policy`.
     ///
-    /// `host_env` is the host's environment (scrubbed here); `home` is where
-    /// the user's credential stores live.
+    /// `host_env` is the host's side of the command's environment; `home`
+    /// is where the user's credential stores live.
     pub fn new(
         policy: &SandboxPolicy,
         options: &NativeOptions,
         program: PathBuf,
         argv: &[String],
-        host_env: impl IntoIterator<Item = (String, String)>,
+        host_env: &env::HostEnvironment,
         home: Option<&Path>,
     ) -> Plan {
         let root = policy.root();
@@ -223,7 +221,7 @@ impl Plan {
             .collect();
         secret_dirs.sort();
         secret_dirs.dedup();
-        let mut env = env::scrub(host_env, &options.env, policy.env()).vars;
+        let mut env = host_env.with(policy.env());
         env.retain(|(k, _)| k != "PWD");
         env.push(("PWD".to_string(), policy.cwd_abs().display().to_string()));
         let network = match policy.network {

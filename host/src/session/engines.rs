@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use super::Run;
-use super::prepare::{env_choice, granted_writable, writable_dirs};
+use super::prepare::{granted_writable, writable_dirs};
 use crate::broker;
 use crate::exit;
 use crate::io::Stdio;
@@ -151,7 +151,6 @@ impl Run<'_> {
         let options = NativeOptions {
             writable,
             git_commit: asked.contains(&Escalation::GitCommit),
-            env: env_choice(config),
             no_namespaces: config.no_namespaces,
             protected: policy.own_dirs.clone(),
             hidden: policy.own_secrets.clone(),
@@ -169,7 +168,7 @@ impl Run<'_> {
             &options,
             program.to_path_buf(),
             argv,
-            config.host_env.iter().cloned(),
+            &self.session.host_env,
             home.as_deref(),
         );
         if config.determinism.is_some() {

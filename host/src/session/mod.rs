@@ -36,6 +36,7 @@ use crate::audit::{Event, RunRecord, StreamRecord};
 use crate::broker::{self, Broker, Outcome};
 use crate::exit;
 use crate::io::{Cancel, Stdio};
+use crate::native::env::HostEnvironment;
 use crate::net::{self, Allowlist, Decider, NetAccess, Network, Resolver};
 use crate::policy::{SandboxMode, SandboxPolicy};
 use crate::program_file::ProgramFile;
@@ -52,6 +53,9 @@ pub struct Session {
     /// symlink it was named through), and the mode: what every command's
     /// policy starts from.
     base: SandboxPolicy,
+    /// The host's side of every native command's environment, decided
+    /// once (the host's variables and the user's choice do not change).
+    host_env: HostEnvironment,
     /// Behind a lock: the network gate asks it while a command runs.
     broker: Arc<Mutex<Broker>>,
     resolver: Resolver,
@@ -132,9 +136,7 @@ impl Session {
     /// Invalid settings, rules or pins; an approver or audit log that
     /// cannot be opened, or that lies where commands may write.
     pub fn new(mut config: SessionConfig) -> Result<Session> {
-        prepare::env_choice(&config)
-            .drop_set()
-            .map_err(anyhow::Error::msg)?;
+        let host_env = prepare::host_environment(&config)?;
         let base = SandboxPolicy::new(&config.root, None, config.settings.sandbox.value)?;
         // Checked again as each command starts, with the directories
         // resolved as the sandbox protects them.
@@ -163,7 +165,7 @@ impl Session {
             note(left_out.clone());
         }
         prepare::check_helper(&config, &base)?;
-        let mut broker = prepare::broker(&mut config, &base, &note)?;
+        let mut broker = prepare::broker(&mut config, &host_env, &base, &note)?;
         if let Some(glob) = config.allow_secret.first() {
             broker.taint(&format!("a secret was granted: --allow-secret {glob}"));
         }
@@ -171,6 +173,7 @@ impl Session {
             resolver: Resolver::pinned(&config.resolve).map_err(anyhow::Error::msg)?,
             config,
             base,
+            host_env,
             broker: Arc::new(Mutex::new(broker)),
             tracked_warned: Once::new(),
         })
@@ -358,6 +361,7 @@ impl Session {
         let notes = notes.unwrap_or_else(|| config.observer.clone());
         let mut policy = prepare::sandbox_policy(
             config,
+            &self.host_env,
             &self.base,
             command.cwd.as_deref(),
             &command.env,
@@ -394,7 +398,7 @@ impl Session {
         outcome.argv = argv.clone();
         // A shell line is read here, once: the broker judges what was
         // read, and that is what runs.
-        let shell_context = prepare::shell_context(config, &policy);
+        let shell_context = prepare::shell_context(config, &self.host_env, &policy);
         let mut line = match shell_context.read_line(&argv, &policy.cwd_abs()) {
             Some(Ok(script)) => Some(Arc::new(script)),
             Some(Err(err)) => {
@@ -552,11 +556,9 @@ impl Session {
             // Every native command of the run starts with the same
             // environment.
             let env_dropped = if engine == "wasi" {
-                Vec::new()
+                &[][..]
             } else {
-                let choice = prepare::env_choice(config);
-                let host = config.host_env.iter().cloned();
-                crate::native::env::scrub(host, &choice, policy.env()).dropped
+                self.host_env.dropped()
             };
             let name = crate::display::command_in_line(&argv);
             if !ran.layers.is_empty() {
@@ -587,7 +589,7 @@ impl Session {
                     .digest()
                     .map(|(bytes, sha256)| StreamRecord { bytes, sha256 }),
                 layers: &ran.layers,
-                env_dropped: &env_dropped,
+                env_dropped,
             };
             *outcome = RunOutcome {
                 argv: argv.clone(),
@@ -602,7 +604,7 @@ impl Session {
                 duration: started.elapsed(),
                 stdout: record.stdout.clone(),
                 stderr: record.stderr.clone(),
-                env_dropped: env_dropped.clone(),
+                env_dropped: env_dropped.to_vec(),
                 ..std::mem::replace(outcome, RunOutcome::empty())
             };
             let mut broker = self.broker();

@@ -14,6 +14,7 @@ use crate::broker::parked::{self, Parked};
 use crate::broker::rules::Rules;
 use crate::broker::{Broker, ShellContext, project};
 use crate::native;
+use crate::native::env::HostEnvironment;
 use crate::net::{Host, Resolver};
 use crate::own_dirs::{self, OwnDirs};
 use crate::policy::SandboxPolicy;
@@ -26,6 +27,7 @@ use crate::shell;
 /// session's root (`base`: found once, so no command can move it).
 pub(super) fn sandbox_policy(
     config: &SessionConfig,
+    host_env: &HostEnvironment,
     base: &SandboxPolicy,
     cwd: Option<&Path>,
     env: &[String],
@@ -77,7 +79,7 @@ pub(super) fn sandbox_policy(
         .collect();
     crate::policy::refuse_root_inside_own(policy.root(), &mine)?;
     policy.check_root(None)?;
-    let env = command_env(config, &policy);
+    let env = command_env(host_env, &policy);
     let walked = crate::gitdirs::resolve(policy.root(), &policy.cwd_abs(), &env);
     policy.git_dirs = walked.git_dirs;
     // Every git directory the root's repositories use, whatever its name
@@ -130,6 +132,7 @@ pub(super) fn check_helper(config: &SessionConfig, policy: &SandboxPolicy) -> Re
 /// any command.
 pub(super) fn broker(
     config: &mut SessionConfig,
+    host_env: &HostEnvironment,
     policy: &SandboxPolicy,
     note: &dyn Fn(String),
 ) -> Result<Broker> {
@@ -185,7 +188,7 @@ pub(super) fn broker(
     let resolver = Resolver::pinned(&config.resolve).map_err(anyhow::Error::msg)?;
     let mut broker = Broker::new(rules, config.settings.approval.value, approver, audit)
         .with_observer(config.observer.clone())
-        .with_shell(shell_context(config, policy))
+        .with_shell(shell_context(config, host_env, policy))
         .without_grants(&config.no_grant, local_hosts(config, resolver));
     if let Some(user) = user {
         broker = broker.with_rules_file(user.join(project::USER_RULES));
@@ -211,9 +214,13 @@ fn local_hosts(
 
 /// What the broker reads a command's shell lines with: the variables
 /// `$NAME` expands to where it runs.
-pub(super) fn shell_context(config: &SessionConfig, policy: &SandboxPolicy) -> ShellContext {
+pub(super) fn shell_context(
+    config: &SessionConfig,
+    host_env: &HostEnvironment,
+    policy: &SandboxPolicy,
+) -> ShellContext {
     ShellContext {
-        env: shell::Env::new(command_env(config, policy)),
+        env: shell::Env::new(command_env(host_env, policy)),
         root: policy.root().to_path_buf(),
         own_places: [policy.root().to_path_buf(), std::env::temp_dir()]
             .into_iter()
@@ -253,17 +260,33 @@ fn secrets_by_place(secrets: &[String], root: &Path) -> Result<(Vec<String>, Vec
 
 /// The environment a command line's `$NAME` reads: what a native command
 /// would start with.
-pub(super) fn command_env(config: &SessionConfig, policy: &SandboxPolicy) -> Vec<(String, String)> {
-    let host = config.host_env.iter().cloned();
-    let mut env = native::env::scrub(host, &env_choice(config), policy.env()).vars;
+pub(super) fn command_env(
+    host_env: &HostEnvironment,
+    policy: &SandboxPolicy,
+) -> Vec<(String, String)> {
+    let mut env = host_env.with(policy.env());
     env.push(("PWD".into(), policy.cwd_abs().display().to_string()));
     // The run's private TMPDIR is made later; it lives under this one.
     env.push(("TMPDIR".into(), std::env::temp_dir().display().to_string()));
     env
 }
 
+/// The host's side of the session's native commands' environment.
+///
+/// # Errors
+///
+/// An `--env-drop` pattern that is not a glob.
+pub(super) fn host_environment(config: &SessionConfig) -> Result<HostEnvironment> {
+    let choice = env_choice(config);
+    choice.drop_set().map_err(anyhow::Error::msg)?;
+    Ok(HostEnvironment::scrub(
+        config.host_env.iter().cloned(),
+        &choice,
+    ))
+}
+
 /// What passes of the host's environment beyond the defaults.
-pub(super) fn env_choice(config: &SessionConfig) -> native::env::EnvChoice {
+fn env_choice(config: &SessionConfig) -> native::env::EnvChoice {
     let values =
         |list: &[settings::Sourced<String>]| list.iter().map(|s| s.value.clone()).collect();
     native::env::EnvChoice {
