@@ -211,6 +211,13 @@ fn program(
         PlanNetwork::Off => Some(Vec::new()),
     };
     if let Some(families) = &mut families {
+        // A pair of unix sockets is all socketpair makes here: other
+        // families that have pairs (TIPC) are networks of their own.
+        let mut pairs = vec![rule(vec![condition(
+            0,
+            SeccompCmpOp::Ne,
+            libc::AF_UNIX as u64,
+        )?])?];
         if unix_sockets_scoped {
             families.push((libc::AF_UNIX, "unix"));
         } else {
@@ -218,14 +225,17 @@ fn program(
             // SOCK_CLOEXEC and SOCK_NONBLOCK). Every kind but stream and
             // seqpacket is refused, not just SOCK_DGRAM: the kernel makes
             // a SOCK_RAW unix socket a datagram one.
-            let other_kinds = (0..16u64)
-                .filter(|kind| {
-                    ![libc::SOCK_STREAM as u64, libc::SOCK_SEQPACKET as u64].contains(kind)
-                })
-                .map(|kind| rule(vec![condition(1, SeccompCmpOp::MaskedEq(0xf), kind)?]))
-                .collect::<Result<_, _>>()?;
-            refused.insert(libc::SYS_socketpair, other_kinds);
+            for kind in (0..16u64).filter(|kind| {
+                ![libc::SOCK_STREAM as u64, libc::SOCK_SEQPACKET as u64].contains(kind)
+            }) {
+                pairs.push(rule(vec![condition(
+                    1,
+                    SeccompCmpOp::MaskedEq(0xf),
+                    kind,
+                )?])?);
+            }
         }
+        refused.insert(libc::SYS_socketpair, pairs);
         // One rule, all conditions at once: refused unless the family is
         // one of these (no condition at all: every socket() refused).
         let others = families
@@ -341,7 +351,15 @@ mod tests {
     /// call the filter let through fails harmlessly (bad address, bad
     /// descriptor, bad flags) with an errno of its own.
     fn errnos_under_filter(calls: &[libc::c_long]) -> Vec<i32> {
-        let Ok((program, _)) = program(PlanNetwork::Off, true) else {
+        let all = usize::MAX;
+        let calls: Vec<_> = calls.iter().map(|nr| (*nr, [all; 4])).collect();
+        errnos_of(&calls, true)
+    }
+
+    /// As [`errnos_under_filter`], with the first four arguments given,
+    /// under the filter for the network off.
+    fn errnos_of(calls: &[(libc::c_long, [usize; 4])], unix_scoped: bool) -> Vec<i32> {
+        let Ok((program, _)) = program(PlanNetwork::Off, unix_scoped) else {
             panic!("the filter does not compile");
         };
         let mut fds = [0; 2];
@@ -357,9 +375,8 @@ mod tests {
                 if seccompiler::apply_filter(&program).is_err() {
                     libc::_exit(2);
                 }
-                for nr in calls {
-                    let all = usize::MAX;
-                    let errno = if libc::syscall(*nr, all, all, all, all, all, all) < 0 {
+                for (nr, [a, b, c, d]) in calls {
+                    let errno = if libc::syscall(*nr, *a, *b, *c, *d, 0usize, 0usize) < 0 {
                         *libc::__errno_location()
                     } else {
                         0
@@ -405,5 +422,27 @@ mod tests {
         assert_eq!(rest[1], libc::EBADF);
         assert_ne!(rest[2], libc::EPERM);
         assert_ne!(rest[2], libc::ENOSYS);
+    }
+
+    #[test]
+    fn socketpair_makes_unix_pairs_only_with_the_network_off() {
+        let tipc = 30; // AF_TIPC: a network of its own, with socketpair
+        let stream = libc::SOCK_STREAM as usize;
+        let dgram = libc::SOCK_DGRAM as usize;
+        let unix = libc::AF_UNIX as usize;
+        let mut pair = [0i32; 2];
+        let out = pair.as_mut_ptr() as usize;
+        for scoped in [true, false] {
+            let errnos = errnos_of(
+                &[
+                    (libc::SYS_socketpair, [tipc, stream, 0, out]),
+                    (libc::SYS_socketpair, [unix, stream, 0, out]),
+                    (libc::SYS_socketpair, [unix, dgram, 0, out]),
+                ],
+                scoped,
+            );
+            let dgram_refused = if scoped { 0 } else { libc::EPERM };
+            assert_eq!(errnos, [libc::EPERM, 0, dgram_refused], "scoped: {scoped}");
+        }
     }
 }
