@@ -37,7 +37,10 @@ struct Cli {
     command: Command,
 }
 
+// Each subcommand's arguments are built only when it is the one given:
+// `cordon run`, the hot path, does not pay for the others'.
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 enum Command {
     /// Run a command: a WASI tool confined to the project root, or a native
     /// program under the OS sandbox.
@@ -252,7 +255,9 @@ struct RunArgs {
     command: Vec<String>,
 }
 
-/// The flags that set a run's settings ([`Settings::override_with`]).
+// The flags that set a run's settings ([`Settings::override_with`]). Not
+// a doc comment: clap would take it for `cordon run`'s description, which
+// the subcommand's arguments, built when it is given, would set last.
 #[derive(clap::Args, Debug)]
 struct SettingFlags {
     /// What the tool may change [default: workspace-write, or as your

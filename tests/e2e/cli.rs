@@ -393,3 +393,27 @@ fn run_json_reports_on_its_own_descriptor() {
         );
     }
 }
+
+/// Each subcommand's help opens with its own description, the one the
+/// command list shows (their arguments are built only when the subcommand
+/// is given, and a flattened group's doc comment once took its place).
+#[test]
+fn every_subcommand_help_opens_with_its_description() {
+    let out = cordon().arg("--help").output().unwrap();
+    let list = String::from_utf8(out.stdout).unwrap();
+    let commands: Vec<(&str, &str)> = list
+        .lines()
+        .skip_while(|line| *line != "Commands:")
+        .skip(1)
+        .take_while(|line| !line.is_empty())
+        .filter_map(|line| line.trim().split_once(char::is_whitespace))
+        .filter(|(name, _)| *name != "help")
+        .map(|(name, about)| (name, about.trim()))
+        .collect();
+    assert!(commands.len() >= 8, "{list}");
+    for (name, about) in commands {
+        let out = cordon().args([name, "--help"]).output().unwrap();
+        let help = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(help.lines().next(), Some(about), "cordon {name} --help");
+    }
+}
