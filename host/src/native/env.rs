@@ -248,24 +248,16 @@ impl HostEnvironment {
     /// `--env-drop` winning). A drop pattern that is not a glob drops
     /// everything (checked before, see [`EnvChoice::drop_set`]).
     pub fn scrub(host: impl IntoIterator<Item = (String, String)>, choice: &EnvChoice) -> Self {
-        // Built only when there is a pattern: an empty set drops nothing.
-        let drop = if choice.drop.is_empty() {
-            Ok(None)
-        } else {
-            choice.drop_set().map(Some)
-        };
+        let drop = choice.drop_set().ok();
         let mut env = HostEnvironment::default();
         for (name, value) in host {
-            let dropped = match &drop {
-                Ok(Some(set)) => set.is_match(&name),
-                Ok(None) => false,
-                Err(_) => true,
-            } || (!choice.pass.contains(&name)
-                && if is_locale(&name) {
-                    !locale_name(&value)
-                } else {
-                    name_looks_secret(&name) || value_looks_secret(&value)
-                });
+            let dropped = drop.as_ref().is_none_or(|d| d.is_match(&name))
+                || (!choice.pass.contains(&name)
+                    && if is_locale(&name) {
+                        !locale_name(&value)
+                    } else {
+                        name_looks_secret(&name) || value_looks_secret(&value)
+                    });
             if dropped {
                 env.dropped.push(name);
             } else {
