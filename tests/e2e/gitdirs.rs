@@ -964,3 +964,45 @@ fn a_directory_cordon_cannot_list_is_protected_whole() {
         );
     }
 }
+
+/// The walk that finds git directories remembers each directory's listing
+/// between runs and lists again only those whose identity changed
+/// (host/src/gitdirs/survey.rs): a repository made after a run remembered
+/// the tree, deep in it, is protected all the same, in both engines.
+#[test]
+fn a_repository_made_after_the_walk_was_remembered_is_protected() {
+    use sha2::{Digest, Sha256};
+    if skip_without(&["git"]) {
+        return;
+    }
+    let l = Layout::new();
+    std::fs::create_dir_all(l.at("vendor/lib/deep")).unwrap();
+    // A listing is remembered once its directory is 5 s unchanged.
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    l.cordon().args(["--", "true"]).output().expect_code(0);
+    let digest = Sha256::digest(l.root.as_os_str().as_encoded_bytes());
+    let name: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let memory = crate::support::cache_dir().join("walks").join(name);
+    let remembered = std::fs::read(&memory).expect("the walk was not remembered");
+    assert!(String::from_utf8_lossy(&remembered).contains("vendor/lib/deep"));
+
+    // Its git directory named other than `.git`: found by what it is.
+    let deep = l.at("vendor/lib/deep");
+    git(&deep, &["init", "-q", "--separate-git-dir=store", "sub"]);
+    let work = deep.join("sub");
+    let marker = l.base.join("outside/hook-ran");
+    let git_dir = "vendor/lib/deep/store";
+    let before = l.inside();
+    let run = sh(&l, Who::Root, &[], &plant(git_dir, &marker));
+    assert_ne!(run.code(), 0, "natively: {}", run.stderr());
+    assert_eq!(l.inside(), before, "natively: the new repository changed");
+    let hook = format!("{git_dir}/hooks/pre-commit");
+    let script = format!("#!/bin/sh\ntouch {}\n", marker.display());
+    for wasi in BOTH {
+        l.cordon()
+            .probe(wasi, &["write", hook.as_str(), script.as_str()])
+            .expect_refused();
+        assert_eq!(l.inside(), before, "{wasi:?}: the new repository changed");
+    }
+    assert!(!a_hook_ran(&work, &marker), "a planted hook ran");
+}

@@ -80,7 +80,8 @@ pub(super) fn sandbox_policy(
     crate::policy::refuse_root_inside_own(policy.root(), &mine)?;
     policy.check_root(None)?;
     let env = command_env(host_env, &policy);
-    let walked = crate::gitdirs::resolve(policy.root(), &policy.cwd_abs(), &env);
+    let memory = config.compile_cache();
+    let walked = crate::gitdirs::resolve(policy.root(), &policy.cwd_abs(), &env, memory.as_ref());
     policy.git_dirs = walked.git_dirs;
     // Every git directory the root's repositories use, whatever its name
     // or place, is protected like cordon's own (by identity, whole).

@@ -73,6 +73,9 @@ impl Hasher for ShaHasher {
 }
 
 impl CompileCache {
+    /// The length of a [`CompileCache::tag`].
+    pub(crate) const TAG_LEN: usize = TAG_LEN;
+
     /// A cache in `dir`, created on first store.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         CompileCache {
@@ -166,6 +169,20 @@ impl CompileCache {
         let tag = hmac::sign(mac_key, &signed(key, &check, content));
         check.extend_from_slice(tag.as_ref());
         atomic::write(&self.check(key), &check)
+    }
+
+    /// A tag authenticating `bytes` under this cache's key, for the other
+    /// files cordon keeps here (what a walk of a root found); `None`
+    /// without a key.
+    pub(crate) fn tag(&self, bytes: &[u8]) -> Option<[u8; TAG_LEN]> {
+        let tag = hmac::sign(self.mac_key()?, bytes);
+        tag.as_ref().try_into().ok()
+    }
+
+    /// Whether `tag` is [`CompileCache::tag`]'s for `bytes`.
+    pub(crate) fn is_tagged(&self, bytes: &[u8], tag: &[u8]) -> bool {
+        self.mac_key()
+            .is_some_and(|key| hmac::verify(key, bytes, tag).is_ok())
     }
 
     /// Number of entries and their total size in bytes.

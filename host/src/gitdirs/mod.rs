@@ -6,7 +6,13 @@
 //! `GIT_DIR`/`GIT_COMMON_DIR` in the environment. Each one found is
 //! protected whole, by identity, in both engines (docs/SANDBOX.md).
 
+mod survey;
+
 use std::path::{Path, PathBuf};
+
+use survey::Lead;
+
+use crate::wasi::CompileCache;
 
 /// What the walk of a root found.
 #[derive(Debug, Default)]
@@ -21,13 +27,32 @@ pub struct Walked {
 
 /// Every git directory that the repositories under `root` use, and those
 /// `env` names; and the directories that could not be listed. `cwd` is
-/// where a relative `GIT_DIR` starts.
-pub fn resolve(root: &Path, cwd: &Path, env: &[(String, String)]) -> Walked {
-    let mut walked = Walked::default();
-    if has_git_dir_shape(|name| root.join(name).symlink_metadata().is_ok()) {
-        add(root, &mut walked.git_dirs);
+/// where a relative `GIT_DIR` starts. With `memory`, the walk of the root
+/// lists only the directories that changed since the last one
+/// ([`survey`]).
+pub fn resolve(
+    root: &Path,
+    cwd: &Path,
+    env: &[(String, String)],
+    memory: Option<&CompileCache>,
+) -> Walked {
+    let survey = survey::survey(root, memory);
+    let mut walked = Walked {
+        unlisted: survey.unlisted,
+        ..Walked::default()
+    };
+    for lead in survey.leads {
+        match lead {
+            Lead::Shaped(dir) => add(&dir, &mut walked.git_dirs),
+            Lead::GitFile(file) => {
+                if let Some(target) = gitfile_target(&file) {
+                    add(&target, &mut walked.git_dirs);
+                }
+            }
+            // A directory, or a symlink to one: what it resolves to.
+            Lead::DotGit(path) => add(&path, &mut walked.git_dirs),
+        }
     }
-    walk(root, &mut walked);
     for name in ["GIT_DIR", "GIT_COMMON_DIR"] {
         if let Some((_, value)) = env.iter().find(|(k, _)| k == name) {
             add(&cwd.join(value), &mut walked.git_dirs);
@@ -36,62 +61,6 @@ pub fn resolve(root: &Path, cwd: &Path, env: &[(String, String)]) -> Walked {
     walked.git_dirs.sort();
     walked.git_dirs.dedup();
     walked
-}
-
-/// Walks every directory below `dir`, as deep as they go (a repository
-/// deeper than any bound would be one left unprotected), following no
-/// symlink, so no walk loops.
-fn walk(dir: &Path, walked: &mut Walked) {
-    let found = &mut walked.git_dirs;
-    let listing = match std::fs::read_dir(dir) {
-        Ok(listing) => listing,
-        // Gone since its parent was listed: nothing below it.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
-        Err(_) => {
-            walked.unlisted.push(dir.to_path_buf());
-            return;
-        }
-    };
-    let mut entries = Vec::new();
-    let mut whole = true;
-    for entry in listing {
-        match entry.and_then(|entry| Ok((entry.file_type()?, entry))) {
-            Ok(entry) => entries.push(entry),
-            Err(_) => whole = false,
-        }
-    }
-    if !whole {
-        walked.unlisted.push(dir.to_path_buf());
-    }
-    let mut below = Vec::new();
-    for (kind, entry) in &entries {
-        let name = entry.file_name();
-        if kind.is_dir() {
-            let path = entry.path();
-            // A bare repository: git finds it when run inside it.
-            if has_git_dir_shape(|name| path.join(name).symlink_metadata().is_ok()) {
-                add(&path, found);
-            }
-        }
-        if name == ".git" {
-            let path = entry.path();
-            if kind.is_file() {
-                if let Some(target) = gitfile_target(&path) {
-                    add(&target, found);
-                }
-            } else {
-                // A directory, or a symlink to one: what it resolves to.
-                add(&path, found);
-            }
-        } else if kind.is_dir() {
-            // Every directory: a gitfile in a hidden one or in
-            // node_modules names a git directory as well as any other.
-            below.push(entry.path());
-        }
-    }
-    for path in below {
-        walk(&path, walked);
-    }
 }
 
 /// The largest git config read for a hooks directory.
@@ -485,7 +454,7 @@ mod tests {
             std::fs::create_dir_all(root.join(entry)).unwrap();
         }
         std::fs::write(root.join("fixtures/repo.git/HEAD"), "ref: refs/heads/m\n").unwrap();
-        let found = resolve(&root, &root, &env).git_dirs;
+        let found = resolve(&root, &root, &env, None).git_dirs;
         assert_eq!(
             found,
             [
@@ -498,7 +467,7 @@ mod tests {
             ]
         );
         let bare = root.join("fixtures/repo.git");
-        assert_eq!(resolve(&bare, &bare, &[]).git_dirs, [bare]);
+        assert_eq!(resolve(&bare, &bare, &[], None).git_dirs, [bare]);
     }
 
     /// An index of `entries` (each its flags' name length and its name
