@@ -68,6 +68,7 @@ fn survey_settled(root: &Path, memory: Option<&CompileCache>, settled: Duration)
         .as_ref()
         .map(|(cache, file)| Memory::load(cache, root, file));
     let mut walk = Walk {
+        cache_dir: memory.as_ref().map(|(cache, _)| cache.dir().to_path_buf()),
         before: before.unwrap_or_default(),
         after: HashMap::new(),
         changed: false,
@@ -98,6 +99,10 @@ struct Listing {
 }
 
 struct Walk {
+    /// The cache's directory, not walked where the root holds it: no
+    /// command can write it (a git directory there is as safe as the
+    /// cache), and the memory written there would change it on every run.
+    cache_dir: Option<PathBuf>,
     /// What the last run remembered, by path relative to the root
     /// (`a/b`, the root itself ``); taken as it is used.
     before: HashMap<String, Listing>,
@@ -123,7 +128,7 @@ impl Walk {
             Err(_) => return self.found.unlisted.push(dir.to_path_buf()),
         };
         // Replaced by a symlink or a file since its parent was listed.
-        if !meta.is_dir() {
+        if !meta.is_dir() || self.cache_dir.as_deref() == Some(dir) {
             return;
         }
         let identity = identity(&meta);
@@ -431,6 +436,29 @@ mod tests {
         Memory::store(&cache, &root, &file, &forged).unwrap();
         let trusted = survey_settled(&root, Some(&cache), Duration::ZERO);
         assert!(trusted.leads.is_empty());
+    }
+
+    #[test]
+    fn a_cache_inside_the_root_is_not_walked_nor_the_memory_rewritten() {
+        let tree = tempfile::tempdir().unwrap();
+        let root = tree.path().canonicalize().unwrap();
+        std::fs::create_dir_all(root.join("src")).unwrap();
+        // Made before any run, as cordon makes its own directories.
+        std::fs::create_dir(root.join(".cache")).unwrap();
+        let cache = CompileCache::new(root.join(".cache"));
+        survey_settled(&root, Some(&cache), Duration::ZERO);
+        let file = Memory::file(&cache, &root);
+        let inode = |file: &Path| std::os::unix::fs::MetadataExt::ino(&file.metadata().unwrap());
+        let written = inode(&file);
+        std::thread::sleep(Duration::from_millis(20));
+        survey_settled(&root, Some(&cache), Duration::ZERO);
+        assert_eq!(
+            inode(&file),
+            written,
+            "a run that changed nothing rewrote the memory"
+        );
+        let remembered = Memory::load(&cache, &root, &file);
+        assert!(remembered.keys().all(|rel| !rel.starts_with(".cache")));
     }
 
     #[test]

@@ -80,7 +80,9 @@ pub(super) fn sandbox_policy(
     crate::policy::refuse_root_inside_own(policy.root(), &mine)?;
     policy.check_root(None)?;
     let env = command_env(host_env, &policy);
-    let memory = config.compile_cache();
+    // Kept beside the compiled code, in the cache directory as resolved.
+    let memory = config.compile_cache().and(own.cache.clone());
+    let memory = memory.map(crate::wasi::CompileCache::new);
     let walked = crate::gitdirs::resolve(policy.root(), &policy.cwd_abs(), &env, memory.as_ref());
     policy.git_dirs = walked.git_dirs;
     // Every git directory the root's repositories use, whatever its name
