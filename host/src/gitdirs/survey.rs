@@ -24,6 +24,9 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use cap_fs_ext::DirExt;
+use cap_std::ambient_authority;
+use cap_std::fs::Dir;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -75,7 +78,8 @@ fn survey_settled(root: &Path, memory: Option<&CompileCache>, settled: Duration)
         settled_by: began.checked_sub(settled),
         found: Survey::default(),
     };
-    walk.visit(root, Some(String::new()));
+    let opened = Dir::open_ambient_dir(root, ambient_authority());
+    walk.visit(root, opened, Some(String::new()));
     if let Some((cache, file)) = memory
         && (walk.changed || !walk.before.is_empty())
     {
@@ -118,20 +122,24 @@ struct Walk {
 }
 
 impl Walk {
-    /// Visits `dir`, whose path relative to the root is `relative` (`None`
-    /// when it is not UTF-8: such a directory is listed every time).
-    fn visit(&mut self, dir: &Path, relative: Option<String>) {
-        let meta = match dir.symlink_metadata() {
-            Ok(meta) => meta,
+    /// Visits the directory at `path`, opened as `dir` (or not), whose
+    /// path relative to the root is `relative` (`None` when it is not
+    /// UTF-8: such a directory is listed every time). Its identity, its
+    /// listing and its shape are all read through the one descriptor, and
+    /// its subdirectories opened from it without following a symlink: a
+    /// directory moved meanwhile cannot lend its contents to another's
+    /// identity.
+    fn visit(&mut self, path: &Path, dir: std::io::Result<Dir>, relative: Option<String>) {
+        let dir = match dir {
+            Ok(dir) => dir,
             // Gone since its parent was listed: nothing below it.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
-            Err(_) => return self.found.unlisted.push(dir.to_path_buf()),
+            Err(_) => return self.found.unlisted.push(path.to_path_buf()),
         };
-        // Replaced by a symlink or a file since its parent was listed.
-        if !meta.is_dir() || self.cache_dir.as_deref() == Some(dir) {
+        if self.cache_dir.as_deref() == Some(path) {
             return;
         }
-        let identity = identity(&meta);
+        let identity = dir.dir_metadata().ok().and_then(|meta| identity(&meta));
         let remembered = relative.as_ref().and_then(|rel| self.before.remove(rel));
         let (shaped, dot_git, subdirs) = match remembered {
             Some(listing) if Some(listing.identity) == identity => {
@@ -145,13 +153,11 @@ impl Walk {
             remembered => {
                 // One remembered and no longer true is dropped.
                 self.changed |= remembered.is_some();
-                let fresh = match list(dir) {
-                    Ok(fresh) => fresh,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
-                    Err(_) => return self.found.unlisted.push(dir.to_path_buf()),
+                let Ok(fresh) = list(&dir) else {
+                    return self.found.unlisted.push(path.to_path_buf());
                 };
                 if !fresh.whole {
-                    self.found.unlisted.push(dir.to_path_buf());
+                    self.found.unlisted.push(path.to_path_buf());
                 }
                 if let (Some(rel), Some(identity)) = (&relative, identity)
                     && let Some(listing) = self.rememberable(&fresh, identity)
@@ -163,9 +169,9 @@ impl Walk {
             }
         };
         if shaped {
-            self.found.leads.push(Lead::Shaped(dir.to_path_buf()));
+            self.found.leads.push(Lead::Shaped(path.to_path_buf()));
         }
-        let dot_git_path = || dir.join(".git");
+        let dot_git_path = || path.join(".git");
         match dot_git {
             Some(true) => self.found.leads.push(Lead::GitFile(dot_git_path())),
             Some(false) => self.found.leads.push(Lead::DotGit(dot_git_path())),
@@ -177,7 +183,14 @@ impl Walk {
                 (Some(rel), Some(name)) => Some(format!("{rel}/{name}")),
                 _ => None,
             };
-            self.visit(&dir.join(&name), below);
+            let opened = dir.open_dir_nofollow(&name);
+            // Replaced by a symlink or a file since it was listed: not
+            // walked, as one listed so is not.
+            let replaced = || dir.symlink_metadata(&name).is_ok_and(|meta| !meta.is_dir());
+            if opened.is_err() && replaced() {
+                continue;
+            }
+            self.visit(&path.join(&name), opened, below);
         }
     }
 }
@@ -214,10 +227,10 @@ struct Fresh {
 }
 
 /// Lists `dir`.
-fn list(dir: &Path) -> std::io::Result<Fresh> {
-    let listing = std::fs::read_dir(dir)?;
+fn list(dir: &Dir) -> std::io::Result<Fresh> {
+    let listing = dir.entries()?;
     let mut fresh = Fresh {
-        shaped: super::has_git_dir_shape(|name| dir.join(name).symlink_metadata().is_ok()),
+        shaped: super::has_git_dir_shape(|name| dir.symlink_metadata(name).is_ok()),
         dot_git: None,
         subdirs: Vec::new(),
         whole: true,
@@ -246,8 +259,8 @@ fn changed_at(secs: i64, nanos: i64) -> Option<SystemTime> {
 }
 
 #[cfg(unix)]
-fn identity(meta: &std::fs::Metadata) -> Option<[i64; 4]> {
-    use std::os::unix::fs::MetadataExt;
+fn identity(meta: &cap_std::fs::Metadata) -> Option<[i64; 4]> {
+    use cap_std::fs::MetadataExt;
     Some([
         meta.dev() as i64,
         meta.ino() as i64,
@@ -258,7 +271,7 @@ fn identity(meta: &std::fs::Metadata) -> Option<[i64; 4]> {
 
 /// No change time the kernel alone sets: nothing is remembered.
 #[cfg(not(unix))]
-fn identity(_meta: &std::fs::Metadata) -> Option<[i64; 4]> {
+fn identity(_meta: &cap_std::fs::Metadata) -> Option<[i64; 4]> {
     None
 }
 
@@ -403,6 +416,69 @@ mod tests {
         }
     }
 
+    /// A command swapping two directories (`a`, `c`) while the walk runs
+    /// must not make it remember one directory's identity with the other's
+    /// contents: `a/b` is shaped as a bare repository and `c/b` is not,
+    /// and neither `b` changes, so a listing remembered wrong would stay
+    /// trusted and hide the repository from every later run. (The window
+    /// is narrow: a walk that took the identity by path, then listed by
+    /// path again, was caught here about once in 30,000 walks.)
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_directory_swapped_during_the_walk_is_not_remembered_wrong() {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let cache_dir = tempfile::tempdir().unwrap();
+        let cache = CompileCache::new(cache_dir.path());
+        let tree = tempfile::tempdir().unwrap();
+        let root = tree.path().canonicalize().unwrap();
+        for dir in ["a/b/objects", "a/b/refs", "c/b"] {
+            std::fs::create_dir_all(root.join(dir)).unwrap();
+        }
+        std::fs::write(root.join("a/b/HEAD"), "ref: refs/heads/m\n").unwrap();
+        let c_path = |name: &str| CString::new(root.join(name).as_os_str().as_bytes()).unwrap();
+        let (a, c) = (c_path("a"), c_path("c"));
+        let swap = || {
+            // SAFETY: two NUL-terminated paths; renameat2 only reads them.
+            let done = unsafe {
+                libc::renameat2(
+                    libc::AT_FDCWD,
+                    a.as_ptr(),
+                    libc::AT_FDCWD,
+                    c.as_ptr(),
+                    libc::RENAME_EXCHANGE,
+                )
+            };
+            assert_eq!(done, 0, "{}", std::io::Error::last_os_error());
+        };
+        let id = |dir: &str| {
+            let dir = Dir::open_ambient_dir(root.join(dir), ambient_authority()).unwrap();
+            identity(&dir.dir_metadata().unwrap()).unwrap()
+        };
+        // Neither `b` changes: their identities hold throughout.
+        let shaped_of = HashMap::from([(id("a/b"), true), (id("c/b"), false)]);
+        let file = Memory::file(&cache, &root);
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    swap();
+                }
+            });
+            for _ in 0..50000 {
+                survey_settled(&root, Some(&cache), Duration::ZERO);
+                for (rel, listing) in Memory::load(&cache, &root, &file) {
+                    if let Some(&shaped) = shaped_of.get(&listing.identity) {
+                        stop.store(true, Ordering::Relaxed);
+                        assert_eq!(listing.shaped, shaped, "{rel} remembered wrong");
+                    }
+                }
+            }
+            stop.store(true, Ordering::Relaxed);
+        });
+    }
+
     #[test]
     fn a_memory_not_tagged_with_the_key_is_not_trusted() {
         let cache_dir = tempfile::tempdir().unwrap();
@@ -418,7 +494,13 @@ mod tests {
         // A memory of today's identities that leaves the `.git` out, tagged
         // with another key: what a command would forge.
         let listed = |dir: &Path, subdirs: &[&str]| Listing {
-            identity: identity(&dir.symlink_metadata().unwrap()).unwrap(),
+            identity: identity(
+                &Dir::open_ambient_dir(dir, ambient_authority())
+                    .unwrap()
+                    .dir_metadata()
+                    .unwrap(),
+            )
+            .unwrap(),
             shaped: false,
             dot_git: None,
             subdirs: subdirs.iter().map(|s| s.to_string()).collect(),
