@@ -27,6 +27,17 @@ pub struct OwnDirs {
     pub config: Option<PathBuf>,
     /// The compile cache's directory.
     pub cache: Option<PathBuf>,
+    /// The default config and cache directories where this run uses
+    /// others: a later run may use them, so no command may write them
+    /// either (nor forge a key or a cache entry there for it to trust).
+    defaults: Defaults,
+}
+
+/// See [`OwnDirs::protect_defaults`].
+#[derive(Debug, Clone, Default)]
+struct Defaults {
+    config: Option<PathBuf>,
+    cache: Option<PathBuf>,
 }
 
 /// Why an own directory cannot be used.
@@ -84,19 +95,47 @@ impl OwnDirs {
         Ok(OwnDirs {
             config: one(config, "config", "XDG_CONFIG_HOME")?,
             cache: one(cache, "cache", "--cache-dir")?,
+            defaults: Defaults::default(),
         })
     }
 
-    /// Both directories, resolved.
-    pub fn all(&self) -> Vec<PathBuf> {
-        self.config.iter().chain(&self.cache).cloned().collect()
+    /// Protects too the default `config` and `cache` directories, where
+    /// they are not this run's. One that cannot be resolved, or only
+    /// through a symlink in `areas`, is left out: a run that uses it
+    /// refuses it then.
+    pub fn protect_defaults(
+        &mut self,
+        config: Option<&Path>,
+        cache: Option<&Path>,
+        areas: &[&Path],
+    ) {
+        let other = |dir: Option<&Path>, used: &Option<PathBuf>| {
+            let real = resolve_one(dir?, "default", "", areas).ok()?;
+            (used.as_ref() != Some(&real)).then_some(real)
+        };
+        self.defaults = Defaults {
+            config: other(config, &self.config),
+            cache: other(cache, &self.cache),
+        };
     }
 
-    /// The compile cache's key file, resolved.
-    pub fn cache_key(&self) -> Option<PathBuf> {
-        self.cache
-            .as_ref()
+    /// Every directory, resolved.
+    pub fn all(&self) -> Vec<PathBuf> {
+        let defaults = self.defaults.config.iter().chain(&self.defaults.cache);
+        self.config
+            .iter()
+            .chain(&self.cache)
+            .chain(defaults)
+            .cloned()
+            .collect()
+    }
+
+    /// The key files of the compile cache and of the default one, resolved.
+    pub fn cache_keys(&self) -> Vec<PathBuf> {
+        let caches = self.cache.iter().chain(&self.defaults.cache);
+        caches
             .map(|dir| CompileCache::new(dir.clone()).key_file())
+            .collect()
     }
 }
 
@@ -256,10 +295,36 @@ mod tests {
         );
         assert!(base.join("elsewhere/cache/cordon").is_dir());
         assert_eq!(
-            own.cache_key().unwrap(),
-            base.join("elsewhere/cache/cordon/mac.key")
+            own.cache_keys(),
+            [base.join("elsewhere/cache/cordon/mac.key")]
         );
         // A read-only root has no area: the symlink is followed.
         assert!(OwnDirs::resolve(Some(&root.join(".config/cordon")), None, &[]).is_ok());
+    }
+
+    #[test]
+    fn the_default_directories_are_protected_where_the_run_uses_others() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path().canonicalize().unwrap();
+        let (config, cache) = (base.join("config"), base.join("cache"));
+        let mut own = OwnDirs::resolve(Some(&config), Some(&cache), &[]).unwrap();
+        let (default_config, default_cache) = (base.join("home/.config"), base.join("home/.cache"));
+        own.protect_defaults(Some(&default_config), Some(&default_cache), &[]);
+        assert_eq!(
+            own.all(),
+            [
+                config.clone(),
+                cache.clone(),
+                default_config,
+                default_cache.clone()
+            ]
+        );
+        assert_eq!(
+            own.cache_keys(),
+            [cache.join("mac.key"), default_cache.join("mac.key")]
+        );
+        // The same directories, spelled otherwise: once.
+        own.protect_defaults(Some(&base.join("config/.")), Some(&cache), &[]);
+        assert_eq!(own.all(), [config, cache]);
     }
 }

@@ -48,9 +48,16 @@ impl Home {
         Run(self.command(args).output().unwrap())
     }
 
-    /// Everything under home/.
+    /// Everything under home/ but what cordon itself remembers of the
+    /// root's walk (written once the tree settles, whatever the command
+    /// did), and the times that writing it moves on the cache directory.
     fn snapshot(&self) -> Snapshot {
-        snapshot(&self.l.at("home"))
+        let mut all = snapshot(&self.l.at("home"));
+        all.retain(|path, _| !path.starts_with(".cache/cordon/walks"));
+        if let Some(cache) = all.get_mut(Path::new(".cache/cordon")) {
+            (cache.mtime, cache.ctime) = ((0, 0), (0, 0));
+        }
+        all
     }
 }
 
@@ -389,4 +396,51 @@ fn a_guests_slash_left_behind_by_a_killed_run_is_removed() {
         .filter(|name| name.to_string_lossy().starts_with("root-"))
         .collect();
     assert_eq!(left.len(), 1, "{left:?}");
+}
+
+/// Attack: the default cache directory lies in the root (XDG_CACHE_HOME
+/// is home/.cache) and this run uses another (`--cache-dir`): replace the
+/// default's key and plant an entry there, for a later run that uses the
+/// default to trust (native code cordon would map and run). Nothing under
+/// home/ changes, from either engine.
+#[test]
+fn the_default_cache_stays_read_only_to_runs_that_use_another() {
+    let h = Home::new();
+    let before = h.snapshot();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let mut c = cordon();
+        c.env("XDG_CONFIG_HOME", &h.config)
+            .env("XDG_CACHE_HOME", h.l.at("home/.cache"))
+            .arg("run")
+            .arg("--root")
+            .arg(&h.l.root)
+            .arg("--cache-dir")
+            .arg(elsewhere.path())
+            .args(args);
+        Run(c.output().unwrap())
+    };
+    // The runs themselves work: what is refused is the write.
+    run(&["--", "cat", "a.txt"]).expect_code(0);
+    let key = "home/.cache/cordon/mac.key";
+    let entry = "home/.cache/cordon/planted.cwasm";
+    let mut attempts = vec![
+        vec!["--engine", "wasi", "--", "rm", key],
+        vec!["--engine", "wasi", "--", "cp", "a.txt", entry],
+    ];
+    #[cfg(target_os = "linux")]
+    attempts.push(vec![
+        "--engine",
+        "native",
+        "--",
+        "sh",
+        "-c",
+        "rm -f home/.cache/cordon/mac.key; echo forged > home/.cache/cordon/mac.key; \
+         cp a.txt home/.cache/cordon/planted.cwasm",
+    ]);
+    for attempt in attempts {
+        let ran = run(&attempt);
+        assert_ne!(ran.code(), 0, "{attempt:?}: {}", ran.stdout());
+        assert_eq!(h.snapshot(), before, "{attempt:?}");
+    }
 }

@@ -62,11 +62,14 @@ pub(super) fn sandbox_policy(
     // Whether or not this run uses the cache: a run that does not must not
     // leave it open to the commands either.
     let cache_dir = config.cache_dir();
-    let own = OwnDirs::resolve(
-        config.user_config.as_deref(),
-        cache_dir.as_deref(),
-        &write_areas(&policy, &writable),
-    )?;
+    let areas = write_areas(&policy, &writable);
+    let mut own = OwnDirs::resolve(config.user_config.as_deref(), cache_dir.as_deref(), &areas)?;
+    // A later run may use the defaults where this one uses others.
+    own.protect_defaults(
+        crate::broker::project::user_config_dir().as_deref(),
+        crate::wasi::CompileCache::default_dir().as_deref(),
+        &areas,
+    );
     policy.own_dirs = own.all();
     // cordon's private temporary directory (the guests' `/`, the masks,
     // the locks) is its own too: no root inside it.
@@ -104,7 +107,7 @@ pub(super) fn sandbox_policy(
         let hooks = crate::gitdirs::hook_dirs(&policy.git_dirs, policy.root(), home.as_deref());
         policy.own_dirs.extend(hooks);
     }
-    if let Some(key) = own.cache_key() {
+    for key in own.cache_keys() {
         if let Ok(relative) = key.strip_prefix(policy.root()) {
             policy.secrets.hide_own(relative);
         }
