@@ -1006,3 +1006,38 @@ fn a_repository_made_after_the_walk_was_remembered_is_protected() {
     }
     assert!(!a_hook_ran(&work, &marker), "a planted hook ran");
 }
+
+/// Attack: plant a hook or a setting in the repositories of a
+/// `--writable` directory outside the root (its `.git`, and a bare
+/// repository beside it), in read-only and workspace-write modes. Their
+/// git directories stay read-only; the writable directory stays writable.
+#[test]
+fn git_directories_in_a_writable_directory_outside_the_root_stay_read_only() {
+    use crate::support::snapshot;
+    if skip_without(&["git"]) {
+        return;
+    }
+    for who in [Who::Root, Who::LandlockOnly] {
+        for mode in ["read-only", "workspace-write"] {
+            let l = Layout::new();
+            let w = l.base.join("outside/w");
+            git(&l.base.join("outside"), &["init", "-q", "w"]);
+            git(&w, &["init", "-q", "--bare", "b.git"]);
+            // Written into a subdirectory: with Landlock alone, no new name
+            // is made beside a protected one (docs/SANDBOX.md).
+            std::fs::create_dir(w.join("sub")).unwrap();
+            let state = || (snapshot(&w.join(".git")), snapshot(&w.join("b.git")));
+            let before = state();
+            let script = format!(
+                "echo x > {w}/.git/hooks/pre-commit; echo x >> {w}/b.git/config; \
+                 echo ok > {w}/sub/plain.txt",
+                w = w.display()
+            );
+            let flags = ["--sandbox", mode, "--writable", w.to_str().unwrap()];
+            sh(&l, who, &flags, &script);
+            assert_eq!(state(), before, "{who:?} {mode}: a git directory changed");
+            let plain = std::fs::read_to_string(w.join("sub/plain.txt"));
+            assert_eq!(plain.unwrap(), "ok\n", "{who:?} {mode}: not writable");
+        }
+    }
+}

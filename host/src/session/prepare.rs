@@ -86,7 +86,20 @@ pub(super) fn sandbox_policy(
     // Kept beside the compiled code, in the cache directory as resolved.
     let memory = config.compile_cache().and(own.cache.clone());
     let memory = memory.map(crate::wasi::CompileCache::new);
-    let walked = crate::gitdirs::resolve(policy.root(), &policy.cwd_abs(), &env, memory.as_ref());
+    let mut walked =
+        crate::gitdirs::resolve(policy.root(), &policy.cwd_abs(), &env, memory.as_ref());
+    // And those of the repositories in a `--writable` directory outside
+    // the root: writable, it needs them protected as much.
+    for dir in writable
+        .iter()
+        .filter(|dir| !dir.starts_with(policy.root()))
+    {
+        let more = crate::gitdirs::resolve(dir, &policy.cwd_abs(), &[], memory.as_ref());
+        walked.git_dirs.extend(more.git_dirs);
+        walked.unlisted.extend(more.unlisted);
+    }
+    walked.git_dirs.sort();
+    walked.git_dirs.dedup();
     policy.git_dirs = walked.git_dirs;
     // Every git directory the root's repositories use, whatever its name
     // or place, is protected like cordon's own (by identity, whole).
