@@ -100,23 +100,33 @@ impl OwnDirs {
     }
 
     /// Protects too the default `config` and `cache` directories, where
-    /// they are not this run's. One that cannot be resolved, or only
-    /// through a symlink in `areas`, is left out: a run that uses it
-    /// refuses it then.
+    /// they are not this run's. One that cannot be made or resolved is
+    /// left out (no command of this user's can make it either).
+    ///
+    /// # Errors
+    ///
+    /// A default reached through a symlink in `areas`: a command could
+    /// point it at a directory of its own, for a later run that does not
+    /// write there to follow.
     pub fn protect_defaults(
         &mut self,
         config: Option<&Path>,
         cache: Option<&Path>,
         areas: &[&Path],
-    ) {
-        let other = |dir: Option<&Path>, used: &Option<PathBuf>| {
-            let real = resolve_one(dir?, "default", "", areas).ok()?;
-            (used.as_ref() != Some(&real)).then_some(real)
+    ) -> Result<(), OwnDirError> {
+        let other = |dir: Option<&Path>, what, how, used: &Option<PathBuf>| {
+            let Some(dir) = dir else { return Ok(None) };
+            match resolve_one(dir, what, how, areas) {
+                Ok(real) => Ok((used.as_ref() != Some(&real)).then_some(real)),
+                Err(OwnDirError::Unusable { .. }) => Ok(None),
+                Err(refused) => Err(refused),
+            }
         };
         self.defaults = Defaults {
-            config: other(config, &self.config),
-            cache: other(cache, &self.cache),
+            config: other(config, "default config", "XDG_CONFIG_HOME", &self.config)?,
+            cache: other(cache, "default cache", "XDG_CACHE_HOME", &self.cache)?,
         };
+        Ok(())
     }
 
     /// Every directory, resolved.
@@ -309,7 +319,8 @@ mod tests {
         let (config, cache) = (base.join("config"), base.join("cache"));
         let mut own = OwnDirs::resolve(Some(&config), Some(&cache), &[]).unwrap();
         let (default_config, default_cache) = (base.join("home/.config"), base.join("home/.cache"));
-        own.protect_defaults(Some(&default_config), Some(&default_cache), &[]);
+        own.protect_defaults(Some(&default_config), Some(&default_cache), &[])
+            .unwrap();
         assert_eq!(
             own.all(),
             [
@@ -324,7 +335,17 @@ mod tests {
             [cache.join("mac.key"), default_cache.join("mac.key")]
         );
         // The same directories, spelled otherwise: once.
-        own.protect_defaults(Some(&base.join("config/.")), Some(&cache), &[]);
+        own.protect_defaults(Some(&base.join("config/.")), Some(&cache), &[])
+            .unwrap();
         assert_eq!(own.all(), [config, cache]);
+        // A default reached through a symlink where commands write: refused,
+        // naming the variable to set.
+        let home = base.join("other-home");
+        std::fs::create_dir_all(home.join("dotcache")).unwrap();
+        symlink("dotcache", home.join(".cache")).unwrap();
+        let err = own
+            .protect_defaults(None, Some(&home.join(".cache/cordon")), &[home.as_path()])
+            .unwrap_err();
+        assert!(err.to_string().contains("XDG_CACHE_HOME"), "{err}");
     }
 }

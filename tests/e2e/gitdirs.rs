@@ -1041,3 +1041,37 @@ fn git_directories_in_a_writable_directory_outside_the_root_stay_read_only() {
         }
     }
 }
+
+/// Attack: be granted a writable directory that holds a repository
+/// (`--escalate writable=DIR`, approved by a person), then plant a hook in
+/// its git directory. The grant opens the directory, not its `.git`.
+#[test]
+fn a_writable_grant_keeps_the_git_directories_inside_it_read_only() {
+    use crate::support::{script, snapshot};
+    if skip_without(&["git"]) {
+        return;
+    }
+    let l = Layout::new();
+    let w = l.base.join("outside/w");
+    git(&l.base.join("outside"), &["init", "-q", "w"]);
+    std::fs::create_dir(w.join("sub")).unwrap();
+    let before = snapshot(&w.join(".git"));
+    let plant = format!(
+        "echo x > {w}/.git/hooks/pre-commit; echo x > {w}/sub/granted.txt",
+        w = w.display()
+    );
+    l.cordon()
+        .args(["--approver", &script("once\n")])
+        .args(["--escalate", &format!("writable={}", w.display())])
+        .args(["--engine", "native", "--", "sh", "-c", &plant])
+        .output();
+    assert_eq!(
+        snapshot(&w.join(".git")),
+        before,
+        "the git directory changed"
+    );
+    assert!(
+        w.join("sub/granted.txt").exists(),
+        "the grant was not given"
+    );
+}

@@ -444,3 +444,32 @@ fn the_default_cache_stays_read_only_to_runs_that_use_another() {
         assert_eq!(h.snapshot(), before, "{attempt:?}");
     }
 }
+
+/// Attack, set up by the user's dotfiles: HOME is the root and `~/.cache`
+/// a symlink inside it, while this run uses another cache. A command
+/// could point the symlink at a cache of its own making (its key, its
+/// entries) for a later run that does not write there to trust, so the
+/// run is refused with one line naming the variable to set.
+#[cfg(unix)]
+#[test]
+fn a_default_cache_through_a_symlink_commands_could_change_is_refused() {
+    let l = Layout::new();
+    std::fs::create_dir_all(l.at("home/dotcache")).unwrap();
+    std::os::unix::fs::symlink("dotcache", l.at("home/.cache")).unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let run = Run(cordon()
+        .env("HOME", l.at("home"))
+        .env_remove("XDG_CACHE_HOME")
+        .env("XDG_CONFIG_HOME", elsewhere.path().join("config"))
+        .arg("run")
+        .arg("--root")
+        .arg(&l.root)
+        .arg("--cache-dir")
+        .arg(elsewhere.path().join("cache"))
+        .args(["--", "cat", "a.txt"])
+        .output()
+        .unwrap());
+    assert_ne!(run.code(), 0, "{}", run.stdout());
+    assert!(run.stderr().contains("XDG_CACHE_HOME"), "{}", run.stderr());
+    assert_eq!(run.stderr().lines().count(), 1, "{}", run.stderr());
+}

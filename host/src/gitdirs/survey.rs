@@ -33,6 +33,11 @@ use sha2::{Digest, Sha256};
 use crate::digest::hex;
 use crate::wasi::CompileCache;
 
+/// How deep below the root the walk goes: a deeper directory is taken as
+/// one that cannot be listed (protected whole), so that a tree a command
+/// nested thousands deep cannot exhaust the walk's stack or descriptors.
+const MAX_DEPTH: usize = 256;
+
 /// How old a directory's change time must be for its listing to be
 /// remembered (more than the 2 s tick of the coarsest filesystems).
 const SETTLED: Duration = Duration::from_secs(5);
@@ -79,7 +84,7 @@ fn survey_settled(root: &Path, memory: Option<&CompileCache>, settled: Duration)
         found: Survey::default(),
     };
     let opened = Dir::open_ambient_dir(root, ambient_authority());
-    walk.visit(root, opened, Some(String::new()));
+    walk.visit(root, opened, Some(String::new()), 0);
     if let Some((cache, file)) = memory
         && (walk.changed || !walk.before.is_empty())
     {
@@ -129,7 +134,16 @@ impl Walk {
     /// its subdirectories opened from it without following a symlink: a
     /// directory moved meanwhile cannot lend its contents to another's
     /// identity.
-    fn visit(&mut self, path: &Path, dir: std::io::Result<Dir>, relative: Option<String>) {
+    fn visit(
+        &mut self,
+        path: &Path,
+        dir: std::io::Result<Dir>,
+        relative: Option<String>,
+        depth: usize,
+    ) {
+        if depth > MAX_DEPTH {
+            return self.found.unlisted.push(path.to_path_buf());
+        }
         let dir = match dir {
             Ok(dir) => dir,
             // Gone since its parent was listed: nothing below it.
@@ -190,7 +204,7 @@ impl Walk {
             if opened.is_err() && replaced() {
                 continue;
             }
-            self.visit(&path.join(&name), opened, below);
+            self.visit(&path.join(&name), opened, below, depth + 1);
         }
     }
 }
@@ -477,6 +491,23 @@ mod tests {
             }
             stop.store(true, Ordering::Relaxed);
         });
+    }
+
+    /// Attack: a tree nested thousands deep, made so that every later
+    /// run's walk exhausts its stack. Below the bound it is protected
+    /// whole instead.
+    #[test]
+    fn a_tree_deeper_than_the_bound_is_protected_whole_not_walked() {
+        let tree = tempfile::tempdir().unwrap();
+        let root = tree.path().canonicalize().unwrap();
+        let mut dir = Dir::open_ambient_dir(&root, ambient_authority()).unwrap();
+        for _ in 0..4000 {
+            dir.create_dir("d").unwrap();
+            dir = dir.open_dir_nofollow("d").unwrap();
+        }
+        let deepest = (0..=MAX_DEPTH).fold(root.clone(), |path, _| path.join("d"));
+        let found = survey_settled(&root, None, Duration::ZERO);
+        assert_eq!(found.unlisted, [deepest]);
     }
 
     #[test]

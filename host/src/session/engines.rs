@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use super::Run;
-use super::prepare::{granted_writable, writable_dirs};
+use super::prepare::{granted_writable, outside_root_walk, writable_dirs};
 use crate::broker;
 use crate::exit;
 use crate::io::Stdio;
@@ -146,13 +146,21 @@ impl Run<'_> {
         let unsandboxed = escalation == Some(&Escalation::Unsandboxed);
         let asked = escalation.map(Escalation::parts).unwrap_or_default();
         let mut writable = writable_dirs(config);
-        writable.extend(granted_writable(asked));
+        let granted: Vec<PathBuf> = granted_writable(asked).collect();
+        // The repositories in a directory granted writable keep their git
+        // directories read-only, as those of a `--writable` one do.
+        let mut protected = policy.own_dirs.clone();
+        if policy.protects_subpaths() {
+            let walked = outside_root_walk(&granted, policy, None);
+            protected.extend(walked.git_dirs.into_iter().chain(walked.unlisted));
+        }
+        writable.extend(granted);
         let settings = &config.settings;
         let options = NativeOptions {
             writable,
             git_commit: asked.contains(&Escalation::GitCommit),
             no_namespaces: config.no_namespaces,
-            protected: policy.own_dirs.clone(),
+            protected,
             hidden: policy.own_secrets.clone(),
             limits: NativeLimits {
                 memory_bytes: settings.memory_mib.value.map(|mib| mib << 20),

@@ -69,7 +69,7 @@ pub(super) fn sandbox_policy(
         crate::broker::project::user_config_dir().as_deref(),
         crate::wasi::CompileCache::default_dir().as_deref(),
         &areas,
-    );
+    )?;
     policy.own_dirs = own.all();
     // cordon's private temporary directory (the guests' `/`, the masks,
     // the locks) is its own too: no root inside it.
@@ -88,16 +88,9 @@ pub(super) fn sandbox_policy(
     let memory = memory.map(crate::wasi::CompileCache::new);
     let mut walked =
         crate::gitdirs::resolve(policy.root(), &policy.cwd_abs(), &env, memory.as_ref());
-    // And those of the repositories in a `--writable` directory outside
-    // the root: writable, it needs them protected as much.
-    for dir in writable
-        .iter()
-        .filter(|dir| !dir.starts_with(policy.root()))
-    {
-        let more = crate::gitdirs::resolve(dir, &policy.cwd_abs(), &[], memory.as_ref());
-        walked.git_dirs.extend(more.git_dirs);
-        walked.unlisted.extend(more.unlisted);
-    }
+    let outside = outside_root_walk(&writable, &policy, memory.as_ref());
+    walked.git_dirs.extend(outside.git_dirs);
+    walked.unlisted.extend(outside.unlisted);
     walked.git_dirs.sort();
     walked.git_dirs.dedup();
     policy.git_dirs = walked.git_dirs;
@@ -354,6 +347,26 @@ pub(super) fn granted_writable(asked: &[Escalation]) -> impl Iterator<Item = Pat
         Escalation::Writable(dir) => Some(dir.clone()),
         _ => None,
     })
+}
+
+/// The git directories of the repositories in `writable` directories
+/// outside the root (a writable one needs them protected as much as the
+/// root's), and the directories that could not be listed.
+pub(super) fn outside_root_walk(
+    writable: &[PathBuf],
+    policy: &SandboxPolicy,
+    memory: Option<&crate::wasi::CompileCache>,
+) -> crate::gitdirs::Walked {
+    let mut walked = crate::gitdirs::Walked::default();
+    for dir in writable
+        .iter()
+        .filter(|dir| !dir.starts_with(policy.root()))
+    {
+        let more = crate::gitdirs::resolve(dir, &policy.cwd_abs(), &[], memory);
+        walked.git_dirs.extend(more.git_dirs);
+        walked.unlisted.extend(more.unlisted);
+    }
+    walked
 }
 
 /// The directories also writable for native commands, resolved.
