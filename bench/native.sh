@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Start latency of a native command under each sandbox, side by side in one
-# run: bare `true`; `cordon run --engine native -- true`; bwrap with an
+# run: bare `true`; `cordon run --engine native -- true`; `unshare` making
+# the same namespaces and nothing else (the floor every such sandbox
+# pays); bwrap with an
 # equivalent policy (read-only /, the project writable, .git read-only,
 # .env covered, own /proc, /tmp, no network, new session); and srt (npm
 # @anthropic-ai/sandbox-runtime) with the same policy where it installs.
@@ -61,6 +63,9 @@ runs, root, cordon, true, out, srt = sys.argv[1:]
 commands = {
     "bare true": [true],
     "cordon --engine native": [cordon, "run", "--root", root, "--engine", "native", "--", "true"],
+    # The namespaces alone, as cordon and bwrap make them (the floor).
+    "unshare (namespaces only)": ["unshare", "--user", "--map-root-user", "--mount", "--pid",
+                                  "--fork", "--ipc", "--net", "--", true],
     "bwrap": ["bwrap", "--ro-bind", "/", "/", "--bind", root, root, "--ro-bind",
               root + "/.git", root + "/.git", "--ro-bind", "/dev/null", root + "/.env",
               "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--unshare-all",
