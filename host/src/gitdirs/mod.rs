@@ -12,7 +12,20 @@ use std::path::{Path, PathBuf};
 
 use survey::Lead;
 
-use crate::wasi::CompileCache;
+/// The length of a [`Keeper::tag`].
+pub const TAG_LEN: usize = 32;
+
+/// Where the walk's memory is kept and the key that authenticates it:
+/// cordon's compile cache, whose directory no command can write and whose
+/// key no command can read.
+pub trait Keeper {
+    /// The directory the memory is kept in.
+    fn dir(&self) -> &Path;
+    /// A tag authenticating `bytes`; `None` without a key.
+    fn tag(&self, bytes: &[u8]) -> Option<[u8; TAG_LEN]>;
+    /// Whether `tag` is [`Keeper::tag`]'s for `bytes`.
+    fn is_tagged(&self, bytes: &[u8], tag: &[u8]) -> bool;
+}
 
 /// What the walk of a root found.
 #[derive(Debug, Default)]
@@ -34,7 +47,7 @@ pub fn resolve(
     root: &Path,
     cwd: &Path,
     env: &[(String, String)],
-    memory: Option<&CompileCache>,
+    memory: Option<&dyn Keeper>,
 ) -> Walked {
     let survey = survey::survey(root, memory);
     let mut walked = Walked {

@@ -30,8 +30,8 @@ use cap_std::fs::Dir;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::{Keeper, TAG_LEN};
 use crate::digest::hex;
-use crate::wasi::CompileCache;
 
 /// How deep below the root the walk goes: a deeper directory is taken as
 /// one that cannot be listed (protected whole), so that a tree a command
@@ -65,16 +65,16 @@ pub(super) struct Survey {
 /// Walks every directory below `root`, as deep as they go, following no
 /// symlink, and not entering a `.git`. With `memory`, directories whose
 /// identity did not change since they were listed are not listed again.
-pub(super) fn survey(root: &Path, memory: Option<&CompileCache>) -> Survey {
+pub(super) fn survey(root: &Path, memory: Option<&dyn Keeper>) -> Survey {
     survey_settled(root, memory, SETTLED)
 }
 
-fn survey_settled(root: &Path, memory: Option<&CompileCache>, settled: Duration) -> Survey {
+fn survey_settled(root: &Path, memory: Option<&dyn Keeper>, settled: Duration) -> Survey {
     let began = SystemTime::now();
     let memory = memory.map(|cache| (cache, Memory::file(cache, root)));
     let before = memory
         .as_ref()
-        .map(|(cache, file)| Memory::load(cache, root, file));
+        .map(|(cache, file)| Memory::load(*cache, root, file));
     let mut walk = Walk {
         cache_dir: memory.as_ref().map(|(cache, _)| cache.dir().to_path_buf()),
         before: before.unwrap_or_default(),
@@ -295,7 +295,7 @@ fn identity(_meta: &cap_std::fs::Metadata) -> Option<[i64; 4]> {
 struct Memory;
 
 impl Memory {
-    fn file(cache: &CompileCache, root: &Path) -> PathBuf {
+    fn file(cache: &dyn Keeper, root: &Path) -> PathBuf {
         let digest = Sha256::digest(root.as_os_str().as_encoded_bytes());
         cache.dir().join("walks").join(hex(&digest))
     }
@@ -309,11 +309,11 @@ impl Memory {
     }
 
     /// The listings remembered, if the file is there and authentic.
-    fn load(cache: &CompileCache, root: &Path, file: &Path) -> HashMap<String, Listing> {
+    fn load(cache: &dyn Keeper, root: &Path, file: &Path) -> HashMap<String, Listing> {
         let Ok(bytes) = std::fs::read(file) else {
             return HashMap::new();
         };
-        let Some((tag, json)) = bytes.split_at_checked(CompileCache::TAG_LEN) else {
+        let Some((tag, json)) = bytes.split_at_checked(TAG_LEN) else {
             return HashMap::new();
         };
         if !cache.is_tagged(&Self::signed(root, json), tag) {
@@ -323,7 +323,7 @@ impl Memory {
     }
 
     fn store(
-        cache: &CompileCache,
+        cache: &dyn Keeper,
         root: &Path,
         file: &Path,
         listings: &HashMap<String, Listing>,
@@ -339,9 +339,11 @@ impl Memory {
     }
 }
 
-#[cfg(all(test, unix))]
+#[cfg(test)]
+#[cfg(unix)]
 mod tests {
     use super::*;
+    use crate::wasi::CompileCache;
     use proptest::prelude::*;
     use std::os::unix::fs::symlink;
 

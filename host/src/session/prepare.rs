@@ -86,9 +86,11 @@ pub(super) fn sandbox_policy(
     // Kept beside the compiled code, in the cache directory as resolved.
     let memory = config.compile_cache().and(own.cache.clone());
     let memory = memory.map(crate::wasi::CompileCache::new);
-    let mut walked =
-        crate::gitdirs::resolve(policy.root(), &policy.cwd_abs(), &env, memory.as_ref());
-    let outside = outside_root_walk(&writable, &policy, memory.as_ref());
+    let memory = memory
+        .as_ref()
+        .map(|cache| cache as &dyn crate::gitdirs::Keeper);
+    let mut walked = crate::gitdirs::resolve(policy.root(), &policy.cwd_abs(), &env, memory);
+    let outside = outside_root_walk(&writable, &policy, memory);
     walked.git_dirs.extend(outside.git_dirs);
     walked.unlisted.extend(outside.unlisted);
     walked.git_dirs.sort();
@@ -355,7 +357,7 @@ pub(super) fn granted_writable(asked: &[Escalation]) -> impl Iterator<Item = Pat
 pub(super) fn outside_root_walk(
     writable: &[PathBuf],
     policy: &SandboxPolicy,
-    memory: Option<&crate::wasi::CompileCache>,
+    memory: Option<&dyn crate::gitdirs::Keeper>,
 ) -> crate::gitdirs::Walked {
     let mut walked = crate::gitdirs::Walked::default();
     for dir in writable

@@ -73,9 +73,6 @@ impl Hasher for ShaHasher {
 }
 
 impl CompileCache {
-    /// The length of a [`CompileCache::tag`].
-    pub(crate) const TAG_LEN: usize = TAG_LEN;
-
     /// A cache in `dir`, created on first store.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         CompileCache {
@@ -171,20 +168,6 @@ impl CompileCache {
         atomic::write(&self.check(key), &check)
     }
 
-    /// A tag authenticating `bytes` under this cache's key, for the other
-    /// files cordon keeps here (what a walk of a root found); `None`
-    /// without a key.
-    pub(crate) fn tag(&self, bytes: &[u8]) -> Option<[u8; TAG_LEN]> {
-        let tag = hmac::sign(self.mac_key()?, bytes);
-        tag.as_ref().try_into().ok()
-    }
-
-    /// Whether `tag` is [`CompileCache::tag`]'s for `bytes`.
-    pub(crate) fn is_tagged(&self, bytes: &[u8], tag: &[u8]) -> bool {
-        self.mac_key()
-            .is_some_and(|key| hmac::verify(key, bytes, tag).is_ok())
-    }
-
     /// Number of entries and their total size in bytes.
     pub fn usage(&self) -> (u64, u64) {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
@@ -195,6 +178,23 @@ impl CompileCache {
             .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
             .filter_map(|e| e.metadata().ok())
             .fold((0, 0), |(n, size), meta| (n + 1, size + meta.len()))
+    }
+}
+
+/// The walk of a root remembers what it found beside the compiled code,
+/// authenticated with the same key.
+impl crate::gitdirs::Keeper for CompileCache {
+    fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn tag(&self, bytes: &[u8]) -> Option<[u8; crate::gitdirs::TAG_LEN]> {
+        hmac::sign(self.mac_key()?, bytes).as_ref().try_into().ok()
+    }
+
+    fn is_tagged(&self, bytes: &[u8], tag: &[u8]) -> bool {
+        self.mac_key()
+            .is_some_and(|key| hmac::verify(key, bytes, tag).is_ok())
     }
 }
 
