@@ -62,7 +62,7 @@ pub(super) struct Survey {
     pub unlisted: Vec<PathBuf>,
 }
 
-/// Walks every directory below `root`, as deep as they go, following no
+/// Walks every directory below `root` to [`MAX_DEPTH`], following no
 /// symlink, and not entering a `.git`. With `memory`, directories whose
 /// identity did not change since they were listed are not listed again.
 pub(super) fn survey(root: &Path, memory: Option<&dyn Keeper>) -> Survey {
@@ -112,8 +112,8 @@ struct Walk {
     /// command can write it (a git directory there is as safe as the
     /// cache), and the memory written there would change it on every run.
     cache_dir: Option<PathBuf>,
-    /// What the last run remembered, by path relative to the root
-    /// (`a/b`, the root itself ``); taken as it is used.
+    /// What the last run remembered, by path relative to the root (`a/b`;
+    /// the root itself is the empty string), taken as it is used.
     before: HashMap<String, Listing>,
     /// What this run remembers.
     after: HashMap<String, Listing>,
