@@ -100,14 +100,14 @@ impl OwnDirs {
     }
 
     /// Protects too the default `config` and `cache` directories, where
-    /// they are not this run's. One that cannot be made or resolved is
-    /// left out (no command of this user's can make it either).
+    /// they are not this run's.
     ///
     /// # Errors
     ///
-    /// A default reached through a symlink in `areas`: a command could
-    /// point it at a directory of its own, for a later run that does not
-    /// write there to follow.
+    /// As [`OwnDirs::resolve`]: a default that cannot be resolved (a
+    /// symlink loop a command could undo, say) or is reached through a
+    /// symlink in `areas` (a command could point it at a directory of its
+    /// own, for a later run that does not write there to follow).
     pub fn protect_defaults(
         &mut self,
         config: Option<&Path>,
@@ -116,11 +116,8 @@ impl OwnDirs {
     ) -> Result<(), OwnDirError> {
         let other = |dir: Option<&Path>, what, how, used: &Option<PathBuf>| {
             let Some(dir) = dir else { return Ok(None) };
-            match resolve_one(dir, what, how, areas) {
-                Ok(real) => Ok((used.as_ref() != Some(&real)).then_some(real)),
-                Err(OwnDirError::Unusable { .. }) => Ok(None),
-                Err(refused) => Err(refused),
-            }
+            let real = resolve_one(dir, what, how, areas)?;
+            Ok((used.as_ref() != Some(&real)).then_some(real))
         };
         self.defaults = Defaults {
             config: other(config, "default config", "XDG_CONFIG_HOME", &self.config)?,
@@ -347,5 +344,10 @@ mod tests {
             .protect_defaults(None, Some(&home.join(".cache/cordon")), &[home.as_path()])
             .unwrap_err();
         assert!(err.to_string().contains("XDG_CACHE_HOME"), "{err}");
+        // One that cannot be resolved (a loop a command could undo and
+        // fill): refused, not left out.
+        symlink("loop", base.join("loop")).unwrap();
+        let err = own.protect_defaults(None, Some(&base.join("loop/cordon")), &[]);
+        assert!(err.is_err());
     }
 }

@@ -473,3 +473,37 @@ fn a_default_cache_through_a_symlink_commands_could_change_is_refused() {
     assert!(run.stderr().contains("XDG_CACHE_HOME"), "{}", run.stderr());
     assert_eq!(run.stderr().lines().count(), 1, "{}", run.stderr());
 }
+
+/// Attack: the default cache is reached through a symlink inside a
+/// directory a person granted writable (`--escalate writable=DIR`), while
+/// this run uses another cache. Repointed, the symlink would lead a later
+/// run to a key and compiled code of the command's making, so the granted
+/// run is refused and the symlink stays as it was.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_default_cache_through_a_symlink_in_a_granted_directory_is_refused() {
+    let l = Layout::new();
+    let granted = l.base.join("outside/granted");
+    std::fs::create_dir_all(granted.join("real")).unwrap();
+    std::fs::create_dir_all(granted.join("evil")).unwrap();
+    std::os::unix::fs::symlink("real", granted.join("link")).unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let repoint = format!("ln -sfn evil {}/link", granted.display());
+    let run = Run(cordon()
+        .env("XDG_CACHE_HOME", granted.join("link"))
+        .env("XDG_CONFIG_HOME", elsewhere.path().join("config"))
+        .arg("run")
+        .arg("--root")
+        .arg(&l.root)
+        .arg("--cache-dir")
+        .arg(elsewhere.path().join("cache"))
+        .args(["--approver", &crate::support::script("once\n")])
+        .args(["--escalate", &format!("writable={}", granted.display())])
+        .args(["--engine", "native", "--", "sh", "-c", &repoint])
+        .output()
+        .unwrap());
+    assert_ne!(run.code(), 0, "{}", run.stderr());
+    assert!(run.stderr().contains("XDG_CACHE_HOME"), "{}", run.stderr());
+    let link = std::fs::read_link(granted.join("link")).unwrap();
+    assert_eq!(link, Path::new("real"), "the symlink was repointed");
+}

@@ -55,20 +55,20 @@ pub fn resolve(
         ..Walked::default()
     };
     for lead in survey.leads {
-        match lead {
+        let unresolved = match lead {
             Lead::Shaped(dir) => add(&dir, &mut walked.git_dirs),
             Lead::GitFile(file) => {
-                if let Some(target) = gitfile_target(&file) {
-                    add(&target, &mut walked.git_dirs);
-                }
+                gitfile_target(&file).and_then(|target| add(&target, &mut walked.git_dirs))
             }
             // A directory, or a symlink to one: what it resolves to.
             Lead::DotGit(path) => add(&path, &mut walked.git_dirs),
-        }
+        };
+        walked.unlisted.extend(unresolved);
     }
     for name in ["GIT_DIR", "GIT_COMMON_DIR"] {
         if let Some((_, value)) = env.iter().find(|(k, _)| k == name) {
-            add(&cwd.join(value), &mut walked.git_dirs);
+            let unresolved = add(&cwd.join(value), &mut walked.git_dirs);
+            walked.unlisted.extend(unresolved);
         }
     }
     walked.git_dirs.sort();
@@ -267,20 +267,25 @@ fn gitfile_target(file: &Path) -> Option<PathBuf> {
 }
 
 /// Adds the git directory `path` resolves to, and the common directory a
-/// worktree's directory names.
-fn add(path: &Path, found: &mut Vec<PathBuf>) {
-    let Ok(real) = path.canonicalize() else {
-        return;
+/// worktree's directory names. A path that exists but cannot be resolved
+/// (too long, a symlink loop) is returned: the caller protects it whole.
+fn add(path: &Path, found: &mut Vec<PathBuf>) -> Option<PathBuf> {
+    let real = match path.canonicalize() {
+        Ok(real) => real,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(_) => return Some(path.to_path_buf()),
     };
     if !real.is_dir() || found.contains(&real) {
-        return;
+        return None;
     }
+    let mut unresolved = None;
     if let Ok(common) =
         crate::config_file::read_through_links(&real.join("commondir"), GIT_NOTE_LIMIT)
     {
-        add(&real.join(String::from_utf8_lossy(&common).trim()), found);
+        unresolved = add(&real.join(String::from_utf8_lossy(&common).trim()), found);
     }
     found.push(real);
+    unresolved
 }
 
 /// Whether the index file at `path` holds only entries git would make
@@ -481,6 +486,28 @@ mod tests {
         );
         let bare = root.join("fixtures/repo.git");
         assert_eq!(resolve(&bare, &bare, &[], None).git_dirs, [bare]);
+    }
+
+    /// A repository the walk finds but whose path is too long to resolve
+    /// (past PATH_MAX) is protected whole, not dropped.
+    #[test]
+    fn a_git_directory_too_deep_to_resolve_is_protected_whole() {
+        use cap_fs_ext::DirExt;
+        let base = tempfile::tempdir().unwrap();
+        let root = base.path().canonicalize().unwrap();
+        let name = "n".repeat(250);
+        let mut dir =
+            cap_std::fs::Dir::open_ambient_dir(&root, cap_std::ambient_authority()).unwrap();
+        let mut path = root.clone();
+        for _ in 0..20 {
+            dir.create_dir(&name).unwrap();
+            dir = dir.open_dir_nofollow(&name).unwrap();
+            path.push(&name);
+        }
+        dir.create_dir(".git").unwrap();
+        let walked = resolve(&root, &root, &[], None);
+        assert_eq!(walked.git_dirs, Vec::<PathBuf>::new());
+        assert_eq!(walked.unlisted, [path.join(".git")]);
     }
 
     /// An index of `entries` (each its flags' name length and its name

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use super::Run;
-use super::prepare::{granted_writable, outside_root_walk, writable_dirs};
+use super::prepare::{granted_writable, outside_root_walk, own_dirs, writable_dirs};
 use crate::broker;
 use crate::exit;
 use crate::io::Stdio;
@@ -147,6 +147,19 @@ impl Run<'_> {
         let asked = escalation.map(Escalation::parts).unwrap_or_default();
         let mut writable = writable_dirs(config);
         let granted: Vec<PathBuf> = granted_writable(asked).collect();
+        // cordon's own directories, resolved again with the granted ones
+        // writable too: a symlink on the way there must not lie in one.
+        if !granted.is_empty() {
+            let mut areas: Vec<&Path> = writable
+                .iter()
+                .chain(&granted)
+                .map(PathBuf::as_path)
+                .collect();
+            areas.extend(policy.writable().then(|| policy.root()));
+            if let Err(err) = own_dirs(config, &areas) {
+                return refused(format!("{name}: refused: {err}"));
+            }
+        }
         // The repositories in a directory granted writable keep their git
         // directories read-only, as those of a `--writable` one do.
         let mut protected = policy.own_dirs.clone();

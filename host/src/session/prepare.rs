@@ -61,15 +61,7 @@ pub(super) fn sandbox_policy(
     refuse_in_reach("TMPDIR", &std::env::temp_dir(), &policy, &writable)?;
     // Whether or not this run uses the cache: a run that does not must not
     // leave it open to the commands either.
-    let cache_dir = config.cache_dir();
-    let areas = write_areas(&policy, &writable);
-    let mut own = OwnDirs::resolve(config.user_config.as_deref(), cache_dir.as_deref(), &areas)?;
-    // A later run may use the defaults where this one uses others.
-    own.protect_defaults(
-        crate::broker::project::user_config_dir().as_deref(),
-        crate::wasi::CompileCache::default_dir().as_deref(),
-        &areas,
-    )?;
+    let own = own_dirs(config, &write_areas(&policy, &writable))?;
     policy.own_dirs = own.all();
     // cordon's private temporary directory (the guests' `/`, the masks,
     // the locks) is its own too: no root inside it.
@@ -349,6 +341,27 @@ pub(super) fn granted_writable(asked: &[Escalation]) -> impl Iterator<Item = Pat
         Escalation::Writable(dir) => Some(dir.clone()),
         _ => None,
     })
+}
+
+/// cordon's own directories, and the defaults where this run uses others
+/// (a later run may use them), resolved with `areas` as where commands
+/// may write.
+///
+/// # Errors
+///
+/// One that cannot be resolved, or only through a symlink in `areas`.
+pub(super) fn own_dirs(
+    config: &SessionConfig,
+    areas: &[&Path],
+) -> Result<OwnDirs, own_dirs::OwnDirError> {
+    let cache = config.cache_dir();
+    let mut own = OwnDirs::resolve(config.user_config.as_deref(), cache.as_deref(), areas)?;
+    own.protect_defaults(
+        crate::broker::project::user_config_dir().as_deref(),
+        crate::wasi::CompileCache::default_dir().as_deref(),
+        areas,
+    )?;
+    Ok(own)
 }
 
 /// The git directories of the repositories in `writable` directories
