@@ -1075,3 +1075,37 @@ fn a_writable_grant_keeps_the_git_directories_inside_it_read_only() {
         "the grant was not given"
     );
 }
+
+/// Attack: write into a repository whose path is longer than PATH_MAX
+/// (20 names of 250 bytes), reached one directory at a time. It cannot be
+/// mounted over by its path, so with namespaces the run is refused; with
+/// Landlock alone the tree gets no grant. Either way the file stays.
+#[test]
+fn a_git_directory_past_path_max_is_not_written() {
+    use cap_fs_ext::DirExt;
+    if skip_without(&["python3"]) {
+        return;
+    }
+    for who in [Who::Root, Who::LandlockOnly] {
+        let l = Layout::new();
+        let name = "n".repeat(250);
+        let mut dir =
+            cap_std::fs::Dir::open_ambient_dir(&l.root, cap_std::ambient_authority()).unwrap();
+        for _ in 0..20 {
+            dir.create_dir(&name).unwrap();
+            dir = dir.open_dir_nofollow(&name).unwrap();
+        }
+        dir.create_dir(".git").unwrap();
+        dir.write(".git/description", "kept\n").unwrap();
+        let writer = format!(
+            "import os\nfd = os.open('.', os.O_RDONLY)\nfor _ in range(20):\n    \
+             fd = os.open('{name}', os.O_RDONLY, dir_fd=fd)\n\
+             w = os.open('.git/description', os.O_WRONLY | os.O_TRUNC, dir_fd=fd)\n\
+             os.write(w, b'planted')\n"
+        );
+        std::fs::write(l.at("w.py"), writer).unwrap();
+        sh(&l, who, &[], "python3 w.py");
+        let kept = dir.read_to_string(".git/description").unwrap();
+        assert_eq!(kept, "kept\n", "{who:?}: the deep git directory was written");
+    }
+}

@@ -53,7 +53,14 @@ pub fn apply(spec: &Spec, user_namespace: bool) -> Result<(), Failure> {
     )?;
     minimal_dev()?;
     for path in &plan.protected {
-        let absent = path.symlink_metadata().is_err();
+        use std::io::ErrorKind::{NotADirectory, NotFound};
+        let absent = match path.symlink_metadata() {
+            Ok(_) => false,
+            Err(e) if matches!(e.kind(), NotFound | NotADirectory) => true,
+            // There, but not to be reached by its path (past PATH_MAX, say):
+            // it cannot be mounted over, so the run does not go on.
+            Err(e) => return Err(Failure::error(&format!("protecting {}", path.display()), e)),
+        };
         if absent && plan.refuses_to_make(path) {
             continue; // the supervisor refuses the name (names.rs)
         }
