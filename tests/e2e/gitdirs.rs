@@ -1106,6 +1106,9 @@ fn a_git_directory_past_path_max_is_not_written() {
         std::fs::write(l.at("w.py"), writer).unwrap();
         sh(&l, who, &[], "python3 w.py");
         let kept = dir.read_to_string(".git/description").unwrap();
-        assert_eq!(kept, "kept\n", "{who:?}: the deep git directory was written");
+        assert_eq!(
+            kept, "kept\n",
+            "{who:?}: the deep git directory was written"
+        );
     }
 }
