@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use super::Run;
-use super::prepare::{granted_writable, outside_root_walk, own_dirs, writable_dirs};
+use super::prepare::{granted_writable, outside_root_walk, own_dirs, writable_dirs, write_areas};
 use crate::broker;
 use crate::exit;
 use crate::io::Stdio;
@@ -150,13 +150,8 @@ impl Run<'_> {
         // cordon's own directories, resolved again with the granted ones
         // writable too: a symlink on the way there must not lie in one.
         if !granted.is_empty() {
-            let mut areas: Vec<&Path> = writable
-                .iter()
-                .chain(&granted)
-                .map(PathBuf::as_path)
-                .collect();
-            areas.extend(policy.writable().then(|| policy.root()));
-            if let Err(err) = own_dirs(config, &areas) {
+            let all: Vec<PathBuf> = writable.iter().chain(&granted).cloned().collect();
+            if let Err(err) = own_dirs(config, &write_areas(policy, &all)) {
                 return refused(format!("{name}: refused: {err}"));
             }
         }

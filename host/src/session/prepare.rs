@@ -328,7 +328,7 @@ fn refuse_in_reach(
 
 /// Where commands may write: the root (unless read-only) and the
 /// writable directories.
-fn write_areas<'a>(policy: &'a SandboxPolicy, writable: &'a [PathBuf]) -> Vec<&'a Path> {
+pub(super) fn write_areas<'a>(policy: &'a SandboxPolicy, writable: &'a [PathBuf]) -> Vec<&'a Path> {
     let root = policy.writable().then(|| policy.root());
     root.into_iter()
         .chain(writable.iter().map(PathBuf::as_path))
