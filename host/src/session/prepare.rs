@@ -356,9 +356,18 @@ pub(super) fn own_dirs(
 ) -> Result<OwnDirs, own_dirs::OwnDirError> {
     let cache = config.cache_dir();
     let mut own = OwnDirs::resolve(config.user_config.as_deref(), cache.as_deref(), areas)?;
+    // A default named as the one in use (the usual run) is not resolved
+    // twice; one spelled otherwise is told apart once resolved.
+    let other = |default: Option<PathBuf>, used: &Option<PathBuf>| {
+        default.filter(|d| Some(d) != used.as_ref())
+    };
     own.protect_defaults(
-        crate::broker::project::user_config_dir().as_deref(),
-        crate::wasi::CompileCache::default_dir().as_deref(),
+        other(
+            crate::broker::project::user_config_dir(),
+            &config.user_config,
+        )
+        .as_deref(),
+        other(crate::wasi::CompileCache::default_dir(), &cache).as_deref(),
         areas,
     )?;
     Ok(own)
