@@ -466,12 +466,19 @@ fn a_default_cache_through_a_symlink_commands_could_change_is_refused() {
         .arg(&l.root)
         .arg("--cache-dir")
         .arg(elsewhere.path().join("cache"))
-        .args(["--", "cat", "a.txt"])
+        .args(["--engine", "native", "--", "sh", "-c"])
+        .arg(
+            "rm home/.cache; mkdir -p home/.cache/cordon; echo forged > home/.cache/cordon/mac.key",
+        )
         .output()
         .unwrap());
     assert_ne!(run.code(), 0, "{}", run.stdout());
     assert!(run.stderr().contains("XDG_CACHE_HOME"), "{}", run.stderr());
     assert_eq!(run.stderr().lines().count(), 1, "{}", run.stderr());
+    // On disk: the symlink is as it was, and no key of the command's.
+    let link = std::fs::read_link(l.at("home/.cache")).unwrap();
+    assert_eq!(link, Path::new("dotcache"), "the symlink was replaced");
+    assert!(!l.at("home/dotcache/cordon/mac.key").exists());
 }
 
 /// Attack: the default cache is reached through a symlink inside a
