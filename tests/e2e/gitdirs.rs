@@ -208,6 +208,54 @@ fn a_new_nested_repository_is_refused_in_both_engines() {
     }
 }
 
+/// btrfs makes subvolumes and snapshots by ioctl, not by a call that makes
+/// a name: a `.git` made so would pass the supervisor, and a snapshot of
+/// the root would copy its secret files where no mount covers them. The
+/// requests are refused before any file system sees them, in every mode
+/// (here on whatever file system the test runs: without the refusal a
+/// file system other than btrfs answers ENOTTY).
+const BTRFS_NAMES: &str = r#"
+import fcntl, os, struct
+root = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
+# struct btrfs_ioctl_vol_args and _v2 are 4096 bytes; the name ends both.
+v1 = struct.pack("<q", root) + b".git".ljust(4088, b"\0")
+v2 = struct.pack("<qQQ", root, 0, 0) + bytes(32) + b".git".ljust(4040, b"\0")
+for name, request, args in (("snap_create", 0x50009401, v1), ("subvol_create", 0x5000940e, v1),
+                            ("snap_create_v2", 0x50009417, v2), ("subvol_create_v2", 0x50009418, v2)):
+    try:
+        fcntl.ioctl(root, request, bytearray(args))
+        print(f"{name}: made")
+    except OSError as e:
+        print(f"{name}: errno {e.errno}")
+"#;
+
+#[test]
+fn a_btrfs_subvolume_or_snapshot_cannot_be_made() {
+    if skip_without(&["python3"]) {
+        return;
+    }
+    for who in everyone_and_unprivileged_landlock() {
+        let l = Layout::new();
+        std::fs::write(l.at("btrfs.py"), BTRFS_NAMES).unwrap();
+        hand_over(&l, who);
+        let (before_out, before_in) = (l.outside(), l.inside());
+        let run = sh(&l, who, &[], "python3 btrfs.py");
+        run.expect_code(0);
+        let refused: Vec<String> = [
+            "snap_create",
+            "subvol_create",
+            "snap_create_v2",
+            "subvol_create_v2",
+        ]
+        .iter()
+        .map(|name| format!("{name}: errno {}", libc::EPERM))
+        .collect();
+        assert_eq!(run.stdout().lines().collect::<Vec<_>>(), refused, "{who:?}");
+        assert_eq!(l.inside(), before_in, "{who:?}");
+        assert_eq!(l.outside(), before_out, "{who:?}");
+    }
+}
+
 /// What the supervisor makes for a command is what the kernel would have
 /// made: modes under its umask, files opened through symlinks, renames
 /// and links, in every native mode.

@@ -233,7 +233,7 @@ fn metadata_inside_the_writable_area_changes() {
                 Err(errno) if what.contains("flags") || what.contains("fssetxattr") => {
                     UNSUPPORTED.contains(errno)
                 }
-                // File systems' own requests are refused without namespaces.
+                // File systems' own requests are refused.
                 Err(errno) if what.starts_with("setversion") => {
                     UNSUPPORTED.contains(errno) || *errno == libc::EPERM
                 }

@@ -459,10 +459,11 @@ fn restrict_and_exec(job: &mut Job) -> Result<Infallible, Failure> {
         None => {}
     }
     layers.push(job.landlock.restrict()?);
-    layers.push(metadata::install(job.metadata_channel, !namespaces)?);
-    layers.push(seccomp::apply(
+    layers.extend(seccomp::apply(
         spec.plan.network,
         landlock_rules::confines_unix_sockets(),
+        job.metadata_channel,
+        !namespaces,
     )?);
     let report: String = layers.iter().map(|l| format!("layer {l}\n")).collect();
     // A host that ended before its child could ask to die with it reads

@@ -31,6 +31,7 @@ use std::path::PathBuf;
 
 use super::helper::Failure;
 use super::names::{self, Answer};
+use super::syscall_filter::{Action, Check, Filter};
 
 /// `ioctl` requests that change a file's attributes, done by the supervisor
 /// on checked files: FS_IOC_SETFLAGS (with its 32-bit twin, both read an
@@ -58,8 +59,11 @@ const READING_IOCTLS: &[u32] = &[
 /// generic FS_IOC_*, 'X' for xfs and FS_IOC_FSSETXATTR, 'v' for versions,
 /// 0x94 for btrfs and FICLONE, 0xf5 for f2fs, 'r' for FAT): many change
 /// an inode through a descriptor opened only for reading (the kernel
-/// checks the mount, not the descriptor), and they are refused but for
-/// [`READING_IOCTLS`] and those the supervisor makes.
+/// checks the mount, not the descriptor), and some make names where the
+/// supervisor never sees them (btrfs's subvolumes and snapshots: a `.git`,
+/// or a snapshot of the root whose copies of secret files no mount
+/// covers). They are refused in every mode, but for [`READING_IOCTLS`]
+/// and the attribute requests.
 const FILE_SYSTEM_IOCTL_TYPES: &[u32] = &[0x66, 0x58, 0x76, 0x94, 0xf5, 0x72];
 
 /// setxattrat and removexattrat (Linux 6.13, the same number on every
@@ -95,43 +99,11 @@ const SUPERVISED: &[i64] = &[
     libc::SYS_fremovexattr,
 ];
 
-#[cfg(target_arch = "x86_64")]
-const AUDIT_ARCH: u32 = 0xc000_003e;
-#[cfg(target_arch = "aarch64")]
-const AUDIT_ARCH: u32 = 0xc000_00b7;
-#[cfg(target_arch = "riscv64")]
-const AUDIT_ARCH: u32 = 0xc000_00f3;
-
-/// Installs the filter that sends the metadata calls to the supervisor and
-/// hands the supervisor its end on `channel`; returns the layer's
-/// description. Runs in the command's process, before the other filters
-/// (which refuse to make a listener).
-pub fn install(channel: RawFd, metadata: bool) -> Result<String, Failure> {
-    // SAFETY: plain prctl; a filter needs it (or CAP_SYS_ADMIN).
-    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-        return Err(Failure::last_os("PR_SET_NO_NEW_PRIVS"));
-    }
-    let program = filter(metadata);
-    let prog = libc::sock_fprog {
-        len: program.len() as u16,
-        filter: program.as_ptr().cast_mut(),
-    };
-    // SAFETY: a valid program that outlives the call.
-    let listener = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            libc::SECCOMP_SET_MODE_FILTER,
-            libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
-            &prog,
-        )
-    };
-    if listener < 0 {
-        return Err(Failure::last_os("seccomp user notification"));
-    }
-    // SAFETY: the kernel just made this descriptor for this process.
-    let listener = unsafe { OwnedFd::from_raw_fd(listener as RawFd) };
+/// Hands the supervisor the filter's `listener` on `channel`; returns the
+/// layer's description. The command's process keeps no copy: it could
+/// answer its own calls.
+pub fn hand_over(channel: RawFd, listener: OwnedFd, metadata: bool) -> Result<String, Failure> {
     send_fd(channel, listener.as_raw_fd()).map_err(|e| Failure::error("seccomp listener", e))?;
-    // The command must not keep it: it could answer its own calls.
     drop(listener);
     Ok(if metadata {
         "supervisor(new names but .git and git-directory shapes, and chmod/chown/utimes/xattr only in the writable \
@@ -142,80 +114,61 @@ pub fn install(channel: RawFd, metadata: bool) -> Result<String, Failure> {
     .into())
 }
 
-/// The filter: the calls that make names (an open only with O_CREAT) and,
-/// with `metadata`, the supervised calls and attribute ioctls notify; the
-/// calls above are refused; everything else is allowed (the other filters
-/// still have their say: the kernel takes the strictest answer).
-fn filter(metadata: bool) -> Vec<libc::sock_filter> {
-    const LD_W_ABS: u16 = 0x20;
-    const JEQ_K: u16 = 0x15;
-    const RET_K: u16 = 0x06;
-    const NOTIFY: u32 = libc::SECCOMP_RET_USER_NOTIF;
-    const ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
-    const KILL: u32 = 0x8000_0000; // SECCOMP_RET_KILL_PROCESS
-    let errno = |e: i32| libc::SECCOMP_RET_ERRNO | e as u32;
-    // struct seccomp_data: nr at 0, arch at 4, args from 16 (8 bytes
-    // each; which half is the low one depends on the byte order).
-    let op = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
-    // `when(k, action)`: return `action` if the accumulator is k.
-    let when = |k: u32, action: u32| [op(JEQ_K, 0, 1, k), op(RET_K, 0, 0, action)];
-    const AND_K: u16 = 0x54; // BPF_ALU | BPF_AND | BPF_K
-    let low = |arg: u8| {
-        let at = 16 + 8 * u32::from(arg);
-        if cfg!(target_endian = "little") {
-            at
-        } else {
-            at + 4
-        }
-    };
-    let mut program = vec![
-        op(LD_W_ABS, 0, 0, 4),
-        op(JEQ_K, 1, 0, AUDIT_ARCH),
-        op(RET_K, 0, 0, KILL),
-        op(LD_W_ABS, 0, 0, 0),
-    ];
+/// Adds to `filter` what the supervisor decides: the calls that make names
+/// (an open only with O_CREAT) and, with `metadata`, the supervised calls
+/// and attribute ioctls are sent to it; openat2 and the `*xattrat` calls
+/// are answered ENOSYS. File systems' own ioctls are refused in every
+/// mode (see [`FILE_SYSTEM_IOCTL_TYPES`]).
+pub fn supervise(filter: &mut Filter, metadata: bool) {
     for (nr, flags) in names::MAKING.iter().chain(names::MAKING_LEGACY) {
         match flags {
-            None => program.extend(when(*nr as u32, NOTIFY)),
-            // An open makes a name only with O_CREAT. Both ways return:
-            // the accumulator no longer holds the number after.
-            Some(arg) => program.extend([
-                op(JEQ_K, 0, 5, *nr as u32),
-                op(LD_W_ABS, 0, 0, low(*arg)),
-                op(AND_K, 0, 0, libc::O_CREAT as u32),
-                op(JEQ_K, 0, 1, 0),
-                op(RET_K, 0, 0, ALLOW),
-                op(RET_K, 0, 0, NOTIFY),
-            ]),
+            None => filter.always(*nr, Action::Notify),
+            Some(arg) => filter.when(
+                *nr,
+                vec![Check::any_bit(*arg, libc::O_CREAT as u32)],
+                Action::Notify,
+            ),
         }
     }
-    program.extend(when(names::OPENAT2 as u32, errno(libc::ENOSYS)));
-    if !metadata {
-        program.push(op(RET_K, 0, 0, ALLOW));
-        return program;
+    filter.always(names::OPENAT2, Action::Errno(libc::ENOSYS));
+    if metadata {
+        for nr in SUPERVISED.iter().chain(LEGACY) {
+            filter.always(*nr, Action::Notify);
+        }
+        for nr in XATTR_AT {
+            filter.always(*nr, Action::Errno(libc::ENOSYS));
+        }
     }
-    for nr in SUPERVISED.iter().chain(LEGACY) {
-        program.extend(when(*nr as u32, NOTIFY));
-    }
-    for nr in XATTR_AT {
-        program.extend(when(*nr as u32, errno(libc::ENOSYS)));
-    }
-    let mut ioctls = vec![op(LD_W_ABS, 0, 0, low(1))];
-    for (request, _) in ATTRIBUTE_IOCTLS {
-        ioctls.extend(when(*request, NOTIFY));
-    }
-    for request in READING_IOCTLS {
-        ioctls.extend(when(*request, ALLOW));
-    }
+    // With namespaces the read-only mounts hold attribute changes.
+    let attributes: Vec<u32> = ATTRIBUTE_IOCTLS
+        .iter()
+        .map(|(request, _)| *request)
+        .collect();
+    let changing = if metadata {
+        Action::Notify
+    } else {
+        Action::Allow
+    };
+    filter.when(
+        libc::SYS_ioctl,
+        vec![Check::one_of(1, &attributes)],
+        changing,
+    );
+    filter.when(
+        libc::SYS_ioctl,
+        vec![Check::one_of(1, READING_IOCTLS)],
+        Action::Allow,
+    );
     // The type is the request's second byte.
-    ioctls.push(op(AND_K, 0, 0, 0xff00));
-    for kind in FILE_SYSTEM_IOCTL_TYPES {
-        ioctls.extend(when(kind << 8, errno(libc::EPERM)));
-    }
-    program.push(op(JEQ_K, 0, ioctls.len() as u8, libc::SYS_ioctl as u32));
-    program.extend(ioctls);
-    program.push(op(RET_K, 0, 0, ALLOW));
-    program
+    let kinds: Vec<u32> = FILE_SYSTEM_IOCTL_TYPES
+        .iter()
+        .map(|kind| kind << 8)
+        .collect();
+    filter.when(
+        libc::SYS_ioctl,
+        vec![Check::one_of(1, &kinds).masked(0xff00)],
+        Action::Errno(libc::EPERM),
+    );
 }
 
 /// Sends `fd` over the unix socket `channel` (SCM_RIGHTS).

@@ -21,6 +21,7 @@ mod openat2;
 mod proxy_listener;
 pub mod reaper;
 mod seccomp;
+mod syscall_filter;
 mod user_dir;
 
 use std::fs::File;

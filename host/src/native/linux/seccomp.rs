@@ -1,16 +1,14 @@
 //! seccomp: the system calls a sandboxed command never needs and that
 //! would let it out (ptrace, io_uring, mounts, new namespaces, bpf, kernel
 //! keys, modules) fail with EPERM, and so does every socket family the
-//! network grant does not need. NO_NEW_PRIVS is set on the way.
+//! network grant does not need. One filter holds these refusals and the
+//! calls the supervisor decides.
 
-use std::collections::BTreeMap;
-
-use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
-    SeccompRule,
-};
+use std::os::fd::RawFd;
 
 use super::helper::Failure;
+use super::metadata;
+use super::syscall_filter::{self, Action, Check, Filter};
 use crate::native::PlanNetwork;
 
 /// Refused outright, whatever the arguments.
@@ -80,54 +78,27 @@ const MODE_SETTERS: &[(libc::c_long, u8, Option<u8>)] = &[
     (libc::SYS_openat, 3, Some(2)),
 ];
 
-/// The open flags that make a file (O_TMPFILE without its O_DIRECTORY).
-const CREATING: &[u64] = &[libc::O_CREAT as u64, 0o20_000_000];
+/// The open flags that make a file: O_CREAT, and O_TMPFILE without its
+/// O_DIRECTORY.
+const CREATING: u32 = libc::O_CREAT as u32 | 0o20_000_000;
 
 /// clone() flags that would create a namespace (CLONE_NEWTIME only exists
 /// for clone3, which is refused as a whole).
-const NAMESPACE_FLAGS: &[libc::c_int] = &[
-    libc::CLONE_NEWNS,
-    libc::CLONE_NEWCGROUP,
-    libc::CLONE_NEWUTS,
-    libc::CLONE_NEWIPC,
-    libc::CLONE_NEWUSER,
-    libc::CLONE_NEWPID,
-    libc::CLONE_NEWNET,
-];
+const NAMESPACE_FLAGS: u32 = (libc::CLONE_NEWNS
+    | libc::CLONE_NEWCGROUP
+    | libc::CLONE_NEWUTS
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWUSER
+    | libc::CLONE_NEWPID
+    | libc::CLONE_NEWNET) as u32;
 
 /// Terminal ioctls that push input into another process's terminal.
-const TERMINAL_INJECTION: &[libc::c_ulong] = &[libc::TIOCSTI, libc::TIOCLINUX];
+const TERMINAL_INJECTION: &[u32] = &[libc::TIOCSTI as u32, libc::TIOCLINUX as u32];
 
-/// A condition on the low 32 bits of an argument: the kernel reads ioctl
-/// requests, socket families and clone flags as 32-bit values, so garbage
-/// in the high half must not slip past the filter.
-fn condition(arg: u8, op: SeccompCmpOp, value: u64) -> Result<SeccompCondition, Failure> {
-    SeccompCondition::new(arg, SeccompCmpArgLen::Dword, op, value)
-        .map_err(|e| Failure::error("seccomp", e))
-}
-
-fn rule(conditions: Vec<SeccompCondition>) -> Result<SeccompRule, Failure> {
-    SeccompRule::new(conditions).map_err(|e| Failure::error("seccomp", e))
-}
-
-fn compile(
-    rules: BTreeMap<i64, Vec<SeccompRule>>,
-    errno: libc::c_int,
-) -> Result<BpfProgram, Failure> {
-    let arch = std::env::consts::ARCH
-        .try_into()
-        .map_err(|e| Failure::error("seccomp", e))?;
-    SeccompFilter::new(
-        rules,
-        SeccompAction::Allow,
-        SeccompAction::Errno(errno as u32),
-        arch,
-    )
-    .and_then(TryInto::try_into)
-    .map_err(|e| Failure::error("seccomp", e))
-}
-
-/// Installs the filters; returns the layer's description.
+/// Installs the one filter of the command's process: the refusals below,
+/// then the calls the supervisor decides ([`metadata::supervise`]), and
+/// hands the supervisor its listener on `channel`. Returns the layers'
+/// descriptions. NO_NEW_PRIVS is set on the way.
 ///
 /// Socket families: with the network on, all; with `allow=` only INET and
 /// INET6 (to the proxy, which Landlock and the namespace leave as all they
@@ -138,137 +109,36 @@ fn compile(
 /// network namespace: socket(AF_UNIX) is refused, and so is every
 /// socketpair but stream and seqpacket ones (connected for good): a
 /// datagram one could be re-connected, or sent from, to any address.
-pub fn apply(network: PlanNetwork, unix_sockets_scoped: bool) -> Result<String, Failure> {
-    let (program, layer) = program(network, unix_sockets_scoped)?;
-    seccompiler::apply_filter(&program).map_err(|e| Failure::error("seccomp", e))?;
-    Ok(layer)
+pub fn apply(
+    network: PlanNetwork,
+    unix_sockets_scoped: bool,
+    channel: RawFd,
+    metadata: bool,
+) -> Result<[String; 2], Failure> {
+    // SAFETY: plain prctl; a filter needs it (or CAP_SYS_ADMIN).
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return Err(Failure::last_os("PR_SET_NO_NEW_PRIVS"));
+    }
+    let (program, layer) = program(network, unix_sockets_scoped, metadata)?;
+    let listener = syscall_filter::install(&program).map_err(|e| Failure::error("seccomp", e))?;
+    Ok([metadata::hand_over(channel, listener, metadata)?, layer])
 }
 
-/// The filter [`apply`] installs, and the layer's description.
+/// The program [`apply`] installs, and the refusals' description. The
+/// refusals come first: the kernel, too, would take a refusal over a
+/// notification.
 fn program(
     network: PlanNetwork,
     unix_sockets_scoped: bool,
-) -> Result<(BpfProgram, String), Failure> {
-    let mut refused: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
-    refused.insert(
-        libc::SYS_clone,
-        NAMESPACE_FLAGS
-            .iter()
-            .map(|flag| {
-                let flag = *flag as u64;
-                rule(vec![condition(0, SeccompCmpOp::MaskedEq(flag), flag)?])
-            })
-            .collect::<Result<_, _>>()?,
-    );
-    // No setuid or setgid file: one made here would run as its owner for
-    // anyone on the host, root's included.
-    for (nr, mode, flags) in MODE_SETTERS {
-        let mut rules = Vec::new();
-        for bit in [libc::S_ISUID as u64, libc::S_ISGID as u64] {
-            let set = condition(*mode, SeccompCmpOp::MaskedEq(bit), bit)?;
-            match flags {
-                None => rules.push(rule(vec![set])?),
-                Some(flags) => {
-                    for creating in CREATING {
-                        rules.push(rule(vec![
-                            condition(*flags, SeccompCmpOp::MaskedEq(*creating), *creating)?,
-                            set.clone(),
-                        ])?);
-                    }
-                }
-            }
-        }
-        refused.insert(*nr, rules);
-    }
-    // A listener of its own would let a command answer calls for its
-    // children, and in Landlock-only mode race the supervisor for theirs.
-    let listener = libc::SECCOMP_FILTER_FLAG_NEW_LISTENER;
-    refused.insert(
-        libc::SYS_seccomp,
-        vec![rule(vec![condition(
-            1,
-            SeccompCmpOp::MaskedEq(listener),
-            listener,
-        )?])?],
-    );
-    // Another process's limits: the supervisor's (same user) would let a
-    // command have it killed (RLIMIT_CPU) or starved of descriptors.
-    // C libraries set their own with pid 0.
-    refused.insert(
-        libc::SYS_prlimit64,
-        vec![rule(vec![condition(0, SeccompCmpOp::Ne, 0)?])?],
-    );
-    refused.insert(
-        libc::SYS_ioctl,
-        TERMINAL_INJECTION
-            .iter()
-            .map(|request| rule(vec![condition(1, SeccompCmpOp::Eq, *request)?]))
-            .collect::<Result<_, _>>()?,
-    );
-    let mut families = match network {
-        PlanNetwork::On => None,
-        PlanNetwork::Proxy => Some(vec![(libc::AF_INET, "inet"), (libc::AF_INET6, "inet6")]),
-        PlanNetwork::Off => Some(Vec::new()),
-    };
-    if let Some(families) = &mut families {
-        // A pair of unix sockets is all socketpair makes here: other
-        // families that have pairs (TIPC) are networks of their own.
-        let mut pairs = vec![rule(vec![condition(
-            0,
-            SeccompCmpOp::Ne,
-            libc::AF_UNIX as u64,
-        )?])?];
-        if unix_sockets_scoped {
-            families.push((libc::AF_UNIX, "unix"));
-        } else {
-            // The low four bits of the type are the kind (the rest are
-            // SOCK_CLOEXEC and SOCK_NONBLOCK). Every kind but stream and
-            // seqpacket is refused, not just SOCK_DGRAM: the kernel makes
-            // a SOCK_RAW unix socket a datagram one.
-            for kind in (0..16u64).filter(|kind| {
-                ![libc::SOCK_STREAM as u64, libc::SOCK_SEQPACKET as u64].contains(kind)
-            }) {
-                pairs.push(rule(vec![condition(
-                    1,
-                    SeccompCmpOp::MaskedEq(0xf),
-                    kind,
-                )?])?);
-            }
-        }
-        refused.insert(libc::SYS_socketpair, pairs);
-        // One rule, all conditions at once: refused unless the family is
-        // one of these (no condition at all: every socket() refused).
-        let others = families
-            .iter()
-            .map(|(family, _)| condition(0, SeccompCmpOp::Ne, *family as u64))
-            .collect::<Result<Vec<_>, _>>()?;
-        let rules = if others.is_empty() {
-            Vec::new()
-        } else {
-            vec![rule(others)?]
-        };
-        refused.insert(libc::SYS_socket, rules);
-    }
-    let sockets = match &families {
-        None => "all socket families".to_string(),
-        Some(families) if families.is_empty() => "no sockets (stream socketpairs only)".into(),
-        Some(families) => {
-            let names: Vec<&str> = families.iter().map(|(_, name)| *name).collect();
-            format!("{} sockets only", names.join("/"))
-        }
-    };
-    let mut program = refused_by_number();
-    program.extend(compile(refused, libc::EPERM)?);
-    Ok((program, format!("seccomp({sockets})")))
+    metadata: bool,
+) -> Result<(Vec<libc::sock_filter>, String), Failure> {
+    let (mut filter, layer) = refusals(network, unix_sockets_scoped);
+    metadata::supervise(&mut filter, metadata);
+    let program = filter.program().map_err(|e| Failure::error("seccomp", e))?;
+    Ok((program, layer))
 }
 
-/// Checks on the bare system call number, placed before the per-call
-/// rules in the same program (one filter for the kernel to run on every
-/// call, not three). They only ever refuse, so reading the number before
-/// the architecture check lets nothing through. Each is one comparison
-/// jumping to a shared return: the kernel's work to take a filter in
-/// (checking, translating, compiling it) grows with its length, and
-/// seccompiler spends five instructions on a call refused outright.
+/// The refusals, and their description.
 ///
 /// - [`REFUSED`] gets EPERM, whatever the arguments.
 /// - clone3 passes its flags in memory, out of a filter's reach: ENOSYS
@@ -286,39 +156,88 @@ fn program(
 ///   older calls on ENOSYS. This covers x86_64's x32 ABI too, which reaches
 ///   the same system calls with bit 30 set in the number, under the same
 ///   architecture tag, past rules keyed by number.
-fn refused_by_number() -> BpfProgram {
-    use seccompiler::sock_filter;
-    const LOAD_NR: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS, offset 0: the number
-    const JEQ: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
-    const JGT: u16 = 0x25; // BPF_JMP | BPF_JGT | BPF_K (unsigned)
-    const JA: u16 = 0x05; // BPF_JMP | BPF_JA
-    const RET: u16 = 0x06; // BPF_RET | BPF_K
-    const ERRNO: u32 = 0x0005_0000; // SECCOMP_RET_ERRNO
-    // (comparison, number, whether it refuses with ENOSYS rather than EPERM)
-    let tests: Vec<(u16, u32, bool)> = ABSENT
-        .iter()
-        .map(|nr| (JEQ, *nr as u32, true))
-        .chain([(JGT, NEWEST_KNOWN, true)])
-        .chain(REFUSED.iter().map(|nr| (JEQ, *nr as u32, false)))
-        .collect();
-    // After the tests: a jump past the two returns, ENOSYS's, EPERM's. A
-    // test jumps forward by at most 255.
-    let count = tests.len();
-    assert!(count < 254, "too many calls refused by number");
-    let op = |code, jt, jf, k| sock_filter { code, jt, jf, k };
-    let mut program = vec![op(LOAD_NR, 0, 0, 0)];
-    for (i, (comparison, nr, absent)) in tests.into_iter().enumerate() {
-        let to_enosys = count - i;
-        let to_return = if absent { to_enosys } else { to_enosys + 1 };
-        program.push(op(comparison, to_return as u8, 0, nr));
+fn refusals(network: PlanNetwork, unix_sockets_scoped: bool) -> (Filter, String) {
+    let refuse = Action::Errno(libc::EPERM);
+    let absent = Action::Errno(libc::ENOSYS);
+    let mut filter = Filter::new(NEWEST_KNOWN, absent);
+    for nr in ABSENT {
+        filter.always(*nr, absent);
     }
-    program.push(op(JA, 0, 0, 2));
-    program.push(op(RET, 0, 0, ERRNO | libc::ENOSYS as u32));
-    program.push(op(RET, 0, 0, ERRNO | libc::EPERM as u32));
-    program
+    for nr in REFUSED {
+        filter.always(*nr, refuse);
+    }
+    filter.when(
+        libc::SYS_clone,
+        vec![Check::any_bit(0, NAMESPACE_FLAGS)],
+        refuse,
+    );
+    // No setuid or setgid file: one made here would run as its owner for
+    // anyone on the host, root's included.
+    let set_id = libc::S_ISUID | libc::S_ISGID;
+    for (nr, mode, flags) in MODE_SETTERS {
+        let creating = flags.map(|flags| Check::any_bit(flags, CREATING));
+        let checks = creating
+            .into_iter()
+            .chain([Check::any_bit(*mode, set_id)])
+            .collect();
+        filter.when(*nr, checks, refuse);
+    }
+    // A listener of its own would let a command answer calls for its
+    // children, and in Landlock-only mode race the supervisor for theirs.
+    let listener = libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32;
+    filter.when(libc::SYS_seccomp, vec![Check::any_bit(1, listener)], refuse);
+    // Another process's limits: the supervisor's (same user) would let a
+    // command have it killed (RLIMIT_CPU) or starved of descriptors.
+    // C libraries set their own with pid 0.
+    filter.when(libc::SYS_prlimit64, vec![Check::none_of(0, &[0])], refuse);
+    filter.when(
+        libc::SYS_ioctl,
+        vec![Check::one_of(1, TERMINAL_INJECTION)],
+        refuse,
+    );
+    let mut families = match network {
+        PlanNetwork::On => None,
+        PlanNetwork::Proxy => Some(vec![(libc::AF_INET, "inet"), (libc::AF_INET6, "inet6")]),
+        PlanNetwork::Off => Some(Vec::new()),
+    };
+    if let Some(families) = &mut families {
+        // A pair of unix sockets is all socketpair makes here: other
+        // families that have pairs (TIPC) are networks of their own.
+        let unix = libc::AF_UNIX as u32;
+        filter.when(
+            libc::SYS_socketpair,
+            vec![Check::none_of(0, &[unix])],
+            refuse,
+        );
+        if unix_sockets_scoped {
+            families.push((libc::AF_UNIX, "unix"));
+        } else {
+            // The low four bits of the type are the kind (the rest are
+            // SOCK_CLOEXEC and SOCK_NONBLOCK). Every kind but stream and
+            // seqpacket is refused, not just SOCK_DGRAM: the kernel makes
+            // a SOCK_RAW unix socket a datagram one.
+            let connected = [libc::SOCK_STREAM as u32, libc::SOCK_SEQPACKET as u32];
+            filter.when(
+                libc::SYS_socketpair,
+                vec![Check::none_of(1, &connected).masked(0xf)],
+                refuse,
+            );
+        }
+        let allowed: Vec<u32> = families.iter().map(|(family, _)| *family as u32).collect();
+        filter.when(libc::SYS_socket, vec![Check::none_of(0, &allowed)], refuse);
+    }
+    let sockets = match &families {
+        None => "all socket families".to_string(),
+        Some(families) if families.is_empty() => "no sockets (stream socketpairs only)".into(),
+        Some(families) => {
+            let names: Vec<&str> = families.iter().map(|(_, name)| *name).collect();
+            format!("{} sockets only", names.join("/"))
+        }
+    };
+    (filter, format!("seccomp({sockets})"))
 }
 
-/// The calls a command finds missing (see [`refused_by_number`]).
+/// The calls a command finds missing (see [`refusals`]).
 const ABSENT: &[libc::c_long] = &[
     libc::SYS_clone3,
     libc::SYS_openat2,
@@ -359,7 +278,7 @@ mod tests {
     /// As [`errnos_under_filter`], with the first four arguments given,
     /// under the filter for the network off.
     fn errnos_of(calls: &[(libc::c_long, [usize; 4])], unix_scoped: bool) -> Vec<i32> {
-        let Ok((program, _)) = program(PlanNetwork::Off, unix_scoped) else {
+        let Ok((program, _)) = program(PlanNetwork::Off, unix_scoped, false) else {
             panic!("the filter does not compile");
         };
         let mut fds = [0; 2];
@@ -372,7 +291,8 @@ mod tests {
             // SAFETY: as above.
             unsafe {
                 libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-                if seccompiler::apply_filter(&program).is_err() {
+                // The listener is dropped: a notified call fails.
+                if syscall_filter::install(&program).is_err() {
                     libc::_exit(2);
                 }
                 for (nr, [a, b, c, d]) in calls {
@@ -422,6 +342,41 @@ mod tests {
         assert_eq!(rest[1], libc::EBADF);
         assert_ne!(rest[2], libc::EPERM);
         assert_ne!(rest[2], libc::ENOSYS);
+    }
+
+    /// One filter answers both: a refusal wins over the supervisor, as
+    /// the kernel would decide between two filters.
+    #[test]
+    fn refusals_come_before_the_calls_the_supervisor_decides() {
+        let path = c"/nonexistent/cordon-test".as_ptr() as usize;
+        let here = libc::AT_FDCWD as usize;
+        let create = (libc::O_CREAT | libc::O_WRONLY) as usize;
+        let errnos = errnos_of(
+            &[
+                (libc::SYS_openat, [here, path, create, 0o4755]),
+                // Sent to the supervisor, which is not there: ENOSYS.
+                (libc::SYS_openat, [here, path, create, 0o644]),
+                (libc::SYS_openat, [here, path, libc::O_RDONLY as usize, 0]),
+            ],
+            true,
+        );
+        assert_eq!(errnos, [libc::EPERM, libc::ENOSYS, libc::ENOENT]);
+    }
+
+    /// btrfs's requests that make subvolumes and snapshots (names the
+    /// supervisor never sees) are refused with namespaces too; a clone of
+    /// a file's extents is not.
+    #[test]
+    fn file_systems_requests_that_make_names_are_refused() {
+        let bad_fd = usize::MAX;
+        let calls: Vec<_> = [0x5000_9401usize, 0x5000_940e, 0x5000_9417, 0x5000_9418]
+            .into_iter()
+            .chain([0x4004_9409]) // FICLONE
+            .map(|request| (libc::SYS_ioctl, [bad_fd, request, 0, 0]))
+            .collect();
+        let errnos = errnos_of(&calls, true);
+        let eperm = libc::EPERM;
+        assert_eq!(errnos, [eperm, eperm, eperm, eperm, libc::EBADF]);
     }
 
     #[test]
