@@ -116,8 +116,8 @@ pub fn hand_over(channel: RawFd, listener: OwnedFd, metadata: bool) -> Result<St
 
 /// Adds to `filter` what the supervisor decides: the calls that make names
 /// (an open only with O_CREAT) and, with `metadata`, the supervised calls
-/// and attribute ioctls are sent to it; openat2 and the `*xattrat` calls
-/// are answered ENOSYS. File systems' own ioctls are refused in every
+/// and attribute ioctls are sent to it; the `*xattrat` calls are answered
+/// ENOSYS (openat2 is, for every mode, among the refusals). File systems' own ioctls are refused in every
 /// mode (see [`FILE_SYSTEM_IOCTL_TYPES`]).
 pub fn supervise(filter: &mut Filter, metadata: bool) {
     for (nr, flags) in names::MAKING.iter().chain(names::MAKING_LEGACY) {
@@ -130,7 +130,6 @@ pub fn supervise(filter: &mut Filter, metadata: bool) {
             ),
         }
     }
-    filter.always(names::OPENAT2, Action::Errno(libc::ENOSYS));
     if metadata {
         for nr in SUPERVISED.iter().chain(LEGACY) {
             filter.always(*nr, Action::Notify);

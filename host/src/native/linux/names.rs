@@ -61,10 +61,6 @@ pub const MAKING_LEGACY: &[(i64, Option<u8>)] = &[
 #[cfg(not(target_arch = "x86_64"))]
 pub const MAKING_LEGACY: &[(i64, Option<u8>)] = &[];
 
-/// openat2 hides its flags in a structure the filter cannot read: it is
-/// answered ENOSYS, and C libraries and runtimes fall back to openat.
-pub const OPENAT2: i64 = libc::SYS_openat2;
-
 /// Whether the supervisor decides call `nr` here.
 pub fn makes_names(nr: i64) -> bool {
     MAKING.iter().chain(MAKING_LEGACY).any(|(n, _)| *n == nr)

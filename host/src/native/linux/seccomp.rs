@@ -143,8 +143,9 @@ fn program(
 /// - [`REFUSED`] gets EPERM, whatever the arguments.
 /// - clone3 passes its flags in memory, out of a filter's reach: ENOSYS
 ///   makes the C library fall back to clone(), which is checked. So does
-///   openat2 its mode (a setuid file could be made): programs fall back
-///   to openat.
+///   openat2 its mode (a setuid file could be made) and its flags (whether
+///   it makes a name the supervisor must judge): programs fall back to
+///   openat.
 /// - Landlock is as if absent: the supervisor makes names for the command
 ///   within cordon's domain, so a tighter domain the command stacked for
 ///   itself would not hold for them. A program then knows it has none,

@@ -147,7 +147,8 @@ impl Filter {
                 }
             };
             match items.last_mut() {
-                Some(last) if last.end + 1 == *nr && last.leaf == leaf && !leaf.is_block() => {
+                // Blocks are each their own (their indexes differ).
+                Some(last) if last.end + 1 == *nr && last.leaf == leaf => {
                     last.end = *nr;
                 }
                 _ => items.push(Item {
@@ -245,12 +246,6 @@ fn offset(distance: usize) -> Result<u8, String> {
 enum Leaf {
     Return(u32),
     Block(usize),
-}
-
-impl Leaf {
-    fn is_block(self) -> bool {
-        matches!(self, Leaf::Block(_))
-    }
 }
 
 /// Numbers `start..=end`, which go to `leaf`.
