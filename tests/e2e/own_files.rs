@@ -4,6 +4,7 @@
 //! files themselves afterwards.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use crate::support::{Layout, Run, Snapshot, cordon, snapshot};
 
@@ -457,15 +458,9 @@ fn a_default_cache_through_a_symlink_commands_could_change_is_refused() {
     std::fs::create_dir_all(l.at("home/dotcache")).unwrap();
     std::os::unix::fs::symlink("dotcache", l.at("home/.cache")).unwrap();
     let elsewhere = tempfile::tempdir().unwrap();
-    let run = Run(cordon()
+    let run = Run(run_with_own_dirs_in(&l, elsewhere.path())
         .env("HOME", l.at("home"))
         .env_remove("XDG_CACHE_HOME")
-        .env("XDG_CONFIG_HOME", elsewhere.path().join("config"))
-        .arg("run")
-        .arg("--root")
-        .arg(&l.root)
-        .arg("--cache-dir")
-        .arg(elsewhere.path().join("cache"))
         .args(["--engine", "native", "--", "sh", "-c"])
         .arg(
             "rm home/.cache; mkdir -p home/.cache/cordon; echo forged > home/.cache/cordon/mac.key",
@@ -479,6 +474,20 @@ fn a_default_cache_through_a_symlink_commands_could_change_is_refused() {
     let link = std::fs::read_link(l.at("home/.cache")).unwrap();
     assert_eq!(link, Path::new("dotcache"), "the symlink was replaced");
     assert!(!l.at("home/dotcache/cordon/mac.key").exists());
+}
+
+/// `cordon run --root proj` with its config and cache directories in
+/// `elsewhere`: the default ones are what the test lays out.
+fn run_with_own_dirs_in(l: &Layout, elsewhere: &Path) -> Command {
+    let mut command = cordon();
+    command
+        .env("XDG_CONFIG_HOME", elsewhere.join("config"))
+        .arg("run")
+        .arg("--root")
+        .arg(&l.root)
+        .arg("--cache-dir")
+        .arg(elsewhere.join("cache"));
+    command
 }
 
 /// Attack: the default cache is reached through a symlink inside a
@@ -496,14 +505,8 @@ fn a_default_cache_through_a_symlink_in_a_granted_directory_is_refused() {
     std::os::unix::fs::symlink("real", granted.join("link")).unwrap();
     let elsewhere = tempfile::tempdir().unwrap();
     let repoint = format!("ln -sfn evil {}/link", granted.display());
-    let run = Run(cordon()
+    let run = Run(run_with_own_dirs_in(&l, elsewhere.path())
         .env("XDG_CACHE_HOME", granted.join("link"))
-        .env("XDG_CONFIG_HOME", elsewhere.path().join("config"))
-        .arg("run")
-        .arg("--root")
-        .arg(&l.root)
-        .arg("--cache-dir")
-        .arg(elsewhere.path().join("cache"))
         .args(["--approver", &crate::support::script("once\n")])
         .args(["--escalate", &format!("writable={}", granted.display())])
         .args(["--engine", "native", "--", "sh", "-c", &repoint])
