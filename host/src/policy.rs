@@ -17,13 +17,58 @@ pub const PROTECTED_NAMES: &[&str] = &[".git", ".cordon"];
 
 /// Whether creating or changing the entry `name` is refused by name: `.git`
 /// anywhere, `.cordon` too when `at_root`. Compared the way the most
-/// lenient filesystem would: ignoring ASCII case (macOS, Windows) and
-/// trailing dots and spaces (Windows drops them, so `.git.` is `.git`
-/// there).
+/// lenient filesystem would (see [`folded_name`]), ignoring ASCII case
+/// (macOS, Windows, case-folding directories on Linux).
 pub fn protected_name(name: &str, at_root: bool) -> bool {
-    let name = name.trim_end_matches(['.', ' ']);
+    let name = folded_name(name);
     name.eq_ignore_ascii_case(".git")
         || (at_root && PROTECTED_NAMES.iter().any(|p| name.eq_ignore_ascii_case(p)))
+}
+
+/// `name` as the most lenient filesystem takes it, before ASCII case is
+/// ignored: trailing dots and spaces dropped (Windows drops them, so
+/// `.git.` is `.git` there); Unicode's default-ignorable code points
+/// dropped (HFS+ ignores them, and so did Linux's case-folding
+/// directories before 6.14: `.g\u{200c}it` is `.git` there); and the two
+/// letters case folding takes to ASCII ones (U+017F long s to `s`, U+212A
+/// Kelvin sign to `k`: `refſ` is `refs`).
+pub fn folded_name(name: &str) -> String {
+    name.chars()
+        .filter(|c| !is_default_ignorable(*c))
+        .map(|c| match c {
+            '\u{17f}' => 's',
+            '\u{212a}' => 'k',
+            c => c,
+        })
+        .collect::<String>()
+        .trim_end_matches(['.', ' '])
+        .to_string()
+}
+
+/// Unicode's Default_Ignorable_Code_Point property
+/// (DerivedCoreProperties.txt): what renders as nothing, and what HFS+
+/// and older Linux name folding skip.
+fn is_default_ignorable(c: char) -> bool {
+    matches!(
+        c,
+        '\u{ad}'
+            | '\u{34f}'
+            | '\u{61c}'
+            | '\u{115f}'..='\u{1160}'
+            | '\u{17b4}'..='\u{17b5}'
+            | '\u{180b}'..='\u{180f}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{206f}'
+            | '\u{3164}'
+            | '\u{fe00}'..='\u{fe0f}'
+            | '\u{feff}'
+            | '\u{ffa0}'
+            | '\u{fff0}'..='\u{fff8}'
+            | '\u{1bca0}'..='\u{1bca3}'
+            | '\u{1d173}'..='\u{1d17a}'
+            | '\u{e0000}'..='\u{e0fff}'
+    )
 }
 
 /// How much of the filesystem a command may change.
@@ -602,6 +647,35 @@ fn lexically_normal(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_a_lenient_filesystem_takes_for_git_are_protected() {
+        for name in [
+            ".git",
+            ".GiT",
+            ".git. .",
+            ".g\u{200c}it",
+            "\u{feff}.git",
+            ".gi\u{ad}t\u{200b}",
+            ".G\u{34f}IT\u{e0001}",
+        ] {
+            assert!(protected_name(name, false), "{name:?}");
+        }
+        assert!(protected_name(".cor\u{2060}don", true));
+        assert!(!protected_name(".cor\u{2060}don", false));
+        for name in [
+            ".gitx",
+            "git",
+            ".g\u{301}it",
+            ".g\u{131}t",
+            "\u{ff0e}git",
+            ".gitignore",
+        ] {
+            assert!(!protected_name(name, false), "{name:?}");
+        }
+        assert_eq!(folded_name("ref\u{17f}"), "refs");
+        assert_eq!(folded_name("HEAD\u{200d}. "), "HEAD");
+    }
 
     #[test]
     fn cwd_must_stay_inside_by_components() {

@@ -208,6 +208,76 @@ fn a_new_nested_repository_is_refused_in_both_engines() {
     }
 }
 
+/// HFS+, and Linux's case-folding directories before 6.14, skip Unicode's
+/// default-ignorable code points: there `.g\u{200c}it` is `.git`. Such
+/// names are refused as `.git` is, in both engines, in every mode, and
+/// nothing is made.
+#[test]
+fn a_name_that_folds_to_git_is_refused_in_both_engines() {
+    let names = [".g\u{200c}it", "\u{feff}.git", ".Gi\u{ad}T\u{200b}."];
+    for who in everyone_and_unprivileged_landlock() {
+        let l = Layout::new();
+        hand_over(&l, who);
+        let before = (l.inside(), l.outside());
+        for name in names {
+            let run = sh(&l, who, &[], &format!("mkdir 'src/{name}'"));
+            assert_ne!(run.code(), 0, "{who:?} {name:?}: {}", run.stderr());
+            assert!(
+                l.at(&format!("src/{name}")).symlink_metadata().is_err(),
+                "{who:?} {name:?} was made"
+            );
+        }
+        assert_eq!((l.inside(), l.outside()), before, "{who:?}");
+    }
+    for wasi in BOTH {
+        let l = Layout::new();
+        let before = l.inside();
+        for name in names {
+            l.cordon()
+                .probe(wasi, &["mkdir-p", &format!("src/{name}/hooks")])
+                .expect_refused();
+        }
+        assert_eq!(l.inside(), before, "{wasi:?}");
+    }
+}
+
+/// A case-folding directory (`chattr +F`) finds names by what they fold
+/// to, by rules that changed between kernels: git there could find a
+/// `.git` under a name the supervisor let through. No command may make
+/// one, in any mode; the refusal comes before the file system's own
+/// answer (EOPNOTSUPP here, where nothing folds).
+#[test]
+fn a_directory_cannot_be_made_case_folding() {
+    if skip_without(&["python3"]) {
+        return;
+    }
+    const SET_CASEFOLD: &str = r#"
+import fcntl, os, struct
+os.mkdir("src/empty")
+fd = os.open("src/empty", os.O_RDONLY | os.O_DIRECTORY)
+flags = struct.unpack("i", fcntl.ioctl(fd, 0x80086601, struct.pack("i", 0)))[0]
+try:
+    fcntl.ioctl(fd, 0x40086602, struct.pack("i", flags | 0x40000000))
+    print("casefold set")
+except OSError as e:
+    print("casefold errno", e.errno)
+"#;
+    for who in everyone_and_unprivileged_landlock() {
+        let l = Layout::new();
+        std::fs::write(l.at("casefold.py"), SET_CASEFOLD).unwrap();
+        hand_over(&l, who);
+        let outside = l.outside();
+        let run = sh(&l, who, &[], "python3 casefold.py");
+        assert_eq!(
+            run.expect_code(0).stdout(),
+            "casefold errno 1\n",
+            "{who:?}: {}",
+            run.stderr()
+        );
+        assert_eq!(l.outside(), outside, "{who:?}");
+    }
+}
+
 /// btrfs makes subvolumes and snapshots by ioctl, not by a call that makes
 /// a name: a `.git` made so would pass the supervisor, and a snapshot of
 /// the root would copy its secret files where no mount covers them. The

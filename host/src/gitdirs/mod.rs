@@ -186,7 +186,7 @@ pub fn enclosing(root: &Path) -> Option<&Path> {
 /// match them. Replacing an entry of a directory already shaped (git
 /// writing HEAD under the git-commit grant) plants nothing.
 pub fn completes_git_dir(name: &str, has: impl Fn(&str) -> bool) -> bool {
-    let name = folded(name);
+    let name = crate::policy::folded_name(name);
     is_shape_name(&name)
         && !has_git_dir_shape(&has)
         && has_git_dir_shape(|entry| entry.eq_ignore_ascii_case(&name) || has(entry))
@@ -196,22 +196,8 @@ pub fn completes_git_dir(name: &str, has: impl Fn(&str) -> bool) -> bool {
 /// case-folding filesystems match names: making one is judged under
 /// [`crate::shape_lock`].
 pub fn is_shape_name(name: &str) -> bool {
-    let name = folded(name);
+    let name = crate::policy::folded_name(name);
     GIT_DIR_ENTRIES.iter().any(|e| name.eq_ignore_ascii_case(e))
-}
-
-/// `name` as a folding filesystem may take it: trailing dots and spaces
-/// dropped, and the letters Unicode case folding takes to ASCII ones
-/// (U+017F long s to `s`, U+212A Kelvin sign to `k`: `refſ` is `refs`).
-fn folded(name: &str) -> String {
-    name.trim_end_matches(['.', ' '])
-        .chars()
-        .map(|c| match c {
-            '\u{17f}' => 's',
-            '\u{212a}' => 'k',
-            c => c,
-        })
-        .collect()
 }
 
 /// Every `.git` entry under `root` (a directory, file or symlink) and

@@ -18,7 +18,8 @@
 //! of /proc in the path, memory it cannot read.
 //!
 //! The same supervisor, in both modes, makes the calls that make names
-//! (see [`super::names`]).
+//! (see [`super::names`]) and sets file flags (FS_IOC_SETFLAGS), where it
+//! refuses to make a directory case-folding ([`FS_CASEFOLD_FL`]).
 
 use std::collections::HashSet;
 use std::ffi::CString;
@@ -37,6 +38,20 @@ use super::syscall_filter::{Action, Check, Filter};
 /// on checked files: FS_IOC_SETFLAGS (with its 32-bit twin, both read an
 /// int) and FS_IOC_FSSETXATTR (a 28-byte `struct fsxattr`).
 const ATTRIBUTE_IOCTLS: &[(u32, usize)] = &[(0x4008_6602, 4), (0x4004_6602, 4), (0x401c_5820, 28)];
+
+/// FS_IOC_SETFLAGS and its 32-bit twin: the supervisor decides them in
+/// every mode, for [`FS_CASEFOLD_FL`].
+const SET_FLAGS: &[u32] = &[0x4008_6602, 0x4004_6602];
+
+/// FS_IOC_GETFLAGS: the flags a SETFLAGS would replace.
+const GET_FLAGS: libc::c_ulong = 0x8008_6601;
+
+/// The flag that makes an empty directory case-folding (ext4, f2fs, tmpfs
+/// mounted so). Names there are found by what they fold to, and a name
+/// the supervisor let through as not `.git` could be found as `.git` by
+/// the user's git, under whatever folding that kernel applies. No command
+/// may set it; a directory already folding keeps it.
+const FS_CASEFOLD_FL: i32 = 0x4000_0000;
 
 /// File-system `ioctl`s that only read, of the types refused below:
 /// FS_IOC_GETFLAGS (and its 32-bit twin), FS_IOC_FSGETXATTR, FS_IOC_FIEMAP,
@@ -138,10 +153,17 @@ pub fn supervise(filter: &mut Filter, metadata: bool) {
             filter.always(*nr, Action::Errno(libc::ENOSYS));
         }
     }
-    // With namespaces the read-only mounts hold attribute changes.
+    filter.when(
+        libc::SYS_ioctl,
+        vec![Check::one_of(1, SET_FLAGS)],
+        Action::Notify,
+    );
+    // With namespaces the read-only mounts hold the other attribute
+    // changes.
     let attributes: Vec<u32> = ATTRIBUTE_IOCTLS
         .iter()
         .map(|(request, _)| *request)
+        .filter(|request| !SET_FLAGS.contains(request))
         .collect();
     let changing = if metadata {
         Action::Notify
@@ -1006,6 +1028,9 @@ impl Change {
                 }
                 Change::RemoveXattr(name) => libc::fremovexattr(fd, name.as_ptr()),
                 Change::Ioctl { request, argument } => {
+                    if SET_FLAGS.contains(request) && sets_casefold(fd, argument)? {
+                        return Err(libc::EPERM);
+                    }
                     let mut argument = argument.clone();
                     libc::ioctl(fd, *request as _, argument.as_mut_ptr())
                 }
@@ -1017,6 +1042,20 @@ impl Change {
             Ok(result.into())
         }
     }
+}
+
+/// Whether SETFLAGS's `argument` (an int) on `fd` adds [`FS_CASEFOLD_FL`].
+fn sets_casefold(fd: RawFd, argument: &[u8]) -> Result<bool, i32> {
+    let wanted = i32::from_ne_bytes(argument.try_into().map_err(|_| libc::EINVAL)?);
+    if wanted & FS_CASEFOLD_FL == 0 {
+        return Ok(false);
+    }
+    let mut current: libc::c_int = 0;
+    // SAFETY: GETFLAGS writes one int, to a local that outlives the call.
+    if unsafe { libc::ioctl(fd, GET_FLAGS as _, &mut current) } < 0 {
+        return Err(errno(Error::last_os_error()));
+    }
+    Ok(current & FS_CASEFOLD_FL == 0)
 }
 
 fn opened_for_writing(fd: BorrowedFd) -> bool {

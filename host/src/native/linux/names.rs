@@ -674,6 +674,7 @@ mod tests {
             "a/.GIT",
             "/x/.git.",
             "b/.git //",
+            "c/.g\u{200c}it",
         ] {
             assert_eq!(judged(&base, path), Err(libc::EPERM), "{path}");
         }

@@ -380,6 +380,20 @@ mod tests {
         assert_eq!(errnos, [eperm, eperm, eperm, eperm, libc::EBADF]);
     }
 
+    /// Setting file flags goes to the supervisor with namespaces too (it
+    /// refuses FS_CASEFOLD_FL); FS_IOC_FSSETXATTR, which cannot set that
+    /// flag, is left to the read-only mounts.
+    #[test]
+    fn setting_file_flags_goes_to_the_supervisor_in_every_mode() {
+        let bad_fd = usize::MAX;
+        let calls: Vec<_> = [0x4008_6602usize, 0x4004_6602, 0x401c_5820]
+            .into_iter()
+            .map(|request| (libc::SYS_ioctl, [bad_fd, request, 0, 0]))
+            .collect();
+        let errnos = errnos_of(&calls, true);
+        assert_eq!(errnos, [libc::ENOSYS, libc::ENOSYS, libc::EBADF]);
+    }
+
     #[test]
     fn socketpair_makes_unix_pairs_only_with_the_network_off() {
         let tipc = 30; // AF_TIPC: a network of its own, with socketpair
