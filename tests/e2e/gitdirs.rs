@@ -241,6 +241,32 @@ fn a_name_that_folds_to_git_is_refused_in_both_engines() {
     }
 }
 
+/// Attack: a core file is a name the kernel makes, where the crashing
+/// process stands, past the supervisor; with a core_pattern of `%e` its
+/// name is the process's own `comm`, which it may set to `.git` or
+/// `HEAD`. No command makes one: the hard limit is 0 and stays so.
+#[test]
+fn a_command_cannot_dump_core_into_the_tree() {
+    if skip_without(&["python3"]) {
+        return;
+    }
+    const CRASH: &str = "import ctypes, os, resource; \
+        print(resource.getrlimit(resource.RLIMIT_CORE)); \
+        ctypes.CDLL(None).prctl(15, b'.git', 0, 0, 0); \
+        hard = resource.getrlimit(resource.RLIMIT_CORE)[1]; \
+        resource.setrlimit(resource.RLIMIT_CORE, (hard, hard)); \
+        os.chdir('src'); os.abort()";
+    for who in everyone_and_unprivileged_landlock() {
+        let l = Layout::new();
+        hand_over(&l, who);
+        let before = (l.inside(), l.outside());
+        let run = sh(&l, who, &[], &format!("python3 -c \"{CRASH}\""));
+        assert_ne!(run.code(), 0, "{who:?}: {}", run.stderr());
+        assert_eq!(run.stdout(), "(0, 0)\n", "{who:?}: {}", run.stderr());
+        assert_eq!((l.inside(), l.outside()), before, "{who:?}");
+    }
+}
+
 /// A case-folding directory (`chattr +F`) finds names by what they fold
 /// to, by rules that changed between kernels: git there could find a
 /// `.git` under a name the supervisor let through. No command may make
@@ -385,6 +411,51 @@ fn names_other_than_git_are_made_as_the_kernel_makes_them() {
             run.stderr()
         );
         assert!(l.at("src/abs").is_dir(), "{who:?}");
+    }
+}
+
+/// A file made without a name (O_TMPFILE) is published by linking its
+/// descriptor table entry, `/proc/self/fd/N`: the supervisor, which makes
+/// the link, takes that entry as the command's descriptor, never as its
+/// own, whose files (its lock, its stand-ins) no command may link into
+/// the tree. A name made through a magic link of /proc is refused.
+#[test]
+fn an_unnamed_file_is_published_through_the_commands_own_descriptor() {
+    if skip_without(&["python3"]) {
+        return;
+    }
+    let script = "import os\n\
+        fd = os.open('src', os.O_TMPFILE | os.O_WRONLY, 0o640)\n\
+        os.write(fd, b'made unnamed\\n')\n\
+        src = os.open('src', os.O_RDONLY | os.O_DIRECTORY)\n\
+        os.link(f'/proc/self/fd/{fd}', 'published', dst_dir_fd=src, follow_symlinks=True)\n\
+        for n in [m for m in range(3, 64) if m not in (fd, src)]:\n\
+        \x20 try: os.link(f'/proc/self/fd/{n}', f'taken{n}', dst_dir_fd=src, follow_symlinks=True); print('taken', n)\n\
+        \x20 except OSError: pass\n\
+        try: os.mkdir('/proc/self/cwd/src/through-proc'); print('made through /proc')\n\
+        except OSError: pass\n";
+    for who in everyone_and_unprivileged_landlock() {
+        let l = Layout::new();
+        hand_over(&l, who);
+        let outside = l.outside();
+        let run = crate::native::native_command(&l, who, &[], &["python3", "-c", script])
+            .output()
+            .map(crate::support::Run)
+            .expect("running cordon");
+        assert_eq!(run.code(), 0, "{who:?}: {}", run.stderr());
+        assert_eq!(run.stdout(), "", "{who:?}");
+        assert_eq!(
+            std::fs::read_to_string(l.at("src/published")).unwrap(),
+            "made unnamed\n",
+            "{who:?}"
+        );
+        let mut made: Vec<_> = std::fs::read_dir(l.at("src"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        made.sort();
+        assert_eq!(made, ["main.rs", "published"], "{who:?}");
+        assert_eq!(l.outside(), outside, "{who:?}");
     }
 }
 

@@ -136,6 +136,60 @@ fn redirections_outside_the_writable_area_are_refused_before_running() {
     assert_eq!(std::fs::read_to_string(l.at("out.txt")).unwrap(), "ok\n");
 }
 
+/// Attack: cordon opens a line's redirections itself, so they are a maker
+/// of names like any command. A redirection that would complete a bare
+/// repository's shape (HEAD beside objects and refs, or beside
+/// commondir), whichever engine the writing stage runs on, or make a
+/// `.git` in a `--writable` directory outside the root, is refused; git
+/// run afterwards finds no repository there, and nothing changed.
+#[test]
+fn a_redirection_cannot_make_a_git_directory() {
+    let l = Layout::new();
+    let writable = l.base.join("outside/w");
+    std::fs::create_dir_all(writable.join("sub")).unwrap();
+    std::fs::create_dir_all(l.at("src/objects")).unwrap();
+    std::fs::create_dir_all(l.at("src/refs")).unwrap();
+    std::fs::create_dir_all(l.at("wt")).unwrap();
+    std::fs::write(l.at("wt/HEAD"), "ref: refs/heads/main\n").unwrap();
+    let w = writable.display();
+    for script in [
+        "echo 'ref: refs/heads/main' > src/HEAD".to_string(),
+        "echo 'ref: refs/heads/main' > src/head".to_string(),
+        "/bin/echo 'ref: refs/heads/main' >> src/HEAD".to_string(),
+        "echo ../.git > wt/commondir".to_string(),
+        format!("echo 'gitdir: /tmp' > {w}/sub/.git"),
+        format!("echo x > {w}/.GIT."),
+        format!("echo x > {w}/.g\u{200c}it"),
+    ] {
+        let before = (l.inside(), l.outside());
+        let run = l
+            .cordon()
+            .args(["--writable", &w.to_string(), "-c", &script])
+            .output();
+        assert_ne!(run.code(), 0, "{script}: {}", run.stderr());
+        assert!(
+            run.stderr().contains("redirection"),
+            "{script}: {}",
+            run.stderr()
+        );
+        assert_eq!((l.inside(), l.outside()), before, "{script}");
+    }
+    for dir in [l.at("src"), l.at("wt"), writable.join("sub")] {
+        let git = std::process::Command::new("git")
+            .args(["rev-parse", "--git-dir"])
+            .current_dir(&dir)
+            .env("GIT_CEILING_DIRECTORIES", &l.base)
+            .output()
+            .unwrap();
+        assert!(!git.status.success(), "{}: a repository", dir.display());
+    }
+    // A HEAD beside nothing that shapes a repository is a file like any.
+    l.cordon()
+        .args(["-c", "echo x > wt/objects && echo y > HEAD"])
+        .output()
+        .expect_code(0);
+}
+
 #[test]
 fn globs_that_would_reach_outside_the_root_are_refused() {
     let l = Layout::new();

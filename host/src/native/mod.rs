@@ -194,14 +194,16 @@ impl Plan {
             Vec::new()
         };
         // A git directory a commit may write is layered, not read-only.
-        protected.retain(|path| {
-            // A `.git` symlink stays, to keep the way to it pinned.
-            if path.symlink_metadata().is_ok_and(|m| m.is_symlink()) {
-                return true;
-            }
-            let real = path.canonicalize().unwrap_or_else(|_| path.clone());
-            !git_commit.iter().any(|dir| real.starts_with(dir))
-        });
+        if !git_commit.is_empty() {
+            protected.retain(|path| {
+                // A `.git` symlink stays, to keep the way to it pinned.
+                if path.symlink_metadata().is_ok_and(|m| m.is_symlink()) {
+                    return true;
+                }
+                let real = path.canonicalize().unwrap_or_else(|_| path.clone());
+                !git_commit.iter().any(|dir| real.starts_with(dir))
+            });
+        }
         // Once each (`.git` is a protected name and a git directory), a
         // directory before what lies in it.
         protected.sort();

@@ -17,6 +17,7 @@ use super::{Redirect, RedirectOp};
 use crate::fd_path::real_path;
 use crate::io::{CappedOutput, Stdio};
 use crate::policy::{SandboxPolicy, protected_name};
+use crate::shape_lock::ShapeLock;
 
 /// Where the redirections of a line may read and write.
 pub struct Area<'a> {
@@ -153,6 +154,24 @@ impl Area<'_> {
         {
             return Err(refused("a symbolic link, not followed"));
         }
+        // A name that can complete a git directory's shape is judged, on
+        // the directory opened, and made under the git-shape lock, as
+        // every other maker of names does.
+        let _holding = match access {
+            Access::Write if crate::gitdirs::is_shape_name(&name.to_string_lossy()) => {
+                let holding = ShapeLock::open()
+                    .and_then(|lock| lock.hold())
+                    .map_err(|_| refused("the git-shape lock cannot be had"))?;
+                let name = name.to_string_lossy();
+                if crate::gitdirs::completes_git_dir(&name, |entry| {
+                    dir.symlink_metadata(entry).is_ok()
+                }) {
+                    return Err(refused("it would make its directory a git directory"));
+                }
+                Some(holding)
+            }
+            _ => None,
+        };
         let mut options = cap_std::fs::OpenOptions::new();
         match access {
             Access::Read => options.read(true),
@@ -190,12 +209,18 @@ impl Area<'_> {
         }
         let writable = (policy.writable() && in_root.is_some())
             || self.writable.iter().any(|w| target.starts_with(w));
+        // A `.git` is refused wherever the line may write, in the root or
+        // not; `.cordon` in the root, at any depth here.
+        let named = |path: &Path, at_root: bool| {
+            path.components()
+                .any(|c| protected_name(&c.as_os_str().to_string_lossy(), at_root))
+        };
         let protected = (policy.protects_subpaths()
-            && in_root.is_some_and(|rel| {
-                // `.cordon` counts at any depth here, as `.git` does.
-                rel.components()
-                    .any(|c| protected_name(&c.as_os_str().to_string_lossy(), true))
-            }))
+            && (in_root.is_some_and(|rel| named(rel, true))
+                || self
+                    .writable
+                    .iter()
+                    .any(|w| target.strip_prefix(w).is_ok_and(|rel| named(rel, false)))))
             || self.protected.iter().any(|p| target.starts_with(p));
         if !writable {
             return Err("outside what the line may write".into());

@@ -451,6 +451,7 @@ fn restrict_and_exec(job: &mut Job) -> Result<Infallible, Failure> {
         // Without namespaces the supervisor dropped them for both.
         layers.extend(capabilities::keep_file_powers()?);
     }
+    limits::forbid_core_files()?;
     match &spec.cgroup_layer {
         Some(layer) => layers.push(layer.clone()),
         None if spec.plan.limits != NativeLimits::default() && spec.pid_cap.is_none() => {

@@ -307,6 +307,15 @@ pub fn apply_rlimits(limits: Limits, user_namespace: bool) -> Result<String, Fai
     ))
 }
 
+/// In the command's process: no core file, ever. The kernel writes one
+/// where the crashing process stands, past the supervisor that refuses a
+/// `.git` or a git directory's shape, and under a name the process may
+/// choose (core_pattern's `%e` is its own `comm`). The hard limit stays 0:
+/// raising it needs CAP_SYS_RESOURCE over the host, which no command has.
+pub fn forbid_core_files() -> Result<(), Failure> {
+    set(libc::RLIMIT_CORE, 0, "RLIMIT_CORE")
+}
+
 #[cfg(target_env = "gnu")]
 type Resource = libc::__rlimit_resource_t;
 #[cfg(not(target_env = "gnu"))]

@@ -181,7 +181,7 @@ fn perform(caller: &Caller, nr: i64, args: &[u64; 6], names: &Names) -> Result<A
             if i == last || exchange {
                 judge(base, &named.path, names)
             } else {
-                Place::as_given(base, &named.path)
+                Place::found(caller, base, &named.path)
             }
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -457,9 +457,9 @@ fn blocking(file: OwnedFd) -> Result<OwnedFd, i32> {
     Ok(file)
 }
 
-/// Where a call makes a name: a directory of the supervisor's and a path
-/// from it, with the git-shape lock when the name can shape a git
-/// directory (held until the call is made).
+/// Where a call makes or finds a name: a directory of the supervisor's and
+/// the last name in it, with the git-shape lock when the name can shape a
+/// git directory (held until the call is made).
 struct Place {
     dir: OwnedFd,
     path: CString,
@@ -467,18 +467,55 @@ struct Place {
 }
 
 impl Place {
-    /// `path` from `base`, as given.
-    fn as_given(base: OwnedFd, path: &[u8]) -> Result<Place, i32> {
+    /// The name `path` (from `base`) finds: its directory opened without
+    /// following a magic link, and never one on procfs, whose /proc/self
+    /// is the supervisor's; but an entry of the caller's descriptor table
+    /// (`/proc/self/fd/N`, as `linkat` publishes an O_TMPFILE file by) is
+    /// the caller's descriptor, reached through the supervisor's own copy.
+    fn found(caller: &Caller, base: OwnedFd, path: &[u8]) -> Result<Place, i32> {
+        let (dir, name) = directory_of(base, path)?;
+        let Err(on_proc) = off_proc(dir.try_clone().map_err(|_| libc::EMFILE)?) else {
+            return Place::at(dir, name, None);
+        };
+        let fd = caller.descriptor_entry(dir.as_fd(), name).ok_or(on_proc)?;
+        let file = caller.descriptor(fd)?;
+        let own = format!("/proc/self/fd/{}", file.as_raw_fd());
         Ok(Place {
-            dir: base,
-            path: c_path(path)?,
+            dir: file,
+            path: c_path(own.as_bytes())?,
             holding: None,
+        })
+    }
+
+    fn at(dir: OwnedFd, name: &[u8], holding: Option<Holding>) -> Result<Place, i32> {
+        Ok(Place {
+            dir,
+            path: c_path(name)?,
+            holding,
         })
     }
 
     fn fd(&self) -> RawFd {
         self.dir.as_raw_fd()
     }
+}
+
+/// The directory of `path` (from `base`), opened without following a
+/// magic link, and its last name, with the trailing slashes that ask for
+/// a directory. A path without a directory part is `base`'s own name.
+fn directory_of(base: OwnedFd, path: &[u8]) -> Result<(OwnedFd, &[u8]), i32> {
+    let trimmed = &path[..path.iter().rposition(|b| *b != b'/').map_or(0, |i| i + 1)];
+    let Some(slash) = trimmed.iter().rposition(|b| *b == b'/') else {
+        return Ok((base, path));
+    };
+    let (dir, _) = split(trimmed);
+    let dir = open_at(
+        base.as_fd(),
+        &c_path(dir)?,
+        libc::O_PATH | libc::O_DIRECTORY,
+        0,
+    )?;
+    Ok((dir, &path[slash + 1..]))
 }
 
 /// Judges the name `path` (from `base`) would make: refused when it folds
@@ -489,19 +526,19 @@ impl Place {
 /// another process's rename on the way), and a name that can shape a git
 /// directory is judged and made under the git-shape lock.
 fn judge(base: OwnedFd, path: &[u8], names: &Names) -> Result<Place, i32> {
-    let Some(name) = last_name(path) else {
-        return Place::as_given(base, path); // "/" or empty: names no entry
-    };
-    let Ok(name) = std::str::from_utf8(name) else {
-        return Place::as_given(base, path);
-    };
-    if crate::policy::protected_name(name, false) {
+    // "/", empty or not UTF-8: no name that folds to a protected one.
+    let name = last_name(path).and_then(|name| std::str::from_utf8(name).ok());
+    if name.is_some_and(|name| crate::policy::protected_name(name, false)) {
         return Err(libc::EPERM);
     }
+    let (dir, last) = directory_of(base, path)?;
+    let Some(name) = name else {
+        return Place::at(dir, last, None);
+    };
     let root_name = names.root.is_some() && crate::policy::protected_name(name, true);
     let shapes = crate::gitdirs::is_shape_name(name);
     if !root_name && !shapes {
-        return Place::as_given(base, path);
+        return Place::at(dir, last, None);
     }
     let holding = match shapes {
         true => Some(
@@ -514,14 +551,6 @@ fn judge(base: OwnedFd, path: &[u8], names: &Names) -> Result<Place, i32> {
         ),
         false => None,
     };
-    let trimmed = &path[..path.iter().rposition(|b| *b != b'/').unwrap_or(0) + 1];
-    let (dir, _) = split(trimmed);
-    let dir = open_at(
-        base.as_fd(),
-        &c_path(dir)?,
-        libc::O_PATH | libc::O_DIRECTORY,
-        0,
-    )?;
     // A directory that cannot be looked at counts as the root.
     let in_root = || {
         identity(dir.as_fd())
@@ -552,16 +581,7 @@ fn judge(base: OwnedFd, path: &[u8], names: &Names) -> Result<Place, i32> {
     if completes {
         return Err(libc::EPERM);
     }
-    // The name, with the trailing slashes that ask for a directory.
-    let start = trimmed
-        .iter()
-        .rposition(|b| *b == b'/')
-        .map_or(0, |i| i + 1);
-    Ok(Place {
-        dir,
-        path: c_path(&path[start..])?,
-        holding,
-    })
+    Place::at(dir, last, holding)
 }
 
 /// The last name of `path`, trailing slashes aside.
@@ -666,6 +686,8 @@ mod tests {
     #[test]
     fn the_last_name_decides() {
         let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(".git/hooks")).unwrap();
+        std::fs::create_dir(dir.path().join("a")).unwrap();
         let base = base(dir.path());
         for path in [
             ".git",
