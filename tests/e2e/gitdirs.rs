@@ -267,6 +267,36 @@ fn a_command_cannot_dump_core_into_the_tree() {
     }
 }
 
+/// Attack: a protected path gone when a stage starts gets no stand-in
+/// directory when its name can complete a git directory's shape. A
+/// directory too deep to list is protected whole; named `refs`, beside
+/// `objects`, and removed by another run once this line's plan was made,
+/// with a `HEAD` put beside it, it would be made again by the sandbox
+/// itself, unjudged, and complete a bare repository.
+#[test]
+fn a_stand_in_for_a_protected_path_never_completes_a_git_directory() {
+    let l = Layout::new();
+    let deep = l.at(&"d/".repeat(256));
+    std::fs::create_dir_all(deep.join("objects")).unwrap();
+    std::fs::create_dir_all(deep.join("refs")).unwrap();
+    let mut line = l.cordon().args(["-c", "/bin/sleep 1.5; /bin/sleep 3"]).0;
+    let mut running = line
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // What another run, not under this line's sandbox, did meanwhile.
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    std::fs::remove_dir(deep.join("refs")).unwrap();
+    std::fs::write(deep.join("HEAD"), "ref: refs/heads/main\n").unwrap();
+    // The second stage has started.
+    std::thread::sleep(std::time::Duration::from_millis(2000));
+    let made = deep.join("refs").symlink_metadata().is_ok();
+    running.wait().unwrap();
+    assert!(!made, "the sandbox made refs beside HEAD and objects");
+    assert!(deep.join("refs").symlink_metadata().is_err());
+}
+
 /// A case-folding directory (`chattr +F`) finds names by what they fold
 /// to, by rules that changed between kernels: git there could find a
 /// `.git` under a name the supervisor let through. No command may make
@@ -432,6 +462,10 @@ fn an_unnamed_file_is_published_through_the_commands_own_descriptor() {
         for n in [m for m in range(3, 64) if m not in (fd, src)]:\n\
         \x20 try: os.link(f'/proc/self/fd/{n}', f'taken{n}', dst_dir_fd=src, follow_symlinks=True); print('taken', n)\n\
         \x20 except OSError: pass\n\
+        \x20 os.symlink(f'/proc/self/fd/{n}', 'src/lp')\n\
+        \x20 try: os.link('src/lp', f'via{n}', dst_dir_fd=src, follow_symlinks=True); print('taken via a link', n)\n\
+        \x20 except OSError: pass\n\
+        \x20 os.unlink('src/lp')\n\
         try: os.mkdir('/proc/self/cwd/src/through-proc'); print('made through /proc')\n\
         except OSError: pass\n";
     for who in everyone_and_unprivileged_landlock() {
@@ -558,6 +592,55 @@ fn commit_then_plant(work: &str, git_dir: &str, marker: &Path) -> String {
          {plant}; rm -f {git_dir}/description; ln -s /tmp {git_dir}/info/linked",
         plant = plant(git_dir, marker)
     )
+}
+
+/// Attacks on the git-commit grant's copy-back. (1) A commit whose index
+/// holds `evil/HEAD`, `evil/objects/..` and `evil/refs/..`: kept, the
+/// next checkout would make a bare repository in the work tree, whose
+/// config git run there obeys. (2) A run hides a `HEAD` kept by an earlier
+/// one (its removal is not kept) and adds `refs` beside it: kept, the
+/// copy-back itself would complete a bare repository inside `.git`.
+/// Neither is kept; the commit itself is.
+#[test]
+fn an_approved_commit_cannot_carry_or_complete_a_git_directory() {
+    if skip_without(&["git"]) || !crate::native::is_root() {
+        return;
+    }
+    let l = Layout::new();
+    std::fs::remove_dir_all(l.at(".git")).unwrap();
+    git(&l.root, &["init", "-q", "."]);
+    let approver = crate::support::script("y\ny\n");
+    let flags = ["--escalate", "git-commit", "--approver", &approver];
+    let stage = "printf '[core]\\n\\tbare = false\\n' > c && blob=$(git hash-object -w c) && \
+        for p in evil/HEAD evil/config evil/objects/k evil/refs/k; do \
+        git update-index --add --cacheinfo 100644,$blob,$p; done && \
+        git -c user.name=a -c user.email=a@a commit -q -m carried";
+    let run = sh(&l, Who::Root, &flags, stage);
+    assert!(
+        run.stderr()
+            .contains("would check out a git directory at `evil`"),
+        "{}",
+        run.stderr()
+    );
+    let listed = Command::new("git")
+        .args(["-c", "safe.directory=*", "ls-files"])
+        .current_dir(&l.root)
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&listed.stdout).contains("evil/"),
+        "the index was kept"
+    );
+    let shaped = ".git/refs/y";
+    let first = format!(
+        "mkdir -p {shaped}/objects && echo 0 > {shaped}/objects/k && echo ref > {shaped}/HEAD"
+    );
+    sh(&l, Who::Root, &flags, &first).expect_code(0);
+    assert!(l.at(&format!("{shaped}/HEAD")).exists());
+    let second = format!("rm {shaped}/HEAD && mkdir {shaped}/refs && echo 0 > {shaped}/refs/k");
+    let run = sh(&l, Who::Root, &flags, &second);
+    assert!(run.stderr().contains("a git directory"), "{}", run.stderr());
+    assert!(l.at(&format!("{shaped}/refs")).symlink_metadata().is_err());
 }
 
 /// The git-commit grant: an approved command commits, in every layout, as

@@ -284,6 +284,60 @@ fn add(path: &Path, found: &mut Vec<PathBuf>) -> Option<PathBuf> {
 /// one holding `.git/hooks/x` would write that hook on the next checkout.
 pub fn index_is_plain(path: &Path) -> Result<(), String> {
     let bytes = std::fs::read(path).map_err(|e| format!("the index: {e}"))?;
+    index_entries(&bytes).map(|_| ())
+}
+
+/// Refuses the index at `new` when, checked out, it would give a
+/// directory a git directory's shape (see [`has_git_dir_shape`], names
+/// folded) that the index at `old` gave none: a commit must not bring a
+/// bare repository into the work tree, whose config git run there would
+/// obey. An `old` index that cannot be read counts as empty.
+pub fn index_adds_no_git_dir(new: &Path, old: &Path) -> Result<(), String> {
+    let bytes = std::fs::read(new).map_err(|e| format!("the index: {e}"))?;
+    let after = shaped_dirs(&index_entries(&bytes)?);
+    let before = std::fs::read(old).unwrap_or_default();
+    let before = index_entries(&before).map_or_else(|_| Default::default(), |n| shaped_dirs(&n));
+    match after.difference(&before).next() {
+        Some(dir) => Err(format!(
+            "the index would check out a git directory at `{}`",
+            String::from_utf8_lossy(dir)
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The directories among `names` (paths of files, `/`-separated) whose
+/// entries give them a git directory's shape; `""` is the top.
+fn shaped_dirs(names: &[&[u8]]) -> std::collections::BTreeSet<Vec<u8>> {
+    let mut children: std::collections::BTreeMap<&[u8], Vec<String>> = Default::default();
+    for name in names {
+        let mut start = 0;
+        loop {
+            let rest = &name[start..];
+            let part = rest.split(|b| *b == b'/').next().unwrap_or(rest);
+            let dir = &name[..start.saturating_sub(1)];
+            children
+                .entry(dir)
+                .or_default()
+                .push(crate::policy::folded_name(&String::from_utf8_lossy(part)));
+            if part.len() == rest.len() {
+                break;
+            }
+            start += part.len() + 1;
+        }
+    }
+    children
+        .into_iter()
+        .filter(|(_, entries)| {
+            has_git_dir_shape(|e| entries.iter().any(|c| c.eq_ignore_ascii_case(e)))
+        })
+        .map(|(dir, _)| dir.to_vec())
+        .collect()
+}
+
+/// The names of the entries of the index `bytes`, once every check of
+/// [`index_is_plain`] passed.
+fn index_entries(bytes: &[u8]) -> Result<Vec<&[u8]>, String> {
     let bad = |why: &str| Err(format!("the index {why}"));
     let word = |at: usize| -> Option<u32> {
         Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
@@ -296,6 +350,7 @@ pub fn index_is_plain(path: &Path) -> Result<(), String> {
         return bad(&format!("is version {version}; only 2 and 3 are kept"));
     }
     let mut at = 12;
+    let mut names = Vec::new();
     for _ in 0..word(8).unwrap_or(0) {
         let (Some(mode), Some(flags)) = (
             word(at + 24),
@@ -348,6 +403,7 @@ pub fn index_is_plain(path: &Path) -> Result<(), String> {
         if !name.split(|b| *b == b'/').all(plain) {
             return bad(&format!("names {}", String::from_utf8_lossy(name)));
         }
+        names.push(name);
         // Entries are padded with 1 to 8 NULs to a multiple of 8 bytes.
         let entry = name_at - at + len;
         at += (entry + 8) & !7;
@@ -374,7 +430,7 @@ pub fn index_is_plain(path: &Path) -> Result<(), String> {
     if at != end {
         return bad("is cut short");
     }
-    Ok(())
+    Ok(names)
 }
 
 /// Whether a commit, on its way, writes at `path` (relative to its git
@@ -512,6 +568,42 @@ mod tests {
         bytes.extend_from_slice(extensions);
         bytes.extend([0u8; 20]);
         bytes
+    }
+
+    #[test]
+    fn an_index_that_would_check_out_a_new_git_directory_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, entries: &[&str]| {
+            // Each name padded with NULs to a multiple of 8, with its 62.
+            let padded: Vec<Vec<u8>> = entries
+                .iter()
+                .map(|e| {
+                    let mut bytes = e.as_bytes().to_vec();
+                    bytes.resize(((62 + e.len() + 8) & !7) - 62, 0);
+                    bytes
+                })
+                .collect();
+            let entries: Vec<(u16, &[u8])> = entries
+                .iter()
+                .zip(&padded)
+                .map(|(e, bytes)| (e.len() as u16, bytes.as_slice()))
+                .collect();
+            let path = dir.path().join(name);
+            std::fs::write(&path, index(&entries, b"")).unwrap();
+            path
+        };
+        let none = dir.path().join("absent");
+        let shaped = write("shaped", &["a/HEAD", "a/objects/k", "a/refs/k"]);
+        let why = index_adds_no_git_dir(&shaped, &none).unwrap_err();
+        assert!(why.contains("`a`"), "{why}");
+        let folded = write("folded", &["x/Head.", "x/commondir"]);
+        assert!(index_adds_no_git_dir(&folded, &none).is_err());
+        let top = write("top", &["HEAD", "objects/k", "refs/k"]);
+        assert!(index_adds_no_git_dir(&top, &none).is_err());
+        // A shape the index held before (a bare fixture) is the project's.
+        assert_eq!(index_adds_no_git_dir(&shaped, &shaped), Ok(()));
+        let plain = write("plain", &["a/HEAD", "a/objects/k", "b/refs/k"]);
+        assert_eq!(index_adds_no_git_dir(&plain, &none), Ok(()));
     }
 
     #[test]

@@ -127,6 +127,24 @@ pub struct Kept {
 /// [`prepare`]), once nothing of the command runs any more.
 pub fn keep(stage: &Path, git_dirs: &[PathBuf]) -> Kept {
     let mut kept = Kept::default();
+    // The names kept are judged as every maker's are, under the same lock.
+    let _holding = match crate::shape_lock::ShapeLock::open().and_then(|lock| lock.hold()) {
+        Ok(holding) => holding,
+        Err(err) => {
+            for dir in layered(git_dirs) {
+                Copy {
+                    outer: dir,
+                    git_dirs,
+                    kept: &mut kept,
+                }
+                .leave(
+                    Path::new(""),
+                    &format!("not kept: the git-shape lock: {err}"),
+                );
+            }
+            return kept;
+        }
+    };
     for (index, dir) in layered(git_dirs).into_iter().enumerate() {
         let (upper, _) = layer_dirs(stage, index);
         let mut copy = Copy {
@@ -189,6 +207,15 @@ impl Copy<'_> {
         if let Err(why) = plain_way(self.outer, relative) {
             return self.leave(relative, &format!("not kept: {why}"));
         }
+        if !whiteout && let Some(shaped) = first_new_name_shapes(self.outer, relative) {
+            return self.leave(
+                relative,
+                &format!(
+                    "not kept: it would make {} a git directory",
+                    shaped.display()
+                ),
+            );
+        }
         let result = if whiteout {
             // A commit removes nothing but a concluded merge's state.
             if !within.to_str().is_some_and(|n| STATE_REMOVED.contains(&n)) {
@@ -209,6 +236,7 @@ impl Copy<'_> {
             return;
         } else if within == Path::new("index")
             && let Err(why) = crate::gitdirs::index_is_plain(from)
+                .and_then(|()| crate::gitdirs::index_adds_no_git_dir(from, &to))
         {
             return self.leave(relative, &format!("not kept: {why}"));
         } else {
@@ -241,6 +269,22 @@ impl Copy<'_> {
             engine: "native",
         });
     }
+}
+
+/// The directory that making the first missing name on the way from
+/// `outer` to `relative` would give a git directory's shape, if any.
+fn first_new_name_shapes(outer: &Path, relative: &Path) -> Option<PathBuf> {
+    let mut parent = outer.to_path_buf();
+    for part in relative.components() {
+        let at = parent.join(part);
+        if at.symlink_metadata().is_err() {
+            let name = part.as_os_str().to_string_lossy();
+            let has = |entry: &str| parent.join(entry).symlink_metadata().is_ok();
+            return crate::gitdirs::completes_git_dir(&name, has).then_some(parent);
+        }
+        parent = at;
+    }
+    None
 }
 
 /// Whether every directory between `outer` and the entry `relative` to it

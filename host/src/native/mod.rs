@@ -254,14 +254,18 @@ impl Plan {
 }
 
 impl Plan {
-    /// Whether `path` names what the backend refuses to make, whatever
-    /// the path it is made by (a `.git` anywhere, a protected name in
-    /// [`Plan::names_root`]): absent, it needs nothing holding its place.
+    /// Whether `path` names what the backend judges before making it,
+    /// whatever the path it is made by (a `.git` anywhere, a protected
+    /// name in [`Plan::names_root`], a name that can complete a git
+    /// directory's shape): absent, it needs nothing holding its place. A
+    /// placeholder with a shape name would be a name made unjudged, one
+    /// that another run's command could complete a bare repository with.
     pub fn refuses_to_make(&self, path: &Path) -> bool {
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
             return false;
         };
         protected_name(name, false)
+            || crate::gitdirs::is_shape_name(name)
             || (protected_name(name, true) && path.parent() == self.names_root.as_deref())
     }
 

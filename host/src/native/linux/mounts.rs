@@ -62,7 +62,7 @@ pub fn apply(spec: &Spec, user_namespace: bool) -> Result<(), Failure> {
             Err(e) => return Err(Failure::error(&format!("protecting {}", path.display()), e)),
         };
         if absent && plan.refuses_to_make(path) {
-            continue; // the supervisor refuses the name (names.rs)
+            continue; // the supervisor judges the name (names.rs)
         }
         pin_ancestors(path, &plan.writable)?;
         if absent {

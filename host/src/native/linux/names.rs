@@ -181,7 +181,9 @@ fn perform(caller: &Caller, nr: i64, args: &[u64; 6], names: &Names) -> Result<A
             if i == last || exchange {
                 judge(base, &named.path, names)
             } else {
-                Place::found(caller, base, &named.path)
+                let follow =
+                    call == libc::SYS_linkat && extra[0] as i32 & libc::AT_SYMLINK_FOLLOW != 0;
+                Place::found(caller, base, &named.path, follow)
             }
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -471,14 +473,20 @@ impl Place {
     /// following a magic link, and never one on procfs, whose /proc/self
     /// is the supervisor's; but an entry of the caller's descriptor table
     /// (`/proc/self/fd/N`, as `linkat` publishes an O_TMPFILE file by) is
-    /// the caller's descriptor, reached through the supervisor's own copy.
-    fn found(caller: &Caller, base: OwnedFd, path: &[u8]) -> Result<Place, i32> {
+    /// the caller's descriptor. With `follow` (a link's AT_SYMLINK_FOLLOW)
+    /// the last name's symlinks are followed here, never to a magic link,
+    /// and the file found is linked through the supervisor's own entry
+    /// for it.
+    fn found(caller: &Caller, base: OwnedFd, path: &[u8], follow: bool) -> Result<Place, i32> {
         let (dir, name) = directory_of(base, path)?;
-        let Err(on_proc) = off_proc(dir.try_clone().map_err(|_| libc::EMFILE)?) else {
-            return Place::at(dir, name, None);
+        let file = match off_proc(dir.try_clone().map_err(|_| libc::EMFILE)?) {
+            Ok(_) if !follow => return Place::at(dir, name, None),
+            Ok(_) => off_proc(open_at(dir.as_fd(), &c_path(name)?, libc::O_PATH, 0)?)?,
+            Err(on_proc) => {
+                let fd = caller.descriptor_entry(dir.as_fd(), name).ok_or(on_proc)?;
+                caller.descriptor(fd)?
+            }
         };
-        let fd = caller.descriptor_entry(dir.as_fd(), name).ok_or(on_proc)?;
-        let file = caller.descriptor(fd)?;
         let own = format!("/proc/self/fd/{}", file.as_raw_fd());
         Ok(Place {
             dir: file,
