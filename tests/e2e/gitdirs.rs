@@ -599,8 +599,9 @@ fn commit_then_plant(work: &str, git_dir: &str, marker: &Path) -> String {
 /// next checkout would make a bare repository in the work tree, whose
 /// config git run there obeys. (2) A run hides a `HEAD` kept by an earlier
 /// one (its removal is not kept) and adds `refs` beside it: kept, the
-/// copy-back itself would complete a bare repository inside `.git`.
-/// Neither is kept; the commit itself is.
+/// copy-back itself would complete a bare repository inside `.git`. (3) A
+/// commit written by hand whose tree holds one, the index left plain.
+/// None is kept.
 #[test]
 fn an_approved_commit_cannot_carry_or_complete_a_git_directory() {
     if skip_without(&["git"]) || !crate::native::is_root() {
@@ -617,8 +618,7 @@ fn an_approved_commit_cannot_carry_or_complete_a_git_directory() {
         git -c user.name=a -c user.email=a@a commit -q -m carried";
     let run = sh(&l, Who::Root, &flags, stage);
     assert!(
-        run.stderr()
-            .contains("would check out a git directory at `evil`"),
+        run.stderr().contains("a git directory at `evil`"),
         "{}",
         run.stderr()
     );
@@ -631,6 +631,32 @@ fn an_approved_commit_cannot_carry_or_complete_a_git_directory() {
         !String::from_utf8_lossy(&listed.stdout).contains("evil/"),
         "the index was kept"
     );
+    // (3) The same tree, in a commit written by hand, the index left plain.
+    let by_hand = "printf x > c && blob=$(git hash-object -w c) && \
+        export GIT_INDEX_FILE=$TMPDIR/other && \
+        for p in evil2/HEAD evil2/objects/k evil2/refs/k; do \
+        git update-index --add --cacheinfo 100644,$blob,$p; done && \
+        commit=$(git -c user.name=a -c user.email=a@a commit-tree -m by-hand $(git write-tree)) && \
+        git update-ref HEAD $commit";
+    let run = sh(&l, Who::Root, &flags, by_hand);
+    assert!(
+        run.stderr().contains("a git directory at `evil2`"),
+        "{}",
+        run.stderr()
+    );
+    let head = Command::new("git")
+        .args([
+            "-c",
+            "safe.directory=*",
+            "rev-parse",
+            "-q",
+            "--verify",
+            "HEAD",
+        ])
+        .current_dir(&l.root)
+        .output()
+        .unwrap();
+    assert!(!head.status.success(), "a commit was kept");
     let shaped = ".git/refs/y";
     let first = format!(
         "mkdir -p {shaped}/objects && echo 0 > {shaped}/objects/k && echo ref > {shaped}/HEAD"

@@ -6,6 +6,7 @@
 //! `GIT_DIR`/`GIT_COMMON_DIR` in the environment. Each one found is
 //! protected whole, by identity, in both engines (docs/SANDBOX.md).
 
+pub mod new_objects;
 mod survey;
 
 use std::path::{Path, PathBuf};
@@ -289,21 +290,35 @@ pub fn index_is_plain(path: &Path) -> Result<(), String> {
 
 /// Refuses the index at `new` when, checked out, it would give a
 /// directory a git directory's shape (see [`has_git_dir_shape`], names
-/// folded) that the index at `old` gave none: a commit must not bring a
-/// bare repository into the work tree, whose config git run there would
-/// obey. An `old` index that cannot be read counts as empty.
+/// folded), unless the index at `old` held that directory with the very
+/// same entries: a commit must not bring a bare repository into the work
+/// tree, nor change one (a project's bare test fixture), whose config git
+/// run there would obey. An `old` index that cannot be read counts as
+/// empty.
 pub fn index_adds_no_git_dir(new: &Path, old: &Path) -> Result<(), String> {
     let bytes = std::fs::read(new).map_err(|e| format!("the index: {e}"))?;
-    let after = shaped_dirs(&index_entries(&bytes)?);
-    let before = std::fs::read(old).unwrap_or_default();
-    let before = index_entries(&before).map_or_else(|_| Default::default(), |n| shaped_dirs(&n));
-    match after.difference(&before).next() {
-        Some(dir) => Err(format!(
-            "the index would check out a git directory at `{}`",
-            String::from_utf8_lossy(dir)
-        )),
-        None => Ok(()),
+    let after = index_entries(&bytes)?;
+    let old = std::fs::read(old).unwrap_or_default();
+    let before = index_entries(&old).unwrap_or_default();
+    let names: Vec<&[u8]> = after.iter().map(|(name, _)| *name).collect();
+    for dir in shaped_dirs(&names) {
+        let under = |entries: &[IndexEntry]| -> std::collections::BTreeSet<(Vec<u8>, Vec<u8>)> {
+            entries
+                .iter()
+                .filter(|(name, _)| {
+                    dir.is_empty() || (name.starts_with(&dir) && name.get(dir.len()) == Some(&b'/'))
+                })
+                .map(|(name, id)| (name.to_vec(), id.to_vec()))
+                .collect()
+        };
+        if under(&after) != under(&before) {
+            return Err(format!(
+                "the index would check out a git directory at `{}`",
+                String::from_utf8_lossy(&dir)
+            ));
+        }
     }
+    Ok(())
 }
 
 /// The directories among `names` (paths of files, `/`-separated) whose
@@ -335,9 +350,12 @@ fn shaped_dirs(names: &[&[u8]]) -> std::collections::BTreeSet<Vec<u8>> {
         .collect()
 }
 
-/// The names of the entries of the index `bytes`, once every check of
+/// An index entry: its name and its object's id.
+type IndexEntry<'a> = (&'a [u8], &'a [u8]);
+
+/// The entries of the index `bytes`, once every check of
 /// [`index_is_plain`] passed.
-fn index_entries(bytes: &[u8]) -> Result<Vec<&[u8]>, String> {
+fn index_entries(bytes: &[u8]) -> Result<Vec<IndexEntry<'_>>, String> {
     let bad = |why: &str| Err(format!("the index {why}"));
     let word = |at: usize| -> Option<u32> {
         Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
@@ -403,7 +421,7 @@ fn index_entries(bytes: &[u8]) -> Result<Vec<&[u8]>, String> {
         if !name.split(|b| *b == b'/').all(plain) {
             return bad(&format!("names {}", String::from_utf8_lossy(name)));
         }
-        names.push(name);
+        names.push((name, &bytes[at + 40..at + 60]));
         // Entries are padded with 1 to 8 NULs to a multiple of 8 bytes.
         let entry = name_at - at + len;
         at += (entry + 8) & !7;
@@ -600,8 +618,14 @@ mod tests {
         assert!(index_adds_no_git_dir(&folded, &none).is_err());
         let top = write("top", &["HEAD", "objects/k", "refs/k"]);
         assert!(index_adds_no_git_dir(&top, &none).is_err());
-        // A shape the index held before (a bare fixture) is the project's.
+        // A shape the index held before (a bare fixture) is the project's,
+        // as it was: changed, it is refused too.
         assert_eq!(index_adds_no_git_dir(&shaped, &shaped), Ok(()));
+        let mut changed = std::fs::read(&shaped).unwrap();
+        changed[12 + 40] ^= 1; // the first entry's object id
+        let changed_path = dir.path().join("changed");
+        std::fs::write(&changed_path, changed).unwrap();
+        assert!(index_adds_no_git_dir(&changed_path, &shaped).is_err());
         let plain = write("plain", &["a/HEAD", "a/objects/k", "b/refs/k"]);
         assert_eq!(index_adds_no_git_dir(&plain, &none), Ok(()));
     }

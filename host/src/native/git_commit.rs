@@ -152,7 +152,10 @@ pub fn keep(stage: &Path, git_dirs: &[PathBuf]) -> Kept {
             git_dirs,
             kept: &mut kept,
         };
-        copy.walk(&upper, Path::new(""));
+        match crate::gitdirs::new_objects::plant_no_git_dir(&upper.join("objects")) {
+            Ok(()) => copy.walk(&upper, Path::new("")),
+            Err(why) => copy.leave(Path::new(""), &format!("nothing kept: {why}")),
+        }
     }
     kept
 }

@@ -1,0 +1,234 @@
+//! The objects a command wrote under the git-commit grant, read before
+//! anything of the commit is kept. A new commit whose tree holds a new
+//! directory shaped as a git directory (see [`super::has_git_dir_shape`];
+//! a bare test fixture of the project's, changed, too) would leave a bare
+//! repository in history: a later checkout or clone makes it, and git
+//! run there obeys its config. Such a commit is not kept, whatever index
+//! came with it. Loose objects are read (zlib, SHA-1 names: the grant refuses other
+//! stores), from each new commit down through the new trees; a pack,
+//! which cordon does not read, keeps the commit out too.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// The largest object read; a larger commit or tree keeps the commit out.
+const OBJECT_LIMIT: u64 = 64 << 20;
+
+/// Checks the objects written under `objects` (a staging layer's
+/// `objects` directory; none written: nothing to check).
+///
+/// # Errors
+///
+/// Why the commit is not kept.
+pub fn plant_no_git_dir(objects: &Path) -> Result<(), String> {
+    let Ok(fans) = std::fs::read_dir(objects) else {
+        return Ok(());
+    };
+    let mut written = HashMap::new();
+    for fan in fans {
+        let fan = fan.map_err(|e| format!("the objects written: {e}"))?;
+        let name = fan.file_name().to_string_lossy().into_owned();
+        if name == "pack" {
+            if regular_files(&fan.path())?.any(|p| p.extension().is_some_and(|e| e == "pack")) {
+                return Err(
+                    "a pack was written, which cordon does not read (a commit writes loose \
+                     objects); run `git gc` outside cordon"
+                        .into(),
+                );
+            }
+        } else if name.len() == 2 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
+            for object in regular_files(&fan.path())? {
+                let rest = object.file_name().unwrap_or_default().to_string_lossy();
+                written.insert(format!("{name}{rest}").to_ascii_lowercase(), object);
+            }
+        }
+    }
+    let walk = Walk {
+        written: &written,
+        seen: Default::default(),
+    };
+    for path in written.values() {
+        let (kind, body) = read(path)?;
+        if kind == "commit" {
+            let tree = body
+                .strip_prefix(b"tree ")
+                .and_then(|rest| rest.get(..40))
+                .ok_or_else(|| format!("the commit {}: no tree", path.display()))?;
+            walk.tree(&String::from_utf8_lossy(tree).to_ascii_lowercase(), b"")?;
+        }
+    }
+    Ok(())
+}
+
+struct Walk<'a> {
+    written: &'a HashMap<String, PathBuf>,
+    /// The trees checked: each once, whatever names it again (the ids
+    /// are the command's to choose, so a tree may even name itself).
+    seen: std::cell::RefCell<std::collections::HashSet<String>>,
+}
+
+impl Walk<'_> {
+    /// Checks the tree `id` at `dir`, and the new trees below it; a tree
+    /// the command did not write was there before.
+    fn tree(&self, id: &str, dir: &[u8]) -> Result<(), String> {
+        let Some(path) = self.written.get(id) else {
+            return Ok(());
+        };
+        if !self.seen.borrow_mut().insert(id.to_string()) {
+            return Ok(());
+        }
+        let (kind, body) = read(path)?;
+        if kind != "tree" {
+            return Err(format!("the object {id}: a {kind} where a tree was named"));
+        }
+        let entries = tree_entries(&body).ok_or_else(|| format!("the tree {id}: cut short"))?;
+        let folded: Vec<String> = entries
+            .iter()
+            .map(|(_, name, _)| crate::policy::folded_name(&String::from_utf8_lossy(name)))
+            .collect();
+        if super::has_git_dir_shape(|e| folded.iter().any(|n| n.eq_ignore_ascii_case(e))) {
+            return Err(format!(
+                "the commit's tree holds a git directory at `{}`",
+                String::from_utf8_lossy(dir)
+            ));
+        }
+        for (mode, name, child) in entries {
+            if mode == b"40000" {
+                let below = match dir {
+                    b"" => name.to_vec(),
+                    _ => [dir, b"/", name].concat(),
+                };
+                self.tree(&child, &below)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The regular files of `dir` (a removal's whiteout is none).
+fn regular_files(dir: &Path) -> Result<impl Iterator<Item = PathBuf>, String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.path()))
+}
+
+/// The loose object at `path`: its kind and its body.
+fn read(path: &Path) -> Result<(String, Vec<u8>), String> {
+    let unreadable = |why: String| format!("the object {}: {why}", path.display());
+    let file = File::open(path).map_err(|e| unreadable(e.to_string()))?;
+    let mut inflated = Vec::new();
+    flate2::read::ZlibDecoder::new(file)
+        .take(OBJECT_LIMIT)
+        .read_to_end(&mut inflated)
+        .map_err(|e| unreadable(e.to_string()))?;
+    let nul = inflated
+        .iter()
+        .position(|b| *b == 0)
+        .ok_or_else(|| unreadable("no header".into()))?;
+    let kind = String::from_utf8_lossy(&inflated[..nul])
+        .split(' ')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    Ok((kind, inflated[nul + 1..].to_vec()))
+}
+
+/// A tree entry: its mode, its name and the named object's id in hex.
+type TreeEntry<'a> = (&'a [u8], &'a [u8], String);
+
+/// A tree's entries: `MODE NAME\0` and a 20-byte SHA-1, over and over.
+fn tree_entries(mut body: &[u8]) -> Option<Vec<TreeEntry<'_>>> {
+    let mut entries = Vec::new();
+    while !body.is_empty() {
+        let space = body.iter().position(|b| *b == b' ')?;
+        let nul = space + body[space..].iter().position(|b| *b == 0)?;
+        let id = body.get(nul + 1..nul + 21)?;
+        let hex = id.iter().map(|b| format!("{b:02x}")).collect();
+        entries.push((&body[..space], &body[space + 1..nul], hex));
+        body = &body[nul + 21..];
+    }
+    Some(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// Writes a loose object of `kind` and `body`; returns its id (not
+    /// its hash: any 40 hex digits name it here).
+    fn loose(dir: &Path, id: &str, kind: &str, body: &[u8]) {
+        let fan = dir.join(&id[..2]);
+        std::fs::create_dir_all(&fan).unwrap();
+        let mut raw = format!("{kind} {}\0", body.len()).into_bytes();
+        raw.extend_from_slice(body);
+        let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        zlib.write_all(&raw).unwrap();
+        std::fs::write(fan.join(&id[2..]), zlib.finish().unwrap()).unwrap();
+    }
+
+    fn id(digit: char) -> String {
+        std::iter::repeat_n(digit, 40).collect()
+    }
+
+    fn tree(entries: &[(&str, &str, char)]) -> Vec<u8> {
+        let mut body = Vec::new();
+        for (mode, name, object) in entries {
+            body.extend_from_slice(format!("{mode} {name}\0").as_bytes());
+            body.extend_from_slice(&[(object.to_digit(16).unwrap() * 17) as u8; 20]);
+        }
+        body
+    }
+
+    fn commit(tree: char) -> Vec<u8> {
+        format!("tree {}\nauthor a <a> 0 +0000\n\nm\n", id(tree)).into_bytes()
+    }
+
+    #[test]
+    fn a_new_commit_whose_tree_holds_a_git_directory_is_not_kept() {
+        let objects = tempfile::tempdir().unwrap();
+        let at = objects.path();
+        assert_eq!(plant_no_git_dir(&at.join("none")), Ok(()));
+        // evil/ holds head., Objects and refs: folded, a git directory.
+        let evil = tree(&[
+            ("100644", "head.", '1'),
+            ("40000", "Objects", '2'),
+            ("40000", "refs", '3'),
+        ]);
+        loose(at, &id('b'), "tree", &evil);
+        loose(
+            at,
+            &id('a'),
+            "tree",
+            &tree(&[("40000", "evil", 'b'), ("100644", "x", '1')]),
+        );
+        // A tree alone, which no commit names, is never checked out.
+        assert_eq!(plant_no_git_dir(at), Ok(()));
+        loose(at, &id('c'), "commit", &commit('a'));
+        let why = plant_no_git_dir(at).unwrap_err();
+        assert!(why.contains("`evil`"), "{why}");
+        // A tree that names itself is read once.
+        loose(at, &id('d'), "tree", &tree(&[("40000", "loop", 'd')]));
+        loose(at, &id('e'), "commit", &commit('d'));
+        assert!(plant_no_git_dir(at).is_err());
+    }
+
+    #[test]
+    fn a_pack_or_an_unreadable_object_keeps_the_commit_out() {
+        let objects = tempfile::tempdir().unwrap();
+        let at = objects.path();
+        std::fs::create_dir_all(at.join("pack")).unwrap();
+        std::fs::write(at.join("pack/pack-1.idx"), b"").unwrap();
+        assert_eq!(plant_no_git_dir(at), Ok(()));
+        std::fs::write(at.join("pack/pack-1.pack"), b"PACK").unwrap();
+        assert!(plant_no_git_dir(at).unwrap_err().contains("pack"));
+        let other = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(other.path().join("dd")).unwrap();
+        std::fs::write(other.path().join("dd/44"), b"not zlib").unwrap();
+        assert!(plant_no_git_dir(other.path()).is_err());
+    }
+}
