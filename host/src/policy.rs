@@ -413,6 +413,10 @@ pub struct SandboxPolicy {
     /// [`crate::gitdirs`]); in [`Self::own_dirs`] too where subpaths are
     /// protected.
     pub git_dirs: Vec<PathBuf>,
+    /// The git directories the git-commit grant may write: those of the
+    /// root's repositories (not only named by the command's environment,
+    /// which could name any directory) shaped as git directories.
+    pub commit_dirs: Vec<PathBuf>,
     env: Vec<(String, String)>,
 }
 
@@ -468,6 +472,7 @@ impl SandboxPolicy {
             own_dirs: Vec::new(),
             own_secrets: Vec::new(),
             git_dirs: Vec::new(),
+            commit_dirs: Vec::new(),
             env: Vec::new(),
         })
     }

@@ -275,26 +275,33 @@ fn a_command_cannot_dump_core_into_the_tree() {
 /// itself, unjudged, and complete a bare repository.
 #[test]
 fn a_stand_in_for_a_protected_path_never_completes_a_git_directory() {
-    let l = Layout::new();
-    let deep = l.at(&"d/".repeat(256));
-    std::fs::create_dir_all(deep.join("objects")).unwrap();
-    std::fs::create_dir_all(deep.join("refs")).unwrap();
-    let mut line = l.cordon().args(["-c", "/bin/sleep 1.5; /bin/sleep 3"]).0;
-    let mut running = line
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // What another run, not under this line's sandbox, did meanwhile.
-    std::thread::sleep(std::time::Duration::from_millis(700));
-    std::fs::remove_dir(deep.join("refs")).unwrap();
-    std::fs::write(deep.join("HEAD"), "ref: refs/heads/main\n").unwrap();
-    // The second stage has started.
-    std::thread::sleep(std::time::Duration::from_millis(2000));
-    let made = deep.join("refs").symlink_metadata().is_ok();
-    running.wait().unwrap();
-    assert!(!made, "the sandbox made refs beside HEAD and objects");
-    assert!(deep.join("refs").symlink_metadata().is_err());
+    // The protected path is `refs` itself, or a directory below it (the
+    // stand-in would make `refs` on its way).
+    for below in ["", "x"] {
+        let l = Layout::new();
+        let deep = l.at(&"d/".repeat(256 - usize::from(!below.is_empty())));
+        std::fs::create_dir_all(deep.join("objects")).unwrap();
+        std::fs::create_dir_all(deep.join("refs").join(below)).unwrap();
+        let mut line = l.cordon().args(["-c", "/bin/sleep 1.5; /bin/sleep 3"]).0;
+        let mut running = line
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // What another run, not under this line's sandbox, did meanwhile.
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        std::fs::remove_dir_all(deep.join("refs")).unwrap();
+        std::fs::write(deep.join("HEAD"), "ref: refs/heads/main\n").unwrap();
+        // The second stage has started.
+        std::thread::sleep(std::time::Duration::from_millis(2000));
+        let made = deep.join("refs").symlink_metadata().is_ok();
+        running.wait().unwrap();
+        assert!(
+            !made,
+            "{below:?}: the sandbox made refs beside HEAD and objects"
+        );
+        assert!(deep.join("refs").symlink_metadata().is_err(), "{below:?}");
+    }
 }
 
 /// A case-folding directory (`chattr +F`) finds names by what they fold
@@ -594,14 +601,33 @@ fn commit_then_plant(work: &str, git_dir: &str, marker: &Path) -> String {
     )
 }
 
+/// Whether the root's repository has a commit (HEAD resolves).
+fn head_resolves(l: &Layout) -> bool {
+    Command::new("git")
+        .args([
+            "-c",
+            "safe.directory=*",
+            "rev-parse",
+            "-q",
+            "--verify",
+            "HEAD",
+        ])
+        .current_dir(&l.root)
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
 /// Attacks on the git-commit grant's copy-back. (1) A commit whose index
 /// holds `evil/HEAD`, `evil/objects/..` and `evil/refs/..`: kept, the
 /// next checkout would make a bare repository in the work tree, whose
 /// config git run there obeys. (2) A run hides a `HEAD` kept by an earlier
 /// one (its removal is not kept) and adds `refs` beside it: kept, the
 /// copy-back itself would complete a bare repository inside `.git`. (3) A
-/// commit written by hand whose tree holds one, the index left plain.
-/// None is kept.
+/// commit written by hand whose tree holds one, the index left plain. (4)
+/// A commit that completes one with what lies untracked beside it. (5) A
+/// `GIT_DIR` naming a directory outside. None is kept.
 #[test]
 fn an_approved_commit_cannot_carry_or_complete_a_git_directory() {
     if skip_without(&["git"]) || !crate::native::is_root() {
@@ -638,25 +664,32 @@ fn an_approved_commit_cannot_carry_or_complete_a_git_directory() {
         git update-index --add --cacheinfo 100644,$blob,$p; done && \
         commit=$(git -c user.name=a -c user.email=a@a commit-tree -m by-hand $(git write-tree)) && \
         git update-ref HEAD $commit";
-    let run = sh(&l, Who::Root, &flags, by_hand);
-    assert!(
-        run.stderr().contains("a git directory at `evil2`"),
-        "{}",
-        run.stderr()
+    // (4) A commit of `d/HEAD` alone, beside an untracked `d/objects` and
+    // `d/refs` the command made: a checkout would complete the shape.
+    let split = "mkdir -p d/objects d/refs && echo x > d/objects/k && echo x > d/refs/k && \
+        h=$(printf 'ref: refs/heads/main\\n' | git hash-object -w --stdin) && \
+        git update-index --add --cacheinfo 100644,$h,d/HEAD && \
+        git -c user.name=a -c user.email=a@a commit -q -m split";
+    for (script, shaped) in [(by_hand, "evil2"), (split, "d")] {
+        let run = sh(&l, Who::Root, &flags, script);
+        let why = format!("a git directory at `{shaped}`");
+        assert!(run.stderr().contains(&why), "{}", run.stderr());
+        assert!(!head_resolves(&l), "{shaped}: the commit was kept");
+    }
+    // (5) A directory the environment names as GIT_DIR is none of the
+    // root's repositories: the grant writes nothing there.
+    let elsewhere = l.base.join("outside/named");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let before = l.outside();
+    let env = format!("GIT_DIR={}", elsewhere.display());
+    let named = [&flags[..], &["--env", &env]].concat();
+    sh(
+        &l,
+        Who::Root,
+        &named,
+        "printf x > $GIT_DIR/HEAD; mkdir -p $GIT_DIR/refs; echo x > $GIT_DIR/refs/k",
     );
-    let head = Command::new("git")
-        .args([
-            "-c",
-            "safe.directory=*",
-            "rev-parse",
-            "-q",
-            "--verify",
-            "HEAD",
-        ])
-        .current_dir(&l.root)
-        .output()
-        .unwrap();
-    assert!(!head.status.success(), "a commit was kept");
+    assert_eq!(l.outside(), before);
     let shaped = ".git/refs/y";
     let first = format!(
         "mkdir -p {shaped}/objects && echo 0 > {shaped}/objects/k && echo ref > {shaped}/HEAD"

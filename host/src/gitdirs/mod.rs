@@ -37,6 +37,9 @@ pub struct Walked {
     /// Directories cordon could not list (whole, or an entry of): a
     /// repository below one is not seen, so each is protected whole.
     pub unlisted: Vec<PathBuf>,
+    /// Those of [`Self::git_dirs`] only the environment named (`GIT_DIR`):
+    /// protected like the others, but none of the root's repositories.
+    pub named_by_env: Vec<PathBuf>,
 }
 
 /// Every git directory that the repositories under `root` use, and those
@@ -66,12 +69,14 @@ pub fn resolve(
         };
         walked.unlisted.extend(unresolved);
     }
+    let found = walked.git_dirs.len();
     for name in ["GIT_DIR", "GIT_COMMON_DIR"] {
         if let Some((_, value)) = env.iter().find(|(k, _)| k == name) {
             let unresolved = add(&cwd.join(value), &mut walked.git_dirs);
             walked.unlisted.extend(unresolved);
         }
     }
+    walked.named_by_env = walked.git_dirs[found..].to_vec();
     walked.git_dirs.sort();
     walked.git_dirs.dedup();
     walked
@@ -166,6 +171,11 @@ fn hooks_path_of(line: &str) -> Option<String> {
 /// `objects` and `refs`, or beside `commondir`, which stands in for both.
 const GIT_DIR_ENTRIES: [&str; 4] = ["HEAD", "objects", "refs", "commondir"];
 
+/// Whether the directory `dir` is shaped as a git directory.
+pub fn is_shaped(dir: &Path) -> bool {
+    has_git_dir_shape(|name| dir.join(name).symlink_metadata().is_ok())
+}
+
 /// Whether a directory where `has` tells which entries exist is shaped
 /// as a git directory.
 pub fn has_git_dir_shape(has: impl Fn(&str) -> bool) -> bool {
@@ -176,8 +186,7 @@ pub fn has_git_dir_shape(has: impl Fn(&str) -> bool) -> bool {
 /// shaped as one (a root there would make its hooks and config a
 /// project's files).
 pub fn enclosing(root: &Path) -> Option<&Path> {
-    let shaped = |dir: &Path| has_git_dir_shape(|name| dir.join(name).symlink_metadata().is_ok());
-    root.ancestors().skip(1).find(|dir| shaped(dir))
+    root.ancestors().skip(1).find(|dir| is_shaped(dir))
 }
 
 /// Whether making `name` in a directory where `has` tells which entries
@@ -290,18 +299,19 @@ pub fn index_is_plain(path: &Path) -> Result<(), String> {
 
 /// Refuses the index at `new` when, checked out, it would give a
 /// directory a git directory's shape (see [`has_git_dir_shape`], names
-/// folded), unless the index at `old` held that directory with the very
-/// same entries: a commit must not bring a bare repository into the work
-/// tree, nor change one (a project's bare test fixture), whose config git
-/// run there would obey. An `old` index that cannot be read counts as
-/// empty.
-pub fn index_adds_no_git_dir(new: &Path, old: &Path) -> Result<(), String> {
+/// folded; the entries already in that directory of any of `work_trees`
+/// count too), unless the index at `old` held that directory with the
+/// very same entries: a commit must not bring a bare repository into the
+/// work tree, nor complete or change one (a project's bare test
+/// fixture), whose config git run there would obey. An `old` index that
+/// cannot be read counts as empty.
+pub fn index_adds_no_git_dir(new: &Path, old: &Path, work_trees: &[PathBuf]) -> Result<(), String> {
     let bytes = std::fs::read(new).map_err(|e| format!("the index: {e}"))?;
     let after = index_entries(&bytes)?;
     let old = std::fs::read(old).unwrap_or_default();
     let before = index_entries(&old).unwrap_or_default();
     let names: Vec<&[u8]> = after.iter().map(|(name, _)| *name).collect();
-    for dir in shaped_dirs(&names) {
+    for dir in shaped_dirs(&names, |dir| names_in(work_trees, dir)) {
         let under = |entries: &[IndexEntry]| -> std::collections::BTreeSet<(Vec<u8>, Vec<u8>)> {
             entries
                 .iter()
@@ -321,9 +331,13 @@ pub fn index_adds_no_git_dir(new: &Path, old: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// The directories among `names` (paths of files, `/`-separated) whose
-/// entries give them a git directory's shape; `""` is the top.
-fn shaped_dirs(names: &[&[u8]]) -> std::collections::BTreeSet<Vec<u8>> {
+/// The directories among `names` (paths of files, `/`-separated; `""`
+/// is the top) whose entries give them a git directory's shape, with
+/// what `on_disk` lists of a directory that holds a shape name.
+fn shaped_dirs(
+    names: &[&[u8]],
+    on_disk: impl Fn(&[u8]) -> Vec<String>,
+) -> std::collections::BTreeSet<Vec<u8>> {
     let mut children: std::collections::BTreeMap<&[u8], Vec<String>> = Default::default();
     for name in names {
         let mut start = 0;
@@ -343,10 +357,27 @@ fn shaped_dirs(names: &[&[u8]]) -> std::collections::BTreeSet<Vec<u8>> {
     }
     children
         .into_iter()
-        .filter(|(_, entries)| {
-            has_git_dir_shape(|e| entries.iter().any(|c| c.eq_ignore_ascii_case(e)))
+        .filter(|(dir, entries)| {
+            let mut all = entries.clone();
+            if entries.iter().any(|e| is_shape_name(e)) {
+                all.extend(on_disk(dir));
+            }
+            has_git_dir_shape(|e| all.iter().any(|c| c.eq_ignore_ascii_case(e)))
         })
         .map(|(dir, _)| dir.to_vec())
+        .collect()
+}
+
+/// The names, folded, in the directory `dir` (`/`-separated, relative)
+/// of each of `work_trees`: what a checkout there would add entries to.
+pub fn names_in(work_trees: &[PathBuf], dir: &[u8]) -> Vec<String> {
+    use std::os::unix::ffi::OsStrExt;
+    work_trees
+        .iter()
+        .filter_map(|tree| std::fs::read_dir(tree.join(std::ffi::OsStr::from_bytes(dir))).ok())
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|entry| crate::policy::folded_name(&entry.file_name().to_string_lossy()))
         .collect()
 }
 
@@ -612,22 +643,27 @@ mod tests {
         };
         let none = dir.path().join("absent");
         let shaped = write("shaped", &["a/HEAD", "a/objects/k", "a/refs/k"]);
-        let why = index_adds_no_git_dir(&shaped, &none).unwrap_err();
+        let why = index_adds_no_git_dir(&shaped, &none, &[]).unwrap_err();
         assert!(why.contains("`a`"), "{why}");
         let folded = write("folded", &["x/Head.", "x/commondir"]);
-        assert!(index_adds_no_git_dir(&folded, &none).is_err());
+        assert!(index_adds_no_git_dir(&folded, &none, &[]).is_err());
         let top = write("top", &["HEAD", "objects/k", "refs/k"]);
-        assert!(index_adds_no_git_dir(&top, &none).is_err());
+        assert!(index_adds_no_git_dir(&top, &none, &[]).is_err());
         // A shape the index held before (a bare fixture) is the project's,
         // as it was: changed, it is refused too.
-        assert_eq!(index_adds_no_git_dir(&shaped, &shaped), Ok(()));
+        assert_eq!(index_adds_no_git_dir(&shaped, &shaped, &[]), Ok(()));
         let mut changed = std::fs::read(&shaped).unwrap();
         changed[12 + 40] ^= 1; // the first entry's object id
         let changed_path = dir.path().join("changed");
         std::fs::write(&changed_path, changed).unwrap();
-        assert!(index_adds_no_git_dir(&changed_path, &shaped).is_err());
+        assert!(index_adds_no_git_dir(&changed_path, &shaped, &[]).is_err());
         let plain = write("plain", &["a/HEAD", "a/objects/k", "b/refs/k"]);
-        assert_eq!(index_adds_no_git_dir(&plain, &none), Ok(()));
+        assert_eq!(index_adds_no_git_dir(&plain, &none, &[]), Ok(()));
+        // The rest of the shape already in the work tree, untracked.
+        let tree = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tree.path().join("a/refs")).unwrap();
+        let work = [tree.path().to_path_buf()];
+        assert!(index_adds_no_git_dir(&plain, &none, &work).is_err());
     }
 
     #[test]

@@ -17,12 +17,15 @@ use std::path::{Path, PathBuf};
 const OBJECT_LIMIT: u64 = 64 << 20;
 
 /// Checks the objects written under `objects` (a staging layer's
-/// `objects` directory; none written: nothing to check).
+/// `objects` directory; none written: nothing to check). A tree that
+/// names a shape entry is judged with what the same directory already
+/// holds in any of `work_trees` (untracked `objects` and `refs` beside a
+/// committed `HEAD` make the shape at checkout).
 ///
 /// # Errors
 ///
 /// Why the commit is not kept.
-pub fn plant_no_git_dir(objects: &Path) -> Result<(), String> {
+pub fn plant_no_git_dir(objects: &Path, work_trees: &[PathBuf]) -> Result<(), String> {
     let Ok(fans) = std::fs::read_dir(objects) else {
         return Ok(());
     };
@@ -47,6 +50,7 @@ pub fn plant_no_git_dir(objects: &Path) -> Result<(), String> {
     }
     let walk = Walk {
         written: &written,
+        work_trees,
         seen: Default::default(),
     };
     for path in written.values() {
@@ -64,6 +68,7 @@ pub fn plant_no_git_dir(objects: &Path) -> Result<(), String> {
 
 struct Walk<'a> {
     written: &'a HashMap<String, PathBuf>,
+    work_trees: &'a [PathBuf],
     /// The trees checked: each once, whatever names it again (the ids
     /// are the command's to choose, so a tree may even name itself).
     seen: std::cell::RefCell<std::collections::HashSet<String>>,
@@ -84,10 +89,13 @@ impl Walk<'_> {
             return Err(format!("the object {id}: a {kind} where a tree was named"));
         }
         let entries = tree_entries(&body).ok_or_else(|| format!("the tree {id}: cut short"))?;
-        let folded: Vec<String> = entries
+        let mut folded: Vec<String> = entries
             .iter()
             .map(|(_, name, _)| crate::policy::folded_name(&String::from_utf8_lossy(name)))
             .collect();
+        if folded.iter().any(|name| super::is_shape_name(name)) {
+            folded.extend(super::names_in(self.work_trees, dir));
+        }
         if super::has_git_dir_shape(|e| folded.iter().any(|n| n.eq_ignore_ascii_case(e))) {
             return Err(format!(
                 "the commit's tree holds a git directory at `{}`",
@@ -192,7 +200,7 @@ mod tests {
     fn a_new_commit_whose_tree_holds_a_git_directory_is_not_kept() {
         let objects = tempfile::tempdir().unwrap();
         let at = objects.path();
-        assert_eq!(plant_no_git_dir(&at.join("none")), Ok(()));
+        assert_eq!(plant_no_git_dir(&at.join("none"), &[]), Ok(()));
         // evil/ holds head., Objects and refs: folded, a git directory.
         let evil = tree(&[
             ("100644", "head.", '1'),
@@ -207,14 +215,40 @@ mod tests {
             &tree(&[("40000", "evil", 'b'), ("100644", "x", '1')]),
         );
         // A tree alone, which no commit names, is never checked out.
-        assert_eq!(plant_no_git_dir(at), Ok(()));
+        assert_eq!(plant_no_git_dir(at, &[]), Ok(()));
         loose(at, &id('c'), "commit", &commit('a'));
-        let why = plant_no_git_dir(at).unwrap_err();
+        let why = plant_no_git_dir(at, &[]).unwrap_err();
         assert!(why.contains("`evil`"), "{why}");
+        // A commit of `d/HEAD` alone, beside untracked `d/objects` and
+        // `d/refs`: checked out, the shape is whole.
+        let work = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(work.path().join("d/objects")).unwrap();
+        std::fs::create_dir_all(work.path().join("d/refs")).unwrap();
+        let split = tempfile::tempdir().unwrap();
+        loose(
+            split.path(),
+            &id('2'),
+            "tree",
+            &tree(&[("100644", "HEAD", '1')]),
+        );
+        loose(
+            split.path(),
+            &id('3'),
+            "tree",
+            &tree(&[("40000", "d", '2')]),
+        );
+        loose(split.path(), &id('4'), "commit", &commit('3'));
+        assert_eq!(plant_no_git_dir(split.path(), &[]), Ok(()));
+        let work = [work.path().to_path_buf()];
+        assert!(
+            plant_no_git_dir(split.path(), &work)
+                .unwrap_err()
+                .contains("`d`")
+        );
         // A tree that names itself is read once.
         loose(at, &id('d'), "tree", &tree(&[("40000", "loop", 'd')]));
         loose(at, &id('e'), "commit", &commit('d'));
-        assert!(plant_no_git_dir(at).is_err());
+        assert!(plant_no_git_dir(at, &[]).is_err());
     }
 
     #[test]
@@ -223,12 +257,12 @@ mod tests {
         let at = objects.path();
         std::fs::create_dir_all(at.join("pack")).unwrap();
         std::fs::write(at.join("pack/pack-1.idx"), b"").unwrap();
-        assert_eq!(plant_no_git_dir(at), Ok(()));
+        assert_eq!(plant_no_git_dir(at, &[]), Ok(()));
         std::fs::write(at.join("pack/pack-1.pack"), b"PACK").unwrap();
-        assert!(plant_no_git_dir(at).unwrap_err().contains("pack"));
+        assert!(plant_no_git_dir(at, &[]).unwrap_err().contains("pack"));
         let other = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(other.path().join("dd")).unwrap();
         std::fs::write(other.path().join("dd/44"), b"not zlib").unwrap();
-        assert!(plant_no_git_dir(other.path()).is_err());
+        assert!(plant_no_git_dir(other.path(), &[]).is_err());
     }
 }

@@ -125,7 +125,7 @@ pub struct Kept {
 
 /// Copies back from `stage` what a commit writes into `git_dirs` (see
 /// [`prepare`]), once nothing of the command runs any more.
-pub fn keep(stage: &Path, git_dirs: &[PathBuf]) -> Kept {
+pub fn keep(stage: &Path, git_dirs: &[PathBuf], writable: &[PathBuf]) -> Kept {
     let mut kept = Kept::default();
     // The names kept are judged as every maker's are, under the same lock.
     let _holding = match crate::shape_lock::ShapeLock::open().and_then(|lock| lock.hold()) {
@@ -135,6 +135,7 @@ pub fn keep(stage: &Path, git_dirs: &[PathBuf]) -> Kept {
                 Copy {
                     outer: dir,
                     git_dirs,
+                    work_trees: &[],
                     kept: &mut kept,
                 }
                 .leave(
@@ -145,14 +146,22 @@ pub fn keep(stage: &Path, git_dirs: &[PathBuf]) -> Kept {
             return kept;
         }
     };
+    // Where an index's paths could be checked out: each git directory's
+    // own work tree, and every tree a command could write.
+    let work_trees: Vec<PathBuf> = git_dirs
+        .iter()
+        .filter_map(|dir| dir.parent().map(Path::to_path_buf))
+        .chain(writable.iter().cloned())
+        .collect();
     for (index, dir) in layered(git_dirs).into_iter().enumerate() {
         let (upper, _) = layer_dirs(stage, index);
         let mut copy = Copy {
             outer: dir,
             git_dirs,
+            work_trees: &work_trees,
             kept: &mut kept,
         };
-        match crate::gitdirs::new_objects::plant_no_git_dir(&upper.join("objects")) {
+        match crate::gitdirs::new_objects::plant_no_git_dir(&upper.join("objects"), &work_trees) {
             Ok(()) => copy.walk(&upper, Path::new("")),
             Err(why) => copy.leave(Path::new(""), &format!("nothing kept: {why}")),
         }
@@ -163,6 +172,7 @@ pub fn keep(stage: &Path, git_dirs: &[PathBuf]) -> Kept {
 struct Copy<'a> {
     outer: &'a Path,
     git_dirs: &'a [PathBuf],
+    work_trees: &'a [PathBuf],
     kept: &'a mut Kept,
 }
 
@@ -239,7 +249,7 @@ impl Copy<'_> {
             return;
         } else if within == Path::new("index")
             && let Err(why) = crate::gitdirs::index_is_plain(from)
-                .and_then(|()| crate::gitdirs::index_adds_no_git_dir(from, &to))
+                .and_then(|()| crate::gitdirs::index_adds_no_git_dir(from, &to, self.work_trees))
         {
             return self.leave(relative, &format!("not kept: {why}"));
         } else {
@@ -409,7 +419,15 @@ mod tests {
             std::fs::write(path, text).unwrap();
         };
         write("refs/heads/main", "abc\n");
-        write("objects/ab/cdef", "blob");
+        // A loose blob, as git writes one (zlib): read before anything is kept.
+        let blob = {
+            use std::io::Write;
+            let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+            zlib.write_all(b"blob 4\0abcd").unwrap();
+            zlib.finish().unwrap()
+        };
+        std::fs::create_dir_all(upper.join("objects/ab")).unwrap();
+        std::fs::write(upper.join("objects/ab/cdef"), &blob).unwrap();
         write("index", "DIRC");
         write("index.lock", "DIRC");
         write("hooks/pre-commit", "#!/bin/sh\n");
@@ -417,12 +435,12 @@ mod tests {
         write("modules/sub/refs/heads/main", "def\n");
         write("modules/sub/hooks/post-checkout", "#!/bin/sh\n");
         std::os::unix::fs::symlink("/tmp", upper.join("refs/heads/link")).unwrap();
-        let kept = keep(stage.path(), &dirs);
+        let kept = keep(stage.path(), &dirs, &[]);
         assert_eq!(
             std::fs::read_to_string(git.join("refs/heads/main")).unwrap(),
             "abc\n"
         );
-        assert_eq!(std::fs::read(git.join("objects/ab/cdef")).unwrap(), b"blob");
+        assert_eq!(std::fs::read(git.join("objects/ab/cdef")).unwrap(), blob);
         assert_eq!(
             std::fs::read_to_string(module.join("refs/heads/main")).unwrap(),
             "def\n"

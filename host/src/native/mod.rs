@@ -189,7 +189,7 @@ impl Plan {
             && writable.iter().any(|w| root.starts_with(w)))
         .then(|| root.to_path_buf());
         let git_commit = if options.git_commit {
-            policy.git_dirs.clone()
+            policy.commit_dirs.clone()
         } else {
             Vec::new()
         };

@@ -87,6 +87,12 @@ pub(super) fn sandbox_policy(
     walked.unlisted.extend(outside.unlisted);
     walked.git_dirs.sort();
     walked.git_dirs.dedup();
+    policy.commit_dirs = walked
+        .git_dirs
+        .iter()
+        .filter(|dir| !walked.named_by_env.contains(dir) && crate::gitdirs::is_shaped(dir))
+        .cloned()
+        .collect();
     policy.git_dirs = walked.git_dirs;
     // Every git directory the root's repositories use, whatever its name
     // or place, is protected like cordon's own (by identity, whole).
@@ -435,7 +441,7 @@ fn unwritable_grant(policy: &SandboxPolicy, dir: &Path) -> Option<String> {
 /// git directory to keep a commit in, or no mount namespace to keep the
 /// command's writes apart in until it ends.
 fn uncommittable(config: &SessionConfig, policy: &SandboxPolicy) -> Option<String> {
-    if policy.git_dirs.is_empty() {
+    if policy.commit_dirs.is_empty() {
         return Some(format!(
             "git-commit: no git directory is used in the root {}, so this grant cannot be \
              honoured; nothing ran",
@@ -444,7 +450,7 @@ fn uncommittable(config: &SessionConfig, policy: &SandboxPolicy) -> Option<Strin
     }
     // Refs kept in a reftable, or objects named by SHA-256, are not what
     // cordon keeps: the commit would land half.
-    let unkept = policy.git_dirs.iter().find(|dir| {
+    let unkept = policy.commit_dirs.iter().find(|dir| {
         let config = std::fs::read_to_string(dir.join("config")).unwrap_or_default();
         dir.join("reftable").exists() || config.to_ascii_lowercase().contains("sha256")
     });

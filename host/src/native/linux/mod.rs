@@ -336,7 +336,7 @@ pub fn run(plan: &Plan, mut io: NativeIo) -> Result<NativeOutcome, NativeError> 
     let (status, (mut violations, mut violations_more)) = ended?.drain();
     let mut layers = layers;
     if let Some(stage) = stage {
-        let kept = git_commit::keep(stage.path(), &spec.plan.git_commit);
+        let kept = git_commit::keep(stage.path(), &spec.plan.git_commit, &spec.plan.writable);
         layers.push(format!(
             "git-commit({} changes kept in {})",
             kept.changes,

@@ -64,9 +64,14 @@ pub fn apply(spec: &Spec, user_namespace: bool) -> Result<(), Failure> {
         if absent && plan.refuses_to_make(path) {
             continue; // the supervisor judges the name (names.rs)
         }
+        // Its directory gone too: nothing holds a place there, and the
+        // directories on the way would be names no one judged.
+        if absent && path.parent().is_none_or(|dir| !dir.is_dir()) {
+            continue;
+        }
         pin_ancestors(path, &plan.writable)?;
         if absent {
-            std::fs::create_dir_all(path)
+            std::fs::create_dir(path)
                 .map_err(|e| Failure::error(&format!("placeholder {}", path.display()), e))?;
         }
         bind(path, path, true)?;
