@@ -643,11 +643,7 @@ fn an_approved_commit_cannot_carry_or_complete_a_git_directory() {
         git update-index --add --cacheinfo 100644,$blob,$p; done && \
         git -c user.name=a -c user.email=a@a commit -q -m carried";
     let run = sh(&l, Who::Root, &flags, stage);
-    assert!(
-        run.stderr().contains("a git directory at `evil`"),
-        "{}",
-        run.stderr()
-    );
+    assert!(run.stderr().contains("git directory"), "{}", run.stderr());
     let listed = Command::new("git")
         .args(["-c", "safe.directory=*", "ls-files"])
         .current_dir(&l.root)
@@ -672,8 +668,7 @@ fn an_approved_commit_cannot_carry_or_complete_a_git_directory() {
         git -c user.name=a -c user.email=a@a commit -q -m split";
     for (script, shaped) in [(by_hand, "evil2"), (split, "d")] {
         let run = sh(&l, Who::Root, &flags, script);
-        let why = format!("a git directory at `{shaped}`");
-        assert!(run.stderr().contains(&why), "{}", run.stderr());
+        assert!(run.stderr().contains("git directory"), "{}", run.stderr());
         assert!(!head_resolves(&l), "{shaped}: the commit was kept");
     }
     // (5) A directory the environment names as GIT_DIR is none of the

@@ -44,23 +44,40 @@ pub fn plant_no_git_dir(objects: &Path, work_trees: &[PathBuf]) -> Result<(), St
         } else if name.len() == 2 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
             for object in regular_files(&fan.path())? {
                 let rest = object.file_name().unwrap_or_default().to_string_lossy();
-                written.insert(format!("{name}{rest}").to_ascii_lowercase(), object);
+                let id = format!("{name}{rest}");
+                // git names objects in lower-case hex, 40 digits: another
+                // name is one git never reads, or reads as another.
+                if id.len() != 40 || !id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+                    return Err(format!(
+                        "{} is not an object name git writes",
+                        object.display()
+                    ));
+                }
+                written.insert(id, object);
             }
         }
     }
     let walk = Walk {
         written: &written,
         work_trees,
-        seen: Default::default(),
+        walked: Default::default(),
     };
-    for path in written.values() {
+    for (id, path) in &written {
         let (kind, body) = read(path)?;
-        if kind == "commit" {
-            let tree = body
-                .strip_prefix(b"tree ")
-                .and_then(|rest| rest.get(..40))
-                .ok_or_else(|| format!("the commit {}: no tree", path.display()))?;
-            walk.tree(&String::from_utf8_lossy(tree).to_ascii_lowercase(), b"")?;
+        match kind.as_str() {
+            // Every new tree alone, wherever it may be checked out: one
+            // that no commit names yet may be named by the next run's.
+            "tree" => {
+                walk.judge(id, &body, None)?;
+            }
+            "commit" => {
+                let tree = body
+                    .strip_prefix(b"tree ")
+                    .and_then(|rest| rest.get(..40))
+                    .ok_or_else(|| format!("the commit {}: no tree", path.display()))?;
+                walk.tree(&String::from_utf8_lossy(tree), b"")?;
+            }
+            _ => {}
         }
     }
     Ok(())
@@ -69,41 +86,35 @@ pub fn plant_no_git_dir(objects: &Path, work_trees: &[PathBuf]) -> Result<(), St
 struct Walk<'a> {
     written: &'a HashMap<String, PathBuf>,
     work_trees: &'a [PathBuf],
-    /// The trees checked: each once, whatever names it again (the ids
-    /// are the command's to choose, so a tree may even name itself).
-    seen: std::cell::RefCell<std::collections::HashSet<String>>,
+    /// The (tree, directory) pairs checked: a tree named again at the same
+    /// place is not read again (the ids are the command's to choose, so a
+    /// tree may even name itself).
+    walked: std::cell::RefCell<std::collections::HashSet<(String, Vec<u8>)>>,
 }
 
 impl Walk<'_> {
-    /// Checks the tree `id` at `dir`, and the new trees below it; a tree
-    /// the command did not write was there before.
+    /// Checks the tree `id` at `dir` (with what the work trees hold
+    /// there), and the new trees below it; a tree the command did not
+    /// write was there before.
     fn tree(&self, id: &str, dir: &[u8]) -> Result<(), String> {
         let Some(path) = self.written.get(id) else {
             return Ok(());
         };
-        if !self.seen.borrow_mut().insert(id.to_string()) {
+        if dir.len() > 4096
+            || !self
+                .walked
+                .borrow_mut()
+                .insert((id.to_string(), dir.to_vec()))
+        {
             return Ok(());
         }
         let (kind, body) = read(path)?;
         if kind != "tree" {
             return Err(format!("the object {id}: a {kind} where a tree was named"));
         }
-        let entries = tree_entries(&body).ok_or_else(|| format!("the tree {id}: cut short"))?;
-        let mut folded: Vec<String> = entries
-            .iter()
-            .map(|(_, name, _)| crate::policy::folded_name(&String::from_utf8_lossy(name)))
-            .collect();
-        if folded.iter().any(|name| super::is_shape_name(name)) {
-            folded.extend(super::names_in(self.work_trees, dir));
-        }
-        if super::has_git_dir_shape(|e| folded.iter().any(|n| n.eq_ignore_ascii_case(e))) {
-            return Err(format!(
-                "the commit's tree holds a git directory at `{}`",
-                String::from_utf8_lossy(dir)
-            ));
-        }
+        let entries = self.judge(id, &body, Some(dir))?;
         for (mode, name, child) in entries {
-            if mode == b"40000" {
+            if is_tree_mode(mode) {
                 let below = match dir {
                     b"" => name.to_vec(),
                     _ => [dir, b"/", name].concat(),
@@ -113,6 +124,50 @@ impl Walk<'_> {
         }
         Ok(())
     }
+
+    /// Refuses the tree `id` (its `body`) if its entries, with what the
+    /// work trees hold at `dir` when it is known, give a git directory's
+    /// shape; else its entries.
+    fn judge<'b>(
+        &self,
+        id: &str,
+        body: &'b [u8],
+        dir: Option<&[u8]>,
+    ) -> Result<Vec<TreeEntry<'b>>, String> {
+        let entries = tree_entries(body).ok_or_else(|| format!("the tree {id}: cut short"))?;
+        let mut folded: Vec<String> = entries
+            .iter()
+            .map(|(_, name, _)| crate::policy::folded_name(&String::from_utf8_lossy(name)))
+            .collect();
+        if let Some(dir) = dir
+            && folded.iter().any(|name| super::is_shape_name(name))
+        {
+            folded.extend(super::names_in(self.work_trees, dir));
+        }
+        if super::has_git_dir_shape(|e| folded.iter().any(|n| n.eq_ignore_ascii_case(e))) {
+            let at = dir.map_or_else(
+                || format!("tree {id}"),
+                |d| String::from_utf8_lossy(d).into(),
+            );
+            return Err(format!("the commit's tree holds a git directory at `{at}`"));
+        }
+        Ok(entries)
+    }
+}
+
+/// Whether a tree entry's mode is a directory's, as git reads it: octal
+/// digits (`40000`, or `040000` zero-padded), the file type bits 040000.
+fn is_tree_mode(mode: &[u8]) -> bool {
+    let mut value: u32 = 0;
+    for digit in mode {
+        if !(b'0'..=b'7').contains(digit) {
+            return false;
+        }
+        value = value
+            .saturating_mul(8)
+            .saturating_add(u32::from(digit - b'0'));
+    }
+    value & 0o170000 == 0o040000
 }
 
 /// The regular files of `dir` (a removal's whiteout is none).
@@ -130,9 +185,15 @@ fn read(path: &Path) -> Result<(String, Vec<u8>), String> {
     let file = File::open(path).map_err(|e| unreadable(e.to_string()))?;
     let mut inflated = Vec::new();
     flate2::read::ZlibDecoder::new(file)
-        .take(OBJECT_LIMIT)
+        .take(OBJECT_LIMIT + 1)
         .read_to_end(&mut inflated)
         .map_err(|e| unreadable(e.to_string()))?;
+    if inflated.len() as u64 > OBJECT_LIMIT {
+        return Err(unreadable(format!(
+            "larger than {} MiB",
+            OBJECT_LIMIT >> 20
+        )));
+    }
     let nul = inflated
         .iter()
         .position(|b| *b == 0)
@@ -197,58 +258,57 @@ mod tests {
     }
 
     #[test]
-    fn a_new_commit_whose_tree_holds_a_git_directory_is_not_kept() {
+    fn a_new_tree_shaped_as_a_git_directory_is_not_kept_named_or_not() {
         let objects = tempfile::tempdir().unwrap();
         let at = objects.path();
         assert_eq!(plant_no_git_dir(&at.join("none"), &[]), Ok(()));
-        // evil/ holds head., Objects and refs: folded, a git directory.
+        // head., Objects and refs: folded, a git directory; no commit names
+        // it yet (the next run's could).
         let evil = tree(&[
             ("100644", "head.", '1'),
             ("40000", "Objects", '2'),
             ("40000", "refs", '3'),
         ]);
         loose(at, &id('b'), "tree", &evil);
-        loose(
-            at,
-            &id('a'),
-            "tree",
-            &tree(&[("40000", "evil", 'b'), ("100644", "x", '1')]),
+        assert!(
+            plant_no_git_dir(at, &[])
+                .unwrap_err()
+                .contains("git directory")
         );
-        // A tree alone, which no commit names, is never checked out.
-        assert_eq!(plant_no_git_dir(at, &[]), Ok(()));
-        loose(at, &id('c'), "commit", &commit('a'));
-        let why = plant_no_git_dir(at, &[]).unwrap_err();
-        assert!(why.contains("`evil`"), "{why}");
-        // A commit of `d/HEAD` alone, beside untracked `d/objects` and
-        // `d/refs`: checked out, the shape is whole.
+    }
+
+    /// A commit of `d/HEAD` alone, beside untracked `d/objects` and
+    /// `d/refs`: checked out, the shape is whole. However the tree is
+    /// reached: a zero-padded mode, or a second name for the same tree.
+    #[test]
+    fn a_commit_completing_a_git_directory_in_the_work_tree_is_not_kept() {
         let work = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(work.path().join("d/objects")).unwrap();
         std::fs::create_dir_all(work.path().join("d/refs")).unwrap();
-        let split = tempfile::tempdir().unwrap();
-        loose(
-            split.path(),
-            &id('2'),
-            "tree",
-            &tree(&[("100644", "HEAD", '1')]),
-        );
-        loose(
-            split.path(),
-            &id('3'),
-            "tree",
-            &tree(&[("40000", "d", '2')]),
-        );
-        loose(split.path(), &id('4'), "commit", &commit('3'));
-        assert_eq!(plant_no_git_dir(split.path(), &[]), Ok(()));
         let work = [work.path().to_path_buf()];
-        assert!(
-            plant_no_git_dir(split.path(), &work)
-                .unwrap_err()
-                .contains("`d`")
+        for root in [
+            tree(&[("40000", "d", '2')]),
+            tree(&[("040000", "d", '2')]),
+            tree(&[("40000", "a", '2'), ("40000", "d", '2')]),
+        ] {
+            let objects = tempfile::tempdir().unwrap();
+            let at = objects.path();
+            loose(at, &id('2'), "tree", &tree(&[("100644", "HEAD", '1')]));
+            loose(at, &id('3'), "tree", &root);
+            loose(at, &id('4'), "commit", &commit('3'));
+            assert_eq!(plant_no_git_dir(at, &[]), Ok(()));
+            assert!(plant_no_git_dir(at, &work).unwrap_err().contains("`d`"));
+        }
+        // A tree that names itself is read once at each place.
+        let objects = tempfile::tempdir().unwrap();
+        loose(
+            objects.path(),
+            &id('d'),
+            "tree",
+            &tree(&[("40000", "loop", 'd')]),
         );
-        // A tree that names itself is read once.
-        loose(at, &id('d'), "tree", &tree(&[("40000", "loop", 'd')]));
-        loose(at, &id('e'), "commit", &commit('d'));
-        assert!(plant_no_git_dir(at, &[]).is_err());
+        loose(objects.path(), &id('e'), "commit", &commit('d'));
+        assert_eq!(plant_no_git_dir(objects.path(), &work), Ok(()));
     }
 
     #[test]
@@ -264,5 +324,10 @@ mod tests {
         std::fs::create_dir_all(other.path().join("dd")).unwrap();
         std::fs::write(other.path().join("dd/44"), b"not zlib").unwrap();
         assert!(plant_no_git_dir(other.path(), &[]).is_err());
+        // A name git never writes (upper-case hex): it could hide another.
+        let named = tempfile::tempdir().unwrap();
+        loose(named.path(), &"A".repeat(40), "blob", b"x");
+        let why = plant_no_git_dir(named.path(), &[]).unwrap_err();
+        assert!(why.contains("not an object name"), "{why}");
     }
 }

@@ -150,7 +150,7 @@ pub fn keep(stage: &Path, git_dirs: &[PathBuf], writable: &[PathBuf]) -> Kept {
     // own work tree, and every tree a command could write.
     let work_trees: Vec<PathBuf> = git_dirs
         .iter()
-        .filter_map(|dir| dir.parent().map(Path::to_path_buf))
+        .flat_map(|dir| work_trees_of(dir))
         .chain(writable.iter().cloned())
         .collect();
     for (index, dir) in layered(git_dirs).into_iter().enumerate() {
@@ -161,7 +161,16 @@ pub fn keep(stage: &Path, git_dirs: &[PathBuf], writable: &[PathBuf]) -> Kept {
             work_trees: &work_trees,
             kept: &mut kept,
         };
-        match crate::gitdirs::new_objects::plant_no_git_dir(&upper.join("objects"), &work_trees) {
+        // The objects of every git directory in this layer (a submodule's
+        // in `modules/`, a worktree's common one).
+        let judged = git_dirs
+            .iter()
+            .filter_map(|inner| inner.strip_prefix(dir).ok())
+            .try_for_each(|inner| {
+                let objects = upper.join(inner).join("objects");
+                crate::gitdirs::new_objects::plant_no_git_dir(&objects, &work_trees)
+            });
+        match judged {
             Ok(()) => copy.walk(&upper, Path::new("")),
             Err(why) => copy.leave(Path::new(""), &format!("nothing kept: {why}")),
         }
@@ -282,6 +291,24 @@ impl Copy<'_> {
             engine: "native",
         });
     }
+}
+
+/// Where the git directory `dir` checks files out: beside it (`.git`),
+/// where its `core.worktree` names (a submodule's, in `modules/`), and
+/// where a linked worktree's `gitdir` file says it lives.
+fn work_trees_of(dir: &Path) -> Vec<PathBuf> {
+    let mut trees: Vec<PathBuf> = dir.parent().map(Path::to_path_buf).into_iter().collect();
+    let config = std::fs::read_to_string(dir.join("config")).unwrap_or_default();
+    trees.extend(config.lines().filter_map(|line| {
+        let (key, value) = line.split_once('=')?;
+        key.trim()
+            .eq_ignore_ascii_case("worktree")
+            .then(|| dir.join(value.trim().trim_matches('"')))
+    }));
+    if let Ok(gitdir) = std::fs::read_to_string(dir.join("gitdir")) {
+        trees.extend(Path::new(gitdir.trim()).parent().map(Path::to_path_buf));
+    }
+    trees
 }
 
 /// The directory that making the first missing name on the way from
@@ -427,7 +454,8 @@ mod tests {
             zlib.finish().unwrap()
         };
         std::fs::create_dir_all(upper.join("objects/ab")).unwrap();
-        std::fs::write(upper.join("objects/ab/cdef"), &blob).unwrap();
+        let object = "objects/ab/cdefcdefcdefcdefcdefcdefcdefcdefcdef01";
+        std::fs::write(upper.join(object), &blob).unwrap();
         write("index", "DIRC");
         write("index.lock", "DIRC");
         write("hooks/pre-commit", "#!/bin/sh\n");
@@ -440,7 +468,7 @@ mod tests {
             std::fs::read_to_string(git.join("refs/heads/main")).unwrap(),
             "abc\n"
         );
-        assert_eq!(std::fs::read(git.join("objects/ab/cdef")).unwrap(), blob);
+        assert_eq!(std::fs::read(git.join(object)).unwrap(), blob);
         assert_eq!(
             std::fs::read_to_string(module.join("refs/heads/main")).unwrap(),
             "def\n"
