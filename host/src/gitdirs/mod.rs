@@ -512,24 +512,14 @@ pub fn commit_writes(path: &Path) -> bool {
     let text = |i: usize| parts.get(i).and_then(|p| p.to_str()).unwrap_or("");
     let hex = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit());
     match first {
-        // A loose object (objects/ab/cdef...), or a pack and what goes with
-        // it: nothing else, so no other file (a config, a HEAD) lands in
-        // the store.
-        "objects" if parts.len() == 3 && text(1) != "pack" => {
-            text(1).len() == 2 && hex(text(1)) && hex(text(2))
-        }
-        "objects" if parts.len() == 3 => {
-            let name = text(2);
-            name == "multi-pack-index"
-                || name.strip_prefix("pack-").is_some_and(|rest| {
-                    rest.split_once('.').is_some_and(|(id, kind)| {
-                        hex(id)
-                            && ["pack", "idx", "rev", "mtimes", "bitmap", "keep", "promisor"]
-                                .contains(&kind)
-                    })
-                })
-        }
-        "refs" | "logs" => parts.len() >= 2,
+        // A loose object (objects/ab/cdef...): nothing else, so no other
+        // file (a config, a HEAD) lands in the store. No pack, nor what goes
+        // with one (a multi-pack-index maps ids to any bytes of a pack):
+        // cordon reads loose objects only (see [`new_objects`]).
+        "objects" if parts.len() == 3 => text(1).len() == 2 && hex(text(1)) && hex(text(2)),
+        // Not refs/replace/: git would read another object for each one
+        // named there, the one cordon judged or any.
+        "refs" | "logs" => parts.len() >= 2 && text(1) != "replace",
         "index" | "COMMIT_EDITMSG" | "HEAD" | "ORIG_HEAD" => parts.len() == 1,
         _ => false,
     }

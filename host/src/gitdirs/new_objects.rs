@@ -47,7 +47,7 @@ pub fn plant_no_git_dir(objects: &Path, work_trees: &[PathBuf]) -> Result<(), St
                 let id = format!("{name}{rest}");
                 // git names objects in lower-case hex, 40 digits: another
                 // name is one git never reads, or reads as another.
-                if id.len() != 40 || !id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+                if !is_object_id(id.as_bytes()) {
                     return Err(format!(
                         "{} is not an object name git writes",
                         object.display()
@@ -73,9 +73,10 @@ pub fn plant_no_git_dir(objects: &Path, work_trees: &[PathBuf]) -> Result<(), St
             "commit" => {
                 let tree = body
                     .strip_prefix(b"tree ")
-                    .and_then(|rest| rest.get(..40))
-                    .ok_or_else(|| format!("the commit {}: no tree", path.display()))?;
-                walk.tree(&String::from_utf8_lossy(tree), b"")?;
+                    .and_then(|rest| rest.get(..41))
+                    .filter(|id| id[40] == b'\n' && is_object_id(&id[..40]))
+                    .ok_or_else(|| format!("the commit {}: no tree git writes", path.display()))?;
+                walk.tree(&String::from_utf8_lossy(&tree[..40]), b"")?;
             }
             _ => {}
         }
@@ -134,7 +135,8 @@ impl Walk<'_> {
         body: &'b [u8],
         dir: Option<&[u8]>,
     ) -> Result<Vec<TreeEntry<'b>>, String> {
-        let entries = tree_entries(body).ok_or_else(|| format!("the tree {id}: cut short"))?;
+        let entries =
+            tree_entries(body).ok_or_else(|| format!("the tree {id}: not a tree git writes"))?;
         let mut folded: Vec<String> = entries
             .iter()
             .map(|(_, name, _)| crate::policy::folded_name(&String::from_utf8_lossy(name)))
@@ -155,20 +157,23 @@ impl Walk<'_> {
     }
 }
 
-/// Whether a tree entry's mode is a directory's, as git reads it: octal
-/// digits (`40000`, or `040000` zero-padded), the file type bits 040000.
-fn is_tree_mode(mode: &[u8]) -> bool {
-    let mut value: u32 = 0;
-    for digit in mode {
-        if !(b'0'..=b'7').contains(digit) {
-            return false;
-        }
-        value = value
-            .saturating_mul(8)
-            .saturating_add(u32::from(digit - b'0'));
-    }
-    value & 0o170000 == 0o040000
+/// Whether `id` is an object name as git writes it: 40 lower-case hex
+/// digits (git reads upper case too, as another spelling of the same
+/// object, which would name one cordon never read).
+fn is_object_id(id: &[u8]) -> bool {
+    id.len() == 40 && id.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
+
+/// Whether a tree entry's mode is a directory's. Only the modes git
+/// writes are read (`40000`, `100644`, `100755`, `120000`, `160000`): git
+/// reads others too (`040000`, digits past 32 bits that wrap), so a tree
+/// holding one is refused (see [`tree_entries`]).
+fn is_tree_mode(mode: &[u8]) -> bool {
+    mode == b"40000"
+}
+
+/// The modes git writes in a tree.
+const CANONICAL_MODES: &[&[u8]] = &[b"40000", b"100644", b"100755", b"120000", b"160000"];
 
 /// The regular files of `dir` (a removal's whiteout is none).
 fn regular_files(dir: &Path) -> Result<impl Iterator<Item = PathBuf>, String> {
@@ -209,15 +214,25 @@ fn read(path: &Path) -> Result<(String, Vec<u8>), String> {
 /// A tree entry: its mode, its name and the named object's id in hex.
 type TreeEntry<'a> = (&'a [u8], &'a [u8], String);
 
-/// A tree's entries: `MODE NAME\0` and a 20-byte SHA-1, over and over.
+/// A tree's entries: `MODE NAME\0` and a 20-byte SHA-1, over and over;
+/// none unless git could have written the tree: every mode one git
+/// writes, every name one component (no `/`, not empty, `.` or `..`),
+/// no name twice (git merges two entries of one name at checkout, which
+/// no judging of either tree alone would see).
 fn tree_entries(mut body: &[u8]) -> Option<Vec<TreeEntry<'_>>> {
-    let mut entries = Vec::new();
+    let mut entries: Vec<TreeEntry> = Vec::new();
+    let mut names = std::collections::HashSet::new();
     while !body.is_empty() {
         let space = body.iter().position(|b| *b == b' ')?;
         let nul = space + body[space..].iter().position(|b| *b == 0)?;
         let id = body.get(nul + 1..nul + 21)?;
+        let (mode, name) = (&body[..space], &body[space + 1..nul]);
+        let plain = !name.is_empty() && name != b"." && name != b".." && !name.contains(&b'/');
+        if !CANONICAL_MODES.contains(&mode) || !plain || !names.insert(name) {
+            return None;
+        }
         let hex = id.iter().map(|b| format!("{b:02x}")).collect();
-        entries.push((&body[..space], &body[space + 1..nul], hex));
+        entries.push((mode, name, hex));
         body = &body[nul + 21..];
     }
     Some(entries)
@@ -288,7 +303,6 @@ mod tests {
         let work = [work.path().to_path_buf()];
         for root in [
             tree(&[("40000", "d", '2')]),
-            tree(&[("040000", "d", '2')]),
             tree(&[("40000", "a", '2'), ("40000", "d", '2')]),
         ] {
             let objects = tempfile::tempdir().unwrap();
@@ -299,6 +313,29 @@ mod tests {
             assert_eq!(plant_no_git_dir(at, &[]), Ok(()));
             assert!(plant_no_git_dir(at, &work).unwrap_err().contains("`d`"));
         }
+        // Trees git would not write: a mode it reads as a directory
+        // (zero-padded, or wrapping past 32 bits), a name with a `/`, a
+        // name twice (merged at checkout), an upper-case tree id.
+        for root in [
+            tree(&[("040000", "d", '2')]),
+            tree(&[("40000040000", "d", '2')]),
+            tree(&[("100644", "d/HEAD", '1')]),
+            tree(&[("40000", "d", '2'), ("40000", "d", '2')]),
+        ] {
+            let objects = tempfile::tempdir().unwrap();
+            loose(objects.path(), &id('3'), "tree", &root);
+            assert!(plant_no_git_dir(objects.path(), &[]).is_err());
+        }
+        let objects = tempfile::tempdir().unwrap();
+        loose(
+            objects.path(),
+            &id('3'),
+            "tree",
+            &tree(&[("100644", "x", '1')]),
+        );
+        let upper = format!("tree {}\nauthor a <a> 0 +0000\n\nm\n", "3".repeat(39) + "F");
+        loose(objects.path(), &id('4'), "commit", upper.as_bytes());
+        assert!(plant_no_git_dir(objects.path(), &[]).is_err());
         // A tree that names itself is read once at each place.
         let objects = tempfile::tempdir().unwrap();
         loose(

@@ -370,8 +370,6 @@ mod tests {
     fn a_commit_keeps_its_objects_refs_logs_and_index_and_nothing_git_obeys() {
         for path in [
             "objects/ab/cdef",
-            "objects/pack/pack-1f.pack",
-            "objects/pack/pack-1f.idx",
             "refs/heads/main",
             "refs/heads/feature/x",
             "logs/HEAD",
@@ -394,6 +392,10 @@ mod tests {
             "objects/ab/config",
             "objects/ab/cd/HEAD",
             "objects/tmp_obj_x1",
+            "objects/pack/pack-1f.pack",
+            "objects/pack/pack-1f.idx",
+            "objects/pack/multi-pack-index",
+            "refs/replace/0123abcd",
             "objects/pack/pack-1f.pack/x",
             "objects/pack/evil.sh",
             "objects",
