@@ -371,10 +371,15 @@ fn shaped_dirs(
 /// The names, folded, in the directory `dir` (`/`-separated, relative)
 /// of each of `work_trees`: what a checkout there would add entries to.
 pub fn names_in(work_trees: &[PathBuf], dir: &[u8]) -> Vec<String> {
-    use std::os::unix::ffi::OsStrExt;
+    #[cfg(unix)]
+    let dir = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(dir);
+    #[cfg(not(unix))]
+    let dir = String::from_utf8_lossy(dir);
+    #[cfg(not(unix))]
+    let dir = std::ffi::OsStr::new(dir.as_ref());
     work_trees
         .iter()
-        .filter_map(|tree| std::fs::read_dir(tree.join(std::ffi::OsStr::from_bytes(dir))).ok())
+        .filter_map(|tree| std::fs::read_dir(tree.join(dir)).ok())
         .flatten()
         .filter_map(Result::ok)
         .map(|entry| crate::policy::folded_name(&entry.file_name().to_string_lossy()))
